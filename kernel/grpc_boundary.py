@@ -1,0 +1,85 @@
+"""Where hubbub errors cross gRPC: servicer side (error -> status + code metadata)
+and stub side (AioRpcError -> HubbubError, chained)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from grpc import aio
+
+from kernel.errors import ErrorCode, HubbubError, Internal, Unavailable, error_from_code
+
+ERROR_CODE_KEY = "hubbub-error-code"
+log = logging.getLogger(__name__)
+
+GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
+    ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorCode.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.NOT_MEMBER: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.TOO_LARGE: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.BAD_FRAME: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorCode.LIMIT_EXCEEDED: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.SLOW_CONSUMER: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.HEARTBEAT_TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorCode.STALE_OWNER: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+S = TypeVar("S")
+Q = TypeVar("Q")
+R = TypeVar("R")
+Context = aio.ServicerContext[Any, Any]
+
+
+async def abort_with(context: aio.ServicerContext[Any, Any], error: HubbubError) -> None:
+    """End the RPC with the error's gRPC status and its stable code in trailing metadata."""
+    context.set_trailing_metadata(((ERROR_CODE_KEY, error.code.value),))
+    await context.abort(GRPC_STATUS[error.code], error.message)
+
+
+def servicer_errors(
+    method: Callable[[S, Q, Context], Awaitable[R]],
+) -> Callable[[S, Q, Context], Awaitable[R]]:
+    """Decorate a unary servicer method: HubbubError -> status; anything else -> INTERNAL, logged."""
+
+    @functools.wraps(method)
+    async def wrapper(self: S, request: Q, context: Context) -> R:
+        try:
+            return await method(self, request, context)
+        except HubbubError as exc:
+            await abort_with(context, exc)
+        except (aio.AbortError, aio.UsageError):
+            raise
+        except Exception:  # the boundary: never leak a traceback
+            log.exception("unexpected error in %s", method.__qualname__)
+            await abort_with(context, Internal("internal error"))
+        raise AssertionError("unreachable: abort raises")
+
+    return wrapper
+
+
+def error_from_rpc(exc: aio.AioRpcError) -> HubbubError:
+    """Turn a failed call into the typed error the server meant (chain it with `from exc`)."""
+    for key, value in exc.trailing_metadata() or ():
+        if key == ERROR_CODE_KEY:
+            return error_from_code(str(value), exc.details() or "")
+    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return Unavailable(exc.details() or "service unavailable")
+    return Internal(exc.details() or "internal error")
+
+
+async def call(awaitable: Awaitable[R]) -> R:
+    """Await a stub call, mapping gRPC failures to HubbubError."""
+    try:
+        return await awaitable
+    except aio.AioRpcError as exc:
+        raise error_from_rpc(exc) from exc

@@ -1,0 +1,64 @@
+"""Start and stop a grpc.aio server on a loopback port (0 = any free port), the way every
+hubbub service does: register servicers, bind, start; stop gracefully."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from grpc import aio
+
+# Large enough for a 100,000-character body plus a batch of frames around it.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+SERVER_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.so_reuseport", 0),
+]
+
+
+@dataclass
+class GrpcService:
+    """A running gRPC server. `on_stop` hooks run after the server stopped accepting calls."""
+
+    name: str
+    server: aio.Server
+    host: str
+    port: int
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def stop(self, grace: float = 1.0) -> None:
+        await self.server.stop(grace)
+        for hook in reversed(self.on_stop):
+            await hook()
+
+
+async def start_grpc_server(
+    name: str, register: Callable[[aio.Server], None], host: str = "127.0.0.1", port: int = 0
+) -> GrpcService:
+    server = aio.server(options=SERVER_OPTIONS)
+    register(server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"{name}: cannot bind {host}:{port}")
+    await server.start()
+    return GrpcService(name=name, server=server, host=host, port=bound)
+
+
+def insecure_channel(target: str) -> aio.Channel:
+    """A channel to another hubbub service with the shared limits and keepalives."""
+    return aio.insecure_channel(target, options=CHANNEL_OPTIONS)

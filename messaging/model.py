@@ -1,0 +1,126 @@
+"""The messaging domain as plain values: what the store keeps and the service returns.
+
+No gRPC, no SQL here; `messaging/convert.py` maps these to and from protobuf.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+
+class ConversationKind(StrEnum):
+    DIRECT = "direct"
+    GROUP = "group"
+
+
+class Role(IntEnum):
+    """Ordered: a higher role may do everything a lower one may."""
+
+    MEMBER = 1
+    ADMIN = 2
+    OWNER = 3
+
+
+class CursorKind(StrEnum):
+    DELIVERED = "delivered"
+    READ = "read"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    user_id: str
+    display_name: str
+    password_hash: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user_id: str
+    role: Role
+    joined_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    conversation_id: int
+    kind: ConversationKind
+    title: str
+    created_by: str
+    created_at_ms: int
+    last_seq: int = 0
+    last_activity_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store. `message_id` and `sent_at_ms` are assigned by the service before the
+    store call; the store assigns `seq` and keeps them only if the message is not a retry."""
+
+    conversation_id: int
+    sender_id: str
+    sender_device: str
+    client_msg_id: str
+    content_type: str
+    body: str
+    payload: bytes
+    message_id: int
+    sent_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    conversation_id: int
+    seq: int
+    message_id: int
+    sender_id: str
+    sender_device: str
+    client_msg_id: str
+    content_type: str
+    body: str
+    payload: bytes
+    sent_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppendOutcome:
+    """`duplicate`: (sender, client_msg_id) was stored before; `message` is that original."""
+
+    message: StoredMessage
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Cursors:
+    user_id: str
+    conversation_id: int
+    delivered_seq: int = 0
+    read_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CursorUpdate:
+    user_id: str
+    conversation_id: int
+    kind: CursorKind
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CursorChange:
+    """The cursors after an update; `moved` is False when the update was not higher."""
+
+    cursors: Cursors
+    moved: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    conversation: Conversation
+    last_message: StoredMessage | None
+    cursors: Cursors
+
+    @property
+    def unread(self) -> int:
+        return max(0, self.conversation.last_seq - self.cursors.read_seq)

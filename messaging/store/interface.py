@@ -1,0 +1,118 @@
+"""The storage contract of the messaging room. Rules (membership, limits, roles) live in
+the service; a store only keeps data consistent and durable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+from messaging.model import (
+    AppendOutcome,
+    Conversation,
+    ConversationSummary,
+    CursorChange,
+    Cursors,
+    CursorUpdate,
+    Member,
+    NewMessage,
+    Role,
+    StoredMessage,
+    User,
+)
+
+HistoryDirection = Literal["before", "after"]
+
+
+class MessageStore(Protocol):
+    async def open(self) -> None:
+        """Create or migrate the schema; start background writers."""
+
+    async def close(self) -> None:
+        """Flush pending writes and release resources."""
+
+    # ------------------------------------------------------------------ accounts
+    async def create_user(self, user: User) -> None:
+        """Raises kernel.errors.Conflict when the user id is taken."""
+
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def update_display_name(self, user_id: str, display_name: str) -> User | None: ...
+
+    async def add_contact(self, owner_id: str, contact_id: str) -> None:
+        """Idempotent."""
+
+    async def remove_contact(self, owner_id: str, contact_id: str) -> None:
+        """Idempotent."""
+
+    async def list_contacts(self, owner_id: str) -> list[str]:
+        """Sorted."""
+
+    async def contact_of(self, user_id: str) -> list[str]:
+        """Users who have `user_id` among their contacts, sorted."""
+
+    # ------------------------------------------------------------- conversations
+    async def get_or_create_direct(
+        self, user_a: str, user_b: str, conversation_id: int, now_ms: int
+    ) -> tuple[Conversation, bool]:
+        """The one direct conversation of the pair (order-insensitive), creating it with
+        `conversation_id` if absent. Returns (conversation, created). Atomic: concurrent
+        calls for the same pair yield the same conversation."""
+
+    async def create_group(self, conversation: Conversation, members: Sequence[Member]) -> None: ...
+
+    async def get_conversation(self, conversation_id: int) -> Conversation | None:
+        """Includes the current last_seq and last_activity_ms."""
+
+    async def get_members(self, conversation_id: int) -> list[Member]:
+        """Sorted by user id; empty for an unknown conversation."""
+
+    async def add_members(self, conversation_id: int, members: Sequence[Member]) -> list[Member]:
+        """Adds those not yet members; returns the ones actually added."""
+
+    async def remove_member(self, conversation_id: int, user_id: str) -> bool: ...
+
+    async def set_role(self, conversation_id: int, user_id: str, role: Role) -> bool: ...
+
+    async def rename(self, conversation_id: int, title: str) -> bool: ...
+
+    async def direct_peers(self, user_id: str) -> list[str]:
+        """The other member of every direct conversation of `user_id`, sorted."""
+
+    async def list_conversations(
+        self, user_id: str, limit: int, before_activity_ms: int = 0
+    ) -> list[ConversationSummary]:
+        """The user's conversations by latest activity (newest first), with the last message
+        and the user's cursors. `before_activity_ms` > 0 pages: only older activity."""
+
+    # ------------------------------------------------------------------ messages
+    async def append(self, messages: Sequence[NewMessage]) -> list[AppendOutcome]:
+        """Store a batch; one outcome per input, in order. Each new message gets the next
+        gap-free seq of its conversation (in input order); a message whose (sender_id,
+        client_msg_id) is already stored is not stored again: its outcome is the original
+        with duplicate=True (also within one batch). Returns only after the batch is durable.
+        Concurrent calls are allowed and are committed together (group commit)."""
+
+    async def history(
+        self,
+        conversation_id: int,
+        *,
+        anchor_seq: int,
+        direction: HistoryDirection,
+        limit: int,
+        newest_first: bool,
+    ) -> list[StoredMessage]:
+        """Up to `limit` messages with seq < anchor ("before"; anchor 0 = from the newest) or
+        seq > anchor ("after"): always the `limit` nearest the anchor, returned in the
+        requested order."""
+
+    async def last_seq(self, conversation_id: int) -> int: ...
+
+    # ------------------------------------------------------------------- cursors
+    async def advance_cursors(self, updates: Sequence[CursorUpdate]) -> list[CursorChange]:
+        """Monotonic: a lower or equal seq leaves the cursor unchanged (moved=False). Reading
+        up to N implies delivered up to N. One result per update, in order; durable on return."""
+
+    async def get_cursors(self, user_id: str, conversation_id: int) -> Cursors: ...
+
+    async def all_cursors(self, conversation_id: int) -> list[Cursors]:
+        """Cursors of every member that has any (for read-by)."""
