@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import jwt
@@ -18,11 +19,16 @@ class TokenClaims:
     expires_at_ms: int
 
 
+def _key(secret: str) -> bytes:
+    """HMAC key from the configured secret: always 32 bytes, whatever the secret's length."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
 def issue_token(secret: str, user_id: str, now_ms: int, ttl_ms: int) -> tuple[str, int]:
     """A token for `user_id` and its expiry (ms)."""
     expires_at_ms = now_ms + ttl_ms
     claims = {"sub": user_id, "iss": ISSUER, "iat": now_ms // 1000, "exp": expires_at_ms // 1000}
-    return jwt.encode(claims, secret, algorithm=ALGORITHM), expires_at_ms
+    return jwt.encode(claims, _key(secret), algorithm=ALGORITHM), expires_at_ms
 
 
 def verify_token(secret: str, token: str, now_ms: int) -> TokenClaims:
@@ -30,7 +36,7 @@ def verify_token(secret: str, token: str, now_ms: int) -> TokenClaims:
     try:
         claims = jwt.decode(
             token,
-            secret,
+            _key(secret),
             algorithms=[ALGORITHM],
             issuer=ISSUER,
             options={"require": ["sub", "exp", "iss"], "verify_exp": False},

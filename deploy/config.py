@@ -1,0 +1,75 @@
+"""Configuration of a single hubbub node (`hubbub up`): one frozen dataclass, every option
+with a documented default, each overridable by `HUBBUB_<OPTION>` in the environment."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from kernel.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    data_dir: Path = Path("data")
+    """Where the SQLite store, the token secret and the push log live."""
+    host: str = "127.0.0.1"
+    """Interface every server binds; internal services always bind loopback."""
+    ws_port: int = 8765
+    """WebSocket port for clients (0 = any free port)."""
+    gateway_port: int = 8766
+    """gRPC-stream port for service clients (0 = any free port)."""
+    discovery_port: int = 8767
+    """Discovery gRPC port (the admin CLI's target; 0 = any free port)."""
+    token_secret: str = ""
+    """Secret that signs access tokens; empty = generated once and kept in data_dir/token_secret."""
+    store: str = "sqlite"
+    """Message store backend: sqlite (durable, default) or memory (for experiments)."""
+    worker_id: int = 1
+    """Snowflake worker id of this node's messaging service (0..1023, unique per process)."""
+    heartbeat_interval_ms: int = 15_000
+    """Clients ping at least this often."""
+    heartbeat_timeout_ms: int = 45_000
+    """A connection silent this long is closed and counted offline."""
+    presence_lease_ms: int = 30_000
+    """An edge's sessions expire this long after its last presence report."""
+    presence_debounce_ms: int = 2_000
+    """Offline is announced only after a user stayed offline this long (flap suppression)."""
+    send_queue_limit: int = 1024
+    """Frames queued per connection before a slow client is disconnected (close 4009)."""
+    ws_compression: bool = False
+    """permessage-deflate on WebSocket (costs ~3x memory per connection)."""
+    trace_exporter: str = "none"
+    """OpenTelemetry exporter: none, console or otlp."""
+    otlp_endpoint: str = "http://127.0.0.1:4317"
+    """Where the otlp exporter sends spans."""
+    push_log: bool = True
+    """Write push notifications for offline users to data_dir/push.jsonl (the log push backend)."""
+    log_level: str = "INFO"
+
+    def validate(self) -> None:
+        if self.store not in ("sqlite", "memory"):
+            raise InvalidArgument(f"store must be sqlite or memory, not {self.store!r}")
+        if self.trace_exporter not in ("none", "console", "otlp"):
+            raise InvalidArgument(
+                f"trace_exporter must be none, console or otlp, not {self.trace_exporter!r}"
+            )
+        if not 0 <= self.worker_id <= 1023:
+            raise InvalidArgument("worker_id must be in 0..1023")
+        if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
+            raise InvalidArgument("heartbeat_timeout_ms must exceed heartbeat_interval_ms")
+
+
+def token_secret_for(config: NodeConfig) -> str:
+    """The configured secret, or the one generated on first start and kept in the data dir."""
+    if config.token_secret:
+        return config.token_secret
+    path = config.data_dir / "token_secret"
+    if path.exists():
+        return path.read_text().strip()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(secret)
+    return secret
