@@ -1,0 +1,105 @@
+"""Accounts: sign-up, log-in (issuing the access tokens edges verify), profiles, contacts,
+and who sees whose presence. The presence room asks here because it owns no social graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kernel.clock import Clock
+from kernel.errors import NotFound, Unauthenticated
+from kernel.tokens import issue_token
+from messaging import rules
+from messaging.model import User
+from messaging.passwords import PasswordHasher
+from messaging.store.interface import MessageStore
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user_id: str
+    token: str
+    expires_at_ms: int
+
+
+class Accounts:
+    def __init__(
+        self,
+        store: MessageStore,
+        hasher: PasswordHasher,
+        clock: Clock,
+        *,
+        token_secret: str,
+        token_ttl_ms: int,
+    ) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._clock = clock
+        self._token_secret = token_secret
+        self._token_ttl_ms = token_ttl_ms
+
+    async def sign_up(self, user_id: str, password: str, display_name: str) -> Session:
+        """A new account, logged in. Conflict when the id is taken; the display name
+        defaults to the user id."""
+        rules.validate_user_id(user_id)
+        rules.validate_password(password)
+        rules.validate_display_name(display_name)
+        password_hash = await self._hasher.hash(password)
+        now = self._clock.now_ms()
+        await self._store.create_user(User(user_id, display_name or user_id, password_hash, now))
+        return self._session(user_id, now)
+
+    async def log_in(self, user_id: str, password: str) -> Session:
+        """One error for an unknown user and a wrong password, with the same cost, so log-in
+        does not tell which user ids exist."""
+        user = await self._store.get_user(user_id)
+        if user is None:
+            await self._hasher.burn(password)
+            raise Unauthenticated("wrong user id or password")
+        if not await self._hasher.verify(user.password_hash, password):
+            raise Unauthenticated("wrong user id or password")
+        return self._session(user_id, self._clock.now_ms())
+
+    def _session(self, user_id: str, now_ms: int) -> Session:
+        token, expires_at_ms = issue_token(self._token_secret, user_id, now_ms, self._token_ttl_ms)
+        return Session(user_id, token, expires_at_ms)
+
+    async def get_profile(self, user_id: str) -> User:
+        user = await self._store.get_user(user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        return user
+
+    async def update_profile(self, user_id: str, display_name: str) -> User:
+        rules.validate_display_name(display_name)
+        user = await self._store.update_display_name(user_id, display_name or user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        return user
+
+    async def add_contact(self, owner_id: str, contact_id: str) -> list[str]:
+        rules.validate_contact(owner_id, contact_id)
+        await self.get_profile(owner_id)
+        await self.get_profile(contact_id)
+        await self._store.add_contact(owner_id, contact_id)
+        return await self._store.list_contacts(owner_id)
+
+    async def remove_contact(self, owner_id: str, contact_id: str) -> list[str]:
+        """Idempotent: removing someone who is not a contact is not an error."""
+        await self._store.remove_contact(owner_id, contact_id)
+        return await self._store.list_contacts(owner_id)
+
+    async def list_contacts(self, owner_id: str) -> list[str]:
+        return await self._store.list_contacts(owner_id)
+
+    async def presence_audience(self, user_id: str) -> list[str]:
+        """Who sees `user_id` come and go: those who list them as a contact, and direct peers.
+        Group co-members are left out on purpose: a 500-member group must not hear every flap."""
+        contact_of = await self._store.contact_of(user_id)
+        peers = await self._store.direct_peers(user_id)
+        return sorted(set(contact_of).union(peers))
+
+    async def presence_watch_list(self, user_id: str) -> list[str]:
+        """Whose presence `user_id` sees: their contacts and direct peers."""
+        contacts = await self._store.list_contacts(user_id)
+        peers = await self._store.direct_peers(user_id)
+        return sorted(set(contacts).union(peers))

@@ -1,0 +1,199 @@
+"""The messaging room's gRPC face (protos/messaging.proto): thin methods that convert,
+call a service and convert back. Errors cross as status + `hubbub-error-code` metadata."""
+
+from __future__ import annotations
+
+from kernel.errors import HubbubError
+from kernel.grpc_boundary import Context, servicer_errors
+from messaging import convert
+from messaging.accounts import Accounts, Session
+from messaging.conversations import Conversations
+from messaging.messages import CursorOutcome, Messages
+from messaging.model import CursorKind, CursorUpdate
+from protos import client_pb2, messaging_pb2, messaging_pb2_grpc
+
+
+def _auth_reply(session: Session) -> messaging_pb2.AuthReply:
+    return messaging_pb2.AuthReply(
+        user_id=session.user_id, token=session.token, expires_at_ms=session.expires_at_ms
+    )
+
+
+class AccountsServicer(messaging_pb2_grpc.AccountsServicer):
+    def __init__(self, accounts: Accounts) -> None:
+        self._accounts = accounts
+
+    @servicer_errors
+    async def SignUp(self, request: messaging_pb2.SignUpRequest, context: Context) -> messaging_pb2.AuthReply:
+        session = await self._accounts.sign_up(request.user_id, request.password, request.display_name)
+        return _auth_reply(session)
+
+    @servicer_errors
+    async def LogIn(self, request: messaging_pb2.LogInRequest, context: Context) -> messaging_pb2.AuthReply:
+        return _auth_reply(await self._accounts.log_in(request.user_id, request.password))
+
+    @servicer_errors
+    async def GetProfile(self, request: messaging_pb2.UserRequest, context: Context) -> messaging_pb2.Profile:
+        user = await self._accounts.get_profile(request.user_id)
+        return messaging_pb2.Profile(
+            user_id=user.user_id, display_name=user.display_name, created_at_ms=user.created_at_ms
+        )
+
+    @servicer_errors
+    async def UpdateProfile(
+        self, request: messaging_pb2.UpdateProfileRequest, context: Context
+    ) -> messaging_pb2.Profile:
+        user = await self._accounts.update_profile(request.user_id, request.display_name)
+        return messaging_pb2.Profile(
+            user_id=user.user_id, display_name=user.display_name, created_at_ms=user.created_at_ms
+        )
+
+    @servicer_errors
+    async def AddContact(
+        self, request: messaging_pb2.ContactChange, context: Context
+    ) -> client_pb2.ContactList:
+        contacts = await self._accounts.add_contact(request.user_id, request.contact_id)
+        return client_pb2.ContactList(user_ids=contacts)
+
+    @servicer_errors
+    async def RemoveContact(
+        self, request: messaging_pb2.ContactChange, context: Context
+    ) -> client_pb2.ContactList:
+        contacts = await self._accounts.remove_contact(request.user_id, request.contact_id)
+        return client_pb2.ContactList(user_ids=contacts)
+
+    @servicer_errors
+    async def ListContacts(
+        self, request: messaging_pb2.UserRequest, context: Context
+    ) -> client_pb2.ContactList:
+        return client_pb2.ContactList(user_ids=await self._accounts.list_contacts(request.user_id))
+
+    @servicer_errors
+    async def PresenceAudience(
+        self, request: messaging_pb2.UserRequest, context: Context
+    ) -> messaging_pb2.UserList:
+        return messaging_pb2.UserList(user_ids=await self._accounts.presence_audience(request.user_id))
+
+    @servicer_errors
+    async def PresenceWatchList(
+        self, request: messaging_pb2.UserRequest, context: Context
+    ) -> messaging_pb2.UserList:
+        return messaging_pb2.UserList(user_ids=await self._accounts.presence_watch_list(request.user_id))
+
+
+class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
+    def __init__(self, conversations: Conversations, messages: Messages) -> None:
+        self._conversations = conversations
+        self._messages = messages
+
+    # ------------------------------------------------------------- conversations
+    @servicer_errors
+    async def OpenDirect(
+        self, request: messaging_pb2.OpenDirectRequest, context: Context
+    ) -> client_pb2.Conversation:
+        details = await self._conversations.open_direct(request.user_id, request.peer_id)
+        return convert.details_to_pb(details)
+
+    @servicer_errors
+    async def CreateGroup(
+        self, request: messaging_pb2.CreateGroupRequest, context: Context
+    ) -> client_pb2.Conversation:
+        event = await self._conversations.create_group(request.user_id, request.title, request.member_ids)
+        return convert.details_to_pb(event.details)
+
+    @servicer_errors
+    async def UpdateGroup(
+        self, request: messaging_pb2.UpdateGroupRequest, context: Context
+    ) -> messaging_pb2.GroupChange:
+        change = convert.group_change_from_pb(request.change)
+        event = await self._conversations.update_group(
+            request.user_id, request.change.conversation_id, change
+        )
+        return messaging_pb2.GroupChange(event=convert.group_event_to_pb(event))
+
+    @servicer_errors
+    async def GetConversation(
+        self, request: messaging_pb2.ConversationRequest, context: Context
+    ) -> client_pb2.Conversation:
+        details = await self._conversations.get(request.user_id, request.conversation_id)
+        return convert.details_to_pb(details)
+
+    @servicer_errors
+    async def GetMembers(
+        self, request: messaging_pb2.ConversationRequest, context: Context
+    ) -> messaging_pb2.MemberIds:
+        members = await self._conversations.get_members(request.user_id, request.conversation_id)
+        return messaging_pb2.MemberIds(
+            conversation_id=request.conversation_id,
+            user_ids=sorted(members.members),
+            kind=convert.kind_to_pb(members.kind),
+        )
+
+    @servicer_errors
+    async def ListConversations(
+        self, request: messaging_pb2.ListConversationsRequest, context: Context
+    ) -> client_pb2.ConversationList:
+        page, has_more = await self._conversations.list_page(
+            request.user_id, request.limit, request.before_activity_ms
+        )
+        return client_pb2.ConversationList(items=[convert.summary_to_pb(s) for s in page], has_more=has_more)
+
+    # ------------------------------------------------------------------ messages
+    @servicer_errors
+    async def Append(
+        self, request: messaging_pb2.AppendRequest, context: Context
+    ) -> messaging_pb2.AppendReply:
+        """`owner_epoch` is not checked yet: the store interface carries no fencing token."""
+        results = await self._messages.append([convert.send_item_from_pb(item) for item in request.items])
+        reply = messaging_pb2.AppendReply()
+        for result in results:
+            if isinstance(result, HubbubError):
+                reply.results.add(error=convert.error_to_pb(result))
+            else:
+                reply.results.add(message=convert.message_to_pb(result.message), duplicate=result.duplicate)
+        return reply
+
+    @servicer_errors
+    async def History(
+        self, request: messaging_pb2.HistoryRequest, context: Context
+    ) -> client_pb2.HistoryPage:
+        query = request.query
+        page = await self._messages.history(
+            request.user_id,
+            query.conversation_id,
+            anchor_seq=query.anchor_seq,
+            direction=convert.direction_from_pb(query.direction),
+            limit=query.limit,
+            newest_first=query.newest_first,
+        )
+        return convert.page_to_pb(page)
+
+    @servicer_errors
+    async def Resume(
+        self, request: messaging_pb2.ResumeRequest, context: Context
+    ) -> messaging_pb2.ResumeReply:
+        cursors = {c.conversation_id: c.seq for c in request.resume.cursors}
+        pages = await self._messages.resume(request.user_id, cursors, request.resume.limit_per_conversation)
+        return messaging_pb2.ResumeReply(pages=[convert.page_to_pb(p) for p in pages])
+
+    # ------------------------------------------------------------------- cursors
+    @servicer_errors
+    async def UpdateCursors(
+        self, request: messaging_pb2.CursorUpdates, context: Context
+    ) -> messaging_pb2.CursorResults:
+        parsed: list[CursorUpdate | CursorOutcome] = []
+        for raw in request.updates:
+            try:
+                parsed.append(convert.cursor_update_from_pb(raw))
+            except HubbubError as exc:
+                fallback = CursorUpdate(raw.user_id, raw.conversation_id, CursorKind.DELIVERED, 0)
+                parsed.append(CursorOutcome(fallback, None, exc))
+        valid = [p for p in parsed if isinstance(p, CursorUpdate)]
+        done = iter(await self._messages.update_cursors(valid) if valid else [])
+        outcomes = [p if isinstance(p, CursorOutcome) else next(done) for p in parsed]
+        return messaging_pb2.CursorResults(results=[convert.cursor_outcome_to_pb(o) for o in outcomes])
+
+    @servicer_errors
+    async def ReadBy(self, request: messaging_pb2.ReadByRequest, context: Context) -> client_pb2.ReadByReply:
+        read_by = await self._messages.read_by(request.user_id, request.conversation_id, request.seq)
+        return convert.read_by_to_pb(read_by)

@@ -1,0 +1,102 @@
+"""Who belongs to a conversation, cached in-process: every append and cursor update checks
+membership, and asking the store each time would double the hot path's queries.
+
+Changes made through this process invalidate their entry at once; a TTL bounds how long a
+change made by another messaging process can go unseen. Concurrent misses for the same
+conversation share one load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kernel.clock import Clock
+from kernel.errors import HubbubError, NotFound, NotMember
+from messaging.model import Conversation, ConversationKind, Member
+from messaging.store.interface import MessageStore
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSet:
+    """A conversation and its members at load time (its last_seq is stale: do not use it)."""
+
+    conversation: Conversation
+    members: dict[str, Member]
+
+    @property
+    def kind(self) -> ConversationKind:
+        return self.conversation.kind
+
+    def sorted_members(self) -> list[Member]:
+        return [self.members[user_id] for user_id in sorted(self.members)]
+
+
+@dataclass(slots=True)
+class _Entry:
+    members: MemberSet
+    loaded_at: float
+
+
+class MemberCache:
+    def __init__(self, store: MessageStore, clock: Clock, *, max_size: int, ttl_s: float) -> None:
+        self._store = store
+        self._clock = clock
+        self._max_size = max_size
+        self._ttl_s = ttl_s
+        self._entries: dict[int, _Entry] = {}
+        self._loading: dict[int, asyncio.Task[MemberSet]] = {}
+
+    async def get(self, conversation_id: int) -> MemberSet:
+        """The members; NotFound for an unknown conversation."""
+        entry = self._entries.get(conversation_id)
+        if entry is not None and self._clock.monotonic() - entry.loaded_at <= self._ttl_s:
+            return entry.members
+        task = self._loading.get(conversation_id)
+        if task is None:
+            task = asyncio.create_task(self._load(conversation_id))
+            self._loading[conversation_id] = task
+        # shield: one cancelled caller must not cancel the load others are waiting for
+        return await asyncio.shield(task)
+
+    async def require_member(self, conversation_id: int, user_id: str) -> MemberSet:
+        members = await self.get(conversation_id)
+        if user_id not in members.members:
+            raise NotMember("you are not a member of this conversation")
+        return members
+
+    async def get_many(self, conversation_ids: Iterable[int]) -> dict[int, MemberSet | HubbubError]:
+        """Members of several conversations (loaded concurrently); errors per conversation."""
+        ids = list(dict.fromkeys(conversation_ids))
+        found = await asyncio.gather(*(self.get(cid) for cid in ids), return_exceptions=True)
+        result: dict[int, MemberSet | HubbubError] = {}
+        for cid, value in zip(ids, found, strict=True):
+            if isinstance(value, MemberSet | HubbubError):
+                result[cid] = value
+            else:
+                raise value
+        return result
+
+    def invalidate(self, conversation_id: int) -> None:
+        """Forget the entry and orphan any load in flight, so the next reader sees the change."""
+        self._entries.pop(conversation_id, None)
+        self._loading.pop(conversation_id, None)
+
+    async def _load(self, conversation_id: int) -> MemberSet:
+        me = asyncio.current_task()
+        try:
+            conversation = await self._store.get_conversation(conversation_id)
+            if conversation is None:
+                raise NotFound(f"conversation {conversation_id} not found")
+            members = await self._store.get_members(conversation_id)
+            loaded = MemberSet(conversation, {m.user_id: m for m in members})
+            if self._loading.get(conversation_id) is me and self._max_size > 0:
+                self._entries.pop(conversation_id, None)
+                self._entries[conversation_id] = _Entry(loaded, self._clock.monotonic())
+                while len(self._entries) > self._max_size:
+                    del self._entries[next(iter(self._entries))]
+            return loaded
+        finally:
+            if self._loading.get(conversation_id) is me:
+                del self._loading[conversation_id]

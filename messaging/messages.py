@@ -1,0 +1,234 @@
+"""Messages and cursors: batched appends with per-item results, history pages, resume after
+reconnect, delivered/read cursors and read-by. Membership comes from the in-process cache."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from kernel.clock import Clock
+from kernel.errors import HubbubError, InvalidArgument, NotMember
+from kernel.ids import SnowflakeGenerator
+from messaging import rules
+from messaging.membership import MemberCache, MemberSet
+from messaging.model import AppendOutcome, CursorChange, CursorUpdate, NewMessage, StoredMessage
+from messaging.store.interface import HistoryDirection, MessageStore
+
+# A user's conversations scanned by one resume. Listing pages by activity time cannot page
+# through ties safely, so resume reads one large page instead.
+RESUME_MAX_CONVERSATIONS = 10_000
+_LAST_SEQ_CACHE_SIZE = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class SendItem:
+    sender_id: str
+    sender_device: str
+    conversation_id: int
+    client_msg_id: str
+    content_type: str
+    body: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    conversation_id: int
+    messages: list[StoredMessage]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CursorOutcome:
+    update: CursorUpdate
+    change: CursorChange | None
+    error: HubbubError | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBy:
+    conversation_id: int
+    seq: int
+    read_by: list[str]
+    delivered_to: list[str]
+
+
+class Messages:
+    def __init__(
+        self, store: MessageStore, ids: SnowflakeGenerator, clock: Clock, members: MemberCache
+    ) -> None:
+        self._store = store
+        self._ids = ids
+        self._clock = clock
+        self._members = members
+        # A lower bound of each conversation's last seq (it only grows), so most cursor
+        # updates are clamped without asking the store.
+        self._last_seq: dict[int, int] = {}
+
+    # -------------------------------------------------------------------- append
+    async def append(self, items: Sequence[SendItem]) -> list[AppendOutcome | HubbubError]:
+        """One result per item, in order. Invalid items and non-members get their error; the
+        rest are stored in one store call (one durable commit). Retries get the original."""
+        member_sets = await self._members.get_many(item.conversation_id for item in items)
+        results: list[AppendOutcome | HubbubError | None] = [None] * len(items)
+        batch: list[NewMessage] = []
+        slots: list[int] = []
+        now = self._clock.now_ms()
+        for index, item in enumerate(items):
+            try:
+                rules.validate_send(item.client_msg_id, item.content_type, item.body, item.payload)
+                _require(member_sets[item.conversation_id], item.sender_id)
+            except HubbubError as exc:
+                results[index] = exc
+                continue
+            batch.append(
+                NewMessage(
+                    conversation_id=item.conversation_id,
+                    sender_id=item.sender_id,
+                    sender_device=item.sender_device,
+                    client_msg_id=item.client_msg_id,
+                    content_type=item.content_type,
+                    body=item.body,
+                    payload=item.payload,
+                    message_id=self._ids.next_id(),
+                    sent_at_ms=now,
+                )
+            )
+            slots.append(index)
+        if batch:
+            outcomes = await self._store.append(batch)
+            for index, outcome in zip(slots, outcomes, strict=True):
+                results[index] = outcome
+                self._saw_seq(outcome.message.conversation_id, outcome.message.seq)
+        return [r for r in results if r is not None]
+
+    def _saw_seq(self, conversation_id: int, seq: int) -> None:
+        if seq > self._last_seq.get(conversation_id, 0):
+            if len(self._last_seq) >= _LAST_SEQ_CACHE_SIZE and conversation_id not in self._last_seq:
+                self._last_seq.clear()
+            self._last_seq[conversation_id] = seq
+
+    # ------------------------------------------------------------------- history
+    async def history(
+        self,
+        user_id: str,
+        conversation_id: int,
+        *,
+        anchor_seq: int,
+        direction: HistoryDirection,
+        limit: int,
+        newest_first: bool,
+    ) -> Page:
+        """Up to `limit` messages nearest the anchor ("before": seq < anchor, anchor 0 = from
+        the newest; "after": seq > anchor), in the order asked. The limit is 1..100, 0 means 50
+        and larger values are clamped to 100; `has_more` says whether to page on."""
+        await self._members.require_member(conversation_id, user_id)
+        if anchor_seq < 0:
+            raise InvalidArgument("anchor_seq must not be negative")
+        return await self._page(conversation_id, anchor_seq, direction, rules.page_limit(limit), newest_first)
+
+    async def _page(
+        self,
+        conversation_id: int,
+        anchor_seq: int,
+        direction: HistoryDirection,
+        limit: int,
+        newest_first: bool,
+    ) -> Page:
+        # One extra row answers has_more; it is the one farthest from the anchor.
+        rows = await self._store.history(
+            conversation_id,
+            anchor_seq=anchor_seq,
+            direction=direction,
+            limit=limit + 1,
+            newest_first=newest_first,
+        )
+        has_more = len(rows) > limit
+        if has_more:
+            farthest_is_last = newest_first == (direction == "before")
+            rows = rows[:limit] if farthest_is_last else rows[1:]
+        return Page(conversation_id, rows, has_more)
+
+    async def resume(self, user_id: str, device_cursors: Mapping[int, int], limit: int) -> list[Page]:
+        """What a reconnecting device missed: for each of the user's conversations with newer
+        messages, those after the device's last seq (or, when it sent none, after the user's
+        delivered cursor), oldest first, up to `limit` each (0 = 100, at most 100)."""
+        limit = rules.resume_limit(limit)
+        summaries = await self._store.list_conversations(user_id, RESUME_MAX_CONVERSATIONS)
+        wanted: list[tuple[int, int]] = []
+        for summary in summaries:
+            cid = summary.conversation.conversation_id
+            since = device_cursors.get(cid, summary.cursors.delivered_seq)
+            if summary.conversation.last_seq > since:
+                wanted.append((cid, since))
+        pages = await asyncio.gather(
+            *(self._page(cid, since, "after", limit, False) for cid, since in wanted)
+        )
+        return [page for page in pages if page.messages]
+
+    # ------------------------------------------------------------------- cursors
+    async def update_cursors(self, updates: Sequence[CursorUpdate]) -> list[CursorOutcome]:
+        """Per-update results, in order: non-members get NOT_MEMBER and nothing moves; seqs
+        past the last message are clamped to it; lower seqs leave the cursor as it is."""
+        member_sets = await self._members.get_many(u.conversation_id for u in updates)
+        errors: list[HubbubError | None] = []
+        for update in updates:
+            try:
+                _require(member_sets[update.conversation_id], update.user_id)
+                if update.seq < 0:
+                    raise InvalidArgument("seq must not be negative")
+            except HubbubError as exc:
+                errors.append(exc)
+            else:
+                errors.append(None)
+        valid = [u for u, e in zip(updates, errors, strict=True) if e is None]
+        unknown = [u.conversation_id for u in valid if u.seq > self._last_seq.get(u.conversation_id, 0)]
+        if unknown:
+            await self._refresh_last_seq(unknown)
+        clamped = [
+            dataclasses.replace(u, seq=rules.clamp_cursor(u.seq, self._last_seq.get(u.conversation_id, 0)))
+            for u in valid
+        ]
+        changes = iter(await self._store.advance_cursors(clamped) if clamped else [])
+        return [
+            CursorOutcome(update, None, error)
+            if error is not None
+            else CursorOutcome(update, next(changes), None)
+            for update, error in zip(updates, errors, strict=True)
+        ]
+
+    async def _refresh_last_seq(self, conversation_ids: Iterable[int]) -> None:
+        cids = list(dict.fromkeys(conversation_ids))
+        seqs = await asyncio.gather(*(self._store.last_seq(cid) for cid in cids))
+        for cid, seq in zip(cids, seqs, strict=True):
+            self._saw_seq(cid, seq)
+
+    async def read_by(self, user_id: str, conversation_id: int, seq: int) -> ReadBy:
+        """Members (other than the sender) who have read message `seq`, and those it reached
+        but who have not read it yet."""
+        current = await self._members.require_member(conversation_id, user_id)
+        if seq < 1:
+            raise InvalidArgument("seq must be at least 1")
+        found = await self._store.history(
+            conversation_id, anchor_seq=seq - 1, direction="after", limit=1, newest_first=False
+        )
+        sender = found[0].sender_id if found and found[0].seq == seq else ""
+        read_by: list[str] = []
+        delivered_to: list[str] = []
+        for cursors in await self._store.all_cursors(conversation_id):
+            if cursors.user_id == sender or cursors.user_id not in current.members:
+                continue
+            if cursors.read_seq >= seq:
+                read_by.append(cursors.user_id)
+            elif cursors.delivered_seq >= seq:
+                delivered_to.append(cursors.user_id)
+        return ReadBy(conversation_id, seq, sorted(read_by), sorted(delivered_to))
+
+
+def _require(member_set: MemberSet | HubbubError, user_id: str) -> None:
+    if isinstance(member_set, HubbubError):
+        raise member_set
+    if user_id not in member_set.members:
+        raise NotMember("you are not a member of this conversation")

@@ -1,0 +1,75 @@
+"""Wiring of the messaging service: store, id generator, password hasher, the domain
+services and both gRPC servicers on one grpc.aio server."""
+
+from __future__ import annotations
+
+import logging
+
+from grpc import aio
+
+from kernel.clock import Clock, SystemClock
+from kernel.grpc_server import GrpcService, start_grpc_server
+from kernel.ids import SnowflakeGenerator
+from messaging.accounts import Accounts
+from messaging.config import MessagingConfig
+from messaging.conversations import Conversations
+from messaging.grpc_servicer import AccountsServicer, MessagingServicer
+from messaging.membership import MemberCache
+from messaging.messages import Messages
+from messaging.passwords import PasswordHasher
+from messaging.store.interface import MessageStore
+from protos import messaging_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+def open_store(config: MessagingConfig) -> MessageStore:
+    """The configured backend, not yet opened. SQLite is imported lazily: the memory store
+    needs none of it."""
+    if config.store == "memory":
+        from messaging.store.memory import MemoryStore
+
+        return MemoryStore()
+    from messaging.store.sqlite import SqliteStore
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteStore(config.data_dir / "messages.db")
+
+
+async def start_messaging(
+    config: MessagingConfig, *, clock: Clock | None = None, store: MessageStore | None = None
+) -> GrpcService:
+    """Serve Accounts and Messaging. The store (given or built from config) is opened here
+    and closed when the service stops: the service owns it from now on."""
+    clock = clock or SystemClock()
+    store = store if store is not None else open_store(config)
+    await store.open()
+    try:
+        ids = SnowflakeGenerator(config.worker_id, clock)
+        hasher = PasswordHasher(
+            time_cost=config.password_hash_time_cost,
+            memory_cost_kib=config.password_hash_memory_cost,
+            parallelism=config.password_hash_parallelism,
+        )
+        members = MemberCache(
+            store, clock, max_size=config.member_cache_size, ttl_s=config.member_cache_ttl_s
+        )
+        accounts = Accounts(
+            store, hasher, clock, token_secret=config.token_secret, token_ttl_ms=config.token_ttl_ms
+        )
+        conversations = Conversations(store, ids, clock, members)
+        messages = Messages(store, ids, clock, members)
+
+        def register(server: aio.Server) -> None:
+            messaging_pb2_grpc.add_AccountsServicer_to_server(AccountsServicer(accounts), server)
+            messaging_pb2_grpc.add_MessagingServicer_to_server(
+                MessagingServicer(conversations, messages), server
+            )
+
+        service = await start_grpc_server("messaging", register, config.host, config.port)
+    except BaseException:
+        await store.close()
+        raise
+    service.on_stop.append(store.close)
+    log.info("messaging: serving on %s (store %s)", service.target, config.store)
+    return service
