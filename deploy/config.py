@@ -40,6 +40,12 @@ class NodeConfig:
     """Frames queued per connection before a slow client is disconnected (close 4009)."""
     ws_compression: bool = False
     """permessage-deflate on WebSocket (costs ~3x memory per connection)."""
+    password_hash_time_cost: int = 3
+    """argon2id iterations for stored passwords."""
+    password_hash_memory_kib: int = 65_536
+    """argon2id memory per hash, KiB (64 MiB)."""
+    password_hash_parallelism: int = 4
+    """argon2id lanes."""
     trace_exporter: str = "none"
     """OpenTelemetry exporter: none, console or otlp."""
     otlp_endpoint: str = "http://127.0.0.1:4317"

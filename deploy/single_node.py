@@ -42,7 +42,10 @@ class SingleNode:
                 await stop()
 
 
-async def start_single_node(config: NodeConfig, *, clock: Clock | None = None) -> SingleNode:
+async def start_single_node(
+    config: NodeConfig, *, clock: Clock | None = None, push: object | None = None
+) -> SingleNode:
+    """Start every service; `push` replaces the log push backend (tests pass a memory one)."""
     # Rooms are imported here, in the composition root only.
     from discovery import DiscoveryConfig, StaticRegistry, start_discovery
     from edge import EdgeConfig, start_edge
@@ -63,17 +66,21 @@ async def start_single_node(config: NodeConfig, *, clock: Clock | None = None) -
                 store=config.store,
                 worker_id=config.worker_id,
                 token_secret=secret,
+                password_hash_time_cost=config.password_hash_time_cost,
+                password_hash_memory_cost=config.password_hash_memory_kib,
+                password_hash_parallelism=config.password_hash_parallelism,
             ),
             clock=clock,
         )
         stops.append(messaging.stop)
         presence = await start_presence(PresenceConfig(debounce_ms=config.presence_debounce_ms), clock=clock)
         stops.append(presence.stop)
-        push = LogPushNotifier(config.data_dir / "push.jsonl" if config.push_log else None)
+        if push is None:
+            push = LogPushNotifier(config.data_dir / "push.jsonl" if config.push_log else None)
         router = await start_router(
             RouterConfig(messaging_target=messaging.target, presence_target=presence.target),
             clock=clock,
-            push=push,
+            push=push,  # type: ignore[arg-type]
         )
         stops.append(router.stop)
         edge = await start_edge(

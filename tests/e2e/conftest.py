@@ -1,0 +1,46 @@
+"""A real single node per test, on free ports, in this process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from deploy.config import NodeConfig
+from deploy.single_node import SingleNode, start_single_node
+from router import MemoryPushNotifier
+
+
+def test_config(tmp_path: Path, **overrides: object) -> NodeConfig:
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "ws_port": 0,
+        "gateway_port": 0,
+        "discovery_port": 0,
+        "heartbeat_interval_ms": 1_000,
+        "heartbeat_timeout_ms": 3_000,
+        "presence_lease_ms": 3_000,
+        "presence_debounce_ms": 200,
+        "push_log": False,
+        # Cheap password hashing: tests sign up hundreds of users.
+        "password_hash_time_cost": 1,
+        "password_hash_memory_kib": 8,
+        "password_hash_parallelism": 1,
+    }
+    values.update(overrides)
+    return NodeConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def push() -> MemoryPushNotifier:
+    return MemoryPushNotifier()
+
+
+@pytest.fixture
+async def node(tmp_path: Path, push: MemoryPushNotifier) -> AsyncIterator[SingleNode]:
+    running = await start_single_node(test_config(tmp_path), push=push)
+    try:
+        yield running
+    finally:
+        await running.stop()
