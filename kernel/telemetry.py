@@ -14,7 +14,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +46,28 @@ def setup_tracing(service_name: str, exporter: str, otlp_endpoint: str = "http:/
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         span_exporter = OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True)
+    install_exporter(span_exporter, service_name)
+    log.info("tracing: %s exporter for %s", kind.value, service_name)
+
+
+def install_exporter(span_exporter: SpanExporter, service_name: str, *, batch: bool = True) -> None:
+    """Send this process's spans to `span_exporter` (tests pass an in-memory one, batch=False)."""
+    global _configured
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    processor = BatchSpanProcessor(span_exporter) if batch else SimpleSpanProcessor(span_exporter)
+    provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     _configured = True
-    log.info("tracing: %s exporter for %s", kind.value, service_name)
+
+
+def stop_exporting() -> None:
+    """Flush and stop the installed exporter; hot paths go back to skipping trace work.
+    (OpenTelemetry allows one global provider per process, so it stays installed.)"""
+    global _configured
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()
+    _configured = False
 
 
 def tracer(name: str) -> trace.Tracer:
