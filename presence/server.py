@@ -1,0 +1,100 @@
+"""Runs the Presence service: config, the gRPC server, and the expiry task that sleeps
+until the backend's next deadline (or until a report may have moved it earlier)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from kernel.clock import Clock, SystemClock
+from kernel.grpc_server import GrpcService, start_grpc_server
+from presence.interface import PresenceBackend
+from presence.memory import MemoryPresence
+from presence.servicer import PresenceServicer
+from protos import presence_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_ERROR_S = 1.0
+
+
+@dataclass(frozen=True)
+class PresenceConfig:
+    """host/port: where the gRPC server listens (port 0 = any free port).
+    debounce_ms: how long a user must stay offline before watchers are told (default 2 s).
+    max_watch_queue: changes buffered per watcher before it is cut off (default 10,000)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    debounce_ms: int = 2000
+    max_watch_queue: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.debounce_ms < 0:
+            raise ValueError("debounce_ms must not be negative")
+        if self.max_watch_queue <= 0:
+            raise ValueError("max_watch_queue must be positive")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be in 0..65535")
+
+
+class ExpiryTask:
+    """Calls `backend.expire()` at each deadline it returns. A real timer, not a poll:
+    it wakes exactly when something is due, or when `poke()` says a report arrived."""
+
+    def __init__(self, backend: PresenceBackend, clock: Clock) -> None:
+        self._backend = backend
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="presence-expiry")
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()  # before expire(): a poke during it is not lost
+            try:
+                deadline = await self._backend.expire()
+            except Exception:  # a backend outage must not kill the task; retry later
+                log.exception("presence expiry failed")
+                deadline = self._clock.now_ms() + int(RETRY_AFTER_ERROR_S * 1000)
+            delay = None if deadline is None else max(0, deadline - self._clock.now_ms() + 1) / 1000
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+
+
+async def start_presence(
+    config: PresenceConfig, *, clock: Clock | None = None, backend: PresenceBackend | None = None
+) -> GrpcService:
+    """Start the service. Without `backend`, an in-memory one on `clock` is created (and
+    closed on stop); a given backend stays the caller's to close."""
+    clock = clock or SystemClock()
+    owned = backend is None
+    chosen: PresenceBackend = backend or MemoryPresence(clock, config.debounce_ms)
+    expiry = ExpiryTask(chosen, clock)
+    servicer = PresenceServicer(chosen, max_watch_queue=config.max_watch_queue, on_report=expiry.poke)
+    service = await start_grpc_server(
+        "presence",
+        lambda server: presence_pb2_grpc.add_PresenceServicer_to_server(servicer, server),
+        config.host,
+        config.port,
+    )
+    expiry.start()
+    if owned:
+        service.on_stop.append(chosen.close)
+    service.on_stop.append(expiry.stop)  # hooks run in reverse: the task stops first
+    return service

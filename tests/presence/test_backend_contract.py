@@ -1,0 +1,115 @@
+"""The PresenceBackend contract, run against every backend that can run here
+(memory now; Redis joins the parametrization when it exists)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import pytest
+
+from kernel.clock import ManualClock
+from presence.interface import ChangeStream, PresenceBackend
+from presence.memory import MemoryPresence
+from presence.model import EdgeReport, SessionChange, UserPresence
+from presence.subscription import SlowWatcher
+
+LEASE = 10_000
+DEBOUNCE = 2_000
+BackendFactory = Callable[[ManualClock], PresenceBackend]
+
+
+def memory(clock: ManualClock) -> PresenceBackend:
+    return MemoryPresence(clock, debounce_ms=DEBOUNCE)
+
+
+@pytest.fixture(params=[memory], ids=["memory"])
+async def env(request: pytest.FixtureRequest) -> AsyncIterator[tuple[PresenceBackend, ManualClock]]:
+    clock = ManualClock()
+    factory: BackendFactory = request.param
+    backend = factory(clock)
+    yield backend, clock
+    await backend.close()
+
+
+def sessions(edge: str, *users: str, online: bool = True) -> EdgeReport:
+    changes = tuple(SessionChange(u, "d1", i, online) for i, u in enumerate(users, start=1))
+    return EdgeReport(edge_id=edge, lease_ms=LEASE, changes=changes)
+
+
+async def next_batch(stream: ChangeStream) -> Sequence[UserPresence]:
+    async with asyncio.timeout(30):
+        return await anext(aiter(stream))
+
+
+async def test_report_publishes_online_to_every_subscriber_and_query_agrees(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, clock = env
+    first, second = await backend.subscribe(100), await backend.subscribe(100)
+    now = await backend.report(sessions("e1", "alice", "bob"))
+    assert now == clock.now_ms()
+    expected = [UserPresence("alice", True, now), UserPresence("bob", True, now)]
+    assert sorted(await next_batch(first), key=lambda u: u.user_id) == expected
+    assert sorted(await next_batch(second), key=lambda u: u.user_id) == expected
+    clock.advance(500)
+    assert await backend.query(["bob", "nobody"]) == [
+        UserPresence("bob", True, clock.now_ms()),
+        UserPresence("nobody", False, 0),
+    ]
+
+
+async def test_expire_publishes_the_offline_of_a_lapsed_edge(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, clock = env
+    stream = await backend.subscribe(100)
+    start = await backend.report(sessions("e1", "alice"))
+    assert [u.online for u in await next_batch(stream)] == [True]
+    assert await backend.expire() == start + LEASE
+    clock.advance(LEASE + DEBOUNCE)
+    assert await backend.expire() is None
+    assert list(await next_batch(stream)) == [UserPresence("alice", False, start + LEASE)]
+    assert await backend.query(["alice"]) == [UserPresence("alice", False, start + LEASE)]
+
+
+async def test_a_slow_subscriber_is_cut_off_and_the_others_carry_on(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, _ = env
+    slow, fast = await backend.subscribe(2), await backend.subscribe(100)
+    await backend.report(sessions("e1", "u1"))
+    await backend.report(sessions("e2", "u2"))
+    await backend.report(sessions("e3", "u3"))  # the slow one holds 2 changes and gets a third
+    with pytest.raises(SlowWatcher):
+        async with asyncio.timeout(30):
+            async for _ in slow:
+                pass
+    seen = [u.user_id for _ in range(3) for u in await next_batch(fast)]
+    assert seen == ["u1", "u2", "u3"]
+
+
+async def test_a_first_batch_larger_than_the_bound_is_still_delivered(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, _ = env
+    stream = await backend.subscribe(2)
+    await backend.report(sessions("e1", "a", "b", "c", "d"))
+    assert len(await next_batch(stream)) == 4
+
+
+async def test_closing_the_backend_ends_subscriptions(env: tuple[PresenceBackend, ManualClock]) -> None:
+    backend, _ = env
+    stream = await backend.subscribe(10)
+    await backend.close()
+    async with asyncio.timeout(30):
+        assert [batch async for batch in stream] == []
+
+
+async def test_a_closed_subscription_receives_nothing_more(env: tuple[PresenceBackend, ManualClock]) -> None:
+    backend, _ = env
+    stream = await backend.subscribe(10)
+    stream.close()
+    await backend.report(sessions("e1", "alice"))
+    async with asyncio.timeout(30):
+        assert [batch async for batch in stream] == []
