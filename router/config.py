@@ -1,0 +1,80 @@
+"""Typed configuration of one router process: where its dependencies live and how hard it batches.
+
+Built with kernel.config.from_env (HUBBUB_<FIELD> overrides); validated once at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kernel.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """Every option with its default and why it exists.
+
+    router_id: name in logs and spans; one per process.
+    host/port: where the Router service listens (port 0 = any free port, for tests).
+    messaging_target: host:port of the Accounts + Messaging services (required).
+    presence_target: host:port of the Presence service; empty disables presence fan-out.
+    max_appends_in_flight: concurrent Messaging.Append batches (each for different conversations).
+    max_batch: most messages (and cursor updates) in one Append (UpdateCursors) call.
+    member_cache_size: conversations whose member lists are kept (LRU).
+    push_queue_limit: offline notifications waiting for the notifier; the oldest are dropped beyond.
+    push_batch: most notifications handed to the notifier in one call.
+    sender_ring_size: recent (seq -> sender) remembered per conversation, to route group receipts.
+    sender_ring_conversations: conversations whose rings are kept (LRU).
+    audience_ttl_s: how long a PresenceAudience answer is reused.
+    audience_cache_size: users whose audience is kept.
+    typing_burst / typing_refill_s: typing token bucket per (user, conversation).
+    edge_outbox_limit: router items waiting for one slow edge before new ones are dropped.
+    presence_backoff_max_s: cap of the reconnect backoff for the Presence.Watch stream.
+    owner_epoch: partition ownership epoch sent with Append (0 = unfenced, single node).
+    """
+
+    router_id: str = "router-1"
+    host: str = "127.0.0.1"
+    port: int = 0
+    messaging_target: str = ""
+    presence_target: str = ""
+    max_appends_in_flight: int = 4
+    max_batch: int = 1000
+    member_cache_size: int = 10_000
+    push_queue_limit: int = 10_000
+    push_batch: int = 500
+    sender_ring_size: int = 64
+    sender_ring_conversations: int = 10_000
+    audience_ttl_s: float = 10.0
+    audience_cache_size: int = 10_000
+    typing_burst: float = 3.0
+    typing_refill_s: float = 2.0
+    edge_outbox_limit: int = 200_000
+    presence_backoff_max_s: float = 5.0
+    owner_epoch: int = 0
+
+    def validate(self) -> RouterConfig:
+        """Fail at start-up, not on the first message."""
+        if not self.messaging_target:
+            raise InvalidArgument("router: messaging_target is required")
+        positive = {
+            "max_appends_in_flight": self.max_appends_in_flight,
+            "max_batch": self.max_batch,
+            "member_cache_size": self.member_cache_size,
+            "push_queue_limit": self.push_queue_limit,
+            "push_batch": self.push_batch,
+            "sender_ring_size": self.sender_ring_size,
+            "sender_ring_conversations": self.sender_ring_conversations,
+            "audience_cache_size": self.audience_cache_size,
+            "edge_outbox_limit": self.edge_outbox_limit,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise InvalidArgument(f"router: {name} must be >= 1, got {value}")
+        if self.typing_burst < 1 or self.typing_refill_s <= 0:
+            raise InvalidArgument("router: typing_burst must be >= 1 and typing_refill_s > 0")
+        if self.audience_ttl_s < 0 or self.presence_backoff_max_s <= 0:
+            raise InvalidArgument("router: audience_ttl_s >= 0 and presence_backoff_max_s > 0")
+        if not 0 <= self.port <= 65535:
+            raise InvalidArgument(f"router: bad port {self.port}")
+        return self

@@ -1,0 +1,139 @@
+"""The router's dispatcher: takes EdgeItems from a link and routes them to the send, receipt,
+command and presence paths. No gRPC here beyond the stubs in the context."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from kernel.errors import BadFrame, HubbubError, Internal, InvalidArgument
+from protos import client_pb2, router_pb2
+from router.commands import CommandPath
+from router.context import RouterContext
+from router.frames import Origin, error_frame
+from router.presence_fanout import PresenceFanout
+from router.receipts import ReceiptPath
+from router.sends import SendPath
+
+log = logging.getLogger(__name__)
+
+Command = Callable[[Origin, client_pb2.ClientFrame], Awaitable[None]]
+
+
+class RouterCore:
+    def __init__(self, ctx: RouterContext) -> None:
+        self.ctx = ctx
+        self.sends = SendPath(ctx)
+        self.receipts = ReceiptPath(ctx)
+        self.presence = PresenceFanout(ctx)
+        self.commands = CommandPath(ctx, self.presence)
+        self._commands: dict[str, Command] = {
+            "typing": self.commands.typing,
+            "open_direct": self.commands.open_direct,
+            "create_group": self.commands.create_group,
+            "update_group": self.commands.update_group,
+            "contact": self.commands.contact,
+        }
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self.ctx.push.start()
+        self.sends.start()
+        self.receipts.start()
+        self.presence.start()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.presence.stop()
+        await self.receipts.stop()
+        await self.sends.stop()
+        await self.ctx.push.stop()
+
+    async def handle_batch(self, edge_id: str, batch: router_pb2.EdgeBatch) -> None:
+        """Every item on its own: a malformed one is answered (when it can be) and skipped."""
+        for item in batch.items:
+            try:
+                await self._handle_item(edge_id, item)
+            except HubbubError as exc:
+                self._answer_error(edge_id, item, exc)
+            except Exception:  # the boundary: log, answer INTERNAL, keep the link
+                log.exception("router: item from %s failed", edge_id)
+                self._answer_error(edge_id, item, Internal("internal error"))
+
+    async def edge_gone(self, edge_id: str) -> None:
+        dropped = await self.ctx.directory.drop_edge(edge_id)
+        log.info("edge %s link ended: dropped %d sessions", edge_id, dropped)
+
+    async def _handle_item(self, edge_id: str, item: router_pb2.EdgeItem) -> None:
+        session = item.session
+        origin = Origin(edge_id, session.session_id, session.user_id, session.device_id)
+        kind = item.WhichOneof("kind")
+        if kind == "frame":
+            if not session.user_id:
+                raise BadFrame("frame without an authenticated session")
+            frame = item.frame
+            what = frame.WhichOneof("kind")
+            if what == "send":
+                if not frame.send.conversation_id:
+                    raise InvalidArgument("send needs a conversation_id")
+                self.sends.submit(origin, frame)
+            elif what == "delivered" or what == "read":
+                self.receipts.submit(origin, frame)
+            elif what is not None and what in self._commands:
+                self._spawn(self._commands[what], origin, frame)
+            else:
+                raise BadFrame(f"the router does not handle {what or 'an empty'} frame")
+        elif kind == "opened":
+            if not session.user_id:
+                raise BadFrame("opened without a user")
+            await self.ctx.directory.add(edge_id, session.user_id, session.session_id, session.device_id)
+            if not item.opened.replay:
+                self._spawn(self._session_opened, origin, None)
+        elif kind == "closed":
+            await self.ctx.directory.remove(edge_id, session.session_id)
+        else:
+            raise BadFrame("empty edge item")
+
+    async def _session_opened(self, origin: Origin, _frame: client_pb2.ClientFrame | None) -> None:
+        await self.presence.on_session_opened(origin)
+
+    def _spawn(
+        self,
+        handler: Callable[[Origin, client_pb2.ClientFrame], Awaitable[None]]
+        | Callable[[Origin, client_pb2.ClientFrame | None], Awaitable[None]],
+        origin: Origin,
+        frame: client_pb2.ClientFrame | None,
+    ) -> None:
+        task = asyncio.create_task(self._guarded(handler, origin, frame))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(
+        self,
+        handler: Callable[[Origin, client_pb2.ClientFrame], Awaitable[None]]
+        | Callable[[Origin, client_pb2.ClientFrame | None], Awaitable[None]],
+        origin: Origin,
+        frame: client_pb2.ClientFrame | None,
+    ) -> None:
+        ref = frame.ref if frame is not None else 0
+        try:
+            await handler(origin, frame)  # type: ignore[arg-type]
+        except HubbubError as exc:
+            if frame is not None:
+                self.ctx.reply(origin, error_frame(ref, exc))
+            else:
+                log.warning("router: background work for %s failed: %r", origin.user_id, exc)
+        except Exception:
+            log.exception("router: handler failed for %s", origin.user_id)
+            if frame is not None:
+                self.ctx.reply(origin, error_frame(ref, Internal("internal error")))
+
+    def _answer_error(self, edge_id: str, item: router_pb2.EdgeItem, error: HubbubError) -> None:
+        if not item.HasField("session"):
+            log.warning("router: dropped an item from %s without a session: %r", edge_id, error)
+            return
+        ref = item.frame.ref if item.HasField("frame") else 0
+        self.ctx.links.send(edge_id, (item.session.session_id,), error_frame(ref, error))

@@ -1,0 +1,55 @@
+"""Small builders for the ServerFrames the router emits, and who a request came from.
+Frames are serialized here once; the bytes go to every session that should see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kernel.errors import HubbubError
+from protos import client_pb2
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The session an item came from: replies and errors go back to exactly this session."""
+
+    edge_id: str
+    session_id: int
+    user_id: str
+    device_id: str
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.edge_id, self.session_id)
+
+
+def error_frame(ref: int, error: HubbubError) -> bytes:
+    frame = client_pb2.ServerFrame(ref=ref)
+    frame.error.code = error.code.value
+    frame.error.message = error.message
+    frame.error.retryable = error.retryable
+    return frame.SerializeToString()
+
+
+def error_frame_from_proto(ref: int, error: client_pb2.Error) -> bytes:
+    frame = client_pb2.ServerFrame(ref=ref)
+    frame.error.CopyFrom(error)
+    return frame.SerializeToString()
+
+
+def sent_frame(ref: int, message: client_pb2.Message, duplicate: bool) -> bytes:
+    frame = client_pb2.ServerFrame(ref=ref)
+    sent = frame.sent
+    sent.conversation_id = message.conversation_id
+    sent.seq = message.seq
+    sent.message_id = message.message_id
+    sent.client_msg_id = message.client_msg_id
+    sent.sent_at_ms = message.sent_at_ms
+    sent.duplicate = duplicate
+    return frame.SerializeToString()
+
+
+def presence_frame(event: client_pb2.PresenceEvent) -> bytes:
+    frame = client_pb2.ServerFrame()
+    frame.presence.CopyFrom(event)
+    return frame.SerializeToString()

@@ -1,0 +1,128 @@
+"""The per-conversation ordering engine for sends: batches everything pending for ready
+conversations into one call, never two calls in flight for one conversation, results in order.
+
+Generic over the item and outcome types so the invariant is unit-tested with a fake append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class OrderedBatchPipeline(Generic[T, R]):
+    """Wakes when work arrives, takes what accumulated, runs up to `max_in_flight` batches at once.
+
+    A conversation is *busy* from the moment its items join a batch until that batch's outcome
+    was handed to `deliver` (synchronously), so (a) one conversation never has two batches in
+    flight and (b) outcomes for a conversation are delivered in submission order. `deliver` and
+    `fail` must not await: whatever they emit is queued before the next batch can start.
+    """
+
+    def __init__(
+        self,
+        *,
+        key: Callable[[T], int],
+        run_batch: Callable[[list[T]], Awaitable[R]],
+        deliver: Callable[[list[T], R], None],
+        fail: Callable[[list[T], Exception], None],
+        max_in_flight: int = 4,
+        max_batch: int = 1000,
+    ) -> None:
+        self._key = key
+        self._run_batch = run_batch
+        self._deliver = deliver
+        self._fail = fail
+        self._max_in_flight = max_in_flight
+        self._max_batch = max_batch
+        self._pending: dict[int, deque[T]] = {}
+        self._ready: dict[int, None] = {}  # insertion-ordered set: fair, oldest first
+        self._busy: set[int] = set()
+        self._in_flight = 0
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self.batches_run = 0
+
+    def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._loop(), name="router-pipeline")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loop_task = None
+
+    def submit(self, item: T) -> None:
+        conversation = self._key(item)
+        queue = self._pending.get(conversation)
+        if queue is None:
+            queue = self._pending[conversation] = deque()
+        queue.append(item)
+        if conversation not in self._busy:
+            self._ready[conversation] = None
+        self._wake.set()
+
+    @property
+    def pending_count(self) -> int:
+        return sum(len(q) for q in self._pending.values())
+
+    async def _loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._ready and self._in_flight < self._max_in_flight:
+                items, conversations = self._take()
+                self._in_flight += 1
+                task = asyncio.create_task(self._run(items, conversations))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    def _take(self) -> tuple[list[T], list[int]]:
+        items: list[T] = []
+        conversations: list[int] = []
+        room = self._max_batch
+        while self._ready and room > 0:
+            conversation = next(iter(self._ready))
+            del self._ready[conversation]
+            queue = self._pending[conversation]
+            take = min(room, len(queue))
+            items.extend(queue.popleft() for _ in range(take))
+            room -= take
+            if not queue:
+                del self._pending[conversation]
+            self._busy.add(conversation)
+            conversations.append(conversation)
+        return items, conversations
+
+    async def _run(self, items: list[T], conversations: list[int]) -> None:
+        try:
+            try:
+                outcome = await self._run_batch(items)
+            except Exception as exc:  # noqa: BLE001 - the batch failed as a whole: each item gets it
+                self._fail(items, exc)
+            else:
+                self._deliver(items, outcome)
+            self.batches_run += 1
+        except Exception:
+            log.exception("pipeline: delivering a batch failed")
+        finally:
+            for conversation in conversations:
+                self._busy.discard(conversation)
+                if conversation in self._pending:
+                    self._ready[conversation] = None
+            self._in_flight -= 1
+            self._wake.set()

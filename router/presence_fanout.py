@@ -1,0 +1,151 @@
+"""Presence fan-out: follow Presence.Watch and push each change to the user's audience (cached
+with a short TTL); on a fresh session, push the current status of everyone it watches."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from kernel.clock import Clock
+from kernel.errors import HubbubError
+from kernel.grpc_boundary import call
+from protos import client_pb2, messaging_pb2, presence_pb2
+from router.context import RouterContext
+from router.fanout import plan_fanout
+from router.frames import Origin, presence_frame
+
+log = logging.getLogger(__name__)
+
+BACKOFF_START_S = 0.1
+
+
+class AudienceCache:
+    """user -> who sees their presence, kept `ttl_s` seconds (bounded LRU)."""
+
+    def __init__(
+        self, fetch: Callable[[str], Awaitable[list[str]]], clock: Clock, *, ttl_s: float, capacity: int
+    ) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._capacity = capacity
+        self._entries: OrderedDict[str, tuple[float, list[str]]] = OrderedDict()
+
+    def invalidate(self, user_ids: Iterable[str]) -> None:
+        for user_id in user_ids:
+            self._entries.pop(user_id, None)
+
+    async def get_many(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
+        now = self._clock.monotonic()
+        found: dict[str, list[str]] = {}
+        missing: dict[str, None] = {}
+        for user_id in user_ids:
+            entry = self._entries.get(user_id)
+            if entry is not None and now - entry[0] < self._ttl_s:
+                found[user_id] = entry[1]
+            else:
+                missing[user_id] = None
+        results = await asyncio.gather(*(self._fetch(u) for u in missing), return_exceptions=True)
+        for user_id, result in zip(missing, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("presence audience of %s unavailable: %r", user_id, result)
+                continue
+            found[user_id] = result
+            self._entries[user_id] = (now, result)
+            self._entries.move_to_end(user_id)
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+        return found
+
+
+class PresenceFanout:
+    def __init__(self, ctx: RouterContext) -> None:
+        self._ctx = ctx
+        self.audiences = AudienceCache(
+            self._fetch_audience,
+            ctx.clock,
+            ttl_s=ctx.config.audience_ttl_s,
+            capacity=ctx.config.audience_cache_size,
+        )
+        self._task: asyncio.Task[None] | None = None
+        self.watching = asyncio.Event()  # set while a Watch stream is open (tests await it)
+
+    def start(self) -> None:
+        if self._ctx.presence is not None and self._task is None:
+            self._task = asyncio.create_task(self._watch(), name="router-presence-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def publish(self, events: Sequence[client_pb2.PresenceEvent]) -> None:
+        """Each change to every session of the changed user's audience."""
+        audiences = await self.audiences.get_many(event.user_id for event in events)
+        users: set[str] = set()
+        for audience in audiences.values():
+            users.update(audience)
+        if not users:
+            return
+        placement = await self._ctx.directory.lookup(users)
+        for event in events:
+            watchers = audiences.get(event.user_id)
+            if watchers:
+                plan = plan_fanout(watchers, placement)
+                self._ctx.links.send_plan(plan.targets, presence_frame(event))
+
+    async def on_session_opened(self, origin: Origin) -> None:
+        """The current status of everyone the new session's user watches, to that session."""
+        if self._ctx.presence is None:
+            return
+        watched = await call(
+            self._ctx.accounts.PresenceWatchList(messaging_pb2.UserRequest(user_id=origin.user_id))
+        )
+        if not watched.user_ids:
+            return
+        snapshot = await call(self._ctx.presence.Query(presence_pb2.PresenceQuery(user_ids=watched.user_ids)))
+        for event in snapshot.users:
+            self._ctx.reply(origin, presence_frame(event))
+
+    async def push_current(self, user_id: str, watched: Sequence[str]) -> None:
+        """The status of `watched` users to every session of `user_id` (after adding a contact)."""
+        if self._ctx.presence is None or not watched:
+            return
+        snapshot = await call(self._ctx.presence.Query(presence_pb2.PresenceQuery(user_ids=watched)))
+        placement = await self._ctx.directory.lookup((user_id,))
+        plan = plan_fanout((user_id,), placement)
+        for event in snapshot.users:
+            self._ctx.links.send_plan(plan.targets, presence_frame(event))
+
+    async def _fetch_audience(self, user_id: str) -> list[str]:
+        reply = await call(self._ctx.accounts.PresenceAudience(messaging_pb2.UserRequest(user_id=user_id)))
+        return list(reply.user_ids)
+
+    async def _watch(self) -> None:
+        assert self._ctx.presence is not None
+        backoff = BACKOFF_START_S
+        while True:
+            stream = self._ctx.presence.Watch(presence_pb2.WatchRequest())
+            try:
+                self.watching.set()
+                async for snapshot in stream:
+                    backoff = BACKOFF_START_S
+                    try:
+                        await self.publish(snapshot.users)
+                    except HubbubError as exc:
+                        log.warning("presence fan-out failed: %r", exc)
+                log.info("presence watch ended; reconnecting")
+            except asyncio.CancelledError:
+                stream.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broken stream: reconnect with backoff
+                log.warning("presence watch broke: %r; retrying in %.1fs", exc, backoff)
+            finally:
+                self.watching.clear()
+            await asyncio.sleep(backoff)  # backoff between reconnects, not a test wait
+            backoff = min(backoff * 2, self._ctx.config.presence_backoff_max_s)

@@ -1,0 +1,133 @@
+"""Offline push notifications: the notifier interface, a logging and a memory backend, and the
+bounded queue + background task that keeps notifiers off the sender's ack path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import orjson
+
+from protos import client_pb2
+
+log = logging.getLogger(__name__)
+
+PREVIEW_CHARS = 100
+OPAQUE_PREVIEW = "New message"
+
+
+@dataclass(frozen=True, slots=True)
+class PushNotification:
+    user_id: str
+    conversation_id: int
+    seq: int
+    message_id: int
+    sender_id: str
+    preview: str
+
+
+def preview_of(message: client_pb2.Message) -> str:
+    """First 100 characters of the body; a fixed text for opaque (encrypted) payloads."""
+    if message.body:
+        return message.body[:PREVIEW_CHARS]
+    return OPAQUE_PREVIEW
+
+
+class PushNotifier(Protocol):
+    async def notify(self, notifications: Sequence[PushNotification]) -> None: ...
+
+
+class LogPushNotifier:
+    """Logs each notification, and appends it as one JSON line to `path` when given."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+
+    async def notify(self, notifications: Sequence[PushNotification]) -> None:
+        for item in notifications:
+            log.info("push: %s <- %s in %d #%d", item.user_id, item.sender_id, item.conversation_id, item.seq)
+        if self._path is not None and notifications:
+            lines = b"".join(orjson.dumps(asdict(item)) + b"\n" for item in notifications)
+            await asyncio.to_thread(self._append, lines)
+
+    def _append(self, lines: bytes) -> None:
+        assert self._path is not None
+        with self._path.open("ab") as handle:
+            handle.write(lines)
+
+
+class MemoryPushNotifier:
+    """Records notifications; tests await a count instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.notifications: list[PushNotification] = []
+        self._changed = asyncio.Condition()
+
+    async def notify(self, notifications: Sequence[PushNotification]) -> None:
+        async with self._changed:
+            self.notifications.extend(notifications)
+            self._changed.notify_all()
+
+    async def wait_for(self, count: int) -> list[PushNotification]:
+        """Wait until at least `count` notifications arrived (wrap in asyncio.timeout)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self.notifications) >= count)
+            return list(self.notifications)
+
+
+class PushQueue:
+    """Bounded hand-off to a notifier. Never blocks the caller: on overflow the oldest waiting
+    notifications are dropped (and counted), since a fresher push supersedes a stale one."""
+
+    def __init__(self, notifier: PushNotifier, *, limit: int = 10_000, batch: int = 500) -> None:
+        self.notifier = notifier
+        self._queue: deque[PushNotification] = deque()
+        self._limit = limit
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="router-push")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def put_many(self, notifications: Sequence[PushNotification]) -> None:
+        if not notifications:
+            return
+        self._queue.extend(notifications)
+        overflow = len(self._queue) - self._limit
+        if overflow > 0:
+            for _ in range(overflow):
+                self._queue.popleft()
+            self.dropped += overflow
+            log.warning("push queue full: dropped %d oldest (total %d)", overflow, self.dropped)
+        self._wake.set()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                take = min(self._batch, len(self._queue))
+                chunk = [self._queue.popleft() for _ in range(take)]
+                try:
+                    await self.notifier.notify(chunk)
+                except Exception:  # a broken notifier must not stop later pushes
+                    log.exception("push notifier failed; %d notifications lost", len(chunk))

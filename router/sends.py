@@ -1,0 +1,153 @@
+"""The send path: ClientFrame.send -> ordered, batched Messaging.Append -> Sent ack to the
+sender, the message to every other session of every member, pushes for offline members."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kernel.errors import HubbubError, Internal
+from kernel.grpc_boundary import call
+from protos import client_pb2, messaging_pb2
+from router.context import RouterContext
+from router.directory import Placement
+from router.fanout import plan_fanout
+from router.frames import Origin, error_frame, error_frame_from_proto, sent_frame
+from router.members import Members
+from router.pipeline import OrderedBatchPipeline
+from router.push import PushNotification, preview_of
+from router.tracing import inject, span_from
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSend:
+    origin: Origin
+    frame: client_pb2.ClientFrame  # kept whole: ref, trace and the SendMessage, no copy
+
+    @property
+    def conversation_id(self) -> int:
+        return self.frame.send.conversation_id
+
+
+@dataclass(frozen=True, slots=True)
+class AppendOutcome:
+    results: list[messaging_pb2.AppendResult]
+    members: Mapping[int, Members | HubbubError]
+    placement: Placement
+
+
+class SendPath:
+    def __init__(self, ctx: RouterContext) -> None:
+        self._ctx = ctx
+        self.pipeline: OrderedBatchPipeline[PendingSend, AppendOutcome] = OrderedBatchPipeline(
+            key=_conversation_of,
+            run_batch=self._persist,
+            deliver=self._fan_out,
+            fail=self._fail,
+            max_in_flight=ctx.config.max_appends_in_flight,
+            max_batch=ctx.config.max_batch,
+        )
+
+    def start(self) -> None:
+        self.pipeline.start()
+
+    async def stop(self) -> None:
+        await self.pipeline.stop()
+
+    def submit(self, origin: Origin, frame: client_pb2.ClientFrame) -> None:
+        self.pipeline.submit(PendingSend(origin, frame))
+
+    async def _persist(self, batch: list[PendingSend]) -> AppendOutcome:
+        """One Append for the whole batch; members of its conversations fetched meanwhile, and
+        their sessions looked up in one directory call, so delivery needs no more awaits."""
+        ctx = self._ctx
+        request = messaging_pb2.AppendRequest(owner_epoch=ctx.config.owner_epoch)
+        add = request.items.add
+        for pending in batch:
+            add(
+                sender_id=pending.origin.user_id,
+                sender_device=pending.origin.device_id,
+                message=pending.frame.send,
+            )
+        conversations = {pending.conversation_id for pending in batch}
+        with span_from("router.persist", [p.frame.trace for p in batch if p.frame.trace]):
+            reply, members = await asyncio.gather(
+                call(ctx.messaging.Append(request)), ctx.members.get_many(conversations)
+            )
+        users: set[str] = set()
+        for entry in members.values():
+            if isinstance(entry, Members):
+                users |= entry.user_ids
+        placement = await ctx.directory.lookup(users)
+        return AppendOutcome(list(reply.results), members, placement)
+
+    def _fan_out(self, batch: list[PendingSend], outcome: AppendOutcome) -> None:
+        ctx = self._ctx
+        results = outcome.results
+        if len(results) != len(batch):
+            log.error("Append answered %d results for %d items", len(results), len(batch))
+        notifications: list[PushNotification] = []
+        for index, pending in enumerate(batch):
+            origin, ref = pending.origin, pending.frame.ref
+            if index >= len(results):
+                ctx.reply(origin, error_frame(ref, Internal("message not acknowledged by the store")))
+                continue
+            result = results[index]
+            if result.HasField("error"):
+                ctx.reply(origin, error_frame_from_proto(ref, result.error))
+                continue
+            message = result.message
+            ctx.reply(origin, sent_frame(ref, message, result.duplicate))
+            if result.duplicate:
+                continue
+            ctx.recent.record(message.conversation_id, message.seq, message.sender_id)
+            members = outcome.members.get(message.conversation_id)
+            if not isinstance(members, Members):
+                # Stored and acked; members unknown now. Recipients catch up through Resume.
+                log.warning("no members for conversation %d: %r", message.conversation_id, members)
+                continue
+            plan = plan_fanout(
+                members.user_ids, outcome.placement, exclude=origin.key, not_offline=message.sender_id
+            )
+            frame = client_pb2.ServerFrame()
+            frame.message.CopyFrom(message)
+            if pending.frame.trace:
+                with span_from("router.fanout", [pending.frame.trace]):
+                    inject(frame.trace)
+                    ctx.links.send_plan(plan.targets, frame.SerializeToString())
+            else:
+                ctx.links.send_plan(plan.targets, frame.SerializeToString())
+            if plan.offline:
+                preview = preview_of(message)
+                notifications.extend(
+                    PushNotification(
+                        user,
+                        message.conversation_id,
+                        message.seq,
+                        message.message_id,
+                        message.sender_id,
+                        preview,
+                    )
+                    for user in plan.offline
+                )
+        ctx.push.put_many(notifications)
+
+    def _fail(self, batch: list[PendingSend], exc: Exception) -> None:
+        error = exc if isinstance(exc, HubbubError) else Internal("internal error")
+        if not isinstance(exc, HubbubError):
+            log.error("Append batch failed", exc_info=exc)
+        frames: dict[int, bytes] = {}
+        for pending in batch:
+            ref = pending.frame.ref
+            data = frames.get(ref)
+            if data is None:
+                data = frames[ref] = error_frame(ref, error)
+            self._ctx.reply(pending.origin, data)
+
+
+def _conversation_of(pending: PendingSend) -> int:
+    return pending.frame.send.conversation_id

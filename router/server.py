@@ -1,0 +1,107 @@
+"""Start a router: build its dependencies from a RouterConfig, serve the Router service, and
+stop it cleanly. The single entry point deploy/ (and tests) use."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from grpc import aio
+
+from kernel.clock import Clock, SystemClock
+from kernel.grpc_boundary import call
+from kernel.grpc_server import GrpcService, insecure_channel, start_grpc_server
+from protos import messaging_pb2, messaging_pb2_grpc, presence_pb2_grpc, router_pb2_grpc
+from router.config import RouterConfig
+from router.context import RouterContext
+from router.core import RouterCore
+from router.directory import MemoryDirectory, SessionDirectory
+from router.links import LinkTable
+from router.members import MemberCache, Members
+from router.push import LogPushNotifier, PushNotifier, PushQueue
+from router.recent import RecentSenders
+from router.servicer import RouterServicer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RouterService:
+    """A running router. `push` is the notifier in use; `core` is exposed for tests and metrics."""
+
+    grpc: GrpcService
+    core: RouterCore
+    push: PushNotifier
+    channels: tuple[aio.Channel, ...]
+
+    @property
+    def target(self) -> str:
+        return self.grpc.target
+
+    @property
+    def directory(self) -> SessionDirectory:
+        return self.core.ctx.directory
+
+    async def stop(self, grace: float = 1.0) -> None:
+        # End the Link streams first so the server need not wait `grace` for them.
+        self.core.ctx.links.close_all()
+        await self.grpc.stop(grace)
+        await self.core.stop()
+        for channel in self.channels:
+            await channel.close()
+
+
+async def start_router(
+    config: RouterConfig,
+    *,
+    clock: Clock | None = None,
+    push: PushNotifier | None = None,
+    directory: SessionDirectory | None = None,
+) -> RouterService:
+    config.validate()
+    clock = clock or SystemClock()
+    notifier: PushNotifier = push if push is not None else LogPushNotifier()
+    messaging_channel = insecure_channel(config.messaging_target)
+    channels: list[aio.Channel] = [messaging_channel]
+    presence_stub = None
+    if config.presence_target:
+        presence_channel = insecure_channel(config.presence_target)
+        channels.append(presence_channel)
+        presence_stub = presence_pb2_grpc.PresenceStub(presence_channel)
+    messaging = messaging_pb2_grpc.MessagingStub(messaging_channel)
+
+    async def fetch_members(conversation_id: int) -> Members:
+        reply = await call(
+            messaging.GetMembers(messaging_pb2.ConversationRequest(conversation_id=conversation_id))
+        )
+        return Members(conversation_id, reply.kind, frozenset(reply.user_ids))
+
+    ctx = RouterContext(
+        config=config,
+        clock=clock,
+        messaging=messaging,
+        accounts=messaging_pb2_grpc.AccountsStub(messaging_channel),
+        presence=presence_stub,
+        directory=directory if directory is not None else MemoryDirectory(),
+        links=LinkTable(config.edge_outbox_limit),
+        members=MemberCache(fetch_members, config.member_cache_size),
+        recent=RecentSenders(config.sender_ring_size, config.sender_ring_conversations),
+        push=PushQueue(notifier, limit=config.push_queue_limit, batch=config.push_batch),
+    )
+    core = RouterCore(ctx)
+    servicer = RouterServicer(core, ctx.links)
+    core.start()
+    try:
+        service = await start_grpc_server(
+            config.router_id,
+            lambda server: router_pb2_grpc.add_RouterServicer_to_server(servicer, server),
+            host=config.host,
+            port=config.port,
+        )
+    except BaseException:
+        await core.stop()
+        for channel in channels:
+            await channel.close()
+        raise
+    log.info("router %s listening on %s", config.router_id, service.target)
+    return RouterService(grpc=service, core=core, push=notifier, channels=tuple(channels))
