@@ -3,6 +3,7 @@ proto3 JSON) and gRPC-stream implementations, so the client above never sees a s
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal, Protocol
 
 import grpc
@@ -99,6 +100,7 @@ class GrpcTransport:
     ) -> None:
         self._channel = channel
         self._call = call
+        self._closed = False
 
     @classmethod
     async def open(cls, target: str) -> GrpcTransport:
@@ -117,12 +119,17 @@ class GrpcTransport:
             frame = await self._call.read()
         except grpc.RpcError as exc:
             raise TransportClosed(f"stream closed: {exc}") from exc
+        except asyncio.CancelledError:
+            if self._closed:  # our own close() cancelled the call under a pending read
+                raise TransportClosed("stream closed") from None
+            raise
         if frame is aio.EOF:
             raise TransportClosed("stream ended")
         assert isinstance(frame, client_pb2.ServerFrame)
         return frame
 
     async def close(self) -> None:
+        self._closed = True
         self._call.cancel()
         await self._channel.close()
 
