@@ -1,0 +1,80 @@
+"""What the sans-I/O session core asks its I/O layer to do: plain values, no behaviour.
+
+The session returns lists of these; websocket_server / grpc_gateway carry them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from protos.client_pb2 import ClientFrame, ServerFrame
+
+
+class CloseCode:
+    """Close codes (WebSocket close frames; mapped to gRPC statuses on the Gateway)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    INTERNAL = 1011
+    BAD_FRAME = 4000
+    UNAUTHENTICATED = 4001
+    HEARTBEAT_TIMEOUT = 4008
+    SLOW_CONSUMER = 4009
+
+
+class QueryKind(Enum):
+    LOG_IN = "log_in"
+    SIGN_UP = "sign_up"
+    HISTORY = "history"
+    LIST_CONVERSATIONS = "list_conversations"
+    READ_BY = "read_by"
+    RESUME = "resume"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Send this frame to the client."""
+
+    frame: ServerFrame
+
+
+@dataclass(frozen=True, slots=True)
+class ToRouter:
+    """Forward this (validated) frame over the router link, stamped with the session."""
+
+    frame: ClientFrame
+
+
+@dataclass(frozen=True, slots=True)
+class ToMessaging:
+    """A read-only query the I/O layer performs; its answer goes back to the client with `ref`.
+
+    For LOG_IN / SIGN_UP the I/O layer reports the outcome with `Session.authenticated`
+    or `Session.auth_failed` instead of replying itself.
+    """
+
+    kind: QueryKind
+    ref: int
+    user_id: str
+    frame: ClientFrame
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """The session authenticated: register it, announce it to routers and presence."""
+
+    session_id: int
+    user_id: str
+    device_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Flush what is queued, then close the connection with this code."""
+
+    code: int
+    reason: str
+
+
+Action = Reply | ToRouter | ToMessaging | Opened | Close

@@ -1,0 +1,111 @@
+"""ClientFrame/ServerFrame <-> wire bytes for the two WebSocket subprotocols.
+
+`hubbub.v1.proto` carries binary protobuf; `hubbub.v1.json` (and no subprotocol) carries
+the proto3 JSON mapping in text frames. Router frames arrive serialized: binary clients get
+those bytes as is, JSON clients share one conversion per RouterItem.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from kernel.errors import BadFrame
+from protos.client_pb2 import ClientFrame, ServerFrame
+
+PROTO_SUBPROTOCOL = "hubbub.v1.proto"
+JSON_SUBPROTOCOL = "hubbub.v1.json"
+SUBPROTOCOLS = (PROTO_SUBPROTOCOL, JSON_SUBPROTOCOL)
+
+
+class PushedFrame:
+    """A ServerFrame the router serialized once, shared by all its recipients on this edge."""
+
+    __slots__ = ("_json", "data")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._json: bytes | None = None
+
+    def frame(self) -> ServerFrame:
+        return ServerFrame.FromString(self.data)
+
+    def json(self) -> bytes:
+        """UTF-8 JSON text, computed on first use and cached for the other recipients."""
+        if self._json is None:
+            self._json = encode_json(self.frame())
+        return self._json
+
+
+class Codec(Protocol):
+    """How one connection turns frames into the payloads its transport sends."""
+
+    @property
+    def text(self) -> bool:
+        """Whether payloads go out as WebSocket text frames."""
+        ...
+
+    def decode(self, data: bytes | str) -> ClientFrame: ...
+
+    def encode(self, frame: ServerFrame) -> bytes: ...
+
+    def encode_pushed(self, pushed: PushedFrame) -> bytes: ...
+
+
+class ProtoCodec:
+    text = False
+
+    def decode(self, data: bytes | str) -> ClientFrame:
+        if isinstance(data, str):
+            raise BadFrame("expected a binary frame on a hubbub.v1.proto connection")
+        try:
+            return ClientFrame.FromString(data)
+        except DecodeError as exc:
+            raise BadFrame("not a protobuf ClientFrame") from exc
+
+    def encode(self, frame: ServerFrame) -> bytes:
+        return frame.SerializeToString()
+
+    def encode_pushed(self, pushed: PushedFrame) -> bytes:
+        return pushed.data
+
+
+class JsonCodec:
+    text = True
+
+    def decode(self, data: bytes | str) -> ClientFrame:
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise BadFrame("not JSON") from exc
+        if not isinstance(parsed, dict):
+            raise BadFrame("a frame is a JSON object")
+        frame = ClientFrame()
+        try:
+            # Unknown fields are ignored, as binary protobuf does: newer clients keep working.
+            json_format.ParseDict(parsed, frame, ignore_unknown_fields=True)
+        except (json_format.ParseError, ValueError, TypeError) as exc:
+            raise BadFrame(f"not a ClientFrame: {exc}") from exc
+        return frame
+
+    def encode(self, frame: ServerFrame) -> bytes:
+        return encode_json(frame)
+
+    def encode_pushed(self, pushed: PushedFrame) -> bytes:
+        return pushed.json()
+
+
+def encode_json(frame: ServerFrame) -> bytes:
+    return orjson.dumps(json_format.MessageToDict(frame))
+
+
+PROTO = ProtoCodec()
+JSON = JsonCodec()
+
+
+def codec_for(subprotocol: str | None) -> Codec:
+    """The codec a negotiated subprotocol implies (none negotiated = JSON)."""
+    return PROTO if subprotocol == PROTO_SUBPROTOCOL else JSON

@@ -1,0 +1,65 @@
+"""The edge's configuration: one frozen value object with documented defaults.
+
+Build it with `kernel.config.from_env(EdgeConfig)` to allow `HUBBUB_<FIELD>` overrides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kernel.errors import InvalidArgument
+
+MAX_BODY_CHARS = 100_000
+"""The longest message body (in characters) a client may send; advertised in Welcome."""
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    edge_id: str = "edge-1"
+    """Names this edge to routers (EdgeBatch.edge_id) and presence (EdgeReport.edge_id)."""
+    host: str = "127.0.0.1"
+    """Interface both listeners bind to."""
+    ws_port: int = 0
+    """WebSocket listener port (0 = any free port; see EdgeService.ws_url)."""
+    grpc_port: int = 0
+    """gRPC Gateway listener port (0 = any free port; see EdgeService.grpc_target)."""
+    router_targets: tuple[str, ...] = ()
+    """host:port of every router; one long-lived Link stream each. Empty = no routing (tests)."""
+    messaging_target: str = ""
+    """host:port of the Accounts/Messaging services; empty = queries answer UNAVAILABLE."""
+    presence_target: str = ""
+    """host:port of the Presence service; empty = no presence reporting."""
+    token_secret: str = "dev-secret-change-me"
+    """HS256 secret shared with messaging, which issues the access tokens."""
+    heartbeat_interval_ms: int = 15_000
+    """Advertised in Welcome: clients send a Ping at least this often."""
+    heartbeat_timeout_ms: int = 45_000
+    """Silence longer than this closes the connection with 4008 (also bounds the wait for Hello)."""
+    send_queue_limit: int = 1024
+    """Frames queued per connection before it is closed with 4009 SLOW_CONSUMER."""
+    ws_compression: bool = False
+    """Negotiate permessage-deflate (costs CPU per frame; off by default)."""
+    presence_lease_ms: int = 30_000
+    """Lease asked of presence; renewed every lease/3 with an empty report."""
+    max_frame_bytes: int = 1_114_112
+    """Largest WebSocket message accepted (1 MiB + 64 KiB: a 100,000-char body in any encoding)."""
+    router_pending_limit: int = 10_000
+    """Frames held for a router while its link is down; beyond that sends fail UNAVAILABLE."""
+    typing_burst: int = 5
+    """Typing frames a session may send at once before the rate limit applies."""
+    typing_per_second: float = 1.0
+    """Sustained typing frames per second per session."""
+
+    def __post_init__(self) -> None:
+        if not self.edge_id:
+            raise InvalidArgument("edge_id must not be empty")
+        if self.heartbeat_interval_ms <= 0 or self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
+            raise InvalidArgument("need 0 < heartbeat_interval_ms < heartbeat_timeout_ms")
+        if self.send_queue_limit < 1:
+            raise InvalidArgument("send_queue_limit must be at least 1")
+        if self.presence_lease_ms < 300:
+            raise InvalidArgument("presence_lease_ms must be at least 300")
+        if self.max_frame_bytes < 4 * MAX_BODY_CHARS:
+            raise InvalidArgument(f"max_frame_bytes must be at least {4 * MAX_BODY_CHARS}")
+        if self.router_pending_limit < 0 or self.typing_burst < 1 or self.typing_per_second <= 0:
+            raise InvalidArgument("router_pending_limit, typing_burst and typing_per_second must be positive")

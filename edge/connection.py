@@ -1,0 +1,232 @@
+"""The thin I/O layer around one Session: feeds it frames and the time, carries out the
+actions it returns. Shared by the WebSocket server and the gRPC Gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from google.protobuf.message import DecodeError
+
+from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
+from edge.codec import Codec, PushedFrame
+from edge.frames import error_frame, error_from
+from edge.hub import Hub
+from edge.outbox import Outbox, Transport
+from edge.session import Session, SessionSettings
+from kernel import telemetry
+from kernel.clock import Clock
+from kernel.errors import BadFrame, ErrorCode, HubbubError, Internal
+from protos.client_pb2 import ClientFrame, ServerFrame
+from protos.messaging_pb2 import AuthReply
+from protos.router_pb2 import SessionRef
+
+log = logging.getLogger(__name__)
+_tracer = telemetry.tracer("hubbub.edge")
+
+
+class RouterSink(Protocol):
+    def forward(self, ref: SessionRef, frame: ClientFrame) -> bool:
+        """Queue a frame for its router; False = the link is down and its backlog is full."""
+        ...
+
+    def opened(self, ref: SessionRef) -> None: ...
+
+    def closed(self, ref: SessionRef, graceful: bool) -> None: ...
+
+
+class PresenceSink(Protocol):
+    def opened(self, ref: SessionRef) -> None: ...
+
+    def closed(self, ref: SessionRef) -> None: ...
+
+
+class QueryRunner(Protocol):
+    async def answer(self, query: ToMessaging) -> list[ServerFrame]:
+        """The frames answering a read-only query (an Error frame when it failed)."""
+        ...
+
+    async def authenticate(self, query: ToMessaging) -> AuthReply:
+        """Log in or sign up; raises HubbubError when refused."""
+        ...
+
+
+@dataclass
+class EdgeContext:
+    """Everything a connection shares with the rest of the edge."""
+
+    settings: SessionSettings
+    clock: Clock
+    hub: Hub
+    router: RouterSink
+    presence: PresenceSink
+    queries: QueryRunner
+    send_queue_limit: int
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def next_session_id(self) -> int:
+        return next(self._ids)
+
+
+class Connection:
+    """One client connection. Call `start`, feed `on_data`/`on_frame`, then `finish`."""
+
+    def __init__(self, ctx: EdgeContext, codec: Codec, transport: Transport) -> None:
+        self._ctx = ctx
+        self._codec = codec
+        now = ctx.clock.now_ms()
+        self.session = Session(ctx.next_session_id(), ctx.settings, now)
+        self.outbox = Outbox(transport, ctx.send_queue_limit)
+        self.ref = SessionRef(session_id=self.session.session_id)
+        self._opened = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.close_code: int | None = None
+
+    def start(self) -> None:
+        self.outbox.start()
+        self._ctx.hub.add(self)
+
+    # ---------------------------------------------------------------- inputs
+
+    def on_data(self, data: bytes | str) -> None:
+        """One transport message (a WebSocket frame)."""
+        try:
+            frame = self._codec.decode(data)
+        except BadFrame as exc:
+            self._apply(self.session.bad_frame(exc.message, self._ctx.clock.now_ms()))
+            return
+        self.on_frame(frame)
+
+    def on_frame(self, frame: ClientFrame) -> None:
+        self._apply(self.session.receive(frame, self._ctx.clock.now_ms()))
+
+    def tick(self, now_ms: int) -> None:
+        self._apply(self.session.tick(now_ms))
+
+    def push(self, pushed: PushedFrame) -> None:
+        """A router delivery for this session."""
+        try:
+            data = self._codec.encode_pushed(pushed)
+        except DecodeError:
+            log.warning("router sent an undecodable frame; dropped")
+            return
+        if not self.outbox.put(data):
+            self._slow_consumer()
+
+    async def finish(self) -> None:
+        """The transport ended (peer closed or we did): forget the session, stop the tasks."""
+        self._apply(self.session.closing(CloseCode.GOING_AWAY, "disconnected"))
+        self._release()
+        self._ctx.hub.discard(self)
+        for task in list(self._tasks):
+            task.cancel()
+        await self.outbox.stop()
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close from the server side (shutdown) and wait for it to finish."""
+        self._apply(self.session.closing(code, reason))
+        await self.outbox.wait_closed()
+
+    # ---------------------------------------------------------------- actions
+
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Reply):
+                self._reply(action.frame)
+            elif isinstance(action, ToRouter):
+                self._forward(action.frame)
+            elif isinstance(action, ToMessaging):
+                self._spawn(self._query(action))
+            elif isinstance(action, Opened):
+                self._open(action)
+            elif isinstance(action, Close):
+                self._close(action)
+
+    def _reply(self, frame: ServerFrame) -> None:
+        if not self.outbox.put(self._codec.encode(frame)):
+            self._slow_consumer()
+
+    def _forward(self, frame: ClientFrame) -> None:
+        if telemetry.tracing_enabled():
+            with _tracer.start_as_current_span("edge.receive", context=telemetry.context_from(frame.trace)):
+                frame.trace.clear()
+                telemetry.inject_into(frame.trace)
+                accepted = self._ctx.router.forward(self.ref, frame)
+        else:
+            accepted = self._ctx.router.forward(self.ref, frame)
+        if not accepted:
+            self._reply(error_frame(frame.ref, ErrorCode.UNAVAILABLE, "router unavailable, retry"))
+
+    def _open(self, action: Opened) -> None:
+        self.ref = SessionRef(
+            session_id=action.session_id, user_id=action.user_id, device_id=action.device_id
+        )
+        self._opened = True
+        self._ctx.hub.register(self)
+        self._ctx.router.opened(self.ref)
+        self._ctx.presence.opened(self.ref)
+
+    def _close(self, action: Close) -> None:
+        self.close_code = action.code
+        self._release()
+        self.outbox.close(action.code, action.reason)
+
+    def _release(self) -> None:
+        """Tell routers and presence the session is gone (once), before the socket is down."""
+        if not self._opened:
+            return
+        self._opened = False
+        self._ctx.hub.unregister(self)
+        self._ctx.router.closed(self.ref, self.session.graceful)
+        self._ctx.presence.closed(self.ref)
+
+    def _slow_consumer(self) -> None:
+        if self.outbox.closed:
+            return
+        self.close_code = CloseCode.SLOW_CONSUMER
+        self.session.closing(CloseCode.SLOW_CONSUMER, ErrorCode.SLOW_CONSUMER.value)
+        self._release()
+        error = error_frame(0, ErrorCode.SLOW_CONSUMER, "send queue full: read faster", fatal=True)
+        self.outbox.close(
+            CloseCode.SLOW_CONSUMER,
+            ErrorCode.SLOW_CONSUMER.value,
+            [self._codec.encode(error)],
+            drop_queued=True,
+        )
+
+    # ---------------------------------------------------------------- queries
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _query(self, query: ToMessaging) -> None:
+        if query.kind in (QueryKind.LOG_IN, QueryKind.SIGN_UP):
+            try:
+                reply = await self._ctx.queries.authenticate(query)
+            except HubbubError as exc:
+                actions = self.session.auth_failed(query.ref, exc)
+            except Exception:  # the boundary: a bug becomes INTERNAL, never a traceback
+                log.exception("authentication failed unexpectedly")
+                actions = self.session.auth_failed(query.ref, Internal("internal error"))
+            else:
+                actions = self.session.authenticated(
+                    query.ref, reply.user_id, reply.token, self._ctx.clock.now_ms()
+                )
+            self._apply(actions)
+            return
+        try:
+            frames = await self._ctx.queries.answer(query)
+        except HubbubError as exc:
+            frames = [error_from(query.ref, exc)]
+        except Exception:  # the boundary: a bug becomes INTERNAL, never a traceback
+            log.exception("query %s failed", query.kind.value)
+            frames = [error_from(query.ref, Internal("internal error"))]
+        if not self.outbox.closed:
+            for frame in frames:
+                self._reply(frame)

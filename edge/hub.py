@@ -1,0 +1,65 @@
+"""Which connections this edge holds: every connection (for heartbeat ticks and shutdown)
+and the authenticated ones by session id (for router deliveries, replays and snapshots)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from edge.codec import PushedFrame
+from protos.router_pb2 import SessionRef
+
+
+class Member(Protocol):
+    """What the hub needs of a connection."""
+
+    @property
+    def ref(self) -> SessionRef: ...
+
+    def push(self, pushed: PushedFrame) -> None: ...
+
+    def tick(self, now_ms: int) -> None: ...
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._all: set[Member] = set()
+        self._open: dict[int, Member] = {}
+
+    def add(self, member: Member) -> None:
+        self._all.add(member)
+
+    def discard(self, member: Member) -> None:
+        self._all.discard(member)
+        if self._open.get(member.ref.session_id) is member:
+            del self._open[member.ref.session_id]
+
+    def register(self, member: Member) -> None:
+        """The member authenticated: it may now receive router deliveries."""
+        self._open[member.ref.session_id] = member
+
+    def unregister(self, member: Member) -> None:
+        if self._open.get(member.ref.session_id) is member:
+            del self._open[member.ref.session_id]
+
+    def deliver(self, session_ids: Iterable[int], pushed: PushedFrame) -> None:
+        """Hand one router frame to each listed session; ids no longer here are ignored."""
+        members = self._open
+        for session_id in session_ids:
+            member = members.get(session_id)
+            if member is not None:
+                member.push(pushed)
+
+    def live_refs(self) -> list[SessionRef]:
+        return [member.ref for member in self._open.values()]
+
+    def members(self) -> Iterator[Member]:
+        return iter(list(self._all))
+
+    @property
+    def connections(self) -> int:
+        return len(self._all)
+
+    @property
+    def sessions(self) -> int:
+        return len(self._open)

@@ -1,0 +1,86 @@
+"""Read-only queries the edge answers itself, via the Accounts/Messaging services:
+log-in/sign-up, history, conversation list, read-by and resume, mapped to ServerFrames."""
+
+from __future__ import annotations
+
+from grpc import aio
+
+from edge.actions import QueryKind, ToMessaging
+from kernel.errors import Unavailable
+from kernel.grpc_boundary import call
+from kernel.grpc_server import insecure_channel
+from protos.client_pb2 import ResumeDone, ServerFrame
+from protos.messaging_pb2 import (
+    AuthReply,
+    HistoryRequest,
+    ListConversationsRequest,
+    LogInRequest,
+    ReadByRequest,
+    ResumeRequest,
+    SignUpRequest,
+)
+from protos.messaging_pb2_grpc import AccountsStub, MessagingStub
+
+QUERY_TIMEOUT_S = 10.0
+
+
+class MessagingQueries:
+    """Implements connection.QueryRunner over one channel to `target` (empty = UNAVAILABLE)."""
+
+    def __init__(self, target: str) -> None:
+        self._channel: aio.Channel | None = insecure_channel(target) if target else None
+        self._accounts = AccountsStub(self._channel) if self._channel else None
+        self._messaging = MessagingStub(self._channel) if self._channel else None
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+    async def authenticate(self, query: ToMessaging) -> AuthReply:
+        if self._accounts is None:
+            raise Unavailable("accounts service not configured")
+        hello = query.frame.hello
+        if query.kind is QueryKind.SIGN_UP:
+            creds = hello.sign_up
+            request = SignUpRequest(
+                user_id=creds.user_id, password=creds.password, display_name=creds.display_name
+            )
+            return await call(self._accounts.SignUp(request, timeout=QUERY_TIMEOUT_S))
+        creds = hello.log_in
+        return await call(
+            self._accounts.LogIn(
+                LogInRequest(user_id=creds.user_id, password=creds.password), timeout=QUERY_TIMEOUT_S
+            )
+        )
+
+    async def answer(self, query: ToMessaging) -> list[ServerFrame]:
+        if self._messaging is None:
+            raise Unavailable("messaging service not configured")
+        stub, frame, ref, user = self._messaging, query.frame, query.ref, query.user_id
+        if query.kind is QueryKind.HISTORY:
+            page = await call(
+                stub.History(HistoryRequest(user_id=user, query=frame.history), timeout=QUERY_TIMEOUT_S)
+            )
+            return [ServerFrame(ref=ref, history=page)]
+        if query.kind is QueryKind.LIST_CONVERSATIONS:
+            request = ListConversationsRequest(
+                user_id=user,
+                limit=frame.list_conversations.limit,
+                before_activity_ms=frame.list_conversations.before_activity_ms,
+            )
+            listing = await call(stub.ListConversations(request, timeout=QUERY_TIMEOUT_S))
+            return [ServerFrame(ref=ref, conversations=listing)]
+        if query.kind is QueryKind.READ_BY:
+            request_rb = ReadByRequest(
+                user_id=user, conversation_id=frame.read_by.conversation_id, seq=frame.read_by.seq
+            )
+            reply = await call(stub.ReadBy(request_rb, timeout=QUERY_TIMEOUT_S))
+            return [ServerFrame(ref=ref, read_by=reply)]
+        if query.kind is QueryKind.RESUME:
+            resumed = await call(
+                stub.Resume(ResumeRequest(user_id=user, resume=frame.resume), timeout=QUERY_TIMEOUT_S)
+            )
+            frames = [ServerFrame(ref=ref, history=page) for page in resumed.pages]
+            frames.append(ServerFrame(ref=ref, resume_done=ResumeDone(conversations=len(resumed.pages))))
+            return frames
+        raise AssertionError(f"not a messaging query: {query.kind}")

@@ -1,0 +1,98 @@
+"""A bounded per-connection send queue with one writer task: memory never grows without
+bound, and a client that stops reading is closed with 4009 instead of stalling the edge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Transport(Protocol):
+    """The socket side of a connection (WebSocket or gRPC stream)."""
+
+    async def send_batch(self, items: list[bytes]) -> None:
+        """Write several payloads with as few flushes as the transport allows."""
+        ...
+
+    async def close(self, code: int, reason: str, final: list[bytes]) -> None:
+        """Write `final` payloads without waiting for the peer, then close; bounded in time."""
+        ...
+
+
+class Outbox:
+    """Queue payloads for one client; `put` never blocks and never exceeds `limit` items."""
+
+    def __init__(self, transport: Transport, limit: int) -> None:
+        self._transport = transport
+        self._limit = limit
+        self._queue: deque[bytes] = deque()
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self.closed = False
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    def put(self, item: bytes) -> bool:
+        """Queue one payload. False = the queue is full: the caller must close the connection."""
+        if self.closed:
+            return True  # dropping after close is not an overflow
+        if len(self._queue) >= self._limit:
+            return False
+        self._queue.append(item)
+        self._wake.set()
+        return True
+
+    def close(
+        self, code: int, reason: str, final: list[bytes] | None = None, *, drop_queued: bool = False
+    ) -> None:
+        """Stop writing and close: queued payloads (unless dropped) and `final` go out first."""
+        if self.closed:
+            return
+        self.closed = True
+        items = [] if drop_queued else list(self._queue)
+        items.extend(final or ())
+        self._queue.clear()
+        if self._writer is not None:
+            # The writer may be parked on a full socket; each payload it took was written
+            # whole before it awaited, so cancelling keeps the frame boundaries intact.
+            self._writer.cancel()
+        self._closer = asyncio.get_running_loop().create_task(self._transport.close(code, reason, items))
+
+    async def wait_closed(self) -> None:
+        """Wait for the close started by `close` (the transport bounds it in time)."""
+        if self._closer is not None:
+            with contextlib.suppress(Exception):
+                await self._closer
+
+    async def stop(self) -> None:
+        """The peer is gone: end the writer without closing anything."""
+        self.closed = True
+        self._queue.clear()
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer
+        await self.wait_closed()
+
+    async def _write_loop(self) -> None:
+        queue = self._queue
+        try:
+            while True:
+                if not queue:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                items = list(queue)
+                queue.clear()
+                await self._transport.send_batch(items)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a broken socket ends the writer; the reader sees it too
+            log.debug("outbox writer stopped: %r", exc)

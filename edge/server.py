@@ -1,0 +1,164 @@
+"""Wires one edge together: hub, router links, presence reporter, messaging queries, the
+WebSocket and gRPC listeners, and the heartbeat ticker. `start_edge` is the room's entry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from grpc import aio
+from websockets.asyncio.server import Server
+
+from edge.actions import CloseCode
+from edge.config import EdgeConfig
+from edge.connection import EdgeContext, PresenceSink
+from edge.grpc_gateway import gateway_handler
+from edge.hub import Hub
+from edge.messaging_client import MessagingQueries
+from edge.presence_reporter import PresenceReporter
+from edge.router_link import RouterLinks
+from edge.session import SessionSettings
+from edge.websocket_server import close_all, start_websocket_server
+from kernel.clock import Clock, SystemClock
+from kernel.grpc_server import GrpcService, start_grpc_server
+from protos.router_pb2 import SessionRef
+
+log = logging.getLogger(__name__)
+
+
+class _NoPresence:
+    """Presence reporting switched off (no presence_target)."""
+
+    def opened(self, ref: SessionRef) -> None:
+        pass
+
+    def closed(self, ref: SessionRef) -> None:
+        pass
+
+
+def tick_period_s(config: EdgeConfig) -> float:
+    """How often sessions are checked for silence: a tenth of the timeout, 50 ms..1 s."""
+    return min(1.0, max(0.05, config.heartbeat_timeout_ms / 10_000))
+
+
+@dataclass
+class EdgeService:
+    """A running edge. `stop` closes clients (1001), the listeners, then the links."""
+
+    config: EdgeConfig
+    ctx: EdgeContext
+    ws_server: Server
+    grpc: GrpcService
+    links: RouterLinks
+    queries: MessagingQueries
+    reporter: PresenceReporter | None
+    _ticker: asyncio.Task[None] | None = None
+    _stopped: bool = field(default=False)
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.config.host}:{self._ws_port}"
+
+    @property
+    def _ws_port(self) -> int:
+        sock = next(iter(self.ws_server.sockets))
+        return int(sock.getsockname()[1])
+
+    @property
+    def grpc_target(self) -> str:
+        return self.grpc.target
+
+    @property
+    def connections(self) -> int:
+        return self.ctx.hub.connections
+
+    @property
+    def sessions(self) -> int:
+        return self.ctx.hub.sessions
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        self.ws_server.close(close_connections=False)
+        await close_all(self.ctx, CloseCode.GOING_AWAY, "edge shutting down")
+        self.ws_server.close(close_connections=True)
+        await self.ws_server.wait_closed()
+        await self.grpc.stop(grace=1.0)
+        await self.links.stop()
+        if self.reporter is not None:
+            await self.reporter.stop()
+        await self.queries.close()
+
+
+async def _tick_forever(ctx: EdgeContext, period_s: float) -> None:
+    while True:
+        await asyncio.sleep(period_s)
+        now = ctx.clock.now_ms()
+        for member in ctx.hub.members():
+            try:
+                member.tick(now)
+            except Exception:  # one broken connection must not stop heartbeats for all
+                log.exception("heartbeat tick failed")
+
+
+async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeService:
+    """Start both listeners and the links; the returned service knows its bound addresses."""
+    clock = clock or SystemClock()
+    hub = Hub()
+    links = RouterLinks(config.router_targets, config.edge_id, hub, config.router_pending_limit)
+    reporter = (
+        PresenceReporter(config.presence_target, config.edge_id, config.presence_lease_ms, hub.live_refs)
+        if config.presence_target
+        else None
+    )
+    presence: PresenceSink = reporter if reporter is not None else _NoPresence()
+    queries = MessagingQueries(config.messaging_target)
+    settings = SessionSettings(
+        edge_id=config.edge_id,
+        token_secret=config.token_secret,
+        heartbeat_interval_ms=config.heartbeat_interval_ms,
+        heartbeat_timeout_ms=config.heartbeat_timeout_ms,
+        typing_burst=config.typing_burst,
+        typing_per_second=config.typing_per_second,
+    )
+    ctx = EdgeContext(
+        settings=settings,
+        clock=clock,
+        hub=hub,
+        router=links,
+        presence=presence,
+        queries=queries,
+        send_queue_limit=config.send_queue_limit,
+    )
+    ws_server = await start_websocket_server(
+        ctx, config.host, config.ws_port, max_size=config.max_frame_bytes, compression=config.ws_compression
+    )
+    try:
+        grpc_service = await start_grpc_server(
+            f"edge {config.edge_id}",
+            lambda server: server.add_generic_rpc_handlers((gateway_handler(ctx),)),
+            config.host,
+            config.grpc_port,
+        )
+    except BaseException:
+        ws_server.close()
+        await ws_server.wait_closed()
+        await queries.close()
+        raise
+    links.start()
+    if reporter is not None:
+        reporter.start()
+    service = EdgeService(config, ctx, ws_server, grpc_service, links, queries, reporter)
+    service._ticker = asyncio.get_running_loop().create_task(_tick_forever(ctx, tick_period_s(config)))
+    return service
+
+
+__all__ = ["EdgeService", "start_edge"]
+_ = aio  # grpc.aio servers are created by kernel.grpc_server

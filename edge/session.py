@@ -1,0 +1,261 @@
+"""The sans-I/O session core: one object per client connection, frames in, actions out.
+
+Modelled on python-websockets' Protocol: it never awaits, never touches a socket or a
+clock; the caller passes `now` (ms) and carries out the returned actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
+from edge.config import MAX_BODY_CHARS
+from edge.frames import error_frame, error_from
+from edge.rate_limit import Bucket, full_bucket, take
+from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated
+from kernel.tokens import verify_token
+from protos.client_pb2 import ClientFrame, Pong, SendMessage, ServerFrame, Welcome
+
+MAX_DEVICE_ID_CHARS = 64
+MAX_CLIENT_MSG_ID_CHARS = 128
+MAX_CONTENT_TYPE_CHARS = 100
+MAX_PAYLOAD_BYTES = 4 * MAX_BODY_CHARS
+RATE_LIMIT_ERROR_GAP_MS = 1000
+
+# Frames the router owns; the edge only validates and forwards them.
+ROUTED = frozenset(
+    {"send", "delivered", "read", "typing", "open_direct", "create_group", "update_group", "contact"}
+)
+QUERIES = {
+    "history": QueryKind.HISTORY,
+    "list_conversations": QueryKind.LIST_CONVERSATIONS,
+    "read_by": QueryKind.READ_BY,
+    "resume": QueryKind.RESUME,
+}
+
+
+class State(Enum):
+    AWAITING_HELLO = "awaiting_hello"
+    AUTHENTICATING = "authenticating"  # a log_in / sign_up is with messaging
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    edge_id: str
+    token_secret: str
+    heartbeat_interval_ms: int
+    heartbeat_timeout_ms: int
+    typing_burst: int = 5
+    typing_per_second: float = 1.0
+
+
+class Session:
+    """Protocol state of one connection. Every public method returns the actions to perform."""
+
+    def __init__(self, session_id: int, settings: SessionSettings, now_ms: int) -> None:
+        self.session_id = session_id
+        self.settings = settings
+        self.state = State.AWAITING_HELLO
+        self.user_id = ""
+        self.device_id = ""
+        self.graceful = False  # set by Goodbye: routers learn the close was intended
+        self._last_received_ms = now_ms
+        self._typing: Bucket = full_bucket(settings.typing_burst, now_ms)
+        self._last_rate_error_ms: int | None = None
+
+    # ------------------------------------------------------------------ inputs
+
+    def receive(self, frame: ClientFrame, now_ms: int) -> list[Action]:
+        """One decoded client frame."""
+        if self.state is State.CLOSED:
+            return []
+        self._last_received_ms = now_ms
+        kind = frame.WhichOneof("kind")
+        if self.state is State.AWAITING_HELLO:
+            if kind != "hello":
+                return self._fail(frame.ref, Unauthenticated("the first frame must be a hello"))
+            return self._hello(frame, now_ms)
+        if kind == "ping":
+            return [Reply(_pong(frame, now_ms))]
+        if kind == "goodbye":
+            self.graceful = True
+            return self._close(CloseCode.NORMAL, "goodbye")
+        if self.state is State.AUTHENTICATING:
+            return [Reply(error_frame(frame.ref, ErrorCode.UNAUTHENTICATED, "wait for the welcome"))]
+        if kind in ROUTED:
+            return self._routed(frame, kind, now_ms)
+        if kind in QUERIES:
+            return self._query(frame, QUERIES[kind])
+        if kind == "hello":
+            return [Reply(error_frame(frame.ref, ErrorCode.INVALID_ARGUMENT, "already authenticated"))]
+        return [Reply(error_frame(frame.ref, ErrorCode.BAD_FRAME, "unknown or empty frame kind"))]
+
+    def bad_frame(self, detail: str, now_ms: int) -> list[Action]:
+        """Bytes that did not decode. The frame boundary is intact, so an authenticated
+        connection survives it; before the handshake it is a protocol violation."""
+        if self.state is State.CLOSED:
+            return []
+        self._last_received_ms = now_ms
+        if self.state is State.AWAITING_HELLO:
+            return [
+                Reply(error_frame(0, ErrorCode.BAD_FRAME, detail, fatal=True)),
+                *self._close(CloseCode.BAD_FRAME, ErrorCode.BAD_FRAME.value),
+            ]
+        return [Reply(error_frame(0, ErrorCode.BAD_FRAME, detail))]
+
+    def authenticated(self, ref: int, user_id: str, token: str, now_ms: int) -> list[Action]:
+        """Messaging accepted a log_in / sign_up."""
+        if self.state is not State.AUTHENTICATING:
+            return []
+        return self._open(ref, user_id, token, now_ms)
+
+    def auth_failed(self, ref: int, error: HubbubError) -> list[Action]:
+        """Messaging refused (or could not answer) a log_in / sign_up."""
+        if self.state is not State.AUTHENTICATING:
+            return []
+        return self._fail(ref, error)
+
+    def tick(self, now_ms: int) -> list[Action]:
+        """Called periodically: closes a connection that went silent (or never said hello)."""
+        if self.state is State.CLOSED:
+            return []
+        if now_ms - self._last_received_ms >= self.settings.heartbeat_timeout_ms:
+            return [
+                Reply(error_frame(0, ErrorCode.HEARTBEAT_TIMEOUT, "no frame within the timeout", fatal=True)),
+                *self._close(CloseCode.HEARTBEAT_TIMEOUT, ErrorCode.HEARTBEAT_TIMEOUT.value),
+            ]
+        return []
+
+    def closing(self, code: int, reason: str) -> list[Action]:
+        """The I/O layer closes on its own (slow consumer, shutdown): mark the session closed."""
+        return self._close(code, reason)
+
+    # ------------------------------------------------------------------ rules
+
+    def _hello(self, frame: ClientFrame, now_ms: int) -> list[Action]:
+        hello = frame.hello
+        device_id = hello.device_id or self._generated_device_id()
+        if len(device_id) > MAX_DEVICE_ID_CHARS:
+            return self._fail(frame.ref, InvalidArgument(f"device_id longer than {MAX_DEVICE_ID_CHARS}"))
+        self.device_id = device_id
+        auth = hello.WhichOneof("auth")
+        if auth == "token":
+            try:
+                claims = verify_token(self.settings.token_secret, hello.token, now_ms)
+            except Unauthenticated as exc:
+                return self._fail(frame.ref, exc)
+            return self._open(frame.ref, claims.user_id, "", now_ms)
+        if auth in ("log_in", "sign_up"):
+            self.state = State.AUTHENTICATING
+            kind = QueryKind.LOG_IN if auth == "log_in" else QueryKind.SIGN_UP
+            return [ToMessaging(kind, frame.ref, "", frame)]
+        return self._fail(frame.ref, Unauthenticated("hello needs a token, log_in or sign_up"))
+
+    def _generated_device_id(self) -> str:
+        # Unique on this edge and returned in Welcome so the client can keep it.
+        return f"auto-{self.settings.edge_id}-{self.session_id}"[-MAX_DEVICE_ID_CHARS:]
+
+    def _open(self, ref: int, user_id: str, token: str, now_ms: int) -> list[Action]:
+        self.state = State.OPEN
+        self.user_id = user_id
+        welcome = Welcome(
+            user_id=user_id,
+            device_id=self.device_id,
+            session_id=self.session_id,
+            heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
+            heartbeat_timeout_ms=self.settings.heartbeat_timeout_ms,
+            token=token,
+            max_body_chars=MAX_BODY_CHARS,
+            server_time_ms=now_ms,
+            edge_id=self.settings.edge_id,
+        )
+        return [
+            Reply(ServerFrame(ref=ref, welcome=welcome)),
+            Opened(self.session_id, user_id, self.device_id),
+        ]
+
+    def _routed(self, frame: ClientFrame, kind: str, now_ms: int) -> list[Action]:
+        try:
+            if kind == "send":
+                validate_send(frame.send)
+            elif kind == "typing":
+                if not frame.typing.conversation_id:
+                    raise InvalidArgument("typing needs a conversation_id")
+                allowed, self._typing = take(
+                    self._typing,
+                    now_ms,
+                    burst=self.settings.typing_burst,
+                    per_second=self.settings.typing_per_second,
+                )
+                if not allowed:
+                    return self._rate_limited(frame.ref, now_ms)
+            elif kind in ("delivered", "read"):
+                cursors = frame.delivered.cursors if kind == "delivered" else frame.read.cursors
+                if not cursors or any(c.conversation_id == 0 for c in cursors):
+                    raise InvalidArgument(f"{kind} needs cursors with conversation ids")
+            elif kind == "update_group" and not frame.update_group.conversation_id:
+                raise InvalidArgument("update_group needs a conversation_id")
+        except HubbubError as exc:
+            return [Reply(error_from(frame.ref, exc))]
+        return [ToRouter(frame)]
+
+    def _rate_limited(self, ref: int, now_ms: int) -> list[Action]:
+        # At most one error per second, so a flood is not answered with a flood.
+        last = self._last_rate_error_ms
+        if last is not None and now_ms - last < RATE_LIMIT_ERROR_GAP_MS:
+            return []
+        self._last_rate_error_ms = now_ms
+        return [Reply(error_frame(ref, ErrorCode.RATE_LIMITED, "typing events are rate limited"))]
+
+    def _query(self, frame: ClientFrame, kind: QueryKind) -> list[Action]:
+        if kind is QueryKind.HISTORY and not frame.history.conversation_id:
+            return [
+                Reply(error_frame(frame.ref, ErrorCode.INVALID_ARGUMENT, "history needs a conversation_id"))
+            ]
+        if kind is QueryKind.READ_BY and not frame.read_by.conversation_id:
+            return [
+                Reply(error_frame(frame.ref, ErrorCode.INVALID_ARGUMENT, "read_by needs a conversation_id"))
+            ]
+        return [ToMessaging(kind, frame.ref, self.user_id, frame)]
+
+    def _fail(self, ref: int, error: HubbubError) -> list[Action]:
+        """A handshake failure: one fatal Error frame, then close."""
+        code = (
+            CloseCode.INTERNAL
+            if error.code in (ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL)
+            else (CloseCode.UNAUTHENTICATED)
+        )
+        return [Reply(error_from(ref, error, fatal=True)), *self._close(code, error.code.value)]
+
+    def _close(self, code: int, reason: str) -> list[Action]:
+        if self.state is State.CLOSED:
+            return []
+        self.state = State.CLOSED
+        return [Close(code, reason)]
+
+
+def validate_send(send: SendMessage) -> None:
+    """Edge-side checks of a message, so oversize or malformed sends never reach a router."""
+    if not send.conversation_id:
+        raise InvalidArgument("send needs a conversation_id")
+    if not send.client_msg_id:
+        raise InvalidArgument("send needs a client_msg_id (the idempotency key)")
+    if len(send.client_msg_id) > MAX_CLIENT_MSG_ID_CHARS:
+        raise InvalidArgument(f"client_msg_id longer than {MAX_CLIENT_MSG_ID_CHARS}")
+    if len(send.content_type) > MAX_CONTENT_TYPE_CHARS:
+        raise InvalidArgument(f"content_type longer than {MAX_CONTENT_TYPE_CHARS}")
+    if not send.body and not send.payload:
+        raise InvalidArgument("send needs a body or a payload")
+    if len(send.body) > MAX_BODY_CHARS:
+        raise TooLarge(f"body longer than {MAX_BODY_CHARS} characters")
+    if len(send.payload) > MAX_PAYLOAD_BYTES:
+        raise TooLarge(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
+
+
+def _pong(frame: ClientFrame, now_ms: int) -> ServerFrame:
+    return ServerFrame(
+        ref=frame.ref, pong=Pong(client_time_ms=frame.ping.client_time_ms, server_time_ms=now_ms)
+    )

@@ -1,0 +1,94 @@
+"""The WebSocket face of the edge (websockets 17, asyncio): negotiates the subprotocol and
+pumps frames between the socket and a Connection; the protocol rules live in the session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
+from websockets.typing import Subprotocol
+
+from edge.codec import SUBPROTOCOLS, codec_for
+from edge.connection import Connection, EdgeContext
+
+log = logging.getLogger(__name__)
+CLOSE_TIMEOUT_S = 5.0
+
+
+class WebSocketTransport:
+    """Implements outbox.Transport over a websockets ServerConnection."""
+
+    def __init__(self, ws: ServerConnection, text: bool) -> None:
+        self._ws = ws
+        self._text = text
+
+    async def send_batch(self, items: list[bytes]) -> None:
+        ws = self._ws
+        # One write and one drain for the whole batch (what websockets.broadcast does per frame).
+        async with ws.send_context():
+            send = ws.protocol.send_text if self._text else ws.protocol.send_binary
+            for item in items:
+                send(item)
+
+    async def close(self, code: int, reason: str, final: list[bytes]) -> None:
+        ws = self._ws
+        if ws.protocol.state is State.OPEN:
+            # Written without awaiting the peer: a slow consumer must not delay its own close.
+            send = ws.protocol.send_text if self._text else ws.protocol.send_binary
+            for item in final:
+                send(item)
+            ws.protocol.send_close(code, reason)
+            ws.send_data()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await ws.wait_closed()
+        except TimeoutError:
+            ws.transport.abort()
+
+
+def select_subprotocol(_: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    """The client's first supported choice; none offered (or none known) = JSON, no header."""
+    for name in offered:
+        if name in SUBPROTOCOLS:
+            return name
+    return None
+
+
+async def start_websocket_server(
+    ctx: EdgeContext, host: str, port: int, *, max_size: int, compression: bool
+) -> Server:
+    async def handler(ws: ServerConnection) -> None:
+        codec = codec_for(ws.subprotocol)
+        connection = Connection(ctx, codec, WebSocketTransport(ws, codec.text))
+        connection.start()
+        try:
+            async for data in ws:
+                connection.on_data(data)
+        except ConnectionClosed:
+            pass
+        finally:
+            await connection.finish()
+
+    return await serve(
+        handler,
+        host,
+        port,
+        subprotocols=[Subprotocol(name) for name in SUBPROTOCOLS],
+        select_subprotocol=select_subprotocol,
+        compression="deflate" if compression else None,
+        max_size=max_size,
+        ping_interval=None,  # liveness is the protocol's own Ping/heartbeat_timeout
+        close_timeout=CLOSE_TIMEOUT_S,
+    )
+
+
+async def close_all(ctx: EdgeContext, code: int, reason: str) -> None:
+    """Close every client connection (shutdown), concurrently and bounded in time."""
+    members = [m for m in ctx.hub.members() if isinstance(m, Connection)]
+    with contextlib.suppress(Exception):
+        await asyncio.gather(*(m.close(code, reason) for m in members), return_exceptions=True)
