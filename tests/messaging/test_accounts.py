@@ -1,0 +1,62 @@
+"""Accounts over the memory store: sign-up, log-in tokens, contacts, presence audiences."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernel.errors import Conflict, InvalidArgument, NotFound, Unauthenticated
+from kernel.tokens import verify_token
+from tests.messaging.conftest import SECRET, Services
+
+
+async def test_sign_up_then_log_in_issues_verifiable_tokens(services: Services) -> None:
+    signed = await services.accounts.sign_up("alice", "password123", "Alice")
+    logged = await services.accounts.log_in("alice", "password123")
+    for session in (signed, logged):
+        claims = verify_token(SECRET, session.token, services.clock.now_ms())
+        assert claims.user_id == "alice"
+        assert claims.expires_at_ms == session.expires_at_ms
+    stored = await services.store.get_user("alice")
+    assert stored is not None
+    assert "password123" not in stored.password_hash
+
+
+async def test_log_in_fails_the_same_way_for_wrong_password_and_unknown_user(services: Services) -> None:
+    await services.users("alice")
+    with pytest.raises(Unauthenticated) as wrong:
+        await services.accounts.log_in("alice", "not-the-password")
+    with pytest.raises(Unauthenticated) as unknown:
+        await services.accounts.log_in("nobody", "password123")
+    assert wrong.value.message == unknown.value.message
+
+
+async def test_sign_up_rejects_taken_ids_and_bad_input(services: Services) -> None:
+    await services.users("alice")
+    with pytest.raises(Conflict):
+        await services.accounts.sign_up("alice", "password123", "")
+    with pytest.raises(InvalidArgument):
+        await services.accounts.sign_up("Bad Id", "password123", "")
+    with pytest.raises(InvalidArgument):
+        await services.accounts.sign_up("bob", "short", "")
+
+
+async def test_profile_defaults_and_updates(services: Services) -> None:
+    await services.users("alice")
+    assert (await services.accounts.get_profile("alice")).display_name == "alice"
+    assert (await services.accounts.update_profile("alice", "Alice A.")).display_name == "Alice A."
+    with pytest.raises(NotFound):
+        await services.accounts.get_profile("nobody")
+
+
+async def test_contacts_and_presence_audience(services: Services) -> None:
+    await services.users("alice", "bob", "carol", "dave")
+    assert await services.accounts.add_contact("alice", "bob") == ["bob"]
+    assert await services.accounts.add_contact("alice", "bob") == ["bob"]  # idempotent
+    await services.accounts.add_contact("carol", "alice")
+    await services.conversations.open_direct("alice", "dave")
+    with pytest.raises(NotFound):
+        await services.accounts.add_contact("alice", "nobody")
+    # carol lists alice; dave chats with her directly; bob is listed by alice, not the reverse
+    assert await services.accounts.presence_audience("alice") == ["carol", "dave"]
+    assert await services.accounts.presence_watch_list("alice") == ["bob", "dave"]
+    assert await services.accounts.remove_contact("alice", "bob") == []

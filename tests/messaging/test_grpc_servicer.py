@@ -1,0 +1,335 @@
+"""The messaging gRPC API against a real server (SQLite store on tmp_path, port 0):
+statuses and `hubbub-error-code` metadata, per-item results, paging, cursors, limits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc import aio
+
+from kernel.clock import SystemClock
+from kernel.errors import ErrorCode
+from kernel.grpc_boundary import ERROR_CODE_KEY
+from kernel.grpc_server import insecure_channel
+from kernel.tokens import verify_token
+from messaging import start_messaging
+from messaging.model import User
+from messaging.store.memory import MemoryStore
+from protos import client_pb2, messaging_pb2, messaging_pb2_grpc
+from tests.messaging.conftest import SECRET, Client, cheap_config
+
+PASSWORD = "password123"
+
+
+async def expect_error(call: Awaitable[object], status: grpc.StatusCode, code: ErrorCode) -> aio.AioRpcError:
+    with pytest.raises(aio.AioRpcError) as info:
+        await call
+    assert info.value.code() == status
+    metadata = dict(info.value.trailing_metadata() or ())
+    assert metadata.get(ERROR_CODE_KEY) == code.value
+    return info.value
+
+
+async def sign_up(client: Client, *user_ids: str) -> None:
+    await asyncio.gather(
+        *(client.accounts.SignUp(messaging_pb2.SignUpRequest(user_id=u, password=PASSWORD)) for u in user_ids)
+    )
+
+
+async def new_group(client: Client, owner: str, *members: str) -> int:
+    await sign_up(client, owner, *members)
+    conversation = await client.messaging.CreateGroup(
+        messaging_pb2.CreateGroupRequest(user_id=owner, title="team", member_ids=members)
+    )
+    return conversation.conversation_id
+
+
+def send_item(sender: str, cid: int, client_msg_id: str, body: str = "hi") -> messaging_pb2.AppendItem:
+    return messaging_pb2.AppendItem(
+        sender_id=sender,
+        sender_device="phone",
+        message=client_pb2.SendMessage(conversation_id=cid, client_msg_id=client_msg_id, body=body),
+    )
+
+
+async def append(client: Client, *items: messaging_pb2.AppendItem) -> list[messaging_pb2.AppendResult]:
+    reply = await client.messaging.Append(messaging_pb2.AppendRequest(items=items))
+    return list(reply.results)
+
+
+def history(cid: int, user: str = "alice", **query: object) -> messaging_pb2.HistoryRequest:
+    return messaging_pb2.HistoryRequest(
+        user_id=user,
+        query=client_pb2.FetchHistory(conversation_id=cid, **query),  # type: ignore[arg-type]
+    )
+
+
+async def test_sign_up_and_log_in(client: Client) -> None:
+    signed = await client.accounts.SignUp(
+        messaging_pb2.SignUpRequest(user_id="alice", password=PASSWORD, display_name="Alice")
+    )
+    logged = await client.accounts.LogIn(messaging_pb2.LogInRequest(user_id="alice", password=PASSWORD))
+    for reply in (signed, logged):
+        assert verify_token(SECRET, reply.token, SystemClock().now_ms()).user_id == "alice"
+    profile = await client.accounts.GetProfile(messaging_pb2.UserRequest(user_id="alice"))
+    assert profile.display_name == "Alice"
+
+    await expect_error(
+        client.accounts.LogIn(messaging_pb2.LogInRequest(user_id="alice", password="wrong-password")),
+        grpc.StatusCode.UNAUTHENTICATED,
+        ErrorCode.UNAUTHENTICATED,
+    )
+    await expect_error(
+        client.accounts.SignUp(messaging_pb2.SignUpRequest(user_id="alice", password=PASSWORD)),
+        grpc.StatusCode.ALREADY_EXISTS,
+        ErrorCode.CONFLICT,
+    )
+    await expect_error(
+        client.accounts.SignUp(messaging_pb2.SignUpRequest(user_id="BAD ID", password=PASSWORD)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ErrorCode.INVALID_ARGUMENT,
+    )
+
+
+async def test_send_and_retry_store_once(client: Client) -> None:
+    cid = await new_group(client, "alice", "bob")
+    [first] = await append(client, send_item("alice", cid, "c1", "hello"))
+    assert first.WhichOneof("outcome") == "message" and not first.duplicate
+    assert (first.message.seq, first.message.body, first.message.sender_device) == (1, "hello", "phone")
+    assert first.message.message_id > 0 and first.message.sent_at_ms > 0
+
+    retries = await append(client, send_item("alice", cid, "c1", "hello"), send_item("alice", cid, "c1"))
+    for retry in retries:
+        assert retry.duplicate
+        assert retry.message == first.message
+    page = await client.messaging.History(history(cid))
+    assert [m.client_msg_id for m in page.messages] == ["c1"]
+    conversation = await client.messaging.GetConversation(
+        messaging_pb2.ConversationRequest(user_id="bob", conversation_id=cid)
+    )
+    assert conversation.last_seq == 1
+    assert [m.user_id for m in conversation.members] == ["alice", "bob"]
+
+
+async def test_bad_sends_get_per_item_errors(client: Client) -> None:
+    cid = await new_group(client, "alice")
+    await sign_up(client, "eve")
+    results = await append(
+        client,
+        send_item("alice", cid, "empty", body=""),
+        send_item("alice", cid, "huge", body="x" * 100_001),
+        send_item("alice", cid, "max", body="x" * 100_000),
+        send_item("alice", 424242, "nowhere"),
+        send_item("eve", cid, "intruder"),
+    )
+    codes = [r.error.code if r.WhichOneof("outcome") == "error" else "ok" for r in results]
+    assert codes == ["INVALID_ARGUMENT", "TOO_LARGE", "ok", "NOT_FOUND", "NOT_MEMBER"]
+    assert results[2].message.seq == 1
+
+
+async def test_unknown_conversation_and_non_member_statuses(client: Client) -> None:
+    cid = await new_group(client, "alice")
+    await sign_up(client, "eve")
+    await expect_error(
+        client.messaging.History(history(424242)), grpc.StatusCode.NOT_FOUND, ErrorCode.NOT_FOUND
+    )
+    await expect_error(
+        client.messaging.History(history(cid, user="eve")),
+        grpc.StatusCode.PERMISSION_DENIED,
+        ErrorCode.NOT_MEMBER,
+    )
+    await expect_error(
+        client.messaging.GetMembers(messaging_pb2.ConversationRequest(user_id="eve", conversation_id=cid)),
+        grpc.StatusCode.PERMISSION_DENIED,
+        ErrorCode.NOT_MEMBER,
+    )
+    internal = await client.messaging.GetMembers(messaging_pb2.ConversationRequest(conversation_id=cid))
+    assert list(internal.user_ids) == ["alice"]
+    assert internal.kind == client_pb2.CONVERSATION_KIND_GROUP
+    await expect_error(
+        client.messaging.UpdateGroup(
+            messaging_pb2.UpdateGroupRequest(
+                user_id="alice", change=client_pb2.UpdateGroup(conversation_id=cid, rename="t" * 101)
+            )
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ErrorCode.INVALID_ARGUMENT,
+    )
+
+
+async def test_history_paging(client: Client) -> None:
+    cid = await new_group(client, "alice")
+    await append(client, *(send_item("alice", cid, f"m{i}") for i in range(120)))
+    newest = await client.messaging.History(history(cid, limit=10, newest_first=True))
+    assert [m.seq for m in newest.messages] == list(range(120, 110, -1)) and newest.has_more
+    older = await client.messaging.History(
+        history(cid, anchor_seq=6, direction=client_pb2.HISTORY_DIRECTION_BEFORE, limit=10)
+    )
+    assert [m.seq for m in older.messages] == [1, 2, 3, 4, 5] and not older.has_more
+    after = await client.messaging.History(
+        history(cid, anchor_seq=100, direction=client_pb2.HISTORY_DIRECTION_AFTER, limit=10)
+    )
+    assert [m.seq for m in after.messages] == list(range(101, 111)) and after.has_more
+    clamped = await client.messaging.History(history(cid, limit=500))
+    assert [m.seq for m in clamped.messages] == list(range(21, 121)) and clamped.has_more
+    default = await client.messaging.History(history(cid))
+    assert len(default.messages) == 50
+
+
+async def test_cursors_unread_read_by_and_resume(client: Client) -> None:
+    cid = await new_group(client, "alice", "bob", "carol")
+    await append(client, *(send_item("alice", cid, f"m{i}") for i in range(5)))
+
+    def update(user: str, kind: client_pb2.ReceiptKind.ValueType, seq: int) -> messaging_pb2.CursorUpdate:
+        return messaging_pb2.CursorUpdate(user_id=user, conversation_id=cid, kind=kind, seq=seq)
+
+    reply = await client.messaging.UpdateCursors(
+        messaging_pb2.CursorUpdates(
+            updates=[
+                update("bob", client_pb2.RECEIPT_KIND_READ, 3),
+                update("carol", client_pb2.RECEIPT_KIND_DELIVERED, 4),
+                update("bob", client_pb2.RECEIPT_KIND_DELIVERED, 1),
+                update("bob", client_pb2.RECEIPT_KIND_UNSPECIFIED, 5),
+                update("mallory", client_pb2.RECEIPT_KIND_READ, 5),
+            ]
+        )
+    )
+    summary = [(r.delivered_seq, r.read_seq, r.moved, r.error.code) for r in reply.results]
+    assert summary[:3] == [(3, 3, True, ""), (4, 0, True, ""), (3, 3, False, "")]
+    assert [r.error.code for r in reply.results[3:]] == ["INVALID_ARGUMENT", "NOT_MEMBER"]
+
+    listed = await client.messaging.ListConversations(messaging_pb2.ListConversationsRequest(user_id="bob"))
+    [row] = listed.items
+    assert (row.unread, row.read_seq, row.last_message.seq) == (2, 3, 5)
+
+    read_by = await client.messaging.ReadBy(
+        messaging_pb2.ReadByRequest(user_id="bob", conversation_id=cid, seq=3)
+    )
+    assert (list(read_by.read_by), list(read_by.delivered_to)) == (["bob"], ["carol"])
+
+    resumed = await client.messaging.Resume(messaging_pb2.ResumeRequest(user_id="carol"))
+    [page] = resumed.pages
+    assert [m.seq for m in page.messages] == [5] and not page.has_more
+    from_device = await client.messaging.Resume(
+        messaging_pb2.ResumeRequest(
+            user_id="carol",
+            resume=client_pb2.Resume(
+                cursors=[client_pb2.ConversationCursor(conversation_id=cid, seq=1)], limit_per_conversation=2
+            ),
+        )
+    )
+    [page] = from_device.pages
+    assert [m.seq for m in page.messages] == [2, 3] and page.has_more
+
+
+async def test_group_of_500_and_one_too_many(client: Client) -> None:
+    invited = [f"user{i:03d}" for i in range(499)]
+    await sign_up(client, "owner", *invited, "late", "later")
+    conversation = await client.messaging.CreateGroup(
+        messaging_pb2.CreateGroupRequest(user_id="owner", title="big", member_ids=invited)
+    )
+    assert len(conversation.members) == 500
+    await expect_error(
+        client.messaging.UpdateGroup(
+            messaging_pb2.UpdateGroupRequest(
+                user_id="owner",
+                change=client_pb2.UpdateGroup(
+                    conversation_id=conversation.conversation_id,
+                    add_members=client_pb2.MemberList(user_ids=["late"]),
+                ),
+            )
+        ),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        ErrorCode.LIMIT_EXCEEDED,
+    )
+    await expect_error(
+        client.messaging.CreateGroup(
+            messaging_pb2.CreateGroupRequest(user_id="owner", title="too big", member_ids=[*invited, "late"])
+        ),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        ErrorCode.LIMIT_EXCEEDED,
+    )
+    members = await client.messaging.GetMembers(
+        messaging_pb2.ConversationRequest(conversation_id=conversation.conversation_id)
+    )
+    assert len(members.user_ids) == 500
+
+
+async def test_group_changes_return_events(client: Client) -> None:
+    cid = await new_group(client, "olga", "mia")
+    await sign_up(client, "max")
+
+    async def change(actor: str, update: client_pb2.UpdateGroup) -> client_pb2.ConversationEvent:
+        update.conversation_id = cid
+        reply = await client.messaging.UpdateGroup(
+            messaging_pb2.UpdateGroupRequest(user_id=actor, change=update)
+        )
+        return reply.event
+
+    added = await change("olga", client_pb2.UpdateGroup(add_members=client_pb2.MemberList(user_ids=["max"])))
+    assert added.kind == client_pb2.CONVERSATION_EVENT_KIND_MEMBERS_ADDED and list(added.user_ids) == ["max"]
+    promoted = await change(
+        "olga",
+        client_pb2.UpdateGroup(set_role=client_pb2.MemberRole(user_id="mia", role=client_pb2.ROLE_ADMIN)),
+    )
+    assert {m.user_id: m.role for m in promoted.conversation.members}["mia"] == client_pb2.ROLE_ADMIN
+    await expect_error(
+        client.messaging.UpdateGroup(
+            messaging_pb2.UpdateGroupRequest(
+                user_id="max", change=client_pb2.UpdateGroup(conversation_id=cid, remove_member="mia")
+            )
+        ),
+        grpc.StatusCode.PERMISSION_DENIED,
+        ErrorCode.PERMISSION_DENIED,
+    )
+    left = await change("max", client_pb2.UpdateGroup(remove_member="max"))
+    assert left.kind == client_pb2.CONVERSATION_EVENT_KIND_MEMBER_REMOVED
+    assert [m.user_id for m in left.conversation.members] == ["mia", "olga"]
+
+
+async def test_direct_contacts_and_presence_lists(client: Client) -> None:
+    await sign_up(client, "alice", "bob", "carol")
+    first = await client.messaging.OpenDirect(messaging_pb2.OpenDirectRequest(user_id="alice", peer_id="bob"))
+    second = await client.messaging.OpenDirect(
+        messaging_pb2.OpenDirectRequest(user_id="bob", peer_id="alice")
+    )
+    assert first.conversation_id == second.conversation_id
+    assert first.kind == client_pb2.CONVERSATION_KIND_DIRECT
+    contacts = await client.accounts.AddContact(
+        messaging_pb2.ContactChange(user_id="carol", contact_id="alice")
+    )
+    assert list(contacts.user_ids) == ["alice"]
+    audience = await client.accounts.PresenceAudience(messaging_pb2.UserRequest(user_id="alice"))
+    assert list(audience.user_ids) == ["bob", "carol"]
+    watch = await client.accounts.PresenceWatchList(messaging_pb2.UserRequest(user_id="carol"))
+    assert list(watch.user_ids) == ["alice"]
+    await expect_error(
+        client.messaging.OpenDirect(messaging_pb2.OpenDirectRequest(user_id="alice", peer_id="ghost")),
+        grpc.StatusCode.NOT_FOUND,
+        ErrorCode.NOT_FOUND,
+    )
+
+
+class BrokenStore(MemoryStore):
+    async def get_user(self, user_id: str) -> User | None:
+        raise RuntimeError("disk on fire at /secret/path")
+
+
+async def test_unexpected_errors_become_internal_without_details(tmp_path: Path) -> None:
+    service = await start_messaging(cheap_config(tmp_path, store="memory"), store=BrokenStore())
+    channel = insecure_channel(service.target)
+    try:
+        stub = messaging_pb2_grpc.AccountsStub(channel)
+        error = await expect_error(
+            stub.GetProfile(messaging_pb2.UserRequest(user_id="alice")),
+            grpc.StatusCode.INTERNAL,
+            ErrorCode.INTERNAL,
+        )
+        assert "secret" not in (error.details() or "")
+    finally:
+        await channel.close()
+        await service.stop(grace=5.0)
