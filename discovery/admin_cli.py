@@ -1,0 +1,100 @@
+"""The discovery admin CLI (`hubbub discovery ...`): list nodes, see where a user would
+land, drain and undrain nodes, against a running Discovery service over gRPC."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from discovery.convert import KIND_TO_PROTO
+from discovery.model import NodeKind
+from kernel.errors import HubbubError
+from kernel.grpc_boundary import call
+from kernel.grpc_server import insecure_channel
+from protos import discovery_pb2, discovery_pb2_grpc
+
+TARGET_ENV = "HUBBUB_DISCOVERY_TARGET"
+DEFAULT_TARGET = "127.0.0.1:8767"  # `hubbub up` binds discovery here (deploy NodeConfig)
+CALL_TIMEOUT_S = 10.0
+COLUMNS = ("NODE", "KIND", "GRPC", "WS", "CONNS", "DRAINING", "PARTITIONS", "EPOCH")
+_KIND_NAME = {value: kind.value for kind, value in KIND_TO_PROTO.items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hubbub discovery", description=__doc__)
+    parser.add_argument(
+        "--target",
+        default=os.environ.get(TARGET_ENV, DEFAULT_TARGET),
+        help=f"discovery host:port (default: ${TARGET_ENV} or {DEFAULT_TARGET})",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    nodes = commands.add_parser("nodes", help="list registered nodes")
+    nodes.add_argument("--kind", choices=[k.value for k in NodeKind], help="only nodes of this kind")
+    assign = commands.add_parser("assign", help="the edge a user would be sent to now")
+    assign.add_argument("user")
+    drain = commands.add_parser("drain", help="stop sending new clients to a node")
+    drain.add_argument("node_id")
+    undrain = commands.add_parser("undrain", help="let a drained node take new clients again")
+    undrain.add_argument("node_id")
+    return parser
+
+
+def format_table(nodes: Sequence[discovery_pb2.Node]) -> str:
+    rows = [COLUMNS] + [
+        (
+            n.node_id,
+            _KIND_NAME.get(n.kind, str(n.kind)),
+            n.grpc_target or "-",
+            n.ws_url or "-",
+            str(n.connections),
+            "yes" if n.draining else "no",
+            ",".join(map(str, n.partitions)) or "-",
+            str(n.epoch),
+        )
+        for n in nodes
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+async def run(args: argparse.Namespace) -> str:
+    """The command's output; raises HubbubError for anything the server refused."""
+    async with insecure_channel(args.target) as channel:
+        stub = discovery_pb2_grpc.DiscoveryStub(channel)
+        if args.command == "nodes":
+            kind = KIND_TO_PROTO[NodeKind(args.kind)] if args.kind else discovery_pb2.NODE_KIND_UNSPECIFIED
+            listing = await call(
+                stub.ListNodes(discovery_pb2.ListNodesRequest(kind=kind), timeout=CALL_TIMEOUT_S)
+            )
+            return format_table(listing.nodes)
+        if args.command == "assign":
+            request = discovery_pb2.AssignEdgeRequest(user_id=args.user)
+            assignment = await call(stub.AssignEdge(request, timeout=CALL_TIMEOUT_S))
+            return format_table([assignment.edge])
+        draining = args.command == "drain"
+        request_drain = discovery_pb2.SetDrainingRequest(node_id=args.node_id, draining=draining)
+        node = await call(stub.SetDraining(request_drain, timeout=CALL_TIMEOUT_S))
+        return format_table([node])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """0 on success, 1 when the service refused or could not be reached, 2 on bad usage."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help and on bad usage
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        output = asyncio.run(run(args))
+    except HubbubError as exc:
+        print(f"error: {exc.code.value}: {exc.message} (discovery at {args.target})", file=sys.stderr)
+        return 1
+    print(output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""The node registry contract: one small interface, one module per backend (static for
+the single node here; ZooKeeper later, where a registration is an ephemeral znode)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from discovery.model import NodeInfo, NodeKind
+
+
+class NodeRegistry(Protocol):
+    async def register(self, node: NodeInfo) -> NodeInfo:
+        """Add the node, or replace its registration (a restart under the same id).
+        The registration lives as long as the registering process (ephemeral)."""
+
+    async def update(
+        self,
+        node_id: str,
+        *,
+        connections: int | None = None,
+        partitions: Sequence[int] | None = None,
+        epoch: int | None = None,
+    ) -> NodeInfo:
+        """Change what a node reports about itself; NotFound for an unknown node."""
+
+    async def deregister(self, node_id: str) -> None:
+        """Remove the node; idempotent."""
+
+    async def list_nodes(self, kind: NodeKind | None = None) -> list[NodeInfo]:
+        """Registered nodes (of one kind, or all), sorted by kind then id."""
+
+    async def set_draining(self, node_id: str, draining: bool) -> NodeInfo:
+        """An operator's mark, kept apart from the node's own data so a re-registration
+        does not undo it. NotFound for an unknown node."""
+
+    async def close(self) -> None:
+        """Release resources (and, for ZooKeeper, the session: this process's nodes go)."""

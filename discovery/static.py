@@ -1,0 +1,124 @@
+"""The static registry of the single node: nodes given at start, kept in memory,
+connection counts read from callbacks the composition root hands in."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+
+from discovery.model import NodeInfo, NodeKind
+from kernel.errors import InvalidArgument, NotFound
+
+_KIND_ORDER = {kind: i for i, kind in enumerate(NodeKind)}
+
+
+class StaticRegistry:
+    """Implements `discovery.interface.NodeRegistry`. A connection source, when given for
+    an edge, is read at each listing, so counts are current without any reporting."""
+
+    def __init__(
+        self,
+        nodes: Iterable[NodeInfo] = (),
+        *,
+        connection_sources: dict[str, Callable[[], int]] | None = None,
+    ) -> None:
+        self._nodes: dict[str, NodeInfo] = {}
+        self._draining: set[str] = set()
+        self._sources: dict[str, Callable[[], int]] = dict(connection_sources or {})
+        for node in nodes:
+            self._put(node)
+
+    @classmethod
+    def single_node(
+        cls,
+        *,
+        edge_id: str,
+        ws_url: str,
+        grpc_target: str,
+        connections: Callable[[], int],
+        router_target: str,
+        messaging_target: str,
+        presence_target: str,
+        now_ms: int,
+    ) -> StaticRegistry:
+        """The registry of `hubbub up`: one of each service; the router owns every partition
+        (an empty partition list), as the single node's one router does."""
+        return cls(
+            [
+                NodeInfo(edge_id, NodeKind.EDGE, grpc_target, ws_url, registered_at_ms=now_ms),
+                NodeInfo("router-1", NodeKind.ROUTER, router_target, registered_at_ms=now_ms),
+                NodeInfo("messaging-1", NodeKind.MESSAGING, messaging_target, registered_at_ms=now_ms),
+                NodeInfo("presence-1", NodeKind.PRESENCE, presence_target, registered_at_ms=now_ms),
+            ],
+            connection_sources={edge_id: connections},
+        )
+
+    # ---------------------------------------------------------------- NodeRegistry
+    async def register(self, node: NodeInfo) -> NodeInfo:
+        self._put(node)
+        return self._view(self._nodes[node.node_id])
+
+    async def update(
+        self,
+        node_id: str,
+        *,
+        connections: int | None = None,
+        partitions: Sequence[int] | None = None,
+        epoch: int | None = None,
+    ) -> NodeInfo:
+        node = self._get(node_id)
+        self._nodes[node_id] = dataclasses.replace(
+            node,
+            connections=node.connections if connections is None else max(0, connections),
+            partitions=node.partitions if partitions is None else tuple(partitions),
+            epoch=node.epoch if epoch is None else epoch,
+        )
+        return self._view(self._nodes[node_id])
+
+    async def deregister(self, node_id: str) -> None:
+        self._nodes.pop(node_id, None)
+        self._sources.pop(node_id, None)
+        self._draining.discard(node_id)
+
+    async def list_nodes(self, kind: NodeKind | None = None) -> list[NodeInfo]:
+        nodes = [n for n in self._nodes.values() if kind is None or n.kind is kind]
+        nodes.sort(key=lambda n: (_KIND_ORDER[n.kind], n.node_id))
+        return [self._view(n) for n in nodes]
+
+    async def set_draining(self, node_id: str, draining: bool) -> NodeInfo:
+        node = self._get(node_id)
+        if draining:
+            self._draining.add(node_id)
+        else:
+            self._draining.discard(node_id)
+        return self._view(node)
+
+    async def close(self) -> None:
+        self._sources.clear()
+
+    # ------------------------------------------------------------- in-process hooks
+    def set_connections(self, node_id: str, connections: int) -> None:
+        """A synchronous callback for an in-process edge that pushes its count."""
+        self._nodes[node_id] = dataclasses.replace(self._get(node_id), connections=max(0, connections))
+
+    # --------------------------------------------------------------------- helpers
+    def _put(self, node: NodeInfo) -> None:
+        if not node.node_id:
+            raise InvalidArgument("node_id is required")
+        self._nodes[node.node_id] = node
+        if node.draining:
+            self._draining.add(node.node_id)
+
+    def _get(self, node_id: str) -> NodeInfo:
+        node = self._nodes.get(node_id)
+        if node is None:
+            raise NotFound(f"unknown node {node_id!r}")
+        return node
+
+    def _view(self, node: NodeInfo) -> NodeInfo:
+        source = self._sources.get(node.node_id)
+        connections = max(0, source()) if source is not None else node.connections
+        draining = node.node_id in self._draining
+        if connections == node.connections and draining == node.draining:
+            return node
+        return dataclasses.replace(node, connections=connections, draining=draining)

@@ -1,0 +1,92 @@
+"""The admin CLI against a real Discovery server. `main` runs its own event loop, so it
+is called in a worker thread while the server keeps serving on the test's loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from discovery import DiscoveryConfig, NodeInfo, NodeKind, StaticRegistry, start_discovery
+from discovery.admin_cli import main
+from kernel.grpc_server import GrpcService
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[GrpcService, StaticRegistry]]:
+    registry = StaticRegistry(
+        [
+            NodeInfo("edge-a", NodeKind.EDGE, "127.0.0.1:11", "ws://127.0.0.1:21/ws", connections=4),
+            NodeInfo("edge-b", NodeKind.EDGE, "127.0.0.1:12", "ws://127.0.0.1:22/ws", connections=9),
+            NodeInfo("router-1", NodeKind.ROUTER, "127.0.0.1:13", partitions=(0, 1, 2)),
+        ]
+    )
+    service = await start_discovery(DiscoveryConfig(), registry)
+    yield service, registry
+    await service.stop(0.5)
+
+
+async def run_cli(*argv: str) -> int:
+    async with asyncio.timeout(60):
+        return await asyncio.to_thread(main, list(argv))
+
+
+def table(text: str) -> list[list[str]]:
+    return [line.split() for line in text.strip().splitlines()]
+
+
+async def test_nodes_prints_a_table(
+    server: tuple[GrpcService, StaticRegistry], capsys: pytest.CaptureFixture[str]
+) -> None:
+    service, _ = server
+    assert await run_cli("--target", service.target, "nodes") == 0
+    rows = table(capsys.readouterr().out)
+    assert rows[0][:2] == ["NODE", "KIND"]
+    assert [r[:2] for r in rows[1:]] == [["edge-a", "edge"], ["edge-b", "edge"], ["router-1", "router"]]
+    assert rows[3][6] == "0,1,2"
+
+    assert await run_cli("--target", service.target, "nodes", "--kind", "router") == 0
+    assert [r[0] for r in table(capsys.readouterr().out)[1:]] == ["router-1"]
+
+
+async def test_drain_then_assign_then_undrain(
+    server: tuple[GrpcService, StaticRegistry], capsys: pytest.CaptureFixture[str]
+) -> None:
+    service, registry = server
+    assert await run_cli("--target", service.target, "assign", "alice") == 0
+    assert table(capsys.readouterr().out)[1][0] == "edge-a"
+
+    assert await run_cli("--target", service.target, "drain", "edge-a") == 0
+    assert table(capsys.readouterr().out)[1][5] == "yes"
+    assert [n.draining for n in await registry.list_nodes(NodeKind.EDGE)] == [True, False]
+
+    assert await run_cli("--target", service.target, "assign", "alice") == 0
+    assert table(capsys.readouterr().out)[1][0] == "edge-b"
+
+    assert await run_cli("--target", service.target, "undrain", "edge-a") == 0
+    assert table(capsys.readouterr().out)[1][5] == "no"
+    assert not any(n.draining for n in await registry.list_nodes())
+
+
+async def test_errors_are_one_line_with_the_code(
+    server: tuple[GrpcService, StaticRegistry],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service, _ = server
+    assert await run_cli("--target", service.target, "drain", "ghost") == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: NOT_FOUND:")
+    assert "Traceback" not in captured.err
+
+    monkeypatch.setenv("HUBBUB_DISCOVERY_TARGET", service.target)  # the default target
+    assert await run_cli("nodes") == 0
+    assert "edge-a" in capsys.readouterr().out
+
+
+def test_bad_usage_exits_2_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["frobnicate"]) == 2
+    assert "usage:" in capsys.readouterr().err
+    assert main(["--help"]) == 0
