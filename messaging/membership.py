@@ -50,15 +50,21 @@ class MemberCache:
 
     async def get(self, conversation_id: int) -> MemberSet:
         """The members; NotFound for an unknown conversation."""
-        entry = self._entries.get(conversation_id)
-        if entry is not None and self._clock.monotonic() - entry.loaded_at <= self._ttl_s:
-            return entry.members
+        cached = self._cached(conversation_id)
+        if cached is not None:
+            return cached
         task = self._loading.get(conversation_id)
         if task is None:
             task = asyncio.create_task(self._load(conversation_id))
             self._loading[conversation_id] = task
         # shield: one cancelled caller must not cancel the load others are waiting for
         return await asyncio.shield(task)
+
+    def _cached(self, conversation_id: int) -> MemberSet | None:
+        entry = self._entries.get(conversation_id)
+        if entry is not None and self._clock.monotonic() - entry.loaded_at <= self._ttl_s:
+            return entry.members
+        return None
 
     async def require_member(self, conversation_id: int, user_id: str) -> MemberSet:
         members = await self.get(conversation_id)
@@ -67,11 +73,22 @@ class MemberCache:
         return members
 
     async def get_many(self, conversation_ids: Iterable[int]) -> dict[int, MemberSet | HubbubError]:
-        """Members of several conversations (loaded concurrently); errors per conversation."""
-        ids = list(dict.fromkeys(conversation_ids))
-        found = await asyncio.gather(*(self.get(cid) for cid in ids), return_exceptions=True)
+        """Members of several conversations, errors per conversation. Hits are answered
+        without creating a task (the append hot path); misses load concurrently."""
         result: dict[int, MemberSet | HubbubError] = {}
-        for cid, value in zip(ids, found, strict=True):
+        misses: dict[int, None] = {}
+        for cid in conversation_ids:
+            if cid in result or cid in misses:
+                continue
+            cached = self._cached(cid)
+            if cached is None:
+                misses[cid] = None
+            else:
+                result[cid] = cached
+        if not misses:
+            return result
+        found = await asyncio.gather(*(self.get(cid) for cid in misses), return_exceptions=True)
+        for cid, value in zip(misses, found, strict=True):
             if isinstance(value, MemberSet | HubbubError):
                 result[cid] = value
             else:

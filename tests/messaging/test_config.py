@@ -1,0 +1,36 @@
+"""MessagingConfig: documented defaults, env overrides, bad values refused at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kernel.config import from_env
+from kernel.errors import InvalidArgument
+from messaging import MessagingConfig
+
+
+def test_env_overrides_defaults() -> None:
+    config = from_env(
+        MessagingConfig,
+        env={"HUBBUB_STORE": "memory", "HUBBUB_WORKER_ID": "9", "HUBBUB_DATA_DIR": "/tmp/x"},
+    )
+    assert (config.store, config.worker_id, config.data_dir) == ("memory", 9, Path("/tmp/x"))
+    assert config.token_ttl_ms == 7 * 24 * 3600 * 1000
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"store": "cassandra-someday"},
+        {"worker_id": 1024},
+        {"port": 70_000},
+        {"token_secret": ""},
+        {"token_ttl_ms": 0},
+        {"password_hash_memory_cost": 4, "password_hash_parallelism": 1},
+    ],
+)
+def test_bad_values_are_refused(overrides: dict[str, object]) -> None:
+    with pytest.raises(InvalidArgument):
+        MessagingConfig(**overrides)  # type: ignore[arg-type]
