@@ -1,0 +1,288 @@
+"""Reusable pieces of hubbub load generators: lean raw-WebSocket users, hand-encoded send
+frames, open-loop pacing, and latency/loss/order accounting that merges across processes.
+
+The hot path avoids the SDK on purpose: one pre-built frame prefix per sender, one protobuf
+parse per received frame, no JSON, no per-message allocation beyond the frame itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from protos import client_pb2 as pb
+
+SETUP_TIMEOUT_S = 60.0
+
+# ------------------------------------------------------------------ hand-encoded frames
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def send_prefix(conversation_id: int) -> bytes:
+    """SendMessage.conversation_id (field 1), encoded once per sender."""
+    return b"\x08" + varint(conversation_id)
+
+
+def encode_send(ref: int, prefix: bytes, client_msg_id: bytes, body: bytes) -> bytes:
+    """ClientFrame{ref, send: SendMessage{conversation_id, client_msg_id, body}} as wire bytes.
+
+    Equal to what protobuf serializes for the same fields, at a fraction of the cost.
+    """
+    inner = b"".join(
+        (prefix, b"\x12", varint(len(client_msg_id)), client_msg_id, b"\x22", varint(len(body)), body)
+    )
+    return b"".join((b"\x08", varint(ref), b"\x5a", varint(len(inner)), inner))
+
+
+def stamp(at_ns: int, counter: int) -> bytes:
+    """A bench body: when it was due (wall-clock ns, comparable across processes) and the counter."""
+    return b"t=%d;n=%d" % (at_ns, counter)
+
+
+def parse_stamp(body: str) -> tuple[int, int]:
+    """(send time ns, counter) of a bench body."""
+    t_part, n_part = body.split(";", 1)
+    return int(t_part[2:]), int(n_part[2:])
+
+
+# ------------------------------------------------------------------ connections
+
+
+class RawUser:
+    """One user on one raw binary WebSocket. Requests during setup await their reply by ref;
+    once `on_frame` is set, every frame that answers no request goes straight to it."""
+
+    def __init__(self, ws: ClientConnection, user_id: str) -> None:
+        self.ws = ws
+        self.user_id = user_id
+        self.token = ""
+        self.on_frame: Callable[[RawUser, pb.ServerFrame], None] | None = None
+        self.acked_seq: dict[int, int] = {}  # conversation -> highest seq acked to the server
+        self.seen_seq: dict[int, int] = {}  # conversation -> highest seq received
+        self._ref = 0
+        self._waiting: dict[int, asyncio.Future[pb.ServerFrame]] = {}
+        self.closed = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    def next_ref(self) -> int:
+        self._ref += 1
+        return self._ref
+
+    @classmethod
+    async def sign_up(cls, url: str, user_id: str, password: str, device_id: str = "bench") -> RawUser:
+        ws = await connect(
+            url,
+            subprotocols=[Subprotocol("hubbub.v1.proto")],
+            compression=None,
+            max_size=2**24,
+            ping_interval=None,
+            open_timeout=SETUP_TIMEOUT_S,
+        )
+        user = cls(ws, user_id)
+        hello = pb.Hello(sign_up=pb.Credentials(user_id=user_id, password=password), device_id=device_id)
+        reply = await user.request(pb.ClientFrame(hello=hello))
+        if reply.WhichOneof("kind") != "welcome":
+            await user.close()
+            raise RuntimeError(f"sign-up of {user_id} refused: {reply.error.code} {reply.error.message}")
+        user.token = reply.welcome.token
+        return user
+
+    async def request(self, frame: pb.ClientFrame) -> pb.ServerFrame:
+        frame.ref = self.next_ref()
+        future: asyncio.Future[pb.ServerFrame] = asyncio.get_running_loop().create_future()
+        self._waiting[frame.ref] = future
+        await self.ws.send(frame.SerializeToString())
+        async with asyncio.timeout(SETUP_TIMEOUT_S):
+            return await future
+
+    async def open_direct(self, peer_id: str) -> int:
+        reply = await self.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id=peer_id)))
+        if reply.WhichOneof("kind") != "conversation":
+            raise RuntimeError(f"open_direct {self.user_id}->{peer_id}: {reply}")
+        return reply.conversation.conversation_id
+
+    async def _read(self) -> None:
+        try:
+            async for data in self.ws:
+                frame = pb.ServerFrame.FromString(data if isinstance(data, bytes) else data.encode())
+                if frame.ref and (waiter := self._waiting.pop(frame.ref, None)) is not None:
+                    if not waiter.done():
+                        waiter.set_result(frame)
+                    continue
+                if frame.HasField("message"):
+                    message = frame.message
+                    if message.seq > self.seen_seq.get(message.conversation_id, 0):
+                        self.seen_seq[message.conversation_id] = message.seq
+                if self.on_frame is not None:
+                    self.on_frame(self, frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
+            for waiter in self._waiting.values():
+                if not waiter.done():
+                    waiter.set_exception(ConnectionError(f"{self.user_id}: connection closed"))
+
+    def ack_frame(self) -> bytes | None:
+        """One AckDelivered for everything received since the last one (batched, like a real client)."""
+        cursors = [
+            pb.ConversationCursor(conversation_id=c, seq=s)
+            for c, s in self.seen_seq.items()
+            if s > self.acked_seq.get(c, 0)
+        ]
+        if not cursors:
+            return None
+        for cursor in cursors:
+            self.acked_seq[cursor.conversation_id] = cursor.seq
+        return pb.ClientFrame(
+            ref=self.next_ref(), delivered=pb.AckDelivered(cursors=cursors)
+        ).SerializeToString()
+
+    async def close(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.send(pb.ClientFrame(ref=self.next_ref(), goodbye=pb.Goodbye()).SerializeToString())
+        await self.ws.close()
+        await self._reader
+
+
+async def sign_up_many(url: str, user_ids: Iterable[str], password: str, concurrency: int) -> list[RawUser]:
+    """Sign every user up on its own connection, at most `concurrency` at once (argon2 is costly)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(user_id: str) -> RawUser:
+        async with gate:
+            return await RawUser.sign_up(url, user_id, password)
+
+    tasks = [asyncio.create_task(one(u)) for u in user_ids]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            if not task.cancelled() and task.done() and task.exception() is None:
+                await task.result().close()
+        raise
+
+
+async def ack_periodically(users: list[RawUser], every_s: float, stop: asyncio.Event) -> None:
+    """Batched delivery acks for every user, the way the SDK sends them."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every_s):
+                await stop.wait()
+        for user in users:
+            frame = user.ack_frame()
+            if frame is not None:
+                with contextlib.suppress(ConnectionClosed):
+                    await user.ws.send(frame)
+
+
+# ------------------------------------------------------------------ pacing
+
+
+@dataclass
+class Pacer:
+    """Open-loop pacing: which sends are due by `now_ns`, whatever the server's speed.
+
+    A slow server makes sends pile up rather than slowing the offered load, and each send is
+    stamped with the time it was *due*, so queueing in the generator counts as latency (no
+    coordinated omission). Wall-clock ns, so stamps compare across processes.
+    """
+
+    rate: float  # sends per second
+    start_ns: int
+    issued: int = 0
+
+    def due(self, now_ns: int) -> range:
+        target = int((now_ns - self.start_ns) * self.rate / 1e9)
+        due = range(self.issued, max(self.issued, target))
+        self.issued = due.stop
+        return due
+
+    def scheduled_ns(self, index: int) -> int:
+        return self.start_ns + int(index * 1e9 / self.rate)
+
+
+# ------------------------------------------------------------------ accounting
+
+
+@dataclass
+class SenderTrack:
+    """What one receiver saw from one sender: counters, duplicates, reorderings."""
+
+    seen: set[int] = field(default_factory=set)
+    highest: int = -1
+    duplicated: int = 0
+    reordered: int = 0
+
+    def record(self, counter: int) -> None:
+        if counter in self.seen:
+            self.duplicated += 1
+            return
+        self.seen.add(counter)
+        if counter < self.highest:
+            self.reordered += 1
+        else:
+            self.highest = counter
+
+
+@dataclass
+class Stats:
+    """Latencies (ms) and counts of one worker; `merge` adds another worker's."""
+
+    latencies_ms: array[float] = field(default_factory=lambda: array("d"))
+    sent: int = 0
+    acked: int = 0
+    received: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    reordered: int = 0
+    errors: int = 0
+    first_send_ns: int = 0
+    last_receive_ns: int = 0
+
+    def merge(self, other: Stats) -> None:
+        self.latencies_ms.extend(other.latencies_ms)
+        for name in ("sent", "acked", "received", "lost", "duplicated", "reordered", "errors"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        firsts = [t for t in (self.first_send_ns, other.first_send_ns) if t]
+        self.first_send_ns = min(firsts) if firsts else 0
+        self.last_receive_ns = max(self.last_receive_ns, other.last_receive_ns)
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
+    if not ordered:
+        return 0.0
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def latency_summary(latencies_ms: Iterable[float]) -> dict[str, float]:
+    ordered = sorted(latencies_ms)
+    summary = {
+        "p50_ms": percentile(ordered, 0.50),
+        "p90_ms": percentile(ordered, 0.90),
+        "p99_ms": percentile(ordered, 0.99),
+        "p999_ms": percentile(ordered, 0.999),
+        "max_ms": ordered[-1] if ordered else 0.0,
+        "mean_ms": sum(ordered) / len(ordered) if ordered else 0.0,
+    }
+    return {k: round(v, 3) for k, v in summary.items()}
