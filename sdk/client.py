@@ -161,6 +161,11 @@ class ChatClient:
     def connected(self) -> bool:
         return self._transport is not None
 
+    def drop_connection(self) -> None:
+        """Drop the current connection now (a network change, or a test); the client reconnects
+        with backoff and resumes, exactly as after a real cut."""
+        self._drop_connection()
+
     def cursor(self, conversation_id: int) -> int | None:
         """The highest seq of `conversation_id` delivered to the application, in order."""
         return self._sync.cursor(conversation_id)
