@@ -1,0 +1,86 @@
+"""Frames <-> bytes for both subprotocols; garbage is a BAD_FRAME, never a crash."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge.codec import JSON, PROTO, PROTO_SUBPROTOCOL, PushedFrame, codec_for
+from kernel.errors import BadFrame
+from protos import client_pb2 as pb
+
+FRAME = pb.ClientFrame(
+    ref=7,
+    send=pb.SendMessage(conversation_id=2**63 + 5, client_msg_id="m-1", body="héllo ✓", payload=b"\x00\xff"),
+)
+
+
+def test_binary_round_trip() -> None:
+    assert PROTO.decode(FRAME.SerializeToString()) == FRAME
+
+
+def test_json_round_trip_uses_the_proto3_mapping() -> None:
+    text = (
+        '{"ref": "7", "send": {"conversationId": "%d", "clientMsgId": "m-1",'
+        ' "body": "héllo ✓", "payload": "AP8="}}'
+    )
+    assert JSON.decode(text % (2**63 + 5)) == FRAME
+    snake = (
+        '{"ref": 7, "send": {"conversation_id": %d, "client_msg_id": "m-1",'
+        ' "body": "héllo ✓", "payload": "AP8="}}'
+    )
+    assert JSON.decode((snake % (2**63 + 5)).encode()) == FRAME
+
+
+def test_server_frames_encode_to_json_and_binary() -> None:
+    frame = pb.ServerFrame(ref=3, sent=pb.Sent(conversation_id=9, seq=1, client_msg_id="m"))
+    assert orjson.loads(JSON.encode(frame)) == {
+        "ref": "3",
+        "sent": {"conversationId": "9", "seq": "1", "clientMsgId": "m"},
+    }
+    assert pb.ServerFrame.FromString(PROTO.encode(frame)) == frame
+
+
+def test_pushed_frames_pass_through_to_binary_and_convert_once_for_json() -> None:
+    data = pb.ServerFrame(message=pb.Message(conversation_id=1, seq=2, body="b")).SerializeToString()
+    pushed = PushedFrame(data)
+    assert PROTO.encode_pushed(pushed) is data
+    first = JSON.encode_pushed(pushed)
+    assert JSON.encode_pushed(pushed) is first  # cached for the next JSON recipient
+    assert orjson.loads(first)["message"]["body"] == "b"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\xff\x00garbage", "not json", "[1, 2]", '{"send": 5}', '{"ref": "x"}', b"\xff\xfe"],
+)
+def test_garbage_is_a_bad_frame(data: bytes | str) -> None:
+    codec = PROTO if isinstance(data, bytes) and data.startswith(b"\xff\x00") else JSON
+    with pytest.raises(BadFrame):
+        codec.decode(data)
+
+
+def test_text_on_a_binary_connection_is_a_bad_frame() -> None:
+    with pytest.raises(BadFrame):
+        PROTO.decode("hello")
+
+
+def test_unknown_json_fields_are_ignored_like_unknown_protobuf_fields() -> None:
+    assert JSON.decode('{"ref": 1, "fromTheFuture": {}}') == pb.ClientFrame(ref=1)
+
+
+def test_subprotocol_choice() -> None:
+    assert codec_for(PROTO_SUBPROTOCOL) is PROTO
+    assert codec_for(None) is JSON
+
+
+@given(st.binary(max_size=64))
+def test_any_bytes_decode_or_raise_bad_frame(data: bytes) -> None:
+    for codec in (PROTO, JSON):
+        try:
+            frame = codec.decode(data)
+        except BadFrame:
+            continue
+        assert isinstance(frame, pb.ClientFrame)

@@ -1,0 +1,57 @@
+"""Gateway.Connect: the same protocol as WebSocket clients, over a gRPC bidi stream."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from edge import EdgeService
+from kernel.grpc_boundary import ERROR_CODE_KEY
+from kernel.grpc_server import insecure_channel
+from protos import client_pb2 as pb
+from protos.gateway_pb2_grpc import GatewayStub
+from tests.edge.client import WsClient, token_for
+from tests.edge.conftest import Backends
+
+
+async def read(call: grpc.aio.StreamStreamCall[pb.ClientFrame, pb.ServerFrame]) -> pb.ServerFrame:
+    async with asyncio.timeout(30):
+        frame = await call.read()
+    assert isinstance(frame, pb.ServerFrame), frame
+    return frame
+
+
+async def test_gateway_stream_authenticates_sends_and_receives(edge: EdgeService, backends: Backends) -> None:
+    async with insecure_channel(edge.grpc_target) as channel:
+        call = GatewayStub(channel).Connect()
+        await call.write(pb.ClientFrame(ref=1, hello=pb.Hello(token=token_for("bot"), device_id="svc")))
+        welcome = await read(call)
+        assert welcome.welcome.user_id == "bot" and welcome.ref == 1
+        ws_client, _ = await WsClient.authed(edge.ws_url, "alice")
+        for _ in range(2):
+            await backends.router.next_item("opened")
+        message = pb.SendMessage(conversation_id=9, client_msg_id="g-1", body="from a bot")
+        await call.write(pb.ClientFrame(ref=2, send=message))
+        sent = await read(call)
+        assert (sent.ref, sent.sent.client_msg_id) == (2, "g-1")
+        assert (await ws_client.recv_kind("message")).message.body == "from a bot"
+        await call.write(pb.ClientFrame(ref=3))
+        assert (await read(call)).error.code == "BAD_FRAME"
+        await call.write(pb.ClientFrame(ref=4, ping=pb.Ping(client_time_ms=8)))
+        assert (await read(call)).pong.client_time_ms == 8
+        await call.write(pb.ClientFrame(goodbye=pb.Goodbye()))
+        async with asyncio.timeout(30):
+            assert await call.code() == grpc.StatusCode.OK
+        await ws_client.close()
+
+
+async def test_gateway_bad_token_ends_the_stream_unauthenticated(edge: EdgeService) -> None:
+    async with insecure_channel(edge.grpc_target) as channel:
+        call = GatewayStub(channel).Connect()
+        await call.write(pb.ClientFrame(ref=1, hello=pb.Hello(token="forged", device_id="svc")))
+        error = await read(call)
+        assert (error.error.code, error.error.fatal) == ("UNAUTHENTICATED", True)
+        async with asyncio.timeout(30):
+            assert await call.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert (ERROR_CODE_KEY, "UNAUTHENTICATED") in tuple(await call.trailing_metadata() or ())

@@ -1,0 +1,91 @@
+"""The router link: batching of queued items, replay after reconnect, pending frames."""
+
+from __future__ import annotations
+
+import asyncio
+
+from edge import EdgeService
+from edge.router_link import RouterLink
+from kernel.grpc_server import GrpcService
+from protos import client_pb2 as pb
+from protos import router_pb2 as rpb
+from tests.edge.client import WsClient
+from tests.edge.conftest import Backends
+from tests.edge.fakes import FakeRouter, start_router
+
+
+class BlockingStream:
+    """A stand-in for the gRPC call whose writes finish only when the test says so."""
+
+    def __init__(self) -> None:
+        self.batches: list[rpb.EdgeBatch] = []
+        self.writing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def write(self, batch: rpb.EdgeBatch) -> None:
+        self.batches.append(batch)
+        self.writing.set()
+        await self.release.wait()
+        self.release.clear()
+
+
+def ref(session_id: int) -> rpb.SessionRef:
+    return rpb.SessionRef(session_id=session_id, user_id=f"u{session_id}", device_id="d")
+
+
+def frame(n: int) -> pb.ClientFrame:
+    return pb.ClientFrame(ref=n, typing=pb.Typing(conversation_id=1))
+
+
+async def test_everything_queued_during_a_write_goes_out_as_one_batch() -> None:
+    link = RouterLink("unused:1", "edge-x", lambda: [ref(1)], lambda _: None, pending_limit=10)
+    link._connected_now()  # queues the replay of session 1
+    stream = BlockingStream()
+    writer = asyncio.ensure_future(link._write(stream))  # type: ignore[arg-type]
+    try:
+        async with asyncio.timeout(30):
+            await stream.writing.wait()
+        stream.writing.clear()
+        for n in range(5):
+            assert link.enqueue_frame(ref(1), frame(n))
+        stream.release.set()
+        async with asyncio.timeout(30):
+            await stream.writing.wait()
+        first, second = stream.batches
+        assert [i.opened.replay for i in first.items] == [True]
+        assert [i.frame.ref for i in second.items] == [0, 1, 2, 3, 4]
+        assert second.edge_id == "edge-x"
+    finally:
+        writer.cancel()
+
+
+def test_while_down_frames_wait_up_to_the_limit_and_opens_closes_are_left_to_the_replay() -> None:
+    link = RouterLink("unused:1", "edge-x", lambda: [ref(2)], lambda _: None, pending_limit=2)
+    link.opened(ref(1))
+    assert link.enqueue_frame(ref(1), frame(1)) and link.enqueue_frame(ref(1), frame(2))
+    assert not link.enqueue_frame(ref(1), frame(3))  # backlog full: the client gets UNAVAILABLE
+    link.closed(ref(1), graceful=False)
+    link._connected_now()
+    items = list(link._batch.items)
+    assert [i.WhichOneof("kind") for i in items] == ["opened", "frame", "frame"]
+    assert items[0].session.session_id == 2 and items[0].opened.replay
+
+
+async def test_reconnect_replays_live_sessions_first(edge: EdgeService, backends: Backends) -> None:
+    client, welcome = await WsClient.authed(edge.ws_url, "alice")
+    assert not (await backends.router.next_item("opened")).opened.replay
+    port = backends.router_server.port
+    await backends.router_server.stop(grace=0)
+    second = FakeRouter()
+    restarted: GrpcService = await start_router(second, port=port)
+    try:
+        replayed = await second.next_item("opened")
+        assert replayed.opened.replay and replayed.session.session_id == welcome.session_id
+        assert replayed.session.user_id == "alice"
+        sent = await client.request(
+            pb.ClientFrame(ref=5, send=pb.SendMessage(conversation_id=3, client_msg_id="a", body="b"))
+        )
+        assert sent.sent.client_msg_id == "a"
+        await client.close()
+    finally:
+        await restarted.stop(grace=0)
