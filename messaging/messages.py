@@ -79,9 +79,12 @@ class Messages:
         for index, item in enumerate(items):
             try:
                 rules.validate_send(item.client_msg_id, item.content_type, item.body, item.payload)
-                _require(member_sets[item.conversation_id], item.sender_id)
             except HubbubError as exc:
                 results[index] = exc
+                continue
+            refused = _membership_error(member_sets[item.conversation_id], item.sender_id)
+            if refused is not None:
+                results[index] = refused
                 continue
             batch.append(
                 NewMessage(
@@ -175,14 +178,10 @@ class Messages:
         member_sets = await self._members.get_many(u.conversation_id for u in updates)
         errors: list[HubbubError | None] = []
         for update in updates:
-            try:
-                _require(member_sets[update.conversation_id], update.user_id)
-                if update.seq < 0:
-                    raise InvalidArgument("seq must not be negative")
-            except HubbubError as exc:
-                errors.append(exc)
-            else:
-                errors.append(None)
+            refused = _membership_error(member_sets[update.conversation_id], update.user_id)
+            if refused is None and update.seq < 0:
+                refused = InvalidArgument("seq must not be negative")
+            errors.append(refused)
         valid = [u for u, e in zip(updates, errors, strict=True) if e is None]
         unknown = [u.conversation_id for u in valid if u.seq > self._last_seq.get(u.conversation_id, 0)]
         if unknown:
@@ -227,8 +226,10 @@ class Messages:
         return ReadBy(conversation_id, seq, sorted(read_by), sorted(delivered_to))
 
 
-def _require(member_set: MemberSet | HubbubError, user_id: str) -> None:
+def _membership_error(member_set: MemberSet | HubbubError, user_id: str) -> HubbubError | None:
+    """Returned, not raised: one lookup error is shared by every item of its conversation."""
     if isinstance(member_set, HubbubError):
-        raise member_set
+        return member_set
     if user_id not in member_set.members:
-        raise NotMember("you are not a member of this conversation")
+        return NotMember("you are not a member of this conversation")
+    return None
