@@ -1,0 +1,144 @@
+"""Load benchmark of the SQLite message store: many concurrent senders calling `append`.
+
+Measures durable messages/s and append latency; the last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from messaging.model import Conversation, ConversationKind, Member, NewMessage, Role
+from messaging.store.sqlite import SqliteStore
+
+_BODY = "the quick brown fox jumps over the lazy dog"
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="store_bench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0, help="load duration (default 5)")
+    parser.add_argument("--senders", type=int, default=64, help="concurrent sender tasks (default 64)")
+    parser.add_argument("--conversations", type=int, default=100, help="conversations written (default 100)")
+    parser.add_argument("--batch", type=int, default=1, help="messages per append call (default 1)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="store directory (default: a temp dir)")
+    args = parser.parse_args(argv)
+    for name in ("senders", "conversations", "batch"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1")
+    if args.seconds <= 0:
+        parser.error("--seconds must be > 0")
+    return args
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+async def _setup(store: SqliteStore, conversations: int, senders: int) -> None:
+    now = int(time.time() * 1000)
+    members = [Member(f"u{i}", Role.MEMBER, now) for i in range(min(senders, 50))]
+    for cid in range(1, conversations + 1):
+        if await store.get_conversation(cid) is None:  # a reused --data-dir keeps them
+            conversation = Conversation(cid, ConversationKind.GROUP, f"bench {cid}", "u0", now)
+            await store.create_group(conversation, members)
+
+
+async def _run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    store = SqliteStore(data_dir / "bench.sqlite3")
+    await store.open()
+    try:
+        await _setup(store, args.conversations, args.senders)
+        latencies: list[float] = []
+        sent = 0
+        stop = asyncio.Event()
+        next_id = time.time_ns()  # unique across runs on a reused --data-dir
+        run = f"{next_id:x}"
+
+        async def sender(index: int) -> None:
+            nonlocal sent, next_id
+            sender_id = f"u{index}"
+            counter = 0
+            while not stop.is_set():
+                now = int(time.time() * 1000)
+                batch: list[NewMessage] = []
+                for _ in range(args.batch):
+                    counter += 1
+                    next_id += 1
+                    cid = 1 + (index * 7919 + counter) % args.conversations
+                    batch.append(
+                        NewMessage(cid, sender_id, "bench", f"{run}-{index}-{counter}", "text/plain",
+                                   _BODY, b"", next_id, now)
+                    )  # fmt: skip
+                started = time.perf_counter()
+                await store.append(batch)
+                latencies.append(time.perf_counter() - started)
+                sent += len(batch)
+
+        commits_before = store.commits
+        progress = tqdm(file=sys.stderr, unit="msg", desc="append", mininterval=0.5)
+        started = time.perf_counter()
+        tasks = [asyncio.create_task(sender(i)) for i in range(args.senders)]
+        deadline = started + args.seconds
+        shown = 0
+        while (left := deadline - time.perf_counter()) > 0:
+            await asyncio.sleep(min(0.25, left))  # a ticker for the progress bar, not a wait for an event
+            progress.update(sent - shown)
+            shown = sent
+        stop.set()
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - started
+        progress.update(sent - shown)
+        progress.close()
+        commits = store.commits - commits_before
+    finally:
+        await store.close()
+    latencies.sort()
+    return {
+        "messages_per_s": round(sent / elapsed, 1),
+        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 3),
+        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 3),
+        "senders": args.senders,
+        "batch": args.batch,
+        "conversations": args.conversations,
+        "seconds": round(elapsed, 3),
+        "messages": sent,
+        "commits": commits,
+        "messages_per_commit": round(sent / commits, 1) if commits else 0.0,
+    }
+
+
+def _run_loop(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    result: dict[str, Any] = uvloop.run(coro)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    if args.data_dir is not None:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        result = _run_loop(_run(args, args.data_dir))
+    else:
+        with tempfile.TemporaryDirectory(prefix="hubbub-store-bench-") as tmp:
+            result = _run_loop(_run(args, Path(tmp)))
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

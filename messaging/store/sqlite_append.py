@@ -1,0 +1,193 @@
+"""Message append inside the writer's transaction: gap-free seqs and (sender, client_msg_id) dedupe.
+
+Runs on the writer thread only. Keeps the last seq per conversation in memory so the hot path
+needs no read before its inserts; cache changes become visible only once their commit is durable.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from kernel.errors import HubbubError, NotFound
+from messaging.model import AppendOutcome, NewMessage, StoredMessage
+
+MESSAGE_COLUMNS = (
+    "conversation_id, seq, message_id, sender_id, sender_device, client_msg_id, "
+    "content_type, body, payload, sent_at_ms"
+)
+_BY_DEDUPE_KEY = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_msg_id = ?"
+_MESSAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# One statement per chunk (not executemany): sqlite3 drops the GIL around every step, and one
+# step per row means one GIL hand-off per row while the event loop thread wants it too.
+_CHUNKS = (256, 64, 16, 4, 1)
+
+
+def _chunked(rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, list[Any]]]:
+    """Split rows into chunks of the sizes in _CHUNKS (few distinct statements), flattened."""
+    i, n = 0, len(rows)
+    for size in _CHUNKS:
+        while n - i >= size:
+            yield size, [v for row in rows[i : i + size] for v in row]
+            i += size
+
+
+@functools.cache
+def _insert_sql(rows: int, ignore: bool) -> str:
+    verb = "INSERT OR IGNORE" if ignore else "INSERT"
+    return f"{verb} INTO messages ({MESSAGE_COLUMNS}) VALUES " + ", ".join([_MESSAGE_VALUES] * rows)
+
+
+@functools.cache
+def _bump_sql(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?)"] * rows)
+    return (
+        "UPDATE conversations SET last_seq = v.column2, "
+        "last_activity_ms = max(last_activity_ms, v.column3) "
+        f"FROM (VALUES {values}) AS v WHERE conversations.conversation_id = v.column1"
+    )
+
+
+def _insert(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]], *, ignore: bool) -> int:
+    """Insert rows; returns how many were inserted."""
+    inserted = 0
+    for size, params in _chunked(rows):
+        inserted += conn.execute(_insert_sql(size, ignore), params).rowcount
+    return inserted
+
+
+# Past this many cached conversations the committed cache is dropped and refilled lazily.
+_CACHE_LIMIT = 200_000
+
+AppendResult = list[AppendOutcome] | HubbubError
+_Key = tuple[str, str]
+_Row = tuple[int, int, int, str, str, str, str, str, bytes, int]
+
+
+def stored_from_row(row: tuple[Any, ...]) -> StoredMessage:
+    """Map a row selected with MESSAGE_COLUMNS (SQLite hands back int/str/bytes as stored)."""
+    return StoredMessage(*row)
+
+
+class Appender:
+    """Seq assignment and dedupe for the writer. `commit()`/`discard()` follow the transaction."""
+
+    def __init__(self) -> None:
+        self._committed: dict[int, int] = {}
+        self._pending: dict[int, int] = {}
+
+    def commit(self) -> None:
+        if len(self._committed) + len(self._pending) > _CACHE_LIMIT:
+            self._committed.clear()
+        self._committed.update(self._pending)
+        self._pending.clear()
+
+    def discard(self) -> None:
+        self._pending.clear()
+
+    def append_many(
+        self, conn: sqlite3.Connection, batches: Sequence[Sequence[NewMessage]]
+    ) -> list[AppendResult]:
+        """Store several callers' batches in the open transaction; one result per batch.
+
+        Optimistic first: new messages go in with INSERT OR IGNORE and no dedupe reads. If any
+        row was ignored (a retry of a stored message) the attempt is undone to a savepoint and
+        redone with a dedupe read per message, so a retry never consumes a seq.
+        """
+        saved = dict(self._pending)
+        conn.execute("SAVEPOINT append")
+        try:
+            results = self._attempt(conn, batches, stored=None)
+            if results is None:
+                conn.execute("ROLLBACK TO append")
+                self._pending = saved
+                results = self._attempt(conn, batches, stored=self._lookup(conn, batches))
+                assert results is not None
+        except BaseException:
+            self._pending = saved
+            raise
+        finally:
+            conn.execute("RELEASE append")
+        return results
+
+    def _last_seq(self, conn: sqlite3.Connection, conversation_id: int) -> int:
+        seq = self._pending.get(conversation_id)
+        if seq is None:
+            seq = self._committed.get(conversation_id)
+        if seq is None:
+            row = conn.execute(
+                "SELECT last_seq FROM conversations WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"unknown conversation {conversation_id}")
+            seq = int(row[0])
+            # Pending, not committed: the row may have been created by this very transaction.
+            self._pending[conversation_id] = seq
+        return seq
+
+    def _lookup(
+        self, conn: sqlite3.Connection, batches: Sequence[Sequence[NewMessage]]
+    ) -> dict[_Key, StoredMessage]:
+        found: dict[_Key, StoredMessage] = {}
+        for batch in batches:
+            for message in batch:
+                key = (message.sender_id, message.client_msg_id)
+                if key in found:
+                    continue
+                row = conn.execute(_BY_DEDUPE_KEY, key).fetchone()
+                if row is not None:
+                    found[key] = stored_from_row(row)
+        return found
+
+    def _attempt(
+        self,
+        conn: sqlite3.Connection,
+        batches: Sequence[Sequence[NewMessage]],
+        stored: dict[_Key, StoredMessage] | None,
+    ) -> list[AppendResult] | None:
+        """None when optimistic (stored is None) and some insert was ignored."""
+        seen: dict[_Key, StoredMessage] = {} if stored is None else dict(stored)
+        pending = self._pending
+        rows: list[_Row] = []
+        activity: dict[int, int] = {}
+        results: list[AppendResult] = []
+        for batch in batches:
+            try:
+                for conversation_id in {m.conversation_id for m in batch}:
+                    self._last_seq(conn, conversation_id)
+            except NotFound as exc:
+                results.append(exc)
+                continue
+            outcomes: list[AppendOutcome] = []
+            for m in batch:
+                key = (m.sender_id, m.client_msg_id)
+                original = seen.get(key)
+                if original is not None:
+                    outcomes.append(AppendOutcome(original, True))
+                    continue
+                cid = m.conversation_id
+                seq = pending[cid] + 1 if cid in pending else self._committed[cid] + 1
+                pending[cid] = seq
+                if m.sent_at_ms > activity.get(cid, -1):
+                    activity[cid] = m.sent_at_ms
+                rows.append(
+                    (cid, seq, m.message_id, m.sender_id, m.sender_device, m.client_msg_id,
+                     m.content_type, m.body, m.payload, m.sent_at_ms)
+                )  # fmt: skip
+                message = StoredMessage(
+                    cid, seq, m.message_id, m.sender_id, m.sender_device, m.client_msg_id,
+                    m.content_type, m.body, m.payload, m.sent_at_ms,
+                )  # fmt: skip
+                seen[key] = message
+                outcomes.append(AppendOutcome(message, False))
+            results.append(outcomes)
+        if rows:
+            inserted = _insert(conn, rows, ignore=stored is None)
+            if inserted != len(rows):
+                return None  # a retry of a stored message was ignored (or a seq was taken)
+            bumps = [(cid, pending[cid], ms) for cid, ms in activity.items()]
+            for size, params in _chunked(bumps):
+                conn.execute(_bump_sql(size), params)
+        return results

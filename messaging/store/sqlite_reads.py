@@ -1,0 +1,166 @@
+"""Read queries of the SQLite store, run on read-only connections in the reader pool.
+
+Every query is served by an index; unread counts come from last_seq and cursors, never a count.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from messaging.model import (
+    Conversation,
+    ConversationKind,
+    ConversationSummary,
+    Cursors,
+    Member,
+    Role,
+    StoredMessage,
+    User,
+)
+from messaging.store.interface import HistoryDirection
+from messaging.store.sqlite_append import MESSAGE_COLUMNS, stored_from_row
+
+CONVERSATION_COLUMNS = (
+    "c.conversation_id, c.kind, c.title, c.created_by, c.created_at_ms, c.last_seq, c.last_activity_ms"
+)
+_MAX_SEQ = (1 << 63) - 1
+
+
+def conversation_from_row(row: tuple[Any, ...]) -> Conversation:
+    return Conversation(row[0], ConversationKind(row[1]), row[2], row[3], row[4], row[5], row[6])
+
+
+def get_user(conn: sqlite3.Connection, user_id: str) -> User | None:
+    row = conn.execute(
+        "SELECT user_id, display_name, password_hash, created_at_ms FROM users WHERE user_id = ?",
+        (user_id,),
+    ).fetchone()
+    return None if row is None else User(*row)
+
+
+def list_contacts(conn: sqlite3.Connection, owner_id: str) -> list[str]:
+    rows = conn.execute("SELECT contact_id FROM contacts WHERE owner_id = ? ORDER BY contact_id", (owner_id,))
+    return [r[0] for r in rows]
+
+
+def contact_of(conn: sqlite3.Connection, user_id: str) -> list[str]:
+    rows = conn.execute("SELECT owner_id FROM contacts WHERE contact_id = ? ORDER BY owner_id", (user_id,))
+    return [r[0] for r in rows]
+
+
+def get_conversation(conn: sqlite3.Connection, conversation_id: int) -> Conversation | None:
+    row = conn.execute(
+        f"SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.conversation_id = ?",
+        (conversation_id,),
+    ).fetchone()
+    return None if row is None else conversation_from_row(row)
+
+
+def get_members(conn: sqlite3.Connection, conversation_id: int) -> list[Member]:
+    rows = conn.execute(
+        "SELECT user_id, role, joined_at_ms FROM members WHERE conversation_id = ? ORDER BY user_id",
+        (conversation_id,),
+    )
+    return [Member(r[0], Role(r[1]), r[2]) for r in rows]
+
+
+def direct_peers(conn: sqlite3.Connection, user_id: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT DISTINCT other.user_id FROM members me "
+        "JOIN conversations c ON c.conversation_id = me.conversation_id AND c.kind = ? "
+        "JOIN members other ON other.conversation_id = me.conversation_id "
+        "AND other.user_id <> me.user_id "
+        "WHERE me.user_id = ? ORDER BY other.user_id",
+        (ConversationKind.DIRECT.value, user_id),
+    )
+    return [r[0] for r in rows]
+
+
+def last_seq(conn: sqlite3.Connection, conversation_id: int) -> int:
+    row = conn.execute(
+        "SELECT last_seq FROM conversations WHERE conversation_id = ?", (conversation_id,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def history(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    anchor_seq: int,
+    direction: HistoryDirection,
+    limit: int,
+    newest_first: bool,
+) -> list[StoredMessage]:
+    """The `limit` messages nearest the anchor, fetched nearest-first and then put in order."""
+    if limit <= 0:
+        return []
+    if direction == "before":
+        anchor = anchor_seq if anchor_seq > 0 else _MAX_SEQ
+        sql = "seq < ? ORDER BY seq DESC"
+        nearest_first_is_newest = True
+    else:
+        anchor = anchor_seq
+        sql = "seq > ? ORDER BY seq ASC"
+        nearest_first_is_newest = False
+    rows = conn.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND {sql} LIMIT ?",
+        (conversation_id, anchor, limit),
+    ).fetchall()
+    messages = [stored_from_row(r) for r in rows]
+    if newest_first != nearest_first_is_newest:
+        messages.reverse()
+    return messages
+
+
+def get_cursors(conn: sqlite3.Connection, user_id: str, conversation_id: int) -> Cursors:
+    row = conn.execute(
+        "SELECT delivered_seq, read_seq FROM cursors WHERE conversation_id = ? AND user_id = ?",
+        (conversation_id, user_id),
+    ).fetchone()
+    if row is None:
+        return Cursors(user_id, conversation_id)
+    return Cursors(user_id, conversation_id, row[0], row[1])
+
+
+def all_cursors(conn: sqlite3.Connection, conversation_id: int) -> list[Cursors]:
+    rows = conn.execute(
+        "SELECT user_id, delivered_seq, read_seq FROM cursors WHERE conversation_id = ? ORDER BY user_id",
+        (conversation_id,),
+    )
+    return [Cursors(r[0], conversation_id, r[1], r[2]) for r in rows]
+
+
+def list_conversations(
+    conn: sqlite3.Connection, user_id: str, limit: int, before_activity_ms: int
+) -> list[ConversationSummary]:
+    """The user's memberships joined to conversations, newest activity first; one snapshot."""
+    if limit <= 0:
+        return []
+    before = before_activity_ms if before_activity_ms > 0 else _MAX_SEQ
+    conn.execute("BEGIN")
+    try:
+        rows = conn.execute(
+            f"SELECT {CONVERSATION_COLUMNS}, cur.delivered_seq, cur.read_seq FROM members m "
+            "JOIN conversations c ON c.conversation_id = m.conversation_id "
+            "LEFT JOIN cursors cur ON cur.conversation_id = m.conversation_id "
+            "AND cur.user_id = m.user_id "
+            "WHERE m.user_id = ? AND c.last_activity_ms < ? "
+            "ORDER BY c.last_activity_ms DESC, c.conversation_id DESC LIMIT ?",
+            (user_id, before, limit),
+        ).fetchall()
+        summaries: list[ConversationSummary] = []
+        for row in rows:
+            conversation = conversation_from_row(row)
+            last_message: StoredMessage | None = None
+            if conversation.last_seq > 0:
+                found = conn.execute(
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq = ?",
+                    (conversation.conversation_id, conversation.last_seq),
+                ).fetchone()
+                last_message = None if found is None else stored_from_row(found)
+            cursors = Cursors(user_id, conversation.conversation_id, row[7] or 0, row[8] or 0)
+            summaries.append(ConversationSummary(conversation, last_message, cursors))
+    finally:
+        conn.execute("COMMIT")
+    return summaries

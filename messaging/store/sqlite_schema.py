@@ -1,0 +1,98 @@
+"""The SQLite store's schema as an ordered list of migrations, applied on open.
+
+The applied count lives in `PRAGMA user_version`; a new step is appended, never edited.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Each step runs in one transaction; step i brings user_version from i to i + 1.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE users (
+            user_id TEXT PRIMARY KEY,
+            display_name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE contacts (
+            owner_id TEXT NOT NULL,
+            contact_id TEXT NOT NULL,
+            PRIMARY KEY (owner_id, contact_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX contacts_by_contact ON contacts (contact_id, owner_id)",
+        """CREATE TABLE conversations (
+            conversation_id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL DEFAULT 0,
+            last_activity_ms INTEGER NOT NULL DEFAULT 0
+        )""",
+        # One row per unordered pair (user_lo <= user_hi): makes direct conversations unique.
+        """CREATE TABLE direct_pairs (
+            user_lo TEXT NOT NULL,
+            user_hi TEXT NOT NULL,
+            conversation_id INTEGER NOT NULL,
+            PRIMARY KEY (user_lo, user_hi)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE members (
+            conversation_id INTEGER NOT NULL,
+            user_id TEXT NOT NULL,
+            role INTEGER NOT NULL,
+            joined_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (conversation_id, user_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX members_by_user ON members (user_id, conversation_id)",
+        # Rowid table: bodies may be large (100k chars), which WITHOUT ROWID handles badly.
+        """CREATE TABLE messages (
+            conversation_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            message_id INTEGER NOT NULL,
+            sender_id TEXT NOT NULL,
+            sender_device TEXT NOT NULL,
+            client_msg_id TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            body TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            sent_at_ms INTEGER NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX messages_by_seq ON messages (conversation_id, seq)",
+        "CREATE UNIQUE INDEX messages_dedupe ON messages (sender_id, client_msg_id)",
+        """CREATE TABLE cursors (
+            conversation_id INTEGER NOT NULL,
+            user_id TEXT NOT NULL,
+            delivered_seq INTEGER NOT NULL DEFAULT 0,
+            read_seq INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (conversation_id, user_id)
+        ) WITHOUT ROWID""",
+    ),
+)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the steps not yet applied, each atomically; returns the resulting version.
+
+    `conn` must be in autocommit mode (isolation_level=None) so the transactions are ours.
+    """
+    version = schema_version(conn)
+    if version > len(MIGRATIONS):
+        raise RuntimeError(f"database schema version {version} is newer than this code ({len(MIGRATIONS)})")
+    for target in range(version + 1, len(MIGRATIONS) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[target - 1]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return len(MIGRATIONS)

@@ -1,0 +1,164 @@
+"""Write operations of the SQLite store, run by the group-commit writer inside its transaction.
+
+Each raises a HubbubError only before writing anything, so a rejected call never disturbs the
+other callers sharing its transaction (see sqlite_writer.WriteOp).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from kernel.errors import Conflict, NotFound
+from messaging.model import (
+    Conversation,
+    ConversationKind,
+    CursorChange,
+    CursorKind,
+    Cursors,
+    CursorUpdate,
+    Member,
+    Role,
+    User,
+)
+from messaging.store.sqlite_reads import CONVERSATION_COLUMNS, conversation_from_row
+
+_INSERT_MEMBER = (
+    "INSERT OR IGNORE INTO members (conversation_id, user_id, role, joined_at_ms) VALUES (?, ?, ?, ?)"
+)
+
+
+def create_user(conn: sqlite3.Connection, user: User) -> None:
+    if conn.execute("SELECT 1 FROM users WHERE user_id = ?", (user.user_id,)).fetchone():
+        raise Conflict(f"user id {user.user_id!r} is taken")
+    conn.execute(
+        "INSERT INTO users (user_id, display_name, password_hash, created_at_ms) VALUES (?, ?, ?, ?)",
+        (user.user_id, user.display_name, user.password_hash, user.created_at_ms),
+    )
+
+
+def update_display_name(conn: sqlite3.Connection, user_id: str, display_name: str) -> User | None:
+    row = conn.execute(
+        "UPDATE users SET display_name = ? WHERE user_id = ? "
+        "RETURNING user_id, display_name, password_hash, created_at_ms",
+        (display_name, user_id),
+    ).fetchone()
+    return None if row is None else User(*row)
+
+
+def add_contact(conn: sqlite3.Connection, owner_id: str, contact_id: str) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO contacts (owner_id, contact_id) VALUES (?, ?)", (owner_id, contact_id)
+    )
+
+
+def remove_contact(conn: sqlite3.Connection, owner_id: str, contact_id: str) -> None:
+    conn.execute("DELETE FROM contacts WHERE owner_id = ? AND contact_id = ?", (owner_id, contact_id))
+
+
+def _insert_conversation(conn: sqlite3.Connection, c: Conversation) -> Conversation:
+    """New conversations start with no messages and their creation as their last activity."""
+    if conn.execute("SELECT 1 FROM conversations WHERE conversation_id = ?", (c.conversation_id,)).fetchone():
+        raise Conflict(f"conversation id {c.conversation_id} is taken")
+    activity = max(c.last_activity_ms, c.created_at_ms)
+    conn.execute(
+        "INSERT INTO conversations (conversation_id, kind, title, created_by, created_at_ms, "
+        "last_seq, last_activity_ms) VALUES (?, ?, ?, ?, ?, 0, ?)",
+        (c.conversation_id, c.kind.value, c.title, c.created_by, c.created_at_ms, activity),
+    )
+    return Conversation(c.conversation_id, c.kind, c.title, c.created_by, c.created_at_ms, 0, activity)
+
+
+def get_or_create_direct(
+    conn: sqlite3.Connection, user_a: str, user_b: str, conversation_id: int, now_ms: int
+) -> tuple[Conversation, bool]:
+    lo, hi = sorted((user_a, user_b))
+    row = conn.execute(
+        f"SELECT {CONVERSATION_COLUMNS} FROM direct_pairs d "
+        "JOIN conversations c ON c.conversation_id = d.conversation_id "
+        "WHERE d.user_lo = ? AND d.user_hi = ?",
+        (lo, hi),
+    ).fetchone()
+    if row is not None:
+        return conversation_from_row(row), False
+    conversation = _insert_conversation(
+        conn, Conversation(conversation_id, ConversationKind.DIRECT, "", user_a, now_ms)
+    )
+    conn.execute(
+        "INSERT INTO direct_pairs (user_lo, user_hi, conversation_id) VALUES (?, ?, ?)",
+        (lo, hi, conversation_id),
+    )
+    conn.executemany(_INSERT_MEMBER, [(conversation_id, u, int(Role.MEMBER), now_ms) for u in (lo, hi)])
+    return conversation, True
+
+
+def create_group(conn: sqlite3.Connection, conversation: Conversation, members: Sequence[Member]) -> None:
+    _insert_conversation(conn, conversation)
+    conn.executemany(
+        _INSERT_MEMBER,
+        [(conversation.conversation_id, m.user_id, int(m.role), m.joined_at_ms) for m in members],
+    )
+
+
+def add_members(conn: sqlite3.Connection, conversation_id: int, members: Sequence[Member]) -> list[Member]:
+    if not conn.execute(
+        "SELECT 1 FROM conversations WHERE conversation_id = ?", (conversation_id,)
+    ).fetchone():
+        raise NotFound(f"unknown conversation {conversation_id}")
+    added: list[Member] = []
+    for m in members:
+        cur = conn.execute(_INSERT_MEMBER, (conversation_id, m.user_id, int(m.role), m.joined_at_ms))
+        if cur.rowcount == 1:
+            added.append(m)
+    return added
+
+
+def remove_member(conn: sqlite3.Connection, conversation_id: int, user_id: str) -> bool:
+    cur = conn.execute(
+        "DELETE FROM members WHERE conversation_id = ? AND user_id = ?", (conversation_id, user_id)
+    )
+    return cur.rowcount > 0
+
+
+def set_role(conn: sqlite3.Connection, conversation_id: int, user_id: str, role: Role) -> bool:
+    cur = conn.execute(
+        "UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?",
+        (int(role), conversation_id, user_id),
+    )
+    return cur.rowcount > 0
+
+
+def rename(conn: sqlite3.Connection, conversation_id: int, title: str) -> bool:
+    cur = conn.execute(
+        "UPDATE conversations SET title = ? WHERE conversation_id = ?", (title, conversation_id)
+    )
+    return cur.rowcount > 0
+
+
+def advance_cursors(conn: sqlite3.Connection, updates: Sequence[CursorUpdate]) -> list[CursorChange]:
+    """Monotonic per cursor; reading up to N implies delivered up to N."""
+    changes: list[CursorChange] = []
+    for u in updates:
+        row = conn.execute(
+            "SELECT delivered_seq, read_seq FROM cursors WHERE conversation_id = ? AND user_id = ?",
+            (u.conversation_id, u.user_id),
+        ).fetchone()
+        delivered, read = (0, 0) if row is None else (int(row[0]), int(row[1]))
+        if u.kind == CursorKind.READ:
+            moved = u.seq > read
+            if moved:
+                read = u.seq
+                delivered = max(delivered, u.seq)
+        else:
+            moved = u.seq > delivered
+            if moved:
+                delivered = u.seq
+        if moved:
+            conn.execute(
+                "INSERT INTO cursors (conversation_id, user_id, delivered_seq, read_seq) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, user_id) "
+                "DO UPDATE SET delivered_seq = excluded.delivered_seq, read_seq = excluded.read_seq",
+                (u.conversation_id, u.user_id, delivered, read),
+            )
+        changes.append(CursorChange(Cursors(u.user_id, u.conversation_id, delivered, read), moved))
+    return changes
