@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from kernel.errors import Conflict, NotFound
+from kernel.errors import Conflict
 from messaging.model import (
     Conversation,
     ConversationKind,
@@ -101,10 +101,10 @@ def create_group(conn: sqlite3.Connection, conversation: Conversation, members: 
 
 
 def add_members(conn: sqlite3.Connection, conversation_id: int, members: Sequence[Member]) -> list[Member]:
-    if not conn.execute(
-        "SELECT 1 FROM conversations WHERE conversation_id = ?", (conversation_id,)
-    ).fetchone():
-        raise NotFound(f"unknown conversation {conversation_id}")
+    """Nothing is added to an unknown conversation (no orphan memberships)."""
+    known = conn.execute("SELECT 1 FROM conversations WHERE conversation_id = ?", (conversation_id,))
+    if known.fetchone() is None:
+        return []
     added: list[Member] = []
     for m in members:
         cur = conn.execute(_INSERT_MEMBER, (conversation_id, m.user_id, int(m.role), m.joined_at_ms))

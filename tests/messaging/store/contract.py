@@ -1,0 +1,453 @@
+"""The MessageStore contract: the same cases run against every backend.
+
+A backend's test module subclasses `StoreContract` and provides an opened `store` fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+
+import pytest
+
+from kernel.errors import Conflict, NotFound
+from messaging.model import (
+    Conversation,
+    ConversationKind,
+    CursorKind,
+    Cursors,
+    CursorUpdate,
+    Member,
+    NewMessage,
+    Role,
+    StoredMessage,
+    User,
+)
+from messaging.store.interface import MessageStore
+
+NOW = 1_700_000_000_000
+_message_ids = itertools.count(1_000)
+
+
+def user(user_id: str, display_name: str = "") -> User:
+    return User(user_id, display_name or user_id.title(), f"hash-{user_id}", NOW)
+
+
+def member(user_id: str, role: Role = Role.MEMBER) -> Member:
+    return Member(user_id, role, NOW)
+
+
+def group(conversation_id: int, *, title: str = "group", at: int = NOW) -> Conversation:
+    """As the service builds them: a new group's last activity is its creation."""
+    return Conversation(conversation_id, ConversationKind.GROUP, title, "alice", at, last_activity_ms=at)
+
+
+def message(
+    conversation_id: int, sender: str, client_msg_id: str, *, body: str = "hi", at: int = NOW
+) -> NewMessage:
+    return NewMessage(
+        conversation_id=conversation_id,
+        sender_id=sender,
+        sender_device="phone",
+        client_msg_id=client_msg_id,
+        content_type="text/plain",
+        body=body,
+        payload=b"\x00\x01payload",
+        message_id=next(_message_ids),
+        sent_at_ms=at,
+    )
+
+
+def seqs(messages: list[StoredMessage]) -> list[int]:
+    return [m.seq for m in messages]
+
+
+async def make_group(store: MessageStore, conversation_id: int, *users: str, at: int = NOW) -> None:
+    await store.create_group(group(conversation_id, at=at), [member(u) for u in users or ("alice",)])
+
+
+async def fill(store: MessageStore, conversation_id: int, count: int, sender: str = "alice") -> None:
+    batch = [message(conversation_id, sender, f"fill-{conversation_id}-{i}") for i in range(count)]
+    await store.append(batch)
+
+
+class StoreContract:
+    """Subclasses provide `store`: an opened backend, closed after the test."""
+
+    # ------------------------------------------------------------------ accounts
+    async def test_create_and_get_user(self, store: MessageStore) -> None:
+        alice = user("alice")
+        await store.create_user(alice)
+        assert await store.get_user("alice") == alice
+        assert await store.get_user("nobody") is None
+
+    async def test_taken_user_id_conflicts_and_keeps_the_original(self, store: MessageStore) -> None:
+        await store.create_user(user("alice", "First"))
+        with pytest.raises(Conflict):
+            await store.create_user(user("alice", "Second"))
+        found = await store.get_user("alice")
+        assert found is not None and found.display_name == "First"
+
+    async def test_update_display_name(self, store: MessageStore) -> None:
+        await store.create_user(user("alice"))
+        updated = await store.update_display_name("alice", "Alice L.")
+        assert updated == User("alice", "Alice L.", "hash-alice", NOW)
+        assert await store.get_user("alice") == updated
+        assert await store.update_display_name("nobody", "x") is None
+
+    async def test_contacts_are_idempotent_sorted_and_reversible(self, store: MessageStore) -> None:
+        for contact in ("carol", "bob", "bob"):
+            await store.add_contact("alice", contact)
+        await store.add_contact("dave", "bob")
+        assert await store.list_contacts("alice") == ["bob", "carol"]
+        assert await store.contact_of("bob") == ["alice", "dave"]
+        assert await store.contact_of("carol") == ["alice"]
+        await store.remove_contact("alice", "bob")
+        await store.remove_contact("alice", "bob")
+        await store.remove_contact("alice", "nobody")
+        assert await store.list_contacts("alice") == ["carol"]
+        assert await store.contact_of("bob") == ["dave"]
+        assert await store.list_contacts("nobody") == []
+
+    # ------------------------------------------------------------- conversations
+    async def test_direct_is_created_once_in_either_order(self, store: MessageStore) -> None:
+        first, created = await store.get_or_create_direct("alice", "bob", 10, NOW)
+        assert created
+        assert (first.conversation_id, first.kind) == (10, ConversationKind.DIRECT)
+        again, created_again = await store.get_or_create_direct("bob", "alice", 11, NOW + 5)
+        assert not created_again
+        assert again.conversation_id == 10
+        assert await store.get_conversation(11) is None
+        assert await store.get_conversation(10) == first
+        members = await store.get_members(10)
+        assert [(m.user_id, m.role) for m in members] == [("alice", Role.MEMBER), ("bob", Role.MEMBER)]
+
+    async def test_concurrent_direct_creation_yields_one_conversation(self, store: MessageStore) -> None:
+        calls = [
+            store.get_or_create_direct(*(("alice", "bob") if i % 2 else ("bob", "alice")), 100 + i, NOW)
+            for i in range(20)
+        ]
+        results = await asyncio.gather(*calls)
+        assert len({c.conversation_id for c, _ in results}) == 1
+        assert sum(created for _, created in results) == 1
+
+    async def test_direct_peers(self, store: MessageStore) -> None:
+        await store.get_or_create_direct("alice", "bob", 1, NOW)
+        await store.get_or_create_direct("carol", "alice", 2, NOW)
+        await make_group(store, 3, "alice", "dave")
+        assert await store.direct_peers("alice") == ["bob", "carol"]
+        assert await store.direct_peers("bob") == ["alice"]
+        assert await store.direct_peers("dave") == []
+
+    async def test_group_members_sorted_with_roles(self, store: MessageStore) -> None:
+        await store.create_group(
+            group(5, title="team"), [member("carol"), member("alice", Role.OWNER), member("bob")]
+        )
+        conversation = await store.get_conversation(5)
+        assert conversation is not None
+        assert (conversation.kind, conversation.title, conversation.last_seq) == (
+            ConversationKind.GROUP,
+            "team",
+            0,
+        )
+        assert await store.get_members(5) == [member("alice", Role.OWNER), member("bob"), member("carol")]
+        assert await store.get_members(999) == []
+        assert await store.get_conversation(999) is None
+
+    async def test_taken_conversation_id_conflicts(self, store: MessageStore) -> None:
+        await make_group(store, 5, "alice")
+        with pytest.raises(Conflict):
+            await store.create_group(group(5, title="other"), [member("bob")])
+        assert [m.user_id for m in await store.get_members(5)] == ["alice"]
+
+    async def test_add_members_returns_only_the_new_ones(self, store: MessageStore) -> None:
+        await make_group(store, 5, "alice", "bob")
+        added = await store.add_members(5, [member("bob"), member("carol"), member("dave", Role.ADMIN)])
+        assert added == [member("carol"), member("dave", Role.ADMIN)]
+        assert [m.user_id for m in await store.get_members(5)] == ["alice", "bob", "carol", "dave"]
+        assert await store.add_members(5, [member("carol")]) == []
+        assert await store.add_members(999, [member("carol")]) == []
+        assert await store.get_members(999) == []
+
+    async def test_remove_member(self, store: MessageStore) -> None:
+        await make_group(store, 5, "alice", "bob")
+        assert await store.remove_member(5, "bob")
+        assert not await store.remove_member(5, "bob")
+        assert not await store.remove_member(999, "alice")
+        assert [m.user_id for m in await store.get_members(5)] == ["alice"]
+        assert await store.list_conversations("bob", 10) == []
+
+    async def test_set_role(self, store: MessageStore) -> None:
+        await make_group(store, 5, "alice", "bob")
+        assert await store.set_role(5, "bob", Role.ADMIN)
+        assert await store.get_members(5) == [member("alice"), member("bob", Role.ADMIN)]
+        assert not await store.set_role(5, "carol", Role.ADMIN)
+        assert not await store.set_role(999, "bob", Role.ADMIN)
+
+    async def test_rename(self, store: MessageStore) -> None:
+        await make_group(store, 5, "alice")
+        assert await store.rename(5, "renamed")
+        conversation = await store.get_conversation(5)
+        assert conversation is not None and conversation.title == "renamed"
+        assert not await store.rename(999, "x")
+
+    # ------------------------------------------------------------------ messages
+    async def test_append_assigns_gap_free_seqs_in_input_order(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice")
+        await make_group(store, 2, "alice")
+        batch = [message(1, "alice", "a"), message(2, "alice", "b"), message(1, "alice", "c")]
+        outcomes = await store.append(batch)
+        assert [(o.message.conversation_id, o.message.seq, o.duplicate) for o in outcomes] == [
+            (1, 1, False),
+            (2, 1, False),
+            (1, 2, False),
+        ]
+        for new, outcome in zip(batch, outcomes, strict=True):
+            stored = outcome.message
+            assert (stored.message_id, stored.sender_id, stored.sender_device, stored.client_msg_id) == (
+                new.message_id,
+                new.sender_id,
+                new.sender_device,
+                new.client_msg_id,
+            )
+            assert (stored.content_type, stored.body, stored.payload, stored.sent_at_ms) == (
+                new.content_type,
+                new.body,
+                new.payload,
+                new.sent_at_ms,
+            )
+        later = await store.append([message(1, "alice", "d"), message(1, "alice", "e")])
+        assert [o.message.seq for o in later] == [3, 4]
+        assert await store.last_seq(1) == 4
+        assert await store.last_seq(2) == 1
+
+    async def test_appended_messages_read_back_identically(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice")
+        big = message(1, "alice", "big", body="ü" * 100_000)
+        outcomes = await store.append([big, message(1, "alice", "small")])
+        page = await store.history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)
+        assert page == [o.message for o in outcomes]
+
+    async def test_concurrent_appends_are_gap_free(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice")
+        await make_group(store, 2, "alice")
+
+        async def send(caller: int) -> list[tuple[int, int]]:
+            batch = [message(1 + (caller + i) % 2, f"u{caller}", f"c{caller}-{i}") for i in range(4)]
+            return [(o.message.conversation_id, o.message.seq) for o in await store.append(batch)]
+
+        results = await asyncio.gather(*(send(caller) for caller in range(50)))
+        by_conversation: dict[int, list[int]] = defaultdict(list)
+        for result in results:
+            for conversation_id in (1, 2):
+                mine = [seq for cid, seq in result if cid == conversation_id]
+                assert mine == sorted(mine)  # one call's messages keep input order
+                by_conversation[conversation_id].extend(mine)
+        for conversation_id, assigned in by_conversation.items():
+            assert sorted(assigned) == list(range(1, 101))
+            assert await store.last_seq(conversation_id) == 100
+            page = await store.history(
+                conversation_id, anchor_seq=0, direction="after", limit=200, newest_first=False
+            )
+            assert seqs(page) == list(range(1, 101))
+
+    async def test_retry_returns_the_original_and_stores_nothing(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice")
+        (first,) = await store.append([message(1, "alice", "m1", body="original")])
+        (retry,) = await store.append([message(1, "alice", "m1", body="changed")])
+        assert retry.duplicate
+        assert retry.message == first.message
+        assert await store.last_seq(1) == 1
+        (next_one,) = await store.append([message(1, "alice", "m2")])
+        assert (next_one.message.seq, next_one.duplicate) == (2, False)
+
+    async def test_retry_within_one_batch(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice")
+        outcomes = await store.append(
+            [
+                message(1, "alice", "m1", body="one"),
+                message(1, "alice", "m1", body="two"),
+                message(1, "alice", "m2"),
+            ]
+        )
+        assert [(o.message.seq, o.duplicate) for o in outcomes] == [(1, False), (1, True), (2, False)]
+        assert outcomes[1].message == outcomes[0].message
+        page = await store.history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)
+        assert [(m.seq, m.body) for m in page] == [(1, "one"), (2, "hi")]
+
+    async def test_concurrent_retries_store_once(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice")
+        outcomes = await asyncio.gather(*(store.append([message(1, "alice", "same")]) for _ in range(10)))
+        flat = [o for result in outcomes for o in result]
+        assert sum(not o.duplicate for o in flat) == 1
+        assert {o.message.seq for o in flat} == {1}
+        assert await store.last_seq(1) == 1
+
+    async def test_dedupe_key_is_sender_and_client_msg_id(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice", "bob")
+        outcomes = await store.append([message(1, "alice", "x"), message(1, "bob", "x")])
+        assert [(o.message.seq, o.duplicate) for o in outcomes] == [(1, False), (2, False)]
+
+    async def test_append_to_unknown_conversation_is_not_found(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice")
+        with pytest.raises(NotFound):
+            await store.append([message(1, "alice", "ok"), message(999, "alice", "lost")])
+        assert await store.last_seq(1) == 0
+        assert await store.last_seq(999) == 0
+        (outcome,) = await store.append([message(1, "alice", "ok")])
+        assert (outcome.message.seq, outcome.duplicate) == (1, False)
+
+    async def test_append_moves_last_seq_and_activity(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice", at=NOW)
+        await store.append([message(1, "alice", "a", at=NOW + 50), message(1, "alice", "b", at=NOW + 20)])
+        conversation = await store.get_conversation(1)
+        assert conversation is not None
+        assert (conversation.last_seq, conversation.last_activity_ms) == (2, NOW + 50)
+
+    async def test_empty_append(self, store: MessageStore) -> None:
+        assert await store.append([]) == []
+
+    # ------------------------------------------------------------------- history
+    async def test_history_before(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice")
+        await fill(store, 1, 10)
+
+        async def before(anchor: int, limit: int, newest_first: bool) -> list[int]:
+            return seqs(
+                await store.history(
+                    1, anchor_seq=anchor, direction="before", limit=limit, newest_first=newest_first
+                )
+            )
+
+        assert await before(0, 3, False) == [8, 9, 10]
+        assert await before(0, 3, True) == [10, 9, 8]
+        assert await before(5, 3, False) == [2, 3, 4]
+        assert await before(5, 3, True) == [4, 3, 2]
+        assert await before(2, 5, False) == [1]
+        assert await before(1, 5, False) == []
+        assert await before(11, 100, False) == list(range(1, 11))
+        assert await before(0, 0, False) == []
+
+    async def test_history_after(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice")
+        await fill(store, 1, 10)
+
+        async def after(anchor: int, limit: int, newest_first: bool) -> list[int]:
+            return seqs(
+                await store.history(
+                    1, anchor_seq=anchor, direction="after", limit=limit, newest_first=newest_first
+                )
+            )
+
+        assert await after(0, 3, False) == [1, 2, 3]
+        assert await after(0, 3, True) == [3, 2, 1]
+        assert await after(4, 3, False) == [5, 6, 7]
+        assert await after(4, 3, True) == [7, 6, 5]
+        assert await after(8, 5, False) == [9, 10]
+        assert await after(10, 5, False) == []
+        assert await after(0, 0, False) == []
+
+    async def test_history_is_per_conversation(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice")
+        await make_group(store, 2, "alice")
+        await fill(store, 1, 3)
+        await fill(store, 2, 2)
+        page = await store.history(2, anchor_seq=0, direction="before", limit=10, newest_first=False)
+        assert [(m.conversation_id, m.seq) for m in page] == [(2, 1), (2, 2)]
+        assert await store.history(999, anchor_seq=0, direction="before", limit=10, newest_first=False) == []
+        assert await store.last_seq(999) == 0
+
+    # ------------------------------------------------------------------- cursors
+    async def test_cursors_start_at_zero(self, store: MessageStore) -> None:
+        assert await store.get_cursors("alice", 1) == Cursors("alice", 1, 0, 0)
+        assert await store.all_cursors(1) == []
+
+    async def test_cursors_are_monotonic(self, store: MessageStore) -> None:
+        delivered = CursorKind.DELIVERED
+        (up,) = await store.advance_cursors([CursorUpdate("alice", 1, delivered, 5)])
+        assert (up.cursors, up.moved) == (Cursors("alice", 1, 5, 0), True)
+        (same,) = await store.advance_cursors([CursorUpdate("alice", 1, delivered, 5)])
+        (down,) = await store.advance_cursors([CursorUpdate("alice", 1, delivered, 3)])
+        assert (same.cursors, same.moved) == (Cursors("alice", 1, 5, 0), False)
+        assert (down.cursors, down.moved) == (Cursors("alice", 1, 5, 0), False)
+        assert await store.get_cursors("alice", 1) == Cursors("alice", 1, 5, 0)
+
+    async def test_read_implies_delivered(self, store: MessageStore) -> None:
+        (read,) = await store.advance_cursors([CursorUpdate("alice", 1, CursorKind.READ, 7)])
+        assert (read.cursors, read.moved) == (Cursors("alice", 1, 7, 7), True)
+        (late,) = await store.advance_cursors([CursorUpdate("alice", 1, CursorKind.DELIVERED, 6)])
+        assert (late.cursors, late.moved) == (Cursors("alice", 1, 7, 7), False)
+        await store.advance_cursors([CursorUpdate("alice", 1, CursorKind.DELIVERED, 9)])
+        (read_less,) = await store.advance_cursors([CursorUpdate("alice", 1, CursorKind.READ, 8)])
+        assert (read_less.cursors, read_less.moved) == (Cursors("alice", 1, 9, 8), True)
+        assert await store.get_cursors("alice", 1) == Cursors("alice", 1, 9, 8)
+
+    async def test_cursor_updates_apply_in_order_one_result_each(self, store: MessageStore) -> None:
+        changes = await store.advance_cursors(
+            [
+                CursorUpdate("alice", 1, CursorKind.DELIVERED, 3),
+                CursorUpdate("bob", 1, CursorKind.READ, 2),
+                CursorUpdate("alice", 1, CursorKind.DELIVERED, 2),
+                CursorUpdate("alice", 1, CursorKind.READ, 3),
+                CursorUpdate("alice", 2, CursorKind.DELIVERED, 1),
+            ]
+        )
+        assert [(c.cursors, c.moved) for c in changes] == [
+            (Cursors("alice", 1, 3, 0), True),
+            (Cursors("bob", 1, 2, 2), True),
+            (Cursors("alice", 1, 3, 0), False),
+            (Cursors("alice", 1, 3, 3), True),
+            (Cursors("alice", 2, 1, 0), True),
+        ]
+        everyone = await store.all_cursors(1)
+        assert sorted(everyone, key=lambda c: c.user_id) == [
+            Cursors("alice", 1, 3, 3),
+            Cursors("bob", 1, 2, 2),
+        ]
+        assert await store.all_cursors(2) == [Cursors("alice", 2, 1, 0)]
+        assert await store.advance_cursors([]) == []
+
+    # -------------------------------------------------------- list_conversations
+    async def test_list_conversations_by_latest_activity(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice", "bob", at=NOW + 1)
+        await make_group(store, 2, "alice", "bob", at=NOW + 2)
+        await make_group(store, 3, "alice", at=NOW + 3)
+        await make_group(store, 4, "bob", at=NOW + 4)
+        await store.append([message(1, "bob", "b1", at=NOW + 10), message(1, "bob", "b2", at=NOW + 11)])
+        await store.append([message(2, "bob", "b3", at=NOW + 5)])
+        await store.advance_cursors([CursorUpdate("alice", 1, CursorKind.READ, 1)])
+        listed = await store.list_conversations("alice", 10)
+        assert [s.conversation.conversation_id for s in listed] == [1, 2, 3]
+        first, second, third = listed
+        assert first.last_message is not None and first.last_message.client_msg_id == "b2"
+        assert (first.conversation.last_seq, first.cursors, first.unread) == (2, Cursors("alice", 1, 1, 1), 1)
+        assert second.last_message is not None and second.last_message.client_msg_id == "b3"
+        assert (second.unread, second.cursors) == (1, Cursors("alice", 2, 0, 0))
+        assert third.last_message is None and third.unread == 0
+        assert await store.list_conversations("nobody", 10) == []
+
+    async def test_list_conversations_pages_by_activity(self, store: MessageStore) -> None:
+        for conversation_id in range(1, 8):
+            await make_group(store, conversation_id, "alice", at=NOW + conversation_id)
+        await store.append([message(2, "alice", "late", at=NOW + 100)])
+        first = await store.list_conversations("alice", 3)
+        assert [s.conversation.conversation_id for s in first] == [2, 7, 6]
+        rest = await store.list_conversations(
+            "alice", 10, before_activity_ms=first[-1].conversation.last_activity_ms
+        )
+        assert [s.conversation.conversation_id for s in rest] == [5, 4, 3, 1]
+        assert await store.list_conversations("alice", 0) == []
+
+    async def test_list_conversations_includes_directs(self, store: MessageStore) -> None:
+        direct, _ = await store.get_or_create_direct("alice", "bob", 42, NOW + 9)
+        await make_group(store, 1, "alice", at=NOW)
+        listed = await store.list_conversations("bob", 10)
+        assert [(s.conversation.conversation_id, s.conversation.kind) for s in listed] == [
+            (42, ConversationKind.DIRECT)
+        ]
+        assert [s.conversation.conversation_id for s in await store.list_conversations("alice", 10)] == [
+            42,
+            1,
+        ]
+        assert direct.last_activity_ms == NOW + 9
