@@ -135,7 +135,8 @@ async def _send_paced(
     await asyncio.sleep(max(0.0, (start_ns - time.time_ns()) / 1e9))
     next_report = 0
     count = len(senders)
-    while (now_ns := time.time_ns()) < end_ns:
+    while True:
+        now_ns = min(time.time_ns(), end_ns)
         for index in pacer.due(now_ns):
             sender = senders[index % count]
             counter = sender.counter
@@ -147,6 +148,8 @@ async def _send_paced(
         if now_ns >= next_report:
             report(stats.sent, stats.received)
             next_report = now_ns + REPORT_EVERY_NS
+        if now_ns >= end_ns:
+            break
         await asyncio.sleep(PACING_TICK_S)
     report(stats.sent, stats.received)
 
