@@ -78,6 +78,7 @@ class RawUser:
         self._ref = 0
         self._waiting: dict[int, asyncio.Future[pb.ServerFrame]] = {}
         self.closed = asyncio.Event()
+        self._pinger: asyncio.Task[None] | None = None
         self._reader = asyncio.create_task(self._read())
 
     def next_ref(self) -> int:
@@ -101,7 +102,18 @@ class RawUser:
             await user.close()
             raise RuntimeError(f"sign-up of {user_id} refused: {reply.error.code} {reply.error.message}")
         user.token = reply.welcome.token
+        user.keep_alive(reply.welcome.heartbeat_interval_ms / 1000 or 15.0)
         return user
+
+    def keep_alive(self, interval_s: float) -> None:
+        """Ping while otherwise idle (a long sign-up phase, an idle-connections workload)."""
+        self._pinger = asyncio.create_task(self._ping_every(interval_s * 0.8))
+
+    async def _ping_every(self, interval_s: float) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await asyncio.sleep(interval_s)  # a heartbeat timer
+                await self.ws.send(pb.ClientFrame(ref=self.next_ref(), ping=pb.Ping()).SerializeToString())
 
     async def request(self, frame: pb.ClientFrame) -> pb.ServerFrame:
         frame.ref = self.next_ref()
@@ -155,6 +167,8 @@ class RawUser:
         ).SerializeToString()
 
     async def close(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
         with contextlib.suppress(ConnectionClosed):
             await self.ws.send(pb.ClientFrame(ref=self.next_ref(), goodbye=pb.Goodbye()).SerializeToString())
         await self.ws.close()

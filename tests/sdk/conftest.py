@@ -11,9 +11,8 @@ from deploy.config import NodeConfig
 from deploy.single_node import SingleNode, start_single_node
 
 
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[SingleNode]:
-    config = NodeConfig(
+def node_config(tmp_path: Path) -> NodeConfig:
+    return NodeConfig(
         data_dir=tmp_path / "data",
         ws_port=0,
         gateway_port=0,
@@ -25,7 +24,11 @@ async def node(tmp_path: Path) -> AsyncIterator[SingleNode]:
         password_hash_memory_kib=8,
         password_hash_parallelism=1,
     )
-    running = await start_single_node(config)
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[SingleNode]:
+    running = await start_single_node(node_config(tmp_path))
     try:
         yield running
     finally:
