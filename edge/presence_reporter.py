@@ -9,6 +9,8 @@ import logging
 import random
 from collections.abc import Callable
 
+import grpc
+
 from edge.routing import backoff_delay
 from kernel.grpc_boundary import call
 from kernel.grpc_server import insecure_channel
@@ -81,6 +83,10 @@ class PresenceReporter:
                     async with asyncio.timeout(renew_s):
                         await self._wake.wait()
                 self._wake.clear()
+                if channel.get_state() is not grpc.ChannelConnectivity.READY:
+                    # The connection dropped since the last report: presence may have
+                    # restarted and forgotten us, so restate everything.
+                    self._need_snapshot = True
                 report = self._next_report()
                 try:
                     await call(stub.Report(report, timeout=REPORT_TIMEOUT_S))

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from edge import EdgeService
+from kernel.grpc_server import start_grpc_server
+from protos import presence_pb2_grpc
 from tests.edge.client import WsClient
 from tests.edge.conftest import Backends
+from tests.edge.fakes import FakePresence
 
 
 async def test_snapshot_first_then_changes_then_renewals(edge: EdgeService, backends: Backends) -> None:
@@ -22,3 +25,27 @@ async def test_snapshot_first_then_changes_then_renewals(edge: EdgeService, back
             pass
     await client.close()
     assert (await backends.presence.next_change(online=False)).session_id == welcome.session_id
+
+
+async def test_after_presence_comes_back_the_first_report_is_a_full_snapshot(
+    edge: EdgeService, backends: Backends
+) -> None:
+    client, welcome = await WsClient.authed(edge.ws_url, "alice")
+    await backends.presence.next_change(online=True)
+    port = backends.presence_server.port
+    await backends.presence_server.stop(grace=0)
+    second = FakePresence()  # type: ignore[abstract]
+    restarted = await start_grpc_server(
+        "fake-presence-2", lambda s: presence_pb2_grpc.add_PresenceServicer_to_server(second, s), port=port
+    )
+    try:
+        async with asyncio.timeout(30):
+            first = await second.reports.get()
+        # Whatever was lost while presence was away, the snapshot restates it.
+        assert first.full_snapshot
+        assert [(c.user_id, c.session_id, c.online) for c in first.changes] == [
+            ("alice", welcome.session_id, True)
+        ]
+        await client.close()
+    finally:
+        await restarted.stop(grace=0)
