@@ -8,7 +8,6 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
-from grpc import aio
 from websockets.asyncio.server import Server
 
 from edge.actions import CloseCode
@@ -161,4 +160,3 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
 
 
 __all__ = ["EdgeService", "start_edge"]
-_ = aio  # grpc.aio servers are created by kernel.grpc_server

@@ -12,10 +12,12 @@ from websockets.exceptions import ConnectionClosed
 
 from edge import EdgeService, start_edge
 from kernel.clock import ManualClock
+from kernel.tokens import issue_token
 from protos import client_pb2 as pb
 from protos import router_pb2 as rpb
 from tests.edge.client import WsClient, token_for
 from tests.edge.conftest import Backends
+from tests.edge.fakes import SECRET
 
 
 def send_frame(ref: int, body: str, conv: int = 42, cmid: str | None = None) -> pb.ClientFrame:
@@ -100,9 +102,6 @@ async def test_bad_token_is_closed_with_4001_and_others_are_unharmed(edge: EdgeS
     other, _ = await WsClient.authed(edge.ws_url, "alice")
     client = await WsClient.open(edge.ws_url)
     if token == "expired":
-        from kernel.tokens import issue_token
-        from tests.edge.fakes import SECRET
-
         token = issue_token(SECRET, "mallory", 1_000, 1_000)[0]
     await client.send(pb.ClientFrame(ref=1, hello=pb.Hello(token=token, device_id="d")))
     error = (await client.recv()).error
