@@ -18,7 +18,7 @@ from router.frames import Origin, error_frame, error_frame_from_proto, sent_fram
 from router.members import Members
 from router.pipeline import OrderedBatchPipeline
 from router.push import PushNotification, preview_of
-from router.tracing import inject, span_from
+from router.tracing import inject, span_from, spans_from
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class SendPath:
                 message=pending.frame.send,
             )
         conversations = {pending.conversation_id for pending in batch}
-        with span_from("router.persist", [p.frame.trace for p in batch if p.frame.trace]):
+        with spans_from("router.persist", [p.frame.trace for p in batch if p.frame.trace]):
             reply, members = await asyncio.gather(
                 call(ctx.messaging.Append(request)), ctx.members.get_many(conversations)
             )
@@ -116,7 +116,7 @@ class SendPath:
             frame = client_pb2.ServerFrame()
             frame.message.CopyFrom(message)
             if pending.frame.trace:
-                with span_from("router.fanout", [pending.frame.trace]):
+                with span_from("router.fanout", pending.frame.trace):
                     inject(frame.trace)
                     ctx.links.send_plan(plan.targets, frame.SerializeToString())
             else:

@@ -6,23 +6,38 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 
-from opentelemetry import trace
-
-from kernel.telemetry import context_from, inject_into, tracer
+from kernel.telemetry import context_from, inject_into, tracer, tracing_enabled
 
 _tracer = tracer("hubbub.router")
 
 
 @contextlib.contextmanager
-def span_from(name: str, carriers: Sequence[Mapping[str, str]]) -> Iterator[None]:
-    """A span parented on the first carried context, linked to the others (a batch has many
-    parents). Does nothing when no carrier holds a context."""
-    contexts = [ctx for ctx in (context_from(c) for c in carriers if c) if ctx is not None]
-    if not contexts:
+def spans_from(name: str, carriers: Sequence[Mapping[str, str]]) -> Iterator[None]:
+    """One span per carried context (a batch of messages has many parents), all open for the
+    duration of the block, so each message's trace shows this hop. Nothing when not tracing."""
+    if not tracing_enabled():
         yield
         return
-    links = [trace.Link(trace.get_current_span(ctx).get_span_context()) for ctx in contexts[1:]]
-    with _tracer.start_as_current_span(name, context=contexts[0], links=links):
+    spans = []
+    for carrier in carriers:
+        parent = context_from(carrier) if carrier else None
+        if parent is not None:
+            spans.append(_tracer.start_span(name, context=parent))
+    try:
+        yield
+    finally:
+        for span in spans:
+            span.end()
+
+
+@contextlib.contextmanager
+def span_from(name: str, carrier: Mapping[str, str]) -> Iterator[None]:
+    """A current span parented on one frame's context (what `inject` then writes out)."""
+    parent = context_from(carrier) if carrier and tracing_enabled() else None
+    if parent is None:
+        yield
+        return
+    with _tracer.start_as_current_span(name, context=parent):
         yield
 
 
