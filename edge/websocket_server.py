@@ -29,11 +29,16 @@ class WebSocketTransport:
 
     async def send_batch(self, items: list[bytes]) -> None:
         ws = self._ws
-        # One write and one drain for the whole batch (what websockets.broadcast does per frame).
+        # One socket write and one drain for the whole batch: frames are built by the sans-I/O
+        # protocol, then handed to the transport together (send_context drains on exit).
         async with ws.send_context():
-            send = ws.protocol.send_text if self._text else ws.protocol.send_binary
+            protocol = ws.protocol
+            send = protocol.send_text if self._text else protocol.send_binary
             for item in items:
                 send(item)
+            chunks = protocol.data_to_send()
+            if chunks:
+                ws.transport.write(b"".join(chunks))
 
     async def close(self, code: int, reason: str, final: list[bytes]) -> None:
         ws = self._ws
