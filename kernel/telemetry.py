@@ -13,7 +13,7 @@ from enum import StrEnum
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -31,6 +31,7 @@ class TraceExporter(StrEnum):
 
 
 _configured = False
+_active: list[SpanProcessor] = []
 
 
 def setup_tracing(service_name: str, exporter: str, otlp_endpoint: str = "http://127.0.0.1:4317") -> None:
@@ -50,24 +51,31 @@ def setup_tracing(service_name: str, exporter: str, otlp_endpoint: str = "http:/
     log.info("tracing: %s exporter for %s", kind.value, service_name)
 
 
-def install_exporter(span_exporter: SpanExporter, service_name: str, *, batch: bool = True) -> None:
-    """Send this process's spans to `span_exporter` (tests pass an in-memory one, batch=False)."""
-    global _configured
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    processor = BatchSpanProcessor(span_exporter) if batch else SimpleSpanProcessor(span_exporter)
-    provider.add_span_processor(processor)
-    trace.set_tracer_provider(provider)
-    _configured = True
-
-
-def stop_exporting() -> None:
-    """Flush and stop the installed exporter; hot paths go back to skipping trace work.
-    (OpenTelemetry allows one global provider per process, so it stays installed.)"""
+def install_exporter(
+    span_exporter: SpanExporter, service_name: str, *, batch: bool = True
+) -> SpanProcessor:
+    """Send this process's spans to `span_exporter` (tests pass an in-memory one, batch=False).
+    OpenTelemetry allows one global provider per process: the first call installs it, later
+    calls add their processor to it. Returns the processor, for `stop_exporting`."""
     global _configured
     provider = trace.get_tracer_provider()
-    if isinstance(provider, TracerProvider):
-        provider.shutdown()
-    _configured = False
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        trace.set_tracer_provider(provider)
+    processor = BatchSpanProcessor(span_exporter) if batch else SimpleSpanProcessor(span_exporter)
+    provider.add_span_processor(processor)
+    _active.append(processor)
+    _configured = True
+    return processor
+
+
+def stop_exporting(processor: SpanProcessor) -> None:
+    """Flush and stop one exporter; with none left, hot paths go back to skipping trace work."""
+    global _configured
+    processor.shutdown()
+    if processor in _active:
+        _active.remove(processor)
+    _configured = bool(_active)
 
 
 def tracer(name: str) -> trace.Tracer:

@@ -36,6 +36,7 @@ async def test_contact_sees_online_then_offline_after_a_dropped_connection(node:
 
 async def test_a_silent_connection_is_closed_and_counted_offline(node: SingleNode) -> None:
     alice, bob = await befriend(node.ws_url)
+    alice.keep_alive()
     # bob stops sending anything (not even pings): the edge closes him after the heartbeat timeout.
     async with __import__("asyncio").timeout(20):
         await bob.closed.wait()

@@ -20,9 +20,9 @@ HOPS = {"edge.receive", "router.persist", "router.fanout", "edge.push"}
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
     spans = InMemorySpanExporter()
-    install_exporter(spans, "hubbub-tests", batch=False)
+    processor = install_exporter(spans, "hubbub-tests", batch=False)
     yield spans
-    stop_exporting()
+    stop_exporting(processor)
 
 
 async def test_each_message_is_one_trace_across_the_hops(

@@ -25,6 +25,7 @@ class WireClient:
         self.closed = asyncio.Event()
         self.welcome = pb.Welcome()
         self._reader = asyncio.create_task(self._read())
+        self._heartbeat: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, url: str) -> WireClient:
@@ -118,7 +119,20 @@ class WireClient:
             frames.append(self.pushes.get_nowait())
         return frames
 
+    def keep_alive(self, interval_s: float = 0.5) -> None:
+        """Ping on a heartbeat, as a real client does (the edge closes silent connections)."""
+
+        async def beat() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                while not self.closed.is_set():
+                    await self.send_frame(pb.ClientFrame(ping=pb.Ping()))
+                    await asyncio.sleep(interval_s)
+
+        self._heartbeat = asyncio.create_task(beat())
+
     async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         with contextlib.suppress(Exception):
             await self.ws.close()
         self._reader.cancel()
