@@ -67,7 +67,9 @@ class FakeEdge:
         self.sessions[session_id] = (user_id, device_id)
         self.send_items([self.opened_item(session_id, user_id, device_id, replay=replay)])
 
-    def opened_item(self, session_id: int, user_id: str, device_id: str, *, replay: bool = False) -> router_pb2.EdgeItem:
+    def opened_item(
+        self, session_id: int, user_id: str, device_id: str, *, replay: bool = False
+    ) -> router_pb2.EdgeItem:
         self.sessions[session_id] = (user_id, device_id)
         return router_pb2.EdgeItem(
             session=router_pb2.SessionRef(session_id=session_id, user_id=user_id, device_id=device_id),
@@ -79,7 +81,9 @@ class FakeEdge:
         self.send_items(
             [
                 router_pb2.EdgeItem(
-                    session=router_pb2.SessionRef(session_id=session_id, user_id=user_id, device_id=device_id),
+                    session=router_pb2.SessionRef(
+                        session_id=session_id, user_id=user_id, device_id=device_id
+                    ),
                     closed=router_pb2.SessionClosed(graceful=True),
                 )
             ]
@@ -95,7 +99,9 @@ class FakeEdge:
     def send_frames(self, session_id: int, *frames: client_pb2.ClientFrame) -> None:
         self.send_items([self.frame_item(session_id, f) for f in frames])
 
-    def send_text(self, session_id: int, conversation_id: int, client_msg_id: str, body: str, ref: int = 0) -> None:
+    def send_text(
+        self, session_id: int, conversation_id: int, client_msg_id: str, body: str, ref: int = 0
+    ) -> None:
         self.send_frames(session_id, text_frame(conversation_id, client_msg_id, body, ref))
 
     # ---------------------------------------------------------------- receiving

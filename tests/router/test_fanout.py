@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from protos import client_pb2
 from router.directory import Placement
 from router.fanout import plan_fanout, receipt_audience, typing_audience
-from protos import client_pb2
 
 PLACEMENT: Placement = {
     "alice": {"e1": {(1, "a-phone")}, "e2": {(7, "a-laptop")}},

@@ -115,14 +115,19 @@ async def test_receipts_reach_the_senders_devices(
         )
     # The acking session never hears its own receipt.
     assert [f.receipt.kind for f in edge_a.of_kind(B_PHONE, "receipt")] == [client_pb2.RECEIPT_KIND_READ]
-    assert [f.receipt.kind for f in edge_b.of_kind(B_LAPTOP, "receipt")] == [client_pb2.RECEIPT_KIND_DELIVERED]
+    assert [f.receipt.kind for f in edge_b.of_kind(B_LAPTOP, "receipt")] == [
+        client_pb2.RECEIPT_KIND_DELIVERED
+    ]
     assert fakes.world.cursors[("bob", cid)] == [3, 3]
 
 
 async def test_many_cursors_in_one_tick_make_one_update_call(
     fakes: FakeBackends, router: RouterService, edges: Connect
 ) -> None:
-    cids = [fakes.world.add_conversation(client_pb2.CONVERSATION_KIND_DIRECT, ["alice", f"p{i}"]) for i in range(5)]
+    cids = [
+        fakes.world.add_conversation(client_pb2.CONVERSATION_KIND_DIRECT, ["alice", f"p{i}"])
+        for i in range(5)
+    ]
     edge_a, _ = await two_users_two_edges(edges)
     for cid in cids:
         edge_a.send_text(A_PHONE, cid, f"m{cid}", "x")
@@ -131,7 +136,10 @@ async def test_many_cursors_in_one_tick_make_one_update_call(
     edge_a.send_frames(
         A_PHONE,
         client_pb2.ClientFrame(read=client_pb2.MarkRead(cursors=cursors)),
-        client_pb2.ClientFrame(ref=9, read=client_pb2.MarkRead(cursors=[client_pb2.ConversationCursor(conversation_id=999, seq=1)])),
+        client_pb2.ClientFrame(
+            ref=9,
+            read=client_pb2.MarkRead(cursors=[client_pb2.ConversationCursor(conversation_id=999, seq=1)]),
+        ),
     )
     error = await edge_a.wait_ref(A_PHONE, 9)
     assert error.error.code == "NOT_MEMBER"

@@ -129,8 +129,11 @@ async def test_out_of_order_completion_keeps_each_conversation_in_order(seed: in
             h.pipeline.submit((conversation, counters[conversation]))
             counters[conversation] += 1
             submitted += 1
+        def can_proceed(total: int = submitted) -> bool:
+            return bool(unreleased()) or h.finished() == total
+
         async with asyncio.timeout(WAIT_S), h.changed:
-            await h.changed.wait_for(lambda: bool(unreleased()) or h.finished() == submitted)
+            await h.changed.wait_for(can_proceed)
         if not unreleased():
             if submitted >= 200:
                 break
