@@ -31,6 +31,7 @@ from messaging.model import (
 from messaging.store import sqlite_reads as reads
 from messaging.store import sqlite_writes as writes
 from messaging.store.interface import HistoryDirection
+from messaging.store.sqlite_checkpoint import Checkpointer
 from messaging.store.sqlite_writer import GroupCommitWriter
 
 T = TypeVar("T")
@@ -82,6 +83,7 @@ class SqliteStore:
         self._path = Path(path)
         self._writer = GroupCommitWriter(self._path, max_batch=max_batch)
         self._readers: _Readers | None = None
+        self._checkpointer: Checkpointer | None = None
 
     @property
     def commits(self) -> int:
@@ -97,12 +99,17 @@ class SqliteStore:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         await self._writer.start()
         self._readers = _Readers(self._path)
+        self._checkpointer = Checkpointer(self._path)
+        self._checkpointer.start()
 
     async def close(self) -> None:
         await self._writer.stop()
         readers, self._readers = self._readers, None
         if readers is not None:
             await asyncio.to_thread(readers.close)
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            await asyncio.to_thread(checkpointer.stop)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._readers is None:

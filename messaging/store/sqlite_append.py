@@ -22,7 +22,7 @@ _BY_DEDUPE_KEY = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AN
 _MESSAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # One statement per chunk (not executemany): sqlite3 drops the GIL around every step, and one
 # step per row means one GIL hand-off per row while the event loop thread wants it too.
-_CHUNKS = (256, 64, 16, 4, 1)
+_CHUNKS = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
 
 
 def _chunked(rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, list[Any]]]:
@@ -88,29 +88,16 @@ class Appender:
         self._pending.clear()
 
     def append_many(
-        self, conn: sqlite3.Connection, batches: Sequence[Sequence[NewMessage]]
-    ) -> list[AppendResult]:
+        self, conn: sqlite3.Connection, batches: Sequence[Sequence[NewMessage]], *, careful: bool
+    ) -> list[AppendResult] | None:
         """Store several callers' batches in the open transaction; one result per batch.
 
-        Optimistic first: new messages go in with INSERT OR IGNORE and no dedupe reads. If any
-        row was ignored (a retry of a stored message) the attempt is undone to a savepoint and
-        redone with a dedupe read per message, so a retry never consumes a seq.
+        Not careful (the common case): new messages go in with INSERT OR IGNORE and no dedupe
+        reads. None means some row was ignored (a retry of a stored message): the caller must
+        roll the transaction back and run it again carefully, with a dedupe read per message,
+        so that a retry never consumes a seq.
         """
-        saved = dict(self._pending)
-        conn.execute("SAVEPOINT append")
-        try:
-            results = self._attempt(conn, batches, stored=None)
-            if results is None:
-                conn.execute("ROLLBACK TO append")
-                self._pending = saved
-                results = self._attempt(conn, batches, stored=self._lookup(conn, batches))
-                assert results is not None
-        except BaseException:
-            self._pending = saved
-            raise
-        finally:
-            conn.execute("RELEASE append")
-        return results
+        return self._attempt(conn, batches, stored=self._lookup(conn, batches) if careful else None)
 
     def _last_seq(self, conn: sqlite3.Connection, conversation_id: int) -> int:
         seq = self._pending.get(conversation_id)

@@ -18,6 +18,7 @@ from typing import Any, Final, TypeVar, cast
 from kernel.errors import Conflict, HubbubError, Internal, Unavailable
 from messaging.model import AppendOutcome, NewMessage
 from messaging.store.sqlite_append import Appender
+from messaging.store.sqlite_checkpoint import WRITER_BACKSTOP_PAGES
 from messaging.store.sqlite_schema import migrate
 
 T = TypeVar("T")
@@ -27,6 +28,10 @@ anything (the transaction it shares with other callers goes on); any other excep
 the whole group, which is then retried one item per transaction."""
 
 _STOP: Final = object()
+
+
+class _RetryCarefully(Exception):
+    """The optimistic append met a retry of a stored message: redo the group with dedupe reads."""
 
 
 class _Item:
@@ -54,6 +59,7 @@ def connect_writer(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-65536")
+    conn.execute(f"PRAGMA wal_autocheckpoint={WRITER_BACKSTOP_PAGES}")
     return conn
 
 
@@ -177,10 +183,11 @@ class GroupCommitWriter:
 
     def _process(self, conn: sqlite3.Connection, items: list[_Item]) -> None:
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            outcomes = self._apply(conn, items)
-            conn.execute("COMMIT")
-            self._committed()
+            try:
+                outcomes = self._transaction(conn, items, careful=False)
+            except _RetryCarefully:
+                self._rollback(conn)
+                outcomes = self._transaction(conn, items, careful=True)
         except Exception as exc:  # noqa: BLE001 - isolate the item that broke the group
             self._rollback(conn)
             if len(items) == 1:
@@ -189,12 +196,16 @@ class GroupCommitWriter:
                 outcomes = [self._process_alone(conn, item) for item in items]
         self._deliver(items, outcomes)
 
+    def _transaction(self, conn: sqlite3.Connection, items: list[_Item], *, careful: bool) -> list[_Outcome]:
+        conn.execute("BEGIN IMMEDIATE")
+        outcomes = self._apply(conn, items, careful=careful)
+        conn.execute("COMMIT")
+        self._committed()
+        return outcomes
+
     def _process_alone(self, conn: sqlite3.Connection, item: _Item) -> _Outcome:
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            (outcome,) = self._apply(conn, [item])
-            conn.execute("COMMIT")
-            self._committed()
+            (outcome,) = self._transaction(conn, [item], careful=True)
         except Exception as exc:  # noqa: BLE001 - becomes this caller's error
             self._rollback(conn)
             return (False, _as_store_error(exc))
@@ -213,7 +224,7 @@ class GroupCommitWriter:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
 
-    def _apply(self, conn: sqlite3.Connection, items: list[_Item]) -> list[_Outcome]:
+    def _apply(self, conn: sqlite3.Connection, items: list[_Item], *, careful: bool) -> list[_Outcome]:
         """Run items in queue order; consecutive appends are stored together."""
         outcomes: list[_Outcome] = []
         i, n = 0, len(items)
@@ -224,7 +235,10 @@ class GroupCommitWriter:
                 while j < n and items[j].op is None:
                     j += 1
                 batches = [cast(Sequence[NewMessage], it.messages) for it in items[i:j]]
-                for result in self._appender.append_many(conn, batches):
+                results = self._appender.append_many(conn, batches, careful=careful)
+                if results is None:
+                    raise _RetryCarefully
+                for result in results:
                     if isinstance(result, HubbubError):
                         outcomes.append((False, result))
                     else:
