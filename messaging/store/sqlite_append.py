@@ -87,6 +87,11 @@ class Appender:
     def discard(self) -> None:
         self._pending.clear()
 
+    def forget(self) -> None:
+        """After an unexpected failure: trust only the database from now on."""
+        self._pending.clear()
+        self._committed.clear()
+
     def append_many(
         self, conn: sqlite3.Connection, batches: Sequence[Sequence[NewMessage]], *, careful: bool
     ) -> list[AppendResult] | None:

@@ -190,6 +190,7 @@ class GroupCommitWriter:
                 outcomes = self._transaction(conn, items, careful=True)
         except Exception as exc:  # noqa: BLE001 - isolate the item that broke the group
             self._rollback(conn)
+            self._appender.forget()  # e.g. someone else wrote the file: reload seqs from it
             if len(items) == 1:
                 outcomes = [(False, _as_store_error(exc))]
             else:
