@@ -54,7 +54,9 @@ class MemberCache:
         if loading is None:
             loading = asyncio.get_running_loop().create_future()
             self._loading[conversation_id] = loading
-            task = asyncio.create_task(self._load(conversation_id, loading))
+            # The generation as of the request: an invalidation from now on voids this answer.
+            generation = self._generation.get(conversation_id, 0)
+            task = asyncio.create_task(self._load(conversation_id, loading, generation))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(loading)
@@ -80,9 +82,8 @@ class MemberCache:
                     found[conversation_id] = Internal("member lookup failed")
         return found
 
-    async def _load(self, conversation_id: int, future: asyncio.Future[Members]) -> None:
+    async def _load(self, conversation_id: int, future: asyncio.Future[Members], generation: int) -> None:
         self.misses += 1
-        generation = self._generation.get(conversation_id, 0)
         try:
             members = await self._fetch(conversation_id)
         except Exception as exc:  # noqa: BLE001 - handed to every waiter of this fetch

@@ -120,6 +120,12 @@ class FakeEdge:
         frames = await self.wait(session_id, lambda fs: any(f.ref == ref for f in fs))
         return next(f for f in frames if f.ref == ref)
 
+    async def registered(self, *session_ids: int) -> None:
+        """Until each session got its opening presence snapshot: proof the router processed the
+        `opened` (sessions of users who watch nobody get no snapshot; do not use it for them)."""
+        for session_id in session_ids:
+            await self.wait_kind(session_id, "presence")
+
     def of_kind(self, session_id: int, kind: str) -> list[Frame]:
         return [f for f in self.frames[session_id] if f.WhichOneof("kind") == kind]
 

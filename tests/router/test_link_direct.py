@@ -21,6 +21,9 @@ async def two_users_two_edges(edges: Connect) -> tuple[FakeEdge, FakeEdge]:
     edge_b.open(A_LAPTOP, "alice", "laptop")
     edge_a.open(B_PHONE, "bob", "phone")
     edge_b.open(B_LAPTOP, "bob", "laptop")
+    # Direct peers watch each other: the opening snapshots prove both edges' opens were processed.
+    await edge_a.registered(A_PHONE, B_PHONE)
+    await edge_b.registered(A_LAPTOP, B_LAPTOP)
     return edge_a, edge_b
 
 
@@ -128,6 +131,7 @@ async def test_many_cursors_in_one_tick_make_one_update_call(
         fakes.world.add_conversation(client_pb2.CONVERSATION_KIND_DIRECT, ["alice", f"p{i}"])
         for i in range(5)
     ]
+    fakes.world.add_conversation(client_pb2.CONVERSATION_KIND_DIRECT, ["alice", "bob"])
     edge_a, _ = await two_users_two_edges(edges)
     for cid in cids:
         edge_a.send_text(A_PHONE, cid, f"m{cid}", "x")

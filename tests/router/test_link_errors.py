@@ -132,6 +132,8 @@ async def test_a_dropped_link_forgets_that_edges_sessions(
     edge_2 = await edges("edge-2")
     edge_1.open(1, "ben", "p")
     edge_2.open(1, "ann", "p")
+    await edge_1.registered(1)
+    await edge_2.registered(1)
     edge_2.send_text(1, cid, "m0", "you there?", ref=1)
     await edge_1.wait_kind(1, "message")  # ben is online on edge-1
     assert memory_push(router).notifications == []
@@ -156,12 +158,14 @@ async def test_a_reconnecting_edge_replays_its_sessions(
     edge_1.open(1, "ben", "p")
     await edge_1.wait_kind(1, "presence")  # the opening snapshot: ann (direct peer) is offline
     await edge_1.close()
+    fakes.world.contacts["dan"] = {"ann"}
     again = await edges("edge-1")
-    again.open(1, "ben", "p", replay=True)
+    again.send_items([again.opened_item(1, "ben", "p", replay=True), again.opened_item(2, "dan", "p")])
+    await again.registered(2)  # dan's open came after ben's replay on the same stream
     sender = await edges("edge-2")
     sender.open(1, "ann", "p")
     await sender.wait_kind(1, "presence")
     sender.send_text(1, cid, "m1", "welcome back", ref=1)
     await again.wait_kind(1, "message")
     # A replayed session gets no fresh presence snapshot (it had one before the link dropped).
-    assert fakes.accounts.watch_list_calls == 2  # ben's first open and ann's
+    assert fakes.accounts.watch_list_calls == 3  # ben's first open, dan's and ann's; not the replay

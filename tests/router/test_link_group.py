@@ -19,6 +19,8 @@ async def test_500_members_50_online_each_session_gets_each_message_once_in_orde
 ) -> None:
     members = [f"u{i:03d}" for i in range(500)]
     cid = fakes.world.add_conversation(client_pb2.CONVERSATION_KIND_GROUP, members, "big")
+    for user in members[:50]:
+        fakes.world.contacts[user] = {"buddy"}  # so each open gets an observable presence snapshot
     fleet = [await edges(f"edge-{n}") for n in range(5)]
     online: list[tuple[FakeEdge, int, str]] = []
     for i in range(50):
@@ -26,6 +28,8 @@ async def test_500_members_50_online_each_session_gets_each_message_once_in_orde
         session_id = 1000 + i
         edge.open(session_id, members[i], "d")
         online.append((edge, session_id, members[i]))
+    for edge, session_id, _ in online:
+        await edge.registered(session_id)  # every edge's opens were processed before any send
     # Three senders (all online), interleaved, 20 messages in all.
     senders = online[:3]
     for k in range(20):

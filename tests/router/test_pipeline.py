@@ -129,6 +129,7 @@ async def test_out_of_order_completion_keeps_each_conversation_in_order(seed: in
             h.pipeline.submit((conversation, counters[conversation]))
             counters[conversation] += 1
             submitted += 1
+
         def can_proceed(total: int = submitted) -> bool:
             return bool(unreleased()) or h.finished() == total
 

@@ -1,0 +1,40 @@
+"""RouterConfig: documented defaults, env overrides, validation at start-up."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernel.config import from_env
+from kernel.errors import InvalidArgument
+from router import RouterConfig, start_router
+
+
+def test_defaults_and_env_overrides() -> None:
+    config = from_env(
+        RouterConfig,
+        env={"HUBBUB_MAX_APPENDS_IN_FLIGHT": "8", "HUBBUB_MESSAGING_TARGET": "127.0.0.1:1"},
+    )
+    assert config.max_appends_in_flight == 8
+    assert (config.router_id, config.max_batch, config.member_cache_size) == ("router-1", 1000, 10_000)
+    assert config.validate() is config
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"messaging_target": ""},
+        {"max_appends_in_flight": 0},
+        {"max_batch": 0},
+        {"typing_burst": 0.5},
+        {"port": 70000},
+    ],
+)
+def test_invalid_configs_fail_at_start_up(bad: dict[str, object]) -> None:
+    values: dict[str, object] = {"messaging_target": "127.0.0.1:1", **bad}
+    with pytest.raises(InvalidArgument):
+        RouterConfig(**values).validate()  # type: ignore[arg-type]
+
+
+async def test_start_router_refuses_a_config_without_messaging() -> None:
+    with pytest.raises(InvalidArgument):
+        await start_router(RouterConfig())
