@@ -13,7 +13,7 @@ from kernel.grpc_boundary import call
 from protos import client_pb2, messaging_pb2
 from router.context import RouterContext
 from router.directory import Placement
-from router.fanout import plan_fanout
+from router.fanout import FanoutPlan, plan_fanout, without_session
 from router.frames import Origin, error_frame, error_frame_from_proto, sent_frame
 from router.members import Members
 from router.pipeline import OrderedBatchPipeline
@@ -91,6 +91,7 @@ class SendPath:
         if len(results) != len(batch):
             log.error("Append answered %d results for %d items", len(results), len(batch))
         notifications: list[PushNotification] = []
+        plans: dict[int, FanoutPlan] = {}  # per conversation, reused for each of its messages
         for index, pending in enumerate(batch):
             origin, ref = pending.origin, pending.frame.ref
             if index >= len(results):
@@ -110,9 +111,10 @@ class SendPath:
                 # Stored and acked; members unknown now. Recipients catch up through Resume.
                 log.warning("no members for conversation %d: %r", message.conversation_id, members)
                 continue
-            plan = plan_fanout(
-                members.user_ids, outcome.placement, exclude=origin.key, not_offline=message.sender_id
-            )
+            base = plans.get(message.conversation_id)
+            if base is None:
+                base = plans[message.conversation_id] = plan_fanout(members.user_ids, outcome.placement)
+            plan = without_session(base, origin.key, message.sender_id, outcome.placement)
             frame = client_pb2.ServerFrame()
             frame.message.CopyFrom(message)
             if pending.frame.trace:

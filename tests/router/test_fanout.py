@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from protos import client_pb2
 from router.directory import Placement
-from router.fanout import plan_fanout, receipt_audience, typing_audience
+from router.fanout import FanoutPlan, plan_fanout, receipt_audience, typing_audience, without_session
 
 PLACEMENT: Placement = {
     "alice": {"e1": {(1, "a-phone")}, "e2": {(7, "a-laptop")}},
@@ -55,3 +58,35 @@ def test_group_receipts_go_to_the_acker_and_the_covered_senders_only() -> None:
 
 def test_typing_never_reaches_the_typist() -> None:
     assert typing_audience(["alice", "bob", "carol"], "bob") == ["alice", "carol"]
+
+
+users_st = st.sampled_from(["ann", "ben", "cat", "dan", "eve"])
+placement_st = st.dictionaries(
+    users_st,
+    st.dictionaries(
+        st.sampled_from(["e1", "e2", "e3"]),
+        st.sets(st.tuples(st.integers(1, 6), st.just("d")), min_size=1, max_size=3),
+        min_size=1,
+        max_size=3,
+    ),
+    max_size=5,
+)
+
+
+@given(
+    placement_st,
+    st.lists(users_st, unique=True, max_size=5),
+    st.sampled_from(["e1", "e2", "e3"]),
+    st.integers(1, 6),
+    users_st,
+)
+def test_reusing_a_plan_equals_planning_with_the_exclusion(
+    placement: Placement, members: list[str], edge: str, session: int, sender: str
+) -> None:
+    expected = plan_fanout(members, placement, exclude=(edge, session), not_offline=sender)
+    reused = without_session(plan_fanout(members, placement), (edge, session), sender, placement)
+    assert normalize(reused) == normalize(expected)
+
+
+def normalize(plan: FanoutPlan) -> tuple[dict[str, list[int]], list[str]]:
+    return {edge: sorted(ids) for edge, ids in plan.targets.items()}, sorted(plan.offline)

@@ -3,10 +3,16 @@ unharmed; throttled typing; a dropped link forgets its edge's sessions."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import grpc
+import pytest
+from grpc import aio
 
 from kernel.clock import ManualClock
-from protos import client_pb2, router_pb2
+from kernel.grpc_server import insecure_channel
+from protos import client_pb2, router_pb2, router_pb2_grpc
 from router import RouterService
 from tests.router.conftest import memory_push
 from tests.router.edge_client import FakeEdge, text_frame
@@ -169,3 +175,16 @@ async def test_a_reconnecting_edge_replays_its_sessions(
     await again.wait_kind(1, "message")
     # A replayed session gets no fresh presence snapshot (it had one before the link dropped).
     assert fakes.accounts.watch_list_calls == 3  # ben's first open, dan's and ann's; not the replay
+
+
+async def test_a_link_without_an_edge_id_is_refused(router: RouterService) -> None:
+    async def one_anonymous_batch() -> AsyncIterator[router_pb2.EdgeBatch]:
+        yield router_pb2.EdgeBatch(items=[])
+
+    async with insecure_channel(router.target) as channel:
+        call = router_pb2_grpc.RouterStub(channel).Link(one_anonymous_batch())
+        with pytest.raises(aio.AioRpcError) as failure:
+            async with asyncio.timeout(30):
+                async for _ in call:
+                    pass
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
