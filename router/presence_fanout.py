@@ -132,6 +132,9 @@ class PresenceFanout:
         while True:
             stream = self._ctx.presence.Watch(presence_pb2.WatchRequest())
             try:
+                # The server sends its initial metadata once subscribed: changes from then on
+                # reach us, so only then is the watch really open.
+                await stream.initial_metadata()
                 self.watching.set()
                 async for snapshot in stream:
                     backoff = BACKOFF_START_S
