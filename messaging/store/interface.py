@@ -89,7 +89,9 @@ class MessageStore(Protocol):
         """Store a batch; one outcome per input, in order. Each new message gets the next
         gap-free seq of its conversation (in input order); a message whose (sender_id,
         client_msg_id) is already stored is not stored again: its outcome is the original
-        with duplicate=True (also within one batch). Returns only after the batch is durable.
+        with duplicate=True (also within one batch). In the same transaction the sender's
+        cursors move over their own new messages (messaging/store/own_messages.py: your own
+        messages are never unread, and sending reads nothing else). Returns only after the batch is durable.
         Concurrent calls are allowed and are committed together (group commit)."""
 
     async def history(

@@ -27,6 +27,7 @@ from messaging.model import (
     User,
 )
 from messaging.store.interface import HistoryDirection
+from messaging.store.own_messages import advance_over_own, own_runs
 
 
 class MemoryStore:
@@ -211,6 +212,10 @@ class MemoryStore:
                 last_activity_ms=max(conversation.last_activity_ms, stored.sent_at_ms),
             )
             outcomes.append(AppendOutcome(stored, duplicate=False))
+        for run in own_runs(o.message for o in outcomes if not o.duplicate):
+            before = self._get_cursors(run.sender_id, run.conversation_id)
+            self._cursors[(run.sender_id, run.conversation_id)] = advance_over_own(before, run)
+            self._cursors_by_conversation[run.conversation_id].add(run.sender_id)
         return outcomes
 
     async def history(
@@ -238,25 +243,25 @@ class MemoryStore:
 
     # ------------------------------------------------------------------- cursors
     async def advance_cursors(self, updates: Sequence[CursorUpdate]) -> list[CursorChange]:
-        changes = []
-        for update in updates:
-            key = (update.user_id, update.conversation_id)
-            before = self._get_cursors(update.user_id, update.conversation_id)
-            if update.kind is CursorKind.READ:
-                after = dataclasses.replace(
-                    before,
-                    read_seq=max(before.read_seq, update.seq),
-                    delivered_seq=max(before.delivered_seq, update.seq),
-                )
-                moved = after.read_seq != before.read_seq
-            else:
-                after = dataclasses.replace(before, delivered_seq=max(before.delivered_seq, update.seq))
-                moved = after.delivered_seq != before.delivered_seq
-            if after != before:
-                self._cursors[key] = after
-                self._cursors_by_conversation[update.conversation_id].add(update.user_id)
-            changes.append(CursorChange(after, moved))
-        return changes
+        return [self._advance(update) for update in updates]
+
+    def _advance(self, update: CursorUpdate) -> CursorChange:
+        key = (update.user_id, update.conversation_id)
+        before = self._get_cursors(update.user_id, update.conversation_id)
+        if update.kind is CursorKind.READ:
+            after = dataclasses.replace(
+                before,
+                read_seq=max(before.read_seq, update.seq),
+                delivered_seq=max(before.delivered_seq, update.seq),
+            )
+            moved = after.read_seq != before.read_seq
+        else:
+            after = dataclasses.replace(before, delivered_seq=max(before.delivered_seq, update.seq))
+            moved = after.delivered_seq != before.delivered_seq
+        if after != before:
+            self._cursors[key] = after
+            self._cursors_by_conversation[update.conversation_id].add(update.user_id)
+        return CursorChange(after, moved)
 
     def _get_cursors(self, user_id: str, conversation_id: int) -> Cursors:
         found = self._cursors.get((user_id, conversation_id))

@@ -13,6 +13,7 @@ from typing import Any
 
 from kernel.errors import HubbubError, NotFound
 from messaging.model import AppendOutcome, NewMessage, StoredMessage
+from messaging.store.own_messages import own_runs
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, message_id, sender_id, sender_device, client_msg_id, "
@@ -38,6 +39,15 @@ def _chunked(rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, list[Any]]]
 def _insert_sql(rows: int, ignore: bool) -> str:
     verb = "INSERT OR IGNORE" if ignore else "INSERT"
     return f"{verb} INTO messages ({MESSAGE_COLUMNS}) VALUES " + ", ".join([_MESSAGE_VALUES] * rows)
+
+
+# The sender's cursors move over a run of their own messages (messaging/store/own_messages.py).
+_OWN_RUN_SQL = (
+    "INSERT INTO cursors (conversation_id, user_id, delivered_seq, read_seq) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (conversation_id, user_id) DO UPDATE SET "
+    "delivered_seq = CASE WHEN delivered_seq >= ? THEN max(delivered_seq, ?) ELSE delivered_seq END, "
+    "read_seq = CASE WHEN read_seq >= ? THEN max(read_seq, ?) ELSE read_seq END"
+)
 
 
 @functools.cache
@@ -182,4 +192,13 @@ class Appender:
             bumps = [(cid, pending[cid], ms) for cid, ms in activity.items()]
             for size, params in _chunked(bumps):
                 conn.execute(_bump_sql(size), params)
+            new_messages = [o.message for r in results if isinstance(r, list) for o in r if not o.duplicate]
+            conn.executemany(
+                _OWN_RUN_SQL,
+                [
+                    (run.conversation_id, run.sender_id, *([run.last] * 2 if run.first == 1 else (0, 0)),
+                     run.first - 1, run.last, run.first - 1, run.last)
+                    for run in own_runs(new_messages)
+                ],
+            )  # fmt: skip
         return results

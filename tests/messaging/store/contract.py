@@ -408,6 +408,25 @@ class StoreContract:
         assert await store.all_cursors(2) == [Cursors("alice", 2, 1, 0)]
         assert await store.advance_cursors([]) == []
 
+    async def test_own_messages_are_never_unread(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice", "bob")
+        await store.append([message(1, "alice", "a1"), message(1, "alice", "a2")])
+        assert await store.get_cursors("alice", 1) == Cursors("alice", 1, 2, 2)
+        (row,) = await store.list_conversations("alice", 10)
+        assert row.unread == 0, "a caught-up sender stays caught up"
+
+    async def test_sending_reads_nothing_else(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice", "bob")
+        await store.append([message(1, "bob", "b1"), message(1, "alice", "a1"), message(1, "bob", "b2")])
+        assert await store.get_cursors("alice", 1) == Cursors("alice", 1, 0, 0)
+        assert await store.get_cursors("bob", 1) == Cursors("bob", 1, 1, 1)
+        await store.advance_cursors([CursorUpdate("alice", 1, CursorKind.DELIVERED, 3)])
+        await store.append([message(1, "alice", "a2"), message(1, "alice", "a3")])
+        assert await store.get_cursors("alice", 1) == Cursors("alice", 1, 5, 0)
+        # A retry stores nothing and moves nothing.
+        await store.append([message(1, "bob", "b1")])
+        assert await store.get_cursors("bob", 1) == Cursors("bob", 1, 1, 1)
+
     # -------------------------------------------------------- list_conversations
     async def test_list_conversations_by_latest_activity(self, store: MessageStore) -> None:
         await make_group(store, 1, "alice", "bob", at=NOW + 1)
