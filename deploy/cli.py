@@ -112,14 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         from discovery.admin_cli import main as discovery_main
 
         return discovery_main(argv[1:])
-    if argv[:2] == ["bench", "store"]:
-        from bench.store_bench import main as store_bench_main
+    if argv[:1] == ["bench"]:
+        from bench.cli import main as bench_main
 
-        return store_bench_main(argv[2:])
-    if argv[:2] == ["bench", "chat"]:
-        from bench.chat_bench import main as chat_bench_main
-
-        return chat_bench_main(argv[2:])
+        return bench_main(argv[1:])
     if argv[:1] == ["protos"]:
         from protos.generate import main as protos_main
 
@@ -131,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _up_parser(sub)
     sub.add_parser("chat", help="interactive terminal client (hubbub chat --help)")
-    bench = sub.add_parser("bench", help="benchmarks: hubbub bench store|chat --help")
-    bench.add_argument("workload", choices=["store", "chat"])
+    sub.add_parser("bench", help="benchmarks (hubbub bench --help)")
     sub.add_parser("discovery", help="discovery admin CLI (hubbub discovery --help)")
     sub.add_parser("protos", help="regenerate the Python code of protos/*.proto")
     args = parser.parse_args(argv)
