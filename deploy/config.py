@@ -46,6 +46,10 @@ class NodeConfig:
     """argon2id memory per hash, KiB (64 MiB)."""
     password_hash_parallelism: int = 4
     """argon2id lanes."""
+    processes: str = "one"
+    """Process layout: "one" runs every service in this process; otherwise groups of services
+    (messaging, presence, router, edge) joined by '+' and separated by '/', each group a child
+    process, e.g. "edge/messaging" (services not named stay in this process)."""
     trace_exporter: str = "none"
     """OpenTelemetry exporter: none, console or otlp."""
     otlp_endpoint: str = "http://127.0.0.1:4317"

@@ -1,19 +1,33 @@
-"""The single node: every hubbub service in one process, each a gRPC server on loopback,
-wired the same way a cluster is (so one code path serves both ways of running)."""
+"""The single node: every hubbub service on one machine, each a gRPC server on loopback,
+wired as a cluster is (one code path for both ways of running). Services run in this
+process, or in child processes grouped by `NodeConfig.processes`."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import Awaitable, Callable
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.child_process import config_to_json
 from deploy.config import NodeConfig, token_secret_for
+from deploy.services import SERVICE_ORDER, Addresses, Stop, start_service
 from kernel.clock import Clock, SystemClock
+from kernel.errors import InvalidArgument, Unavailable
 from kernel.telemetry import setup_tracing
 
 log = logging.getLogger(__name__)
+
+NEEDS: dict[str, tuple[str, ...]] = {
+    "messaging": (),
+    "presence": (),
+    "router": ("messaging_target", "presence_target"),
+    "edge": ("messaging_target", "presence_target", "router_target"),
+}
+CHILD_READY_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -28,93 +42,118 @@ class SingleNode:
     router_target: str
     presence_target: str
     push: object
-    _stops: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
+    child_pids: list[int] = field(default_factory=list)
+    _stops: list[Stop] = field(default_factory=list, repr=False)
 
     @property
     def data_dir(self) -> Path:
         return self.config.data_dir
 
     async def stop(self) -> None:
-        """Stop front to back: edges first (clients leave), then router, presence, messaging."""
+        """Stop front to back: edge first (clients leave), then router, presence, messaging."""
         while self._stops:
             stop = self._stops.pop()
             with contextlib.suppress(Exception):
                 await stop()
 
 
+def _order(service: str) -> int:
+    return SERVICE_ORDER.index(service) if service in SERVICE_ORDER else len(SERVICE_ORDER)
+
+
+def process_groups(spec: str) -> list[tuple[str, ...]]:
+    """Parse `processes`: "one" (everything here) or child groups like "edge/messaging+presence".
+    Services named in no group run in this process."""
+    if spec in ("", "one"):
+        return []
+    groups = [tuple(sorted(part.split("+"), key=_order)) for part in spec.split("/") if part]
+    named = [s for g in groups for s in g]
+    unknown = sorted(set(named) - set(SERVICE_ORDER))
+    if unknown or len(named) != len(set(named)):
+        raise InvalidArgument(
+            f"processes: groups of {', '.join(SERVICE_ORDER)} joined by '+', separated by '/' "
+            f"(each service at most once), not {spec!r}"
+        )
+    return groups
+
+
+async def start_child(
+    services: tuple[str, ...], config: NodeConfig, secret: str, upstream: Addresses
+) -> tuple[asyncio.subprocess.Process, Addresses]:
+    """Start a child running `services`; its stdin stays open (EOF tells it the parent left)."""
+    spec = {"services": services, "config": config_to_json(config), "secret": secret, "upstream": upstream}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "deploy.child_process",
+        json.dumps(spec),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(CHILD_READY_TIMEOUT_S):
+            line = await proc.stdout.readline()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise Unavailable(f"child process for {'+'.join(services)} did not start") from None
+    if not line:
+        await proc.wait()
+        raise Unavailable(f"child process for {'+'.join(services)} exited with {proc.returncode}")
+    addresses: Addresses = json.loads(line)
+    return proc, addresses
+
+
+def _child_stopper(proc: asyncio.subprocess.Process) -> Stop:
+    async def stop() -> None:
+        if proc.returncode is None:
+            proc.terminate()
+        try:
+            async with asyncio.timeout(10):
+                await proc.wait()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    return stop
+
+
 async def start_single_node(
     config: NodeConfig, *, clock: Clock | None = None, push: object | None = None
 ) -> SingleNode:
-    """Start every service; `push` replaces the log push backend (tests pass a memory one)."""
-    # Rooms are imported here, in the composition root only.
-    from discovery import DiscoveryConfig, StaticRegistry, start_discovery
-    from edge import EdgeConfig, start_edge
-    from messaging import MessagingConfig, start_messaging
-    from presence import PresenceConfig, start_presence
-    from router import LogPushNotifier, RouterConfig, start_router
-
+    """Start every service; `push` replaces the log push backend (in-process router only)."""
     config.validate()
+    groups = process_groups(config.processes)
     clock = clock or SystemClock()
     setup_tracing("hubbub", config.trace_exporter, config.otlp_endpoint)
     secret = token_secret_for(config)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    stops: list[Callable[[], Awaitable[None]]] = []
+    group_of = {service: group for group in groups for service in group}
+    addresses: Addresses = {}
+    started: set[str] = set()
+    stops: list[Stop] = []
+    pids: list[int] = []
     try:
-        messaging = await start_messaging(
-            MessagingConfig(
-                data_dir=config.data_dir,
-                store=config.store,
-                worker_id=config.worker_id,
-                token_secret=secret,
-                password_hash_time_cost=config.password_hash_time_cost,
-                password_hash_memory_cost=config.password_hash_memory_kib,
-                password_hash_parallelism=config.password_hash_parallelism,
-            ),
-            clock=clock,
-        )
-        stops.append(messaging.stop)
-        presence = await start_presence(PresenceConfig(debounce_ms=config.presence_debounce_ms), clock=clock)
-        stops.append(presence.stop)
-        if push is None:
-            push = LogPushNotifier(config.data_dir / "push.jsonl" if config.push_log else None)
-        router = await start_router(
-            RouterConfig(messaging_target=messaging.target, presence_target=presence.target),
-            clock=clock,
-            push=push,  # type: ignore[arg-type]
-        )
-        stops.append(router.stop)
-        edge = await start_edge(
-            EdgeConfig(
-                host=config.host,
-                ws_port=config.ws_port,
-                grpc_port=config.gateway_port,
-                router_targets=(router.target,),
-                messaging_target=messaging.target,
-                presence_target=presence.target,
-                token_secret=secret,
-                heartbeat_interval_ms=config.heartbeat_interval_ms,
-                heartbeat_timeout_ms=config.heartbeat_timeout_ms,
-                send_queue_limit=config.send_queue_limit,
-                ws_compression=config.ws_compression,
-                presence_lease_ms=config.presence_lease_ms,
-            ),
-            clock=clock,
-        )
-        stops.append(edge.stop)
-        registry = StaticRegistry.single_node(
-            edge_id="edge-1",
-            ws_url=edge.ws_url,
-            grpc_target=edge.grpc_target,
-            connections=lambda: edge.connections,
-            router_target=router.target,
-            messaging_target=messaging.target,
-            presence_target=presence.target,
-            now_ms=clock.now_ms(),
-        )
-        discovery = await start_discovery(
-            DiscoveryConfig(host=config.host, port=config.discovery_port), registry=registry
-        )
-        stops.append(discovery.stop)
+        for name in SERVICE_ORDER:
+            if name in started:
+                continue
+            group = group_of.get(name)
+            if group is None:
+                service = await start_service(name, config, secret, addresses, clock, push)
+                stops.append(service.stop)
+                addresses.update(service.addresses)
+                push = service.push if service.push is not None else push
+                continue
+            missing = [n for member in group for n in NEEDS[member] if n not in addresses]
+            provided = {f"{m}_target" for m in group}
+            if any(n not in provided for n in missing):
+                raise InvalidArgument(f"processes: {'+'.join(group)} starts before what it needs")
+            proc, child_addresses = await start_child(group, config, secret, addresses)
+            stops.append(_child_stopper(proc))
+            pids.append(proc.pid)
+            addresses.update(child_addresses)
+            started.update(group)
     except BaseException:
         for stop in reversed(stops):
             with contextlib.suppress(Exception):
@@ -122,12 +161,13 @@ async def start_single_node(
         raise
     return SingleNode(
         config=config,
-        ws_url=edge.ws_url,
-        gateway_target=edge.grpc_target,
-        discovery_target=discovery.target,
-        messaging_target=messaging.target,
-        router_target=router.target,
-        presence_target=presence.target,
+        ws_url=addresses["ws_url"],
+        gateway_target=addresses["gateway_target"],
+        discovery_target=addresses["discovery_target"],
+        messaging_target=addresses["messaging_target"],
+        router_target=addresses["router_target"],
+        presence_target=addresses["presence_target"],
         push=push,
+        child_pids=pids,
         _stops=stops,
     )

@@ -12,7 +12,7 @@ from deploy.single_node import SingleNode, start_single_node
 from router import MemoryPushNotifier
 
 
-def test_config(tmp_path: Path, **overrides: object) -> NodeConfig:
+def config_for_tests(tmp_path: Path, **overrides: object) -> NodeConfig:
     values: dict[str, object] = {
         "data_dir": tmp_path / "data",
         "ws_port": 0,
@@ -39,7 +39,7 @@ async def push() -> MemoryPushNotifier:
 
 @pytest.fixture
 async def node(tmp_path: Path, push: MemoryPushNotifier) -> AsyncIterator[SingleNode]:
-    running = await start_single_node(test_config(tmp_path), push=push)
+    running = await start_single_node(config_for_tests(tmp_path), push=push)
     try:
         yield running
     finally:

@@ -1,0 +1,85 @@
+"""A child process of a multi-process single node: starts some services, prints their
+addresses as one JSON line, and runs until SIGTERM or until its parent goes away (stdin EOF)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from deploy.config import NodeConfig
+from deploy.services import start_service
+from kernel.clock import SystemClock
+from kernel.telemetry import setup_tracing
+
+
+def config_to_json(config: NodeConfig) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+
+
+def config_from_json(values: dict[str, Any]) -> NodeConfig:
+    known = {f.name for f in fields(NodeConfig)}
+    kwargs = {k: v for k, v in values.items() if k in known}
+    kwargs["data_dir"] = Path(kwargs["data_dir"])
+    return NodeConfig(**kwargs)
+
+
+def _watch_parent(loop: asyncio.AbstractEventLoop, gone: asyncio.Event) -> None:
+    """Set `gone` when stdin reaches EOF: the parent closed it or died. A daemon thread, so
+    it never holds up this process's exit."""
+
+    def read_until_eof() -> None:
+        sys.stdin.buffer.read()
+        loop.call_soon_threadsafe(gone.set)
+
+    threading.Thread(target=read_until_eof, name="parent-watch", daemon=True).start()
+
+
+async def run(spec: dict[str, Any]) -> None:
+    config = config_from_json(spec["config"])
+    setup_tracing(f"hubbub-{'-'.join(spec['services'])}", config.trace_exporter, config.otlp_endpoint)
+    clock = SystemClock()
+    upstream: dict[str, str] = dict(spec["upstream"])
+    started = []
+    try:
+        for name in spec["services"]:
+            service = await start_service(name, config, spec["secret"], upstream, clock, None)
+            started.append(service)
+            upstream.update(service.addresses)
+        print(json.dumps(upstream), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        _watch_parent(loop, stop)
+        await stop.wait()
+    finally:
+        for service in reversed(started):
+            with contextlib.suppress(Exception):
+                await service.stop()
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    logging.basicConfig(
+        level=spec["config"].get("log_level", "INFO"),
+        stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s [{'+'.join(spec['services'])}] %(name)s: %(message)s",
+    )
+    try:
+        import uvloop
+
+        uvloop.run(run(spec))
+    except ImportError:
+        asyncio.run(run(spec))
+
+
+if __name__ == "__main__":
+    main()
