@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
-from kernel.errors import Conflict, HubbubError
+from kernel.errors import Conflict, HubbubError, NotFound
 from protos import client_pb2 as pb
 from sdk.client import ChatClient
 from sdk.connection import Credentials
@@ -47,6 +47,7 @@ class TerminalChat:
         self.write = write
         self.current = 0
         self.labels: dict[int, str] = {}
+        self.pending_peer = ""  # --to PEER that did not exist yet: retried on the next line
 
     def remember(self, conversation: pb.Conversation) -> str:
         if conversation.kind == pb.CONVERSATION_KIND_GROUP:
@@ -101,13 +102,21 @@ class TerminalChat:
         return True
 
     async def open_direct(self, peer: str) -> None:
-        conversation = await self.client.open_direct(peer)
+        try:
+            conversation = await self.client.open_direct(peer)
+        except NotFound:
+            self.pending_peer = peer
+            self.write(f"-- {peer} has not signed up yet; your first line to them will try again")
+            return
+        self.pending_peer = ""
         self.current = conversation.conversation_id
         with contextlib.suppress(HubbubError):  # contacts are who we get presence for
             await self.client.add_contact(peer)
         self.write(f"-- chatting with {self.remember(conversation)} (conversation {self.current})")
 
     async def say(self, text: str) -> None:
+        if not self.current and self.pending_peer:
+            await self.open_direct(self.pending_peer)
         if not self.current:
             self.write("-- no conversation yet: /to PEER or /group TITLE a,b,c")
             return
@@ -166,6 +175,11 @@ class TerminalChat:
             self.write(
                 f"-- {self.remember(event.conversation)}: {_event_name(event.kind)} by {event.actor_id}"
             )
+            if not self.current and event.kind == pb.CONVERSATION_EVENT_KIND_CREATED:
+                # Someone opened a chat with us before we had one: talk there.
+                self.current = event.conversation.conversation_id
+                self.pending_peer = ""
+                self.write(f"-- now talking in {self.label(self.current)}")
         elif isinstance(event, pb.Error):
             self.write(f"! {event.code}: {event.message}")
         elif isinstance(event, ConnectionChanged):

@@ -85,3 +85,30 @@ async def test_terminal_chat_logs_in_when_the_user_exists(node: SingleNode) -> N
     wrong = parse_args(["--user", user, "--password", "not the password", "--url", node.ws_url])
     assert await run(wrong, quit_at_once(), screen.write) == 1
     assert "UNAUTHENTICATED" in await screen.printed("cannot connect")
+
+
+async def test_a_peer_who_signs_up_later_is_reached_by_the_first_line(node: SingleNode) -> None:
+    alice_id, bob_id = unique("alice"), unique("bob")
+    typed: asyncio.Queue[str | None] = asyncio.Queue()
+    screen = Screen()
+
+    async def lines() -> AsyncIterator[str]:
+        while (line := await typed.get()) is not None:
+            yield line
+
+    args = parse_args(["--user", alice_id, "--url", node.ws_url, "--to", bob_id])
+    terminal = asyncio.create_task(run(args, lines(), screen.write))
+    try:
+        await screen.printed(f"{bob_id} has not signed up yet")
+        bob = await ChatClient.connect(
+            node.ws_url, device_id="b", sign_up=Credentials(bob_id, "bob-password")
+        )
+        typed.put_nowait("are you there now?\n")
+        await screen.printed("✓ sent #1")
+        (got,) = await messages(bob, 1)
+        assert (got.sender_id, got.body) == (alice_id, "are you there now?")
+        await bob.close()
+    finally:
+        typed.put_nowait(None)
+        async with asyncio.timeout(TIMEOUT_S):
+            await terminal
