@@ -89,7 +89,7 @@ class PresenceReporter:
                     self._need_snapshot = True
                 report = self._next_report()
                 try:
-                    await call(stub.Report(report, timeout=REPORT_TIMEOUT_S))
+                    reply = await call(stub.Report(report, timeout=REPORT_TIMEOUT_S))
                 except Exception as exc:  # noqa: BLE001 - presence down: retry with a snapshot
                     log.info("presence report failed: %r", exc)
                     self._need_snapshot = True
@@ -99,6 +99,9 @@ class PresenceReporter:
                     continue
                 attempt = 0
                 self.reports += 1
+                if reply.resync:  # presence lost track of us (lease lapsed): restate all
+                    self._need_snapshot = True
+                    self._wake.set()
         finally:
             await channel.close()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
-from presence.model import EdgeReport, UserPresence
+from presence.model import EdgeReport, ReportAck, UserPresence
 
 
 class ChangeStream(Protocol):
@@ -22,9 +22,9 @@ class ChangeStream(Protocol):
 
 
 class PresenceBackend(Protocol):
-    async def report(self, report: EdgeReport) -> int:
+    async def report(self, report: EdgeReport) -> ReportAck:
         """Apply an edge's batch and renew its lease; publish what changed at once.
-        Returns the server time (ms) the report was applied at."""
+        Says when it was applied, and whether the edge must resend a full snapshot."""
 
     async def query(self, user_ids: Sequence[str]) -> list[UserPresence]:
         """Debounced status per user, in order; unknown users are offline, last seen 0."""

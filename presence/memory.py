@@ -6,8 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kernel.clock import Clock
-from presence.model import EdgeReport, UserPresence
-from presence.rules import DEFAULT_DEBOUNCE_MS, PresenceState, apply_report, expire, next_deadline, statuses
+from presence.model import EdgeReport, ReportAck, UserPresence
+from presence.rules import (
+    DEFAULT_DEBOUNCE_MS,
+    PresenceState,
+    apply_report,
+    expire,
+    needs_resync,
+    next_deadline,
+    statuses,
+)
 from presence.subscription import BoundedChangeQueue
 
 
@@ -22,11 +30,12 @@ class MemoryPresence:
         self._state = PresenceState(debounce_ms=debounce_ms)
         self._subscribers: set[BoundedChangeQueue] = set()
 
-    async def report(self, report: EdgeReport) -> int:
+    async def report(self, report: EdgeReport) -> ReportAck:
         now = self._clock.now_ms()
+        resync = needs_resync(self._state, report, now)
         self._state, changes = apply_report(self._state, report, now)
         self._publish(changes)
-        return now
+        return ReportAck(now, resync)
 
     async def query(self, user_ids: Sequence[str]) -> list[UserPresence]:
         return statuses(self._state, user_ids, self._clock.now_ms())

@@ -12,6 +12,14 @@ SessionKey = tuple[str, str, int]
 
 
 @dataclass(frozen=True, slots=True)
+class ReportAck:
+    """When the report was applied, and whether the edge must send a full snapshot next."""
+
+    applied_at_ms: int
+    resync: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SessionChange:
     user_id: str
     device_id: str

@@ -54,6 +54,15 @@ class PresenceState:
 Changes = list[UserPresence]
 
 
+def needs_resync(state: PresenceState, report: EdgeReport, now: int) -> bool:
+    """A partial report from an edge whose lease is unknown or lapsed cannot be placed:
+    the sessions it reported earlier are gone, so the edge must restate them all."""
+    if report.full_snapshot:
+        return False
+    lease = state.edges.get(report.edge_id)
+    return lease is None or lease.expires_at_ms <= now
+
+
 def apply_report(state: PresenceState, report: EdgeReport, now: int) -> tuple[PresenceState, Changes]:
     """Renew the edge's lease and apply its session changes. A lease that lapsed before
     this report is treated as lapsed (its sessions are gone) whether or not `expire` ran,

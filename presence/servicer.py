@@ -35,9 +35,9 @@ class PresenceServicer(presence_pb2_grpc.PresenceServicer):
 
     @servicer_errors
     async def Report(self, request: presence_pb2.EdgeReport, context: Context) -> presence_pb2.ReportReply:
-        now = await self._backend.report(report_from_proto(request))
+        ack = await self._backend.report(report_from_proto(request))
         self._on_report()  # the report may have set an earlier deadline
-        return presence_pb2.ReportReply(server_time_ms=now)
+        return presence_pb2.ReportReply(server_time_ms=ack.applied_at_ms, resync=ack.resync)
 
     @servicer_errors
     async def Query(

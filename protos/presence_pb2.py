@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos import client_pb2 as protos_dot_client__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protos/presence.proto\x12\thubbub.v1\x1a\x13protos/client.proto\"W\n\rSessionChange\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\x04\x12\x0e\n\x06online\x18\x04 \x01(\x08\"q\n\nEdgeReport\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\x10\n\x08lease_ms\x18\x02 \x01(\r\x12)\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x18.hubbub.v1.SessionChange\x12\x15\n\rfull_snapshot\x18\x04 \x01(\x08\"%\n\x0bReportReply\x12\x16\n\x0eserver_time_ms\x18\x01 \x01(\x03\"!\n\rPresenceQuery\x12\x10\n\x08user_ids\x18\x01 \x03(\t\";\n\x10PresenceSnapshot\x12\'\n\x05users\x18\x01 \x03(\x0b\x32\x18.hubbub.v1.PresenceEvent\"\x0e\n\x0cWatchRequest2\xc4\x01\n\x08Presence\x12\x37\n\x06Report\x12\x15.hubbub.v1.EdgeReport\x1a\x16.hubbub.v1.ReportReply\x12>\n\x05Query\x12\x18.hubbub.v1.PresenceQuery\x1a\x1b.hubbub.v1.PresenceSnapshot\x12?\n\x05Watch\x12\x17.hubbub.v1.WatchRequest\x1a\x1b.hubbub.v1.PresenceSnapshot0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protos/presence.proto\x12\thubbub.v1\x1a\x13protos/client.proto\"W\n\rSessionChange\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\x04\x12\x0e\n\x06online\x18\x04 \x01(\x08\"q\n\nEdgeReport\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\x10\n\x08lease_ms\x18\x02 \x01(\r\x12)\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x18.hubbub.v1.SessionChange\x12\x15\n\rfull_snapshot\x18\x04 \x01(\x08\"5\n\x0bReportReply\x12\x16\n\x0eserver_time_ms\x18\x01 \x01(\x03\x12\x0e\n\x06resync\x18\x02 \x01(\x08\"!\n\rPresenceQuery\x12\x10\n\x08user_ids\x18\x01 \x03(\t\";\n\x10PresenceSnapshot\x12\'\n\x05users\x18\x01 \x03(\x0b\x32\x18.hubbub.v1.PresenceEvent\"\x0e\n\x0cWatchRequest2\xc4\x01\n\x08Presence\x12\x37\n\x06Report\x12\x15.hubbub.v1.EdgeReport\x1a\x16.hubbub.v1.ReportReply\x12>\n\x05Query\x12\x18.hubbub.v1.PresenceQuery\x1a\x1b.hubbub.v1.PresenceSnapshot\x12?\n\x05Watch\x12\x17.hubbub.v1.WatchRequest\x1a\x1b.hubbub.v1.PresenceSnapshot0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,13 +37,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EDGEREPORT']._serialized_start=146
   _globals['_EDGEREPORT']._serialized_end=259
   _globals['_REPORTREPLY']._serialized_start=261
-  _globals['_REPORTREPLY']._serialized_end=298
-  _globals['_PRESENCEQUERY']._serialized_start=300
-  _globals['_PRESENCEQUERY']._serialized_end=333
-  _globals['_PRESENCESNAPSHOT']._serialized_start=335
-  _globals['_PRESENCESNAPSHOT']._serialized_end=394
-  _globals['_WATCHREQUEST']._serialized_start=396
-  _globals['_WATCHREQUEST']._serialized_end=410
-  _globals['_PRESENCE']._serialized_start=413
-  _globals['_PRESENCE']._serialized_end=609
+  _globals['_REPORTREPLY']._serialized_end=314
+  _globals['_PRESENCEQUERY']._serialized_start=316
+  _globals['_PRESENCEQUERY']._serialized_end=349
+  _globals['_PRESENCESNAPSHOT']._serialized_start=351
+  _globals['_PRESENCESNAPSHOT']._serialized_end=410
+  _globals['_WATCHREQUEST']._serialized_start=412
+  _globals['_WATCHREQUEST']._serialized_end=426
+  _globals['_PRESENCE']._serialized_start=429
+  _globals['_PRESENCE']._serialized_end=625
 # @@protoc_insertion_point(module_scope)

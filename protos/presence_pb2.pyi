@@ -85,15 +85,21 @@ class ReportReply(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SERVER_TIME_MS_FIELD_NUMBER: _builtins.int
+    RESYNC_FIELD_NUMBER: _builtins.int
     server_time_ms: _builtins.int
+    resync: _builtins.bool
+    """Presence did not know this edge (its lease lapsed, or presence restarted): the edge
+    must send a full snapshot next, or the sessions it reported before stay unknown.
+    """
     def __init__(
         self,
         *,
         server_time_ms: _builtins.int = ...,
+        resync: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["server_time_ms", b"server_time_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["resync", b"resync", "server_time_ms", b"server_time_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -47,7 +47,7 @@ async def test_report_publishes_online_to_every_subscriber_and_query_agrees(
 ) -> None:
     backend, clock = env
     first, second = await backend.subscribe(100), await backend.subscribe(100)
-    now = await backend.report(sessions("e1", "alice", "bob"))
+    now = (await backend.report(sessions("e1", "alice", "bob"))).applied_at_ms
     assert now == clock.now_ms()
     expected = [UserPresence("alice", True, now), UserPresence("bob", True, now)]
     assert sorted(await next_batch(first), key=lambda u: u.user_id) == expected
@@ -64,7 +64,7 @@ async def test_expire_publishes_the_offline_of_a_lapsed_edge(
 ) -> None:
     backend, clock = env
     stream = await backend.subscribe(100)
-    start = await backend.report(sessions("e1", "alice"))
+    start = (await backend.report(sessions("e1", "alice"))).applied_at_ms
     assert [u.online for u in await next_batch(stream)] == [True]
     assert await backend.expire() == start + LEASE
     clock.advance(LEASE + DEBOUNCE)
@@ -113,3 +113,15 @@ async def test_a_closed_subscription_receives_nothing_more(env: tuple[PresenceBa
     await backend.report(sessions("e1", "alice"))
     async with asyncio.timeout(30):
         assert [batch async for batch in stream] == []
+
+
+async def test_an_edge_presence_lost_track_of_is_asked_to_resync(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, clock = env
+    assert (await backend.report(sessions("e1", "alice"))).resync, "a first partial report is unknown"
+    assert not (await backend.report(sessions("e1", "bob"))).resync
+    clock.advance(LEASE + 1)
+    assert (await backend.report(sessions("e1", "carol"))).resync, "the lease lapsed: restate"
+    snapshot = EdgeReport(edge_id="e1", lease_ms=LEASE, changes=(), full_snapshot=True)
+    assert not (await backend.report(snapshot)).resync
