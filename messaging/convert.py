@@ -18,6 +18,7 @@ from messaging.conversations import (
 )
 from messaging.messages import CursorOutcome, Page, ReadBy, SendItem
 from messaging.model import (
+    AppendOutcome,
     Conversation,
     ConversationKind,
     ConversationSummary,
@@ -52,18 +53,41 @@ def error_to_pb(error: HubbubError) -> client_pb2.Error:
 
 
 def message_to_pb(message: StoredMessage) -> client_pb2.Message:
-    return client_pb2.Message(
-        conversation_id=message.conversation_id,
-        seq=message.seq,
-        message_id=message.message_id,
-        sender_id=message.sender_id,
-        sender_device=message.sender_device,
-        client_msg_id=message.client_msg_id,
-        content_type=message.content_type,
-        body=message.body,
-        payload=message.payload,
-        sent_at_ms=message.sent_at_ms,
-    )
+    target = client_pb2.Message()
+    fill_message(target, message)
+    return target
+
+
+def fill_message(target: client_pb2.Message, message: StoredMessage) -> None:
+    """Set `message` into a (sub)message in place: no intermediate message and no copy."""
+    target.conversation_id = message.conversation_id
+    target.seq = message.seq
+    target.message_id = message.message_id
+    target.sender_id = message.sender_id
+    target.sender_device = message.sender_device
+    target.client_msg_id = message.client_msg_id
+    if message.content_type:
+        target.content_type = message.content_type
+    if message.body:
+        target.body = message.body
+    if message.payload:
+        target.payload = message.payload
+    target.sent_at_ms = message.sent_at_ms
+
+
+def append_reply(results: Iterable[AppendOutcome | HubbubError]) -> messaging_pb2.AppendReply:
+    """One AppendResult per outcome, in order; messages are written straight into the reply."""
+    reply = messaging_pb2.AppendReply()
+    add = reply.results.add
+    for result in results:
+        if isinstance(result, HubbubError):
+            add(error=error_to_pb(result))
+            continue
+        entry = add()
+        fill_message(entry.message, result.message)
+        if result.duplicate:
+            entry.duplicate = True
+    return reply
 
 
 def member_to_pb(member: Member) -> client_pb2.Member:
@@ -135,6 +159,21 @@ def role_from_pb(role: int) -> Role:
         return Role(role)
     except ValueError as exc:
         raise InvalidArgument("role must be member, admin or owner") from exc
+
+
+def send_items_from_pb(items: Iterable[messaging_pb2.AppendItem]) -> list[SendItem]:
+    """The Append hot path: positional construction, one pass."""
+    out: list[SendItem] = []
+    append = out.append
+    for item in items:
+        m = item.message
+        append(
+            SendItem(
+                item.sender_id, item.sender_device, m.conversation_id, m.client_msg_id,
+                m.content_type, m.body, m.payload,
+            )
+        )  # fmt: skip
+    return out
 
 
 def send_item_from_pb(item: messaging_pb2.AppendItem) -> SendItem:

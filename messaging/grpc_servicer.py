@@ -144,14 +144,8 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
         self, request: messaging_pb2.AppendRequest, context: Context
     ) -> messaging_pb2.AppendReply:
         """`owner_epoch` is not checked yet: the store interface carries no fencing token."""
-        results = await self._messages.append([convert.send_item_from_pb(item) for item in request.items])
-        reply = messaging_pb2.AppendReply()
-        for result in results:
-            if isinstance(result, HubbubError):
-                reply.results.add(error=convert.error_to_pb(result))
-            else:
-                reply.results.add(message=convert.message_to_pb(result.message), duplicate=result.duplicate)
-        return reply
+        results = await self._messages.append(convert.send_items_from_pb(request.items))
+        return convert.append_reply(results)
 
     @servicer_errors
     async def History(

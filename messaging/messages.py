@@ -71,40 +71,38 @@ class Messages:
     async def append(self, items: Sequence[SendItem]) -> list[AppendOutcome | HubbubError]:
         """One result per item, in order. Invalid items and non-members get their error; the
         rest are stored in one store call (one durable commit). Retries get the original."""
-        member_sets = await self._members.get_many(item.conversation_id for item in items)
+        member_sets = await self._members.get_many({item.conversation_id for item in items})
         results: list[AppendOutcome | HubbubError | None] = [None] * len(items)
         batch: list[NewMessage] = []
         slots: list[int] = []
         now = self._clock.now_ms()
+        next_id = self._ids.next_id
+        validate = rules.validate_send
         for index, item in enumerate(items):
             try:
-                rules.validate_send(item.client_msg_id, item.content_type, item.body, item.payload)
+                validate(item.client_msg_id, item.content_type, item.body, item.payload)
             except HubbubError as exc:
                 results[index] = exc
                 continue
-            refused = _membership_error(member_sets[item.conversation_id], item.sender_id)
-            if refused is not None:
-                results[index] = refused
+            member_set = member_sets[item.conversation_id]
+            if isinstance(member_set, HubbubError) or item.sender_id not in member_set.members:
+                results[index] = _membership_error(member_set, item.sender_id)
                 continue
             batch.append(
                 NewMessage(
-                    conversation_id=item.conversation_id,
-                    sender_id=item.sender_id,
-                    sender_device=item.sender_device,
-                    client_msg_id=item.client_msg_id,
-                    content_type=item.content_type,
-                    body=item.body,
-                    payload=item.payload,
-                    message_id=self._ids.next_id(),
-                    sent_at_ms=now,
+                    item.conversation_id, item.sender_id, item.sender_device, item.client_msg_id,
+                    item.content_type, item.body, item.payload, next_id(), now,
                 )
-            )
+            )  # fmt: skip
             slots.append(index)
         if batch:
             outcomes = await self._store.append(batch)
+            last_seq = self._last_seq
             for index, outcome in zip(slots, outcomes, strict=True):
                 results[index] = outcome
-                self._saw_seq(outcome.message.conversation_id, outcome.message.seq)
+                message = outcome.message
+                if message.seq > last_seq.get(message.conversation_id, 0):
+                    self._saw_seq(message.conversation_id, message.seq)
         return [r for r in results if r is not None]
 
     def _saw_seq(self, conversation_id: int, seq: int) -> None:

@@ -180,39 +180,40 @@ class MemoryStore:
 
     # ------------------------------------------------------------------ messages
     async def append(self, messages: Sequence[NewMessage]) -> list[AppendOutcome]:
+        conversations = self._conversations
         for new in messages:
-            if new.conversation_id not in self._conversations:
+            if new.conversation_id not in conversations:
                 raise NotFound(f"conversation {new.conversation_id} not found")
         outcomes = []
+        fresh: list[StoredMessage] = []
+        activity: dict[int, int] = {}  # conversation -> latest sent_at_ms of this call
+        dedupe, by_conversation = self._dedupe, self._messages
         for new in messages:
             key = (new.sender_id, new.client_msg_id)
-            original = self._dedupe.get(key)
+            original = dedupe.get(key)
             if original is not None:
                 outcomes.append(AppendOutcome(original, duplicate=True))
                 continue
-            stored_list = self._messages[new.conversation_id]
+            cid = new.conversation_id
+            stored_list = by_conversation[cid]
             stored = StoredMessage(
-                conversation_id=new.conversation_id,
-                seq=len(stored_list) + 1,
-                message_id=new.message_id,
-                sender_id=new.sender_id,
-                sender_device=new.sender_device,
-                client_msg_id=new.client_msg_id,
-                content_type=new.content_type,
-                body=new.body,
-                payload=new.payload,
-                sent_at_ms=new.sent_at_ms,
-            )
+                cid, len(stored_list) + 1, new.message_id, new.sender_id, new.sender_device,
+                new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms,
+            )  # fmt: skip
             stored_list.append(stored)
-            self._dedupe[key] = stored
-            conversation = self._conversations[new.conversation_id]
-            self._conversations[new.conversation_id] = dataclasses.replace(
-                conversation,
-                last_seq=stored.seq,
-                last_activity_ms=max(conversation.last_activity_ms, stored.sent_at_ms),
-            )
+            dedupe[key] = stored
+            fresh.append(stored)
+            if stored.sent_at_ms > activity.get(cid, -1):
+                activity[cid] = stored.sent_at_ms
             outcomes.append(AppendOutcome(stored, duplicate=False))
-        for run in own_runs(o.message for o in outcomes if not o.duplicate):
+        for cid, sent_at_ms in activity.items():  # one new Conversation value per conversation
+            conversation = conversations[cid]
+            conversations[cid] = dataclasses.replace(
+                conversation,
+                last_seq=len(by_conversation[cid]),
+                last_activity_ms=max(conversation.last_activity_ms, sent_at_ms),
+            )
+        for run in own_runs(fresh):
             before = self._get_cursors(run.sender_id, run.conversation_id)
             self._cursors[(run.sender_id, run.conversation_id)] = advance_over_own(before, run)
             self._cursors_by_conversation[run.conversation_id].add(run.sender_id)
