@@ -1,0 +1,282 @@
+"""One load-generator process of the stepped engine: holds its share of the online users,
+paces its share of the offered rate, and records, per (receiver, sender), which counters
+arrived (bitsets the parent merges to count loss exactly across processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing as mp
+import time
+from array import array
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from multiprocessing.sharedctypes import SynchronizedArray
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from bench.engine_plan import Plan
+from bench.loadgen import (
+    SETUP_TIMEOUT_S,
+    Pacer,
+    RawUser,
+    ack_periodically,
+    encode_send,
+    parse_stamp,
+    send_prefix,
+    sign_up_many,
+    stamp,
+)
+from protos import client_pb2 as pb
+
+PACING_TICK_S = 0.001
+REPORT_EVERY_NS = 100_000_000
+Command = tuple[Any, ...]
+
+
+@dataclass
+class StepRecord:
+    """What one worker saw in one step; plain data so it pickles to the parent."""
+
+    sent: dict[str, int] = field(default_factory=dict)  # sender -> sends this step
+    acked: dict[str, int] = field(default_factory=dict)  # sender -> bitset of acked counters
+    seen: dict[tuple[str, str], int] = field(default_factory=dict)  # (receiver, sender) -> bitset
+    latencies_ms: array[float] = field(default_factory=lambda: array("d"))
+    received: int = 0
+    duplicated: int = 0
+    reordered: int = 0
+    errors: int = 0
+    first_send_ns: int = 0
+    last_receive_ns: int = 0
+
+
+class EchoUser:
+    """A baseline connection: same sends, but the server echoes the frame back unchanged."""
+
+    def __init__(self, ws: ClientConnection, user_id: str) -> None:
+        self.ws = ws
+        self.user_id = user_id
+        self.on_data: Callable[[EchoUser, bytes], None] | None = None
+        self._ref = 0
+        self._reader = asyncio.create_task(self._read())
+
+    def next_ref(self) -> int:
+        self._ref += 1
+        return self._ref
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for data in self.ws:
+                if self.on_data is not None:
+                    self.on_data(self, data if isinstance(data, bytes) else data.encode())
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self._reader
+
+
+async def _echo_users(url: str, names: list[str]) -> list[EchoUser]:
+    async def one(name: str) -> EchoUser:
+        ws = await connect(url, compression=None, max_size=2**24, ping_interval=None, open_timeout=SETUP_TIMEOUT_S)
+        return EchoUser(ws, name)
+
+    return list(await asyncio.gather(*(one(n) for n in names)))
+
+
+class Worker:
+    def __init__(self, plan: Plan, index: int, processes: int, counters: SynchronizedArray[int]) -> None:
+        self.plan = plan
+        self.index = index
+        self.processes = processes
+        self.counters = counters
+        self.names = plan.users_of(index, processes)
+        self.users: list[Any] = []  # RawUser or EchoUser, aligned with self.names
+        self.prefixes: dict[str, bytes] = {}
+        self.step_no = 0
+        self.record = StepRecord()
+        self.step_start_ns = 0
+        self.highest: dict[tuple[str, str], int] = {}
+
+    async def setup(self) -> None:
+        plan = self.plan
+        if plan.echo:
+            self.users = await _echo_users(plan.url, self.names)
+            for user in self.users:
+                user.on_data = self._on_echo
+            return
+        concurrency = max(1, plan.signup_concurrency // self.processes)
+        self.users = await sign_up_many(plan.url, self.names, plan.password, concurrency)
+        if self.index == 0 and plan.offline_users():
+            offline = await sign_up_many(plan.url, plan.offline_users(), plan.password, concurrency)
+            await asyncio.gather(*(u.close() for u in offline))
+        for user in self.users:
+            user.on_frame = self._on_frame
+
+    async def open(self) -> dict[int, int]:
+        """Open the conversations whose first online member is ours: {conversation index: id}."""
+        if self.plan.echo:
+            return {}
+        mine = {u.user_id: u for u in self.users}
+        opened: dict[int, int] = {}
+        for position, conversation in enumerate(self.plan.conversations):
+            creator = mine.get(conversation.online[0])
+            if creator is None:
+                continue
+            if conversation.group:
+                members = [*conversation.online[1:], *conversation.offline]
+                frame = pb.ClientFrame(create_group=pb.CreateGroup(title="bench", member_ids=members))
+                reply = await creator.request(frame)
+            else:
+                reply = await creator.request(
+                    pb.ClientFrame(open_direct=pb.OpenDirect(peer_id=conversation.online[1]))
+                )
+            if reply.WhichOneof("kind") != "conversation":
+                raise RuntimeError(f"opening conversation {position}: {reply}")
+            opened[position] = reply.conversation.conversation_id
+        return opened
+
+    def learn(self, conversation_ids: dict[int, int]) -> None:
+        for position, conversation in enumerate(self.plan.conversations):
+            prefix = send_prefix(conversation_ids.get(position, 0))
+            for name in conversation.online:
+                self.prefixes[name] = prefix
+
+    # ---------------------------------------------------------------- receiving
+
+    def _record(self, receiver: str, sender: str, sent_ns: int, counter: int, now_ns: int) -> None:
+        record = self.record
+        key = (receiver, sender)
+        bits = record.seen.get(key, 0)
+        bit = 1 << counter
+        if bits & bit:
+            record.duplicated += 1
+            return
+        record.seen[key] = bits | bit
+        if counter < self.highest.get(key, -1):
+            record.reordered += 1
+        else:
+            self.highest[key] = counter
+        record.latencies_ms.append((now_ns - sent_ns) / 1e6)
+        record.received += 1
+        record.last_receive_ns = now_ns
+
+    def _on_frame(self, user: RawUser, frame: pb.ServerFrame) -> None:
+        kind = frame.WhichOneof("kind")
+        if kind == "message":
+            now_ns = time.time_ns()
+            sent_ns, counter = parse_stamp(frame.message.body)
+            if sent_ns >= self.step_start_ns:  # not a straggler of an earlier step
+                self._record(user.user_id, frame.message.sender_id, sent_ns, counter, now_ns)
+        elif kind == "sent":
+            step, _, counter = frame.sent.client_msg_id.partition(".")
+            if int(step) == self.step_no:
+                acked = self.record.acked
+                acked[user.user_id] = acked.get(user.user_id, 0) | (1 << int(counter))
+        elif kind == "error":
+            self.record.errors += 1
+
+    def _on_echo(self, user: EchoUser, data: bytes) -> None:
+        now_ns = time.time_ns()
+        sent_ns, counter = parse_stamp(pb.ClientFrame.FromString(data).send.body)
+        if sent_ns >= self.step_start_ns:
+            self._record(user.user_id, user.user_id, sent_ns, counter, now_ns)
+
+    # ---------------------------------------------------------------- a step
+
+    async def send(self, rate: float, start_ns: int, seconds: float) -> dict[str, int]:
+        """Send this worker's share of `rate` for `seconds` from `start_ns`; -> sends per sender."""
+        self.step_no += 1
+        self.record = StepRecord(first_send_ns=start_ns)
+        self.highest = {}
+        self.step_start_ns = start_ns
+        users = self.users
+        count = len(users)
+        counters = [0] * count
+        share = rate * count / self.plan.online_count()
+        pacer = Pacer(rate=share, start_ns=start_ns)
+        end_ns = start_ns + int(seconds * 1e9)
+        step = b"%d." % self.step_no
+        prefixes = [self.prefixes.get(u.user_id, b"") for u in users]
+        await asyncio.sleep(max(0.0, (start_ns - time.time_ns()) / 1e9))
+        next_report = 0
+        while True:
+            now_ns = min(time.time_ns(), end_ns)
+            for index in pacer.due(now_ns):
+                k = index % count
+                user = users[k]
+                counter = counters[k]
+                counters[k] = counter + 1
+                body = stamp(pacer.scheduled_ns(index), counter)
+                with contextlib.suppress(ConnectionClosed):
+                    await user.ws.send(encode_send(user.next_ref(), prefixes[k], step + b"%d" % counter, body))
+            if now_ns >= next_report:
+                self._report(pacer.issued)
+                next_report = now_ns + REPORT_EVERY_NS
+            if now_ns >= end_ns:
+                break
+            await asyncio.sleep(PACING_TICK_S)
+        self._report(pacer.issued)
+        self.record.sent = {u.user_id: c for u, c in zip(users, counters, strict=True)}
+        if self.plan.echo:  # no separate ack: a send is "acked" when it was sent
+            self.record.acked = {name: (1 << c) - 1 for name, c in self.record.sent.items()}
+        return self.record.sent
+
+    async def drain(self, all_sent: dict[str, int], drain_s: float) -> StepRecord:
+        """Wait (bounded) until our sends are acked and our receivers hold all they should."""
+        expected = sum(all_sent.get(s, 0) for r in self.names for s in self.plan.senders_to(r))
+        my_sent = sum(self.record.sent.values())
+        deadline = time.monotonic() + drain_s
+        stop_acks = asyncio.Event()
+        acker = None if self.plan.echo else asyncio.create_task(ack_periodically(self.users, 0.2, stop_acks))
+        while time.monotonic() < deadline:
+            acked = sum(bin(b).count("1") for b in self.record.acked.values())
+            if self.record.received >= expected and acked >= my_sent:
+                break
+            self._report(my_sent)
+            await asyncio.sleep(0.05)  # polling a bench's counters, not a test waiting for an event
+        stop_acks.set()
+        if acker is not None:
+            await acker
+        self._report(my_sent)
+        return self.record
+
+    def _report(self, sent: int) -> None:
+        self.counters[2 * self.index] = sent
+        self.counters[2 * self.index + 1] = self.record.received
+
+    async def close(self) -> None:
+        await asyncio.gather(*(u.close() for u in self.users), return_exceptions=True)
+
+
+async def serve(worker: Worker, commands: mp.Queue[Command], events: mp.Queue[Command]) -> None:
+    """Obey the parent's commands until `stop`: setup, open, learn, step/expect."""
+    loop = asyncio.get_running_loop()
+
+    async def next_command() -> Command:
+        return await loop.run_in_executor(None, commands.get)
+
+    async def reply(kind: str, work: Awaitable[Any]) -> None:
+        events.put((kind, worker.index, await work))
+
+    try:
+        while True:
+            command = await next_command()
+            if command[0] == "setup":
+                await reply("ready", worker.setup())
+            elif command[0] == "open":
+                await reply("opened", worker.open())
+            elif command[0] == "learn":
+                worker.learn(command[1])
+                events.put(("learned", worker.index, None))
+            elif command[0] == "step":
+                _, rate, start_ns, seconds = command
+                await reply("sent", worker.send(rate, start_ns, seconds))
+            elif command[0] == "expect":
+                await reply("result", worker.drain(command[1], command[2]))
+            elif command[0] == "stop":
+                break
+    finally:
+        await worker.close()

@@ -1,0 +1,101 @@
+"""Run a plan through increasing rates, stopping once a step is clearly saturated, with the
+server's and the generator's CPU recorded beside each step. Shared by W1, W2 and the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import secrets
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from bench.engine import Engine
+from bench.engine_plan import Plan
+from bench.node import NodeOptions, Server, echo_server, hubbub_node
+from bench.sampler import ResourceSampler
+from bench.steps import is_saturated, not_reached
+
+
+def run_steps(
+    engine: Engine,
+    rates: Sequence[float],
+    seconds: float,
+    drain_s: float,
+    sampler: ResourceSampler | None = None,
+    label: str = "",
+) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
+    saturated = False
+    for rate in rates:
+        if saturated:
+            steps.append(not_reached(rate))
+            continue
+        tag = f"{label} {rate:g}/s"
+        if sampler is not None:
+            sampler.label = tag
+        step = engine.step(rate, seconds, drain_s)
+        if sampler is not None:
+            sampler.label = ""
+            step.update(sampler.window(tag))
+        steps.append(step)
+        print(_step_line(label, step), file=sys.stderr, flush=True)
+        saturated = is_saturated(step)
+    return steps
+
+
+def _step_line(label: str, step: dict[str, Any]) -> str:
+    return (
+        f"{label} {step['rate']:g}/s: delivered {step['delivered_per_s']:g}/s p50 {step['p50_ms']:g} "
+        f"p99 {step['p99_ms']:g} ms lost {step['lost']} unacked {step['unacked']}"
+        f" server cpu {step.get('server_cpu_pct', 0):g}% generator cpu {step.get('generator_cpu_pct', 0):g}%"
+    )
+
+
+def add_common_args(parser: argparse.ArgumentParser, rates: Sequence[float], seconds: float) -> None:
+    parser.add_argument("--url", help="WebSocket URL of a running server (default: start one)")
+    parser.add_argument(
+        "--rates", type=lambda s: [float(x) for x in s.split(",")], default=list(rates),
+        help=f"offered rates, comma-separated (default {','.join(f'{r:g}' for r in rates)})",
+    )
+    parser.add_argument("--seconds", type=float, default=seconds, help=f"per step (default {seconds:g})")
+    parser.add_argument("--drain", type=float, default=5.0, help="max wait for stragglers per step (default 5)")
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
+    parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite", help="node's store")
+
+
+def prefix() -> str:
+    return f"b{secrets.token_hex(3)}"
+
+
+@contextlib.contextmanager
+def server_for(args: argparse.Namespace, echo: bool = False) -> Iterator[tuple[Server | None, str]]:
+    """A server of our own unless --url names one: (server or None, url)."""
+    if args.url:
+        yield None, str(args.url)
+        return
+    with (echo_server() if echo else hubbub_node(NodeOptions(store=args.store))) as server:
+        yield server, server.url
+
+
+def run_plan_cli(
+    args: argparse.Namespace, workload: str, plan_for: Any, echo: bool = False, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Start a server (or use --url), run the plan's steps, return the workload's JSON result."""
+    with server_for(args, echo) as (server, url):
+        plan: Plan = plan_for(url)
+        sampler = ResourceSampler(server.pid) if server is not None else None
+        with contextlib.ExitStack() as stack:
+            if sampler is not None:
+                stack.enter_context(sampler)
+            with Engine(plan, args.processes, desc=workload) as engine:
+                steps = run_steps(engine, args.rates, args.seconds, args.drain, sampler, workload)
+    result = {"workload": workload, "processes": args.processes, "seconds": args.seconds, **(extra or {})}
+    result["steps"] = steps
+    return result
+
+
+def emit(result: dict[str, Any]) -> None:
+    print(json.dumps(result), flush=True)
