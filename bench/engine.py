@@ -5,48 +5,19 @@ step result with exact loss (acked but never received), duplicates and reorderin
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import queue
+import functools
 import time
-from collections.abc import Callable
-from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
 
 from tqdm import tqdm
 
 from bench.engine_plan import Plan
-from bench.engine_worker import Command, StepRecord, Worker, serve
+from bench.engine_worker import StepRecord, handler
 from bench.loadgen import latency_summary
+from bench.pool import Pool
 
 START_MARGIN_NS = 300_000_000
 SETUP_TIMEOUT_S = 300.0
-
-
-def _new_loop() -> Any:
-    try:
-        import uvloop
-    except ImportError:
-        import asyncio
-
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
-def _process_main(
-    plan: Plan,
-    index: int,
-    processes: int,
-    commands: mp.Queue[Command],
-    events: mp.Queue[Command],
-    counters: SynchronizedArray[int],
-) -> None:
-    import asyncio
-
-    try:
-        with asyncio.Runner(loop_factory=_new_loop) as runner:
-            runner.run(serve(Worker(plan, index, processes, counters), commands, events))
-    except Exception as exc:  # noqa: BLE001 - any failure goes to the parent, which raises it
-        events.put(("error", index, f"{type(exc).__name__}: {exc}"))
 
 
 def merge(plan: Plan, records: list[StepRecord], rate: float, seconds: float) -> dict[str, Any]:
@@ -92,96 +63,42 @@ def merge(plan: Plan, records: list[StepRecord], rate: float, seconds: float) ->
 
 
 class Engine:
-    """Worker processes holding a plan's users; `step()` runs one offered rate on them."""
+    """Generator processes holding a plan's users; `step()` runs one offered rate on them."""
 
     def __init__(self, plan: Plan, processes: int, desc: str = "step") -> None:
         self.plan = plan
-        self.processes = max(1, min(processes, plan.online_count()))
         self.desc = desc
-        ctx = mp.get_context("spawn")
-        self._events: mp.Queue[Command] = ctx.Queue()
-        self._commands: list[mp.Queue[Command]] = [ctx.Queue() for _ in range(self.processes)]
-        self._counters = ctx.Array("q", 2 * self.processes)
-        self._workers = [
-            ctx.Process(
-                target=_process_main,
-                args=(plan, i, self.processes, self._commands[i], self._events, self._counters),
-                daemon=True,
-            )
-            for i in range(self.processes)
-        ]
+        self.pool = Pool(functools.partial(handler, plan), min(processes, plan.online_count()))
 
     def __enter__(self) -> Engine:
-        for worker in self._workers:
-            worker.start()
+        self.pool.__enter__()
         try:
-            self._broadcast(("setup",))
-            self._gather("ready", SETUP_TIMEOUT_S)
-            self._broadcast(("open",))
+            self.pool.ask(("setup",), SETUP_TIMEOUT_S)
             opened: dict[int, int] = {}
-            for ids in self._gather("opened", SETUP_TIMEOUT_S):
+            for ids in self.pool.ask(("open",), SETUP_TIMEOUT_S):
                 opened.update(ids)
-            self._broadcast(("learn", opened))
-            self._gather("learned", SETUP_TIMEOUT_S)
+            self.pool.ask(("learn", opened), SETUP_TIMEOUT_S)
         except BaseException:
-            self.__exit__()
+            self.pool.__exit__()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._broadcast(("stop",))
-        for worker in self._workers:
-            worker.join(timeout=10)
-            if worker.is_alive():
-                worker.terminate()
-                worker.join()
+        self.pool.__exit__()
 
-    def _broadcast(self, command: Command) -> None:
-        for commands in self._commands:
-            commands.put(command)
-
-    def _gather(self, kind: str, timeout_s: float, tick: Callable[[], None] | None = None) -> list[Any]:
-        payloads: list[Any] = [None] * self.processes
-        pending = set(range(self.processes))
-        deadline = time.monotonic() + timeout_s
-        while pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"workers {sorted(pending)} did not answer {kind!r} in {timeout_s:.0f} s")
-            try:
-                got, index, payload = self._events.get(timeout=0.2)
-            except queue.Empty:  # time to refresh the progress bar, and to notice dead workers
-                if tick is not None:
-                    tick()
-                if not all(w.is_alive() for w in self._workers):
-                    raise RuntimeError("a load generator process died") from None
-                continue
-            if got == "error":
-                raise RuntimeError(f"load generator {index}: {payload}")
-            if got != kind:
-                raise RuntimeError(f"load generator {index}: expected {kind!r}, got {got!r}")
-            payloads[index] = payload
-            pending.discard(index)
-        return payloads
-
-    def step(self, rate: float, seconds: float, drain_s: float, position: int = 0) -> dict[str, Any]:
-        total = int(rate * seconds)
-        for k in range(len(self._counters)):
-            self._counters[k] = 0
-        with tqdm(
-            total=total, unit="msg", desc=f"{self.desc} {rate:g}/s", leave=False, position=position, dynamic_ncols=True
-        ) as bar:
+    def step(self, rate: float, seconds: float, drain_s: float) -> dict[str, Any]:
+        self.pool.reset()
+        with tqdm(total=int(rate * seconds), unit="msg", desc=f"{self.desc} {rate:g}/s", leave=False) as bar:
 
             def tick() -> None:
-                bar.n = sum(self._counters[0::2])
-                bar.set_postfix(received=sum(self._counters[1::2]), refresh=False)
+                bar.n, received = self.pool.sums()
+                bar.set_postfix(received=received, refresh=False)
                 bar.refresh()
 
             start_ns = time.time_ns() + START_MARGIN_NS
-            self._broadcast(("step", rate, start_ns, seconds))
             all_sent: dict[str, int] = {}
-            for sent in self._gather("sent", seconds + 60, tick):
+            for sent in self.pool.ask(("step", rate, start_ns, seconds), seconds + 60, tick):
                 all_sent.update(sent)
-            self._broadcast(("expect", all_sent, drain_s))
-            records = self._gather("result", drain_s + 60, tick)
+            records = self.pool.ask(("expect", all_sent, drain_s), drain_s + 60, tick)
             tick()
         return merge(self.plan, records, rate, seconds)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing as mp
 import time
 from array import array
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
@@ -30,11 +29,11 @@ from bench.loadgen import (
     sign_up_many,
     stamp,
 )
+from bench.pool import Command, Handler
 from protos import client_pb2 as pb
 
 PACING_TICK_S = 0.001
 REPORT_EVERY_NS = 100_000_000
-Command = tuple[Any, ...]
 
 
 @dataclass
@@ -80,7 +79,9 @@ class EchoUser:
 
 async def _echo_users(url: str, names: list[str]) -> list[EchoUser]:
     async def one(name: str) -> EchoUser:
-        ws = await connect(url, compression=None, max_size=2**24, ping_interval=None, open_timeout=SETUP_TIMEOUT_S)
+        ws = await connect(
+            url, compression=None, max_size=2**24, ping_interval=None, open_timeout=SETUP_TIMEOUT_S
+        )
         return EchoUser(ws, name)
 
     return list(await asyncio.gather(*(one(n) for n in names)))
@@ -112,8 +113,8 @@ class Worker:
         if self.index == 0 and plan.offline_users():
             offline = await sign_up_many(plan.url, plan.offline_users(), plan.password, concurrency)
             await asyncio.gather(*(u.close() for u in offline))
-        for user in self.users:
-            user.on_frame = self._on_frame
+        for raw in self.users:
+            raw.on_frame = self._on_frame
 
     async def open(self) -> dict[int, int]:
         """Open the conversations whose first online member is ours: {conversation index: id}."""
@@ -171,10 +172,10 @@ class Worker:
             if sent_ns >= self.step_start_ns:  # not a straggler of an earlier step
                 self._record(user.user_id, frame.message.sender_id, sent_ns, counter, now_ns)
         elif kind == "sent":
-            step, _, counter = frame.sent.client_msg_id.partition(".")
+            step, _, number = frame.sent.client_msg_id.partition(".")
             if int(step) == self.step_no:
                 acked = self.record.acked
-                acked[user.user_id] = acked.get(user.user_id, 0) | (1 << int(counter))
+                acked[user.user_id] = acked.get(user.user_id, 0) | (1 << int(number))
         elif kind == "error":
             self.record.errors += 1
 
@@ -211,7 +212,9 @@ class Worker:
                 counters[k] = counter + 1
                 body = stamp(pacer.scheduled_ns(index), counter)
                 with contextlib.suppress(ConnectionClosed):
-                    await user.ws.send(encode_send(user.next_ref(), prefixes[k], step + b"%d" % counter, body))
+                    await user.ws.send(
+                        encode_send(user.next_ref(), prefixes[k], step + b"%d" % counter, body)
+                    )
             if now_ns >= next_report:
                 self._report(pacer.issued)
                 next_report = now_ns + REPORT_EVERY_NS
@@ -251,32 +254,24 @@ class Worker:
         await asyncio.gather(*(u.close() for u in self.users), return_exceptions=True)
 
 
-async def serve(worker: Worker, commands: mp.Queue[Command], events: mp.Queue[Command]) -> None:
-    """Obey the parent's commands until `stop`: setup, open, learn, step/expect."""
-    loop = asyncio.get_running_loop()
+def handler(plan: Plan, index: int, processes: int, counters: SynchronizedArray[int]) -> Handler:
+    """This process's side of the engine: setup, open, learn, then step/expect until stop."""
+    worker = Worker(plan, index, processes, counters)
 
-    async def next_command() -> Command:
-        return await loop.run_in_executor(None, commands.get)
+    async def handle(command: Command) -> Any:
+        kind = command[0]
+        if kind == "setup":
+            return await worker.setup()
+        if kind == "open":
+            return await worker.open()
+        if kind == "learn":
+            return worker.learn(command[1])
+        if kind == "step":
+            return await worker.send(command[1], command[2], command[3])
+        if kind == "expect":
+            return await worker.drain(command[1], command[2])
+        if kind == "stop":
+            return await worker.close()
+        raise ValueError(f"unknown command {kind!r}")
 
-    async def reply(kind: str, work: Awaitable[Any]) -> None:
-        events.put((kind, worker.index, await work))
-
-    try:
-        while True:
-            command = await next_command()
-            if command[0] == "setup":
-                await reply("ready", worker.setup())
-            elif command[0] == "open":
-                await reply("opened", worker.open())
-            elif command[0] == "learn":
-                worker.learn(command[1])
-                events.put(("learned", worker.index, None))
-            elif command[0] == "step":
-                _, rate, start_ns, seconds = command
-                await reply("sent", worker.send(rate, start_ns, seconds))
-            elif command[0] == "expect":
-                await reply("result", worker.drain(command[1], command[2]))
-            elif command[0] == "stop":
-                break
-    finally:
-        await worker.close()
+    return handle

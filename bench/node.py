@@ -84,9 +84,11 @@ def _process(command: list[str], url_key: str, workdir: Path) -> Iterator[Server
 @contextlib.contextmanager
 def hubbub_node(options: NodeOptions = NodeOptions()) -> Iterator[Server]:
     """Start `hubbub up` on free ports with its data in a fresh temporary directory."""
-    with tempfile.TemporaryDirectory(prefix="hubbub-bench-") as tmp:
-        with _process(node_command(Path(tmp) / "data", options), "ws_url", Path(tmp)) as server:
-            yield server
+    with (
+        tempfile.TemporaryDirectory(prefix="hubbub-bench-") as tmp,
+        _process(node_command(Path(tmp) / "data", options), "ws_url", Path(tmp)) as server,
+    ):
+        yield server
 
 
 @contextlib.contextmanager

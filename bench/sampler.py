@@ -5,6 +5,7 @@ children, less the server's), so the report shows what each side cost.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -34,10 +35,8 @@ class TreeCounter:
             return []
         if self.exclude_root_pid is not None:
             excluded = {self.exclude_root_pid}
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 excluded |= {p.pid for p in psutil.Process(self.exclude_root_pid).children(recursive=True)}
-            except psutil.NoSuchProcess:
-                pass
             procs = [p for p in procs if p.pid not in excluded]
         # Reuse Process objects: psutil tells a reused pid from the original by its start time.
         return [self._procs.setdefault(p.pid, p) for p in procs]

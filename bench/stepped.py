@@ -57,11 +57,15 @@ def _step_line(label: str, step: dict[str, Any]) -> str:
 def add_common_args(parser: argparse.ArgumentParser, rates: Sequence[float], seconds: float) -> None:
     parser.add_argument("--url", help="WebSocket URL of a running server (default: start one)")
     parser.add_argument(
-        "--rates", type=lambda s: [float(x) for x in s.split(",")], default=list(rates),
+        "--rates",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=list(rates),
         help=f"offered rates, comma-separated (default {','.join(f'{r:g}' for r in rates)})",
     )
     parser.add_argument("--seconds", type=float, default=seconds, help=f"per step (default {seconds:g})")
-    parser.add_argument("--drain", type=float, default=5.0, help="max wait for stragglers per step (default 5)")
+    parser.add_argument(
+        "--drain", type=float, default=5.0, help="max wait for stragglers per step (default 5)"
+    )
     parser.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
     parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite", help="node's store")
 
@@ -76,12 +80,16 @@ def server_for(args: argparse.Namespace, echo: bool = False) -> Iterator[tuple[S
     if args.url:
         yield None, str(args.url)
         return
-    with (echo_server() if echo else hubbub_node(NodeOptions(store=args.store))) as server:
+    with echo_server() if echo else hubbub_node(NodeOptions(store=args.store)) as server:
         yield server, server.url
 
 
 def run_plan_cli(
-    args: argparse.Namespace, workload: str, plan_for: Any, echo: bool = False, extra: dict[str, Any] | None = None
+    args: argparse.Namespace,
+    workload: str,
+    plan_for: Any,
+    echo: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Start a server (or use --url), run the plan's steps, return the workload's JSON result."""
     with server_for(args, echo) as (server, url):

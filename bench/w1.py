@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     add_common_args(parser, W1_RATES, 10.0)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     name = prefix()
-    result = run_plan_cli(args, "w1", lambda url: Plan(url, pairs(name, args.users)), extra={"users": args.users})
+    result = run_plan_cli(
+        args, "w1", lambda url: Plan(url, pairs(name, args.users)), extra={"users": args.users}
+    )
     emit(finish(result))
     return 0
 
