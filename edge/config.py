@@ -45,6 +45,10 @@ class EdgeConfig:
     """Largest WebSocket message accepted (1 MiB + 64 KiB: a 100,000-char body in any encoding)."""
     router_pending_limit: int = 10_000
     """Frames held for a router while its link is down; beyond that sends fail UNAVAILABLE."""
+    router_flush_interval_ms: float = 2.0
+    """Least time between two writes on a router link: under load, frames arriving meanwhile
+    share one EdgeBatch (a gRPC message costs ~150 us of CPU whatever its size). Idle links
+    write at once; 0 = write whenever the previous write finished."""
     typing_burst: int = 5
     """Typing frames a session may send at once before the rate limit applies."""
     typing_per_second: float = 1.0
@@ -61,5 +65,7 @@ class EdgeConfig:
             raise InvalidArgument("presence_lease_ms must be at least 300")
         if self.max_frame_bytes < 4 * MAX_BODY_CHARS:
             raise InvalidArgument(f"max_frame_bytes must be at least {4 * MAX_BODY_CHARS}")
+        if not 0 <= self.router_flush_interval_ms <= 100:
+            raise InvalidArgument("router_flush_interval_ms must be within 0..100")
         if self.router_pending_limit < 0 or self.typing_burst < 1 or self.typing_per_second <= 0:
             raise InvalidArgument("router_pending_limit, typing_burst and typing_per_second must be positive")

@@ -30,8 +30,10 @@ _tracer = telemetry.tracer("hubbub.edge")
 
 
 class RouterSink(Protocol):
-    def forward(self, ref: SessionRef, frame: ClientFrame) -> bool:
-        """Queue a frame for its router; False = the link is down and its backlog is full."""
+    def forward(self, ref: SessionRef, frame: ClientFrame, raw: bytes | None = None) -> bool:
+        """Queue a frame for its router; False = the link is down and its backlog is full.
+
+        `raw`, when given, is the frame's exact wire form, spliced in instead of re-encoding."""
         ...
 
     def opened(self, ref: SessionRef) -> None: ...
@@ -99,7 +101,13 @@ class Connection:
         except BadFrame as exc:
             self._apply(self.session.bad_frame(exc.message, self._ctx.clock.now_ms()))
             return
-        self.on_frame(frame)
+        # A binary payload is the frame's wire form: routed frames reuse it as is.
+        raw = data if not self._codec.text and isinstance(data, bytes) else None
+        self._apply(self.session.receive(frame, self._ctx.clock.now_ms()), raw)
+
+    def on_bad_data(self, detail: str) -> None:
+        """A transport message that is not even a payload (a text frame that is not UTF-8)."""
+        self._apply(self.session.bad_frame(detail, self._ctx.clock.now_ms()))
 
     def on_frame(self, frame: ClientFrame) -> None:
         self._apply(self.session.receive(frame, self._ctx.clock.now_ms()))
@@ -133,12 +141,13 @@ class Connection:
 
     # ---------------------------------------------------------------- actions
 
-    def _apply(self, actions: list[Action]) -> None:
+    def _apply(self, actions: list[Action], raw: bytes | None = None) -> None:
+        """Carry out `actions`; `raw` is the wire form of the frame they answer, if known."""
         for action in actions:
             if isinstance(action, Reply):
                 self._reply(action.frame)
             elif isinstance(action, ToRouter):
-                self._forward(action.frame)
+                self._forward(action.frame, raw)
             elif isinstance(action, ToMessaging):
                 self._spawn(self._query(action))
             elif isinstance(action, Opened):
@@ -150,14 +159,14 @@ class Connection:
         if not self.outbox.put(self._codec.encode(frame)):
             self._slow_consumer()
 
-    def _forward(self, frame: ClientFrame) -> None:
-        if telemetry.tracing_enabled():
+    def _forward(self, frame: ClientFrame, raw: bytes | None) -> None:
+        if telemetry.tracing_enabled():  # the trace context changes: re-encode
             with _tracer.start_as_current_span("edge.receive", context=telemetry.context_from(frame.trace)):
                 frame.trace.clear()
                 telemetry.inject_into(frame.trace)
                 accepted = self._ctx.router.forward(self.ref, frame)
         else:
-            accepted = self._ctx.router.forward(self.ref, frame)
+            accepted = self._ctx.router.forward(self.ref, frame, raw)
         if not accepted:
             self._reply(error_frame(frame.ref, ErrorCode.UNAVAILABLE, "router unavailable, retry"))
 

@@ -42,6 +42,9 @@ class GrpcTransport:
         self._context = context
         self.closed: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
 
+    def write_now(self, items: list[bytes]) -> bool:
+        return False  # grpc.aio writes are awaited: always the writer task
+
     async def send_batch(self, items: list[bytes]) -> None:
         write = self._context.write
         for item in items:

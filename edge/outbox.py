@@ -23,31 +23,62 @@ class Transport(Protocol):
         """Write `final` payloads without waiting for the peer, then close; bounded in time."""
         ...
 
+    def write_now(self, items: list[bytes]) -> bool:
+        """Write the payloads at once if the socket takes them without waiting (open, not
+        paused by flow control); False = nothing written, use `send_batch`."""
+        ...
+
 
 class Outbox:
-    """Queue payloads for one client; `put` never blocks and never exceeds `limit` items."""
+    """Queue payloads for one client; `put` never blocks and never exceeds `limit` items.
+
+    What is queued during one loop iteration goes out in one write from a loop callback, with
+    no task switch; only a socket under back-pressure gets a writer task that awaits the drain.
+    """
 
     def __init__(self, transport: Transport, limit: int) -> None:
         self._transport = transport
         self._limit = limit
         self._queue: deque[bytes] = deque()
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._flush_due = False  # a _flush callback is scheduled
+        self._writer: asyncio.Task[None] | None = None  # only while the socket is slow
+        self._broken = False  # a write failed: the reader side will see the connection end
         self._closer: asyncio.Task[None] | None = None
         self.closed = False
 
     def start(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        """Kept for symmetry with `stop`: writing starts with the first `put`."""
 
     def put(self, item: bytes) -> bool:
         """Queue one payload. False = the queue is full: the caller must close the connection."""
         if self.closed:
             return True  # dropping after close is not an overflow
-        if len(self._queue) >= self._limit:
+        queue = self._queue
+        if len(queue) >= self._limit:
             return False
-        self._queue.append(item)
-        self._wake.set()
+        queue.append(item)
+        if not self._flush_due and self._writer is None:
+            self._flush_due = True
+            self._loop.call_soon(self._flush)
         return True
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        queue = self._queue
+        if self.closed or self._broken or self._writer is not None or not queue:
+            return
+        items = list(queue)
+        try:
+            written = self._transport.write_now(items)
+        except Exception as exc:  # noqa: BLE001 - a broken socket; the reader sees it too
+            log.debug("outbox write failed: %r", exc)
+            self._broken = True
+            return
+        if written:
+            queue.clear()
+        else:
+            self._writer = self._loop.create_task(self._write_loop())
 
     def close(
         self, code: int, reason: str, final: list[bytes] | None = None, *, drop_queued: bool = False
@@ -75,20 +106,18 @@ class Outbox:
         """The peer is gone: end the writer without closing anything."""
         self.closed = True
         self._queue.clear()
-        if self._writer is not None:
-            self._writer.cancel()
+        writer = self._writer
+        if writer is not None:
+            writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._writer
+                await writer
         await self.wait_closed()
 
     async def _write_loop(self) -> None:
+        """The slow path: write and await the drain until the queue is empty."""
         queue = self._queue
         try:
-            while True:
-                if not queue:
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
+            while queue:
                 items = list(queue)
                 queue.clear()
                 await self._transport.send_batch(items)
@@ -96,3 +125,6 @@ class Outbox:
             raise
         except Exception as exc:  # noqa: BLE001 - a broken socket ends the writer; the reader sees it too
             log.debug("outbox writer stopped: %r", exc)
+            self._broken = True
+        finally:
+            self._writer = None

@@ -1,6 +1,7 @@
 """The edge's half of `Router.Link`: one long-lived bidi stream per router, batched both ways.
 
-Everything queued while the previous write was in flight goes out as one EdgeBatch. On
+Everything queued while the previous write was in flight (or within the flush interval)
+goes out as one EdgeBatch, encoded by hand (edge.wire). On
 (re)connect the edge first replays `opened(replay=true)` for every live session.
 """
 
@@ -15,22 +16,29 @@ from collections.abc import Callable
 from google.protobuf.message import DecodeError
 from grpc import aio
 
+from edge import wire
 from edge.codec import PushedFrame
 from edge.hub import Hub
 from edge.routing import backoff_delay, route_frame
 from kernel import telemetry
 from kernel.grpc_server import CHANNEL_OPTIONS
 from protos.client_pb2 import ClientFrame
-from protos.router_pb2 import EdgeBatch, RouterBatch, SessionClosed, SessionOpened, SessionRef
-from protos.router_pb2_grpc import RouterStub
+from protos.router_pb2 import EdgeBatch, RouterBatch, SessionRef
 
 log = logging.getLogger(__name__)
 _tracer = telemetry.tracer("hubbub.edge")
+LINK_METHOD = "/hubbub.v1.Router/Link"
+LinkCall = aio.StreamStreamCall[bytes, RouterBatch]
 
 
 class RouterLink:
     """One router target. Frames wait (bounded) while the link is down; session opens and
-    closes do not, because the replay on reconnect restates them."""
+    closes do not, because the replay on reconnect restates them.
+
+    Items are queued as encoded EdgeItems (see edge.wire) and written as one EdgeBatch per
+    write. A gRPC stream message costs ~150 us of CPU whatever its size, so writes are at
+    least `flush_interval_s` apart: under load batches grow instead of the write count.
+    """
 
     def __init__(
         self,
@@ -40,19 +48,24 @@ class RouterLink:
         deliver: Callable[[RouterBatch], None],
         pending_limit: int,
         rng: random.Random | None = None,
+        flush_interval_s: float = 0.0,
     ) -> None:
         self.target = target
-        self._edge_id = edge_id
+        self._header = wire.batch_header(edge_id)
         self._live_refs = live_refs
         self._deliver = deliver
         self._pending_limit = pending_limit
         self._rng = rng or random.Random()
-        self._batch = EdgeBatch(edge_id=edge_id)
+        self._flush_interval_s = flush_interval_s
+        self._items: list[bytes] = []
+        self._frames: list[bool] = []  # per queued item: a frame (kept across a reconnect)
         self._wake = asyncio.Event()
         self._connected = False
         self._healthy = False
         self._task: asyncio.Task[None] | None = None
         self.connects = 0  # streams opened so far (observability)
+        self.batches = 0  # EdgeBatches written so far (observability)
+        self.items = 0  # EdgeItems written so far (observability)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"router-link {self.target}")
@@ -63,23 +76,30 @@ class RouterLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def enqueue_frame(self, ref: SessionRef, frame: ClientFrame) -> bool:
-        items = self._batch.items
-        if not self._connected and len(items) >= self._pending_limit:
+    def enqueue_frame(self, session: bytes, frame: bytes) -> bool:
+        """Queue a serialized ClientFrame from the session whose `wire.session_field` is given."""
+        if not self._connected and len(self._items) >= self._pending_limit:
             return False
-        items.add(session=ref, frame=frame)
+        self._items.append(wire.frame_item(session, frame))
+        self._frames.append(True)
         self._wake.set()
         return True
 
-    def opened(self, ref: SessionRef) -> None:
+    def opened(self, session: bytes) -> None:
         if self._connected:
-            self._batch.items.add(session=ref, opened=SessionOpened(replay=False))
+            self._items.append(wire.opened_item(session, False))
+            self._frames.append(False)
             self._wake.set()
 
-    def closed(self, ref: SessionRef, graceful: bool) -> None:
+    def closed(self, session: bytes, graceful: bool) -> None:
         if self._connected:
-            self._batch.items.add(session=ref, closed=SessionClosed(graceful=graceful))
+            self._items.append(wire.closed_item(session, graceful))
+            self._frames.append(False)
             self._wake.set()
+
+    def pending(self) -> EdgeBatch:
+        """What the next write would carry, decoded (tests, debugging)."""
+        return EdgeBatch.FromString(wire.encode_batch(self._header, self._items))
 
     # ------------------------------------------------------------ the stream
 
@@ -101,7 +121,10 @@ class RouterLink:
             await asyncio.sleep(backoff_delay(attempt, self._rng))
 
     async def _session(self, channel: aio.Channel) -> None:
-        stream = RouterStub(channel).Link()
+        # Requests go out as bytes already encoded (edge.wire); replies are parsed as usual.
+        stream: LinkCall = channel.stream_stream(
+            LINK_METHOD, request_serializer=None, response_deserializer=RouterBatch.FromString
+        )()
         self._connected_now()
         reader = asyncio.ensure_future(self._read(stream))
         writer = asyncio.ensure_future(self._write(stream))
@@ -117,11 +140,9 @@ class RouterLink:
 
     def _connected_now(self) -> None:
         """Queue the replay ahead of the frames that waited for this link."""
-        waiting = self._batch
-        self._batch = EdgeBatch(edge_id=self._edge_id)
-        for ref in self._live_refs():
-            self._batch.items.add(session=ref, opened=SessionOpened(replay=True))
-        self._batch.items.extend(waiting.items)
+        replay = [wire.opened_item(wire.session_field(ref), True) for ref in self._live_refs()]
+        self._items[:0] = replay
+        self._frames[:0] = [False] * len(replay)
         self._connected = True
         self.connects += 1
         self._wake.set()
@@ -129,21 +150,32 @@ class RouterLink:
     def _disconnected(self) -> None:
         """Keep only frames: opens/closes are restated by the next replay."""
         self._connected = False
-        waiting = self._batch
-        self._batch = EdgeBatch(edge_id=self._edge_id)
-        self._batch.items.extend(item for item in waiting.items if item.HasField("frame"))
+        kept = [item for item, is_frame in zip(self._items, self._frames, strict=True) if is_frame]
+        self._items = kept
+        self._frames = [True] * len(kept)
 
-    async def _write(self, stream: aio.StreamStreamCall[EdgeBatch, RouterBatch]) -> None:
+    async def _write(self, stream: LinkCall) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self._flush_interval_s
+        last_write = -interval
         while True:
-            if not self._batch.items:
+            if not self._items:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            batch, self._batch = self._batch, EdgeBatch(edge_id=self._edge_id)
-            await stream.write(batch)
+            delay = last_write + interval - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)  # coalescing window: more items join this write
+            items = self._items
+            self._items = []
+            self._frames = []
+            last_write = loop.time()
+            self.batches += 1
+            self.items += len(items)
+            await stream.write(wire.encode_batch(self._header, items))
             self._healthy = True
 
-    async def _read(self, stream: aio.StreamStreamCall[EdgeBatch, RouterBatch]) -> None:
+    async def _read(self, stream: LinkCall) -> None:
         async for batch in stream:
             self._deliver(batch)
         raise ConnectionError("router ended the link")
@@ -152,9 +184,22 @@ class RouterLink:
 class RouterLinks:
     """All router links of this edge; implements connection.RouterSink."""
 
-    def __init__(self, targets: tuple[str, ...], edge_id: str, hub: Hub, pending_limit: int) -> None:
+    def __init__(
+        self,
+        targets: tuple[str, ...],
+        edge_id: str,
+        hub: Hub,
+        pending_limit: int,
+        flush_interval_s: float = 0.0,
+    ) -> None:
         self._hub = hub
-        self.links = [RouterLink(t, edge_id, hub.live_refs, self.deliver, pending_limit) for t in targets]
+        self.links = [
+            RouterLink(
+                t, edge_id, hub.live_refs, self.deliver, pending_limit, flush_interval_s=flush_interval_s
+            )
+            for t in targets
+        ]
+        self._sessions: dict[int, bytes] = {}  # session id -> its encoded EdgeItem.session field
 
     def start(self) -> None:
         for link in self.links:
@@ -164,22 +209,31 @@ class RouterLinks:
         for link in self.links:
             await link.stop()
 
-    def forward(self, ref: SessionRef, frame: ClientFrame) -> bool:
+    def forward(self, ref: SessionRef, frame: ClientFrame, raw: bytes | None = None) -> bool:
+        """Queue a frame; `raw`, when given, is its exact wire form (spliced in, not re-encoded)."""
         links = self.links
         if not links:
             return False
+        session = self._sessions.get(ref.session_id)
+        if session is None:
+            session = wire.session_field(ref)
+        if len(links) == 1:
+            return links[0].enqueue_frame(session, frame.SerializeToString() if raw is None else raw)
         accepted = True
         for index, part in route_frame(frame, ref.user_id, len(links)):
-            accepted = links[index].enqueue_frame(ref, part) and accepted
+            data = raw if raw is not None and part is frame else part.SerializeToString()
+            accepted = links[index].enqueue_frame(session, data) and accepted
         return accepted
 
     def opened(self, ref: SessionRef) -> None:
+        session = self._sessions[ref.session_id] = wire.session_field(ref)
         for link in self.links:
-            link.opened(ref)
+            link.opened(session)
 
     def closed(self, ref: SessionRef, graceful: bool) -> None:
+        session = self._sessions.pop(ref.session_id, None) or wire.session_field(ref)
         for link in self.links:
-            link.closed(ref, graceful)
+            link.closed(session, graceful)
 
     def deliver(self, batch: RouterBatch) -> None:
         """Hand each RouterItem's bytes, unparsed, to the listed sessions' outboxes."""

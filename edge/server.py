@@ -111,7 +111,13 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
     """Start both listeners and the links; the returned service knows its bound addresses."""
     clock = clock or SystemClock()
     hub = Hub()
-    links = RouterLinks(config.router_targets, config.edge_id, hub, config.router_pending_limit)
+    links = RouterLinks(
+        config.router_targets,
+        config.edge_id,
+        hub,
+        config.router_pending_limit,
+        flush_interval_s=config.router_flush_interval_ms / 1000,
+    )
     reporter = (
         PresenceReporter(config.presence_target, config.edge_id, config.presence_lease_ms, hub.live_refs)
         if config.presence_target

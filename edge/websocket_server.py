@@ -9,12 +9,12 @@ import logging
 from collections.abc import Sequence
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from edge.codec import SUBPROTOCOLS, codec_for
 from edge.connection import Connection, EdgeContext
+from edge.ws_direct import DirectServerConnection
 
 log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 5.0
@@ -26,6 +26,18 @@ class WebSocketTransport:
     def __init__(self, ws: ServerConnection, text: bool) -> None:
         self._ws = ws
         self._text = text
+
+    def write_now(self, items: list[bytes]) -> bool:
+        ws = self._ws
+        protocol = ws.protocol
+        if protocol.state is not State.OPEN or ws.paused or ws.transport.is_closing():
+            return False  # back-pressure or closing: send_batch awaits / reports it
+        # Frames built by the sans-I/O protocol, handed to the socket in one write.
+        send = protocol.send_text if self._text else protocol.send_binary
+        for item in items:
+            send(item)
+        ws.transport.write(b"".join(protocol.data_to_send()))
+        return True
 
     async def send_batch(self, items: list[bytes]) -> None:
         ws = self._ws
@@ -68,14 +80,15 @@ async def start_websocket_server(
     ctx: EdgeContext, host: str, port: int, *, max_size: int, compression: bool
 ) -> Server:
     async def handler(ws: ServerConnection) -> None:
+        assert isinstance(ws, DirectServerConnection)
         codec = codec_for(ws.subprotocol)
         connection = Connection(ctx, codec, WebSocketTransport(ws, codec.text))
         connection.start()
         try:
-            async for data in ws:
-                connection.on_data(data)
-        except ConnectionClosed:
-            pass
+            # Messages are fed from the socket callback (no per-frame task hop); this task
+            # only waits for the end of the connection.
+            ws.attach(connection.on_data, connection.on_bad_data)
+            await ws.wait_closed()
         finally:
             await connection.finish()
 
@@ -89,6 +102,7 @@ async def start_websocket_server(
         max_size=max_size,
         ping_interval=None,  # liveness is the protocol's own Ping/heartbeat_timeout
         close_timeout=CLOSE_TIMEOUT_S,
+        create_connection=DirectServerConnection,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from edge import EdgeService
+from edge import EdgeService, wire
 from edge.router_link import RouterLink
 from kernel.grpc_server import GrpcService
 from protos import client_pb2 as pb
@@ -22,8 +22,8 @@ class BlockingStream:
         self.writing = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def write(self, batch: rpb.EdgeBatch) -> None:
-        self.batches.append(batch)
+    async def write(self, batch: bytes) -> None:
+        self.batches.append(rpb.EdgeBatch.FromString(batch))
         self.writing.set()
         await self.release.wait()
         self.release.clear()
@@ -33,8 +33,12 @@ def ref(session_id: int) -> rpb.SessionRef:
     return rpb.SessionRef(session_id=session_id, user_id=f"u{session_id}", device_id="d")
 
 
-def frame(n: int) -> pb.ClientFrame:
-    return pb.ClientFrame(ref=n, typing=pb.Typing(conversation_id=1))
+def session(session_id: int) -> bytes:
+    return wire.session_field(ref(session_id))
+
+
+def frame(n: int) -> bytes:
+    return pb.ClientFrame(ref=n, typing=pb.Typing(conversation_id=1)).SerializeToString()
 
 
 async def test_everything_queued_during_a_write_goes_out_as_one_batch() -> None:
@@ -47,7 +51,7 @@ async def test_everything_queued_during_a_write_goes_out_as_one_batch() -> None:
             await stream.writing.wait()
         stream.writing.clear()
         for n in range(5):
-            assert link.enqueue_frame(ref(1), frame(n))
+            assert link.enqueue_frame(session(1), frame(n))
         stream.release.set()
         async with asyncio.timeout(30):
             await stream.writing.wait()
@@ -55,18 +59,19 @@ async def test_everything_queued_during_a_write_goes_out_as_one_batch() -> None:
         assert [i.opened.replay for i in first.items] == [True]
         assert [i.frame.ref for i in second.items] == [0, 1, 2, 3, 4]
         assert second.edge_id == "edge-x"
+        assert second.items[0].session == ref(1)
     finally:
         writer.cancel()
 
 
 def test_while_down_frames_wait_up_to_the_limit_and_opens_closes_are_left_to_the_replay() -> None:
     link = RouterLink("unused:1", "edge-x", lambda: [ref(2)], lambda _: None, pending_limit=2)
-    link.opened(ref(1))
-    assert link.enqueue_frame(ref(1), frame(1)) and link.enqueue_frame(ref(1), frame(2))
-    assert not link.enqueue_frame(ref(1), frame(3))  # backlog full: the client gets UNAVAILABLE
-    link.closed(ref(1), graceful=False)
+    link.opened(session(1))
+    assert link.enqueue_frame(session(1), frame(1)) and link.enqueue_frame(session(1), frame(2))
+    assert not link.enqueue_frame(session(1), frame(3))  # backlog full: the client gets UNAVAILABLE
+    link.closed(session(1), graceful=False)
     link._connected_now()
-    items = list(link._batch.items)
+    items = list(link.pending().items)
     assert [i.WhichOneof("kind") for i in items] == ["opened", "frame", "frame"]
     assert items[0].session.session_id == 2 and items[0].opened.replay
 

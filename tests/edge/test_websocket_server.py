@@ -97,6 +97,36 @@ async def test_garbage_unknown_and_oversize_frames_get_codes_and_the_connection_
         await client.close()
 
 
+async def test_fragmented_messages_and_non_utf8_text_frames(edge: EdgeService, backends: Backends) -> None:
+    alice, _ = await WsClient.authed(edge.ws_url, "alice")
+    bob, _ = await WsClient.authed(edge.ws_url, "bob", binary=False)
+    # A message split over several WebSocket frames is one ClientFrame, forwarded unchanged.
+    data = send_frame(11, "fragmented ✓").SerializeToString()
+    await alice.ws.send([data[:3], data[3:9], data[9:]])
+    assert (await alice.recv()).sent.client_msg_id == "c-11"
+    forwarded = await backends.router.next_item("send")
+    assert forwarded.frame.SerializeToString() == data
+    # A text frame that is not UTF-8 is a bad frame; the connection stays.
+    await bob.ws.send(b"\xff\xfe{}", text=True)
+    assert (await bob.recv_kind("error")).error.code == "BAD_FRAME"
+    await bob.assert_serving()
+    for client in (alice, bob):
+        await client.close()
+
+
+async def test_unknown_fields_of_a_routed_frame_reach_the_router(
+    edge: EdgeService, backends: Backends
+) -> None:
+    alice, _ = await WsClient.authed(edge.ws_url, "alice")
+    # A newer client's extra field (99) travels with the frame, as binary protobuf keeps it.
+    data = send_frame(12, "hi").SerializeToString() + b"\x98\x06\x01"
+    await alice.ws.send(data)
+    assert (await alice.recv()).sent.client_msg_id == "c-12"
+    forwarded = await backends.router.next_item("send")
+    assert forwarded.frame.send.body == "hi" and forwarded.frame.SerializeToString() == data
+    await alice.close()
+
+
 @pytest.mark.parametrize("token", ["not-a-token", "expired"])
 async def test_bad_token_is_closed_with_4001_and_others_are_unharmed(edge: EdgeService, token: str) -> None:
     other, _ = await WsClient.authed(edge.ws_url, "alice")

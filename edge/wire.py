@@ -1,0 +1,67 @@
+"""Hand-encoded EdgeBatch/EdgeItem bytes for the router link (router.proto, unchanged).
+
+A binary client's frame is already wire bytes: splicing them into the batch saves a parse
+copy and a re-serialization per frame. Output parses as the EdgeBatch protobuf would build.
+"""
+
+from __future__ import annotations
+
+from protos.router_pb2 import SessionRef
+
+# Field tags (field number << 3 | wire type 2 = length-delimited).
+_EDGE_ID = b"\x0a"  # EdgeBatch.edge_id = 1
+_ITEM = b"\x12"  # EdgeBatch.items = 2
+_SESSION = b"\x0a"  # EdgeItem.session = 1
+_FRAME = b"\x12"  # EdgeItem.frame = 2
+# EdgeItem.opened = 3 / closed = 4, each holding one bool field 1.
+_OPENED = (b"\x1a\x00", b"\x1a\x02\x08\x01")  # replay false / true
+_CLOSED = (b"\x22\x00", b"\x22\x02\x08\x01")  # graceful false / true
+
+_SMALL = [bytes((n,)) for n in range(0x80)]
+
+
+def varint(value: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative int."""
+    if value < 0x80:
+        return _SMALL[value]
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def session_field(ref: SessionRef) -> bytes:
+    """EdgeItem.session as a ready field; computed once per session and reused per frame."""
+    data = ref.SerializeToString()
+    return _SESSION + varint(len(data)) + data
+
+
+def frame_item(session: bytes, frame: bytes) -> bytes:
+    """An EdgeItem carrying a serialized ClientFrame."""
+    return session + _FRAME + varint(len(frame)) + frame
+
+
+def opened_item(session: bytes, replay: bool) -> bytes:
+    return session + _OPENED[replay]
+
+
+def closed_item(session: bytes, graceful: bool) -> bytes:
+    return session + _CLOSED[graceful]
+
+
+def batch_header(edge_id: str) -> bytes:
+    data = edge_id.encode()
+    return _EDGE_ID + varint(len(data)) + data
+
+
+def encode_batch(header: bytes, items: list[bytes]) -> bytes:
+    """EdgeBatch bytes: the edge_id field, then each item as a length-delimited field."""
+    parts = [header]
+    append = parts.append
+    for item in items:
+        append(_ITEM)
+        append(varint(len(item)))
+        append(item)
+    return b"".join(parts)
