@@ -1,0 +1,200 @@
+"""`hubbub bench connections` (W3): N idle authenticated connections (token log-in, one user
+per 100 connections, each its own device). Reports server RSS per connection and connects/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import math
+import statistics
+import sys
+import time
+from multiprocessing.sharedctypes import SynchronizedArray
+from typing import Any
+from urllib.parse import urlparse
+
+from tqdm import tqdm
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from bench.loadgen import SETUP_TIMEOUT_S, RawUser
+from bench.node import NodeOptions, hubbub_node
+from bench.pool import Command, Handler, Pool
+from bench.sampler import ResourceSampler
+from bench.stepped import emit, prefix
+from bench.steps import kib_per_connection
+from protos import client_pb2 as pb
+
+PASSWORD = "bench-password-1"
+IDLE_HEARTBEAT_TIMEOUT_MS = 600_000  # idle connections must outlive the measurement
+SETTLE_S = 2.0
+
+
+def source_address(url: str, index: int) -> tuple[str, int] | None:
+    """A loopback source address per generator process, so ephemeral ports never run short."""
+    host = urlparse(url).hostname
+    return (f"127.0.0.{2 + index % 250}", 0) if host in ("127.0.0.1", "localhost") else None
+
+
+def split_devices(connections: int, per_user: int, names: list[str]) -> list[tuple[str, int]]:
+    """(user, devices) for each user: `per_user` each, the last one the remainder."""
+    out = []
+    for k, name in enumerate(names):
+        devices = min(per_user, connections - k * per_user)
+        if devices > 0:
+            out.append((name, devices))
+    return out
+
+
+async def open_idle(
+    url: str, token: str, device_id: str, local_addr: tuple[str, int] | None
+) -> ClientConnection:
+    ws = await connect(
+        url,
+        subprotocols=[Subprotocol("hubbub.v1.proto")],
+        compression=None,
+        ping_interval=None,
+        open_timeout=SETUP_TIMEOUT_S,
+        local_addr=local_addr,
+    )
+    await ws.send(pb.ClientFrame(ref=1, hello=pb.Hello(token=token, device_id=device_id)).SerializeToString())
+    async with asyncio.timeout(SETUP_TIMEOUT_S):
+        reply = pb.ServerFrame.FromString(await ws.recv(decode=False))
+    if reply.WhichOneof("kind") != "welcome":
+        await ws.close()
+        raise RuntimeError(f"token log-in refused: {reply.error.code}")
+    return ws
+
+
+def handler(url: str, inflight: int, index: int, processes: int, counters: SynchronizedArray[int]) -> Handler:
+    tokens: dict[str, str] = {}
+    open_: list[ClientConnection] = []
+    local_addr = source_address(url, index)
+
+    async def sign_up(users: list[tuple[str, int]]) -> int:
+        gate = asyncio.Semaphore(8)
+
+        async def one(name: str) -> None:
+            async with gate:
+                user = await RawUser.sign_up(url, name, PASSWORD)
+                tokens[name] = user.token
+                await user.close()
+
+        await asyncio.gather(*(one(name) for name, _ in users))
+        return len(tokens)
+
+    async def connect_all(users: list[tuple[str, int]]) -> dict[str, Any]:
+        gate = asyncio.Semaphore(inflight)
+        first_ns = time.time_ns()
+        failures: list[str] = []
+
+        async def one(name: str, device: int) -> None:
+            async with gate:
+                try:
+                    open_.append(await open_idle(url, tokens[name], f"d{device}", local_addr))
+                    counters[2 * index] += 1
+                except (OSError, RuntimeError, TimeoutError, ConnectionClosed) as exc:
+                    failures.append(f"{type(exc).__name__}: {exc}")
+                    counters[2 * index + 1] += 1
+
+        await asyncio.gather(*(one(name, d) for name, devices in users for d in range(devices)))
+        return {"connected": len(open_), "failed": len(failures), "first_ns": first_ns,
+                "last_ns": time.time_ns(), "failures": failures[:5]}  # fmt: skip
+
+    async def close_all() -> int:
+        alive = sum(1 for ws in open_ if ws.state.name == "OPEN")
+        await asyncio.gather(*(ws.close() for ws in open_), return_exceptions=True)
+        open_.clear()
+        return alive
+
+    async def handle(command: Command) -> Any:
+        if command[0] == "signup":
+            return await sign_up(command[1][index])
+        if command[0] == "connect":
+            return await connect_all(command[1][index])
+        if command[0] in ("close", "stop"):
+            return await close_all()
+        raise ValueError(f"unknown command {command[0]!r}")
+
+    return handle
+
+
+def rss_now(sampler: ResourceSampler, readings: int = 4) -> int:
+    """Median of a few readings a quarter second apart: RSS wobbles as the allocator works."""
+    values = []
+    for _ in range(readings):
+        values.append(sampler.server_rss_bytes())
+        time.sleep(0.25)  # spacing readings of another process's memory
+    return int(statistics.median(values))
+
+
+def run(
+    connections: int, per_user: int, processes: int, inflight: int, sampler: ResourceSampler, url: str
+) -> dict[str, Any]:
+    names = [f"{prefix()}-c{i}" for i in range(math.ceil(connections / per_user))]
+    users = split_devices(connections, per_user, names)
+    shares = [users[k::processes] for k in range(processes)]
+    with Pool(functools.partial(handler, url, inflight), processes) as pool:
+        sampler.label = "w3 sign-up"
+        pool.ask(("signup", shares), SETUP_TIMEOUT_S * 5)
+        sampler.label = "w3 idle before"
+        time.sleep(SETTLE_S)  # let the sign-up connections' memory settle before the reading
+        rss_before = rss_now(sampler)
+        sampler.label = "w3 connect"
+        with tqdm(total=connections, unit="conn", desc="w3 connect", leave=False) as bar:
+
+            def tick() -> None:
+                bar.n, failed = pool.sums()
+                bar.set_postfix(failed=failed, refresh=False)
+                bar.refresh()
+
+            answers = pool.ask(("connect", shares), SETUP_TIMEOUT_S * 10, tick)
+        sampler.label = "w3 idle after"
+        time.sleep(SETTLE_S)
+        rss_after = rss_now(sampler)
+        alive = sum(pool.ask(("close",), SETUP_TIMEOUT_S))
+        sampler.label = ""
+    connected = sum(a["connected"] for a in answers)
+    seconds = (max(a["last_ns"] for a in answers) - min(a["first_ns"] for a in answers)) / 1e9
+    return {
+        "workload": "connections",
+        "connections": connections,
+        "users": len(users),
+        "processes": processes,
+        "connected": connected,
+        "failed": sum(a["failed"] for a in answers),
+        "failures": [f for a in answers for f in a["failures"]][:5],
+        "still_open_at_end": alive,
+        "connect_seconds": round(seconds, 3),
+        "connects_per_s": round(connected / seconds, 1) if seconds > 0 else 0.0,
+        "server_rss_before_mib": round(rss_before / 2**20, 2),
+        "server_rss_after_mib": round(rss_after / 2**20, 2),
+        "kib_per_conn": kib_per_connection(rss_before, rss_after, connected),
+        **sampler.window("w3 connect"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hubbub bench connections", description=__doc__)
+    parser.add_argument("--connections", type=int, default=10_000, help="idle connections (default 10000)")
+    parser.add_argument(
+        "--per-user", type=int, default=100, help="connections (devices) per user (default 100)"
+    )
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
+    parser.add_argument(
+        "--inflight", type=int, default=100, help="handshakes in flight per process (default 100)"
+    )
+    parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite", help="node's store")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    options = NodeOptions(store=args.store, heartbeat_timeout_ms=IDLE_HEARTBEAT_TIMEOUT_MS)
+    with hubbub_node(options) as server, ResourceSampler(server.pid) as sampler:
+        result = run(args.connections, args.per_user, args.processes, args.inflight, sampler, server.url)
+    emit(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
