@@ -102,7 +102,7 @@ class Pool:
             self.counters[k] = 0
 
     def ask(
-        self, command: Command | list[Command], timeout_s: float, tick: Callable[[], None] | None = None
+        self, command: Command | list[Command], timeout_s: float, tick: Callable[[], object] | None = None
     ) -> list[Any]:
         """Send `command` (or one per process) and return every process's answer, by index."""
         for index, commands in enumerate(self._commands):

@@ -1,0 +1,245 @@
+"""`hubbub bench resume` (W4): clients in direct pairs drop at once, 50 messages per conversation
+are sent meanwhile (from another device of one member), then every client reconnects together
+with Resume. Measures the time until every client holds every message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import statistics
+import sys
+import time
+from multiprocessing.sharedctypes import SynchronizedArray
+from typing import Any
+
+from tqdm import tqdm
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
+
+from bench.connections import source_address
+from bench.loadgen import SETUP_TIMEOUT_S, RawUser, encode_send, send_prefix, sign_up_many, stamp
+from bench.node import NodeOptions, hubbub_node
+from bench.pool import Command, Handler, Pool
+from bench.sampler import ResourceSampler
+from bench.stepped import emit, prefix
+from protos import client_pb2 as pb
+
+PASSWORD = "bench-password-1"
+SENDER_DEVICE = "sender"
+CLIENT_DEVICE = "bench"
+CATCH_UP_TIMEOUT_S = 120.0
+
+
+async def token_user(
+    url: str, user_id: str, token: str, device: str, local: tuple[str, int] | None
+) -> RawUser:
+    ws = await connect(
+        url,
+        subprotocols=[Subprotocol("hubbub.v1.proto")],
+        compression=None,
+        max_size=2**24,
+        ping_interval=None,
+        open_timeout=SETUP_TIMEOUT_S,
+        local_addr=local,
+    )
+    user = RawUser(ws, user_id)
+    reply = await user.request(pb.ClientFrame(hello=pb.Hello(token=token, device_id=device)))
+    if reply.WhichOneof("kind") != "welcome":
+        await user.close()
+        raise RuntimeError(f"token log-in of {user_id} refused: {reply.error.code}")
+    return user
+
+
+class ResumeWorker:
+    def __init__(self, url: str, messages: int, index: int, counters: SynchronizedArray[int]) -> None:
+        self.url = url
+        self.messages = messages
+        self.index = index
+        self.counters = counters
+        self.local = source_address(url, index)
+        self.users: list[RawUser] = []
+        self.tokens: dict[str, str] = {}
+        self.conversations: list[tuple[str, str, int]] = []  # (a, b, conversation id)
+
+    async def setup(self, pairs: list[tuple[str, str]]) -> int:
+        names = [name for pair in pairs for name in pair]
+        self.users = await sign_up_many(self.url, names, PASSWORD, 8)
+        self.tokens = {u.user_id: u.token for u in self.users}
+        by_name = {u.user_id: u for u in self.users}
+        ids = await asyncio.gather(*(by_name[a].open_direct(b) for a, b in pairs))
+        self.conversations = [(a, b, c) for (a, b), c in zip(pairs, ids, strict=True)]
+        return len(self.users)
+
+    async def drop(self) -> int:
+        """Every client goes away at once."""
+        await asyncio.gather(*(u.close() for u in self.users), return_exceptions=True)
+        dropped, self.users = len(self.users), []
+        return dropped
+
+    async def send(self) -> dict[str, int]:
+        """From a second device of each pair's first member: `messages` sends, all acked."""
+        gate = asyncio.Semaphore(100)
+        acked = 0
+
+        async def one(a: str, conversation_id: int) -> None:
+            nonlocal acked
+            async with gate:
+                sender = await token_user(self.url, a, self.tokens[a], SENDER_DEVICE, self.local)
+                done = asyncio.get_running_loop().create_future()
+                got = 0
+
+                def on_frame(user: RawUser, frame: pb.ServerFrame) -> None:
+                    nonlocal got
+                    if frame.WhichOneof("kind") in ("sent", "error"):
+                        got += 1
+                        if got == self.messages and not done.done():
+                            done.set_result(None)
+
+                sender.on_frame = on_frame
+                prefix_ = send_prefix(conversation_id)
+                for k in range(self.messages):
+                    body = stamp(time.time_ns(), k)
+                    await sender.ws.send(encode_send(sender.next_ref(), prefix_, b"r%d" % k, body))
+                async with asyncio.timeout(CATCH_UP_TIMEOUT_S):
+                    await done
+                acked += got
+                self.counters[2 * self.index] += self.messages
+                await sender.close()
+
+        await asyncio.gather(*(one(a, c) for a, _, c in self.conversations))
+        return {"sent": self.messages * len(self.conversations), "answered": acked}
+
+    async def reconnect(self, start_ns: int) -> dict[str, Any]:
+        """Reconnect every client at `start_ns` and resume: when did each hold all messages?"""
+        await asyncio.sleep(max(0.0, (start_ns - time.time_ns()) / 1e9))
+        welcomed: list[int] = []
+        caught_up: list[int] = []
+        errors = 0
+
+        async def client(name: str, conversation_id: int) -> None:
+            nonlocal errors
+            done = asyncio.get_running_loop().create_future()
+            seqs: set[int] = set()
+
+            def on_frame(user: RawUser, frame: pb.ServerFrame) -> None:
+                nonlocal errors
+                kind = frame.WhichOneof("kind")
+                if kind == "history":
+                    seqs.update(m.seq for m in frame.history.messages)
+                elif kind == "message":
+                    seqs.add(frame.message.seq)
+                elif kind == "error":
+                    errors += 1
+                if len(seqs) >= self.messages and not done.done():
+                    done.set_result(time.time_ns())
+
+            user = await token_user(self.url, name, self.tokens[name], CLIENT_DEVICE, self.local)
+            welcomed.append(time.time_ns())
+            self.users.append(user)
+            user.on_frame = on_frame
+            cursor = pb.ConversationCursor(conversation_id=conversation_id, seq=0)
+            resume = pb.ClientFrame(
+                ref=user.next_ref(), resume=pb.Resume(cursors=[cursor], limit_per_conversation=100)
+            )
+            await user.ws.send(resume.SerializeToString())
+            async with asyncio.timeout(CATCH_UP_TIMEOUT_S):
+                caught_up.append(await done)
+            self.counters[2 * self.index + 1] += 1
+
+        clients = [(n, c) for a, b, c in self.conversations for n in (a, b)]
+        results = await asyncio.gather(*(client(n, c) for n, c in clients), return_exceptions=True)
+        failures = [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
+        return {
+            "clients": len(clients),
+            "caught_up": len(caught_up),
+            "welcomed": welcomed,
+            "caught_up_ns": caught_up,
+            "errors": errors,
+            "failures": failures[:5],
+        }
+
+
+def handler(url: str, messages: int, index: int, processes: int, counters: SynchronizedArray[int]) -> Handler:
+    worker = ResumeWorker(url, messages, index, counters)
+
+    async def handle(command: Command) -> Any:
+        kind = command[0]
+        if kind == "setup":
+            return await worker.setup(command[1][index])
+        if kind == "drop":
+            return await worker.drop()
+        if kind == "send":
+            return await worker.send()
+        if kind == "reconnect":
+            return await worker.reconnect(command[1])
+        if kind == "stop":
+            return await worker.drop()
+        raise ValueError(f"unknown command {kind!r}")
+
+    return handle
+
+
+def catch_up_figures(start_ns: int, answers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seconds from the reconnect until the last client was welcomed / fully caught up."""
+    welcomed = [t for a in answers for t in a["welcomed"]]
+    done = sorted((t - start_ns) / 1e9 for a in answers for t in a["caught_up_ns"])
+    clients = sum(a["clients"] for a in answers)
+    return {
+        "clients": clients,
+        "caught_up": len(done),
+        "all_caught_up": len(done) == clients,
+        "all_welcomed_s": round((max(welcomed) - start_ns) / 1e9, 3) if welcomed else None,
+        "catchup_s": round(done[-1], 3) if done and len(done) == clients else None,
+        "catchup_median_s": round(statistics.median(done), 3) if done else None,
+        "errors": sum(a["errors"] for a in answers),
+        "failures": [f for a in answers for f in a["failures"]][:5],
+    }
+
+
+def run(pairs: int, messages: int, processes: int, sampler: ResourceSampler, url: str) -> dict[str, Any]:
+    name = prefix()
+    all_pairs = [(f"{name}-{i}a", f"{name}-{i}b") for i in range(pairs)]
+    shares = [all_pairs[k::processes] for k in range(processes)]
+    with Pool(functools.partial(handler, url, messages), processes) as pool:
+        sampler.label = "w4 setup"
+        pool.ask(("setup", shares), SETUP_TIMEOUT_S * 5)
+        sampler.label = "w4 drop+send"
+        pool.ask(("drop",), SETUP_TIMEOUT_S)
+        with tqdm(total=pairs * messages, unit="msg", desc="w4 send", leave=False) as bar:
+            sent = pool.ask(("send",), CATCH_UP_TIMEOUT_S * 2, lambda: bar.update(pool.sums()[0] - bar.n))
+        sampler.label = "w4 resume"
+        start_ns = time.time_ns() + 300_000_000
+        with tqdm(total=2 * pairs, unit="client", desc="w4 resume", leave=False) as bar:
+            answers = pool.ask(
+                ("reconnect", start_ns), CATCH_UP_TIMEOUT_S * 2, lambda: bar.update(pool.sums()[1] - bar.n)
+            )
+        sampler.label = ""
+    return {
+        "workload": "resume",
+        "pairs": pairs,
+        "messages_per_conversation": messages,
+        "processes": processes,
+        "sent": sum(s["sent"] for s in sent),
+        "send_answers": sum(s["answered"] for s in sent),
+        **catch_up_figures(start_ns, answers),
+        **sampler.window("w4 resume"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hubbub bench resume", description=__doc__)
+    parser.add_argument("--clients", type=int, default=2000, help="clients, in direct pairs (default 2000)")
+    parser.add_argument("--messages", type=int, default=50, help="messages per conversation (default 50)")
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
+    parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite", help="node's store")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    with hubbub_node(NodeOptions(store=args.store)) as server, ResourceSampler(server.pid) as sampler:
+        result = run(args.clients // 2, args.messages, args.processes, sampler, server.url)
+    emit(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
