@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+
+WORKLOADS = {
+    "store": ("bench.store_bench", "the message store alone"),
+    "chat": ("bench.chat_bench", "W1 1:1 chat, one rate"),
+    "w1": ("bench.w1", "W1 1:1 chat, stepped rates, capacity"),
+    "group": ("bench.group", "W2 group fan-out (100 of 100 online, 100 of 500)"),
+    "connections": ("bench.connections", "W3 idle authenticated connections, RSS per connection"),
+    "resume": ("bench.resume", "W4 resume storm"),
+    "baseline": ("bench.baseline", "bare websockets echo server, same generator"),
+    "suite": ("bench.suite", "all of the above into bench-results/<timestamp>/"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     workload, rest = (argv[0], argv[1:]) if argv else ("--help", [])
-    if workload == "store":
-        from bench.store_bench import main as store_main
-
-        return store_main(rest)
-    if workload == "chat":
-        from bench.chat_bench import main as chat_main
-
-        return chat_main(rest)
-    print("usage: hubbub bench {store,chat} [options]   (hubbub bench <workload> --help)")
+    if workload in WORKLOADS:
+        module = importlib.import_module(WORKLOADS[workload][0])
+        code: int = module.main(rest)
+        return code
+    lines = [f"  {name:<12} {about}" for name, (_, about) in WORKLOADS.items()]
+    print("usage: hubbub bench <workload> [options]   (hubbub bench <workload> --help)\n" + "\n".join(lines))
     return 0 if workload in ("-h", "--help") else 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

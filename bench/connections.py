@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import math
 import statistics
@@ -49,9 +50,13 @@ def split_devices(connections: int, per_user: int, names: list[str]) -> list[tup
     return out
 
 
+PING = pb.ClientFrame(ping=pb.Ping()).SerializeToString()
+
+
 async def open_idle(
     url: str, token: str, device_id: str, local_addr: tuple[str, int] | None
-) -> ClientConnection:
+) -> tuple[ClientConnection, int]:
+    """A token-authenticated connection, and the heartbeat interval (ms) its Welcome asked for."""
     ws = await connect(
         url,
         subprotocols=[Subprotocol("hubbub.v1.proto")],
@@ -66,13 +71,23 @@ async def open_idle(
     if reply.WhichOneof("kind") != "welcome":
         await ws.close()
         raise RuntimeError(f"token log-in refused: {reply.error.code}")
-    return ws
+    return ws, reply.welcome.heartbeat_interval_ms
+
+
+async def ping_all(connections: list[ClientConnection], every_s: float) -> None:
+    """Idle clients still ping (as the SDK does): one task for all of this process's connections."""
+    while True:
+        await asyncio.sleep(every_s)  # a heartbeat timer
+        for ws in list(connections):
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(PING)
 
 
 def handler(url: str, inflight: int, index: int, processes: int, counters: SynchronizedArray[int]) -> Handler:
     tokens: dict[str, str] = {}
     open_: list[ClientConnection] = []
     local_addr = source_address(url, index)
+    pinger: list[asyncio.Task[None]] = []
 
     async def sign_up(users: list[tuple[str, int]]) -> int:
         gate = asyncio.Semaphore(8)
@@ -94,8 +109,13 @@ def handler(url: str, inflight: int, index: int, processes: int, counters: Synch
         async def one(name: str, device: int) -> None:
             async with gate:
                 try:
-                    open_.append(await open_idle(url, tokens[name], f"d{device}", local_addr))
+                    ws, interval_ms = await open_idle(url, tokens[name], f"d{device}", local_addr)
+                    open_.append(ws)
                     counters[2 * index] += 1
+                    if not pinger:
+                        pinger.append(
+                            asyncio.create_task(ping_all(open_, 0.8 * (interval_ms or 15_000) / 1000))
+                        )
                 except (OSError, RuntimeError, TimeoutError, ConnectionClosed) as exc:
                     failures.append(f"{type(exc).__name__}: {exc}")
                     counters[2 * index + 1] += 1
@@ -105,6 +125,9 @@ def handler(url: str, inflight: int, index: int, processes: int, counters: Synch
                 "last_ns": time.time_ns(), "failures": failures[:5]}  # fmt: skip
 
     async def close_all() -> int:
+        for task in pinger:
+            task.cancel()
+        pinger.clear()
         alive = sum(1 for ws in open_ if ws.state.name == "OPEN")
         await asyncio.gather(*(ws.close() for ws in open_), return_exceptions=True)
         open_.clear()
@@ -132,7 +155,13 @@ def rss_now(sampler: ResourceSampler, readings: int = 4) -> int:
 
 
 def run(
-    connections: int, per_user: int, processes: int, inflight: int, sampler: ResourceSampler, url: str
+    connections: int,
+    per_user: int,
+    processes: int,
+    inflight: int,
+    sampler: ResourceSampler,
+    url: str,
+    settle_s: float = SETTLE_S,
 ) -> dict[str, Any]:
     names = [f"{prefix()}-c{i}" for i in range(math.ceil(connections / per_user))]
     users = split_devices(connections, per_user, names)
@@ -141,7 +170,7 @@ def run(
         sampler.label = "w3 sign-up"
         pool.ask(("signup", shares), SETUP_TIMEOUT_S * 5)
         sampler.label = "w3 idle before"
-        time.sleep(SETTLE_S)  # let the sign-up connections' memory settle before the reading
+        time.sleep(settle_s)  # let the sign-up connections' memory settle before the reading
         rss_before = rss_now(sampler)
         sampler.label = "w3 connect"
         with tqdm(total=connections, unit="conn", desc="w3 connect", leave=False) as bar:
@@ -153,7 +182,7 @@ def run(
 
             answers = pool.ask(("connect", shares), SETUP_TIMEOUT_S * 10, tick)
         sampler.label = "w3 idle after"
-        time.sleep(SETTLE_S)
+        time.sleep(settle_s)
         rss_after = rss_now(sampler)
         alive = sum(pool.ask(("close",), SETUP_TIMEOUT_S))
         sampler.label = ""

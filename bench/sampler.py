@@ -68,7 +68,14 @@ class ResourceSampler:
     """Samples the server's and the generator's trees every `every_s` on a daemon thread;
     `label` tags samples with the workload/step running at the time."""
 
-    def __init__(self, server_pid: int, every_s: float = SAMPLE_EVERY_S, start: float | None = None) -> None:
+    def __init__(
+        self,
+        server_pid: int,
+        every_s: float = SAMPLE_EVERY_S,
+        start: float | None = None,
+        sink: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.sink = sink  # where the samples go on exit (a suite's timeline across servers)
         self.server = TreeCounter(server_pid)
         self.generator = TreeCounter(os.getpid(), exclude_root_pid=server_pid)
         self.every_s = every_s
@@ -85,6 +92,8 @@ class ResourceSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        if self.sink is not None:
+            self.sink.extend(self.as_list())
 
     def _run(self) -> None:
         last_t = time.monotonic()

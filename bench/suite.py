@@ -1,0 +1,185 @@
+"""`hubbub bench suite`: every workload (W1-W4) and the echo baseline in one run, each against a
+fresh server process of its own, then bench-results/<timestamp>/ with results.json, report.md
+and plots. --quick: short steps and fewer users (about two minutes), for CI and smoke tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from bench import baseline, connections, resume, w1
+from bench.engine import Engine
+from bench.engine_plan import Plan, echoes, pairs
+from bench.group import GROUPS, run_groups
+from bench.node import NodeOptions, Server, echo_server, hubbub_node
+from bench.plots import suite_plots
+from bench.report import render
+from bench.results import machine_info, summarize
+from bench.sampler import ResourceSampler
+from bench.stepped import emit, prefix, run_steps
+from bench.steps import W1_QUICK_RATES, W1_RATES, W2_QUICK_RATES, W2_RATES
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    quick: bool = False
+    processes: int = 2
+    store: str = "sqlite"
+    w1_users: int = 200
+    w1_rates: tuple[float, ...] = tuple(float(r) for r in W1_RATES)
+    w1_seconds: float = 10.0
+    w2_groups: tuple[tuple[str, int, int], ...] = GROUPS
+    w2_rates: tuple[float, ...] = tuple(float(r) for r in W2_RATES)
+    w2_seconds: float = 5.0
+    baseline_seconds: float = 5.0
+    drain_s: float = 5.0
+    w3_connections: int = 10_000
+    w4_clients: int = 2000
+    w4_messages: int = 50
+    workloads: tuple[str, ...] = field(default=("w1", "baseline", "w2", "w3", "w4"))
+
+    @classmethod
+    def quick_config(cls, **overrides: Any) -> SuiteConfig:
+        quick = cls(
+            quick=True,
+            w1_users=40,
+            w1_rates=tuple(float(r) for r in W1_QUICK_RATES),
+            w1_seconds=2.0,
+            w2_groups=(("g100", 100, 100),),
+            w2_rates=tuple(float(r) for r in W2_QUICK_RATES),
+            w2_seconds=2.0,
+            baseline_seconds=2.0,
+            drain_s=3.0,
+            w3_connections=1000,
+            w4_clients=200,
+        )
+        return SuiteConfig(**{**asdict(quick), **overrides})
+
+
+Runner = Callable[[SuiteConfig, float, list[dict[str, Any]]], dict[str, Any]]
+
+
+def _sampled(server: Server, t0: float, samples: list[dict[str, Any]]) -> ResourceSampler:
+    return ResourceSampler(server.pid, start=t0, sink=samples)
+
+
+def run_w1(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    with hubbub_node(NodeOptions(store=config.store)) as server, _sampled(server, t0, samples) as sampler:
+        plan = Plan(server.url, pairs(prefix(), config.w1_users))
+        with Engine(plan, config.processes, desc="w1") as engine:
+            steps = run_steps(engine, config.w1_rates, config.w1_seconds, config.drain_s, sampler, "w1")
+    result = {"workload": "w1", "users": config.w1_users, "seconds": config.w1_seconds, "steps": steps}
+    return w1.finish(result)
+
+
+def run_baseline(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    with echo_server() as server, _sampled(server, t0, samples) as sampler:
+        plan = Plan(server.url, echoes(prefix(), config.w1_users), echo=True)
+        with Engine(plan, config.processes, desc="baseline") as engine:
+            steps = run_steps(
+                engine, config.w1_rates, config.baseline_seconds, config.drain_s, sampler, "baseline"
+            )
+    result = {
+        "workload": "baseline",
+        "users": config.w1_users,
+        "seconds": config.baseline_seconds,
+        "steps": steps,
+    }
+    return baseline.finish(result)
+
+
+def run_w2(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    with hubbub_node(NodeOptions(store=config.store)) as server, _sampled(server, t0, samples) as sampler:
+        return run_groups(
+            server.url, config.w2_groups, list(config.w2_rates), config.w2_seconds, config.drain_s,
+            config.processes, sampler,
+        )  # fmt: skip
+
+
+def run_w3(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    options = NodeOptions(store=config.store, heartbeat_timeout_ms=connections.IDLE_HEARTBEAT_TIMEOUT_MS)
+    with hubbub_node(options) as server, _sampled(server, t0, samples) as sampler:
+        return connections.run(config.w3_connections, 100, config.processes, 100, sampler, server.url)
+
+
+def run_w4(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    with hubbub_node(NodeOptions(store=config.store)) as server, _sampled(server, t0, samples) as sampler:
+        return resume.run(config.w4_clients // 2, config.w4_messages, config.processes, sampler, server.url)
+
+
+RUNNERS: dict[str, Runner] = {
+    "w1": run_w1,
+    "baseline": run_baseline,
+    "w2": run_w2,
+    "w3": run_w3,
+    "w4": run_w4,
+}
+
+
+def run_suite(config: SuiteConfig, out: Path, notes: list[str]) -> Path:
+    started = datetime.now(UTC)
+    directory = out / started.strftime("%Y%m%d-%H%M%S")
+    directory.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    samples: list[dict[str, Any]] = []
+    results: dict[str, Any] = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "quick": config.quick,
+        "notes": notes,
+        "machine": machine_info(),
+        "hubbub_config": {**NodeOptions(store=config.store).as_dict(), "suite": asdict(config)},
+        "workloads": {},
+        "errors": {},
+    }
+    with tqdm(config.workloads, desc="suite", unit="workload") as bar:
+        for name in bar:
+            bar.set_postfix_str(name)
+            try:
+                results["workloads"][name] = RUNNERS[name](config, t0, samples)
+            except Exception as exc:  # noqa: BLE001 - one failed workload must not lose the others' figures
+                traceback.print_exc(file=sys.stderr)
+                results["errors"][name] = f"{type(exc).__name__}: {exc}"
+    results["duration_s"] = round(time.monotonic() - t0, 1)
+    results["resources"] = samples
+    results["summary"] = summarize(results["workloads"])
+    plots = suite_plots(directory, results)
+    (directory / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (directory / "report.md").write_text(render(results, plots))
+    return directory
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hubbub bench suite", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short steps, fewer users (about 2 minutes)")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="where results go")
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
+    parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite", help="node's store")
+    parser.add_argument("--only", help="comma-separated subset of w1,baseline,w2,w3,w4")
+    parser.add_argument("--note", action="append", default=[], help="a line for the report (repeatable)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    overrides: dict[str, Any] = {"processes": args.processes, "store": args.store}
+    if args.only:
+        unknown = set(args.only.split(",")) - RUNNERS.keys()
+        if unknown:
+            parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
+        overrides["workloads"] = tuple(args.only.split(","))
+    config = SuiteConfig.quick_config(**overrides) if args.quick else SuiteConfig(**overrides)
+    directory = run_suite(config, args.out, args.note)
+    results = json.loads((directory / "results.json").read_text())
+    emit({"directory": str(directory), "summary": results["summary"], "errors": results["errors"]})
+    return 0 if not results["errors"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
