@@ -26,15 +26,20 @@ def goal_met(key: str, value: float) -> bool:
     return value <= threshold if key == "w3_kib_per_conn" else value < threshold
 
 
-def fmt(value: Any, digits: int = 1) -> str:
+def fmt(value: Any, digits: int | None = None) -> str:
+    """Whole numbers without decimals, small ones with two, the rest with one."""
     if value is None:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}" if value != int(value) or digits else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"
+    if isinstance(value, float):
+        if digits is not None:
+            return f"{value:,.{digits}f}"
+        if value == int(value):
+            return f"{value:,.0f}"
+        return f"{value:.2f}" if abs(value) < 10 else f"{value:,.1f}"
     return str(value)
 
 
