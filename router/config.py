@@ -20,6 +20,9 @@ class RouterConfig:
     presence_target: host:port of the Presence service; empty disables presence fan-out.
     max_appends_in_flight: concurrent Messaging.Append batches (each for different conversations).
     max_batch: most messages (and cursor updates) in one Append (UpdateCursors) call.
+    append_interval_ms: least time between the starts of two Append batches. A send after a
+        quiet spell goes at once; under load sends wait up to this long and share one call
+        (a gRPC call costs ~0.5 ms of CPU whatever its size). 0 = start as soon as possible.
     member_cache_size: conversations whose member lists are kept (LRU).
     push_queue_limit: offline notifications waiting for the notifier; the oldest are dropped beyond.
     push_batch: most notifications handed to the notifier in one call.
@@ -40,6 +43,7 @@ class RouterConfig:
     presence_target: str = ""
     max_appends_in_flight: int = 4
     max_batch: int = 1000
+    append_interval_ms: float = 4.0
     member_cache_size: int = 10_000
     push_queue_limit: int = 10_000
     push_batch: int = 500
@@ -75,6 +79,8 @@ class RouterConfig:
             raise InvalidArgument("router: typing_burst must be >= 1 and typing_refill_s > 0")
         if self.audience_ttl_s < 0 or self.presence_backoff_max_s <= 0:
             raise InvalidArgument("router: audience_ttl_s >= 0 and presence_backoff_max_s > 0")
+        if not 0 <= self.append_interval_ms <= 1000:
+            raise InvalidArgument("router: append_interval_ms must be within 0..1000")
         if not 0 <= self.port <= 65535:
             raise InvalidArgument(f"router: bad port {self.port}")
         return self

@@ -26,6 +26,11 @@ class OrderedBatchPipeline(Generic[T, R]):
     was handed to `deliver` (synchronously), so (a) one conversation never has two batches in
     flight and (b) outcomes for a conversation are delivered in submission order. `deliver` and
     `fail` must not await: whatever they emit is queued before the next batch can start.
+
+    `min_interval_s` paces batch starts: work arriving within that long of the previous start
+    waits for the rest of the interval, gathering what else arrives. A lone item after a quiet
+    spell goes at once; under load, calls get fewer and larger (each call costs ~0.5 ms of CPU
+    however small it is).
     """
 
     def __init__(
@@ -37,6 +42,7 @@ class OrderedBatchPipeline(Generic[T, R]):
         fail: Callable[[list[T], Exception], None],
         max_in_flight: int = 4,
         max_batch: int = 1000,
+        min_interval_s: float = 0.0,
     ) -> None:
         self._key = key
         self._run_batch = run_batch
@@ -44,6 +50,8 @@ class OrderedBatchPipeline(Generic[T, R]):
         self._fail = fail
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch
+        self._min_interval_s = min_interval_s
+        self._last_start = float("-inf")
         self._pending: dict[int, deque[T]] = {}
         self._ready: dict[int, None] = {}  # insertion-ordered set: fair, oldest first
         self._busy: set[int] = set()
@@ -81,10 +89,16 @@ class OrderedBatchPipeline(Generic[T, R]):
         return sum(len(q) for q in self._pending.values())
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
+            if self._min_interval_s > 0 and self._ready and self._in_flight < self._max_in_flight:
+                delay = self._last_start + self._min_interval_s - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)  # pacing: let more work join this batch
             self._wake.clear()
             while self._ready and self._in_flight < self._max_in_flight:
+                self._last_start = loop.time()
                 items, conversations = self._take()
                 self._in_flight += 1
                 task = asyncio.create_task(self._run(items, conversations))

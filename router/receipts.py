@@ -106,7 +106,12 @@ class ReceiptPath:
             if not isinstance(entry, Members):
                 continue
             up_to = result.read_seq if item.kind == client_pb2.RECEIPT_KIND_READ else result.delivered_seq
-            covered = ctx.recent.senders_up_to(item.conversation_id, up_to)
+            # Direct chats tell both members; only groups need the senders the receipt covers.
+            covered = (
+                ()
+                if entry.kind == client_pb2.CONVERSATION_KIND_DIRECT
+                else ctx.recent.senders_up_to(item.conversation_id, up_to)
+            )
             audience = receipt_audience(entry.kind, entry.user_ids, item.origin.user_id, covered)
             users |= audience
             moved.append((item, up_to, audience))

@@ -50,6 +50,7 @@ class SendPath:
             fail=self._fail,
             max_in_flight=ctx.config.max_appends_in_flight,
             max_batch=ctx.config.max_batch,
+            min_interval_s=ctx.config.append_interval_ms / 1000,
         )
 
     def start(self) -> None:

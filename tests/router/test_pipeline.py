@@ -160,3 +160,51 @@ async def test_out_of_order_completion_keeps_each_conversation_in_order(seed: in
         expected = [n for n in range(count) if n not in failed[conversation]]
         assert h.delivered[conversation] == expected
     await h.pipeline.stop()
+
+
+async def test_paced_pipeline_starts_a_lone_item_at_once() -> None:
+    """Pacing never delays the first batch after a quiet spell (an hour-long interval would)."""
+    h = Harness()
+    h.pipeline = OrderedBatchPipeline(
+        key=lambda item: item[0],
+        run_batch=h.run_batch,
+        deliver=h.deliver,
+        fail=h.fail,
+        min_interval_s=3600.0,
+    )
+    h.pipeline.start()
+    try:
+        h.pipeline.submit((1, 0))
+        async with asyncio.timeout(WAIT_S), h.changed:
+            await h.changed.wait_for(lambda: len(h.held) == 1)
+        assert h.held[0][0] == [(1, 0)]
+    finally:
+        await h.pipeline.stop()
+
+
+async def test_paced_pipeline_gathers_work_arriving_within_the_interval() -> None:
+    """Items submitted one loop turn apart right after a start share the next batch."""
+    h = Harness()
+    h.pipeline = OrderedBatchPipeline(
+        key=lambda item: item[0],
+        run_batch=h.run_batch,
+        deliver=h.deliver,
+        fail=h.fail,
+        min_interval_s=2.0,
+    )
+    h.pipeline.start()
+    try:
+        h.pipeline.submit((1, 0))
+        async with asyncio.timeout(WAIT_S), h.changed:
+            await h.changed.wait_for(lambda: len(h.held) == 1)
+        h.pipeline.submit((2, 0))
+        for _ in range(5):
+            await asyncio.sleep(0)  # loop turns in which an unpaced pipeline would start (2, 0)
+        h.pipeline.submit((3, 0))
+        async with asyncio.timeout(WAIT_S), h.changed:
+            await h.changed.wait_for(lambda: len(h.held) == 2)
+        assert sorted(h.held[1][0]) == [(2, 0), (3, 0)]
+        for items, future in h.held:
+            future.set_result(items)
+    finally:
+        await h.pipeline.stop()
