@@ -6,8 +6,11 @@ other callers sharing its transaction (see sqlite_writer.WriteOp).
 
 from __future__ import annotations
 
+import functools
+import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 from kernel.errors import Conflict
 from messaging.model import (
@@ -22,6 +25,8 @@ from messaging.model import (
     User,
 )
 from messaging.store.sqlite_reads import CONVERSATION_COLUMNS, conversation_from_row
+
+_T = TypeVar("_T")
 
 _INSERT_MEMBER = (
     "INSERT OR IGNORE INTO members (conversation_id, user_id, role, joined_at_ms) VALUES (?, ?, ?, ?)"
@@ -135,15 +140,51 @@ def rename(conn: sqlite3.Connection, conversation_id: int, title: str) -> bool:
     return cur.rowcount > 0
 
 
+# A chunk of keys per statement: far below SQLite's variable limit, few distinct statements.
+_CURSOR_CHUNK = 256
+
+
+@functools.cache
+def _select_cursors_sql(keys: int) -> str:
+    """The current cursors of `keys` (conversation_id, user_id) pairs as ONE json row: the
+    sqlite3 module drops and retakes the GIL on every step, and the event loop wants it too."""
+    values = ", ".join(["(?, ?)"] * keys)
+    return (
+        "SELECT json_group_array(json_array(c.conversation_id, c.user_id, c.delivered_seq, c.read_seq)) "
+        f"FROM (VALUES {values}) AS v "
+        "JOIN cursors c ON c.conversation_id = v.column1 AND c.user_id = v.column2"
+    )
+
+
+@functools.cache
+def _upsert_cursors_sql(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?)"] * rows)
+    return (
+        f"INSERT INTO cursors (conversation_id, user_id, delivered_seq, read_seq) VALUES {values} "
+        "ON CONFLICT (conversation_id, user_id) "
+        "DO UPDATE SET delivered_seq = excluded.delivered_seq, read_seq = excluded.read_seq"
+    )
+
+
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for i in range(0, len(items), _CURSOR_CHUNK):
+        yield items[i : i + _CURSOR_CHUNK]
+
+
 def advance_cursors(conn: sqlite3.Connection, updates: Sequence[CursorUpdate]) -> list[CursorChange]:
-    """Monotonic per cursor; reading up to N implies delivered up to N."""
+    """Monotonic per cursor; reading up to N implies delivered up to N. Updates apply in order
+    (each sees the ones before it); each moved cursor is written once, at its final value."""
+    keys = list(dict.fromkeys((u.conversation_id, u.user_id) for u in updates))
+    current: dict[tuple[int, str], tuple[int, int]] = {}
+    for chunk in _chunks(keys):
+        (found,) = conn.execute(_select_cursors_sql(len(chunk)), [v for key in chunk for v in key]).fetchone()
+        for cid, user_id, delivered, read in json.loads(found):
+            current[(int(cid), str(user_id))] = (int(delivered), int(read))
     changes: list[CursorChange] = []
+    written: dict[tuple[int, str], tuple[int, int]] = {}
     for u in updates:
-        row = conn.execute(
-            "SELECT delivered_seq, read_seq FROM cursors WHERE conversation_id = ? AND user_id = ?",
-            (u.conversation_id, u.user_id),
-        ).fetchone()
-        delivered, read = (0, 0) if row is None else (int(row[0]), int(row[1]))
+        key = (u.conversation_id, u.user_id)
+        delivered, read = current.get(key, (0, 0))
         if u.kind == CursorKind.READ:
             moved = u.seq > read
             if moved:
@@ -154,11 +195,9 @@ def advance_cursors(conn: sqlite3.Connection, updates: Sequence[CursorUpdate]) -
             if moved:
                 delivered = u.seq
         if moved:
-            conn.execute(
-                "INSERT INTO cursors (conversation_id, user_id, delivered_seq, read_seq) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id, user_id) "
-                "DO UPDATE SET delivered_seq = excluded.delivered_seq, read_seq = excluded.read_seq",
-                (u.conversation_id, u.user_id, delivered, read),
-            )
+            current[key] = written[key] = (delivered, read)
         changes.append(CursorChange(Cursors(u.user_id, u.conversation_id, delivered, read), moved))
+    rows = [(cid, user_id, delivered, read) for (cid, user_id), (delivered, read) in written.items()]
+    for part in _chunks(rows):
+        conn.execute(_upsert_cursors_sql(len(part)), [v for row in part for v in row])
     return changes

@@ -408,6 +408,22 @@ class StoreContract:
         assert await store.all_cursors(2) == [Cursors("alice", 2, 1, 0)]
         assert await store.advance_cursors([]) == []
 
+    async def test_many_cursor_updates_in_one_call(self, store: MessageStore) -> None:
+        """More keys than one statement carries, 63-bit ids, and keys repeated across the call."""
+        big = 2**63 - 1
+        first = [CursorUpdate(f"u{i}", big - i % 3, CursorKind.DELIVERED, 5) for i in range(600)]
+        changes = await store.advance_cursors(first)
+        assert all(c.moved and c.cursors.delivered_seq == 5 for c in changes)
+        again = [CursorUpdate(f"u{i}", big - i % 3, CursorKind.READ, 4 + i % 2) for i in range(600)]
+        changes = await store.advance_cursors(again + again[:2])
+        assert [(c.cursors.delivered_seq, c.cursors.read_seq, c.moved) for c in changes[:2]] == [
+            (5, 4, True),
+            (5, 5, True),
+        ]
+        assert [c.moved for c in changes[600:]] == [False, False]
+        assert await store.get_cursors("u597", big) == Cursors("u597", big, 5, 5)
+        assert len(await store.all_cursors(big - 1)) == 200
+
     async def test_own_messages_are_never_unread(self, store: MessageStore) -> None:
         await make_group(store, 1, "alice", "bob")
         await store.append([message(1, "alice", "a1"), message(1, "alice", "a2")])
