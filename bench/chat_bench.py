@@ -10,18 +10,14 @@ import asyncio
 import contextlib
 import json
 import multiprocessing as mp
-import os
 import queue
 import secrets
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
 from multiprocessing.synchronize import Event as MpEvent
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -39,6 +35,7 @@ from bench.loadgen import (
     sign_up_many,
     stamp,
 )
+from bench.node import hubbub_node
 from protos import client_pb2 as pb
 
 PACING_TICK_S = 0.001
@@ -306,33 +303,8 @@ def summarize(config: BenchConfig, processes: int, stats: Stats) -> dict[str, An
 @contextlib.contextmanager
 def local_node() -> Iterator[str]:
     """Start `hubbub up` in a separate process on free ports; yield its WebSocket URL."""
-    with tempfile.TemporaryDirectory(prefix="hubbub-bench-") as tmp:
-        env = {
-            **os.environ,
-            "HUBBUB_LOG_LEVEL": "WARNING",
-            "HUBBUB_PUSH_LOG": "false",
-            # The bench measures chat, not argon2: cheap hashes so hundreds of sign-ups are quick.
-            "HUBBUB_PASSWORD_HASH_TIME_COST": "1",
-            "HUBBUB_PASSWORD_HASH_MEMORY_KIB": "8",
-            "HUBBUB_PASSWORD_HASH_PARALLELISM": "1",
-        }
-        command = [sys.executable, "-m", "deploy.cli", "up", "--data-dir", str(Path(tmp) / "data")]
-        command += ["--ws-port", "0", "--gateway-port", "0", "--discovery-port", "0", "--ready-json"]
-        with open(Path(tmp) / "node.log", "wb") as log:
-            node = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env)
-            try:
-                assert node.stdout is not None
-                line = node.stdout.readline()
-                if not line:
-                    raise RuntimeError(f"the node did not start; see {tmp}/node.log")
-                yield str(json.loads(line)["ws_url"])
-            finally:
-                node.terminate()
-                try:
-                    node.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    node.kill()
-                    node.wait()
+    with hubbub_node() as server:
+        yield server.url
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

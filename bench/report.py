@@ -146,8 +146,11 @@ def w3_section(w3: Mapping[str, Any]) -> list[str]:
 
 def w4_section(w4: Mapping[str, Any]) -> list[str]:
     keys = ["clients", "messages_per_conversation", "sent", "caught_up", "all_welcomed_s", "catchup_median_s",
-            "catchup_s", "errors", "server_cpu_pct", "generator_cpu_pct"]  # fmt: skip
-    return ["## W4 resume storm", "", *table(["figure", "value"], [[k, w4.get(k)] for k in keys])]
+            "catchup_s", "errors", "resume_retries", "server_cpu_pct", "generator_cpu_pct"]  # fmt: skip
+    rows: list[list[Any]] = [[k, w4.get(k)] for k in keys]
+    rows += [[f"error {code}", f"{n} ({w4.get('error_messages', {}).get(code, '')})"]
+             for code, n in w4.get("error_codes", {}).items()]  # fmt: skip
+    return ["## W4 resume storm", "", *table(["figure", "value"], rows)]
 
 
 def machine_section(results: Mapping[str, Any]) -> list[str]:

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import statistics
 import sys
 import time
+from collections.abc import Iterable
 from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
 
 from tqdm import tqdm
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from bench.connections import source_address
@@ -29,7 +32,8 @@ from protos import client_pb2 as pb
 PASSWORD = "bench-password-1"
 SENDER_DEVICE = "sender"
 CLIENT_DEVICE = "bench"
-CATCH_UP_TIMEOUT_S = 120.0
+CATCH_UP_TIMEOUT_S = 60.0
+MAX_RESUME_RETRIES = 5
 
 
 async def token_user(
@@ -49,6 +53,7 @@ async def token_user(
     if reply.WhichOneof("kind") != "welcome":
         await user.close()
         raise RuntimeError(f"token log-in of {user_id} refused: {reply.error.code}")
+    user.keep_alive(reply.welcome.heartbeat_interval_ms / 1000 or 15.0)
     return user
 
 
@@ -116,34 +121,49 @@ class ResumeWorker:
         await asyncio.sleep(max(0.0, (start_ns - time.time_ns()) / 1e9))
         welcomed: list[int] = []
         caught_up: list[int] = []
-        errors = 0
+        errors: dict[str, int] = {}
+        error_messages: dict[str, str] = {}
+        retries: list[int] = []
 
         async def client(name: str, conversation_id: int) -> None:
-            nonlocal errors
-            done = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            done = loop.create_future()
             seqs: set[int] = set()
+            resume_refs: set[int] = set()
+            pending: set[asyncio.Task[None]] = set()
 
             def on_frame(user: RawUser, frame: pb.ServerFrame) -> None:
-                nonlocal errors
                 kind = frame.WhichOneof("kind")
                 if kind == "history":
                     seqs.update(m.seq for m in frame.history.messages)
                 elif kind == "message":
                     seqs.add(frame.message.seq)
                 elif kind == "error":
-                    errors += 1
+                    errors[frame.error.code] = errors.get(frame.error.code, 0) + 1
+                    error_messages.setdefault(frame.error.code, frame.error.message)
+                    if frame.ref in resume_refs and len(resume_refs) <= MAX_RESUME_RETRIES:
+                        retries.append(1)  # as the SDK does: a failed resume is asked again
+                        task = loop.create_task(send_resume(user))
+                        pending.add(task)
+                        task.add_done_callback(pending.discard)
                 if len(seqs) >= self.messages and not done.done():
                     done.set_result(time.time_ns())
+
+            async def send_resume(user: RawUser) -> None:
+                cursor = pb.ConversationCursor(conversation_id=conversation_id, seq=0)
+                ref = user.next_ref()
+                resume_refs.add(ref)
+                frame = pb.ClientFrame(
+                    ref=ref, resume=pb.Resume(cursors=[cursor], limit_per_conversation=100)
+                )
+                with contextlib.suppress(ConnectionClosed):
+                    await user.ws.send(frame.SerializeToString())
 
             user = await token_user(self.url, name, self.tokens[name], CLIENT_DEVICE, self.local)
             welcomed.append(time.time_ns())
             self.users.append(user)
             user.on_frame = on_frame
-            cursor = pb.ConversationCursor(conversation_id=conversation_id, seq=0)
-            resume = pb.ClientFrame(
-                ref=user.next_ref(), resume=pb.Resume(cursors=[cursor], limit_per_conversation=100)
-            )
-            await user.ws.send(resume.SerializeToString())
+            await send_resume(user)
             async with asyncio.timeout(CATCH_UP_TIMEOUT_S):
                 caught_up.append(await done)
             self.counters[2 * self.index + 1] += 1
@@ -157,6 +177,8 @@ class ResumeWorker:
             "welcomed": welcomed,
             "caught_up_ns": caught_up,
             "errors": errors,
+            "error_messages": error_messages,
+            "resume_retries": len(retries),
             "failures": failures[:5],
         }
 
@@ -181,6 +203,14 @@ def handler(url: str, messages: int, index: int, processes: int, counters: Synch
     return handle
 
 
+def _merge_counts(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for one in counts:
+        for key, n in one.items():
+            merged[key] = merged.get(key, 0) + n
+    return merged
+
+
 def catch_up_figures(start_ns: int, answers: list[dict[str, Any]]) -> dict[str, Any]:
     """Seconds from the reconnect until the last client was welcomed / fully caught up."""
     welcomed = [t for a in answers for t in a["welcomed"]]
@@ -193,7 +223,10 @@ def catch_up_figures(start_ns: int, answers: list[dict[str, Any]]) -> dict[str, 
         "all_welcomed_s": round((max(welcomed) - start_ns) / 1e9, 3) if welcomed else None,
         "catchup_s": round(done[-1], 3) if done and len(done) == clients else None,
         "catchup_median_s": round(statistics.median(done), 3) if done else None,
-        "errors": sum(a["errors"] for a in answers),
+        "errors": sum(n for a in answers for n in a["errors"].values()),
+        "error_codes": _merge_counts(a["errors"] for a in answers),
+        "error_messages": {k: v for a in answers for k, v in a["error_messages"].items()},
+        "resume_retries": sum(a["resume_retries"] for a in answers),
         "failures": [f for a in answers for f in a["failures"]][:5],
     }
 
