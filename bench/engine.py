@@ -97,7 +97,7 @@ class Engine:
 
             start_ns = time.time_ns() + START_MARGIN_NS
             all_sent: dict[str, int] = {}
-            for sent in self.pool.ask(("step", rate, start_ns, seconds), seconds + 60, tick):
+            for sent in self.pool.ask(("step", rate, start_ns, seconds), 5 * seconds + 60, tick):
                 all_sent.update(sent)
             records = self.pool.ask(("expect", all_sent, drain_s), drain_s + 60, tick)
             tick()

@@ -6,12 +6,13 @@ and plots. --quick: short steps and fewer users (about two minutes), for CI and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from bench.engine_plan import Plan, echoes, pairs
 from bench.group import GROUPS, run_groups
 from bench.node import NodeOptions, Server, echo_server, hubbub_node
 from bench.plots import suite_plots
+from bench.profiler import flame_graph
 from bench.report import render
 from bench.results import machine_info, summarize
 from bench.sampler import ResourceSampler
@@ -48,6 +50,7 @@ class SuiteConfig:
     w4_clients: int = 2000
     w4_messages: int = 50
     workloads: tuple[str, ...] = field(default=("w1", "baseline", "w2", "w3", "w4"))
+    profile_dir: str | None = None  # py-spy flame graphs of the server, one per workload
 
     @classmethod
     def quick_config(cls, **overrides: Any) -> SuiteConfig:
@@ -70,12 +73,22 @@ class SuiteConfig:
 Runner = Callable[[SuiteConfig, float, list[dict[str, Any]]], dict[str, Any]]
 
 
-def _sampled(server: Server, t0: float, samples: list[dict[str, Any]]) -> ResourceSampler:
-    return ResourceSampler(server.pid, start=t0, sink=samples)
+@contextlib.contextmanager
+def _sampled(
+    config: SuiteConfig, name: str, server: Server, t0: float, samples: list[dict[str, Any]]
+) -> Iterator[ResourceSampler]:
+    """Sample the server's tree into the suite's timeline (and profile it, if asked)."""
+    svg = Path(config.profile_dir) / f"{name}.svg" if config.profile_dir else None
+    with ResourceSampler(server.pid, start=t0, sink=samples) as sampler, flame_graph(server.pid, svg):
+        yield sampler
 
 
 def run_w1(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
-    with hubbub_node(NodeOptions(store=config.store)) as server, _sampled(server, t0, samples) as sampler:
+    name = "w1"
+    with (
+        hubbub_node(NodeOptions(store=config.store)) as server,
+        _sampled(config, name, server, t0, samples) as sampler,
+    ):
         plan = Plan(server.url, pairs(prefix(), config.w1_users))
         with Engine(plan, config.processes, desc="w1") as engine:
             steps = run_steps(engine, config.w1_rates, config.w1_seconds, config.drain_s, sampler, "w1")
@@ -84,7 +97,8 @@ def run_w1(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dic
 
 
 def run_baseline(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
-    with echo_server() as server, _sampled(server, t0, samples) as sampler:
+    name = "baseline"
+    with echo_server() as server, _sampled(config, name, server, t0, samples) as sampler:
         plan = Plan(server.url, echoes(prefix(), config.w1_users), echo=True)
         with Engine(plan, config.processes, desc="baseline") as engine:
             steps = run_steps(
@@ -100,7 +114,11 @@ def run_baseline(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) 
 
 
 def run_w2(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
-    with hubbub_node(NodeOptions(store=config.store)) as server, _sampled(server, t0, samples) as sampler:
+    name = "w2"
+    with (
+        hubbub_node(NodeOptions(store=config.store)) as server,
+        _sampled(config, name, server, t0, samples) as sampler,
+    ):
         return run_groups(
             server.url, config.w2_groups, list(config.w2_rates), config.w2_seconds, config.drain_s,
             config.processes, sampler,
@@ -108,13 +126,18 @@ def run_w2(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dic
 
 
 def run_w3(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    name = "w3"
     options = NodeOptions(store=config.store, heartbeat_timeout_ms=connections.IDLE_HEARTBEAT_TIMEOUT_MS)
-    with hubbub_node(options) as server, _sampled(server, t0, samples) as sampler:
+    with hubbub_node(options) as server, _sampled(config, name, server, t0, samples) as sampler:
         return connections.run(config.w3_connections, 100, config.processes, 100, sampler, server.url)
 
 
 def run_w4(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
-    with hubbub_node(NodeOptions(store=config.store)) as server, _sampled(server, t0, samples) as sampler:
+    name = "w4"
+    with (
+        hubbub_node(NodeOptions(store=config.store)) as server,
+        _sampled(config, name, server, t0, samples) as sampler,
+    ):
         return resume.run(config.w4_clients // 2, config.w4_messages, config.processes, sampler, server.url)
 
 
@@ -127,10 +150,12 @@ RUNNERS: dict[str, Runner] = {
 }
 
 
-def run_suite(config: SuiteConfig, out: Path, notes: list[str]) -> Path:
+def run_suite(config: SuiteConfig, out: Path, notes: list[str], profile: bool = False) -> Path:
     started = datetime.now(UTC)
     directory = out / started.strftime("%Y%m%d-%H%M%S")
     directory.mkdir(parents=True, exist_ok=True)
+    if profile:
+        config = replace(config, profile_dir=str(directory))
     t0 = time.monotonic()
     samples: list[dict[str, Any]] = []
     results: dict[str, Any] = {
@@ -153,7 +178,7 @@ def run_suite(config: SuiteConfig, out: Path, notes: list[str]) -> Path:
     results["duration_s"] = round(time.monotonic() - t0, 1)
     results["resources"] = samples
     results["summary"] = summarize(results["workloads"])
-    plots = suite_plots(directory, results)
+    plots = suite_plots(directory, results) + sorted(p.name for p in directory.glob("*.svg"))
     (directory / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (directory / "report.md").write_text(render(results, plots))
     return directory
@@ -167,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite", help="node's store")
     parser.add_argument("--only", help="comma-separated subset of w1,baseline,w2,w3,w4")
     parser.add_argument("--note", action="append", default=[], help="a line for the report (repeatable)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy flame graph of the server per workload"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     overrides: dict[str, Any] = {"processes": args.processes, "store": args.store}
     if args.only:
@@ -175,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
         overrides["workloads"] = tuple(args.only.split(","))
     config = SuiteConfig.quick_config(**overrides) if args.quick else SuiteConfig(**overrides)
-    directory = run_suite(config, args.out, args.note)
+    directory = run_suite(config, args.out, args.note, args.profile)
     results = json.loads((directory / "results.json").read_text())
     emit({"directory": str(directory), "summary": results["summary"], "errors": results["errors"]})
     return 0 if not results["errors"] else 1
