@@ -127,7 +127,7 @@ async def run_worker(
 async def _send_paced(
     config: BenchConfig, senders: list[_Sender], start_ns: int, share: float, stats: Stats, report: Report
 ) -> None:
-    pacer = Pacer(rate=config.rate * share, start_ns=start_ns)
+    pacer = Pacer.for_window(config.rate * share, start_ns, config.seconds)
     end_ns = start_ns + int(config.seconds * 1e9)
     await asyncio.sleep(max(0.0, (start_ns - time.time_ns()) / 1e9))
     next_report = 0

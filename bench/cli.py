@@ -13,7 +13,7 @@ WORKLOADS = {
     "connections": ("bench.connections", "W3 idle authenticated connections, RSS per connection"),
     "resume": ("bench.resume", "W4 resume storm"),
     "baseline": ("bench.baseline", "bare websockets echo server, same generator"),
-    "suite": ("bench.suite", "all of the above into bench-results/<timestamp>/"),
+    "suite": ("bench.suite", "W1-W4 and the baseline into bench-results/<timestamp>/"),
 }
 
 

@@ -197,7 +197,7 @@ class Worker:
         count = len(users)
         counters = [0] * count
         share = rate * count / self.plan.online_count()
-        pacer = Pacer(rate=share, start_ns=start_ns)
+        pacer = Pacer.for_window(share, start_ns, seconds)
         end_ns = start_ns + int(seconds * 1e9)
         step = b"%d." % self.step_no
         prefixes = [self.prefixes.get(u.user_id, b"") for u in users]

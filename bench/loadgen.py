@@ -222,10 +222,20 @@ class Pacer:
 
     rate: float  # sends per second
     start_ns: int
+    limit: int | None = None  # sends in the whole run (see `for_window`); None = unbounded
     issued: int = 0
 
+    @classmethod
+    def for_window(cls, rate: float, start_ns: int, seconds: float) -> Pacer:
+        """A pacer for sends due in [start, start + seconds): ceil(rate x seconds) of them."""
+        return cls(rate=rate, start_ns=start_ns, limit=math.ceil(rate * seconds - 1e-9))
+
     def due(self, now_ns: int) -> range:
-        target = int((now_ns - self.start_ns) * self.rate / 1e9)
+        """Sends due by `now_ns`: send i is due at start + i / rate (send 0 at the start)."""
+        elapsed_ns = now_ns - self.start_ns
+        target = int(elapsed_ns * self.rate / 1e9) + 1 if elapsed_ns >= 0 else 0
+        if self.limit is not None:
+            target = min(target, self.limit)
         due = range(self.issued, max(self.issued, target))
         self.issued = due.stop
         return due

@@ -35,14 +35,22 @@ def test_stamp_round_trips() -> None:
     assert parse_stamp(stamp(1_700_000_000_123_456_789, 17).decode()) == (1_700_000_000_123_456_789, 17)
 
 
-def test_pacer_issues_each_send_once_at_the_rate_and_catches_up_after_a_stall() -> None:
-    pacer = Pacer(rate=1000.0, start_ns=0)
-    assert list(pacer.due(0)) == []
-    assert list(pacer.due(2_000_000)) == [0, 1]
-    assert list(pacer.due(2_500_000)) == []
-    stalled = pacer.due(10_000_000)  # the loop was late: everything due is issued now
-    assert list(stalled) == list(range(2, 10))
-    assert pacer.scheduled_ns(5) == 5_000_000  # stamped with when it was due
+def test_pacer_issues_each_send_when_due_once_and_catches_up_after_a_stall() -> None:
+    pacer = Pacer(rate=1000.0, start_ns=1_000)
+    assert list(pacer.due(0)) == []  # before the start
+    assert list(pacer.due(1_000)) == [0]  # send 0 is due at the start, not one interval later
+    assert list(pacer.due(1_999)) == []
+    assert list(pacer.due(3_001_000)) == [1, 2, 3]
+    stalled = pacer.due(10_001_000)  # the loop was late: everything due is issued now
+    assert list(stalled) == list(range(4, 11))
+    assert pacer.scheduled_ns(5) == 5_001_000  # stamped with when it was due
+
+
+def test_a_windowed_pacer_issues_exactly_rate_times_seconds() -> None:
+    for rate, seconds, expected in ((60.0, 1.0, 60), (2.5, 1.0, 3), (1000.0, 0.5, 500)):
+        pacer = Pacer.for_window(rate, 0, seconds)
+        assert len(pacer.due(int(seconds * 1e9))) == expected  # at the window's end
+        assert len(pacer.due(10**12)) == 0  # and never more
 
 
 def test_sender_track_counts_duplicates_and_reorderings() -> None:
