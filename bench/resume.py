@@ -33,7 +33,12 @@ PASSWORD = "bench-password-1"
 SENDER_DEVICE = "sender"
 CLIENT_DEVICE = "bench"
 CATCH_UP_TIMEOUT_S = 60.0
-MAX_RESUME_RETRIES = 5
+MAX_RESUME_RETRIES = 20
+
+
+def retry_delay_s(attempt: int) -> float:
+    """Exponential back-off from 50 ms, capped at 1 s, as a client retrying a failed resume."""
+    return float(min(1.0, 0.05 * 2 ** (attempt - 1)))
 
 
 async def token_user(
@@ -142,14 +147,15 @@ class ResumeWorker:
                     errors[frame.error.code] = errors.get(frame.error.code, 0) + 1
                     error_messages.setdefault(frame.error.code, frame.error.message)
                     if frame.ref in resume_refs and len(resume_refs) <= MAX_RESUME_RETRIES:
-                        retries.append(1)  # as the SDK does: a failed resume is asked again
-                        task = loop.create_task(send_resume(user))
+                        retries.append(1)  # as the SDK does: a failed resume is asked again, backing off
+                        task = loop.create_task(send_resume(user, retry_delay_s(len(resume_refs))))
                         pending.add(task)
                         task.add_done_callback(pending.discard)
                 if len(seqs) >= self.messages and not done.done():
                     done.set_result(time.time_ns())
 
-            async def send_resume(user: RawUser) -> None:
+            async def send_resume(user: RawUser, delay_s: float = 0.0) -> None:
+                await asyncio.sleep(delay_s)  # the retry back-off
                 cursor = pb.ConversationCursor(conversation_id=conversation_id, seq=0)
                 ref = user.next_ref()
                 resume_refs.add(ref)
@@ -164,8 +170,13 @@ class ResumeWorker:
             self.users.append(user)
             user.on_frame = on_frame
             await send_resume(user)
-            async with asyncio.timeout(CATCH_UP_TIMEOUT_S):
-                caught_up.append(await done)
+            try:
+                async with asyncio.timeout(CATCH_UP_TIMEOUT_S):
+                    caught_up.append(await done)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"{name}: {len(seqs)} of {self.messages} messages after {len(resume_refs)} resumes"
+                ) from None
             self.counters[2 * self.index + 1] += 1
 
         clients = [(n, c) for a, b, c in self.conversations for n in (a, b)]
