@@ -17,6 +17,7 @@ from typing import Any
 from deploy.config import NodeConfig
 from deploy.services import start_service
 from kernel.clock import SystemClock
+from kernel.runtime import settle_after_startup
 from kernel.telemetry import setup_tracing
 
 
@@ -53,6 +54,7 @@ async def run(spec: dict[str, Any]) -> None:
             service = await start_service(name, config, spec["secret"], upstream, clock, None)
             started.append(service)
             upstream.update(service.addresses)
+        settle_after_startup()
         print(json.dumps(upstream), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

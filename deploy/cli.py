@@ -15,6 +15,7 @@ from pathlib import Path
 
 from deploy.config import NodeConfig
 from kernel.config import from_env
+from kernel.runtime import settle_after_startup
 
 
 def _run(coro_main: object) -> None:
@@ -48,6 +49,7 @@ async def _serve(config: NodeConfig, ready_json: bool) -> None:
     from deploy.single_node import start_single_node
 
     node = await start_single_node(config)
+    settle_after_startup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
