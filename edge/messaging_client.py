@@ -3,6 +3,8 @@ log-in/sign-up, history, conversation list, read-by and resume, mapped to Server
 
 from __future__ import annotations
 
+import asyncio
+
 from grpc import aio
 
 from edge.actions import QueryKind, ToMessaging
@@ -22,12 +24,16 @@ from protos.messaging_pb2 import (
 from protos.messaging_pb2_grpc import AccountsStub, MessagingStub
 
 QUERY_TIMEOUT_S = 10.0
+# Queries in flight per edge. A reconnect storm (thousands of Resumes at once) waits here,
+# outside any deadline, instead of piling onto messaging until the deadlines expire.
+MAX_QUERIES_IN_FLIGHT = 64
 
 
 class MessagingQueries:
     """Implements connection.QueryRunner over one channel to `target` (empty = UNAVAILABLE)."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, max_in_flight: int = MAX_QUERIES_IN_FLIGHT) -> None:
+        self._in_flight = asyncio.Semaphore(max_in_flight)
         self._channel: aio.Channel | None = insecure_channel(target) if target else None
         self._accounts = AccountsStub(self._channel) if self._channel else None
         self._messaging = MessagingStub(self._channel) if self._channel else None
@@ -37,6 +43,14 @@ class MessagingQueries:
             await self._channel.close()
 
     async def authenticate(self, query: ToMessaging) -> AuthReply:
+        async with self._in_flight:
+            return await self._authenticate(query)
+
+    async def answer(self, query: ToMessaging) -> list[ServerFrame]:
+        async with self._in_flight:
+            return await self._answer(query)
+
+    async def _authenticate(self, query: ToMessaging) -> AuthReply:
         if self._accounts is None:
             raise Unavailable("accounts service not configured")
         hello = query.frame.hello
@@ -53,7 +67,7 @@ class MessagingQueries:
             )
         )
 
-    async def answer(self, query: ToMessaging) -> list[ServerFrame]:
+    async def _answer(self, query: ToMessaging) -> list[ServerFrame]:
         if self._messaging is None:
             raise Unavailable("messaging service not configured")
         stub, frame, ref, user = self._messaging, query.frame, query.ref, query.user_id

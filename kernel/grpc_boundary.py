@@ -72,7 +72,13 @@ def error_from_rpc(exc: aio.AioRpcError) -> HubbubError:
     for key, value in exc.trailing_metadata() or ():
         if key == ERROR_CODE_KEY:
             return error_from_code(str(value), exc.details() or "")
-    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+    # CANCELLED reaches a caller when an overloaded server gave up on a call past its
+    # deadline: like the others, try again later.
+    if exc.code() in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.CANCELLED,
+    ):
         return Unavailable(exc.details() or "service unavailable")
     return Internal(exc.details() or "internal error")
 
