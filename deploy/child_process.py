@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -37,8 +38,11 @@ def _watch_parent(loop: asyncio.AbstractEventLoop, gone: asyncio.Event) -> None:
     it never holds up this process's exit."""
 
     def read_until_eof() -> None:
-        sys.stdin.buffer.read()
-        loop.call_soon_threadsafe(gone.set)
+        # Raw reads: a buffered reader's lock held by a daemon thread aborts interpreter exit.
+        while os.read(0, 4096):
+            pass
+        with contextlib.suppress(RuntimeError):  # the loop already closed: we are leaving anyway
+            loop.call_soon_threadsafe(gone.set)
 
     threading.Thread(target=read_until_eof, name="parent-watch", daemon=True).start()
 

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,44 +78,46 @@ def process_groups(spec: str) -> list[tuple[str, ...]]:
     return groups
 
 
+def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
+    """subprocess.Popen, not the event loop's spawn: CPython execs through vfork, so no fork
+    handler runs in this process while gRPC's threads are live (uvloop's fork crashed it)."""
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
 async def start_child(
     services: tuple[str, ...], config: NodeConfig, secret: str, upstream: Addresses
-) -> tuple[asyncio.subprocess.Process, Addresses]:
+) -> tuple[subprocess.Popen[bytes], Addresses]:
     """Start a child running `services`; its stdin stays open (EOF tells it the parent left)."""
     spec = {"services": services, "config": config_to_json(config), "secret": secret, "upstream": upstream}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "deploy.child_process",
-        json.dumps(spec),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    proc = await asyncio.to_thread(_spawn, [sys.executable, "-m", "deploy.child_process", json.dumps(spec)])
     assert proc.stdout is not None
     try:
         async with asyncio.timeout(CHILD_READY_TIMEOUT_S):
-            line = await proc.stdout.readline()
+            line = await asyncio.to_thread(proc.stdout.readline)
     except TimeoutError:
         proc.kill()
-        await proc.wait()
+        await asyncio.to_thread(proc.wait)
         raise Unavailable(f"child process for {'+'.join(services)} did not start") from None
     if not line:
-        await proc.wait()
+        await asyncio.to_thread(proc.wait)
         raise Unavailable(f"child process for {'+'.join(services)} exited with {proc.returncode}")
     addresses: Addresses = json.loads(line)
     return proc, addresses
 
 
-def _child_stopper(proc: asyncio.subprocess.Process) -> Stop:
+def _child_stopper(proc: subprocess.Popen[bytes]) -> Stop:
     async def stop() -> None:
-        if proc.returncode is None:
+        if proc.poll() is None:
             proc.terminate()
         try:
-            async with asyncio.timeout(10):
-                await proc.wait()
-        except TimeoutError:
+            await asyncio.to_thread(proc.wait, 10)
+        except subprocess.TimeoutExpired:
             proc.kill()
-            await proc.wait()
+            await asyncio.to_thread(proc.wait)
+        finally:
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
 
     return stop
 
