@@ -36,7 +36,9 @@ def _up_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     up.add_argument("--discovery-port", type=int, help="discovery port (default 8767; 0 = any)")
     up.add_argument("--store", choices=["sqlite", "memory"], help="message store (default sqlite)")
     up.add_argument("--trace", dest="trace_exporter", choices=["none", "console", "otlp"])
-    up.add_argument("--processes", help='process layout: "one" (default) or groups like "edge/messaging"')
+    up.add_argument(
+        "--processes", help='process layout: groups like "edge/messaging" (default) or "one" process'
+    )
     up.add_argument("--heartbeat-timeout-ms", type=int)
     up.add_argument("--presence-lease-ms", type=int)
     up.add_argument("--presence-debounce-ms", type=int)

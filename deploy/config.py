@@ -46,10 +46,11 @@ class NodeConfig:
     """argon2id memory per hash, KiB (64 MiB)."""
     password_hash_parallelism: int = 4
     """argon2id lanes."""
-    processes: str = "one"
-    """Process layout: "one" runs every service in this process; otherwise groups of services
-    (messaging, presence, router, edge) joined by '+' and separated by '/', each group a child
-    process, e.g. "edge/messaging" (services not named stay in this process)."""
+    processes: str = "edge/messaging"
+    """Process layout: groups of services (messaging, presence, router, edge) joined by '+'
+    and separated by '/', each group a child process; services not named (here router and
+    presence) stay in this process. "one" runs everything in this process. The default was
+    measured best on 2 cores (docs/performance.md)."""
     trace_exporter: str = "none"
     """OpenTelemetry exporter: none, console or otlp."""
     otlp_endpoint: str = "http://127.0.0.1:4317"

@@ -23,6 +23,7 @@ def config_for_tests(tmp_path: Path, **overrides: object) -> NodeConfig:
         "presence_lease_ms": 3_000,
         "presence_debounce_ms": 200,
         "push_log": False,
+        "processes": "one",  # in-process, so tests can hand the router a memory push backend
         # Cheap password hashing: tests sign up hundreds of users.
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 8,
