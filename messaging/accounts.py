@@ -3,6 +3,8 @@ and who sees whose presence. The presence room asks here because it owns no soci
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kernel.clock import Clock
@@ -103,3 +105,10 @@ class Accounts:
         contacts = await self._store.list_contacts(user_id)
         peers = await self._store.direct_peers(user_id)
         return sorted(set(contacts).union(peers))
+
+    async def presence_watch_lists(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
+        """presence_watch_list of each distinct user, in the order first asked: the store reads
+        run side by side, so a batch of sessions opening together costs one call, not one each."""
+        users = list(dict.fromkeys(user_ids))
+        lists = await asyncio.gather(*(self.presence_watch_list(user) for user in users))
+        return dict(zip(users, lists, strict=True))

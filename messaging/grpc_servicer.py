@@ -80,6 +80,15 @@ class AccountsServicer(messaging_pb2_grpc.AccountsServicer):
     ) -> messaging_pb2.UserList:
         return messaging_pb2.UserList(user_ids=await self._accounts.presence_watch_list(request.user_id))
 
+    @servicer_errors
+    async def PresenceWatchLists(
+        self, request: messaging_pb2.UserList, context: Context
+    ) -> messaging_pb2.WatchLists:
+        lists = await self._accounts.presence_watch_lists(request.user_ids)
+        return messaging_pb2.WatchLists(
+            lists=[messaging_pb2.WatchList(user_id=user, user_ids=watched) for user, watched in lists.items()]
+        )
+
 
 class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
     def __init__(self, conversations: Conversations, messages: Messages) -> None:

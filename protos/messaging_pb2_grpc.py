@@ -82,6 +82,11 @@ class AccountsStub:
                 request_serializer=protos_dot_messaging__pb2.UserRequest.SerializeToString,
                 response_deserializer=protos_dot_messaging__pb2.UserList.FromString,
                 _registered_method=True)
+        self.PresenceWatchLists = channel.unary_unary(
+                '/hubbub.v1.Accounts/PresenceWatchLists',
+                request_serializer=protos_dot_messaging__pb2.UserList.SerializeToString,
+                response_deserializer=protos_dot_messaging__pb2.WatchLists.FromString,
+                _registered_method=True)
 
 
 class AccountsServicer:
@@ -145,6 +150,14 @@ class AccountsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PresenceWatchLists(self, request, context):
+        """PresenceWatchList for many users in one call (a reconnect storm opens thousands of
+        sessions at once): one entry per distinct user asked, in the order asked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +205,11 @@ def add_AccountsServicer_to_server(servicer, server):
                     servicer.PresenceWatchList,
                     request_deserializer=protos_dot_messaging__pb2.UserRequest.FromString,
                     response_serializer=protos_dot_messaging__pb2.UserList.SerializeToString,
+            ),
+            'PresenceWatchLists': grpc.unary_unary_rpc_method_handler(
+                    servicer.PresenceWatchLists,
+                    request_deserializer=protos_dot_messaging__pb2.UserList.FromString,
+                    response_serializer=protos_dot_messaging__pb2.WatchLists.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -439,6 +457,33 @@ class Accounts:
             '/hubbub.v1.Accounts/PresenceWatchList',
             protos_dot_messaging__pb2.UserRequest.SerializeToString,
             protos_dot_messaging__pb2.UserList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PresenceWatchLists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Accounts/PresenceWatchLists',
+            protos_dot_messaging__pb2.UserList.SerializeToString,
+            protos_dot_messaging__pb2.WatchLists.FromString,
             options,
             channel_credentials,
             insecure,

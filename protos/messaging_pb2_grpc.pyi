@@ -51,6 +51,10 @@ class AccountsStub:
     """Users who see `user_id`'s presence: those who have them as a contact, and direct-chat peers."""
     PresenceWatchList: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.UserRequest, _messaging_pb2.UserList]
     """Users whose presence `user_id` sees: their contacts and direct-chat peers."""
+    PresenceWatchLists: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.UserList, _messaging_pb2.WatchLists]
+    """PresenceWatchList for many users in one call (a reconnect storm opens thousands of
+    sessions at once): one entry per distinct user asked, in the order asked.
+    """
 
 @_typing.type_check_only
 class AccountsAsyncStub(AccountsStub):
@@ -70,6 +74,10 @@ class AccountsAsyncStub(AccountsStub):
     """Users who see `user_id`'s presence: those who have them as a contact, and direct-chat peers."""
     PresenceWatchList: _aio.UnaryUnaryMultiCallable[_messaging_pb2.UserRequest, _messaging_pb2.UserList]  # type: ignore[assignment]
     """Users whose presence `user_id` sees: their contacts and direct-chat peers."""
+    PresenceWatchLists: _aio.UnaryUnaryMultiCallable[_messaging_pb2.UserList, _messaging_pb2.WatchLists]  # type: ignore[assignment]
+    """PresenceWatchList for many users in one call (a reconnect storm opens thousands of
+    sessions at once): one entry per distinct user asked, in the order asked.
+    """
 
 class AccountsServicer(metaclass=_abc_1.ABCMeta):
     """Accounts live beside messages: the conversation list, contacts and the
@@ -140,6 +148,16 @@ class AccountsServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_messaging_pb2.UserList, _abc.Awaitable[_messaging_pb2.UserList]]:
         """Users whose presence `user_id` sees: their contacts and direct-chat peers."""
+
+    @_abc_1.abstractmethod
+    def PresenceWatchLists(
+        self,
+        request: _messaging_pb2.UserList,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.WatchLists, _abc.Awaitable[_messaging_pb2.WatchLists]]:
+        """PresenceWatchList for many users in one call (a reconnect storm opens thousands of
+        sessions at once): one entry per distinct user asked, in the order asked.
+        """
 
 def add_AccountsServicer_to_server(servicer: AccountsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

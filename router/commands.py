@@ -44,6 +44,7 @@ class CommandPath:
         # Direct-chat peers see each other's presence: their audiences just changed.
         users = [member.user_id for member in conversation.members]
         self._presence.audiences.invalidate(users)
+        self._presence.watch_lists.invalidate(users)
         await self._announce(
             origin, frame.ref, conversation, client_pb2.CONVERSATION_EVENT_KIND_CREATED, users
         )
@@ -86,6 +87,7 @@ class CommandPath:
                 )
             )
             self._presence.audiences.invalidate((request.add,))
+            self._presence.watch_lists.invalidate((origin.user_id,))
         elif change == "remove":
             contacts = await call(
                 accounts.RemoveContact(
@@ -93,6 +95,7 @@ class CommandPath:
                 )
             )
             self._presence.audiences.invalidate((request.remove,))
+            self._presence.watch_lists.invalidate((origin.user_id,))
         elif change == "list":
             contacts = await call(accounts.ListContacts(messaging_pb2.UserRequest(user_id=origin.user_id)))
         else:

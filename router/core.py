@@ -91,14 +91,11 @@ class RouterCore:
                 raise BadFrame("opened without a user")
             await self.ctx.directory.add(edge_id, session.user_id, session.session_id, session.device_id)
             if not item.opened.replay:
-                self._spawn(self._session_opened, origin, None)
+                self.presence.on_session_opened(origin)
         elif kind == "closed":
             await self.ctx.directory.remove(edge_id, session.session_id)
         else:
             raise BadFrame("empty edge item")
-
-    async def _session_opened(self, origin: Origin, _frame: client_pb2.ClientFrame | None) -> None:
-        await self.presence.on_session_opened(origin)
 
     def _spawn(
         self,

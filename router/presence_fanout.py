@@ -1,5 +1,5 @@
 """Presence fan-out: follow Presence.Watch and push each change to the user's audience (cached
-with a short TTL); on a fresh session, push the current status of everyone it watches."""
+with a short TTL); fresh sessions get everyone they watch, batched (router/session_open.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from protos import client_pb2, messaging_pb2, presence_pb2
 from router.context import RouterContext
 from router.fanout import plan_fanout
 from router.frames import Origin, presence_frame
+from router.session_open import SessionOpenBatcher, WatchListCache
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +71,23 @@ class PresenceFanout:
             ttl_s=ctx.config.audience_ttl_s,
             capacity=ctx.config.audience_cache_size,
         )
+        self.watch_lists = WatchListCache(
+            self._fetch_watch_lists,
+            ctx.clock,
+            ttl_s=ctx.config.audience_ttl_s,
+            capacity=ctx.config.audience_cache_size,
+        )
+        self.opened = SessionOpenBatcher(self.watch_lists, self._fetch_statuses, ctx.reply)
         self._task: asyncio.Task[None] | None = None
         self.watching = asyncio.Event()  # set while a Watch stream is open (tests await it)
 
     def start(self) -> None:
         if self._ctx.presence is not None and self._task is None:
             self._task = asyncio.create_task(self._watch(), name="router-presence-watch")
+            self.opened.start()
 
     async def stop(self) -> None:
+        await self.opened.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,18 +109,10 @@ class PresenceFanout:
                 plan = plan_fanout(watchers, placement)
                 self._ctx.links.send_plan(plan.targets, presence_frame(event))
 
-    async def on_session_opened(self, origin: Origin) -> None:
-        """The current status of everyone the new session's user watches, to that session."""
-        if self._ctx.presence is None:
-            return
-        watched = await call(
-            self._ctx.accounts.PresenceWatchList(messaging_pb2.UserRequest(user_id=origin.user_id))
-        )
-        if not watched.user_ids:
-            return
-        snapshot = await call(self._ctx.presence.Query(presence_pb2.PresenceQuery(user_ids=watched.user_ids)))
-        for event in snapshot.users:
-            self._ctx.reply(origin, presence_frame(event))
+    def on_session_opened(self, origin: Origin) -> None:
+        """Queue the new session for the next batched opening snapshot."""
+        if self._ctx.presence is not None:
+            self.opened.submit(origin)
 
     async def push_current(self, user_id: str, watched: Sequence[str]) -> None:
         """The status of `watched` users to every session of `user_id` (after adding a contact)."""
@@ -125,6 +127,15 @@ class PresenceFanout:
     async def _fetch_audience(self, user_id: str) -> list[str]:
         reply = await call(self._ctx.accounts.PresenceAudience(messaging_pb2.UserRequest(user_id=user_id)))
         return list(reply.user_ids)
+
+    async def _fetch_watch_lists(self, user_ids: list[str]) -> dict[str, list[str]]:
+        reply = await call(self._ctx.accounts.PresenceWatchLists(messaging_pb2.UserList(user_ids=user_ids)))
+        return {entry.user_id: list(entry.user_ids) for entry in reply.lists}
+
+    async def _fetch_statuses(self, user_ids: list[str]) -> dict[str, bytes]:
+        assert self._ctx.presence is not None
+        snapshot = await call(self._ctx.presence.Query(presence_pb2.PresenceQuery(user_ids=user_ids)))
+        return {event.user_id: presence_frame(event) for event in snapshot.users}
 
     async def _watch(self) -> None:
         assert self._ctx.presence is not None

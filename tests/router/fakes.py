@@ -222,6 +222,8 @@ class FakeAccounts(messaging_pb2_grpc.AccountsServicer):
         self.w = world
         self.audience_calls = 0
         self.watch_list_calls = 0
+        self.watch_lists_calls = 0
+        self.watch_lists_users: list[list[str]] = []
 
     @servicer_errors
     async def AddContact(
@@ -256,6 +258,19 @@ class FakeAccounts(messaging_pb2_grpc.AccountsServicer):
     ) -> messaging_pb2.UserList:
         self.watch_list_calls += 1
         return messaging_pb2.UserList(user_ids=self.w.watch_list(request.user_id))
+
+    @servicer_errors
+    async def PresenceWatchLists(
+        self, request: messaging_pb2.UserList, context: Context
+    ) -> messaging_pb2.WatchLists:
+        self.watch_lists_calls += 1
+        self.watch_lists_users.append(list(request.user_ids))
+        return messaging_pb2.WatchLists(
+            lists=[
+                messaging_pb2.WatchList(user_id=user, user_ids=self.w.watch_list(user))
+                for user in dict.fromkeys(request.user_ids)
+            ]
+        )
 
 
 class FakePresence(presence_pb2_grpc.PresenceServicer):

@@ -173,8 +173,13 @@ async def test_a_reconnecting_edge_replays_its_sessions(
     await sender.wait_kind(1, "presence")
     sender.send_text(1, cid, "m1", "welcome back", ref=1)
     await again.wait_kind(1, "message")
-    # A replayed session gets no fresh presence snapshot (it had one before the link dropped).
-    assert fakes.accounts.watch_list_calls == 3  # ben's first open, dan's and ann's; not the replay
+    # A replayed session gets no fresh presence snapshot (it had one before the link dropped):
+    # dan's snapshot (queued after ben's replay) arrives, and nothing came for ben's session.
+    await again.wait_kind(2, "presence")
+    assert not [ids for ids, f in again.items if 1 in ids and f.HasField("presence")]
+    asked = sorted(user for batch in fakes.accounts.watch_lists_users for user in batch)
+    assert asked == ["ann", "ben", "dan"]  # ben's first open, dan's and ann's; not the replay
+    assert fakes.accounts.watch_list_calls == 0  # the batched call replaced the per-user one
 
 
 async def test_a_link_without_an_edge_id_is_refused(router: RouterService) -> None:
