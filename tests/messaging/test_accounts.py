@@ -59,4 +59,9 @@ async def test_contacts_and_presence_audience(services: Services) -> None:
     # carol lists alice; dave chats with her directly; bob is listed by alice, not the reverse
     assert await services.accounts.presence_audience("alice") == ["carol", "dave"]
     assert await services.accounts.presence_watch_list("alice") == ["bob", "dave"]
+    assert await services.accounts.presence_watch_lists(["dave", "alice", "dave", "bob"]) == {
+        "dave": ["alice"],
+        "alice": ["bob", "dave"],
+        "bob": [],
+    }
     assert await services.accounts.remove_contact("alice", "bob") == []

@@ -307,6 +307,8 @@ async def test_direct_contacts_and_presence_lists(client: Client) -> None:
     assert list(audience.user_ids) == ["bob", "carol"]
     watch = await client.accounts.PresenceWatchList(messaging_pb2.UserRequest(user_id="carol"))
     assert list(watch.user_ids) == ["alice"]
+    lists = await client.accounts.PresenceWatchLists(messaging_pb2.UserList(user_ids=["carol", "alice"]))
+    assert [(e.user_id, list(e.user_ids)) for e in lists.lists] == [("carol", ["alice"]), ("alice", ["bob"])]
     await expect_error(
         client.messaging.OpenDirect(messaging_pb2.OpenDirectRequest(user_id="alice", peer_id="ghost")),
         grpc.StatusCode.NOT_FOUND,

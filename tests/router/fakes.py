@@ -281,6 +281,7 @@ class FakePresence(presence_pb2_grpc.PresenceServicer):
         self._watchers: list[asyncio.Queue[presence_pb2.PresenceSnapshot | None]] = []
         self._watching = asyncio.Condition()
         self.watch_count = 0
+        self.query_calls = 0
 
     def set_online(self, user: str, online: bool = True, last_seen_ms: int = 0) -> client_pb2.PresenceEvent:
         status = client_pb2.PRESENCE_STATUS_ONLINE if online else client_pb2.PRESENCE_STATUS_OFFLINE
@@ -307,6 +308,7 @@ class FakePresence(presence_pb2_grpc.PresenceServicer):
     async def Query(
         self, request: presence_pb2.PresenceQuery, context: Context
     ) -> presence_pb2.PresenceSnapshot:
+        self.query_calls += 1
         offline = client_pb2.PRESENCE_STATUS_OFFLINE
         return presence_pb2.PresenceSnapshot(
             users=[

@@ -103,3 +103,24 @@ async def test_a_broken_watch_stream_is_reopened(
     await fakes.presence.change(client_pb2.PresenceEvent(user_id="ben", status=ONLINE))
     latest = (await edge.wait_kind(1, "presence", 2))[-1].presence
     assert (latest.user_id, latest.status) == ("ben", ONLINE)
+
+
+async def test_sessions_opened_in_one_batch_share_one_watch_list_call_and_one_query(
+    fakes: FakeBackends, router: RouterService, edges: Connect
+) -> None:
+    users = [f"u{i}" for i in range(40)]
+    for index, user in enumerate(users):
+        fakes.world.contacts[user] = {users[(index + 1) % len(users)], "star"}
+    fakes.presence.set_online("star")
+    edge = await edges("edge-1")
+    edge.send_items([edge.opened_item(index + 1, user, "p") for index, user in enumerate(users)])
+    for index in range(len(users)):
+        frames = await edge.wait_kind(index + 1, "presence", 2)
+        assert {(f.presence.user_id, f.presence.status) for f in frames} == {
+            ("star", ONLINE),
+            (users[(index + 1) % len(users)], OFFLINE),
+        }
+    assert fakes.accounts.watch_lists_calls == 1
+    assert sorted(fakes.accounts.watch_lists_users[0]) == sorted(users)
+    assert fakes.accounts.watch_list_calls == 0
+    assert fakes.presence.query_calls == 1
