@@ -75,7 +75,11 @@ class EdgeContext:
 
 
 class Connection:
-    """One client connection. Call `start`, feed `on_data`/`on_frame`, then `finish`."""
+    """One client connection. Call `start`, feed `on_data`/`on_frame`, then `finish`.
+
+    Slotted, and its query-task set made on first use: one of these per idle client."""
+
+    __slots__ = ("_codec", "_ctx", "_opened", "_tasks", "close_code", "outbox", "ref", "session")
 
     def __init__(self, ctx: EdgeContext, codec: Codec, transport: Transport) -> None:
         self._ctx = ctx
@@ -85,7 +89,7 @@ class Connection:
         self.outbox = Outbox(transport, ctx.send_queue_limit)
         self.ref = SessionRef(session_id=self.session.session_id)
         self._opened = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] | None = None  # queries in flight
         self.close_code: int | None = None
 
     def start(self) -> None:
@@ -130,7 +134,7 @@ class Connection:
         self._apply(self.session.closing(CloseCode.GOING_AWAY, "disconnected"))
         self._release()
         self._ctx.hub.discard(self)
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             task.cancel()
         await self.outbox.stop()
 
@@ -211,6 +215,8 @@ class Connection:
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -36,10 +35,16 @@ class Outbox:
     no task switch; only a socket under back-pressure gets a writer task that awaits the drain.
     """
 
+    __slots__ = (
+        "_broken", "_closer", "_flush_due", "_limit", "_loop", "_queue", "_transport", "_writer", "closed",
+    )  # fmt: skip
+
     def __init__(self, transport: Transport, limit: int) -> None:
         self._transport = transport
         self._limit = limit
-        self._queue: deque[bytes] = deque()
+        # A list, not a deque: one per idle connection, and an empty deque costs ~10x more.
+        # It is only ever appended to and taken whole.
+        self._queue: list[bytes] = []
         self._loop = asyncio.get_running_loop()
         self._flush_due = False  # a _flush callback is scheduled
         self._writer: asyncio.Task[None] | None = None  # only while the socket is slow
@@ -68,15 +73,14 @@ class Outbox:
         queue = self._queue
         if self.closed or self._broken or self._writer is not None or not queue:
             return
-        items = list(queue)
         try:
-            written = self._transport.write_now(items)
+            written = self._transport.write_now(queue)
         except Exception as exc:  # noqa: BLE001 - a broken socket; the reader sees it too
             log.debug("outbox write failed: %r", exc)
             self._broken = True
             return
         if written:
-            queue.clear()
+            self._queue = []
         else:
             self._writer = self._loop.create_task(self._write_loop())
 
@@ -115,11 +119,9 @@ class Outbox:
 
     async def _write_loop(self) -> None:
         """The slow path: write and await the drain until the queue is empty."""
-        queue = self._queue
         try:
-            while queue:
-                items = list(queue)
-                queue.clear()
+            while self._queue:
+                items, self._queue = self._queue, []
                 await self._transport.send_batch(items)
         except asyncio.CancelledError:
             raise

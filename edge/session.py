@@ -53,7 +53,21 @@ class SessionSettings:
 
 
 class Session:
-    """Protocol state of one connection. Every public method returns the actions to perform."""
+    """Protocol state of one connection. Every public method returns the actions to perform.
+
+    Slotted (one per idle client); the typing bucket is made when the client first types."""
+
+    __slots__ = (
+        "_last_rate_error_ms",
+        "_last_received_ms",
+        "_typing",
+        "device_id",
+        "graceful",
+        "session_id",
+        "settings",
+        "state",
+        "user_id",
+    )  # fmt: skip
 
     def __init__(self, session_id: int, settings: SessionSettings, now_ms: int) -> None:
         self.session_id = session_id
@@ -63,7 +77,7 @@ class Session:
         self.device_id = ""
         self.graceful = False  # set by Goodbye: routers learn the close was intended
         self._last_received_ms = now_ms
-        self._typing: Bucket = full_bucket(settings.typing_burst, now_ms)
+        self._typing: Bucket | None = None  # full until the first typing event
         self._last_rate_error_ms: int | None = None
 
     # ------------------------------------------------------------------ inputs
@@ -184,8 +198,9 @@ class Session:
             elif kind == "typing":
                 if not frame.typing.conversation_id:
                     raise InvalidArgument("typing needs a conversation_id")
+                bucket = self._typing or full_bucket(self.settings.typing_burst, now_ms)
                 allowed, self._typing = take(
-                    self._typing,
+                    bucket,
                     now_ms,
                     burst=self.settings.typing_burst,
                     per_second=self.settings.typing_per_second,

@@ -23,6 +23,8 @@ CLOSE_TIMEOUT_S = 5.0
 class WebSocketTransport:
     """Implements outbox.Transport over a websockets ServerConnection."""
 
+    __slots__ = ("_text", "_ws")
+
     def __init__(self, ws: ServerConnection, text: bool) -> None:
         self._ws = ws
         self._text = text
@@ -81,6 +83,7 @@ async def start_websocket_server(
 ) -> Server:
     async def handler(ws: ServerConnection) -> None:
         assert isinstance(ws, DirectServerConnection)
+        ws.forget_handshake()  # the subprotocol is chosen: the headers are dead weight
         codec = codec_for(ws.subprotocol)
         connection = Connection(ctx, codec, WebSocketTransport(ws, codec.text))
         connection.start()
