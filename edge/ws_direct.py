@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from websockets.asyncio.messages import Assembler
 from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
 from websockets.frames import BINARY, CONT, TEXT, Frame
 from websockets.protocol import Event
 
@@ -37,6 +38,7 @@ class _NoMessages:
 
 
 _NO_MESSAGES = cast(Assembler, _NoMessages())
+_NO_HEADERS = Headers()  # shared by every connection past its handshake; never written to
 
 
 class DirectServerConnection(ServerConnection):
@@ -53,6 +55,11 @@ class DirectServerConnection(ServerConnection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # websockets wraps its logger per connection (an adapter, a dict, a weak proxy) only
+        # to name the connection in log records; the edge's formatters never use that.
+        adapter = self.protocol.logger
+        if isinstance(adapter, logging.LoggerAdapter):
+            self.protocol.logger = self.logger = adapter.logger
         # websockets appends, removes and iterates drain waiters: a list does that, and an
         # empty list is an eighth of an empty deque.
         self.drain_waiters = cast(Any, [])
@@ -76,9 +83,9 @@ class DirectServerConnection(ServerConnection):
     def forget_handshake(self) -> None:
         """Drop the handshake's headers (a few KiB per connection) once nothing needs them."""
         if self.request is not None:
-            self.request.headers.clear()
+            self.request.headers = _NO_HEADERS
         if self.response is not None:
-            self.response.headers.clear()
+            self.response.headers = _NO_HEADERS
 
     def process_event(self, event: Event) -> None:
         if self.request is None or not isinstance(event, Frame) or event.opcode not in (BINARY, TEXT, CONT):
