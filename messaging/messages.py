@@ -157,17 +157,12 @@ class Messages:
         messages, those after the device's last seq (or, when it sent none, after the user's
         delivered cursor), oldest first, up to `limit` each (0 = 100, at most 100)."""
         limit = rules.resume_limit(limit)
-        summaries = await self._store.list_conversations(user_id, RESUME_MAX_CONVERSATIONS)
-        wanted: list[tuple[int, int]] = []
-        for summary in summaries:
-            cid = summary.conversation.conversation_id
-            since = device_cursors.get(cid, summary.cursors.delivered_seq)
-            if summary.conversation.last_seq > since:
-                wanted.append((cid, since))
-        pages = await asyncio.gather(
-            *(self._page(cid, since, "after", limit, False) for cid, since in wanted)
+        # One store round trip for the whole resume (a reconnect storm sends thousands); one
+        # extra row per conversation answers has_more.
+        missed = await self._store.missed_messages(
+            user_id, device_cursors, limit + 1, RESUME_MAX_CONVERSATIONS
         )
-        return [page for page in pages if page.messages]
+        return [Page(cid, rows[:limit], len(rows) > limit) for cid, rows in missed]
 
     # ------------------------------------------------------------------- cursors
     async def update_cursors(self, updates: Sequence[CursorUpdate]) -> list[CursorOutcome]:

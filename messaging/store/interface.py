@@ -3,7 +3,7 @@ the service; a store only keeps data consistent and durable."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
 from messaging.model import (
@@ -106,6 +106,14 @@ class MessageStore(Protocol):
         """Up to `limit` messages with seq < anchor ("before"; anchor 0 = from the newest) or
         seq > anchor ("after"): always the `limit` nearest the anchor, returned in the
         requested order."""
+
+    async def missed_messages(
+        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int
+    ) -> list[tuple[int, list[StoredMessage]]]:
+        """Resume in one round trip: for each of the user's `max_conversations` most recently
+        active conversations (newest first) with messages after `since[cid]` (or, absent, the
+        user's delivered cursor), the `limit` oldest of those, oldest first. Conversations with
+        nothing missed are left out; one consistent snapshot."""
 
     async def last_seq(self, conversation_id: int) -> int: ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from kernel.errors import Conflict, NotFound
 from messaging.model import (
@@ -238,6 +238,23 @@ class MemoryStore:
             start = max(0, anchor_seq)
             page = messages[start : start + limit]
         return page[::-1] if newest_first else list(page)
+
+    async def missed_messages(
+        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int
+    ) -> list[tuple[int, list[StoredMessage]]]:
+        conversations = [self._conversations[cid] for cid in self._by_user.get(user_id, ())]
+        conversations.sort(key=lambda c: (c.last_activity_ms, c.conversation_id), reverse=True)
+        missed: list[tuple[int, list[StoredMessage]]] = []
+        for conversation in conversations[:max_conversations]:
+            cid = conversation.conversation_id
+            after = since.get(cid)
+            if after is None:
+                after = self._get_cursors(user_id, cid).delivered_seq
+            messages = self._messages.get(cid, [])
+            if limit > 0 and len(messages) > after:
+                start = max(0, after)
+                missed.append((cid, messages[start : start + limit]))
+        return missed
 
     async def last_seq(self, conversation_id: int) -> int:
         return len(self._messages.get(conversation_id, ()))

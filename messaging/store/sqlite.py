@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -193,6 +193,11 @@ class SqliteStore:
         return await self._read(
             lambda c: reads.history(c, conversation_id, anchor_seq, direction, limit, newest_first)
         )
+
+    async def missed_messages(
+        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int
+    ) -> list[tuple[int, list[StoredMessage]]]:
+        return await self._read(lambda c: reads.missed_messages(c, user_id, since, limit, max_conversations))
 
     async def last_seq(self, conversation_id: int) -> int:
         return await self._read(lambda c: reads.last_seq(c, conversation_id))

@@ -6,6 +6,7 @@ Every query is served by an index; unread counts come from last_seq and cursors,
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from messaging.model import (
@@ -164,3 +165,37 @@ def list_conversations(
     finally:
         conn.execute("COMMIT")
     return summaries
+
+
+def missed_messages(
+    conn: sqlite3.Connection, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int
+) -> list[tuple[int, list[StoredMessage]]]:
+    """Resume's reads in one snapshot: the memberships with their last seq and delivered
+    cursor, then one range read per conversation that has anything after the device's seq."""
+    if limit <= 0 or max_conversations <= 0:
+        return []
+    conn.execute("BEGIN")
+    try:
+        rows = conn.execute(
+            "SELECT c.conversation_id, c.last_seq, cur.delivered_seq FROM members m "
+            "JOIN conversations c ON c.conversation_id = m.conversation_id "
+            "LEFT JOIN cursors cur ON cur.conversation_id = m.conversation_id "
+            "AND cur.user_id = m.user_id "
+            "WHERE m.user_id = ? "
+            "ORDER BY c.last_activity_ms DESC, c.conversation_id DESC LIMIT ?",
+            (user_id, max_conversations),
+        ).fetchall()
+        missed: list[tuple[int, list[StoredMessage]]] = []
+        for cid, last, delivered in rows:
+            after = since.get(cid, delivered or 0)
+            if last > after:
+                found = conn.execute(
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? "
+                    "ORDER BY seq ASC LIMIT ?",
+                    (cid, after, limit),
+                ).fetchall()
+                if found:
+                    missed.append((cid, [stored_from_row(r) for r in found]))
+    finally:
+        conn.execute("COMMIT")
+    return missed

@@ -358,6 +358,39 @@ class StoreContract:
         assert await store.history(999, anchor_seq=0, direction="before", limit=10, newest_first=False) == []
         assert await store.last_seq(999) == 0
 
+    async def test_missed_messages_after_the_device_seq_or_the_delivered_cursor(
+        self, store: MessageStore
+    ) -> None:
+        for cid in (1, 2, 3):
+            await make_group(store, cid, "alice", "bob")
+        await make_group(store, 4, "alice")  # not bob's
+        await fill(store, 1, 5)
+        await fill(store, 2, 3)
+        await fill(store, 4, 2)  # conversation 3 stays empty
+        await store.advance_cursors([CursorUpdate("bob", 1, CursorKind.DELIVERED, 2)])
+
+        async def missed(since: dict[int, int], limit: int, most: int = 10) -> dict[int, list[int]]:
+            return {cid: seqs(rows) for cid, rows in await store.missed_messages("bob", since, limit, most)}
+
+        assert await missed({2: 1}, 2) == {1: [3, 4], 2: [2, 3]}
+        assert await missed({}, 10) == {1: [3, 4, 5], 2: [1, 2, 3]}
+        assert await missed({1: 5, 2: 3}, 10) == {}  # the device is up to date
+        assert await missed({1: 0}, 1) == {1: [1], 2: [1]}  # the device seq wins over the cursor
+        assert await missed({}, 0) == {}
+        assert await store.missed_messages("carol", {}, 10, 10) == []
+
+    async def test_missed_messages_newest_activity_first_within_the_conversation_limit(
+        self, store: MessageStore
+    ) -> None:
+        await make_group(store, 1, "alice", "bob", at=NOW)
+        await make_group(store, 2, "alice", "bob", at=NOW - 1000)
+        await store.append([message(2, "alice", "late", at=NOW + 1000)])
+        await store.append([message(1, "alice", "early", at=NOW + 500)])
+        both = await store.missed_messages("bob", {}, 10, 10)
+        assert [cid for cid, _ in both] == [2, 1]
+        only = await store.missed_messages("bob", {}, 10, 1)
+        assert [cid for cid, _ in only] == [2]
+
     # ------------------------------------------------------------------- cursors
     async def test_cursors_start_at_zero(self, store: MessageStore) -> None:
         assert await store.get_cursors("alice", 1) == Cursors("alice", 1, 0, 0)
