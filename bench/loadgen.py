@@ -18,20 +18,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from kernel.protowire import varint
 from protos import client_pb2 as pb
 
 SETUP_TIMEOUT_S = 60.0
 
 # ------------------------------------------------------------------ hand-encoded frames
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def send_prefix(conversation_id: int) -> bytes:

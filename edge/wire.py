@@ -6,6 +6,7 @@ copy and a re-serialization per frame. Output parses as the EdgeBatch protobuf w
 
 from __future__ import annotations
 
+from kernel.protowire import varint
 from protos.router_pb2 import SessionRef
 
 # Field tags (field number << 3 | wire type 2 = length-delimited).
@@ -16,20 +17,6 @@ _FRAME = b"\x12"  # EdgeItem.frame = 2
 # EdgeItem.opened = 3 / closed = 4, each holding one bool field 1.
 _OPENED = (b"\x1a\x00", b"\x1a\x02\x08\x01")  # replay false / true
 _CLOSED = (b"\x22\x00", b"\x22\x02\x08\x01")  # graceful false / true
-
-_SMALL = [bytes((n,)) for n in range(0x80)]
-
-
-def varint(value: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative int."""
-    if value < 0x80:
-        return _SMALL[value]
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def session_field(ref: SessionRef) -> bytes:

@@ -25,12 +25,6 @@ frames = st.builds(
 )
 
 
-@given(st.integers(0, 2**64 - 1))
-def test_varint_matches_protobuf(value: int) -> None:
-    expected = pb.ClientFrame(ref=value).SerializeToString()[1:] if value else b"\x00"
-    assert wire.varint(value) == expected
-
-
 @given(st.text(min_size=1, max_size=200), refs, frames, st.booleans(), st.booleans())
 def test_batch_parses_like_the_protobuf_built_one(
     edge_id: str, ref: rpb.SessionRef, frame: pb.ClientFrame, replay: bool, graceful: bool
