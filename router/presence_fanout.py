@@ -6,72 +6,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Sequence
 
-from kernel.clock import Clock
 from kernel.errors import HubbubError
 from kernel.grpc_boundary import call
 from protos import client_pb2, messaging_pb2, presence_pb2
 from router.context import RouterContext
 from router.fanout import plan_fanout
 from router.frames import Origin, presence_frame
-from router.session_open import SessionOpenBatcher, WatchListCache
+from router.session_open import SessionOpenBatcher
+from router.user_lists import UserListCache
 
 log = logging.getLogger(__name__)
 
 BACKOFF_START_S = 0.1
 
 
-class AudienceCache:
-    """user -> who sees their presence, kept `ttl_s` seconds (bounded LRU)."""
-
-    def __init__(
-        self, fetch: Callable[[str], Awaitable[list[str]]], clock: Clock, *, ttl_s: float, capacity: int
-    ) -> None:
-        self._fetch = fetch
-        self._clock = clock
-        self._ttl_s = ttl_s
-        self._capacity = capacity
-        self._entries: OrderedDict[str, tuple[float, list[str]]] = OrderedDict()
-
-    def invalidate(self, user_ids: Iterable[str]) -> None:
-        for user_id in user_ids:
-            self._entries.pop(user_id, None)
-
-    async def get_many(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
-        now = self._clock.monotonic()
-        found: dict[str, list[str]] = {}
-        missing: dict[str, None] = {}
-        for user_id in user_ids:
-            entry = self._entries.get(user_id)
-            if entry is not None and now - entry[0] < self._ttl_s:
-                found[user_id] = entry[1]
-            else:
-                missing[user_id] = None
-        results = await asyncio.gather(*(self._fetch(u) for u in missing), return_exceptions=True)
-        for user_id, result in zip(missing, results, strict=True):
-            if isinstance(result, BaseException):
-                log.warning("presence audience of %s unavailable: %r", user_id, result)
-                continue
-            found[user_id] = result
-            self._entries[user_id] = (now, result)
-            self._entries.move_to_end(user_id)
-            while len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
-        return found
-
-
 class PresenceFanout:
     def __init__(self, ctx: RouterContext) -> None:
         self._ctx = ctx
-        self.audiences = AudienceCache(
-            self._fetch_audience,
+        self.audiences = UserListCache(
+            self._fetch_audiences,
             ctx.clock,
             ttl_s=ctx.config.audience_ttl_s,
             capacity=ctx.config.audience_cache_size,
         )
-        self.watch_lists = WatchListCache(
+        self.watch_lists = UserListCache(
             self._fetch_watch_lists,
             ctx.clock,
             ttl_s=ctx.config.audience_ttl_s,
@@ -123,6 +83,17 @@ class PresenceFanout:
         plan = plan_fanout((user_id,), placement)
         for event in snapshot.users:
             self._ctx.links.send_plan(plan.targets, presence_frame(event))
+
+    async def _fetch_audiences(self, user_ids: list[str]) -> dict[str, list[str]]:
+        """One call per user; a user whose audience is unavailable is skipped (and logged)."""
+        results = await asyncio.gather(*(self._fetch_audience(u) for u in user_ids), return_exceptions=True)
+        found: dict[str, list[str]] = {}
+        for user_id, result in zip(user_ids, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("presence audience of %s unavailable: %r", user_id, result)
+            else:
+                found[user_id] = result
+        return found
 
     async def _fetch_audience(self, user_id: str) -> list[str]:
         reply = await call(self._ctx.accounts.PresenceAudience(messaging_pb2.UserRequest(user_id=user_id)))

@@ -4,7 +4,6 @@ bounded queue + background task that keeps notifiers off the sender's ack path."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from typing import Protocol
 import orjson
 
 from protos import client_pb2
+from router.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +91,14 @@ class PushQueue:
         self._limit = limit
         self._batch = batch
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._worker = Worker("router-push", self._run)
         self.dropped = 0
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="router-push")
+        self._worker.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._worker.stop()
 
     def put_many(self, notifications: Sequence[PushNotification]) -> None:
         if not notifications:

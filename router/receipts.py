@@ -4,7 +4,6 @@ per tick -> a Receipt frame for each moved cursor to the people who should see i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from router.context import RouterContext
 from router.fanout import plan_fanout, receipt_audience
 from router.frames import Origin, error_frame, error_frame_from_proto
 from router.members import Members
+from router.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +35,13 @@ class ReceiptPath:
         self._ctx = ctx
         self._pending: list[PendingCursor] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._worker = Worker("router-receipts", self._run)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="router-receipts")
+        self._worker.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._worker.stop()
 
     def submit(self, origin: Origin, frame: client_pb2.ClientFrame) -> None:
         if frame.HasField("read"):

@@ -7,7 +7,8 @@ import asyncio
 
 from kernel.clock import ManualClock
 from router.frames import Origin
-from router.session_open import SessionOpenBatcher, WatchListCache
+from router.session_open import SessionOpenBatcher
+from router.user_lists import UserListCache
 
 WAIT_S = 30.0
 GRAPH = {"ann": ["ben", "cat"], "ben": ["ann"], "cat": [], "dan": ["ben"]}
@@ -34,7 +35,7 @@ def origin(session_id: int, user_id: str) -> Origin:
 async def test_the_cache_fetches_only_the_missing_users_in_one_call() -> None:
     clock = ManualClock()
     fetches = Fetches()
-    cache = WatchListCache(fetches.watch_lists, clock, ttl_s=10.0, capacity=100)
+    cache = UserListCache(fetches.watch_lists, clock, ttl_s=10.0, capacity=100)
     assert await cache.get_many(["ann", "ben", "ann"]) == {"ann": ["ben", "cat"], "ben": ["ann"]}
     assert await cache.get_many(["ann", "dan"]) == {"ann": ["ben", "cat"], "dan": ["ben"]}
     assert fetches.watch_list_batches == [["ann", "ben"], ["dan"]]
@@ -47,7 +48,7 @@ async def test_the_cache_fetches_only_the_missing_users_in_one_call() -> None:
 
 async def test_the_cache_stays_within_its_capacity() -> None:
     fetches = Fetches()
-    cache = WatchListCache(fetches.watch_lists, ManualClock(), ttl_s=10.0, capacity=2)
+    cache = UserListCache(fetches.watch_lists, ManualClock(), ttl_s=10.0, capacity=2)
     await cache.get_many(["ann", "ben", "cat"])
     await cache.get_many(["ann"])  # the oldest entry was evicted
     assert fetches.watch_list_batches == [["ann", "ben", "cat"], ["ann"]]
@@ -56,7 +57,7 @@ async def test_the_cache_stays_within_its_capacity() -> None:
 async def test_a_batch_sends_each_session_its_own_watched_users_from_one_query() -> None:
     fetches = Fetches()
     sent: list[tuple[Origin, bytes]] = []
-    cache = WatchListCache(fetches.watch_lists, ManualClock(), ttl_s=10.0, capacity=100)
+    cache = UserListCache(fetches.watch_lists, ManualClock(), ttl_s=10.0, capacity=100)
     batcher = SessionOpenBatcher(cache, fetches.statuses, lambda o, f: sent.append((o, f)))
     sessions = [origin(1, "ann"), origin(2, "ann"), origin(3, "ben"), origin(4, "cat"), origin(5, "dan")]
     await batcher.run_batch(sessions)
@@ -74,7 +75,7 @@ async def test_a_batch_sends_each_session_its_own_watched_users_from_one_query()
 async def test_sessions_submitted_together_share_one_batch() -> None:
     fetches = Fetches()
     replies: asyncio.Queue[tuple[Origin, bytes]] = asyncio.Queue()
-    cache = WatchListCache(fetches.watch_lists, ManualClock(), ttl_s=10.0, capacity=100)
+    cache = UserListCache(fetches.watch_lists, ManualClock(), ttl_s=10.0, capacity=100)
     batcher = SessionOpenBatcher(cache, fetches.statuses, lambda o, f: replies.put_nowait((o, f)))
     batcher.start()
     try:
@@ -102,7 +103,7 @@ async def test_a_failed_batch_does_not_stop_the_next_one() -> None:
             raise RuntimeError("accounts down")
         return await fetches.watch_lists(users)
 
-    cache = WatchListCache(flaky, ManualClock(), ttl_s=10.0, capacity=100)
+    cache = UserListCache(flaky, ManualClock(), ttl_s=10.0, capacity=100)
     batcher = SessionOpenBatcher(cache, fetches.statuses, lambda o, f: replies.put_nowait((o, f)))
     batcher.start()
     try:
