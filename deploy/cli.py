@@ -40,6 +40,8 @@ def _up_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--processes", help='process layout: groups like "edge/messaging" (default) or "one" process'
     )
     up.add_argument("--heartbeat-timeout-ms", type=int)
+    up.add_argument("--append-interval-ms", type=float)
+    up.add_argument("--link-flush-interval-ms", type=float)
     up.add_argument("--presence-lease-ms", type=int)
     up.add_argument("--presence-debounce-ms", type=int)
     up.add_argument(
@@ -95,6 +97,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
             "trace_exporter",
             "processes",
             "heartbeat_timeout_ms",
+            "append_interval_ms",
+            "link_flush_interval_ms",
             "presence_lease_ms",
             "presence_debounce_ms",
         )

@@ -46,6 +46,11 @@ class NodeConfig:
     """argon2id memory per hash, KiB (64 MiB)."""
     password_hash_parallelism: int = 4
     """argon2id lanes."""
+    append_interval_ms: float = 4.0
+    """A router starts at most one persist batch per interval (a lone send goes at once):
+    fewer, larger Append calls for less CPU, at up to this much added latency under load."""
+    link_flush_interval_ms: float = 2.0
+    """An edge writes to a router at most once per interval, batching the frames between."""
     processes: str = "edge/messaging"
     """Process layout: groups of services (messaging, presence, router, edge) joined by '+'
     and separated by '/', each group a child process; services not named (here router and

@@ -75,7 +75,9 @@ async def _router(config: NodeConfig, upstream: Addresses, clock: Clock, push: A
         push = LogPushNotifier(config.data_dir / "push.jsonl" if config.push_log else None)
     service = await start_router(
         RouterConfig(
-            messaging_target=upstream["messaging_target"], presence_target=upstream["presence_target"]
+            messaging_target=upstream["messaging_target"],
+            presence_target=upstream["presence_target"],
+            append_interval_ms=config.append_interval_ms,
         ),
         clock=clock,
         push=push,
@@ -101,6 +103,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
             send_queue_limit=config.send_queue_limit,
             ws_compression=config.ws_compression,
             presence_lease_ms=config.presence_lease_ms,
+            router_flush_interval_ms=config.link_flush_interval_ms,
         ),
         clock=clock,
     )
