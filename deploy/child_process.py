@@ -18,8 +18,16 @@ from typing import Any
 from deploy.config import NodeConfig
 from deploy.services import start_service
 from kernel.clock import SystemClock
+from kernel.errors import HubbubError
 from kernel.runtime import settle_after_startup
 from kernel.telemetry import setup_tracing
+
+
+def startup_error(exc: BaseException) -> str:
+    """What a person starting hubbub needs to read: the error's own words, no traceback."""
+    if isinstance(exc, HubbubError):
+        return exc.message
+    return str(exc) or type(exc).__name__
 
 
 def config_to_json(config: NodeConfig) -> dict[str, Any]:
@@ -55,7 +63,12 @@ async def run(spec: dict[str, Any]) -> None:
     started = []
     try:
         for name in spec["services"]:
-            service = await start_service(name, config, spec["secret"], upstream, clock, None)
+            try:
+                service = await start_service(name, config, spec["secret"], upstream, clock, None)
+            except (HubbubError, OSError) as exc:
+                # The parent reads this line instead of addresses and says what went wrong.
+                print(json.dumps({"error": f"{name}: {startup_error(exc)}"}), flush=True)
+                return
             started.append(service)
             upstream.update(service.addresses)
         settle_after_startup()

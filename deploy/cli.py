@@ -13,8 +13,10 @@ import signal
 import sys
 from pathlib import Path
 
+from deploy.child_process import startup_error
 from deploy.config import NodeConfig
 from kernel.config import from_env
+from kernel.errors import HubbubError
 from kernel.runtime import settle_after_startup
 
 
@@ -107,7 +109,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    _run(_serve(config, args.ready_json))
+    try:
+        _run(_serve(config, args.ready_json))
+    except (HubbubError, OSError) as exc:
+        print(f"hubbub up: cannot start: {startup_error(exc)}", file=sys.stderr)
+        return 1
     return 0
 
 

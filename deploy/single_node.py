@@ -101,8 +101,19 @@ async def start_child(
     if not line:
         await asyncio.to_thread(proc.wait)
         raise Unavailable(f"child process for {'+'.join(services)} exited with {proc.returncode}")
-    addresses: Addresses = json.loads(line)
+    answer = json.loads(line)
+    if "error" in answer:
+        await asyncio.to_thread(proc.wait)
+        _close_pipes(proc)
+        raise Unavailable(answer["error"])
+    addresses: Addresses = answer
     return proc, addresses
+
+
+def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            pipe.close()
 
 
 def _child_stopper(proc: subprocess.Popen[bytes]) -> Stop:
@@ -115,9 +126,7 @@ def _child_stopper(proc: subprocess.Popen[bytes]) -> Stop:
             proc.kill()
             await asyncio.to_thread(proc.wait)
         finally:
-            for pipe in (proc.stdin, proc.stdout):
-                if pipe is not None:
-                    pipe.close()
+            _close_pipes(proc)
 
     return stop
 

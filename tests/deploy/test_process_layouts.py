@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -78,3 +79,22 @@ async def test_hubbub_up_split_serves_and_stops_cleanly(tmp_path: Path) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@pytest.mark.parametrize("layout", ["edge/messaging", "one"])
+async def test_a_taken_port_is_one_clear_line_not_a_traceback(tmp_path: Path, layout: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "deploy.cli", "up", "--data-dir", str(tmp_path / "data"),
+            "--ws-port", str(port), "--gateway-port", "0", "--discovery-port", "0", "--processes", layout,
+            cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        async with asyncio.timeout(60):
+            _, stderr = await proc.communicate()
+    assert proc.returncode == 1
+    text = stderr.decode()
+    assert "hubbub up: cannot start:" in text and "address already in use" in text
+    assert "Traceback" not in text
