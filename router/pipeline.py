@@ -43,6 +43,7 @@ class OrderedBatchPipeline(Generic[T, R]):
         max_in_flight: int = 4,
         max_batch: int = 1000,
         min_interval_s: float = 0.0,
+        max_pending: int = 100_000,
     ) -> None:
         self._key = key
         self._run_batch = run_batch
@@ -51,6 +52,8 @@ class OrderedBatchPipeline(Generic[T, R]):
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch
         self._min_interval_s = min_interval_s
+        self._max_pending = max_pending
+        self._pending_items = 0  # items waiting (not yet in a batch): bounded by max_pending
         self._last_start = float("-inf")
         self._pending: dict[int, deque[T]] = {}
         self._ready: dict[int, None] = {}  # insertion-ordered set: fair, oldest first
@@ -74,19 +77,25 @@ class OrderedBatchPipeline(Generic[T, R]):
                 await task
         self._loop_task = None
 
-    def submit(self, item: T) -> None:
+    def submit(self, item: T) -> bool:
+        """Queue `item`; False (nothing queued) when `max_pending` items already wait, so a
+        stalled store cannot grow the backlog without bound: the caller answers "retry"."""
+        if self._pending_items >= self._max_pending:
+            return False
         conversation = self._key(item)
         queue = self._pending.get(conversation)
         if queue is None:
             queue = self._pending[conversation] = deque()
         queue.append(item)
+        self._pending_items += 1
         if conversation not in self._busy:
             self._ready[conversation] = None
         self._wake.set()
+        return True
 
     @property
     def pending_count(self) -> int:
-        return sum(len(q) for q in self._pending.values())
+        return self._pending_items
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -116,6 +125,7 @@ class OrderedBatchPipeline(Generic[T, R]):
             take = min(room, len(queue))
             items.extend(queue.popleft() for _ in range(take))
             room -= take
+            self._pending_items -= take
             if not queue:
                 del self._pending[conversation]
             self._busy.add(conversation)

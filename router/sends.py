@@ -8,7 +8,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kernel.errors import HubbubError, Internal
+from kernel.errors import HubbubError, Internal, Unavailable
 from kernel.grpc_boundary import call
 from protos import client_pb2, messaging_pb2
 from router.context import RouterContext
@@ -60,7 +60,9 @@ class SendPath:
         await self.pipeline.stop()
 
     def submit(self, origin: Origin, frame: client_pb2.ClientFrame) -> None:
-        self.pipeline.submit(PendingSend(origin, frame))
+        if not self.pipeline.submit(PendingSend(origin, frame)):
+            # The store is not keeping up and the backlog is full: retryable, nothing stored.
+            self._ctx.reply(origin, error_frame(frame.ref, Unavailable("router busy, retry")))
 
     async def _persist(self, batch: list[PendingSend]) -> AppendOutcome:
         """One Append for the whole batch; members of its conversations fetched meanwhile, and

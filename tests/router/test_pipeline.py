@@ -208,3 +208,35 @@ async def test_paced_pipeline_gathers_work_arriving_within_the_interval() -> Non
             future.set_result(items)
     finally:
         await h.pipeline.stop()
+
+
+async def test_backlog_is_bounded_while_the_store_stalls() -> None:
+    """A stalled append must not let waiting items grow without bound: past `max_pending`
+    submit refuses (the send path answers UNAVAILABLE), and accepts again once drained."""
+    h = Harness()
+    h.pipeline = OrderedBatchPipeline(
+        key=lambda item: item[0],
+        run_batch=h.run_batch,
+        deliver=h.deliver,
+        fail=h.fail,
+        max_in_flight=1,
+        max_pending=3,
+    )
+    h.pipeline.start()
+    try:
+        assert h.pipeline.submit((1, 0))
+        await h.wait_held(1)  # in flight: no longer waiting
+        assert [h.pipeline.submit((2, n)) for n in range(4)] == [True, True, True, False]
+        assert h.pipeline.pending_count == 3
+        h.held[0][1].set_result(h.held[0][0])
+        await h.wait_held(2)
+        assert h.held[1][0] == [(2, 0), (2, 1), (2, 2)]
+        assert h.pipeline.pending_count == 0
+        assert h.pipeline.submit((2, 3))
+        h.held[1][1].set_result(h.held[1][0])
+        await h.wait_held(3)
+        h.held[2][1].set_result(h.held[2][0])
+        await h.wait_delivered(5)
+        assert h.delivered == {1: [0], 2: [0, 1, 2, 3]}
+    finally:
+        await h.pipeline.stop()
