@@ -7,7 +7,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from kernel.errors import HubbubError, Internal
+from kernel.errors import HubbubError, Internal, Unavailable
 from kernel.grpc_boundary import call
 from protos import client_pb2, messaging_pb2
 from router.context import RouterContext
@@ -31,8 +31,9 @@ class PendingCursor:
 class ReceiptPath:
     """One UpdateCursors call at a time; everything that queued meanwhile goes in the next one."""
 
-    def __init__(self, ctx: RouterContext) -> None:
+    def __init__(self, ctx: RouterContext, max_pending: int = 100_000) -> None:
         self._ctx = ctx
+        self._max_pending = max_pending  # cursors waiting while UpdateCursors stalls
         self._pending: list[PendingCursor] = []
         self._wake = asyncio.Event()
         self._worker = Worker("router-receipts", self._run)
@@ -48,6 +49,10 @@ class ReceiptPath:
             kind, cursors = client_pb2.RECEIPT_KIND_READ, frame.read.cursors
         else:
             kind, cursors = client_pb2.RECEIPT_KIND_DELIVERED, frame.delivered.cursors
+        if len(self._pending) + len(cursors) > self._max_pending:
+            # Messaging is not keeping up: refuse (retryable) rather than queue without bound.
+            self._ctx.reply(origin, error_frame(frame.ref, Unavailable("router busy, retry")))
+            return
         for cursor in cursors:
             self._pending.append(PendingCursor(origin, frame.ref, cursor.conversation_id, kind, cursor.seq))
         if cursors:
