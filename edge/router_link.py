@@ -166,13 +166,21 @@ class RouterLink:
             delay = last_write + interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)  # coalescing window: more items join this write
-            items = self._items
-            self._items = []
-            self._frames = []
+            items, frames = self._items, self._frames
+            self._items, self._frames = [], []
             last_write = loop.time()
+            try:
+                await stream.write(wire.encode_batch(self._header, items))
+            except BaseException:
+                # The batch may never have reached the router: its frames go out again on the
+                # next link, ahead of newer ones (sends are idempotent on client_msg_id,
+                # cursors are monotonic); opens/closes are restated by the replay.
+                kept = [item for item, is_frame in zip(items, frames, strict=True) if is_frame]
+                self._items[:0] = kept
+                self._frames[:0] = [True] * len(kept)
+                raise
             self.batches += 1
             self.items += len(items)
-            await stream.write(wire.encode_batch(self._header, items))
             self._healthy = True
 
     async def _read(self, stream: LinkCall) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -61,6 +62,9 @@ def connect_writer(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA cache_size=-65536")
     conn.execute(f"PRAGMA wal_autocheckpoint={WRITER_BACKSTOP_PAGES}")
     return conn
+
+
+log = logging.getLogger(__name__)
 
 
 def _settle(pairs: list[tuple[asyncio.Future[Any], _Outcome]]) -> None:
@@ -119,12 +123,11 @@ class GroupCommitWriter:
     async def stop(self) -> None:
         """Stop taking work, commit what is queued, close the connection."""
         with self._lock:
-            if not self._accepting:
-                return
-            self._accepting = False
-            self._queue.put(_STOP)
-        assert self._done is not None
-        await self._done
+            accepting, self._accepting = self._accepting, False
+            if accepting:
+                self._queue.put(_STOP)
+        if self._done is not None:  # also when the writer died: wait for its thread to finish
+            await self._done
 
     async def append(self, messages: Sequence[NewMessage]) -> list[AppendOutcome]:
         result = await self._submit(messages, None)
@@ -150,15 +153,38 @@ class GroupCommitWriter:
         except BaseException as exc:  # noqa: BLE001 - handed to the opener
             error = Unavailable(f"cannot open message store: {exc}")
             error.__cause__ = exc
-            loop.call_soon_threadsafe(_settle, [(ready, (False, error))])
+            assert self._done is not None  # nothing to stop: stop() must not wait for this thread
+            loop.call_soon_threadsafe(_settle, [(ready, (False, error)), (self._done, (True, None))])
             return
         loop.call_soon_threadsafe(_settle, [(ready, (True, None))])
         try:
             self._serve(conn)
+        except BaseException:  # the thread's last word: logged, callers failed
+            log.exception("message store writer died; refusing further writes")
+            self._refuse_all()
         finally:
             conn.close()
             assert self._done is not None
-            loop.call_soon_threadsafe(_settle, [(self._done, (True, None))])
+            with contextlib.suppress(RuntimeError):  # the owner's loop is already closed
+                loop.call_soon_threadsafe(_settle, [(self._done, (True, None))])
+
+    def _refuse_all(self) -> None:
+        """The writer is gone: stop accepting, and fail what waits rather than leave it hanging."""
+        with self._lock:
+            self._accepting = False
+        waiting: list[_Item] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Item):
+                waiting.append(item)
+        self._fail(waiting)
+
+    def _fail(self, items: list[_Item]) -> None:
+        error = Unavailable("message store writer stopped")
+        self._deliver(items, [(False, error)] * len(items))
 
     def _serve(self, conn: sqlite3.Connection) -> None:
         get, get_nowait, limit = self._queue.get, self._queue.get_nowait, self._max_batch
@@ -177,7 +203,11 @@ class GroupCommitWriter:
                     stopping = True
                     break
                 items.append(cast(_Item, item))
-            self._process(conn, items)
+            try:
+                self._process(conn, items)
+            except BaseException:
+                self._fail(items)  # nobody waits forever on a batch the writer never finished
+                raise
             if stopping:
                 return
 

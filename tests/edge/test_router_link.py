@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from edge import EdgeService, wire
 from edge.router_link import RouterLink
 from kernel.grpc_server import GrpcService
@@ -94,3 +96,21 @@ async def test_reconnect_replays_live_sessions_first(edge: EdgeService, backends
         await client.close()
     finally:
         await restarted.stop(grace=0)
+
+
+class BrokenStream:
+    async def write(self, batch: bytes) -> None:
+        raise ConnectionError("link broke mid-write")
+
+
+async def test_frames_of_a_failed_write_are_kept_for_the_next_link() -> None:
+    link = RouterLink("unused:1", "edge-x", lambda: [ref(1)], lambda _: None, pending_limit=10)
+    link._connected_now()
+    assert link.enqueue_frame(session(1), frame(7)) and link.enqueue_frame(session(1), frame(8))
+    with pytest.raises(ConnectionError):
+        await link._write(BrokenStream())  # type: ignore[arg-type]
+    link._disconnected()
+    link._connected_now()
+    items = list(link.pending().items)
+    assert [i.WhichOneof("kind") for i in items] == ["opened", "frame", "frame"]
+    assert [i.frame.ref for i in items[1:]] == [7, 8], "nothing the client sent is silently dropped"

@@ -133,3 +133,19 @@ async def test_reads_see_the_newest_commit(store: SqliteStore) -> None:
         assert await store.last_seq(1) == outcome.message.seq
         (summary,) = await store.list_conversations("alice", 5)
         assert summary.last_message == outcome.message
+
+
+async def test_a_dead_writer_fails_its_callers_instead_of_hanging_them(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_group(store, 1, "alice")
+
+    def die(conn: sqlite3.Connection, items: object) -> None:
+        raise SystemExit("writer thread killed")
+
+    monkeypatch.setattr(store._writer, "_process", die)
+    with pytest.raises(Unavailable):
+        async with asyncio.timeout(30):
+            await store.append([message(1, "alice", "lost-writer")])
+    with pytest.raises(Unavailable):
+        await store.append([message(1, "alice", "after")])
