@@ -26,6 +26,9 @@ from protos.client_pb2 import ClientFrame
 from protos.router_pb2 import EdgeBatch, RouterBatch, SessionRef
 
 log = logging.getLogger(__name__)
+
+# While connected, at most this many items wait for a write (a router that stopped reading).
+MAX_QUEUED_WHILE_CONNECTED = 100_000
 _tracer = telemetry.tracer("hubbub.edge")
 LINK_METHOD = "/hubbub.v1.Router/Link"
 LinkCall = aio.StreamStreamCall[bytes, RouterBatch]
@@ -78,7 +81,10 @@ class RouterLink:
 
     def enqueue_frame(self, session: bytes, frame: bytes) -> bool:
         """Queue a serialized ClientFrame from the session whose `wire.session_field` is given."""
-        if not self._connected and len(self._items) >= self._pending_limit:
+        # Down: hold up to the limit for the reconnect. Up but stalled: a larger hard cap, so a
+        # router that stops reading cannot grow this edge's memory without bound.
+        limit = MAX_QUEUED_WHILE_CONNECTED if self._connected else self._pending_limit
+        if len(self._items) >= limit:
             return False
         self._items.append(wire.frame_item(session, frame))
         self._frames.append(True)

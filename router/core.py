@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from kernel.errors import BadFrame, HubbubError, Internal, InvalidArgument
+from kernel.errors import BadFrame, HubbubError, Internal, InvalidArgument, Unavailable
 from protos import client_pb2, router_pb2
 from router.commands import CommandPath
 from router.context import RouterContext
@@ -17,6 +17,9 @@ from router.receipts import ReceiptPath
 from router.sends import SendPath
 
 log = logging.getLogger(__name__)
+
+# Command frames (typing, group and contact changes) being handled at once, across all edges.
+MAX_COMMANDS_IN_FLIGHT = 10_000
 
 Command = Callable[[Origin, client_pb2.ClientFrame], Awaitable[None]]
 
@@ -36,6 +39,7 @@ class RouterCore:
             "contact": self.commands.contact,
         }
         self._tasks: set[asyncio.Task[None]] = set()
+        self.max_commands_in_flight = MAX_COMMANDS_IN_FLIGHT
 
     def start(self) -> None:
         self.ctx.push.start()
@@ -104,6 +108,9 @@ class RouterCore:
         origin: Origin,
         frame: client_pb2.ClientFrame | None,
     ) -> None:
+        if len(self._tasks) >= self.max_commands_in_flight:
+            # Messaging is slow and commands pile up: refuse (retryable) rather than grow.
+            raise Unavailable("router busy, retry")
         task = asyncio.create_task(self._guarded(handler, origin, frame))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

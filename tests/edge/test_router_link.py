@@ -114,3 +114,11 @@ async def test_frames_of_a_failed_write_are_kept_for_the_next_link() -> None:
     items = list(link.pending().items)
     assert [i.WhichOneof("kind") for i in items] == ["opened", "frame", "frame"]
     assert [i.frame.ref for i in items[1:]] == [7, 8], "nothing the client sent is silently dropped"
+
+
+def test_a_stalled_connected_link_stops_taking_frames_at_its_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("edge.router_link.MAX_QUEUED_WHILE_CONNECTED", 3)
+    link = RouterLink("unused:1", "edge-x", lambda: [], lambda _: None, pending_limit=1)
+    link._connected_now()  # up, but nothing is writing: the router stopped reading
+    assert all(link.enqueue_frame(session(1), frame(n)) for n in range(3))
+    assert not link.enqueue_frame(session(1), frame(4)), "the client gets UNAVAILABLE instead"

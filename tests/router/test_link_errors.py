@@ -193,3 +193,21 @@ async def test_a_link_without_an_edge_id_is_refused(router: RouterService) -> No
                 async for _ in call:
                     pass
     assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_commands_beyond_the_cap_are_refused_retryably(
+    fakes: FakeBackends, router: RouterService, edges: Connect
+) -> None:
+    cid = fakes.world.add_conversation(client_pb2.CONVERSATION_KIND_GROUP, ["ann", "ben"])
+    router.core.max_commands_in_flight = 0  # as if Messaging were stalled with the table full
+    edge = await edges("edge-1")
+    edge.open(1, "ann", "p")
+    edge.send_frames(
+        1, client_pb2.ClientFrame(ref=6, typing=client_pb2.Typing(conversation_id=cid, active=True))
+    )
+    refused = (await edge.wait_ref(1, 6)).error
+    assert (refused.code, refused.retryable) == ("UNAVAILABLE", True)
+    router.core.max_commands_in_flight = 10
+    edge.send_frames(1, client_pb2.ClientFrame(ref=7, open_direct=client_pb2.OpenDirect(peer_id="ben")))
+    answer = await edge.wait_ref(1, 7)
+    assert answer.WhichOneof("kind") == "conversation", "below the cap, commands run again"
