@@ -17,11 +17,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tqdm import tqdm
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
 
-from bench.loadgen import SETUP_TIMEOUT_S, RawUser
+from bench.loadgen import SETUP_TIMEOUT_S, RawUser, open_ws
 from bench.node import NodeOptions, hubbub_node
 from bench.pool import Command, Handler, Pool
 from bench.sampler import ResourceSampler
@@ -57,14 +56,7 @@ async def open_idle(
     url: str, token: str, device_id: str, local_addr: tuple[str, int] | None
 ) -> tuple[ClientConnection, int]:
     """A token-authenticated connection, and the heartbeat interval (ms) its Welcome asked for."""
-    ws = await connect(
-        url,
-        subprotocols=[Subprotocol("hubbub.v1.proto")],
-        compression=None,
-        ping_interval=None,
-        open_timeout=SETUP_TIMEOUT_S,
-        local_addr=local_addr,
-    )
+    ws = await open_ws(url, local_addr)
     await ws.send(pb.ClientFrame(ref=1, hello=pb.Hello(token=token, device_id=device_id)).SerializeToString())
     async with asyncio.timeout(SETUP_TIMEOUT_S):
         reply = pb.ServerFrame.FromString(await ws.recv(decode=False))

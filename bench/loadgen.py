@@ -56,6 +56,19 @@ def parse_stamp(body: str) -> tuple[int, int]:
 # ------------------------------------------------------------------ connections
 
 
+async def open_ws(url: str, local_addr: tuple[str, int] | None = None) -> ClientConnection:
+    """A binary-protobuf connection, opened the way every bench client opens one."""
+    return await connect(
+        url,
+        subprotocols=[Subprotocol("hubbub.v1.proto")],
+        compression=None,
+        max_size=2**24,
+        ping_interval=None,
+        open_timeout=SETUP_TIMEOUT_S,
+        local_addr=local_addr,
+    )
+
+
 class RawUser:
     """One user on one raw binary WebSocket. Requests during setup await their reply by ref;
     once `on_frame` is set, every frame that answers no request goes straight to it."""
@@ -79,21 +92,20 @@ class RawUser:
 
     @classmethod
     async def sign_up(cls, url: str, user_id: str, password: str, device_id: str = "bench") -> RawUser:
-        ws = await connect(
-            url,
-            subprotocols=[Subprotocol("hubbub.v1.proto")],
-            compression=None,
-            max_size=2**24,
-            ping_interval=None,
-            open_timeout=SETUP_TIMEOUT_S,
-        )
-        user = cls(ws, user_id)
         hello = pb.Hello(sign_up=pb.Credentials(user_id=user_id, password=password), device_id=device_id)
+        return await cls.greeted(url, user_id, hello)
+
+    @classmethod
+    async def greeted(
+        cls, url: str, user_id: str, hello: pb.Hello, local_addr: tuple[str, int] | None = None
+    ) -> RawUser:
+        """Connect, say `hello`, and keep the connection alive once welcomed."""
+        user = cls(await open_ws(url, local_addr), user_id)
         reply = await user.request(pb.ClientFrame(hello=hello))
         if reply.WhichOneof("kind") != "welcome":
             await user.close()
-            raise RuntimeError(f"sign-up of {user_id} refused: {reply.error.code} {reply.error.message}")
-        user.token = reply.welcome.token
+            raise RuntimeError(f"hello of {user_id} refused: {reply.error.code} {reply.error.message}")
+        user.token = reply.welcome.token or user.token
         user.keep_alive(reply.welcome.heartbeat_interval_ms / 1000 or 15.0)
         return user
 

@@ -17,9 +17,7 @@ from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
 
 from tqdm import tqdm
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
 
 from bench.connections import source_address
 from bench.loadgen import SETUP_TIMEOUT_S, RawUser, encode_send, send_prefix, sign_up_many, stamp
@@ -44,22 +42,7 @@ def retry_delay_s(attempt: int) -> float:
 async def token_user(
     url: str, user_id: str, token: str, device: str, local: tuple[str, int] | None
 ) -> RawUser:
-    ws = await connect(
-        url,
-        subprotocols=[Subprotocol("hubbub.v1.proto")],
-        compression=None,
-        max_size=2**24,
-        ping_interval=None,
-        open_timeout=SETUP_TIMEOUT_S,
-        local_addr=local,
-    )
-    user = RawUser(ws, user_id)
-    reply = await user.request(pb.ClientFrame(hello=pb.Hello(token=token, device_id=device)))
-    if reply.WhichOneof("kind") != "welcome":
-        await user.close()
-        raise RuntimeError(f"token log-in of {user_id} refused: {reply.error.code}")
-    user.keep_alive(reply.welcome.heartbeat_interval_ms / 1000 or 15.0)
-    return user
+    return await RawUser.greeted(url, user_id, pb.Hello(token=token, device_id=device), local)
 
 
 class ResumeWorker:
