@@ -101,13 +101,7 @@ class RouterCore:
         else:
             raise BadFrame("empty edge item")
 
-    def _spawn(
-        self,
-        handler: Callable[[Origin, client_pb2.ClientFrame], Awaitable[None]]
-        | Callable[[Origin, client_pb2.ClientFrame | None], Awaitable[None]],
-        origin: Origin,
-        frame: client_pb2.ClientFrame | None,
-    ) -> None:
+    def _spawn(self, handler: Command, origin: Origin, frame: client_pb2.ClientFrame) -> None:
         if len(self._tasks) >= self.max_commands_in_flight:
             # Messaging is slow and commands pile up: refuse (retryable) rather than grow.
             raise Unavailable("router busy, retry")
@@ -115,25 +109,14 @@ class RouterCore:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(
-        self,
-        handler: Callable[[Origin, client_pb2.ClientFrame], Awaitable[None]]
-        | Callable[[Origin, client_pb2.ClientFrame | None], Awaitable[None]],
-        origin: Origin,
-        frame: client_pb2.ClientFrame | None,
-    ) -> None:
-        ref = frame.ref if frame is not None else 0
+    async def _guarded(self, handler: Command, origin: Origin, frame: client_pb2.ClientFrame) -> None:
         try:
-            await handler(origin, frame)  # type: ignore[arg-type]
+            await handler(origin, frame)
         except HubbubError as exc:
-            if frame is not None:
-                self.ctx.reply(origin, error_frame(ref, exc))
-            else:
-                log.warning("router: background work for %s failed: %r", origin.user_id, exc)
+            self.ctx.reply(origin, error_frame(frame.ref, exc))
         except Exception:
             log.exception("router: handler failed for %s", origin.user_id)
-            if frame is not None:
-                self.ctx.reply(origin, error_frame(ref, Internal("internal error")))
+            self.ctx.reply(origin, error_frame(frame.ref, Internal("internal error")))
 
     def _answer_error(self, edge_id: str, item: router_pb2.EdgeItem, error: HubbubError) -> None:
         if not item.HasField("session"):
