@@ -12,6 +12,7 @@ from collections.abc import Callable
 import grpc
 
 from edge.routing import backoff_delay
+from kernel.background import BackgroundTask
 from kernel.grpc_boundary import call
 from kernel.grpc_server import insecure_channel
 from protos.presence_pb2 import EdgeReport, SessionChange
@@ -41,13 +42,13 @@ class PresenceReporter:
         self._pending: list[SessionChange] = []
         self._wake = asyncio.Event()
         self._need_snapshot = True
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("presence-reporter", self._run)
         self._rng = random.Random()
         self.reports = 0  # successful reports (observability)
 
     def start(self) -> None:
         self._wake.set()  # the first report (a snapshot) goes out at once
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="presence-reporter")
+        self._task.start()
 
     def opened(self, ref: SessionRef) -> None:
         self._pending.append(_change(ref, True))
@@ -59,11 +60,9 @@ class PresenceReporter:
 
     async def stop(self) -> None:
         """Stop reporting and tell presence this edge holds nothing any more (best effort)."""
-        if self._task is None:
+        if not self._task.running:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await self._task.stop()
         channel = insecure_channel(self._target)
         try:
             farewell = EdgeReport(edge_id=self._edge_id, lease_ms=self._lease_ms, full_snapshot=True)

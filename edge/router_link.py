@@ -8,7 +8,6 @@ goes out as one EdgeBatch, encoded by hand (edge.wire). On
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from edge.codec import PushedFrame
 from edge.hub import Hub
 from edge.routing import backoff_delay, route_frame
 from kernel import telemetry
+from kernel.background import BackgroundTask
 from kernel.grpc_server import CHANNEL_OPTIONS
 from protos.client_pb2 import ClientFrame
 from protos.router_pb2 import EdgeBatch, RouterBatch, SessionRef
@@ -65,19 +65,16 @@ class RouterLink:
         self._wake = asyncio.Event()
         self._connected = False
         self._healthy = False
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(f"router-link {target}", self._run)
         self.connects = 0  # streams opened so far (observability)
         self.batches = 0  # EdgeBatches written so far (observability)
         self.items = 0  # EdgeItems written so far (observability)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"router-link {self.target}")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.stop()
 
     def enqueue_frame(self, session: bytes, frame: bytes) -> bool:
         """Queue a serialized ClientFrame from the session whose `wire.session_field` is given."""

@@ -8,6 +8,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from kernel.background import BackgroundTask
 from kernel.clock import Clock, SystemClock
 from kernel.grpc_server import GrpcService, start_grpc_server
 from presence.interface import PresenceBackend
@@ -48,20 +49,16 @@ class ExpiryTask:
         self._backend = backend
         self._clock = clock
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("presence-expiry", self._run)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="presence-expiry")
+        self._task.start()
 
     def poke(self) -> None:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:

@@ -4,10 +4,10 @@ with a short TTL); fresh sessions get everyone they watch, batched (router/sessi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
+from kernel.background import BackgroundTask
 from kernel.errors import HubbubError
 from kernel.grpc_boundary import call
 from protos import client_pb2, messaging_pb2, presence_pb2
@@ -38,21 +38,17 @@ class PresenceFanout:
             capacity=ctx.config.audience_cache_size,
         )
         self.opened = SessionOpenBatcher(self.watch_lists, self._fetch_statuses, ctx.reply)
-        self._task: asyncio.Task[None] | None = None
+        self._watcher = BackgroundTask("router-presence-watch", self._watch)
         self.watching = asyncio.Event()  # set while a Watch stream is open (tests await it)
 
     def start(self) -> None:
-        if self._ctx.presence is not None and self._task is None:
-            self._task = asyncio.create_task(self._watch(), name="router-presence-watch")
+        if self._ctx.presence is not None:
+            self._watcher.start()
             self.opened.start()
 
     async def stop(self) -> None:
         await self.opened.stop()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._watcher.stop()
 
     async def publish(self, events: Sequence[client_pb2.PresenceEvent]) -> None:
         """Each change to every session of the changed user's audience."""

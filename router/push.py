@@ -13,8 +13,8 @@ from typing import Protocol
 
 import orjson
 
+from kernel.background import BackgroundTask
 from protos import client_pb2
-from router.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class PushQueue:
         self._limit = limit
         self._batch = batch
         self._wake = asyncio.Event()
-        self._worker = Worker("router-push", self._run)
+        self._worker = BackgroundTask("router-push", self._run)
         self.dropped = 0
 
     def start(self) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from kernel.background import BackgroundTask
 from kernel.errors import HubbubError, Internal, Unavailable
 from kernel.grpc_boundary import call
 from protos import client_pb2, messaging_pb2
@@ -14,7 +15,6 @@ from router.context import RouterContext
 from router.fanout import plan_fanout, receipt_audience
 from router.frames import Origin, error_frame, error_frame_from_proto
 from router.members import Members
-from router.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class ReceiptPath:
         self._max_pending = max_pending  # cursors waiting while UpdateCursors stalls
         self._pending: list[PendingCursor] = []
         self._wake = asyncio.Event()
-        self._worker = Worker("router-receipts", self._run)
+        self._worker = BackgroundTask("router-receipts", self._run)
 
     def start(self) -> None:
         self._worker.start()

@@ -7,9 +7,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from kernel.background import BackgroundTask
 from router.frames import Origin
 from router.user_lists import UserListCache
-from router.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class SessionOpenBatcher:
         self._reply = reply
         self._pending: list[Origin] = []
         self._wake = asyncio.Event()
-        self._worker = Worker("router-session-open", self._loop)
+        self._worker = BackgroundTask("router-session-open", self._loop)
         self.batches_run = 0
 
     def start(self) -> None:

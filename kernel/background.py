@@ -1,4 +1,4 @@
-"""The one background task a router part runs (push queue, receipts, session opens):
+"""The one background task a part of a service runs (a queue drainer, a link, a timer):
 started once, cancelled and awaited on stop."""
 
 from __future__ import annotations
@@ -9,11 +9,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 
-class Worker:
+class BackgroundTask:
     def __init__(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._name = name
         self._run = run
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
 
     def start(self) -> None:
         if self._task is None:
