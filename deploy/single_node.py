@@ -96,16 +96,13 @@ async def start_child(
             line = await asyncio.to_thread(proc.stdout.readline)
     except TimeoutError:
         proc.kill()
-        await asyncio.to_thread(proc.wait)
-        raise Unavailable(f"child process for {'+'.join(services)} did not start") from None
-    if not line:
-        await asyncio.to_thread(proc.wait)
-        raise Unavailable(f"child process for {'+'.join(services)} exited with {proc.returncode}")
-    answer = json.loads(line)
-    if "error" in answer:
+        line = b""
+    answer = json.loads(line) if line else {}
+    if not line or "error" in answer:
         await asyncio.to_thread(proc.wait)
         _close_pipes(proc)
-        raise Unavailable(answer["error"])
+        default = f"child process for {'+'.join(services)} exited with {proc.returncode} before it was ready"
+        raise Unavailable(answer.get("error", default))
     addresses: Addresses = answer
     return proc, addresses
 
