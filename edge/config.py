@@ -8,9 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kernel.errors import InvalidArgument
-
-MAX_BODY_CHARS = 100_000
-"""The longest message body (in characters) a client may send; advertised in Welcome."""
+from kernel.limits import MAX_BODY_CHARS
 
 
 @dataclass(frozen=True)

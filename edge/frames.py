@@ -5,19 +5,15 @@ Kept apart from the session rules so every error frame looks the same wherever i
 
 from __future__ import annotations
 
-from kernel.errors import ErrorCode, HubbubError
+from kernel.errors import ErrorCode, HubbubError, is_retryable
 from protos.client_pb2 import Error, ServerFrame
-
-RETRYABLE_CODES = frozenset(
-    {ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.STALE_OWNER, ErrorCode.INTERNAL}
-)
 
 
 def error_frame(ref: int, code: ErrorCode, message: str, *, fatal: bool = False) -> ServerFrame:
     """An Error frame; `retryable` follows from the code so clients can rely on it."""
     return ServerFrame(
         ref=ref,
-        error=Error(code=code.value, message=message, retryable=code in RETRYABLE_CODES, fatal=fatal),
+        error=Error(code=code.value, message=message, retryable=is_retryable(code), fatal=fatal),
     )
 
 

@@ -10,17 +10,19 @@ from dataclasses import dataclass
 from enum import Enum
 
 from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
-from edge.config import MAX_BODY_CHARS
 from edge.frames import error_frame, error_from
 from edge.rate_limit import Bucket, full_bucket, take
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated
+from kernel.limits import (
+    MAX_BODY_CHARS,
+    MAX_CLIENT_MSG_ID_CHARS,
+    MAX_CONTENT_TYPE_CHARS,
+    MAX_DEVICE_ID_CHARS,
+    MAX_PAYLOAD_BYTES,
+)
 from kernel.tokens import verify_token
 from protos.client_pb2 import ClientFrame, Pong, SendMessage, ServerFrame, Welcome
 
-MAX_DEVICE_ID_CHARS = 64
-MAX_CLIENT_MSG_ID_CHARS = 128
-MAX_CONTENT_TYPE_CHARS = 100
-MAX_PAYLOAD_BYTES = 4 * MAX_BODY_CHARS
 RATE_LIMIT_ERROR_GAP_MS = 1000
 
 # Frames the router owns; the edge only validates and forwards them.

@@ -121,6 +121,14 @@ _BY_CODE: dict[ErrorCode, type[HubbubError]] = {
 }
 
 
+_RETRYABLE: frozenset[ErrorCode] = frozenset(code for code, cls in _BY_CODE.items() if cls.retryable)
+
+
+def is_retryable(code: ErrorCode) -> bool:
+    """Whether the same request may succeed later: decided here only, by the error class."""
+    return code in _RETRYABLE
+
+
 def error_from_code(code: str, message: str) -> HubbubError:
     """Rebuild a typed error from a code received over the wire (unknown codes -> INTERNAL)."""
     try:

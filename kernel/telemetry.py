@@ -51,9 +51,7 @@ def setup_tracing(service_name: str, exporter: str, otlp_endpoint: str = "http:/
     log.info("tracing: %s exporter for %s", kind.value, service_name)
 
 
-def install_exporter(
-    span_exporter: SpanExporter, service_name: str, *, batch: bool = True
-) -> SpanProcessor:
+def install_exporter(span_exporter: SpanExporter, service_name: str, *, batch: bool = True) -> SpanProcessor:
     """Send this process's spans to `span_exporter` (tests pass an in-memory one, batch=False).
     OpenTelemetry allows one global provider per process: the first call installs it, later
     calls add their processor to it. Returns the processor, for `stop_exporting`."""

@@ -7,22 +7,24 @@ import re
 from collections.abc import Iterable, Sequence
 
 from kernel.errors import InvalidArgument, LimitExceeded, NotFound, PermissionDenied, TooLarge
+from kernel.limits import (
+    DEFAULT_PAGE_LIMIT,
+    DEFAULT_RESUME_LIMIT,
+    MAX_BODY_CHARS,
+    MAX_CLIENT_MSG_ID_CHARS,
+    MAX_CONTENT_TYPE_CHARS,
+    MAX_DISPLAY_NAME_CHARS,
+    MAX_GROUP_MEMBERS,
+    MAX_PAGE_LIMIT,
+    MAX_PASSWORD_CHARS,
+    MAX_RESUME_LIMIT,
+    MAX_TITLE_CHARS,
+    MIN_PASSWORD_CHARS,
+    USER_ID_PATTERN,
+)
 from messaging.model import Member, Role
 
-MAX_BODY_CHARS = 100_000
-MAX_CONTENT_TYPE_CHARS = 100
-MAX_CLIENT_MSG_ID_CHARS = 64
-MAX_DISPLAY_NAME_CHARS = 64
-MIN_PASSWORD_CHARS = 8
-MAX_PASSWORD_CHARS = 256
-MAX_GROUP_MEMBERS = 500  # including the owner
-MAX_TITLE_CHARS = 100
-DEFAULT_PAGE_LIMIT = 50
-MAX_PAGE_LIMIT = 100
-DEFAULT_RESUME_LIMIT = 100
-MAX_RESUME_LIMIT = 100
-
-_USER_ID = re.compile(r"[a-z0-9_.-]{1,32}")
+_USER_ID = re.compile(USER_ID_PATTERN)
 
 
 # ------------------------------------------------------------------ messages

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import pytest
 
 from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
-from edge.config import MAX_BODY_CHARS
 from edge.session import Session, SessionSettings, State
 from kernel.errors import Unauthenticated, Unavailable
+from kernel.limits import MAX_BODY_CHARS
 from kernel.tokens import issue_token
 from protos import client_pb2 as pb
 
