@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from deploy.config import NodeConfig
 from kernel.clock import Clock
+
+if TYPE_CHECKING:  # the router is imported only by the process that runs it
+    from router import PushNotifier
 
 Stop = Callable[[], Awaitable[None]]
 Addresses = dict[str, str]
@@ -25,11 +28,16 @@ class StartedService:
     name: str
     addresses: Addresses
     stop: Stop
-    push: object | None = None
+    push: PushNotifier | None = None
 
 
 async def start_service(
-    name: str, config: NodeConfig, secret: str, upstream: Addresses, clock: Clock, push: object | None
+    name: str,
+    config: NodeConfig,
+    secret: str,
+    upstream: Addresses,
+    clock: Clock,
+    push: PushNotifier | None,
 ) -> StartedService:
     """Start one service (the edge brings discovery along: it reads the edge's load)."""
     if name == "messaging":
@@ -68,7 +76,9 @@ async def _presence(config: NodeConfig, clock: Clock) -> StartedService:
     return StartedService("presence", {"presence_target": service.target}, service.stop)
 
 
-async def _router(config: NodeConfig, upstream: Addresses, clock: Clock, push: Any) -> StartedService:
+async def _router(
+    config: NodeConfig, upstream: Addresses, clock: Clock, push: PushNotifier | None
+) -> StartedService:
     from router import LogPushNotifier, RouterConfig, start_router
 
     if push is None:
