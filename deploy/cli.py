@@ -147,6 +147,19 @@ def version() -> str:
         return "unknown (not installed)"
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """`hubbub` and `hubbub up`; the other subcommands parse their own arguments."""
+    parser = argparse.ArgumentParser(prog="hubbub", description="hubbub: a chat backend in Python")
+    parser.add_argument("--version", action="version", version=f"hubbub {version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _up_parser(sub)
+    sub.add_parser("chat", help="interactive terminal client (hubbub chat --help)")
+    sub.add_parser("bench", help="benchmarks (hubbub bench --help)")
+    sub.add_parser("discovery", help="discovery admin CLI: nodes, assign, drain (hubbub discovery --help)")
+    sub.add_parser("protos", help="regenerate the Python code of protos/*.proto (hubbub protos --help)")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Subcommands that own their arguments get the rest of the line untouched.
@@ -167,14 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return protos_main(argv[1:], prog="hubbub protos")
 
-    parser = argparse.ArgumentParser(prog="hubbub", description="hubbub: a chat backend in Python")
-    parser.add_argument("--version", action="version", version=f"hubbub {version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _up_parser(sub)
-    sub.add_parser("chat", help="interactive terminal client (hubbub chat --help)")
-    sub.add_parser("bench", help="benchmarks (hubbub bench --help)")
-    sub.add_parser("discovery", help="discovery admin CLI: nodes, assign, drain (hubbub discovery --help)")
-    sub.add_parser("protos", help="regenerate the Python code of protos/*.proto (hubbub protos --help)")
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "up":
         return _cmd_up(args)

@@ -34,14 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     nodes = commands.add_parser("nodes", help="list registered nodes")
     nodes.add_argument("--kind", choices=[k.value for k in NodeKind], help="only nodes of this kind")
     assign = commands.add_parser("assign", help="the edge a user would be sent to now")
-    assign.add_argument("user")
+    assign.add_argument("user", help="user id to place")
     drain = commands.add_parser(
         "drain",
         help="stop assigning a node to new clients (connected clients stay; see the note it prints)",
     )
-    drain.add_argument("node_id")
+    drain.add_argument("node_id", help="node to drain (see `nodes`)")
     undrain = commands.add_parser("undrain", help="let a drained node take new clients again")
-    undrain.add_argument("node_id")
+    undrain.add_argument("node_id", help="node to drain (see `nodes`)")
     return parser
 
 

@@ -81,9 +81,10 @@ def unknown_env(
     silently ignored), with the closest valid name; None when every one is known."""
     source = os.environ if env is None else env
     names = sorted(set(known))
+    bare = {name.removeprefix(prefix): name for name in names}  # the shared prefix matches anything
     for key in sorted(k for k in source if k.startswith(prefix) and k not in names):
-        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(names)})"
+        close = difflib.get_close_matches(key.removeprefix(prefix), list(bare), n=1, cutoff=0.6)
+        hint = f" (did you mean {bare[close[0]]}?)" if close else f" (known: {', '.join(names)})"
         return InvalidArgument(f"unknown environment variable {key}{hint}")
     return None
 
