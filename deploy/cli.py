@@ -11,6 +11,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from deploy.child_process import startup_error
 from deploy.config import NodeConfig
+from deploy.room_configs import check_room_configs
 from kernel.config import add_config_flags, env_name, env_names, flag_values, from_env, unknown_env
 from kernel.errors import HubbubError, InvalidArgument
 from kernel.runtime import settle_after_startup
@@ -115,6 +117,14 @@ def _usage_error(command: str, message: str) -> int:
     return 2
 
 
+def _where_set(message: str, flags: dict[str, object]) -> str:
+    """ " (set by HUBBUB_X)" when the option a message names came from the environment."""
+    option = next((word for word in re.findall(r"\w+", message) if word in flags), None)
+    if option is None or flags[option] is not None or env_name(option) not in os.environ:
+        return ""
+    return f" (set by {env_name(option)})"
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     from discovery.admin_cli import TARGET_ENV  # read by `hubbub discovery`: not a typo here
 
@@ -124,11 +134,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
     flags = flag_values(args, NodeConfig)
     try:
         config = from_env(NodeConfig, **flags)
+        check_room_configs(config)  # every room's rules, before any process starts
     except InvalidArgument as exc:
-        option = exc.message.split(" ", 1)[0]
-        variable = env_name(option)
-        came_from_env = flags.get(option) is None and variable in os.environ
-        return _usage_error("hubbub up", exc.message + (f" (set by {variable})" if came_from_env else ""))
+        return _usage_error("hubbub up", exc.message + _where_set(exc.message, flags))
     logging.basicConfig(
         level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

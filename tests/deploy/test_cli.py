@@ -47,6 +47,8 @@ def hubbub(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ("HUBBUB_STORE", "cassandra", ("store", "HUBBUB_STORE", "sqlite, memory")),
         ("HUBBUB_WORKER_ID", "5000", ("worker_id", "0..1023")),
         ("HUBBUB_PUSH_LOG", "maybe", ("HUBBUB_PUSH_LOG", "boolean")),
+        # A rule of a room's own config, checked before any process starts.
+        ("HUBBUB_SEND_QUEUE_LIMIT", "0", ("edge: send_queue_limit", "HUBBUB_SEND_QUEUE_LIMIT")),
     ],
 )
 def test_a_bad_env_value_is_one_line_and_exit_2_naming_the_option(
