@@ -86,6 +86,17 @@ def banner(node: SingleNode, hubbub: str) -> str:
     )
 
 
+def old_data_dir_note(data_dir: Path, cwd: Path) -> str:
+    """Earlier versions kept data in ./data of wherever they started: say where it went."""
+    old = cwd / "data"
+    if (old / "messages.db").exists() and old.absolute() != data_dir.absolute():
+        return (
+            f"note: {old.absolute()} holds data of an earlier hubbub (which used ./data); this node "
+            f"uses {data_dir.absolute()}. To keep the old data: hubbub up --data-dir {old.absolute()}"
+        )
+    return ""
+
+
 async def _serve(config: NodeConfig, ready_json: bool) -> None:
     from deploy.single_node import start_single_node
 
@@ -106,6 +117,9 @@ async def _serve(config: NodeConfig, ready_json: bool) -> None:
     else:
         hubbub = chat_command(sys.argv[0], sys.executable, shutil.which("hubbub"))
         print(banner(node, hubbub), flush=True)
+        old = old_data_dir_note(config.data_dir, Path.cwd())
+        if old:
+            print(old, file=sys.stderr, flush=True)
     try:
         await stop.wait()
     finally:

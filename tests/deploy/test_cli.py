@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import WORKLOADS
-from deploy.cli import build_parser, chat_command
+from deploy.cli import build_parser, chat_command, old_data_dir_note
 from deploy.config import NodeConfig, default_data_dir
 from discovery.admin_cli import build_parser as discovery_parser
 from kernel.config import field_docs
@@ -168,6 +168,13 @@ def test_bench_baseline_offers_no_store(monkeypatch: pytest.MonkeyPatch) -> None
     assert "--store" not in {s for a in parser._actions for s in a.option_strings}
 
 
+def test_an_unknown_bench_workload_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.cli import main as bench_main
+
+    assert bench_main(["stor"]) == 2
+    assert capsys.readouterr().err.startswith("hubbub bench: unknown workload 'stor'")
+
+
 def test_dev_says_an_unknown_command_is_unknown_and_exits_2() -> None:
     done = subprocess.run([str(ROOT / "dev"), "foo"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
@@ -246,3 +253,12 @@ def test_the_banner_prints_a_command_that_exists_and_the_absolute_data_dir(tmp_p
         [chats[0][0], "--version"], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
     assert runs.returncode == 0 and runs.stdout.startswith("hubbub ")
+
+
+def test_data_left_in_an_old_relative_data_dir_is_pointed_out(tmp_path: Path) -> None:
+    assert old_data_dir_note(tmp_path / "xdg", tmp_path) == ""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "messages.db").write_bytes(b"")
+    note = old_data_dir_note(tmp_path / "xdg", tmp_path)
+    assert f"--data-dir {tmp_path / 'data'}" in note
+    assert old_data_dir_note(tmp_path / "data", tmp_path) == ""  # it is the one in use
