@@ -132,7 +132,7 @@ def _usage_error(command: str, message: str) -> int:
 
 
 def _where_set(message: str, flags: dict[str, object]) -> str:
-    """ " (set by HUBBUB_X)" when the option a message names came from the environment."""
+    """Names the variable when the option an error names was set in the environment."""
     option = next((word for word in re.findall(r"\w+", message) if word in flags), None)
     if option is None or flags[option] is not None or env_name(option) not in os.environ:
         return ""
