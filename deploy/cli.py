@@ -73,11 +73,16 @@ def chat_command(argv0: str, executable: str, on_path: str | None) -> str:
 
 
 def banner(node: SingleNode, hubbub: str) -> str:
+    from discovery.admin_cli import DEFAULT_TARGET
+
+    admin = f"{hubbub} discovery" + (
+        "" if node.discovery_target == DEFAULT_TARGET else f" --target {node.discovery_target}"
+    )
     return (
         f"hubbub is up.\n"
         f"  WebSocket clients:    {node.ws_url}  (subprotocols hubbub.v1.json, hubbub.v1.proto)\n"
         f"  gRPC-stream clients:  {node.gateway_target}  (hubbub.v1.Gateway/Connect)\n"
-        f"  discovery (admin):    {node.discovery_target}  ({hubbub} discovery nodes)\n"
+        f"  discovery (admin):    {node.discovery_target}  ({admin} nodes)\n"
         f"  data:                 {node.data_dir.absolute()}\n"
         "Chat from two terminals:\n"
         f"  {hubbub} chat --user alice --to bob\n"

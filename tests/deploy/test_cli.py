@@ -236,6 +236,17 @@ def test_the_banner_prints_a_command_that_exists_and_the_absolute_data_dir(tmp_p
                 banner.append(line.rstrip("\n"))
                 if line.startswith("Ctrl-C"):
                     break
+            (admin,) = [line for line in banner if line.strip().startswith("discovery (admin):")]
+            nodes = subprocess.run(
+                shlex.split(admin.rsplit("(", 1)[1].rstrip(")")),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=tmp_path,
+                env=clean_env(PATH=path),
+            )
+            assert nodes.returncode == 0, nodes.stderr
+            assert "edge-1" in nodes.stdout
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
