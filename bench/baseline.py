@@ -22,7 +22,7 @@ def finish(result: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hubbub bench baseline", description=__doc__)
     parser.add_argument("--users", type=int, default=200, help="connections (default 200)")
-    add_common_args(parser, W1_RATES, 10.0)
+    add_common_args(parser, W1_RATES, 10.0, node=False)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     name = prefix()
     result = run_plan_cli(

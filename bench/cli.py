@@ -25,8 +25,12 @@ def main(argv: list[str] | None = None) -> int:
         code: int = module.main(rest)
         return code
     lines = [f"  {name:<12} {about}" for name, (_, about) in WORKLOADS.items()]
-    print("usage: hubbub bench <workload> [options]   (hubbub bench <workload> --help)\n" + "\n".join(lines))
-    return 0 if workload in ("-h", "--help") else 2
+    usage = "usage: hubbub bench <workload> [options]   (hubbub bench <workload> --help)\n" + "\n".join(lines)
+    if workload in ("-h", "--help"):
+        print(usage)
+        return 0
+    print(f"hubbub bench: unknown workload {workload!r}\n{usage}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

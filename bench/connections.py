@@ -26,6 +26,7 @@ from bench.pool import Command, Handler, Pool
 from bench.sampler import ResourceSampler
 from bench.stepped import emit, prefix
 from bench.steps import kib_per_connection
+from deploy.config import STORES
 from protos import client_pb2 as pb
 
 PASSWORD = "bench-password-1"
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--inflight", type=int, default=100, help="handshakes in flight per process (default 100)"
     )
-    parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite", help="node's store")
+    parser.add_argument("--store", choices=STORES, default="sqlite", help="the node's store (default sqlite)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     options = NodeOptions(store=args.store, heartbeat_timeout_ms=IDLE_HEARTBEAT_TIMEOUT_MS)
     with hubbub_node(options) as server, ResourceSampler(server.pid) as sampler:

@@ -17,6 +17,7 @@ from bench.engine_plan import Plan
 from bench.node import NodeOptions, Server, echo_server, hubbub_node
 from bench.sampler import ResourceSampler
 from bench.steps import is_saturated, not_reached
+from deploy.config import STORES
 
 
 def run_steps(
@@ -54,7 +55,10 @@ def _step_line(label: str, step: dict[str, Any]) -> str:
     )
 
 
-def add_common_args(parser: argparse.ArgumentParser, rates: Sequence[float], seconds: float) -> None:
+def add_common_args(
+    parser: argparse.ArgumentParser, rates: Sequence[float], seconds: float, *, node: bool = True
+) -> None:
+    """The flags every stepped workload takes; `node=False` for a server that is not hubbub."""
     parser.add_argument("--url", help="WebSocket URL of a running server (default: start one)")
     parser.add_argument(
         "--rates",
@@ -67,7 +71,10 @@ def add_common_args(parser: argparse.ArgumentParser, rates: Sequence[float], sec
         "--drain", type=float, default=5.0, help="max wait for stragglers per step (default 5)"
     )
     parser.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
-    parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite", help="node's store")
+    if node:
+        parser.add_argument(
+            "--store", choices=STORES, default="sqlite", help="the started node's store (default sqlite)"
+        )
 
 
 def prefix() -> str:

@@ -24,7 +24,7 @@ _BODY = "the quick brown fox jumps over the lazy dog"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="store_bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="hubbub bench store", description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0, help="load duration (default 5)")
     parser.add_argument("--senders", type=int, default=64, help="concurrent sender tasks (default 64)")
     parser.add_argument("--conversations", type=int, default=100, help="conversations written (default 100)")

@@ -7,17 +7,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import logging
+import os
+import re
+import shlex
+import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploy.child_process import startup_error
 from deploy.config import NodeConfig
-from kernel.config import from_env
-from kernel.errors import HubbubError
+from deploy.room_configs import check_room_configs
+from kernel.config import add_config_flags, env_name, env_names, flag_values, from_env, unknown_env
+from kernel.errors import HubbubError, InvalidArgument
 from kernel.runtime import settle_after_startup
+
+if TYPE_CHECKING:
+    from deploy.single_node import SingleNode
+
+# Defaults not shown in --help: a secret's.
+HIDDEN_DEFAULTS = ("token_secret",)
 
 
 def _run(coro_main: object) -> None:
@@ -30,25 +43,63 @@ def _run(coro_main: object) -> None:
 
 
 def _up_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    up = sub.add_parser("up", help="run a single node with embedded defaults (no infrastructure)")
-    up.add_argument("--data-dir", type=Path, help="where data lives (default ./data)")
-    up.add_argument("--host", help="interface to bind (default 127.0.0.1)")
-    up.add_argument("--ws-port", type=int, help="WebSocket port (default 8765; 0 = any)")
-    up.add_argument("--gateway-port", type=int, help="gRPC-stream port (default 8766; 0 = any)")
-    up.add_argument("--discovery-port", type=int, help="discovery port (default 8767; 0 = any)")
-    up.add_argument("--store", choices=["sqlite", "memory"], help="message store (default sqlite)")
-    up.add_argument("--trace", dest="trace_exporter", choices=["none", "console", "otlp"])
-    up.add_argument(
-        "--processes", help='process layout: groups like "edge/messaging" (default) or "one" process'
+    up = sub.add_parser(
+        "up",
+        usage="%(prog)s [options]",
+        help="run a single node with embedded defaults (no infrastructure)",
+        description="Run a single node: every service on this machine, no infrastructure. Each option "
+        "is a field of deploy/config.py's NodeConfig, settable by flag or by HUBBUB_<OPTION>.",
     )
-    up.add_argument("--heartbeat-timeout-ms", type=int)
-    up.add_argument("--append-interval-ms", type=float)
-    up.add_argument("--link-flush-interval-ms", type=float)
-    up.add_argument("--presence-lease-ms", type=int)
-    up.add_argument("--presence-debounce-ms", type=int)
+    # Derived from NodeConfig's fields and docstrings: a new option cannot lack a flag.
+    add_config_flags(up, NodeConfig, aliases={"trace_exporter": "--trace"}, hidden_defaults=HIDDEN_DEFAULTS)
     up.add_argument(
         "--ready-json", action="store_true", help="print one JSON line with the addresses once serving"
     )
+
+
+def chat_command(argv0: str, executable: str, on_path: str | None) -> str:
+    """The `hubbub` to tell the user to run, as it will work from any folder: `hubbub` only if
+    that is the one on PATH, else the absolute path of this one (`./dev up` leaves the venv
+    off PATH), else this interpreter running the module."""
+    candidates = [Path(argv0)] if Path(argv0).name == "hubbub" else []
+    candidates.append(Path(executable).parent / "hubbub")
+    for candidate in candidates:
+        if candidate.is_file():
+            mine = candidate.absolute()
+            if on_path is not None and Path(on_path).absolute() == mine:
+                return "hubbub"
+            return shlex.quote(str(mine))
+    return f"{shlex.quote(executable)} -m deploy.cli"
+
+
+def banner(node: SingleNode, hubbub: str) -> str:
+    from discovery.admin_cli import DEFAULT_TARGET
+
+    admin = f"{hubbub} discovery" + (
+        "" if node.discovery_target == DEFAULT_TARGET else f" --target {node.discovery_target}"
+    )
+    return (
+        f"hubbub is up.\n"
+        f"  WebSocket clients:    {node.ws_url}  (subprotocols hubbub.v1.json, hubbub.v1.proto)\n"
+        f"  gRPC-stream clients:  {node.gateway_target}  (hubbub.v1.Gateway/Connect)\n"
+        f"  discovery (admin):    {node.discovery_target}  ({admin} nodes)\n"
+        f"  data:                 {node.data_dir.absolute()}\n"
+        "Chat from two terminals:\n"
+        f"  {hubbub} chat --user alice --to bob\n"
+        f"  {hubbub} chat --user bob --to alice\n"
+        "Ctrl-C stops."
+    )
+
+
+def old_data_dir_note(data_dir: Path, cwd: Path) -> str:
+    """Earlier versions kept data in ./data of wherever they started: say where it went."""
+    old = cwd / "data"
+    if (old / "messages.db").exists() and old.absolute() != data_dir.absolute():
+        return (
+            f"note: {old.absolute()} holds data of an earlier hubbub (which used ./data); this node "
+            f"uses {data_dir.absolute()}. To keep the old data: hubbub up --data-dir {old.absolute()}"
+        )
+    return ""
 
 
 async def _serve(config: NodeConfig, ready_json: bool) -> None:
@@ -60,52 +111,51 @@ async def _serve(config: NodeConfig, ready_json: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    addresses = {
-        "ws_url": node.ws_url,
-        "gateway_target": node.gateway_target,
-        "discovery_target": node.discovery_target,
-        "data_dir": str(config.data_dir),
-    }
     if ready_json:
+        addresses = {
+            "ws_url": node.ws_url,
+            "gateway_target": node.gateway_target,
+            "discovery_target": node.discovery_target,
+            "data_dir": str(config.data_dir.absolute()),
+        }
         print(json.dumps(addresses), flush=True)
     else:
-        print(
-            f"hubbub is up.\n"
-            f"  WebSocket clients:    {node.ws_url}  (subprotocols hubbub.v1.json, hubbub.v1.proto)\n"
-            f"  gRPC-stream clients:  {node.gateway_target}  (hubbub.v1.Gateway/Connect)\n"
-            f"  discovery (admin):    {node.discovery_target}  (hubbub discovery nodes)\n"
-            f"  data:                 {config.data_dir.resolve()}\n"
-            "Chat from two terminals:\n"
-            "  hubbub chat --user alice --to bob      hubbub chat --user bob --to alice\n"
-            "Ctrl-C stops.",
-            flush=True,
-        )
+        hubbub = chat_command(sys.argv[0], sys.executable, shutil.which("hubbub"))
+        print(banner(node, hubbub), flush=True)
+        old = old_data_dir_note(config.data_dir, Path.cwd())
+        if old:
+            print(old, file=sys.stderr, flush=True)
     try:
         await stop.wait()
     finally:
         await node.stop()
 
 
+def _usage_error(command: str, message: str) -> int:
+    print(f"{command}: {message}", file=sys.stderr)
+    return 2
+
+
+def _where_set(message: str, flags: dict[str, object]) -> str:
+    """Names the variable when the option an error names was set in the environment."""
+    option = next((word for word in re.findall(r"\w+", message) if word in flags), None)
+    if option is None or flags[option] is not None or env_name(option) not in os.environ:
+        return ""
+    return f" (set by {env_name(option)})"
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
-    overrides = {
-        name: getattr(args, name)
-        for name in (
-            "data_dir",
-            "host",
-            "ws_port",
-            "gateway_port",
-            "discovery_port",
-            "store",
-            "trace_exporter",
-            "processes",
-            "heartbeat_timeout_ms",
-            "append_interval_ms",
-            "link_flush_interval_ms",
-            "presence_lease_ms",
-            "presence_debounce_ms",
-        )
-    }
-    config = from_env(NodeConfig, **overrides)
+    from discovery.admin_cli import TARGET_ENV  # read by `hubbub discovery`: not a typo here
+
+    unknown = unknown_env([*env_names(NodeConfig), TARGET_ENV])
+    if unknown is not None:
+        return _usage_error("hubbub up", unknown.message)
+    flags = flag_values(args, NodeConfig)
+    try:
+        config = from_env(NodeConfig, **flags)
+        check_room_configs(config)  # every room's rules, before any process starts
+    except InvalidArgument as exc:
+        return _usage_error("hubbub up", exc.message + _where_set(exc.message, flags))
     logging.basicConfig(
         level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -115,6 +165,26 @@ def _cmd_up(args: argparse.Namespace) -> int:
         print(f"hubbub up: cannot start: {startup_error(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("hubbub")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """`hubbub` and `hubbub up`; the other subcommands parse their own arguments."""
+    parser = argparse.ArgumentParser(prog="hubbub", description="hubbub: a chat backend in Python")
+    parser.add_argument("--version", action="version", version=f"hubbub {version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _up_parser(sub)
+    sub.add_parser("chat", help="interactive terminal client (hubbub chat --help)")
+    sub.add_parser("bench", help="benchmarks (hubbub bench --help)")
+    sub.add_parser("discovery", help="discovery admin CLI: nodes, assign, drain (hubbub discovery --help)")
+    sub.add_parser("protos", help="regenerate the Python code of protos/*.proto (hubbub protos --help)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,17 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["protos"]:
         from protos.generate import main as protos_main
 
-        sys.argv = ["protos.generate", *argv[1:]]
-        protos_main()
-        return 0
+        return protos_main(argv[1:], prog="hubbub protos")
 
-    parser = argparse.ArgumentParser(prog="hubbub", description="hubbub: a chat backend in Python")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _up_parser(sub)
-    sub.add_parser("chat", help="interactive terminal client (hubbub chat --help)")
-    sub.add_parser("bench", help="benchmarks (hubbub bench --help)")
-    sub.add_parser("discovery", help="discovery admin CLI (hubbub discovery --help)")
-    sub.add_parser("protos", help="regenerate the Python code of protos/*.proto")
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "up":
         return _cmd_up(args)

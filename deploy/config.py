@@ -1,19 +1,33 @@
 """Configuration of a single hubbub node (`hubbub up`): one frozen dataclass, every option
-with a documented default, each overridable by `HUBBUB_<OPTION>` in the environment."""
+with a documented default, each overridable by `HUBBUB_<OPTION>` in the environment and by
+the `hubbub up --<option>` flag derived from it (kernel.config.add_config_flags)."""
 
 from __future__ import annotations
 
+import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from kernel.errors import InvalidArgument
+from kernel.config import check, check_choice
+
+STORES = ("sqlite", "memory")
+TRACE_EXPORTERS = ("none", "console", "otlp")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def default_data_dir() -> Path:
+    """One place per user, whatever folder `hubbub up` starts in: a relative ./data made a
+    node started elsewhere come back empty (clients could no longer log in)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser().absolute() / "hubbub"
 
 
 @dataclass(frozen=True)
 class NodeConfig:
-    data_dir: Path = Path("data")
-    """Where the SQLite store, the token secret and the push log live."""
+    data_dir: Path = field(default_factory=default_data_dir)
+    """Where the SQLite store, the token secret and the push log live (default
+    $XDG_DATA_HOME/hubbub, else ~/.local/share/hubbub)."""
     host: str = "127.0.0.1"
     """Interface every server binds; internal services always bind loopback."""
     ws_port: int = 8765
@@ -24,7 +38,7 @@ class NodeConfig:
     """Discovery gRPC port (the admin CLI's target; 0 = any free port)."""
     token_secret: str = ""
     """Secret that signs access tokens; empty = generated once and kept in data_dir/token_secret."""
-    store: str = "sqlite"
+    store: str = field(default="sqlite", metadata={"choices": STORES})
     """Message store backend: sqlite (durable, default) or memory (for experiments)."""
     worker_id: int = 1
     """Snowflake worker id of this node's messaging service (0..1023, unique per process)."""
@@ -56,25 +70,36 @@ class NodeConfig:
     and separated by '/', each group a child process; services not named (here router and
     presence) stay in this process. "one" runs everything in this process. The default was
     measured best on 2 cores (docs/performance.md)."""
-    trace_exporter: str = "none"
+    trace_exporter: str = field(default="none", metadata={"choices": TRACE_EXPORTERS})
     """OpenTelemetry exporter: none, console or otlp."""
     otlp_endpoint: str = "http://127.0.0.1:4317"
     """Where the otlp exporter sends spans."""
     push_log: bool = True
     """Write push notifications for offline users to data_dir/push.jsonl (the log push backend)."""
     log_level: str = "INFO"
+    """Least severity logged to stderr: DEBUG, INFO, WARNING, ERROR or CRITICAL."""
 
-    def validate(self) -> None:
-        if self.store not in ("sqlite", "memory"):
-            raise InvalidArgument(f"store must be sqlite or memory, not {self.store!r}")
-        if self.trace_exporter not in ("none", "console", "otlp"):
-            raise InvalidArgument(
-                f"trace_exporter must be none, console or otlp, not {self.trace_exporter!r}"
-            )
-        if not 0 <= self.worker_id <= 1023:
-            raise InvalidArgument("worker_id must be in 0..1023")
-        if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
-            raise InvalidArgument("heartbeat_timeout_ms must exceed heartbeat_interval_ms")
+    def __post_init__(self) -> None:
+        check_choice("store", self.store, STORES)
+        check_choice("trace_exporter", self.trace_exporter, TRACE_EXPORTERS)
+        level = self.log_level.upper()
+        check(level in LOG_LEVELS, "log_level", f"one of {', '.join(LOG_LEVELS)}", self.log_level)
+        object.__setattr__(self, "log_level", level)  # logging knows only the upper-case names
+        check(0 <= self.worker_id <= 1023, "worker_id", "in 0..1023", self.worker_id)
+        for name in ("ws_port", "gateway_port", "discovery_port"):
+            check(0 <= getattr(self, name) <= 65535, name, "in 0..65535", getattr(self, name))
+        check(self.heartbeat_interval_ms > 0, "heartbeat_interval_ms", "positive", self.heartbeat_interval_ms)
+        check(
+            self.heartbeat_timeout_ms > self.heartbeat_interval_ms,
+            "heartbeat_timeout_ms",
+            f"greater than heartbeat_interval_ms ({self.heartbeat_interval_ms})",
+            self.heartbeat_timeout_ms,
+        )
+
+    def validate(self) -> NodeConfig:
+        """Kept for callers written before validation moved into `__post_init__`: a NodeConfig
+        that exists is valid."""
+        return self
 
 
 def token_secret_for(config: NodeConfig) -> str:

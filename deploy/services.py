@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from deploy.config import NodeConfig
+from deploy.room_configs import (
+    discovery_config,
+    edge_config,
+    messaging_config,
+    presence_config,
+    router_config,
+)
 from kernel.clock import Clock
+
+if TYPE_CHECKING:  # the router is imported only by the process that runs it
+    from router import PushNotifier
 
 Stop = Callable[[], Awaitable[None]]
 Addresses = dict[str, str]
@@ -25,11 +35,16 @@ class StartedService:
     name: str
     addresses: Addresses
     stop: Stop
-    push: object | None = None
+    push: PushNotifier | None = None
 
 
 async def start_service(
-    name: str, config: NodeConfig, secret: str, upstream: Addresses, clock: Clock, push: object | None
+    name: str,
+    config: NodeConfig,
+    secret: str,
+    upstream: Addresses,
+    clock: Clock,
+    push: PushNotifier | None,
 ) -> StartedService:
     """Start one service (the edge brings discovery along: it reads the edge's load)."""
     if name == "messaging":
@@ -44,69 +59,35 @@ async def start_service(
 
 
 async def _messaging(config: NodeConfig, secret: str, clock: Clock) -> StartedService:
-    from messaging import MessagingConfig, start_messaging
+    from messaging import start_messaging
 
-    service = await start_messaging(
-        MessagingConfig(
-            data_dir=config.data_dir,
-            store=config.store,
-            worker_id=config.worker_id,
-            token_secret=secret,
-            password_hash_time_cost=config.password_hash_time_cost,
-            password_hash_memory_cost=config.password_hash_memory_kib,
-            password_hash_parallelism=config.password_hash_parallelism,
-        ),
-        clock=clock,
-    )
+    service = await start_messaging(messaging_config(config, secret), clock=clock)
     return StartedService("messaging", {"messaging_target": service.target}, service.stop)
 
 
 async def _presence(config: NodeConfig, clock: Clock) -> StartedService:
-    from presence import PresenceConfig, start_presence
+    from presence import start_presence
 
-    service = await start_presence(PresenceConfig(debounce_ms=config.presence_debounce_ms), clock=clock)
+    service = await start_presence(presence_config(config), clock=clock)
     return StartedService("presence", {"presence_target": service.target}, service.stop)
 
 
-async def _router(config: NodeConfig, upstream: Addresses, clock: Clock, push: Any) -> StartedService:
-    from router import LogPushNotifier, RouterConfig, start_router
+async def _router(
+    config: NodeConfig, upstream: Addresses, clock: Clock, push: PushNotifier | None
+) -> StartedService:
+    from router import LogPushNotifier, start_router
 
     if push is None:
         push = LogPushNotifier(config.data_dir / "push.jsonl" if config.push_log else None)
-    service = await start_router(
-        RouterConfig(
-            messaging_target=upstream["messaging_target"],
-            presence_target=upstream["presence_target"],
-            append_interval_ms=config.append_interval_ms,
-        ),
-        clock=clock,
-        push=push,
-    )
+    service = await start_router(router_config(config, upstream), clock=clock, push=push)
     return StartedService("router", {"router_target": service.target}, service.stop, push)
 
 
 async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clock) -> StartedService:
-    from discovery import DiscoveryConfig, StaticRegistry, start_discovery
-    from edge import EdgeConfig, start_edge
+    from discovery import StaticRegistry, start_discovery
+    from edge import start_edge
 
-    edge = await start_edge(
-        EdgeConfig(
-            host=config.host,
-            ws_port=config.ws_port,
-            grpc_port=config.gateway_port,
-            router_targets=(upstream["router_target"],),
-            messaging_target=upstream["messaging_target"],
-            presence_target=upstream["presence_target"],
-            token_secret=secret,
-            heartbeat_interval_ms=config.heartbeat_interval_ms,
-            heartbeat_timeout_ms=config.heartbeat_timeout_ms,
-            send_queue_limit=config.send_queue_limit,
-            ws_compression=config.ws_compression,
-            presence_lease_ms=config.presence_lease_ms,
-            router_flush_interval_ms=config.link_flush_interval_ms,
-        ),
-        clock=clock,
-    )
+    edge = await start_edge(edge_config(config, secret, upstream), clock=clock)
     registry = StaticRegistry.single_node(
         edge_id="edge-1",
         ws_url=edge.ws_url,
@@ -118,9 +99,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
         now_ms=clock.now_ms(),
     )
     try:
-        discovery = await start_discovery(
-            DiscoveryConfig(host=config.host, port=config.discovery_port), registry=registry
-        )
+        discovery = await start_discovery(discovery_config(config), registry=registry)
     except BaseException:
         await edge.stop()
         raise

@@ -19,6 +19,7 @@ from deploy.services import SERVICE_ORDER, Addresses, Stop, start_service
 from kernel.clock import Clock, SystemClock
 from kernel.errors import InvalidArgument, Unavailable
 from kernel.telemetry import setup_tracing
+from router import PushNotifier
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class SingleNode:
     messaging_target: str
     router_target: str
     presence_target: str
-    push: object
+    push: PushNotifier | None
     child_pids: list[int] = field(default_factory=list)
     _stops: list[Stop] = field(default_factory=list, repr=False)
 
@@ -129,7 +130,7 @@ def _child_stopper(proc: subprocess.Popen[bytes]) -> Stop:
 
 
 async def start_single_node(
-    config: NodeConfig, *, clock: Clock | None = None, push: object | None = None
+    config: NodeConfig, *, clock: Clock | None = None, push: PushNotifier | None = None
 ) -> SingleNode:
     """Start every service; `push` replaces the log push backend (in-process router only)."""
     config.validate()

@@ -1,10 +1,11 @@
 """Discovery: which nodes exist, which edge a client should use, who is draining.
 Other rooms use the gRPC contract; deploy uses this face (and `admin_cli.main`)."""
 
+from discovery.config import DiscoveryConfig
 from discovery.interface import NodeRegistry
 from discovery.model import NodeInfo, NodeKind
 from discovery.rules import choose_edge
-from discovery.server import DiscoveryConfig, start_discovery
+from discovery.server import start_discovery
 from discovery.static import StaticRegistry
 
 __all__ = [

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from discovery.convert import KIND_TO_PROTO
 from discovery.model import NodeKind
-from kernel.errors import HubbubError
+from kernel.errors import ErrorCode, HubbubError, Unavailable
 from kernel.grpc_boundary import call
 from kernel.grpc_server import insecure_channel
 from protos import discovery_pb2, discovery_pb2_grpc
@@ -34,11 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     nodes = commands.add_parser("nodes", help="list registered nodes")
     nodes.add_argument("--kind", choices=[k.value for k in NodeKind], help="only nodes of this kind")
     assign = commands.add_parser("assign", help="the edge a user would be sent to now")
-    assign.add_argument("user")
-    drain = commands.add_parser("drain", help="stop sending new clients to a node")
-    drain.add_argument("node_id")
+    assign.add_argument("user", help="user id to place")
+    drain = commands.add_parser(
+        "drain",
+        help="stop assigning a node to new clients (connected clients stay; see the note it prints)",
+    )
+    drain.add_argument("node_id", help="node to drain (see `nodes`)")
     undrain = commands.add_parser("undrain", help="let a drained node take new clients again")
-    undrain.add_argument("node_id")
+    undrain.add_argument("node_id", help="node to drain (see `nodes`)")
     return parser
 
 
@@ -60,23 +63,68 @@ def format_table(nodes: Sequence[discovery_pb2.Node]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
+def drain_note(node: discovery_pb2.Node, edges: Sequence[discovery_pb2.Node]) -> str:
+    """What draining did and did not do, said where the operator looks (honest on a single node,
+    where it only changes what `assign` answers)."""
+    if not node.draining:
+        return f"note: discovery assigns {node.node_id} to new clients again."
+    note = (
+        f"note: discovery no longer assigns {node.node_id} to new clients. Draining does not close "
+        f"the clients already connected, nor refuse clients that connect to {node.ws_url or 'it'} "
+        "directly."
+    )
+    if (
+        len([e for e in edges if e.node_id != node.node_id]) == 0
+        and node.kind == discovery_pb2.NODE_KIND_EDGE
+    ):
+        note += (
+            f" {node.node_id} is the only edge (a single node: its clients connect straight to it), so "
+            f"clients keep working and `assign` answers UNAVAILABLE until `undrain {node.node_id}`."
+        )
+    return note
+
+
+def _why_no_edge(edges: Sequence[discovery_pb2.Node]) -> str:
+    if not edges:
+        return "no edge is registered"
+    draining = [e.node_id for e in edges if e.draining]
+    if len(draining) == len(edges):
+        return (
+            f"every edge is draining ({', '.join(draining)}); `hubbub discovery undrain NODE` lets one "
+            "take new clients again"
+        )
+    return "no edge can take new clients"
+
+
+async def _list(
+    stub: discovery_pb2_grpc.DiscoveryAsyncStub, kind: discovery_pb2.NodeKind.ValueType
+) -> Sequence[discovery_pb2.Node]:
+    request = discovery_pb2.ListNodesRequest(kind=kind)
+    listing: discovery_pb2.NodeList = await call(stub.ListNodes(request, timeout=CALL_TIMEOUT_S))
+    return listing.nodes
+
+
 async def run(args: argparse.Namespace) -> str:
     """The command's output; raises HubbubError for anything the server refused."""
     async with insecure_channel(args.target) as channel:
         stub = discovery_pb2_grpc.DiscoveryStub(channel)
         if args.command == "nodes":
             kind = KIND_TO_PROTO[NodeKind(args.kind)] if args.kind else discovery_pb2.NODE_KIND_UNSPECIFIED
-            listing = await call(
-                stub.ListNodes(discovery_pb2.ListNodesRequest(kind=kind), timeout=CALL_TIMEOUT_S)
-            )
-            return format_table(listing.nodes)
+            return format_table(await _list(stub, kind))
         if args.command == "assign":
             request = discovery_pb2.AssignEdgeRequest(user_id=args.user)
-            assignment = await call(stub.AssignEdge(request, timeout=CALL_TIMEOUT_S))
+            try:
+                assignment = await call(stub.AssignEdge(request, timeout=CALL_TIMEOUT_S))
+            except HubbubError as exc:
+                if exc.code is not ErrorCode.UNAVAILABLE:
+                    raise
+                edges = await _list(stub, discovery_pb2.NODE_KIND_EDGE)
+                raise Unavailable(f"{exc.message}: {_why_no_edge(edges)}") from exc
             return format_table([assignment.edge])
         draining = args.command == "drain"
         request_drain = discovery_pb2.SetDrainingRequest(node_id=args.node_id, draining=draining)
         node = await call(stub.SetDraining(request_drain, timeout=CALL_TIMEOUT_S))
+        print(drain_note(node, await _list(stub, discovery_pb2.NODE_KIND_EDGE)), file=sys.stderr)
         return format_table([node])
 
 

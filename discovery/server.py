@@ -1,26 +1,13 @@
-"""Runs the Discovery service: its config and its gRPC server over a given registry
+"""Runs the Discovery service: its gRPC server over a given registry
 (the registry is the caller's: it outlives the server and is closed by whoever made it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from discovery.config import DiscoveryConfig
 from discovery.interface import NodeRegistry
 from discovery.servicer import DiscoveryServicer
 from kernel.grpc_server import GrpcService, start_grpc_server
 from protos import discovery_pb2_grpc
-
-
-@dataclass(frozen=True)
-class DiscoveryConfig:
-    """host/port: where the gRPC server listens (port 0 = any free port)."""
-
-    host: str = "127.0.0.1"
-    port: int = 0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError("port must be in 0..65535")
 
 
 async def start_discovery(config: DiscoveryConfig, registry: NodeRegistry) -> GrpcService:

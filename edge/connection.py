@@ -79,9 +79,10 @@ class Connection:
 
     Slotted, and its query-task set made on first use: one of these per idle client."""
 
-    __slots__ = ("_codec", "_ctx", "_opened", "_tasks", "close_code", "outbox", "ref", "session")
+    __slots__ = ("_codec", "_ctx", "_opened", "_tasks", "close_code", "outbox", "peer", "ref", "session")
 
-    def __init__(self, ctx: EdgeContext, codec: Codec, transport: Transport) -> None:
+    def __init__(self, ctx: EdgeContext, codec: Codec, transport: Transport, peer: str = "-") -> None:
+        self.peer = peer  # the client's address, for log lines
         self._ctx = ctx
         self._codec = codec
         now = ctx.clock.now_ms()
@@ -124,7 +125,7 @@ class Connection:
         try:
             data = self._codec.encode_pushed(pushed)
         except DecodeError:
-            log.warning("router sent an undecodable frame; dropped")
+            log.warning("router sent an undecodable frame; dropped (%s)", self.describe())
             return
         if not self.outbox.put(data):
             self._slow_consumer()
@@ -137,6 +138,15 @@ class Connection:
         for task in list(self._tasks or ()):
             task.cancel()
         await self.outbox.stop()
+        how = "by the client" if self.close_code is None else f"with code {self.close_code}"
+        level = logging.INFO if self.ref.user_id else logging.DEBUG  # unauthenticated: noise
+        log.log(level, "session closed %s (%s)", how, self.describe())
+
+    def describe(self) -> str:
+        """Who this connection is, for every log line about it."""
+        ref = self.ref
+        user, device = ref.user_id or "-", ref.device_id or "-"
+        return f"session={ref.session_id} user={user} device={device} peer={self.peer}"
 
     async def close(self, code: int, reason: str) -> None:
         """Close from the server side (shutdown) and wait for it to finish."""
@@ -182,6 +192,7 @@ class Connection:
         self._ctx.hub.register(self)
         self._ctx.router.opened(self.ref)
         self._ctx.presence.opened(self.ref)
+        log.info("session opened (%s)", self.describe())
 
     def _close(self, action: Close) -> None:
         self.close_code = action.code
@@ -225,9 +236,10 @@ class Connection:
             try:
                 reply = await self._ctx.queries.authenticate(query)
             except HubbubError as exc:
+                log.info("%s refused: %s (%s)", query.kind.value, exc.code.value, self.describe())
                 actions = self.session.auth_failed(query.ref, exc)
             except Exception:  # the boundary: a bug becomes INTERNAL, never a traceback
-                log.exception("authentication failed unexpectedly")
+                log.exception("authentication failed unexpectedly (%s)", self.describe())
                 actions = self.session.auth_failed(query.ref, Internal("internal error"))
             else:
                 actions = self.session.authenticated(
@@ -240,7 +252,7 @@ class Connection:
         except HubbubError as exc:
             frames = [error_from(query.ref, exc)]
         except Exception:  # the boundary: a bug becomes INTERNAL, never a traceback
-            log.exception("query %s failed", query.kind.value)
+            log.exception("query %s failed (%s)", query.kind.value, self.describe())
             frames = [error_from(query.ref, Internal("internal error"))]
         if not self.outbox.closed:
             for frame in frames:

@@ -63,7 +63,7 @@ def gateway_handler(ctx: EdgeContext) -> grpc.GenericRpcHandler:
 
     async def connect(requests: AsyncIterator[ClientFrame], context: Context) -> None:
         transport = GrpcTransport(context)
-        connection = Connection(ctx, PROTO, transport)
+        connection = Connection(ctx, PROTO, transport, peer=context.peer())
         connection.start()
 
         async def pump() -> None:

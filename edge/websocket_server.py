@@ -17,6 +17,10 @@ from edge.connection import Connection, EdgeContext
 from edge.ws_direct import DirectServerConnection
 
 log = logging.getLogger(__name__)
+# websockets' own per-connection INFO lines ("connection open", "connection closed") name no
+# user or session: Connection logs those events with who it is. Its warnings still show.
+_library_log = log.getChild("websockets")
+_library_log.setLevel(logging.WARNING)
 CLOSE_TIMEOUT_S = 5.0
 
 
@@ -85,7 +89,7 @@ async def start_websocket_server(
         assert isinstance(ws, DirectServerConnection)
         ws.forget_handshake()  # the subprotocol is chosen: the headers are dead weight
         codec = codec_for(ws.subprotocol)
-        connection = Connection(ctx, codec, WebSocketTransport(ws, codec.text))
+        connection = Connection(ctx, codec, WebSocketTransport(ws, codec.text), peer=_peer(ws))
         connection.start()
         try:
             # Messages are fed from the socket callback (no per-frame task hop); this task
@@ -106,7 +110,13 @@ async def start_websocket_server(
         ping_interval=None,  # liveness is the protocol's own Ping/heartbeat_timeout
         close_timeout=CLOSE_TIMEOUT_S,
         create_connection=DirectServerConnection,
+        logger=_library_log,
     )
+
+
+def _peer(ws: ServerConnection) -> str:
+    address = ws.remote_address
+    return f"{address[0]}:{address[1]}" if isinstance(address, tuple) and len(address) >= 2 else str(address)
 
 
 async def close_all(ctx: EdgeContext, code: int, reason: str) -> None:

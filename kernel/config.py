@@ -1,19 +1,27 @@
 """Typed configuration: frozen dataclasses with documented defaults, overridable from
-environment variables (`HUBBUB_<FIELD>` in upper case), validated at start-up."""
+environment variables (`HUBBUB_<FIELD>` in upper case) and command-line flags derived from
+the same fields, validated at start-up (in `__post_init__`, raising InvalidArgument)."""
 
 from __future__ import annotations
 
+import argparse
+import ast
 import dataclasses
+import difflib
+import inspect
+import itertools
 import os
+import textwrap
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from kernel.errors import InvalidArgument
 
 T = TypeVar("T")
+PREFIX = "HUBBUB_"
 
 
 def _convert(raw: str, kind: Any, name: str) -> Any:
@@ -41,7 +49,7 @@ def _convert(raw: str, kind: Any, name: str) -> Any:
         except ValueError as exc:
             raise InvalidArgument(f"{name}: expected a number, got {raw!r}") from exc
     if kind is Path:
-        return Path(raw)
+        return Path(raw).expanduser()
     if kind is str:
         return raw
     if origin is tuple:
@@ -49,16 +57,133 @@ def _convert(raw: str, kind: Any, name: str) -> Any:
     raise InvalidArgument(f"{name}: unsupported config type {kind!r}")
 
 
-def from_env(
-    cls: type[T], prefix: str = "HUBBUB_", env: Mapping[str, str] | None = None, **overrides: Any
-) -> T:
+def env_name(field: str, prefix: str = PREFIX) -> str:
+    return prefix + field.upper()
+
+
+def from_env(cls: type[T], prefix: str = PREFIX, env: Mapping[str, str] | None = None, **overrides: Any) -> T:
     """Build `cls` from its defaults, then env vars, then explicit overrides (in that order)."""
     source = os.environ if env is None else env
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        key = prefix + field.name.upper()
+        key = env_name(field.name, prefix)
         if key in source:
             values[field.name] = _convert(source[key], hints[field.name], key)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return cls(**values)
+
+
+def unknown_env(
+    known: Iterable[str], prefix: str = PREFIX, env: Mapping[str, str] | None = None
+) -> InvalidArgument | None:
+    """The error for the first `prefix*` variable that names no option (a typo must not be
+    silently ignored), with the closest valid name; None when every one is known."""
+    source = os.environ if env is None else env
+    names = sorted(set(known))
+    bare = {name.removeprefix(prefix): name for name in names}  # the shared prefix matches anything
+    for key in sorted(k for k in source if k.startswith(prefix) and k not in names):
+        close = difflib.get_close_matches(key.removeprefix(prefix), list(bare), n=1, cutoff=0.6)
+        hint = f" (did you mean {bare[close[0]]}?)" if close else f" (known: {', '.join(names)})"
+        return InvalidArgument(f"unknown environment variable {key}{hint}")
+    return None
+
+
+def env_names(cls: type[Any], prefix: str = PREFIX) -> list[str]:
+    return [env_name(f.name, prefix) for f in dataclasses.fields(cls)]
+
+
+# ------------------------------------------------------------------ validation
+
+
+def check(ok: bool, option: str, rule: str, value: object) -> None:
+    """The one way a config says no: InvalidArgument naming the option, the rule and the value."""
+    if not ok:
+        raise InvalidArgument(f"{option} must be {rule}, not {value!r}")
+
+
+def check_choice(option: str, value: str, choices: Collection[str]) -> None:
+    check(value in choices, option, f"one of {', '.join(choices)}", value)
+
+
+# ------------------------------------------------------------------ flags
+
+
+def field_docs(cls: type[Any]) -> dict[str, str]:
+    """Each field's docstring (the string literal right after it), read from the source:
+    the one place an option is documented feeds both the reader and `--help`."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for node, after in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def _flag_type(kind: Any, flag: str) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        try:
+            return _convert(raw, kind, flag)
+        except InvalidArgument as exc:
+            raise argparse.ArgumentTypeError(exc.message.removeprefix(f"{flag}: ")) from exc
+
+    parse.__name__ = getattr(kind, "__name__", str(kind))  # argparse names it in errors
+    return parse
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser,
+    cls: type[Any],
+    *,
+    aliases: Mapping[str, str] | None = None,
+    hidden_defaults: Collection[str] = (),
+    prefix: str = PREFIX,
+) -> None:
+    """One `--field-name` flag per field of `cls`, help from its docstring, default from its
+    default, so a new option cannot lack a flag. Unset flags stay None (env and default apply).
+
+    `aliases` adds a second spelling (field -> flag); `hidden_defaults` are fields whose
+    default is not shown (secrets, or a default computed per machine)."""
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        flag = "--" + field.name.replace("_", "-")
+        names = [flag]
+        if aliases and field.name in aliases:
+            names.append(aliases[field.name])
+        notes = []
+        if field.name not in hidden_defaults and field.default is not dataclasses.MISSING:
+            default = field.default
+            notes.append(f"default {('on' if default else 'off') if isinstance(default, bool) else default}")
+        notes.append(f"env {env_name(field.name, prefix)}")
+        about = f"{docs.get(field.name, '')} ({'; '.join(notes)})".strip().replace("%", "%%")
+        choices = field.metadata.get("choices")
+        if hints[field.name] is bool:
+            parser.add_argument(
+                *names, dest=field.name, action=argparse.BooleanOptionalAction, default=None, help=about
+            )
+            continue
+        parser.add_argument(
+            *names,
+            dest=field.name,
+            type=_flag_type(hints[field.name], flag),
+            choices=choices,
+            metavar=None if choices else field.name.upper(),
+            default=None,
+            help=about,
+        )
+
+
+def flag_values(args: argparse.Namespace, cls: type[Any]) -> dict[str, Any]:
+    """The config fields the command line set (the rest stay None: env or default apply)."""
+    return {f.name: getattr(args, f.name, None) for f in dataclasses.fields(cls)}

@@ -52,8 +52,8 @@ class MessagingConfig:
         if self.token_ttl_ms <= 0:
             raise InvalidArgument("messaging token_ttl_ms must be positive")
         if self.password_hash_time_cost < 1 or self.password_hash_parallelism < 1:
-            raise InvalidArgument("argon2 time cost and parallelism must be at least 1")
+            raise InvalidArgument("password_hash_time_cost and password_hash_parallelism must be at least 1")
         if self.password_hash_memory_cost < 8 * self.password_hash_parallelism:
-            raise InvalidArgument("argon2 memory cost must be at least 8 KiB per lane")
+            raise InvalidArgument("password_hash_memory_cost must be at least 8 KiB per lane")
         if self.member_cache_size < 0 or self.member_cache_ttl_s < 0:
             raise InvalidArgument("member cache size and ttl must not be negative")

@@ -1,4 +1,4 @@
-"""Runs the Presence service: config, the gRPC server, and the expiry task that sleeps
+"""Runs the Presence service: the gRPC server, and the expiry task that sleeps
 until the backend's next deadline (or until a report may have moved it earlier)."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 
 from kernel.background import BackgroundTask
 from kernel.clock import Clock, SystemClock
 from kernel.grpc_server import GrpcService, start_grpc_server
+from presence.config import PresenceConfig
 from presence.interface import PresenceBackend
 from presence.memory import MemoryPresence
 from presence.servicer import PresenceServicer
@@ -19,26 +19,6 @@ from protos import presence_pb2_grpc
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_ERROR_S = 1.0
-
-
-@dataclass(frozen=True)
-class PresenceConfig:
-    """host/port: where the gRPC server listens (port 0 = any free port).
-    debounce_ms: how long a user must stay offline before watchers are told (default 2 s).
-    max_watch_queue: changes buffered per watcher before it is cut off (default 10,000)."""
-
-    host: str = "127.0.0.1"
-    port: int = 0
-    debounce_ms: int = 2000
-    max_watch_queue: int = 10_000
-
-    def __post_init__(self) -> None:
-        if self.debounce_ms < 0:
-            raise ValueError("debounce_ms must not be negative")
-        if self.max_watch_queue <= 0:
-            raise ValueError("max_watch_queue must be positive")
-        if not 0 <= self.port <= 65535:
-            raise ValueError("port must be in 0..65535")
 
 
 class ExpiryTask:

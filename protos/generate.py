@@ -1,6 +1,6 @@
 """Regenerate the Python code of every `.proto` in this folder.
 
-Run `python -m protos.generate` from the project root; `--out DIR` writes elsewhere
+Run `hubbub protos` (or `python -m protos.generate`); `--out DIR` writes elsewhere
 (the staleness test generates into a temporary folder and compares).
 """
 
@@ -45,11 +45,14 @@ def generate(out_dir: Path) -> None:
         raise SystemExit(f"protoc failed with status {status}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT)
-    generate(parser.parse_args().out)
+def main(argv: list[str] | None = None, prog: str = "python -m protos.generate") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser.add_argument(
+        "--out", type=Path, default=PROJECT_ROOT, help=f"where protos/ is written (default {PROJECT_ROOT})"
+    )
+    generate(parser.parse_args(argv).out)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -57,7 +57,7 @@ class RouterConfig:
     presence_backoff_max_s: float = 5.0
     owner_epoch: int = 0
 
-    def validate(self) -> RouterConfig:
+    def __post_init__(self) -> None:
         """Fail at start-up, not on the first message."""
         if not self.messaging_target:
             raise InvalidArgument("router: messaging_target is required")
@@ -82,5 +82,4 @@ class RouterConfig:
         if not 0 <= self.append_interval_ms <= 1000:
             raise InvalidArgument("router: append_interval_ms must be within 0..1000")
         if not 0 <= self.port <= 65535:
-            raise InvalidArgument(f"router: bad port {self.port}")
-        return self
+            raise InvalidArgument(f"router: port must be in 0..65535, not {self.port}")

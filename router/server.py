@@ -58,7 +58,6 @@ async def start_router(
     push: PushNotifier | None = None,
     directory: SessionDirectory | None = None,
 ) -> RouterService:
-    config.validate()
     clock = clock or SystemClock()
     notifier: PushNotifier = push if push is not None else LogPushNotifier()
     messaging_channel = insecure_channel(config.messaging_target)

@@ -90,3 +90,30 @@ def test_bad_usage_exits_2_without_a_traceback(capsys: pytest.CaptureFixture[str
     assert main(["frobnicate"]) == 2
     assert "usage:" in capsys.readouterr().err
     assert main(["--help"]) == 0
+
+
+async def test_drain_says_what_it_does_and_assign_explains_itself_on_a_single_node(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One edge, as `hubbub up` registers it: draining it only changes what assign answers,
+    and both commands say so instead of a bare "no edge available"."""
+    registry = StaticRegistry([NodeInfo("edge-1", NodeKind.EDGE, "127.0.0.1:11", "ws://127.0.0.1:21")])
+    service = await start_discovery(DiscoveryConfig(), registry)
+    try:
+        assert await run_cli("--target", service.target, "drain", "edge-1") == 0
+        captured = capsys.readouterr()
+        assert table(captured.out)[1][5] == "yes"
+        assert "no longer assigns edge-1 to new clients" in captured.err
+        assert "does not close the clients already connected" in captured.err
+        assert "ws://127.0.0.1:21" in captured.err and "only edge" in captured.err
+
+        assert await run_cli("--target", service.target, "assign", "alice") == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: UNAVAILABLE: no edge available: every edge is draining (edge-1)")
+        assert "undrain" in err and len(err.strip().splitlines()) == 1
+
+        assert await run_cli("--target", service.target, "undrain", "edge-1") == 0
+        assert "assigns edge-1 to new clients again" in capsys.readouterr().err
+        assert await run_cli("--target", service.target, "assign", "alice") == 0
+    finally:
+        await service.stop(0.5)

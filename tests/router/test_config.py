@@ -6,7 +6,7 @@ import pytest
 
 from kernel.config import from_env
 from kernel.errors import InvalidArgument
-from router import RouterConfig, start_router
+from router import RouterConfig
 
 
 def test_defaults_and_env_overrides() -> None:
@@ -16,7 +16,6 @@ def test_defaults_and_env_overrides() -> None:
     )
     assert config.max_appends_in_flight == 8
     assert (config.router_id, config.max_batch, config.member_cache_size) == ("router-1", 1000, 10_000)
-    assert config.validate() is config
 
 
 @pytest.mark.parametrize(
@@ -32,9 +31,9 @@ def test_defaults_and_env_overrides() -> None:
 def test_invalid_configs_fail_at_start_up(bad: dict[str, object]) -> None:
     values: dict[str, object] = {"messaging_target": "127.0.0.1:1", **bad}
     with pytest.raises(InvalidArgument):
-        RouterConfig(**values).validate()  # type: ignore[arg-type]
+        RouterConfig(**values)  # type: ignore[arg-type]
 
 
-async def test_start_router_refuses_a_config_without_messaging() -> None:
-    with pytest.raises(InvalidArgument):
-        await start_router(RouterConfig())
+def test_a_config_without_messaging_is_refused_naming_the_option() -> None:
+    with pytest.raises(InvalidArgument, match="messaging_target"):
+        RouterConfig()

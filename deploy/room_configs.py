@@ -1,0 +1,81 @@
+"""Each room's config built from the node's: the one mapping from NodeConfig options to the
+services' own, and a check that runs every room's validation before anything starts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from deploy.config import NodeConfig
+from discovery.config import DiscoveryConfig
+from edge.config import EdgeConfig
+from kernel.errors import InvalidArgument
+from messaging.config import MessagingConfig
+from presence.config import PresenceConfig
+from router.config import RouterConfig
+
+
+def messaging_config(config: NodeConfig, secret: str) -> MessagingConfig:
+    return MessagingConfig(
+        data_dir=config.data_dir,
+        store=config.store,
+        worker_id=config.worker_id,
+        token_secret=secret,
+        password_hash_time_cost=config.password_hash_time_cost,
+        password_hash_memory_cost=config.password_hash_memory_kib,
+        password_hash_parallelism=config.password_hash_parallelism,
+    )
+
+
+def presence_config(config: NodeConfig) -> PresenceConfig:
+    return PresenceConfig(debounce_ms=config.presence_debounce_ms)
+
+
+def router_config(config: NodeConfig, upstream: Mapping[str, str]) -> RouterConfig:
+    return RouterConfig(
+        messaging_target=upstream["messaging_target"],
+        presence_target=upstream["presence_target"],
+        append_interval_ms=config.append_interval_ms,
+    )
+
+
+def edge_config(config: NodeConfig, secret: str, upstream: Mapping[str, str]) -> EdgeConfig:
+    return EdgeConfig(
+        host=config.host,
+        ws_port=config.ws_port,
+        grpc_port=config.gateway_port,
+        router_targets=(upstream["router_target"],),
+        messaging_target=upstream["messaging_target"],
+        presence_target=upstream["presence_target"],
+        token_secret=secret,
+        heartbeat_interval_ms=config.heartbeat_interval_ms,
+        heartbeat_timeout_ms=config.heartbeat_timeout_ms,
+        send_queue_limit=config.send_queue_limit,
+        ws_compression=config.ws_compression,
+        presence_lease_ms=config.presence_lease_ms,
+        router_flush_interval_ms=config.link_flush_interval_ms,
+    )
+
+
+def discovery_config(config: NodeConfig) -> DiscoveryConfig:
+    return DiscoveryConfig(host=config.host, port=config.discovery_port)
+
+
+def check_room_configs(config: NodeConfig) -> None:
+    """Raise InvalidArgument (naming the option) for a value a room refuses, before any
+    process starts: each room's rules stay in its own config, said once."""
+    placeholder = "127.0.0.1:1"  # targets are known only once the services run
+    upstream = {f"{name}_target": placeholder for name in ("messaging", "presence", "router")}
+    secret = config.token_secret or "not-yet-generated"
+    builds: dict[str, Callable[[], object]] = {
+        "messaging": lambda: messaging_config(config, secret),
+        "presence": lambda: presence_config(config),
+        "router": lambda: router_config(config, upstream),
+        "edge": lambda: edge_config(config, secret, upstream),
+        "discovery": lambda: discovery_config(config),
+    }
+    for room, build in builds.items():
+        try:
+            build()
+        except InvalidArgument as exc:
+            message = exc.message if exc.message.startswith(room) else f"{room}: {exc.message}"
+            raise InvalidArgument(message) from exc

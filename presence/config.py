@@ -1,0 +1,25 @@
+"""The presence service's configuration: one frozen value with documented defaults,
+overridable by HUBBUB_* environment variables (kernel.config.from_env), checked at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kernel.config import check
+
+
+@dataclass(frozen=True)
+class PresenceConfig:
+    host: str = "127.0.0.1"
+    """Interface the gRPC server binds."""
+    port: int = 0
+    """gRPC port; 0 picks a free one."""
+    debounce_ms: int = 2000
+    """How long a user must stay offline before watchers are told (flap suppression)."""
+    max_watch_queue: int = 10_000
+    """Changes buffered per watcher before it is cut off."""
+
+    def __post_init__(self) -> None:
+        check(self.debounce_ms >= 0, "debounce_ms", "0 or more", self.debounce_ms)
+        check(self.max_watch_queue > 0, "max_watch_queue", "positive", self.max_watch_queue)
+        check(0 <= self.port <= 65535, "port", "in 0..65535", self.port)
