@@ -89,7 +89,11 @@ class SendPath:
         for entry in members.values():
             if isinstance(entry, Members):
                 users |= entry.user_ids
-        placement = await ctx.directory.lookup(users)
+        try:
+            placement = await ctx.directory.lookup(users)
+        except Exception:  # the batch is stored: ack it, and recipients go to push
+            log.exception("directory lookup failed after an Append; delivering by push only")
+            placement = {}
         return AppendOutcome(list(reply.results), members, placement)
 
     def _fan_out(self, batch: list[PendingSend], outcome: AppendOutcome) -> None:
