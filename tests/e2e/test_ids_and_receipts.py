@@ -110,26 +110,35 @@ async def test_json_ids_past_the_range_and_a_negative_seq_are_refused(node: Sing
             {"ref": "4", "history": {"conversationId": "42", "anchorSeq": "18446744073709551615"}}
         )
         assert history["error"]["code"] == "INVALID_ARGUMENT"
+        bob = await WireClient.sign_up(node.ws_url, "bob")
+        opened = await ask({"ref": "6", "openDirect": {"peerId": "bob"}})
+        cid = opened["conversation"]["conversationId"]
+        assert isinstance(cid, str)  # a 64-bit id travels as a string
+        read = {"ref": "9", "read": {"cursors": [{"conversationId": cid, "seq": "318"}]}}
+        assert await ask(read) == {"ref": "9", "cursorsStored": {"cursors": 1}}  # as docs/protocol.md shows
         assert "pong" in await ask({"ref": "5", "ping": {}})
+        await bob.close()
 
 
 async def test_a_frame_of_40000_cursors_gets_one_error_and_costs_nothing_else(node: SingleNode) -> None:
     bob = await WireClient.sign_up(node.ws_url, "bob")
-    await WireClient.sign_up(node.ws_url, "alice")
+    alice = await WireClient.sign_up(node.ws_url, "alice")
     chat = await direct(bob, "alice")
     huge = [cursor(1_000_000 + i, 1) for i in range(40_000)]
     reply = await bob.request(pb.ClientFrame(delivered=pb.AckDelivered(cursors=huge)))
     assert (reply.WhichOneof("kind"), reply.error.code) == ("error", "INVALID_ARGUMENT")
     # At the cap, every cursor unknown: still one answer, and the good one in the frame is stored.
     unknown = [cursor(1_000_000 + i, 1) for i in range(MAX_RECEIPT_CURSORS - 1)]
-    alice_sent = await bob.send_text(chat, "hi", "b-1")
+    alice_sent = await alice.send_text(chat, "hi", "a-1")
     reply = await bob.request(pb.ClientFrame(read=pb.MarkRead(cursors=[*unknown, cursor(chat, 1)])))
     assert (reply.WhichOneof("kind"), reply.error.code) == ("error", "NOT_FOUND")
     listed = await bob.request(pb.ClientFrame(list_conversations=pb.ListConversations()))
-    assert listed.conversations.items[0].read_seq == alice_sent.sent.seq
+    (item,) = listed.conversations.items
+    assert (item.read_seq, item.unread) == (alice_sent.sent.seq, 0)
     await bob.request(pb.ClientFrame(ping=pb.Ping()))
     assert [f for f in bob.drain_pushes() if f.WhichOneof("kind") == "error"] == []
     await bob.close()
+    await alice.close()
 
 
 async def test_read_then_list_conversations_back_to_back_sees_the_read(node: SingleNode) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from messaging.membership import MemberCache
 from messaging.messages import SendItem
 from messaging.model import AppendOutcome, Conversation, CursorKind, CursorUpdate, NewMessage
 from messaging.store.memory import MemoryStore
+from messaging.store.sqlite import SqliteStore
 from protos import client_pb2, messaging_pb2
 from tests.messaging.conftest import Client, build_services
 from tests.messaging.test_grpc_servicer import append, new_group, send_item
@@ -128,3 +130,22 @@ async def test_a_failed_load_whose_waiters_left_is_not_logged_as_never_retrieved
     finally:
         loop.set_exception_handler(None)
     assert unhandled == []
+
+
+async def test_a_message_sqlite_cannot_take_fails_alone_and_seqs_stay_gap_free(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "messages.db")
+    await store.open()
+    try:
+        services = build_services(store)  # type: ignore[arg-type]
+        await services.users("alice", "bob")
+        created = await services.conversations.create_group("alice", "g", ["bob"])
+        cid = created.details.conversation.conversation_id
+        bodies = ["a", "\ud800", "b"]  # a lone surrogate: sqlite3 cannot encode it
+        items = [
+            SendItem("alice", "d", cid, f"m{i}", "text/plain", body, b"") for i, body in enumerate(bodies)
+        ]
+        results = await services.messages.append(items)
+        assert isinstance(results[1], Internal)
+        assert [r.message.seq for r in results if isinstance(r, AppendOutcome)] == [1, 2]
+    finally:
+        await store.close()
