@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
 from edge.codec import Codec, PushedFrame
 from edge.frames import error_frame, error_from
+from edge.held import RECEIPT_KINDS, HeldQueries
 from edge.hub import Hub
 from edge.outbox import Outbox, Transport
 from edge.session import Session, SessionSettings
@@ -79,7 +80,9 @@ class Connection:
 
     Slotted, and its query-task set made on first use: one of these per idle client."""
 
-    __slots__ = ("_codec", "_ctx", "_opened", "_tasks", "close_code", "outbox", "peer", "ref", "session")
+    __slots__ = (
+        "_codec", "_ctx", "_held", "_opened", "_tasks", "close_code", "outbox", "peer", "ref", "session",
+    )  # fmt: skip
 
     def __init__(self, ctx: EdgeContext, codec: Codec, transport: Transport, peer: str = "-") -> None:
         self.peer = peer  # the client's address, for log lines
@@ -91,6 +94,7 @@ class Connection:
         self.ref = SessionRef(session_id=self.session.session_id)
         self._opened = False
         self._tasks: set[asyncio.Task[None]] | None = None  # queries in flight
+        self._held: HeldQueries | None = None  # queries waiting for this session's receipts
         self.close_code: int | None = None
 
     def start(self) -> None:
@@ -124,11 +128,16 @@ class Connection:
         """A router delivery for this session."""
         try:
             data = self._codec.encode_pushed(pushed)
+            held = self._held
+            if held is not None and held.waiting:
+                held.answered(pushed.frame())
         except DecodeError:
             log.warning("router sent an undecodable frame; dropped (%s)", self.describe())
             return
         if not self.outbox.put(data):
             self._slow_consumer()
+        if held is not None and not held.waiting:
+            self._run_held()
 
     async def finish(self) -> None:
         """The transport ended (peer closed or we did): forget the session, stop the tasks."""
@@ -137,6 +146,8 @@ class Connection:
         self._ctx.hub.discard(self)
         for task in list(self._tasks or ()):
             task.cancel()
+        if self._held is not None:
+            self._held.clear()
         await self.outbox.stop()
         how = "by the client" if self.close_code is None else f"with code {self.close_code}"
         level = logging.INFO if self.ref.user_id else logging.DEBUG  # unauthenticated: noise
@@ -163,6 +174,8 @@ class Connection:
             elif isinstance(action, ToRouter):
                 self._forward(action.frame, raw)
             elif isinstance(action, ToMessaging):
+                if self._held is not None and self._held.hold(action):
+                    continue  # answered once this session's earlier receipts are stored
                 self._spawn(self._query(action))
             elif isinstance(action, Opened):
                 self._open(action)
@@ -183,6 +196,10 @@ class Connection:
             accepted = self._ctx.router.forward(self.ref, frame, raw)
         if not accepted:
             self._reply(error_frame(frame.ref, ErrorCode.UNAVAILABLE, "router unavailable, retry"))
+        elif frame.WhichOneof("kind") in RECEIPT_KINDS:
+            if self._held is None:
+                self._held = HeldQueries(self._run_held)
+            self._held.sent(frame.ref)
 
     def _open(self, action: Opened) -> None:
         self.ref = SessionRef(
@@ -223,6 +240,13 @@ class Connection:
         )
 
     # ---------------------------------------------------------------- queries
+
+    def _run_held(self) -> None:
+        held = self._held
+        if held is None or self.outbox.closed:
+            return
+        for query in held.release():
+            self._spawn(self._query(query))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -12,6 +12,7 @@ from enum import Enum
 from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
 from edge.frames import error_frame, error_from
 from edge.rate_limit import Bucket, full_bucket, take
+from edge.validation import check_ranges
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated
 from kernel.limits import (
     MAX_BODY_CHARS,
@@ -101,6 +102,11 @@ class Session:
             return self._close(CloseCode.NORMAL, "goodbye")
         if self.state is State.AUTHENTICATING:
             return [Reply(error_frame(frame.ref, ErrorCode.UNAUTHENTICATED, "wait for the welcome"))]
+        if kind in ROUTED or kind in QUERIES:
+            try:
+                check_ranges(frame, kind)  # every id and number, for every kind (edge/validation.py)
+            except HubbubError as exc:
+                return [Reply(error_from(frame.ref, exc))]
         if kind in ROUTED:
             return self._routed(frame, kind, now_ms)
         if kind in QUERIES:
@@ -209,12 +215,6 @@ class Session:
                 )
                 if not allowed:
                     return self._rate_limited(frame.ref, now_ms)
-            elif kind in ("delivered", "read"):
-                cursors = frame.delivered.cursors if kind == "delivered" else frame.read.cursors
-                if not cursors or any(c.conversation_id == 0 for c in cursors):
-                    raise InvalidArgument(f"{kind} needs cursors with conversation ids")
-            elif kind == "update_group" and not frame.update_group.conversation_id:
-                raise InvalidArgument("update_group needs a conversation_id")
         except HubbubError as exc:
             return [Reply(error_from(frame.ref, exc))]
         return [ToRouter(frame)]
@@ -228,14 +228,6 @@ class Session:
         return [Reply(error_frame(ref, ErrorCode.RATE_LIMITED, "typing events are rate limited"))]
 
     def _query(self, frame: ClientFrame, kind: QueryKind) -> list[Action]:
-        if kind is QueryKind.HISTORY and not frame.history.conversation_id:
-            return [
-                Reply(error_frame(frame.ref, ErrorCode.INVALID_ARGUMENT, "history needs a conversation_id"))
-            ]
-        if kind is QueryKind.READ_BY and not frame.read_by.conversation_id:
-            return [
-                Reply(error_frame(frame.ref, ErrorCode.INVALID_ARGUMENT, "read_by needs a conversation_id"))
-            ]
         return [ToMessaging(kind, frame.ref, self.user_id, frame)]
 
     def _fail(self, ref: int, error: HubbubError) -> list[Action]:
@@ -255,9 +247,8 @@ class Session:
 
 
 def validate_send(send: SendMessage) -> None:
-    """Edge-side checks of a message, so oversize or malformed sends never reach a router."""
-    if not send.conversation_id:
-        raise InvalidArgument("send needs a conversation_id")
+    """Edge-side checks of a message, so oversize or malformed sends never reach a router
+    (its conversation_id is range-checked with every other id, in edge/validation.py)."""
     if not send.client_msg_id:
         raise InvalidArgument("send needs a client_msg_id (the idempotency key)")
     if len(send.client_msg_id) > MAX_CLIENT_MSG_ID_CHARS:

@@ -21,7 +21,12 @@ MAX_DISPLAY_NAME_CHARS = 64
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 256
 MAX_ID = 2**63 - 1
-"""The largest conversation id, message id or seq: ids are signed 64-bit in every store."""
+"""The largest conversation id, message id or seq: ids are signed 64-bit in every store.
+Beyond 2**53 they lose precision as JavaScript numbers: JSON carries them as strings."""
+
+# ------------------------------------------------------------------ receipts
+MAX_RECEIPT_CURSORS = 1_000
+"""Cursors in one delivered/read frame (the SDK splits a larger batch into several frames)."""
 
 # ------------------------------------------------------------------ groups
 MAX_GROUP_MEMBERS = 500

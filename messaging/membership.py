@@ -9,13 +9,16 @@ conversation share one load.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kernel.clock import Clock
-from kernel.errors import HubbubError, NotFound, NotMember
+from kernel.errors import HubbubError, Internal, NotFound, NotMember
 from messaging.model import Conversation, ConversationKind, Member
 from messaging.store.interface import MessageStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,9 @@ class MemberCache:
         task = self._loading.get(conversation_id)
         if task is None:
             task = asyncio.create_task(self._load(conversation_id))
+            # Retrieved even when every waiter was cancelled (shield then drops its callback),
+            # so a failed load is never logged as "Task exception was never retrieved".
+            task.add_done_callback(_retrieve)
             self._loading[conversation_id] = task
         # shield: one cancelled caller must not cancel the load others are waiting for
         return await asyncio.shield(task)
@@ -91,6 +97,9 @@ class MemberCache:
         for cid, value in zip(misses, found, strict=True):
             if isinstance(value, MemberSet | HubbubError):
                 result[cid] = value
+            elif isinstance(value, Exception):  # one conversation's failure is its own, not the batch's
+                log.error("loading the members of %d failed", cid, exc_info=value)
+                result[cid] = Internal("member lookup failed")
             else:
                 raise value
         return result
@@ -117,3 +126,8 @@ class MemberCache:
         finally:
             if self._loading.get(conversation_id) is me:
                 del self._loading[conversation_id]
+
+
+def _retrieve(task: asyncio.Task[MemberSet]) -> None:
+    if not task.cancelled():
+        task.exception()

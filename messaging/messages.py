@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kernel.clock import Clock
-from kernel.errors import HubbubError, InvalidArgument, NotMember
+from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotMember
 from kernel.ids import SnowflakeGenerator
+from kernel.limits import MAX_ID
 from messaging import rules
 from messaging.membership import MemberCache, MemberSet
 from messaging.model import AppendOutcome, CursorChange, CursorUpdate, NewMessage, StoredMessage
 from messaging.store.interface import HistoryDirection, MessageStore
+
+log = logging.getLogger(__name__)
 
 # A user's conversations scanned by one resume. Listing pages by activity time cannot page
 # through ties safely, so resume reads one large page instead.
@@ -71,7 +75,9 @@ class Messages:
     async def append(self, items: Sequence[SendItem]) -> list[AppendOutcome | HubbubError]:
         """One result per item, in order. Invalid items and non-members get their error; the
         rest are stored in one store call (one durable commit). Retries get the original."""
-        member_sets = await self._members.get_many({item.conversation_id for item in items})
+        member_sets = await self._members.get_many(
+            {item.conversation_id for item in items if _valid_id(item.conversation_id)}
+        )
         results: list[AppendOutcome | HubbubError | None] = [None] * len(items)
         batch: list[NewMessage] = []
         slots: list[int] = []
@@ -80,6 +86,8 @@ class Messages:
         validate = rules.validate_send
         for index, item in enumerate(items):
             try:
+                if not _valid_id(item.conversation_id):
+                    raise InvalidArgument(f"conversation_id out of range (at most {MAX_ID})")
                 validate(item.client_msg_id, item.content_type, item.body, item.payload)
             except HubbubError as exc:
                 results[index] = exc
@@ -96,14 +104,34 @@ class Messages:
             )  # fmt: skip
             slots.append(index)
         if batch:
-            outcomes = await self._store.append(batch)
+            outcomes = await self._store_messages(batch)
             last_seq = self._last_seq
             for index, outcome in zip(slots, outcomes, strict=True):
                 results[index] = outcome
+                if isinstance(outcome, HubbubError):
+                    continue
                 message = outcome.message
                 if message.seq > last_seq.get(message.conversation_id, 0):
                     self._saw_seq(message.conversation_id, message.seq)
         return [r for r in results if r is not None]
+
+    async def _store_messages(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
+        """One store call (one durable commit) for the batch. Should it fail, each message is
+        stored on its own, in order, so a message the store cannot take fails only itself."""
+        try:
+            return list(await self._store.append(batch))
+        except Exception as exc:  # noqa: BLE001 - isolated below, item by item
+            if len(batch) == 1 or _store_down(exc):
+                return [_store_error(exc)] * len(batch)
+        outcomes: list[AppendOutcome | HubbubError] = []
+        for message in batch:
+            try:
+                (outcome,) = await self._store.append([message])
+            except Exception as exc:  # noqa: BLE001 - this message's error, not its neighbours'
+                outcomes.append(_store_error(exc))
+            else:
+                outcomes.append(outcome)
+        return outcomes
 
     def _saw_seq(self, conversation_id: int, seq: int) -> None:
         if seq > self._last_seq.get(conversation_id, 0):
@@ -168,12 +196,18 @@ class Messages:
     async def update_cursors(self, updates: Sequence[CursorUpdate]) -> list[CursorOutcome]:
         """Per-update results, in order: non-members get NOT_MEMBER and nothing moves; seqs
         past the last message are clamped to it; lower seqs leave the cursor as it is."""
-        member_sets = await self._members.get_many(u.conversation_id for u in updates)
+        member_sets = await self._members.get_many(
+            u.conversation_id for u in updates if _valid_id(u.conversation_id)
+        )
         errors: list[HubbubError | None] = []
         for update in updates:
-            refused = _membership_error(member_sets[update.conversation_id], update.user_id)
-            if refused is None and update.seq < 0:
-                refused = InvalidArgument("seq must not be negative")
+            refused: HubbubError | None
+            if not _valid_id(update.conversation_id):
+                refused = InvalidArgument(f"conversation_id out of range (at most {MAX_ID})")
+            elif not 0 <= update.seq <= MAX_ID:
+                refused = InvalidArgument(f"seq must be 0..{MAX_ID}")
+            else:
+                refused = _membership_error(member_sets[update.conversation_id], update.user_id)
             errors.append(refused)
         valid = [u for u, e in zip(updates, errors, strict=True) if e is None]
         unknown = [u.conversation_id for u in valid if u.seq > self._last_seq.get(u.conversation_id, 0)]
@@ -183,13 +217,35 @@ class Messages:
             dataclasses.replace(u, seq=rules.clamp_cursor(u.seq, self._last_seq.get(u.conversation_id, 0)))
             for u in valid
         ]
-        changes = iter(await self._store.advance_cursors(clamped) if clamped else [])
-        return [
-            CursorOutcome(update, None, error)
-            if error is not None
-            else CursorOutcome(update, next(changes), None)
-            for update, error in zip(updates, errors, strict=True)
-        ]
+        changes = iter(await self._advance(clamped) if clamped else [])
+        outcomes: list[CursorOutcome] = []
+        for update, error in zip(updates, errors, strict=True):
+            if error is not None:
+                outcomes.append(CursorOutcome(update, None, error))
+                continue
+            change = next(changes)
+            if isinstance(change, HubbubError):
+                outcomes.append(CursorOutcome(update, None, change))
+            else:
+                outcomes.append(CursorOutcome(update, change, None))
+        return outcomes
+
+    async def _advance(self, updates: list[CursorUpdate]) -> list[CursorChange | HubbubError]:
+        """One store call for the batch; should it fail, each update on its own, in order."""
+        try:
+            return list(await self._store.advance_cursors(updates))
+        except Exception as exc:  # noqa: BLE001 - isolated below, item by item
+            if len(updates) == 1 or _store_down(exc):
+                return [_store_error(exc)] * len(updates)
+        changes: list[CursorChange | HubbubError] = []
+        for update in updates:
+            try:
+                (change,) = await self._store.advance_cursors([update])
+            except Exception as exc:  # noqa: BLE001 - this update's error, not its neighbours'
+                changes.append(_store_error(exc))
+            else:
+                changes.append(change)
+        return changes
 
     async def _refresh_last_seq(self, conversation_ids: Iterable[int]) -> None:
         cids = list(dict.fromkeys(conversation_ids))
@@ -217,6 +273,26 @@ class Messages:
             elif cursors.delivered_seq >= seq:
                 delivered_to.append(cursors.user_id)
         return ReadBy(conversation_id, seq, sorted(read_by), sorted(delivered_to))
+
+
+def _valid_id(value: int) -> bool:
+    """Ids are signed 64-bit in every store: the edge refuses the rest (and 0), this is the
+    backstop that keeps one such id from failing the store call of its whole batch."""
+    return -MAX_ID - 1 <= value <= MAX_ID and value != 0
+
+
+def _store_down(exc: Exception) -> bool:
+    """Not worth retrying item by item: the store refuses everything alike."""
+    return isinstance(exc, HubbubError) and exc.code is ErrorCode.UNAVAILABLE
+
+
+def _store_error(exc: Exception) -> HubbubError:
+    if isinstance(exc, HubbubError):
+        return exc
+    log.error("store write failed", exc_info=exc)
+    error = Internal("store write failed")
+    error.__cause__ = exc
+    return error
 
 
 def _membership_error(member_set: MemberSet | HubbubError, user_id: str) -> HubbubError | None:

@@ -924,6 +924,7 @@ class ServerFrame(_message.Message):
     READ_BY_FIELD_NUMBER: _builtins.int
     RESUME_DONE_FIELD_NUMBER: _builtins.int
     CONTACTS_FIELD_NUMBER: _builtins.int
+    CURSORS_STORED_FIELD_NUMBER: _builtins.int
     ref: _builtins.int
     """echoes ClientFrame.ref on replies; 0 on pushes"""
     @_builtins.property
@@ -958,6 +959,8 @@ class ServerFrame(_message.Message):
     def resume_done(self) -> Global___ResumeDone: ...
     @_builtins.property
     def contacts(self) -> Global___ContactList: ...
+    @_builtins.property
+    def cursors_stored(self) -> Global___CursorsStored: ...
     def __init__(
         self,
         *,
@@ -978,12 +981,13 @@ class ServerFrame(_message.Message):
         read_by: Global___ReadByReply | None = ...,
         resume_done: Global___ResumeDone | None = ...,
         contacts: Global___ContactList | None = ...,
+        cursors_stored: Global___CursorsStored | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "error", b"error", "history", b"history", "kind", b"kind", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "error", b"error", "history", b"history", "kind", b"kind", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "error", b"error", "history", b"history", "kind", b"kind", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "error", b"error", "history", b"history", "kind", b"kind", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -1367,3 +1371,28 @@ class ContactList(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ContactList: _TypeAlias = ContactList  # noqa: Y015
+
+@_typing.final
+class CursorsStored(_message.Message):
+    """The answer to a `delivered` or `read` frame (echoing its ref) once every cursor it carried
+    is stored, so a query sent after it sees them. When any cursor was refused the answer is
+    one Error frame instead (the other cursors of that frame are stored all the same).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSORS_FIELD_NUMBER: _builtins.int
+    cursors: _builtins.int
+    """how many cursors the frame carried"""
+    def __init__(
+        self,
+        *,
+        cursors: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursors", b"cursors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CursorsStored: _TypeAlias = CursorsStored  # noqa: Y015

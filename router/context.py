@@ -13,7 +13,7 @@ from router.directory import SessionDirectory
 from router.fanout import FanoutPlan, SessionKey, plan_fanout
 from router.frames import Origin
 from router.links import LinkTable
-from router.members import MemberCache
+from router.members import AudienceCache
 from router.push import PushQueue
 from router.recent import RecentSenders
 
@@ -31,7 +31,7 @@ class RouterContext:
     presence: PresenceAsyncStub | None
     directory: SessionDirectory
     links: LinkTable
-    members: MemberCache
+    members: AudienceCache
     recent: RecentSenders
     push: PushQueue
 

@@ -49,6 +49,13 @@ def sent_frame(ref: int, message: client_pb2.Message, duplicate: bool) -> bytes:
     return frame.SerializeToString()
 
 
+def cursors_stored_frame(ref: int, cursors: int) -> bytes:
+    """The answer to a delivered/read frame once every cursor it carried is stored."""
+    frame = client_pb2.ServerFrame(ref=ref)
+    frame.cursors_stored.cursors = cursors
+    return frame.SerializeToString()
+
+
 def presence_frame(event: client_pb2.PresenceEvent) -> bytes:
     frame = client_pb2.ServerFrame()
     frame.presence.CopyFrom(event)

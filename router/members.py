@@ -1,5 +1,9 @@
-"""Member lists per conversation, cached (bounded LRU) in front of Messaging.GetMembers:
-fan-out, receipts and typing all need them, and they rarely change."""
+"""Who a conversation reaches, cached (bounded LRU) in front of Messaging.GetMembers: fan-out,
+receipts and typing all need the member ids, and they rarely change.
+
+Not messaging's MemberCache (messaging/membership.py): that one guards writes (who may
+send, with roles) from the store itself; this one only answers "deliver to whom" across the
+gRPC hop and is invalidated by the group events the router routes."""
 
 from __future__ import annotations
 
@@ -22,9 +26,9 @@ class Members:
 Fetch = Callable[[int], Awaitable[Members]]
 
 
-class MemberCache:
-    """Concurrent misses for one conversation share one fetch. An invalidation while a fetch is
-    in flight keeps its (possibly stale) answer out of the cache."""
+class AudienceCache:
+    """Member ids and kind per conversation. Concurrent misses for one conversation share one
+    fetch. An invalidation while a fetch is in flight keeps its (possibly stale) answer out."""
 
     def __init__(self, fetch: Fetch, capacity: int = 10_000) -> None:
         self._fetch = fetch
@@ -86,6 +90,11 @@ class MemberCache:
         self.misses += 1
         try:
             members = await self._fetch(conversation_id)
+        except asyncio.CancelledError:  # the router stops: waiters must not hang on the future
+            if self._loading.get(conversation_id) is future:
+                del self._loading[conversation_id]
+            future.cancel()
+            raise
         except Exception as exc:  # noqa: BLE001 - handed to every waiter of this fetch
             if self._loading.get(conversation_id) is future:
                 del self._loading[conversation_id]

@@ -8,8 +8,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kernel.errors import HubbubError, Internal, Unavailable
+from kernel.errors import HubbubError, Internal, InvalidArgument, Unavailable
 from kernel.grpc_boundary import call
+from kernel.limits import MAX_ID
 from protos import client_pb2, messaging_pb2
 from router.context import RouterContext
 from router.directory import Placement
@@ -60,6 +61,9 @@ class SendPath:
         await self.pipeline.stop()
 
     def submit(self, origin: Origin, frame: client_pb2.ClientFrame) -> None:
+        if not 0 < frame.send.conversation_id <= MAX_ID:  # the edge checks it too
+            self._ctx.reply(origin, error_frame(frame.ref, InvalidArgument("conversation_id out of range")))
+            return
         if not self.pipeline.submit(PendingSend(origin, frame)):
             # The store is not keeping up and the backlog is full: retryable, nothing stored.
             self._ctx.reply(origin, error_frame(frame.ref, Unavailable("router busy, retry")))
@@ -85,7 +89,11 @@ class SendPath:
         for entry in members.values():
             if isinstance(entry, Members):
                 users |= entry.user_ids
-        placement = await ctx.directory.lookup(users)
+        try:
+            placement = await ctx.directory.lookup(users)
+        except Exception:  # the batch is stored: ack it, and recipients go to push
+            log.exception("directory lookup failed after an Append; delivering by push only")
+            placement = {}
         return AppendOutcome(list(reply.results), members, placement)
 
     def _fan_out(self, batch: list[PendingSend], outcome: AppendOutcome) -> None:

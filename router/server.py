@@ -17,7 +17,7 @@ from router.context import RouterContext
 from router.core import RouterCore
 from router.directory import MemoryDirectory, SessionDirectory
 from router.links import LinkTable
-from router.members import MemberCache, Members
+from router.members import AudienceCache, Members
 from router.push import LogPushNotifier, PushNotifier, PushQueue
 from router.recent import RecentSenders
 from router.servicer import RouterServicer
@@ -83,7 +83,7 @@ async def start_router(
         presence=presence_stub,
         directory=directory if directory is not None else MemoryDirectory(),
         links=LinkTable(config.edge_outbox_limit),
-        members=MemberCache(fetch_members, config.member_cache_size),
+        members=AudienceCache(fetch_members, config.member_cache_size),
         recent=RecentSenders(config.sender_ring_size, config.sender_ring_conversations),
         push=PushQueue(notifier, limit=config.push_queue_limit, batch=config.push_batch),
     )

@@ -22,6 +22,7 @@ from kernel.errors import (
     Unavailable,
     error_from_code,
 )
+from kernel.limits import MAX_RECEIPT_CURSORS
 from protos import client_pb2 as pb
 from sdk.connection import AuthMode, Credentials, backoff_delay, handshake, hello_frame
 from sdk.events import ConnectionChanged, ConnectionState, Event
@@ -140,7 +141,8 @@ class ChatClient:
             with contextlib.suppress(HubbubError):
                 acks = self._sync.take_acks()
                 if acks:
-                    await self._write(transport, self._acks_frame(acks))
+                    for frame in self._acks_frames(acks):
+                        await self._write(transport, frame)
                 await self._write(transport, pb.ClientFrame(ref=self._next_ref(), goodbye=pb.Goodbye()))
         if self._supervisor is not None:
             self._supervisor.cancel()
@@ -474,11 +476,20 @@ class ChatClient:
             acks = self._sync.due_acks(self._loop.time())
             if acks:
                 with contextlib.suppress(TransportClosed):
-                    await self._write(transport, self._acks_frame(acks))
+                    for frame in self._acks_frames(acks):
+                        await self._write(transport, frame)
 
-    def _acks_frame(self, acks: list[tuple[int, int]]) -> pb.ClientFrame:
+    def _acks_frames(self, acks: list[tuple[int, int]]) -> list[pb.ClientFrame]:
+        """One AckDelivered per MAX_RECEIPT_CURSORS cursors (a resume of many conversations
+        can owe more than one frame may carry)."""
         cursors = [pb.ConversationCursor(conversation_id=c, seq=s) for c, s in acks]
-        return pb.ClientFrame(ref=self._next_ref(), delivered=pb.AckDelivered(cursors=cursors))
+        return [
+            pb.ClientFrame(
+                ref=self._next_ref(),
+                delivered=pb.AckDelivered(cursors=cursors[i : i + MAX_RECEIPT_CURSORS]),
+            )
+            for i in range(0, len(cursors), MAX_RECEIPT_CURSORS)
+        ]
 
     async def _start_resume(self, transport: Transport) -> None:
         self._sync.begin_resume()

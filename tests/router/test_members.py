@@ -8,7 +8,7 @@ import pytest
 
 from kernel.errors import NotFound
 from protos import client_pb2
-from router.members import MemberCache, Members
+from router.members import AudienceCache, Members
 
 
 class Fetcher:
@@ -33,7 +33,7 @@ class Fetcher:
 async def test_concurrent_misses_share_one_fetch() -> None:
     fetch = Fetcher()
     fetch.gate.clear()
-    cache = MemberCache(fetch, capacity=10)
+    cache = AudienceCache(fetch, capacity=10)
     waiters = [asyncio.create_task(cache.get(1)) for _ in range(5)]
     async with asyncio.timeout(30):
         await fetch.entered.wait()
@@ -46,7 +46,7 @@ async def test_concurrent_misses_share_one_fetch() -> None:
 
 async def test_least_recently_used_conversations_are_evicted() -> None:
     fetch = Fetcher()
-    cache = MemberCache(fetch, capacity=2)
+    cache = AudienceCache(fetch, capacity=2)
     await cache.get(1)
     await cache.get(2)
     await cache.get(1)  # 1 is fresher than 2 now
@@ -57,7 +57,7 @@ async def test_least_recently_used_conversations_are_evicted() -> None:
 
 async def test_invalidation_refetches_and_keeps_a_stale_answer_out() -> None:
     fetch = Fetcher()
-    cache = MemberCache(fetch, capacity=10)
+    cache = AudienceCache(fetch, capacity=10)
     await cache.get(1)
     fetch.gate.clear()
     cache.invalidate(1)
@@ -75,7 +75,7 @@ async def test_invalidation_refetches_and_keeps_a_stale_answer_out() -> None:
 
 
 async def test_get_many_reports_errors_per_conversation() -> None:
-    cache = MemberCache(Fetcher(), capacity=10)
+    cache = AudienceCache(Fetcher(), capacity=10)
     found = await cache.get_many([1, 404, 1])
     assert isinstance(found[1], Members)
     assert isinstance(found[404], NotFound)
