@@ -33,3 +33,13 @@ DEFAULT_PAGE_LIMIT = 50
 MAX_PAGE_LIMIT = 100
 DEFAULT_RESUME_LIMIT = 100
 MAX_RESUME_LIMIT = 100
+
+# ------------------------------------------------------------------ reply sizes
+MAX_REPLY_PAGE_BYTES = 4_000_000
+"""The largest query reply page (a history page, a conversation-list page), as encoded
+protobuf: a page stops before it, with at least one item, and sets has_more. About 4 MiB, so
+that five maximum-size messages never need the internal gRPC limit (16 MiB) and a client's
+frame stays below 4 MiB."""
+MAX_RESUME_REPLY_BYTES = MAX_REPLY_PAGE_BYTES
+"""All the pages of one resume together (it spans many conversations): the conversations
+past it come back as empty pages with has_more set, to fetch with history or the next resume."""

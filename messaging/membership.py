@@ -9,8 +9,9 @@ conversation share one load.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
 
 from kernel.clock import Clock
 from kernel.errors import HubbubError, NotFound, NotMember
@@ -117,3 +118,34 @@ class MemberCache:
         finally:
             if self._loading.get(conversation_id) is me:
                 del self._loading[conversation_id]
+
+
+@dataclass(slots=True)
+class _Held:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class ConversationLocks:
+    """One lock per conversation, for as long as someone holds or waits for it (so the table
+    holds only the conversations being changed right now)."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, _Held] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, conversation_id: int) -> AsyncIterator[None]:
+        held = self._held.get(conversation_id)
+        if held is None:
+            held = self._held[conversation_id] = _Held()
+        held.users += 1
+        try:
+            async with held.lock:
+                yield
+        finally:
+            held.users -= 1
+            if held.users == 0:
+                del self._held[conversation_id]
+
+    def __len__(self) -> int:
+        return len(self._held)

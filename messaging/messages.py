@@ -35,9 +35,13 @@ class SendItem:
 
 @dataclass(frozen=True, slots=True)
 class Page:
+    """Messages in the order asked. `anchor_first`: messages[0] is the one nearest the
+    anchor, so a page cut short (by bytes, messaging/convert.py) keeps that end."""
+
     conversation_id: int
     messages: list[StoredMessage]
     has_more: bool
+    anchor_first: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +151,10 @@ class Messages:
             newest_first=newest_first,
         )
         has_more = len(rows) > limit
+        farthest_is_last = newest_first == (direction == "before")
         if has_more:
-            farthest_is_last = newest_first == (direction == "before")
             rows = rows[:limit] if farthest_is_last else rows[1:]
-        return Page(conversation_id, rows, has_more)
+        return Page(conversation_id, rows, has_more, anchor_first=farthest_is_last)
 
     async def resume(self, user_id: str, device_cursors: Mapping[int, int], limit: int) -> list[Page]:
         """What a reconnecting device missed: for each of the user's conversations with newer

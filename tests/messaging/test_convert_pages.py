@@ -1,0 +1,107 @@
+"""Reply pages capped by encoded bytes (kernel/limits.py): what every page builder keeps,
+which end it keeps, and that a page cut short says has_more."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernel.grpc_server import MAX_MESSAGE_BYTES
+from kernel.limits import (
+    MAX_BODY_CHARS,
+    MAX_PAGE_LIMIT,
+    MAX_PAYLOAD_BYTES,
+    MAX_REPLY_PAGE_BYTES,
+    MAX_RESUME_REPLY_BYTES,
+)
+from messaging import convert
+from messaging.messages import Page
+from messaging.model import Conversation, ConversationKind, ConversationSummary, Cursors, StoredMessage
+from messaging.store.interface import HistoryDirection
+
+BIGGEST_BODY = "\U0001f600" * MAX_BODY_CHARS  # 4 bytes each in UTF-8
+BIGGEST_PAYLOAD = b"\xff" * MAX_PAYLOAD_BYTES
+
+
+def message(cid: int, seq: int, *, big: bool = True) -> StoredMessage:
+    body, payload = (BIGGEST_BODY, BIGGEST_PAYLOAD) if big else ("hi", b"")
+    return StoredMessage(
+        cid, seq, 10**18 + seq, "u" * 32, "d" * 64, "c" * 64, "t" * 100, body, payload, 10**12
+    )
+
+
+def test_the_budgets_leave_room_under_the_internal_grpc_limit() -> None:
+    assert MAX_REPLY_PAGE_BYTES < MAX_MESSAGE_BYTES and MAX_RESUME_REPLY_BYTES < MAX_MESSAGE_BYTES
+    assert convert.message_to_pb(message(1, 1)).ByteSize() < MAX_REPLY_PAGE_BYTES
+
+
+@pytest.mark.parametrize(
+    ("direction", "newest_first"), [("before", True), ("before", False), ("after", True), ("after", False)]
+)
+def test_a_history_page_keeps_the_messages_nearest_the_anchor(
+    direction: HistoryDirection, newest_first: bool
+) -> None:
+    seqs = list(range(1, 26)) if direction == "after" else list(range(26, 51))
+    anchor_first = newest_first == (direction == "before")
+    nearest = seqs if direction == "after" else seqs[::-1]  # nearest the anchor first
+    ordered = sorted(seqs, reverse=newest_first)
+    page = Page(7, [message(7, s) for s in ordered], has_more=False, anchor_first=anchor_first)
+
+    built = convert.page_to_pb(page)
+
+    assert built.ByteSize() <= MAX_REPLY_PAGE_BYTES
+    assert built.has_more
+    got = [m.seq for m in built.messages]
+    assert 1 <= len(got) < len(seqs)
+    assert sorted(got) == sorted(nearest[: len(got)])
+    assert got == sorted(got, reverse=newest_first)  # still in the order asked
+
+
+def test_small_pages_are_untouched_and_one_huge_message_still_goes_out() -> None:
+    small = Page(7, [message(7, s, big=False) for s in range(1, MAX_PAGE_LIMIT + 1)], has_more=False)
+    built = convert.page_to_pb(small)
+    assert len(built.messages) == MAX_PAGE_LIMIT and not built.has_more
+
+    lone = convert.page_to_pb(Page(7, [message(7, 1)], has_more=False), budget=1_000)
+    assert [m.seq for m in lone.messages] == [1] and not lone.has_more
+
+
+def test_resume_caps_the_whole_reply_and_marks_the_rest() -> None:
+    pages = [Page(cid, [message(cid, s) for s in range(1, 4)], has_more=False) for cid in range(1, 23)]
+
+    reply = convert.resume_reply_to_pb(pages)
+
+    assert reply.ByteSize() <= MAX_RESUME_REPLY_BYTES
+    assert [p.conversation_id for p in reply.pages] == list(range(1, 23))  # every conversation told
+    assert sum(len(p.messages) for p in reply.pages) >= 1
+    assert all(p.has_more == (len(p.messages) < 3) for p in reply.pages)
+    assert reply.pages[-1].has_more
+    for page in reply.pages:  # what came is the oldest missed, gap-free from the cursor
+        assert [m.seq for m in page.messages] == list(range(1, len(page.messages) + 1))
+
+
+def test_resume_always_carries_one_message_however_small_the_budget() -> None:
+    pages = [Page(cid, [message(cid, 1)], has_more=False) for cid in (1, 2)]
+    reply = convert.resume_reply_to_pb(pages, budget=100)
+    assert [len(p.messages) for p in reply.pages] == [1, 0]
+    assert [p.has_more for p in reply.pages] == [False, True]
+
+
+def test_conversation_list_of_big_last_messages_pages_by_bytes() -> None:
+    summaries = [
+        ConversationSummary(
+            Conversation(
+                cid, ConversationKind.GROUP, "t" * 100, "u", 1, last_seq=1, last_activity_ms=100 - cid
+            ),
+            message(cid, 1),
+            Cursors("u", cid),
+        )
+        for cid in range(1, 23)
+    ]
+    listing = convert.conversation_list_to_pb(summaries, has_more=False)
+    assert listing.ByteSize() <= MAX_REPLY_PAGE_BYTES
+    assert listing.has_more
+    got = [row.conversation.conversation_id for row in listing.items]
+    assert got == list(range(1, len(got) + 1))  # the newest, in order
+
+    rest = convert.conversation_list_to_pb(summaries[-2:], has_more=False)
+    assert len(rest.items) == 2 and not rest.has_more
