@@ -81,6 +81,7 @@ class MessagingQueries:
                 user_id=user,
                 limit=frame.list_conversations.limit,
                 before_activity_ms=frame.list_conversations.before_activity_ms,
+                before_conversation_id=frame.list_conversations.before_conversation_id,
             )
             listing = await call(stub.ListConversations(request, timeout=QUERY_TIMEOUT_S))
             return [ServerFrame(ref=ref, conversations=listing)]

@@ -11,6 +11,7 @@ from enum import StrEnum
 from kernel.clock import Clock
 from kernel.errors import InvalidArgument, NotFound
 from kernel.ids import SnowflakeGenerator
+from kernel.limits import MAX_ID
 from messaging import rules
 from messaging.membership import ConversationLocks, MemberCache, MemberSet
 from messaging.model import Conversation, ConversationKind, ConversationSummary, Member, Role
@@ -121,13 +122,18 @@ class Conversations:
         return await self._members.require_member(conversation_id, user_id)
 
     async def list_page(
-        self, user_id: str, limit: int, before_activity_ms: int
+        self, user_id: str, limit: int, before_activity_ms: int, before_conversation_id: int = 0
     ) -> tuple[list[ConversationSummary], bool]:
-        """Newest activity first; (page, has_more)."""
+        """Newest activity first; (page, has_more). The next page starts after the last row's
+        (last_activity_ms, conversation_id)."""
         limit = rules.page_limit(limit)
         if before_activity_ms < 0:
             raise InvalidArgument("before_activity_ms must not be negative")
-        page = await self._store.list_conversations(user_id, limit + 1, before_activity_ms)
+        if not 0 <= before_conversation_id <= MAX_ID:
+            raise InvalidArgument("before_conversation_id is out of range")
+        page = await self._store.list_conversations(
+            user_id, limit + 1, before_activity_ms, before_conversation_id
+        )
         return page[:limit], len(page) > limit
 
     async def update_group(self, actor_id: str, conversation_id: int, change: GroupChange) -> GroupEvent:

@@ -143,7 +143,7 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
         self, request: messaging_pb2.ListConversationsRequest, context: Context
     ) -> client_pb2.ConversationList:
         page, has_more = await self._conversations.list_page(
-            request.user_id, request.limit, request.before_activity_ms
+            request.user_id, request.limit, request.before_activity_ms, request.before_conversation_id
         )
         return convert.conversation_list_to_pb(page, has_more)
 

@@ -160,11 +160,12 @@ class MemoryStore:
         return sorted(self._direct_peers.get(user_id, ()))
 
     async def list_conversations(
-        self, user_id: str, limit: int, before_activity_ms: int = 0
+        self, user_id: str, limit: int, before_activity_ms: int = 0, before_conversation_id: int = 0
     ) -> list[ConversationSummary]:
         conversations = [self._conversations[cid] for cid in self._by_user.get(user_id, ())]
         if before_activity_ms > 0:
-            conversations = [c for c in conversations if c.last_activity_ms < before_activity_ms]
+            before = (before_activity_ms, before_conversation_id)
+            conversations = [c for c in conversations if (c.last_activity_ms, c.conversation_id) < before]
         conversations.sort(key=lambda c: (c.last_activity_ms, c.conversation_id), reverse=True)
         summaries = []
         for conversation in conversations[:limit]:

@@ -133,9 +133,10 @@ def all_cursors(conn: sqlite3.Connection, conversation_id: int) -> list[Cursors]
 
 
 def list_conversations(
-    conn: sqlite3.Connection, user_id: str, limit: int, before_activity_ms: int
+    conn: sqlite3.Connection, user_id: str, limit: int, before_activity_ms: int, before_conversation_id: int
 ) -> list[ConversationSummary]:
-    """The user's memberships joined to conversations, newest activity first; one snapshot."""
+    """The user's memberships joined to conversations, newest activity first (ties by id,
+    highest first: the paging key is the pair); one snapshot."""
     if limit <= 0:
         return []
     before = before_activity_ms if before_activity_ms > 0 else _MAX_SEQ
@@ -146,9 +147,10 @@ def list_conversations(
             "JOIN conversations c ON c.conversation_id = m.conversation_id "
             "LEFT JOIN cursors cur ON cur.conversation_id = m.conversation_id "
             "AND cur.user_id = m.user_id "
-            "WHERE m.user_id = ? AND c.last_activity_ms < ? "
+            "WHERE m.user_id = ? AND (c.last_activity_ms < ? "
+            "OR (c.last_activity_ms = ? AND c.conversation_id < ?)) "
             "ORDER BY c.last_activity_ms DESC, c.conversation_id DESC LIMIT ?",
-            (user_id, before, limit),
+            (user_id, before, before, before_conversation_id, limit),
         ).fetchall()
         summaries: list[ConversationSummary] = []
         for row in rows:

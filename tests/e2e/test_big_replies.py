@@ -114,16 +114,19 @@ async def test_a_member_of_many_groups_with_big_last_messages_lists_them_all(nod
         await send_big(carol, groups[-1], f"last-{i}")
 
     listed: list[int] = []
-    before, pages, has_more = 0, 0, True
+    before_ms, before_id, pages, has_more = 0, 0, 0, True
     while has_more:
-        asked = pb.ListConversations(limit=100, before_activity_ms=before)
+        asked = pb.ListConversations(
+            limit=100, before_activity_ms=before_ms, before_conversation_id=before_id
+        )
         reply = await dave.request(pb.ClientFrame(list_conversations=asked))
         assert reply.WhichOneof("kind") == "conversations", reply.error
         page = reply.conversations
         assert page.items and page.ByteSize() <= MAX_REPLY_PAGE_BYTES
         assert all(row.last_message.body == BIG_BODY for row in page.items)
         listed.extend(row.conversation.conversation_id for row in page.items)
-        before = page.items[-1].conversation.last_activity_ms
+        before_ms = page.items[-1].conversation.last_activity_ms
+        before_id = page.items[-1].conversation.conversation_id
         has_more, pages = page.has_more, pages + 1
     assert listed == groups[::-1] and pages > 1  # newest activity first, each once
     await asyncio.gather(carol.close(), dave.close())

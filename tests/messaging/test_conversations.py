@@ -141,3 +141,10 @@ async def test_the_lock_table_empties_after_the_changes(services: Services) -> N
     update = services.conversations.update_group
     await asyncio.gather(*(update("olga", cid, AddMembers([n])) for n in names))
     assert len(services.conversations._changing) == 0
+
+
+async def test_list_paging_key_out_of_range_is_invalid_argument(services: Services) -> None:
+    await services.users("olga")
+    with pytest.raises(InvalidArgument):
+        await services.conversations.list_page("olga", 10, 5, 2**63)
+    assert await services.conversations.list_page("olga", 10, 5, 2**63 - 1) == ([], False)

@@ -507,6 +507,22 @@ class StoreContract:
         assert [s.conversation.conversation_id for s in rest] == [5, 4, 3, 1]
         assert await store.list_conversations("alice", 0) == []
 
+    async def test_list_conversations_pages_through_ties_by_conversation_id(
+        self, store: MessageStore
+    ) -> None:
+        """Pages cut by bytes fall inside runs of equal activity time: none skipped or repeated."""
+        for conversation_id in range(1, 8):
+            await make_group(store, conversation_id, "alice", at=NOW + (conversation_id > 5))
+        seen: list[int] = []
+        before_ms = before_id = 0
+        while page := await store.list_conversations("alice", 2, before_ms, before_id):
+            seen.extend(s.conversation.conversation_id for s in page)
+            before_ms, before_id = (
+                page[-1].conversation.last_activity_ms,
+                page[-1].conversation.conversation_id,
+            )
+        assert seen == [7, 6, 5, 4, 3, 2, 1]
+
     async def test_list_conversations_includes_directs(self, store: MessageStore) -> None:
         direct, _ = await store.get_or_create_direct("alice", "bob", 42, NOW + 9)
         await make_group(store, 1, "alice", at=NOW)
