@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from kernel.clock import Clock
 from kernel.errors import HubbubError, InvalidArgument, NotMember
 from kernel.ids import SnowflakeGenerator
+from kernel.limits import MAX_REPLY_PAGE_BYTES, MAX_RESUME_REPLY_BYTES
 from messaging import rules
 from messaging.membership import MemberCache, MemberSet
 from messaging.model import AppendOutcome, CursorChange, CursorUpdate, NewMessage, StoredMessage
@@ -142,13 +143,15 @@ class Messages:
         limit: int,
         newest_first: bool,
     ) -> Page:
-        # One extra row answers has_more; it is the one farthest from the anchor.
+        # One extra row answers has_more; it is the one farthest from the anchor. The store
+        # stops near the byte budget too (one row past it), and convert cuts the page exactly.
         rows = await self._store.history(
             conversation_id,
             anchor_seq=anchor_seq,
             direction=direction,
             limit=limit + 1,
             newest_first=newest_first,
+            max_bytes=MAX_REPLY_PAGE_BYTES,
         )
         has_more = len(rows) > limit
         farthest_is_last = newest_first == (direction == "before")
@@ -162,11 +165,12 @@ class Messages:
         delivered cursor), oldest first, up to `limit` each (0 = 100, at most 100)."""
         limit = rules.resume_limit(limit)
         # One store round trip for the whole resume (a reconnect storm sends thousands); one
-        # extra row per conversation answers has_more.
+        # extra row per conversation answers has_more. Past the reply's byte budget the store
+        # lists conversations without their messages: those pages are empty, with has_more.
         missed = await self._store.missed_messages(
-            user_id, device_cursors, limit + 1, RESUME_MAX_CONVERSATIONS
+            user_id, device_cursors, limit + 1, RESUME_MAX_CONVERSATIONS, max_bytes=MAX_RESUME_REPLY_BYTES
         )
-        return [Page(cid, rows[:limit], len(rows) > limit) for cid, rows in missed]
+        return [Page(cid, rows[:limit], len(rows) > limit or not rows) for cid, rows in missed]
 
     # ------------------------------------------------------------------- cursors
     async def update_cursors(self, updates: Sequence[CursorUpdate]) -> list[CursorOutcome]:

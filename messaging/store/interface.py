@@ -104,18 +104,22 @@ class MessageStore(Protocol):
         direction: HistoryDirection,
         limit: int,
         newest_first: bool,
+        max_bytes: int = 0,
     ) -> list[StoredMessage]:
         """Up to `limit` messages with seq < anchor ("before"; anchor 0 = from the newest) or
         seq > anchor ("after"): always the `limit` nearest the anchor, returned in the
-        requested order."""
+        requested order. `max_bytes` > 0 stops sooner, nearest first, as
+        messaging/store/read_budget.py says."""
 
     async def missed_messages(
-        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int
+        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int, max_bytes: int = 0
     ) -> list[tuple[int, list[StoredMessage]]]:
         """Resume in one round trip: for each of the user's `max_conversations` most recently
         active conversations (newest first) with messages after `since[cid]` (or, absent, the
         user's delivered cursor), the `limit` oldest of those, oldest first. Conversations with
-        nothing missed are left out; one consistent snapshot."""
+        nothing missed are left out; one consistent snapshot. `max_bytes` > 0 bounds the reads
+        of all conversations together (messaging/store/read_budget.py): the conversations past
+        it are still listed, with no messages."""
 
     async def last_seq(self, conversation_id: int) -> int: ...
 

@@ -28,6 +28,7 @@ from messaging.model import (
 )
 from messaging.store.interface import HistoryDirection
 from messaging.store.own_messages import advance_over_own, own_runs
+from messaging.store.read_budget import ReadBudget
 
 
 class MemoryStore:
@@ -228,21 +229,23 @@ class MemoryStore:
         direction: HistoryDirection,
         limit: int,
         newest_first: bool,
+        max_bytes: int = 0,
     ) -> list[StoredMessage]:
         messages = self._messages.get(conversation_id, [])
         if limit <= 0:
             return []
         if direction == "before":
             end = len(messages) if anchor_seq <= 0 else min(anchor_seq - 1, len(messages))
-            page = messages[max(0, end - limit) : end]
-        else:
-            start = max(0, anchor_seq)
-            page = messages[start : start + limit]
-        return page[::-1] if newest_first else list(page)
+            page = ReadBudget(max_bytes).take(reversed(messages[max(0, end - limit) : end]))
+            return page if newest_first else page[::-1]
+        start = max(0, anchor_seq)
+        page = ReadBudget(max_bytes).take(messages[start : start + limit])
+        return page[::-1] if newest_first else page
 
     async def missed_messages(
-        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int
+        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int, max_bytes: int = 0
     ) -> list[tuple[int, list[StoredMessage]]]:
+        budget = ReadBudget(max_bytes)
         conversations = [self._conversations[cid] for cid in self._by_user.get(user_id, ())]
         conversations.sort(key=lambda c: (c.last_activity_ms, c.conversation_id), reverse=True)
         missed: list[tuple[int, list[StoredMessage]]] = []
@@ -254,7 +257,7 @@ class MemoryStore:
             messages = self._messages.get(cid, [])
             if limit > 0 and len(messages) > after:
                 start = max(0, after)
-                missed.append((cid, messages[start : start + limit]))
+                missed.append((cid, budget.take(messages[start : start + limit])))
         return missed
 
     async def last_seq(self, conversation_id: int) -> int:

@@ -191,15 +191,18 @@ class SqliteStore:
         direction: HistoryDirection,
         limit: int,
         newest_first: bool,
+        max_bytes: int = 0,
     ) -> list[StoredMessage]:
         return await self._read(
-            lambda c: reads.history(c, conversation_id, anchor_seq, direction, limit, newest_first)
+            lambda c: reads.history(c, conversation_id, anchor_seq, direction, limit, newest_first, max_bytes)
         )
 
     async def missed_messages(
-        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int
+        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int, max_bytes: int = 0
     ) -> list[tuple[int, list[StoredMessage]]]:
-        return await self._read(lambda c: reads.missed_messages(c, user_id, since, limit, max_conversations))
+        return await self._read(
+            lambda c: reads.missed_messages(c, user_id, since, limit, max_conversations, max_bytes)
+        )
 
     async def last_seq(self, conversation_id: int) -> int:
         return await self._read(lambda c: reads.last_seq(c, conversation_id))

@@ -20,6 +20,7 @@ from messaging.model import (
     User,
 )
 from messaging.store.interface import HistoryDirection
+from messaging.store.read_budget import ReadBudget
 from messaging.store.sqlite_append import MESSAGE_COLUMNS, stored_from_row
 
 CONVERSATION_COLUMNS = (
@@ -92,8 +93,10 @@ def history(
     direction: HistoryDirection,
     limit: int,
     newest_first: bool,
+    max_bytes: int = 0,
 ) -> list[StoredMessage]:
-    """The `limit` messages nearest the anchor, fetched nearest-first and then put in order."""
+    """The `limit` messages nearest the anchor (fewer past `max_bytes`), fetched nearest-first
+    and then put in order."""
     if limit <= 0:
         return []
     if direction == "before":
@@ -104,11 +107,14 @@ def history(
         anchor = anchor_seq
         sql = "seq > ? ORDER BY seq ASC"
         nearest_first_is_newest = False
-    rows = conn.execute(
+    cursor = conn.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND {sql} LIMIT ?",
         (conversation_id, anchor, limit),
-    ).fetchall()
-    messages = [stored_from_row(r) for r in rows]
+    )
+    try:  # stepped lazily: rows past the budget are never loaded
+        messages = ReadBudget(max_bytes).take(map(stored_from_row, cursor))
+    finally:
+        cursor.close()
     if newest_first != nearest_first_is_newest:
         messages.reverse()
     return messages
@@ -170,10 +176,17 @@ def list_conversations(
 
 
 def missed_messages(
-    conn: sqlite3.Connection, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int
+    conn: sqlite3.Connection,
+    user_id: str,
+    since: Mapping[int, int],
+    limit: int,
+    max_conversations: int,
+    max_bytes: int = 0,
 ) -> list[tuple[int, list[StoredMessage]]]:
     """Resume's reads in one snapshot: the memberships with their last seq and delivered
-    cursor, then one range read per conversation that has anything after the device's seq."""
+    cursor, then one range read per conversation that has anything after the device's seq
+    (none once `max_bytes` is spent: those conversations are listed with no messages)."""
+    budget = ReadBudget(max_bytes)
     if limit <= 0 or max_conversations <= 0:
         return []
     conn.execute("BEGIN")
@@ -190,14 +203,20 @@ def missed_messages(
         missed: list[tuple[int, list[StoredMessage]]] = []
         for cid, last, delivered in rows:
             after = since.get(cid, delivered or 0)
-            if last > after:
-                found = conn.execute(
+            if last > after and budget.done:
+                missed.append((cid, []))
+            elif last > after:
+                cursor = conn.execute(
                     f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? "
                     "ORDER BY seq ASC LIMIT ?",
                     (cid, after, limit),
-                ).fetchall()
+                )
+                try:
+                    found = budget.take(map(stored_from_row, cursor))
+                finally:
+                    cursor.close()
                 if found:
-                    missed.append((cid, [stored_from_row(r) for r in found]))
+                    missed.append((cid, found))
     finally:
         conn.execute("COMMIT")
     return missed

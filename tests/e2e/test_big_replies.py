@@ -7,7 +7,13 @@ from __future__ import annotations
 import asyncio
 
 from deploy.single_node import SingleNode
-from kernel.limits import MAX_BODY_CHARS, MAX_GROUP_MEMBERS, MAX_PAYLOAD_BYTES, MAX_REPLY_PAGE_BYTES
+from kernel.limits import (
+    MAX_BODY_CHARS,
+    MAX_GROUP_MEMBERS,
+    MAX_PAYLOAD_BYTES,
+    MAX_REPLY_PAGE_BYTES,
+    MAX_RESUME_REPLY_BYTES,
+)
 from protos import client_pb2 as pb
 from tests.e2e.test_group_fanout import create_users
 from tests.e2e.test_one_to_one import open_direct
@@ -99,6 +105,18 @@ async def test_maximum_size_messages_page_through_history_resume_and_list(node: 
     await asyncio.gather(alice.close(), bob.close())
 
 
+async def resume_frames(client: WireClient, cursors: list[pb.ConversationCursor]) -> list[pb.ServerFrame]:
+    """Every frame answering one resume: its history pages, then resume_done."""
+    first = await client.request(pb.ClientFrame(resume=pb.Resume(cursors=cursors)))
+    frames = [first]
+    async with asyncio.timeout(15):
+        while frames[-1].WhichOneof("kind") != "resume_done":
+            frame = await client.pushes.get()
+            if frame.ref == first.ref:
+                frames.append(frame)
+    return frames
+
+
 async def test_a_member_of_many_groups_with_big_last_messages_lists_them_all(node: SingleNode) -> None:
     carol = await WireClient.sign_up(node.ws_url, "carol")
     carol.keep_alive()
@@ -129,6 +147,24 @@ async def test_a_member_of_many_groups_with_big_last_messages_lists_them_all(nod
         before_id = page.items[-1].conversation.conversation_id
         has_more, pages = page.has_more, pages + 1
     assert listed == groups[::-1] and pages > 1  # newest activity first, each once
+
+    # One resume spans all 22: its pages together stay within the budget, the rest come as
+    # empty pages with has_more, and resuming again from what arrived fetches them.
+    got: dict[int, int] = {}
+    rounds, missed = 0, True
+    while missed:
+        cursors = [pb.ConversationCursor(conversation_id=cid, seq=seq) for cid, seq in got.items()]
+        frames = await resume_frames(dave, cursors)
+        resumed = [f.history for f in frames[:-1]]
+        assert frames[-1].resume_done.conversations == len(resumed)
+        assert sum(p.ByteSize() for p in resumed) <= MAX_RESUME_REPLY_BYTES
+        assert any(p.messages for p in resumed)
+        for p in resumed:
+            assert [m.seq for m in p.messages] in ([], [1]) and p.has_more == (not p.messages)
+            if p.messages:
+                got[p.conversation_id] = 1
+        missed, rounds = any(p.has_more for p in resumed), rounds + 1
+    assert sorted(got) == sorted(groups) and rounds > 1
     await asyncio.gather(carol.close(), dave.close())
 
 

@@ -14,8 +14,17 @@ from kernel.limits import (
     MAX_RESUME_REPLY_BYTES,
 )
 from messaging import convert
-from messaging.messages import Page
-from messaging.model import Conversation, ConversationKind, ConversationSummary, Cursors, StoredMessage
+from messaging.conversations import Details
+from messaging.messages import Page, ReadBy
+from messaging.model import (
+    Conversation,
+    ConversationKind,
+    ConversationSummary,
+    Cursors,
+    Member,
+    Role,
+    StoredMessage,
+)
 from messaging.store.interface import HistoryDirection
 
 BIGGEST_BODY = "\U0001f600" * MAX_BODY_CHARS  # 4 bytes each in UTF-8
@@ -105,3 +114,13 @@ def test_conversation_list_of_big_last_messages_pages_by_bytes() -> None:
 
     rest = convert.conversation_list_to_pb(summaries[-2:], has_more=False)
     assert len(rest.items) == 2 and not rest.has_more
+
+
+def test_replies_that_grow_with_members_stay_far_below_the_budget() -> None:
+    """A 500-member group with the longest ids, and read-by over all of them."""
+    ids = [f"{i:03d}".ljust(32, "x") for i in range(500)]
+    conversation = Conversation(2**63 - 1, ConversationKind.GROUP, "t" * 100, ids[0], 2**62, 2**63 - 1, 2**62)
+    members = [Member(u, Role.MEMBER, 2**62) for u in ids]
+    assert convert.details_to_pb(Details(conversation, members)).ByteSize() < MAX_REPLY_PAGE_BYTES // 100
+    read_by = convert.read_by_to_pb(ReadBy(2**63 - 1, 2**63 - 1, ids[:250], ids[250:]))
+    assert read_by.ByteSize() < MAX_REPLY_PAGE_BYTES // 100

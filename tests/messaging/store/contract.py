@@ -391,6 +391,37 @@ class StoreContract:
         only = await store.missed_messages("bob", {}, 10, 1)
         assert [cid for cid, _ in only] == [2]
 
+    async def test_reads_stop_one_row_past_the_byte_budget_nearest_first(self, store: MessageStore) -> None:
+        """Each fill message is at least 11 bytes (body "hi", a 9-byte payload): 30 bytes are
+        spent by the third row, and a fourth says there is more."""
+        await make_group(store, 1, "alice", "bob")
+        await fill(store, 1, 10)
+        history = store.history
+        before = await history(
+            1, anchor_seq=0, direction="before", limit=10, newest_first=False, max_bytes=30
+        )
+        assert seqs(before) == [7, 8, 9, 10]
+        newest = await history(1, anchor_seq=0, direction="before", limit=10, newest_first=True, max_bytes=30)
+        assert seqs(newest) == [10, 9, 8, 7]
+        after = await history(1, anchor_seq=2, direction="after", limit=10, newest_first=False, max_bytes=30)
+        assert seqs(after) == [3, 4, 5, 6]
+        assert seqs(
+            await history(1, anchor_seq=0, direction="after", limit=2, newest_first=False, max_bytes=30)
+        ) == [
+            1,
+            2,
+        ]
+
+    async def test_missed_messages_past_the_byte_budget_are_listed_without_messages(
+        self, store: MessageStore
+    ) -> None:
+        await make_group(store, 1, "alice", "bob", at=NOW)
+        await make_group(store, 2, "alice", "bob", at=NOW - 1000)
+        await fill(store, 2, 5)
+        await store.append([message(1, "alice", f"late-{i}", at=NOW + 1000) for i in range(5)])
+        missed = await store.missed_messages("bob", {}, 10, 10, max_bytes=30)
+        assert [(cid, seqs(rows)) for cid, rows in missed] == [(1, [1, 2, 3, 4]), (2, [])]
+
     # ------------------------------------------------------------------- cursors
     async def test_cursors_start_at_zero(self, store: MessageStore) -> None:
         assert await store.get_cursors("alice", 1) == Cursors("alice", 1, 0, 0)

@@ -1,0 +1,37 @@
+"""How far a store reads messages for one reply: to the reply's byte budget and one row past
+it, so the service (which cuts pages by their exact encoded size, messaging/convert.py) gets
+every row that can fit and learns there is more, without loading 100 rows of 800 KB each."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+
+from messaging.model import StoredMessage
+
+
+def size_lower_bound(message: StoredMessage) -> int:
+    """Never more than the message's encoded size (a character is at least one UTF-8 byte), so
+    stopping on it never leaves out a row that the exact cut would keep."""
+    return len(message.body) + len(message.payload)
+
+
+class ReadBudget:
+    """Spent across every read of one reply (a resume reads many conversations). 0 = unbounded."""
+
+    def __init__(self, max_bytes: int = 0) -> None:
+        self._left = max_bytes if max_bytes > 0 else sys.maxsize
+        self.done = False
+
+    def take(self, rows: Iterable[StoredMessage]) -> list[StoredMessage]:
+        """Rows (read lazily) until the budget is spent, then one more; none once done."""
+        taken: list[StoredMessage] = []
+        if self.done:
+            return taken
+        for row in rows:
+            taken.append(row)
+            if self._left < 0:
+                self.done = True
+                break
+            self._left -= size_lower_bound(row)
+        return taken
