@@ -11,7 +11,7 @@ from enum import StrEnum
 from kernel.clock import Clock
 from kernel.errors import InvalidArgument, NotFound
 from kernel.ids import SnowflakeGenerator
-from kernel.limits import MAX_ID
+from kernel.limits import MAX_ID, MAX_REPLY_PAGE_BYTES
 from messaging import rules
 from messaging.membership import ConversationLocks, MemberCache, MemberSet
 from messaging.model import Conversation, ConversationKind, ConversationSummary, Member, Role
@@ -131,8 +131,10 @@ class Conversations:
             raise InvalidArgument("before_activity_ms must not be negative")
         if not 0 <= before_conversation_id <= MAX_ID:
             raise InvalidArgument("before_conversation_id is out of range")
+        # The store stops near the byte budget too (one row past it: has_more), and convert
+        # cuts the page exactly.
         page = await self._store.list_conversations(
-            user_id, limit + 1, before_activity_ms, before_conversation_id
+            user_id, limit + 1, before_activity_ms, before_conversation_id, max_bytes=MAX_REPLY_PAGE_BYTES
         )
         return page[:limit], len(page) > limit
 

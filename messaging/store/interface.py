@@ -79,12 +79,18 @@ class MessageStore(Protocol):
         """The other member of every direct conversation of `user_id`, sorted."""
 
     async def list_conversations(
-        self, user_id: str, limit: int, before_activity_ms: int = 0, before_conversation_id: int = 0
+        self,
+        user_id: str,
+        limit: int,
+        before_activity_ms: int = 0,
+        before_conversation_id: int = 0,
+        max_bytes: int = 0,
     ) -> list[ConversationSummary]:
         """The user's conversations by latest activity (newest first, then by conversation id,
         highest first), with the last message and the user's cursors. `before_activity_ms` > 0
         pages: only older activity, or the same activity and a conversation id below
-        `before_conversation_id` (the last row of the previous page), so ties page safely."""
+        `before_conversation_id` (the last row of the previous page), so ties page safely.
+        `max_bytes` > 0 stops sooner (messaging/store/read_budget.py)."""
 
     # ------------------------------------------------------------------ messages
     async def append(self, messages: Sequence[NewMessage]) -> list[AppendOutcome]:

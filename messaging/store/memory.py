@@ -161,7 +161,12 @@ class MemoryStore:
         return sorted(self._direct_peers.get(user_id, ()))
 
     async def list_conversations(
-        self, user_id: str, limit: int, before_activity_ms: int = 0, before_conversation_id: int = 0
+        self,
+        user_id: str,
+        limit: int,
+        before_activity_ms: int = 0,
+        before_conversation_id: int = 0,
+        max_bytes: int = 0,
     ) -> list[ConversationSummary]:
         conversations = [self._conversations[cid] for cid in self._by_user.get(user_id, ())]
         if before_activity_ms > 0:
@@ -178,7 +183,7 @@ class MemoryStore:
                     cursors=self._get_cursors(user_id, conversation.conversation_id),
                 )
             )
-        return summaries
+        return ReadBudget(max_bytes).take_summaries(summaries)
 
     # ------------------------------------------------------------------ messages
     async def append(self, messages: Sequence[NewMessage]) -> list[AppendOutcome]:

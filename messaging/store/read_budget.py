@@ -5,15 +5,23 @@ every row that can fit and learns there is more, without loading 100 rows of 800
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
-from messaging.model import StoredMessage
+from messaging.model import ConversationSummary, StoredMessage
+
+T = TypeVar("T")
 
 
 def size_lower_bound(message: StoredMessage) -> int:
     """Never more than the message's encoded size (a character is at least one UTF-8 byte), so
     stopping on it never leaves out a row that the exact cut would keep."""
     return len(message.body) + len(message.payload)
+
+
+def summary_lower_bound(summary: ConversationSummary) -> int:
+    """A conversation-list row: its last message is what can be large."""
+    return 0 if summary.last_message is None else size_lower_bound(summary.last_message)
 
 
 class ReadBudget:
@@ -24,8 +32,15 @@ class ReadBudget:
         self.done = False
 
     def take(self, rows: Iterable[StoredMessage]) -> list[StoredMessage]:
-        """Rows (read lazily) until the budget is spent, then one more; none once done."""
-        taken: list[StoredMessage] = []
+        """Messages (read lazily) until the budget is spent, then one more; none once done."""
+        return self._take(rows, size_lower_bound)
+
+    def take_summaries(self, rows: Iterable[ConversationSummary]) -> list[ConversationSummary]:
+        """Conversation-list rows, likewise."""
+        return self._take(rows, summary_lower_bound)
+
+    def _take(self, rows: Iterable[T], size: Callable[[T], int]) -> list[T]:
+        taken: list[T] = []
         if self.done:
             return taken
         for row in rows:
@@ -33,5 +48,5 @@ class ReadBudget:
             if self._left < 0:
                 self.done = True
                 break
-            self._left -= size_lower_bound(row)
+            self._left -= size(row)
         return taken

@@ -171,10 +171,17 @@ class SqliteStore:
         return await self._read(lambda c: reads.direct_peers(c, user_id))
 
     async def list_conversations(
-        self, user_id: str, limit: int, before_activity_ms: int = 0, before_conversation_id: int = 0
+        self,
+        user_id: str,
+        limit: int,
+        before_activity_ms: int = 0,
+        before_conversation_id: int = 0,
+        max_bytes: int = 0,
     ) -> list[ConversationSummary]:
         return await self._read(
-            lambda c: reads.list_conversations(c, user_id, limit, before_activity_ms, before_conversation_id)
+            lambda c: reads.list_conversations(
+                c, user_id, limit, before_activity_ms, before_conversation_id, max_bytes
+            )
         )
 
     # ------------------------------------------------------------------ messages

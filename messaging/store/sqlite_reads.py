@@ -6,7 +6,7 @@ Every query is served by an index; unread counts come from last_seq and cursors,
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from messaging.model import (
@@ -139,10 +139,16 @@ def all_cursors(conn: sqlite3.Connection, conversation_id: int) -> list[Cursors]
 
 
 def list_conversations(
-    conn: sqlite3.Connection, user_id: str, limit: int, before_activity_ms: int, before_conversation_id: int
+    conn: sqlite3.Connection,
+    user_id: str,
+    limit: int,
+    before_activity_ms: int,
+    before_conversation_id: int,
+    max_bytes: int = 0,
 ) -> list[ConversationSummary]:
     """The user's memberships joined to conversations, newest activity first (ties by id,
-    highest first: the paging key is the pair); one snapshot."""
+    highest first: the paging key is the pair); one snapshot. Last messages are read only
+    up to `max_bytes` (messaging/store/read_budget.py)."""
     if limit <= 0:
         return []
     before = before_activity_ms if before_activity_ms > 0 else _MAX_SEQ
@@ -158,21 +164,24 @@ def list_conversations(
             "ORDER BY c.last_activity_ms DESC, c.conversation_id DESC LIMIT ?",
             (user_id, before, before, before_conversation_id, limit),
         ).fetchall()
-        summaries: list[ConversationSummary] = []
-        for row in rows:
-            conversation = conversation_from_row(row)
-            last_message: StoredMessage | None = None
-            if conversation.last_seq > 0:
-                found = conn.execute(
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq = ?",
-                    (conversation.conversation_id, conversation.last_seq),
-                ).fetchone()
-                last_message = None if found is None else stored_from_row(found)
-            cursors = Cursors(user_id, conversation.conversation_id, row[7] or 0, row[8] or 0)
-            summaries.append(ConversationSummary(conversation, last_message, cursors))
+
+        def summaries() -> Iterator[ConversationSummary]:  # lazily: rows past the budget are not read
+            for row in rows:
+                conversation = conversation_from_row(row)
+                last_message: StoredMessage | None = None
+                if conversation.last_seq > 0:
+                    found = conn.execute(
+                        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq = ?",
+                        (conversation.conversation_id, conversation.last_seq),
+                    ).fetchone()
+                    last_message = None if found is None else stored_from_row(found)
+                cursors = Cursors(user_id, conversation.conversation_id, row[7] or 0, row[8] or 0)
+                yield ConversationSummary(conversation, last_message, cursors)
+
+        listed = ReadBudget(max_bytes).take_summaries(summaries())
     finally:
         conn.execute("COMMIT")
-    return summaries
+    return listed
 
 
 def missed_messages(

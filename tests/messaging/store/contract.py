@@ -554,6 +554,15 @@ class StoreContract:
             )
         assert seen == [7, 6, 5, 4, 3, 2, 1]
 
+    async def test_list_conversations_stop_one_row_past_the_byte_budget(self, store: MessageStore) -> None:
+        for conversation_id in range(1, 6):
+            await make_group(store, conversation_id, "alice", at=NOW + conversation_id)
+            await store.append(
+                [message(conversation_id, "alice", f"m{conversation_id}", at=NOW + conversation_id)]
+            )
+        listed = await store.list_conversations("alice", 10, max_bytes=15)  # each last message is 11+ bytes
+        assert [s.conversation.conversation_id for s in listed] == [5, 4, 3]
+
     async def test_list_conversations_includes_directs(self, store: MessageStore) -> None:
         direct, _ = await store.get_or_create_direct("alice", "bob", 42, NOW + 9)
         await make_group(store, 1, "alice", at=NOW)
