@@ -41,5 +41,8 @@ protobuf: a page stops before it, with at least one item, and sets has_more. Abo
 that five maximum-size messages never need the internal gRPC limit (16 MiB) and a client's
 frame stays below 4 MiB."""
 MAX_RESUME_REPLY_BYTES = MAX_REPLY_PAGE_BYTES
-"""All the pages of one resume together (it spans many conversations): the conversations
-past it come back as empty pages with has_more set, to fetch with history or the next resume."""
+"""All the pages of one resume together (it spans many conversations), at least one message:
+the conversations past it are left out and ResumeDone.has_more says to resume again."""
+MAX_RESUME_PAGES = 200
+"""Conversations in one resume answer (one frame each, so that it fits a send queue), the
+rest left out with ResumeDone.has_more."""

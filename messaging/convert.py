@@ -9,7 +9,7 @@ from typing import TypeVar
 from google.protobuf.message import Message as ProtoMessage
 
 from kernel.errors import HubbubError, InvalidArgument
-from kernel.limits import MAX_REPLY_PAGE_BYTES, MAX_RESUME_REPLY_BYTES
+from kernel.limits import MAX_REPLY_PAGE_BYTES, MAX_RESUME_PAGES, MAX_RESUME_REPLY_BYTES
 from kernel.protowire import varint
 from messaging import rules
 from messaging.conversations import (
@@ -256,28 +256,28 @@ def page_to_pb(page: Page, budget: int = MAX_REPLY_PAGE_BYTES) -> client_pb2.His
 
 
 def resume_reply_to_pb(
-    pages: Iterable[Page], budget: int = MAX_RESUME_REPLY_BYTES
+    pages: Iterable[Page], budget: int = MAX_RESUME_REPLY_BYTES, max_pages: int = MAX_RESUME_PAGES
 ) -> messaging_pb2.ResumeReply:
-    """Every page, within `budget` encoded bytes together (and each within a page's budget);
-    the reply holds at least one message. A conversation past the budget still gets its page,
-    empty and with has_more set, so the client knows to fetch it (history or the next resume)."""
+    """The pages that fit `budget` encoded bytes together (each within a page's budget; at
+    least one message in all) and `max_pages`, in order; it stops at the first that does not.
+    `has_more` when the reply does not carry everything missed: resume again."""
     reply = messaging_pb2.ResumeReply()
     remaining = budget
-    progressed = False
     for page in pages:
-        remaining -= _PAGE_HEADER_BYTES
-        allowance = min(remaining, MAX_REPLY_PAGE_BYTES - _PAGE_HEADER_BYTES)
-        kept: list[client_pb2.Message] = []
-        if allowance > 0 or not progressed:
-            built = [message_to_pb(m) for m in page.messages]
-            kept, used = _fit(built, allowance, anchor_first=page.anchor_first, at_least_one=not progressed)
-            remaining -= used
-            progressed = progressed or bool(kept)
-        reply.pages.add(
-            conversation_id=page.conversation_id,
-            messages=kept,
-            has_more=page.has_more or len(kept) < len(page.messages),
-        )
+        first = not reply.pages
+        allowance = min(remaining, MAX_REPLY_PAGE_BYTES) - _PAGE_HEADER_BYTES
+        if len(reply.pages) >= max_pages or (allowance <= 0 and not first):
+            reply.has_more = True
+            break
+        built = [message_to_pb(m) for m in page.messages]
+        kept, used = _fit(built, allowance, anchor_first=page.anchor_first, at_least_one=first)
+        if not kept:
+            reply.has_more = True
+            break
+        remaining -= _PAGE_HEADER_BYTES + used
+        more = page.has_more or len(kept) < len(built)
+        reply.pages.add(conversation_id=page.conversation_id, messages=kept, has_more=more)
+        reply.has_more = reply.has_more or more
     return reply
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from kernel.clock import Clock
 from kernel.errors import HubbubError, InvalidArgument, NotMember
 from kernel.ids import SnowflakeGenerator
-from kernel.limits import MAX_REPLY_PAGE_BYTES, MAX_RESUME_REPLY_BYTES
+from kernel.limits import MAX_REPLY_PAGE_BYTES, MAX_RESUME_PAGES, MAX_RESUME_REPLY_BYTES
 from messaging import rules
 from messaging.membership import MemberCache, MemberSet
 from messaging.model import AppendOutcome, CursorChange, CursorUpdate, NewMessage, StoredMessage
@@ -165,10 +165,16 @@ class Messages:
         delivered cursor), oldest first, up to `limit` each (0 = 100, at most 100)."""
         limit = rules.resume_limit(limit)
         # One store round trip for the whole resume (a reconnect storm sends thousands); one
-        # extra row per conversation answers has_more. Past the reply's byte budget the store
-        # lists conversations without their messages: those pages are empty, with has_more.
+        # extra row per conversation answers has_more. Past the reply's byte or page budget
+        # the store lists conversations without their messages (empty pages, has_more):
+        # convert leaves them out of the reply and says it has more.
         missed = await self._store.missed_messages(
-            user_id, device_cursors, limit + 1, RESUME_MAX_CONVERSATIONS, max_bytes=MAX_RESUME_REPLY_BYTES
+            user_id,
+            device_cursors,
+            limit + 1,
+            RESUME_MAX_CONVERSATIONS,
+            max_bytes=MAX_RESUME_REPLY_BYTES,
+            max_pages=MAX_RESUME_PAGES,
         )
         return [Page(cid, rows[:limit], len(rows) > limit or not rows) for cid, rows in missed]
 

@@ -1227,16 +1227,22 @@ class ResumeDone(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CONVERSATIONS_FIELD_NUMBER: _builtins.int
+    HAS_MORE_FIELD_NUMBER: _builtins.int
     conversations: _builtins.int
     """how many HistoryPage frames preceded this"""
+    has_more: _builtins.bool
+    """more conversations have missed messages than one answer carries (its byte budget, or
+    MAX_RESUME_PAGES pages): send resume again with the seqs you now hold
+    """
     def __init__(
         self,
         *,
         conversations: _builtins.int = ...,
+        has_more: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversations", b"conversations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversations", b"conversations", "has_more", b"has_more"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

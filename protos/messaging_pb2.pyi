@@ -579,6 +579,9 @@ class ResumeReply(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGES_FIELD_NUMBER: _builtins.int
+    HAS_MORE_FIELD_NUMBER: _builtins.int
+    has_more: _builtins.bool
+    """conversations left out (the reply's byte or page budget)"""
     @_builtins.property
     def pages(self) -> _containers.RepeatedCompositeFieldContainer[_client_pb2.HistoryPage]:
         """only conversations with missed messages, oldest first within"""
@@ -587,10 +590,11 @@ class ResumeReply(_message.Message):
         self,
         *,
         pages: _abc.Iterable[_client_pb2.HistoryPage] | None = ...,
+        has_more: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["pages", b"pages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_more", b"has_more", "pages", b"pages"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

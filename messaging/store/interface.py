@@ -118,14 +118,20 @@ class MessageStore(Protocol):
         messaging/store/read_budget.py says."""
 
     async def missed_messages(
-        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int, max_bytes: int = 0
+        self,
+        user_id: str,
+        since: Mapping[int, int],
+        limit: int,
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
     ) -> list[tuple[int, list[StoredMessage]]]:
         """Resume in one round trip: for each of the user's `max_conversations` most recently
         active conversations (newest first) with messages after `since[cid]` (or, absent, the
         user's delivered cursor), the `limit` oldest of those, oldest first. Conversations with
         nothing missed are left out; one consistent snapshot. `max_bytes` > 0 bounds the reads
-        of all conversations together (messaging/store/read_budget.py): the conversations past
-        it are still listed, with no messages."""
+        of all conversations together (messaging/store/read_budget.py), `max_pages` > 0 the
+        conversations read: those past either are still listed, with no messages."""
 
     async def last_seq(self, conversation_id: int) -> int: ...
 

@@ -248,9 +248,15 @@ class MemoryStore:
         return page[::-1] if newest_first else page
 
     async def missed_messages(
-        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int, max_bytes: int = 0
+        self,
+        user_id: str,
+        since: Mapping[int, int],
+        limit: int,
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
     ) -> list[tuple[int, list[StoredMessage]]]:
-        budget = ReadBudget(max_bytes)
+        budget = ReadBudget(max_bytes, max_pages)
         conversations = [self._conversations[cid] for cid in self._by_user.get(user_id, ())]
         conversations.sort(key=lambda c: (c.last_activity_ms, c.conversation_id), reverse=True)
         missed: list[tuple[int, list[StoredMessage]]] = []

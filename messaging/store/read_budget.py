@@ -25,10 +25,12 @@ def summary_lower_bound(summary: ConversationSummary) -> int:
 
 
 class ReadBudget:
-    """Spent across every read of one reply (a resume reads many conversations). 0 = unbounded."""
+    """Spent across every read of one reply (a resume reads many conversations): `max_bytes`,
+    and at most `max_reads` reads that found something. 0 = unbounded."""
 
-    def __init__(self, max_bytes: int = 0) -> None:
+    def __init__(self, max_bytes: int = 0, max_reads: int = 0) -> None:
         self._left = max_bytes if max_bytes > 0 else sys.maxsize
+        self._reads_left = max_reads if max_reads > 0 else sys.maxsize
         self.done = False
 
     def take(self, rows: Iterable[StoredMessage]) -> list[StoredMessage]:
@@ -49,4 +51,7 @@ class ReadBudget:
                 self.done = True
                 break
             self._left -= size(row)
+        if taken:
+            self._reads_left -= 1
+            self.done = self.done or self._reads_left <= 0
         return taken

@@ -205,10 +205,16 @@ class SqliteStore:
         )
 
     async def missed_messages(
-        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int, max_bytes: int = 0
+        self,
+        user_id: str,
+        since: Mapping[int, int],
+        limit: int,
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
     ) -> list[tuple[int, list[StoredMessage]]]:
         return await self._read(
-            lambda c: reads.missed_messages(c, user_id, since, limit, max_conversations, max_bytes)
+            lambda c: reads.missed_messages(c, user_id, since, limit, max_conversations, max_bytes, max_pages)
         )
 
     async def last_seq(self, conversation_id: int) -> int:

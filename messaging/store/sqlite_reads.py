@@ -191,11 +191,12 @@ def missed_messages(
     limit: int,
     max_conversations: int,
     max_bytes: int = 0,
+    max_pages: int = 0,
 ) -> list[tuple[int, list[StoredMessage]]]:
     """Resume's reads in one snapshot: the memberships with their last seq and delivered
     cursor, then one range read per conversation that has anything after the device's seq
-    (none once `max_bytes` is spent: those conversations are listed with no messages)."""
-    budget = ReadBudget(max_bytes)
+    (none once `max_bytes` or `max_pages` is spent: those are listed with no messages)."""
+    budget = ReadBudget(max_bytes, max_pages)
     if limit <= 0 or max_conversations <= 0:
         return []
     conn.execute("BEGIN")

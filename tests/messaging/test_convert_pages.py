@@ -26,6 +26,7 @@ from messaging.model import (
     StoredMessage,
 )
 from messaging.store.interface import HistoryDirection
+from protos import messaging_pb2
 
 BIGGEST_BODY = "\U0001f600" * MAX_BODY_CHARS  # 4 bytes each in UTF-8
 BIGGEST_PAYLOAD = b"\xff" * MAX_PAYLOAD_BYTES
@@ -74,25 +75,36 @@ def test_small_pages_are_untouched_and_one_huge_message_still_goes_out() -> None
     assert [m.seq for m in lone.messages] == [1] and not lone.has_more
 
 
-def test_resume_caps_the_whole_reply_and_marks_the_rest() -> None:
+def test_resume_caps_the_whole_reply_and_says_it_has_more() -> None:
     pages = [Page(cid, [message(cid, s) for s in range(1, 4)], has_more=False) for cid in range(1, 23)]
 
     reply = convert.resume_reply_to_pb(pages)
 
-    assert reply.ByteSize() <= MAX_RESUME_REPLY_BYTES
-    assert [p.conversation_id for p in reply.pages] == list(range(1, 23))  # every conversation told
-    assert sum(len(p.messages) for p in reply.pages) >= 1
-    assert all(p.has_more == (len(p.messages) < 3) for p in reply.pages)
-    assert reply.pages[-1].has_more
+    assert reply.ByteSize() <= MAX_RESUME_REPLY_BYTES and reply.has_more
+    got = [p.conversation_id for p in reply.pages]
+    assert got == list(range(1, len(got) + 1)) and 1 <= len(got) < 22  # in order, stopped at the budget
     for page in reply.pages:  # what came is the oldest missed, gap-free from the cursor
-        assert [m.seq for m in page.messages] == list(range(1, len(page.messages) + 1))
+        assert page.messages and [m.seq for m in page.messages] == list(range(1, len(page.messages) + 1))
+        assert page.has_more == (len(page.messages) < 3)
 
 
 def test_resume_always_carries_one_message_however_small_the_budget() -> None:
     pages = [Page(cid, [message(cid, 1)], has_more=False) for cid in (1, 2)]
     reply = convert.resume_reply_to_pb(pages, budget=100)
-    assert [len(p.messages) for p in reply.pages] == [1, 0]
-    assert [p.has_more for p in reply.pages] == [False, True]
+    assert [(p.conversation_id, len(p.messages), p.has_more) for p in reply.pages] == [(1, 1, False)]
+    assert reply.has_more
+
+
+def test_resume_stops_at_the_page_limit_and_at_pages_the_store_did_not_read() -> None:
+    small = [Page(cid, [message(cid, 1, big=False)], has_more=False) for cid in range(1, 11)]
+    capped = convert.resume_reply_to_pb(small, max_pages=4)
+    assert [p.conversation_id for p in capped.pages] == [1, 2, 3, 4] and capped.has_more
+    unread = [*small[:2], Page(3, [], has_more=True), small[3]]
+    stopped = convert.resume_reply_to_pb(unread)
+    assert [p.conversation_id for p in stopped.pages] == [1, 2] and stopped.has_more
+    everything = convert.resume_reply_to_pb(small)
+    assert len(everything.pages) == 10 and not everything.has_more
+    assert convert.resume_reply_to_pb([]) == messaging_pb2.ResumeReply()
 
 
 def test_conversation_list_of_big_last_messages_pages_by_bytes() -> None:

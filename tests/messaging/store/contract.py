@@ -421,6 +421,8 @@ class StoreContract:
         await store.append([message(1, "alice", f"late-{i}", at=NOW + 1000) for i in range(5)])
         missed = await store.missed_messages("bob", {}, 10, 10, max_bytes=30)
         assert [(cid, seqs(rows)) for cid, rows in missed] == [(1, [1, 2, 3, 4]), (2, [])]
+        paged = await store.missed_messages("bob", {}, 10, 10, max_pages=1)
+        assert [(cid, seqs(rows)) for cid, rows in paged] == [(1, [1, 2, 3, 4, 5]), (2, [])]
 
     # ------------------------------------------------------------------- cursors
     async def test_cursors_start_at_zero(self, store: MessageStore) -> None:

@@ -44,3 +44,11 @@ def test_rows_past_the_stop_are_never_read() -> None:
 
     ReadBudget(150).take(rows())
     assert read == [1, 2, 3]
+
+
+def test_reads_that_found_something_are_counted() -> None:
+    budget = ReadBudget(max_reads=2)
+    assert budget.take([]) == [] and not budget.done
+    assert len(budget.take([row(1), row(2)])) == 2 and not budget.done
+    assert len(budget.take([row(3)])) == 1 and budget.done
+    assert budget.take([row(4)]) == []
