@@ -162,7 +162,8 @@ class Messages:
     async def resume(self, user_id: str, device_cursors: Mapping[int, int], limit: int) -> list[Page]:
         """What a reconnecting device missed: for each of the user's conversations with newer
         messages, those after the device's last seq (or, when it sent none, after the user's
-        delivered cursor), oldest first, up to `limit` each (0 = 100, at most 100)."""
+        delivered cursor), oldest first, up to `limit` each (0 = 100, at most 100). Pages past
+        the reply's byte or page budget come back empty (has_more), for convert to leave out."""
         limit = rules.resume_limit(limit)
         # One store round trip for the whole resume (a reconnect storm sends thousands); one
         # extra row per conversation answers has_more. Past the reply's byte or page budget
