@@ -81,6 +81,7 @@ class MessagingQueries:
                 user_id=user,
                 limit=frame.list_conversations.limit,
                 before_activity_ms=frame.list_conversations.before_activity_ms,
+                before_conversation_id=frame.list_conversations.before_conversation_id,
             )
             listing = await call(stub.ListConversations(request, timeout=QUERY_TIMEOUT_S))
             return [ServerFrame(ref=ref, conversations=listing)]
@@ -95,6 +96,7 @@ class MessagingQueries:
                 stub.Resume(ResumeRequest(user_id=user, resume=frame.resume), timeout=QUERY_TIMEOUT_S)
             )
             frames = [ServerFrame(ref=ref, history=page) for page in resumed.pages]
-            frames.append(ServerFrame(ref=ref, resume_done=ResumeDone(conversations=len(resumed.pages))))
+            done = ResumeDone(conversations=len(resumed.pages), has_more=resumed.has_more)
+            frames.append(ServerFrame(ref=ref, resume_done=done))
             return frames
         raise AssertionError(f"not a messaging query: {query.kind}")

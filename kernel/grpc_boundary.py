@@ -72,15 +72,19 @@ def error_from_rpc(exc: aio.AioRpcError) -> HubbubError:
     for key, value in exc.trailing_metadata() or ():
         if key == ERROR_CODE_KEY:
             return error_from_code(str(value), exc.details() or "")
-    # CANCELLED reaches a caller when an overloaded server gave up on a call past its
-    # deadline: like the others, try again later.
+    # No hubbub code: gRPC itself failed the call, and its details are internal (addresses,
+    # "Sent message larger than max (...)"): they go to the log, never into the error that
+    # may reach a client. CANCELLED reaches a caller when an overloaded server gave up on a
+    # call past its deadline: like the others, try again later.
     if exc.code() in (
         grpc.StatusCode.UNAVAILABLE,
         grpc.StatusCode.DEADLINE_EXCEEDED,
         grpc.StatusCode.CANCELLED,
     ):
-        return Unavailable(exc.details() or "service unavailable")
-    return Internal(exc.details() or "internal error")
+        log.debug("call failed: %s %s", exc.code().name, exc.details())
+        return Unavailable("service unavailable, retry")
+    log.warning("call failed: %s %s", exc.code().name, exc.details())
+    return Internal("internal error")
 
 
 async def call(awaitable: Awaitable[R]) -> R:

@@ -38,3 +38,16 @@ DEFAULT_PAGE_LIMIT = 50
 MAX_PAGE_LIMIT = 100
 DEFAULT_RESUME_LIMIT = 100
 MAX_RESUME_LIMIT = 100
+
+# ------------------------------------------------------------------ reply sizes
+MAX_REPLY_PAGE_BYTES = 4_000_000
+"""The largest query reply page (a history page, a conversation-list page), as encoded
+protobuf: a page stops before it, with at least one item, and sets has_more. About 4 MiB, so
+that five maximum-size messages never need the internal gRPC limit (16 MiB) and a client's
+frame stays below 4 MiB."""
+MAX_RESUME_REPLY_BYTES = MAX_REPLY_PAGE_BYTES
+"""All the pages of one resume together (it spans many conversations), at least one message:
+the conversations past it are left out and ResumeDone.has_more says to resume again."""
+MAX_RESUME_PAGES = 200
+"""Conversations in one resume answer (one frame each, so that it fits a send queue), the
+rest left out with ResumeDone.has_more."""

@@ -11,8 +11,9 @@ from enum import StrEnum
 from kernel.clock import Clock
 from kernel.errors import InvalidArgument, NotFound
 from kernel.ids import SnowflakeGenerator
+from kernel.limits import MAX_ID, MAX_REPLY_PAGE_BYTES
 from messaging import rules
-from messaging.membership import MemberCache, MemberSet
+from messaging.membership import ConversationLocks, MemberCache, MemberSet
 from messaging.model import Conversation, ConversationKind, ConversationSummary, Member, Role
 from messaging.store.interface import MessageStore
 
@@ -74,6 +75,13 @@ class Conversations:
         self._ids = ids
         self._clock = clock
         self._members = members
+        # Group changes are check-then-write (the size limit, "exactly one owner"), so they
+        # run one at a time per conversation, each on fresh members. A lock in this process
+        # rather than a conditional write in the store: one messaging process per node owns
+        # the store, and a lock also covers the changes that write several rows (ownership
+        # transfer), which a conditional single-row write would not. Several messaging
+        # processes over one shared store would need the store's conditional write instead.
+        self._changing = ConversationLocks()
 
     async def open_direct(self, user_id: str, peer_id: str) -> Details:
         """The pair's one direct conversation, created on first open."""
@@ -114,25 +122,37 @@ class Conversations:
         return await self._members.require_member(conversation_id, user_id)
 
     async def list_page(
-        self, user_id: str, limit: int, before_activity_ms: int
+        self, user_id: str, limit: int, before_activity_ms: int, before_conversation_id: int = 0
     ) -> tuple[list[ConversationSummary], bool]:
-        """Newest activity first; (page, has_more)."""
+        """Newest activity first; (page, has_more). The next page starts after the last row's
+        (last_activity_ms, conversation_id)."""
         limit = rules.page_limit(limit)
         if before_activity_ms < 0:
             raise InvalidArgument("before_activity_ms must not be negative")
-        page = await self._store.list_conversations(user_id, limit + 1, before_activity_ms)
+        if not 0 <= before_conversation_id <= MAX_ID:
+            raise InvalidArgument("before_conversation_id is out of range")
+        # The store stops near the byte budget too (one row past it: has_more), and convert
+        # cuts the page exactly.
+        page = await self._store.list_conversations(
+            user_id, limit + 1, before_activity_ms, before_conversation_id, max_bytes=MAX_REPLY_PAGE_BYTES
+        )
         return page[:limit], len(page) > limit
 
     async def update_group(self, actor_id: str, conversation_id: int, change: GroupChange) -> GroupEvent:
-        current = await self._members.require_member(conversation_id, actor_id)
-        if current.kind is not ConversationKind.GROUP:
-            raise InvalidArgument("direct conversations have no title, roles or member changes")
-        actor = current.members[actor_id]
-        try:
-            kind, affected = await self._apply(actor, current, change)
-        finally:
-            self._members.invalidate(conversation_id)
-        return GroupEvent(kind, await self._fresh(conversation_id), actor_id, affected)
+        """Serialized per conversation: concurrent changes never pass the member limit or
+        leave a group with other than one owner; each sees the ones before it."""
+        await self._members.require_member(conversation_id, actor_id)  # refuse strangers unqueued
+        async with self._changing.hold(conversation_id):
+            self._members.invalidate(conversation_id)  # the members as the last change left them
+            current = await self._members.require_member(conversation_id, actor_id)
+            if current.kind is not ConversationKind.GROUP:
+                raise InvalidArgument("direct conversations have no title, roles or member changes")
+            actor = current.members[actor_id]
+            try:
+                kind, affected = await self._apply(actor, current, change)
+            finally:
+                self._members.invalidate(conversation_id)
+            return GroupEvent(kind, await self._fresh(conversation_id), actor_id, affected)
 
     async def _apply(
         self, actor: Member, current: MemberSet, change: GroupChange

@@ -3,9 +3,15 @@ speak the plain values of messaging/model.py, and only this module knows both.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
+
+from google.protobuf.message import Message as ProtoMessage
 
 from kernel.errors import HubbubError, InvalidArgument
+from kernel.limits import MAX_REPLY_PAGE_BYTES, MAX_RESUME_PAGES, MAX_RESUME_REPLY_BYTES
+from kernel.protowire import varint
+from messaging import rules
 from messaging.conversations import (
     AddMembers,
     Details,
@@ -128,6 +134,15 @@ def summary_to_pb(summary: ConversationSummary) -> client_pb2.ConversationSummar
     return row
 
 
+def conversation_list_to_pb(
+    summaries: Iterable[ConversationSummary], has_more: bool, budget: int = MAX_REPLY_PAGE_BYTES
+) -> client_pb2.ConversationList:
+    """The newest rows within `budget` encoded bytes (at least one); cut short, it says has_more."""
+    built = [summary_to_pb(s) for s in summaries]
+    kept, _ = _fit(built, budget - _PAGE_HEADER_BYTES, anchor_first=True, at_least_one=True)
+    return client_pb2.ConversationList(items=kept, has_more=has_more or len(kept) < len(built))
+
+
 def kind_to_pb(kind: ConversationKind) -> client_pb2.ConversationKind.ValueType:
     return _KIND[kind]
 
@@ -197,12 +212,73 @@ def direction_from_pb(direction: int) -> HistoryDirection:
     raise InvalidArgument("unknown history direction")
 
 
-def page_to_pb(page: Page) -> client_pb2.HistoryPage:
+# ------------------------------------------------------------------- pages
+# Replies are capped in encoded bytes as well as in items (kernel/limits.py): every page
+# builder measures what it built and keeps what rules.fit_count allows.
+
+# A page's own fields (conversation_id, has_more: at most 13 bytes) and, inside a resume
+# reply, its tag and length: reserved out of every budget.
+_PAGE_HEADER_BYTES = 32
+P = TypeVar("P", bound=ProtoMessage)
+
+
+def element_size(size: int) -> int:
+    """Encoded bytes of one element of a repeated message field numbered 1..15."""
+    return 1 + len(varint(size)) + size
+
+
+def _fit(items: Sequence[P], budget: int, *, anchor_first: bool, at_least_one: bool) -> tuple[list[P], int]:
+    """The items that fit (those nearest the anchor) and the bytes they take."""
+    nearest_first = list(items) if anchor_first else list(reversed(items))
+    sizes: list[int] = []
+
+    def measured() -> Iterator[int]:  # lazily: items past the cut are not measured
+        for item in nearest_first:
+            sizes.append(element_size(item.ByteSize()))
+            yield sizes[-1]
+
+    count = rules.fit_count(measured(), budget, at_least_one=at_least_one)
+    kept = nearest_first[:count]
+    if not anchor_first:
+        kept.reverse()
+    return kept, sum(sizes[:count])
+
+
+def page_to_pb(page: Page, budget: int = MAX_REPLY_PAGE_BYTES) -> client_pb2.HistoryPage:
+    """The page within `budget` encoded bytes (at least one message); cut short, it says has_more."""
+    built = [message_to_pb(m) for m in page.messages]
+    kept, _ = _fit(built, budget - _PAGE_HEADER_BYTES, anchor_first=page.anchor_first, at_least_one=True)
     return client_pb2.HistoryPage(
         conversation_id=page.conversation_id,
-        messages=[message_to_pb(m) for m in page.messages],
-        has_more=page.has_more,
+        messages=kept,
+        has_more=page.has_more or len(kept) < len(built),
     )
+
+
+def resume_reply_to_pb(
+    pages: Iterable[Page], budget: int = MAX_RESUME_REPLY_BYTES, max_pages: int = MAX_RESUME_PAGES
+) -> messaging_pb2.ResumeReply:
+    """The pages that fit `budget` encoded bytes together (each within a page's budget; at
+    least one message in all) and `max_pages`, in order; it stops at the first that does not.
+    `has_more` when the reply does not carry everything missed: resume again."""
+    reply = messaging_pb2.ResumeReply()
+    remaining = budget
+    for page in pages:
+        first = not reply.pages
+        allowance = min(remaining, MAX_REPLY_PAGE_BYTES) - _PAGE_HEADER_BYTES
+        if len(reply.pages) >= max_pages or (allowance <= 0 and not first):
+            reply.has_more = True
+            break
+        built = [message_to_pb(m) for m in page.messages]
+        kept, used = _fit(built, allowance, anchor_first=page.anchor_first, at_least_one=first)
+        if not kept:
+            reply.has_more = True
+            break
+        remaining -= _PAGE_HEADER_BYTES + used
+        more = page.has_more or len(kept) < len(built)
+        reply.pages.add(conversation_id=page.conversation_id, messages=kept, has_more=more)
+        reply.has_more = reply.has_more or more
+    return reply
 
 
 def cursor_update_from_pb(update: messaging_pb2.CursorUpdate) -> CursorUpdate:

@@ -143,9 +143,9 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
         self, request: messaging_pb2.ListConversationsRequest, context: Context
     ) -> client_pb2.ConversationList:
         page, has_more = await self._conversations.list_page(
-            request.user_id, request.limit, request.before_activity_ms
+            request.user_id, request.limit, request.before_activity_ms, request.before_conversation_id
         )
-        return client_pb2.ConversationList(items=[convert.summary_to_pb(s) for s in page], has_more=has_more)
+        return convert.conversation_list_to_pb(page, has_more)
 
     # ------------------------------------------------------------------ messages
     @servicer_errors
@@ -177,7 +177,7 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
     ) -> messaging_pb2.ResumeReply:
         cursors = {c.conversation_id: c.seq for c in request.resume.cursors}
         pages = await self._messages.resume(request.user_id, cursors, request.resume.limit_per_conversation)
-        return messaging_pb2.ResumeReply(pages=[convert.page_to_pb(p) for p in pages])
+        return convert.resume_reply_to_pb(pages)
 
     # ------------------------------------------------------------------- cursors
     @servicer_errors

@@ -9,9 +9,10 @@ conversation share one load.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
 
 from kernel.clock import Clock
 from kernel.errors import HubbubError, Internal, NotFound, NotMember
@@ -131,3 +132,34 @@ class MemberCache:
 def _retrieve(task: asyncio.Task[MemberSet]) -> None:
     if not task.cancelled():
         task.exception()
+
+
+@dataclass(slots=True)
+class _Held:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class ConversationLocks:
+    """One lock per conversation, for as long as someone holds or waits for it (so the table
+    holds only the conversations being changed right now)."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, _Held] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, conversation_id: int) -> AsyncIterator[None]:
+        held = self._held.get(conversation_id)
+        if held is None:
+            held = self._held[conversation_id] = _Held()
+        held.users += 1
+        try:
+            async with held.lock:
+                yield
+        finally:
+            held.users -= 1
+            if held.users == 0:
+                del self._held[conversation_id]
+
+    def __len__(self) -> int:
+        return len(self._held)

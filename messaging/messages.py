@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from kernel.clock import Clock
 from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotMember
 from kernel.ids import SnowflakeGenerator
-from kernel.limits import MAX_ID
+from kernel.limits import MAX_ID, MAX_REPLY_PAGE_BYTES, MAX_RESUME_PAGES, MAX_RESUME_REPLY_BYTES
 from messaging import rules
 from messaging.membership import MemberCache, MemberSet
 from messaging.model import AppendOutcome, CursorChange, CursorUpdate, NewMessage, StoredMessage
@@ -39,9 +39,13 @@ class SendItem:
 
 @dataclass(frozen=True, slots=True)
 class Page:
+    """Messages in the order asked. `anchor_first`: messages[0] is the one nearest the
+    anchor, so a page cut short (by bytes, messaging/convert.py) keeps that end."""
+
     conversation_id: int
     messages: list[StoredMessage]
     has_more: bool
+    anchor_first: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,31 +170,41 @@ class Messages:
         limit: int,
         newest_first: bool,
     ) -> Page:
-        # One extra row answers has_more; it is the one farthest from the anchor.
+        # One extra row answers has_more; it is the one farthest from the anchor. The store
+        # stops near the byte budget too (one row past it), and convert cuts the page exactly.
         rows = await self._store.history(
             conversation_id,
             anchor_seq=anchor_seq,
             direction=direction,
             limit=limit + 1,
             newest_first=newest_first,
+            max_bytes=MAX_REPLY_PAGE_BYTES,
         )
         has_more = len(rows) > limit
+        farthest_is_last = newest_first == (direction == "before")
         if has_more:
-            farthest_is_last = newest_first == (direction == "before")
             rows = rows[:limit] if farthest_is_last else rows[1:]
-        return Page(conversation_id, rows, has_more)
+        return Page(conversation_id, rows, has_more, anchor_first=farthest_is_last)
 
     async def resume(self, user_id: str, device_cursors: Mapping[int, int], limit: int) -> list[Page]:
         """What a reconnecting device missed: for each of the user's conversations with newer
         messages, those after the device's last seq (or, when it sent none, after the user's
-        delivered cursor), oldest first, up to `limit` each (0 = 100, at most 100)."""
+        delivered cursor), oldest first, up to `limit` each (0 = 100, at most 100). Pages past
+        the reply's byte or page budget come back empty (has_more), for convert to leave out."""
         limit = rules.resume_limit(limit)
         # One store round trip for the whole resume (a reconnect storm sends thousands); one
-        # extra row per conversation answers has_more.
+        # extra row per conversation answers has_more. Past the reply's byte or page budget
+        # the store lists conversations without their messages (empty pages, has_more):
+        # convert leaves them out of the reply and says it has more.
         missed = await self._store.missed_messages(
-            user_id, device_cursors, limit + 1, RESUME_MAX_CONVERSATIONS
+            user_id,
+            device_cursors,
+            limit + 1,
+            RESUME_MAX_CONVERSATIONS,
+            max_bytes=MAX_RESUME_REPLY_BYTES,
+            max_pages=MAX_RESUME_PAGES,
         )
-        return [Page(cid, rows[:limit], len(rows) > limit) for cid, rows in missed]
+        return [Page(cid, rows[:limit], len(rows) > limit or not rows) for cid, rows in missed]
 
     # ------------------------------------------------------------------- cursors
     async def update_cursors(self, updates: Sequence[CursorUpdate]) -> list[CursorOutcome]:

@@ -163,6 +163,20 @@ def resume_limit(limit: int) -> int:
     return min(limit, MAX_RESUME_LIMIT)
 
 
+def fit_count(sizes: Iterable[int], budget: int, *, at_least_one: bool = True) -> int:
+    """How many leading items of a page (encoded sizes, nearest the anchor first) fit in
+    `budget` bytes. At least one when `at_least_one` (and there is one), even past the budget:
+    a page that holds nothing would leave the client paging in place forever."""
+    total = 0
+    count = 0
+    for size in sizes:
+        total += size
+        if total > budget and (count or not at_least_one):
+            break
+        count += 1
+    return count
+
+
 def clamp_cursor(seq: int, last_seq: int) -> int:
     """A cursor never points past the last message: reading "up to 10**9" must not mark
     messages that do not exist yet as read."""

@@ -799,19 +799,25 @@ class ListConversations(_message.Message):
 
     LIMIT_FIELD_NUMBER: _builtins.int
     BEFORE_ACTIVITY_MS_FIELD_NUMBER: _builtins.int
+    BEFORE_CONVERSATION_ID_FIELD_NUMBER: _builtins.int
     limit: _builtins.int
     """1..100; 0 = 50"""
     before_activity_ms: _builtins.int
     """paging: 0 = from the most recent"""
+    before_conversation_id: _builtins.int
+    """paging, with before_activity_ms: the conversation_id of the last item, so that rows with
+    the same activity time are neither skipped nor repeated (0 = only older activity)
+    """
     def __init__(
         self,
         *,
         limit: _builtins.int = ...,
         before_activity_ms: _builtins.int = ...,
+        before_conversation_id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["before_activity_ms", b"before_activity_ms", "limit", b"limit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["before_activity_ms", b"before_activity_ms", "before_conversation_id", b"before_conversation_id", "limit", b"limit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1225,16 +1231,22 @@ class ResumeDone(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CONVERSATIONS_FIELD_NUMBER: _builtins.int
+    HAS_MORE_FIELD_NUMBER: _builtins.int
     conversations: _builtins.int
     """how many HistoryPage frames preceded this"""
+    has_more: _builtins.bool
+    """more conversations have missed messages than one answer carries (its byte budget, or
+    MAX_RESUME_PAGES pages): send resume again with the seqs you now hold
+    """
     def __init__(
         self,
         *,
         conversations: _builtins.int = ...,
+        has_more: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversations", b"conversations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversations", b"conversations", "has_more", b"has_more"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -405,19 +405,22 @@ class ListConversationsRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     BEFORE_ACTIVITY_MS_FIELD_NUMBER: _builtins.int
+    BEFORE_CONVERSATION_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     limit: _builtins.int
     before_activity_ms: _builtins.int
+    before_conversation_id: _builtins.int
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
         limit: _builtins.int = ...,
         before_activity_ms: _builtins.int = ...,
+        before_conversation_id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["before_activity_ms", b"before_activity_ms", "limit", b"limit", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["before_activity_ms", b"before_activity_ms", "before_conversation_id", b"before_conversation_id", "limit", b"limit", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -576,6 +579,9 @@ class ResumeReply(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGES_FIELD_NUMBER: _builtins.int
+    HAS_MORE_FIELD_NUMBER: _builtins.int
+    has_more: _builtins.bool
+    """conversations left out (the reply's byte or page budget)"""
     @_builtins.property
     def pages(self) -> _containers.RepeatedCompositeFieldContainer[_client_pb2.HistoryPage]:
         """only conversations with missed messages, oldest first within"""
@@ -584,10 +590,11 @@ class ResumeReply(_message.Message):
         self,
         *,
         pages: _abc.Iterable[_client_pb2.HistoryPage] | None = ...,
+        has_more: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["pages", b"pages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_more", b"has_more", "pages", b"pages"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -79,10 +79,18 @@ class MessageStore(Protocol):
         """The other member of every direct conversation of `user_id`, sorted."""
 
     async def list_conversations(
-        self, user_id: str, limit: int, before_activity_ms: int = 0
+        self,
+        user_id: str,
+        limit: int,
+        before_activity_ms: int = 0,
+        before_conversation_id: int = 0,
+        max_bytes: int = 0,
     ) -> list[ConversationSummary]:
-        """The user's conversations by latest activity (newest first), with the last message
-        and the user's cursors. `before_activity_ms` > 0 pages: only older activity."""
+        """The user's conversations by latest activity (newest first, then by conversation id,
+        highest first), with the last message and the user's cursors. `before_activity_ms` > 0
+        pages: only older activity, or the same activity and a conversation id below
+        `before_conversation_id` (the last row of the previous page), so ties page safely.
+        `max_bytes` > 0 stops sooner (messaging/store/read_budget.py)."""
 
     # ------------------------------------------------------------------ messages
     async def append(self, messages: Sequence[NewMessage]) -> list[AppendOutcome]:
@@ -102,18 +110,28 @@ class MessageStore(Protocol):
         direction: HistoryDirection,
         limit: int,
         newest_first: bool,
+        max_bytes: int = 0,
     ) -> list[StoredMessage]:
         """Up to `limit` messages with seq < anchor ("before"; anchor 0 = from the newest) or
         seq > anchor ("after"): always the `limit` nearest the anchor, returned in the
-        requested order."""
+        requested order. `max_bytes` > 0 stops sooner, nearest first, as
+        messaging/store/read_budget.py says."""
 
     async def missed_messages(
-        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int
+        self,
+        user_id: str,
+        since: Mapping[int, int],
+        limit: int,
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
     ) -> list[tuple[int, list[StoredMessage]]]:
         """Resume in one round trip: for each of the user's `max_conversations` most recently
         active conversations (newest first) with messages after `since[cid]` (or, absent, the
         user's delivered cursor), the `limit` oldest of those, oldest first. Conversations with
-        nothing missed are left out; one consistent snapshot."""
+        nothing missed are left out; one consistent snapshot. `max_bytes` > 0 bounds the reads
+        of all conversations together (messaging/store/read_budget.py), `max_pages` > 0 the
+        conversations read: those past either are still listed, with no messages."""
 
     async def last_seq(self, conversation_id: int) -> int: ...
 

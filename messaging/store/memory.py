@@ -28,6 +28,7 @@ from messaging.model import (
 )
 from messaging.store.interface import HistoryDirection
 from messaging.store.own_messages import advance_over_own, own_runs
+from messaging.store.read_budget import ReadBudget
 
 
 class MemoryStore:
@@ -160,11 +161,17 @@ class MemoryStore:
         return sorted(self._direct_peers.get(user_id, ()))
 
     async def list_conversations(
-        self, user_id: str, limit: int, before_activity_ms: int = 0
+        self,
+        user_id: str,
+        limit: int,
+        before_activity_ms: int = 0,
+        before_conversation_id: int = 0,
+        max_bytes: int = 0,
     ) -> list[ConversationSummary]:
         conversations = [self._conversations[cid] for cid in self._by_user.get(user_id, ())]
         if before_activity_ms > 0:
-            conversations = [c for c in conversations if c.last_activity_ms < before_activity_ms]
+            before = (before_activity_ms, before_conversation_id)
+            conversations = [c for c in conversations if (c.last_activity_ms, c.conversation_id) < before]
         conversations.sort(key=lambda c: (c.last_activity_ms, c.conversation_id), reverse=True)
         summaries = []
         for conversation in conversations[:limit]:
@@ -176,7 +183,7 @@ class MemoryStore:
                     cursors=self._get_cursors(user_id, conversation.conversation_id),
                 )
             )
-        return summaries
+        return ReadBudget(max_bytes).take_summaries(summaries)
 
     # ------------------------------------------------------------------ messages
     async def append(self, messages: Sequence[NewMessage]) -> list[AppendOutcome]:
@@ -227,21 +234,29 @@ class MemoryStore:
         direction: HistoryDirection,
         limit: int,
         newest_first: bool,
+        max_bytes: int = 0,
     ) -> list[StoredMessage]:
         messages = self._messages.get(conversation_id, [])
         if limit <= 0:
             return []
         if direction == "before":
             end = len(messages) if anchor_seq <= 0 else min(anchor_seq - 1, len(messages))
-            page = messages[max(0, end - limit) : end]
-        else:
-            start = max(0, anchor_seq)
-            page = messages[start : start + limit]
-        return page[::-1] if newest_first else list(page)
+            page = ReadBudget(max_bytes).take(reversed(messages[max(0, end - limit) : end]))
+            return page if newest_first else page[::-1]
+        start = max(0, anchor_seq)
+        page = ReadBudget(max_bytes).take(messages[start : start + limit])
+        return page[::-1] if newest_first else page
 
     async def missed_messages(
-        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int
+        self,
+        user_id: str,
+        since: Mapping[int, int],
+        limit: int,
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
     ) -> list[tuple[int, list[StoredMessage]]]:
+        budget = ReadBudget(max_bytes, max_pages)
         conversations = [self._conversations[cid] for cid in self._by_user.get(user_id, ())]
         conversations.sort(key=lambda c: (c.last_activity_ms, c.conversation_id), reverse=True)
         missed: list[tuple[int, list[StoredMessage]]] = []
@@ -253,7 +268,7 @@ class MemoryStore:
             messages = self._messages.get(cid, [])
             if limit > 0 and len(messages) > after:
                 start = max(0, after)
-                missed.append((cid, messages[start : start + limit]))
+                missed.append((cid, budget.take(messages[start : start + limit])))
         return missed
 
     async def last_seq(self, conversation_id: int) -> int:

@@ -171,9 +171,18 @@ class SqliteStore:
         return await self._read(lambda c: reads.direct_peers(c, user_id))
 
     async def list_conversations(
-        self, user_id: str, limit: int, before_activity_ms: int = 0
+        self,
+        user_id: str,
+        limit: int,
+        before_activity_ms: int = 0,
+        before_conversation_id: int = 0,
+        max_bytes: int = 0,
     ) -> list[ConversationSummary]:
-        return await self._read(lambda c: reads.list_conversations(c, user_id, limit, before_activity_ms))
+        return await self._read(
+            lambda c: reads.list_conversations(
+                c, user_id, limit, before_activity_ms, before_conversation_id, max_bytes
+            )
+        )
 
     # ------------------------------------------------------------------ messages
     async def append(self, messages: Sequence[NewMessage]) -> list[AppendOutcome]:
@@ -189,15 +198,24 @@ class SqliteStore:
         direction: HistoryDirection,
         limit: int,
         newest_first: bool,
+        max_bytes: int = 0,
     ) -> list[StoredMessage]:
         return await self._read(
-            lambda c: reads.history(c, conversation_id, anchor_seq, direction, limit, newest_first)
+            lambda c: reads.history(c, conversation_id, anchor_seq, direction, limit, newest_first, max_bytes)
         )
 
     async def missed_messages(
-        self, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int
+        self,
+        user_id: str,
+        since: Mapping[int, int],
+        limit: int,
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
     ) -> list[tuple[int, list[StoredMessage]]]:
-        return await self._read(lambda c: reads.missed_messages(c, user_id, since, limit, max_conversations))
+        return await self._read(
+            lambda c: reads.missed_messages(c, user_id, since, limit, max_conversations, max_bytes, max_pages)
+        )
 
     async def last_seq(self, conversation_id: int) -> int:
         return await self._read(lambda c: reads.last_seq(c, conversation_id))

@@ -6,7 +6,7 @@ Every query is served by an index; unread counts come from last_seq and cursors,
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from messaging.model import (
@@ -20,6 +20,7 @@ from messaging.model import (
     User,
 )
 from messaging.store.interface import HistoryDirection
+from messaging.store.read_budget import ReadBudget
 from messaging.store.sqlite_append import MESSAGE_COLUMNS, stored_from_row
 
 CONVERSATION_COLUMNS = (
@@ -92,8 +93,10 @@ def history(
     direction: HistoryDirection,
     limit: int,
     newest_first: bool,
+    max_bytes: int = 0,
 ) -> list[StoredMessage]:
-    """The `limit` messages nearest the anchor, fetched nearest-first and then put in order."""
+    """The `limit` messages nearest the anchor (fewer past `max_bytes`), fetched nearest-first
+    and then put in order."""
     if limit <= 0:
         return []
     if direction == "before":
@@ -104,11 +107,14 @@ def history(
         anchor = anchor_seq
         sql = "seq > ? ORDER BY seq ASC"
         nearest_first_is_newest = False
-    rows = conn.execute(
+    cursor = conn.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND {sql} LIMIT ?",
         (conversation_id, anchor, limit),
-    ).fetchall()
-    messages = [stored_from_row(r) for r in rows]
+    )
+    try:  # stepped lazily: rows past the budget are never loaded
+        messages = ReadBudget(max_bytes).take(map(stored_from_row, cursor))
+    finally:
+        cursor.close()
     if newest_first != nearest_first_is_newest:
         messages.reverse()
     return messages
@@ -133,9 +139,16 @@ def all_cursors(conn: sqlite3.Connection, conversation_id: int) -> list[Cursors]
 
 
 def list_conversations(
-    conn: sqlite3.Connection, user_id: str, limit: int, before_activity_ms: int
+    conn: sqlite3.Connection,
+    user_id: str,
+    limit: int,
+    before_activity_ms: int,
+    before_conversation_id: int,
+    max_bytes: int = 0,
 ) -> list[ConversationSummary]:
-    """The user's memberships joined to conversations, newest activity first; one snapshot."""
+    """The user's memberships joined to conversations, newest activity first (ties by id,
+    highest first: the paging key is the pair); one snapshot. Last messages are read only
+    up to `max_bytes` (messaging/store/read_budget.py)."""
     if limit <= 0:
         return []
     before = before_activity_ms if before_activity_ms > 0 else _MAX_SEQ
@@ -146,32 +159,44 @@ def list_conversations(
             "JOIN conversations c ON c.conversation_id = m.conversation_id "
             "LEFT JOIN cursors cur ON cur.conversation_id = m.conversation_id "
             "AND cur.user_id = m.user_id "
-            "WHERE m.user_id = ? AND c.last_activity_ms < ? "
+            "WHERE m.user_id = ? AND (c.last_activity_ms < ? "
+            "OR (c.last_activity_ms = ? AND c.conversation_id < ?)) "
             "ORDER BY c.last_activity_ms DESC, c.conversation_id DESC LIMIT ?",
-            (user_id, before, limit),
+            (user_id, before, before, before_conversation_id, limit),
         ).fetchall()
-        summaries: list[ConversationSummary] = []
-        for row in rows:
-            conversation = conversation_from_row(row)
-            last_message: StoredMessage | None = None
-            if conversation.last_seq > 0:
-                found = conn.execute(
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq = ?",
-                    (conversation.conversation_id, conversation.last_seq),
-                ).fetchone()
-                last_message = None if found is None else stored_from_row(found)
-            cursors = Cursors(user_id, conversation.conversation_id, row[7] or 0, row[8] or 0)
-            summaries.append(ConversationSummary(conversation, last_message, cursors))
+
+        def summaries() -> Iterator[ConversationSummary]:  # lazily: rows past the budget are not read
+            for row in rows:
+                conversation = conversation_from_row(row)
+                last_message: StoredMessage | None = None
+                if conversation.last_seq > 0:
+                    found = conn.execute(
+                        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq = ?",
+                        (conversation.conversation_id, conversation.last_seq),
+                    ).fetchone()
+                    last_message = None if found is None else stored_from_row(found)
+                cursors = Cursors(user_id, conversation.conversation_id, row[7] or 0, row[8] or 0)
+                yield ConversationSummary(conversation, last_message, cursors)
+
+        listed = ReadBudget(max_bytes).take_summaries(summaries())
     finally:
         conn.execute("COMMIT")
-    return summaries
+    return listed
 
 
 def missed_messages(
-    conn: sqlite3.Connection, user_id: str, since: Mapping[int, int], limit: int, max_conversations: int
+    conn: sqlite3.Connection,
+    user_id: str,
+    since: Mapping[int, int],
+    limit: int,
+    max_conversations: int,
+    max_bytes: int = 0,
+    max_pages: int = 0,
 ) -> list[tuple[int, list[StoredMessage]]]:
     """Resume's reads in one snapshot: the memberships with their last seq and delivered
-    cursor, then one range read per conversation that has anything after the device's seq."""
+    cursor, then one range read per conversation that has anything after the device's seq
+    (none once `max_bytes` or `max_pages` is spent: those are listed with no messages)."""
+    budget = ReadBudget(max_bytes, max_pages)
     if limit <= 0 or max_conversations <= 0:
         return []
     conn.execute("BEGIN")
@@ -188,14 +213,20 @@ def missed_messages(
         missed: list[tuple[int, list[StoredMessage]]] = []
         for cid, last, delivered in rows:
             after = since.get(cid, delivered or 0)
-            if last > after:
-                found = conn.execute(
+            if last > after and budget.done:
+                missed.append((cid, []))
+            elif last > after:
+                cursor = conn.execute(
                     f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? "
                     "ORDER BY seq ASC LIMIT ?",
                     (cid, after, limit),
-                ).fetchall()
+                )
+                try:
+                    found = budget.take(map(stored_from_row, cursor))
+                finally:
+                    cursor.close()
                 if found:
-                    missed.append((cid, [stored_from_row(r) for r in found]))
+                    missed.append((cid, found))
     finally:
         conn.execute("COMMIT")
     return missed

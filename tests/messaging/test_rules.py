@@ -173,3 +173,27 @@ def test_cursor_never_passes_the_last_message() -> None:
     assert rules.clamp_cursor(10**9, 10) == 10
     with pytest.raises(InvalidArgument):
         rules.clamp_cursor(-1, 10)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "budget", "fits"),
+    [
+        ([], 100, 0),
+        ([10, 10, 10], 100, 3),
+        ([40, 40, 40], 100, 2),
+        ([40, 60, 1], 100, 2),  # exactly the budget fits
+        ([500, 1], 100, 1),  # the first always fits: paging makes progress
+        ([10, 500, 1], 100, 1),  # stops at the first that does not fit, even if later ones would
+    ],
+)
+def test_fit_count_keeps_the_leading_items_within_the_budget(
+    sizes: list[int], budget: int, fits: int
+) -> None:
+    assert rules.fit_count(sizes, budget) == fits
+
+
+def test_fit_count_may_fit_nothing_when_told() -> None:
+    """A later conversation of a resume: the reply has made progress already."""
+    assert rules.fit_count([500], 100, at_least_one=False) == 0
+    assert rules.fit_count([50, 60], 100, at_least_one=False) == 1
+    assert rules.fit_count([], 0, at_least_one=False) == 0

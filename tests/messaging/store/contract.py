@@ -391,6 +391,39 @@ class StoreContract:
         only = await store.missed_messages("bob", {}, 10, 1)
         assert [cid for cid, _ in only] == [2]
 
+    async def test_reads_stop_one_row_past_the_byte_budget_nearest_first(self, store: MessageStore) -> None:
+        """Each fill message is at least 11 bytes (body "hi", a 9-byte payload): 30 bytes are
+        spent by the third row, and a fourth says there is more."""
+        await make_group(store, 1, "alice", "bob")
+        await fill(store, 1, 10)
+        history = store.history
+        before = await history(
+            1, anchor_seq=0, direction="before", limit=10, newest_first=False, max_bytes=30
+        )
+        assert seqs(before) == [7, 8, 9, 10]
+        newest = await history(1, anchor_seq=0, direction="before", limit=10, newest_first=True, max_bytes=30)
+        assert seqs(newest) == [10, 9, 8, 7]
+        after = await history(1, anchor_seq=2, direction="after", limit=10, newest_first=False, max_bytes=30)
+        assert seqs(after) == [3, 4, 5, 6]
+        assert seqs(
+            await history(1, anchor_seq=0, direction="after", limit=2, newest_first=False, max_bytes=30)
+        ) == [
+            1,
+            2,
+        ]
+
+    async def test_missed_messages_past_the_byte_budget_are_listed_without_messages(
+        self, store: MessageStore
+    ) -> None:
+        await make_group(store, 1, "alice", "bob", at=NOW)
+        await make_group(store, 2, "alice", "bob", at=NOW - 1000)
+        await fill(store, 2, 5)
+        await store.append([message(1, "alice", f"late-{i}", at=NOW + 1000) for i in range(5)])
+        missed = await store.missed_messages("bob", {}, 10, 10, max_bytes=30)
+        assert [(cid, seqs(rows)) for cid, rows in missed] == [(1, [1, 2, 3, 4]), (2, [])]
+        paged = await store.missed_messages("bob", {}, 10, 10, max_pages=1)
+        assert [(cid, seqs(rows)) for cid, rows in paged] == [(1, [1, 2, 3, 4, 5]), (2, [])]
+
     # ------------------------------------------------------------------- cursors
     async def test_cursors_start_at_zero(self, store: MessageStore) -> None:
         assert await store.get_cursors("alice", 1) == Cursors("alice", 1, 0, 0)
@@ -506,6 +539,31 @@ class StoreContract:
         )
         assert [s.conversation.conversation_id for s in rest] == [5, 4, 3, 1]
         assert await store.list_conversations("alice", 0) == []
+
+    async def test_list_conversations_pages_through_ties_by_conversation_id(
+        self, store: MessageStore
+    ) -> None:
+        """Pages cut by bytes fall inside runs of equal activity time: none skipped or repeated."""
+        for conversation_id in range(1, 8):
+            await make_group(store, conversation_id, "alice", at=NOW + (conversation_id > 5))
+        seen: list[int] = []
+        before_ms = before_id = 0
+        while page := await store.list_conversations("alice", 2, before_ms, before_id):
+            seen.extend(s.conversation.conversation_id for s in page)
+            before_ms, before_id = (
+                page[-1].conversation.last_activity_ms,
+                page[-1].conversation.conversation_id,
+            )
+        assert seen == [7, 6, 5, 4, 3, 2, 1]
+
+    async def test_list_conversations_stop_one_row_past_the_byte_budget(self, store: MessageStore) -> None:
+        for conversation_id in range(1, 6):
+            await make_group(store, conversation_id, "alice", at=NOW + conversation_id)
+            await store.append(
+                [message(conversation_id, "alice", f"m{conversation_id}", at=NOW + conversation_id)]
+            )
+        listed = await store.list_conversations("alice", 10, max_bytes=15)  # each last message is 11+ bytes
+        assert [s.conversation.conversation_id for s in listed] == [5, 4, 3]
 
     async def test_list_conversations_includes_directs(self, store: MessageStore) -> None:
         direct, _ = await store.get_or_create_direct("alice", "bob", 42, NOW + 9)

@@ -1,0 +1,57 @@
+"""How far a store reads messages for one reply: to the reply's byte budget and one row past
+it, so the service (which cuts pages by their exact encoded size, messaging/convert.py) gets
+every row that can fit and learns there is more, without loading 100 rows of 800 KB each."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from messaging.model import ConversationSummary, StoredMessage
+
+T = TypeVar("T")
+
+
+def size_lower_bound(message: StoredMessage) -> int:
+    """Never more than the message's encoded size (a character is at least one UTF-8 byte), so
+    stopping on it never leaves out a row that the exact cut would keep."""
+    return len(message.body) + len(message.payload)
+
+
+def summary_lower_bound(summary: ConversationSummary) -> int:
+    """A conversation-list row: its last message is what can be large."""
+    return 0 if summary.last_message is None else size_lower_bound(summary.last_message)
+
+
+class ReadBudget:
+    """Spent across every read of one reply (a resume reads many conversations): `max_bytes`,
+    and at most `max_reads` reads that found something. 0 = unbounded."""
+
+    def __init__(self, max_bytes: int = 0, max_reads: int = 0) -> None:
+        self._left = max_bytes if max_bytes > 0 else sys.maxsize
+        self._reads_left = max_reads if max_reads > 0 else sys.maxsize
+        self.done = False
+
+    def take(self, rows: Iterable[StoredMessage]) -> list[StoredMessage]:
+        """Messages (read lazily) until the budget is spent, then one more; none once done."""
+        return self._take(rows, size_lower_bound)
+
+    def take_summaries(self, rows: Iterable[ConversationSummary]) -> list[ConversationSummary]:
+        """Conversation-list rows, likewise."""
+        return self._take(rows, summary_lower_bound)
+
+    def _take(self, rows: Iterable[T], size: Callable[[T], int]) -> list[T]:
+        taken: list[T] = []
+        if self.done:
+            return taken
+        for row in rows:
+            taken.append(row)
+            if self._left < 0:
+                self.done = True
+                break
+            self._left -= size(row)
+        if taken:
+            self._reads_left -= 1
+            self.done = self.done or self._reads_left <= 0
+        return taken
