@@ -44,7 +44,9 @@ async def test_terminal_chat_sends_typed_lines_and_prints_replies_and_receipts(n
         while (line := await typed.get()) is not None:
             yield line
 
-    args = parse_args(["--user", alice_id, "--url", node.ws_url, "--to", bob_id])
+    args = parse_args(
+        ["--user", alice_id, "--password", "alice-password", "--url", node.ws_url, "--to", bob_id]
+    )
     terminal = asyncio.create_task(run(args, lines(), screen.write))
     try:
         await screen.printed(f"chatting with @{bob_id}")
@@ -58,7 +60,7 @@ async def test_terminal_chat_sends_typed_lines_and_prints_replies_and_receipts(n
         await screen.printed(f"✓✓ delivered to {bob_id} up to #")
 
         typed.put_nowait("/list\n")
-        assert f"@{bob_id}  unread" in await screen.printed("unread")
+        assert f"@{bob_id}  (online)  unread 0" in await screen.printed("unread")
         typed.put_nowait("/quit\n")
         assert await asyncio.wait_for(terminal, TIMEOUT_S) == 0
         # alice had the reply on screen, so it is marked read for bob to see.
@@ -79,7 +81,7 @@ async def test_terminal_chat_logs_in_when_the_user_exists(node: SingleNode) -> N
     async def quit_at_once() -> AsyncIterator[str]:
         yield "/quit"
 
-    args = parse_args(["--user", user, "--url", node.ws_url])
+    args = parse_args(["--user", user, "--password", "dave-password", "--url", node.ws_url])
     assert await run(args, quit_at_once(), screen.write) == 0
     assert await run(args, quit_at_once(), screen.write) == 0  # second time: log in
     wrong = parse_args(["--user", user, "--password", "not the password", "--url", node.ws_url])
@@ -96,7 +98,9 @@ async def test_a_peer_who_signs_up_later_is_reached_by_the_first_line(node: Sing
         while (line := await typed.get()) is not None:
             yield line
 
-    args = parse_args(["--user", alice_id, "--url", node.ws_url, "--to", bob_id])
+    args = parse_args(
+        ["--user", alice_id, "--password", "alice-password", "--url", node.ws_url, "--to", bob_id]
+    )
     terminal = asyncio.create_task(run(args, lines(), screen.write))
     try:
         await screen.printed(f"{bob_id} has not signed up yet")
