@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from deploy.single_node import SingleNode
+from deploy.single_node import SingleNode, start_single_node
 from sdk.client import ChatClient
 from sdk.connection import Credentials
+from tests.sdk.conftest import node_config
 from tests.sdk.pty_terminal import Terminal
 from tests.sdk.test_client_e2e import messages, unique
 
@@ -254,3 +258,21 @@ async def test_the_password_is_asked_for_on_a_terminal(node: SingleNode, termina
     await by_env.expect(f"signed in as {user}")
     by_env.line("/quit")
     assert await by_env.exit_status() == 0
+
+
+async def test_a_fatal_close_ends_the_client_with_a_clear_message(tmp_path: Path, terminal: Open) -> None:
+    """The server comes back with another data directory: nobody can be re-authenticated, so
+    the client says so and exits non-zero (rather than staying alive answering nothing)."""
+    first = await start_single_node(node_config(tmp_path))
+    port = urlsplit(first.ws_url).port
+    alice = terminal(*chat_args(first, unique("alice")))
+    await alice.expect("/help lists commands")
+    await first.stop()
+    await alice.expect("connection lost; reconnecting")
+    other = replace(node_config(tmp_path), data_dir=tmp_path / "another-data-dir", ws_port=port or 0)
+    second = await start_single_node(other)
+    try:
+        await alice.expect("the connection is closed for good (cannot re-authenticate")
+        assert await alice.exit_status() == 1
+    finally:
+        await second.stop()
