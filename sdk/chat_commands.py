@@ -170,6 +170,9 @@ class TerminalChat:
         if not found and rest.startswith("@"):
             await self.open_direct(rest[1:])
             return
+        if not found and rest.isdigit():
+            await self.check_member(int(rest))  # an older conversation, not in the first page
+            found = [int(rest)]
         if not found:
             self.write(f"-- no conversation called {rest} (/list shows them)")
             return

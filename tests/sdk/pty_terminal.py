@@ -35,6 +35,7 @@ class Terminal:
         child_env = {k: v for k, v in os.environ.items() if k != "HUBBUB_PASSWORD"}
         child_env.update(env or {})
         master, slave = os.openpty()
+        self.cooked = termios.tcgetattr(slave)  # the mode the chat must leave it in
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
         try:
             self.process = subprocess.Popen(
@@ -91,6 +92,10 @@ class Terminal:
         """Wait for the process to end; its exit status."""
         await self._expect_eof()
         return await asyncio.to_thread(self.process.wait, TIMEOUT_S)
+
+    def mode(self) -> list[object]:
+        """The terminal's mode now (a pty's master reads the pair's settings)."""
+        return list(termios.tcgetattr(self.child.child_fd))
 
     async def _expect_eof(self) -> None:
         try:

@@ -235,8 +235,19 @@ async def test_help_is_offered_in_the_banner_and_lists_the_commands(node: Single
     assert "/history [older]" in listing and "/leave" in listing
     alice.line("/nonsense")
     await alice.expect("unknown command /nonsense")
+    alice.line("/switch 12345")
+    await alice.expect("! NOT_FOUND")
     alice.type("\x04")  # Ctrl-D on an empty line leaves too
     assert await alice.exit_status() == 0
+
+    bob = terminal(*chat_args(node, unique("bob")))
+    await bob.expect("/help lists commands")
+    bob.type("half a line")
+    await bob.expect("half a line")  # echoed by the chat's line editor, not the terminal
+    assert bob.mode() != bob.cooked
+    bob.type("\x03")  # Ctrl-C
+    assert await bob.exit_status() == 130
+    assert bob.mode() == bob.cooked  # the terminal is given back as it was
 
 
 async def test_the_password_is_asked_for_on_a_terminal(node: SingleNode, terminal: Open) -> None:
