@@ -126,7 +126,6 @@ async def run(
         write(f"! cannot connect to {args.url}: {exc.code.value}: {exc.message}")
         return EXIT_FAILED
     chat = TerminalChat(client, write, colour=colour)
-    write(f"-- signed in as {client.user_id} on {client.device_id}. /help lists commands, /quit leaves")
 
     async def show_events() -> None:
         async for event in client.events():
@@ -150,6 +149,7 @@ async def run(
     try:
         with contextlib.suppress(HubbubError):
             await chat.load()  # names for the messages caught up while connecting
+        write(f"-- signed in as {client.user_id} on {client.device_id}. /help lists commands, /quit leaves")
         printer = asyncio.create_task(show_events())
         try:
             if not await open_target(chat, args):
