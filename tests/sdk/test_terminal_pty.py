@@ -287,3 +287,28 @@ async def test_a_fatal_close_ends_the_client_with_a_clear_message(tmp_path: Path
         assert await alice.exit_status() == 1
     finally:
         await second.stop()
+
+
+async def test_the_grpc_transport_chats_too(node: SingleNode, terminal: Open) -> None:
+    alice_id, bob_id = unique("alice"), unique("bob")
+    bob = await signed_up(node, bob_id)
+    alice = terminal(
+        "--user",
+        alice_id,
+        "--password",
+        "pw-alice-1",
+        "--transport",
+        "grpc",
+        "--url",
+        node.gateway_target,
+        "--to",
+        bob_id,
+    )
+    await alice.expect(f"chatting with @{bob_id}")
+    alice.line("over grpc")
+    await alice.expect("✓ sent #1")
+    (got,) = await messages(bob, 1)
+    assert got.body == "over grpc"
+    alice.line("/quit")
+    assert await alice.exit_status() == 0
+    await bob.close()
