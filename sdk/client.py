@@ -286,6 +286,16 @@ class ChatClient:
         cursor = pb.ConversationCursor(conversation_id=conversation_id, seq=seq)
         await self._fire(pb.ClientFrame(read=pb.MarkRead(cursors=[cursor])))
 
+    async def ack_now(self) -> None:
+        """Send the batched delivery acks now (before a read cursor, so `delivered` is seen
+        first); without a connection they stay batched for the next one."""
+        transport = self._transport
+        if transport is None:
+            return
+        acks = self._sync.take_acks()
+        if acks:
+            await self._write(transport, self._acks_frame(acks))
+
     async def typing(self, conversation_id: int, active: bool = True) -> None:
         await self._fire(pb.ClientFrame(typing=pb.Typing(conversation_id=conversation_id, active=active)))
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import pytest
+
 from deploy.single_node import SingleNode
 from protos import client_pb2 as pb
+from sdk.chat_console import TYPING_REPEAT_S, Line, LineEditor, Typing
+from sdk.chat_view import ago, status_text
 from sdk.client import ChatClient
 from sdk.connection import Credentials
-from sdk.terminal_chat import parse_args, run
+from sdk.terminal_chat import parse_args, resolve_password, run
 from tests.sdk.test_client_e2e import TIMEOUT_S, messages, unique
 
 
@@ -44,7 +48,9 @@ async def test_terminal_chat_sends_typed_lines_and_prints_replies_and_receipts(n
         while (line := await typed.get()) is not None:
             yield line
 
-    args = parse_args(["--user", alice_id, "--url", node.ws_url, "--to", bob_id])
+    args = parse_args(
+        ["--user", alice_id, "--password", "alice-password", "--url", node.ws_url, "--to", bob_id]
+    )
     terminal = asyncio.create_task(run(args, lines(), screen.write))
     try:
         await screen.printed(f"chatting with @{bob_id}")
@@ -58,7 +64,7 @@ async def test_terminal_chat_sends_typed_lines_and_prints_replies_and_receipts(n
         await screen.printed(f"✓✓ delivered to {bob_id} up to #")
 
         typed.put_nowait("/list\n")
-        assert f"@{bob_id}  unread" in await screen.printed("unread")
+        assert f"@{bob_id}  (online)  unread 0" in await screen.printed("unread")
         typed.put_nowait("/quit\n")
         assert await asyncio.wait_for(terminal, TIMEOUT_S) == 0
         # alice had the reply on screen, so it is marked read for bob to see.
@@ -79,7 +85,7 @@ async def test_terminal_chat_logs_in_when_the_user_exists(node: SingleNode) -> N
     async def quit_at_once() -> AsyncIterator[str]:
         yield "/quit"
 
-    args = parse_args(["--user", user, "--url", node.ws_url])
+    args = parse_args(["--user", user, "--password", "dave-password", "--url", node.ws_url])
     assert await run(args, quit_at_once(), screen.write) == 0
     assert await run(args, quit_at_once(), screen.write) == 0  # second time: log in
     wrong = parse_args(["--user", user, "--password", "not the password", "--url", node.ws_url])
@@ -96,7 +102,9 @@ async def test_a_peer_who_signs_up_later_is_reached_by_the_first_line(node: Sing
         while (line := await typed.get()) is not None:
             yield line
 
-    args = parse_args(["--user", alice_id, "--url", node.ws_url, "--to", bob_id])
+    args = parse_args(
+        ["--user", alice_id, "--password", "alice-password", "--url", node.ws_url, "--to", bob_id]
+    )
     terminal = asyncio.create_task(run(args, lines(), screen.write))
     try:
         await screen.printed(f"{bob_id} has not signed up yet")
@@ -112,3 +120,57 @@ async def test_a_peer_who_signs_up_later_is_reached_by_the_first_line(node: Sing
         typed.put_nowait(None)
         async with asyncio.timeout(TIMEOUT_S):
             await terminal
+
+
+async def test_without_a_password_off_a_terminal_it_says_how_to_give_one(node: SingleNode) -> None:
+    screen = Screen()
+
+    async def no_lines() -> AsyncIterator[str]:
+        return
+        yield
+
+    args = parse_args(["--user", unique("frank"), "--url", node.ws_url])
+    assert resolve_password(args, interactive=False) is None
+    assert await run(args, no_lines(), screen.write) == 2
+    assert "--password or set $HUBBUB_PASSWORD" in await screen.printed("no password")
+
+
+def test_the_password_comes_from_the_flag_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUBBUB_PASSWORD", "from-the-env")
+    assert resolve_password(parse_args(["--user", "a"]), interactive=False) == "from-the-env"
+    flagged = parse_args(["--user", "a", "--password", "from-the-flag"])
+    assert resolve_password(flagged, interactive=False) == "from-the-flag"
+
+
+def test_each_transport_defaults_to_its_own_port() -> None:
+    assert parse_args(["--user", "a"]).url == "ws://127.0.0.1:8765"
+    assert parse_args(["--user", "a", "--transport", "ws-json"]).url == "ws://127.0.0.1:8765"
+    assert parse_args(["--user", "a", "--transport", "grpc"]).url == "127.0.0.1:8766"
+    assert parse_args(["--user", "a", "--transport", "grpc", "--url", "h:1"]).url == "h:1"
+
+
+def test_the_line_editor_announces_typing_for_messages_only() -> None:
+    editor = LineEditor()
+    assert editor.feed("h", now=0.0) == ([Typing()], "h")
+    assert editor.feed("i", now=1.0) == ([], "i")
+    assert editor.feed("!", now=1.0 + TYPING_REPEAT_S) == ([Typing()], "!")  # still typing
+    assert editor.feed("\x7f", now=5.0) == ([], "\b \b")
+    assert editor.feed("\r", now=5.0) == ([Line("hi")], "\r\n")
+    assert editor.feed("/", now=6.0) == ([], "/")  # a command: nobody is told
+    assert editor.feed("x\x15", now=6.0)[0] == []
+    editor.feed("yo", now=7.0)
+    assert editor.feed("\x15", now=7.0)[0] == [Typing(active=False)]  # erased: stopped
+    editor.feed("\x1b[A", now=8.0)  # an arrow key is skipped, not typed
+    assert editor.buffer == ""
+    editor.feed("\x04", now=8.0)
+    assert editor.eof
+
+
+def test_last_seen_reads_the_way_people_say_it() -> None:
+    minute = 60_000
+    assert ago(0, 30_000) == "just now"
+    assert ago(0, 5 * minute) == "5 min ago"
+    assert ago(0, 3 * 60 * minute) == "3 h ago"
+    assert ago(0, 3 * 24 * 60 * minute).startswith("on ")
+    assert status_text(False, 0, 5 * minute) == "offline"  # never seen since presence started
+    assert status_text(False, 1, 5 * minute + 1) == "offline, last seen 5 min ago"
