@@ -293,8 +293,8 @@ class ChatClient:
         if transport is None:
             return
         acks = self._sync.take_acks()
-        if acks:
-            await self._write(transport, self._acks_frame(acks))
+        for frame in self._acks_frames(acks):
+            await self._write(transport, frame)
 
     async def typing(self, conversation_id: int, active: bool = True) -> None:
         await self._fire(pb.ClientFrame(typing=pb.Typing(conversation_id=conversation_id, active=active)))
