@@ -52,15 +52,18 @@ class TerminalChat:
 
     async def conversations(self, *, all_pages: bool = False) -> AsyncIterator[pb.ConversationSummary]:
         """The user's conversations, most recent first (one page unless `all_pages`)."""
-        before = 0
+        before, before_id = 0, 0
         while True:
-            listing = await self.client.list_conversations(limit=LIST_PAGE, before_activity_ms=before)
+            listing = await self.client.list_conversations(
+                limit=LIST_PAGE, before_activity_ms=before, before_conversation_id=before_id
+            )
             for row in listing.items:
                 self.state.learn(row.conversation, sender=row.last_message.sender_id)
                 yield row
             if not (all_pages and listing.has_more and listing.items):
                 return
-            before = listing.items[-1].conversation.last_activity_ms
+            last = listing.items[-1].conversation
+            before, before_id = last.last_activity_ms, last.conversation_id
 
     async def load(self) -> None:
         """Learn the names of the latest conversations (so caught-up messages are named)."""

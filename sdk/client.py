@@ -260,11 +260,14 @@ class ChatClient:
         return _expect(await self._request(pb.ClientFrame(history=fetch), retry=True), "history").history
 
     async def list_conversations(
-        self, *, limit: int = 50, before_activity_ms: int = 0
+        self, *, limit: int = 50, before_activity_ms: int = 0, before_conversation_id: int = 0
     ) -> pb.ConversationList:
-        frame = pb.ClientFrame(
-            list_conversations=pb.ListConversations(limit=limit, before_activity_ms=before_activity_ms)
+        """One page, newest activity first; for the next, pass the last item's `last_activity_ms`
+        and `conversation_id` (rows with equal activity times are then neither skipped nor repeated)."""
+        listing = pb.ListConversations(
+            limit=limit, before_activity_ms=before_activity_ms, before_conversation_id=before_conversation_id
         )
+        frame = pb.ClientFrame(list_conversations=listing)
         return _expect(await self._request(frame, retry=True), "conversations").conversations
 
     async def read_by(self, conversation_id: int, seq: int) -> pb.ReadByReply:
@@ -537,6 +540,11 @@ class ChatClient:
                 return
             if kind == "error":
                 self._emit(frame.error)
+            elif kind == "resume_done" and frame.resume_done.has_more and self._transport is not None:
+                # The answer stopped at its byte budget: resume again from the seqs now held.
+                task = asyncio.create_task(self._start_resume(self._transport))
+                task.add_done_callback(_ignore_failure)
+                return
             self._end_resume(self._resume_ref)
             return
         if ref and ref in self._fetch_refs:

@@ -190,3 +190,30 @@ async def test_a_send_made_while_disconnected_is_stored_once_after_reconnecting(
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_a_resume_larger_than_one_answer_continues_until_everything_arrived(node: SingleNode) -> None:
+    """Twelve missed maximum-size messages do not fit one resume answer (its byte budget):
+    the client resumes again from what it now holds, and gets each message once."""
+    alice_id, bob_id = unique("alice"), unique("bob")
+    alice = await sign_up(node, alice_id)
+    bob = await GatedClient.connect(node.ws_url, device_id="bob-phone", sign_up=Credentials(bob_id, PASSWORD))
+    assert isinstance(bob, GatedClient)
+    bob.gate = asyncio.Event()
+    try:
+        groups = [(await alice.create_group(f"g{i}", [bob_id])).conversation_id for i in range(12)]
+        bob.drop_connection()
+        await connection_state(bob, ConnectionState.DISCONNECTED)
+        big = "€" * 100_000  # 300,000 bytes of UTF-8
+        for n, group in enumerate(groups):
+            await alice.send(group, big, payload=bytes([n]) * 400_000)
+        bob.gate.set()
+        got = await messages(bob, len(groups))
+        assert sorted(m.conversation_id for m in got) == sorted(groups)
+        assert {len(m.body) for m in got} == {100_000}
+        marker = await alice.send(groups[0], "marker")
+        (next_message,) = await messages(bob, 1)
+        assert next_message.seq == marker.seq == 2
+    finally:
+        await alice.close()
+        await bob.close()
