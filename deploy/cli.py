@@ -9,15 +9,18 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploy.child_process import startup_error
 from deploy.config import NodeConfig
 from kernel.config import from_env
 from kernel.errors import HubbubError
 from kernel.runtime import settle_after_startup
+
+if TYPE_CHECKING:
+    from deploy.single_node import SingleNode
 
 
 def _run(coro_main: object) -> None:
@@ -52,14 +55,13 @@ def _up_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def _serve(config: NodeConfig, ready_json: bool) -> None:
-    from deploy.single_node import start_single_node
+    from deploy.single_node import serve_until_signalled
 
-    node = await start_single_node(config)
+    await serve_until_signalled(config, lambda node: _ready(node, config, ready_json))
+
+
+def _ready(node: SingleNode, config: NodeConfig, ready_json: bool) -> None:
     settle_after_startup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     addresses = {
         "ws_url": node.ws_url,
         "gateway_target": node.gateway_target,
@@ -80,10 +82,6 @@ async def _serve(config: NodeConfig, ready_json: bool) -> None:
             "Ctrl-C stops.",
             flush=True,
         )
-    try:
-        await stop.wait()
-    finally:
-        await node.stop()
 
 
 def _cmd_up(args: argparse.Namespace) -> int:

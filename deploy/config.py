@@ -4,7 +4,7 @@ with a documented default, each overridable by `HUBBUB_<OPTION>` in the environm
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kernel.errors import InvalidArgument
@@ -63,6 +63,16 @@ class NodeConfig:
     push_log: bool = True
     """Write push notifications for offline users to data_dir/push.jsonl (the log push backend)."""
     log_level: str = "INFO"
+    internal_secret: str = ""
+    """Secret every internal gRPC call carries (edge, router, messaging, presence check it in
+    constant time; distinct from token_secret). Empty = a fresh one generated at each start-up
+    and handed to child processes over their stdin, never argv or the environment. A cluster
+    sets the same value on every process."""
+    internal_host: str = "127.0.0.1"
+    """Interface the internal services (messaging, presence, router) bind: loopback unless a
+    cluster spreads them over machines."""
+    token_ttl_ms: int = 7 * 24 * 3600 * 1000
+    """How long an access token stays valid (7 days); "log out everywhere" revokes earlier."""
 
     def validate(self) -> None:
         if self.store not in ("sqlite", "memory"):
@@ -75,6 +85,19 @@ class NodeConfig:
             raise InvalidArgument("worker_id must be in 0..1023")
         if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
             raise InvalidArgument("heartbeat_timeout_ms must exceed heartbeat_interval_ms")
+        if self.token_ttl_ms <= 0:
+            raise InvalidArgument("token_ttl_ms must be positive")
+        if self.internal_secret and self.internal_secret == self.token_secret:
+            raise InvalidArgument("internal_secret must differ from token_secret")
+
+
+def with_secrets(config: NodeConfig) -> NodeConfig:
+    """The config with both secrets filled in: what every service of this node is given."""
+    return replace(
+        config,
+        token_secret=token_secret_for(config),
+        internal_secret=config.internal_secret or secrets.token_urlsafe(32),
+    )
 
 
 def token_secret_for(config: NodeConfig) -> str:

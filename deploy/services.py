@@ -50,8 +50,11 @@ async def _messaging(config: NodeConfig, secret: str, clock: Clock) -> StartedSe
         MessagingConfig(
             data_dir=config.data_dir,
             store=config.store,
+            host=config.internal_host,
             worker_id=config.worker_id,
             token_secret=secret,
+            token_ttl_ms=config.token_ttl_ms,
+            internal_secret=config.internal_secret,
             password_hash_time_cost=config.password_hash_time_cost,
             password_hash_memory_cost=config.password_hash_memory_kib,
             password_hash_parallelism=config.password_hash_parallelism,
@@ -64,7 +67,14 @@ async def _messaging(config: NodeConfig, secret: str, clock: Clock) -> StartedSe
 async def _presence(config: NodeConfig, clock: Clock) -> StartedService:
     from presence import PresenceConfig, start_presence
 
-    service = await start_presence(PresenceConfig(debounce_ms=config.presence_debounce_ms), clock=clock)
+    service = await start_presence(
+        PresenceConfig(
+            host=config.internal_host,
+            debounce_ms=config.presence_debounce_ms,
+            internal_secret=config.internal_secret,
+        ),
+        clock=clock,
+    )
     return StartedService("presence", {"presence_target": service.target}, service.stop)
 
 
@@ -75,6 +85,8 @@ async def _router(config: NodeConfig, upstream: Addresses, clock: Clock, push: A
         push = LogPushNotifier(config.data_dir / "push.jsonl" if config.push_log else None)
     service = await start_router(
         RouterConfig(
+            host=config.internal_host,
+            internal_secret=config.internal_secret,
             messaging_target=upstream["messaging_target"],
             presence_target=upstream["presence_target"],
             append_interval_ms=config.append_interval_ms,
@@ -104,6 +116,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
             ws_compression=config.ws_compression,
             presence_lease_ms=config.presence_lease_ms,
             router_flush_interval_ms=config.link_flush_interval_ms,
+            internal_secret=config.internal_secret,
         ),
         clock=clock,
     )

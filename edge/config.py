@@ -51,6 +51,9 @@ class EdgeConfig:
     """Typing frames a session may send at once before the rate limit applies."""
     typing_per_second: float = 1.0
     """Sustained typing frames per second per session."""
+    internal_secret: str = ""
+    """Carried on every call to routers, messaging and presence (kernel.internal_auth); the
+    client-facing listeners never ask for it. Empty = none (tests of a room alone)."""
 
     def __post_init__(self) -> None:
         if not self.edge_id:

@@ -32,9 +32,11 @@ MAX_QUERIES_IN_FLIGHT = 64
 class MessagingQueries:
     """Implements connection.QueryRunner over one channel to `target` (empty = UNAVAILABLE)."""
 
-    def __init__(self, target: str, max_in_flight: int = MAX_QUERIES_IN_FLIGHT) -> None:
+    def __init__(
+        self, target: str, internal_secret: str = "", max_in_flight: int = MAX_QUERIES_IN_FLIGHT
+    ) -> None:
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._channel: aio.Channel | None = insecure_channel(target) if target else None
+        self._channel: aio.Channel | None = insecure_channel(target, internal_secret) if target else None
         self._accounts = AccountsStub(self._channel) if self._channel else None
         self._messaging = MessagingStub(self._channel) if self._channel else None
 

@@ -33,9 +33,15 @@ class PresenceReporter:
     """Implements connection.PresenceSink; one Report call in flight at a time."""
 
     def __init__(
-        self, target: str, edge_id: str, lease_ms: int, live_refs: Callable[[], list[SessionRef]]
+        self,
+        target: str,
+        edge_id: str,
+        lease_ms: int,
+        live_refs: Callable[[], list[SessionRef]],
+        internal_secret: str = "",
     ) -> None:
         self._target = target
+        self._internal_secret = internal_secret
         self._edge_id = edge_id
         self._lease_ms = lease_ms
         self._live_refs = live_refs
@@ -63,7 +69,7 @@ class PresenceReporter:
         if not self._task.running:
             return
         await self._task.stop()
-        channel = insecure_channel(self._target)
+        channel = insecure_channel(self._target, self._internal_secret)
         try:
             farewell = EdgeReport(edge_id=self._edge_id, lease_ms=self._lease_ms, full_snapshot=True)
             with contextlib.suppress(Exception):
@@ -74,7 +80,7 @@ class PresenceReporter:
     async def _run(self) -> None:
         renew_s = self._lease_ms / 3000.0
         attempt = 0
-        channel = insecure_channel(self._target)
+        channel = insecure_channel(self._target, self._internal_secret)
         stub = PresenceStub(channel)
         try:
             while True:

@@ -22,6 +22,7 @@ from edge.routing import backoff_delay, route_frame
 from kernel import telemetry
 from kernel.background import BackgroundTask
 from kernel.grpc_server import CHANNEL_OPTIONS
+from kernel.internal_auth import internal_metadata
 from protos.client_pb2 import ClientFrame
 from protos.router_pb2 import EdgeBatch, RouterBatch, SessionRef
 
@@ -52,8 +53,11 @@ class RouterLink:
         pending_limit: int,
         rng: random.Random | None = None,
         flush_interval_s: float = 0.0,
+        internal_secret: str = "",
     ) -> None:
         self.target = target
+        # On the call, not by an interceptor: an intercepted stream proxies every write.
+        self._metadata = internal_metadata(internal_secret)
         self._header = wire.batch_header(edge_id)
         self._live_refs = live_refs
         self._deliver = deliver
@@ -127,7 +131,7 @@ class RouterLink:
         # Requests go out as bytes already encoded (edge.wire); replies are parsed as usual.
         stream: LinkCall = channel.stream_stream(
             LINK_METHOD, request_serializer=None, response_deserializer=RouterBatch.FromString
-        )()
+        )(metadata=self._metadata)
         self._connected_now()
         reader = asyncio.ensure_future(self._read(stream))
         writer = asyncio.ensure_future(self._write(stream))
@@ -202,11 +206,18 @@ class RouterLinks:
         hub: Hub,
         pending_limit: int,
         flush_interval_s: float = 0.0,
+        internal_secret: str = "",
     ) -> None:
         self._hub = hub
         self.links = [
             RouterLink(
-                t, edge_id, hub.live_refs, self.deliver, pending_limit, flush_interval_s=flush_interval_s
+                t,
+                edge_id,
+                hub.live_refs,
+                self.deliver,
+                pending_limit,
+                flush_interval_s=flush_interval_s,
+                internal_secret=internal_secret,
             )
             for t in targets
         ]

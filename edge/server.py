@@ -117,14 +117,21 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
         hub,
         config.router_pending_limit,
         flush_interval_s=config.router_flush_interval_ms / 1000,
+        internal_secret=config.internal_secret,
     )
     reporter = (
-        PresenceReporter(config.presence_target, config.edge_id, config.presence_lease_ms, hub.live_refs)
+        PresenceReporter(
+            config.presence_target,
+            config.edge_id,
+            config.presence_lease_ms,
+            hub.live_refs,
+            internal_secret=config.internal_secret,
+        )
         if config.presence_target
         else None
     )
     presence: PresenceSink = reporter if reporter is not None else _NoPresence()
-    queries = MessagingQueries(config.messaging_target)
+    queries = MessagingQueries(config.messaging_target, config.internal_secret)
     settings = SessionSettings(
         edge_id=config.edge_id,
         token_secret=config.token_secret,

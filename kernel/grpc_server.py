@@ -1,5 +1,6 @@
 """Start and stop a grpc.aio server on a loopback port (0 = any free port), the way every
-hubbub service does: register servicers, bind, start; stop gracefully."""
+hubbub service does: register servicers, bind, start; stop gracefully. Internal servers and
+channels carry the deployment's internal secret (see `kernel.internal_auth`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from grpc import aio
+
+from kernel.internal_auth import ServerAuthInterceptor, client_interceptors
 
 # Large enough for a 100,000-character body plus a batch of frames around it.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -48,9 +51,17 @@ class GrpcService:
 
 
 async def start_grpc_server(
-    name: str, register: Callable[[aio.Server], None], host: str = "127.0.0.1", port: int = 0
+    name: str,
+    register: Callable[[aio.Server], None],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    internal_secret: str = "",
 ) -> GrpcService:
-    server = aio.server(options=SERVER_OPTIONS)
+    """`internal_secret`: every call must carry it (UNAUTHENTICATED otherwise); empty = open,
+    for client-facing servers (the edge's Gateway) and rooms tested alone."""
+    interceptors = [ServerAuthInterceptor(internal_secret)] if internal_secret else None
+    server = aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
     register(server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
@@ -59,6 +70,8 @@ async def start_grpc_server(
     return GrpcService(name=name, server=server, host=host, port=bound)
 
 
-def insecure_channel(target: str) -> aio.Channel:
-    """A channel to another hubbub service with the shared limits and keepalives."""
-    return aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+def insecure_channel(target: str, internal_secret: str = "") -> aio.Channel:
+    """A channel to another hubbub service with the shared limits and keepalives; every call
+    on it carries `internal_secret` (when given) as metadata."""
+    interceptors = client_interceptors(internal_secret) if internal_secret else None
+    return aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)

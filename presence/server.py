@@ -25,12 +25,14 @@ RETRY_AFTER_ERROR_S = 1.0
 class PresenceConfig:
     """host/port: where the gRPC server listens (port 0 = any free port).
     debounce_ms: how long a user must stay offline before watchers are told (default 2 s).
-    max_watch_queue: changes buffered per watcher before it is cut off (default 10,000)."""
+    max_watch_queue: changes buffered per watcher before it is cut off (default 10,000).
+    internal_secret: every call must carry it (kernel.internal_auth); empty = open (tests)."""
 
     host: str = "127.0.0.1"
     port: int = 0
     debounce_ms: int = 2000
     max_watch_queue: int = 10_000
+    internal_secret: str = ""
 
     def __post_init__(self) -> None:
         if self.debounce_ms < 0:
@@ -89,6 +91,7 @@ async def start_presence(
         lambda server: presence_pb2_grpc.add_PresenceServicer_to_server(servicer, server),
         config.host,
         config.port,
+        internal_secret=config.internal_secret,
     )
     expiry.start()
     if owned:

@@ -34,6 +34,8 @@ class RouterConfig:
     edge_outbox_limit: router items waiting for one slow edge before new ones are dropped.
     presence_backoff_max_s: cap of the reconnect backoff for the Presence.Watch stream.
     owner_epoch: partition ownership epoch sent with Append (0 = unfenced, single node).
+    internal_secret: carried by every call this router makes and required of every call it
+        serves (kernel.internal_auth); empty = open (tests).
     """
 
     router_id: str = "router-1"
@@ -56,6 +58,7 @@ class RouterConfig:
     edge_outbox_limit: int = 200_000
     presence_backoff_max_s: float = 5.0
     owner_epoch: int = 0
+    internal_secret: str = ""
 
     def validate(self) -> RouterConfig:
         """Fail at start-up, not on the first message."""

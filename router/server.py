@@ -61,11 +61,11 @@ async def start_router(
     config.validate()
     clock = clock or SystemClock()
     notifier: PushNotifier = push if push is not None else LogPushNotifier()
-    messaging_channel = insecure_channel(config.messaging_target)
+    messaging_channel = insecure_channel(config.messaging_target, config.internal_secret)
     channels: list[aio.Channel] = [messaging_channel]
     presence_stub = None
     if config.presence_target:
-        presence_channel = insecure_channel(config.presence_target)
+        presence_channel = insecure_channel(config.presence_target, config.internal_secret)
         channels.append(presence_channel)
         presence_stub = presence_pb2_grpc.PresenceStub(presence_channel)
     messaging = messaging_pb2_grpc.MessagingStub(messaging_channel)
@@ -97,6 +97,7 @@ async def start_router(
             lambda server: router_pb2_grpc.add_RouterServicer_to_server(servicer, server),
             host=config.host,
             port=config.port,
+            internal_secret=config.internal_secret,
         )
     except BaseException:
         await core.stop()
