@@ -25,7 +25,7 @@ from kernel.telemetry import setup_tracing
 
 # After SIGTERM or the parent's exit, a graceful stop gets this long; then the process exits
 # regardless (a wedged service must not keep it alive).
-CHILD_STOP_GRACE_S = 8.0
+CHILD_STOP_GRACE_S = 5.0
 MAX_SPEC_BYTES = 1 << 20
 
 

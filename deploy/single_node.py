@@ -122,6 +122,7 @@ async def start_child(
     spec = {"services": services, "config": config_to_json(config), "secret": secret, "upstream": upstream}
     command = [sys.executable, "-m", "deploy.child_process"]
     proc = await asyncio.to_thread(_spawn, command, json.dumps(spec).encode())
+    log.info("child process %d starting %s", proc.pid, "+".join(services))
     assert proc.stdout is not None
     try:
         async with asyncio.timeout(CHILD_READY_TIMEOUT_S):
