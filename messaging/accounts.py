@@ -16,6 +16,14 @@ from messaging.passwords import PasswordHasher
 from messaging.store.interface import MessageStore
 
 
+def presence_visible(contacts: Iterable[str], contact_of: Iterable[str], peers: Iterable[str]) -> list[str]:
+    """Who sees a user's presence, and whom the user sees: mutual contacts and direct-chat
+    peers. Adding someone as a contact one-sidedly shows nothing (they have not agreed); group
+    co-members are left out on purpose: a 500-member group must not hear every flap."""
+    mutual = set(contacts).intersection(contact_of)
+    return sorted(mutual.union(peers))
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     user_id: str
@@ -94,17 +102,18 @@ class Accounts:
         return await self._store.list_contacts(owner_id)
 
     async def presence_audience(self, user_id: str) -> list[str]:
-        """Who sees `user_id` come and go: those who list them as a contact, and direct peers.
-        Group co-members are left out on purpose: a 500-member group must not hear every flap."""
-        contact_of = await self._store.contact_of(user_id)
-        peers = await self._store.direct_peers(user_id)
-        return sorted(set(contact_of).union(peers))
+        """Who sees `user_id` come and go. Visibility is symmetric (see `presence_visible`), so
+        the audience and the watch list are one set."""
+        return await self.presence_watch_list(user_id)
 
     async def presence_watch_list(self, user_id: str) -> list[str]:
-        """Whose presence `user_id` sees: their contacts and direct peers."""
-        contacts = await self._store.list_contacts(user_id)
-        peers = await self._store.direct_peers(user_id)
-        return sorted(set(contacts).union(peers))
+        """Whose presence `user_id` sees: mutual contacts and direct peers."""
+        contacts, contact_of, peers = await asyncio.gather(
+            self._store.list_contacts(user_id),
+            self._store.contact_of(user_id),
+            self._store.direct_peers(user_id),
+        )
+        return presence_visible(contacts, contact_of, peers)
 
     async def presence_watch_lists(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
         """presence_watch_list of each distinct user, in the order first asked: the store reads

@@ -56,12 +56,16 @@ async def test_contacts_and_presence_audience(services: Services) -> None:
     await services.conversations.open_direct("alice", "dave")
     with pytest.raises(NotFound):
         await services.accounts.add_contact("alice", "nobody")
-    # carol lists alice; dave chats with her directly; bob is listed by alice, not the reverse
-    assert await services.accounts.presence_audience("alice") == ["carol", "dave"]
-    assert await services.accounts.presence_watch_list("alice") == ["bob", "dave"]
+    # carol lists alice and alice lists bob, one-sidedly: neither sees the other (issue 7 #9);
+    # dave chats with her directly
+    assert await services.accounts.presence_audience("alice") == ["dave"]
+    assert await services.accounts.presence_watch_list("alice") == ["dave"]
     assert await services.accounts.presence_watch_lists(["dave", "alice", "dave", "bob"]) == {
         "dave": ["alice"],
-        "alice": ["bob", "dave"],
+        "alice": ["dave"],
         "bob": [],
     }
+    await services.accounts.add_contact("bob", "alice")  # now mutual
+    assert await services.accounts.presence_audience("alice") == ["bob", "dave"]
+    assert await services.accounts.presence_watch_list("bob") == ["alice"]
     assert await services.accounts.remove_contact("alice", "bob") == []
