@@ -20,6 +20,8 @@ from protos.messaging_pb2 import (
     ReadByRequest,
     ResumeRequest,
     SignUpRequest,
+    UserList,
+    UserRequest,
 )
 from protos.messaging_pb2_grpc import AccountsStub, MessagingStub
 
@@ -51,6 +53,25 @@ class MessagingQueries:
     async def answer(self, query: ToMessaging) -> list[ServerFrame]:
         async with self._in_flight:
             return await self._answer(query)
+
+    async def token_generations(self, user_ids: list[str]) -> dict[str, int]:
+        """One call for a batch of token hellos (edge.token_check): absent = no such user."""
+        if self._accounts is None:
+            raise Unavailable("accounts service not configured")
+        async with self._in_flight:
+            reply = await call(
+                self._accounts.TokenGenerations(UserList(user_ids=user_ids), timeout=QUERY_TIMEOUT_S)
+            )
+        return {entry.user_id: entry.generation for entry in reply.users}
+
+    async def revoke_tokens(self, user_id: str) -> int:
+        if self._accounts is None:
+            raise Unavailable("accounts service not configured")
+        async with self._in_flight:
+            reply = await call(
+                self._accounts.RevokeTokens(UserRequest(user_id=user_id), timeout=QUERY_TIMEOUT_S)
+            )
+        return reply.generation
 
     async def _authenticate(self, query: ToMessaging) -> AuthReply:
         if self._accounts is None:

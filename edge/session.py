@@ -9,7 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
+from edge.actions import (
+    Action,
+    CheckToken,
+    Close,
+    CloseCode,
+    Opened,
+    QueryKind,
+    Reply,
+    ToMessaging,
+    ToRouter,
+)
 from edge.frames import error_frame, error_from
 from edge.rate_limit import Bucket, full_bucket, take
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated
@@ -34,12 +44,13 @@ QUERIES = {
     "list_conversations": QueryKind.LIST_CONVERSATIONS,
     "read_by": QueryKind.READ_BY,
     "resume": QueryKind.RESUME,
+    "log_out_everywhere": QueryKind.LOG_OUT_EVERYWHERE,
 }
 
 
 class State(Enum):
     AWAITING_HELLO = "awaiting_hello"
-    AUTHENTICATING = "authenticating"  # a log_in / sign_up is with messaging
+    AUTHENTICATING = "authenticating"  # a log_in / sign_up / token check is with messaging
     OPEN = "open"
     CLOSED = "closed"
 
@@ -123,13 +134,13 @@ class Session:
         return [Reply(error_frame(0, ErrorCode.BAD_FRAME, detail))]
 
     def authenticated(self, ref: int, user_id: str, token: str, now_ms: int) -> list[Action]:
-        """Messaging accepted a log_in / sign_up."""
+        """Messaging accepted a log_in / sign_up (or the token's user and generation)."""
         if self.state is not State.AUTHENTICATING:
             return []
         return self._open(ref, user_id, token, now_ms)
 
     def auth_failed(self, ref: int, error: HubbubError) -> list[Action]:
-        """Messaging refused (or could not answer) a log_in / sign_up."""
+        """Messaging refused (or could not answer) a log_in / sign_up / token check."""
         if self.state is not State.AUTHENTICATING:
             return []
         return self._fail(ref, error)
@@ -163,7 +174,8 @@ class Session:
                 claims = verify_token(self.settings.token_secret, hello.token, now_ms)
             except Unauthenticated as exc:
                 return self._fail(frame.ref, exc)
-            return self._open(frame.ref, claims.user_id, "", now_ms)
+            self.state = State.AUTHENTICATING  # until the user and generation are checked
+            return [CheckToken(frame.ref, claims)]
         if auth in ("log_in", "sign_up"):
             self.state = State.AUTHENTICATING
             kind = QueryKind.LOG_IN if auth == "log_in" else QueryKind.SIGN_UP
