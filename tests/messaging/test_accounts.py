@@ -69,3 +69,20 @@ async def test_contacts_and_presence_audience(services: Services) -> None:
     assert await services.accounts.presence_audience("alice") == ["bob", "dave"]
     assert await services.accounts.presence_watch_list("bob") == ["alice"]
     assert await services.accounts.remove_contact("alice", "bob") == []
+
+
+async def test_tokens_carry_the_generation_and_log_out_everywhere_bumps_it(services: Services) -> None:
+    """Issue 7 #9: tokens are revocable, and only users that exist (with valid ids) have one."""
+    first = await services.accounts.sign_up("alice", "password123", "")
+    assert verify_token(SECRET, first.token, services.clock.now_ms()).generation == 0
+    assert await services.accounts.token_generations(["alice", "nobody", "Bad Id!", "x" * 5000]) == {
+        "alice": 0
+    }
+    assert await services.accounts.revoke_tokens("alice") == 1
+    assert await services.accounts.token_generations(["alice"]) == {"alice": 1}
+    again = await services.accounts.log_in("alice", "password123")
+    assert verify_token(SECRET, again.token, services.clock.now_ms()).generation == 1
+    with pytest.raises(NotFound):
+        await services.accounts.revoke_tokens("nobody")
+    with pytest.raises(InvalidArgument):
+        await services.accounts.token_generations([f"u{i}" for i in range(1001)])
