@@ -3,6 +3,7 @@ with a documented default, each overridable by `HUBBUB_<OPTION>` in the environm
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -92,12 +93,26 @@ class NodeConfig:
 
 
 def with_secrets(config: NodeConfig) -> NodeConfig:
-    """The config with both secrets filled in: what every service of this node is given."""
-    return replace(
-        config,
-        token_secret=token_secret_for(config),
-        internal_secret=config.internal_secret or secrets.token_urlsafe(32),
-    )
+    """The config with both secrets filled in: what every service of this node is given. A
+    generated internal secret is also left in data_dir/internal_secret (0600, replaced at each
+    start) for the admin CLI (`hubbub discovery --data-dir`)."""
+    internal = config.internal_secret
+    if not internal:
+        internal = secrets.token_urlsafe(32)
+        write_private(config.data_dir / INTERNAL_SECRET_FILE, internal)
+    return replace(config, token_secret=token_secret_for(config), internal_secret=internal)
+
+
+INTERNAL_SECRET_FILE = "internal_secret"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, whatever was there before."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
 
 
 def token_secret_for(config: NodeConfig) -> str:
@@ -107,8 +122,6 @@ def token_secret_for(config: NodeConfig) -> str:
     path = config.data_dir / "token_secret"
     if path.exists():
         return path.read_text().strip()
-    config.data_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(32)
-    path.touch(mode=0o600)
-    path.write_text(secret)
+    write_private(path, secret)
     return secret

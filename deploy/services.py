@@ -132,7 +132,10 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
     )
     try:
         discovery = await start_discovery(
-            DiscoveryConfig(host=config.host, port=config.discovery_port), registry=registry
+            DiscoveryConfig(
+                host=config.host, port=config.discovery_port, internal_secret=config.internal_secret
+            ),
+            registry=registry,
         )
     except BaseException:
         await edge.stop()

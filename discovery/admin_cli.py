@@ -8,6 +8,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from discovery.convert import KIND_TO_PROTO
 from discovery.model import NodeKind
@@ -17,6 +18,8 @@ from kernel.grpc_server import insecure_channel
 from protos import discovery_pb2, discovery_pb2_grpc
 
 TARGET_ENV = "HUBBUB_DISCOVERY_TARGET"
+SECRET_ENV = "HUBBUB_INTERNAL_SECRET"
+SECRET_FILE = "internal_secret"  # left in the data dir by `hubbub up` (0600)
 DEFAULT_TARGET = "127.0.0.1:8767"  # `hubbub up` binds discovery here (deploy NodeConfig)
 CALL_TIMEOUT_S = 10.0
 COLUMNS = ("NODE", "KIND", "GRPC", "WS", "CONNS", "DRAINING", "PARTITIONS", "EPOCH")
@@ -29,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--target",
         default=os.environ.get(TARGET_ENV, DEFAULT_TARGET),
         help=f"discovery host:port (default: ${TARGET_ENV} or {DEFAULT_TARGET})",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default="data",
+        help=f"where `hubbub up` left the internal secret (default: data; ${SECRET_ENV} wins)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     nodes = commands.add_parser("nodes", help="list registered nodes")
@@ -60,9 +68,21 @@ def format_table(nodes: Sequence[discovery_pb2.Node]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
+def internal_secret(data_dir: str) -> str:
+    """Listing and draining need the deployment's internal secret: from the environment, or
+    the file `hubbub up` keeps in its data dir (never a flag: argv is public)."""
+    if os.environ.get(SECRET_ENV):
+        return os.environ[SECRET_ENV]
+    path = Path(data_dir) / SECRET_FILE
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
 async def run(args: argparse.Namespace) -> str:
     """The command's output; raises HubbubError for anything the server refused."""
-    async with insecure_channel(args.target) as channel:
+    async with insecure_channel(args.target, internal_secret(args.data_dir)) as channel:
         stub = discovery_pb2_grpc.DiscoveryStub(channel)
         if args.command == "nodes":
             kind = KIND_TO_PROTO[NodeKind(args.kind)] if args.kind else discovery_pb2.NODE_KIND_UNSPECIFIED

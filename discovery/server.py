@@ -10,13 +10,18 @@ from discovery.servicer import DiscoveryServicer
 from kernel.grpc_server import GrpcService, start_grpc_server
 from protos import discovery_pb2_grpc
 
+CLIENT_METHODS = frozenset({"/hubbub.v1.Discovery/AssignEdge"})
+
 
 @dataclass(frozen=True)
 class DiscoveryConfig:
-    """host/port: where the gRPC server listens (port 0 = any free port)."""
+    """host/port: where the gRPC server listens (port 0 = any free port).
+    internal_secret: required of every call but AssignEdge, which clients make (listing the
+    nodes and draining them are for the deployment and its admins); empty = open (tests)."""
 
     host: str = "127.0.0.1"
     port: int = 0
+    internal_secret: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -30,4 +35,6 @@ async def start_discovery(config: DiscoveryConfig, registry: NodeRegistry) -> Gr
         lambda server: discovery_pb2_grpc.add_DiscoveryServicer_to_server(servicer, server),
         config.host,
         config.port,
+        internal_secret=config.internal_secret,
+        open_methods=CLIENT_METHODS,
     )

@@ -57,10 +57,12 @@ async def start_grpc_server(
     port: int = 0,
     *,
     internal_secret: str = "",
+    open_methods: frozenset[str] = frozenset(),
 ) -> GrpcService:
-    """`internal_secret`: every call must carry it (UNAUTHENTICATED otherwise); empty = open,
-    for client-facing servers (the edge's Gateway) and rooms tested alone."""
-    interceptors = [ServerAuthInterceptor(internal_secret)] if internal_secret else None
+    """`internal_secret`: every call must carry it (UNAUTHENTICATED otherwise) but those to
+    `open_methods` (full names, for clients); empty = open, for client-facing servers (the
+    edge's Gateway) and rooms tested alone."""
+    interceptors = [ServerAuthInterceptor(internal_secret, open_methods)] if internal_secret else None
     server = aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
     register(server)
     bound = server.add_insecure_port(f"{host}:{port}")

@@ -105,8 +105,9 @@ class ServerAuthInterceptor(aio.ServerInterceptor):
     """Refuses, with UNAUTHENTICATED and nothing else, every call without the internal secret.
     Runs once per call (once per stream), before the request is decoded."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, open_methods: frozenset[str] = frozenset()) -> None:
         self._secret = secret.encode()
+        self._open = open_methods  # full method names clients may call without it
 
     async def intercept_service(
         self,
@@ -114,7 +115,9 @@ class ServerAuthInterceptor(aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler | None:
         handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method in self._open:
+            return handler
         presented = presented_secret(handler_call_details.invocation_metadata)
-        if handler is None or hmac.compare_digest(presented, self._secret):
+        if hmac.compare_digest(presented, self._secret):
             return handler
         return _refusing(handler)

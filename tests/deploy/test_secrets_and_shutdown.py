@@ -66,7 +66,20 @@ async def up(tmp_path: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, 
 
 
 async def _listed(discovery_target: str, kind: int) -> list[discovery_pb2.Node]:
+    """The node listing, which is for the deployment: refused to a client, and even with the
+    internal secret it holds no secret (only addresses, which open nothing)."""
     async with insecure_channel(discovery_target) as channel:
+        stub = discovery_pb2_grpc.DiscoveryStub(channel)
+        for call in (
+            stub.ListNodes(discovery_pb2.ListNodesRequest()),
+            stub.SetDraining(discovery_pb2.SetDrainingRequest(node_id="edge-1", draining=True)),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assignment = await stub.AssignEdge(discovery_pb2.AssignEdgeRequest(user_id="bob"))  # clients'
+        assert assignment.edge.ws_url and not assignment.edge.draining
+    async with insecure_channel(discovery_target, INTERNAL_SECRET) as channel:
         listing = await discovery_pb2_grpc.DiscoveryStub(channel).ListNodes(discovery_pb2.ListNodesRequest())
     assert TOKEN_SECRET.encode() not in listing.SerializeToString()
     assert INTERNAL_SECRET.encode() not in listing.SerializeToString()
@@ -163,3 +176,29 @@ async def test_sigterm_during_start_up_leaves_no_child(tmp_path: Path) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_the_admin_cli_reads_the_generated_internal_secret_from_the_data_dir(tmp_path: Path) -> None:
+    """Without a configured internal secret one is generated at start-up; `hubbub discovery`
+    finds it in the data dir (a 0600 file), never on a command line."""
+    proc = await _start_up(tmp_path, secrets_in_env=False)
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            ready = json.loads(await proc.stdout.readline())
+        secret_file = tmp_path / "data" / "internal_secret"
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+        env = {k: v for k, v in os.environ.items() if k != "HUBBUB_INTERNAL_SECRET"}
+        admin = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "deploy.cli", "discovery", "--target", ready["discovery_target"],
+            "--data-dir", str(tmp_path / "data"), "nodes",
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        async with asyncio.timeout(60):
+            out, _ = await admin.communicate()
+        assert admin.returncode == 0 and b"edge-1" in out
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                await proc.wait()
