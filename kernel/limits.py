@@ -33,3 +33,9 @@ DEFAULT_PAGE_LIMIT = 50
 MAX_PAGE_LIMIT = 100
 DEFAULT_RESUME_LIMIT = 100
 MAX_RESUME_LIMIT = 100
+
+# ------------------------------------------------------------------ handshake
+MAX_EARLY_FRAMES = 32
+"""Frames pipelined behind a token Hello that are held while the token is checked (served
+after the Welcome); beyond this (or MAX_EARLY_BYTES) they get a non-fatal UNAUTHENTICATED."""
+MAX_EARLY_BYTES = 1 << 20

@@ -86,3 +86,18 @@ async def test_the_token_lifetime_is_configurable(tmp_path: Path) -> None:
         await alice.close()
     finally:
         await node.stop()
+
+
+async def test_frames_pipelined_behind_a_token_hello_are_served(node: SingleNode) -> None:
+    """The token check (user exists, not revoked) may wait on accounts; a client that pipelines
+    behind its hello is still served, in order, once the welcome is out."""
+    alice = await WireClient.sign_up(node.ws_url, "alice")
+    client = await WireClient.open(node.ws_url)
+    hello = asyncio.ensure_future(
+        client.request(pb.ClientFrame(hello=pb.Hello(token=alice.welcome.token, device_id="tab")))
+    )
+    listing = asyncio.ensure_future(client.request(pb.ClientFrame(list_conversations=pb.ListConversations())))
+    assert (await hello).WhichOneof("kind") == "welcome"
+    assert (await listing).WhichOneof("kind") == "conversations"
+    for c in (alice, client):
+        await c.close()

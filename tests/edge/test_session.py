@@ -19,7 +19,7 @@ from edge.actions import (
 )
 from edge.session import Session, SessionSettings, State
 from kernel.errors import Unauthenticated, Unavailable
-from kernel.limits import MAX_BODY_CHARS
+from kernel.limits import MAX_BODY_CHARS, MAX_EARLY_FRAMES
 from kernel.tokens import issue_token
 from protos import client_pb2 as pb
 
@@ -76,7 +76,6 @@ def test_hello_with_a_valid_token_opens_the_session() -> None:
     (check,) = session.receive(hello(token()), T0 + 10)
     # Signed correctly: the user's existence and token generation are checked next (issue 7 #9).
     assert isinstance(check, CheckToken) and (check.ref, check.claims.user_id) == (1, "alice")
-    assert error_of(session.receive(send(), T0 + 10)).code == "UNAUTHENTICATED"  # nothing routed yet
     actions = session.authenticated(check.ref, "alice", "", T0 + 10)
     welcome_frame, opened = actions
     assert isinstance(welcome_frame, Reply) and isinstance(opened, Opened)
@@ -87,6 +86,20 @@ def test_hello_with_a_valid_token_opens_the_session() -> None:
     assert welcome.max_body_chars == MAX_BODY_CHARS and welcome.edge_id == "edge-t"
     assert welcome.server_time_ms == T0 + 10
     assert opened == Opened(7, "alice", "phone")
+
+
+def test_frames_pipelined_behind_a_token_hello_are_served_after_the_welcome() -> None:
+    session = Session(7, SETTINGS, T0)
+    (check,) = session.receive(hello(token()), T0)
+    assert isinstance(check, CheckToken)
+    held = [send(cmid=f"m-{i}", ref=10 + i) for i in range(MAX_EARLY_FRAMES)]
+    for frame in held:
+        assert session.receive(frame, T0) == []  # nothing routed before the check
+    overflow = session.receive(send(cmid="late", ref=99), T0)
+    assert error_of(overflow).code == "UNAUTHENTICATED" and not error_of(overflow).fatal
+    actions = session.authenticated(check.ref, "alice", "", T0)
+    assert isinstance(actions[0], Reply) and actions[0].frame.WhichOneof("kind") == "welcome"
+    assert actions[2:] == [ToRouter(frame) for frame in held]
 
 
 def test_a_token_refused_by_its_check_is_fatal_with_4001() -> None:
