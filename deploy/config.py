@@ -74,6 +74,9 @@ class NodeConfig:
     cluster spreads them over machines."""
     token_ttl_ms: int = 7 * 24 * 3600 * 1000
     """How long an access token stays valid (7 days); "log out everywhere" revokes earlier."""
+    token_check_ttl_ms: int = 10_000
+    """How long an edge reuses a user's token generation when checking token hellos (a
+    revocation through another edge is seen within this long)."""
 
     def validate(self) -> None:
         if self.store not in ("sqlite", "memory"):
@@ -86,8 +89,8 @@ class NodeConfig:
             raise InvalidArgument("worker_id must be in 0..1023")
         if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
             raise InvalidArgument("heartbeat_timeout_ms must exceed heartbeat_interval_ms")
-        if self.token_ttl_ms <= 0:
-            raise InvalidArgument("token_ttl_ms must be positive")
+        if self.token_ttl_ms <= 0 or self.token_check_ttl_ms < 0:
+            raise InvalidArgument("token_ttl_ms must be positive and token_check_ttl_ms not negative")
         if self.internal_secret and self.internal_secret == self.token_secret:
             raise InvalidArgument("internal_secret must differ from token_secret")
 

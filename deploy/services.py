@@ -116,6 +116,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
             ws_compression=config.ws_compression,
             presence_lease_ms=config.presence_lease_ms,
             router_flush_interval_ms=config.link_flush_interval_ms,
+            token_check_ttl_ms=config.token_check_ttl_ms,
             internal_secret=config.internal_secret,
         ),
         clock=clock,
