@@ -32,7 +32,7 @@ from edge.token_check import MISSING, TokenGenerations
 from kernel import telemetry
 from kernel.clock import Clock
 from kernel.errors import BadFrame, ErrorCode, HubbubError, Internal
-from kernel.tokens import TokenClaims, check_generation
+from kernel.tokens import TokenClaims, check_generation, verify_token
 from protos.client_pb2 import ClientFrame, LoggedOut, ServerFrame
 from protos.messaging_pb2 import AuthReply
 from protos.router_pb2 import SessionRef
@@ -262,6 +262,13 @@ class Connection:
             return self.session.auth_failed(ref, exc)
         return self.session.authenticated(ref, claims.user_id, "", self._ctx.clock.now_ms())
 
+    def _learn_generation(self, token: str, now_ms: int) -> None:
+        try:
+            claims = verify_token(self._ctx.settings.token_secret, token, now_ms)
+        except HubbubError:  # not for us to judge here: the client will find out on reconnect
+            return
+        self._ctx.tokens.learned(claims.user_id, claims.generation)
+
     def revoke(self, detail: str) -> None:
         """The user logged out everywhere: one fatal UNAUTHENTICATED error, then close 4001."""
         self._reply(error_frame(0, ErrorCode.UNAUTHENTICATED, detail, fatal=True))
@@ -296,9 +303,9 @@ class Connection:
                 log.exception("authentication failed unexpectedly")
                 actions = self.session.auth_failed(query.ref, Internal("internal error"))
             else:
-                actions = self.session.authenticated(
-                    query.ref, reply.user_id, reply.token, self._ctx.clock.now_ms()
-                )
+                now = self._ctx.clock.now_ms()
+                self._learn_generation(reply.token, now)
+                actions = self.session.authenticated(query.ref, reply.user_id, reply.token, now)
             self._apply(actions)
             return
         try:

@@ -55,13 +55,14 @@ class MessagingQueries:
             return await self._answer(query)
 
     async def token_generations(self, user_ids: list[str]) -> dict[str, int]:
-        """One call for a batch of token hellos (edge.token_check): absent = no such user."""
+        """One call for a batch of token hellos (edge.token_check): absent = no such user.
+        Outside the query slots: one such call is in flight at a time, and the hellos of a
+        reconnect storm must not queue behind the Resumes of those already welcomed."""
         if self._accounts is None:
             raise Unavailable("accounts service not configured")
-        async with self._in_flight:
-            reply = await call(
-                self._accounts.TokenGenerations(UserList(user_ids=user_ids), timeout=QUERY_TIMEOUT_S)
-            )
+        reply = await call(
+            self._accounts.TokenGenerations(UserList(user_ids=user_ids), timeout=QUERY_TIMEOUT_S)
+        )
         return {entry.user_id: entry.generation for entry in reply.users}
 
     async def revoke_tokens(self, user_id: str) -> int:

@@ -67,6 +67,11 @@ class TokenGenerations:
         """This edge revoked the user's tokens: `generation` is current from now on."""
         self._store(user_id, generation)
 
+    def learned(self, user_id: str, generation: int) -> None:
+        """A log-in or sign-up here just issued a token at `generation`: the user exists, and
+        a reconnect with that token soon after needs no call."""
+        self._store(user_id, generation)
+
     def _store(self, user_id: str, generation: int) -> None:
         entry = self._entries.get(user_id)
         if entry is not None and entry[0] > generation:
