@@ -74,6 +74,10 @@ class NodeConfig:
     cluster spreads them over machines."""
     token_ttl_ms: int = 7 * 24 * 3600 * 1000
     """How long an access token stays valid (7 days); "log out everywhere" revokes earlier."""
+    internal_tls_dir: str = ""
+    """Mutual TLS between internal services: a directory with ca.crt (the deployment's CA),
+    node.crt and node.key (this node's certificate, its SANs naming internal_host). Empty =
+    plaintext on loopback, authenticated by internal_secret alone."""
     token_check_ttl_ms: int = 10_000
     """How long an edge reuses a user's token generation when checking token hellos (a
     revocation through another edge is seen within this long)."""

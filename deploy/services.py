@@ -55,6 +55,7 @@ async def _messaging(config: NodeConfig, secret: str, clock: Clock) -> StartedSe
             token_secret=secret,
             token_ttl_ms=config.token_ttl_ms,
             internal_secret=config.internal_secret,
+            internal_tls_dir=config.internal_tls_dir,
             password_hash_time_cost=config.password_hash_time_cost,
             password_hash_memory_cost=config.password_hash_memory_kib,
             password_hash_parallelism=config.password_hash_parallelism,
@@ -72,6 +73,7 @@ async def _presence(config: NodeConfig, clock: Clock) -> StartedService:
             host=config.internal_host,
             debounce_ms=config.presence_debounce_ms,
             internal_secret=config.internal_secret,
+            internal_tls_dir=config.internal_tls_dir,
         ),
         clock=clock,
     )
@@ -87,6 +89,7 @@ async def _router(config: NodeConfig, upstream: Addresses, clock: Clock, push: A
         RouterConfig(
             host=config.internal_host,
             internal_secret=config.internal_secret,
+            internal_tls_dir=config.internal_tls_dir,
             messaging_target=upstream["messaging_target"],
             presence_target=upstream["presence_target"],
             append_interval_ms=config.append_interval_ms,
@@ -118,6 +121,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
             router_flush_interval_ms=config.link_flush_interval_ms,
             token_check_ttl_ms=config.token_check_ttl_ms,
             internal_secret=config.internal_secret,
+            internal_tls_dir=config.internal_tls_dir,
         ),
         clock=clock,
     )

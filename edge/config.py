@@ -60,6 +60,9 @@ class EdgeConfig:
     internal_secret: str = ""
     """Carried on every call to routers, messaging and presence (kernel.internal_auth); the
     client-facing listeners never ask for it. Empty = none (tests of a room alone)."""
+    internal_tls_dir: str = ""
+    """Mutual TLS on those calls (kernel.internal_tls: ca.crt, node.crt, node.key); empty =
+    plaintext. The client-facing listeners are unaffected."""
 
     def __post_init__(self) -> None:
         if not self.edge_id:

@@ -10,7 +10,7 @@ from grpc import aio
 from edge.actions import QueryKind, ToMessaging
 from kernel.errors import Unavailable
 from kernel.grpc_boundary import call
-from kernel.grpc_server import insecure_channel
+from kernel.grpc_server import internal_channel
 from protos.client_pb2 import ResumeDone, ServerFrame
 from protos.messaging_pb2 import (
     AuthReply,
@@ -35,10 +35,16 @@ class MessagingQueries:
     """Implements connection.QueryRunner over one channel to `target` (empty = UNAVAILABLE)."""
 
     def __init__(
-        self, target: str, internal_secret: str = "", max_in_flight: int = MAX_QUERIES_IN_FLIGHT
+        self,
+        target: str,
+        internal_secret: str = "",
+        max_in_flight: int = MAX_QUERIES_IN_FLIGHT,
+        internal_tls_dir: str = "",
     ) -> None:
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._channel: aio.Channel | None = insecure_channel(target, internal_secret) if target else None
+        self._channel: aio.Channel | None = (
+            internal_channel(target, internal_secret, internal_tls_dir) if target else None
+        )
         self._accounts = AccountsStub(self._channel) if self._channel else None
         self._messaging = MessagingStub(self._channel) if self._channel else None
 

@@ -119,6 +119,7 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
         config.router_pending_limit,
         flush_interval_s=config.router_flush_interval_ms / 1000,
         internal_secret=config.internal_secret,
+        internal_tls_dir=config.internal_tls_dir,
     )
     reporter = (
         PresenceReporter(
@@ -127,12 +128,15 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
             config.presence_lease_ms,
             hub.live_refs,
             internal_secret=config.internal_secret,
+            internal_tls_dir=config.internal_tls_dir,
         )
         if config.presence_target
         else None
     )
     presence: PresenceSink = reporter if reporter is not None else _NoPresence()
-    queries = MessagingQueries(config.messaging_target, config.internal_secret)
+    queries = MessagingQueries(
+        config.messaging_target, config.internal_secret, internal_tls_dir=config.internal_tls_dir
+    )
     settings = SessionSettings(
         edge_id=config.edge_id,
         token_secret=config.token_secret,

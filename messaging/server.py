@@ -67,7 +67,12 @@ async def start_messaging(
             )
 
         service = await start_grpc_server(
-            "messaging", register, config.host, config.port, internal_secret=config.internal_secret
+            "messaging",
+            register,
+            config.host,
+            config.port,
+            internal_secret=config.internal_secret,
+            internal_tls_dir=config.internal_tls_dir,
         )
     except BaseException:
         await store.close()

@@ -26,13 +26,15 @@ class PresenceConfig:
     """host/port: where the gRPC server listens (port 0 = any free port).
     debounce_ms: how long a user must stay offline before watchers are told (default 2 s).
     max_watch_queue: changes buffered per watcher before it is cut off (default 10,000).
-    internal_secret: every call must carry it (kernel.internal_auth); empty = open (tests)."""
+    internal_secret: every call must carry it (kernel.internal_auth); empty = open (tests).
+    internal_tls_dir: mutual TLS with this CA and certificate (kernel.internal_tls); empty = none."""
 
     host: str = "127.0.0.1"
     port: int = 0
     debounce_ms: int = 2000
     max_watch_queue: int = 10_000
     internal_secret: str = ""
+    internal_tls_dir: str = ""
 
     def __post_init__(self) -> None:
         if self.debounce_ms < 0:
@@ -92,6 +94,7 @@ async def start_presence(
         config.host,
         config.port,
         internal_secret=config.internal_secret,
+        internal_tls_dir=config.internal_tls_dir,
     )
     expiry.start()
     if owned:

@@ -36,6 +36,7 @@ class RouterConfig:
     owner_epoch: partition ownership epoch sent with Append (0 = unfenced, single node).
     internal_secret: carried by every call this router makes and required of every call it
         serves (kernel.internal_auth); empty = open (tests).
+    internal_tls_dir: mutual TLS for what it serves and calls (kernel.internal_tls); empty = none.
     """
 
     router_id: str = "router-1"
@@ -59,6 +60,7 @@ class RouterConfig:
     presence_backoff_max_s: float = 5.0
     owner_epoch: int = 0
     internal_secret: str = ""
+    internal_tls_dir: str = ""
 
     def validate(self) -> RouterConfig:
         """Fail at start-up, not on the first message."""
