@@ -1,5 +1,6 @@
-"""A child process of a multi-process single node: starts some services, prints their
-addresses as one JSON line, and runs until SIGTERM or until its parent goes away (stdin EOF)."""
+"""A child process of a multi-process single node: reads its spec (secrets included) as one
+JSON line on stdin, starts some services, prints their addresses as one JSON line, and runs
+until SIGTERM or until its parent goes away (stdin EOF)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ from kernel.errors import HubbubError
 from kernel.runtime import settle_after_startup
 from kernel.telemetry import setup_tracing
 
+# After SIGTERM or the parent's exit, a graceful stop gets this long; then the process exits
+# regardless (a wedged service must not keep it alive).
+CHILD_STOP_GRACE_S = 5.0
+MAX_SPEC_BYTES = 1 << 20
+
 
 def startup_error(exc: BaseException) -> str:
     """What a person starting hubbub needs to read: the error's own words, no traceback."""
@@ -41,6 +47,26 @@ def config_from_json(values: dict[str, Any]) -> NodeConfig:
     return NodeConfig(**kwargs)
 
 
+def read_spec(fd: int = 0) -> dict[str, Any]:
+    """The first line of stdin: the parent writes the spec there, not on the command line.
+    Raw reads up to the newline only: what follows belongs to the parent watch."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk or len(data) >= MAX_SPEC_BYTES:
+            raise SystemExit("deploy.child_process: no spec on stdin (it is started by `hubbub up`)")
+        data += chunk
+    spec: dict[str, Any] = json.loads(data)
+    return spec
+
+
+def _exit_after_grace() -> None:
+    """Arm the hard deadline of a stop: a daemon timer that ends the process without cleanup."""
+    timer = threading.Timer(CHILD_STOP_GRACE_S, os._exit, (1,))
+    timer.daemon = True
+    timer.start()
+
+
 def _watch_parent(loop: asyncio.AbstractEventLoop, gone: asyncio.Event) -> None:
     """Set `gone` when stdin reaches EOF: the parent closed it or died. A daemon thread, so
     it never holds up this process's exit."""
@@ -49,6 +75,7 @@ def _watch_parent(loop: asyncio.AbstractEventLoop, gone: asyncio.Event) -> None:
         # Raw reads: a buffered reader's lock held by a daemon thread aborts interpreter exit.
         while os.read(0, 4096):
             pass
+        _exit_after_grace()  # even if the loop is wedged, the orphan does not linger
         with contextlib.suppress(RuntimeError):  # the loop already closed: we are leaving anyway
             loop.call_soon_threadsafe(gone.set)
 
@@ -79,6 +106,7 @@ async def run(spec: dict[str, Any]) -> None:
             loop.add_signal_handler(sig, stop.set)
         _watch_parent(loop, stop)
         await stop.wait()
+        _exit_after_grace()
     finally:
         for service in reversed(started):
             with contextlib.suppress(Exception):
@@ -86,7 +114,7 @@ async def run(spec: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    spec = json.loads(sys.argv[1])
+    spec = read_spec()
     logging.basicConfig(
         level=spec["config"].get("log_level", "INFO"),
         stream=sys.stderr,

@@ -14,7 +14,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from deploy.single_node import SingleNode
 
 # Defaults not shown in --help: a secret's.
-HIDDEN_DEFAULTS = ("token_secret",)
+HIDDEN_DEFAULTS = ("token_secret", "internal_secret")
 
 
 def _run(coro_main: object) -> None:
@@ -103,14 +102,13 @@ def old_data_dir_note(data_dir: Path, cwd: Path) -> str:
 
 
 async def _serve(config: NodeConfig, ready_json: bool) -> None:
-    from deploy.single_node import start_single_node
+    from deploy.single_node import serve_until_signalled
 
-    node = await start_single_node(config)
+    await serve_until_signalled(config, lambda node: _ready(node, config, ready_json))
+
+
+def _ready(node: SingleNode, config: NodeConfig, ready_json: bool) -> None:
     settle_after_startup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     if ready_json:
         addresses = {
             "ws_url": node.ws_url,
@@ -125,10 +123,6 @@ async def _serve(config: NodeConfig, ready_json: bool) -> None:
         old = old_data_dir_note(config.data_dir, Path.cwd())
         if old:
             print(old, file=sys.stderr, flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await node.stop()
 
 
 def _usage_error(command: str, message: str) -> int:

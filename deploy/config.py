@@ -6,21 +6,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kernel.config import check, check_choice
+from kernel.config import check, check_choice, default_data_dir
 
 STORES = ("sqlite", "memory")
 TRACE_EXPORTERS = ("none", "console", "otlp")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def default_data_dir() -> Path:
-    """One place per user, whatever folder `hubbub up` starts in: a relative ./data made a
-    node started elsewhere come back empty (clients could no longer log in)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base).expanduser().absolute() / "hubbub"
 
 
 @dataclass(frozen=True)
@@ -78,6 +71,23 @@ class NodeConfig:
     """Write push notifications for offline users to data_dir/push.jsonl (the log push backend)."""
     log_level: str = "INFO"
     """Least severity logged to stderr: DEBUG, INFO, WARNING, ERROR or CRITICAL."""
+    internal_secret: str = ""
+    """Secret every internal gRPC call carries (edge, router, messaging, presence check it in
+    constant time; distinct from token_secret). Empty = a fresh one generated at each start-up
+    and handed to child processes over their stdin, never argv or the environment. A cluster
+    sets the same value on every process."""
+    internal_host: str = "127.0.0.1"
+    """Interface the internal services (messaging, presence, router) bind: loopback unless a
+    cluster spreads them over machines."""
+    token_ttl_ms: int = 7 * 24 * 3600 * 1000
+    """How long an access token stays valid (7 days); "log out everywhere" revokes earlier."""
+    internal_tls_dir: str = ""
+    """Mutual TLS between internal services: a directory with ca.crt (the deployment's CA),
+    node.crt and node.key (this node's certificate, its SANs naming internal_host). Empty =
+    plaintext on loopback, authenticated by internal_secret alone."""
+    token_check_ttl_ms: int = 10_000
+    """How long an edge reuses a user's token generation when checking token hellos (a
+    revocation through another edge is seen within this long)."""
 
     def __post_init__(self) -> None:
         check_choice("store", self.store, STORES)
@@ -95,11 +105,37 @@ class NodeConfig:
             f"greater than heartbeat_interval_ms ({self.heartbeat_interval_ms})",
             self.heartbeat_timeout_ms,
         )
+        check(self.token_ttl_ms > 0, "token_ttl_ms", "positive", self.token_ttl_ms)
+        check(self.token_check_ttl_ms >= 0, "token_check_ttl_ms", "0 or more", self.token_check_ttl_ms)
+        check(
+            not self.internal_secret or self.internal_secret != self.token_secret,
+            "internal_secret",
+            "different from token_secret",
+            "(the same secret)",
+        )
 
-    def validate(self) -> NodeConfig:
-        """Kept for callers written before validation moved into `__post_init__`: a NodeConfig
-        that exists is valid."""
-        return self
+
+def with_secrets(config: NodeConfig) -> NodeConfig:
+    """The config with both secrets filled in: what every service of this node is given. A
+    generated internal secret is also left in data_dir/internal_secret (0600, replaced at each
+    start) for the admin CLI (`hubbub discovery --data-dir`)."""
+    internal = config.internal_secret
+    if not internal:
+        internal = secrets.token_urlsafe(32)
+        write_private(config.data_dir / INTERNAL_SECRET_FILE, internal)
+    return replace(config, token_secret=token_secret_for(config), internal_secret=internal)
+
+
+INTERNAL_SECRET_FILE = "internal_secret"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, whatever was there before."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
 
 
 def token_secret_for(config: NodeConfig) -> str:
@@ -109,8 +145,6 @@ def token_secret_for(config: NodeConfig) -> str:
     path = config.data_dir / "token_secret"
     if path.exists():
         return path.read_text().strip()
-    config.data_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(32)
-    path.touch(mode=0o600)
-    path.write_text(secret)
+    write_private(path, secret)
     return secret

@@ -18,8 +18,12 @@ def messaging_config(config: NodeConfig, secret: str) -> MessagingConfig:
     return MessagingConfig(
         data_dir=config.data_dir,
         store=config.store,
+        host=config.internal_host,
         worker_id=config.worker_id,
         token_secret=secret,
+        token_ttl_ms=config.token_ttl_ms,
+        internal_secret=config.internal_secret,
+        internal_tls_dir=config.internal_tls_dir,
         password_hash_time_cost=config.password_hash_time_cost,
         password_hash_memory_cost=config.password_hash_memory_kib,
         password_hash_parallelism=config.password_hash_parallelism,
@@ -27,11 +31,19 @@ def messaging_config(config: NodeConfig, secret: str) -> MessagingConfig:
 
 
 def presence_config(config: NodeConfig) -> PresenceConfig:
-    return PresenceConfig(debounce_ms=config.presence_debounce_ms)
+    return PresenceConfig(
+        host=config.internal_host,
+        debounce_ms=config.presence_debounce_ms,
+        internal_secret=config.internal_secret,
+        internal_tls_dir=config.internal_tls_dir,
+    )
 
 
 def router_config(config: NodeConfig, upstream: Mapping[str, str]) -> RouterConfig:
     return RouterConfig(
+        host=config.internal_host,
+        internal_secret=config.internal_secret,
+        internal_tls_dir=config.internal_tls_dir,
         messaging_target=upstream["messaging_target"],
         presence_target=upstream["presence_target"],
         append_interval_ms=config.append_interval_ms,
@@ -53,11 +65,16 @@ def edge_config(config: NodeConfig, secret: str, upstream: Mapping[str, str]) ->
         ws_compression=config.ws_compression,
         presence_lease_ms=config.presence_lease_ms,
         router_flush_interval_ms=config.link_flush_interval_ms,
+        token_check_ttl_ms=config.token_check_ttl_ms,
+        internal_secret=config.internal_secret,
+        internal_tls_dir=config.internal_tls_dir,
     )
 
 
 def discovery_config(config: NodeConfig) -> DiscoveryConfig:
-    return DiscoveryConfig(host=config.host, port=config.discovery_port)
+    return DiscoveryConfig(
+        host=config.host, port=config.discovery_port, internal_secret=config.internal_secret
+    )
 
 
 def check_room_configs(config: NodeConfig) -> None:

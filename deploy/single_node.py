@@ -8,13 +8,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.child_process import config_to_json
-from deploy.config import NodeConfig, token_secret_for
+from deploy.child_process import CHILD_STOP_GRACE_S, config_to_json
+from deploy.config import NodeConfig, with_secrets
 from deploy.services import SERVICE_ORDER, Addresses, Stop, start_service
 from kernel.clock import Clock, SystemClock
 from kernel.errors import InvalidArgument, Unavailable
@@ -30,6 +33,13 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "edge": ("messaging_target", "presence_target", "router_target"),
 }
 CHILD_READY_TIMEOUT_S = 60.0
+# A child gets this long after SIGTERM before SIGKILL (it stops itself within its own grace).
+CHILD_KILL_AFTER_S = CHILD_STOP_GRACE_S + 2.0
+# An in-process service that takes longer than this to stop is left behind, so that the
+# children after it in the stop order are still stopped.
+SERVICE_STOP_TIMEOUT_S = 15.0
+# Variables a child must not inherit: the secrets reach it over its stdin instead.
+SECRET_ENV = ("HUBBUB_TOKEN_SECRET", "HUBBUB_INTERNAL_SECRET")
 
 
 @dataclass
@@ -46,17 +56,28 @@ class SingleNode:
     push: PushNotifier | None
     child_pids: list[int] = field(default_factory=list)
     _stops: list[Stop] = field(default_factory=list, repr=False)
+    _children: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
 
     @property
     def data_dir(self) -> Path:
         return self.config.data_dir
 
     async def stop(self) -> None:
-        """Stop front to back: edge first (clients leave), then router, presence, messaging."""
-        while self._stops:
-            stop = self._stops.pop()
+        """Stop front to back: edge first (clients leave), then router, presence, messaging.
+        Every child is gone afterwards, whatever hung or failed on the way."""
+        await _stop_all(self._stops, self._children)
+
+
+async def _stop_all(stops: list[Stop], children: list[subprocess.Popen[bytes]]) -> None:
+    try:
+        while stops:
+            stop = stops.pop()
             with contextlib.suppress(Exception):
-                await stop()
+                async with asyncio.timeout(SERVICE_STOP_TIMEOUT_S):
+                    await stop()
+    finally:  # also when cancelled: no child outlives the node
+        for proc in children:
+            _kill_now(proc)
 
 
 def _order(service: str) -> int:
@@ -79,10 +100,20 @@ def process_groups(spec: str) -> list[tuple[str, ...]]:
     return groups
 
 
-def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
+def _spawn(command: list[str], spec: bytes) -> subprocess.Popen[bytes]:
     """subprocess.Popen, not the event loop's spawn: CPython execs through vfork, so no fork
-    handler runs in this process while gRPC's threads are live (uvloop's fork crashed it)."""
-    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    handler runs in this process while gRPC's threads are live (uvloop's fork crashed it).
+    The spec (secrets included) goes down the child's stdin: argv and the environment are
+    readable in /proc and by `ps`."""
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(spec + b"\n")
+        proc.stdin.flush()
+    except OSError:  # the child died at once; its exit code says why below
+        pass
+    return proc
 
 
 async def start_child(
@@ -90,7 +121,9 @@ async def start_child(
 ) -> tuple[subprocess.Popen[bytes], Addresses]:
     """Start a child running `services`; its stdin stays open (EOF tells it the parent left)."""
     spec = {"services": services, "config": config_to_json(config), "secret": secret, "upstream": upstream}
-    proc = await asyncio.to_thread(_spawn, [sys.executable, "-m", "deploy.child_process", json.dumps(spec)])
+    command = [sys.executable, "-m", "deploy.child_process"]
+    proc = await asyncio.to_thread(_spawn, command, json.dumps(spec).encode())
+    log.info("child process %d starting %s", proc.pid, "+".join(services))
     assert proc.stdout is not None
     try:
         async with asyncio.timeout(CHILD_READY_TIMEOUT_S):
@@ -98,6 +131,9 @@ async def start_child(
     except TimeoutError:
         proc.kill()
         line = b""
+    except BaseException:  # cancelled (SIGTERM during start-up): the child goes too
+        _kill_now(proc)
+        raise
     answer = json.loads(line) if line else {}
     if not line or "error" in answer:
         await asyncio.to_thread(proc.wait)
@@ -114,17 +150,27 @@ def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
             pipe.close()
 
 
+def _kill_now(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL (if still running) and reap; blocking, but a killed process is reaped at once."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
+    _close_pipes(proc)
+
+
 def _child_stopper(proc: subprocess.Popen[bytes]) -> Stop:
+    """SIGTERM, then SIGKILL after a grace period: a wedged child is stopped all the same."""
+
     async def stop() -> None:
         if proc.poll() is None:
             proc.terminate()
         try:
-            await asyncio.to_thread(proc.wait, 10)
+            await asyncio.to_thread(proc.wait, CHILD_KILL_AFTER_S)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            await asyncio.to_thread(proc.wait)
+            log.warning("child %d ignored SIGTERM for %.0f s: killing it", proc.pid, CHILD_KILL_AFTER_S)
         finally:
-            _close_pipes(proc)
+            _kill_now(proc)
 
     return stop
 
@@ -133,17 +179,17 @@ async def start_single_node(
     config: NodeConfig, *, clock: Clock | None = None, push: PushNotifier | None = None
 ) -> SingleNode:
     """Start every service; `push` replaces the log push backend (in-process router only)."""
-    config.validate()
     groups = process_groups(config.processes)
     clock = clock or SystemClock()
     setup_tracing("hubbub", config.trace_exporter, config.otlp_endpoint)
-    secret = token_secret_for(config)
+    config = with_secrets(config)
+    secret = config.token_secret
     config.data_dir.mkdir(parents=True, exist_ok=True)
     group_of = {service: group for group in groups for service in group}
     addresses: Addresses = {}
     started: set[str] = set()
     stops: list[Stop] = []
-    pids: list[int] = []
+    children: list[subprocess.Popen[bytes]] = []
     try:
         for name in SERVICE_ORDER:
             if name in started:
@@ -161,13 +207,11 @@ async def start_single_node(
                 raise InvalidArgument(f"processes: {'+'.join(group)} starts before what it needs")
             proc, child_addresses = await start_child(group, config, secret, addresses)
             stops.append(_child_stopper(proc))
-            pids.append(proc.pid)
+            children.append(proc)
             addresses.update(child_addresses)
             started.update(group)
     except BaseException:
-        for stop in reversed(stops):
-            with contextlib.suppress(Exception):
-                await stop()
+        await _stop_all(stops, children)
         raise
     return SingleNode(
         config=config,
@@ -178,6 +222,35 @@ async def start_single_node(
         router_target=addresses["router_target"],
         presence_target=addresses["presence_target"],
         push=push,
-        child_pids=pids,
+        child_pids=[proc.pid for proc in children],
         _stops=stops,
+        _children=children,
     )
+
+
+async def serve_until_signalled(config: NodeConfig, on_ready: Callable[[SingleNode], None]) -> None:
+    """Run a node until SIGINT or SIGTERM. The handlers are in place before start-up begins:
+    a signal during start-up cancels it, and whatever had started (children too) is stopped."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    starting = asyncio.ensure_future(start_single_node(config))
+    signalled = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not starting.done():
+            starting.cancel()  # start_single_node stops what it started, then re-raises
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+    if starting.cancelled():
+        signalled.cancel()
+        return
+    node = starting.result()  # a start-up error propagates from here
+    try:
+        on_ready(node)
+        await signalled
+    finally:
+        signalled.cancel()
+        await node.stop()

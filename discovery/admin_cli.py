@@ -8,15 +8,19 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from discovery.convert import KIND_TO_PROTO
 from discovery.model import NodeKind
+from kernel.config import default_data_dir
 from kernel.errors import ErrorCode, HubbubError, Unavailable
 from kernel.grpc_boundary import call
 from kernel.grpc_server import insecure_channel
 from protos import discovery_pb2, discovery_pb2_grpc
 
 TARGET_ENV = "HUBBUB_DISCOVERY_TARGET"
+SECRET_ENV = "HUBBUB_INTERNAL_SECRET"
+SECRET_FILE = "internal_secret"  # left in the data dir by `hubbub up` (0600)
 DEFAULT_TARGET = "127.0.0.1:8767"  # `hubbub up` binds discovery here (deploy NodeConfig)
 CALL_TIMEOUT_S = 10.0
 COLUMNS = ("NODE", "KIND", "GRPC", "WS", "CONNS", "DRAINING", "PARTITIONS", "EPOCH")
@@ -29,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--target",
         default=os.environ.get(TARGET_ENV, DEFAULT_TARGET),
         help=f"discovery host:port (default: ${TARGET_ENV} or {DEFAULT_TARGET})",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("HUBBUB_DATA_DIR") or str(default_data_dir()),
+        help=f"where `hubbub up` left the internal secret (default: $HUBBUB_DATA_DIR or "
+        f"{default_data_dir()}; ${SECRET_ENV} wins)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     nodes = commands.add_parser("nodes", help="list registered nodes")
@@ -104,9 +114,21 @@ async def _list(
     return listing.nodes
 
 
+def internal_secret(data_dir: str) -> str:
+    """Listing and draining need the deployment's internal secret: from the environment, or
+    the file `hubbub up` keeps in its data dir (never a flag: argv is public)."""
+    if os.environ.get(SECRET_ENV):
+        return os.environ[SECRET_ENV]
+    path = Path(data_dir) / SECRET_FILE
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
 async def run(args: argparse.Namespace) -> str:
     """The command's output; raises HubbubError for anything the server refused."""
-    async with insecure_channel(args.target) as channel:
+    async with insecure_channel(args.target, internal_secret(args.data_dir)) as channel:
         stub = discovery_pb2_grpc.DiscoveryStub(channel)
         if args.command == "nodes":
             kind = KIND_TO_PROTO[NodeKind(args.kind)] if args.kind else discovery_pb2.NODE_KIND_UNSPECIFIED

@@ -14,6 +14,9 @@ class DiscoveryConfig:
     """Interface the gRPC server binds."""
     port: int = 0
     """gRPC port (the admin CLI's target); 0 picks a free one."""
+    internal_secret: str = ""
+    """Required of every call but AssignEdge, which clients make (listing the nodes and
+    draining them are for the deployment and its admins); empty = open (tests)."""
 
     def __post_init__(self) -> None:
         check(0 <= self.port <= 65535, "port", "in 0..65535", self.port)

@@ -9,6 +9,8 @@ from discovery.servicer import DiscoveryServicer
 from kernel.grpc_server import GrpcService, start_grpc_server
 from protos import discovery_pb2_grpc
 
+CLIENT_METHODS = frozenset({"/hubbub.v1.Discovery/AssignEdge"})
+
 
 async def start_discovery(config: DiscoveryConfig, registry: NodeRegistry) -> GrpcService:
     servicer = DiscoveryServicer(registry)
@@ -17,4 +19,6 @@ async def start_discovery(config: DiscoveryConfig, registry: NodeRegistry) -> Gr
         lambda server: discovery_pb2_grpc.add_DiscoveryServicer_to_server(servicer, server),
         config.host,
         config.port,
+        internal_secret=config.internal_secret,
+        open_methods=CLIENT_METHODS,
     )

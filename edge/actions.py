@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from kernel.tokens import TokenClaims
 from protos.client_pb2 import ClientFrame, ServerFrame
 
 
@@ -30,6 +31,7 @@ class QueryKind(Enum):
     LIST_CONVERSATIONS = "list_conversations"
     READ_BY = "read_by"
     RESUME = "resume"
+    LOG_OUT_EVERYWHERE = "log_out_everywhere"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,16 @@ class ToMessaging:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckToken:
+    """A correctly signed token: the I/O layer checks that its user exists and that it was
+    issued at the user's current generation (not revoked), then reports with
+    `Session.authenticated` or `Session.auth_failed`."""
+
+    ref: int
+    claims: TokenClaims
+
+
+@dataclass(frozen=True, slots=True)
 class Opened:
     """The session authenticated: register it, announce it to routers and presence."""
 
@@ -77,4 +89,4 @@ class Close:
     reason: str
 
 
-Action = Reply | ToRouter | ToMessaging | Opened | Close
+Action = Reply | ToRouter | ToMessaging | CheckToken | Opened | Close

@@ -51,6 +51,18 @@ class EdgeConfig:
     """Typing frames a session may send at once before the rate limit applies."""
     typing_per_second: float = 1.0
     """Sustained typing frames per second per session."""
+    token_check_ttl_ms: int = 10_000
+    """How long a user's token generation (does the user exist, were its tokens revoked) is
+    reused by token hellos. A revocation through this edge applies at once; one through
+    another edge within this long."""
+    token_check_cache_size: int = 100_000
+    """Users whose token generation is cached (LRU)."""
+    internal_secret: str = ""
+    """Carried on every call to routers, messaging and presence (kernel.internal_auth); the
+    client-facing listeners never ask for it. Empty = none (tests of a room alone)."""
+    internal_tls_dir: str = ""
+    """Mutual TLS on those calls (kernel.internal_tls: ca.crt, node.crt, node.key); empty =
+    plaintext. The client-facing listeners are unaffected."""
 
     def __post_init__(self) -> None:
         if not self.edge_id:
@@ -65,5 +77,7 @@ class EdgeConfig:
             raise InvalidArgument(f"max_frame_bytes must be at least {4 * MAX_BODY_CHARS}")
         if not 0 <= self.router_flush_interval_ms <= 100:
             raise InvalidArgument("router_flush_interval_ms must be within 0..100")
+        if self.token_check_ttl_ms < 0 or self.token_check_cache_size < 1:
+            raise InvalidArgument("token_check_ttl_ms must be >= 0 and token_check_cache_size >= 1")
         if self.router_pending_limit < 0 or self.typing_burst < 1 or self.typing_per_second <= 0:
             raise InvalidArgument("router_pending_limit, typing_burst and typing_per_second must be positive")

@@ -12,17 +12,29 @@ from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError
 
-from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
+from edge.actions import (
+    Action,
+    CheckToken,
+    Close,
+    CloseCode,
+    Opened,
+    QueryKind,
+    Reply,
+    ToMessaging,
+    ToRouter,
+)
 from edge.codec import Codec, PushedFrame
 from edge.frames import error_frame, error_from
 from edge.held import RECEIPT_KINDS, HeldQueries
 from edge.hub import Hub
 from edge.outbox import Outbox, Transport
 from edge.session import Session, SessionSettings
+from edge.token_check import MISSING, TokenGenerations
 from kernel import telemetry
 from kernel.clock import Clock
 from kernel.errors import BadFrame, ErrorCode, HubbubError, Internal
-from protos.client_pb2 import ClientFrame, ServerFrame
+from kernel.tokens import TokenClaims, check_generation, verify_token
+from protos.client_pb2 import ClientFrame, LoggedOut, ServerFrame
 from protos.messaging_pb2 import AuthReply
 from protos.router_pb2 import SessionRef
 
@@ -57,6 +69,10 @@ class QueryRunner(Protocol):
         """Log in or sign up; raises HubbubError when refused."""
         ...
 
+    async def revoke_tokens(self, user_id: str) -> int:
+        """Log out everywhere; the user's new token generation."""
+        ...
+
 
 @dataclass
 class EdgeContext:
@@ -69,6 +85,7 @@ class EdgeContext:
     presence: PresenceSink
     queries: QueryRunner
     send_queue_limit: int
+    tokens: TokenGenerations
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_session_id(self) -> int:
@@ -177,6 +194,8 @@ class Connection:
                 if self._held is not None and self._held.hold(action):
                     continue  # answered once this session's earlier receipts are stored
                 self._spawn(self._query(action))
+            elif isinstance(action, CheckToken):
+                self._check_token(action)
             elif isinstance(action, Opened):
                 self._open(action)
             elif isinstance(action, Close):
@@ -255,7 +274,61 @@ class Connection:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _check_token(self, action: CheckToken) -> None:
+        """Answered at once from the cache when it can be (the reconnect-storm hot path)."""
+        cached = self._ctx.tokens.cached(action.claims.user_id)
+        if cached is None:
+            self._spawn(self._check_token_later(action))
+        else:
+            self._apply(self._token_verdict(action.ref, action.claims, cached))
+
+    async def _check_token_later(self, action: CheckToken) -> None:
+        try:
+            current = await self._ctx.tokens.current(action.claims.user_id)
+        except HubbubError as exc:
+            self._apply(self.session.auth_failed(action.ref, exc))
+            return
+        self._apply(self._token_verdict(action.ref, action.claims, current))
+
+    def _token_verdict(self, ref: int, claims: TokenClaims, current: int) -> list[Action]:
+        try:
+            check_generation(claims, None if current == MISSING else current)
+        except HubbubError as exc:
+            return self.session.auth_failed(ref, exc)
+        return self.session.authenticated(ref, claims.user_id, "", self._ctx.clock.now_ms())
+
+    def _learn_generation(self, token: str, now_ms: int) -> None:
+        try:
+            claims = verify_token(self._ctx.settings.token_secret, token, now_ms)
+        except HubbubError:  # not for us to judge here: the client will find out on reconnect
+            return
+        self._ctx.tokens.learned(claims.user_id, claims.generation)
+
+    def revoke(self, detail: str) -> None:
+        """The user logged out everywhere: one fatal UNAUTHENTICATED error, then close 4001."""
+        self._reply(error_frame(0, ErrorCode.UNAUTHENTICATED, detail, fatal=True))
+        self._apply(self.session.closing(CloseCode.UNAUTHENTICATED, ErrorCode.UNAUTHENTICATED.value))
+
+    async def _log_out_everywhere(self, query: ToMessaging) -> None:
+        """Revoke every token of the user; close the user's sessions on this edge (this one after
+        its answer). Sessions on other edges are refused at their next hello (cache TTL)."""
+        user_id = query.user_id
+        try:
+            generation = await self._ctx.queries.revoke_tokens(user_id)
+        except HubbubError as exc:
+            self._reply(error_from(query.ref, exc))
+            return
+        self._ctx.tokens.revoked(user_id, generation)
+        for member in self._ctx.hub.sessions_of(user_id):
+            if member is not self:
+                member.revoke("logged out everywhere: log in again")
+        self._reply(ServerFrame(ref=query.ref, logged_out=LoggedOut()))
+        self._apply(self.session.closing(CloseCode.UNAUTHENTICATED, "logged out"))
+
     async def _query(self, query: ToMessaging) -> None:
+        if query.kind is QueryKind.LOG_OUT_EVERYWHERE:
+            await self._log_out_everywhere(query)
+            return
         if query.kind in (QueryKind.LOG_IN, QueryKind.SIGN_UP):
             try:
                 reply = await self._ctx.queries.authenticate(query)
@@ -266,9 +339,9 @@ class Connection:
                 log.exception("authentication failed unexpectedly (%s)", self.describe())
                 actions = self.session.auth_failed(query.ref, Internal("internal error"))
             else:
-                actions = self.session.authenticated(
-                    query.ref, reply.user_id, reply.token, self._ctx.clock.now_ms()
-                )
+                now = self._ctx.clock.now_ms()
+                self._learn_generation(reply.token, now)
+                actions = self.session.authenticated(query.ref, reply.user_id, reply.token, now)
             self._apply(actions)
             return
         try:

@@ -20,6 +20,8 @@ class Member(Protocol):
 
     def tick(self, now_ms: int) -> None: ...
 
+    def revoke(self, detail: str) -> None: ...
+
 
 class Hub:
     def __init__(self) -> None:
@@ -49,6 +51,10 @@ class Hub:
             member = members.get(session_id)
             if member is not None:
                 member.push(pushed)
+
+    def sessions_of(self, user_id: str) -> list[Member]:
+        """The user's authenticated sessions here (a scan: only "log out everywhere" asks)."""
+        return [member for member in self._open.values() if member.ref.user_id == user_id]
 
     def live_refs(self) -> list[SessionRef]:
         return [member.ref for member in self._open.values()]

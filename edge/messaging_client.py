@@ -10,7 +10,7 @@ from grpc import aio
 from edge.actions import QueryKind, ToMessaging
 from kernel.errors import Unavailable
 from kernel.grpc_boundary import call
-from kernel.grpc_server import insecure_channel
+from kernel.grpc_server import internal_channel
 from protos.client_pb2 import ResumeDone, ServerFrame
 from protos.messaging_pb2 import (
     AuthReply,
@@ -20,6 +20,8 @@ from protos.messaging_pb2 import (
     ReadByRequest,
     ResumeRequest,
     SignUpRequest,
+    UserList,
+    UserRequest,
 )
 from protos.messaging_pb2_grpc import AccountsStub, MessagingStub
 
@@ -32,9 +34,17 @@ MAX_QUERIES_IN_FLIGHT = 64
 class MessagingQueries:
     """Implements connection.QueryRunner over one channel to `target` (empty = UNAVAILABLE)."""
 
-    def __init__(self, target: str, max_in_flight: int = MAX_QUERIES_IN_FLIGHT) -> None:
+    def __init__(
+        self,
+        target: str,
+        internal_secret: str = "",
+        max_in_flight: int = MAX_QUERIES_IN_FLIGHT,
+        internal_tls_dir: str = "",
+    ) -> None:
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._channel: aio.Channel | None = insecure_channel(target) if target else None
+        self._channel: aio.Channel | None = (
+            internal_channel(target, internal_secret, internal_tls_dir) if target else None
+        )
         self._accounts = AccountsStub(self._channel) if self._channel else None
         self._messaging = MessagingStub(self._channel) if self._channel else None
 
@@ -49,6 +59,26 @@ class MessagingQueries:
     async def answer(self, query: ToMessaging) -> list[ServerFrame]:
         async with self._in_flight:
             return await self._answer(query)
+
+    async def token_generations(self, user_ids: list[str]) -> dict[str, int]:
+        """One call for a batch of token hellos (edge.token_check): absent = no such user.
+        Outside the query slots: one such call is in flight at a time, and the hellos of a
+        reconnect storm must not queue behind the Resumes of those already welcomed."""
+        if self._accounts is None:
+            raise Unavailable("accounts service not configured")
+        reply = await call(
+            self._accounts.TokenGenerations(UserList(user_ids=user_ids), timeout=QUERY_TIMEOUT_S)
+        )
+        return {entry.user_id: entry.generation for entry in reply.users}
+
+    async def revoke_tokens(self, user_id: str) -> int:
+        if self._accounts is None:
+            raise Unavailable("accounts service not configured")
+        async with self._in_flight:
+            reply = await call(
+                self._accounts.RevokeTokens(UserRequest(user_id=user_id), timeout=QUERY_TIMEOUT_S)
+            )
+        return reply.generation
 
     async def _authenticate(self, query: ToMessaging) -> AuthReply:
         if self._accounts is None:

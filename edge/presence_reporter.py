@@ -14,7 +14,7 @@ import grpc
 from edge.routing import backoff_delay
 from kernel.background import BackgroundTask
 from kernel.grpc_boundary import call
-from kernel.grpc_server import insecure_channel
+from kernel.grpc_server import internal_channel
 from protos.presence_pb2 import EdgeReport, SessionChange
 from protos.presence_pb2_grpc import PresenceStub
 from protos.router_pb2 import SessionRef
@@ -33,9 +33,17 @@ class PresenceReporter:
     """Implements connection.PresenceSink; one Report call in flight at a time."""
 
     def __init__(
-        self, target: str, edge_id: str, lease_ms: int, live_refs: Callable[[], list[SessionRef]]
+        self,
+        target: str,
+        edge_id: str,
+        lease_ms: int,
+        live_refs: Callable[[], list[SessionRef]],
+        internal_secret: str = "",
+        internal_tls_dir: str = "",
     ) -> None:
         self._target = target
+        self._internal_secret = internal_secret
+        self._internal_tls_dir = internal_tls_dir
         self._edge_id = edge_id
         self._lease_ms = lease_ms
         self._live_refs = live_refs
@@ -63,7 +71,7 @@ class PresenceReporter:
         if not self._task.running:
             return
         await self._task.stop()
-        channel = insecure_channel(self._target)
+        channel = internal_channel(self._target, self._internal_secret, self._internal_tls_dir)
         try:
             farewell = EdgeReport(edge_id=self._edge_id, lease_ms=self._lease_ms, full_snapshot=True)
             with contextlib.suppress(Exception):
@@ -74,7 +82,7 @@ class PresenceReporter:
     async def _run(self) -> None:
         renew_s = self._lease_ms / 3000.0
         attempt = 0
-        channel = insecure_channel(self._target)
+        channel = internal_channel(self._target, self._internal_secret, self._internal_tls_dir)
         stub = PresenceStub(channel)
         try:
             while True:

@@ -21,7 +21,8 @@ from edge.hub import Hub
 from edge.routing import backoff_delay, route_frame
 from kernel import telemetry
 from kernel.background import BackgroundTask
-from kernel.grpc_server import CHANNEL_OPTIONS
+from kernel.grpc_server import internal_channel
+from kernel.internal_auth import internal_metadata
 from protos.client_pb2 import ClientFrame
 from protos.router_pb2 import EdgeBatch, RouterBatch, SessionRef
 
@@ -52,8 +53,13 @@ class RouterLink:
         pending_limit: int,
         rng: random.Random | None = None,
         flush_interval_s: float = 0.0,
+        internal_secret: str = "",
+        internal_tls_dir: str = "",
     ) -> None:
         self.target = target
+        # On the call, not by an interceptor: an intercepted stream proxies every write.
+        self._metadata = internal_metadata(internal_secret)
+        self._tls_dir = internal_tls_dir
         self._header = wire.batch_header(edge_id)
         self._live_refs = live_refs
         self._deliver = deliver
@@ -110,7 +116,7 @@ class RouterLink:
         attempt = 0
         while True:
             self._healthy = False
-            channel = aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+            channel = internal_channel(self.target, internal_tls_dir=self._tls_dir)
             try:
                 await self._session(channel)
             except asyncio.CancelledError:
@@ -127,7 +133,7 @@ class RouterLink:
         # Requests go out as bytes already encoded (edge.wire); replies are parsed as usual.
         stream: LinkCall = channel.stream_stream(
             LINK_METHOD, request_serializer=None, response_deserializer=RouterBatch.FromString
-        )()
+        )(metadata=self._metadata)
         self._connected_now()
         reader = asyncio.ensure_future(self._read(stream))
         writer = asyncio.ensure_future(self._write(stream))
@@ -202,11 +208,20 @@ class RouterLinks:
         hub: Hub,
         pending_limit: int,
         flush_interval_s: float = 0.0,
+        internal_secret: str = "",
+        internal_tls_dir: str = "",
     ) -> None:
         self._hub = hub
         self.links = [
             RouterLink(
-                t, edge_id, hub.live_refs, self.deliver, pending_limit, flush_interval_s=flush_interval_s
+                t,
+                edge_id,
+                hub.live_refs,
+                self.deliver,
+                pending_limit,
+                flush_interval_s=flush_interval_s,
+                internal_secret=internal_secret,
+                internal_tls_dir=internal_tls_dir,
             )
             for t in targets
         ]

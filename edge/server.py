@@ -19,6 +19,7 @@ from edge.messaging_client import MessagingQueries
 from edge.presence_reporter import PresenceReporter
 from edge.router_link import RouterLinks
 from edge.session import SessionSettings
+from edge.token_check import TokenGenerations
 from edge.websocket_server import close_all, start_websocket_server
 from kernel.clock import Clock, SystemClock
 from kernel.grpc_server import GrpcService, start_grpc_server
@@ -117,14 +118,25 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
         hub,
         config.router_pending_limit,
         flush_interval_s=config.router_flush_interval_ms / 1000,
+        internal_secret=config.internal_secret,
+        internal_tls_dir=config.internal_tls_dir,
     )
     reporter = (
-        PresenceReporter(config.presence_target, config.edge_id, config.presence_lease_ms, hub.live_refs)
+        PresenceReporter(
+            config.presence_target,
+            config.edge_id,
+            config.presence_lease_ms,
+            hub.live_refs,
+            internal_secret=config.internal_secret,
+            internal_tls_dir=config.internal_tls_dir,
+        )
         if config.presence_target
         else None
     )
     presence: PresenceSink = reporter if reporter is not None else _NoPresence()
-    queries = MessagingQueries(config.messaging_target)
+    queries = MessagingQueries(
+        config.messaging_target, config.internal_secret, internal_tls_dir=config.internal_tls_dir
+    )
     settings = SessionSettings(
         edge_id=config.edge_id,
         token_secret=config.token_secret,
@@ -141,6 +153,12 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
         presence=presence,
         queries=queries,
         send_queue_limit=config.send_queue_limit,
+        tokens=TokenGenerations(
+            queries.token_generations,
+            clock,
+            ttl_ms=config.token_check_ttl_ms,
+            capacity=config.token_check_cache_size,
+        ),
     )
     ws_server = await start_websocket_server(
         ctx, config.host, config.ws_port, max_size=config.max_frame_bytes, compression=config.ws_compression

@@ -9,7 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
+from edge.actions import (
+    Action,
+    CheckToken,
+    Close,
+    CloseCode,
+    Opened,
+    QueryKind,
+    Reply,
+    ToMessaging,
+    ToRouter,
+)
 from edge.frames import error_frame, error_from
 from edge.rate_limit import Bucket, full_bucket, take
 from edge.validation import check_ranges
@@ -19,6 +29,8 @@ from kernel.limits import (
     MAX_CLIENT_MSG_ID_CHARS,
     MAX_CONTENT_TYPE_CHARS,
     MAX_DEVICE_ID_CHARS,
+    MAX_EARLY_BYTES,
+    MAX_EARLY_FRAMES,
     MAX_PAYLOAD_BYTES,
 )
 from kernel.tokens import verify_token
@@ -35,12 +47,13 @@ QUERIES = {
     "list_conversations": QueryKind.LIST_CONVERSATIONS,
     "read_by": QueryKind.READ_BY,
     "resume": QueryKind.RESUME,
+    "log_out_everywhere": QueryKind.LOG_OUT_EVERYWHERE,
 }
 
 
 class State(Enum):
     AWAITING_HELLO = "awaiting_hello"
-    AUTHENTICATING = "authenticating"  # a log_in / sign_up is with messaging
+    AUTHENTICATING = "authenticating"  # a log_in / sign_up / token check is with messaging
     OPEN = "open"
     CLOSED = "closed"
 
@@ -61,6 +74,8 @@ class Session:
     Slotted (one per idle client); the typing bucket is made when the client first types."""
 
     __slots__ = (
+        "_early",
+        "_early_bytes",
         "_last_rate_error_ms",
         "_last_received_ms",
         "_typing",
@@ -82,6 +97,9 @@ class Session:
         self._last_received_ms = now_ms
         self._typing: Bucket | None = None  # full until the first typing event
         self._last_rate_error_ms: int | None = None
+        # Frames pipelined behind a token hello, held while the token is checked; None otherwise.
+        self._early: list[ClientFrame] | None = None
+        self._early_bytes = 0
 
     # ------------------------------------------------------------------ inputs
 
@@ -101,6 +119,8 @@ class Session:
             self.graceful = True
             return self._close(CloseCode.NORMAL, "goodbye")
         if self.state is State.AUTHENTICATING:
+            if self._early is not None and self._hold_early(frame):
+                return []
             return [Reply(error_frame(frame.ref, ErrorCode.UNAUTHENTICATED, "wait for the welcome"))]
         if kind in ROUTED or kind in QUERIES:
             try:
@@ -129,15 +149,20 @@ class Session:
         return [Reply(error_frame(0, ErrorCode.BAD_FRAME, detail))]
 
     def authenticated(self, ref: int, user_id: str, token: str, now_ms: int) -> list[Action]:
-        """Messaging accepted a log_in / sign_up."""
+        """Messaging accepted a log_in / sign_up (or the token's user and generation)."""
         if self.state is not State.AUTHENTICATING:
             return []
-        return self._open(ref, user_id, token, now_ms)
+        early, self._early = self._early, None
+        actions = self._open(ref, user_id, token, now_ms)
+        for frame in early or ():
+            actions.extend(self.receive(frame, now_ms))
+        return actions
 
     def auth_failed(self, ref: int, error: HubbubError) -> list[Action]:
-        """Messaging refused (or could not answer) a log_in / sign_up."""
+        """Messaging refused (or could not answer) a log_in / sign_up / token check."""
         if self.state is not State.AUTHENTICATING:
             return []
+        self._early = None
         return self._fail(ref, error)
 
     def tick(self, now_ms: int) -> list[Action]:
@@ -169,12 +194,23 @@ class Session:
                 claims = verify_token(self.settings.token_secret, hello.token, now_ms)
             except Unauthenticated as exc:
                 return self._fail(frame.ref, exc)
-            return self._open(frame.ref, claims.user_id, "", now_ms)
+            self.state = State.AUTHENTICATING  # until the user and generation are checked
+            self._early, self._early_bytes = [], 0  # a token client may pipeline behind its hello
+            return [CheckToken(frame.ref, claims)]
         if auth in ("log_in", "sign_up"):
             self.state = State.AUTHENTICATING
             kind = QueryKind.LOG_IN if auth == "log_in" else QueryKind.SIGN_UP
             return [ToMessaging(kind, frame.ref, "", frame)]
         return self._fail(frame.ref, Unauthenticated("hello needs a token, log_in or sign_up"))
+
+    def _hold_early(self, frame: ClientFrame) -> bool:
+        assert self._early is not None
+        size = frame.ByteSize()
+        if len(self._early) >= MAX_EARLY_FRAMES or self._early_bytes + size > MAX_EARLY_BYTES:
+            return False
+        self._early.append(frame)
+        self._early_bytes += size
+        return True
 
     def _generated_device_id(self) -> str:
         # Unique on this edge and returned in Welcome so the client can keep it.

@@ -96,6 +96,14 @@ def env_names(cls: type[Any], prefix: str = PREFIX) -> list[str]:
 # ------------------------------------------------------------------ validation
 
 
+def default_data_dir() -> Path:
+    """One place per user, whatever folder `hubbub up` starts in: a relative ./data made a
+    node started elsewhere come back empty (clients could no longer log in). `hubbub up` and
+    the admin CLI (which reads the internal secret there) both default to it."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser().absolute() / "hubbub"
+
+
 def check(ok: bool, option: str, rule: str, value: object) -> None:
     """The one way a config says no: InvalidArgument naming the option, the rule and the value."""
     if not ok:

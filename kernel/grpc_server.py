@@ -1,5 +1,6 @@
 """Start and stop a grpc.aio server on a loopback port (0 = any free port), the way every
-hubbub service does: register servicers, bind, start; stop gracefully."""
+hubbub service does: register servicers, bind, start; stop gracefully. Internal servers and
+channels carry the deployment's internal secret (see `kernel.internal_auth`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from grpc import aio
+
+from kernel.internal_auth import ServerAuthInterceptor, client_interceptors
+from kernel.internal_tls import channel_credentials, load_tls, server_credentials
 
 # Large enough for a 100,000-character body plus a batch of frames around it.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -48,17 +52,45 @@ class GrpcService:
 
 
 async def start_grpc_server(
-    name: str, register: Callable[[aio.Server], None], host: str = "127.0.0.1", port: int = 0
+    name: str,
+    register: Callable[[aio.Server], None],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    internal_secret: str = "",
+    open_methods: frozenset[str] = frozenset(),
+    internal_tls_dir: str = "",
 ) -> GrpcService:
-    server = aio.server(options=SERVER_OPTIONS)
+    """`internal_secret`: every call must carry it (UNAUTHENTICATED otherwise) but those to
+    `open_methods` (full names, for clients); empty = open, for client-facing servers (the
+    edge's Gateway) and rooms tested alone. `internal_tls_dir`: mutual TLS (kernel.internal_tls)."""
+    interceptors = [ServerAuthInterceptor(internal_secret, open_methods)] if internal_secret else None
+    tls = load_tls(internal_tls_dir)
+    server = aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
     register(server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    if tls is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, server_credentials(tls))
     if bound == 0:
         raise OSError(f"{name}: cannot bind {host}:{port}")
     await server.start()
     return GrpcService(name=name, server=server, host=host, port=bound)
 
 
-def insecure_channel(target: str) -> aio.Channel:
-    """A channel to another hubbub service with the shared limits and keepalives."""
-    return aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+def insecure_channel(target: str, internal_secret: str = "") -> aio.Channel:
+    """A channel to another hubbub service with the shared limits and keepalives; every call
+    on it carries `internal_secret` (when given) as metadata."""
+    return internal_channel(target, internal_secret)
+
+
+def internal_channel(target: str, internal_secret: str = "", internal_tls_dir: str = "") -> aio.Channel:
+    """As `insecure_channel`, over mutual TLS when `internal_tls_dir` is given."""
+    interceptors = client_interceptors(internal_secret) if internal_secret else None
+    tls = load_tls(internal_tls_dir)
+    if tls is None:
+        return aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    return aio.secure_channel(
+        target, channel_credentials(tls), options=CHANNEL_OPTIONS, interceptors=interceptors
+    )

@@ -51,3 +51,8 @@ the conversations past it are left out and ResumeDone.has_more says to resume ag
 MAX_RESUME_PAGES = 200
 """Conversations in one resume answer (one frame each, so that it fits a send queue), the
 rest left out with ResumeDone.has_more."""
+# ------------------------------------------------------------------ handshake
+MAX_EARLY_FRAMES = 32
+"""Frames pipelined behind a token Hello that are held while the token is checked (served
+after the Welcome); beyond this (or MAX_EARLY_BYTES) they get a non-fatal UNAUTHENTICATED."""
+MAX_EARLY_BYTES = 1 << 20

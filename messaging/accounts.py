@@ -8,12 +8,31 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kernel.clock import Clock
-from kernel.errors import NotFound, Unauthenticated
+from kernel.errors import HubbubError, InvalidArgument, NotFound, Unauthenticated
 from kernel.tokens import issue_token
 from messaging import rules
 from messaging.model import User
 from messaging.passwords import PasswordHasher
 from messaging.store.interface import MessageStore
+
+# Users per TokenGenerations call (an edge batches the token hellos of a reconnect storm).
+MAX_TOKEN_CHECK_USERS = 1000
+
+
+def _valid_user_id(user_id: str) -> bool:
+    try:
+        rules.validate_user_id(user_id)
+    except HubbubError:
+        return False
+    return True
+
+
+def presence_visible(contacts: Iterable[str], contact_of: Iterable[str], peers: Iterable[str]) -> list[str]:
+    """Who sees a user's presence, and whom the user sees: mutual contacts and direct-chat
+    peers. Adding someone as a contact one-sidedly shows nothing (they have not agreed); group
+    co-members are left out on purpose: a 500-member group must not hear every flap."""
+    mutual = set(contacts).intersection(contact_of)
+    return sorted(mutual.union(peers))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +67,7 @@ class Accounts:
         password_hash = await self._hasher.hash(password)
         now = self._clock.now_ms()
         await self._store.create_user(User(user_id, display_name or user_id, password_hash, now))
-        return self._session(user_id, now)
+        return self._session(user_id, now, 0)
 
     async def log_in(self, user_id: str, password: str) -> Session:
         """One error for an unknown user and a wrong password, with the same cost, so log-in
@@ -59,11 +78,31 @@ class Accounts:
             raise Unauthenticated("wrong user id or password")
         if not await self._hasher.verify(user.password_hash, password):
             raise Unauthenticated("wrong user id or password")
-        return self._session(user_id, self._clock.now_ms())
+        generations = await self._store.token_generations([user_id])
+        return self._session(user_id, self._clock.now_ms(), generations.get(user_id, 0))
 
-    def _session(self, user_id: str, now_ms: int) -> Session:
-        token, expires_at_ms = issue_token(self._token_secret, user_id, now_ms, self._token_ttl_ms)
+    def _session(self, user_id: str, now_ms: int, generation: int) -> Session:
+        token, expires_at_ms = issue_token(
+            self._token_secret, user_id, now_ms, self._token_ttl_ms, generation
+        )
         return Session(user_id, token, expires_at_ms)
+
+    async def token_generations(self, user_ids: Iterable[str]) -> dict[str, int]:
+        """The current token generation of each listed user that exists; ids that are not
+        valid user ids are absent, like unknown users (a token for them is refused)."""
+        users = list(dict.fromkeys(user_ids))
+        if len(users) > MAX_TOKEN_CHECK_USERS:
+            raise InvalidArgument(f"at most {MAX_TOKEN_CHECK_USERS} users per token check")
+        valid = [u for u in users if _valid_user_id(u)]
+        return await self._store.token_generations(valid) if valid else {}
+
+    async def revoke_tokens(self, user_id: str) -> int:
+        """Log out everywhere: every token issued to `user_id` so far is refused from now on.
+        Returns the new generation (tokens issued from now on carry it)."""
+        generation = await self._store.bump_token_generation(user_id)
+        if generation is None:
+            raise NotFound(f"user {user_id} not found")
+        return generation
 
     async def get_profile(self, user_id: str) -> User:
         user = await self._store.get_user(user_id)
@@ -94,17 +133,18 @@ class Accounts:
         return await self._store.list_contacts(owner_id)
 
     async def presence_audience(self, user_id: str) -> list[str]:
-        """Who sees `user_id` come and go: those who list them as a contact, and direct peers.
-        Group co-members are left out on purpose: a 500-member group must not hear every flap."""
-        contact_of = await self._store.contact_of(user_id)
-        peers = await self._store.direct_peers(user_id)
-        return sorted(set(contact_of).union(peers))
+        """Who sees `user_id` come and go. Visibility is symmetric (see `presence_visible`), so
+        the audience and the watch list are one set."""
+        return await self.presence_watch_list(user_id)
 
     async def presence_watch_list(self, user_id: str) -> list[str]:
-        """Whose presence `user_id` sees: their contacts and direct peers."""
-        contacts = await self._store.list_contacts(user_id)
-        peers = await self._store.direct_peers(user_id)
-        return sorted(set(contacts).union(peers))
+        """Whose presence `user_id` sees: mutual contacts and direct peers."""
+        contacts, contact_of, peers = await asyncio.gather(
+            self._store.list_contacts(user_id),
+            self._store.contact_of(user_id),
+            self._store.direct_peers(user_id),
+        )
+        return presence_visible(contacts, contact_of, peers)
 
     async def presence_watch_lists(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
         """presence_watch_list of each distinct user, in the order first asked: the store reads

@@ -39,6 +39,10 @@ class MessagingConfig:
     member_cache_ttl_s: float = 5.0
     """How long a cached member list is trusted. Changes made through this process invalidate
     at once; the TTL bounds staleness after changes made by another messaging process."""
+    internal_secret: str = ""
+    """Every call must carry this deployment secret (kernel.internal_auth); empty = open (tests)."""
+    internal_tls_dir: str = ""
+    """Mutual TLS with this CA and certificate (kernel.internal_tls); empty = plaintext."""
 
     def __post_init__(self) -> None:
         if self.store not in STORES:

@@ -89,6 +89,22 @@ class AccountsServicer(messaging_pb2_grpc.AccountsServicer):
             lists=[messaging_pb2.WatchList(user_id=user, user_ids=watched) for user, watched in lists.items()]
         )
 
+    @servicer_errors
+    async def TokenGenerations(
+        self, request: messaging_pb2.UserList, context: Context
+    ) -> messaging_pb2.TokenGenerationList:
+        found = await self._accounts.token_generations(request.user_ids)
+        return messaging_pb2.TokenGenerationList(
+            users=[messaging_pb2.TokenGeneration(user_id=u, generation=g) for u, g in found.items()]
+        )
+
+    @servicer_errors
+    async def RevokeTokens(
+        self, request: messaging_pb2.UserRequest, context: Context
+    ) -> messaging_pb2.TokenGeneration:
+        generation = await self._accounts.revoke_tokens(request.user_id)
+        return messaging_pb2.TokenGeneration(user_id=request.user_id, generation=generation)
+
 
 class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
     def __init__(self, conversations: Conversations, messages: Messages) -> None:

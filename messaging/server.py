@@ -66,7 +66,14 @@ async def start_messaging(
                 MessagingServicer(conversations, messages), server
             )
 
-        service = await start_grpc_server("messaging", register, config.host, config.port)
+        service = await start_grpc_server(
+            "messaging",
+            register,
+            config.host,
+            config.port,
+            internal_secret=config.internal_secret,
+            internal_tls_dir=config.internal_tls_dir,
+        )
     except BaseException:
         await store.close()
         raise

@@ -18,6 +18,10 @@ class PresenceConfig:
     """How long a user must stay offline before watchers are told (flap suppression)."""
     max_watch_queue: int = 10_000
     """Changes buffered per watcher before it is cut off."""
+    internal_secret: str = ""
+    """Every call must carry it (kernel.internal_auth); empty = open (tests)."""
+    internal_tls_dir: str = ""
+    """Mutual TLS with this CA and certificate (kernel.internal_tls); empty = none."""
 
     def __post_init__(self) -> None:
         check(self.debounce_ms >= 0, "debounce_ms", "0 or more", self.debounce_ms)

@@ -69,6 +69,8 @@ async def start_presence(
         lambda server: presence_pb2_grpc.add_PresenceServicer_to_server(servicer, server),
         config.host,
         config.port,
+        internal_secret=config.internal_secret,
+        internal_tls_dir=config.internal_tls_dir,
     )
     expiry.start()
     if owned:

@@ -362,6 +362,7 @@ class ClientFrame(_message.Message):
     READ_BY_FIELD_NUMBER: _builtins.int
     GOODBYE_FIELD_NUMBER: _builtins.int
     CONTACT_FIELD_NUMBER: _builtins.int
+    LOG_OUT_EVERYWHERE_FIELD_NUMBER: _builtins.int
     ref: _builtins.int
     """client-chosen; echoed in the reply, ack or error"""
     @_builtins.property
@@ -398,6 +399,8 @@ class ClientFrame(_message.Message):
     def goodbye(self) -> Global___Goodbye: ...
     @_builtins.property
     def contact(self) -> Global___ContactRequest: ...
+    @_builtins.property
+    def log_out_everywhere(self) -> Global___LogOutEverywhere: ...
     def __init__(
         self,
         *,
@@ -418,12 +421,13 @@ class ClientFrame(_message.Message):
         read_by: Global___ReadBy | None = ...,
         goodbye: Global___Goodbye | None = ...,
         contact: Global___ContactRequest | None = ...,
+        log_out_everywhere: Global___LogOutEverywhere | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "open_direct", b"open_direct", "ping", b"ping", "read", b"read", "read_by", b"read_by", "resume", b"resume", "send", b"send", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "read", b"read", "read_by", b"read_by", "resume", b"resume", "send", b"send", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "open_direct", b"open_direct", "ping", b"ping", "read", b"read", "read_by", b"read_by", "ref", b"ref", "resume", b"resume", "send", b"send", "trace", b"trace", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "read", b"read", "read_by", b"read_by", "ref", b"ref", "resume", b"resume", "send", b"send", "trace", b"trace", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "send", "delivered", "read", "typing", "resume", "history", "ping", "open_direct", "create_group", "update_group", "list_conversations", "read_by", "goodbye", "contact"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "send", "delivered", "read", "typing", "resume", "history", "ping", "open_direct", "create_group", "update_group", "list_conversations", "read_by", "goodbye", "contact", "log_out_everywhere"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -861,6 +865,23 @@ class Goodbye(_message.Message):
 Global___Goodbye: _TypeAlias = Goodbye  # noqa: Y015
 
 @_typing.final
+class LogOutEverywhere(_message.Message):
+    """Revoke every token issued to this user so far; the user's live sessions are closed (4001)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogOutEverywhere: _TypeAlias = LogOutEverywhere  # noqa: Y015
+
+@_typing.final
 class ContactRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -931,6 +952,7 @@ class ServerFrame(_message.Message):
     RESUME_DONE_FIELD_NUMBER: _builtins.int
     CONTACTS_FIELD_NUMBER: _builtins.int
     CURSORS_STORED_FIELD_NUMBER: _builtins.int
+    LOGGED_OUT_FIELD_NUMBER: _builtins.int
     ref: _builtins.int
     """echoes ClientFrame.ref on replies; 0 on pushes"""
     @_builtins.property
@@ -967,6 +989,8 @@ class ServerFrame(_message.Message):
     def contacts(self) -> Global___ContactList: ...
     @_builtins.property
     def cursors_stored(self) -> Global___CursorsStored: ...
+    @_builtins.property
+    def logged_out(self) -> Global___LoggedOut: ...
     def __init__(
         self,
         *,
@@ -988,12 +1012,13 @@ class ServerFrame(_message.Message):
         resume_done: Global___ResumeDone | None = ...,
         contacts: Global___ContactList | None = ...,
         cursors_stored: Global___CursorsStored | None = ...,
+        logged_out: Global___LoggedOut | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "error", b"error", "history", b"history", "kind", b"kind", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "error", b"error", "history", b"history", "kind", b"kind", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored", "logged_out"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -1408,3 +1433,22 @@ class CursorsStored(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CursorsStored: _TypeAlias = CursorsStored  # noqa: Y015
+
+@_typing.final
+class LoggedOut(_message.Message):
+    """The answer to log_out_everywhere: every earlier token is refused from now on; this
+    connection closes (4001) right after.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoggedOut: _TypeAlias = LoggedOut  # noqa: Y015

@@ -87,6 +87,16 @@ class AccountsStub:
                 request_serializer=protos_dot_messaging__pb2.UserList.SerializeToString,
                 response_deserializer=protos_dot_messaging__pb2.WatchLists.FromString,
                 _registered_method=True)
+        self.TokenGenerations = channel.unary_unary(
+                '/hubbub.v1.Accounts/TokenGenerations',
+                request_serializer=protos_dot_messaging__pb2.UserList.SerializeToString,
+                response_deserializer=protos_dot_messaging__pb2.TokenGenerationList.FromString,
+                _registered_method=True)
+        self.RevokeTokens = channel.unary_unary(
+                '/hubbub.v1.Accounts/RevokeTokens',
+                request_serializer=protos_dot_messaging__pb2.UserRequest.SerializeToString,
+                response_deserializer=protos_dot_messaging__pb2.TokenGeneration.FromString,
+                _registered_method=True)
 
 
 class AccountsServicer:
@@ -158,6 +168,21 @@ class AccountsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TokenGenerations(self, request, context):
+        """The current token generation of each listed user that exists (invalid ids and unknown
+        users are absent): a token is good only if issued at its user's current generation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeTokens(self, request, context):
+        """Log out everywhere: bump the user's token generation, so every token issued so far fails.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -210,6 +235,16 @@ def add_AccountsServicer_to_server(servicer, server):
                     servicer.PresenceWatchLists,
                     request_deserializer=protos_dot_messaging__pb2.UserList.FromString,
                     response_serializer=protos_dot_messaging__pb2.WatchLists.SerializeToString,
+            ),
+            'TokenGenerations': grpc.unary_unary_rpc_method_handler(
+                    servicer.TokenGenerations,
+                    request_deserializer=protos_dot_messaging__pb2.UserList.FromString,
+                    response_serializer=protos_dot_messaging__pb2.TokenGenerationList.SerializeToString,
+            ),
+            'RevokeTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeTokens,
+                    request_deserializer=protos_dot_messaging__pb2.UserRequest.FromString,
+                    response_serializer=protos_dot_messaging__pb2.TokenGeneration.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -484,6 +519,60 @@ class Accounts:
             '/hubbub.v1.Accounts/PresenceWatchLists',
             protos_dot_messaging__pb2.UserList.SerializeToString,
             protos_dot_messaging__pb2.WatchLists.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TokenGenerations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Accounts/TokenGenerations',
+            protos_dot_messaging__pb2.UserList.SerializeToString,
+            protos_dot_messaging__pb2.TokenGenerationList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Accounts/RevokeTokens',
+            protos_dot_messaging__pb2.UserRequest.SerializeToString,
+            protos_dot_messaging__pb2.TokenGeneration.FromString,
             options,
             channel_credentials,
             insecure,

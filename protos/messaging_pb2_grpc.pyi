@@ -55,6 +55,12 @@ class AccountsStub:
     """PresenceWatchList for many users in one call (a reconnect storm opens thousands of
     sessions at once): one entry per distinct user asked, in the order asked.
     """
+    TokenGenerations: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.UserList, _messaging_pb2.TokenGenerationList]
+    """The current token generation of each listed user that exists (invalid ids and unknown
+    users are absent): a token is good only if issued at its user's current generation.
+    """
+    RevokeTokens: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.UserRequest, _messaging_pb2.TokenGeneration]
+    """Log out everywhere: bump the user's token generation, so every token issued so far fails."""
 
 @_typing.type_check_only
 class AccountsAsyncStub(AccountsStub):
@@ -78,6 +84,12 @@ class AccountsAsyncStub(AccountsStub):
     """PresenceWatchList for many users in one call (a reconnect storm opens thousands of
     sessions at once): one entry per distinct user asked, in the order asked.
     """
+    TokenGenerations: _aio.UnaryUnaryMultiCallable[_messaging_pb2.UserList, _messaging_pb2.TokenGenerationList]  # type: ignore[assignment]
+    """The current token generation of each listed user that exists (invalid ids and unknown
+    users are absent): a token is good only if issued at its user's current generation.
+    """
+    RevokeTokens: _aio.UnaryUnaryMultiCallable[_messaging_pb2.UserRequest, _messaging_pb2.TokenGeneration]  # type: ignore[assignment]
+    """Log out everywhere: bump the user's token generation, so every token issued so far fails."""
 
 class AccountsServicer(metaclass=_abc_1.ABCMeta):
     """Accounts live beside messages: the conversation list, contacts and the
@@ -158,6 +170,24 @@ class AccountsServicer(metaclass=_abc_1.ABCMeta):
         """PresenceWatchList for many users in one call (a reconnect storm opens thousands of
         sessions at once): one entry per distinct user asked, in the order asked.
         """
+
+    @_abc_1.abstractmethod
+    def TokenGenerations(
+        self,
+        request: _messaging_pb2.UserList,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.TokenGenerationList, _abc.Awaitable[_messaging_pb2.TokenGenerationList]]:
+        """The current token generation of each listed user that exists (invalid ids and unknown
+        users are absent): a token is good only if issued at its user's current generation.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeTokens(
+        self,
+        request: _messaging_pb2.UserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.TokenGeneration, _abc.Awaitable[_messaging_pb2.TokenGeneration]]:
+        """Log out everywhere: bump the user's token generation, so every token issued so far fails."""
 
 def add_AccountsServicer_to_server(servicer: AccountsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -86,16 +86,14 @@ class CommandPath:
                     messaging_pb2.ContactChange(user_id=origin.user_id, contact_id=request.add)
                 )
             )
-            self._presence.audiences.invalidate((request.add,))
-            self._presence.watch_lists.invalidate((origin.user_id,))
+            self._presence.forget_pair(origin.user_id, request.add)
         elif change == "remove":
             contacts = await call(
                 accounts.RemoveContact(
                     messaging_pb2.ContactChange(user_id=origin.user_id, contact_id=request.remove)
                 )
             )
-            self._presence.audiences.invalidate((request.remove,))
-            self._presence.watch_lists.invalidate((origin.user_id,))
+            self._presence.forget_pair(origin.user_id, request.remove)
         elif change == "list":
             contacts = await call(accounts.ListContacts(messaging_pb2.UserRequest(user_id=origin.user_id)))
         else:
@@ -104,7 +102,7 @@ class CommandPath:
         reply.contacts.CopyFrom(contacts)
         self._ctx.reply(origin, reply.SerializeToString())
         if change == "add":
-            await self._presence.push_current(origin.user_id, (request.add,))
+            await self._presence.push_if_mutual(origin.user_id, request.add)
 
     async def _announce(
         self,

@@ -34,6 +34,9 @@ class RouterConfig:
     edge_outbox_limit: router items waiting for one slow edge before new ones are dropped.
     presence_backoff_max_s: cap of the reconnect backoff for the Presence.Watch stream.
     owner_epoch: partition ownership epoch sent with Append (0 = unfenced, single node).
+    internal_secret: carried by every call this router makes and required of every call it
+        serves (kernel.internal_auth); empty = open (tests).
+    internal_tls_dir: mutual TLS for what it serves and calls (kernel.internal_tls); empty = none.
     """
 
     router_id: str = "router-1"
@@ -56,6 +59,8 @@ class RouterConfig:
     edge_outbox_limit: int = 200_000
     presence_backoff_max_s: float = 5.0
     owner_epoch: int = 0
+    internal_secret: str = ""
+    internal_tls_dir: str = ""
 
     def __post_init__(self) -> None:
         """Fail at start-up, not on the first message."""

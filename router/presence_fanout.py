@@ -70,6 +70,19 @@ class PresenceFanout:
         if self._ctx.presence is not None:
             self.opened.submit(origin)
 
+    def forget_pair(self, user_a: str, user_b: str) -> None:
+        """A contact was added or removed: visibility is mutual, so both sides' lists change."""
+        self.audiences.invalidate((user_a, user_b))
+        self.watch_lists.invalidate((user_a, user_b))
+
+    async def push_if_mutual(self, adder: str, added: str) -> None:
+        """After `adder` added `added`: if that made them mutual contacts, each sees the other's
+        current status now. A one-sided add shows nothing."""
+        lists = await self.watch_lists.get_many((adder,))
+        if added in lists.get(adder, ()):
+            await self.push_current(adder, (added,))
+            await self.push_current(added, (adder,))
+
     async def push_current(self, user_id: str, watched: Sequence[str]) -> None:
         """The status of `watched` users to every session of `user_id` (after adding a contact)."""
         if self._ctx.presence is None or not watched:

@@ -10,7 +10,7 @@ from grpc import aio
 
 from kernel.clock import Clock, SystemClock
 from kernel.grpc_boundary import call
-from kernel.grpc_server import GrpcService, insecure_channel, start_grpc_server
+from kernel.grpc_server import GrpcService, internal_channel, start_grpc_server
 from protos import messaging_pb2, messaging_pb2_grpc, presence_pb2_grpc, router_pb2_grpc
 from router.config import RouterConfig
 from router.context import RouterContext
@@ -60,11 +60,15 @@ async def start_router(
 ) -> RouterService:
     clock = clock or SystemClock()
     notifier: PushNotifier = push if push is not None else LogPushNotifier()
-    messaging_channel = insecure_channel(config.messaging_target)
+    messaging_channel = internal_channel(
+        config.messaging_target, config.internal_secret, config.internal_tls_dir
+    )
     channels: list[aio.Channel] = [messaging_channel]
     presence_stub = None
     if config.presence_target:
-        presence_channel = insecure_channel(config.presence_target)
+        presence_channel = internal_channel(
+            config.presence_target, config.internal_secret, config.internal_tls_dir
+        )
         channels.append(presence_channel)
         presence_stub = presence_pb2_grpc.PresenceStub(presence_channel)
     messaging = messaging_pb2_grpc.MessagingStub(messaging_channel)
@@ -96,6 +100,8 @@ async def start_router(
             lambda server: router_pb2_grpc.add_RouterServicer_to_server(servicer, server),
             host=config.host,
             port=config.port,
+            internal_secret=config.internal_secret,
+            internal_tls_dir=config.internal_tls_dir,
         )
     except BaseException:
         await core.stop()

@@ -50,6 +50,12 @@ class MessageStore(Protocol):
     async def contact_of(self, user_id: str) -> list[str]:
         """Users who have `user_id` among their contacts, sorted."""
 
+    async def token_generations(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """The token generation of each listed user that exists (0 until first revoked)."""
+
+    async def bump_token_generation(self, user_id: str) -> int | None:
+        """Add one to the user's token generation and return it; None for no such user."""
+
     # ------------------------------------------------------------- conversations
     async def get_or_create_direct(
         self, user_a: str, user_b: str, conversation_id: int, now_ms: int

@@ -36,6 +36,7 @@ class MemoryStore:
         self._users: dict[str, User] = {}
         self._contacts: dict[str, set[str]] = defaultdict(set)
         self._contact_of: dict[str, set[str]] = defaultdict(set)
+        self._token_generations: dict[str, int] = {}
         self._conversations: dict[int, Conversation] = {}
         self._members: dict[int, dict[str, Member]] = {}
         self._by_user: dict[str, set[int]] = defaultdict(set)
@@ -82,6 +83,16 @@ class MemoryStore:
 
     async def contact_of(self, user_id: str) -> list[str]:
         return sorted(self._contact_of.get(user_id, ()))
+
+    async def token_generations(self, user_ids: Sequence[str]) -> dict[str, int]:
+        return {u: self._token_generations.get(u, 0) for u in user_ids if u in self._users}
+
+    async def bump_token_generation(self, user_id: str) -> int | None:
+        if user_id not in self._users:
+            return None
+        generation = self._token_generations.get(user_id, 0) + 1
+        self._token_generations[user_id] = generation
+        return generation
 
     # ------------------------------------------------------------- conversations
     async def get_or_create_direct(

@@ -129,6 +129,12 @@ class SqliteStore:
     async def add_contact(self, owner_id: str, contact_id: str) -> None:
         await self._writer.call(lambda c: writes.add_contact(c, owner_id, contact_id))
 
+    async def token_generations(self, user_ids: Sequence[str]) -> dict[str, int]:
+        return await self._read(lambda c: reads.token_generations(c, user_ids))
+
+    async def bump_token_generation(self, user_id: str) -> int | None:
+        return await self._writer.call(lambda c: writes.bump_token_generation(c, user_id))
+
     async def remove_contact(self, owner_id: str, contact_id: str) -> None:
         await self._writer.call(lambda c: writes.remove_contact(c, owner_id, contact_id))
 

@@ -6,7 +6,7 @@ Every query is served by an index; unread counts come from last_seq and cursors,
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from messaging.model import (
@@ -49,6 +49,20 @@ def list_contacts(conn: sqlite3.Connection, owner_id: str) -> list[str]:
 def contact_of(conn: sqlite3.Connection, user_id: str) -> list[str]:
     rows = conn.execute("SELECT owner_id FROM contacts WHERE contact_id = ? ORDER BY owner_id", (user_id,))
     return [r[0] for r in rows]
+
+
+def token_generations(conn: sqlite3.Connection, user_ids: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(user_ids), 500):  # well below SQLite's bound-parameter limit
+        chunk = list(user_ids[start : start + 500])
+        marks = ", ".join("?" * len(chunk))
+        rows = conn.execute(
+            "SELECT u.user_id, COALESCE(g.generation, 0) FROM users u "
+            f"LEFT JOIN token_generations g ON g.user_id = u.user_id WHERE u.user_id IN ({marks})",
+            chunk,
+        )
+        found.update((r[0], r[1]) for r in rows)
+    return found
 
 
 def get_conversation(conn: sqlite3.Connection, conversation_id: int) -> Conversation | None:

@@ -69,6 +69,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (conversation_id, user_id)
         ) WITHOUT ROWID""",
     ),
+    (  # 2: per-user token generation ("log out everywhere"); no row = generation 0
+        """CREATE TABLE token_generations (
+            user_id TEXT PRIMARY KEY,
+            generation INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+    ),
 )
 
 

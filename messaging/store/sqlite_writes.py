@@ -57,6 +57,17 @@ def add_contact(conn: sqlite3.Connection, owner_id: str, contact_id: str) -> Non
     )
 
 
+def bump_token_generation(conn: sqlite3.Connection, user_id: str) -> int | None:
+    if conn.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone() is None:
+        return None
+    row = conn.execute(
+        "INSERT INTO token_generations (user_id, generation) VALUES (?, 1) "
+        "ON CONFLICT (user_id) DO UPDATE SET generation = generation + 1 RETURNING generation",
+        (user_id,),
+    ).fetchone()
+    return int(row[0])
+
+
 def remove_contact(conn: sqlite3.Connection, owner_id: str, contact_id: str) -> None:
     conn.execute("DELETE FROM contacts WHERE owner_id = ? AND contact_id = ?", (owner_id, contact_id))
 

@@ -19,9 +19,9 @@ import pytest
 
 from bench.cli import WORKLOADS
 from deploy.cli import build_parser, chat_command, old_data_dir_note
-from deploy.config import NodeConfig, default_data_dir
+from deploy.config import NodeConfig
 from discovery.admin_cli import build_parser as discovery_parser
-from kernel.config import field_docs
+from kernel.config import default_data_dir, field_docs
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_HUBBUB = Path(sys.executable).parent / "hubbub"

@@ -19,7 +19,7 @@ MESSAGES = 10
 
 
 async def create_users(node: SingleNode, names: list[str]) -> None:
-    async with insecure_channel(node.messaging_target) as channel:
+    async with insecure_channel(node.messaging_target, node.config.internal_secret) as channel:
         accounts = mgrpc.AccountsStub(channel)
         limit = asyncio.Semaphore(32)
 

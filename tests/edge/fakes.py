@@ -104,6 +104,10 @@ class FakeRouter(router_pb2_grpc.RouterServicer):
 class FakeAccounts(messaging_pb2_grpc.AccountsServicer):
     """bob/password123 logs in; sign-up of anyone but `taken` works."""
 
+    def __init__(self) -> None:
+        self.revoked: set[str] = set()
+        self.token_checks = 0
+
     @servicer_errors
     async def LogIn(self, request: mpb.LogInRequest, context: Ctx) -> mpb.AuthReply:
         if (request.user_id, request.password) != ("bob", "password123"):
@@ -115,6 +119,23 @@ class FakeAccounts(messaging_pb2_grpc.AccountsServicer):
     async def SignUp(self, request: mpb.SignUpRequest, context: Ctx) -> mpb.AuthReply:
         token, expires = issue_token(SECRET, request.user_id, NOW_MS, 3_600_000)
         return mpb.AuthReply(user_id=request.user_id, token=token, expires_at_ms=expires)
+
+    @servicer_errors
+    async def TokenGenerations(self, request: mpb.UserList, context: Ctx) -> mpb.TokenGenerationList:
+        """Everyone exists at generation 0 but "ghost"; `revoked` users are at generation 1."""
+        self.token_checks += 1
+        return mpb.TokenGenerationList(
+            users=[
+                mpb.TokenGeneration(user_id=u, generation=1 if u in self.revoked else 0)
+                for u in request.user_ids
+                if u != "ghost"
+            ]
+        )
+
+    @servicer_errors
+    async def RevokeTokens(self, request: mpb.UserRequest, context: Ctx) -> mpb.TokenGeneration:
+        self.revoked.add(request.user_id)
+        return mpb.TokenGeneration(user_id=request.user_id, generation=1)
 
 
 class FakeMessaging(messaging_pb2_grpc.MessagingServicer):

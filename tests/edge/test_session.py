@@ -6,10 +6,20 @@ from collections.abc import Sequence
 
 import pytest
 
-from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
+from edge.actions import (
+    Action,
+    CheckToken,
+    Close,
+    CloseCode,
+    Opened,
+    QueryKind,
+    Reply,
+    ToMessaging,
+    ToRouter,
+)
 from edge.session import Session, SessionSettings, State
 from kernel.errors import Unauthenticated, Unavailable
-from kernel.limits import MAX_BODY_CHARS
+from kernel.limits import MAX_BODY_CHARS, MAX_EARLY_FRAMES
 from kernel.tokens import issue_token
 from protos import client_pb2 as pb
 
@@ -43,9 +53,16 @@ def error_of(actions: Sequence[Action]) -> pb.Error:
     return frame.error
 
 
+def token_hello(session: Session, frame: pb.ClientFrame, now: int) -> list[Action]:
+    """A token hello whose user and generation the I/O layer found good."""
+    (check,) = session.receive(frame, now)
+    assert isinstance(check, CheckToken) and session.state is State.AUTHENTICATING
+    return session.authenticated(check.ref, check.claims.user_id, "", now)
+
+
 def open_session(session_id: int = 7) -> Session:
     session = Session(session_id, SETTINGS, T0)
-    session.receive(hello(token()), T0)
+    token_hello(session, hello(token()), T0)
     assert session.state is State.OPEN
     return session
 
@@ -56,7 +73,10 @@ def send(body: str = "hi", *, conv: int = 42, cmid: str = "m-1", ref: int = 5) -
 
 def test_hello_with_a_valid_token_opens_the_session() -> None:
     session = Session(7, SETTINGS, T0)
-    actions = session.receive(hello(token()), T0 + 10)
+    (check,) = session.receive(hello(token()), T0 + 10)
+    # Signed correctly: the user's existence and token generation are checked next (issue 7 #9).
+    assert isinstance(check, CheckToken) and (check.ref, check.claims.user_id) == (1, "alice")
+    actions = session.authenticated(check.ref, "alice", "", T0 + 10)
     welcome_frame, opened = actions
     assert isinstance(welcome_frame, Reply) and isinstance(opened, Opened)
     welcome = welcome_frame.frame.welcome
@@ -66,6 +86,35 @@ def test_hello_with_a_valid_token_opens_the_session() -> None:
     assert welcome.max_body_chars == MAX_BODY_CHARS and welcome.edge_id == "edge-t"
     assert welcome.server_time_ms == T0 + 10
     assert opened == Opened(7, "alice", "phone")
+
+
+def test_frames_pipelined_behind_a_token_hello_are_served_after_the_welcome() -> None:
+    session = Session(7, SETTINGS, T0)
+    (check,) = session.receive(hello(token()), T0)
+    assert isinstance(check, CheckToken)
+    held = [send(cmid=f"m-{i}", ref=10 + i) for i in range(MAX_EARLY_FRAMES)]
+    for frame in held:
+        assert session.receive(frame, T0) == []  # nothing routed before the check
+    overflow = session.receive(send(cmid="late", ref=99), T0)
+    assert error_of(overflow).code == "UNAUTHENTICATED" and not error_of(overflow).fatal
+    actions = session.authenticated(check.ref, "alice", "", T0)
+    assert isinstance(actions[0], Reply) and actions[0].frame.WhichOneof("kind") == "welcome"
+    assert actions[2:] == [ToRouter(frame) for frame in held]
+
+
+def test_a_token_refused_by_its_check_is_fatal_with_4001() -> None:
+    session = Session(1, SETTINGS, T0)
+    (check,) = session.receive(hello(token("ghost")), T0)
+    assert isinstance(check, CheckToken)
+    actions = session.auth_failed(check.ref, Unauthenticated("invalid token"))
+    assert (error_of(actions).code, error_of(actions).fatal) == ("UNAUTHENTICATED", True)
+    assert actions[-1] == Close(CloseCode.UNAUTHENTICATED, "UNAUTHENTICATED")
+
+
+def test_log_out_everywhere_goes_to_messaging_with_the_user() -> None:
+    session = open_session()
+    frame = pb.ClientFrame(ref=9, log_out_everywhere=pb.LogOutEverywhere())
+    assert session.receive(frame, T0) == [ToMessaging(QueryKind.LOG_OUT_EVERYWHERE, 9, "alice", frame)]
 
 
 @pytest.mark.parametrize(
@@ -102,7 +151,7 @@ def test_hello_without_credentials_is_refused() -> None:
 
 def test_empty_device_id_gets_a_generated_one_and_too_long_is_refused() -> None:
     session = Session(9, SETTINGS, T0)
-    actions = session.receive(hello(token(), device=""), T0)
+    actions = token_hello(session, hello(token(), device=""), T0)
     generated = replies(actions)[0].welcome.device_id
     assert generated == "auto-edge-t-9"
     too_long = Session(2, SETTINGS, T0).receive(hello(token(), device="d" * 65), T0)

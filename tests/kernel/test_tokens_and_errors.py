@@ -4,7 +4,7 @@ import pytest
 
 from kernel.config import from_env
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument, NotMember, Unauthenticated, error_from_code
-from kernel.tokens import issue_token, verify_token
+from kernel.tokens import TokenClaims, check_generation, issue_token, verify_token
 
 NOW = 1_750_000_000_000
 
@@ -52,3 +52,25 @@ def test_config_from_env_converts_and_validates() -> None:
     assert sample == Sample(port=99, flag=True, name="y")
     with pytest.raises(InvalidArgument, match="HUBBUB_PORT"):
         from_env(Sample, env={"HUBBUB_PORT": "ninety"})
+
+
+def test_a_token_carries_its_generation_and_an_older_one_is_revoked() -> None:
+    token, _ = issue_token("s", "alice", 1_000_000, 60_000, generation=3)
+    claims = verify_token("s", token, 1_000_000)
+    assert claims.generation == 3
+    check_generation(claims, 3)  # current: good
+    with pytest.raises(Unauthenticated, match="revoked"):
+        check_generation(claims, 4)  # logged out everywhere since
+    with pytest.raises(Unauthenticated, match="invalid token"):
+        check_generation(claims, None)  # no such user
+    with pytest.raises(Unauthenticated, match="invalid token"):
+        check_generation(TokenClaims("alice", 0, generation=9), 3)  # never issued
+
+
+def test_a_token_without_a_generation_is_generation_zero() -> None:
+    import jwt
+
+    from kernel.tokens import _key
+
+    legacy = jwt.encode({"sub": "alice", "iss": "hubbub", "exp": 2_000}, _key("s"), algorithm="HS256")
+    assert verify_token("s", legacy, 1_000_000).generation == 0

@@ -56,12 +56,33 @@ async def test_contacts_and_presence_audience(services: Services) -> None:
     await services.conversations.open_direct("alice", "dave")
     with pytest.raises(NotFound):
         await services.accounts.add_contact("alice", "nobody")
-    # carol lists alice; dave chats with her directly; bob is listed by alice, not the reverse
-    assert await services.accounts.presence_audience("alice") == ["carol", "dave"]
-    assert await services.accounts.presence_watch_list("alice") == ["bob", "dave"]
+    # carol lists alice and alice lists bob, one-sidedly: neither sees the other (issue 7 #9);
+    # dave chats with her directly
+    assert await services.accounts.presence_audience("alice") == ["dave"]
+    assert await services.accounts.presence_watch_list("alice") == ["dave"]
     assert await services.accounts.presence_watch_lists(["dave", "alice", "dave", "bob"]) == {
         "dave": ["alice"],
-        "alice": ["bob", "dave"],
+        "alice": ["dave"],
         "bob": [],
     }
+    await services.accounts.add_contact("bob", "alice")  # now mutual
+    assert await services.accounts.presence_audience("alice") == ["bob", "dave"]
+    assert await services.accounts.presence_watch_list("bob") == ["alice"]
     assert await services.accounts.remove_contact("alice", "bob") == []
+
+
+async def test_tokens_carry_the_generation_and_log_out_everywhere_bumps_it(services: Services) -> None:
+    """Issue 7 #9: tokens are revocable, and only users that exist (with valid ids) have one."""
+    first = await services.accounts.sign_up("alice", "password123", "")
+    assert verify_token(SECRET, first.token, services.clock.now_ms()).generation == 0
+    assert await services.accounts.token_generations(["alice", "nobody", "Bad Id!", "x" * 5000]) == {
+        "alice": 0
+    }
+    assert await services.accounts.revoke_tokens("alice") == 1
+    assert await services.accounts.token_generations(["alice"]) == {"alice": 1}
+    again = await services.accounts.log_in("alice", "password123")
+    assert verify_token(SECRET, again.token, services.clock.now_ms()).generation == 1
+    with pytest.raises(NotFound):
+        await services.accounts.revoke_tokens("nobody")
+    with pytest.raises(InvalidArgument):
+        await services.accounts.token_generations([f"u{i}" for i in range(1001)])

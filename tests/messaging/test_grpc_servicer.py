@@ -303,12 +303,16 @@ async def test_direct_contacts_and_presence_lists(client: Client) -> None:
         messaging_pb2.ContactChange(user_id="carol", contact_id="alice")
     )
     assert list(contacts.user_ids) == ["alice"]
+    await client.accounts.AddContact(messaging_pb2.ContactChange(user_id="alice", contact_id="carol"))
     audience = await client.accounts.PresenceAudience(messaging_pb2.UserRequest(user_id="alice"))
-    assert list(audience.user_ids) == ["bob", "carol"]
+    assert list(audience.user_ids) == ["bob", "carol"]  # direct peer, mutual contact
     watch = await client.accounts.PresenceWatchList(messaging_pb2.UserRequest(user_id="carol"))
     assert list(watch.user_ids) == ["alice"]
     lists = await client.accounts.PresenceWatchLists(messaging_pb2.UserList(user_ids=["carol", "alice"]))
-    assert [(e.user_id, list(e.user_ids)) for e in lists.lists] == [("carol", ["alice"]), ("alice", ["bob"])]
+    assert [(e.user_id, list(e.user_ids)) for e in lists.lists] == [
+        ("carol", ["alice"]),
+        ("alice", ["bob", "carol"]),
+    ]
     await expect_error(
         client.messaging.OpenDirect(messaging_pb2.OpenDirectRequest(user_id="alice", peer_id="ghost")),
         grpc.StatusCode.NOT_FOUND,

@@ -110,6 +110,16 @@ class StoreContract:
         assert await store.contact_of("bob") == ["dave"]
         assert await store.list_contacts("nobody") == []
 
+    async def test_token_generations_start_at_zero_and_only_go_up(self, store: MessageStore) -> None:
+        await store.create_user(user("alice"))
+        await store.create_user(user("bob"))
+        assert await store.token_generations(["alice", "nobody", "bob"]) == {"alice": 0, "bob": 0}
+        assert await store.bump_token_generation("alice") == 1
+        assert await store.bump_token_generation("alice") == 2
+        assert await store.bump_token_generation("nobody") is None
+        assert await store.token_generations(["alice", "bob"]) == {"alice": 2, "bob": 0}
+        assert await store.token_generations([]) == {}
+
     # ------------------------------------------------------------- conversations
     async def test_direct_is_created_once_in_either_order(self, store: MessageStore) -> None:
         first, created = await store.get_or_create_direct("alice", "bob", 10, NOW)
