@@ -74,8 +74,10 @@ def chat_command(argv0: str, executable: str, on_path: str | None) -> str:
 def banner(node: SingleNode, hubbub: str) -> str:
     from discovery.admin_cli import DEFAULT_TARGET
 
-    admin = f"{hubbub} discovery" + (
-        "" if node.discovery_target == DEFAULT_TARGET else f" --target {node.discovery_target}"
+    admin = (
+        f"{hubbub} discovery"
+        + ("" if node.discovery_target == DEFAULT_TARGET else f" --target {node.discovery_target}")
+        + f" --data-dir {shlex.quote(str(node.data_dir.absolute()))}"  # where its internal secret is
     )
     return (
         f"hubbub is up.\n"

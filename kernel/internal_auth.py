@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from grpc import aio
 
+from kernel.errors import ErrorCode
+from kernel.grpc_boundary import ERROR_CODE_KEY
+
 METADATA_KEY = "x-hubbub-internal"
 REFUSED = "internal service: the caller did not present this deployment's internal secret"
 
@@ -77,12 +80,16 @@ def client_interceptors(secret: str) -> list[aio.ClientInterceptor]:
     return [_UnaryUnary(secret), _UnaryStream(secret), _StreamUnary(secret), _StreamStream(secret)]
 
 
+# The stable code rides along as on every hubbub refusal, so a caller sees UNAUTHENTICATED.
+_REFUSED_TRAILER = ((ERROR_CODE_KEY, ErrorCode.UNAUTHENTICATED.value),)
+
+
 async def _refuse(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSED)
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSED, trailing_metadata=_REFUSED_TRAILER)
 
 
 async def _refuse_stream(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSED)
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSED, trailing_metadata=_REFUSED_TRAILER)
     yield None  # pragma: no cover - abort raises
 
 

@@ -310,7 +310,7 @@ def field_value(fd: Any, conversation_id: int, depth: int) -> st.SearchStrategy[
 
 def client_frames(conversation_id: int) -> st.SearchStrategy[pb.ClientFrame]:
     return proto_message(pb.ClientFrame.DESCRIPTOR, conversation_id).filter(
-        lambda f: f.WhichOneof("kind") not in ("goodbye", "hello")
+        lambda f: f.WhichOneof("kind") not in ("goodbye", "hello", "log_out_everywhere")
     )
 
 

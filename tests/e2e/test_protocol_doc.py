@@ -34,6 +34,8 @@ WAIT_S = 15.0
 ENUM_VALUE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$")
 # The doc's example ids, and which real conversation each stands for.
 DIRECT, GROUP, OTHER_GROUP = "42", "77", "7"
+# Frames that end a session: played last, once everything else has been checked.
+FINAL_KINDS = ("goodbye", "logOutEverywhere")
 
 
 @dataclass
@@ -246,7 +248,10 @@ async def test_every_example_matches_a_live_server(scene: Scene) -> None:
     alice: JsonClient | None = None
     sent_at: dict[str, int] = {}
     problems: list[str] = []
+    final_refs = {e.ref for e in examples if e.client and e.kind in FINAL_KINDS and e.ref}
     for example in examples:
+        if example.ref in final_refs and example.kind != "goodbye":
+            continue  # played at the end
         if example.client:
             if example.kind == "goodbye":
                 continue  # sent last, by bob, so alice sees him go offline
@@ -280,5 +285,18 @@ async def test_every_example_matches_a_live_server(scene: Scene) -> None:
         else:
             near = [f for c in (scene.bob, alice) for f in c.frames if kind in f][-1:]
             problems.append(f"[{example.section}] no push like {example.text} (closest: {near})")
+    for example in (e for e in examples if e.ref in final_refs and e.kind != "goodbye"):
+        if example.client:
+            sent_at[example.ref] = len(alice.frames)
+            await alice.send(with_real_ids(example.frame, scene.ids, scene.tokens["alice"]))
+            continue
+        try:
+            real = await alice.wait_for(
+                lambda f, r=example.ref, k=example.kind: f.get("ref") == r and k in f, sent_at[example.ref]
+            )
+        except TimeoutError:
+            problems.append(f"[{example.section}] no {example.kind} answers ref {example.ref}")
+            continue
+        problems += [f"[{example.section}] {p}" for p in covers(example.frame, real)]
     await alice.close()
     assert not problems, "\n".join(problems)
