@@ -14,6 +14,7 @@ from google.protobuf.message import DecodeError
 
 from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
 from edge.codec import Codec, PushedFrame
+from edge.config import DEFAULT_SEND_QUEUE_BYTES
 from edge.frames import error_frame, error_from
 from edge.hub import Hub
 from edge.outbox import Outbox, Transport
@@ -68,6 +69,7 @@ class EdgeContext:
     presence: PresenceSink
     queries: QueryRunner
     send_queue_limit: int
+    send_queue_bytes: int = DEFAULT_SEND_QUEUE_BYTES
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_session_id(self) -> int:
@@ -86,7 +88,7 @@ class Connection:
         self._codec = codec
         now = ctx.clock.now_ms()
         self.session = Session(ctx.next_session_id(), ctx.settings, now)
-        self.outbox = Outbox(transport, ctx.send_queue_limit)
+        self.outbox = Outbox(transport, ctx.send_queue_limit, ctx.send_queue_bytes)
         self.ref = SessionRef(session_id=self.session.session_id)
         self._opened = False
         self._tasks: set[asyncio.Task[None]] | None = None  # queries in flight
@@ -164,13 +166,24 @@ class Connection:
             self._slow_consumer()
 
     def _forward(self, frame: ClientFrame, raw: bytes | None) -> None:
-        if telemetry.tracing_enabled():  # the trace context changes: re-encode
-            with _tracer.start_as_current_span("edge.receive", context=telemetry.context_from(frame.trace)):
-                frame.trace.clear()
-                telemetry.inject_into(frame.trace)
-                accepted = self._ctx.router.forward(self.ref, frame)
-        else:
-            accepted = self._ctx.router.forward(self.ref, frame, raw)
+        # Only known fields travel on: unknown ones (padding, a newer client's extras) would
+        # ride along in every batch. The raw bytes are reused only when they are exactly the
+        # known fields' encoding (same size: nothing extra, no overlong or repeated fields).
+        frame.DiscardUnknownFields()
+        if raw is not None and len(raw) != frame.ByteSize():
+            raw = None
+        try:
+            if telemetry.tracing_enabled():  # the trace context changes: re-encode
+                context = telemetry.context_from(frame.trace)
+                with _tracer.start_as_current_span("edge.receive", context=context):
+                    frame.trace.clear()
+                    telemetry.inject_into(frame.trace)
+                    accepted = self._ctx.router.forward(self.ref, frame)
+            else:
+                accepted = self._ctx.router.forward(self.ref, frame, raw)
+        except HubbubError as exc:  # TOO_LARGE: no batch can carry it; it is dropped here
+            self._reply(error_from(frame.ref, exc))
+            return
         if not accepted:
             self._reply(error_frame(frame.ref, ErrorCode.UNAVAILABLE, "router unavailable, retry"))
 

@@ -141,6 +141,7 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
         presence=presence,
         queries=queries,
         send_queue_limit=config.send_queue_limit,
+        send_queue_bytes=config.send_queue_bytes,
     )
     ws_server = await start_websocket_server(
         ctx, config.host, config.ws_port, max_size=config.max_frame_bytes, compression=config.ws_compression
@@ -151,6 +152,7 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
             lambda server: server.add_generic_rpc_handlers((gateway_handler(ctx),)),
             config.host,
             config.grpc_port,
+            max_receive_bytes=config.max_frame_bytes,
         )
     except BaseException:
         ws_server.close()

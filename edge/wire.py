@@ -6,8 +6,14 @@ copy and a re-serialization per frame. Output parses as the EdgeBatch protobuf w
 
 from __future__ import annotations
 
+from kernel.grpc_server import MAX_BATCH_BYTES
 from kernel.protowire import varint
 from protos.router_pb2 import SessionRef
+
+ITEM_OVERHEAD = 6
+"""Bytes an item costs in a batch beyond its own: its tag and (at most 5-byte) length."""
+MAX_ITEM_BYTES = MAX_BATCH_BYTES - ITEM_OVERHEAD
+"""The largest EdgeItem a batch can carry alone; larger ones are refused, never queued."""
 
 # Field tags (field number << 3 | wire type 2 = length-delimited).
 _EDGE_ID = b"\x0a"  # EdgeBatch.edge_id = 1

@@ -8,8 +8,14 @@ from dataclasses import dataclass, field
 
 from grpc import aio
 
-# Large enough for a 100,000-character body plus a batch of frames around it.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""The largest gRPC message between hubbub services, either way (every channel and server).
+Batches are cut below it (MAX_BATCH_BYTES), so no batch can fail for its size."""
+BATCH_ENVELOPE_BYTES = 64 * 1024
+"""Room kept in each batch message for its own fields (edge id, tags, lengths, session lists)."""
+MAX_BATCH_BYTES = MAX_MESSAGE_BYTES - BATCH_ENVELOPE_BYTES
+"""Items per EdgeBatch/RouterBatch stop before this many bytes; one item larger can never be
+carried and is refused (TOO_LARGE) instead of being queued."""
 CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -48,9 +54,17 @@ class GrpcService:
 
 
 async def start_grpc_server(
-    name: str, register: Callable[[aio.Server], None], host: str = "127.0.0.1", port: int = 0
+    name: str,
+    register: Callable[[aio.Server], None],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    max_receive_bytes: int = MAX_MESSAGE_BYTES,
 ) -> GrpcService:
-    server = aio.server(options=SERVER_OPTIONS)
+    """`max_receive_bytes` lowers the receive limit for a client-facing server (the Gateway)."""
+    options = [o for o in SERVER_OPTIONS if o[0] != "grpc.max_receive_message_length"]
+    options.append(("grpc.max_receive_message_length", min(max_receive_bytes, MAX_MESSAGE_BYTES)))
+    server = aio.server(options=options)
     register(server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
