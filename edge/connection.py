@@ -136,8 +136,7 @@ class Connection:
         self._apply(self.session.closing(CloseCode.GOING_AWAY, "disconnected"))
         self._release()
         self._ctx.hub.discard(self)
-        for task in list(self._tasks or ()):
-            task.cancel()
+        self._cancel_queries()
         await self.outbox.stop()
 
     async def close(self, code: int, reason: str) -> None:
@@ -200,6 +199,14 @@ class Connection:
         self.close_code = action.code
         self._release()
         self.outbox.close(action.code, action.reason)
+        self._cancel_queries()
+
+    def _cancel_queries(self) -> None:
+        """Nothing can be answered once the outbox closed: stop fetching what nobody reads."""
+        current = asyncio.current_task()
+        for task in list(self._tasks or ()):
+            if task is not current:
+                task.cancel()
 
     def _release(self) -> None:
         """Tell routers and presence the session is gone (once), before the socket is down."""
@@ -223,6 +230,7 @@ class Connection:
             [self._codec.encode(error)],
             drop_queued=True,
         )
+        self._cancel_queries()
 
     # ---------------------------------------------------------------- queries
 
