@@ -11,7 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from deploy.single_node import SingleNode
-from kernel.grpc_server import insecure_channel
+from kernel.grpc_server import MAX_MESSAGE_BYTES, insecure_channel
 from kernel.protowire import varint
 from protos import client_pb2 as pb
 from tests.e2e.wire_client import WireClient
@@ -87,9 +87,12 @@ async def test_padded_delivered_frames_over_the_gateway_do_not_stop_routing(node
         receipt = await bob.next_push("receipt", lambda f: f.receipt.user_id == "mallory")
         assert (receipt.receipt.kind, receipt.receipt.up_to_seq) == (pb.RECEIPT_KIND_DELIVERED, 1)
         await assert_bystanders_served(bob, carol, with_carol.conversation_id, "b-2")
-        # The finding's frame, about 16 MB: above max_frame_bytes grpc refuses the message (as
-        # WebSocket closes 1009); it never reaches a batch.
-        await call.write(padded(delivered, 16_000_000))
+        # The finding's frame: just under the 16 MiB the gateway used to accept, so that with its
+        # padding forwarded no EdgeBatch could carry it. Above max_frame_bytes grpc now refuses
+        # the message (as WebSocket closes 1009); it never reaches a batch.
+        finding = padded(delivered, MAX_MESSAGE_BYTES - 8 - len(delivered.SerializeToString()) - 6)
+        assert MAX_MESSAGE_BYTES - 16 < len(finding) < MAX_MESSAGE_BYTES
+        await call.write(finding)
         assert await stream_status(call) == grpc.StatusCode.RESOURCE_EXHAUSTED
         await assert_bystanders_served(bob, carol, with_carol.conversation_id, "b-3")
         # An undecodable message is BAD_FRAME and the stream stays usable (finding 9).
