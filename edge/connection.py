@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError
 
+from edge import wire
 from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
 from edge.codec import Codec, PushedFrame
 from edge.config import DEFAULT_SEND_QUEUE_BYTES
@@ -136,7 +137,8 @@ class Connection:
         self._apply(self.session.closing(CloseCode.GOING_AWAY, "disconnected"))
         self._release()
         self._ctx.hub.discard(self)
-        self._cancel_queries()
+        for task in list(self._tasks or ()):
+            task.cancel()
         await self.outbox.stop()
 
     async def close(self, code: int, reason: str) -> None:
@@ -169,20 +171,19 @@ class Connection:
         # ride along in every batch. The raw bytes are reused only when they are exactly the
         # known fields' encoding (same size: nothing extra, no overlong or repeated fields).
         frame.DiscardUnknownFields()
-        if raw is not None and len(raw) != frame.ByteSize():
+        size = frame.ByteSize()
+        if raw is not None and len(raw) != size:
             raw = None
-        try:
-            if telemetry.tracing_enabled():  # the trace context changes: re-encode
-                context = telemetry.context_from(frame.trace)
-                with _tracer.start_as_current_span("edge.receive", context=context):
-                    frame.trace.clear()
-                    telemetry.inject_into(frame.trace)
-                    accepted = self._ctx.router.forward(self.ref, frame)
-            else:
-                accepted = self._ctx.router.forward(self.ref, frame, raw)
-        except HubbubError as exc:  # TOO_LARGE: no batch can carry it; it is dropped here
-            self._reply(error_from(frame.ref, exc))
+        if size > wire.MAX_FRAME_BYTES:  # no batch could carry it: answered and dropped here
+            self._reply(error_frame(frame.ref, ErrorCode.TOO_LARGE, "frame too large to route"))
             return
+        if telemetry.tracing_enabled():  # the trace context changes: re-encode
+            with _tracer.start_as_current_span("edge.receive", context=telemetry.context_from(frame.trace)):
+                frame.trace.clear()
+                telemetry.inject_into(frame.trace)
+                accepted = self._ctx.router.forward(self.ref, frame)
+        else:
+            accepted = self._ctx.router.forward(self.ref, frame, raw)
         if not accepted:
             self._reply(error_frame(frame.ref, ErrorCode.UNAVAILABLE, "router unavailable, retry"))
 

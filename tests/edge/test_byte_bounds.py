@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from edge import start_edge, wire
+from edge import EdgeService, start_edge, wire
 from edge.connection import Connection
 from edge.outbox import Outbox
 from edge.router_link import MAX_WRITE_ATTEMPTS, RouterLink
@@ -192,3 +192,20 @@ async def test_a_client_that_never_reads_is_closed_4009_by_bytes_queued(
         await bystander.close()
     finally:
         await edge.stop()
+
+
+async def test_a_frame_too_large_to_route_is_answered_too_large_and_the_link_stays_up(
+    edge: EdgeService, backends: Backends, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # max_frame_bytes keeps such frames out today; the edge still refuses one it could not carry.
+    monkeypatch.setattr("edge.wire.MAX_FRAME_BYTES", 1_000)
+    alice, _ = await WsClient.authed(edge.ws_url, "alice")
+    big = pb.ClientFrame(ref=1, send=pb.SendMessage(conversation_id=4, client_msg_id="a-1", body="b" * 2_000))
+    reply = await alice.request(big)
+    assert (reply.ref, reply.error.code, reply.error.retryable) == (1, "TOO_LARGE", False)
+    small = pb.ClientFrame(ref=2, send=pb.SendMessage(conversation_id=4, client_msg_id="a-2", body="fits"))
+    assert (await alice.request(small)).sent.client_msg_id == "a-2"
+    assert (await backends.router.next_item("send")).frame.send.client_msg_id == "a-2", (
+        "the big one never left"
+    )
+    await alice.close()
