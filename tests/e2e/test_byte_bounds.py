@@ -25,11 +25,14 @@ def padded(frame: pb.ClientFrame, size: int) -> bytes:
     return frame.SerializeToString() + b"\x9a\x06" + varint(size) + bytes(size)
 
 
-async def gateway_read(call: grpc.aio.StreamStreamCall[bytes, pb.ServerFrame]) -> pb.ServerFrame:
+async def gateway_read(call: grpc.aio.StreamStreamCall[bytes, pb.ServerFrame], kind: str) -> pb.ServerFrame:
+    """The next frame of `kind` on the stream; pushes before it (presence) are skipped."""
     async with asyncio.timeout(TIMEOUT_S):
-        frame = await call.read()
-    assert isinstance(frame, pb.ServerFrame), frame
-    return frame
+        while True:
+            frame = await call.read()
+            assert isinstance(frame, pb.ServerFrame), frame
+            if frame.WhichOneof("kind") == kind:
+                return frame
 
 
 async def stream_status(call: grpc.aio.StreamStreamCall[bytes, pb.ServerFrame]) -> grpc.StatusCode:
@@ -51,7 +54,7 @@ async def gateway_open(
     )
     call = method()
     await call.write(pb.ClientFrame(ref=1, hello=pb.Hello(token=token, device_id="bot")).SerializeToString())
-    assert (await gateway_read(call)).WhichOneof("kind") == "welcome"
+    await gateway_read(call, "welcome")
     return call
 
 
@@ -66,6 +69,8 @@ async def test_padded_delivered_frames_over_the_gateway_do_not_stop_routing(node
     mallory = await WireClient.sign_up(node.ws_url, "mallory")
     bob = await WireClient.sign_up(node.ws_url, "bob")
     carol = await WireClient.sign_up(node.ws_url, "carol")
+    for client in (bob, carol):
+        client.keep_alive()  # heartbeats: a loaded machine must not close them 4008
     with_mallory = (
         await bob.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id="mallory")))
     ).conversation
@@ -98,10 +103,10 @@ async def test_padded_delivered_frames_over_the_gateway_do_not_stop_routing(node
         # An undecodable message is BAD_FRAME and the stream stays usable (finding 9).
         again = await gateway_open(channel, token)
         await again.write(b"\xff\x00garbage\x13\x37")
-        error = await gateway_read(again)
+        error = await gateway_read(again, "error")
         assert (error.error.code, error.error.fatal) == ("BAD_FRAME", False)
         await again.write(pb.ClientFrame(ref=2, ping=pb.Ping(client_time_ms=3)).SerializeToString())
-        assert (await gateway_read(again)).pong.client_time_ms == 3
+        assert (await gateway_read(again, "pong")).pong.client_time_ms == 3
         again.cancel()
     for client in (bob, carol):
         await client.close()
@@ -112,6 +117,8 @@ async def test_four_clients_sending_maximum_size_messages_are_all_answered(node:
     reader = await WireClient.sign_up(node.ws_url, "reader")
     dave = await WireClient.sign_up(node.ws_url, "dave")
     erin = await WireClient.sign_up(node.ws_url, "erin")
+    for client in (*writers, reader, dave, erin):
+        client.keep_alive()  # heartbeats: a loaded machine must not close them 4008
     group = await writers[0].request(
         pb.ClientFrame(create_group=pb.CreateGroup(title="big", member_ids=["w1", "w2", "w3", "reader"]))
     )
@@ -153,6 +160,8 @@ async def test_a_client_that_never_reads_is_closed_4009_and_others_are_served(no
     await mallory.close()
     bob = await WireClient.sign_up(node.ws_url, "bob")
     carol = await WireClient.sign_up(node.ws_url, "carol")
+    for client in (bob, carol):
+        client.keep_alive()  # heartbeats: a loaded machine must not close them 4008
     conv = (await bob.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id="mallory")))).conversation
     with_carol = (await bob.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id="carol")))).conversation
     for n in range(40):
