@@ -71,8 +71,8 @@ class EdgeConfig:
     several times over. A single frame larger than this still goes to an otherwise idle client."""
 
     def __post_init__(self) -> None:
-        if not self.edge_id:
-            raise InvalidArgument("edge_id must not be empty")
+        if not 0 < len(self.edge_id) <= 256:  # it heads every EdgeBatch (see BATCH_ENVELOPE_BYTES)
+            raise InvalidArgument("edge_id must be 1..256 characters")
         if self.heartbeat_interval_ms <= 0 or self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
             raise InvalidArgument("need 0 < heartbeat_interval_ms < heartbeat_timeout_ms")
         if self.send_queue_limit < 1:

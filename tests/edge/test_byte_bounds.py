@@ -5,17 +5,20 @@ and an outbox is closed by bytes waiting as well as by frames."""
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from edge import EdgeService, start_edge, wire
+from edge import EdgeConfig, EdgeService, start_edge, wire
+from edge.config import DEFAULT_MAX_FRAME_BYTES, MIN_FRAME_BYTES
 from edge.connection import Connection
 from edge.outbox import Outbox
 from edge.router_link import MAX_WRITE_ATTEMPTS, RouterLink
 from kernel.clock import ManualClock
-from kernel.errors import TooLarge
+from kernel.errors import InvalidArgument, TooLarge
 from kernel.grpc_server import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
+from kernel.limits import MAX_BODY_CHARS, MAX_CLIENT_MSG_ID_CHARS, MAX_CONTENT_TYPE_CHARS, MAX_PAYLOAD_BYTES
 from protos import client_pb2 as pb
 from protos import router_pb2 as rpb
 from tests.edge.client import WsClient
@@ -209,3 +212,41 @@ async def test_a_frame_too_large_to_route_is_answered_too_large_and_the_link_sta
         "the big one never left"
     )
     await alice.close()
+
+
+def escaped(text: str) -> str:
+    """`text` as a JSON string body with every character \\u-escaped (surrogate pairs above
+    the BMP), as `json.dumps(ensure_ascii=True)` does for non-ASCII: the largest encoding."""
+    units = text.encode("utf-16-be")
+    return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+
+
+async def test_the_largest_legal_send_in_any_encoding_fits_max_frame_bytes(
+    edge: EdgeService, backends: Backends
+) -> None:
+    body = "\N{GRINNING FACE}" * MAX_BODY_CHARS
+    payload = base64.b64encode(bytes(MAX_PAYLOAD_BYTES)).decode()
+    cmid = escaped("c" * MAX_CLIENT_MSG_ID_CHARS)
+    content_type = escaped("\N{GRINNING FACE}" * MAX_CONTENT_TYPE_CHARS)
+    send = f'"conversationId": "42", "clientMsgId": "{cmid}", "contentType": "{content_type}"'
+    text = f'{{"ref": "1", "send": {{{send}, "body": "{escaped(body)}", "payload": "{payload}"}}}}'
+    assert len(text.encode()) <= DEFAULT_MAX_FRAME_BYTES == edge.config.max_frame_bytes
+    alice, _ = await WsClient.authed(edge.ws_url, "alice", binary=False)
+    await alice.ws.send(text)
+    reply = await alice.recv()
+    assert reply.ref == 1 and reply.WhichOneof("kind") == "sent", reply.error
+    forwarded = await backends.router.next_item("send")
+    assert forwarded.frame.send.body == body and len(forwarded.frame.send.payload) == MAX_PAYLOAD_BYTES
+    await alice.close()
+
+
+def test_frame_and_queue_byte_limits_are_validated() -> None:
+    assert MIN_FRAME_BYTES <= DEFAULT_MAX_FRAME_BYTES
+    with pytest.raises(InvalidArgument):
+        EdgeConfig(max_frame_bytes=MAX_MESSAGE_BYTES)  # could not always be routed
+    with pytest.raises(InvalidArgument):
+        EdgeConfig(max_frame_bytes=MIN_FRAME_BYTES - 1)  # would refuse a legal binary send
+    with pytest.raises(InvalidArgument):
+        EdgeConfig(send_queue_bytes=1_000)
+    with pytest.raises(InvalidArgument):
+        EdgeConfig(edge_id="e" * 257)
