@@ -7,7 +7,9 @@ from typing import Any
 
 import grpc
 
-from edge import EdgeService
+from edge import EdgeService, start_edge
+from edge.connection import Connection
+from kernel.clock import ManualClock
 from kernel.grpc_boundary import ERROR_CODE_KEY
 from kernel.grpc_server import insecure_channel
 from kernel.protowire import varint
@@ -106,3 +108,37 @@ async def test_padding_stays_at_the_edge_and_an_oversize_message_is_refused(
         async with asyncio.timeout(30):
             assert await call.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert edge.config.max_frame_bytes < 16_000_000
+
+
+async def test_a_stream_that_never_reads_is_ended_slow_consumer_by_bytes_queued(
+    backends: Backends, clock: ManualClock
+) -> None:
+    # Issue 7, finding 2, on the gRPC face: what grpc has not taken yet counts too.
+    limit = 2 * 1024 * 1024
+    edge = await start_edge(backends.edge_config(send_queue_bytes=limit), clock=clock)
+    try:
+        async with insecure_channel(edge.grpc_target) as channel:
+            call = raw_connect(channel)
+            hello = pb.ClientFrame(ref=1, hello=pb.Hello(token=token_for("slow"), device_id="svc"))
+            await call.write(hello.SerializeToString())
+            session_id = (await read(call)).welcome.session_id
+            (connection,) = [m for m in edge.ctx.hub.members() if m.ref.session_id == session_id]
+            assert isinstance(connection, Connection)
+            history = pb.FetchHistory(conversation_id=2, limit=10)  # ~1 MB answers
+            for ref in range(2, 146):
+                await call.write(pb.ClientFrame(ref=ref, history=history).SerializeToString())
+            closed = await backends.router.next_item("closed", wait_s=60)
+            assert closed.session.session_id == session_id
+            assert connection.close_code == 4009
+            assert connection.outbox.peak_bytes <= limit, "the edge's queued bytes stay bounded"
+            async with asyncio.timeout(60):
+                try:
+                    while await call.read() is not grpc.aio.EOF:
+                        pass
+                except grpc.aio.AioRpcError as exc:
+                    assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    assert (ERROR_CODE_KEY, "SLOW_CONSUMER") in tuple(exc.trailing_metadata() or ())
+                else:
+                    raise AssertionError("the stream ended without a status")
+    finally:
+        await edge.stop()
