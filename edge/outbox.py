@@ -44,7 +44,7 @@ class Outbox:
 
     __slots__ = (
         "_broken", "_bytes", "_closer", "_flush_due", "_limit", "_limit_bytes", "_loop", "_queue",
-        "_transport", "_writer", "closed", "peak_bytes",
+        "_transport", "_unsent", "_writer", "closed", "peak_bytes",
     )  # fmt: skip
 
     def __init__(self, transport: Transport, limit: int, limit_bytes: int) -> None:
@@ -52,6 +52,10 @@ class Outbox:
         self._limit = limit
         self._limit_bytes = limit_bytes
         self._bytes = 0  # bytes in _queue
+        # What the transport held unsent when last asked (after each write): an upper bound
+        # until the next ask, since it only drains meanwhile. Asking once per write, not per
+        # put, keeps `put` cheap.
+        self._unsent = 0
         self.peak_bytes = 0  # the most bytes ever waiting at once (observability, tests)
         # A list, not a deque: one per idle connection, and an empty deque costs ~10x more.
         # It is only ever appended to and taken whole.
@@ -78,10 +82,14 @@ class Outbox:
         queue = self._queue
         if len(queue) >= self._limit:
             return False
-        waiting = self._bytes + self._transport.buffered_bytes()
+        waiting = self._bytes + self._unsent
         total = waiting + len(item)
         if total > self._limit_bytes and waiting:
-            return False
+            self._unsent = self._transport.buffered_bytes()  # it may have drained since: ask
+            waiting = self._bytes + self._unsent
+            total = waiting + len(item)
+            if total > self._limit_bytes and waiting:
+                return False
         queue.append(item)
         self._bytes += len(item)
         if total > self.peak_bytes:
@@ -105,6 +113,7 @@ class Outbox:
         if written:
             self._queue = []
             self._bytes = 0  # the transport's buffer counts them now
+            self._unsent = self._transport.buffered_bytes()
         else:
             self._writer = self._loop.create_task(self._write_loop())
 
@@ -148,8 +157,10 @@ class Outbox:
         try:
             while self._queue:
                 items, self._queue = self._queue, []
-                self._bytes = 0  # the transport counts them while it writes
+                self._unsent += self._bytes  # in the transport's hands until it drained them
+                self._bytes = 0
                 await self._transport.send_batch(items)
+                self._unsent = self._transport.buffered_bytes()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a broken socket ends the writer; the reader sees it too

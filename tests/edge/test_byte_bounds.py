@@ -154,6 +154,28 @@ async def test_an_outbox_refuses_by_bytes_waiting_its_own_and_the_sockets() -> N
     await outbox.stop()
 
 
+class FastTransport(SlowTransport):
+    """Takes every write at once into its buffer, which drains when the test says."""
+
+    def write_now(self, items: list[bytes]) -> bool:
+        self.unsent += sum(map(len, items))
+        self.writing.set()
+        return True
+
+
+async def test_a_drained_socket_buffer_no_longer_counts() -> None:
+    transport = FastTransport()
+    outbox = Outbox(transport, limit=1000, limit_bytes=MIB)
+    assert outbox.put(b"x" * (3 * MIB // 4))
+    async with asyncio.timeout(30):
+        await transport.writing.wait()  # written at once: it now waits in the socket's buffer
+    assert outbox.queued_bytes == 3 * MIB // 4
+    assert not outbox.put(b"y" * (MIB // 2)), "still unsent: too much would wait"
+    transport.unsent = 0  # the client read it all
+    assert outbox.put(b"y" * (MIB // 2)), "a client that caught up is not closed"
+    await outbox.stop()
+
+
 async def test_one_frame_larger_than_the_limit_still_goes_to_an_idle_client() -> None:
     outbox = Outbox(SlowTransport(), limit=1000, limit_bytes=MIB)
     assert outbox.put(b"x" * (2 * MIB)), "a reply page bigger than the limit, nothing waiting"
