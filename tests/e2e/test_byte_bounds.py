@@ -4,6 +4,7 @@ client sends or fails to read never stops routing for the others on its edge."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import grpc
 from websockets.asyncio.client import connect
@@ -157,16 +158,23 @@ async def test_a_client_that_never_reads_is_closed_4009_and_others_are_served(no
     connection 4009 by bytes queued instead of holding the answers (finding 2)."""
     mallory = await WireClient.sign_up(node.ws_url, "mallory")
     token = mallory.welcome.token
-    await mallory.close()
     bob = await WireClient.sign_up(node.ws_url, "bob")
     carol = await WireClient.sign_up(node.ws_url, "carol")
-    for client in (bob, carol):
+    for client in (mallory, bob, carol):
         client.keep_alive()  # heartbeats: a loaded machine must not close them 4008
     conv = (await bob.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id="mallory")))).conversation
     with_carol = (await bob.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id="carol")))).conversation
     for n in range(40):
         sent = await bob.send_text(conv.conversation_id, "\x01" * 100_000, f"big-{n}")
         assert sent.WhichOneof("kind") == "sent"
+
+    def mallory_is(status: int) -> Callable[[pb.ServerFrame], bool]:
+        return lambda f: f.presence.user_id == "mallory" and f.presence.status == status
+
+    # Her first session goes, and bob (a direct-chat peer) sees it: the presence he sees next
+    # is about the session that never reads.
+    await mallory.close()
+    await bob.next_push("presence", mallory_is(pb.PRESENCE_STATUS_OFFLINE))
 
     # max_queue=1: past one unread message the client stops reading its socket.
     ws = await connect(
@@ -177,18 +185,12 @@ async def test_a_client_that_never_reads_is_closed_4009_and_others_are_served(no
         compression=None,
     )
     await ws.send(pb.ClientFrame(ref=1, hello=pb.Hello(token=token, device_id="slow")).SerializeToString())
-    await bob.next_push(
-        "presence",
-        lambda f: f.presence.user_id == "mallory" and f.presence.status == pb.PRESENCE_STATUS_ONLINE,
-    )
+    await bob.next_push("presence", mallory_is(pb.PRESENCE_STATUS_ONLINE))
     history = pb.FetchHistory(conversation_id=conv.conversation_id, limit=40)
     for ref in range(2, 146):
         await ws.send(pb.ClientFrame(ref=ref, history=history).SerializeToString())
     # The edge let her go: her contacts see her offline while she has not read a byte.
-    await bob.next_push(
-        "presence",
-        lambda f: f.presence.user_id == "mallory" and f.presence.status == pb.PRESENCE_STATUS_OFFLINE,
-    )
+    await bob.next_push("presence", mallory_is(pb.PRESENCE_STATUS_OFFLINE))
     await assert_bystanders_served(bob, carol, with_carol.conversation_id, "b-1")
     last = pb.ServerFrame()
     async with asyncio.timeout(TIMEOUT_S):
