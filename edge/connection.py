@@ -78,7 +78,7 @@ class EdgeContext:
 
 
 class Connection:
-    """One client connection. Call `start`, feed `on_data`/`on_frame`, then `finish`.
+    """One client connection. Call `start`, feed `on_data` (both transports), then `finish`.
 
     Slotted, and its query-task set made on first use: one of these per idle client."""
 
@@ -102,22 +102,19 @@ class Connection:
     # ---------------------------------------------------------------- inputs
 
     def on_data(self, data: bytes | str) -> None:
-        """One transport message (a WebSocket frame)."""
+        """One transport message (a WebSocket message or a gRPC stream message)."""
         try:
             frame = self._codec.decode(data)
         except BadFrame as exc:
             self._apply(self.session.bad_frame(exc.message, self._ctx.clock.now_ms()))
             return
-        # A binary payload is the frame's wire form: routed frames reuse it as is.
+        # A binary payload is the frame's wire form: routed frames reuse it when it is clean.
         raw = data if not self._codec.text and isinstance(data, bytes) else None
         self._apply(self.session.receive(frame, self._ctx.clock.now_ms()), raw)
 
     def on_bad_data(self, detail: str) -> None:
         """A transport message that is not even a payload (a text frame that is not UTF-8)."""
         self._apply(self.session.bad_frame(detail, self._ctx.clock.now_ms()))
-
-    def on_frame(self, frame: ClientFrame) -> None:
-        self._apply(self.session.receive(frame, self._ctx.clock.now_ms()))
 
     def tick(self, now_ms: int) -> None:
         self._apply(self.session.tick(now_ms))
