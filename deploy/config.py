@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from edge.config import DEFAULT_MAX_FRAME_BYTES, DEFAULT_SEND_QUEUE_BYTES
 from kernel.config import check, check_choice, default_data_dir
 
 STORES = ("sqlite", "memory")
@@ -45,6 +46,10 @@ class NodeConfig:
     """Offline is announced only after a user stayed offline this long (flap suppression)."""
     send_queue_limit: int = 1024
     """Frames queued per connection before a slow client is disconnected (close 4009)."""
+    send_queue_bytes: int = DEFAULT_SEND_QUEUE_BYTES
+    """Bytes waiting for one client (queue plus unsent socket buffer) before it is closed 4009."""
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    """Largest client message on either transport (just above the largest legal send)."""
     ws_compression: bool = False
     """permessage-deflate on WebSocket (costs ~3x memory per connection)."""
     password_hash_time_cost: int = 3

@@ -62,6 +62,8 @@ def edge_config(config: NodeConfig, secret: str, upstream: Mapping[str, str]) ->
         heartbeat_interval_ms=config.heartbeat_interval_ms,
         heartbeat_timeout_ms=config.heartbeat_timeout_ms,
         send_queue_limit=config.send_queue_limit,
+        send_queue_bytes=config.send_queue_bytes,
+        max_frame_bytes=config.max_frame_bytes,
         ws_compression=config.ws_compression,
         presence_lease_ms=config.presence_lease_ms,
         router_flush_interval_ms=config.link_flush_interval_ms,

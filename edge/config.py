@@ -8,7 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kernel.errors import InvalidArgument
-from kernel.limits import MAX_BODY_CHARS
+from kernel.grpc_server import MAX_BATCH_BYTES
+from kernel.limits import MAX_BODY_CHARS, MAX_PAYLOAD_BYTES
+
+MIN_FRAME_BYTES = 4 * MAX_BODY_CHARS + MAX_PAYLOAD_BYTES + 1024
+"""The largest legal send in binary protobuf (4 UTF-8 bytes per character) with room for
+its other fields: max_frame_bytes may not refuse it."""
+DEFAULT_MAX_FRAME_BYTES = 12 * MAX_BODY_CHARS + 4 * -(-MAX_PAYLOAD_BYTES // 3) + 64 * 1024
+"""Just above the largest legal send in any encoding: JSON with every character \\u-escaped
+as a surrogate pair (12 bytes) and the payload in base64, plus 64 KiB (1,798,872 bytes)."""
+DEFAULT_SEND_QUEUE_BYTES = 16 * 1024 * 1024
+"""EdgeConfig.send_queue_bytes: several maximum reply pages (~4 MiB each) fit."""
+MAX_FRAME_BYTES_CEILING = MAX_BATCH_BYTES // 2
+"""max_frame_bytes stays far below the internal gRPC limit, so any frame accepted can be routed."""
 
 
 @dataclass(frozen=True)
@@ -34,13 +46,15 @@ class EdgeConfig:
     heartbeat_timeout_ms: int = 45_000
     """Silence longer than this closes the connection with 4008 (also bounds the wait for Hello)."""
     send_queue_limit: int = 1024
-    """Frames queued per connection before it is closed with 4009 SLOW_CONSUMER."""
+    """Frames queued per connection before it is closed with 4009 SLOW_CONSUMER (see also
+    send_queue_bytes)."""
     ws_compression: bool = False
     """Negotiate permessage-deflate (costs CPU per frame; off by default)."""
     presence_lease_ms: int = 30_000
     """Lease asked of presence; renewed every lease/3 with an empty report."""
-    max_frame_bytes: int = 1_114_112
-    """Largest WebSocket message accepted (1 MiB + 64 KiB: a 100,000-char body in any encoding)."""
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    """Largest client message accepted, on WebSocket (bigger: close 1009) and the gRPC stream
+    (bigger: RESOURCE_EXHAUSTED). Default: just above the largest legal send in any encoding."""
     router_pending_limit: int = 10_000
     """Frames held for a router while its link is down; beyond that sends fail UNAVAILABLE."""
     router_flush_interval_ms: float = 2.0
@@ -63,18 +77,25 @@ class EdgeConfig:
     internal_tls_dir: str = ""
     """Mutual TLS on those calls (kernel.internal_tls: ca.crt, node.crt, node.key); empty =
     plaintext. The client-facing listeners are unaffected."""
+    send_queue_bytes: int = DEFAULT_SEND_QUEUE_BYTES
+    """Bytes waiting for one client (its send queue plus what its socket has not sent) beyond
+    which one more frame closes it with 4009 SLOW_CONSUMER; one reply page (~4 MiB) fits
+    several times over. A single frame larger than this still goes to an otherwise idle client."""
 
     def __post_init__(self) -> None:
-        if not self.edge_id:
-            raise InvalidArgument("edge_id must not be empty")
+        if not 0 < len(self.edge_id) <= 256:  # it heads every EdgeBatch (see BATCH_ENVELOPE_BYTES)
+            raise InvalidArgument("edge_id must be 1..256 characters")
         if self.heartbeat_interval_ms <= 0 or self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
             raise InvalidArgument("need 0 < heartbeat_interval_ms < heartbeat_timeout_ms")
         if self.send_queue_limit < 1:
             raise InvalidArgument("send_queue_limit must be at least 1")
         if self.presence_lease_ms < 300:
             raise InvalidArgument("presence_lease_ms must be at least 300")
-        if self.max_frame_bytes < 4 * MAX_BODY_CHARS:
-            raise InvalidArgument(f"max_frame_bytes must be at least {4 * MAX_BODY_CHARS}")
+        if not MIN_FRAME_BYTES <= self.max_frame_bytes <= MAX_FRAME_BYTES_CEILING:
+            bounds = f"{MIN_FRAME_BYTES}..{MAX_FRAME_BYTES_CEILING}"
+            raise InvalidArgument(f"max_frame_bytes must be within {bounds}")
+        if self.send_queue_bytes < 64 * 1024:
+            raise InvalidArgument("send_queue_bytes must be at least 65536")
         if not 0 <= self.router_flush_interval_ms <= 100:
             raise InvalidArgument("router_flush_interval_ms must be within 0..100")
         if self.token_check_ttl_ms < 0 or self.token_check_cache_size < 1:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError
 
+from edge import wire
 from edge.actions import (
     Action,
     CheckToken,
@@ -24,6 +25,7 @@ from edge.actions import (
     ToRouter,
 )
 from edge.codec import Codec, PushedFrame
+from edge.config import DEFAULT_SEND_QUEUE_BYTES
 from edge.frames import error_frame, error_from
 from edge.held import RECEIPT_KINDS, HeldQueries
 from edge.hub import Hub
@@ -86,6 +88,7 @@ class EdgeContext:
     queries: QueryRunner
     send_queue_limit: int
     tokens: TokenGenerations
+    send_queue_bytes: int = DEFAULT_SEND_QUEUE_BYTES
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_session_id(self) -> int:
@@ -93,7 +96,7 @@ class EdgeContext:
 
 
 class Connection:
-    """One client connection. Call `start`, feed `on_data`/`on_frame`, then `finish`.
+    """One client connection. Call `start`, feed `on_data` (both transports), then `finish`.
 
     Slotted, and its query-task set made on first use: one of these per idle client."""
 
@@ -107,7 +110,7 @@ class Connection:
         self._codec = codec
         now = ctx.clock.now_ms()
         self.session = Session(ctx.next_session_id(), ctx.settings, now)
-        self.outbox = Outbox(transport, ctx.send_queue_limit)
+        self.outbox = Outbox(transport, ctx.send_queue_limit, ctx.send_queue_bytes)
         self.ref = SessionRef(session_id=self.session.session_id)
         self._opened = False
         self._tasks: set[asyncio.Task[None]] | None = None  # queries in flight
@@ -121,22 +124,19 @@ class Connection:
     # ---------------------------------------------------------------- inputs
 
     def on_data(self, data: bytes | str) -> None:
-        """One transport message (a WebSocket frame)."""
+        """One transport message (a WebSocket message or a gRPC stream message)."""
         try:
             frame = self._codec.decode(data)
         except BadFrame as exc:
             self._apply(self.session.bad_frame(exc.message, self._ctx.clock.now_ms()))
             return
-        # A binary payload is the frame's wire form: routed frames reuse it as is.
+        # A binary payload is the frame's wire form: routed frames reuse it when it is clean.
         raw = data if not self._codec.text and isinstance(data, bytes) else None
         self._apply(self.session.receive(frame, self._ctx.clock.now_ms()), raw)
 
     def on_bad_data(self, detail: str) -> None:
         """A transport message that is not even a payload (a text frame that is not UTF-8)."""
         self._apply(self.session.bad_frame(detail, self._ctx.clock.now_ms()))
-
-    def on_frame(self, frame: ClientFrame) -> None:
-        self._apply(self.session.receive(frame, self._ctx.clock.now_ms()))
 
     def tick(self, now_ms: int) -> None:
         self._apply(self.session.tick(now_ms))
@@ -206,6 +206,16 @@ class Connection:
             self._slow_consumer()
 
     def _forward(self, frame: ClientFrame, raw: bytes | None) -> None:
+        # Only known fields travel on: unknown ones (padding, a newer client's extras) would
+        # ride along in every batch. The raw bytes are reused only when they are exactly the
+        # known fields' encoding (same size: nothing extra, no overlong or repeated fields).
+        frame.DiscardUnknownFields()
+        size = frame.ByteSize()
+        if raw is not None and len(raw) != size:
+            raw = None
+        if size > wire.MAX_FRAME_BYTES:  # no batch could carry it: answered and dropped here
+            self._reply(error_frame(frame.ref, ErrorCode.TOO_LARGE, "frame too large to route"))
+            return
         if telemetry.tracing_enabled():  # the trace context changes: re-encode
             with _tracer.start_as_current_span("edge.receive", context=telemetry.context_from(frame.trace)):
                 frame.trace.clear()
@@ -234,6 +244,14 @@ class Connection:
         self.close_code = action.code
         self._release()
         self.outbox.close(action.code, action.reason)
+        self._cancel_queries()
+
+    def _cancel_queries(self) -> None:
+        """Nothing can be answered once the outbox closed: stop fetching what nobody reads."""
+        current = asyncio.current_task()
+        for task in list(self._tasks or ()):
+            if task is not current:
+                task.cancel()
 
     def _release(self) -> None:
         """Tell routers and presence the session is gone (once), before the socket is down."""
@@ -257,6 +275,7 @@ class Connection:
             [self._codec.encode(error)],
             drop_queued=True,
         )
+        self._cancel_queries()
 
     # ---------------------------------------------------------------- queries
 

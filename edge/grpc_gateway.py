@@ -1,5 +1,7 @@
 """The gRPC face of the edge: `Gateway.Connect`, one ClientFrame/ServerFrame per message,
-driving the same session core as WebSocket clients. Router frames go out as raw bytes."""
+driving the same session core as WebSocket clients. Both directions stay bytes here: requests
+are decoded by the session's codec (an undecodable one is a BAD_FRAME error, not the end of
+the stream), router frames go out as is."""
 
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from edge.actions import CloseCode
 from edge.codec import PROTO
 from edge.connection import Connection, EdgeContext
 from kernel.grpc_boundary import ERROR_CODE_KEY
-from protos.client_pb2 import ClientFrame
 
 log = logging.getLogger(__name__)
 SERVICE = "hubbub.v1.Gateway"
@@ -32,7 +33,7 @@ _STATUS: dict[int, tuple[grpc.StatusCode, str]] = {
     CloseCode.INTERNAL: (grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE"),
 }
 
-Context = aio.ServicerContext[ClientFrame, bytes]
+Context = aio.ServicerContext[bytes, bytes]
 
 
 class GrpcTransport:
@@ -41,14 +42,23 @@ class GrpcTransport:
     def __init__(self, context: Context) -> None:
         self._context = context
         self.closed: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+        self._unsent = 0  # bytes of the batch being written that grpc has not taken yet
 
     def write_now(self, items: list[bytes]) -> bool:
         return False  # grpc.aio writes are awaited: always the writer task
 
+    def buffered_bytes(self) -> int:
+        return self._unsent
+
     async def send_batch(self, items: list[bytes]) -> None:
         write = self._context.write
-        for item in items:
-            await write(item)
+        self._unsent = sum(map(len, items))
+        try:
+            for item in items:
+                await write(item)  # returns once grpc took it: a slow reader blocks here
+                self._unsent -= len(item)
+        finally:
+            self._unsent = 0
 
     async def close(self, code: int, reason: str, final: list[bytes]) -> None:
         with contextlib.suppress(Exception):
@@ -59,16 +69,17 @@ class GrpcTransport:
 
 
 def gateway_handler(ctx: EdgeContext) -> grpc.GenericRpcHandler:
-    """A handler for Gateway.Connect whose responses skip re-serialization (bytes as is)."""
+    """A handler for Gateway.Connect that leaves (de)serialization to the connection: requests
+    arrive as bytes (grpc bounds them by the server's max receive size, see `server_options`)."""
 
-    async def connect(requests: AsyncIterator[ClientFrame], context: Context) -> None:
+    async def connect(requests: AsyncIterator[bytes], context: Context) -> None:
         transport = GrpcTransport(context)
         connection = Connection(ctx, PROTO, transport, peer=context.peer())
         connection.start()
 
         async def pump() -> None:
-            async for frame in requests:
-                connection.on_frame(frame)
+            async for data in requests:
+                connection.on_data(data)
 
         reader = asyncio.ensure_future(pump())
         waiters: set[asyncio.Future[Any]] = {reader, transport.closed}
@@ -87,6 +98,6 @@ def gateway_handler(ctx: EdgeContext) -> grpc.GenericRpcHandler:
                 await context.abort(status, reason)
 
     handler: Any = grpc.stream_stream_rpc_method_handler(
-        connect, request_deserializer=ClientFrame.FromString, response_serializer=None
+        connect, request_deserializer=None, response_serializer=None
     )
     return grpc.method_handlers_generic_handler(SERVICE, {"Connect": handler})

@@ -1,7 +1,7 @@
 """The edge's half of `Router.Link`: one long-lived bidi stream per router, batched both ways.
 
 Everything queued while the previous write was in flight (or within the flush interval)
-goes out as one EdgeBatch, encoded by hand (edge.wire). On
+goes out as one EdgeBatch, encoded by hand (edge.wire) and cut below the gRPC message limit. On
 (re)connect the edge first replays `opened(replay=true)` for every live session.
 """
 
@@ -17,31 +17,41 @@ from grpc import aio
 
 from edge import wire
 from edge.codec import PushedFrame
+from edge.frames import error_frame
 from edge.hub import Hub
 from edge.routing import backoff_delay, route_frame
 from kernel import telemetry
 from kernel.background import BackgroundTask
-from kernel.grpc_server import internal_channel
+from kernel.errors import ErrorCode, TooLarge
+from kernel.grpc_server import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, internal_channel
 from kernel.internal_auth import internal_metadata
 from protos.client_pb2 import ClientFrame
-from protos.router_pb2 import EdgeBatch, RouterBatch, SessionRef
+from protos.router_pb2 import EdgeBatch, EdgeItem, RouterBatch, SessionRef
 
 log = logging.getLogger(__name__)
 
 # While connected, at most this many items wait for a write (a router that stopped reading).
 MAX_QUEUED_WHILE_CONNECTED = 100_000
+MAX_QUEUED_BYTES = 4 * MAX_MESSAGE_BYTES
+"""Bytes of items waiting for one router, link up or down; beyond it frames are refused
+(UNAVAILABLE, retry) instead of growing the edge's memory."""
+MAX_WRITE_ATTEMPTS = 3
+"""Writes a frame may be part of that failed (the link broke under it) before it is dropped
+and its sender told UNAVAILABLE: a frame never re-queues at the head forever."""
+_NOT_A_FRAME = -1  # in RouterLink._tries: an open/close, restated by the replay instead
 _tracer = telemetry.tracer("hubbub.edge")
 LINK_METHOD = "/hubbub.v1.Router/Link"
 LinkCall = aio.StreamStreamCall[bytes, RouterBatch]
 
 
 class RouterLink:
-    """One router target. Frames wait (bounded) while the link is down; session opens and
-    closes do not, because the replay on reconnect restates them.
+    """One router target. Frames wait (bounded in count and bytes) while the link is down;
+    session opens and closes do not, because the replay on reconnect restates them.
 
-    Items are queued as encoded EdgeItems (see edge.wire) and written as one EdgeBatch per
-    write. A gRPC stream message costs ~150 us of CPU whatever its size, so writes are at
-    least `flush_interval_s` apart: under load batches grow instead of the write count.
+    Items are queued as encoded EdgeItems (see edge.wire) and written as EdgeBatches cut below
+    the gRPC message limit (MAX_BATCH_BYTES). A gRPC stream message costs ~150 us of CPU
+    whatever its size, so writes are at least `flush_interval_s` apart: under load batches
+    grow instead of the write count.
     """
 
     def __init__(
@@ -55,6 +65,7 @@ class RouterLink:
         flush_interval_s: float = 0.0,
         internal_secret: str = "",
         internal_tls_dir: str = "",
+        on_dropped: Callable[[bytes], None] | None = None,
     ) -> None:
         self.target = target
         # On the call, not by an interceptor: an intercepted stream proxies every write.
@@ -66,8 +77,12 @@ class RouterLink:
         self._pending_limit = pending_limit
         self._rng = rng or random.Random()
         self._flush_interval_s = flush_interval_s
+        self._on_dropped = on_dropped
         self._items: list[bytes] = []
-        self._frames: list[bool] = []  # per queued item: a frame (kept across a reconnect)
+        # Per queued item: failed writes it was part of (a frame, kept across a reconnect),
+        # or _NOT_A_FRAME (an open/close, dropped on disconnect).
+        self._tries: list[int] = []
+        self._bytes = 0  # what the queued items cost in a batch (wire.ITEM_OVERHEAD included)
         self._wake = asyncio.Event()
         self._connected = False
         self._healthy = False
@@ -75,6 +90,8 @@ class RouterLink:
         self.connects = 0  # streams opened so far (observability)
         self.batches = 0  # EdgeBatches written so far (observability)
         self.items = 0  # EdgeItems written so far (observability)
+        self.bytes = 0  # EdgeBatch bytes written so far (observability)
+        self.dropped = 0  # frames dropped after MAX_WRITE_ATTEMPTS failed writes (observability)
 
     def start(self) -> None:
         self._task.start()
@@ -82,32 +99,46 @@ class RouterLink:
     async def stop(self) -> None:
         await self._task.stop()
 
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
+
     def enqueue_frame(self, session: bytes, frame: bytes) -> bool:
-        """Queue a serialized ClientFrame from the session whose `wire.session_field` is given."""
+        """Queue a serialized ClientFrame from the session whose `wire.session_field` is given.
+
+        False = the backlog is full (retry later); raises TooLarge for an item no batch can
+        carry, which is never queued (it would fail every write of the link)."""
+        item = wire.frame_item(session, frame)
+        size = len(item) + wire.ITEM_OVERHEAD
+        if size > MAX_BATCH_BYTES:
+            raise TooLarge("frame too large to route")
         # Down: hold up to the limit for the reconnect. Up but stalled: a larger hard cap, so a
         # router that stops reading cannot grow this edge's memory without bound.
         limit = MAX_QUEUED_WHILE_CONNECTED if self._connected else self._pending_limit
-        if len(self._items) >= limit:
+        if len(self._items) >= limit or self._bytes + size > MAX_QUEUED_BYTES:
             return False
-        self._items.append(wire.frame_item(session, frame))
-        self._frames.append(True)
+        self._items.append(item)
+        self._tries.append(0)
+        self._bytes += size
         self._wake.set()
         return True
 
     def opened(self, session: bytes) -> None:
         if self._connected:
-            self._items.append(wire.opened_item(session, False))
-            self._frames.append(False)
-            self._wake.set()
+            self._control(wire.opened_item(session, False))
 
     def closed(self, session: bytes, graceful: bool) -> None:
         if self._connected:
-            self._items.append(wire.closed_item(session, graceful))
-            self._frames.append(False)
-            self._wake.set()
+            self._control(wire.closed_item(session, graceful))
+
+    def _control(self, item: bytes) -> None:
+        self._items.append(item)
+        self._tries.append(_NOT_A_FRAME)
+        self._bytes += len(item) + wire.ITEM_OVERHEAD
+        self._wake.set()
 
     def pending(self) -> EdgeBatch:
-        """What the next write would carry, decoded (tests, debugging)."""
+        """What is queued, decoded as one batch (tests, debugging)."""
         return EdgeBatch.FromString(wire.encode_batch(self._header, self._items))
 
     # ------------------------------------------------------------ the stream
@@ -151,7 +182,8 @@ class RouterLink:
         """Queue the replay ahead of the frames that waited for this link."""
         replay = [wire.opened_item(wire.session_field(ref), True) for ref in self._live_refs()]
         self._items[:0] = replay
-        self._frames[:0] = [False] * len(replay)
+        self._tries[:0] = [_NOT_A_FRAME] * len(replay)
+        self._bytes += sum(len(item) for item in replay) + wire.ITEM_OVERHEAD * len(replay)
         self._connected = True
         self.connects += 1
         self._wake.set()
@@ -159,9 +191,53 @@ class RouterLink:
     def _disconnected(self) -> None:
         """Keep only frames: opens/closes are restated by the next replay."""
         self._connected = False
-        kept = [item for item, is_frame in zip(self._items, self._frames, strict=True) if is_frame]
-        self._items = kept
-        self._frames = [True] * len(kept)
+        items, tries = self._items, self._tries
+        self._items = [item for item, t in zip(items, tries, strict=True) if t != _NOT_A_FRAME]
+        self._tries = [t for t in tries if t != _NOT_A_FRAME]
+        self._bytes = sum(len(item) for item in self._items) + wire.ITEM_OVERHEAD * len(self._items)
+
+    def _take(self) -> tuple[list[bytes], list[int]]:
+        """The oldest queued items that fit in one batch: usually all of them."""
+        items, tries = self._items, self._tries
+        if self._bytes <= MAX_BATCH_BYTES:
+            self._items, self._tries, self._bytes = [], [], 0
+            return items, tries
+        total = count = 0
+        for item in items:
+            size = len(item) + wire.ITEM_OVERHEAD
+            if count and total + size > MAX_BATCH_BYTES:
+                break
+            total += size
+            count += 1
+        taken, taken_tries = items[:count], tries[:count]
+        del items[:count], tries[:count]
+        self._bytes -= total
+        return taken, taken_tries
+
+    def _requeue(self, items: list[bytes], tries: list[int]) -> None:
+        """A write failed: its frames go out again on the next link, ahead of newer ones
+        (sends are idempotent on client_msg_id, cursors are monotonic), unless they already
+        failed MAX_WRITE_ATTEMPTS times; opens/closes are restated by the replay."""
+        kept: list[bytes] = []
+        kept_tries: list[int] = []
+        dropped: list[bytes] = []
+        for item, t in zip(items, tries, strict=True):
+            if t == _NOT_A_FRAME:
+                continue
+            if t + 1 >= MAX_WRITE_ATTEMPTS:
+                dropped.append(item)
+            else:
+                kept.append(item)
+                kept_tries.append(t + 1)
+        self._items[:0] = kept
+        self._tries[:0] = kept_tries
+        self._bytes += sum(len(item) for item in kept) + wire.ITEM_OVERHEAD * len(kept)
+        self.dropped += len(dropped)
+        if dropped:
+            log.warning("router link %s: dropped %d frames after failed writes", self.target, len(dropped))
+        if self._on_dropped is not None:
+            for item in dropped:
+                self._on_dropped(item)
 
     async def _write(self, stream: LinkCall) -> None:
         loop = asyncio.get_running_loop()
@@ -175,21 +251,17 @@ class RouterLink:
             delay = last_write + interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)  # coalescing window: more items join this write
-            items, frames = self._items, self._frames
-            self._items, self._frames = [], []
+            items, tries = self._take()
             last_write = loop.time()
+            data = wire.encode_batch(self._header, items)
             try:
-                await stream.write(wire.encode_batch(self._header, items))
+                await stream.write(data)
             except BaseException:
-                # The batch may never have reached the router: its frames go out again on the
-                # next link, ahead of newer ones (sends are idempotent on client_msg_id,
-                # cursors are monotonic); opens/closes are restated by the replay.
-                kept = [item for item, is_frame in zip(items, frames, strict=True) if is_frame]
-                self._items[:0] = kept
-                self._frames[:0] = [True] * len(kept)
+                self._requeue(items, tries)
                 raise
             self.batches += 1
             self.items += len(items)
+            self.bytes += len(data)
             self._healthy = True
 
     async def _read(self, stream: LinkCall) -> None:
@@ -222,6 +294,7 @@ class RouterLinks:
                 flush_interval_s=flush_interval_s,
                 internal_secret=internal_secret,
                 internal_tls_dir=internal_tls_dir,
+                on_dropped=self._dropped,
             )
             for t in targets
         ]
@@ -236,7 +309,9 @@ class RouterLinks:
             await link.stop()
 
     def forward(self, ref: SessionRef, frame: ClientFrame, raw: bytes | None = None) -> bool:
-        """Queue a frame; `raw`, when given, is its exact wire form (spliced in, not re-encoded)."""
+        """Queue a frame; `raw`, when given, is its exact wire form (spliced in, not re-encoded).
+
+        False = a backlog is full (retry); raises TooLarge for a frame no batch can carry."""
         links = self.links
         if not links:
             return False
@@ -260,6 +335,15 @@ class RouterLinks:
         session = self._sessions.pop(ref.session_id, None) or wire.session_field(ref)
         for link in self.links:
             link.closed(session, graceful)
+
+    def _dropped(self, item: bytes) -> None:
+        """A frame that failed too many writes: its sender hears UNAVAILABLE (retry)."""
+        try:
+            parsed = EdgeItem.FromString(item)
+        except DecodeError:
+            return
+        error = error_frame(parsed.frame.ref, ErrorCode.UNAVAILABLE, "router unavailable, retry")
+        self._hub.deliver((parsed.session.session_id,), PushedFrame(error.SerializeToString()))
 
     def deliver(self, batch: RouterBatch) -> None:
         """Hand each RouterItem's bytes, unparsed, to the listed sessions' outboxes."""

@@ -159,6 +159,7 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
             ttl_ms=config.token_check_ttl_ms,
             capacity=config.token_check_cache_size,
         ),
+        send_queue_bytes=config.send_queue_bytes,
     )
     ws_server = await start_websocket_server(
         ctx, config.host, config.ws_port, max_size=config.max_frame_bytes, compression=config.ws_compression
@@ -169,6 +170,7 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
             lambda server: server.add_generic_rpc_handlers((gateway_handler(ctx),)),
             config.host,
             config.grpc_port,
+            max_receive_bytes=config.max_frame_bytes,
         )
     except BaseException:
         ws_server.close()

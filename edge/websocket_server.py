@@ -45,6 +45,9 @@ class WebSocketTransport:
         ws.transport.write(b"".join(protocol.data_to_send()))
         return True
 
+    def buffered_bytes(self) -> int:
+        return self._ws.transport.get_write_buffer_size()
+
     async def send_batch(self, items: list[bytes]) -> None:
         ws = self._ws
         # One socket write and one drain for the whole batch: frames are built by the sans-I/O

@@ -6,8 +6,17 @@ copy and a re-serialization per frame. Output parses as the EdgeBatch protobuf w
 
 from __future__ import annotations
 
+from kernel.grpc_server import MAX_BATCH_BYTES
 from kernel.protowire import varint
 from protos.router_pb2 import SessionRef
+
+ITEM_OVERHEAD = 6
+"""Bytes an item costs in a batch beyond its own: its tag and (at most 5-byte) length."""
+MAX_ITEM_BYTES = MAX_BATCH_BYTES - ITEM_OVERHEAD
+"""The largest EdgeItem a batch can carry alone; larger ones are refused, never queued."""
+MAX_FRAME_BYTES = MAX_ITEM_BYTES - 4096
+"""The largest ClientFrame the edge routes: room is left for the session field and the trace
+context the edge may inject. A larger one is answered TOO_LARGE before it reaches a link."""
 
 # Field tags (field number << 3 | wire type 2 = length-delimited).
 _EDGE_ID = b"\x0a"  # EdgeBatch.edge_id = 1

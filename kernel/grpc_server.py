@@ -12,8 +12,14 @@ from grpc import aio
 from kernel.internal_auth import ServerAuthInterceptor, client_interceptors
 from kernel.internal_tls import channel_credentials, load_tls, server_credentials
 
-# Large enough for a 100,000-character body plus a batch of frames around it.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""The largest gRPC message between hubbub services, either way (every channel and server).
+Batches are cut below it (MAX_BATCH_BYTES), so no batch can fail for its size."""
+BATCH_ENVELOPE_BYTES = 64 * 1024
+"""Room kept in each batch message for its own fields (edge id, tags, lengths, session lists)."""
+MAX_BATCH_BYTES = MAX_MESSAGE_BYTES - BATCH_ENVELOPE_BYTES
+"""Items per EdgeBatch/RouterBatch stop before this many bytes; one item larger can never be
+carried and is refused (TOO_LARGE) instead of being queued."""
 CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -60,13 +66,17 @@ async def start_grpc_server(
     internal_secret: str = "",
     open_methods: frozenset[str] = frozenset(),
     internal_tls_dir: str = "",
+    max_receive_bytes: int = MAX_MESSAGE_BYTES,
 ) -> GrpcService:
     """`internal_secret`: every call must carry it (UNAUTHENTICATED otherwise) but those to
     `open_methods` (full names, for clients); empty = open, for client-facing servers (the
-    edge's Gateway) and rooms tested alone. `internal_tls_dir`: mutual TLS (kernel.internal_tls)."""
+    edge's Gateway) and rooms tested alone. `internal_tls_dir`: mutual TLS (kernel.internal_tls).
+    `max_receive_bytes` lowers the receive limit for a client-facing server (the Gateway)."""
     interceptors = [ServerAuthInterceptor(internal_secret, open_methods)] if internal_secret else None
     tls = load_tls(internal_tls_dir)
-    server = aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
+    options = [o for o in SERVER_OPTIONS if o[0] != "grpc.max_receive_message_length"]
+    options.append(("grpc.max_receive_message_length", min(max_receive_bytes, MAX_MESSAGE_BYTES)))
+    server = aio.server(options=options, interceptors=interceptors)
     register(server)
     address = f"{host}:{port}"
     if tls is None:

@@ -7,31 +7,62 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 
-from protos import router_pb2
+from google.protobuf.message import DecodeError
+
+from kernel.errors import TooLarge
+from kernel.grpc_server import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
+from protos import client_pb2, router_pb2
+from router.frames import error_frame
 
 log = logging.getLogger(__name__)
 
+MAX_QUEUED_BYTES = 8 * MAX_MESSAGE_BYTES
+"""Bytes of RouterItems waiting for one edge that stopped reading; beyond it new ones are
+dropped (as beyond the item limit), so a stalled edge cannot grow the router's memory."""
+_ITEM_OVERHEAD = 16  # an item's tags and lengths in a RouterBatch, beyond its frame and ids
+_SESSION_ID_BYTES = 10  # the most a packed uint64 session id can take
+
+
+def item_bytes(session_ids: Sequence[int], frame: bytes) -> int:
+    """What one RouterItem costs in a batch, at most."""
+    return len(frame) + _SESSION_ID_BYTES * len(session_ids) + _ITEM_OVERHEAD
+
 
 class EdgeLink:
-    """The outbox of one Link stream. `put` never awaits; the stream drains it."""
+    """The outbox of one Link stream. `put` never awaits; the stream drains it, one
+    RouterBatch per call cut below the gRPC message limit."""
 
-    def __init__(self, edge_id: str, limit: int = 200_000) -> None:
+    def __init__(self, edge_id: str, limit: int = 200_000, limit_bytes: int = MAX_QUEUED_BYTES) -> None:
         self.edge_id = edge_id
         self._limit = limit
+        self._limit_bytes = limit_bytes
         self._items: list[tuple[Sequence[int], bytes]] = []
+        self._bytes = 0  # item_bytes() of everything queued
         self._wake = asyncio.Event()
         self._closed = False
         self.dropped = 0
+        self.too_large = 0
 
     def put(self, session_ids: Sequence[int], frame: bytes) -> None:
         if self._closed or not session_ids:
             return
-        if len(self._items) >= self._limit:
+        size = item_bytes(session_ids, frame)
+        if size > MAX_BATCH_BYTES:
+            # No batch can carry it: its recipients hear TOO_LARGE (with the ref, for a reply)
+            # instead, and the link goes on.
+            self.too_large += 1
+            log.warning("edge %s: a %d-byte item is too large; answered TOO_LARGE", self.edge_id, size)
+            frame = error_frame(_ref_of(frame), TooLarge("reply too large to deliver"))
+            size = item_bytes(session_ids, frame)
+            if size > MAX_BATCH_BYTES:
+                return  # a session list no batch can carry: nothing sane to send
+        if len(self._items) >= self._limit or self._bytes + size > self._limit_bytes:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning("edge %s is not draining: dropped %d items", self.edge_id, self.dropped)
             return
         self._items.append((session_ids, frame))
+        self._bytes += size
         self._wake.set()
 
     def close(self) -> None:
@@ -42,19 +73,50 @@ class EdgeLink:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
+
     async def next_batch(self) -> router_pb2.RouterBatch | None:
-        """Everything queued since the last call as one batch; None once closed."""
+        """The oldest queued items that fit one batch (usually all of them); None once closed."""
         while not self._items:
             if self._closed:
                 return None
             await self._wake.wait()
             self._wake.clear()
-        items, self._items = self._items, []
+        items = self._take()
+        if self._items:
+            self._wake.set()  # the rest goes in the next batch
         batch = router_pb2.RouterBatch()
         add = batch.items.add
         for session_ids, frame in items:
             add(session_ids=session_ids, frame=frame)
         return batch
+
+    def _take(self) -> list[tuple[Sequence[int], bytes]]:
+        items = self._items
+        if self._bytes <= MAX_BATCH_BYTES:
+            self._items, self._bytes = [], 0
+            return items
+        total = count = 0
+        for session_ids, frame in items:
+            size = item_bytes(session_ids, frame)
+            if count and total + size > MAX_BATCH_BYTES:
+                break
+            total += size
+            count += 1
+        taken = items[:count]
+        del items[:count]
+        self._bytes -= total
+        return taken
+
+
+def _ref_of(frame: bytes) -> int:
+    """The ref of a serialized ServerFrame (0 for a push, or if it does not parse)."""
+    try:
+        return client_pb2.ServerFrame.FromString(frame).ref
+    except DecodeError:
+        return 0
 
 
 class LinkTable:

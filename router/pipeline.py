@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+from kernel.grpc_server import MAX_BATCH_BYTES
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -44,6 +46,8 @@ class OrderedBatchPipeline(Generic[T, R]):
         max_batch: int = 1000,
         min_interval_s: float = 0.0,
         max_pending: int = 100_000,
+        size: Callable[[T], int] | None = None,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
     ) -> None:
         self._key = key
         self._run_batch = run_batch
@@ -53,6 +57,8 @@ class OrderedBatchPipeline(Generic[T, R]):
         self._max_batch = max_batch
         self._min_interval_s = min_interval_s
         self._max_pending = max_pending
+        self._size = size  # an item's bytes in the call (at most): batches stay below max_batch_bytes
+        self._max_batch_bytes = max_batch_bytes
         self._pending_items = 0  # items waiting (not yet in a batch): bounded by max_pending
         self._last_start = float("-inf")
         self._pending: dict[int, deque[T]] = {}
@@ -118,11 +124,24 @@ class OrderedBatchPipeline(Generic[T, R]):
         items: list[T] = []
         conversations: list[int] = []
         room = self._max_batch
+        room_bytes = self._max_batch_bytes
+        size = self._size
         while self._ready and room > 0:
             conversation = next(iter(self._ready))
-            del self._ready[conversation]
             queue = self._pending[conversation]
             take = min(room, len(queue))
+            full = False
+            if size is not None:
+                # Stop before the call would outgrow the transport; one item always goes.
+                for index in range(take):
+                    cost = size(queue[index])
+                    if cost > room_bytes and (items or index):
+                        take, full = index, True
+                        break
+                    room_bytes -= cost
+            if take == 0:
+                break  # nothing of it fits: it stays first in line for the next batch
+            del self._ready[conversation]
             items.extend(queue.popleft() for _ in range(take))
             room -= take
             self._pending_items -= take
@@ -130,6 +149,8 @@ class OrderedBatchPipeline(Generic[T, R]):
                 del self._pending[conversation]
             self._busy.add(conversation)
             conversations.append(conversation)
+            if full:
+                break
         return items, conversations
 
     async def _run(self, items: list[T], conversations: list[int]) -> None:

@@ -52,6 +52,7 @@ class SendPath:
             max_in_flight=ctx.config.max_appends_in_flight,
             max_batch=ctx.config.max_batch,
             min_interval_s=ctx.config.append_interval_ms / 1000,
+            size=_append_bytes,
         )
 
     def start(self) -> None:
@@ -164,3 +165,9 @@ class SendPath:
 
 def _conversation_of(pending: PendingSend) -> int:
     return pending.frame.send.conversation_id
+
+
+def _append_bytes(pending: PendingSend) -> int:
+    """An upper bound of what the send adds to an AppendRequest (the pipeline cuts batches by it)."""
+    origin = pending.origin
+    return pending.frame.send.ByteSize() + 4 * (len(origin.user_id) + len(origin.device_id)) + 32

@@ -139,7 +139,8 @@ class FakeAccounts(messaging_pb2_grpc.AccountsServicer):
 
 
 class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
-    """History of conversation 1 has two messages; any other conversation is NOT_FOUND."""
+    """History of conversation 1 has two messages, of conversation 2 ten of 100,000 characters
+    (a reply of about 1 MB); any other conversation is NOT_FOUND."""
 
     def __init__(self) -> None:
         self.requests: list[Any] = []
@@ -147,6 +148,9 @@ class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
     @servicer_errors
     async def History(self, request: mpb.HistoryRequest, context: Ctx) -> pb.HistoryPage:
         self.requests.append(request)
+        if request.query.conversation_id == 2:
+            big = [pb.Message(conversation_id=2, seq=s, body="x" * 100_000) for s in range(1, 11)]
+            return pb.HistoryPage(conversation_id=2, messages=big)
         if request.query.conversation_id != 1:
             raise NotFound("no such conversation")
         messages = [pb.Message(conversation_id=1, seq=s, body=f"m{s}") for s in (1, 2)]

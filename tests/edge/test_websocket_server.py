@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from edge import EdgeService, start_edge
 from kernel.clock import ManualClock
+from kernel.protowire import varint
 from kernel.tokens import issue_token
 from protos import client_pb2 as pb
 from protos import router_pb2 as rpb
@@ -114,16 +115,23 @@ async def test_fragmented_messages_and_non_utf8_text_frames(edge: EdgeService, b
         await client.close()
 
 
-async def test_unknown_fields_of_a_routed_frame_reach_the_router(
+async def test_unknown_fields_of_a_routed_frame_stay_at_the_edge(
     edge: EdgeService, backends: Backends
 ) -> None:
     alice, _ = await WsClient.authed(edge.ws_url, "alice")
-    # A newer client's extra field (99) travels with the frame, as binary protobuf keeps it.
-    data = send_frame(12, "hi").SerializeToString() + b"\x98\x06\x01"
+    # Unknown fields (a newer client's extras, or padding, at the top level and nested) are
+    # not forwarded: the router gets the known fields, re-encoded (issue 7, finding 1).
+    clean = send_frame(12, "hi")
+    padding = b"\x9a\x06" + varint(50_000) + b"p" * 50_000  # field 99, length-delimited
+    send_bytes = clean.send.SerializeToString() + b"\x98\x06\x01"
+    data = b"\x08\x0c" + b"\x5a" + varint(len(send_bytes)) + send_bytes + padding
+    assert pb.ClientFrame.FromString(data).send.body == "hi"
     await alice.ws.send(data)
     assert (await alice.recv()).sent.client_msg_id == "c-12"
     forwarded = await backends.router.next_item("send")
-    assert forwarded.frame.send.body == "hi" and forwarded.frame.SerializeToString() == data
+    assert forwarded.frame == clean
+    assert forwarded.frame.SerializeToString() == clean.SerializeToString()
+    assert forwarded.ByteSize() < 100, "no padding rides along"
     await alice.close()
 
 
