@@ -16,6 +16,7 @@ from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToM
 from edge.codec import Codec, PushedFrame
 from edge.frames import error_frame, error_from
 from edge.hub import Hub
+from edge.inbound_limits import InboundRates, UserLimits
 from edge.outbox import Outbox, Transport
 from edge.session import Session, SessionSettings
 from kernel import telemetry
@@ -52,8 +53,8 @@ class QueryRunner(Protocol):
         """The frames answering a read-only query (an Error frame when it failed)."""
         ...
 
-    async def authenticate(self, query: ToMessaging) -> AuthReply:
-        """Log in or sign up; raises HubbubError when refused."""
+    async def authenticate(self, query: ToMessaging, peer: str = "") -> AuthReply:
+        """Log in or sign up from address `peer`; raises HubbubError when refused."""
         ...
 
 
@@ -68,6 +69,8 @@ class EdgeContext:
     presence: PresenceSink
     queries: QueryRunner
     send_queue_limit: int
+    limits: UserLimits = field(default_factory=lambda: UserLimits(InboundRates()))
+    """Per-user inbound buckets, shared by all of a user's connections on this edge."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_session_id(self) -> int:
@@ -79,13 +82,14 @@ class Connection:
 
     Slotted, and its query-task set made on first use: one of these per idle client."""
 
-    __slots__ = ("_codec", "_ctx", "_opened", "_tasks", "close_code", "outbox", "ref", "session")
+    __slots__ = ("_codec", "_ctx", "_opened", "_tasks", "close_code", "outbox", "peer", "ref", "session")
 
-    def __init__(self, ctx: EdgeContext, codec: Codec, transport: Transport) -> None:
+    def __init__(self, ctx: EdgeContext, codec: Codec, transport: Transport, peer: str = "") -> None:
         self._ctx = ctx
         self._codec = codec
+        self.peer = peer  # the client's address, for log-in / sign-up throttling
         now = ctx.clock.now_ms()
-        self.session = Session(ctx.next_session_id(), ctx.settings, now)
+        self.session = Session(ctx.next_session_id(), ctx.settings, now, ctx.limits)
         self.outbox = Outbox(transport, ctx.send_queue_limit)
         self.ref = SessionRef(session_id=self.session.session_id)
         self._opened = False
@@ -223,7 +227,7 @@ class Connection:
     async def _query(self, query: ToMessaging) -> None:
         if query.kind in (QueryKind.LOG_IN, QueryKind.SIGN_UP):
             try:
-                reply = await self._ctx.queries.authenticate(query)
+                reply = await self._ctx.queries.authenticate(query, self.peer)
             except HubbubError as exc:
                 actions = self.session.auth_failed(query.ref, exc)
             except Exception:  # the boundary: a bug becomes INTERNAL, never a traceback

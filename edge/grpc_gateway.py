@@ -63,7 +63,7 @@ def gateway_handler(ctx: EdgeContext) -> grpc.GenericRpcHandler:
 
     async def connect(requests: AsyncIterator[ClientFrame], context: Context) -> None:
         transport = GrpcTransport(context)
-        connection = Connection(ctx, PROTO, transport)
+        connection = Connection(ctx, PROTO, transport, peer_host(context.peer()))
         connection.start()
 
         async def pump() -> None:
@@ -90,3 +90,10 @@ def gateway_handler(ctx: EdgeContext) -> grpc.GenericRpcHandler:
         connect, request_deserializer=ClientFrame.FromString, response_serializer=None
     )
     return grpc.method_handlers_generic_handler(SERVICE, {"Connect": handler})
+
+
+def peer_host(peer: str) -> str:
+    """The address part of a gRPC peer string ("ipv4:1.2.3.4:5678", "ipv6:[::1]:5678")."""
+    _, _, rest = peer.partition(":")
+    host, _, _ = rest.rpartition(":")
+    return host.strip("[]") or rest

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
-from edge.frames import error_frame, error_from
-from edge.rate_limit import Bucket, full_bucket, take
+from edge.frames import error_frame, error_from, rate_limited_frame
+from edge.inbound_limits import CLASS_OF, WHAT, ConnectionLimits, InboundRates, UserLimits
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated
 from kernel.limits import (
     MAX_BODY_CHARS,
@@ -22,8 +22,6 @@ from kernel.limits import (
 )
 from kernel.tokens import verify_token
 from protos.client_pb2 import ClientFrame, Pong, SendMessage, ServerFrame, Welcome
-
-RATE_LIMIT_ERROR_GAP_MS = 1000
 
 # Frames the router owns; the edge only validates and forwards them.
 ROUTED = frozenset(
@@ -50,19 +48,17 @@ class SessionSettings:
     token_secret: str
     heartbeat_interval_ms: int
     heartbeat_timeout_ms: int
-    typing_burst: int = 5
-    typing_per_second: float = 1.0
 
 
 class Session:
     """Protocol state of one connection. Every public method returns the actions to perform.
 
-    Slotted (one per idle client); the typing bucket is made when the client first types."""
+    Slotted (one per idle client). `users` holds the per-user buckets shared by every session
+    of the edge (a fresh table when not given: tests)."""
 
     __slots__ = (
-        "_last_rate_error_ms",
         "_last_received_ms",
-        "_typing",
+        "_limits",
         "device_id",
         "graceful",
         "session_id",
@@ -71,7 +67,9 @@ class Session:
         "user_id",
     )  # fmt: skip
 
-    def __init__(self, session_id: int, settings: SessionSettings, now_ms: int) -> None:
+    def __init__(
+        self, session_id: int, settings: SessionSettings, now_ms: int, users: UserLimits | None = None
+    ) -> None:
         self.session_id = session_id
         self.settings = settings
         self.state = State.AWAITING_HELLO
@@ -79,8 +77,7 @@ class Session:
         self.device_id = ""
         self.graceful = False  # set by Goodbye: routers learn the close was intended
         self._last_received_ms = now_ms
-        self._typing: Bucket | None = None  # full until the first typing event
-        self._last_rate_error_ms: int | None = None
+        self._limits = ConnectionLimits(users if users is not None else UserLimits(InboundRates()))
 
     # ------------------------------------------------------------------ inputs
 
@@ -101,6 +98,10 @@ class Session:
             return self._close(CloseCode.NORMAL, "goodbye")
         if self.state is State.AUTHENTICATING:
             return [Reply(error_frame(frame.ref, ErrorCode.UNAUTHENTICATED, "wait for the welcome"))]
+        if kind in ROUTED or kind in QUERIES:
+            limited = self._rate_limit(frame.ref, kind, now_ms)
+            if limited is not None:
+                return limited
         if kind in ROUTED:
             return self._routed(frame, kind, now_ms)
         if kind in QUERIES:
@@ -200,15 +201,6 @@ class Session:
             elif kind == "typing":
                 if not frame.typing.conversation_id:
                     raise InvalidArgument("typing needs a conversation_id")
-                bucket = self._typing or full_bucket(self.settings.typing_burst, now_ms)
-                allowed, self._typing = take(
-                    bucket,
-                    now_ms,
-                    burst=self.settings.typing_burst,
-                    per_second=self.settings.typing_per_second,
-                )
-                if not allowed:
-                    return self._rate_limited(frame.ref, now_ms)
             elif kind in ("delivered", "read"):
                 cursors = frame.delivered.cursors if kind == "delivered" else frame.read.cursors
                 if not cursors or any(c.conversation_id == 0 for c in cursors):
@@ -219,13 +211,18 @@ class Session:
             return [Reply(error_from(frame.ref, exc))]
         return [ToRouter(frame)]
 
-    def _rate_limited(self, ref: int, now_ms: int) -> list[Action]:
-        # At most one error per second, so a flood is not answered with a flood.
-        last = self._last_rate_error_ms
-        if last is not None and now_ms - last < RATE_LIMIT_ERROR_GAP_MS:
+    def _rate_limit(self, ref: int, kind: str, now_ms: int) -> list[Action] | None:
+        """None when the frame may pass; else what to do with it: dropped, answered with one
+        RATE_LIMITED (echoing its ref) per class and interval, so a flood is not answered with
+        a flood."""
+        limit_class = CLASS_OF[kind]
+        verdict = self._limits.check(limit_class, self.user_id, now_ms)
+        if verdict.allowed:
+            return None
+        if not verdict.answer:
             return []
-        self._last_rate_error_ms = now_ms
-        return [Reply(error_frame(ref, ErrorCode.RATE_LIMITED, "typing events are rate limited"))]
+        message = f"too many {WHAT[limit_class]}: retry after {verdict.retry_after_ms} ms"
+        return [Reply(rate_limited_frame(ref, message, verdict.retry_after_ms))]
 
     def _query(self, frame: ClientFrame, kind: QueryKind) -> list[Action]:
         if kind is QueryKind.HISTORY and not frame.history.conversation_id:

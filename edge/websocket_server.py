@@ -85,7 +85,9 @@ async def start_websocket_server(
         assert isinstance(ws, DirectServerConnection)
         ws.forget_handshake()  # the subprotocol is chosen: the headers are dead weight
         codec = codec_for(ws.subprotocol)
-        connection = Connection(ctx, codec, WebSocketTransport(ws, codec.text))
+        address = ws.remote_address
+        peer = str(address[0]) if isinstance(address, tuple) and address else ""
+        connection = Connection(ctx, codec, WebSocketTransport(ws, codec.text), peer)
         connection.start()
         try:
             # Messages are fed from the socket callback (no per-frame task hop); this task
