@@ -6,12 +6,14 @@ so the same wiring runs one process or several.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from deploy.config import NodeConfig
 from kernel.clock import Clock
+from kernel.config import from_env
 
 Stop = Callable[[], Awaitable[None]]
 Addresses = dict[str, str]
@@ -45,9 +47,14 @@ async def start_service(
 
 async def _messaging(config: NodeConfig, secret: str, clock: Clock) -> StartedService:
     from messaging import MessagingConfig, start_messaging
+    from messaging.config import LIMIT_FIELDS
 
+    # The options a NodeConfig does not carry (log-in and sign-up limits, the hash pool) are
+    # still overridable by HUBBUB_<FIELD>.
     service = await start_messaging(
-        MessagingConfig(
+        from_env(
+            MessagingConfig,
+            env=limit_env(LIMIT_FIELDS),
             data_dir=config.data_dir,
             store=config.store,
             worker_id=config.worker_id,
@@ -88,9 +95,13 @@ async def _router(config: NodeConfig, upstream: Addresses, clock: Clock, push: A
 async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clock) -> StartedService:
     from discovery import DiscoveryConfig, StaticRegistry, start_discovery
     from edge import EdgeConfig, start_edge
+    from edge.config import LIMIT_FIELDS
 
+    # The inbound rate limits and auth slots are overridable by HUBBUB_<FIELD>.
     edge = await start_edge(
-        EdgeConfig(
+        from_env(
+            EdgeConfig,
+            env=limit_env(LIMIT_FIELDS),
             host=config.host,
             ws_port=config.ws_port,
             grpc_port=config.gateway_port,
@@ -135,3 +146,10 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
         "discovery_target": discovery.target,
     }
     return StartedService("edge", addresses, stop)
+
+
+def limit_env(fields: tuple[str, ...]) -> dict[str, str]:
+    """The HUBBUB_<FIELD> variables of these (limit) fields only: the rest of a service's
+    config comes from the NodeConfig."""
+    keys = {f"HUBBUB_{name.upper()}" for name in fields}
+    return {key: value for key, value in os.environ.items() if key in keys}

@@ -102,3 +102,22 @@ class EdgeConfig:
             raise InvalidArgument("rate_*_burst >= 1, rate_*_per_second > 0 and rate_user_factor >= 1")
         if self.rate_error_interval_ms < 0 or self.auth_in_flight < 1 or self.auth_waiting < 0:
             raise InvalidArgument("rate_error_interval_ms >= 0, auth_in_flight >= 1, auth_waiting >= 0")
+
+
+LIMIT_FIELDS = (
+    "typing_burst",
+    "typing_per_second",
+    "rate_send_burst",
+    "rate_send_per_second",
+    "rate_receipt_burst",
+    "rate_receipt_per_second",
+    "rate_query_burst",
+    "rate_query_per_second",
+    "rate_group_burst",
+    "rate_group_per_second",
+    "rate_user_factor",
+    "rate_error_interval_ms",
+    "auth_in_flight",
+    "auth_waiting",
+)
+"""The inbound-limit options, overridable by HUBBUB_<FIELD> on a node (deploy/services.py)."""
