@@ -34,6 +34,10 @@ class RouterConfig:
     edge_outbox_limit: router items waiting for one slow edge before new ones are dropped.
     presence_backoff_max_s: cap of the reconnect backoff for the Presence.Watch stream.
     owner_epoch: partition ownership epoch sent with Append (0 = unfenced, single node).
+    push_collapse_ms: at most one offline push per (user, conversation) within this long; the
+        rest are collapsed (counted, not sent). 0 = one push per message.
+    max_pending_per_sender: sends one user may have waiting in the send pipeline; beyond,
+        that user's sends get UNAVAILABLE (retry) while everyone else's still queue.
     """
 
     router_id: str = "router-1"
@@ -56,6 +60,8 @@ class RouterConfig:
     edge_outbox_limit: int = 200_000
     presence_backoff_max_s: float = 5.0
     owner_epoch: int = 0
+    push_collapse_ms: int = 10_000
+    max_pending_per_sender: int = 2_000
 
     def validate(self) -> RouterConfig:
         """Fail at start-up, not on the first message."""
@@ -81,6 +87,8 @@ class RouterConfig:
             raise InvalidArgument("router: audience_ttl_s >= 0 and presence_backoff_max_s > 0")
         if not 0 <= self.append_interval_ms <= 1000:
             raise InvalidArgument("router: append_interval_ms must be within 0..1000")
+        if self.push_collapse_ms < 0 or self.max_pending_per_sender < 1:
+            raise InvalidArgument("router: push_collapse_ms >= 0 and max_pending_per_sender >= 1")
         if not 0 <= self.port <= 65535:
             raise InvalidArgument(f"router: bad port {self.port}")
         return self

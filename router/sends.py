@@ -51,6 +51,8 @@ class SendPath:
             max_in_flight=ctx.config.max_appends_in_flight,
             max_batch=ctx.config.max_batch,
             min_interval_s=ctx.config.append_interval_ms / 1000,
+            sender=_sender_of,
+            max_pending_per_sender=ctx.config.max_pending_per_sender,
         )
 
     def start(self) -> None:
@@ -156,3 +158,7 @@ class SendPath:
 
 def _conversation_of(pending: PendingSend) -> int:
     return pending.frame.send.conversation_id
+
+
+def _sender_of(pending: PendingSend) -> str:
+    return pending.origin.user_id
