@@ -17,6 +17,7 @@ class CloseCode:
     NORMAL = 1000
     GOING_AWAY = 1001
     INTERNAL = 1011
+    TRY_AGAIN_LATER = 1013  # a log-in or sign-up refused by a rate limit: wait retryAfterMs
     BAD_FRAME = 4000
     UNAUTHENTICATED = 4001
     HEARTBEAT_TIMEOUT = 4008

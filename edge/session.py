@@ -240,6 +240,8 @@ class Session:
         code = (
             CloseCode.INTERNAL
             if error.code in (ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL)
+            else CloseCode.TRY_AGAIN_LATER
+            if error.code is ErrorCode.RATE_LIMITED
             else (CloseCode.UNAUTHENTICATED)
         )
         return [Reply(error_from(ref, error, fatal=True)), *self._close(code, error.code.value)]
