@@ -71,7 +71,8 @@ class EdgeConfig:
     """A user's connections on this edge share one bucket per class, this many times a
     connection's (burst and rate). A user on several edges gets each edge's allowance."""
     rate_error_interval_ms: int = 1000
-    """At most one RATE_LIMITED per class per connection this often; the rest are dropped silently."""
+    """After a RATE_LIMITED, refused frames of that class are dropped silently until its
+    retry-after has passed (capped at this): a flood is not answered with a flood."""
     auth_in_flight: int = 8
     """Log-ins / sign-ups this edge has with messaging at once (slots apart from the queries')."""
     auth_waiting: int = 256

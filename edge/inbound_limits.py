@@ -63,7 +63,9 @@ class InboundRates:
     per_connection: Mapping[LimitClass, Rate] = field(default_factory=_defaults)
     user_factor: float = 2.0
     error_interval_ms: int = 1000
-    """At most one RATE_LIMITED per class per connection this often; the rest are dropped silently."""
+    """After a RATE_LIMITED, frames of that class refused before its retry-after (at most this
+    long) are dropped silently: at most one error per retry-after, and never more errors a
+    second than frames allowed."""
     user_table_size: int = 200_000
     """(user, class) buckets remembered; the least recently used are forgotten beyond."""
 
@@ -99,14 +101,15 @@ ALLOWED = Verdict(True)
 
 
 class ConnectionLimits:
-    """The buckets of one connection (made on first use) and when it was last told off."""
+    """The buckets of one connection (made on first use) and, per class, until when refusals
+    go unanswered (the retry-after it was last told, capped at the error interval)."""
 
-    __slots__ = ("_buckets", "_last_error_ms", "users")
+    __slots__ = ("_buckets", "_quiet_until_ms", "users")
 
     def __init__(self, users: UserLimits) -> None:
         self.users = users
         self._buckets: dict[LimitClass, Bucket] = {}
-        self._last_error_ms: dict[LimitClass, int] = {}
+        self._quiet_until_ms: dict[LimitClass, int] = {}
 
     def check(self, kind: LimitClass, user_id: str, now_ms: int) -> Verdict:
         """Spend one token of the connection's and one of the user's bucket, or neither."""
@@ -122,10 +125,12 @@ class ConnectionLimits:
         if not own.allowed:
             self._buckets[kind] = own.bucket
         wait = max(own.retry_after_ms if not own.allowed else 0, user_wait)
-        last = self._last_error_ms.get(kind)
-        if last is not None and now_ms - last < rates.error_interval_ms:
+        quiet_until = self._quiet_until_ms.get(kind)
+        if quiet_until is not None and now_ms < quiet_until:
             return Verdict(False, wait, answer=False)
-        self._last_error_ms[kind] = now_ms
+        # Told once; frames refused before the retry-after it names (and within the interval)
+        # are dropped silently. A client that waits as told is always answered.
+        self._quiet_until_ms[kind] = now_ms + min(wait, rates.error_interval_ms)
         return Verdict(False, wait, answer=True)
 
 
