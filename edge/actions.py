@@ -78,4 +78,12 @@ class Close:
     reason: str
 
 
-Action = Reply | ToRouter | ToMessaging | Opened | Close
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """The client sends into a limit: read nothing more from it for `ms` (its frames meanwhile
+    are dropped unread), so a flood costs the edge a read per pause, not work per frame."""
+
+    ms: int
+
+
+Action = Reply | ToRouter | ToMessaging | Opened | Close | Throttle

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError
 
-from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
+from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, Throttle, ToMessaging, ToRouter
 from edge.codec import Codec, PushedFrame
 from edge.frames import error_frame, error_from
 from edge.hub import Hub
@@ -27,6 +28,8 @@ from protos.messaging_pb2 import AuthReply
 from protos.router_pb2 import SessionRef
 
 log = logging.getLogger(__name__)
+# While a flooding client is paused, these are still handled; the rest are dropped unanswered.
+KEPT_WHILE_PAUSED = frozenset({"ping", "goodbye"})
 _tracer = telemetry.tracer("hubbub.edge")
 
 
@@ -77,12 +80,28 @@ class EdgeContext:
         return next(self._ids)
 
 
+def _monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
 class Connection:
     """One client connection. Call `start`, feed `on_data`/`on_frame`, then `finish`.
 
     Slotted, and its query-task set made on first use: one of these per idle client."""
 
-    __slots__ = ("_codec", "_ctx", "_opened", "_tasks", "close_code", "outbox", "peer", "ref", "session")
+    __slots__ = (
+        "_codec",
+        "_ctx",
+        "_opened",
+        "_tasks",
+        "close_code",
+        "on_throttle",
+        "outbox",
+        "paused_until_ms",
+        "peer",
+        "ref",
+        "session",
+    )
 
     def __init__(self, ctx: EdgeContext, codec: Codec, transport: Transport, peer: str = "") -> None:
         self._ctx = ctx
@@ -95,6 +114,10 @@ class Connection:
         self._opened = False
         self._tasks: set[asyncio.Task[None]] | None = None  # queries in flight
         self.close_code: int | None = None
+        # Throttle: until when this client's frames are dropped unread, and how the transport
+        # stops reading meanwhile (set by the WebSocket server; the gateway's pump waits).
+        self.paused_until_ms = 0
+        self.on_throttle: Callable[[int], None] | None = None
 
     def start(self) -> None:
         self.outbox.start()
@@ -104,10 +127,14 @@ class Connection:
 
     def on_data(self, data: bytes | str) -> None:
         """One transport message (a WebSocket frame)."""
+        paused = bool(self.paused_until_ms) and self._paused()
         try:
             frame = self._codec.decode(data)
         except BadFrame as exc:
-            self._apply(self.session.bad_frame(exc.message, self._ctx.clock.now_ms()))
+            if not paused:
+                self._apply(self.session.bad_frame(exc.message, self._ctx.clock.now_ms()))
+            return
+        if paused and frame.WhichOneof("kind") not in KEPT_WHILE_PAUSED:
             return
         # A binary payload is the frame's wire form: routed frames reuse it as is.
         raw = data if not self._codec.text and isinstance(data, bytes) else None
@@ -118,10 +145,20 @@ class Connection:
         self._apply(self.session.bad_frame(detail, self._ctx.clock.now_ms()))
 
     def on_frame(self, frame: ClientFrame) -> None:
+        if self.paused_until_ms and self._paused() and frame.WhichOneof("kind") not in KEPT_WHILE_PAUSED:
+            return
         self._apply(self.session.receive(frame, self._ctx.clock.now_ms()))
 
     def tick(self, now_ms: int) -> None:
         self._apply(self.session.tick(now_ms))
+
+    def _paused(self) -> bool:
+        """Whether a throttled client's pause still runs: its frames but pings and goodbyes
+        are then dropped unanswered. Real time, like the transport's pause."""
+        if _monotonic_ms() < self.paused_until_ms:
+            return True
+        self.paused_until_ms = 0
+        return False
 
     def push(self, pushed: PushedFrame) -> None:
         """A router delivery for this session."""
@@ -162,6 +199,8 @@ class Connection:
                 self._open(action)
             elif isinstance(action, Close):
                 self._close(action)
+            elif isinstance(action, Throttle):
+                self._throttle(action.ms)
 
     def _reply(self, frame: ServerFrame) -> None:
         if not self.outbox.put(self._codec.encode(frame)):
@@ -177,6 +216,13 @@ class Connection:
             accepted = self._ctx.router.forward(self.ref, frame, raw)
         if not accepted:
             self._reply(error_frame(frame.ref, ErrorCode.UNAVAILABLE, "router unavailable, retry"))
+
+    def _throttle(self, ms: int) -> None:
+        if self.paused_until_ms:
+            return
+        self.paused_until_ms = _monotonic_ms() + ms
+        if self.on_throttle is not None:
+            self.on_throttle(ms)
 
     def _open(self, action: Opened) -> None:
         self.ref = SessionRef(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
+from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, Throttle, ToMessaging, ToRouter
 from edge.frames import error_frame, error_from, rate_limited_frame
 from edge.inbound_limits import CLASS_OF, WHAT, ConnectionLimits, InboundRates, UserLimits
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated
@@ -220,7 +220,8 @@ class Session:
         if verdict.allowed:
             return None
         if not verdict.answer:
-            return []
+            # Told already, and sending on regardless: a flood. Stop reading it for a while.
+            return [Throttle(self._limits.users.rates.error_interval_ms)]
         message = f"too many {WHAT[limit_class]}: retry after {verdict.retry_after_ms} ms"
         return [Reply(rate_limited_frame(ref, message, verdict.retry_after_ms))]
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, ToMessaging, ToRouter
+from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, Throttle, ToMessaging, ToRouter
 from edge.inbound_limits import InboundRates, UserLimits
 from edge.session import Session, SessionSettings, State
 from kernel.errors import Unauthenticated, Unavailable
@@ -246,6 +246,19 @@ def test_a_send_flood_gets_rate_limited_with_its_ref_and_a_retry_after() -> None
     assert error_of(error).code == "RATE_LIMITED" and error_of(error).retryable
     assert error_of(error).retry_after_ms == 50  # 20 sends/s: one token every 50 ms
     assert session.state is State.OPEN
+
+
+def test_sending_on_after_being_told_pauses_the_connection() -> None:
+    session = open_session()
+    for i in range(50):
+        session.receive(send(cmid=f"m-{i}", ref=i + 1), T0)
+    told = session.receive(send(cmid="m-50", ref=51), T0)
+    assert error_of(told).code == "RATE_LIMITED"
+    ignored = session.receive(send(cmid="m-51", ref=52), T0 + 1)
+    assert ignored == [Throttle(1000)], "told already: not answered, the edge stops reading it"
+    # Once the retry-after has passed the client is answered again.
+    later = session.receive(send(cmid="m-52", ref=53), T0 + 50)
+    assert isinstance(later[0], ToRouter)
 
 
 def test_queries_are_limited_too() -> None:
