@@ -94,8 +94,8 @@ class Connection:
         "_ctx",
         "_opened",
         "_tasks",
+        "_transport",
         "close_code",
-        "on_throttle",
         "outbox",
         "paused_until_ms",
         "peer",
@@ -114,10 +114,10 @@ class Connection:
         self._opened = False
         self._tasks: set[asyncio.Task[None]] | None = None  # queries in flight
         self.close_code: int | None = None
-        # Throttle: until when this client's frames are dropped unread, and how the transport
-        # stops reading meanwhile (set by the WebSocket server; the gateway's pump waits).
+        # Throttle: until when this client's frames are dropped unread. A transport with a
+        # `pause_reading(ms)` stops reading meanwhile; the gateway's pump waits instead.
         self.paused_until_ms = 0
-        self.on_throttle: Callable[[int], None] | None = None
+        self._transport = transport
 
     def start(self) -> None:
         self.outbox.start()
@@ -221,8 +221,9 @@ class Connection:
         if self.paused_until_ms:
             return
         self.paused_until_ms = _monotonic_ms() + ms
-        if self.on_throttle is not None:
-            self.on_throttle(ms)
+        pause: Callable[[int], None] | None = getattr(self._transport, "pause_reading", None)
+        if pause is not None:
+            pause(ms)
 
     def _open(self, action: Opened) -> None:
         self.ref = SessionRef(

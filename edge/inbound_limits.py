@@ -108,29 +108,36 @@ class ConnectionLimits:
 
     def __init__(self, users: UserLimits) -> None:
         self.users = users
-        self._buckets: dict[LimitClass, Bucket] = {}
-        self._quiet_until_ms: dict[LimitClass, int] = {}
+        # Made on first use: most connections of an idle edge never send anything.
+        self._buckets: dict[LimitClass, Bucket] | None = None
+        self._quiet_until_ms: dict[LimitClass, int] | None = None
 
     def check(self, kind: LimitClass, user_id: str, now_ms: int) -> Verdict:
         """Spend one token of the connection's and one of the user's bucket, or neither."""
         rates = self.users.rates
         rate = rates.per_connection[kind]
         table = self.users.table(kind)
-        own = take(self._buckets.get(kind), now_ms, rate)
+        buckets = self._buckets
+        if buckets is None:
+            buckets = self._buckets = {}
+        own = take(buckets.get(kind), now_ms, rate)
         user_wait = table.peek(user_id, now_ms)
         if own.allowed and user_wait == 0:
-            self._buckets[kind] = own.bucket
+            buckets[kind] = own.bucket
             table.take(user_id, now_ms)
             return ALLOWED
         if not own.allowed:
-            self._buckets[kind] = own.bucket
+            buckets[kind] = own.bucket
         wait = max(own.retry_after_ms if not own.allowed else 0, user_wait)
-        quiet_until = self._quiet_until_ms.get(kind)
+        quiet = self._quiet_until_ms
+        if quiet is None:
+            quiet = self._quiet_until_ms = {}
+        quiet_until = quiet.get(kind)
         if quiet_until is not None and now_ms < quiet_until:
             return Verdict(False, wait, answer=False)
         # Told once; frames refused before the retry-after it names (and within the interval)
         # are dropped silently. A client that waits as told is always answered.
-        self._quiet_until_ms[kind] = now_ms + min(wait, rates.error_interval_ms)
+        quiet[kind] = now_ms + min(wait, rates.error_interval_ms)
         return Verdict(False, wait, answer=True)
 
 

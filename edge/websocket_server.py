@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import socket
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from edge.connection import Connection, EdgeContext
 from edge.ws_direct import DirectServerConnection
 
 log = logging.getLogger(__name__)
+THROTTLED_RCVBUF = 16 * 1024  # a flooding client's socket receive buffer (see pause_reading)
 CLOSE_TIMEOUT_S = 5.0
 
 
@@ -30,6 +30,24 @@ class WebSocketTransport:
     def __init__(self, ws: ServerConnection, text: bool) -> None:
         self._ws = ws
         self._text = text
+
+    def pause_reading(self, ms: int) -> None:
+        """Read nothing from a flooding client for `ms`: TCP pushes back on it, nobody else.
+        Its receive buffer is also shrunk, so each later read (parsed in one go) stays small."""
+        transport = self._ws.transport
+        if transport.is_closing():
+            return
+        transport.pause_reading()
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, THROTTLED_RCVBUF)
+
+        def resume() -> None:
+            if not transport.is_closing():
+                transport.resume_reading()
+
+        asyncio.get_running_loop().call_later(ms / 1000, resume)
 
     def write_now(self, items: list[bytes]) -> bool:
         ws = self._ws
@@ -90,7 +108,6 @@ async def start_websocket_server(
         address = ws.remote_address
         peer = str(address[0]) if isinstance(address, tuple) and address else ""
         connection = Connection(ctx, codec, WebSocketTransport(ws, codec.text), peer)
-        connection.on_throttle = functools.partial(_pause_reading, ws)
         connection.start()
         try:
             # Messages are fed from the socket callback (no per-frame task hop); this task
@@ -119,25 +136,3 @@ async def close_all(ctx: EdgeContext, code: int, reason: str) -> None:
     members = [m for m in ctx.hub.members() if isinstance(m, Connection)]
     with contextlib.suppress(Exception):
         await asyncio.gather(*(m.close(code, reason) for m in members), return_exceptions=True)
-
-
-THROTTLED_RCVBUF = 16 * 1024
-
-
-def _pause_reading(ws: ServerConnection, ms: int) -> None:
-    """Read nothing from a flooding client for `ms`: TCP pushes back on it, nobody else. Its
-    receive buffer is also shrunk, so each later read (all parsed in one go) stays small."""
-    transport = ws.transport
-    if transport.is_closing():
-        return
-    transport.pause_reading()
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError, AttributeError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, THROTTLED_RCVBUF)
-
-    def resume() -> None:
-        if not transport.is_closing():
-            transport.resume_reading()
-
-    asyncio.get_running_loop().call_later(ms / 1000, resume)
