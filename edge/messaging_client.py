@@ -36,6 +36,17 @@ MAX_QUERIES_IN_FLIGHT = 64
 AUTH_IN_FLIGHT = 8
 AUTH_WAITING = 256
 AUTH_RETRY_AFTER_MS = 1000
+PER_USER_IN_FLIGHT = 8  # of the query slots, at most this many are one user's at a time
+
+
+class _Line:
+    """One user's own queue in front of the shared query slots."""
+
+    __slots__ = ("slots", "users")
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self.slots = slots
+        self.users = 0  # queries of this user here; the line goes when it drops to 0
 
 
 class BoundedSlots:
@@ -74,8 +85,11 @@ class MessagingQueries:
         *,
         auth_in_flight: int = AUTH_IN_FLIGHT,
         auth_waiting: int = AUTH_WAITING,
+        per_user_in_flight: int = PER_USER_IN_FLIGHT,
     ) -> None:
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._per_user_in_flight = per_user_in_flight
+        self._lines: dict[str, _Line] = {}  # users with queries here (waiting or in flight)
         self.auth_slots = BoundedSlots(auth_in_flight, auth_waiting)
         self._channel: aio.Channel | None = insecure_channel(target) if target else None
         self._accounts = AccountsStub(self._channel) if self._channel else None
@@ -89,8 +103,20 @@ class MessagingQueries:
         return await self.auth_slots.run(lambda: self._authenticate(query, peer))
 
     async def answer(self, query: ToMessaging) -> list[ServerFrame]:
-        async with self._in_flight:
-            return await self._answer(query)
+        # A user's queries beyond its own few wait in its own line, so the shared FIFO of slots
+        # holds at most `per_user_in_flight` of anyone's: one user's burst delays only itself.
+        user = query.user_id
+        line = self._lines.get(user)
+        if line is None:
+            line = self._lines[user] = _Line(asyncio.Semaphore(self._per_user_in_flight))
+        line.users += 1
+        try:
+            async with line.slots, self._in_flight:
+                return await self._answer(query)
+        finally:
+            line.users -= 1
+            if not line.users:
+                del self._lines[user]
 
     async def _authenticate(self, query: ToMessaging, peer: str) -> AuthReply:
         if self._accounts is None:
