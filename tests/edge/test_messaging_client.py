@@ -73,4 +73,4 @@ async def test_log_in_slots_refuse_fast_once_the_waiting_room_is_full() -> None:
         await slots.run(held)
     assert refused.value.retry_after_ms > 0
     gate.set()
-    assert await asyncio.gather(first, second) == [1, 1]
+    assert list(await asyncio.gather(first, second)) == [1, 1]
