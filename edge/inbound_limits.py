@@ -35,7 +35,14 @@ CLASS_OF: Mapping[str, LimitClass] = {
     "create_group": LimitClass.GROUP,
     "update_group": LimitClass.GROUP,
     "contact": LimitClass.GROUP,
+    "log_out_everywhere": LimitClass.GROUP,  # an account change (on main; harmless before)
 }
+
+
+def class_of(kind: str) -> LimitClass:
+    """The limit a frame kind counts against; a kind added later counts as a change."""
+    return CLASS_OF.get(kind, LimitClass.GROUP)
+
 
 WHAT: Mapping[LimitClass, str] = {
     LimitClass.SEND: "sends",
@@ -150,4 +157,5 @@ __all__ = [
     "LimitClass",
     "UserLimits",
     "Verdict",
+    "class_of",
 ]

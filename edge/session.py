@@ -11,7 +11,7 @@ from enum import Enum
 
 from edge.actions import Action, Close, CloseCode, Opened, QueryKind, Reply, Throttle, ToMessaging, ToRouter
 from edge.frames import error_frame, error_from, rate_limited_frame
-from edge.inbound_limits import CLASS_OF, WHAT, ConnectionLimits, InboundRates, UserLimits
+from edge.inbound_limits import WHAT, ConnectionLimits, InboundRates, UserLimits, class_of
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated
 from kernel.limits import (
     MAX_BODY_CHARS,
@@ -215,7 +215,7 @@ class Session:
         """None when the frame may pass; else what to do with it: dropped, answered with one
         RATE_LIMITED (echoing its ref) per class and interval, so a flood is not answered with
         a flood."""
-        limit_class = CLASS_OF[kind]
+        limit_class = class_of(kind)
         verdict = self._limits.check(limit_class, self.user_id, now_ms)
         if verdict.allowed:
             return None
