@@ -15,10 +15,27 @@ from kernel.clock import ManualClock, SystemClock
 from messaging.passwords import PasswordHasher
 from protos import client_pb2 as pb
 from router import MemoryPushNotifier
+from tests.conftest import LIFTED_LIMITS
 from tests.e2e.conftest import config_for_tests
 from tests.e2e.wire_client import TIMEOUT_S, WireClient
 
 PASSWORD = "correct horse battery"  # WireClient.sign_up's
+
+
+@pytest.fixture
+def default_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite lifts the limits for every other test (tests/conftest.py): not here."""
+    for key in LIFTED_LIMITS:
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+async def node(default_limits: None, tmp_path: Path) -> AsyncIterator[SingleNode]:
+    running = await start_single_node(config_for_tests(tmp_path), push=MemoryPushNotifier())
+    try:
+        yield running
+    finally:
+        await running.stop()
 
 
 @pytest.fixture
@@ -27,7 +44,7 @@ async def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def manual_node(tmp_path: Path, clock: ManualClock) -> AsyncIterator[SingleNode]:
+async def manual_node(default_limits: None, tmp_path: Path, clock: ManualClock) -> AsyncIterator[SingleNode]:
     """A node on a clock that moves only when the test says: buckets refill only then."""
     running = await start_single_node(config_for_tests(tmp_path), clock=clock, push=MemoryPushNotifier())
     try:
@@ -179,3 +196,17 @@ async def test_a_log_in_storm_does_not_take_the_query_slots(
         assert welcome.welcome.user_id == "alice"
         await client.close()
     await carol.close()
+
+
+async def test_sign_ups_from_one_address_are_limited(node: SingleNode) -> None:
+    """Regression (issue 7, #8): 10,000 sign-ups in a loop all succeeded."""
+    for i in range(20):
+        await (await WireClient.sign_up(node.ws_url, f"user{i}")).close()
+    client = await WireClient.open(node.ws_url)
+    hello = pb.Hello(sign_up=pb.Credentials(user_id="one-more", password=PASSWORD), device_id="d")
+    refused = await client.request(pb.ClientFrame(hello=hello))
+    assert refused.error.code == "RATE_LIMITED" and refused.error.fatal
+    assert 0 < refused.error.retry_after_ms <= 180_000  # 20 an hour: one back every 3 minutes
+    async with asyncio.timeout(TIMEOUT_S):
+        await client.closed.wait()
+    assert client.ws.close_code == 1013
