@@ -12,6 +12,7 @@ WORKLOADS = {
     "group": ("bench.group", "W2 group fan-out (100 of 100 online, 100 of 500)"),
     "connections": ("bench.connections", "W3 idle authenticated connections, RSS per connection"),
     "resume": ("bench.resume", "W4 resume storm"),
+    "flood": ("bench.flood", "a bystander's p99 alone and while another user floods (default limits)"),
     "baseline": ("bench.baseline", "bare websockets echo server, same generator"),
     "suite": ("bench.suite", "W1-W4 and the baseline into bench-results/<timestamp>/"),
 }

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from deploy.child_process import startup_error
 from deploy.config import NodeConfig
-from deploy.room_configs import check_room_configs
+from deploy.room_configs import check_room_configs, limit_env_names
 from kernel.config import add_config_flags, env_name, env_names, flag_values, from_env, unknown_env
 from kernel.errors import HubbubError, InvalidArgument
 from kernel.runtime import settle_after_startup
@@ -143,7 +143,7 @@ def _where_set(message: str, flags: dict[str, object]) -> str:
 def _cmd_up(args: argparse.Namespace) -> int:
     from discovery.admin_cli import TARGET_ENV  # read by `hubbub discovery`: not a typo here
 
-    unknown = unknown_env([*env_names(NodeConfig), TARGET_ENV])
+    unknown = unknown_env([*env_names(NodeConfig), *limit_env_names(), TARGET_ENV])
     if unknown is not None:
         return _usage_error("hubbub up", unknown.message)
     flags = flag_values(args, NodeConfig)

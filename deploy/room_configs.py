@@ -3,19 +3,36 @@ services' own, and a check that runs every room's validation before anything sta
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 
 from deploy.config import NodeConfig
 from discovery.config import DiscoveryConfig
+from edge.config import LIMIT_FIELDS as EDGE_LIMIT_FIELDS
 from edge.config import EdgeConfig
+from kernel.config import env_name, from_env
 from kernel.errors import InvalidArgument
+from messaging.config import LIMIT_FIELDS as MESSAGING_LIMIT_FIELDS
 from messaging.config import MessagingConfig
 from presence.config import PresenceConfig
 from router.config import RouterConfig
 
 
+def limit_env_names() -> list[str]:
+    """HUBBUB_<FIELD> of the rooms' limit options, which a NodeConfig does not carry."""
+    return [env_name(name) for name in (*EDGE_LIMIT_FIELDS, *MESSAGING_LIMIT_FIELDS)]
+
+
+def _limit_env(fields: tuple[str, ...]) -> dict[str, str]:
+    keys = {env_name(name) for name in fields}
+    return {key: value for key, value in os.environ.items() if key in keys}
+
+
 def messaging_config(config: NodeConfig, secret: str) -> MessagingConfig:
-    return MessagingConfig(
+    # The log-in / sign-up limits and the hash pool: HUBBUB_<FIELD> only (docs/protocol.md).
+    return from_env(
+        MessagingConfig,
+        env=_limit_env(MESSAGING_LIMIT_FIELDS),
         data_dir=config.data_dir,
         store=config.store,
         host=config.internal_host,
@@ -51,7 +68,10 @@ def router_config(config: NodeConfig, upstream: Mapping[str, str]) -> RouterConf
 
 
 def edge_config(config: NodeConfig, secret: str, upstream: Mapping[str, str]) -> EdgeConfig:
-    return EdgeConfig(
+    # The inbound rate limits and log-in slots: HUBBUB_<FIELD> only (docs/protocol.md).
+    return from_env(
+        EdgeConfig,
+        env=_limit_env(EDGE_LIMIT_FIELDS),
         host=config.host,
         ws_port=config.ws_port,
         grpc_port=config.gateway_port,

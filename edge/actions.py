@@ -18,6 +18,7 @@ class CloseCode:
     NORMAL = 1000
     GOING_AWAY = 1001
     INTERNAL = 1011
+    TRY_AGAIN_LATER = 1013  # a log-in or sign-up refused by a rate limit: wait retryAfterMs
     BAD_FRAME = 4000
     UNAUTHENTICATED = 4001
     HEARTBEAT_TIMEOUT = 4008
@@ -89,4 +90,12 @@ class Close:
     reason: str
 
 
-Action = Reply | ToRouter | ToMessaging | CheckToken | Opened | Close
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """The client sends into a limit: read nothing more from it for `ms` (its frames meanwhile
+    are dropped unread), so a flood costs the edge a read per pause, not work per frame."""
+
+    ms: int
+
+
+Action = Reply | ToRouter | ToMessaging | CheckToken | Opened | Close | Throttle

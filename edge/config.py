@@ -62,9 +62,9 @@ class EdgeConfig:
     share one EdgeBatch (a gRPC message costs ~150 us of CPU whatever its size). Idle links
     write at once; 0 = write whenever the previous write finished."""
     typing_burst: int = 5
-    """Typing frames a session may send at once before the rate limit applies."""
+    """Typing frames a connection may send at once before the rate limit applies."""
     typing_per_second: float = 1.0
-    """Sustained typing frames per second per session."""
+    """Sustained typing frames per second per connection."""
     token_check_ttl_ms: int = 10_000
     """How long a user's token generation (does the user exist, were its tokens revoked) is
     reused by token hellos. A revocation through this edge applies at once; one through
@@ -81,6 +81,32 @@ class EdgeConfig:
     """Bytes waiting for one client (its send queue plus what its socket has not sent) beyond
     which one more frame closes it with 4009 SLOW_CONSUMER; one reply page (~4 MiB) fits
     several times over. A single frame larger than this still goes to an otherwise idle client."""
+    rate_send_burst: int = 50
+    """Sends a connection may make at once (token bucket); beyond: RATE_LIMITED, frame dropped."""
+    rate_send_per_second: float = 20.0
+    """Sustained sends per second per connection."""
+    rate_receipt_burst: int = 100
+    """`delivered` / `read` frames a connection may send at once."""
+    rate_receipt_per_second: float = 50.0
+    """Sustained receipt frames per second per connection (clients batch their cursors)."""
+    rate_query_burst: int = 50
+    """history / listConversations / readBy / resume a connection may ask at once."""
+    rate_query_per_second: float = 10.0
+    """Sustained queries per second per connection."""
+    rate_group_burst: int = 20
+    """openDirect / createGroup / updateGroup / contact frames a connection may send at once."""
+    rate_group_per_second: float = 2.0
+    """Sustained conversation and contact changes per second per connection."""
+    rate_user_factor: float = 2.0
+    """A user's connections on this edge share one bucket per class, this many times a
+    connection's (burst and rate). A user on several edges gets each edge's allowance."""
+    rate_error_interval_ms: int = 1000
+    """After a RATE_LIMITED, refused frames of that class are dropped silently until its
+    retry-after has passed (capped at this): a flood is not answered with a flood."""
+    auth_in_flight: int = 8
+    """Log-ins / sign-ups this edge has with messaging at once (slots apart from the queries')."""
+    auth_waiting: int = 256
+    """Log-ins / sign-ups waiting for a slot; beyond, a hello gets RATE_LIMITED at once."""
 
     def __post_init__(self) -> None:
         if not 0 < len(self.edge_id) <= 256:  # it heads every EdgeBatch (see BATCH_ENVELOPE_BYTES)
@@ -102,3 +128,32 @@ class EdgeConfig:
             raise InvalidArgument("token_check_ttl_ms must be >= 0 and token_check_cache_size >= 1")
         if self.router_pending_limit < 0 or self.typing_burst < 1 or self.typing_per_second <= 0:
             raise InvalidArgument("router_pending_limit, typing_burst and typing_per_second must be positive")
+        rates = (
+            (self.rate_send_burst, self.rate_send_per_second),
+            (self.rate_receipt_burst, self.rate_receipt_per_second),
+            (self.rate_query_burst, self.rate_query_per_second),
+            (self.rate_group_burst, self.rate_group_per_second),
+        )
+        if any(burst < 1 or per_second <= 0 for burst, per_second in rates) or self.rate_user_factor < 1:
+            raise InvalidArgument("rate_*_burst >= 1, rate_*_per_second > 0 and rate_user_factor >= 1")
+        if self.rate_error_interval_ms < 0 or self.auth_in_flight < 1 or self.auth_waiting < 0:
+            raise InvalidArgument("rate_error_interval_ms >= 0, auth_in_flight >= 1, auth_waiting >= 0")
+
+
+LIMIT_FIELDS = (
+    "typing_burst",
+    "typing_per_second",
+    "rate_send_burst",
+    "rate_send_per_second",
+    "rate_receipt_burst",
+    "rate_receipt_per_second",
+    "rate_query_burst",
+    "rate_query_per_second",
+    "rate_group_burst",
+    "rate_group_per_second",
+    "rate_user_factor",
+    "rate_error_interval_ms",
+    "auth_in_flight",
+    "auth_waiting",
+)
+"""The inbound-limit options, overridable by HUBBUB_<FIELD> on a node (deploy/services.py)."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from edge.actions import (
     Opened,
     QueryKind,
     Reply,
+    Throttle,
     ToMessaging,
     ToRouter,
 )
@@ -29,6 +31,7 @@ from edge.config import DEFAULT_SEND_QUEUE_BYTES
 from edge.frames import error_frame, error_from
 from edge.held import RECEIPT_KINDS, HeldQueries
 from edge.hub import Hub
+from edge.inbound_limits import InboundRates, UserLimits
 from edge.outbox import Outbox, Transport
 from edge.session import Session, SessionSettings
 from edge.token_check import MISSING, TokenGenerations
@@ -41,6 +44,8 @@ from protos.messaging_pb2 import AuthReply
 from protos.router_pb2 import SessionRef
 
 log = logging.getLogger(__name__)
+# While a flooding client is paused, these are still handled; the rest are dropped unanswered.
+KEPT_WHILE_PAUSED = frozenset({"ping", "goodbye"})
 _tracer = telemetry.tracer("hubbub.edge")
 
 
@@ -67,8 +72,8 @@ class QueryRunner(Protocol):
         """The frames answering a read-only query (an Error frame when it failed)."""
         ...
 
-    async def authenticate(self, query: ToMessaging) -> AuthReply:
-        """Log in or sign up; raises HubbubError when refused."""
+    async def authenticate(self, query: ToMessaging, peer: str = "") -> AuthReply:
+        """Log in or sign up from address `peer`; raises HubbubError when refused."""
         ...
 
     async def revoke_tokens(self, user_id: str) -> int:
@@ -89,10 +94,16 @@ class EdgeContext:
     send_queue_limit: int
     tokens: TokenGenerations
     send_queue_bytes: int = DEFAULT_SEND_QUEUE_BYTES
+    limits: UserLimits = field(default_factory=lambda: UserLimits(InboundRates()))
+    """Per-user inbound buckets, shared by all of a user's connections on this edge."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_session_id(self) -> int:
         return next(self._ids)
+
+
+def _monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
 
 
 class Connection:
@@ -101,21 +112,27 @@ class Connection:
     Slotted, and its query-task set made on first use: one of these per idle client."""
 
     __slots__ = (
-        "_codec", "_ctx", "_held", "_opened", "_tasks", "close_code", "outbox", "peer", "ref", "session",
+        "_codec", "_ctx", "_held", "_opened", "_tasks", "_transport", "close_code", "outbox",
+        "paused_until_ms", "peer", "ref", "session",
     )  # fmt: skip
 
     def __init__(self, ctx: EdgeContext, codec: Codec, transport: Transport, peer: str = "-") -> None:
-        self.peer = peer  # the client's address, for log lines
+        self.peer = peer  # the client's address, for log lines (and log-in throttling)
         self._ctx = ctx
         self._codec = codec
+        self.peer = peer  # the client's address, for log-in / sign-up throttling
         now = ctx.clock.now_ms()
-        self.session = Session(ctx.next_session_id(), ctx.settings, now)
+        self.session = Session(ctx.next_session_id(), ctx.settings, now, ctx.limits)
         self.outbox = Outbox(transport, ctx.send_queue_limit, ctx.send_queue_bytes)
         self.ref = SessionRef(session_id=self.session.session_id)
         self._opened = False
         self._tasks: set[asyncio.Task[None]] | None = None  # queries in flight
         self._held: HeldQueries | None = None  # queries waiting for this session's receipts
         self.close_code: int | None = None
+        # Throttle: until when this client's frames are dropped unread. A transport with a
+        # `pause_reading(ms)` stops reading meanwhile; the gateway's pump waits instead.
+        self.paused_until_ms = 0
+        self._transport = transport
 
     def start(self) -> None:
         self.outbox.start()
@@ -125,10 +142,14 @@ class Connection:
 
     def on_data(self, data: bytes | str) -> None:
         """One transport message (a WebSocket message or a gRPC stream message)."""
+        paused = bool(self.paused_until_ms) and self._paused()
         try:
             frame = self._codec.decode(data)
         except BadFrame as exc:
-            self._apply(self.session.bad_frame(exc.message, self._ctx.clock.now_ms()))
+            if not paused:
+                self._apply(self.session.bad_frame(exc.message, self._ctx.clock.now_ms()))
+            return
+        if paused and frame.WhichOneof("kind") not in KEPT_WHILE_PAUSED:
             return
         # A binary payload is the frame's wire form: routed frames reuse it when it is clean.
         raw = data if not self._codec.text and isinstance(data, bytes) else None
@@ -140,6 +161,14 @@ class Connection:
 
     def tick(self, now_ms: int) -> None:
         self._apply(self.session.tick(now_ms))
+
+    def _paused(self) -> bool:
+        """Whether a throttled client's pause still runs: its frames but pings and goodbyes
+        are then dropped unanswered. Real time, like the transport's pause."""
+        if _monotonic_ms() < self.paused_until_ms:
+            return True
+        self.paused_until_ms = 0
+        return False
 
     def push(self, pushed: PushedFrame) -> None:
         """A router delivery for this session."""
@@ -200,6 +229,8 @@ class Connection:
                 self._open(action)
             elif isinstance(action, Close):
                 self._close(action)
+            elif isinstance(action, Throttle):
+                self._throttle(action.ms)
 
     def _reply(self, frame: ServerFrame) -> None:
         if not self.outbox.put(self._codec.encode(frame)):
@@ -229,6 +260,14 @@ class Connection:
             if self._held is None:
                 self._held = HeldQueries(self._run_held)
             self._held.sent(frame.ref)
+
+    def _throttle(self, ms: int) -> None:
+        if self.paused_until_ms:
+            return
+        self.paused_until_ms = _monotonic_ms() + ms
+        pause: Callable[[int], None] | None = getattr(self._transport, "pause_reading", None)
+        if pause is not None:
+            pause(ms)
 
     def _open(self, action: Opened) -> None:
         self.ref = SessionRef(
@@ -350,7 +389,7 @@ class Connection:
             return
         if query.kind in (QueryKind.LOG_IN, QueryKind.SIGN_UP):
             try:
-                reply = await self._ctx.queries.authenticate(query)
+                reply = await self._ctx.queries.authenticate(query, peer_address(self.peer))
             except HubbubError as exc:
                 log.info("%s refused: %s (%s)", query.kind.value, exc.code.value, self.describe())
                 actions = self.session.auth_failed(query.ref, exc)
@@ -373,3 +412,12 @@ class Connection:
         if not self.outbox.closed:
             for frame in frames:
                 self._reply(frame)
+
+
+def peer_address(peer: str) -> str:
+    """The address in a peer string, without port or scheme ("1.2.3.4:5678", "::1:5678",
+    "ipv4:1.2.3.4:5678", "ipv6:[::1]:5678"): what log-ins and sign-ups are throttled by."""
+    if peer.startswith(("ipv4:", "ipv6:")):
+        peer = peer[5:]
+    host, sep, _ = peer.rpartition(":")
+    return (host if sep else peer).strip("[]")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,6 +32,7 @@ _STATUS: dict[int, tuple[grpc.StatusCode, str]] = {
     CloseCode.SLOW_CONSUMER: (grpc.StatusCode.RESOURCE_EXHAUSTED, "SLOW_CONSUMER"),
     CloseCode.GOING_AWAY: (grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE"),
     CloseCode.INTERNAL: (grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE"),
+    CloseCode.TRY_AGAIN_LATER: (grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED"),
 }
 
 Context = aio.ServicerContext[bytes, bytes]
@@ -80,6 +82,10 @@ def gateway_handler(ctx: EdgeContext) -> grpc.GenericRpcHandler:
         async def pump() -> None:
             async for data in requests:
                 connection.on_data(data)
+                if connection.paused_until_ms:  # throttled: stop reading (HTTP/2 pushes back)
+                    await asyncio.sleep(
+                        max(0, connection.paused_until_ms - time.monotonic_ns() // 1_000_000) / 1000
+                    )
 
         reader = asyncio.ensure_future(pump())
         waiters: set[asyncio.Future[Any]] = {reader, transport.closed}

@@ -4,12 +4,14 @@ log-in/sign-up, history, conversation list, read-by and resume, mapped to Server
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from grpc import aio
 
 from edge.actions import QueryKind, ToMessaging
-from kernel.errors import Unavailable
-from kernel.grpc_boundary import call
+from kernel.errors import RateLimited, Unavailable
+from kernel.grpc_boundary import PEER_KEY, call
 from kernel.grpc_server import internal_channel
 from protos.client_pb2 import ResumeDone, ServerFrame
 from protos.messaging_pb2 import (
@@ -25,10 +27,54 @@ from protos.messaging_pb2 import (
 )
 from protos.messaging_pb2_grpc import AccountsStub, MessagingStub
 
+T = TypeVar("T")
+
 QUERY_TIMEOUT_S = 10.0
 # Queries in flight per edge. A reconnect storm (thousands of Resumes at once) waits here,
 # outside any deadline, instead of piling onto messaging until the deadlines expire.
 MAX_QUERIES_IN_FLIGHT = 64
+# Log-ins and sign-ups have slots of their own: a storm of them (each an argon2 hash at
+# messaging) waits here and never takes a slot a bystander's history needs.
+AUTH_IN_FLIGHT = 8
+AUTH_WAITING = 256
+AUTH_RETRY_AFTER_MS = 1000
+PER_USER_IN_FLIGHT = 8  # of the query slots, at most this many are one user's at a time
+
+
+class _Line:
+    """One user's own queue in front of the shared query slots."""
+
+    __slots__ = ("slots", "users")
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self.slots = slots
+        self.users = 0  # queries of this user here; the line goes when it drops to 0
+
+
+class BoundedSlots:
+    """A semaphore with a bounded waiting room: past `waiting` waiters, `enter` refuses at once
+    (RATE_LIMITED) instead of queueing without bound."""
+
+    def __init__(self, in_flight: int, waiting: int) -> None:
+        self._slots = asyncio.Semaphore(in_flight)
+        self._waiting_limit = waiting
+        self.waiting = 0
+        self.in_flight = 0
+
+    async def run(self, make: Callable[[], Awaitable[T]]) -> T:
+        if self._slots.locked() and self.waiting >= self._waiting_limit:
+            raise RateLimited("too many log-ins at once, retry", retry_after_ms=AUTH_RETRY_AFTER_MS)
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.in_flight += 1
+        try:
+            return await make()
+        finally:
+            self.in_flight -= 1
+            self._slots.release()
 
 
 class MessagingQueries:
@@ -40,8 +86,15 @@ class MessagingQueries:
         internal_secret: str = "",
         max_in_flight: int = MAX_QUERIES_IN_FLIGHT,
         internal_tls_dir: str = "",
+        *,
+        auth_in_flight: int = AUTH_IN_FLIGHT,
+        auth_waiting: int = AUTH_WAITING,
+        per_user_in_flight: int = PER_USER_IN_FLIGHT,
     ) -> None:
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._per_user_in_flight = per_user_in_flight
+        self._lines: dict[str, _Line] = {}  # users with queries here (waiting or in flight)
+        self.auth_slots = BoundedSlots(auth_in_flight, auth_waiting)
         self._channel: aio.Channel | None = (
             internal_channel(target, internal_secret, internal_tls_dir) if target else None
         )
@@ -52,13 +105,24 @@ class MessagingQueries:
         if self._channel is not None:
             await self._channel.close()
 
-    async def authenticate(self, query: ToMessaging) -> AuthReply:
-        async with self._in_flight:
-            return await self._authenticate(query)
+    async def authenticate(self, query: ToMessaging, peer: str = "") -> AuthReply:
+        return await self.auth_slots.run(lambda: self._authenticate(query, peer))
 
     async def answer(self, query: ToMessaging) -> list[ServerFrame]:
-        async with self._in_flight:
-            return await self._answer(query)
+        # A user's queries beyond its own few wait in its own line, so the shared FIFO of slots
+        # holds at most `per_user_in_flight` of anyone's: one user's burst delays only itself.
+        user = query.user_id
+        line = self._lines.get(user)
+        if line is None:
+            line = self._lines[user] = _Line(asyncio.Semaphore(self._per_user_in_flight))
+        line.users += 1
+        try:
+            async with line.slots, self._in_flight:
+                return await self._answer(query)
+        finally:
+            line.users -= 1
+            if not line.users:
+                del self._lines[user]
 
     async def token_generations(self, user_ids: list[str]) -> dict[str, int]:
         """One call for a batch of token hellos (edge.token_check): absent = no such user.
@@ -80,20 +144,23 @@ class MessagingQueries:
             )
         return reply.generation
 
-    async def _authenticate(self, query: ToMessaging) -> AuthReply:
+    async def _authenticate(self, query: ToMessaging, peer: str) -> AuthReply:
         if self._accounts is None:
             raise Unavailable("accounts service not configured")
+        metadata = ((PEER_KEY, peer),) if peer else None
         hello = query.frame.hello
         if query.kind is QueryKind.SIGN_UP:
             creds = hello.sign_up
             request = SignUpRequest(
                 user_id=creds.user_id, password=creds.password, display_name=creds.display_name
             )
-            return await call(self._accounts.SignUp(request, timeout=QUERY_TIMEOUT_S))
+            return await call(self._accounts.SignUp(request, timeout=QUERY_TIMEOUT_S, metadata=metadata))
         creds = hello.log_in
         return await call(
             self._accounts.LogIn(
-                LogInRequest(user_id=creds.user_id, password=creds.password), timeout=QUERY_TIMEOUT_S
+                LogInRequest(user_id=creds.user_id, password=creds.password),
+                timeout=QUERY_TIMEOUT_S,
+                metadata=metadata,
             )
         )
 

@@ -15,6 +15,7 @@ from edge.config import EdgeConfig
 from edge.connection import EdgeContext, PresenceSink
 from edge.grpc_gateway import gateway_handler
 from edge.hub import Hub
+from edge.inbound_limits import InboundRates, LimitClass, UserLimits
 from edge.messaging_client import MessagingQueries
 from edge.presence_reporter import PresenceReporter
 from edge.router_link import RouterLinks
@@ -23,6 +24,7 @@ from edge.token_check import TokenGenerations
 from edge.websocket_server import close_all, start_websocket_server
 from kernel.clock import Clock, SystemClock
 from kernel.grpc_server import GrpcService, start_grpc_server
+from kernel.token_bucket import Rate
 from protos.router_pb2 import SessionRef
 
 log = logging.getLogger(__name__)
@@ -135,15 +137,17 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
     )
     presence: PresenceSink = reporter if reporter is not None else _NoPresence()
     queries = MessagingQueries(
-        config.messaging_target, config.internal_secret, internal_tls_dir=config.internal_tls_dir
+        config.messaging_target,
+        config.internal_secret,
+        internal_tls_dir=config.internal_tls_dir,
+        auth_in_flight=config.auth_in_flight,
+        auth_waiting=config.auth_waiting,
     )
     settings = SessionSettings(
         edge_id=config.edge_id,
         token_secret=config.token_secret,
         heartbeat_interval_ms=config.heartbeat_interval_ms,
         heartbeat_timeout_ms=config.heartbeat_timeout_ms,
-        typing_burst=config.typing_burst,
-        typing_per_second=config.typing_per_second,
     )
     ctx = EdgeContext(
         settings=settings,
@@ -160,6 +164,7 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
             capacity=config.token_check_cache_size,
         ),
         send_queue_bytes=config.send_queue_bytes,
+        limits=UserLimits(inbound_rates(config)),
     )
     ws_server = await start_websocket_server(
         ctx, config.host, config.ws_port, max_size=config.max_frame_bytes, compression=config.ws_compression
@@ -185,4 +190,19 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
     return service
 
 
-__all__ = ["EdgeService", "start_edge"]
+def inbound_rates(config: EdgeConfig) -> InboundRates:
+    """The edge's inbound limits (docs/protocol.md, Limits) from its config."""
+    return InboundRates(
+        per_connection={
+            LimitClass.SEND: Rate(config.rate_send_burst, config.rate_send_per_second),
+            LimitClass.RECEIPT: Rate(config.rate_receipt_burst, config.rate_receipt_per_second),
+            LimitClass.QUERY: Rate(config.rate_query_burst, config.rate_query_per_second),
+            LimitClass.TYPING: Rate(config.typing_burst, config.typing_per_second),
+            LimitClass.GROUP: Rate(config.rate_group_burst, config.rate_group_per_second),
+        },
+        user_factor=config.rate_user_factor,
+        error_interval_ms=config.rate_error_interval_ms,
+    )
+
+
+__all__ = ["EdgeService", "inbound_rates", "start_edge"]

@@ -17,11 +17,12 @@ from edge.actions import (
     Opened,
     QueryKind,
     Reply,
+    Throttle,
     ToMessaging,
     ToRouter,
 )
-from edge.frames import error_frame, error_from
-from edge.rate_limit import Bucket, full_bucket, take
+from edge.frames import error_frame, error_from, rate_limited_frame
+from edge.inbound_limits import WHAT, ConnectionLimits, InboundRates, UserLimits, class_of
 from edge.validation import check_ranges
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated
 from kernel.limits import (
@@ -35,8 +36,6 @@ from kernel.limits import (
 )
 from kernel.tokens import verify_token
 from protos.client_pb2 import ClientFrame, Pong, SendMessage, ServerFrame, Welcome
-
-RATE_LIMIT_ERROR_GAP_MS = 1000
 
 # Frames the router owns; the edge only validates and forwards them.
 ROUTED = frozenset(
@@ -64,21 +63,19 @@ class SessionSettings:
     token_secret: str
     heartbeat_interval_ms: int
     heartbeat_timeout_ms: int
-    typing_burst: int = 5
-    typing_per_second: float = 1.0
 
 
 class Session:
     """Protocol state of one connection. Every public method returns the actions to perform.
 
-    Slotted (one per idle client); the typing bucket is made when the client first types."""
+    Slotted (one per idle client). `users` holds the per-user buckets shared by every session
+    of the edge (a fresh table when not given: tests)."""
 
     __slots__ = (
         "_early",
         "_early_bytes",
-        "_last_rate_error_ms",
         "_last_received_ms",
-        "_typing",
+        "_limits",
         "device_id",
         "graceful",
         "session_id",
@@ -87,7 +84,9 @@ class Session:
         "user_id",
     )  # fmt: skip
 
-    def __init__(self, session_id: int, settings: SessionSettings, now_ms: int) -> None:
+    def __init__(
+        self, session_id: int, settings: SessionSettings, now_ms: int, users: UserLimits | None = None
+    ) -> None:
         self.session_id = session_id
         self.settings = settings
         self.state = State.AWAITING_HELLO
@@ -95,8 +94,7 @@ class Session:
         self.device_id = ""
         self.graceful = False  # set by Goodbye: routers learn the close was intended
         self._last_received_ms = now_ms
-        self._typing: Bucket | None = None  # full until the first typing event
-        self._last_rate_error_ms: int | None = None
+        self._limits = ConnectionLimits(users if users is not None else UserLimits(InboundRates()))
         # Frames pipelined behind a token hello, held while the token is checked; None otherwise.
         self._early: list[ClientFrame] | None = None
         self._early_bytes = 0
@@ -123,6 +121,9 @@ class Session:
                 return []
             return [Reply(error_frame(frame.ref, ErrorCode.UNAUTHENTICATED, "wait for the welcome"))]
         if kind in ROUTED or kind in QUERIES:
+            limited = self._rate_limit(frame.ref, kind, now_ms)
+            if limited is not None:
+                return limited
             try:
                 check_ranges(frame, kind)  # every id and number, for every kind (edge/validation.py)
             except HubbubError as exc:
@@ -239,29 +240,25 @@ class Session:
         try:
             if kind == "send":
                 validate_send(frame.send)
-            elif kind == "typing":
-                if not frame.typing.conversation_id:
-                    raise InvalidArgument("typing needs a conversation_id")
-                bucket = self._typing or full_bucket(self.settings.typing_burst, now_ms)
-                allowed, self._typing = take(
-                    bucket,
-                    now_ms,
-                    burst=self.settings.typing_burst,
-                    per_second=self.settings.typing_per_second,
-                )
-                if not allowed:
-                    return self._rate_limited(frame.ref, now_ms)
+            elif kind == "typing" and not frame.typing.conversation_id:
+                raise InvalidArgument("typing needs a conversation_id")
         except HubbubError as exc:
             return [Reply(error_from(frame.ref, exc))]
         return [ToRouter(frame)]
 
-    def _rate_limited(self, ref: int, now_ms: int) -> list[Action]:
-        # At most one error per second, so a flood is not answered with a flood.
-        last = self._last_rate_error_ms
-        if last is not None and now_ms - last < RATE_LIMIT_ERROR_GAP_MS:
-            return []
-        self._last_rate_error_ms = now_ms
-        return [Reply(error_frame(ref, ErrorCode.RATE_LIMITED, "typing events are rate limited"))]
+    def _rate_limit(self, ref: int, kind: str, now_ms: int) -> list[Action] | None:
+        """None when the frame may pass; else what to do with it: dropped, answered with one
+        RATE_LIMITED (echoing its ref) per class and interval, so a flood is not answered with
+        a flood."""
+        limit_class = class_of(kind)
+        verdict = self._limits.check(limit_class, self.user_id, now_ms)
+        if verdict.allowed:
+            return None
+        if not verdict.answer:
+            # Told already, and sending on regardless: a flood. Stop reading it for a while.
+            return [Throttle(self._limits.users.rates.error_interval_ms)]
+        message = f"too many {WHAT[limit_class]}: retry after {verdict.retry_after_ms} ms"
+        return [Reply(rate_limited_frame(ref, message, verdict.retry_after_ms))]
 
     def _query(self, frame: ClientFrame, kind: QueryKind) -> list[Action]:
         return [ToMessaging(kind, frame.ref, self.user_id, frame)]
@@ -271,6 +268,8 @@ class Session:
         code = (
             CloseCode.INTERNAL
             if error.code in (ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL)
+            else CloseCode.TRY_AGAIN_LATER
+            if error.code is ErrorCode.RATE_LIMITED
             else (CloseCode.UNAUTHENTICATED)
         )
         return [Reply(error_from(ref, error, fatal=True)), *self._close(code, error.code.value)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Sequence
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 # user or session: Connection logs those events with who it is. Its warnings still show.
 _library_log = log.getChild("websockets")
 _library_log.setLevel(logging.WARNING)
+THROTTLED_RCVBUF = 16 * 1024  # a flooding client's socket receive buffer (see pause_reading)
 CLOSE_TIMEOUT_S = 5.0
 
 
@@ -32,6 +34,24 @@ class WebSocketTransport:
     def __init__(self, ws: ServerConnection, text: bool) -> None:
         self._ws = ws
         self._text = text
+
+    def pause_reading(self, ms: int) -> None:
+        """Read nothing from a flooding client for `ms`: TCP pushes back on it, nobody else.
+        Its receive buffer is also shrunk, so each later read (parsed in one go) stays small."""
+        transport = self._ws.transport
+        if transport.is_closing():
+            return
+        transport.pause_reading()
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, THROTTLED_RCVBUF)
+
+        def resume() -> None:
+            if not transport.is_closing():
+                transport.resume_reading()
+
+        asyncio.get_running_loop().call_later(ms / 1000, resume)
 
     def write_now(self, items: list[bytes]) -> bool:
         ws = self._ws

@@ -72,8 +72,14 @@ class BadFrame(HubbubError):
 
 
 class RateLimited(HubbubError):
+    """Over a limit; `retry_after_ms` says when the same request may pass."""
+
     code = ErrorCode.RATE_LIMITED
     retryable = True
+
+    def __init__(self, message: str = "", *, code: ErrorCode | None = None, retry_after_ms: int = 0) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_ms = retry_after_ms
 
 
 class Conflict(HubbubError):

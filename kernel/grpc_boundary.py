@@ -11,9 +11,11 @@ from typing import Any, TypeVar
 import grpc
 from grpc import aio
 
-from kernel.errors import ErrorCode, HubbubError, Internal, Unavailable, error_from_code
+from kernel.errors import ErrorCode, HubbubError, Internal, RateLimited, Unavailable, error_from_code
 
 ERROR_CODE_KEY = "hubbub-error-code"
+RETRY_AFTER_KEY = "hubbub-retry-after-ms"
+PEER_KEY = "hubbub-peer"  # the client's address, sent by the edge with log-in and sign-up
 log = logging.getLogger(__name__)
 
 GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
@@ -42,7 +44,10 @@ Context = aio.ServicerContext[Any, Any]
 
 async def abort_with(context: aio.ServicerContext[Any, Any], error: HubbubError) -> None:
     """End the RPC with the error's gRPC status and its stable code in trailing metadata."""
-    context.set_trailing_metadata(((ERROR_CODE_KEY, error.code.value),))
+    metadata: tuple[tuple[str, str], ...] = ((ERROR_CODE_KEY, error.code.value),)
+    if isinstance(error, RateLimited):
+        metadata += ((RETRY_AFTER_KEY, str(error.retry_after_ms)),)
+    context.set_trailing_metadata(metadata)
     await context.abort(GRPC_STATUS[error.code], error.message)
 
 
@@ -69,9 +74,12 @@ def servicer_errors(
 
 def error_from_rpc(exc: aio.AioRpcError) -> HubbubError:
     """Turn a failed call into the typed error the server meant (chain it with `from exc`)."""
-    for key, value in exc.trailing_metadata() or ():
-        if key == ERROR_CODE_KEY:
-            return error_from_code(str(value), exc.details() or "")
+    metadata = {key: str(value) for key, value in exc.trailing_metadata() or ()}
+    if ERROR_CODE_KEY in metadata:
+        error = error_from_code(metadata[ERROR_CODE_KEY], exc.details() or "")
+        if isinstance(error, RateLimited) and metadata.get(RETRY_AFTER_KEY, "").isdigit():
+            error.retry_after_ms = int(metadata[RETRY_AFTER_KEY])
+        return error
     # No hubbub code: gRPC itself failed the call, and its details are internal (addresses,
     # "Sent message larger than max (...)"): they go to the log, never into the error that
     # may reach a client. CANCELLED reaches a caller when an overloaded server gave up on a
@@ -93,3 +101,11 @@ async def call(awaitable: Awaitable[R]) -> R:
         return await awaitable
     except aio.AioRpcError as exc:
         raise error_from_rpc(exc) from exc
+
+
+def metadata_value(context: Context, key: str) -> str:
+    """One invocation metadata value of a call ("" when absent)."""
+    for item_key, value in context.invocation_metadata() or ():
+        if item_key == key:
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return ""

@@ -11,6 +11,7 @@ from kernel.clock import Clock
 from kernel.errors import HubbubError, InvalidArgument, NotFound, Unauthenticated
 from kernel.tokens import issue_token
 from messaging import rules
+from messaging.auth_throttle import AuthThrottle
 from messaging.model import User
 from messaging.passwords import PasswordHasher
 from messaging.store.interface import MessageStore
@@ -51,33 +52,41 @@ class Accounts:
         *,
         token_secret: str,
         token_ttl_ms: int,
+        throttle: AuthThrottle | None = None,
     ) -> None:
         self._store = store
         self._hasher = hasher
         self._clock = clock
         self._token_secret = token_secret
         self._token_ttl_ms = token_ttl_ms
+        self.throttle = throttle or AuthThrottle()
 
-    async def sign_up(self, user_id: str, password: str, display_name: str) -> Session:
+    async def sign_up(self, user_id: str, password: str, display_name: str, address: str = "") -> Session:
         """A new account, logged in. Conflict when the id is taken; the display name
-        defaults to the user id."""
+        defaults to the user id. `address` (the client's) is throttled before any hashing."""
         rules.validate_user_id(user_id)
         rules.validate_password(password)
         rules.validate_display_name(display_name)
+        self.throttle.sign_up(address, self._clock.now_ms())
         password_hash = await self._hasher.hash(password)
         now = self._clock.now_ms()
         await self._store.create_user(User(user_id, display_name or user_id, password_hash, now))
         return self._session(user_id, now, 0)
 
-    async def log_in(self, user_id: str, password: str) -> Session:
+    async def log_in(self, user_id: str, password: str, address: str = "") -> Session:
         """One error for an unknown user and a wrong password, with the same cost, so log-in
-        does not tell which user ids exist."""
+        does not tell which user ids exist. Failures are counted per account and per address
+        (`address`, the client's); over either, RATE_LIMITED before any hashing."""
+        self.throttle.before_log_in(user_id, address, self._clock.now_ms())
         user = await self._store.get_user(user_id)
         if user is None:
             await self._hasher.burn(password)
+            self.throttle.log_in_failed(user_id, address, self._clock.now_ms())
             raise Unauthenticated("wrong user id or password")
         if not await self._hasher.verify(user.password_hash, password):
+            self.throttle.log_in_failed(user_id, address, self._clock.now_ms())
             raise Unauthenticated("wrong user id or password")
+        self.throttle.log_in_succeeded(user_id)
         generations = await self._store.token_generations([user_id])
         return self._session(user_id, self._clock.now_ms(), generations.get(user_id, 0))
 

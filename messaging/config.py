@@ -8,6 +8,8 @@ from pathlib import Path
 
 from kernel.errors import InvalidArgument
 from kernel.ids import MAX_WORKER
+from kernel.token_bucket import Rate
+from messaging.auth_throttle import AuthLimits
 
 STORES = ("sqlite", "memory")
 
@@ -43,6 +45,21 @@ class MessagingConfig:
     """Every call must carry this deployment secret (kernel.internal_auth); empty = open (tests)."""
     internal_tls_dir: str = ""
     """Mutual TLS with this CA and certificate (kernel.internal_tls); empty = plaintext."""
+    login_failures_per_account: int = 5
+    """Failed log-ins an account may have per `login_failures_window_s`; then RATE_LIMITED
+    (the right password too) until one is back."""
+    login_failures_per_address: int = 20
+    """Failed log-ins one source address may have per `login_failures_window_s`."""
+    login_failures_window_s: float = 60.0
+    """The window of both log-in failure limits (tokens come back evenly over it)."""
+    sign_ups_per_address: int = 20
+    """Sign-ups one source address may make per `sign_ups_window_s`."""
+    sign_ups_window_s: float = 3600.0
+    """The window of the sign-up limit."""
+    password_hash_concurrency: int = 2
+    """argon2 hashes running at once (a pool of its own; each takes a core)."""
+    password_hash_waiting: int = 64
+    """Hashes queued behind those; beyond, a log-in or sign-up gets RATE_LIMITED at once."""
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -61,3 +78,34 @@ class MessagingConfig:
             raise InvalidArgument("password_hash_memory_cost must be at least 8 KiB per lane")
         if self.member_cache_size < 0 or self.member_cache_ttl_s < 0:
             raise InvalidArgument("member cache size and ttl must not be negative")
+        counts = (self.login_failures_per_account, self.login_failures_per_address, self.sign_ups_per_address)
+        if min(counts) < 1 or self.login_failures_window_s <= 0 or self.sign_ups_window_s <= 0:
+            raise InvalidArgument("log-in and sign-up limits must be at least 1 per positive window")
+        if self.password_hash_concurrency < 1 or self.password_hash_waiting < 0:
+            raise InvalidArgument("password_hash_concurrency >= 1 and password_hash_waiting >= 0")
+
+    def auth_limits(self) -> AuthLimits:
+        failures_s = self.login_failures_window_s
+        return AuthLimits(
+            failures_per_account=Rate(
+                self.login_failures_per_account, self.login_failures_per_account / failures_s
+            ),
+            failures_per_address=Rate(
+                self.login_failures_per_address, self.login_failures_per_address / failures_s
+            ),
+            sign_ups_per_address=Rate(
+                self.sign_ups_per_address, self.sign_ups_per_address / self.sign_ups_window_s
+            ),
+        )
+
+
+LIMIT_FIELDS = (
+    "login_failures_per_account",
+    "login_failures_per_address",
+    "login_failures_window_s",
+    "sign_ups_per_address",
+    "sign_ups_window_s",
+    "password_hash_concurrency",
+    "password_hash_waiting",
+)
+"""The log-in / sign-up limit options, overridable by HUBBUB_<FIELD> on a node (deploy/services.py)."""

@@ -4,7 +4,7 @@ call a service and convert back. Errors cross as status + `hubbub-error-code` me
 from __future__ import annotations
 
 from kernel.errors import HubbubError
-from kernel.grpc_boundary import Context, servicer_errors
+from kernel.grpc_boundary import PEER_KEY, Context, metadata_value, servicer_errors
 from messaging import convert
 from messaging.accounts import Accounts, Session
 from messaging.conversations import Conversations
@@ -25,12 +25,15 @@ class AccountsServicer(messaging_pb2_grpc.AccountsServicer):
 
     @servicer_errors
     async def SignUp(self, request: messaging_pb2.SignUpRequest, context: Context) -> messaging_pb2.AuthReply:
-        session = await self._accounts.sign_up(request.user_id, request.password, request.display_name)
+        session = await self._accounts.sign_up(
+            request.user_id, request.password, request.display_name, metadata_value(context, PEER_KEY)
+        )
         return _auth_reply(session)
 
     @servicer_errors
     async def LogIn(self, request: messaging_pb2.LogInRequest, context: Context) -> messaging_pb2.AuthReply:
-        return _auth_reply(await self._accounts.log_in(request.user_id, request.password))
+        address = metadata_value(context, PEER_KEY)
+        return _auth_reply(await self._accounts.log_in(request.user_id, request.password, address))
 
     @servicer_errors
     async def GetProfile(self, request: messaging_pb2.UserRequest, context: Context) -> messaging_pb2.Profile:

@@ -11,6 +11,7 @@ from kernel.clock import Clock, SystemClock
 from kernel.grpc_server import GrpcService, start_grpc_server
 from kernel.ids import SnowflakeGenerator
 from messaging.accounts import Accounts
+from messaging.auth_throttle import AuthThrottle
 from messaging.config import MessagingConfig
 from messaging.conversations import Conversations
 from messaging.grpc_servicer import AccountsServicer, MessagingServicer
@@ -50,12 +51,19 @@ async def start_messaging(
             time_cost=config.password_hash_time_cost,
             memory_cost_kib=config.password_hash_memory_cost,
             parallelism=config.password_hash_parallelism,
+            concurrency=config.password_hash_concurrency,
+            waiting=config.password_hash_waiting,
         )
         members = MemberCache(
             store, clock, max_size=config.member_cache_size, ttl_s=config.member_cache_ttl_s
         )
         accounts = Accounts(
-            store, hasher, clock, token_secret=config.token_secret, token_ttl_ms=config.token_ttl_ms
+            store,
+            hasher,
+            clock,
+            token_secret=config.token_secret,
+            token_ttl_ms=config.token_ttl_ms,
+            throttle=AuthThrottle(config.auth_limits()),
         )
         conversations = Conversations(store, ids, clock, members)
         messages = Messages(store, ids, clock, members)
@@ -78,5 +86,6 @@ async def start_messaging(
         await store.close()
         raise
     service.on_stop.append(store.close)
+    service.on_stop.append(hasher.close)
     log.info("messaging: serving on %s (store %s)", service.target, config.store)
     return service

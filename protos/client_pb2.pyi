@@ -1290,12 +1290,15 @@ class Error(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     RETRYABLE_FIELD_NUMBER: _builtins.int
     FATAL_FIELD_NUMBER: _builtins.int
+    RETRY_AFTER_MS_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     message: _builtins.str
     retryable: _builtins.bool
     """the same request may succeed later"""
     fatal: _builtins.bool
     """the server closes the connection after this frame"""
+    retry_after_ms: _builtins.int
+    """RATE_LIMITED: wait at least this long before retrying"""
     def __init__(
         self,
         *,
@@ -1303,10 +1306,11 @@ class Error(_message.Message):
         message: _builtins.str = ...,
         retryable: _builtins.bool = ...,
         fatal: _builtins.bool = ...,
+        retry_after_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "fatal", b"fatal", "message", b"message", "retryable", b"retryable"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "fatal", b"fatal", "message", b"message", "retry_after_ms", b"retry_after_ms", "retryable", b"retryable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -6,20 +6,21 @@ from __future__ import annotations
 
 from kernel.errors import BadFrame, NotMember
 from kernel.grpc_boundary import call
+from kernel.token_bucket import BucketTable, Rate
 from protos import client_pb2, messaging_pb2
 from router.context import RouterContext
 from router.fanout import typing_audience
 from router.frames import Origin
 from router.presence_fanout import PresenceFanout
-from router.typing_limit import TypingLimiter
 
 
 class CommandPath:
     def __init__(self, ctx: RouterContext, presence: PresenceFanout) -> None:
         self._ctx = ctx
         self._presence = presence
-        self.typing_limiter = TypingLimiter(
-            burst=ctx.config.typing_burst, refill_s=ctx.config.typing_refill_s
+        # Per (user, conversation) across every edge, behind the edges' own per-user limits.
+        self.typing_limiter = BucketTable[tuple[str, int]](
+            Rate(ctx.config.typing_burst, 1.0 / ctx.config.typing_refill_s)
         )
 
     async def typing(self, origin: Origin, frame: client_pb2.ClientFrame) -> None:
@@ -27,7 +28,8 @@ class CommandPath:
         devices do not get the event: a device knows its user is typing only on itself, and
         echoing it to the user's other devices would show them their own indicator."""
         typing = frame.typing
-        if not self.typing_limiter.allow(origin.user_id, typing.conversation_id, self._ctx.clock.monotonic()):
+        now_ms = int(self._ctx.clock.monotonic() * 1000)
+        if not self.typing_limiter.take((origin.user_id, typing.conversation_id), now_ms).allowed:
             return
         members = await self._ctx.members.get(typing.conversation_id)
         if origin.user_id not in members.user_ids:

@@ -37,6 +37,10 @@ class RouterConfig:
     internal_secret: carried by every call this router makes and required of every call it
         serves (kernel.internal_auth); empty = open (tests).
     internal_tls_dir: mutual TLS for what it serves and calls (kernel.internal_tls); empty = none.
+    push_collapse_ms: at most one offline push per (user, conversation) within this long; the
+        rest are collapsed (counted, not sent). 0 = one push per message.
+    max_pending_per_sender: sends one user may have waiting in the send pipeline; beyond,
+        that user's sends get UNAVAILABLE (retry) while everyone else's still queue.
     """
 
     router_id: str = "router-1"
@@ -61,6 +65,8 @@ class RouterConfig:
     owner_epoch: int = 0
     internal_secret: str = ""
     internal_tls_dir: str = ""
+    push_collapse_ms: int = 10_000
+    max_pending_per_sender: int = 2_000
 
     def __post_init__(self) -> None:
         """Fail at start-up, not on the first message."""
@@ -86,5 +92,7 @@ class RouterConfig:
             raise InvalidArgument("router: audience_ttl_s >= 0 and presence_backoff_max_s > 0")
         if not 0 <= self.append_interval_ms <= 1000:
             raise InvalidArgument("router: append_interval_ms must be within 0..1000")
+        if self.push_collapse_ms < 0 or self.max_pending_per_sender < 1:
+            raise InvalidArgument("router: push_collapse_ms >= 0 and max_pending_per_sender >= 1")
         if not 0 <= self.port <= 65535:
             raise InvalidArgument(f"router: port must be in 0..65535, not {self.port}")

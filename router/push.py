@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -14,11 +15,13 @@ from typing import Protocol
 import orjson
 
 from kernel.background import BackgroundTask
+from kernel.token_bucket import BucketTable, Rate
 from protos import client_pb2
 
 log = logging.getLogger(__name__)
 
 PREVIEW_CHARS = 100
+WARNING_INTERVAL_MS = 10_000
 OPAQUE_PREVIEW = "New message"
 
 
@@ -44,14 +47,20 @@ class PushNotifier(Protocol):
 
 
 class LogPushNotifier:
-    """Logs each notification, and appends it as one JSON line to `path` when given."""
+    """Logs each notification (at debug; one info line per batch), and appends it as one JSON
+    line to `path` when given."""
 
     def __init__(self, path: Path | None = None) -> None:
         self._path = path
 
     async def notify(self, notifications: Sequence[PushNotification]) -> None:
-        for item in notifications:
-            log.info("push: %s <- %s in %d #%d", item.user_id, item.sender_id, item.conversation_id, item.seq)
+        if notifications:
+            log.info("push: %d notifications", len(notifications))
+        if log.isEnabledFor(logging.DEBUG):
+            for item in notifications:
+                log.debug(
+                    "push: %s <- %s in %d #%d", item.user_id, item.sender_id, item.conversation_id, item.seq
+                )
         if self._path is not None and notifications:
             lines = b"".join(orjson.dumps(asdict(item)) + b"\n" for item in notifications)
             await asyncio.to_thread(self._append, lines)
@@ -81,18 +90,43 @@ class MemoryPushNotifier:
             return list(self.notifications)
 
 
+def _monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
 class PushQueue:
     """Bounded hand-off to a notifier. Never blocks the caller: on overflow the oldest waiting
-    notifications are dropped (and counted), since a fresher push supersedes a stale one."""
+    notifications are dropped (and counted), since a fresher push supersedes a stale one.
 
-    def __init__(self, notifier: PushNotifier, *, limit: int = 10_000, batch: int = 500) -> None:
+    With `collapse_window_ms`, a user gets at most one push per conversation within that window
+    (a token bucket per (user, conversation)); the rest are counted in `collapsed`. A flood into
+    a 500-member group then costs one push per offline member per window, not one per message.
+    """
+
+    def __init__(
+        self,
+        notifier: PushNotifier,
+        *,
+        limit: int = 10_000,
+        batch: int = 500,
+        collapse_window_ms: int = 0,
+        now_ms: Callable[[], int] = _monotonic_ms,
+    ) -> None:
         self.notifier = notifier
         self._queue: deque[PushNotification] = deque()
         self._limit = limit
         self._batch = batch
         self._wake = asyncio.Event()
         self._worker = BackgroundTask("router-push", self._run)
+        self._now_ms = now_ms
+        self._recent = (
+            BucketTable[tuple[str, int]](Rate(1, 1000 / collapse_window_ms), capacity=max(limit, 100_000))
+            if collapse_window_ms > 0
+            else None
+        )
+        self._last_warning_ms: int | None = None
         self.dropped = 0
+        self.collapsed = 0
 
     def start(self) -> None:
         self._worker.start()
@@ -103,13 +137,24 @@ class PushQueue:
     def put_many(self, notifications: Sequence[PushNotification]) -> None:
         if not notifications:
             return
+        if self._recent is not None:
+            now = self._now_ms()
+            recent = self._recent
+            kept = [n for n in notifications if recent.take((n.user_id, n.conversation_id), now).allowed]
+            self.collapsed += len(notifications) - len(kept)
+            notifications = kept
+            if not notifications:
+                return
         self._queue.extend(notifications)
         overflow = len(self._queue) - self._limit
         if overflow > 0:
             for _ in range(overflow):
                 self._queue.popleft()
             self.dropped += overflow
-            log.warning("push queue full: dropped %d oldest (total %d)", overflow, self.dropped)
+            now = self._now_ms()
+            if self._last_warning_ms is None or now - self._last_warning_ms >= WARNING_INTERVAL_MS:
+                self._last_warning_ms = now  # one line per interval, however long the flood
+                log.warning("push queue full: dropped %d oldest (total %d)", overflow, self.dropped)
         self._wake.set()
 
     def __len__(self) -> int:

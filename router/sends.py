@@ -53,6 +53,8 @@ class SendPath:
             max_batch=ctx.config.max_batch,
             min_interval_s=ctx.config.append_interval_ms / 1000,
             size=_append_bytes,
+            sender=_sender_of,
+            max_pending_per_sender=ctx.config.max_pending_per_sender,
         )
 
     def start(self) -> None:
@@ -171,3 +173,7 @@ def _append_bytes(pending: PendingSend) -> int:
     """An upper bound of what the send adds to an AppendRequest (the pipeline cuts batches by it)."""
     origin = pending.origin
     return pending.frame.send.ByteSize() + 4 * (len(origin.user_id) + len(origin.device_id)) + 32
+
+
+def _sender_of(pending: PendingSend) -> str:
+    return pending.origin.user_id

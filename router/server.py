@@ -89,7 +89,13 @@ async def start_router(
         links=LinkTable(config.edge_outbox_limit),
         members=AudienceCache(fetch_members, config.member_cache_size),
         recent=RecentSenders(config.sender_ring_size, config.sender_ring_conversations),
-        push=PushQueue(notifier, limit=config.push_queue_limit, batch=config.push_batch),
+        push=PushQueue(
+            notifier,
+            limit=config.push_queue_limit,
+            batch=config.push_batch,
+            collapse_window_ms=config.push_collapse_ms,
+            now_ms=lambda: int(clock.monotonic() * 1000),
+        ),
     )
     core = RouterCore(ctx)
     servicer = RouterServicer(core, ctx.links)

@@ -18,6 +18,7 @@ from kernel.errors import (
     BadFrame,
     HubbubError,
     InvalidArgument,
+    RateLimited,
     Unauthenticated,
     Unavailable,
     error_from_code,
@@ -36,6 +37,7 @@ class ClientOptions:
 
     request_timeout: float = 10.0  # per attempt; a silent request drops the connection and retries
     send_attempts: int = 3  # attempts of an idempotent request (same client_msg_id) before giving up
+    rate_limit_retries: int = 5  # times an idempotent request refused RATE_LIMITED waits and retries
     connect_timeout: float = 10.0
     reconnect: bool = True
     reconnect_base: float = 0.2  # seconds; full-jitter exponential backoff
@@ -321,6 +323,16 @@ class ChatClient:
         await self._write(transport, frame)
 
     async def _request(self, frame: pb.ClientFrame, *, retry: bool) -> pb.ServerFrame:
+        """An idempotent (`retry`) request refused RATE_LIMITED is sent again once the
+        retry-after it was given has passed, up to `rate_limit_retries` times."""
+        for _ in range(self.options.rate_limit_retries if retry else 0):
+            try:
+                return await self._request_once(frame, retry=retry)
+            except RateLimited as exc:
+                await asyncio.sleep(max(1, exc.retry_after_ms) / 1000)  # as the server asked
+        return await self._request_once(frame, retry=retry)
+
+    async def _request_once(self, frame: pb.ClientFrame, *, retry: bool) -> pb.ServerFrame:
         if self._closing:
             raise Unavailable("the client is closed")
         frame.ref = ref = self._next_ref()
@@ -557,7 +569,10 @@ class ChatClient:
         pending = self._pending.get(ref) if ref else None
         if pending is not None and not pending.future.done():
             if kind == "error":
-                pending.future.set_exception(error_from_code(frame.error.code, frame.error.message))
+                error = error_from_code(frame.error.code, frame.error.message)
+                if isinstance(error, RateLimited):
+                    error.retry_after_ms = frame.error.retry_after_ms
+                pending.future.set_exception(error)
                 return
             if kind == "sent":
                 self._on_sent(pending.frame.send, frame.sent, now)

@@ -19,6 +19,8 @@ from protos import client_pb2 as pb
 from tests.e2e.wire_client import WireClient
 
 ROOT = Path(__file__).resolve().parents[2]
+# A durability test under load, not a test of the send limit: the sender may go flat out.
+UNLIMITED_SENDS = {"HUBBUB_RATE_SEND_BURST": "1000000", "HUBBUB_RATE_SEND_PER_SECOND": "1000000"}
 
 
 @contextlib.asynccontextmanager
@@ -26,7 +28,7 @@ async def node_process(data_dir: Path) -> AsyncIterator[tuple[asyncio.subprocess
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "deploy.cli", "up", "--ready-json", "--data-dir", str(data_dir),
         "--ws-port", "0", "--gateway-port", "0", "--discovery-port", "0",
-        cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True,
+        cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True, env={**os.environ, **UNLIMITED_SENDS},
     )  # fmt: skip
     assert proc.stdout is not None
     try:

@@ -14,9 +14,11 @@ from edge.actions import (
     Opened,
     QueryKind,
     Reply,
+    Throttle,
     ToMessaging,
     ToRouter,
 )
+from edge.inbound_limits import InboundRates, UserLimits
 from edge.session import Session, SessionSettings, State
 from kernel.errors import Unauthenticated, Unavailable
 from kernel.limits import MAX_BODY_CHARS, MAX_EARLY_FRAMES
@@ -30,8 +32,6 @@ SETTINGS = SessionSettings(
     token_secret=SECRET,
     heartbeat_interval_ms=1_000,
     heartbeat_timeout_ms=3_000,
-    typing_burst=5,
-    typing_per_second=1.0,
 )
 
 
@@ -283,6 +283,55 @@ def test_typing_flood_is_limited_with_at_most_one_error_per_second() -> None:
     after = [session.receive(typing, T0 + 2_000) for _ in range(10)]
     assert sum(1 for r in after if r and isinstance(r[0], ToRouter)) == 2
     assert sum(1 for r in after if r and isinstance(r[0], Reply)) == 1
+
+
+def test_a_send_flood_gets_rate_limited_with_its_ref_and_a_retry_after() -> None:
+    session = open_session()
+    results = [session.receive(send(cmid=f"m-{i}", ref=100 + i), T0) for i in range(80)]
+    forwarded = [r for r in results if r and isinstance(r[0], ToRouter)]
+    errors = [r for r in results if r and isinstance(r[0], Reply)]
+    assert len(forwarded) == 50  # the burst
+    (error,) = errors
+    assert replies(error)[0].ref == 150, "the error echoes the ref of the first refused frame"
+    assert error_of(error).code == "RATE_LIMITED" and error_of(error).retryable
+    assert error_of(error).retry_after_ms == 50  # 20 sends/s: one token every 50 ms
+    assert session.state is State.OPEN
+
+
+def test_sending_on_after_being_told_pauses_the_connection() -> None:
+    session = open_session()
+    for i in range(50):
+        session.receive(send(cmid=f"m-{i}", ref=i + 1), T0)
+    told = session.receive(send(cmid="m-50", ref=51), T0)
+    assert error_of(told).code == "RATE_LIMITED"
+    ignored = session.receive(send(cmid="m-51", ref=52), T0 + 1)
+    assert ignored == [Throttle(1000)], "told already: not answered, the edge stops reading it"
+    # Once the retry-after has passed the client is answered again.
+    later = session.receive(send(cmid="m-52", ref=53), T0 + 50)
+    assert isinstance(later[0], ToRouter)
+
+
+def test_queries_are_limited_too() -> None:
+    session = open_session()
+    history = pb.ClientFrame(ref=9, history=pb.FetchHistory(conversation_id=42))
+    results = [session.receive(history, T0) for _ in range(60)]
+    assert sum(1 for r in results if r and isinstance(r[0], ToMessaging)) == 50
+    assert sum(1 for r in results if r and isinstance(r[0], Reply)) == 1
+
+
+def test_a_users_sessions_share_one_allowance() -> None:
+    users = UserLimits(InboundRates())
+    sessions = [Session(i, SETTINGS, T0, users) for i in range(1, 11)]
+    for session in sessions:
+        token_hello(session, hello(token()), T0)
+    typing = pb.ClientFrame(ref=1, typing=pb.Typing(conversation_id=42, active=True))
+    passed = sum(
+        1 for s in sessions for _ in range(20) for a in s.receive(typing, T0) if isinstance(a, ToRouter)
+    )
+    assert passed == 10  # the user's bucket: twice one session's burst of 5, not ten times
+    bob = Session(11, SETTINGS, T0, users)
+    token_hello(bob, hello(token("bob")), T0)
+    assert isinstance(bob.receive(typing, T0)[0], ToRouter)
 
 
 def test_heartbeat_timeout_closes_a_silent_session() -> None:

@@ -25,7 +25,7 @@ SECRET = "test-secret"
 
 
 def cheap_config(data_dir: Path, store: str = "sqlite") -> MessagingConfig:
-    """Tiny argon2 costs: tests sign up hundreds of users."""
+    """Tiny argon2 costs: tests sign up hundreds of users, some all at once (room to queue)."""
     return MessagingConfig(
         store=store,
         data_dir=data_dir,
@@ -33,11 +33,12 @@ def cheap_config(data_dir: Path, store: str = "sqlite") -> MessagingConfig:
         password_hash_time_cost=1,
         password_hash_memory_cost=8,
         password_hash_parallelism=1,
+        password_hash_waiting=10_000,
     )
 
 
 def cheap_hasher() -> PasswordHasher:
-    return PasswordHasher(time_cost=1, memory_cost_kib=8, parallelism=1)
+    return PasswordHasher(time_cost=1, memory_cost_kib=8, parallelism=1, waiting=10_000)
 
 
 @dataclass

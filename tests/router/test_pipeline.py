@@ -240,3 +240,35 @@ async def test_backlog_is_bounded_while_the_store_stalls() -> None:
         assert h.delivered == {1: [0], 2: [0, 1, 2, 3]}
     finally:
         await h.pipeline.stop()
+
+
+async def test_one_senders_backlog_is_bounded_while_others_still_queue() -> None:
+    """A flooding sender fills only its own share of the backlog (regression: issue 7, #4)."""
+    held = asyncio.Event()
+    release = asyncio.Event()
+    ran: list[list[tuple[str, int]]] = []
+
+    async def run_batch(items: list[tuple[str, int]]) -> None:
+        ran.append(items)
+        held.set()
+        await release.wait()
+
+    pipeline: OrderedBatchPipeline[tuple[str, int], None] = OrderedBatchPipeline(
+        key=lambda item: item[1],
+        run_batch=run_batch,
+        deliver=lambda items, outcome: None,
+        fail=lambda items, exc: None,
+        max_in_flight=1,
+        max_pending=1000,
+        sender=lambda item: item[0],
+        max_pending_per_sender=10,
+    )
+    pipeline.start()
+    assert pipeline.submit(("flooder", 1))
+    async with asyncio.timeout(WAIT_S):
+        await held.wait()  # the first batch is in flight; everything else waits
+    accepted = sum(pipeline.submit(("flooder", 1)) for _ in range(100))
+    assert accepted == 10, "the flooder's share of the backlog"
+    assert all(pipeline.submit(("bystander", 2)) for _ in range(10)), "others still queue"
+    release.set()
+    await pipeline.stop()

@@ -94,3 +94,27 @@ async def test_log_notifier_appends_json_lines(tmp_path: Path) -> None:
         "sender_id": "ben",
         "preview": "hello 1",
     }
+
+
+async def test_pushes_collapse_per_user_and_conversation_within_the_window() -> None:
+    now = [0]
+    notifier = MemoryPushNotifier()
+    queue = PushQueue(notifier, collapse_window_ms=10_000, now_ms=lambda: now[0])
+    queue.start()
+    flood = [
+        PushNotification(user, 1, seq, seq, "ben", "hi") for seq in range(1, 101) for user in ("ann", "cat")
+    ]
+    queue.put_many(flood)
+    queue.put_many([PushNotification("ann", 2, 1, 500, "ben", "other chat")])
+    assert queue.collapsed == 198
+    now[0] = 10_000  # the window has passed: the next message notifies again
+    queue.put_many([PushNotification("ann", 1, 101, 101, "ben", "later")])
+    async with asyncio.timeout(WAIT_S):
+        got = await notifier.wait_for(4)
+    assert [(n.user_id, n.conversation_id, n.seq) for n in got] == [
+        ("ann", 1, 1),
+        ("cat", 1, 1),
+        ("ann", 2, 1),
+        ("ann", 1, 101),
+    ]
+    await queue.stop()

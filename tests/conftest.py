@@ -1,0 +1,21 @@
+"""Suite-wide settings. Tests are scripts: they sign up hundreds of users from 127.0.0.1 and
+send, query and create groups as fast as they can. The per-address sign-up limit and the
+edge's inbound rate limits are lifted for them (in-process nodes and `hubbub up` children
+alike read these); the tests of those limits put the defaults back
+(tests/e2e/test_limits.py, `default_limits`)."""
+
+from __future__ import annotations
+
+import os
+
+LIFTED = "1000000"
+LIFTED_LIMITS = {
+    "HUBBUB_SIGN_UPS_PER_ADDRESS": LIFTED,
+    **{
+        f"HUBBUB_RATE_{kind}_{what}": LIFTED
+        for kind in ("SEND", "RECEIPT", "QUERY", "GROUP")
+        for what in ("BURST", "PER_SECOND")
+    },
+}
+for _key, _value in LIFTED_LIMITS.items():
+    os.environ.setdefault(_key, _value)

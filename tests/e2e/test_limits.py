@@ -1,0 +1,212 @@
+"""Inbound limits over a real node (issue 7, findings 4 and 8): a flooding user is answered
+RATE_LIMITED with its ref and a retry-after and slows only itself; a user's connections share
+one allowance; failed log-ins lock an account out; log-ins never take the query slots."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from deploy.single_node import SingleNode, start_single_node
+from kernel.clock import ManualClock, SystemClock
+from messaging.passwords import PasswordHasher
+from protos import client_pb2 as pb
+from router import MemoryPushNotifier
+from tests.conftest import LIFTED_LIMITS
+from tests.e2e.conftest import config_for_tests
+from tests.e2e.wire_client import TIMEOUT_S, WireClient
+
+PASSWORD = "correct horse battery"  # WireClient.sign_up's
+
+
+@pytest.fixture
+def default_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite lifts the limits for every other test (tests/conftest.py): not here."""
+    for key in LIFTED_LIMITS:
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+async def node(default_limits: None, tmp_path: Path) -> AsyncIterator[SingleNode]:
+    running = await start_single_node(config_for_tests(tmp_path), push=MemoryPushNotifier())
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def clock() -> ManualClock:
+    return ManualClock(SystemClock().now_ms())  # ids are time-based: start at today
+
+
+@pytest.fixture
+async def manual_node(default_limits: None, tmp_path: Path, clock: ManualClock) -> AsyncIterator[SingleNode]:
+    """A node on a clock that moves only when the test says: buckets refill only then."""
+    running = await start_single_node(config_for_tests(tmp_path), clock=clock, push=MemoryPushNotifier())
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+async def direct(a: WireClient, peer: str) -> int:
+    reply = await a.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id=peer)))
+    return reply.conversation.conversation_id
+
+
+async def settle(client: WireClient) -> None:
+    """Frames on one connection are handled in order: once the pong is back, every frame sent
+    before the ping was handled and its edge answer (if any) is queued ahead of the pong."""
+    pong = await client.request(pb.ClientFrame(ping=pb.Ping()))
+    assert pong.WhichOneof("kind") == "pong"
+
+
+def errors(client: WireClient) -> list[pb.ServerFrame]:
+    return [f for f in client.drain_pushes() if f.WhichOneof("kind") == "error"]
+
+
+async def log_in(url: str, user_id: str, password: str) -> tuple[WireClient, pb.ServerFrame]:
+    client = await WireClient.open(url)
+    hello = pb.Hello(log_in=pb.Credentials(user_id=user_id, password=password), device_id="login")
+    return client, await client.request(pb.ClientFrame(hello=hello))
+
+
+async def test_a_flooding_sender_is_rate_limited_and_a_bystander_is_all_acked(node: SingleNode) -> None:
+    alice = await WireClient.sign_up(node.ws_url, "alice")
+    bob = await WireClient.sign_up(node.ws_url, "bob")
+    carol = await WireClient.sign_up(node.ws_url, "carol")
+    dave = await WireClient.sign_up(node.ws_url, "dave")
+    flood_conv = await direct(alice, "bob")
+    calm_conv = await direct(carol, "dave")
+
+    flood_refs = range(1000, 1400)
+    for ref in flood_refs:
+        send = pb.SendMessage(conversation_id=flood_conv, client_msg_id=f"f-{ref}", body="spam")
+        await alice.send_frame(pb.ClientFrame(ref=ref, send=send))
+    # While the flood is being handled, every one of the bystander's sends is acknowledged.
+    for i in range(30):
+        reply = await carol.send_text(calm_conv, f"calm {i}", f"c-{i}")
+        assert reply.WhichOneof("kind") == "sent", reply
+    assert [m.body for m in await dave.messages(30, calm_conv)] == [f"calm {i}" for i in range(30)]
+
+    await settle(alice)
+    refused = [f for f in errors(alice) if f.error.code == "RATE_LIMITED"]
+    assert refused, "the flood was refused"
+    first = refused[0]
+    assert first.ref in flood_refs and first.ref >= 1050, "echoes a refused frame's ref, after the burst"
+    assert first.error.retryable and first.error.retry_after_ms > 0
+    assert len(refused) < 50, "a flood is not answered with a flood"
+    await settle(alice)  # the connection survives its own flood
+    for c in (alice, bob, carol, dave):
+        await c.close()
+
+
+async def test_ten_connections_of_one_user_share_one_typing_allowance(manual_node: SingleNode) -> None:
+    alice = await WireClient.sign_up(manual_node.ws_url, "alice")
+    bob = await WireClient.sign_up(manual_node.ws_url, "bob")
+    conv = await direct(alice, "bob")
+    devices = [alice] + [
+        await WireClient.with_token(manual_node.ws_url, alice.welcome.token, f"alice-{i}") for i in range(9)
+    ]
+    typing = pb.ClientFrame(ref=77, typing=pb.Typing(conversation_id=conv, active=True))
+    told: list[pb.Error] = []
+    for device in devices:  # 3 each: under a connection's burst of 5, over the user's 10 in all
+        for _ in range(3):
+            await device.send_frame(typing)
+        await settle(device)
+        told.extend(f.error for f in errors(device))
+    assert [e.code for e in told] == ["RATE_LIMITED"] * 7, "every connection past the user's 10th event"
+    assert all(e.retry_after_ms == 500 for e in told), "the user's bucket refills at 2 a second"
+    # Another user is not limited by alice's flood.
+    await bob.send_frame(pb.ClientFrame(typing=pb.Typing(conversation_id=conv, active=True)))
+    await settle(bob)
+    assert errors(bob) == []
+    for c in (*devices, bob):
+        await c.close()
+
+
+async def test_failed_log_ins_lock_the_account_out_until_retry_after(
+    manual_node: SingleNode, clock: ManualClock
+) -> None:
+    url = manual_node.ws_url
+    await (await WireClient.sign_up(url, "alice")).close()
+    for _ in range(5):
+        client, reply = await log_in(url, "alice", "not the password")
+        assert reply.error.code == "UNAUTHENTICATED"
+        await client.close()
+    client, locked = await log_in(url, "alice", PASSWORD)
+    assert locked.error.code == "RATE_LIMITED" and locked.error.fatal
+    assert locked.error.retry_after_ms == 12_000  # 5 failures a minute: one back every 12 s
+    assert locked.ref == 1
+    async with asyncio.timeout(TIMEOUT_S):
+        await client.closed.wait()
+    assert client.ws.close_code == 1013
+    clock.advance(locked.error.retry_after_ms - 1)
+    client, still = await log_in(url, "alice", PASSWORD)
+    assert still.error.code == "RATE_LIMITED", "the right password too, until the retry-after"
+    await client.close()
+    clock.advance(1)
+    client, welcome = await log_in(url, "alice", PASSWORD)
+    assert welcome.WhichOneof("kind") == "welcome"
+    await client.close()
+
+
+async def test_a_log_in_storm_does_not_take_the_query_slots(
+    node: SingleNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    carol = await WireClient.sign_up(node.ws_url, "carol")
+    await (await WireClient.sign_up(node.ws_url, "dave")).close()
+    await (await WireClient.sign_up(node.ws_url, "alice")).close()
+    conv = await direct(carol, "dave")
+    assert (await carol.send_text(conv, "hello", "c-1")).WhichOneof("kind") == "sent"
+
+    gate = asyncio.Event()
+    hashing = asyncio.Condition()
+    entered = 0
+    verify = PasswordHasher.verify
+
+    async def gated_verify(self: PasswordHasher, password_hash: str, password: str) -> bool:
+        nonlocal entered
+        async with hashing:
+            entered += 1
+            hashing.notify_all()
+        await gate.wait()
+        return await verify(self, password_hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", gated_verify)
+    # More log-ins than the edge has query slots (64), all stuck in password hashing.
+    storm = [await WireClient.open(node.ws_url) for _ in range(80)]
+    credentials = pb.Credentials(user_id="alice", password=PASSWORD)
+    for i, client in enumerate(storm):
+        await client.send_frame(pb.ClientFrame(ref=1, hello=pb.Hello(log_in=credentials, device_id=f"s{i}")))
+    async with asyncio.timeout(TIMEOUT_S), hashing:
+        await hashing.wait_for(lambda: entered >= 8)  # the edge's log-in slots are all taken
+
+    history = await carol.request(pb.ClientFrame(history=pb.FetchHistory(conversation_id=conv)))
+    assert [m.body for m in history.history.messages] == ["hello"], "answered while log-ins wait"
+    assert entered == 8, "the rest of the storm waits at the edge, in slots of its own"
+
+    gate.set()
+    for client in storm:
+        welcome = await client.next_push("welcome")
+        assert welcome.welcome.user_id == "alice"
+        await client.close()
+    await carol.close()
+
+
+async def test_sign_ups_from_one_address_are_limited(node: SingleNode) -> None:
+    """Regression (issue 7, #8): 10,000 sign-ups in a loop all succeeded."""
+    for i in range(20):
+        await (await WireClient.sign_up(node.ws_url, f"user{i}")).close()
+    client = await WireClient.open(node.ws_url)
+    hello = pb.Hello(sign_up=pb.Credentials(user_id="one-more", password=PASSWORD), device_id="d")
+    refused = await client.request(pb.ClientFrame(hello=hello))
+    assert refused.error.code == "RATE_LIMITED" and refused.error.fatal
+    assert 0 < refused.error.retry_after_ms <= 180_000  # 20 an hour: one back every 3 minutes
+    async with asyncio.timeout(TIMEOUT_S):
+        await client.closed.wait()
+    assert client.ws.close_code == 1013
