@@ -187,7 +187,8 @@ class Session:
         hello = frame.hello
         device_id = hello.device_id or self._generated_device_id()
         if len(device_id) > MAX_DEVICE_ID_CHARS:
-            return self._fail(frame.ref, InvalidArgument(f"device_id longer than {MAX_DEVICE_ID_CHARS}"))
+            too_long = InvalidArgument(f"deviceId longer than {MAX_DEVICE_ID_CHARS} characters")
+            return self._fail(frame.ref, too_long)
         self.device_id = device_id
         auth = hello.WhichOneof("auth")
         if auth == "token":
@@ -202,7 +203,7 @@ class Session:
             self.state = State.AUTHENTICATING
             kind = QueryKind.LOG_IN if auth == "log_in" else QueryKind.SIGN_UP
             return [ToMessaging(kind, frame.ref, "", frame)]
-        return self._fail(frame.ref, Unauthenticated("hello needs a token, log_in or sign_up"))
+        return self._fail(frame.ref, Unauthenticated("hello needs a token, logIn or signUp"))
 
     def _hold_early(self, frame: ClientFrame) -> bool:
         assert self._early is not None
@@ -241,7 +242,7 @@ class Session:
             if kind == "send":
                 validate_send(frame.send)
             elif kind == "typing" and not frame.typing.conversation_id:
-                raise InvalidArgument("typing needs a conversation_id")
+                raise InvalidArgument("typing needs a conversationId")
         except HubbubError as exc:
             return [Reply(error_from(frame.ref, exc))]
         return [ToRouter(frame)]
@@ -285,11 +286,11 @@ def validate_send(send: SendMessage) -> None:
     """Edge-side checks of a message, so oversize or malformed sends never reach a router
     (its conversation_id is range-checked with every other id, in edge/validation.py)."""
     if not send.client_msg_id:
-        raise InvalidArgument("send needs a client_msg_id (the idempotency key)")
+        raise InvalidArgument("send needs a clientMsgId (the idempotency key)")
     if len(send.client_msg_id) > MAX_CLIENT_MSG_ID_CHARS:
-        raise InvalidArgument(f"client_msg_id longer than {MAX_CLIENT_MSG_ID_CHARS}")
+        raise InvalidArgument(f"clientMsgId longer than {MAX_CLIENT_MSG_ID_CHARS} characters")
     if len(send.content_type) > MAX_CONTENT_TYPE_CHARS:
-        raise InvalidArgument(f"content_type longer than {MAX_CONTENT_TYPE_CHARS}")
+        raise InvalidArgument(f"contentType longer than {MAX_CONTENT_TYPE_CHARS} characters")
     if not send.body and not send.payload:
         raise InvalidArgument("send needs a body or a payload")
     if len(send.body) > MAX_BODY_CHARS:

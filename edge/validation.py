@@ -37,7 +37,7 @@ def _seq(value: int, what: str) -> None:
 
 def _cursors(cursors: Sequence[ConversationCursor], what: str) -> None:
     for cursor in cursors:
-        _id(cursor.conversation_id, f"{what} cursor conversation_id")
+        _id(cursor.conversation_id, f"{what} cursor conversationId")
         _seq(cursor.seq, f"{what} cursor seq")
 
 
@@ -51,25 +51,25 @@ def _receipts(cursors: Sequence[ConversationCursor], what: str) -> None:
 
 def _list_conversations(frame: ClientFrame) -> None:
     if frame.list_conversations.before_activity_ms < 0:
-        raise InvalidArgument("list_conversations before_activity_ms must not be negative")
+        raise InvalidArgument("listConversations beforeActivityMs must not be negative")
 
 
 def _read_by(frame: ClientFrame) -> None:
-    _id(frame.read_by.conversation_id, "read_by conversation_id")
-    _id(frame.read_by.seq, "read_by seq")
+    _id(frame.read_by.conversation_id, "readBy conversationId")
+    _id(frame.read_by.seq, "readBy seq")
 
 
 def _history(frame: ClientFrame) -> None:
-    _id(frame.history.conversation_id, "history conversation_id")
-    _seq(frame.history.anchor_seq, "history anchor_seq")
+    _id(frame.history.conversation_id, "history conversationId")
+    _seq(frame.history.anchor_seq, "history anchorSeq")
 
 
 _CHECKS: dict[str, Callable[[ClientFrame], None]] = {
-    "send": lambda f: _id(f.send.conversation_id, "send conversation_id"),
+    "send": lambda f: _id(f.send.conversation_id, "send conversationId"),
     "delivered": lambda f: _receipts(f.delivered.cursors, "delivered"),
     "read": lambda f: _receipts(f.read.cursors, "read"),
-    "typing": lambda f: _id(f.typing.conversation_id, "typing conversation_id"),
-    "update_group": lambda f: _id(f.update_group.conversation_id, "update_group conversation_id"),
+    "typing": lambda f: _id(f.typing.conversation_id, "typing conversationId"),
+    "update_group": lambda f: _id(f.update_group.conversation_id, "updateGroup conversationId"),
     "history": _history,
     "read_by": _read_by,
     "resume": lambda f: _cursors(f.resume.cursors, "resume"),

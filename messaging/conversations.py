@@ -128,9 +128,9 @@ class Conversations:
         (last_activity_ms, conversation_id)."""
         limit = rules.page_limit(limit)
         if before_activity_ms < 0:
-            raise InvalidArgument("before_activity_ms must not be negative")
+            raise InvalidArgument("beforeActivityMs must not be negative")
         if not 0 <= before_conversation_id <= MAX_ID:
-            raise InvalidArgument("before_conversation_id is out of range")
+            raise InvalidArgument("beforeConversationId is out of range")
         # The store stops near the byte budget too (one row past it: has_more), and convert
         # cuts the page exactly.
         page = await self._store.list_conversations(

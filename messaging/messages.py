@@ -91,7 +91,7 @@ class Messages:
         for index, item in enumerate(items):
             try:
                 if not _valid_id(item.conversation_id):
-                    raise InvalidArgument(f"conversation_id out of range (at most {MAX_ID})")
+                    raise InvalidArgument(f"conversationId out of range (at most {MAX_ID})")
                 validate(item.client_msg_id, item.content_type, item.body, item.payload)
             except HubbubError as exc:
                 results[index] = exc
@@ -159,7 +159,7 @@ class Messages:
         and larger values are clamped to 100; `has_more` says whether to page on."""
         await self._members.require_member(conversation_id, user_id)
         if anchor_seq < 0:
-            raise InvalidArgument("anchor_seq must not be negative")
+            raise InvalidArgument("anchorSeq must not be negative")
         return await self._page(conversation_id, anchor_seq, direction, rules.page_limit(limit), newest_first)
 
     async def _page(
@@ -217,7 +217,7 @@ class Messages:
         for update in updates:
             refused: HubbubError | None
             if not _valid_id(update.conversation_id):
-                refused = InvalidArgument(f"conversation_id out of range (at most {MAX_ID})")
+                refused = InvalidArgument(f"conversationId out of range (at most {MAX_ID})")
             elif not 0 <= update.seq <= MAX_ID:
                 refused = InvalidArgument(f"seq must be 0..{MAX_ID}")
             else:

@@ -31,9 +31,9 @@ _USER_ID = re.compile(USER_ID_PATTERN)
 def validate_send(client_msg_id: str, content_type: str, body: str, payload: bytes) -> None:
     """A message worth storing: an idempotency key, a bounded body, something to say."""
     if not 1 <= len(client_msg_id) <= MAX_CLIENT_MSG_ID_CHARS:
-        raise InvalidArgument(f"client_msg_id must be 1..{MAX_CLIENT_MSG_ID_CHARS} characters")
+        raise InvalidArgument(f"clientMsgId must be 1..{MAX_CLIENT_MSG_ID_CHARS} characters")
     if len(content_type) > MAX_CONTENT_TYPE_CHARS:
-        raise InvalidArgument(f"content_type must be at most {MAX_CONTENT_TYPE_CHARS} characters")
+        raise InvalidArgument(f"contentType must be at most {MAX_CONTENT_TYPE_CHARS} characters")
     if len(body) > MAX_BODY_CHARS:
         raise TooLarge(f"body must be at most {MAX_BODY_CHARS} characters")
     if not body and not payload:

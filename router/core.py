@@ -82,7 +82,7 @@ class RouterCore:
             what = frame.WhichOneof("kind")
             if what == "send":
                 if not frame.send.conversation_id:
-                    raise InvalidArgument("send needs a conversation_id")
+                    raise InvalidArgument("send needs a conversationId")
                 self.sends.submit(origin, frame)
             elif what == "delivered" or what == "read":
                 self.receipts.submit(origin, frame)

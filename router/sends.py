@@ -65,7 +65,7 @@ class SendPath:
 
     def submit(self, origin: Origin, frame: client_pb2.ClientFrame) -> None:
         if not 0 < frame.send.conversation_id <= MAX_ID:  # the edge checks it too
-            self._ctx.reply(origin, error_frame(frame.ref, InvalidArgument("conversation_id out of range")))
+            self._ctx.reply(origin, error_frame(frame.ref, InvalidArgument("conversationId out of range")))
             return
         if not self.pipeline.submit(PendingSend(origin, frame)):
             # The store is not keeping up and the backlog is full: retryable, nothing stored.

@@ -37,7 +37,7 @@ from protos import client_pb2 as pb
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL_DOC = ROOT / "docs" / "protocol.md"
 WAIT_S = 20.0
-EXAMPLES = int(os.environ.get("HUBBUB_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "500"))
 
 pytestmark = pytest.mark.slow
 
@@ -343,6 +343,28 @@ def binary_frames(conversation_id: int) -> st.SearchStrategy[bytes]:
 # ------------------------------------------------------------------ checks
 
 
+def snake_case_field_names() -> set[str]:
+    """Every multi-word field name of the client protocol, as protobuf spells it: a client of
+    the JSON subprotocol knows them in camelCase only, so error messages must not use these."""
+    names: set[str] = set()
+    pending = [pb.ClientFrame.DESCRIPTOR]
+    seen: set[str] = set()
+    while pending:
+        descriptor = pending.pop()
+        if descriptor.full_name in seen:
+            continue
+        seen.add(descriptor.full_name)
+        for fd in descriptor.fields:
+            if "_" in fd.name:
+                names.add(fd.name)
+            if fd.message_type is not None:
+                pending.append(fd.message_type)
+    return names
+
+
+SNAKE_CASE_FIELDS = snake_case_field_names()
+
+
 def check_frames(node: Node, frames: list[dict[str, Any]]) -> None:
     allowed = documented_error_codes()
     for frame in frames:
@@ -352,6 +374,8 @@ def check_frames(node: Node, frames: list[dict[str, Any]]) -> None:
             assert error["code"] in allowed, f"undocumented error code in {frame}"
             assert "Traceback" not in error.get("message", ""), frame
             assert "grpc" not in error.get("message", "").lower(), f"internal detail leaks: {frame}"
+            words = set(re.findall(r"[a-z]+(?:_[a-z]+)+", error.get("message", "")))
+            assert not words & SNAKE_CASE_FIELDS, f"a field named as protobuf, not as JSON: {frame}"
 
 
 def run_one(node: Node, client_box: list[JsonClient], subprotocol: str, data: bytes | str | None,
