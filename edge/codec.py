@@ -7,6 +7,7 @@ those bytes as is, JSON clients share one conversion per RouterItem.
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 import orjson
@@ -88,7 +89,7 @@ class JsonCodec:
             # Unknown fields are ignored, as binary protobuf does: newer clients keep working.
             json_format.ParseDict(parsed, frame, ignore_unknown_fields=True)
         except (json_format.ParseError, ValueError, TypeError) as exc:
-            raise BadFrame(f"not a ClientFrame: {exc}") from exc
+            raise BadFrame(f"not a ClientFrame: {parse_problem(str(exc))}") from exc
         return frame
 
     def encode(self, frame: ServerFrame) -> bytes:
@@ -96,6 +97,29 @@ class JsonCodec:
 
     def encode_pushed(self, pushed: PushedFrame) -> bytes:
         return pushed.json()
+
+
+_ONEOF = re.compile(r'multiple "(\w+)" oneof fields at "(?:ClientFrame\.)?([\w.]*)"')
+_FIELD = re.compile(r"Failed to parse (\w+) field")
+
+
+def parse_problem(detail: str) -> str:
+    """What protobuf's JSON parser refused, said for a client: the field (as JSON names it) and
+    what is wrong with it, never the parser's own words (message types, Python exceptions)."""
+    oneof = _ONEOF.search(detail)
+    if oneof is not None:
+        where = oneof.group(2) or "the frame"
+        return f"{where} carries more than one choice of {oneof.group(1)}"
+    path = ".".join(_FIELD.findall(detail)) or "a field"
+    if "out of range" in detail:
+        problem = "out of range"
+    elif "int()" in detail or "for int" in detail:
+        problem = "not an integer"
+    elif "expected string" in detail:
+        problem = "not a string"
+    else:
+        problem = "not a valid value"
+    return f"{path} is {problem}"
 
 
 def encode_json(frame: ServerFrame) -> bytes:

@@ -374,6 +374,7 @@ def check_frames(node: Node, frames: list[dict[str, Any]]) -> None:
             assert error["code"] in allowed, f"undocumented error code in {frame}"
             assert "Traceback" not in error.get("message", ""), frame
             assert "grpc" not in error.get("message", "").lower(), f"internal detail leaks: {frame}"
+            assert "hubbub.v1" not in error.get("message", ""), f"protobuf internals leak: {frame}"
             words = set(re.findall(r"[a-z]+(?:_[a-z]+)+", error.get("message", "")))
             assert not words & SNAKE_CASE_FIELDS, f"a field named as protobuf, not as JSON: {frame}"
 

@@ -84,3 +84,23 @@ def test_any_bytes_decode_or_raise_bad_frame(data: bytes) -> None:
         except BadFrame:
             continue
         assert isinstance(frame, pb.ClientFrame)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            '{"ref": "1", "hello": {"token": "t", "logIn": {"userId": "a"}}}',
+            "hello carries more than one choice of auth",
+        ),
+        ('{"send": {"conversationId": "abc"}}', "conversationId is not an integer"),
+        ('{"send": {"conversationId": "-1"}}', "conversationId is out of range"),
+        ('{"read": {"cursors": [{"seq": "x"}]}}', "cursors.seq is not an integer"),
+        ('{"send": {"body": 5}}', "body is not a string"),
+    ],
+)
+def test_a_refused_json_frame_is_explained_in_the_clients_terms(text: str, said: str) -> None:
+    with pytest.raises(BadFrame) as refused:
+        JSON.decode(text)
+    assert refused.value.message == f"not a ClientFrame: {said}"
+    assert "hubbub.v1" not in refused.value.message and "int()" not in refused.value.message
