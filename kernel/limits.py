@@ -28,6 +28,10 @@ Beyond 2**53 they lose precision as JavaScript numbers: JSON carries them as str
 MAX_RECEIPT_CURSORS = 1_000
 """Cursors in one delivered/read frame (the SDK splits a larger batch into several frames)."""
 
+MAX_CONTACTS = 5_000
+"""Contacts per user: bounds the contact list, and with it every presence audience and watch
+list built from it, far below any message limit (5,000 ids are ~165 KB)."""
+
 # ------------------------------------------------------------------ groups
 MAX_GROUP_MEMBERS = 500
 """Members of one group, the owner included."""

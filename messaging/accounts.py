@@ -130,6 +130,7 @@ class Accounts:
         rules.validate_contact(owner_id, contact_id)
         await self.get_profile(owner_id)
         await self.get_profile(contact_id)
+        rules.validate_contact_count(await self._store.list_contacts(owner_id), contact_id)
         await self._store.add_contact(owner_id, contact_id)
         return await self._store.list_contacts(owner_id)
 

@@ -12,6 +12,7 @@ from kernel.limits import (
     DEFAULT_RESUME_LIMIT,
     MAX_BODY_CHARS,
     MAX_CLIENT_MSG_ID_CHARS,
+    MAX_CONTACTS,
     MAX_CONTENT_TYPE_CHARS,
     MAX_DISPLAY_NAME_CHARS,
     MAX_GROUP_MEMBERS,
@@ -60,6 +61,12 @@ def validate_contact(owner_id: str, contact_id: str) -> None:
     validate_user_id(contact_id)
     if owner_id == contact_id:
         raise InvalidArgument("you cannot add yourself as a contact")
+
+
+def validate_contact_count(contacts: Sequence[str], contact_id: str) -> None:
+    """Adding one more contact must stay within MAX_CONTACTS (re-adding one is always fine)."""
+    if contact_id not in contacts and len(contacts) >= MAX_CONTACTS:
+        raise LimitExceeded(f"a user has at most {MAX_CONTACTS} contacts")
 
 
 # ------------------------------------------------------------- conversations

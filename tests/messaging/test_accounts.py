@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.errors import Conflict, InvalidArgument, NotFound, Unauthenticated
+from kernel.errors import Conflict, InvalidArgument, LimitExceeded, NotFound, Unauthenticated
 from kernel.tokens import verify_token
 from tests.messaging.conftest import SECRET, Services
 
@@ -86,3 +86,15 @@ async def test_tokens_carry_the_generation_and_log_out_everywhere_bumps_it(servi
         await services.accounts.revoke_tokens("nobody")
     with pytest.raises(InvalidArgument):
         await services.accounts.token_generations([f"u{i}" for i in range(1001)])
+
+
+async def test_the_contact_list_is_bounded(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("messaging.rules.MAX_CONTACTS", 3)
+    await services.users("alice", "b1", "b2", "b3", "b4")
+    for friend in ("b1", "b2", "b3"):
+        await services.accounts.add_contact("alice", friend)
+    with pytest.raises(LimitExceeded):
+        await services.accounts.add_contact("alice", "b4")
+    assert await services.accounts.add_contact("alice", "b2") == ["b1", "b2", "b3"]  # re-adding is fine
+    await services.accounts.remove_contact("alice", "b1")
+    assert "b4" in await services.accounts.add_contact("alice", "b4")
