@@ -13,14 +13,16 @@ import grpc
 
 from edge.routing import backoff_delay
 from kernel.background import BackgroundTask
+from kernel.budget import split_by_bytes
 from kernel.grpc_boundary import call
-from kernel.grpc_server import internal_channel
+from kernel.grpc_server import MAX_BATCH_BYTES, internal_channel
 from protos.presence_pb2 import EdgeReport, SessionChange
 from protos.presence_pb2_grpc import PresenceStub
 from protos.router_pb2 import SessionRef
 
 log = logging.getLogger(__name__)
 REPORT_TIMEOUT_S = 5.0
+CHANGE_OVERHEAD = 8  # a repeated field's tag and length, rounded up
 
 
 def _change(ref: SessionRef, online: bool) -> SessionChange:
@@ -94,9 +96,11 @@ class PresenceReporter:
                     # The connection dropped since the last report: presence may have
                     # restarted and forgotten us, so restate everything.
                     self._need_snapshot = True
-                report = self._next_report()
+                resync = False
                 try:
-                    reply = await call(stub.Report(report, timeout=REPORT_TIMEOUT_S))
+                    for report in self._next_reports():
+                        reply = await call(stub.Report(report, timeout=REPORT_TIMEOUT_S))
+                        resync = resync or reply.resync
                 except Exception as exc:  # noqa: BLE001 - presence down: retry with a snapshot
                     log.info("presence report failed: %r", exc)
                     self._need_snapshot = True
@@ -106,19 +110,28 @@ class PresenceReporter:
                     continue
                 attempt = 0
                 self.reports += 1
-                if reply.resync:  # presence lost track of us (lease lapsed): restate all
+                if resync:  # presence lost track of us (lease lapsed): restate all
                     self._need_snapshot = True
                     self._wake.set()
         finally:
             await channel.close()
 
-    def _next_report(self) -> EdgeReport:
-        """Coalesce what changed since the last report; a snapshot after any failure."""
+    def _next_reports(self) -> list[EdgeReport]:
+        """Coalesce what changed since the last report; a snapshot after any failure. Cut by
+        bytes below the gRPC limit (an edge may hold hundreds of thousands of sessions): the
+        first part of a snapshot replaces what presence knew, the others add to it."""
         self._pending, changes = [], self._pending
-        if self._need_snapshot:
-            self._need_snapshot = False
+        snapshot, self._need_snapshot = self._need_snapshot, False
+        if snapshot:
             changes = [_change(ref, True) for ref in self._live_refs()]
-            return EdgeReport(
-                edge_id=self._edge_id, lease_ms=self._lease_ms, changes=changes, full_snapshot=True
+        sizes = [change.ByteSize() + CHANGE_OVERHEAD for change in changes]
+        parts = split_by_bytes(changes, sizes, MAX_BATCH_BYTES) or [[]]
+        return [
+            EdgeReport(
+                edge_id=self._edge_id,
+                lease_ms=self._lease_ms,
+                changes=part,
+                full_snapshot=snapshot and i == 0,
             )
-        return EdgeReport(edge_id=self._edge_id, lease_ms=self._lease_ms, changes=changes)
+            for i, part in enumerate(parts)
+        ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from kernel.budget import fit_count as fit_count  # the one byte-budget rule, re-exported
 from kernel.errors import InvalidArgument, LimitExceeded, NotFound, PermissionDenied, TooLarge
 from kernel.limits import (
     DEFAULT_PAGE_LIMIT,
@@ -168,20 +169,6 @@ def resume_limit(limit: int) -> int:
     if limit == 0:
         return DEFAULT_RESUME_LIMIT
     return min(limit, MAX_RESUME_LIMIT)
-
-
-def fit_count(sizes: Iterable[int], budget: int, *, at_least_one: bool = True) -> int:
-    """How many leading items of a page (encoded sizes, nearest the anchor first) fit in
-    `budget` bytes. At least one when `at_least_one` (and there is one), even past the budget:
-    a page that holds nothing would leave the client paging in place forever."""
-    total = 0
-    count = 0
-    for size in sizes:
-        total += size
-        if total > budget and (count or not at_least_one):
-            break
-        count += 1
-    return count
 
 
 def clamp_cursor(seq: int, last_seq: int) -> int:

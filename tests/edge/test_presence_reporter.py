@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from edge import EdgeService
-from kernel.grpc_server import start_grpc_server
-from protos import presence_pb2_grpc
+from edge.presence_reporter import PresenceReporter
+from kernel.grpc_server import insecure_channel, start_grpc_server
+from presence import PresenceConfig, start_presence
+from protos import client_pb2, presence_pb2, presence_pb2_grpc
+from protos.router_pb2 import SessionRef
 from tests.edge.client import WsClient
 from tests.edge.conftest import Backends
 from tests.edge.fakes import FakePresence
@@ -49,3 +54,40 @@ async def test_after_presence_comes_back_the_first_report_is_a_full_snapshot(
         await client.close()
     finally:
         await restarted.stop(grace=0)
+
+
+async def test_a_snapshot_too_large_for_one_message_goes_in_parts_and_presence_knows_everyone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An edge with more sessions than one gRPC message holds: the snapshot is cut by bytes
+    (here a 2 KB budget stands in for 16 MiB); presence, sent the parts in order, ends up with
+    every session online, and a later snapshot in parts still replaces what it knew."""
+    monkeypatch.setattr("edge.presence_reporter.MAX_BATCH_BYTES", 2_000)
+    refs = [SessionRef(user_id=f"user{i}", device_id="d1", session_id=i) for i in range(300)]
+    live = list(refs)
+    presence = await start_presence(PresenceConfig(debounce_ms=0))
+    reporter = PresenceReporter(presence.target, "edge-big", 10_000, lambda: live)
+    channel = insecure_channel(presence.target)
+    stub = presence_pb2_grpc.PresenceStub(channel)
+    query = presence_pb2.PresenceQuery(user_ids=[r.user_id for r in refs])
+
+    async def online_after(parts: list[presence_pb2.EdgeReport]) -> set[str]:
+        for part in parts:
+            await stub.Report(part)
+        snapshot = await stub.Query(query)
+        return {u.user_id for u in snapshot.users if u.status == client_pb2.PRESENCE_STATUS_ONLINE}
+
+    try:
+        parts = reporter._next_reports()  # the first report after start is a snapshot
+        assert len(parts) > 1 and parts[0].full_snapshot and not any(p.full_snapshot for p in parts[1:])
+        assert all(p.ByteSize() <= 2_000 + 200 for p in parts)
+        assert await online_after(parts) == {r.user_id for r in refs}
+
+        del live[100:]  # sessions closed while presence was away: the next snapshot drops them
+        reporter._need_snapshot = True
+        again = reporter._next_reports()
+        assert len(again) > 1
+        assert await online_after(again) == {r.user_id for r in refs[:100]}
+    finally:
+        await channel.close()
+        await presence.stop(0)
