@@ -15,6 +15,7 @@ from typing import Protocol
 import orjson
 
 from kernel.background import BackgroundTask
+from kernel.log_limit import LogAtMostEvery
 from kernel.token_bucket import BucketTable, Rate
 from protos import client_pb2
 
@@ -124,7 +125,7 @@ class PushQueue:
             if collapse_window_ms > 0
             else None
         )
-        self._last_warning_ms: int | None = None
+        self._queue_full = LogAtMostEvery(log, WARNING_INTERVAL_MS, now_ms)
         self.dropped = 0
         self.collapsed = 0
 
@@ -151,10 +152,7 @@ class PushQueue:
             for _ in range(overflow):
                 self._queue.popleft()
             self.dropped += overflow
-            now = self._now_ms()
-            if self._last_warning_ms is None or now - self._last_warning_ms >= WARNING_INTERVAL_MS:
-                self._last_warning_ms = now  # one line per interval, however long the flood
-                log.warning("push queue full: dropped %d oldest (total %d)", overflow, self.dropped)
+            self._queue_full.warning("push queue full: dropped %d oldest (total %d)", overflow, self.dropped)
         self._wake.set()
 
     def __len__(self) -> int:

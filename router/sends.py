@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from kernel.errors import HubbubError, Internal, InvalidArgument, Unavailable
 from kernel.grpc_boundary import call
 from kernel.limits import MAX_ID
+from kernel.log_limit import LogAtMostEvery
 from protos import client_pb2, messaging_pb2
 from router.context import RouterContext
 from router.directory import Placement
@@ -22,6 +23,7 @@ from router.push import PushNotification, preview_of
 from router.tracing import inject, span_from, spans_from
 
 log = logging.getLogger(__name__)
+_no_members = LogAtMostEvery(log)  # once per member lookup failure would be once per message
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,7 @@ class SendPath:
             members = outcome.members.get(message.conversation_id)
             if not isinstance(members, Members):
                 # Stored and acked; members unknown now. Recipients catch up through Resume.
-                log.warning("no members for conversation %d: %r", message.conversation_id, members)
+                _no_members.warning("no members for conversation %d: %r", message.conversation_id, members)
                 continue
             base = plans.get(message.conversation_id)
             if base is None:
