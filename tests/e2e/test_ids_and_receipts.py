@@ -101,7 +101,7 @@ async def test_json_ids_past_the_range_and_a_negative_seq_are_refused(node: Sing
         big = {"ref": "2", "read": {"cursors": [{"conversationId": "9223372036854775808", "seq": "1"}]}}
         assert await ask(big) == {
             "ref": "2",
-            "error": {"code": "INVALID_ARGUMENT", "message": "read cursor conversation_id out of range "
+            "error": {"code": "INVALID_ARGUMENT", "message": "read cursor conversationId out of range "
                       "(at most 9223372036854775807)"},
         }  # fmt: skip
         negative = await ask({"ref": "3", "read": {"cursors": [{"conversationId": "42", "seq": "-1"}]}})
