@@ -45,10 +45,11 @@ MAX_RESUME_LIMIT = 100
 
 # ------------------------------------------------------------------ reply sizes
 MAX_REPLY_PAGE_BYTES = 4_000_000
-"""The largest query reply page (a history page, a conversation-list page), as encoded
-protobuf: a page stops before it, with at least one item, and sets has_more. About 4 MiB, so
-that five maximum-size messages never need the internal gRPC limit (16 MiB) and a client's
-frame stays below 4 MiB."""
+"""The largest query reply page (a history page, a conversation-list page), measured as the
+client receives it (protobuf or, when larger, JSON: messaging.convert.client_size): a page
+stops before it, with at least one item, and sets has_more. About 4 MiB, so that a page never
+nears the internal gRPC limit (16 MiB) and several fit a client's send queue (send_queue_bytes,
+16 MiB) in either encoding."""
 MAX_RESUME_REPLY_BYTES = MAX_REPLY_PAGE_BYTES
 """All the pages of one resume together (it spans many conversations), at least one message:
 the conversations past it are left out and ResumeDone.has_more says to resume again."""

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from google.protobuf.message import Message as ProtoMessage
 
+from kernel.budget import json_growth
 from kernel.errors import HubbubError, InvalidArgument
 from kernel.limits import MAX_REPLY_PAGE_BYTES, MAX_RESUME_PAGES, MAX_RESUME_REPLY_BYTES
 from kernel.protowire import varint
@@ -222,6 +223,18 @@ _PAGE_HEADER_BYTES = 32
 P = TypeVar("P", bound=ProtoMessage)
 
 
+def client_size(item: ProtoMessage) -> int:
+    """What an item of a reply costs on the client's wire: its protobuf size, or its size in
+    JSON when that is larger (control characters escape to 6 bytes each, payloads grow by a
+    third): a page cut by protobuf size alone reached a JSON client 6x over its budget."""
+    size = item.ByteSize()
+    if isinstance(item, client_pb2.Message):
+        return size + json_growth(item.body, item.payload)
+    if isinstance(item, client_pb2.ConversationSummary) and item.HasField("last_message"):
+        return size + json_growth(item.last_message.body, item.last_message.payload)
+    return size
+
+
 def element_size(size: int) -> int:
     """Encoded bytes of one element of a repeated message field numbered 1..15."""
     return 1 + len(varint(size)) + size
@@ -234,7 +247,7 @@ def _fit(items: Sequence[P], budget: int, *, anchor_first: bool, at_least_one: b
 
     def measured() -> Iterator[int]:  # lazily: items past the cut are not measured
         for item in nearest_first:
-            sizes.append(element_size(item.ByteSize()))
+            sizes.append(element_size(client_size(item)))
             yield sizes[-1]
 
     count = rules.fit_count(measured(), budget, at_least_one=at_least_one)

@@ -5,6 +5,9 @@ page through history, resume and the conversation list (each reply within the by
 from __future__ import annotations
 
 import asyncio
+import json
+
+from websockets.asyncio.client import connect
 
 from deploy.single_node import SingleNode
 from kernel.limits import (
@@ -202,3 +205,63 @@ async def test_pipelined_adds_never_grow_a_group_past_the_limit(node: SingleNode
         assert sizes == [1 + len(batches[0]) * (i + 1) for i in range(len(won))]
         assert sizes[-1] <= MAX_GROUP_MEMBERS
     await owner.close()
+
+
+CONTROL_BODY = "\x01" * MAX_BODY_CHARS  # 100,000 bytes in protobuf, 600,000 escaped in JSON
+
+
+async def test_a_json_client_that_reads_gets_every_page_within_the_budget_and_is_never_cut_off(
+    node: SingleNode,
+) -> None:
+    """Pages are cut by what the client receives: 45 messages of control characters (6 bytes
+    each once JSON-escaped) reach a JSON client in frames within the budget, so a client that
+    reads is never closed 4009, and paging and resume get it everything."""
+    alice = await WireClient.sign_up(node.ws_url, "alice")
+    bob_first = await WireClient.sign_up(node.ws_url, "bob")
+    await bob_first.close()
+    conv = await open_direct(alice, "bob")
+    for i in range(45):
+        reply = await alice.send_text(conv, CONTROL_BODY, f"ctl-{i}")
+        assert reply.WhichOneof("kind") == "sent", reply.error
+    await alice.close()
+
+    limit = MAX_REPLY_PAGE_BYTES + 64 * 1024  # the page and the frame around it
+    async with connect(node.ws_url, subprotocols=["hubbub.v1.json"], max_size=2**26) as bob:  # type: ignore[list-item]
+
+        async def ask(frame: dict[str, object], until: str) -> list[str]:
+            await bob.send(json.dumps(frame))
+            frames: list[str] = []
+            while True:
+                data = await asyncio.wait_for(bob.recv(), 30)
+                assert isinstance(data, str)
+                parsed = json.loads(data)
+                if parsed.get("ref") != frame["ref"]:
+                    continue  # a push (presence) in between
+                frames.append(data)
+                if until in parsed:
+                    return frames
+
+        token = bob_first.welcome.token
+        await ask({"ref": "1", "hello": {"token": token, "deviceId": "bob-json"}}, "welcome")
+        received: set[int] = set()
+        anchor, has_more = "0", True
+        while has_more:
+            query = {"conversationId": str(conv), "anchorSeq": anchor, "limit": 100}
+            (frame,) = await ask({"ref": "2", "history": query}, "history")
+            assert len(frame.encode()) <= limit
+            page = json.loads(frame)["history"]
+            seqs = [int(m["seq"]) for m in page["messages"]]
+            received.update(seqs)
+            anchor, has_more = str(min(seqs)), page.get("hasMore", False)
+        assert received == set(range(1, 46))
+
+        resumed: set[int] = set()
+        more = True
+        while more:
+            cursor = {"conversationId": str(conv), "seq": str(max(resumed, default=0))}
+            frames = await ask({"ref": "3", "resume": {"cursors": [cursor]}}, "resumeDone")
+            assert all(len(f.encode()) <= limit for f in frames)
+            for f in frames[:-1]:
+                resumed.update(int(m["seq"]) for m in json.loads(f)["history"]["messages"])
+            more = json.loads(frames[-1])["resumeDone"].get("hasMore", False)
+        assert resumed == set(range(1, 46))
