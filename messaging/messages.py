@@ -13,6 +13,7 @@ from kernel.clock import Clock
 from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotMember
 from kernel.ids import SnowflakeGenerator
 from kernel.limits import MAX_ID, MAX_REPLY_PAGE_BYTES, MAX_RESUME_PAGES, MAX_RESUME_REPLY_BYTES
+from kernel.partitions import DEFAULT_PARTITIONS
 from messaging import rules
 from messaging.membership import MemberCache, MemberSet
 from messaging.model import AppendOutcome, CursorChange, CursorUpdate, NewMessage, StoredMessage
@@ -35,6 +36,8 @@ class SendItem:
     content_type: str
     body: str
     payload: bytes
+    owner_epoch: int = 0
+    """The sending router's epoch for the conversation's partition (0 = unfenced)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +68,16 @@ class ReadBy:
 
 class Messages:
     def __init__(
-        self, store: MessageStore, ids: SnowflakeGenerator, clock: Clock, members: MemberCache
+        self,
+        store: MessageStore,
+        ids: SnowflakeGenerator,
+        clock: Clock,
+        members: MemberCache,
+        *,
+        partitions: int = DEFAULT_PARTITIONS,
     ) -> None:
         self._store = store
+        self._partitions = partitions
         self._ids = ids
         self._clock = clock
         self._members = members
@@ -103,7 +113,7 @@ class Messages:
             batch.append(
                 NewMessage(
                     item.conversation_id, item.sender_id, item.sender_device, item.client_msg_id,
-                    item.content_type, item.body, item.payload, next_id(), now,
+                    item.content_type, item.body, item.payload, next_id(), now, item.owner_epoch,
                 )
             )  # fmt: skip
             slots.append(index)
@@ -142,6 +152,18 @@ class Messages:
             if len(self._last_seq) >= _LAST_SEQ_CACHE_SIZE and conversation_id not in self._last_seq:
                 self._last_seq.clear()
             self._last_seq[conversation_id] = seq
+
+    # ------------------------------------------------------------------- fencing
+    async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """A new owner seals its partitions at its epoch before it writes: from then on Append
+        items of an older epoch for them fail STALE_OWNER. Returns the (partition, epoch)
+        pairs sealed already at a higher epoch (the caller is stale there). Durable on return."""
+        for partition, epoch in partitions:
+            if not 0 <= partition < self._partitions:
+                raise InvalidArgument(f"partition must be in 0..{self._partitions - 1}")
+            if not 0 <= epoch <= 2**64 - 1:
+                raise InvalidArgument("epoch out of range")
+        return await self._store.seal(partitions)
 
     # ------------------------------------------------------------------- history
     async def history(

@@ -150,3 +150,11 @@ class MessageStore(Protocol):
 
     async def all_cursors(self, conversation_id: int) -> list[Cursors]:
         """Cursors of every member that has any (for read-by)."""
+
+    # ------------------------------------------------------------------- fencing
+    async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Raise each (partition, epoch)'s sealed epoch, never lowering it (kernel/log_rules.py);
+        durable on return. Returns the (partition, sealed epoch) pairs already sealed higher."""
+
+    async def sealed_epoch(self, partition: int) -> int:
+        """The highest epoch sealed for the partition; 0 when never sealed."""

@@ -10,7 +10,9 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from kernel.errors import Conflict, NotFound
+from kernel import log_rules
+from kernel.errors import Conflict, NotFound, StaleOwner
+from kernel.partitions import DEFAULT_PARTITIONS, partition_of
 from messaging.model import (
     AppendOutcome,
     Conversation,
@@ -32,7 +34,9 @@ from messaging.store.read_budget import ReadBudget
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, *, partitions: int = DEFAULT_PARTITIONS) -> None:
+        self.partitions = partitions
+        self._seals: dict[int, int] = {}  # partition -> highest epoch sealed
         self._users: dict[str, User] = {}
         self._contacts: dict[str, set[str]] = defaultdict(set)
         self._contact_of: dict[str, set[str]] = defaultdict(set)
@@ -202,24 +206,32 @@ class MemoryStore:
         for new in messages:
             if new.conversation_id not in conversations:
                 raise NotFound(f"conversation {new.conversation_id} not found")
+        seals, partitions = self._seals, self.partitions
+        for new in messages:
+            if not log_rules.admits(
+                seals.get(partition_of(new.conversation_id, partitions), 0), new.owner_epoch
+            ):
+                raise StaleOwner("this router no longer owns the conversation's partition")
+        dedupe, by_conversation = self._dedupe, self._messages
+        numbering = log_rules.number(
+            [(new.conversation_id, (new.sender_id, new.client_msg_id)) for new in messages],
+            {new.conversation_id: len(by_conversation[new.conversation_id]) for new in messages},
+            dedupe,
+        )
         outcomes = []
         fresh: list[StoredMessage] = []
         activity: dict[int, int] = {}  # conversation -> latest sent_at_ms of this call
-        dedupe, by_conversation = self._dedupe, self._messages
-        for new in messages:
-            key = (new.sender_id, new.client_msg_id)
-            original = dedupe.get(key)
-            if original is not None:
-                outcomes.append(AppendOutcome(original, duplicate=True))
+        for new, seq in zip(messages, numbering.seqs, strict=True):
+            if seq == 0:
+                outcomes.append(AppendOutcome(dedupe[(new.sender_id, new.client_msg_id)], duplicate=True))
                 continue
             cid = new.conversation_id
-            stored_list = by_conversation[cid]
             stored = StoredMessage(
-                cid, len(stored_list) + 1, new.message_id, new.sender_id, new.sender_device,
+                cid, seq, new.message_id, new.sender_id, new.sender_device,
                 new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms,
             )  # fmt: skip
-            stored_list.append(stored)
-            dedupe[key] = stored
+            by_conversation[cid].append(stored)
+            dedupe[(new.sender_id, new.client_msg_id)] = stored
             fresh.append(stored)
             if stored.sent_at_ms > activity.get(cid, -1):
                 activity[cid] = stored.sent_at_ms
@@ -228,7 +240,7 @@ class MemoryStore:
             conversation = conversations[cid]
             conversations[cid] = dataclasses.replace(
                 conversation,
-                last_seq=len(by_conversation[cid]),
+                last_seq=numbering.last_seqs[cid],
                 last_activity_ms=max(conversation.last_activity_ms, sent_at_ms),
             )
         for run in own_runs(fresh):
@@ -292,16 +304,10 @@ class MemoryStore:
     def _advance(self, update: CursorUpdate) -> CursorChange:
         key = (update.user_id, update.conversation_id)
         before = self._get_cursors(update.user_id, update.conversation_id)
-        if update.kind is CursorKind.READ:
-            after = dataclasses.replace(
-                before,
-                read_seq=max(before.read_seq, update.seq),
-                delivered_seq=max(before.delivered_seq, update.seq),
-            )
-            moved = after.read_seq != before.read_seq
-        else:
-            after = dataclasses.replace(before, delivered_seq=max(before.delivered_seq, update.seq))
-            moved = after.delivered_seq != before.delivered_seq
+        delivered, read, moved = log_rules.advance_cursor(
+            before.delivered_seq, before.read_seq, is_read=update.kind is CursorKind.READ, seq=update.seq
+        )
+        after = dataclasses.replace(before, delivered_seq=delivered, read_seq=read)
         if after != before:
             self._cursors[key] = after
             self._cursors_by_conversation[update.conversation_id].add(update.user_id)
@@ -317,3 +323,16 @@ class MemoryStore:
     async def all_cursors(self, conversation_id: int) -> list[Cursors]:
         users = sorted(self._cursors_by_conversation.get(conversation_id, ()))
         return [self._cursors[(user_id, conversation_id)] for user_id in users]
+
+    # ------------------------------------------------------------------- fencing
+    async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        refused: list[tuple[int, int]] = []
+        for partition, epoch in partitions:
+            sealed, stale = log_rules.seal(self._seals.get(partition, 0), epoch)
+            self._seals[partition] = sealed
+            if stale:
+                refused.append((partition, sealed))
+        return refused
+
+    async def sealed_epoch(self, partition: int) -> int:
+        return self._seals.get(partition, 0)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from kernel.errors import Internal, Unavailable
+from kernel.partitions import DEFAULT_PARTITIONS
 from messaging.model import (
     AppendOutcome,
     Conversation,
@@ -79,9 +80,10 @@ class _Readers:
 class SqliteStore:
     """`MessageStore` on SQLite. `max_batch` caps how many queued calls share one commit."""
 
-    def __init__(self, path: Path, *, max_batch: int = 2000) -> None:
+    def __init__(self, path: Path, *, max_batch: int = 2000, partitions: int = DEFAULT_PARTITIONS) -> None:
         self._path = Path(path)
-        self._writer = GroupCommitWriter(self._path, max_batch=max_batch)
+        self.partitions = partitions
+        self._writer = GroupCommitWriter(self._path, max_batch=max_batch, partitions=partitions)
         self._readers: _Readers | None = None
         self._checkpointer: Checkpointer | None = None
 
@@ -237,3 +239,12 @@ class SqliteStore:
 
     async def all_cursors(self, conversation_id: int) -> list[Cursors]:
         return await self._read(lambda c: reads.all_cursors(c, conversation_id))
+
+    # ------------------------------------------------------------------- fencing
+    async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        if not partitions:
+            return []
+        return await self._writer.seal(partitions)
+
+    async def sealed_epoch(self, partition: int) -> int:
+        return await self._read(lambda c: reads.sealed_epoch(c, partition))

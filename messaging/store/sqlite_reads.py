@@ -244,3 +244,8 @@ def missed_messages(
     finally:
         conn.execute("COMMIT")
     return missed
+
+
+def sealed_epoch(conn: sqlite3.Connection, partition: int) -> int:
+    row = conn.execute("SELECT epoch FROM seals WHERE partition = ?", (partition,)).fetchone()
+    return 0 if row is None else int(row[0])

@@ -11,7 +11,8 @@ from collections import defaultdict
 
 import pytest
 
-from kernel.errors import Conflict, NotFound
+from kernel.errors import Conflict, NotFound, StaleOwner
+from kernel.partitions import DEFAULT_PARTITIONS, partition_of
 from messaging.model import (
     Conversation,
     ConversationKind,
@@ -44,7 +45,7 @@ def group(conversation_id: int, *, title: str = "group", at: int = NOW) -> Conve
 
 
 def message(
-    conversation_id: int, sender: str, client_msg_id: str, *, body: str = "hi", at: int = NOW
+    conversation_id: int, sender: str, client_msg_id: str, *, body: str = "hi", at: int = NOW, epoch: int = 0
 ) -> NewMessage:
     return NewMessage(
         conversation_id=conversation_id,
@@ -56,6 +57,7 @@ def message(
         payload=b"\x00\x01payload",
         message_id=next(_message_ids),
         sent_at_ms=at,
+        owner_epoch=epoch,
     )
 
 
@@ -587,3 +589,58 @@ class StoreContract:
             1,
         ]
         assert direct.last_activity_ms == NOW + 9
+
+    # ------------------------------------------------------------------- fencing
+    async def test_seal_raises_never_lowers_and_reports_the_stale(self, store: MessageStore) -> None:
+        assert await store.sealed_epoch(7) == 0
+        assert await store.seal([(7, 5), (8, 1)]) == []
+        assert await store.seal([(7, 3), (8, 1)]) == [(7, 5)]  # 8 at its own epoch again: a no-op
+        assert await store.seal([(7, 6)]) == []
+        assert (await store.sealed_epoch(7), await store.sealed_epoch(8)) == (6, 1)
+
+    async def test_an_item_older_than_its_seal_stores_nothing(self, store: MessageStore) -> None:
+        await make_group(store, 1)
+        await store.append([message(1, "alice", "e1", epoch=1)])
+        await store.seal([(partition_of(1, DEFAULT_PARTITIONS), 2)])
+        for stale in (1, 0):  # an older owner, and the unfenced path once sealed
+            with pytest.raises(StaleOwner):
+                await store.append([message(1, "alice", f"stale-{stale}", epoch=stale)])
+        (fresh,) = await store.append([message(1, "alice", "e2", epoch=2)])
+        assert fresh.message.seq == 2  # the refused items took no seq
+        assert await store.last_seq(1) == 2
+        history = await store.history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)
+        assert [m.client_msg_id for m in history] == ["e1", "e2"]
+
+    async def test_a_stale_retry_is_refused_not_answered(self, store: MessageStore) -> None:
+        await make_group(store, 1)
+        await store.append([message(1, "alice", "m1", epoch=1)])
+        await store.seal([(partition_of(1, DEFAULT_PARTITIONS), 2)])
+        with pytest.raises(StaleOwner):
+            await store.append([message(1, "alice", "m1", epoch=1)])
+        (retry,) = await store.append([message(1, "alice", "m1", epoch=2)])  # via the new owner
+        assert (retry.duplicate, retry.message.seq) == (True, 1)
+
+    async def test_a_stale_caller_fails_alone_beside_concurrent_callers(self, store: MessageStore) -> None:
+        sealed, open_ = 1, 2
+        assert partition_of(sealed, DEFAULT_PARTITIONS) != partition_of(open_, DEFAULT_PARTITIONS)
+        await make_group(store, sealed)
+        await make_group(store, open_)
+        await store.seal([(partition_of(sealed, DEFAULT_PARTITIONS), 3)])
+        results = await asyncio.gather(
+            store.append([message(sealed, "alice", "ok-1", epoch=3)]),
+            store.append([message(sealed, "alice", "stale", epoch=2)]),
+            store.append([message(open_, "alice", "unfenced", epoch=0)]),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], StaleOwner)
+        assert [seqs([o.message for o in r]) for r in (results[0], results[2]) if isinstance(r, list)] == [
+            [1],
+            [1],
+        ]
+        assert (await store.last_seq(sealed), await store.last_seq(open_)) == (1, 1)
+
+    async def test_seal_of_one_partition_leaves_the_others_unfenced(self, store: MessageStore) -> None:
+        await make_group(store, 2)
+        await store.seal([(partition_of(1, DEFAULT_PARTITIONS), 9)])
+        (outcome,) = await store.append([message(2, "alice", "m", epoch=0)])
+        assert outcome.message.seq == 1
