@@ -66,7 +66,7 @@ async def start_messaging(
             throttle=AuthThrottle(config.auth_limits()),
         )
         conversations = Conversations(store, ids, clock, members)
-        messages = Messages(store, ids, clock, members, partitions=config.partitions)
+        messages = Messages(store, store, ids, clock, members, partitions=config.partitions)
 
         def register(server: aio.Server) -> None:
             messaging_pb2_grpc.add_AccountsServicer_to_server(AccountsServicer(accounts), server)
