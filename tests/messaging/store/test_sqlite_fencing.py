@@ -90,3 +90,41 @@ async def test_a_database_from_before_fencing_upgrades_in_place(tmp_path: Path) 
             str(DEFAULT_PARTITIONS),
         )
     check.close()
+
+
+async def test_a_higher_epoch_row_at_a_seq_hides_the_lower_one(tmp_path: Path) -> None:
+    """What a log without conditional writes can hold (a stale owner's late row beside the new
+    owner's at one seq): every reader sees the newer epoch's row, never both."""
+    path = tmp_path / "messages.db"
+    store = SqliteStore(path)
+    await store.open()
+    await store.create_user(user("alice"))
+    await make_group(store, 1, "alice")
+    await store.append([message(1, "alice", "e1-a", epoch=1), message(1, "alice", "e1-b", epoch=1)])
+    await store.close()
+    conn = sqlite3.connect(path, isolation_level=None)  # the late write of a stale owner, at seq 2
+    conn.execute(
+        "INSERT INTO messages (conversation_id, seq, message_id, sender_id, sender_device, client_msg_id, "
+        "content_type, body, payload, sent_at_ms, epoch) VALUES (1, 2, 99, 'alice', 'phone', 'e2-b', "
+        "'text/plain', 'the new owner', x'00', ?, 2)",
+        (NOW,),
+    )
+    conn.close()
+
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        for newest_first in (True, False):
+            page = await store.history(
+                1, anchor_seq=0, direction="before", limit=5, newest_first=newest_first
+            )
+            assert sorted((m.seq, m.client_msg_id) for m in page) == [(1, "e1-a"), (2, "e2-b")]
+        after = await store.history(1, anchor_seq=1, direction="after", limit=5, newest_first=False)
+        assert [(m.seq, m.client_msg_id) for m in after] == [(2, "e2-b")]
+        ((cid, missed),) = await store.missed_messages("alice", {1: 0}, 10, 10)
+        assert (cid, [m.client_msg_id for m in missed]) == (1, ["e1-a", "e2-b"])
+        (summary,) = await store.list_conversations("alice", 10)
+        assert summary.last_message is not None and summary.last_message.client_msg_id == "e2-b"
+        assert await store.last_seq(1) == 2
+    finally:
+        await store.close()
