@@ -97,6 +97,7 @@ class Appender:
         self._pending: dict[int, int] = {}
         self._seals: dict[int, int] | None = None  # partition -> sealed epoch; None = not loaded
         self._pending_seals: dict[int, int] = {}
+        self._partition_cache: dict[int, int] = {}  # conversation -> partition (a pure function)
 
     def commit(self) -> None:
         if len(self._committed) + len(self._pending) > _CACHE_LIMIT:
@@ -125,6 +126,22 @@ class Appender:
         if self._seals is None:  # few rows (at most P): all of them, once
             self._seals = {int(p): int(e) for p, e in conn.execute("SELECT partition, epoch FROM seals")}
         return self._seals.get(partition, 0)
+
+    def _sealed_for(self, conn: sqlite3.Connection, conversation_id: int) -> int:
+        """The sealed epoch of the conversation's partition (0 = never sealed); the hot path:
+        nothing to hash while no partition is sealed, then a cached partition per conversation."""
+        if self._seals is None:
+            self._sealed(conn, 0)  # loads them
+        if not self._seals and not self._pending_seals:
+            return 0
+        partition = self._partition_cache.get(conversation_id)
+        if partition is None:
+            if len(self._partition_cache) >= _CACHE_LIMIT:
+                self._partition_cache.clear()
+            partition = self._partition_cache[conversation_id] = partition_of(
+                conversation_id, self._partitions
+            )
+        return self._sealed(conn, partition)
 
     def seal(self, conn: sqlite3.Connection, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         """Raise each partition's sealed epoch (never lower it); the (partition, sealed epoch)
@@ -192,26 +209,38 @@ class Appender:
     ) -> list[AppendResult] | None:
         """None when optimistic (stored is None) and some insert was ignored."""
         seen: dict[_Key, StoredMessage] = {} if stored is None else dict(stored)
-        pending = self._pending
-        rows: list[_Row] = []
-        activity: dict[int, int] = {}
-        results: list[AppendResult] = []
-        partitions, admits = self._partitions, log_rules.admits
+        pending, committed = self._pending, self._committed
+        # Refusals first, per caller: an unknown conversation or a stale epoch fails its batch.
+        valid: list[Sequence[NewMessage]] = []
+        results: list[AppendResult | None] = []
         for batch in batches:
             try:
-                cids = {m.conversation_id for m in batch}
-                last_seqs = {cid: self._last_seq(conn, cid) for cid in cids}
-                sealed = {cid: self._sealed(conn, partition_of(cid, partitions)) for cid in cids}
-                if not all(admits(sealed[m.conversation_id], m.owner_epoch) for m in batch):
-                    raise StaleOwner("this router no longer owns the conversation's partition")
+                for m in batch:
+                    cid = m.conversation_id
+                    if cid not in pending and cid not in committed:
+                        self._last_seq(conn, cid)  # NotFound for an unknown conversation
+                    sealed = self._sealed_for(conn, cid)
+                    if sealed and not log_rules.admits(sealed, m.owner_epoch):
+                        raise StaleOwner("this router no longer owns the conversation's partition")
             except (NotFound, StaleOwner) as exc:
                 results.append(exc)
                 continue
-            numbering = log_rules.number(
-                [(m.conversation_id, (m.sender_id, m.client_msg_id)) for m in batch], last_seqs, seen
-            )
+            results.append(None)
+            valid.append(batch)
+        # Then one numbering of everything admitted, in queue order (kernel/log_rules.py).
+        items = [(m.conversation_id, (m.sender_id, m.client_msg_id)) for batch in valid for m in batch]
+        last_seqs = {cid: pending[cid] if cid in pending else committed[cid] for cid, _ in items}
+        numbering = log_rules.number(items, last_seqs, seen)
+        seqs = iter(numbering.seqs)
+        rows: list[_Row] = []
+        activity: dict[int, int] = {}
+        admitted = iter(valid)
+        for index, refused in enumerate(results):
+            if refused is not None:
+                continue
             outcomes: list[AppendOutcome] = []
-            for m, seq in zip(batch, numbering.seqs, strict=True):
+            for m in next(admitted):
+                seq = next(seqs)
                 key = (m.sender_id, m.client_msg_id)
                 if seq == 0:
                     outcomes.append(AppendOutcome(seen[key], True))
@@ -229,8 +258,8 @@ class Appender:
                 )  # fmt: skip
                 seen[key] = message
                 outcomes.append(AppendOutcome(message, False))
-            results.append(outcomes)
-            pending.update(numbering.last_seqs)
+            results[index] = outcomes
+        pending.update(numbering.last_seqs)
         if rows:
             inserted = _insert(conn, rows, ignore=stored is None)
             if inserted != len(rows):
@@ -247,4 +276,4 @@ class Appender:
                     for run in own_runs(new_messages)
                 ],
             )  # fmt: skip
-        return results
+        return [r for r in results if r is not None]
