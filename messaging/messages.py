@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kernel.clock import Clock
-from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotMember
+from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotMember, StaleOwner
 from kernel.ids import SnowflakeGenerator
 from kernel.limits import MAX_ID, MAX_REPLY_PAGE_BYTES, MAX_RESUME_PAGES, MAX_RESUME_REPLY_BYTES
 from kernel.partitions import DEFAULT_PARTITIONS
@@ -136,9 +136,16 @@ class Messages:
         stored on its own, in order, so a message the store cannot take fails only itself."""
         try:
             return list(await self._log.append(batch))
+        except StaleOwner as exc:  # some item's epoch is older than its partition's seal
+            if len(batch) == 1:
+                return [exc]
+            stale = True
         except Exception as exc:  # noqa: BLE001 - isolated below, item by item
             if len(batch) == 1 or _store_down(exc):
                 return [_store_error(exc)] * len(batch)
+            stale = False
+        if stale:
+            return await self._store_each_at_once(batch)
         outcomes: list[AppendOutcome | HubbubError] = []
         for message in batch:
             try:
@@ -147,6 +154,20 @@ class Messages:
                 outcomes.append(_store_error(exc))
             else:
                 outcomes.append(outcome)
+        return outcomes
+
+    async def _store_each_at_once(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
+        """Each message in a store call of its own, all submitted at once and in order: the
+        store commits them together (group commit) and a stale item fails only itself."""
+        settled = await asyncio.gather(*(self._log.append([m]) for m in batch), return_exceptions=True)
+        outcomes: list[AppendOutcome | HubbubError] = []
+        for result in settled:
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                outcomes.append(_store_error(result))
+            else:
+                outcomes.append(result[0])
         return outcomes
 
     def _saw_seq(self, conversation_id: int, seq: int) -> None:

@@ -4,10 +4,20 @@ seal fails STALE_OWNER (retryable) alone while its batch neighbours are stored."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import grpc
 
-from kernel.errors import ErrorCode, is_retryable
+from kernel.clock import ManualClock
+from kernel.errors import ErrorCode, StaleOwner, is_retryable
+from kernel.ids import SnowflakeGenerator
 from kernel.partitions import DEFAULT_PARTITIONS, partition_of
+from messaging.conversations import Conversations
+from messaging.membership import MemberCache
+from messaging.messages import Messages, SendItem
+from messaging.model import AppendOutcome, NewMessage, User
+from messaging.store.sqlite import SqliteStore
 from protos import messaging_pb2
 from tests.messaging.conftest import Client
 from tests.messaging.test_grpc_servicer import append, expect_error, history, new_group, send_item
@@ -57,3 +67,46 @@ async def test_a_stale_item_fails_alone_and_stores_nothing(client: Client) -> No
     assert (results[0].message.seq, results[2].message.seq) == (1, 1)
     page = await client.messaging.History(history(fenced))
     assert [m.client_msg_id for m in page.messages] == ["new-owner"]
+
+
+class InFlightStore(SqliteStore):
+    """Counts the append calls in flight at once."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.in_flight = self.most_in_flight = 0
+
+    async def append(self, messages: Sequence[NewMessage]) -> list[AppendOutcome]:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await super().append(messages)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_batch_with_stale_items_is_retried_all_at_once(tmp_path: Path) -> None:
+    """Messages isolates the stale items of a router's batch without a commit per item: the
+    retries go to the store together (one group commit), in order, and only the stale fail."""
+    store = InFlightStore(tmp_path / "messages.db")
+    await store.open()
+    try:
+        clock = ManualClock()
+        ids = SnowflakeGenerator(1, clock)
+        members = MemberCache(store, clock, max_size=100, ttl_s=60.0)
+        messages = Messages(store, store, ids, clock, members)
+        for user_id in ("alice", "bob"):
+            await store.create_user(User(user_id, user_id, "x", 0))
+        conversations = Conversations(store, ids, clock, members)
+        cid = (await conversations.create_group("alice", "g", ["bob"])).details.conversation.conversation_id
+        await messages.seal([(partition_of(cid, DEFAULT_PARTITIONS), 5)])
+        epochs = [4 if i % 2 == 0 else 5 for i in range(20)]
+        items = [
+            SendItem("alice", "d", cid, f"k{i}", "text/plain", "hi", b"", e) for i, e in enumerate(epochs)
+        ]
+        results = await messages.append(items)
+        assert [isinstance(r, StaleOwner) for r in results] == [e == 4 for e in epochs]
+        assert [r.message.seq for r in results if isinstance(r, AppendOutcome)] == list(range(1, 11))
+        assert store.most_in_flight == len(items)  # every retry submitted before any settled
+    finally:
+        await store.close()
