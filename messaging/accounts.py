@@ -14,7 +14,7 @@ from messaging import rules
 from messaging.auth_throttle import AuthThrottle
 from messaging.model import User
 from messaging.passwords import PasswordHasher
-from messaging.store.interface import MessageStore
+from messaging.store.interface import Directory
 
 # Users per TokenGenerations call (an edge batches the token hellos of a reconnect storm).
 MAX_TOKEN_CHECK_USERS = 1000
@@ -46,7 +46,7 @@ class Session:
 class Accounts:
     def __init__(
         self,
-        store: MessageStore,
+        store: Directory,
         hasher: PasswordHasher,
         clock: Clock,
         *,

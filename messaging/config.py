@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kernel.errors import InvalidArgument
 from kernel.ids import MAX_WORKER
+from kernel.partitions import DEFAULT_PARTITIONS, MAX_PARTITIONS
 from kernel.token_bucket import Rate
 from messaging.auth_throttle import AuthLimits
 
@@ -60,6 +61,9 @@ class MessagingConfig:
     """argon2 hashes running at once (a pool of its own; each takes a core)."""
     password_hash_waiting: int = 64
     """Hashes queued behind those; beyond, a log-in or sign-up gets RATE_LIMITED at once."""
+    partitions: int = DEFAULT_PARTITIONS
+    """P, the number of partitions (kernel/partitions.py). Stored with the data on first start;
+    a store created with another P refuses to open (P cannot change under existing data)."""
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -83,6 +87,8 @@ class MessagingConfig:
             raise InvalidArgument("log-in and sign-up limits must be at least 1 per positive window")
         if self.password_hash_concurrency < 1 or self.password_hash_waiting < 0:
             raise InvalidArgument("password_hash_concurrency >= 1 and password_hash_waiting >= 0")
+        if not 1 <= self.partitions <= MAX_PARTITIONS:
+            raise InvalidArgument(f"messaging partitions must be in 1..{MAX_PARTITIONS}")
 
     def auth_limits(self) -> AuthLimits:
         failures_s = self.login_failures_window_s

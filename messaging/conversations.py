@@ -15,7 +15,7 @@ from kernel.limits import MAX_ID, MAX_REPLY_PAGE_BYTES
 from messaging import rules
 from messaging.membership import ConversationLocks, MemberCache, MemberSet
 from messaging.model import Conversation, ConversationKind, ConversationSummary, Member, Role
-from messaging.store.interface import MessageStore
+from messaging.store.interface import Directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +68,7 @@ class GroupEvent:
 
 
 class Conversations:
-    def __init__(
-        self, store: MessageStore, ids: SnowflakeGenerator, clock: Clock, members: MemberCache
-    ) -> None:
+    def __init__(self, store: Directory, ids: SnowflakeGenerator, clock: Clock, members: MemberCache) -> None:
         self._store = store
         self._ids = ids
         self._clock = clock

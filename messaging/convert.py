@@ -186,7 +186,7 @@ def send_items_from_pb(items: Iterable[messaging_pb2.AppendItem]) -> list[SendIt
         append(
             SendItem(
                 item.sender_id, item.sender_device, m.conversation_id, m.client_msg_id,
-                m.content_type, m.body, m.payload,
+                m.content_type, m.body, m.payload, item.owner_epoch,
             )
         )  # fmt: skip
     return out
@@ -202,6 +202,7 @@ def send_item_from_pb(item: messaging_pb2.AppendItem) -> SendItem:
         content_type=message.content_type,
         body=message.body,
         payload=message.payload,
+        owner_epoch=item.owner_epoch,
     )
 
 

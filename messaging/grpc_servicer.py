@@ -171,7 +171,8 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
     async def Append(
         self, request: messaging_pb2.AppendRequest, context: Context
     ) -> messaging_pb2.AppendReply:
-        """`owner_epoch` is not checked yet: the store interface carries no fencing token."""
+        """Each item carries its router's epoch for its partition: an item older than the
+        partition's seal fails STALE_OWNER alone (the store checks it with the write)."""
         results = await self._messages.append(convert.send_items_from_pb(request.items))
         return convert.append_reply(results)
 
@@ -219,3 +220,11 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
     async def ReadBy(self, request: messaging_pb2.ReadByRequest, context: Context) -> client_pb2.ReadByReply:
         read_by = await self._messages.read_by(request.user_id, request.conversation_id, request.seq)
         return convert.read_by_to_pb(read_by)
+
+    # ------------------------------------------------------------------- fencing
+    @servicer_errors
+    async def Seal(self, request: messaging_pb2.SealRequest, context: Context) -> messaging_pb2.SealReply:
+        refused = await self._messages.seal([(p.partition, p.epoch) for p in request.partitions])
+        return messaging_pb2.SealReply(
+            refused=[messaging_pb2.PartitionEpoch(partition=p, epoch=e) for p, e in refused]
+        )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from kernel.clock import Clock
 from kernel.errors import HubbubError, Internal, NotFound, NotMember
 from messaging.model import Conversation, ConversationKind, Member
-from messaging.store.interface import MessageStore
+from messaging.store.interface import Directory
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class _Entry:
 
 
 class MemberCache:
-    def __init__(self, store: MessageStore, clock: Clock, *, max_size: int, ttl_s: float) -> None:
+    def __init__(self, store: Directory, clock: Clock, *, max_size: int, ttl_s: float) -> None:
         self._store = store
         self._clock = clock
         self._max_size = max_size

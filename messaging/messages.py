@@ -10,13 +10,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kernel.clock import Clock
-from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotMember
+from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotMember, StaleOwner
 from kernel.ids import SnowflakeGenerator
 from kernel.limits import MAX_ID, MAX_REPLY_PAGE_BYTES, MAX_RESUME_PAGES, MAX_RESUME_REPLY_BYTES
+from kernel.partitions import DEFAULT_PARTITIONS
 from messaging import rules
 from messaging.membership import MemberCache, MemberSet
 from messaging.model import AppendOutcome, CursorChange, CursorUpdate, NewMessage, StoredMessage
-from messaging.store.interface import HistoryDirection, MessageStore
+from messaging.store.interface import CursorStore, HistoryDirection, MessageLog
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class SendItem:
     content_type: str
     body: str
     payload: bytes
+    owner_epoch: int = 0
+    """The sending router's epoch for the conversation's partition (0 = unfenced)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +68,18 @@ class ReadBy:
 
 class Messages:
     def __init__(
-        self, store: MessageStore, ids: SnowflakeGenerator, clock: Clock, members: MemberCache
+        self,
+        log: MessageLog,
+        cursors: CursorStore,
+        ids: SnowflakeGenerator,
+        clock: Clock,
+        members: MemberCache,
+        *,
+        partitions: int = DEFAULT_PARTITIONS,
     ) -> None:
-        self._store = store
+        self._log = log
+        self._cursors = cursors
+        self._partitions = partitions
         self._ids = ids
         self._clock = clock
         self._members = members
@@ -103,7 +115,7 @@ class Messages:
             batch.append(
                 NewMessage(
                     item.conversation_id, item.sender_id, item.sender_device, item.client_msg_id,
-                    item.content_type, item.body, item.payload, next_id(), now,
+                    item.content_type, item.body, item.payload, next_id(), now, item.owner_epoch,
                 )
             )  # fmt: skip
             slots.append(index)
@@ -123,18 +135,39 @@ class Messages:
         """One store call (one durable commit) for the batch. Should it fail, each message is
         stored on its own, in order, so a message the store cannot take fails only itself."""
         try:
-            return list(await self._store.append(batch))
+            return list(await self._log.append(batch))
+        except StaleOwner as exc:  # some item's epoch is older than its partition's seal
+            if len(batch) == 1:
+                return [exc]
+            stale = True
         except Exception as exc:  # noqa: BLE001 - isolated below, item by item
             if len(batch) == 1 or _store_down(exc):
                 return [_store_error(exc)] * len(batch)
+            stale = False
+        if stale:
+            return await self._store_each_at_once(batch)
         outcomes: list[AppendOutcome | HubbubError] = []
         for message in batch:
             try:
-                (outcome,) = await self._store.append([message])
+                (outcome,) = await self._log.append([message])
             except Exception as exc:  # noqa: BLE001 - this message's error, not its neighbours'
                 outcomes.append(_store_error(exc))
             else:
                 outcomes.append(outcome)
+        return outcomes
+
+    async def _store_each_at_once(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
+        """Each message in a store call of its own, all submitted at once and in order: the
+        store commits them together (group commit) and a stale item fails only itself."""
+        settled = await asyncio.gather(*(self._log.append([m]) for m in batch), return_exceptions=True)
+        outcomes: list[AppendOutcome | HubbubError] = []
+        for result in settled:
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                outcomes.append(_store_error(result))
+            else:
+                outcomes.append(result[0])
         return outcomes
 
     def _saw_seq(self, conversation_id: int, seq: int) -> None:
@@ -142,6 +175,18 @@ class Messages:
             if len(self._last_seq) >= _LAST_SEQ_CACHE_SIZE and conversation_id not in self._last_seq:
                 self._last_seq.clear()
             self._last_seq[conversation_id] = seq
+
+    # ------------------------------------------------------------------- fencing
+    async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """A new owner seals its partitions at its epoch before it writes: from then on Append
+        items of an older epoch for them fail STALE_OWNER. Returns the (partition, epoch)
+        pairs sealed already at a higher epoch (the caller is stale there). Durable on return."""
+        for partition, epoch in partitions:
+            if not 0 <= partition < self._partitions:
+                raise InvalidArgument(f"partition must be in 0..{self._partitions - 1}")
+            if not 0 <= epoch <= 2**64 - 1:
+                raise InvalidArgument("epoch out of range")
+        return await self._log.seal(partitions)
 
     # ------------------------------------------------------------------- history
     async def history(
@@ -172,7 +217,7 @@ class Messages:
     ) -> Page:
         # One extra row answers has_more; it is the one farthest from the anchor. The store
         # stops near the byte budget too (one row past it), and convert cuts the page exactly.
-        rows = await self._store.history(
+        rows = await self._log.history(
             conversation_id,
             anchor_seq=anchor_seq,
             direction=direction,
@@ -196,7 +241,7 @@ class Messages:
         # extra row per conversation answers has_more. Past the reply's byte or page budget
         # the store lists conversations without their messages (empty pages, has_more):
         # convert leaves them out of the reply and says it has more.
-        missed = await self._store.missed_messages(
+        missed = await self._log.missed_messages(
             user_id,
             device_cursors,
             limit + 1,
@@ -247,14 +292,14 @@ class Messages:
     async def _advance(self, updates: list[CursorUpdate]) -> list[CursorChange | HubbubError]:
         """One store call for the batch; should it fail, each update on its own, in order."""
         try:
-            return list(await self._store.advance_cursors(updates))
+            return list(await self._cursors.advance_cursors(updates))
         except Exception as exc:  # noqa: BLE001 - isolated below, item by item
             if len(updates) == 1 or _store_down(exc):
                 return [_store_error(exc)] * len(updates)
         changes: list[CursorChange | HubbubError] = []
         for update in updates:
             try:
-                (change,) = await self._store.advance_cursors([update])
+                (change,) = await self._cursors.advance_cursors([update])
             except Exception as exc:  # noqa: BLE001 - this update's error, not its neighbours'
                 changes.append(_store_error(exc))
             else:
@@ -263,7 +308,7 @@ class Messages:
 
     async def _refresh_last_seq(self, conversation_ids: Iterable[int]) -> None:
         cids = list(dict.fromkeys(conversation_ids))
-        seqs = await asyncio.gather(*(self._store.last_seq(cid) for cid in cids))
+        seqs = await asyncio.gather(*(self._log.last_seq(cid) for cid in cids))
         for cid, seq in zip(cids, seqs, strict=True):
             self._saw_seq(cid, seq)
 
@@ -273,13 +318,13 @@ class Messages:
         current = await self._members.require_member(conversation_id, user_id)
         if seq < 1:
             raise InvalidArgument("seq must be at least 1")
-        found = await self._store.history(
+        found = await self._log.history(
             conversation_id, anchor_seq=seq - 1, direction="after", limit=1, newest_first=False
         )
         sender = found[0].sender_id if found and found[0].seq == seq else ""
         read_by: list[str] = []
         delivered_to: list[str] = []
-        for cursors in await self._store.all_cursors(conversation_id):
+        for cursors in await self._cursors.all_cursors(conversation_id):
             if cursors.user_id == sender or cursors.user_id not in current.members:
                 continue
             if cursors.read_seq >= seq:

@@ -56,7 +56,8 @@ class Conversation:
 @dataclass(frozen=True, slots=True)
 class NewMessage:
     """A message to store. `message_id` and `sent_at_ms` are assigned by the service before the
-    store call; the store assigns `seq` and keeps them only if the message is not a retry."""
+    store call; the store assigns `seq` and keeps them only if the message is not a retry.
+    `owner_epoch`: the writer's epoch for the conversation's partition (0 = unfenced)."""
 
     conversation_id: int
     sender_id: str
@@ -67,6 +68,7 @@ class NewMessage:
     payload: bytes
     message_id: int
     sent_at_ms: int
+    owner_epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)

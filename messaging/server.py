@@ -30,11 +30,11 @@ def open_store(config: MessagingConfig) -> MessageStore:
     if config.store == "memory":
         from messaging.store.memory import MemoryStore
 
-        return MemoryStore()
+        return MemoryStore(partitions=config.partitions)
     from messaging.store.sqlite import SqliteStore
 
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteStore(config.data_dir / "messages.db")
+    return SqliteStore(config.data_dir / "messages.db", partitions=config.partitions)
 
 
 async def start_messaging(
@@ -66,7 +66,7 @@ async def start_messaging(
             throttle=AuthThrottle(config.auth_limits()),
         )
         conversations = Conversations(store, ids, clock, members)
-        messages = Messages(store, ids, clock, members)
+        messages = Messages(store, store, ids, clock, members, partitions=config.partitions)
 
         def register(server: aio.Server) -> None:
             messaging_pb2_grpc.add_AccountsServicer_to_server(AccountsServicer(accounts), server)

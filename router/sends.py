@@ -77,13 +77,14 @@ class SendPath:
         """One Append for the whole batch; members of its conversations fetched meanwhile, and
         their sessions looked up in one directory call, so delivery needs no more awaits."""
         ctx = self._ctx
-        request = messaging_pb2.AppendRequest(owner_epoch=ctx.config.owner_epoch)
+        request = messaging_pb2.AppendRequest()
         add = request.items.add
         for pending in batch:
             add(
                 sender_id=pending.origin.user_id,
                 sender_device=pending.origin.device_id,
                 message=pending.frame.send,
+                owner_epoch=ctx.config.owner_epoch,
             )
         conversations = {pending.conversation_id for pending in batch}
         with spans_from("router.persist", [p.frame.trace for p in batch if p.frame.trace]):

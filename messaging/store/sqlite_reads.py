@@ -93,6 +93,15 @@ def direct_peers(conn: sqlite3.Connection, user_id: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+# At each seq the row of the highest epoch is the message (kernel/log_rules.winners): a row
+# some newer owner's row shadows is never read. One probe of the (conversation, seq, epoch)
+# index per row; through this store's writer no seq has two rows (it checks the seal).
+_WINNER = (
+    "NOT EXISTS (SELECT 1 FROM messages AS newer WHERE newer.conversation_id = messages.conversation_id "
+    "AND newer.seq = messages.seq AND newer.epoch > messages.epoch)"
+)
+
+
 def last_seq(conn: sqlite3.Connection, conversation_id: int) -> int:
     row = conn.execute(
         "SELECT last_seq FROM conversations WHERE conversation_id = ?", (conversation_id,)
@@ -122,7 +131,7 @@ def history(
         sql = "seq > ? ORDER BY seq ASC"
         nearest_first_is_newest = False
     cursor = conn.execute(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND {sql} LIMIT ?",
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND {_WINNER} AND {sql} LIMIT ?",
         (conversation_id, anchor, limit),
     )
     try:  # stepped lazily: rows past the budget are never loaded
@@ -185,7 +194,8 @@ def list_conversations(
                 last_message: StoredMessage | None = None
                 if conversation.last_seq > 0:
                     found = conn.execute(
-                        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq = ?",
+                        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq = ? "
+                        "ORDER BY epoch DESC LIMIT 1",
                         (conversation.conversation_id, conversation.last_seq),
                     ).fetchone()
                     last_message = None if found is None else stored_from_row(found)
@@ -232,7 +242,7 @@ def missed_messages(
             elif last > after:
                 cursor = conn.execute(
                     f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? "
-                    "ORDER BY seq ASC LIMIT ?",
+                    f"AND {_WINNER} ORDER BY seq ASC LIMIT ?",
                     (cid, after, limit),
                 )
                 try:
@@ -244,3 +254,8 @@ def missed_messages(
     finally:
         conn.execute("COMMIT")
     return missed
+
+
+def sealed_epoch(conn: sqlite3.Connection, partition: int) -> int:
+    row = conn.execute("SELECT epoch FROM seals WHERE partition = ?", (partition,)).fetchone()
+    return 0 if row is None else int(row[0])

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from kernel.errors import InvalidArgument
+
 # Each step runs in one transaction; step i brings user_version from i to i + 1.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -75,6 +77,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             generation INTEGER NOT NULL
         ) WITHOUT ROWID""",
     ),
+    (  # 3: fencing. Each message row keeps its writer's epoch, and the epoch is part of its
+        # key, so two owners never write the same row (docs/architecture.md); the highest epoch
+        # sealed per partition; P and other facts stored with the data.
+        "ALTER TABLE messages ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0",
+        "DROP INDEX messages_by_seq",
+        "CREATE UNIQUE INDEX messages_by_seq ON messages (conversation_id, seq, epoch)",
+        """CREATE TABLE seals (
+            partition INTEGER PRIMARY KEY,
+            epoch INTEGER NOT NULL
+        )""",
+        """CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID""",
+    ),
 )
 
 
@@ -102,3 +119,18 @@ def migrate(conn: sqlite3.Connection) -> int:
             raise
         conn.execute("COMMIT")
     return len(MIGRATIONS)
+
+
+def check_partitions(conn: sqlite3.Connection, partitions: int, where: str) -> None:
+    """P is stored with the data on first start; a later start with another P is refused
+    (every partition, seal and epoch would silently mean something else)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'partitions'").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('partitions', ?)", (str(partitions),))
+        return
+    if int(row[0]) != partitions:
+        raise InvalidArgument(
+            f"messaging partitions is {partitions} but the store at {where} was created with "
+            f"partitions={int(row[0])}: P cannot change under existing data "
+            f"(set partitions / HUBBUB_PARTITIONS back to {int(row[0])})"
+        )

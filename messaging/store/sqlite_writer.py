@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
 from kernel.errors import Conflict, HubbubError, Internal, Unavailable
+from kernel.partitions import DEFAULT_PARTITIONS
 from messaging.model import AppendOutcome, NewMessage
 from messaging.store.sqlite_append import Appender
 from messaging.store.sqlite_checkpoint import WRITER_BACKSTOP_PAGES
-from messaging.store.sqlite_schema import migrate
+from messaging.store.sqlite_schema import check_partitions, migrate
 
 T = TypeVar("T")
 WriteOp = Callable[[sqlite3.Connection], Any]
@@ -92,7 +93,7 @@ def _as_store_error(exc: BaseException) -> HubbubError:
 class GroupCommitWriter:
     """The single writer. `commits` and `appended` count durable transactions and messages."""
 
-    def __init__(self, path: Path, *, max_batch: int = 2000) -> None:
+    def __init__(self, path: Path, *, max_batch: int = 2000, partitions: int = DEFAULT_PARTITIONS) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self._path = path
@@ -102,7 +103,8 @@ class GroupCommitWriter:
         self._accepting = False
         self._thread: threading.Thread | None = None
         self._done: asyncio.Future[None] | None = None
-        self._appender = Appender()
+        self._partitions = partitions
+        self._appender = Appender(partitions)
         self._uncommitted_appends = 0
         self.commits = 0
         self.appended = 0
@@ -133,6 +135,11 @@ class GroupCommitWriter:
         result = await self._submit(messages, None)
         return cast(list[AppendOutcome], result)
 
+    async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Seal through the appender, so its cached seals follow the transaction."""
+        appender = self._appender
+        return await self.call(lambda conn: appender.seal(conn, partitions))
+
     async def call(self, op: Callable[[sqlite3.Connection], T]) -> T:
         return cast(T, await self._submit(None, op))
 
@@ -150,9 +157,13 @@ class GroupCommitWriter:
         try:
             conn = connect_writer(self._path)
             migrate(conn)
+            check_partitions(conn, self._partitions, str(self._path))
         except BaseException as exc:  # noqa: BLE001 - handed to the opener
-            error = Unavailable(f"cannot open message store: {exc}")
-            error.__cause__ = exc
+            if isinstance(exc, HubbubError):  # e.g. a P that does not match the data's
+                error: HubbubError = exc
+            else:
+                error = Unavailable(f"cannot open message store: {exc}")
+                error.__cause__ = exc
             assert self._done is not None  # nothing to stop: stop() must not wait for this thread
             loop.call_soon_threadsafe(_settle, [(ready, (False, error)), (self._done, (True, None))])
             return

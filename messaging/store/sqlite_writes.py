@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
 from kernel.errors import Conflict
+from kernel.log_rules import advance_cursor
 from messaging.model import (
     Conversation,
     ConversationKind,
@@ -196,15 +197,7 @@ def advance_cursors(conn: sqlite3.Connection, updates: Sequence[CursorUpdate]) -
     for u in updates:
         key = (u.conversation_id, u.user_id)
         delivered, read = current.get(key, (0, 0))
-        if u.kind == CursorKind.READ:
-            moved = u.seq > read
-            if moved:
-                read = u.seq
-                delivered = max(delivered, u.seq)
-        else:
-            moved = u.seq > delivered
-            if moved:
-                delivered = u.seq
+        delivered, read, moved = advance_cursor(delivered, read, is_read=u.kind == CursorKind.READ, seq=u.seq)
         if moved:
             current[key] = written[key] = (delivered, read)
         changes.append(CursorChange(Cursors(u.user_id, u.conversation_id, delivered, read), moved))

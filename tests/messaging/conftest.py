@@ -65,7 +65,7 @@ def build_services(store: MemoryStore, clock: ManualClock | None = None) -> Serv
         clock,
         accounts,
         Conversations(store, ids, clock, members),
-        Messages(store, ids, clock, members),
+        Messages(store, store, ids, clock, members),
         members,
     )
 

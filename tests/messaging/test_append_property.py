@@ -45,7 +45,7 @@ async def scenario(backend: str, plan: list[tuple[list[tuple[int, int]], int]]) 
             clock = SystemClock()
             ids = SnowflakeGenerator(1, clock)
             members = MemberCache(store, clock, max_size=100, ttl_s=60.0)
-            messages = Messages(store, ids, clock, members)
+            messages = Messages(store, store, ids, clock, members)
             for user_id in SENDERS:
                 await store.create_user(User(user_id, user_id, "x", 0))
             created = await Conversations(store, ids, clock, members).create_group("alice", "g", ["bob"])

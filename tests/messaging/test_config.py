@@ -8,6 +8,7 @@ import pytest
 
 from kernel.config import from_env
 from kernel.errors import InvalidArgument
+from kernel.partitions import DEFAULT_PARTITIONS
 from messaging import MessagingConfig
 
 
@@ -29,8 +30,15 @@ def test_env_overrides_defaults() -> None:
         {"token_secret": ""},
         {"token_ttl_ms": 0},
         {"password_hash_memory_cost": 4, "password_hash_parallelism": 1},
+        {"partitions": 0},
+        {"partitions": 65_537},
     ],
 )
 def test_bad_values_are_refused(overrides: dict[str, object]) -> None:
     with pytest.raises(InvalidArgument):
         MessagingConfig(**overrides)  # type: ignore[arg-type]
+
+
+def test_partitions_default_and_env() -> None:
+    assert MessagingConfig().partitions == DEFAULT_PARTITIONS
+    assert from_env(MessagingConfig, env={"HUBBUB_PARTITIONS": "64"}).partitions == 64

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import pytest
+
+from kernel.errors import InvalidArgument
 from kernel.grpc_server import insecure_channel
 from messaging import start_messaging
 from messaging.store.memory import MemoryStore
@@ -54,3 +58,12 @@ async def test_sqlite_store_keeps_data_across_restarts(tmp_path: Path) -> None:
             await channel.close()
             await service.stop(grace=5.0)
     assert (tmp_path / "data" / "messages.db").exists()
+
+
+async def test_a_node_started_with_another_partition_count_refuses_to_start(tmp_path: Path) -> None:
+    config = dataclasses.replace(cheap_config(tmp_path), partitions=64)
+    service = await start_messaging(config)
+    await service.stop(grace=5.0)
+    with pytest.raises(InvalidArgument, match="partitions") as refused:
+        await start_messaging(dataclasses.replace(config, partitions=128))
+    assert "created with partitions=64" in str(refused.value)

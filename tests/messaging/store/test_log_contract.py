@@ -1,0 +1,9 @@
+"""Log contract on every backend."""
+
+from __future__ import annotations
+
+from tests.messaging.store.contract_log import LogContract
+
+
+class TestLogContract(LogContract):
+    pass
