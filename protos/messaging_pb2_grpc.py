@@ -648,6 +648,11 @@ class MessagingStub:
                 request_serializer=protos_dot_messaging__pb2.ReadByRequest.SerializeToString,
                 response_deserializer=protos_dot_client__pb2.ReadByReply.FromString,
                 _registered_method=True)
+        self.Seal = channel.unary_unary(
+                '/hubbub.v1.Messaging/Seal',
+                request_serializer=protos_dot_messaging__pb2.SealRequest.SerializeToString,
+                response_deserializer=protos_dot_messaging__pb2.SealReply.FromString,
+                _registered_method=True)
 
 
 class MessagingServicer:
@@ -722,6 +727,14 @@ class MessagingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Seal(self, request, context):
+        """Fencing: a new owner seals its partitions at its epoch before it writes; from then on
+        Append items of an older epoch for those partitions fail STALE_OWNER.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessagingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -779,6 +792,11 @@ def add_MessagingServicer_to_server(servicer, server):
                     servicer.ReadBy,
                     request_deserializer=protos_dot_messaging__pb2.ReadByRequest.FromString,
                     response_serializer=protos_dot_client__pb2.ReadByReply.SerializeToString,
+            ),
+            'Seal': grpc.unary_unary_rpc_method_handler(
+                    servicer.Seal,
+                    request_deserializer=protos_dot_messaging__pb2.SealRequest.FromString,
+                    response_serializer=protos_dot_messaging__pb2.SealReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1078,6 +1096,33 @@ class Messaging:
             '/hubbub.v1.Messaging/ReadBy',
             protos_dot_messaging__pb2.ReadByRequest.SerializeToString,
             protos_dot_client__pb2.ReadByReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Seal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Messaging/Seal',
+            protos_dot_messaging__pb2.SealRequest.SerializeToString,
+            protos_dot_messaging__pb2.SealReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -210,6 +210,10 @@ class MessagingStub:
     UpdateCursors: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.CursorUpdates, _messaging_pb2.CursorResults]
     """Advance delivered/read cursors (monotonic; lower values are ignored)."""
     ReadBy: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ReadByRequest, _client_pb2.ReadByReply]
+    Seal: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.SealRequest, _messaging_pb2.SealReply]
+    """Fencing: a new owner seals its partitions at its epoch before it writes; from then on
+    Append items of an older epoch for those partitions fail STALE_OWNER.
+    """
 
 @_typing.type_check_only
 class MessagingAsyncStub(MessagingStub):
@@ -228,6 +232,10 @@ class MessagingAsyncStub(MessagingStub):
     UpdateCursors: _aio.UnaryUnaryMultiCallable[_messaging_pb2.CursorUpdates, _messaging_pb2.CursorResults]  # type: ignore[assignment]
     """Advance delivered/read cursors (monotonic; lower values are ignored)."""
     ReadBy: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ReadByRequest, _client_pb2.ReadByReply]  # type: ignore[assignment]
+    Seal: _aio.UnaryUnaryMultiCallable[_messaging_pb2.SealRequest, _messaging_pb2.SealReply]  # type: ignore[assignment]
+    """Fencing: a new owner seals its partitions at its epoch before it writes; from then on
+    Append items of an older epoch for those partitions fail STALE_OWNER.
+    """
 
 class MessagingServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -309,5 +317,15 @@ class MessagingServicer(metaclass=_abc_1.ABCMeta):
         request: _messaging_pb2.ReadByRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_client_pb2.ReadByReply, _abc.Awaitable[_client_pb2.ReadByReply]]: ...
+
+    @_abc_1.abstractmethod
+    def Seal(
+        self,
+        request: _messaging_pb2.SealRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.SealReply, _abc.Awaitable[_messaging_pb2.SealReply]]:
+        """Fencing: a new owner seals its partitions at its epoch before it writes; from then on
+        Append items of an older epoch for those partitions fail STALE_OWNER.
+        """
 
 def add_MessagingServicer_to_server(servicer: MessagingServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
