@@ -47,12 +47,16 @@ class MemorySession:
     async def renew(self) -> None:
         self._connected()
 
-    async def state_changes(self) -> AsyncIterator[SessionState]:
-        if self._state is SessionState.LOST:
-            yield SessionState.LOST
-            return
+    def state_changes(self) -> AsyncIterator[SessionState]:
+        """Listening starts at the call (not at the first read): no change is missed."""
         queue: asyncio.Queue[SessionState] = asyncio.Queue()
-        self._changes.append(queue)
+        if self._state is SessionState.LOST:
+            queue.put_nowait(SessionState.LOST)
+        else:
+            self._changes.append(queue)
+        return self._listen(queue)
+
+    async def _listen(self, queue: asyncio.Queue[SessionState]) -> AsyncIterator[SessionState]:
         try:
             while True:
                 state = await queue.get()
@@ -60,7 +64,8 @@ class MemorySession:
                 if state is SessionState.LOST:
                     return
         finally:
-            self._changes.remove(queue)
+            if queue in self._changes:
+                self._changes.remove(queue)
 
     def _set(self, state: SessionState) -> None:
         if self._state is state or self._state is SessionState.LOST:

@@ -177,9 +177,9 @@ class OwnershipSession(Protocol):
         """Keep the session alive (ZooKeeper: its client does this by itself); OwnershipLost
         if it is not connected."""
 
-    async def state_changes(self) -> AsyncIterator[SessionState]:
-        """Each state change in order (ZooKeeper: the connection listener); ends after LOST."""
-        yield SessionState.LOST  # pragma: no cover - protocol body
+    def state_changes(self) -> AsyncIterator[SessionState]:
+        """Each state change from this call on, in order (ZooKeeper: the connection
+        listener); ends after LOST."""
 
     async def close(self) -> None:
         """End the session: every claim goes at once; idempotent."""

@@ -64,6 +64,7 @@ class RouterPartitions:
         self._drained: dict[int, asyncio.Event] = {}
         self._watcher: asyncio.Task[None] | None = None
         self.refused = 0  # frames refused STALE_OWNER (observability)
+        self.all_lost = asyncio.Event()  # set when a session change dropped everything
 
     @property
     def fenced(self) -> bool:
@@ -228,3 +229,4 @@ class RouterPartitions:
             )
             held = held or sorted(self._epochs)
             self.lose_all()
+            self.all_lost.set()
