@@ -382,6 +382,7 @@ class RouterLinks:
                 self._park(item)
                 continue
             data = raw if raw is not None and part is frame else part.SerializeToString()
+            self.rerouted += 1 if reroutes else 0
             accepted = self._link(target).enqueue_frame(session, data, reroutes) and accepted
         return accepted
 
@@ -418,7 +419,6 @@ class RouterLinks:
         session = self._sessions.get(item.session.session_id)
         if session is None:
             return
-        self.rerouted += 1
         if not self._route(session, item.session, frame, None, item.reroutes + 1):
             self._unavailable(item)
 
