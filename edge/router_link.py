@@ -12,6 +12,7 @@ import functools
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 from grpc import aio
@@ -28,8 +29,8 @@ from kernel.grpc_server import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, internal_chan
 from kernel.internal_auth import internal_metadata
 from kernel.ownership import PartitionMap, static_map
 from kernel.partitions import DEFAULT_PARTITIONS
-from protos.client_pb2 import ClientFrame
-from protos.router_pb2 import EdgeBatch, EdgeItem, RouterBatch, SessionRef
+from protos.client_pb2 import ClientFrame, ServerFrame
+from protos.router_pb2 import EdgeBatch, EdgeItem, RouterBatch, RouterItem, SessionRef
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +280,13 @@ class RouterLink:
         raise ConnectionError("router ended the link")
 
 
+@dataclass(slots=True)
+class _Split:
+    remaining: int
+    cursors: int = 0
+    error: bytes | None = None
+
+
 class RouterLinks:
     """All router links of this edge, one per router the partition map names (or, before a
     map arrives, per configured target); implements connection.RouterSink.
@@ -314,6 +322,7 @@ class RouterLinks:
         self.map = static_map(partitions, targets) if targets else PartitionMap.empty(partitions)
         self._sessions: dict[int, bytes] = {}  # session id -> its encoded EdgeItem.session field
         self._parked: list[tuple[EdgeItem, float]] = []  # refused, waiting for a newer map
+        self._splits: dict[tuple[int, int], _Split] = {}  # (session, ref) of split receipts
         self.rerouted = 0  # frames re-sent after STALE_OWNER (observability)
 
     def _link(self, target: str) -> RouterLink:
@@ -376,7 +385,10 @@ class RouterLinks:
         self, session: bytes, ref: SessionRef, frame: ClientFrame, raw: bytes | None, reroutes: int
     ) -> bool:
         accepted = True
-        for target, part in route_frame(frame, ref.user_id, self.map):
+        parts = route_frame(frame, ref.user_id, self.map)
+        if len(parts) > 1:
+            self._split(ref.session_id, frame.ref, len(parts))
+        for target, part in parts:
             if target is None:  # mid-handoff: no owner; the next map names one
                 item = EdgeItem(session=ref, frame=part, reroutes=reroutes)
                 self._park(item)
@@ -422,6 +434,43 @@ class RouterLinks:
         if not self._route(session, item.session, frame, None, item.reroutes + 1):
             self._unavailable(item)
 
+    def _split(self, session_id: int, ref: int, parts: int) -> None:
+        """A receipt frame went out in `parts` parts (one per owner): answer it once."""
+        pending = self._splits.get((session_id, ref))
+        if pending is None:
+            self._splits[(session_id, ref)] = _Split(parts)
+        else:
+            pending.remaining += parts - 1
+
+    def _merged(self, item: RouterItem) -> bool:
+        """False = an answer to one part of a split receipt frame, held back (or replaced) until
+        every part is answered: then one CursorsStored (or the first error) goes out."""
+        if len(item.session_ids) != 1:
+            return True
+        try:
+            frame = ServerFrame.FromString(item.frame)
+        except DecodeError:
+            return True
+        key = (item.session_ids[0], frame.ref)
+        pending = self._splits.get(key)
+        kind = frame.WhichOneof("kind")
+        if pending is None or kind not in ("cursors_stored", "error"):
+            return True
+        pending.remaining -= 1
+        if kind == "error" and pending.error is None:
+            pending.error = item.frame
+        elif kind == "cursors_stored":
+            pending.cursors += frame.cursors_stored.cursors
+        if pending.remaining > 0:
+            return False
+        del self._splits[key]
+        if pending.error is not None:
+            item.frame = pending.error
+        else:
+            frame.cursors_stored.cursors = pending.cursors
+            item.frame = frame.SerializeToString()
+        return True
+
     def opened(self, ref: SessionRef) -> None:
         session = self._sessions[ref.session_id] = wire.session_field(ref)
         for link in self.links:
@@ -429,6 +478,9 @@ class RouterLinks:
 
     def closed(self, ref: SessionRef, graceful: bool) -> None:
         session = self._sessions.pop(ref.session_id, None) or wire.session_field(ref)
+        if self._splits:
+            for key in [k for k in self._splits if k[0] == ref.session_id]:
+                del self._splits[key]
         for link in self.links:
             link.closed(session, graceful)
 
@@ -438,14 +490,15 @@ class RouterLinks:
             parsed = EdgeItem.FromString(item)
         except DecodeError:
             return
-        error = error_frame(parsed.frame.ref, ErrorCode.UNAVAILABLE, "router unavailable, retry")
-        self._hub.deliver((parsed.session.session_id,), PushedFrame(error.SerializeToString()))
+        self._unavailable(parsed)
 
     def _unavailable(self, item: EdgeItem) -> None:
         if item.session.session_id not in self._sessions:
             return
         error = error_frame(item.frame.ref, ErrorCode.UNAVAILABLE, "router unavailable, retry")
-        self._hub.deliver((item.session.session_id,), PushedFrame(error.SerializeToString()))
+        answer = RouterItem(session_ids=[item.session.session_id], frame=error.SerializeToString())
+        if self._merged(answer):
+            self._hub.deliver(answer.session_ids, PushedFrame(answer.frame))
 
     def deliver(self, batch: RouterBatch, source: str = "") -> None:
         """Hand each RouterItem's bytes, unparsed, to the listed sessions' outboxes (a refused
@@ -457,6 +510,8 @@ class RouterLinks:
                 if item.HasField("refused"):
                     self._refused(item.refused, source)
             items = [item for item in items if not item.HasField("refused")]  # type: ignore[assignment]
+        if self._splits:
+            items = [item for item in items if self._merged(item)]  # type: ignore[assignment]
         if telemetry.tracing_enabled():
             for item in items:
                 pushed = PushedFrame(item.frame)

@@ -12,7 +12,7 @@ from deploy.config import NodeConfig
 from deploy.single_node import SingleNode, start_single_node
 from router import MemoryPushNotifier
 
-ROUTERS_ENV = "HUBBUB_TEST_ROUTERS"
+ROUTERS_ENV = "HUBBUB_ROUTERS"  # what `hubbub up` reads too: child nodes follow
 
 
 def config_for_tests(tmp_path: Path, **overrides: object) -> NodeConfig:
@@ -31,7 +31,7 @@ def config_for_tests(tmp_path: Path, **overrides: object) -> NodeConfig:
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 8,
         "password_hash_parallelism": 1,
-        # HUBBUB_TEST_ROUTERS=2 runs the whole suite on two routers splitting the partitions.
+        # HUBBUB_ROUTERS=2 runs the whole suite on two routers splitting the partitions.
         "routers": int(os.environ.get(ROUTERS_ENV, "1")),
     }
     values.update(overrides)

@@ -35,6 +35,7 @@ class FakeRouter(router_pb2_grpc.RouterServicer):
         self.seq = 0
         self.links = 0
         self.refuse_all = False  # answer every frame STALE_OWNER (a router that lost its partitions)
+        self.answer_receipts = False  # answer delivered/read with CursorsStored
         self._outs: list[asyncio.Queue[rpb.RouterBatch | None]] = []
 
     async def Link(
@@ -71,6 +72,11 @@ class FakeRouter(router_pb2_grpc.RouterServicer):
             self.sessions.pop(item.session.session_id, None)
         elif self.refuse_all:
             reply.items.add(refused=item)
+        elif self.answer_receipts and item.frame.WhichOneof("kind") in ("delivered", "read"):
+            frame = item.frame
+            cursors = frame.delivered.cursors if frame.HasField("delivered") else frame.read.cursors
+            answer = pb.ServerFrame(ref=frame.ref, cursors_stored=pb.CursorsStored(cursors=len(cursors)))
+            reply.items.add(session_ids=[item.session.session_id], frame=answer.SerializeToString())
         elif item.frame.WhichOneof("kind") == "send":
             send = item.frame.send
             self.seq += 1

@@ -102,3 +102,36 @@ async def test_a_frame_refused_by_every_owner_ends_in_unavailable_and_others_are
     finally:
         await edge.stop()
         await b_server.stop(grace=0)
+
+
+async def test_a_receipt_split_over_two_owners_gets_one_answer(
+    backends: Backends, clock: ManualClock
+) -> None:
+    a = backends.router
+    b = FakeRouter()
+    b_server = await start_router(b)
+    targets = (backends.router_server.target, b_server.target)
+    a.answer_receipts = b.answer_receipts = True
+    edge = await start_edge(backends.edge_config(partitions=P, router_targets=targets), clock=clock)
+    try:
+        alice, _ = await WsClient.authed(edge.ws_url, "alice")
+        owners = edge.links.map.owners
+        by_owner: dict[str, int] = {}
+        for conversation in range(1, 100):  # one conversation on each router
+            owner = owners[partition_of(conversation, P)]
+            assert owner is not None
+            by_owner.setdefault(owner.target, conversation)
+        assert len(by_owner) == 2
+        cursors = [pb.ConversationCursor(conversation_id=c, seq=1) for c in by_owner.values()]
+        answer = await alice.request(pb.ClientFrame(ref=11, read=pb.MarkRead(cursors=cursors)))
+        assert answer.ref == 11 and answer.cursors_stored.cursors == 2
+        assert (await a.next_item("read")).frame.read.cursors[0].conversation_id != (
+            await b.next_item("read")
+        ).frame.read.cursors[0].conversation_id
+        await alice.send(pb.ClientFrame(ref=12, ping=pb.Ping()))
+        pong = await alice.recv()
+        assert pong.ref == 12 and pong.HasField("pong"), "no second answer to the split frame came first"
+        await alice.close()
+    finally:
+        await edge.stop()
+        await b_server.stop(grace=0)
