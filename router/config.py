@@ -37,6 +37,9 @@ class RouterConfig:
     presence_backoff_max_s: cap of the reconnect backoff for the Presence.Watch stream.
     partitions: P, the number of partitions (kernel/partitions.py); the same on every router,
         edge and store of a deployment.
+    seal: with an ownership service, call Messaging.Seal for each claim before the first
+        Append (the store's fencing). Off until the messaging service implements Seal; Append
+        items carry owner_epoch either way.
     internal_secret: carried by every call this router makes and required of every call it
         serves (kernel.internal_auth); empty = open (tests).
     internal_tls_dir: mutual TLS for what it serves and calls (kernel.internal_tls); empty = none.
@@ -66,6 +69,7 @@ class RouterConfig:
     edge_outbox_limit: int = 200_000
     presence_backoff_max_s: float = 5.0
     partitions: int = DEFAULT_PARTITIONS
+    seal: bool = False
     internal_secret: str = ""
     internal_tls_dir: str = ""
     push_collapse_ms: int = 10_000

@@ -14,7 +14,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-import grpc
 from grpc import aio
 
 from kernel.errors import StaleOwner
@@ -165,11 +164,7 @@ class RouterPartitions:
         try:
             reply = await self._seal(request)
         except aio.AioRpcError as exc:
-            if exc.code() is not grpc.StatusCode.UNIMPLEMENTED:
-                raise error_from_rpc(exc) from exc
-            # A messaging service from before fencing: it ignores owner_epoch too.
-            log.warning("messaging does not implement Seal: writing unfenced")
-            return set()
+            raise error_from_rpc(exc) from exc
         return {entry.partition for entry in reply.refused}
 
     async def hand_off(self, partition: int) -> None:

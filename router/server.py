@@ -97,7 +97,9 @@ async def start_router(
         links=LinkTable(config.edge_outbox_limit),
         members=AudienceCache(fetch_members, config.member_cache_size),
         recent=RecentSenders(config.sender_ring_size, config.sender_ring_conversations),
-        ownership=RouterPartitions(config.partitions, seal=messaging.Seal if ownership else None),
+        ownership=RouterPartitions(
+            config.partitions, seal=messaging.Seal if ownership and config.seal else None
+        ),
         push=PushQueue(
             notifier,
             limit=config.push_queue_limit,

@@ -117,3 +117,15 @@ async def test_drain_says_what_it_does_and_assign_explains_itself_on_a_single_no
         assert await run_cli("--target", service.target, "assign", "alice") == 0
     finally:
         await service.stop(0.5)
+
+
+async def test_move_partition_is_refused_clearly_where_nothing_moves_partitions(
+    server: tuple[GrpcService, StaticRegistry], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A discovery service given no mover (no router process behind it) says so; a negative
+    partition never leaves the CLI. (The move itself: tests/e2e/test_two_routers.py.)"""
+    service, _ = server
+    assert await run_cli("--target", service.target, "move-partition", "3", "router-2") == 1
+    assert "NOT_FOUND" in capsys.readouterr().err
+    assert await run_cli("--target", service.target, "move-partition", "-1", "router-2") == 1
+    assert "INVALID_ARGUMENT" in capsys.readouterr().err

@@ -42,6 +42,7 @@ async def two(fakes: FakeBackends) -> AsyncIterator[Two]:
             presence_target=fakes.presence_service.target,
             partitions=P,
             append_interval_ms=0,
+            seal=True,
         )
         services.append(
             await start_router(config, push=MemoryPushNotifier(), ownership=ownership, routers=routers)
