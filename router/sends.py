@@ -86,9 +86,14 @@ class SendPath:
         ctx = self._ctx
         # A partition claimed a moment ago may still be sealing: no write before its Seal.
         await ctx.ownership.sealed({pending.partition for pending in batch})
+        # A partition lost meanwhile (its session suspended): nothing more is written for it.
+        keep = [ctx.ownership.still_owns(p.partition, p.epoch) for p in batch]
+        owned = [p for p, kept in zip(batch, keep, strict=True) if kept]
+        if not owned:
+            return AppendOutcome([messaging_pb2.AppendResult() for _ in batch], {}, {})
         request = messaging_pb2.AppendRequest()
         add = request.items.add
-        for pending in batch:
+        for pending in owned:
             add(
                 sender_id=pending.origin.user_id,
                 sender_device=pending.origin.device_id,
@@ -109,7 +114,12 @@ class SendPath:
         except Exception:  # the batch is stored: ack it, and recipients go to push
             log.exception("directory lookup failed after an Append; delivering by push only")
             placement = {}
-        return AppendOutcome(list(reply.results), members, placement)
+        results = list(reply.results)
+        if len(owned) < len(batch) and len(results) == len(owned):
+            # Realign with the batch: the left-out ones are handed back to the edge by _fan_out.
+            stored = iter(results)
+            results = [next(stored) if kept else messaging_pb2.AppendResult() for kept in keep]
+        return AppendOutcome(results, members, placement)
 
     def _fan_out(self, batch: list[PendingSend], outcome: AppendOutcome) -> None:
         try:

@@ -42,6 +42,7 @@ async def two(fakes: FakeBackends) -> AsyncIterator[Two]:
             presence_target=fakes.presence_service.target,
             partitions=P,
             append_interval_ms=0,
+            max_appends_in_flight=1,  # a second batch waits behind the first: queued, not written
             seal=True,
         )
         services.append(
@@ -168,5 +169,33 @@ async def test_a_lost_session_acks_nothing_in_flight(fakes: FakeBackends, two: T
         # A frame arriving now is refused as well: it owns nothing.
         edge.send_frames(1, text_frame(cid, "x2", "after", ref=4))
         assert len(await edge.wait_refused(2)) == 2
+    finally:
+        await edge.abort()
+
+
+async def test_a_lost_session_writes_nothing_more_for_sends_still_queued(
+    fakes: FakeBackends, two: Two
+) -> None:
+    first, second = conversations_on(fakes, two.ownership, "router-1", 2)
+    (theirs,) = conversations_on(fakes, two.ownership, "router-2", 1)
+    edge = await edge_on(two.r1)
+    try:
+        fakes.world.append_gate.clear()
+        fakes.world.append_reached.clear()
+        edge.send_frames(1, text_frame(first, "q1", "in flight", ref=1))
+        await fakes.world.append_reached.wait()
+        # Queued behind it; the refusal of the frame after it proves the router took it.
+        edge.send_frames(
+            1, text_frame(second, "q2", "queued", ref=2), text_frame(theirs, "q3", "not ours", ref=3)
+        )
+        await edge.wait_refused(1)
+        two.ownership.suspend("router-1")
+        await two.r1.core.ctx.ownership.all_lost.wait()
+        appends = len(fakes.world.append_epochs)
+        fakes.world.append_gate.set()
+        refused = await edge.wait_refused(3)
+        assert sorted(item.frame.ref for item in refused) == [1, 2, 3]
+        assert len(fakes.world.append_epochs) == appends, "the queued send was never written"
+        assert not fakes.world.messages[second] and not edge.of_kind(1, "sent")
     finally:
         await edge.abort()
