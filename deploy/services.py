@@ -123,6 +123,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
         messaging_target=upstream["messaging_target"],
         presence_target=upstream["presence_target"],
         now_ms=clock.now_ms(),
+        partition_map=lambda: edge.links.map,
     )
     move = partition_mover(upstream["router_target"], config.internal_secret, config.internal_tls_dir)
     try:

@@ -72,13 +72,26 @@ def format_table(nodes: Sequence[discovery_pb2.Node]) -> str:
             n.ws_url or "-",
             str(n.connections),
             "yes" if n.draining else "no",
-            ",".join(map(str, n.partitions)) or "-",
+            partition_ranges(n.partitions),
             str(n.epoch),
         )
         for n in nodes
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def partition_ranges(partitions: Sequence[int]) -> str:
+    """0,1,2,3,7 -> "0-3,7" (a router of a 1024-partition node owns hundreds); "-" for none."""
+    spans: list[str] = []
+    ordered = sorted(partitions)
+    start = 0
+    for i in range(1, len(ordered) + 1):
+        if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
+            first, last = ordered[start], ordered[i - 1]
+            spans.append(str(first) if first == last else f"{first}-{last}")
+            start = i
+    return ",".join(spans) or "-"
 
 
 def drain_note(node: discovery_pb2.Node, edges: Sequence[discovery_pb2.Node]) -> str:

@@ -44,7 +44,7 @@ async def test_nodes_prints_a_table(
     rows = table(capsys.readouterr().out)
     assert rows[0][:2] == ["NODE", "KIND"]
     assert [r[:2] for r in rows[1:]] == [["edge-a", "edge"], ["edge-b", "edge"], ["router-1", "router"]]
-    assert rows[3][6] == "0,1,2"
+    assert rows[3][6] == "0-2"
 
     assert await run_cli("--target", service.target, "nodes", "--kind", "router") == 0
     assert [r[0] for r in table(capsys.readouterr().out)[1:]] == ["router-1"]
