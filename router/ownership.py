@@ -138,7 +138,15 @@ class RouterPartitions:
             self._epochs[partition] = epoch
             self._leaving.discard(partition)
             self._sealed[partition] = asyncio.Event()
-        refused = await self._seal_all(claimed)
+        try:
+            refused = await self._seal_all(claimed)
+        except BaseException:
+            # Not sealed, so not served: give the claims back (a retry claims them again).
+            for partition in claimed:
+                self._drop(partition)
+                with contextlib.suppress(OwnershipLost):
+                    await self.session.release(partition)
+            raise
         for partition in refused:
             log.warning(
                 "router %s: partition %d is sealed at a higher epoch: dropped",
