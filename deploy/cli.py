@@ -179,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("chat", help="interactive terminal client (hubbub chat --help)")
     sub.add_parser("bench", help="benchmarks (hubbub bench --help)")
     sub.add_parser("discovery", help="discovery admin CLI: nodes, assign, drain (hubbub discovery --help)")
+    sub.add_parser("admin", help="the admin CLI: nodes, drain, move-partition (hubbub admin --help)")
     sub.add_parser("protos", help="regenerate the Python code of protos/*.proto (hubbub protos --help)")
     return parser
 
@@ -190,10 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         from sdk.terminal_chat import main as chat_main
 
         return chat_main(argv[1:])
-    if argv[:1] == ["discovery"]:
+    if argv[:1] in (["discovery"], ["admin"]):
         from discovery.admin_cli import main as discovery_main
 
-        return discovery_main(argv[1:])
+        return discovery_main(argv[1:], prog=f"hubbub {argv[0]}")
     if argv[:1] == ["bench"]:
         from bench.cli import main as bench_main
 

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from edge.config import DEFAULT_MAX_FRAME_BYTES, DEFAULT_SEND_QUEUE_BYTES
 from kernel.config import check, check_choice, default_data_dir
+from kernel.partitions import DEFAULT_PARTITIONS, MAX_PARTITIONS
 
 STORES = ("sqlite", "memory")
 TRACE_EXPORTERS = ("none", "console", "otlp")
+MAX_ROUTERS = 16  # one process: more only splits its CPU
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -93,6 +95,12 @@ class NodeConfig:
     token_check_ttl_ms: int = 10_000
     """How long an edge reuses a user's token generation when checking token hellos (a
     revocation through another edge is seen within this long)."""
+    routers: int = 1
+    """Routers in the router process, splitting the partitions between them (in-process
+    ownership, docs/architecture.md); `hubbub admin move-partition` moves one."""
+    partitions: int = DEFAULT_PARTITIONS
+    """P, the number of partitions conversations are spread over (kernel/partitions.py); fixed
+    for a deployment's data."""
 
     def __post_init__(self) -> None:
         check_choice("store", self.store, STORES)
@@ -110,6 +118,11 @@ class NodeConfig:
             f"greater than heartbeat_interval_ms ({self.heartbeat_interval_ms})",
             self.heartbeat_timeout_ms,
         )
+        check(1 <= self.routers <= MAX_ROUTERS, "routers", f"in 1..{MAX_ROUTERS}", self.routers)
+        check(
+            1 <= self.partitions <= MAX_PARTITIONS, "partitions", f"in 1..{MAX_PARTITIONS}", self.partitions
+        )
+        check(self.routers <= self.partitions, "routers", "at most partitions", self.routers)
         check(self.token_ttl_ms > 0, "token_ttl_ms", "positive", self.token_ttl_ms)
         check(self.token_check_ttl_ms >= 0, "token_check_ttl_ms", "0 or more", self.token_check_ttl_ms)
         check(

@@ -35,6 +35,7 @@ def messaging_config(config: NodeConfig, secret: str) -> MessagingConfig:
         env=_limit_env(MESSAGING_LIMIT_FIELDS),
         data_dir=config.data_dir,
         store=config.store,
+        partitions=config.partitions,
         host=config.internal_host,
         worker_id=config.worker_id,
         token_secret=secret,
@@ -64,6 +65,7 @@ def router_config(config: NodeConfig, upstream: Mapping[str, str]) -> RouterConf
         messaging_target=upstream["messaging_target"],
         presence_target=upstream["presence_target"],
         append_interval_ms=config.append_interval_ms,
+        partitions=config.partitions,
     )
 
 
@@ -75,7 +77,9 @@ def edge_config(config: NodeConfig, secret: str, upstream: Mapping[str, str]) ->
         host=config.host,
         ws_port=config.ws_port,
         grpc_port=config.gateway_port,
-        router_targets=(upstream["router_target"],),
+        router_targets=tuple(upstream.get("router_targets", upstream["router_target"]).split(",")),
+        partitions=config.partitions,
+        watch_partitions=True,
         messaging_target=upstream["messaging_target"],
         presence_target=upstream["presence_target"],
         token_secret=secret,

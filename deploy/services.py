@@ -21,6 +21,7 @@ from deploy.room_configs import (
 from kernel.clock import Clock
 
 if TYPE_CHECKING:  # the router is imported only by the process that runs it
+    from protos.router_pb2 import MovePartitionRequest, PartitionOwner
     from router import PushNotifier
 
 Stop = Callable[[], Awaitable[None]]
@@ -75,12 +76,37 @@ async def _presence(config: NodeConfig, clock: Clock) -> StartedService:
 async def _router(
     config: NodeConfig, upstream: Addresses, clock: Clock, push: PushNotifier | None
 ) -> StartedService:
-    from router import LogPushNotifier, start_router
+    from dataclasses import replace
+
+    from discovery.memory_ownership import MemoryOwnership
+    from router import LogPushNotifier, RouterService, start_router
+    from router.handoff import LocalRouters
 
     if push is None:
         push = LogPushNotifier(config.data_dir / "push.jsonl" if config.push_log else None)
-    service = await start_router(router_config(config, upstream), clock=clock, push=push)
-    return StartedService("router", {"router_target": service.target}, service.stop, push)
+    # In-process ownership: each router opens a session and joins, and the partitions are
+    # rebalanced onto it by planned handoffs (kernel.ownership.rebalance).
+    ownership = MemoryOwnership(config.partitions)
+    routers = LocalRouters(ownership)
+    base = router_config(config, upstream)
+    services: list[RouterService] = []
+
+    async def stop() -> None:
+        for service in reversed(services):
+            await service.stop()
+
+    try:
+        for index in range(config.routers):
+            router = replace(base, router_id=f"router-{index + 1}")
+            services.append(
+                await start_router(router, clock=clock, push=push, ownership=ownership, routers=routers)
+            )
+    except BaseException:
+        await stop()
+        raise
+    targets = [service.target for service in services]
+    addresses = {"router_target": targets[0], "router_targets": ",".join(targets)}
+    return StartedService("router", addresses, stop, push)
 
 
 async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clock) -> StartedService:
@@ -97,9 +123,11 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
         messaging_target=upstream["messaging_target"],
         presence_target=upstream["presence_target"],
         now_ms=clock.now_ms(),
+        partition_map=lambda: edge.links.map,
     )
+    move = partition_mover(upstream["router_target"], config.internal_secret, config.internal_tls_dir)
     try:
-        discovery = await start_discovery(discovery_config(config), registry=registry)
+        discovery = await start_discovery(discovery_config(config), registry=registry, move_partition=move)
     except BaseException:
         await edge.stop()
         raise
@@ -114,3 +142,21 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
         "discovery_target": discovery.target,
     }
     return StartedService("edge", addresses, stop)
+
+
+def partition_mover(
+    router_target: str, internal_secret: str, internal_tls_dir: str
+) -> Callable[[MovePartitionRequest], Awaitable[PartitionOwner]]:
+    """Discovery's MovePartition, forwarded to the router process (it holds the ownership)."""
+    from kernel.grpc_boundary import call
+    from kernel.grpc_server import internal_channel
+    from protos import router_pb2_grpc
+
+    async def move(request: MovePartitionRequest) -> PartitionOwner:
+        channel = internal_channel(router_target, internal_secret, internal_tls_dir)
+        try:
+            return await call(router_pb2_grpc.RouterStub(channel).MovePartition(request, timeout=60))
+        finally:
+            await channel.close()
+
+    return move

@@ -13,22 +13,23 @@ from pathlib import Path
 from discovery.convert import KIND_TO_PROTO
 from discovery.model import NodeKind
 from kernel.config import default_data_dir
-from kernel.errors import ErrorCode, HubbubError, Unavailable
+from kernel.errors import ErrorCode, HubbubError, InvalidArgument, Unavailable
 from kernel.grpc_boundary import call
 from kernel.grpc_server import insecure_channel
-from protos import discovery_pb2, discovery_pb2_grpc
+from protos import discovery_pb2, discovery_pb2_grpc, router_pb2
 
 TARGET_ENV = "HUBBUB_DISCOVERY_TARGET"
 SECRET_ENV = "HUBBUB_INTERNAL_SECRET"
 SECRET_FILE = "internal_secret"  # left in the data dir by `hubbub up` (0600)
 DEFAULT_TARGET = "127.0.0.1:8767"  # `hubbub up` binds discovery here (deploy NodeConfig)
 CALL_TIMEOUT_S = 10.0
+MOVE_TIMEOUT_S = 60.0  # a handoff waits for the partition's in-flight sends
 COLUMNS = ("NODE", "KIND", "GRPC", "WS", "CONNS", "DRAINING", "PARTITIONS", "EPOCH")
 _KIND_NAME = {value: kind.value for kind, value in KIND_TO_PROTO.items()}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hubbub discovery", description=__doc__)
+def build_parser(prog: str = "hubbub discovery") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument(
         "--target",
         default=os.environ.get(TARGET_ENV, DEFAULT_TARGET),
@@ -52,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     drain.add_argument("node_id", help="node to drain (see `nodes`)")
     undrain = commands.add_parser("undrain", help="let a drained node take new clients again")
     undrain.add_argument("node_id", help="node to drain (see `nodes`)")
+    move = commands.add_parser(
+        "move-partition",
+        help="hand one partition to another router (planned: the old owner finishes its in-flight "
+        "sends; refused ones are re-sent by the edges)",
+    )
+    move.add_argument("partition", type=int, help="partition number, 0..P-1")
+    move.add_argument("router_id", help="the new owner (router-1, router-2, ...)")
     return parser
 
 
@@ -64,13 +72,26 @@ def format_table(nodes: Sequence[discovery_pb2.Node]) -> str:
             n.ws_url or "-",
             str(n.connections),
             "yes" if n.draining else "no",
-            ",".join(map(str, n.partitions)) or "-",
+            partition_ranges(n.partitions),
             str(n.epoch),
         )
         for n in nodes
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def partition_ranges(partitions: Sequence[int]) -> str:
+    """0,1,2,3,7 -> "0-3,7" (a router of a 1024-partition node owns hundreds); "-" for none."""
+    spans: list[str] = []
+    ordered = sorted(partitions)
+    start = 0
+    for i in range(1, len(ordered) + 1):
+        if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
+            first, last = ordered[start], ordered[i - 1]
+            spans.append(str(first) if first == last else f"{first}-{last}")
+            start = i
+    return ",".join(spans) or "-"
 
 
 def drain_note(node: discovery_pb2.Node, edges: Sequence[discovery_pb2.Node]) -> str:
@@ -143,6 +164,14 @@ async def run(args: argparse.Namespace) -> str:
                 edges = await _list(stub, discovery_pb2.NODE_KIND_EDGE)
                 raise Unavailable(f"{exc.message}: {_why_no_edge(edges)}") from exc
             return format_table([assignment.edge])
+        if args.command == "move-partition":
+            if args.partition < 0:
+                raise InvalidArgument("partition must be 0 or more")
+            request_move = router_pb2.MovePartitionRequest(partition=args.partition, router_id=args.router_id)
+            owner = await call(stub.MovePartition(request_move, timeout=MOVE_TIMEOUT_S))
+            return (
+                f"partition {owner.partition}: owner {owner.router_id} ({owner.target}) epoch {owner.epoch}"
+            )
         draining = args.command == "drain"
         request_drain = discovery_pb2.SetDrainingRequest(node_id=args.node_id, draining=draining)
         node = await call(stub.SetDraining(request_drain, timeout=CALL_TIMEOUT_S))
@@ -150,9 +179,9 @@ async def run(args: argparse.Namespace) -> str:
         return format_table([node])
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "hubbub discovery") -> int:
     """0 on success, 1 when the service refused or could not be reached, 2 on bad usage."""
-    parser = build_parser()
+    parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and on bad usage

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from discovery.model import NodeInfo, NodeKind
 from kernel.errors import InvalidArgument
-from protos import discovery_pb2
+from kernel.ownership import Owner, PartitionMap, check_partitions
+from protos import discovery_pb2, router_pb2
 
 KIND_TO_PROTO: dict[NodeKind, discovery_pb2.NodeKind.ValueType] = {
     NodeKind.EDGE: discovery_pb2.NODE_KIND_EDGE,
@@ -54,3 +55,27 @@ def node_from_proto(message: discovery_pb2.Node) -> NodeInfo:
         partitions=tuple(message.partitions),
         epoch=message.epoch,
     )
+
+
+def map_to_proto(partition_map: PartitionMap) -> router_pb2.PartitionMapUpdate:
+    update = router_pb2.PartitionMapUpdate(partitions=partition_map.partitions, version=partition_map.version)
+    add = update.owners.add
+    for partition, owner in enumerate(partition_map.owners):
+        if owner is not None:
+            add(partition=partition, router_id=owner.router_id, target=owner.target, epoch=owner.epoch)
+    return update
+
+
+def map_from_proto(update: router_pb2.PartitionMapUpdate) -> PartitionMap:
+    """InvalidArgument for a map that names a partition outside 0..P-1."""
+    check_partitions(update.partitions)
+    owners: list[Owner | None] = [None] * update.partitions
+    for entry in update.owners:
+        if entry.partition >= update.partitions:
+            raise InvalidArgument(f"partition {entry.partition} outside a map of {update.partitions}")
+        owners[entry.partition] = owner_from_proto(entry)
+    return PartitionMap(update.partitions, update.version, tuple(owners))
+
+
+def owner_from_proto(entry: router_pb2.PartitionOwner) -> Owner:
+    return Owner(entry.router_id, entry.target, entry.epoch)

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from discovery.config import DiscoveryConfig
 from discovery.interface import NodeRegistry
-from discovery.servicer import DiscoveryServicer
+from discovery.servicer import DiscoveryServicer, MovePartition
 from kernel.grpc_server import GrpcService, start_grpc_server
 from protos import discovery_pb2_grpc
 
 CLIENT_METHODS = frozenset({"/hubbub.v1.Discovery/AssignEdge"})
 
 
-async def start_discovery(config: DiscoveryConfig, registry: NodeRegistry) -> GrpcService:
-    servicer = DiscoveryServicer(registry)
+async def start_discovery(
+    config: DiscoveryConfig, registry: NodeRegistry, move_partition: MovePartition | None = None
+) -> GrpcService:
+    servicer = DiscoveryServicer(registry, move_partition)
     return await start_grpc_server(
         "discovery",
         lambda server: discovery_pb2_grpc.add_DiscoveryServicer_to_server(servicer, server),

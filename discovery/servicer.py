@@ -3,6 +3,7 @@ the edge-choice rule. Errors cross as kernel error codes."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from grpc import aio
@@ -11,16 +12,28 @@ from discovery.convert import kind_from_proto, node_to_proto
 from discovery.interface import NodeRegistry
 from discovery.model import NodeKind
 from discovery.rules import choose_edge
-from kernel.errors import InvalidArgument
+from kernel.errors import InvalidArgument, NotFound
 from kernel.grpc_boundary import servicer_errors
-from protos import discovery_pb2, discovery_pb2_grpc
+from protos import discovery_pb2, discovery_pb2_grpc, router_pb2
 
 Context = aio.ServicerContext[Any, Any]
+MovePartition = Callable[[router_pb2.MovePartitionRequest], Awaitable[router_pb2.PartitionOwner]]
 
 
 class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServicer):
-    def __init__(self, registry: NodeRegistry) -> None:
+    def __init__(self, registry: NodeRegistry, move_partition: MovePartition | None = None) -> None:
         self._registry = registry
+        self._move_partition = move_partition
+
+    @servicer_errors
+    async def MovePartition(
+        self, request: router_pb2.MovePartitionRequest, context: Context
+    ) -> router_pb2.PartitionOwner:
+        if not request.router_id:
+            raise InvalidArgument("router_id is required")
+        if self._move_partition is None:
+            raise NotFound("this discovery service moves no partitions")
+        return await self._move_partition(request)
 
     @servicer_errors
     async def AssignEdge(

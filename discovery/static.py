@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from discovery.model import NodeInfo, NodeKind
 from kernel.errors import InvalidArgument, NotFound
+from kernel.ownership import PartitionMap
 
 _KIND_ORDER = {kind: i for i, kind in enumerate(NodeKind)}
 
@@ -21,7 +22,9 @@ class StaticRegistry:
         nodes: Iterable[NodeInfo] = (),
         *,
         connection_sources: dict[str, Callable[[], int]] | None = None,
+        partition_map: Callable[[], PartitionMap] | None = None,
     ) -> None:
+        self._partition_map = partition_map
         self._nodes: dict[str, NodeInfo] = {}
         self._draining: set[str] = set()
         self._sources: dict[str, Callable[[], int]] = dict(connection_sources or {})
@@ -40,9 +43,12 @@ class StaticRegistry:
         messaging_target: str,
         presence_target: str,
         now_ms: int,
+        partition_map: Callable[[], PartitionMap] | None = None,
     ) -> StaticRegistry:
         """The registry of `hubbub up`: one of each service; the router owns every partition
-        (an empty partition list), as the single node's one router does."""
+        (an empty partition list), as the single node's one router does. With `partition_map`
+        (the edge's current map), the routers are listed as the map names them, each with the
+        partitions it owns and its highest epoch."""
         return cls(
             [
                 NodeInfo(edge_id, NodeKind.EDGE, grpc_target, ws_url, registered_at_ms=now_ms),
@@ -51,6 +57,7 @@ class StaticRegistry:
                 NodeInfo("presence-1", NodeKind.PRESENCE, presence_target, registered_at_ms=now_ms),
             ],
             connection_sources={edge_id: connections},
+            partition_map=partition_map,
         )
 
     # ---------------------------------------------------------------- NodeRegistry
@@ -81,6 +88,7 @@ class StaticRegistry:
         self._draining.discard(node_id)
 
     async def list_nodes(self, kind: NodeKind | None = None) -> list[NodeInfo]:
+        self._routers_from_map()
         nodes = [n for n in self._nodes.values() if kind is None or n.kind is kind]
         nodes.sort(key=lambda n: (_KIND_ORDER[n.kind], n.node_id))
         return [self._view(n) for n in nodes]
@@ -100,6 +108,24 @@ class StaticRegistry:
     def set_connections(self, node_id: str, connections: int) -> None:
         """A synchronous callback for an in-process edge that pushes its count."""
         self._nodes[node_id] = dataclasses.replace(self._get(node_id), connections=max(0, connections))
+
+    def _routers_from_map(self) -> None:
+        if self._partition_map is None:
+            return
+        current = self._partition_map()
+        if not any(owner is not None and owner.epoch for owner in current.owners):
+            return  # no watched map yet (a static one names no real router)
+        routers = current.routers()
+        for node in list(self._nodes.values()):
+            if node.kind is NodeKind.ROUTER and node.node_id not in routers and node.partitions:
+                self._nodes[node.node_id] = dataclasses.replace(node, partitions=())
+        for router_id, target in routers.items():
+            held = current.held_by(router_id)
+            old = self._nodes.get(router_id)
+            base = old if old is not None else NodeInfo(router_id, NodeKind.ROUTER, target)
+            self._nodes[router_id] = dataclasses.replace(
+                base, grpc_target=target, partitions=tuple(sorted(held)), epoch=max(held.values())
+            )
 
     # --------------------------------------------------------------------- helpers
     def _put(self, node: NodeInfo) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from kernel.errors import InvalidArgument
 from kernel.grpc_server import MAX_BATCH_BYTES
 from kernel.limits import MAX_BODY_CHARS, MAX_PAYLOAD_BYTES
+from kernel.ownership import check_partitions
+from kernel.partitions import DEFAULT_PARTITIONS
 
 MIN_FRAME_BYTES = 4 * MAX_BODY_CHARS + MAX_PAYLOAD_BYTES + 1024
 """The largest legal send in binary protobuf (4 UTF-8 bytes per character) with room for
@@ -107,6 +109,11 @@ class EdgeConfig:
     """Log-ins / sign-ups this edge has with messaging at once (slots apart from the queries')."""
     auth_waiting: int = 256
     """Log-ins / sign-ups waiting for a slot; beyond, a hello gets RATE_LIMITED at once."""
+    partitions: int = DEFAULT_PARTITIONS
+    """P (kernel/partitions.py): the same on every edge, router and store of a deployment."""
+    watch_partitions: bool = False
+    """Route by the partition map the routers serve (Router.WatchPartitions, re-routed as it
+    changes); off = a static map balanced over router_targets (epoch 0, unfenced)."""
 
     def __post_init__(self) -> None:
         if not 0 < len(self.edge_id) <= 256:  # it heads every EdgeBatch (see BATCH_ENVELOPE_BYTES)
@@ -136,6 +143,7 @@ class EdgeConfig:
         )
         if any(burst < 1 or per_second <= 0 for burst, per_second in rates) or self.rate_user_factor < 1:
             raise InvalidArgument("rate_*_burst >= 1, rate_*_per_second > 0 and rate_user_factor >= 1")
+        check_partitions(self.partitions)
         if self.rate_error_interval_ms < 0 or self.auth_in_flight < 1 or self.auth_waiting < 0:
             raise InvalidArgument("rate_error_interval_ms >= 0, auth_in_flight >= 1, auth_waiting >= 0")
 

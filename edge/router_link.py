@@ -8,9 +8,11 @@ goes out as one EdgeBatch, encoded by hand (edge.wire) and cut below the gRPC me
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 from grpc import aio
@@ -25,8 +27,10 @@ from kernel.background import BackgroundTask
 from kernel.errors import ErrorCode, TooLarge
 from kernel.grpc_server import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, internal_channel
 from kernel.internal_auth import internal_metadata
-from protos.client_pb2 import ClientFrame
-from protos.router_pb2 import EdgeBatch, EdgeItem, RouterBatch, SessionRef
+from kernel.ownership import PartitionMap, static_map
+from kernel.partitions import DEFAULT_PARTITIONS
+from protos.client_pb2 import ClientFrame, ServerFrame
+from protos.router_pb2 import EdgeBatch, EdgeItem, RouterBatch, RouterItem, SessionRef
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,12 @@ MAX_QUEUED_BYTES = 4 * MAX_MESSAGE_BYTES
 MAX_WRITE_ATTEMPTS = 3
 """Writes a frame may be part of that failed (the link broke under it) before it is dropped
 and its sender told UNAVAILABLE: a frame never re-queues at the head forever."""
+MAX_REROUTES = 3
+"""Times a frame refused STALE_OWNER is re-sent to a newer owner before its sender hears
+UNAVAILABLE (a handoff takes one; a flapping map must not bounce a frame for ever)."""
+REROUTE_WAIT_S = 5.0
+"""How long a refused frame waits for a map that names another owner (a planned handoff
+publishes one within milliseconds; a lost router within its session timeout)."""
 _NOT_A_FRAME = -1  # in RouterLink._tries: an open/close, restated by the replay instead
 _tracer = telemetry.tracer("hubbub.edge")
 LINK_METHOD = "/hubbub.v1.Router/Link"
@@ -103,12 +113,12 @@ class RouterLink:
     def queued_bytes(self) -> int:
         return self._bytes
 
-    def enqueue_frame(self, session: bytes, frame: bytes) -> bool:
+    def enqueue_frame(self, session: bytes, frame: bytes, reroutes: int = 0) -> bool:
         """Queue a serialized ClientFrame from the session whose `wire.session_field` is given.
 
         False = the backlog is full (retry later); raises TooLarge for an item no batch can
         carry, which is never queued (it would fail every write of the link)."""
-        item = wire.frame_item(session, frame)
+        item = wire.frame_item(session, frame, reroutes)
         size = len(item) + wire.ITEM_OVERHEAD
         if size > MAX_BATCH_BYTES:
             raise TooLarge("frame too large to route")
@@ -270,8 +280,22 @@ class RouterLink:
         raise ConnectionError("router ended the link")
 
 
+@dataclass(slots=True)
+class _Split:
+    remaining: int
+    cursors: int = 0
+    error: bytes | None = None
+
+
 class RouterLinks:
-    """All router links of this edge; implements connection.RouterSink."""
+    """All router links of this edge, one per router the partition map names (or, before a
+    map arrives, per configured target); implements connection.RouterSink.
+
+    Frames go to the owner of their partition. A frame a router refuses (STALE_OWNER: it does
+    not own the partition, or no longer) comes back whole; it is re-sent to the owner the map
+    names, at once when that is another router, else when the next map arrives: at most
+    MAX_REROUTES times and within REROUTE_WAIT_S, then its sender hears UNAVAILABLE.
+    """
 
     def __init__(
         self,
@@ -282,25 +306,46 @@ class RouterLinks:
         flush_interval_s: float = 0.0,
         internal_secret: str = "",
         internal_tls_dir: str = "",
+        partitions: int = DEFAULT_PARTITIONS,
     ) -> None:
         self._hub = hub
-        self.links = [
-            RouterLink(
-                t,
-                edge_id,
-                hub.live_refs,
-                self.deliver,
-                pending_limit,
-                flush_interval_s=flush_interval_s,
-                internal_secret=internal_secret,
-                internal_tls_dir=internal_tls_dir,
+        self._edge_id = edge_id
+        self._pending_limit = pending_limit
+        self._flush_interval_s = flush_interval_s
+        self._internal_secret = internal_secret
+        self._internal_tls_dir = internal_tls_dir
+        self._by_target: dict[str, RouterLink] = {}
+        self.links: list[RouterLink] = []
+        self._started = False
+        for target in targets:
+            self._link(target)
+        self.map = static_map(partitions, targets) if targets else PartitionMap.empty(partitions)
+        self._sessions: dict[int, bytes] = {}  # session id -> its encoded EdgeItem.session field
+        self._parked: list[tuple[EdgeItem, float]] = []  # refused, waiting for a newer map
+        self._splits: dict[tuple[int, int], _Split] = {}  # (session, ref) of split receipts
+        self.rerouted = 0  # frames re-sent after STALE_OWNER (observability)
+
+    def _link(self, target: str) -> RouterLink:
+        link = self._by_target.get(target)
+        if link is None:
+            link = self._by_target[target] = RouterLink(
+                target,
+                self._edge_id,
+                self._hub.live_refs,
+                functools.partial(self.deliver, source=target),
+                self._pending_limit,
+                flush_interval_s=self._flush_interval_s,
+                internal_secret=self._internal_secret,
+                internal_tls_dir=self._internal_tls_dir,
                 on_dropped=self._dropped,
             )
-            for t in targets
-        ]
-        self._sessions: dict[int, bytes] = {}  # session id -> its encoded EdgeItem.session field
+            self.links.append(link)
+            if self._started:
+                link.start()  # its replay announces every live session to the new router
+        return link
 
     def start(self) -> None:
+        self._started = True
         for link in self.links:
             link.start()
 
@@ -308,23 +353,123 @@ class RouterLinks:
         for link in self.links:
             await link.stop()
 
+    def set_map(self, partition_map: PartitionMap) -> None:
+        """A newer map (older ones are ignored): links to routers it names, and the refused
+        frames that waited for it go out again."""
+        if partition_map.version <= self.map.version and self.map.version:
+            return
+        if partition_map.partitions != self.map.partitions:
+            log.error(
+                "partition map of %d partitions ignored: this edge has %d",
+                partition_map.partitions,
+                self.map.partitions,
+            )
+            return
+        self.map = partition_map
+        for target in sorted(partition_map.routers().values()):
+            self._link(target)
+        parked, self._parked = self._parked, []
+        for item, _ in parked:
+            self._send_again(item, refused_by=None)
+
     def forward(self, ref: SessionRef, frame: ClientFrame, raw: bytes | None = None) -> bool:
         """Queue a frame; `raw`, when given, is its exact wire form (spliced in, not re-encoded).
 
         False = a backlog is full (retry); raises TooLarge for a frame no batch can carry."""
-        links = self.links
-        if not links:
-            return False
         session = self._sessions.get(ref.session_id)
         if session is None:
             session = wire.session_field(ref)
-        if len(links) == 1:
-            return links[0].enqueue_frame(session, frame.SerializeToString() if raw is None else raw)
+        return self._route(session, ref, frame, raw, 0)
+
+    def _route(
+        self, session: bytes, ref: SessionRef, frame: ClientFrame, raw: bytes | None, reroutes: int
+    ) -> bool:
         accepted = True
-        for index, part in route_frame(frame, ref.user_id, len(links)):
+        parts = route_frame(frame, ref.user_id, self.map)
+        if len(parts) > 1:
+            self._split(ref.session_id, frame.ref, len(parts))
+        for target, part in parts:
+            if target is None:  # mid-handoff: no owner; the next map names one
+                item = EdgeItem(session=ref, frame=part, reroutes=reroutes)
+                self._park(item)
+                continue
             data = raw if raw is not None and part is frame else part.SerializeToString()
-            accepted = links[index].enqueue_frame(session, data) and accepted
+            self.rerouted += 1 if reroutes else 0
+            accepted = self._link(target).enqueue_frame(session, data, reroutes) and accepted
         return accepted
+
+    def _park(self, item: EdgeItem) -> None:
+        if not self._parked:
+            asyncio.get_running_loop().call_later(REROUTE_WAIT_S, self._expire_parked)
+        self._parked.append((item, asyncio.get_running_loop().time() + REROUTE_WAIT_S))
+
+    def _expire_parked(self) -> None:
+        now = asyncio.get_running_loop().time()
+        keep = [(item, deadline) for item, deadline in self._parked if deadline > now]
+        for item, deadline in self._parked:
+            if deadline <= now:
+                self._unavailable(item)
+        self._parked = keep
+        if keep:
+            asyncio.get_running_loop().call_later(keep[0][1] - now, self._expire_parked)
+
+    def _refused(self, item: EdgeItem, refused_by: str) -> None:
+        """A router refused `item` STALE_OWNER: re-send it by the map, bounded."""
+        if item.session.session_id not in self._sessions:
+            return  # its session has gone: nobody waits for the answer
+        if item.reroutes >= MAX_REROUTES:
+            self._unavailable(item)
+            return
+        self._send_again(item, refused_by)
+
+    def _send_again(self, item: EdgeItem, refused_by: str | None) -> None:
+        frame = item.frame
+        targets = {target for target, _ in route_frame(frame, item.session.user_id, self.map)}
+        if refused_by is not None and targets <= {refused_by, None}:
+            self._park(item)  # the map still names the router that refused: wait for a newer one
+            return
+        session = self._sessions.get(item.session.session_id)
+        if session is None:
+            return
+        if not self._route(session, item.session, frame, None, item.reroutes + 1):
+            self._unavailable(item)
+
+    def _split(self, session_id: int, ref: int, parts: int) -> None:
+        """A receipt frame went out in `parts` parts (one per owner): answer it once."""
+        pending = self._splits.get((session_id, ref))
+        if pending is None:
+            self._splits[(session_id, ref)] = _Split(parts)
+        else:
+            pending.remaining += parts - 1
+
+    def _merged(self, item: RouterItem) -> bool:
+        """False = an answer to one part of a split receipt frame, held back (or replaced) until
+        every part is answered: then one CursorsStored (or the first error) goes out."""
+        if len(item.session_ids) != 1:
+            return True
+        try:
+            frame = ServerFrame.FromString(item.frame)
+        except DecodeError:
+            return True
+        key = (item.session_ids[0], frame.ref)
+        pending = self._splits.get(key)
+        kind = frame.WhichOneof("kind")
+        if pending is None or kind not in ("cursors_stored", "error"):
+            return True
+        pending.remaining -= 1
+        if kind == "error" and pending.error is None:
+            pending.error = item.frame
+        elif kind == "cursors_stored":
+            pending.cursors += frame.cursors_stored.cursors
+        if pending.remaining > 0:
+            return False
+        del self._splits[key]
+        if pending.error is not None:
+            item.frame = pending.error
+        else:
+            frame.cursors_stored.cursors = pending.cursors
+            item.frame = frame.SerializeToString()
+        return True
 
     def opened(self, ref: SessionRef) -> None:
         session = self._sessions[ref.session_id] = wire.session_field(ref)
@@ -333,6 +478,9 @@ class RouterLinks:
 
     def closed(self, ref: SessionRef, graceful: bool) -> None:
         session = self._sessions.pop(ref.session_id, None) or wire.session_field(ref)
+        if self._splits:
+            for key in [k for k in self._splits if k[0] == ref.session_id]:
+                del self._splits[key]
         for link in self.links:
             link.closed(session, graceful)
 
@@ -342,14 +490,30 @@ class RouterLinks:
             parsed = EdgeItem.FromString(item)
         except DecodeError:
             return
-        error = error_frame(parsed.frame.ref, ErrorCode.UNAVAILABLE, "router unavailable, retry")
-        self._hub.deliver((parsed.session.session_id,), PushedFrame(error.SerializeToString()))
+        self._unavailable(parsed)
 
-    def deliver(self, batch: RouterBatch) -> None:
-        """Hand each RouterItem's bytes, unparsed, to the listed sessions' outboxes."""
+    def _unavailable(self, item: EdgeItem) -> None:
+        if item.session.session_id not in self._sessions:
+            return
+        error = error_frame(item.frame.ref, ErrorCode.UNAVAILABLE, "router unavailable, retry")
+        answer = RouterItem(session_ids=[item.session.session_id], frame=error.SerializeToString())
+        if self._merged(answer):
+            self._hub.deliver(answer.session_ids, PushedFrame(answer.frame))
+
+    def deliver(self, batch: RouterBatch, source: str = "") -> None:
+        """Hand each RouterItem's bytes, unparsed, to the listed sessions' outboxes (a refused
+        item is re-routed instead)."""
         hub = self._hub
+        items = batch.items
+        if any(item.HasField("refused") for item in items):
+            for item in items:
+                if item.HasField("refused"):
+                    self._refused(item.refused, source)
+            items = [item for item in items if not item.HasField("refused")]  # type: ignore[assignment]
+        if self._splits:
+            items = [item for item in items if self._merged(item)]  # type: ignore[assignment]
         if telemetry.tracing_enabled():
-            for item in batch.items:
+            for item in items:
                 pushed = PushedFrame(item.frame)
                 try:
                     parent = telemetry.context_from(pushed.frame().trace)
@@ -359,5 +523,5 @@ class RouterLinks:
                     span.set_attribute("hubbub.recipients", len(item.session_ids))
                     hub.deliver(item.session_ids, pushed)
             return
-        for item in batch.items:
+        for item in items:
             hub.deliver(item.session_ids, PushedFrame(item.frame))

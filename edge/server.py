@@ -17,6 +17,7 @@ from edge.grpc_gateway import gateway_handler
 from edge.hub import Hub
 from edge.inbound_limits import InboundRates, LimitClass, UserLimits
 from edge.messaging_client import MessagingQueries
+from edge.partition_watch import RemoteMapWatch
 from edge.presence_reporter import PresenceReporter
 from edge.router_link import RouterLinks
 from edge.session import SessionSettings
@@ -24,6 +25,7 @@ from edge.token_check import TokenGenerations
 from edge.websocket_server import close_all, start_websocket_server
 from kernel.clock import Clock, SystemClock
 from kernel.grpc_server import GrpcService, start_grpc_server
+from kernel.ownership import MapWatch
 from kernel.token_bucket import Rate
 from protos.router_pb2 import SessionRef
 
@@ -57,6 +59,7 @@ class EdgeService:
     queries: MessagingQueries
     reporter: PresenceReporter | None
     _ticker: asyncio.Task[None] | None = None
+    _watcher: asyncio.Task[None] | None = None
     _stopped: bool = field(default=False)
 
     @property
@@ -84,10 +87,11 @@ class EdgeService:
         if self._stopped:
             return
         self._stopped = True
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        for task in (self._ticker, self._watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self.ws_server.close(close_connections=False)
         await close_all(self.ctx, CloseCode.GOING_AWAY, "edge shutting down")
         self.ws_server.close(close_connections=True)
@@ -110,8 +114,18 @@ async def _tick_forever(ctx: EdgeContext, period_s: float) -> None:
                 log.exception("heartbeat tick failed")
 
 
-async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeService:
-    """Start both listeners and the links; the returned service knows its bound addresses."""
+async def _follow_map(source: MapWatch, links: RouterLinks) -> None:
+    """Every map the watch delivers, to the links (they re-route as it changes)."""
+    async for partition_map in source.watch():
+        links.set_map(partition_map)
+
+
+async def start_edge(
+    config: EdgeConfig, *, clock: Clock | None = None, map_watch: MapWatch | None = None
+) -> EdgeService:
+    """Start both listeners and the links; the returned service knows its bound addresses.
+    `map_watch`: where the partition map comes from (in-process ownership); else the routers'
+    WatchPartitions when `watch_partitions`, else a static map over `router_targets`."""
     clock = clock or SystemClock()
     hub = Hub()
     links = RouterLinks(
@@ -122,6 +136,7 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
         flush_interval_s=config.router_flush_interval_ms / 1000,
         internal_secret=config.internal_secret,
         internal_tls_dir=config.internal_tls_dir,
+        partitions=config.partitions,
     )
     reporter = (
         PresenceReporter(
@@ -183,9 +198,16 @@ async def start_edge(config: EdgeConfig, *, clock: Clock | None = None) -> EdgeS
         await queries.close()
         raise
     links.start()
+    if map_watch is None and config.watch_partitions:
+        map_watch = RemoteMapWatch(config.router_targets, config.internal_secret, config.internal_tls_dir)
+    watcher = (
+        asyncio.get_running_loop().create_task(_follow_map(map_watch, links))
+        if map_watch is not None
+        else None
+    )
     if reporter is not None:
         reporter.start()
-    service = EdgeService(config, ctx, ws_server, grpc_service, links, queries, reporter)
+    service = EdgeService(config, ctx, ws_server, grpc_service, links, queries, reporter, _watcher=watcher)
     service._ticker = asyncio.get_running_loop().create_task(_tick_forever(ctx, tick_period_s(config)))
     return service
 

@@ -1,4 +1,4 @@
-"""Hand-encoded EdgeBatch/EdgeItem bytes for the router link (router.proto, unchanged).
+"""Hand-encoded EdgeBatch/EdgeItem bytes for the router link (router.proto).
 
 A binary client's frame is already wire bytes: splicing them into the batch saves a parse
 copy and a re-serialization per frame. Output parses as the EdgeBatch protobuf would build.
@@ -23,6 +23,7 @@ _EDGE_ID = b"\x0a"  # EdgeBatch.edge_id = 1
 _ITEM = b"\x12"  # EdgeBatch.items = 2
 _SESSION = b"\x0a"  # EdgeItem.session = 1
 _FRAME = b"\x12"  # EdgeItem.frame = 2
+_REROUTES = b"\x28"  # EdgeItem.reroutes = 5 (a varint)
 # EdgeItem.opened = 3 / closed = 4, each holding one bool field 1.
 _OPENED = (b"\x1a\x00", b"\x1a\x02\x08\x01")  # replay false / true
 _CLOSED = (b"\x22\x00", b"\x22\x02\x08\x01")  # graceful false / true
@@ -34,9 +35,10 @@ def session_field(ref: SessionRef) -> bytes:
     return _SESSION + varint(len(data)) + data
 
 
-def frame_item(session: bytes, frame: bytes) -> bytes:
-    """An EdgeItem carrying a serialized ClientFrame."""
-    return session + _FRAME + varint(len(frame)) + frame
+def frame_item(session: bytes, frame: bytes, reroutes: int = 0) -> bytes:
+    """An EdgeItem carrying a serialized ClientFrame (re-sent `reroutes` times after STALE_OWNER)."""
+    item = session + _FRAME + varint(len(frame)) + frame
+    return item + _REROUTES + varint(reroutes) if reroutes else item
 
 
 def opened_item(session: bytes, replay: bool) -> bytes:

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from protos import discovery_pb2 as protos_dot_discovery__pb2
+from protos import router_pb2 as protos_dot_router__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -49,6 +50,11 @@ class DiscoveryStub:
                 request_serializer=protos_dot_discovery__pb2.SetDrainingRequest.SerializeToString,
                 response_deserializer=protos_dot_discovery__pb2.Node.FromString,
                 _registered_method=True)
+        self.MovePartition = channel.unary_unary(
+                '/hubbub.v1.Discovery/MovePartition',
+                request_serializer=protos_dot_router__pb2.MovePartitionRequest.SerializeToString,
+                response_deserializer=protos_dot_router__pb2.PartitionOwner.FromString,
+                _registered_method=True)
 
 
 class DiscoveryServicer:
@@ -72,6 +78,13 @@ class DiscoveryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MovePartition(self, request, context):
+        """`hubbub admin move-partition`: forwarded to the routers' ownership (internal secret).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DiscoveryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +102,11 @@ def add_DiscoveryServicer_to_server(servicer, server):
                     servicer.SetDraining,
                     request_deserializer=protos_dot_discovery__pb2.SetDrainingRequest.FromString,
                     response_serializer=protos_dot_discovery__pb2.Node.SerializeToString,
+            ),
+            'MovePartition': grpc.unary_unary_rpc_method_handler(
+                    servicer.MovePartition,
+                    request_deserializer=protos_dot_router__pb2.MovePartitionRequest.FromString,
+                    response_serializer=protos_dot_router__pb2.PartitionOwner.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +190,33 @@ class Discovery:
             '/hubbub.v1.Discovery/SetDraining',
             protos_dot_discovery__pb2.SetDrainingRequest.SerializeToString,
             protos_dot_discovery__pb2.Node.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MovePartition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Discovery/MovePartition',
+            protos_dot_router__pb2.MovePartitionRequest.SerializeToString,
+            protos_dot_router__pb2.PartitionOwner.FromString,
             options,
             channel_credentials,
             insecure,

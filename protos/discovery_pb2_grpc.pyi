@@ -6,6 +6,7 @@ Discovery: which nodes exist, which edge a client should use, who owns what."""
 from collections import abc as _abc
 from grpc import aio as _aio
 from protos import discovery_pb2 as _discovery_pb2
+from protos import router_pb2 as _router_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -34,6 +35,8 @@ class DiscoveryStub:
     AssignEdge: _grpc.UnaryUnaryMultiCallable[_discovery_pb2.AssignEdgeRequest, _discovery_pb2.EdgeAssignment]
     ListNodes: _grpc.UnaryUnaryMultiCallable[_discovery_pb2.ListNodesRequest, _discovery_pb2.NodeList]
     SetDraining: _grpc.UnaryUnaryMultiCallable[_discovery_pb2.SetDrainingRequest, _discovery_pb2.Node]
+    MovePartition: _grpc.UnaryUnaryMultiCallable[_router_pb2.MovePartitionRequest, _router_pb2.PartitionOwner]
+    """`hubbub admin move-partition`: forwarded to the routers' ownership (internal secret)."""
 
 @_typing.type_check_only
 class DiscoveryAsyncStub(DiscoveryStub):
@@ -41,6 +44,8 @@ class DiscoveryAsyncStub(DiscoveryStub):
     AssignEdge: _aio.UnaryUnaryMultiCallable[_discovery_pb2.AssignEdgeRequest, _discovery_pb2.EdgeAssignment]  # type: ignore[assignment]
     ListNodes: _aio.UnaryUnaryMultiCallable[_discovery_pb2.ListNodesRequest, _discovery_pb2.NodeList]  # type: ignore[assignment]
     SetDraining: _aio.UnaryUnaryMultiCallable[_discovery_pb2.SetDrainingRequest, _discovery_pb2.Node]  # type: ignore[assignment]
+    MovePartition: _aio.UnaryUnaryMultiCallable[_router_pb2.MovePartitionRequest, _router_pb2.PartitionOwner]  # type: ignore[assignment]
+    """`hubbub admin move-partition`: forwarded to the routers' ownership (internal secret)."""
 
 class DiscoveryServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -63,5 +68,13 @@ class DiscoveryServicer(metaclass=_abc_1.ABCMeta):
         request: _discovery_pb2.SetDrainingRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_discovery_pb2.Node, _abc.Awaitable[_discovery_pb2.Node]]: ...
+
+    @_abc_1.abstractmethod
+    def MovePartition(
+        self,
+        request: _router_pb2.MovePartitionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.PartitionOwner, _abc.Awaitable[_router_pb2.PartitionOwner]]:
+        """`hubbub admin move-partition`: forwarded to the routers' ownership (internal secret)."""
 
 def add_DiscoveryServicer_to_server(servicer: DiscoveryServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -82,6 +82,9 @@ class EdgeItem(_message.Message):
     FRAME_FIELD_NUMBER: _builtins.int
     OPENED_FIELD_NUMBER: _builtins.int
     CLOSED_FIELD_NUMBER: _builtins.int
+    REROUTES_FIELD_NUMBER: _builtins.int
+    reroutes: _builtins.int
+    """times the edge re-sent this frame after a STALE_OWNER"""
     @_builtins.property
     def session(self) -> Global___SessionRef: ...
     @_builtins.property
@@ -99,10 +102,11 @@ class EdgeItem(_message.Message):
         frame: _client_pb2.ClientFrame | None = ...,
         opened: Global___SessionOpened | None = ...,
         closed: Global___SessionClosed | None = ...,
+        reroutes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["closed", b"closed", "frame", b"frame", "kind", b"kind", "opened", b"opened", "session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed", b"closed", "frame", b"frame", "kind", b"kind", "opened", b"opened", "session", b"session"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed", b"closed", "frame", b"frame", "kind", b"kind", "opened", b"opened", "reroutes", b"reroutes", "session", b"session"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["frame", "opened", "closed"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
@@ -180,20 +184,125 @@ class RouterItem(_message.Message):
 
     SESSION_IDS_FIELD_NUMBER: _builtins.int
     FRAME_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
     frame: _builtins.bytes
     """a serialized hubbub.v1.ServerFrame"""
     @_builtins.property
     def session_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def refused(self) -> Global___EdgeItem:
+        """Set instead of frame: the router does not own the item's partition (STALE_OWNER); the
+        edge re-routes the item by a newer map (bounded by reroutes) and the client sees nothing.
+        """
+
     def __init__(
         self,
         *,
         session_ids: _abc.Iterable[_builtins.int] | None = ...,
         frame: _builtins.bytes = ...,
+        refused: Global___EdgeItem | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["refused", b"refused"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["frame", b"frame", "session_ids", b"session_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["frame", b"frame", "refused", b"refused", "session_ids", b"session_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RouterItem: _TypeAlias = RouterItem  # noqa: Y015
+
+@_typing.final
+class WatchPartitionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchPartitionsRequest: _TypeAlias = WatchPartitionsRequest  # noqa: Y015
+
+@_typing.final
+class PartitionOwner(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTITION_FIELD_NUMBER: _builtins.int
+    ROUTER_ID_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    partition: _builtins.int
+    router_id: _builtins.str
+    target: _builtins.str
+    """host:port of the router's Link"""
+    epoch: _builtins.int
+    def __init__(
+        self,
+        *,
+        partition: _builtins.int = ...,
+        router_id: _builtins.str = ...,
+        target: _builtins.str = ...,
+        epoch: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "partition", b"partition", "router_id", b"router_id", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartitionOwner: _TypeAlias = PartitionOwner  # noqa: Y015
+
+@_typing.final
+class PartitionMapUpdate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTITIONS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    OWNERS_FIELD_NUMBER: _builtins.int
+    partitions: _builtins.int
+    """P"""
+    version: _builtins.int
+    """grows with every change"""
+    @_builtins.property
+    def owners(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartitionOwner]:
+        """owned partitions only"""
+
+    def __init__(
+        self,
+        *,
+        partitions: _builtins.int = ...,
+        version: _builtins.int = ...,
+        owners: _abc.Iterable[Global___PartitionOwner] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["owners", b"owners", "partitions", b"partitions", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartitionMapUpdate: _TypeAlias = PartitionMapUpdate  # noqa: Y015
+
+@_typing.final
+class MovePartitionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTITION_FIELD_NUMBER: _builtins.int
+    ROUTER_ID_FIELD_NUMBER: _builtins.int
+    partition: _builtins.int
+    router_id: _builtins.str
+    """the new owner"""
+    def __init__(
+        self,
+        *,
+        partition: _builtins.int = ...,
+        router_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["partition", b"partition", "router_id", b"router_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MovePartitionRequest: _TypeAlias = MovePartitionRequest  # noqa: Y015

@@ -39,6 +39,16 @@ class RouterStub:
                 request_serializer=protos_dot_router__pb2.EdgeBatch.SerializeToString,
                 response_deserializer=protos_dot_router__pb2.RouterBatch.FromString,
                 _registered_method=True)
+        self.WatchPartitions = channel.unary_stream(
+                '/hubbub.v1.Router/WatchPartitions',
+                request_serializer=protos_dot_router__pb2.WatchPartitionsRequest.SerializeToString,
+                response_deserializer=protos_dot_router__pb2.PartitionMapUpdate.FromString,
+                _registered_method=True)
+        self.MovePartition = channel.unary_unary(
+                '/hubbub.v1.Router/MovePartition',
+                request_serializer=protos_dot_router__pb2.MovePartitionRequest.SerializeToString,
+                response_deserializer=protos_dot_router__pb2.PartitionOwner.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -50,6 +60,21 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchPartitions(self, request, context):
+        """The partition map (who owns which partition, at which epoch): the current one, then each
+        change. Edges route by it (kernel/ownership.py); a cluster's edges watch ZooKeeper instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MovePartition(self, request, context):
+        """A planned handoff of one partition to another router (admin; docs/architecture.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -57,6 +82,16 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.Link,
                     request_deserializer=protos_dot_router__pb2.EdgeBatch.FromString,
                     response_serializer=protos_dot_router__pb2.RouterBatch.SerializeToString,
+            ),
+            'WatchPartitions': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchPartitions,
+                    request_deserializer=protos_dot_router__pb2.WatchPartitionsRequest.FromString,
+                    response_serializer=protos_dot_router__pb2.PartitionMapUpdate.SerializeToString,
+            ),
+            'MovePartition': grpc.unary_unary_rpc_method_handler(
+                    servicer.MovePartition,
+                    request_deserializer=protos_dot_router__pb2.MovePartitionRequest.FromString,
+                    response_serializer=protos_dot_router__pb2.PartitionOwner.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +121,60 @@ class Router:
             '/hubbub.v1.Router/Link',
             protos_dot_router__pb2.EdgeBatch.SerializeToString,
             protos_dot_router__pb2.RouterBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchPartitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hubbub.v1.Router/WatchPartitions',
+            protos_dot_router__pb2.WatchPartitionsRequest.SerializeToString,
+            protos_dot_router__pb2.PartitionMapUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MovePartition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Router/MovePartition',
+            protos_dot_router__pb2.MovePartitionRequest.SerializeToString,
+            protos_dot_router__pb2.PartitionOwner.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,11 +35,23 @@ class RouterStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RouterAsyncStub: ...
     Link: _grpc.StreamStreamMultiCallable[_router_pb2.EdgeBatch, _router_pb2.RouterBatch]
+    WatchPartitions: _grpc.UnaryStreamMultiCallable[_router_pb2.WatchPartitionsRequest, _router_pb2.PartitionMapUpdate]
+    """The partition map (who owns which partition, at which epoch): the current one, then each
+    change. Edges route by it (kernel/ownership.py); a cluster's edges watch ZooKeeper instead.
+    """
+    MovePartition: _grpc.UnaryUnaryMultiCallable[_router_pb2.MovePartitionRequest, _router_pb2.PartitionOwner]
+    """A planned handoff of one partition to another router (admin; docs/architecture.md)."""
 
 @_typing.type_check_only
 class RouterAsyncStub(RouterStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Link: _aio.StreamStreamMultiCallable[_router_pb2.EdgeBatch, _router_pb2.RouterBatch]  # type: ignore[assignment]
+    WatchPartitions: _aio.UnaryStreamMultiCallable[_router_pb2.WatchPartitionsRequest, _router_pb2.PartitionMapUpdate]  # type: ignore[assignment]
+    """The partition map (who owns which partition, at which epoch): the current one, then each
+    change. Edges route by it (kernel/ownership.py); a cluster's edges watch ZooKeeper instead.
+    """
+    MovePartition: _aio.UnaryUnaryMultiCallable[_router_pb2.MovePartitionRequest, _router_pb2.PartitionOwner]  # type: ignore[assignment]
+    """A planned handoff of one partition to another router (admin; docs/architecture.md)."""
 
 class RouterServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -48,5 +60,23 @@ class RouterServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_router_pb2.EdgeBatch],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_router_pb2.RouterBatch], _abc.AsyncIterator[_router_pb2.RouterBatch]]: ...
+
+    @_abc_1.abstractmethod
+    def WatchPartitions(
+        self,
+        request: _router_pb2.WatchPartitionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_router_pb2.PartitionMapUpdate], _abc.AsyncIterator[_router_pb2.PartitionMapUpdate]]:
+        """The partition map (who owns which partition, at which epoch): the current one, then each
+        change. Edges route by it (kernel/ownership.py); a cluster's edges watch ZooKeeper instead.
+        """
+
+    @_abc_1.abstractmethod
+    def MovePartition(
+        self,
+        request: _router_pb2.MovePartitionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.PartitionOwner, _abc.Awaitable[_router_pb2.PartitionOwner]]:
+        """A planned handoff of one partition to another router (admin; docs/architecture.md)."""
 
 def add_RouterServicer_to_server(servicer: RouterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

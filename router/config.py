@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kernel.errors import InvalidArgument
+from kernel.ownership import check_partitions
+from kernel.partitions import DEFAULT_PARTITIONS
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,11 @@ class RouterConfig:
     typing_burst / typing_refill_s: typing token bucket per (user, conversation).
     edge_outbox_limit: router items waiting for one slow edge before new ones are dropped.
     presence_backoff_max_s: cap of the reconnect backoff for the Presence.Watch stream.
-    owner_epoch: partition ownership epoch sent with Append (0 = unfenced, single node).
+    partitions: P, the number of partitions (kernel/partitions.py); the same on every router,
+        edge and store of a deployment.
+    seal: with an ownership service, call Messaging.Seal for each claim before the first
+        Append (the store's fencing: older epochs are refused from then on). On by default;
+        off only for tests against a messaging fake without Seal.
     internal_secret: carried by every call this router makes and required of every call it
         serves (kernel.internal_auth); empty = open (tests).
     internal_tls_dir: mutual TLS for what it serves and calls (kernel.internal_tls); empty = none.
@@ -62,7 +68,8 @@ class RouterConfig:
     typing_refill_s: float = 2.0
     edge_outbox_limit: int = 200_000
     presence_backoff_max_s: float = 5.0
-    owner_epoch: int = 0
+    partitions: int = DEFAULT_PARTITIONS
+    seal: bool = True
     internal_secret: str = ""
     internal_tls_dir: str = ""
     push_collapse_ms: int = 10_000
@@ -94,5 +101,6 @@ class RouterConfig:
             raise InvalidArgument("router: append_interval_ms must be within 0..1000")
         if self.push_collapse_ms < 0 or self.max_pending_per_sender < 1:
             raise InvalidArgument("router: push_collapse_ms >= 0 and max_pending_per_sender >= 1")
+        check_partitions(self.partitions)
         if not 0 <= self.port <= 65535:
             raise InvalidArgument(f"router: port must be in 0..65535, not {self.port}")

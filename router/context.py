@@ -14,6 +14,7 @@ from router.fanout import FanoutPlan, SessionKey, plan_fanout
 from router.frames import Origin
 from router.links import LinkTable
 from router.members import AudienceCache
+from router.ownership import RouterPartitions
 from router.push import PushQueue
 from router.recent import RecentSenders
 
@@ -34,6 +35,7 @@ class RouterContext:
     members: AudienceCache
     recent: RecentSenders
     push: PushQueue
+    ownership: RouterPartitions
 
     def reply(self, origin: Origin, frame: bytes) -> None:
         """One frame to the session a request came from."""

@@ -7,11 +7,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from kernel.errors import BadFrame, HubbubError, Internal, InvalidArgument, Unavailable
+from kernel.errors import BadFrame, HubbubError, Internal, InvalidArgument, StaleOwner, Unavailable
 from protos import client_pb2, router_pb2
 from router.commands import CommandPath
 from router.context import RouterContext
 from router.frames import Origin, error_frame
+from router.ownership import frame_partitions
 from router.presence_fanout import PresenceFanout
 from router.receipts import ReceiptPath
 from router.sends import SendPath
@@ -42,6 +43,7 @@ class RouterCore:
         self.max_commands_in_flight = MAX_COMMANDS_IN_FLIGHT
 
     def start(self) -> None:
+        self.ctx.ownership.start()
         self.ctx.push.start()
         self.sends.start()
         self.receipts.start()
@@ -55,6 +57,7 @@ class RouterCore:
         await self.receipts.stop()
         await self.sends.stop()
         await self.ctx.push.stop()
+        await self.ctx.ownership.stop()
 
     async def handle_batch(self, edge_id: str, batch: router_pb2.EdgeBatch) -> None:
         """Every item on its own: a malformed one is answered (when it can be) and skipped."""
@@ -80,10 +83,19 @@ class RouterCore:
                 raise BadFrame("frame without an authenticated session")
             frame = item.frame
             what = frame.WhichOneof("kind")
+            ownership = self.ctx.ownership
+            if ownership.fenced:
+                try:
+                    ownership.check(frame_partitions(frame, session.user_id, ownership.partitions))
+                except StaleOwner:
+                    # Not ours (any more): back to the edge, which re-routes it by a newer map.
+                    ownership.refused += 1
+                    self.ctx.links.refuse(edge_id, item)
+                    return
             if what == "send":
                 if not frame.send.conversation_id:
                     raise InvalidArgument("send needs a conversationId")
-                self.sends.submit(origin, frame)
+                self.sends.submit(origin, frame, item.reroutes)
             elif what == "delivered" or what == "read":
                 self.receipts.submit(origin, frame)
             elif what is not None and what in self._commands:

@@ -65,6 +65,24 @@ class EdgeLink:
         self._bytes += size
         self._wake.set()
 
+    def put_refused(self, item: router_pb2.EdgeItem) -> None:
+        """Hand a refused item back (STALE_OWNER): the edge re-routes it. Queued with no
+        session ids, which no other item has."""
+        if self._closed:
+            return
+        data = item.SerializeToString()
+        size = item_bytes((), data)
+        if (
+            len(self._items) >= self._limit
+            or self._bytes + size > self._limit_bytes
+            or size > MAX_BATCH_BYTES
+        ):
+            self.dropped += 1
+            return
+        self._items.append(((), data))
+        self._bytes += size
+        self._wake.set()
+
     def close(self) -> None:
         self._closed = True
         self._wake.set()
@@ -90,7 +108,10 @@ class EdgeLink:
         batch = router_pb2.RouterBatch()
         add = batch.items.add
         for session_ids, frame in items:
-            add(session_ids=session_ids, frame=frame)
+            if session_ids:
+                add(session_ids=session_ids, frame=frame)
+            else:
+                add(refused=router_pb2.EdgeItem.FromString(frame))
         return batch
 
     def _take(self) -> list[tuple[Sequence[int], bytes]]:
@@ -146,6 +167,11 @@ class LinkTable:
         link = self._links.get(edge_id)
         if link is not None:
             link.put(session_ids, frame)
+
+    def refuse(self, edge_id: str, item: router_pb2.EdgeItem) -> None:
+        link = self._links.get(edge_id)
+        if link is not None:
+            link.put_refused(item)
 
     def send_plan(self, targets: Mapping[str, Sequence[int]], frame: bytes) -> None:
         links = self._links

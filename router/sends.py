@@ -8,11 +8,12 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kernel.errors import HubbubError, Internal, InvalidArgument, Unavailable
+from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, Unavailable
 from kernel.grpc_boundary import call
 from kernel.limits import MAX_ID
 from kernel.log_limit import LogAtMostEvery
-from protos import client_pb2, messaging_pb2
+from kernel.partitions import partition_of
+from protos import client_pb2, messaging_pb2, router_pb2
 from router.context import RouterContext
 from router.directory import Placement
 from router.fanout import FanoutPlan, plan_fanout, without_session
@@ -30,6 +31,9 @@ _no_members = LogAtMostEvery(log)  # once per member lookup failure would be onc
 class PendingSend:
     origin: Origin
     frame: client_pb2.ClientFrame  # kept whole: ref, trace and the SendMessage, no copy
+    partition: int
+    epoch: int  # this router's epoch for the partition when it accepted the send
+    reroutes: int = 0  # as the edge sent it (echoed back if the send is refused)
 
     @property
     def conversation_id(self) -> int:
@@ -65,26 +69,38 @@ class SendPath:
     async def stop(self) -> None:
         await self.pipeline.stop()
 
-    def submit(self, origin: Origin, frame: client_pb2.ClientFrame) -> None:
+    def submit(self, origin: Origin, frame: client_pb2.ClientFrame, reroutes: int = 0) -> None:
         if not 0 < frame.send.conversation_id <= MAX_ID:  # the edge checks it too
             self._ctx.reply(origin, error_frame(frame.ref, InvalidArgument("conversationId out of range")))
             return
-        if not self.pipeline.submit(PendingSend(origin, frame)):
+        ownership = self._ctx.ownership
+        partition = partition_of(frame.send.conversation_id, ownership.partitions)
+        pending = PendingSend(origin, frame, partition, ownership.epoch_of(partition), reroutes)
+        ownership.begin(partition)  # a planned handoff waits for it
+        if not self.pipeline.submit(pending):
             # The store is not keeping up and the backlog is full: retryable, nothing stored.
+            ownership.end(partition)
             self._ctx.reply(origin, error_frame(frame.ref, Unavailable("router busy, retry")))
 
     async def _persist(self, batch: list[PendingSend]) -> AppendOutcome:
         """One Append for the whole batch; members of its conversations fetched meanwhile, and
         their sessions looked up in one directory call, so delivery needs no more awaits."""
         ctx = self._ctx
+        # A partition claimed a moment ago may still be sealing: no write before its Seal.
+        await ctx.ownership.sealed({pending.partition for pending in batch})
+        # A partition lost meanwhile (its session suspended): nothing more is written for it.
+        keep = [ctx.ownership.still_owns(p.partition, p.epoch) for p in batch]
+        owned = [p for p, kept in zip(batch, keep, strict=True) if kept]
+        if not owned:
+            return AppendOutcome([messaging_pb2.AppendResult() for _ in batch], {}, {})
         request = messaging_pb2.AppendRequest()
         add = request.items.add
-        for pending in batch:
+        for pending in owned:
             add(
                 sender_id=pending.origin.user_id,
                 sender_device=pending.origin.device_id,
                 message=pending.frame.send,
-                owner_epoch=ctx.config.owner_epoch,
+                owner_epoch=pending.epoch,
             )
         conversations = {pending.conversation_id for pending in batch}
         with spans_from("router.persist", [p.frame.trace for p in batch if p.frame.trace]):
@@ -100,9 +116,21 @@ class SendPath:
         except Exception:  # the batch is stored: ack it, and recipients go to push
             log.exception("directory lookup failed after an Append; delivering by push only")
             placement = {}
-        return AppendOutcome(list(reply.results), members, placement)
+        results = list(reply.results)
+        if len(owned) < len(batch) and len(results) == len(owned):
+            # Realign with the batch: the left-out ones are handed back to the edge by _fan_out.
+            stored = iter(results)
+            results = [next(stored) if kept else messaging_pb2.AppendResult() for kept in keep]
+        return AppendOutcome(results, members, placement)
 
     def _fan_out(self, batch: list[PendingSend], outcome: AppendOutcome) -> None:
+        try:
+            self._fan_out_owned(batch, outcome)
+        finally:
+            for pending in batch:
+                self._ctx.ownership.end(pending.partition)
+
+    def _fan_out_owned(self, batch: list[PendingSend], outcome: AppendOutcome) -> None:
         ctx = self._ctx
         results = outcome.results
         if len(results) != len(batch):
@@ -115,7 +143,19 @@ class SendPath:
                 ctx.reply(origin, error_frame(ref, Internal("message not acknowledged by the store")))
                 continue
             result = results[index]
+            if not ctx.ownership.still_owns(pending.partition, pending.epoch):
+                # Ownership was lost while the Append was out: no ack from a stale owner. The
+                # edge re-sends it to the new owner; dedupe on client_msg_id makes that safe.
+                ctx.ownership.refused += 1
+                ctx.links.refuse(origin.edge_id, _edge_item(pending))
+                continue
             if result.HasField("error"):
+                if result.error.code == ErrorCode.STALE_OWNER.value:
+                    # The store has the partition sealed at a newer epoch: we lost it.
+                    ctx.ownership.lost(pending.partition)
+                    ctx.ownership.refused += 1
+                    ctx.links.refuse(origin.edge_id, _edge_item(pending))
+                    continue
                 ctx.reply(origin, error_frame_from_proto(ref, result.error))
                 continue
             message = result.message
@@ -156,6 +196,8 @@ class SendPath:
         ctx.push.put_many(notifications)
 
     def _fail(self, batch: list[PendingSend], exc: Exception) -> None:
+        for pending in batch:
+            self._ctx.ownership.end(pending.partition)
         error = exc if isinstance(exc, HubbubError) else Internal("internal error")
         if not isinstance(exc, HubbubError):
             log.error("Append batch failed", exc_info=exc)
@@ -166,6 +208,16 @@ class SendPath:
             if data is None:
                 data = frames[ref] = error_frame(ref, error)
             self._ctx.reply(pending.origin, data)
+
+
+def _edge_item(pending: PendingSend) -> router_pb2.EdgeItem:
+    origin = pending.origin
+    item = router_pb2.EdgeItem(reroutes=pending.reroutes)
+    item.session.session_id = origin.session_id
+    item.session.user_id = origin.user_id
+    item.session.device_id = origin.device_id
+    item.frame.CopyFrom(pending.frame)
+    return item
 
 
 def _conversation_of(pending: PendingSend) -> int:

@@ -9,15 +9,19 @@ from dataclasses import dataclass
 from grpc import aio
 
 from kernel.clock import Clock, SystemClock
+from kernel.errors import InvalidArgument
 from kernel.grpc_boundary import call
 from kernel.grpc_server import GrpcService, internal_channel, start_grpc_server
+from kernel.ownership import PartitionOwnership
 from protos import messaging_pb2, messaging_pb2_grpc, presence_pb2_grpc, router_pb2_grpc
 from router.config import RouterConfig
 from router.context import RouterContext
 from router.core import RouterCore
 from router.directory import MemoryDirectory, SessionDirectory
+from router.handoff import LocalRouters
 from router.links import LinkTable
 from router.members import AudienceCache, Members
+from router.ownership import RouterPartitions
 from router.push import LogPushNotifier, PushNotifier, PushQueue
 from router.recent import RecentSenders
 from router.servicer import RouterServicer
@@ -57,7 +61,11 @@ async def start_router(
     clock: Clock | None = None,
     push: PushNotifier | None = None,
     directory: SessionDirectory | None = None,
+    ownership: PartitionOwnership | None = None,
+    routers: LocalRouters | None = None,
 ) -> RouterService:
+    """`ownership` given: the router opens a session once it listens and serves what it is
+    given (`routers.join` rebalances onto it); none = it owns every partition, unfenced."""
     clock = clock or SystemClock()
     notifier: PushNotifier = push if push is not None else LogPushNotifier()
     messaging_channel = internal_channel(
@@ -89,6 +97,9 @@ async def start_router(
         links=LinkTable(config.edge_outbox_limit),
         members=AudienceCache(fetch_members, config.member_cache_size),
         recent=RecentSenders(config.sender_ring_size, config.sender_ring_conversations),
+        ownership=RouterPartitions(
+            config.partitions, seal=messaging.Seal if ownership and config.seal else None
+        ),
         push=PushQueue(
             notifier,
             limit=config.push_queue_limit,
@@ -98,8 +109,7 @@ async def start_router(
         ),
     )
     core = RouterCore(ctx)
-    servicer = RouterServicer(core, ctx.links)
-    core.start()
+    servicer = RouterServicer(core, ctx.links, ownership, routers)
     try:
         service = await start_grpc_server(
             config.router_id,
@@ -110,6 +120,21 @@ async def start_router(
             internal_tls_dir=config.internal_tls_dir,
         )
     except BaseException:
+        for channel in channels:
+            await channel.close()
+        raise
+    try:
+        if ownership is not None:
+            if ownership.partitions != config.partitions:
+                raise InvalidArgument(
+                    f"router: partitions is {config.partitions}, ownership has {ownership.partitions}"
+                )
+            ctx.ownership.attach(await ownership.open_session(config.router_id, service.target))
+        core.start()
+        if routers is not None:
+            await routers.join(config.router_id, ctx.ownership)
+    except BaseException:
+        await service.stop(0)
         await core.stop()
         for channel in channels:
             await channel.close()

@@ -11,19 +11,50 @@ from typing import Any
 
 from grpc import aio
 
-from kernel.errors import InvalidArgument
-from kernel.grpc_boundary import abort_with
+from discovery.convert import map_to_proto
+from kernel.errors import InvalidArgument, NotFound
+from kernel.grpc_boundary import abort_with, servicer_errors
+from kernel.ownership import PartitionOwnership
 from protos import router_pb2, router_pb2_grpc
 from router.core import RouterCore
+from router.handoff import LocalRouters
 from router.links import EdgeLink, LinkTable
 
 log = logging.getLogger(__name__)
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
-    def __init__(self, core: RouterCore, links: LinkTable) -> None:
+    def __init__(
+        self,
+        core: RouterCore,
+        links: LinkTable,
+        ownership: PartitionOwnership | None = None,
+        routers: LocalRouters | None = None,
+    ) -> None:
         self._core = core
         self._links = links
+        self._ownership = ownership
+        self._routers = routers
+
+    async def WatchPartitions(
+        self, request: router_pb2.WatchPartitionsRequest, context: aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[router_pb2.PartitionMapUpdate]:
+        if self._ownership is None:
+            await abort_with(context, NotFound("this router has no partition ownership (a static map)"))
+            return
+        async for partition_map in self._ownership.watch():
+            yield map_to_proto(partition_map)
+
+    @servicer_errors
+    async def MovePartition(
+        self, request: router_pb2.MovePartitionRequest, context: aio.ServicerContext[Any, Any]
+    ) -> router_pb2.PartitionOwner:
+        if self._routers is None:
+            raise NotFound("partitions are not moved from this router")
+        owner = await self._routers.move(request.partition, request.router_id)
+        return router_pb2.PartitionOwner(
+            partition=request.partition, router_id=owner.router_id, target=owner.target, epoch=owner.epoch
+        )
 
     async def Link(
         self,

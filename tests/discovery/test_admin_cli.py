@@ -44,7 +44,7 @@ async def test_nodes_prints_a_table(
     rows = table(capsys.readouterr().out)
     assert rows[0][:2] == ["NODE", "KIND"]
     assert [r[:2] for r in rows[1:]] == [["edge-a", "edge"], ["edge-b", "edge"], ["router-1", "router"]]
-    assert rows[3][6] == "0,1,2"
+    assert rows[3][6] == "0-2"
 
     assert await run_cli("--target", service.target, "nodes", "--kind", "router") == 0
     assert [r[0] for r in table(capsys.readouterr().out)[1:]] == ["router-1"]
@@ -117,3 +117,15 @@ async def test_drain_says_what_it_does_and_assign_explains_itself_on_a_single_no
         assert await run_cli("--target", service.target, "assign", "alice") == 0
     finally:
         await service.stop(0.5)
+
+
+async def test_move_partition_is_refused_clearly_where_nothing_moves_partitions(
+    server: tuple[GrpcService, StaticRegistry], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A discovery service given no mover (no router process behind it) says so; a negative
+    partition never leaves the CLI. (The move itself: tests/e2e/test_two_routers.py.)"""
+    service, _ = server
+    assert await run_cli("--target", service.target, "move-partition", "3", "router-2") == 1
+    assert "NOT_FOUND" in capsys.readouterr().err
+    assert await run_cli("--target", service.target, "move-partition", "-1", "router-2") == 1
+    assert "INVALID_ARGUMENT" in capsys.readouterr().err

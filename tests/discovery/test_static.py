@@ -7,6 +7,7 @@ import pytest
 from discovery.model import NodeInfo, NodeKind
 from discovery.static import StaticRegistry
 from kernel.errors import InvalidArgument, NotFound
+from kernel.ownership import Owner, PartitionMap
 
 
 def single_node(connections: list[int]) -> StaticRegistry:
@@ -68,3 +69,24 @@ async def test_unknown_and_nameless_nodes_are_refused() -> None:
         await registry.update("ghost", connections=1)
     with pytest.raises(InvalidArgument):
         await registry.register(NodeInfo("", NodeKind.EDGE))
+
+
+async def test_routers_are_listed_as_the_partition_map_names_them() -> None:
+    current = PartitionMap.empty(4)
+    registry = StaticRegistry(
+        [NodeInfo("router-1", NodeKind.ROUTER, "127.0.0.1:3")], partition_map=lambda: current
+    )
+    assert (await registry.list_nodes(NodeKind.ROUTER))[0].partitions == ()  # no map yet
+    current = (
+        current.with_owner(0, Owner("router-1", "127.0.0.1:3", 1))
+        .with_owner(1, Owner("router-1", "127.0.0.1:3", 1))
+        .with_owner(2, Owner("router-2", "127.0.0.1:4", 2))
+        .with_owner(3, Owner("router-2", "127.0.0.1:4", 3))
+    )
+    routers = await registry.list_nodes(NodeKind.ROUTER)
+    assert [(r.node_id, r.grpc_target, r.partitions, r.epoch) for r in routers] == [
+        ("router-1", "127.0.0.1:3", (0, 1), 1),
+        ("router-2", "127.0.0.1:4", (2, 3), 3),
+    ]
+    current = current.with_owner(0, None).with_owner(1, None)
+    assert [r.partitions for r in await registry.list_nodes(NodeKind.ROUTER)] == [(), (2, 3)]

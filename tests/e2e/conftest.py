@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from deploy.config import NodeConfig
 from deploy.single_node import SingleNode, start_single_node
 from router import MemoryPushNotifier
+
+ROUTERS_ENV = "HUBBUB_ROUTERS"  # what `hubbub up` reads too: child nodes follow
 
 
 def config_for_tests(tmp_path: Path, **overrides: object) -> NodeConfig:
@@ -28,6 +31,8 @@ def config_for_tests(tmp_path: Path, **overrides: object) -> NodeConfig:
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 8,
         "password_hash_parallelism": 1,
+        # HUBBUB_ROUTERS=2 runs the whole suite on two routers splitting the partitions.
+        "routers": int(os.environ.get(ROUTERS_ENV, "1")),
     }
     values.update(overrides)
     return NodeConfig(**values)  # type: ignore[arg-type]

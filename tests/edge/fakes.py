@@ -34,6 +34,8 @@ class FakeRouter(router_pb2_grpc.RouterServicer):
         self.sessions: dict[int, rpb.SessionRef] = {}
         self.seq = 0
         self.links = 0
+        self.refuse_all = False  # answer every frame STALE_OWNER (a router that lost its partitions)
+        self.answer_receipts = False  # answer delivered/read with CursorsStored
         self._outs: list[asyncio.Queue[rpb.RouterBatch | None]] = []
 
     async def Link(
@@ -68,6 +70,13 @@ class FakeRouter(router_pb2_grpc.RouterServicer):
             self.sessions[item.session.session_id] = item.session
         elif kind == "closed":
             self.sessions.pop(item.session.session_id, None)
+        elif self.refuse_all:
+            reply.items.add(refused=item)
+        elif self.answer_receipts and item.frame.WhichOneof("kind") in ("delivered", "read"):
+            frame = item.frame
+            cursors = frame.delivered.cursors if frame.HasField("delivered") else frame.read.cursors
+            answer = pb.ServerFrame(ref=frame.ref, cursors_stored=pb.CursorsStored(cursors=len(cursors)))
+            reply.items.add(session_ids=[item.session.session_id], frame=answer.SerializeToString())
         elif item.frame.WhichOneof("kind") == "send":
             send = item.frame.send
             self.seq += 1
@@ -86,6 +95,15 @@ class FakeRouter(router_pb2_grpc.RouterServicer):
             others = [sid for sid in self.sessions if sid != item.session.session_id]
             if others:
                 reply.items.add(session_ids=others, frame=pb.ServerFrame(message=message).SerializeToString())
+
+    async def WatchPartitions(
+        self, request: rpb.WatchPartitionsRequest, context: Ctx
+    ) -> AsyncIterator[rpb.PartitionMapUpdate]:
+        raise NotImplementedError  # the edge tests give the map in process
+        yield rpb.PartitionMapUpdate()
+
+    async def MovePartition(self, request: rpb.MovePartitionRequest, context: Ctx) -> rpb.PartitionOwner:
+        raise NotImplementedError
 
     async def push(self, batch: rpb.RouterBatch) -> None:
         """Send a batch down the current link; waits while the link's queue is full."""

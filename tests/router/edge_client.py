@@ -26,6 +26,7 @@ class FakeEdge:
         self.batches_received = 0
         self.items_received = 0
         self.items: list[tuple[list[int], Frame]] = []  # every RouterItem as received
+        self.refused: list[router_pb2.EdgeItem] = []  # items handed back STALE_OWNER
         self._changed = asyncio.Condition()
         self._outgoing: asyncio.Queue[router_pb2.EdgeBatch | None] = asyncio.Queue()
         self._channel: aio.Channel | None = None
@@ -126,6 +127,12 @@ class FakeEdge:
         for session_id in session_ids:
             await self.wait_kind(session_id, "presence")
 
+    async def wait_refused(self, count: int = 1) -> list[router_pb2.EdgeItem]:
+        async with asyncio.timeout(30):
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.refused) >= count)
+        return self.refused
+
     def of_kind(self, session_id: int, kind: str) -> list[Frame]:
         return [f for f in self.frames[session_id] if f.WhichOneof("kind") == kind]
 
@@ -143,6 +150,9 @@ class FakeEdge:
                     self.batches_received += 1
                     for item in batch.items:
                         self.items_received += 1
+                        if item.HasField("refused"):
+                            self.refused.append(item.refused)
+                            continue
                         frame = Frame.FromString(item.frame)
                         self.items.append((list(item.session_ids), frame))
                         for session_id in item.session_ids:

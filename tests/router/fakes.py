@@ -15,6 +15,7 @@ from grpc import aio
 from kernel.errors import NotFound, NotMember, PermissionDenied, Unavailable
 from kernel.grpc_boundary import servicer_errors
 from kernel.grpc_server import GrpcService, start_grpc_server
+from kernel.partitions import partition_of
 from protos import client_pb2, messaging_pb2, messaging_pb2_grpc, presence_pb2, presence_pb2_grpc
 
 Context = aio.ServicerContext[Any, Any]
@@ -52,6 +53,13 @@ class World:
     cursor_calls: list[int] = field(default_factory=list)
     get_members_calls: int = 0
     unavailable: bool = False
+    # Fencing, as the contract has it: partition -> highest sealed epoch (P = `partitions`).
+    partitions: int = 8
+    sealed: dict[int, int] = field(default_factory=dict)
+    seals: list[list[tuple[int, int]]] = field(default_factory=list)
+    append_epochs: list[list[int]] = field(default_factory=list)
+    append_gate: asyncio.Event = field(default_factory=asyncio.Event)  # cleared = Appends wait
+    append_reached: asyncio.Event = field(default_factory=asyncio.Event)  # set by each Append
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
 
     def add_conversation(
@@ -99,6 +107,9 @@ class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
     ) -> messaging_pb2.AppendReply:
         if self.w.unavailable:
             raise Unavailable("store is down")
+        self.w.append_reached.set()
+        self.w.append_epochs.append([item.owner_epoch for item in request.items])
+        await self.w.append_gate.wait()
         self.w.append_sizes.append(len(request.items))
         self.w.append_conversations.append([item.message.conversation_id for item in request.items])
         reply = messaging_pb2.AppendReply()
@@ -111,6 +122,10 @@ class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
                 continue
             if item.sender_id not in conv.members:
                 result.error.code, result.error.message = "NOT_MEMBER", "not a member"
+                continue
+            if item.owner_epoch < self.w.sealed.get(partition_of(send.conversation_id, self.w.partitions), 0):
+                result.error.code, result.error.message = "STALE_OWNER", "sealed at a newer epoch"
+                result.error.retryable = True
                 continue
             key = (item.sender_id, send.client_msg_id)
             original = self.w.dedupe.get(key)
@@ -134,6 +149,17 @@ class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
             self.w.messages[conv.conversation_id].append(message)
             self.w.dedupe[key] = message
             result.message.CopyFrom(message)
+        return reply
+
+    @servicer_errors
+    async def Seal(self, request: messaging_pb2.SealRequest, context: Context) -> messaging_pb2.SealReply:
+        self.w.seals.append([(entry.partition, entry.epoch) for entry in request.partitions])
+        reply = messaging_pb2.SealReply()
+        for entry in request.partitions:
+            if self.w.sealed.get(entry.partition, 0) > entry.epoch:
+                reply.refused.add(partition=entry.partition, epoch=self.w.sealed[entry.partition])
+            else:
+                self.w.sealed[entry.partition] = entry.epoch
         return reply
 
     @servicer_errors
@@ -350,6 +376,7 @@ class FakeBackends:
 
 async def start_fakes() -> FakeBackends:
     world = World()
+    world.append_gate.set()
     # The fakes implement only what the router calls; grpc answers UNIMPLEMENTED for the rest.
     accounts = FakeAccounts(world)  # type: ignore[abstract]
     presence = FakePresence()  # type: ignore[abstract]

@@ -1,0 +1,235 @@
+"""What this router owns: the partitions it has claimed (with their epochs), which of them are
+sealed, which are leaving (a planned handoff), and how many accepted sends each still has in
+flight. Every routed frame is checked here; what the router does not own is refused
+STALE_OWNER (the edge re-routes it by a newer map).
+
+No ownership service (`session` None, the old single router and tests) = every partition is
+owned at epoch 0, unfenced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from grpc import aio
+
+from kernel.errors import StaleOwner
+from kernel.grpc_boundary import error_from_rpc
+from kernel.ownership import OwnershipLost, OwnershipSession, SessionState
+from kernel.partitions import partition_of, user_partition
+from protos import client_pb2, messaging_pb2
+
+log = logging.getLogger(__name__)
+
+Seal = Callable[[messaging_pb2.SealRequest], Awaitable[messaging_pb2.SealReply]]
+
+HANDOFF_DRAIN_TIMEOUT_S = 30.0
+"""A planned handoff waits at most this long for the partition's in-flight sends (an Append
+stuck that long fails on its own deadline anyway); then it releases all the same."""
+
+
+def frame_partitions(frame: client_pb2.ClientFrame, user_id: str, partitions: int) -> set[int]:
+    """The partitions a routed frame touches (the edge's routing rule, edge/routing.py)."""
+    kind = frame.WhichOneof("kind")
+    if kind == "send":
+        return {partition_of(frame.send.conversation_id, partitions)}
+    if kind == "typing":
+        return {partition_of(frame.typing.conversation_id, partitions)}
+    if kind == "update_group":
+        return {partition_of(frame.update_group.conversation_id, partitions)}
+    if kind in ("delivered", "read"):
+        cursors = frame.delivered.cursors if kind == "delivered" else frame.read.cursors
+        return {partition_of(c.conversation_id, partitions) for c in cursors}
+    return {user_partition(user_id, partitions)}
+
+
+class RouterPartitions:
+    def __init__(
+        self,
+        partitions: int,
+        session: OwnershipSession | None = None,
+        seal: Seal | None = None,
+    ) -> None:
+        self.partitions = partitions
+        self.session = session
+        self._seal = seal
+        self._epochs: dict[int, int] = {}  # claimed -> epoch
+        self._sealed: dict[int, asyncio.Event] = {}
+        self._leaving: set[int] = set()
+        self._in_flight: dict[int, int] = {}
+        self._drained: dict[int, asyncio.Event] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self.refused = 0  # frames refused STALE_OWNER (observability)
+        self.all_lost = asyncio.Event()  # set when a session change dropped everything
+
+    @property
+    def fenced(self) -> bool:
+        return self.session is not None
+
+    def start(self) -> None:
+        if self.session is not None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_session(self.session))
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        if self.session is not None:
+            await self.session.close()
+
+    # ------------------------------------------------------------ the check on every frame
+
+    def epoch_of(self, partition: int) -> int:
+        """The epoch this router writes `partition` at; StaleOwner if it does not own it."""
+        if self.session is None:
+            return 0
+        epoch = self._epochs.get(partition)
+        if epoch is None or partition in self._leaving:
+            raise StaleOwner(f"partition {partition} is not owned by this router")
+        return epoch
+
+    def check(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            self.epoch_of(partition)
+
+    def still_owns(self, partition: int, epoch: int) -> bool:
+        """After an Append: may its result be acked? Not once the partition was lost (a
+        planned handoff waits for in-flight sends, so it keeps them)."""
+        return self.session is None or self._epochs.get(partition) == epoch
+
+    def owned(self) -> dict[int, int]:
+        return dict(self._epochs)
+
+    async def sealed(self, partitions: Iterable[int]) -> None:
+        """Wait until each partition is sealed at its epoch (a send may arrive just after the
+        claim, while the Seal call is still out)."""
+        for partition in partitions:
+            event = self._sealed.get(partition)
+            if event is not None and not event.is_set():
+                await event.wait()
+
+    def begin(self, partition: int) -> None:
+        self._in_flight[partition] = self._in_flight.get(partition, 0) + 1
+
+    def end(self, partition: int) -> None:
+        left = self._in_flight.get(partition, 0) - 1
+        if left > 0:
+            self._in_flight[partition] = left
+            return
+        self._in_flight.pop(partition, None)
+        drained = self._drained.pop(partition, None)
+        if drained is not None:
+            drained.set()
+
+    # ------------------------------------------------------------ claims and handoffs
+
+    async def take(self, partitions: Sequence[int]) -> dict[int, int]:
+        """Claim and seal partitions; returns partition -> epoch of those now owned."""
+        if self.session is None:
+            return {}
+        claimed: dict[int, int] = {}
+        for partition in partitions:
+            epoch = await self.session.claim(partition)
+            claimed[partition] = epoch
+            self._epochs[partition] = epoch
+            self._leaving.discard(partition)
+            self._sealed[partition] = asyncio.Event()
+        try:
+            refused = await self._seal_all(claimed)
+        except BaseException:
+            # Not sealed, so not served: give the claims back (a retry claims them again).
+            for partition in claimed:
+                self._drop(partition)
+                with contextlib.suppress(OwnershipLost):
+                    await self.session.release(partition)
+            raise
+        for partition in refused:
+            log.warning(
+                "router %s: partition %d is sealed at a higher epoch: dropped",
+                self.session.router_id,
+                partition,
+            )
+            self._drop(partition)
+            claimed.pop(partition, None)
+            with contextlib.suppress(OwnershipLost):
+                await self.session.release(partition)
+        for partition in claimed:
+            event = self._sealed.get(partition)
+            if event is not None:
+                event.set()
+        return claimed
+
+    async def _seal_all(self, claimed: dict[int, int]) -> set[int]:
+        if self._seal is None or not claimed:
+            return set()
+        request = messaging_pb2.SealRequest(
+            partitions=[messaging_pb2.PartitionEpoch(partition=p, epoch=e) for p, e in claimed.items()]
+        )
+        try:
+            reply = await self._seal(request)
+        except aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from exc
+        return {entry.partition for entry in reply.refused}
+
+    async def hand_off(self, partition: int) -> None:
+        """A planned handoff: refuse new frames for it at once, let the accepted sends finish,
+        then release (the next owner claims at a higher epoch and seals)."""
+        if self.session is None or partition not in self._epochs:
+            return
+        self._leaving.add(partition)
+        if self._in_flight.get(partition):
+            drained = self._drained.setdefault(partition, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HANDOFF_DRAIN_TIMEOUT_S):
+                    await drained.wait()
+        self._drop(partition)
+        with contextlib.suppress(OwnershipLost):
+            await self.session.release(partition)
+
+    def _drop(self, partition: int) -> None:
+        self._epochs.pop(partition, None)
+        self._leaving.discard(partition)
+        event = self._sealed.pop(partition, None)
+        if event is not None:
+            event.set()  # waiters re-check ownership and see it gone
+
+    def lost(self, partition: int) -> None:
+        """The store refused our epoch (a newer owner sealed it): stop serving it."""
+        if partition in self._epochs:
+            log.warning("router: partition %d was sealed by a newer owner: dropped", partition)
+            self._drop(partition)
+
+    def attach(self, session: OwnershipSession) -> None:
+        """The session, once the router's Link target is known (before start)."""
+        self.session = session
+
+    def lose_all(self) -> None:
+        """The session is suspended or lost: stop acking and writing for everything at once."""
+        for partition in list(self._epochs):
+            self._drop(partition)
+
+    async def _watch_session(self, session: OwnershipSession) -> None:
+        held: list[int] = []
+        async for state in session.state_changes():
+            if state is SessionState.CONNECTED:
+                # Back within the session: its claims never went; take them again (same epochs).
+                if held:
+                    log.info(
+                        "router %s: ownership session back: retaking %d partitions",
+                        session.router_id,
+                        len(held),
+                    )
+                    with contextlib.suppress(OwnershipLost):
+                        await self.take(held)
+                held = []
+                continue
+            log.warning(
+                "router %s: ownership session %s: dropping every partition", session.router_id, state.value
+            )
+            held = held or sorted(self._epochs)
+            self.lose_all()
+            self.all_lost.set()

@@ -1,0 +1,201 @@
+"""Routers that own partitions (router/ownership.py, router/handoff.py): a frame for a
+partition the router does not own comes back to the edge STALE_OWNER; a claim is sealed
+before the first Append, whose items carry the epoch; a planned handoff refuses new frames at
+once and finishes what is in flight; a lost session acks nothing that was in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from discovery.memory_ownership import MemoryOwnership
+from kernel.partitions import partition_of
+from protos import client_pb2
+from router import MemoryPushNotifier, RouterConfig, RouterService, start_router
+from router.handoff import LocalRouters
+from tests.router.edge_client import FakeEdge, text_frame
+from tests.router.fakes import FakeBackends
+
+P = 8
+
+
+@dataclass
+class Two:
+    ownership: MemoryOwnership
+    routers: LocalRouters
+    r1: RouterService
+    r2: RouterService
+
+
+@pytest.fixture
+async def two(fakes: FakeBackends) -> AsyncIterator[Two]:
+    ownership = MemoryOwnership(P)
+    routers = LocalRouters(ownership)
+    services = []
+    for name in ("router-1", "router-2"):
+        config = RouterConfig(
+            router_id=name,
+            messaging_target=fakes.messaging_service.target,
+            presence_target=fakes.presence_service.target,
+            partitions=P,
+            append_interval_ms=0,
+            max_appends_in_flight=1,  # a second batch waits behind the first: queued, not written
+            seal=True,
+        )
+        services.append(
+            await start_router(config, push=MemoryPushNotifier(), ownership=ownership, routers=routers)
+        )
+    try:
+        yield Two(ownership, routers, services[0], services[1])
+    finally:
+        for service in services:
+            await service.stop()
+
+
+def conversations_on(
+    fakes: FakeBackends, ownership: MemoryOwnership, router_id: str, count: int
+) -> list[int]:
+    """New direct conversations (alice, bob) whose partitions `router_id` owns now."""
+    found: list[int] = []
+    current = ownership._map
+    while len(found) < count:
+        cid = fakes.world.add_conversation(client_pb2.CONVERSATION_KIND_DIRECT, ["alice", "bob"])
+        owner = current.owner(partition_of(cid, P))
+        if owner is not None and owner.router_id == router_id:
+            found.append(cid)
+    return found
+
+
+async def edge_on(router: RouterService) -> FakeEdge:
+    edge = await FakeEdge(router.target, "edge-1").connect()
+    edge.open(1, "alice", "phone")
+    edge.open(2, "bob", "phone")
+    await edge.registered(1, 2)
+    return edge
+
+
+async def test_two_routers_split_the_partitions_and_seal_what_they_claim(
+    fakes: FakeBackends, two: Two
+) -> None:
+    current = await two.ownership.current()
+    held = {name: current.held_by(name) for name in ("router-1", "router-2")}
+    assert sorted(len(h) for h in held.values()) == [P // 2, P // 2]
+    assert held["router-2"].keys().isdisjoint(held["router-1"].keys())
+    # Every partition was sealed at the epoch its owner holds it at (router-2's at a higher
+    # epoch than router-1's first claim: it took them over by planned handoffs).
+    for partitions in held.values():
+        for partition, epoch in partitions.items():
+            assert fakes.world.sealed[partition] == epoch
+    assert all(epoch == 2 for epoch in held["router-2"].values())
+
+
+async def test_a_frame_for_a_partition_it_does_not_own_is_handed_back_stale_owner(
+    fakes: FakeBackends, two: Two
+) -> None:
+    (mine,) = conversations_on(fakes, two.ownership, "router-1", 1)
+    (theirs,) = conversations_on(fakes, two.ownership, "router-2", 1)
+    edge = await edge_on(two.r1)
+    try:
+        edge.send_frames(1, text_frame(theirs, "t1", "not yours", ref=7))
+        (refused,) = await edge.wait_refused()
+        assert refused.frame.ref == 7 and refused.frame.send.conversation_id == theirs
+        assert refused.session.session_id == 1 and refused.session.user_id == "alice"
+        assert not fakes.world.messages[theirs], "nothing stored by a router that does not own it"
+        # The partitions it owns are served as ever, and the Append carries its epoch.
+        edge.send_frames(1, text_frame(mine, "m1", "mine", ref=8))
+        sent = await edge.wait_ref(1, 8)
+        assert sent.sent.seq == 1
+        epoch = (await two.ownership.current()).owner(partition_of(mine, P))
+        assert epoch is not None and fakes.world.append_epochs[-1] == [epoch.epoch]
+    finally:
+        await edge.abort()
+
+
+async def test_a_planned_handoff_refuses_new_frames_at_once_and_finishes_in_flight_ones(
+    fakes: FakeBackends, two: Two
+) -> None:
+    (cid,) = conversations_on(fakes, two.ownership, "router-1", 1)
+    partition = partition_of(cid, P)
+    edge = await edge_on(two.r1)
+    try:
+        fakes.world.append_gate.clear()  # the store is slow: the first send stays in flight
+        fakes.world.append_reached.clear()
+        edge.send_frames(1, text_frame(cid, "a1", "in flight", ref=1))
+        await fakes.world.append_reached.wait()
+        move = asyncio.ensure_future(two.routers.move(partition, "router-2"))
+        # The old owner refuses new frames for the partition at once...
+        edge.send_frames(1, text_frame(cid, "a2", "during the handoff", ref=2))
+        (refused,) = await edge.wait_refused()
+        assert refused.frame.ref == 2
+        assert not move.done(), "the handoff waits for the send in flight"
+        fakes.world.append_gate.set()
+        sent = await edge.wait_ref(1, 1)
+        assert sent.sent.seq == 1, "the in-flight send is acked by the old owner"
+        owner = await move
+        assert owner.router_id == "router-2" and owner.epoch > 1
+        assert fakes.world.sealed[partition] == owner.epoch
+        # The new owner serves it: the edge's re-send of a2 lands once.
+        edge2 = await edge_on(two.r2)
+        try:
+            edge2.send_frames(1, text_frame(cid, "a2", "during the handoff", ref=2))
+            resent = await edge2.wait_ref(1, 2)
+            assert resent.sent.seq == 2
+            assert fakes.world.append_epochs[-1] == [owner.epoch]
+        finally:
+            await edge2.abort()
+        assert [m.client_msg_id for m in fakes.world.messages[cid]] == ["a1", "a2"]
+    finally:
+        await edge.abort()
+
+
+async def test_a_lost_session_acks_nothing_in_flight(fakes: FakeBackends, two: Two) -> None:
+    (cid,) = conversations_on(fakes, two.ownership, "router-1", 1)
+    edge = await edge_on(two.r1)
+    try:
+        fakes.world.append_gate.clear()
+        fakes.world.append_reached.clear()
+        edge.send_frames(1, text_frame(cid, "x1", "lost", ref=3))
+        await fakes.world.append_reached.wait()
+        two.ownership.suspend("router-1")  # the session is suspended: stop acking at once
+        await two.r1.core.ctx.ownership.all_lost.wait()
+        assert not two.r1.core.ctx.ownership.owned()
+        fakes.world.append_gate.set()
+        (refused,) = await edge.wait_refused()
+        assert refused.frame.ref == 3, "handed back for a re-send, not acked"
+        assert not edge.of_kind(1, "sent")
+        # A frame arriving now is refused as well: it owns nothing.
+        edge.send_frames(1, text_frame(cid, "x2", "after", ref=4))
+        assert len(await edge.wait_refused(2)) == 2
+    finally:
+        await edge.abort()
+
+
+async def test_a_lost_session_writes_nothing_more_for_sends_still_queued(
+    fakes: FakeBackends, two: Two
+) -> None:
+    first, second = conversations_on(fakes, two.ownership, "router-1", 2)
+    (theirs,) = conversations_on(fakes, two.ownership, "router-2", 1)
+    edge = await edge_on(two.r1)
+    try:
+        fakes.world.append_gate.clear()
+        fakes.world.append_reached.clear()
+        edge.send_frames(1, text_frame(first, "q1", "in flight", ref=1))
+        await fakes.world.append_reached.wait()
+        # Queued behind it; the refusal of the frame after it proves the router took it.
+        edge.send_frames(
+            1, text_frame(second, "q2", "queued", ref=2), text_frame(theirs, "q3", "not ours", ref=3)
+        )
+        await edge.wait_refused(1)
+        two.ownership.suspend("router-1")
+        await two.r1.core.ctx.ownership.all_lost.wait()
+        appends = len(fakes.world.append_epochs)
+        fakes.world.append_gate.set()
+        refused = await edge.wait_refused(3)
+        assert sorted(item.frame.ref for item in refused) == [1, 2, 3]
+        assert len(fakes.world.append_epochs) == appends, "the queued send was never written"
+        assert not fakes.world.messages[second] and not edge.of_kind(1, "sent")
+    finally:
+        await edge.abort()
