@@ -126,7 +126,10 @@ async def test_a_stream_that_never_reads_is_ended_slow_consumer_by_bytes_queued(
             assert isinstance(connection, Connection)
             history = pb.FetchHistory(conversation_id=2, limit=10)  # ~1 MB answers
             for ref in range(2, 146):
-                await call.write(pb.ClientFrame(ref=ref, history=history).SerializeToString())
+                try:
+                    await call.write(pb.ClientFrame(ref=ref, history=history).SerializeToString())
+                except grpc.aio.AioRpcError:
+                    break  # already ended for being slow (on a loaded machine it comes sooner)
             closed = await backends.router.next_item("closed", wait_s=60)
             assert closed.session.session_id == session_id
             assert connection.close_code == 4009
