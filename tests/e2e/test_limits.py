@@ -210,3 +210,19 @@ async def test_sign_ups_from_one_address_are_limited(node: SingleNode) -> None:
     async with asyncio.timeout(TIMEOUT_S):
         await client.closed.wait()
     assert client.ws.close_code == 1013
+
+
+async def test_typing_within_the_edge_burst_all_reaches_the_peer(node: SingleNode) -> None:
+    """Regression: the router kept a second, silent typing limit (burst 3 per user and
+    conversation) behind the edge's documented one (burst 5): two of five events were lost."""
+    alice = await WireClient.sign_up(node.ws_url, "alice")
+    bob = await WireClient.sign_up(node.ws_url, "bob")
+    conv = await direct(alice, "bob")
+    for i in range(5):  # a connection's typing burst
+        await alice.send_frame(pb.ClientFrame(typing=pb.Typing(conversation_id=conv, active=i % 2 == 0)))
+    await settle(alice)
+    assert errors(alice) == [], "within the edge's burst: nothing refused"
+    seen = [await bob.next_push("typing") for _ in range(5)]
+    assert [(f.typing.user_id, f.typing.active) for f in seen] == [("alice", i % 2 == 0) for i in range(5)]
+    for c in (alice, bob):
+        await c.close()
