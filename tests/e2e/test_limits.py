@@ -226,3 +226,41 @@ async def test_typing_within_the_edge_burst_all_reaches_the_peer(node: SingleNod
     assert [(f.typing.user_id, f.typing.active) for f in seen] == [("alice", i % 2 == 0) for i in range(5)]
     for c in (alice, bob):
         await c.close()
+
+
+async def answer_to(client: WireClient, ref: int, before: list[pb.ServerFrame]) -> pb.ServerFrame:
+    """The first frame echoing `ref` (frames sent with send_frame land among the pushes);
+    the frames that came before it are added to `before`."""
+    async with asyncio.timeout(TIMEOUT_S):
+        while True:
+            frame = await client.pushes.get()
+            if frame.ref == ref:
+                return frame
+            before.append(frame)
+
+
+async def test_a_send_behind_a_typing_flood_is_answered_and_stored(node: SingleNode) -> None:
+    """Regression: once a typing flood paused the connection, every frame already read but a
+    ping or goodbye was dropped unanswered: the send behind it got nothing and was not stored.
+    Now each frame is judged by its own class's bucket: the send is within its allowance."""
+    alice = await WireClient.sign_up(node.ws_url, "alice")
+    bob = await WireClient.sign_up(node.ws_url, "bob")
+    conv = await direct(alice, "bob")
+    burst = [
+        pb.ClientFrame(ref=100 + i, typing=pb.Typing(conversation_id=conv, active=True)) for i in range(20)
+    ]
+    send = pb.SendMessage(conversation_id=conv, client_msg_id="behind-the-flood", body="still here")
+    burst.append(pb.ClientFrame(ref=999, send=send))
+    # One write, so the edge reads all of it at once, before the pause can stop its reading.
+    protocol = alice.ws.protocol
+    for frame in burst:
+        protocol.send_binary(frame.SerializeToString())
+    alice.ws.transport.write(b"".join(protocol.data_to_send()))
+    before: list[pb.ServerFrame] = []
+    answer = await answer_to(alice, 999, before)
+    assert answer.WhichOneof("kind") == "sent", answer
+    refused = [f for f in before if f.WhichOneof("kind") == "error"]
+    assert [(f.ref, f.error.code) for f in refused] == [(105, "RATE_LIMITED")], "the 6th, once"
+    assert [m.body for m in await bob.messages(1, conv)] == ["still here"]
+    for c in (alice, bob):
+        await c.close()
