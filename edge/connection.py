@@ -26,7 +26,7 @@ from edge.actions import (
     ToMessaging,
     ToRouter,
 )
-from edge.codec import Codec, PushedFrame
+from edge.codec import Codec, PushedFrame, UndecodableFrame
 from edge.config import DEFAULT_SEND_QUEUE_BYTES
 from edge.frames import error_frame, error_from
 from edge.held import RECEIPT_KINDS, HeldQueries
@@ -148,7 +148,8 @@ class Connection:
             frame = self._codec.decode(data)
         except BadFrame as exc:
             if not self._paused():  # undecodable bytes from a paused flooder: not answered
-                self._apply(self.session.bad_frame(exc.message, self._ctx.clock.now_ms()))
+                ref = exc.ref if isinstance(exc, UndecodableFrame) else 0
+                self._apply(self.session.bad_frame(exc.message, self._ctx.clock.now_ms(), ref))
             return
         # A binary payload is the frame's wire form: routed frames reuse it when it is clean.
         raw = data if not self._codec.text and isinstance(data, bytes) else None
