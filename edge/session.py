@@ -23,7 +23,7 @@ from edge.actions import (
 )
 from edge.frames import error_frame, error_from, rate_limited_frame
 from edge.inbound_limits import WHAT, ConnectionLimits, InboundRates, UserLimits, class_of
-from edge.validation import check_ranges
+from edge.validation import check_ranges, trim_trace
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated
 from kernel.limits import (
     MAX_BODY_CHARS,
@@ -246,6 +246,8 @@ class Session:
                 raise InvalidArgument("typing needs a conversationId")
         except HubbubError as exc:
             return [Reply(error_from(frame.ref, exc))]
+        if frame.trace:
+            trim_trace(frame.trace)
         return [ToRouter(frame)]
 
     def _rate_limit(self, ref: int, kind: str, now_ms: int) -> list[Action] | None:
