@@ -12,7 +12,7 @@ from typing import Any
 
 from grpc import aio
 
-from kernel.errors import NotFound, NotMember, PermissionDenied, Unavailable
+from kernel.errors import HubbubError, NotFound, NotMember, PermissionDenied, Unavailable
 from kernel.grpc_boundary import servicer_errors
 from kernel.grpc_server import GrpcService, start_grpc_server
 from protos import client_pb2, messaging_pb2, messaging_pb2_grpc, presence_pb2, presence_pb2_grpc
@@ -52,6 +52,7 @@ class World:
     cursor_calls: list[int] = field(default_factory=list)
     get_members_calls: int = 0
     unavailable: bool = False
+    refuse_open_direct: HubbubError | None = None
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
 
     def add_conversation(
@@ -174,6 +175,8 @@ class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
     async def OpenDirect(
         self, request: messaging_pb2.OpenDirectRequest, context: Context
     ) -> client_pb2.Conversation:
+        if self.w.refuse_open_direct is not None:
+            raise self.w.refuse_open_direct
         pair = {request.user_id, request.peer_id}
         for conv in self.w.conversations.values():
             if conv.kind == client_pb2.CONVERSATION_KIND_DIRECT and set(conv.members) == pair:

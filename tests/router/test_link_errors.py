@@ -10,6 +10,7 @@ import grpc
 import pytest
 from grpc import aio
 
+from kernel.errors import RateLimited
 from kernel.grpc_server import insecure_channel
 from protos import client_pb2, router_pb2, router_pb2_grpc
 from router import RouterService
@@ -206,3 +207,18 @@ async def test_commands_beyond_the_cap_are_refused_retryably(
     edge.send_frames(1, client_pb2.ClientFrame(ref=7, open_direct=client_pb2.OpenDirect(peer_id="ben")))
     answer = await edge.wait_ref(1, 7)
     assert answer.WhichOneof("kind") == "conversation", "below the cap, commands run again"
+
+
+async def test_a_rate_limited_refusal_from_messaging_reaches_the_client_with_its_retry_after(
+    fakes: FakeBackends, router: RouterService, edges: Connect
+) -> None:
+    """Regression: the router's error builder dropped retry_after_ms, so a RATE_LIMITED raised
+    behind it reached the client without saying when to try again."""
+    fakes.world.refuse_open_direct = RateLimited(
+        "too many new chats: retry after 1500 ms", retry_after_ms=1500
+    )
+    edge = await edges("edge-1")
+    edge.open(1, "ann", "p")
+    edge.send_frames(1, client_pb2.ClientFrame(ref=31, open_direct=client_pb2.OpenDirect(peer_id="ben")))
+    error = (await edge.wait_ref(1, 31)).error
+    assert (error.code, error.retryable, error.retry_after_ms) == ("RATE_LIMITED", True, 1500)
