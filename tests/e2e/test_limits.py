@@ -83,14 +83,30 @@ async def test_a_flooding_sender_is_rate_limited_and_a_bystander_is_all_acked(no
     flood_conv = await direct(alice, "bob")
     calm_conv = await direct(carol, "dave")
 
-    flood_refs = range(1000, 1400)
-    for ref in flood_refs:
-        send = pb.SendMessage(conversation_id=flood_conv, client_msg_id=f"f-{ref}", body="spam")
-        await alice.send_frame(pb.ClientFrame(ref=ref, send=send))
-    # While the flood is being handled, every one of the bystander's sends is acknowledged.
-    for i in range(30):
-        reply = await carol.send_text(calm_conv, f"calm {i}", f"c-{i}")
-        assert reply.WhichOneof("kind") == "sent", reply
+    calm_done = asyncio.Event()
+    flood_refs: list[int] = []
+
+    async def flood() -> None:
+        """Pipelines sends without reading the answers for as long as the bystander runs."""
+        ref = 1000
+        while not calm_done.is_set():
+            send = pb.SendMessage(conversation_id=flood_conv, client_msg_id=f"f-{ref}", body="spam")
+            await alice.send_frame(pb.ClientFrame(ref=ref, send=send))  # waits while the edge pauses it
+            flood_refs.append(ref)
+            ref += 1
+            await asyncio.sleep(0)  # let the bystander run between writes that did not block
+
+    async def calm() -> None:
+        """While the flood is being handled, every one of the bystander's sends is acknowledged."""
+        try:
+            for i in range(30):
+                reply = await carol.send_text(calm_conv, f"calm {i}", f"c-{i}")
+                assert reply.WhichOneof("kind") == "sent", reply
+        finally:
+            calm_done.set()
+
+    await asyncio.gather(flood(), calm())
+    assert len(flood_refs) > 50, "the flood outran its burst while the bystander was served"
     assert [m.body for m in await dave.messages(30, calm_conv)] == [f"calm {i}" for i in range(30)]
 
     await settle(alice)
