@@ -162,14 +162,19 @@ class Connection:
     def tick(self, now_ms: int) -> None:
         self._apply(self.session.tick(now_ms))
 
-    def _paused(self) -> bool:
-        """Whether a throttled client's pause still runs. Real time, like the transport's pause."""
+    def pause_left_ms(self) -> int:
+        """How much longer a throttled client's pause runs (0: not paused). Real time, like the
+        transport's pause; the gateway's pump waits this long before reading on."""
         if not self.paused_until_ms:
-            return False
-        if _monotonic_ms() < self.paused_until_ms:
-            return True
+            return 0
+        left = self.paused_until_ms - _monotonic_ms()
+        if left > 0:
+            return left
         self.paused_until_ms = 0
-        return False
+        return 0
+
+    def _paused(self) -> bool:
+        return self.pause_left_ms() > 0
 
     def push(self, pushed: PushedFrame) -> None:
         """A router delivery for this session."""
