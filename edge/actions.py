@@ -92,8 +92,9 @@ class Close:
 
 @dataclass(frozen=True, slots=True)
 class Throttle:
-    """The client sends into a limit: read nothing more from it for `ms` (its frames meanwhile
-    are dropped unread), so a flood costs the edge a read per pause, not work per frame."""
+    """The client sends into a limit: read nothing more from it for `ms` (frames already read
+    are still judged, each by its own class's bucket), so a flood costs the edge a read per
+    pause, not work per frame."""
 
     ms: int
 

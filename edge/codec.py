@@ -41,6 +41,16 @@ class PushedFrame:
         return self._json
 
 
+class UndecodableFrame(BadFrame):
+    """A client payload that is not a ClientFrame. `ref` is the frame's ref when one could be
+    read all the same (a JSON object with a valid `ref` and a bad field), so the BAD_FRAME
+    answer can be matched to its request; 0 when none could."""
+
+    def __init__(self, message: str, ref: int = 0) -> None:
+        super().__init__(message)
+        self.ref = ref
+
+
 class Codec(Protocol):
     """How one connection turns frames into the payloads its transport sends."""
 
@@ -89,7 +99,8 @@ class JsonCodec:
             # Unknown fields are ignored, as binary protobuf does: newer clients keep working.
             json_format.ParseDict(parsed, frame, ignore_unknown_fields=True)
         except (json_format.ParseError, ValueError, TypeError) as exc:
-            raise BadFrame(f"not a ClientFrame: {parse_problem(str(exc))}") from exc
+            message = f"not a ClientFrame: {parse_problem(str(exc))}"
+            raise UndecodableFrame(message, readable_ref(parsed)) from exc
         return frame
 
     def encode(self, frame: ServerFrame) -> bytes:
@@ -97,6 +108,19 @@ class JsonCodec:
 
     def encode_pushed(self, pushed: PushedFrame) -> bytes:
         return pushed.json()
+
+
+def readable_ref(parsed: dict[str, object]) -> int:
+    """The object's `ref` when it is a valid uint64 as the JSON mapping reads one (a number or
+    a decimal string), else 0: parsed by protobuf's own rules, alone."""
+    if "ref" not in parsed:
+        return 0
+    alone = ClientFrame()
+    try:
+        json_format.ParseDict({"ref": parsed["ref"]}, alone)
+    except (json_format.ParseError, ValueError, TypeError):
+        return 0
+    return alone.ref
 
 
 _ONEOF = re.compile(r'multiple "(\w+)" oneof fields at "(?:ClientFrame\.)?([\w.]*)"')

@@ -26,7 +26,7 @@ from edge.actions import (
     ToMessaging,
     ToRouter,
 )
-from edge.codec import Codec, PushedFrame
+from edge.codec import Codec, PushedFrame, UndecodableFrame
 from edge.config import DEFAULT_SEND_QUEUE_BYTES
 from edge.frames import error_frame, error_from
 from edge.held import RECEIPT_KINDS, HeldQueries
@@ -44,8 +44,6 @@ from protos.messaging_pb2 import AuthReply
 from protos.router_pb2 import SessionRef
 
 log = logging.getLogger(__name__)
-# While a flooding client is paused, these are still handled; the rest are dropped unanswered.
-KEPT_WHILE_PAUSED = frozenset({"ping", "goodbye"})
 _tracer = telemetry.tracer("hubbub.edge")
 
 
@@ -129,7 +127,7 @@ class Connection:
         self._tasks: set[asyncio.Task[None]] | None = None  # queries in flight
         self._held: HeldQueries | None = None  # queries waiting for this session's receipts
         self.close_code: int | None = None
-        # Throttle: until when this client's frames are dropped unread. A transport with a
+        # Throttle: until when nothing more is read from this client. A transport with a
         # `pause_reading(ms)` stops reading meanwhile; the gateway's pump waits instead.
         self.paused_until_ms = 0
         self._transport = transport
@@ -141,15 +139,17 @@ class Connection:
     # ---------------------------------------------------------------- inputs
 
     def on_data(self, data: bytes | str) -> None:
-        """One transport message (a WebSocket message or a gRPC stream message)."""
-        paused = bool(self.paused_until_ms) and self._paused()
+        """One transport message (a WebSocket message or a gRPC stream message).
+
+        Every decoded frame goes to the session, also while a flooder is paused: the pause
+        bounds what is read, and each class's bucket judges what was (a send within its
+        allowance is served; refusals follow the RATE_LIMITED rules)."""
         try:
             frame = self._codec.decode(data)
         except BadFrame as exc:
-            if not paused:
-                self._apply(self.session.bad_frame(exc.message, self._ctx.clock.now_ms()))
-            return
-        if paused and frame.WhichOneof("kind") not in KEPT_WHILE_PAUSED:
+            if not self._paused():  # undecodable bytes from a paused flooder: not answered
+                ref = exc.ref if isinstance(exc, UndecodableFrame) else 0
+                self._apply(self.session.bad_frame(exc.message, self._ctx.clock.now_ms(), ref))
             return
         # A binary payload is the frame's wire form: routed frames reuse it when it is clean.
         raw = data if not self._codec.text and isinstance(data, bytes) else None
@@ -162,13 +162,19 @@ class Connection:
     def tick(self, now_ms: int) -> None:
         self._apply(self.session.tick(now_ms))
 
-    def _paused(self) -> bool:
-        """Whether a throttled client's pause still runs: its frames but pings and goodbyes
-        are then dropped unanswered. Real time, like the transport's pause."""
-        if _monotonic_ms() < self.paused_until_ms:
-            return True
+    def pause_left_ms(self) -> int:
+        """How much longer a throttled client's pause runs (0: not paused). Real time, like the
+        transport's pause; the gateway's pump waits this long before reading on."""
+        if not self.paused_until_ms:
+            return 0
+        left = self.paused_until_ms - _monotonic_ms()
+        if left > 0:
+            return left
         self.paused_until_ms = 0
-        return False
+        return 0
+
+    def _paused(self) -> bool:
+        return self.pause_left_ms() > 0
 
     def push(self, pushed: PushedFrame) -> None:
         """A router delivery for this session."""
@@ -262,7 +268,7 @@ class Connection:
             self._held.sent(frame.ref)
 
     def _throttle(self, ms: int) -> None:
-        if self.paused_until_ms:
+        if self._paused():
             return
         self.paused_until_ms = _monotonic_ms() + ms
         pause: Callable[[int], None] | None = getattr(self._transport, "pause_reading", None)

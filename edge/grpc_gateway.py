@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -82,10 +81,9 @@ def gateway_handler(ctx: EdgeContext) -> grpc.GenericRpcHandler:
         async def pump() -> None:
             async for data in requests:
                 connection.on_data(data)
-                if connection.paused_until_ms:  # throttled: stop reading (HTTP/2 pushes back)
-                    await asyncio.sleep(
-                        max(0, connection.paused_until_ms - time.monotonic_ns() // 1_000_000) / 1000
-                    )
+                pause_ms = connection.pause_left_ms()
+                if pause_ms:  # throttled: stop reading (HTTP/2 pushes back)
+                    await asyncio.sleep(pause_ms / 1000)
 
         reader = asyncio.ensure_future(pump())
         waiters: set[asyncio.Future[Any]] = {reader, transport.closed}

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from edge.config import EdgeConfig
 from kernel.token_bucket import Bucket, BucketTable, Rate, take
 
 
@@ -53,28 +54,43 @@ WHAT: Mapping[LimitClass, str] = {
 }
 
 
-def _defaults() -> dict[LimitClass, Rate]:
+def per_connection_rates(config: EdgeConfig) -> dict[LimitClass, Rate]:
+    """A connection's bucket per class, from the edge's `rate_*` and `typing_*` options."""
     return {
-        LimitClass.SEND: Rate(50, 20.0),
-        LimitClass.RECEIPT: Rate(100, 50.0),
-        LimitClass.QUERY: Rate(50, 10.0),
-        LimitClass.TYPING: Rate(5, 1.0),
-        LimitClass.GROUP: Rate(20, 2.0),
+        LimitClass.SEND: Rate(config.rate_send_burst, config.rate_send_per_second),
+        LimitClass.RECEIPT: Rate(config.rate_receipt_burst, config.rate_receipt_per_second),
+        LimitClass.QUERY: Rate(config.rate_query_burst, config.rate_query_per_second),
+        LimitClass.TYPING: Rate(config.typing_burst, config.typing_per_second),
+        LimitClass.GROUP: Rate(config.rate_group_burst, config.rate_group_per_second),
     }
+
+
+_DEFAULTS = EdgeConfig()
+"""The defaults have one home, EdgeConfig (documented there and in docs/protocol.md)."""
 
 
 @dataclass(frozen=True)
 class InboundRates:
-    """`per_connection` rates; a user's connections on one edge share `user_factor` times them."""
+    """`per_connection` rates; a user's connections on one edge share `user_factor` times them.
+    Built from an EdgeConfig (`from_config`); the defaults are EdgeConfig's."""
 
-    per_connection: Mapping[LimitClass, Rate] = field(default_factory=_defaults)
-    user_factor: float = 2.0
-    error_interval_ms: int = 1000
+    per_connection: Mapping[LimitClass, Rate] = field(default_factory=lambda: per_connection_rates(_DEFAULTS))
+    user_factor: float = _DEFAULTS.rate_user_factor
+    error_interval_ms: int = _DEFAULTS.rate_error_interval_ms
     """After a RATE_LIMITED, frames of that class refused before its retry-after (at most this
     long) are dropped silently: at most one error per retry-after, and never more errors a
     second than frames allowed."""
     user_table_size: int = 200_000
     """(user, class) buckets remembered; the least recently used are forgotten beyond."""
+
+    @classmethod
+    def from_config(cls, config: EdgeConfig) -> InboundRates:
+        """The edge's inbound limits (docs/protocol.md, Limits) from its config."""
+        return cls(
+            per_connection=per_connection_rates(config),
+            user_factor=config.rate_user_factor,
+            error_interval_ms=config.rate_error_interval_ms,
+        )
 
     def per_user(self, kind: LimitClass) -> Rate:
         return self.per_connection[kind].scaled(self.user_factor)
@@ -158,4 +174,5 @@ __all__ = [
     "UserLimits",
     "Verdict",
     "class_of",
+    "per_connection_rates",
 ]

@@ -168,6 +168,9 @@ class MessagingQueries:
         if self._messaging is None:
             raise Unavailable("messaging service not configured")
         stub, frame, ref, user = self._messaging, query.frame, query.ref, query.user_id
+        # Requests copy whole submessages (history, resume): unknown fields (padding, a newer
+        # client's extras) would ride along to messaging. Only the known fields go.
+        frame.DiscardUnknownFields()
         if query.kind is QueryKind.HISTORY:
             page = await call(
                 stub.History(HistoryRequest(user_id=user, query=frame.history), timeout=QUERY_TIMEOUT_S)

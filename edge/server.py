@@ -15,7 +15,7 @@ from edge.config import EdgeConfig
 from edge.connection import EdgeContext, PresenceSink
 from edge.grpc_gateway import gateway_handler
 from edge.hub import Hub
-from edge.inbound_limits import InboundRates, LimitClass, UserLimits
+from edge.inbound_limits import InboundRates, UserLimits
 from edge.messaging_client import MessagingQueries
 from edge.partition_watch import RemoteMapWatch
 from edge.presence_reporter import PresenceReporter
@@ -26,7 +26,6 @@ from edge.websocket_server import close_all, start_websocket_server
 from kernel.clock import Clock, SystemClock
 from kernel.grpc_server import GrpcService, start_grpc_server
 from kernel.ownership import MapWatch
-from kernel.token_bucket import Rate
 from protos.router_pb2 import SessionRef
 
 log = logging.getLogger(__name__)
@@ -214,17 +213,7 @@ async def start_edge(
 
 def inbound_rates(config: EdgeConfig) -> InboundRates:
     """The edge's inbound limits (docs/protocol.md, Limits) from its config."""
-    return InboundRates(
-        per_connection={
-            LimitClass.SEND: Rate(config.rate_send_burst, config.rate_send_per_second),
-            LimitClass.RECEIPT: Rate(config.rate_receipt_burst, config.rate_receipt_per_second),
-            LimitClass.QUERY: Rate(config.rate_query_burst, config.rate_query_per_second),
-            LimitClass.TYPING: Rate(config.typing_burst, config.typing_per_second),
-            LimitClass.GROUP: Rate(config.rate_group_burst, config.rate_group_per_second),
-        },
-        user_factor=config.rate_user_factor,
-        error_interval_ms=config.rate_error_interval_ms,
-    )
+    return InboundRates.from_config(config)
 
 
 __all__ = ["EdgeService", "inbound_rates", "start_edge"]

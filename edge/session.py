@@ -23,7 +23,7 @@ from edge.actions import (
 )
 from edge.frames import error_frame, error_from, rate_limited_frame
 from edge.inbound_limits import WHAT, ConnectionLimits, InboundRates, UserLimits, class_of
-from edge.validation import check_ranges
+from edge.validation import check_ranges, trim_trace
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated
 from kernel.limits import (
     MAX_BODY_CHARS,
@@ -136,18 +136,19 @@ class Session:
             return [Reply(error_frame(frame.ref, ErrorCode.INVALID_ARGUMENT, "already authenticated"))]
         return [Reply(error_frame(frame.ref, ErrorCode.BAD_FRAME, "unknown or empty frame kind"))]
 
-    def bad_frame(self, detail: str, now_ms: int) -> list[Action]:
-        """Bytes that did not decode. The frame boundary is intact, so an authenticated
-        connection survives it; before the handshake it is a protocol violation."""
+    def bad_frame(self, detail: str, now_ms: int, ref: int = 0) -> list[Action]:
+        """Bytes that did not decode (`ref`: the frame's, when it could be read all the same).
+        The frame boundary is intact, so an authenticated connection survives it; before the
+        handshake it is a protocol violation."""
         if self.state is State.CLOSED:
             return []
         self._last_received_ms = now_ms
         if self.state is State.AWAITING_HELLO:
             return [
-                Reply(error_frame(0, ErrorCode.BAD_FRAME, detail, fatal=True)),
+                Reply(error_frame(ref, ErrorCode.BAD_FRAME, detail, fatal=True)),
                 *self._close(CloseCode.BAD_FRAME, ErrorCode.BAD_FRAME.value),
             ]
-        return [Reply(error_frame(0, ErrorCode.BAD_FRAME, detail))]
+        return [Reply(error_frame(ref, ErrorCode.BAD_FRAME, detail))]
 
     def authenticated(self, ref: int, user_id: str, token: str, now_ms: int) -> list[Action]:
         """Messaging accepted a log_in / sign_up (or the token's user and generation)."""
@@ -245,6 +246,8 @@ class Session:
                 raise InvalidArgument("typing needs a conversationId")
         except HubbubError as exc:
             return [Reply(error_from(frame.ref, exc))]
+        if frame.trace:
+            trim_trace(frame.trace)
         return [ToRouter(frame)]
 
     def _rate_limit(self, ref: int, kind: str, now_ms: int) -> list[Action] | None:

@@ -7,10 +7,10 @@ and a protobuf -1 arrives as 2**64-1; both are `INVALID_ARGUMENT` for that frame
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 
 from kernel.errors import InvalidArgument
-from kernel.limits import MAX_ID, MAX_RECEIPT_CURSORS
+from kernel.limits import MAX_ID, MAX_RECEIPT_CURSORS, MAX_TRACEPARENT_CHARS, MAX_TRACESTATE_CHARS
 from protos.client_pb2 import ClientFrame, ConversationCursor
 
 
@@ -19,6 +19,18 @@ def check_ranges(frame: ClientFrame, kind: str) -> None:
     check = _CHECKS.get(kind)
     if check is not None:
         check(frame)
+
+
+TRACE_KEYS: Mapping[str, int] = {"traceparent": MAX_TRACEPARENT_CHARS, "tracestate": MAX_TRACESTATE_CHARS}
+"""The W3C trace-context entries a frame's `trace` map may carry on, with their length caps."""
+
+
+def trim_trace(trace: MutableMapping[str, str]) -> None:
+    """Keep only `traceparent` and `tracestate`, each within its W3C length; drop the rest
+    (a client's map is any size: it must not ride along to every hop). Not an error: trace
+    context is advisory, and a client never learns it was dropped."""
+    for key in [key for key, value in trace.items() if len(value) > TRACE_KEYS.get(key, -1)]:
+        del trace[key]
 
 
 def _id(value: int, what: str) -> None:

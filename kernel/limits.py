@@ -56,6 +56,13 @@ the conversations past it are left out and ResumeDone.has_more says to resume ag
 MAX_RESUME_PAGES = 200
 """Conversations in one resume answer (one frame each, so that it fits a send queue), the
 rest left out with ResumeDone.has_more."""
+# ------------------------------------------------------------------ trace context
+MAX_TRACEPARENT_CHARS = 55
+"""A W3C `traceparent` (version 00: 2+32+16+2 hex digits and three dashes)."""
+MAX_TRACESTATE_CHARS = 512
+"""A W3C `tracestate`: the length every tracer must propagate. Of a frame's `trace` map only
+these two keys travel on, each within its length; every other entry is dropped at the edge."""
+
 # ------------------------------------------------------------------ handshake
 MAX_EARLY_FRAMES = 32
 """Frames pipelined behind a token Hello that are held while the token is checked (served

@@ -9,6 +9,7 @@ from typing import TypeVar
 from google.protobuf.message import Message as ProtoMessage
 
 from kernel.budget import json_growth
+from kernel.error_frames import error_pb
 from kernel.errors import HubbubError, InvalidArgument
 from kernel.limits import MAX_REPLY_PAGE_BYTES, MAX_RESUME_PAGES, MAX_RESUME_REPLY_BYTES
 from kernel.protowire import varint
@@ -56,7 +57,8 @@ _RECEIPT = {
 
 
 def error_to_pb(error: HubbubError) -> client_pb2.Error:
-    return client_pb2.Error(code=error.code.value, message=error.message, retryable=error.retryable)
+    """One item's refusal in a batch reply, filled as every Error is (kernel.error_frames)."""
+    return error_pb(error)
 
 
 def message_to_pb(message: StoredMessage) -> client_pb2.Message:

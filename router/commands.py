@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from kernel.errors import BadFrame, NotMember
 from kernel.grpc_boundary import call
-from kernel.token_bucket import BucketTable, Rate
 from protos import client_pb2, messaging_pb2
 from router.context import RouterContext
 from router.fanout import typing_audience
@@ -18,19 +17,14 @@ class CommandPath:
     def __init__(self, ctx: RouterContext, presence: PresenceFanout) -> None:
         self._ctx = ctx
         self._presence = presence
-        # Per (user, conversation) across every edge, behind the edges' own per-user limits.
-        self.typing_limiter = BucketTable[tuple[str, int]](
-            Rate(ctx.config.typing_burst, 1.0 / ctx.config.typing_refill_s)
-        )
 
     async def typing(self, origin: Origin, frame: client_pb2.ClientFrame) -> None:
-        """Rate-limited first (floods are dropped silently), never stored. The typist's own
-        devices do not get the event: a device knows its user is typing only on itself, and
-        echoing it to the user's other devices would show them their own indicator."""
+        """Never stored. Rate-limited at the edge only (per connection and per user, answered
+        RATE_LIMITED): a second, silent limit here would drop events the edge let through.
+        The typist's own devices do not get the event: a device knows its user is typing only
+        on itself, and echoing it to the user's other devices would show them their own
+        indicator."""
         typing = frame.typing
-        now_ms = int(self._ctx.clock.monotonic() * 1000)
-        if not self.typing_limiter.take((origin.user_id, typing.conversation_id), now_ms).allowed:
-            return
         members = await self._ctx.members.get(typing.conversation_id)
         if origin.user_id not in members.user_ids:
             raise NotMember("not a member of this conversation")

@@ -32,7 +32,6 @@ class RouterConfig:
     sender_ring_conversations: conversations whose rings are kept (LRU).
     audience_ttl_s: how long a PresenceAudience answer is reused.
     audience_cache_size: users whose audience is kept.
-    typing_burst / typing_refill_s: typing token bucket per (user, conversation).
     edge_outbox_limit: router items waiting for one slow edge before new ones are dropped.
     presence_backoff_max_s: cap of the reconnect backoff for the Presence.Watch stream.
     partitions: P, the number of partitions (kernel/partitions.py); the same on every router,
@@ -64,8 +63,6 @@ class RouterConfig:
     sender_ring_conversations: int = 10_000
     audience_ttl_s: float = 10.0
     audience_cache_size: int = 10_000
-    typing_burst: float = 3.0
-    typing_refill_s: float = 2.0
     edge_outbox_limit: int = 200_000
     presence_backoff_max_s: float = 5.0
     partitions: int = DEFAULT_PARTITIONS
@@ -93,8 +90,6 @@ class RouterConfig:
         for name, value in positive.items():
             if value < 1:
                 raise InvalidArgument(f"router: {name} must be >= 1, got {value}")
-        if self.typing_burst < 1 or self.typing_refill_s <= 0:
-            raise InvalidArgument("router: typing_burst must be >= 1 and typing_refill_s > 0")
         if self.audience_ttl_s < 0 or self.presence_backoff_max_s <= 0:
             raise InvalidArgument("router: audience_ttl_s >= 0 and presence_backoff_max_s > 0")
         if not 0 <= self.append_interval_ms <= 1000:

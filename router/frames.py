@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kernel.error_frames import fill_from
 from kernel.errors import HubbubError
 from protos import client_pb2
 
@@ -24,10 +25,10 @@ class Origin:
 
 
 def error_frame(ref: int, error: HubbubError) -> bytes:
+    """The Error frame for a typed error, filled as the edge's are (a RATE_LIMITED keeps its
+    retry_after_ms)."""
     frame = client_pb2.ServerFrame(ref=ref)
-    frame.error.code = error.code.value
-    frame.error.message = error.message
-    frame.error.retryable = error.retryable
+    fill_from(frame.error, error)
     return frame.SerializeToString()
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import orjson
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from deploy.single_node import SingleNode
 from kernel.tokens import issue_token
 from protos import client_pb2 as pb
-from tests.e2e.wire_client import WireClient
+from tests.e2e.wire_client import TIMEOUT_S, WireClient
 
 
 async def assert_still_serving(client: WireClient) -> None:
@@ -66,7 +71,7 @@ async def test_bad_or_expired_token_is_closed_with_4001(node: SingleNode, kind: 
     await client.send_frame(pb.ClientFrame(ref=1, hello=pb.Hello(token=token, device_id="d")))
     error = await next_error(client)
     assert error.code == "UNAUTHENTICATED"
-    async with __import__("asyncio").timeout(10):
+    async with asyncio.timeout(10):
         await client.closed.wait()
     assert client.ws.close_code == 4001
 
@@ -106,3 +111,26 @@ async def test_a_closed_connection_does_not_take_the_node_down(node: SingleNode)
     bob = await WireClient.sign_up(node.ws_url, "bob")
     await assert_still_serving(bob)
     await bob.close()
+
+
+async def test_an_undecodable_json_frame_echoes_its_ref_when_one_is_readable(node: SingleNode) -> None:
+    """Regression: `{"ref":"3","history":{"conversationId":"-1"}}` was answered BAD_FRAME with
+    ref 0, so the client could not tell which request failed."""
+    async with connect(node.ws_url, subprotocols=["hubbub.v1.json"]) as ws:  # type: ignore[list-item]
+
+        async def ask(frame: object) -> Any:
+            await ws.send(orjson.dumps(frame).decode())
+            async with asyncio.timeout(TIMEOUT_S):
+                return orjson.loads(await ws.recv())
+
+        hello = {"ref": "1", "hello": {"signUp": {"userId": "alice", "password": "correct horse"}}}
+        assert "welcome" in await ask(hello)
+        negative = await ask({"ref": "3", "history": {"conversationId": "-1"}})
+        assert (negative["ref"], negative["error"]["code"]) == ("3", "BAD_FRAME")
+        past_u64 = await ask({"ref": 4, "history": {"conversationId": str(2**64)}})
+        assert (past_u64["ref"], past_u64["error"]["code"]) == ("4", "BAD_FRAME"), "not a uint64"
+        past_i63 = await ask({"ref": "5", "history": {"conversationId": str(2**63)}})
+        assert (past_i63["ref"], past_i63["error"]["code"]) == ("5", "INVALID_ARGUMENT")
+        no_ref = await ask({"ref": "-6", "history": {"conversationId": "-1"}})
+        assert "ref" not in no_ref and no_ref["error"]["code"] == "BAD_FRAME", "no readable ref: 0"
+        assert "pong" in await ask({"ref": "7", "ping": {}}), "the connection stays"

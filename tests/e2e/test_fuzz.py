@@ -390,7 +390,7 @@ def run_one(node: Node, client_box: list[JsonClient], subprotocol: str, data: by
         check_frames(node, client.sync())
     except ConnectionClosed as closed:
         code = closed.rcvd.code if closed.rcvd is not None else None
-        assert code in documented_close_codes() or code == 1009, f"undocumented close {code}"
+        assert code in documented_close_codes(), f"undocumented close {code}"
         client_box[0] = JsonClient.open(node.ws_url, node.alice_token, f"fuzz-{subprotocol}", subprotocol)
 
 

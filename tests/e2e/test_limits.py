@@ -83,14 +83,30 @@ async def test_a_flooding_sender_is_rate_limited_and_a_bystander_is_all_acked(no
     flood_conv = await direct(alice, "bob")
     calm_conv = await direct(carol, "dave")
 
-    flood_refs = range(1000, 1400)
-    for ref in flood_refs:
-        send = pb.SendMessage(conversation_id=flood_conv, client_msg_id=f"f-{ref}", body="spam")
-        await alice.send_frame(pb.ClientFrame(ref=ref, send=send))
-    # While the flood is being handled, every one of the bystander's sends is acknowledged.
-    for i in range(30):
-        reply = await carol.send_text(calm_conv, f"calm {i}", f"c-{i}")
-        assert reply.WhichOneof("kind") == "sent", reply
+    calm_done = asyncio.Event()
+    flood_refs: list[int] = []
+
+    async def flood() -> None:
+        """Pipelines sends without reading the answers for as long as the bystander runs."""
+        ref = 1000
+        while not calm_done.is_set():
+            send = pb.SendMessage(conversation_id=flood_conv, client_msg_id=f"f-{ref}", body="spam")
+            await alice.send_frame(pb.ClientFrame(ref=ref, send=send))  # waits while the edge pauses it
+            flood_refs.append(ref)
+            ref += 1
+            await asyncio.sleep(0)  # let the bystander run between writes that did not block
+
+    async def calm() -> None:
+        """While the flood is being handled, every one of the bystander's sends is acknowledged."""
+        try:
+            for i in range(30):
+                reply = await carol.send_text(calm_conv, f"calm {i}", f"c-{i}")
+                assert reply.WhichOneof("kind") == "sent", reply
+        finally:
+            calm_done.set()
+
+    await asyncio.gather(flood(), calm())
+    assert len(flood_refs) > 50, "the flood outran its burst while the bystander was served"
     assert [m.body for m in await dave.messages(30, calm_conv)] == [f"calm {i}" for i in range(30)]
 
     await settle(alice)
@@ -210,3 +226,57 @@ async def test_sign_ups_from_one_address_are_limited(node: SingleNode) -> None:
     async with asyncio.timeout(TIMEOUT_S):
         await client.closed.wait()
     assert client.ws.close_code == 1013
+
+
+async def test_typing_within_the_edge_burst_all_reaches_the_peer(node: SingleNode) -> None:
+    """Regression: the router kept a second, silent typing limit (burst 3 per user and
+    conversation) behind the edge's documented one (burst 5): two of five events were lost."""
+    alice = await WireClient.sign_up(node.ws_url, "alice")
+    bob = await WireClient.sign_up(node.ws_url, "bob")
+    conv = await direct(alice, "bob")
+    for i in range(5):  # a connection's typing burst
+        await alice.send_frame(pb.ClientFrame(typing=pb.Typing(conversation_id=conv, active=i % 2 == 0)))
+    await settle(alice)
+    assert errors(alice) == [], "within the edge's burst: nothing refused"
+    seen = [await bob.next_push("typing") for _ in range(5)]
+    assert [(f.typing.user_id, f.typing.active) for f in seen] == [("alice", i % 2 == 0) for i in range(5)]
+    for c in (alice, bob):
+        await c.close()
+
+
+async def answer_to(client: WireClient, ref: int, before: list[pb.ServerFrame]) -> pb.ServerFrame:
+    """The first frame echoing `ref` (frames sent with send_frame land among the pushes);
+    the frames that came before it are added to `before`."""
+    async with asyncio.timeout(TIMEOUT_S):
+        while True:
+            frame = await client.pushes.get()
+            if frame.ref == ref:
+                return frame
+            before.append(frame)
+
+
+async def test_a_send_behind_a_typing_flood_is_answered_and_stored(node: SingleNode) -> None:
+    """Regression: once a typing flood paused the connection, every frame already read but a
+    ping or goodbye was dropped unanswered: the send behind it got nothing and was not stored.
+    Now each frame is judged by its own class's bucket: the send is within its allowance."""
+    alice = await WireClient.sign_up(node.ws_url, "alice")
+    bob = await WireClient.sign_up(node.ws_url, "bob")
+    conv = await direct(alice, "bob")
+    burst = [
+        pb.ClientFrame(ref=100 + i, typing=pb.Typing(conversation_id=conv, active=True)) for i in range(20)
+    ]
+    send = pb.SendMessage(conversation_id=conv, client_msg_id="behind-the-flood", body="still here")
+    burst.append(pb.ClientFrame(ref=999, send=send))
+    # One write, so the edge reads all of it at once, before the pause can stop its reading.
+    protocol = alice.ws.protocol
+    for frame in burst:
+        protocol.send_binary(frame.SerializeToString())
+    alice.ws.transport.write(b"".join(protocol.data_to_send()))
+    before: list[pb.ServerFrame] = []
+    answer = await answer_to(alice, 999, before)
+    assert answer.WhichOneof("kind") == "sent", answer
+    refused = [f for f in before if f.WhichOneof("kind") == "error"]
+    assert [(f.ref, f.error.code) for f in refused] == [(105, "RATE_LIMITED")], "the 6th, once"
+    assert [m.body for m in await bob.messages(1, conv)] == ["still here"]
+    for c in (alice, bob):
+        await c.close()

@@ -162,10 +162,13 @@ class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
 
     def __init__(self) -> None:
         self.requests: list[Any] = []
+        self.history_gate: asyncio.Event | None = None  # set: History answers only once it is set
 
     @servicer_errors
     async def History(self, request: mpb.HistoryRequest, context: Ctx) -> pb.HistoryPage:
         self.requests.append(request)
+        if self.history_gate is not None:
+            await self.history_gate.wait()
         if request.query.conversation_id == 2:
             big = [pb.Message(conversation_id=2, seq=s, body="x" * 100_000) for s in range(1, 11)]
             return pb.HistoryPage(conversation_id=2, messages=big)

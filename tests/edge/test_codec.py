@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.codec import JSON, PROTO, PROTO_SUBPROTOCOL, PushedFrame, codec_for
+from edge.codec import JSON, PROTO, PROTO_SUBPROTOCOL, PushedFrame, UndecodableFrame, codec_for
 from kernel.errors import BadFrame
 from protos import client_pb2 as pb
 
@@ -104,3 +104,21 @@ def test_a_refused_json_frame_is_explained_in_the_clients_terms(text: str, said:
         JSON.decode(text)
     assert refused.value.message == f"not a ClientFrame: {said}"
     assert "hubbub.v1" not in refused.value.message and "int()" not in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "ref"),
+    [
+        ('{"ref": "3", "history": {"conversationId": "-1"}}', 3),
+        ('{"ref": 3, "send": 5}', 3),
+        ('{"ref": "18446744073709551615", "history": {"conversationId": "18446744073709551616"}}', 2**64 - 1),
+        ('{"ref": "18446744073709551616", "send": 5}', 0),
+        ('{"ref": "-3", "send": 5}', 0),
+        ('{"ref": true, "send": 5}', 0),
+        ('{"send": 5}', 0),
+    ],
+)
+def test_an_undecodable_json_frame_keeps_its_ref_when_it_is_a_valid_uint64(text: str, ref: int) -> None:
+    with pytest.raises(UndecodableFrame) as refused:
+        JSON.decode(text)
+    assert refused.value.ref == ref

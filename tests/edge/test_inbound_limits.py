@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge.config import EdgeConfig
 from edge.inbound_limits import ConnectionLimits, InboundRates, LimitClass, UserLimits
 from kernel.token_bucket import Rate
 
@@ -60,3 +61,14 @@ def test_at_most_one_answer_per_class_and_interval() -> None:
     assert not conn.check(LimitClass.TYPING, "alice", 0).answer  # typing: still allowed
     later = [conn.check(LimitClass.SEND, "alice", 2_000) for _ in range(5)]
     assert sum(not v.allowed and v.answer for v in later) == 1
+
+
+def test_the_defaults_have_one_home_the_edge_config() -> None:
+    """Regression: the defaults were said twice (EdgeConfig's rate_* fields and a table here)."""
+    assert InboundRates() == InboundRates.from_config(EdgeConfig())
+    tuned = InboundRates.from_config(
+        EdgeConfig(rate_send_burst=7, typing_per_second=0.5, rate_user_factor=3.0, rate_error_interval_ms=250)
+    )
+    assert tuned.per_connection[LimitClass.SEND] == Rate(7, EdgeConfig.rate_send_per_second)
+    assert tuned.per_connection[LimitClass.TYPING] == Rate(EdgeConfig.typing_burst, 0.5)
+    assert (tuned.user_factor, tuned.error_interval_ms) == (3.0, 250)

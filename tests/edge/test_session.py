@@ -357,3 +357,10 @@ def test_undecodable_bytes_are_survivable_after_the_handshake_only() -> None:
     fresh = Session(1, SETTINGS, T0)
     actions = fresh.bad_frame("not JSON", T0)
     assert actions[-1] == Close(CloseCode.BAD_FRAME, "BAD_FRAME")
+
+
+def test_an_undecodable_frame_with_a_readable_ref_is_answered_with_it() -> None:
+    session = open_session()
+    actions = session.bad_frame("not a ClientFrame: conversationId is out of range", T0, ref=3)
+    (reply,) = actions
+    assert isinstance(reply, Reply) and reply.frame.ref == 3 and reply.frame.error.code == "BAD_FRAME"

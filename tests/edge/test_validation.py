@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from edge.actions import ToMessaging, ToRouter
-from kernel.limits import MAX_ID, MAX_RECEIPT_CURSORS
+from edge.validation import trim_trace
+from kernel.limits import MAX_ID, MAX_RECEIPT_CURSORS, MAX_TRACEPARENT_CHARS, MAX_TRACESTATE_CHARS
 from protos import client_pb2 as pb
 from tests.edge.test_session import T0, error_of, open_session
 
@@ -71,3 +72,20 @@ def test_receipt_cursors_are_capped_with_one_error() -> None:
     over = [c(i + 1) for i in range(40_000)]
     error = error_of(session.receive(pb.ClientFrame(ref=5, read=pb.MarkRead(cursors=over)), T0))
     assert error.code == "INVALID_ARGUMENT"
+
+
+def test_only_w3c_trace_keys_within_their_caps_are_kept() -> None:
+    trace = {
+        "traceparent": "0" * MAX_TRACEPARENT_CHARS,
+        "tracestate": "s" * MAX_TRACESTATE_CHARS,
+        "baggage": "b",
+        "TraceParent": "x",
+    }
+    trim_trace(trace)
+    assert trace == {"traceparent": "0" * MAX_TRACEPARENT_CHARS, "tracestate": "s" * MAX_TRACESTATE_CHARS}
+    too_long = {
+        "traceparent": "0" * (MAX_TRACEPARENT_CHARS + 1),
+        "tracestate": "s" * (MAX_TRACESTATE_CHARS + 1),
+    }
+    trim_trace(too_long)
+    assert too_long == {}

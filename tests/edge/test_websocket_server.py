@@ -264,3 +264,42 @@ async def test_no_subprotocol_means_json_and_compression_can_be_enabled(
             )
     finally:
         await edge.stop()
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+async def test_only_w3c_trace_context_within_its_caps_travels_on(
+    edge: EdgeService, backends: Backends
+) -> None:
+    """Regression: the client's `trace` map (any keys, any size) went to the router as-is."""
+    alice, _ = await WsClient.authed(edge.ws_url, "alice")
+    frame = send_frame(31, "hi")
+    frame.trace.update({"traceparent": TRACEPARENT, "tracestate": "v" * 513, "padding": "p" * 100_000})
+    await alice.send(frame)
+    assert (await alice.recv()).sent.client_msg_id == "c-31"
+    forwarded = await backends.router.next_item("send")
+    assert dict(forwarded.frame.trace) == {"traceparent": TRACEPARENT}, "tracestate over 512: dropped"
+    frame = send_frame(32, "again")
+    frame.trace.update({"traceparent": TRACEPARENT + "0", "tracestate": "vendor=1"})
+    await alice.send(frame)
+    assert (await alice.recv()).sent.client_msg_id == "c-32"
+    forwarded = await backends.router.next_item("send")
+    assert dict(forwarded.frame.trace) == {"tracestate": "vendor=1"}, "traceparent over 55: dropped"
+    await alice.close()
+
+
+async def test_unknown_fields_of_a_query_stay_at_the_edge(edge: EdgeService, backends: Backends) -> None:
+    """Regression: a query's submessage (history, resume) went to messaging with its padding."""
+    alice, _ = await WsClient.authed(edge.ws_url, "alice")
+    query = pb.FetchHistory(conversation_id=1).SerializeToString()
+    padded = query + b"\x9a\x06" + varint(50_000) + b"p" * 50_000  # field 99, length-delimited
+    data = b"\x08\x29" + b"\x82\x01" + varint(len(padded)) + padded  # ref 41, history (field 16)
+    assert pb.ClientFrame.FromString(data).history.conversation_id == 1
+    await alice.ws.send(data)
+    page = await alice.recv()
+    assert (page.ref, [m.seq for m in page.history.messages]) == (41, [1, 2])
+    (request,) = [r for r in backends.messaging.requests if r.query.conversation_id == 1]
+    assert request.query == pb.FetchHistory(conversation_id=1)
+    assert request.ByteSize() < 100, "no padding rides along"
+    await alice.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 from grpc import aio
 
-from kernel.errors import NotFound, NotMember, PermissionDenied, Unavailable
+from kernel.errors import HubbubError, NotFound, NotMember, PermissionDenied, Unavailable
 from kernel.grpc_boundary import servicer_errors
 from kernel.grpc_server import GrpcService, start_grpc_server
 from kernel.partitions import partition_of
@@ -60,6 +60,7 @@ class World:
     append_epochs: list[list[int]] = field(default_factory=list)
     append_gate: asyncio.Event = field(default_factory=asyncio.Event)  # cleared = Appends wait
     append_reached: asyncio.Event = field(default_factory=asyncio.Event)  # set by each Append
+    refuse_open_direct: HubbubError | None = None
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
 
     def add_conversation(
@@ -200,6 +201,8 @@ class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
     async def OpenDirect(
         self, request: messaging_pb2.OpenDirectRequest, context: Context
     ) -> client_pb2.Conversation:
+        if self.w.refuse_open_direct is not None:
+            raise self.w.refuse_open_direct
         pair = {request.user_id, request.peer_id}
         for conv in self.w.conversations.values():
             if conv.kind == client_pb2.CONVERSATION_KIND_DIRECT and set(conv.members) == pair:

@@ -24,7 +24,7 @@ def test_defaults_and_env_overrides() -> None:
         {"messaging_target": ""},
         {"max_appends_in_flight": 0},
         {"max_batch": 0},
-        {"typing_burst": 0.5},
+        {"append_interval_ms": -1},
         {"port": 70000},
     ],
 )
