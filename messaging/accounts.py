@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from kernel.budget import fit_count
 from kernel.clock import Clock
 from kernel.errors import HubbubError, InvalidArgument, NotFound, Unauthenticated
-from kernel.limits import MAX_BATCH_USERS, MAX_INTERNAL_REPLY_BYTES
+from kernel.limits import MAX_BATCH_USERS, MAX_INTERNAL_REPLY_BYTES, MAX_PASSWORD_CHARS
 from kernel.tokens import issue_token
 from messaging import rules
 from messaging.auth_throttle import AuthThrottle
@@ -80,7 +80,11 @@ class Accounts:
     async def log_in(self, user_id: str, password: str, address: str = "") -> Session:
         """One error for an unknown user and a wrong password, with the same cost, so log-in
         does not tell which user ids exist. Failures are counted per account and per address
-        (`address`, the client's); over either, RATE_LIMITED before any hashing."""
+        (`address`, the client's); over either, RATE_LIMITED before any hashing. An id that no
+        account can have, or a password longer than any account's, is refused first, the same
+        way, with no hashing and no throttle entry (so a key costs at most a valid id)."""
+        if not _valid_user_id(user_id) or len(password) > MAX_PASSWORD_CHARS:
+            raise Unauthenticated("wrong user id or password")
         self.throttle.before_log_in(user_id, address, self._clock.now_ms())
         user = await self._store.get_user(user_id)
         if user is None:
@@ -90,7 +94,7 @@ class Accounts:
         if not await self._hasher.verify(user.password_hash, password):
             self.throttle.log_in_failed(user_id, address, self._clock.now_ms())
             raise Unauthenticated("wrong user id or password")
-        self.throttle.log_in_succeeded(user_id)
+        self.throttle.log_in_succeeded(user_id, address)
         generations = await self._store.token_generations([user_id])
         return self._session(user_id, self._clock.now_ms(), generations.get(user_id, 0))
 
