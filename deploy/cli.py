@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 # Defaults not shown in --help: a secret's.
 HIDDEN_DEFAULTS = ("token_secret", "internal_secret")
+# Never a value on the command line (`ps` shows it to everyone): HUBBUB_<NAME> or --<name>-file.
+SECRETS = ("token_secret", "internal_secret")
 
 
 def _run(coro_main: object) -> None:
@@ -50,7 +52,13 @@ def _up_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "is a field of deploy/config.py's NodeConfig, settable by flag or by HUBBUB_<OPTION>.",
     )
     # Derived from NodeConfig's fields and docstrings: a new option cannot lack a flag.
-    add_config_flags(up, NodeConfig, aliases={"trace_exporter": "--trace"}, hidden_defaults=HIDDEN_DEFAULTS)
+    add_config_flags(
+        up,
+        NodeConfig,
+        aliases={"trace_exporter": "--trace"},
+        hidden_defaults=HIDDEN_DEFAULTS,
+        secret_files=SECRETS,
+    )
     up.add_argument(
         "--ready-json", action="store_true", help="print one JSON line with the addresses once serving"
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import WORKLOADS
-from deploy.cli import build_parser, chat_command, old_data_dir_note
+from deploy.cli import SECRETS, build_parser, chat_command, old_data_dir_note
 from deploy.config import NodeConfig
 from discovery.admin_cli import build_parser as discovery_parser
 from kernel.config import default_data_dir, field_docs
@@ -84,6 +84,26 @@ def test_a_bad_flag_value_is_a_usage_error_exit_2(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("flag", ["--token-secret", "--internal-secret", "--token-secret=x"])
+def test_a_secret_on_the_command_line_is_refused(tmp_path: Path, flag: str) -> None:
+    given = [flag] if "=" in flag else [flag, "x"]
+    done = hubbub("up", "--data-dir", str(tmp_path), *given)
+    assert done.returncode == 2
+    message = done.stderr.strip().splitlines()[-1]
+    name = flag.split("=")[0]
+    assert message == (
+        f"hubbub up: error: {name} would show the secret to anyone on this machine (ps): "
+        f"use {name}-file PATH or HUBBUB_{name[2:].replace('-', '_').upper()}"
+    )
+    assert not (tmp_path / "messages.db").exists()
+
+
+def test_an_unreadable_secret_file_is_a_usage_error(tmp_path: Path) -> None:
+    done = hubbub("up", "--data-dir", str(tmp_path), "--token-secret-file", str(tmp_path / "nothing"))
+    assert done.returncode == 2
+    assert "argument --token-secret-file: cannot read" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_version() -> None:
     done = hubbub("--version")
     assert done.returncode == 0
@@ -103,7 +123,8 @@ def test_every_node_option_has_a_documented_flag_and_an_env_variable() -> None:
         assert docs.get(field.name), f"NodeConfig.{field.name} has no docstring"
         action = by_dest.get(field.name)
         assert action is not None, f"NodeConfig.{field.name} has no flag"
-        assert f"--{field.name.replace('_', '-')}" in action.option_strings
+        flag = f"--{field.name.replace('_', '-')}" + ("-file" if field.name in SECRETS else "")
+        assert flag in action.option_strings
         assert action.help and docs[field.name] in action.help
         assert f"HUBBUB_{field.name.upper()}" in action.help
     assert "--trace" in by_dest["trace_exporter"].option_strings  # the old spelling still works
