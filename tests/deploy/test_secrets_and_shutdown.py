@@ -218,6 +218,10 @@ async def test_secrets_given_as_files_are_used_and_never_on_a_command_line(tmp_p
     try:
         async with asyncio.timeout(60):
             ready = json.loads(await proc.stdout.readline())
+        (example,) = [
+            line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith('{"ws_url"')
+        ]
+        assert set(ready) == set(json.loads(example)), "the README documents every --ready-json key"
         alice = await WireClient.sign_up(ready["ws_url"], "alice")
         assert verify_token(TOKEN_SECRET, alice.welcome.token, SystemClock().now_ms()).user_id == "alice"
         await alice.close()
