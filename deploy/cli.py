@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 # Defaults not shown in --help: a secret's.
 HIDDEN_DEFAULTS = ("token_secret", "internal_secret")
+# Never a value on the command line (`ps` shows it to everyone): HUBBUB_<NAME> or --<name>-file.
+SECRETS = ("token_secret", "internal_secret")
 
 
 def _run(coro_main: object) -> None:
@@ -50,7 +52,13 @@ def _up_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "is a field of deploy/config.py's NodeConfig, settable by flag or by HUBBUB_<OPTION>.",
     )
     # Derived from NodeConfig's fields and docstrings: a new option cannot lack a flag.
-    add_config_flags(up, NodeConfig, aliases={"trace_exporter": "--trace"}, hidden_defaults=HIDDEN_DEFAULTS)
+    add_config_flags(
+        up,
+        NodeConfig,
+        aliases={"trace_exporter": "--trace"},
+        hidden_defaults=HIDDEN_DEFAULTS,
+        secret_files=SECRETS,
+    )
     up.add_argument(
         "--ready-json", action="store_true", help="print one JSON line with the addresses once serving"
     )
@@ -73,6 +81,10 @@ def chat_command(argv0: str, executable: str, on_path: str | None) -> str:
 
 def banner(node: SingleNode, hubbub: str) -> str:
     from discovery.admin_cli import DEFAULT_TARGET
+    from sdk.terminal_chat import DEFAULT_URLS
+
+    # `hubbub chat` assumes the default WebSocket address: name another one.
+    url = "" if node.ws_url == DEFAULT_URLS["ws"] else f" --url {shlex.quote(node.ws_url)}"
 
     admin = (
         f"{hubbub} discovery"
@@ -86,8 +98,8 @@ def banner(node: SingleNode, hubbub: str) -> str:
         f"  discovery (admin):    {node.discovery_target}  ({admin} nodes)\n"
         f"  data:                 {node.data_dir.absolute()}\n"
         "Chat from two terminals:\n"
-        f"  {hubbub} chat --user alice --to bob\n"
-        f"  {hubbub} chat --user bob --to alice\n"
+        f"  {hubbub} chat{url} --user alice --to bob\n"
+        f"  {hubbub} chat{url} --user bob --to alice\n"
         "Ctrl-C stops."
     )
 
@@ -133,23 +145,38 @@ def _usage_error(command: str, message: str) -> int:
 
 
 def _where_set(message: str, flags: dict[str, object]) -> str:
-    """Names the variable when the option an error names was set in the environment."""
+    """Names the variable when the option an error names was set in the environment. A room's
+    rule may name its limit options as a pattern (`rate_*_burst`): the variables set that it
+    matches are named."""
     option = next((word for word in re.findall(r"\w+", message) if word in flags), None)
-    if option is None or flags[option] is not None or env_name(option) not in os.environ:
-        return ""
-    return f" (set by {env_name(option)})"
+    if option is not None:
+        if flags[option] is not None or env_name(option) not in os.environ:
+            return ""
+        return f" (set by {env_name(option)})"
+    patterns = [
+        re.escape(word).replace(r"\*", r"\w+") for word in re.findall(r"[\w*]+", message) if "_" in word
+    ]
+    named = [
+        f"{key}={os.environ[key]}"
+        for key in limit_env_names()
+        if key in os.environ and any(re.fullmatch(p, key.removeprefix("HUBBUB_").lower()) for p in patterns)
+    ]
+    return f" (set by {', '.join(named)})" if named else ""
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
+    from deploy.single_node import process_groups
     from discovery.admin_cli import TARGET_ENV  # read by `hubbub discovery`: not a typo here
+    from sdk.terminal_chat import PASSWORD_ENV  # read by `hubbub chat`, often set beside it
 
-    unknown = unknown_env([*env_names(NodeConfig), *limit_env_names(), TARGET_ENV])
+    unknown = unknown_env([*env_names(NodeConfig), *limit_env_names(), TARGET_ENV, PASSWORD_ENV])
     if unknown is not None:
         return _usage_error("hubbub up", unknown.message)
     flags = flag_values(args, NodeConfig)
     try:
         config = from_env(NodeConfig, **flags)
         check_room_configs(config)  # every room's rules, before any process starts
+        process_groups(config.processes)  # a bad layout is a bad option too (exit 2)
     except InvalidArgument as exc:
         return _usage_error("hubbub up", exc.message + _where_set(exc.message, flags))
     logging.basicConfig(

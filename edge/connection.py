@@ -38,12 +38,14 @@ from edge.token_check import MISSING, TokenGenerations
 from kernel import telemetry
 from kernel.clock import Clock
 from kernel.errors import BadFrame, ErrorCode, HubbubError, Internal
+from kernel.log_limit import LogAtMostEvery
 from kernel.tokens import TokenClaims, check_generation, verify_token
 from protos.client_pb2 import ClientFrame, LoggedOut, ServerFrame
 from protos.messaging_pb2 import AuthReply
 from protos.router_pb2 import SessionRef
 
 log = logging.getLogger(__name__)
+_refused_auth = LogAtMostEvery(log)  # refused log-ins and sign-ups, edge-wide
 _tracer = telemetry.tracer("hubbub.edge")
 
 
@@ -397,7 +399,12 @@ class Connection:
             try:
                 reply = await self._ctx.queries.authenticate(query, peer_address(self.peer))
             except HubbubError as exc:
-                log.info("%s refused: %s (%s)", query.kind.value, exc.code.value, self.describe())
+                # A guessing flood would write one line per guess: one line per interval, the
+                # rest at DEBUG (the written line says how many it stood for).
+                if not _refused_auth.warning(
+                    "%s refused: %s (%s)", query.kind.value, exc.code.value, self.describe()
+                ):
+                    log.debug("%s refused: %s (%s)", query.kind.value, exc.code.value, self.describe())
                 actions = self.session.auth_failed(query.ref, exc)
             except Exception:  # the boundary: a bug becomes INTERNAL, never a traceback
                 log.exception("authentication failed unexpectedly (%s)", self.describe())

@@ -6,6 +6,7 @@ clock; the caller passes `now` (ms) and carries out the returned actions.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -30,12 +31,16 @@ from kernel.limits import (
     MAX_CLIENT_MSG_ID_CHARS,
     MAX_CONTENT_TYPE_CHARS,
     MAX_DEVICE_ID_CHARS,
+    MAX_DISPLAY_NAME_CHARS,
     MAX_EARLY_BYTES,
     MAX_EARLY_FRAMES,
+    MAX_PASSWORD_CHARS,
     MAX_PAYLOAD_BYTES,
+    MIN_PASSWORD_CHARS,
+    USER_ID_PATTERN,
 )
 from kernel.tokens import verify_token
-from protos.client_pb2 import ClientFrame, Pong, SendMessage, ServerFrame, Welcome
+from protos.client_pb2 import ClientFrame, Credentials, Pong, SendMessage, ServerFrame, Welcome
 
 # Frames the router owns; the edge only validates and forwards them.
 ROUTED = frozenset(
@@ -201,6 +206,9 @@ class Session:
             self._early, self._early_bytes = [], 0  # a token client may pipeline behind its hello
             return [CheckToken(frame.ref, claims)]
         if auth in ("log_in", "sign_up"):
+            refused = _credentials_refused(hello.log_in if auth == "log_in" else hello.sign_up, auth)
+            if refused is not None:
+                return self._fail(frame.ref, refused)
             self.state = State.AUTHENTICATING
             kind = QueryKind.LOG_IN if auth == "log_in" else QueryKind.SIGN_UP
             return [ToMessaging(kind, frame.ref, "", frame)]
@@ -306,3 +314,24 @@ def _pong(frame: ClientFrame, now_ms: int) -> ServerFrame:
     return ServerFrame(
         ref=frame.ref, pong=Pong(client_time_ms=frame.ping.client_time_ms, server_time_ms=now_ms)
     )
+
+
+_USER_ID = re.compile(USER_ID_PATTERN)
+
+
+def _credentials_refused(credentials: Credentials, auth: str) -> HubbubError | None:
+    """Credentials no account can have, refused at the edge with the answer messaging would
+    give (a log-in: the one error for every failure), so they never reach messaging's
+    throttle or hasher. A sign-up's short password is left to messaging, which says why."""
+    valid_id = _USER_ID.fullmatch(credentials.user_id) is not None
+    if auth == "log_in":
+        if valid_id and len(credentials.password) <= MAX_PASSWORD_CHARS:
+            return None
+        return Unauthenticated("wrong user id or password")
+    if not valid_id:
+        return InvalidArgument("user id must be 1..32 characters of a-z, 0-9, '_', '.', '-'")
+    if len(credentials.password) > MAX_PASSWORD_CHARS:
+        return InvalidArgument(f"password must be {MIN_PASSWORD_CHARS}..{MAX_PASSWORD_CHARS} characters")
+    if len(credentials.display_name) > MAX_DISPLAY_NAME_CHARS:
+        return InvalidArgument(f"display name must be at most {MAX_DISPLAY_NAME_CHARS} characters")
+    return None

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from kernel.clock import Clock
 from kernel.errors import Unavailable
+from kernel.limits import MAX_BATCH_USERS
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,6 @@ log = logging.getLogger(__name__)
 Fetch = Callable[[list[str]], Awaitable[dict[str, int]]]
 
 MISSING = -1  # cached: no such user
-MAX_BATCH_USERS = 1000  # messaging.accounts.MAX_TOKEN_CHECK_USERS
 
 
 class TokenGenerations:

@@ -149,23 +149,69 @@ def _flag_type(kind: Any, flag: str) -> Callable[[str], Any]:
     return parse
 
 
+def _read_secret_file(flag: str) -> Callable[[str], str]:
+    def read(raw: str) -> str:
+        try:
+            secret = Path(raw).expanduser().read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise argparse.ArgumentTypeError(f"cannot read {raw!r}: {getattr(exc, 'strerror', exc)}") from exc
+        if not secret:
+            raise argparse.ArgumentTypeError(f"{raw!r} is empty")
+        return secret
+
+    read.__name__ = "PATH"
+    return read
+
+
+class _NoValueOnTheCommandLine(argparse.Action):
+    """The flag a secret would have had: refused (exit 2), since `ps` shows every argument."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        env, flag = self.metavar, self.option_strings[0]
+        parser.error(
+            f"{flag} would show the secret to anyone on this machine (ps): use {flag}-file PATH or {env}"
+        )
+
+
 def add_config_flags(
     parser: argparse.ArgumentParser,
     cls: type[Any],
     *,
     aliases: Mapping[str, str] | None = None,
     hidden_defaults: Collection[str] = (),
+    secret_files: Collection[str] = (),
     prefix: str = PREFIX,
 ) -> None:
     """One `--field-name` flag per field of `cls`, help from its docstring, default from its
     default, so a new option cannot lack a flag. Unset flags stay None (env and default apply).
 
     `aliases` adds a second spelling (field -> flag); `hidden_defaults` are fields whose
-    default is not shown (secrets, or a default computed per machine)."""
+    default is not shown (secrets, or a default computed per machine); `secret_files` are
+    fields set by `--field-name-file PATH` (the value read from that file) instead, never by
+    a value on the command line (`--field-name X` is refused: `ps` would show it)."""
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         flag = "--" + field.name.replace("_", "-")
+        if field.name in secret_files:
+            about = f"{docs.get(field.name, '')} Read from the file PATH (env {env_name(field.name, prefix)})"
+            parser.add_argument(
+                flag + "-file",
+                dest=field.name,
+                type=_read_secret_file(flag + "-file"),
+                metavar="PATH",
+                default=None,
+                help=about.strip().replace("%", "%%"),
+            )
+            parser.add_argument(
+                flag,
+                action=_NoValueOnTheCommandLine,
+                nargs="?",
+                metavar=env_name(field.name, prefix),
+                dest="refused_" + field.name,
+                help=argparse.SUPPRESS,
+            )
+            continue
         names = [flag]
         if aliases and field.name in aliases:
             names.append(aliases[field.name])

@@ -68,3 +68,16 @@ MAX_EARLY_FRAMES = 32
 """Frames pipelined behind a token Hello that are held while the token is checked (served
 after the Welcome); beyond this (or MAX_EARLY_BYTES) they get a non-fatal UNAUTHENTICATED."""
 MAX_EARLY_BYTES = 1 << 20
+
+# ------------------------------------------------------------------ internal batches
+MAX_BATCH_USERS = 1_000
+"""Users in one batched per-user internal call (Accounts.TokenGenerations, which an edge
+fills from a reconnect storm's token hellos; Accounts.PresenceWatchLists); callers cut
+larger batches into calls of this many."""
+MAX_PRESENCE_QUERY_USERS = 10_000
+"""Users in one Presence.Query; a caller with more (the merged watch lists of many opening
+sessions) cuts them into several queries."""
+MAX_INTERNAL_REPLY_BYTES = MAX_REPLY_PAGE_BYTES
+"""The byte budget of a batched internal reply whose items are unbounded lists (a batch of
+presence watch lists): the reply stops before it, with at least one item, and the caller asks
+again for the rest; far below the internal gRPC limit (16 MiB)."""

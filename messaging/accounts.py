@@ -7,17 +7,16 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kernel.budget import fit_count
 from kernel.clock import Clock
 from kernel.errors import HubbubError, InvalidArgument, NotFound, Unauthenticated
+from kernel.limits import MAX_BATCH_USERS, MAX_INTERNAL_REPLY_BYTES, MAX_PASSWORD_CHARS
 from kernel.tokens import issue_token
 from messaging import rules
 from messaging.auth_throttle import AuthThrottle
 from messaging.model import User
 from messaging.passwords import PasswordHasher
 from messaging.store.interface import Directory
-
-# Users per TokenGenerations call (an edge batches the token hellos of a reconnect storm).
-MAX_TOKEN_CHECK_USERS = 1000
 
 
 def _valid_user_id(user_id: str) -> bool:
@@ -26,6 +25,11 @@ def _valid_user_id(user_id: str) -> bool:
     except HubbubError:
         return False
     return True
+
+
+def _watch_list_size(user_id: str, watched: list[str]) -> int:
+    """A WatchList's encoded size, near enough (each string with its tag and length)."""
+    return len(user_id) + 8 + sum(len(u) + 2 for u in watched)
 
 
 def presence_visible(contacts: Iterable[str], contact_of: Iterable[str], peers: Iterable[str]) -> list[str]:
@@ -76,7 +80,11 @@ class Accounts:
     async def log_in(self, user_id: str, password: str, address: str = "") -> Session:
         """One error for an unknown user and a wrong password, with the same cost, so log-in
         does not tell which user ids exist. Failures are counted per account and per address
-        (`address`, the client's); over either, RATE_LIMITED before any hashing."""
+        (`address`, the client's); over either, RATE_LIMITED before any hashing. An id that no
+        account can have, or a password longer than any account's, is refused first, the same
+        way, with no hashing and no throttle entry (so a key costs at most a valid id)."""
+        if not _valid_user_id(user_id) or len(password) > MAX_PASSWORD_CHARS:
+            raise Unauthenticated("wrong user id or password")
         self.throttle.before_log_in(user_id, address, self._clock.now_ms())
         user = await self._store.get_user(user_id)
         if user is None:
@@ -86,7 +94,7 @@ class Accounts:
         if not await self._hasher.verify(user.password_hash, password):
             self.throttle.log_in_failed(user_id, address, self._clock.now_ms())
             raise Unauthenticated("wrong user id or password")
-        self.throttle.log_in_succeeded(user_id)
+        self.throttle.log_in_succeeded(user_id, address)
         generations = await self._store.token_generations([user_id])
         return self._session(user_id, self._clock.now_ms(), generations.get(user_id, 0))
 
@@ -100,8 +108,8 @@ class Accounts:
         """The current token generation of each listed user that exists; ids that are not
         valid user ids are absent, like unknown users (a token for them is refused)."""
         users = list(dict.fromkeys(user_ids))
-        if len(users) > MAX_TOKEN_CHECK_USERS:
-            raise InvalidArgument(f"at most {MAX_TOKEN_CHECK_USERS} users per token check")
+        if len(users) > MAX_BATCH_USERS:
+            raise InvalidArgument(f"at most {MAX_BATCH_USERS} users per token check")
         valid = [u for u in users if _valid_user_id(u)]
         return await self._store.token_generations(valid) if valid else {}
 
@@ -158,7 +166,13 @@ class Accounts:
 
     async def presence_watch_lists(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
         """presence_watch_list of each distinct user, in the order first asked: the store reads
-        run side by side, so a batch of sessions opening together costs one call, not one each."""
+        run side by side, so a batch of sessions opening together costs one call, not one each.
+        The answer stops before MAX_INTERNAL_REPLY_BYTES (with at least one user): the users
+        left out are absent, and the caller asks again for them."""
         users = list(dict.fromkeys(user_ids))
+        if len(users) > MAX_BATCH_USERS:
+            raise InvalidArgument(f"at most {MAX_BATCH_USERS} users per watch-list call")
         lists = await asyncio.gather(*(self.presence_watch_list(user) for user in users))
-        return dict(zip(users, lists, strict=True))
+        sizes = (_watch_list_size(user, watched) for user, watched in zip(users, lists, strict=True))
+        count = fit_count(sizes, MAX_INTERNAL_REPLY_BYTES)
+        return dict(zip(users[:count], lists[:count], strict=True))

@@ -46,13 +46,18 @@ class MessagingConfig:
     """Every call must carry this deployment secret (kernel.internal_auth); empty = open (tests)."""
     internal_tls_dir: str = ""
     """Mutual TLS with this CA and certificate (kernel.internal_tls); empty = plaintext."""
-    login_failures_per_account: int = 5
-    """Failed log-ins an account may have per `login_failures_window_s`; then RATE_LIMITED
-    (the right password too) until one is back."""
+    login_failures_per_account_address: int = 5
+    """Failed log-ins an account may have from one source address per `login_failures_window_s`;
+    then that address gets RATE_LIMITED for it (the right password too) until one is back.
+    Other addresses are not locked out by it."""
+    login_failures_per_account: int = 100
+    """Failed log-ins an account may have from all addresses together per window; past it
+    only addresses the account logged in from before get in (a guesser spread over many
+    addresses is slowed, the owner's own devices are not locked out)."""
     login_failures_per_address: int = 20
     """Failed log-ins one source address may have per `login_failures_window_s`."""
     login_failures_window_s: float = 60.0
-    """The window of both log-in failure limits (tokens come back evenly over it)."""
+    """The window of the log-in failure limits (tokens come back evenly over it)."""
     sign_ups_per_address: int = 20
     """Sign-ups one source address may make per `sign_ups_window_s`."""
     sign_ups_window_s: float = 3600.0
@@ -79,10 +84,17 @@ class MessagingConfig:
         if self.password_hash_time_cost < 1 or self.password_hash_parallelism < 1:
             raise InvalidArgument("password_hash_time_cost and password_hash_parallelism must be at least 1")
         if self.password_hash_memory_cost < 8 * self.password_hash_parallelism:
-            raise InvalidArgument("password_hash_memory_cost must be at least 8 KiB per lane")
+            raise InvalidArgument(
+                "password_hash_memory_kib must be at least 8 KiB per lane (of password_hash_parallelism)"
+            )
         if self.member_cache_size < 0 or self.member_cache_ttl_s < 0:
             raise InvalidArgument("member cache size and ttl must not be negative")
-        counts = (self.login_failures_per_account, self.login_failures_per_address, self.sign_ups_per_address)
+        counts = (
+            self.login_failures_per_account_address,
+            self.login_failures_per_account,
+            self.login_failures_per_address,
+            self.sign_ups_per_address,
+        )
         if min(counts) < 1 or self.login_failures_window_s <= 0 or self.sign_ups_window_s <= 0:
             raise InvalidArgument("log-in and sign-up limits must be at least 1 per positive window")
         if self.password_hash_concurrency < 1 or self.password_hash_waiting < 0:
@@ -93,6 +105,9 @@ class MessagingConfig:
     def auth_limits(self) -> AuthLimits:
         failures_s = self.login_failures_window_s
         return AuthLimits(
+            failures_per_account_address=Rate(
+                self.login_failures_per_account_address, self.login_failures_per_account_address / failures_s
+            ),
             failures_per_account=Rate(
                 self.login_failures_per_account, self.login_failures_per_account / failures_s
             ),
@@ -106,6 +121,7 @@ class MessagingConfig:
 
 
 LIMIT_FIELDS = (
+    "login_failures_per_account_address",
     "login_failures_per_account",
     "login_failures_per_address",
     "login_failures_window_s",

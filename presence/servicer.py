@@ -11,6 +11,7 @@ from grpc import aio
 
 from kernel.errors import HubbubError, Internal, InvalidArgument
 from kernel.grpc_boundary import abort_with, servicer_errors
+from kernel.limits import MAX_PRESENCE_QUERY_USERS
 from presence.convert import report_from_proto, snapshot_to_proto
 from presence.interface import PresenceBackend
 from protos import presence_pb2, presence_pb2_grpc
@@ -20,7 +21,6 @@ log = logging.getLogger(__name__)
 # Sent as initial metadata once a Watch is subscribed: a client that awaits
 # `call.initial_metadata()` knows no later change can be missed, then Queries current state.
 WATCH_READY_KEY = "hubbub-watch-ready"
-MAX_QUERY_USERS = 10_000
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -43,8 +43,8 @@ class PresenceServicer(presence_pb2_grpc.PresenceServicer):
     async def Query(
         self, request: presence_pb2.PresenceQuery, context: Context
     ) -> presence_pb2.PresenceSnapshot:
-        if len(request.user_ids) > MAX_QUERY_USERS:
-            raise InvalidArgument(f"at most {MAX_QUERY_USERS} users per query")
+        if len(request.user_ids) > MAX_PRESENCE_QUERY_USERS:
+            raise InvalidArgument(f"at most {MAX_PRESENCE_QUERY_USERS} users per query")
         return snapshot_to_proto(await self._backend.query(list(request.user_ids)))
 
     async def Watch(

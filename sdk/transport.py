@@ -92,6 +92,15 @@ class WebSocketTransport:
         await self._ws.close()
 
 
+def rpc_error_line(exc: BaseException) -> str:
+    """A gRPC failure as one line for a person (`UNAVAILABLE: failed to connect to all
+    addresses; ...`), not AioRpcError's multi-line repr with its debug string."""
+    if isinstance(exc, aio.AioRpcError):
+        details = " ".join((exc.details() or "").split())
+        return f"{exc.code().name}: {details}" if details else exc.code().name
+    return " ".join(str(exc).split())
+
+
 class GrpcTransport:
     """The `Gateway.Connect` bidi stream: same frames, HTTP/2 underneath."""
 
@@ -112,13 +121,13 @@ class GrpcTransport:
         try:
             await self._call.write(frame)
         except (grpc.RpcError, aio.UsageError) as exc:
-            raise TransportClosed(f"stream closed: {exc}") from exc
+            raise TransportClosed(f"stream closed: {rpc_error_line(exc)}") from exc
 
     async def recv(self) -> client_pb2.ServerFrame:
         try:
             frame = await self._call.read()
         except grpc.RpcError as exc:
-            raise TransportClosed(f"stream closed: {exc}") from exc
+            raise TransportClosed(f"stream closed: {rpc_error_line(exc)}") from exc
         except asyncio.CancelledError:
             if self._closed:  # our own close() cancelled the call under a pending read
                 raise TransportClosed("stream closed") from None

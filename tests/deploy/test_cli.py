@@ -14,11 +14,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from bench.cli import WORKLOADS
-from deploy.cli import build_parser, chat_command, old_data_dir_note
+from deploy.cli import SECRETS, banner, build_parser, chat_command, old_data_dir_note
 from deploy.config import NodeConfig
 from discovery.admin_cli import build_parser as discovery_parser
 from kernel.config import default_data_dir, field_docs
@@ -49,6 +50,15 @@ def hubbub(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ("HUBBUB_PUSH_LOG", "maybe", ("HUBBUB_PUSH_LOG", "boolean")),
         # A rule of a room's own config, checked before any process starts.
         ("HUBBUB_SEND_QUEUE_LIMIT", "0", ("edge: send_queue_limit", "HUBBUB_SEND_QUEUE_LIMIT")),
+        # A rule naming its options as a pattern still names the variable that broke it.
+        ("HUBBUB_RATE_SEND_BURST", "0", ("rate_*_burst", "set by HUBBUB_RATE_SEND_BURST=0")),
+        (
+            "HUBBUB_PASSWORD_HASH_MEMORY_KIB",
+            "4",
+            ("password_hash_memory_kib", "HUBBUB_PASSWORD_HASH_MEMORY_KIB"),
+        ),
+        # A bad process layout is a bad option (exit 2), not a failed start (exit 1).
+        ("HUBBUB_PROCESSES", "bogus", ("processes", "not 'bogus'", "HUBBUB_PROCESSES")),
     ],
 )
 def test_a_bad_env_value_is_one_line_and_exit_2_naming_the_option(
@@ -84,6 +94,55 @@ def test_a_bad_flag_value_is_a_usage_error_exit_2(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("flag", ["--token-secret", "--internal-secret", "--token-secret=x"])
+def test_a_secret_on_the_command_line_is_refused(tmp_path: Path, flag: str) -> None:
+    given = [flag] if "=" in flag else [flag, "x"]
+    done = hubbub("up", "--data-dir", str(tmp_path), *given)
+    assert done.returncode == 2
+    message = done.stderr.strip().splitlines()[-1]
+    name = flag.split("=")[0]
+    assert message == (
+        f"hubbub up: error: {name} would show the secret to anyone on this machine (ps): "
+        f"use {name}-file PATH or HUBBUB_{name[2:].replace('-', '_').upper()}"
+    )
+    assert not (tmp_path / "messages.db").exists()
+
+
+def test_an_unreadable_secret_file_is_a_usage_error(tmp_path: Path) -> None:
+    done = hubbub("up", "--data-dir", str(tmp_path), "--token-secret-file", str(tmp_path / "nothing"))
+    assert done.returncode == 2
+    assert "argument --token-secret-file: cannot read" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_banner_names_the_websocket_url_only_when_it_is_not_the_default(tmp_path: Path) -> None:
+    def chats(ws_url: str) -> list[str]:
+        node = SimpleNamespace(
+            ws_url=ws_url,
+            gateway_target="127.0.0.1:8766",
+            discovery_target="127.0.0.1:8767",
+            data_dir=tmp_path,
+        )
+        return [line.strip() for line in banner(node, "hubbub").splitlines() if " chat " in line]  # type: ignore[arg-type]
+
+    assert chats("ws://127.0.0.1:8765") == [
+        "hubbub chat --user alice --to bob",
+        "hubbub chat --user bob --to alice",
+    ]
+    assert chats("ws://127.0.0.1:9000") == [  # ./dev up --ws-port 9000
+        "hubbub chat --url ws://127.0.0.1:9000 --user alice --to bob",
+        "hubbub chat --url ws://127.0.0.1:9000 --user bob --to alice",
+    ]
+
+
+def test_hubbub_password_for_chat_does_not_stop_hubbub_up(tmp_path: Path) -> None:
+    # With a bad port beside it, so that nothing starts: the one error is about the port.
+    done = hubbub("up", "--data-dir", str(tmp_path), HUBBUB_PASSWORD="secret-pw", HUBBUB_WS_PORT="abc")
+    assert (done.returncode, done.stderr.strip()) == (
+        2,
+        "hubbub up: HUBBUB_WS_PORT: expected an integer, got 'abc'",
+    )
+
+
 def test_version() -> None:
     done = hubbub("--version")
     assert done.returncode == 0
@@ -103,7 +162,8 @@ def test_every_node_option_has_a_documented_flag_and_an_env_variable() -> None:
         assert docs.get(field.name), f"NodeConfig.{field.name} has no docstring"
         action = by_dest.get(field.name)
         assert action is not None, f"NodeConfig.{field.name} has no flag"
-        assert f"--{field.name.replace('_', '-')}" in action.option_strings
+        flag = f"--{field.name.replace('_', '-')}" + ("-file" if field.name in SECRETS else "")
+        assert flag in action.option_strings
         assert action.help and docs[field.name] in action.help
         assert f"HUBBUB_{field.name.upper()}" in action.help
     assert "--trace" in by_dest["trace_exporter"].option_strings  # the old spelling still works
@@ -254,12 +314,13 @@ def test_the_banner_prints_a_command_that_exists_and_the_absolute_data_dir(tmp_p
     assert text.startswith("hubbub is up."), text
     (data,) = [line for line in banner if line.strip().startswith("data:")]
     assert data.split("data:", 1)[1].strip() == str(tmp_path / "xdg" / "hubbub")
-    chats = [shlex.split(line) for line in banner if " chat --user " in line]
+    chats = [shlex.split(line) for line in banner if " chat --url " in line]
     assert len(chats) == 2
     for command in chats:
         executable = command[0]
         assert Path(executable).is_absolute() and Path(executable).is_file(), command
-        assert command[1:3] == ["chat", "--user"]
+        assert command[1:3] == ["chat", "--url"] and command[3].startswith("ws://127.0.0.1:")  # port 0
+        assert command[3] != "ws://127.0.0.1:8765" and command[4] == "--user"
     runs = subprocess.run(
         [chats[0][0], "--version"], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )

@@ -16,7 +16,9 @@ import grpc
 import psutil
 import pytest
 
+from kernel.clock import SystemClock
 from kernel.grpc_server import insecure_channel
+from kernel.tokens import verify_token
 from protos import client_pb2 as pb
 from protos import discovery_pb2, discovery_pb2_grpc, messaging_pb2, messaging_pb2_grpc
 from tests.e2e.wire_client import WireClient
@@ -39,15 +41,15 @@ def _gone(procs: list[psutil.Process]) -> list[psutil.Process]:
 
 
 async def _start_up(
-    tmp_path: Path, *, secrets_in_env: bool = True, stderr: int | None = None
+    tmp_path: Path, *, secrets_in_env: bool = True, stderr: int | None = None, extra: tuple[str, ...] = ()
 ) -> asyncio.subprocess.Process:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in ("HUBBUB_TOKEN_SECRET", "HUBBUB_INTERNAL_SECRET")}
     if secrets_in_env:
         env.update(HUBBUB_TOKEN_SECRET=TOKEN_SECRET, HUBBUB_INTERNAL_SECRET=INTERNAL_SECRET)
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "deploy.cli", "up", "--ready-json", "--data-dir", str(tmp_path / "data"),
         "--ws-port", "0", "--gateway-port", "0", "--discovery-port", "0", "--processes", "edge/messaging",
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env,
+        *extra, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env,
     )  # fmt: skip
 
 
@@ -197,6 +199,37 @@ async def test_the_admin_cli_reads_the_generated_internal_secret_from_the_data_d
         async with asyncio.timeout(60):
             out, _ = await admin.communicate()
         assert admin.returncode == 0 and b"edge-1" in out
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                await proc.wait()
+
+
+async def test_secrets_given_as_files_are_used_and_never_on_a_command_line(tmp_path: Path) -> None:
+    """`--token-secret-file` / `--internal-secret-file` (a value flag is refused: test_cli):
+    the node signs tokens with the file's secret, and no process shows either secret."""
+    token_file, internal_file = tmp_path / "token", tmp_path / "internal"
+    token_file.write_text(TOKEN_SECRET + "\n")
+    internal_file.write_text(INTERNAL_SECRET + "\n")
+    files = ("--token-secret-file", str(token_file), "--internal-secret-file", str(internal_file))
+    proc = await _start_up(tmp_path, secrets_in_env=False, extra=files)
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            ready = json.loads(await proc.stdout.readline())
+        (example,) = [
+            line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith('{"ws_url"')
+        ]
+        assert set(ready) == set(json.loads(example)), "the README documents every --ready-json key"
+        alice = await WireClient.sign_up(ready["ws_url"], "alice")
+        assert verify_token(TOKEN_SECRET, alice.welcome.token, SystemClock().now_ms()).user_id == "alice"
+        await alice.close()
+        await _listed(ready["discovery_target"], discovery_pb2.NODE_KIND_EDGE)  # opened by the file's secret
+        for pid in (proc.pid, *(child.pid for child in psutil.Process(proc.pid).children())):
+            cmdline = await asyncio.to_thread(Path(f"/proc/{pid}/cmdline").read_bytes)
+            for secret in (TOKEN_SECRET, INTERNAL_SECRET):
+                assert secret.encode() not in cmdline
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)

@@ -10,9 +10,10 @@ import re
 import grpc
 import pytest
 
-from edge import start_edge
+from edge import EdgeService, connection, start_edge
 from kernel.clock import ManualClock
 from kernel.grpc_server import insecure_channel
+from kernel.log_limit import LogAtMostEvery
 from protos import client_pb2 as pb
 from protos.gateway_pb2_grpc import GatewayStub
 from tests.edge.client import WsClient, token_for
@@ -56,3 +57,22 @@ async def test_open_and_close_lines_name_the_user_device_session_and_peer(
     (grpc_open,) = [m for m in logged if m.startswith("session opened") and "user=bot" in m]
     assert "device=svc" in grpc_open and re.search(r"peer=ipv[46]:", grpc_open)
     assert not [m for m in logged if m in ("connection open", "connection closed")]
+
+
+async def test_a_flood_of_refused_log_ins_writes_one_line_not_one_per_guess(
+    edge: EdgeService, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection, "_refused_auth", LogAtMostEvery(connection.log))  # a fresh interval
+    caplog.set_level(logging.INFO)
+    for _ in range(20):
+        client = await WsClient.open(edge.ws_url)
+        await client.send(
+            pb.ClientFrame(
+                ref=1, hello=pb.Hello(log_in=pb.Credentials(user_id="bob", password="wrong-guess"))
+            )
+        )
+        refused = await client.recv()
+        assert refused.error.code == "UNAUTHENTICATED" and refused.error.fatal
+        assert await client.wait_closed() == 4001
+    written = [m for m in lines(caplog) if m.startswith("log_in refused")]
+    assert len(written) == 1 and "UNAUTHENTICATED" in written[0]

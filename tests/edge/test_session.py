@@ -364,3 +364,25 @@ def test_an_undecodable_frame_with_a_readable_ref_is_answered_with_it() -> None:
     actions = session.bad_frame("not a ClientFrame: conversationId is out of range", T0, ref=3)
     (reply,) = actions
     assert isinstance(reply, Reply) and reply.frame.ref == 3 and reply.frame.error.code == "BAD_FRAME"
+
+
+@pytest.mark.parametrize(
+    ("auth", "user_id", "password", "code", "message"),
+    [
+        ("log_in", "a" * 1_000_000, "p" * 600_000, "UNAUTHENTICATED", "wrong user id or password"),
+        ("log_in", "Bad Id", "password123", "UNAUTHENTICATED", "wrong user id or password"),
+        ("log_in", "bob", "p" * 257, "UNAUTHENTICATED", "wrong user id or password"),
+        ("sign_up", "a" * 33, "password123", "INVALID_ARGUMENT", "user id must be 1..32 characters"),
+        ("sign_up", "bob", "p" * 257, "INVALID_ARGUMENT", "password must be 8..256 characters"),
+    ],
+)
+def test_credentials_no_account_can_have_never_reach_messaging(
+    auth: str, user_id: str, password: str, code: str, message: str
+) -> None:
+    credentials = pb.Credentials(user_id=user_id, password=password)
+    hello_frame = pb.ClientFrame(ref=4, hello=pb.Hello(**{auth: credentials}))  # type: ignore[arg-type]
+    actions = Session(5, SETTINGS, T0).receive(hello_frame, T0)
+    assert not any(isinstance(action, ToMessaging) for action in actions)
+    error = error_of(actions)
+    assert (error.code, error.fatal) == (code, True) and error.message.startswith(message)
+    assert actions[-1] == Close(CloseCode.UNAUTHENTICATED, code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kernel.errors import Conflict, InvalidArgument, LimitExceeded, NotFound, Unauthenticated
+from kernel.limits import MAX_BATCH_USERS
 from kernel.tokens import verify_token
 from tests.messaging.conftest import SECRET, Services
 
@@ -98,3 +99,20 @@ async def test_the_contact_list_is_bounded(services: Services, monkeypatch: pyte
     assert await services.accounts.add_contact("alice", "b2") == ["b1", "b2", "b3"]  # re-adding is fine
     await services.accounts.remove_contact("alice", "b1")
     assert "b4" in await services.accounts.add_contact("alice", "b4")
+
+
+async def test_watch_lists_stop_before_their_byte_budget_and_refuse_oversize_batches(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 100 users x 5,000 contacts would be ~17 MB in one reply; here a 45-byte budget stands in.
+    await services.users("alice", "bob", "carol")
+    for a, b in (("alice", "bob"), ("bob", "alice"), ("carol", "alice"), ("alice", "carol")):
+        await services.accounts.add_contact(a, b)
+    monkeypatch.setattr("messaging.accounts.MAX_INTERNAL_REPLY_BYTES", 45)
+    assert await services.accounts.presence_watch_lists(["alice", "bob", "carol"]) == {
+        "alice": ["bob", "carol"],
+        "bob": ["alice"],
+    }  # carol is left out: the caller asks again
+    assert await services.accounts.presence_watch_lists(["carol"]) == {"carol": ["alice"]}
+    with pytest.raises(InvalidArgument):
+        await services.accounts.presence_watch_lists([f"u{i}" for i in range(MAX_BATCH_USERS + 1)])

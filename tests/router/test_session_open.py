@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from kernel.clock import ManualClock
+from kernel.errors import InvalidArgument
+from kernel.limits import MAX_BATCH_USERS, MAX_PRESENCE_QUERY_USERS
 from router.frames import Origin
 from router.session_open import SessionOpenBatcher
 from router.user_lists import UserListCache
@@ -116,3 +118,78 @@ async def test_a_failed_batch_does_not_stop_the_next_one() -> None:
         assert fetches.watch_list_batches == [["ben"]]
     finally:
         await batcher.stop()
+
+
+class LimitedPresence:
+    """Statuses as the real Presence.Query gives them: more than MAX_PRESENCE_QUERY_USERS
+    users fail the whole query (presence/servicer.py), as a gRPC error would."""
+
+    def __init__(self, down: frozenset[str] = frozenset()) -> None:
+        self.queries: list[int] = []
+        self._down = down  # a query naming one of these fails
+
+    async def statuses(self, users: list[str]) -> dict[str, bytes]:
+        self.queries.append(len(users))
+        if len(users) > MAX_PRESENCE_QUERY_USERS:
+            raise InvalidArgument(f"at most {MAX_PRESENCE_QUERY_USERS} users per query")
+        if self._down.intersection(users):
+            raise RuntimeError("presence down")
+        return {user: b"s" for user in users}
+
+
+async def test_watch_lists_merged_past_the_query_limit_still_reach_every_session() -> None:
+    # The reviewer's probe: 3 users each watching 4,000 (under MAX_CONTACTS) in one batch.
+    graph = {f"u{i}": [f"w{i}-{j}" for j in range(4_000)] for i in range(3)}
+
+    async def watch_lists(users: list[str]) -> dict[str, list[str]]:
+        return {user: graph[user] for user in users}
+
+    presence = LimitedPresence()
+    got: dict[int, int] = {}
+
+    def reply(o: Origin, frame: bytes) -> None:
+        got[o.session_id] = got.get(o.session_id, 0) + 1
+
+    cache = UserListCache(watch_lists, ManualClock(), ttl_s=10.0, capacity=100)
+    batcher = SessionOpenBatcher(cache, presence.statuses, reply)
+    await batcher.run_batch([origin(i, f"u{i}") for i in range(3)])
+    assert got == {0: 4_000, 1: 4_000, 2: 4_000}
+    assert max(presence.queries) <= MAX_PRESENCE_QUERY_USERS
+
+
+async def test_one_failing_query_fails_only_its_sessions() -> None:
+    graph = {"u0": [f"a{j}" for j in range(6_000)], "u1": [f"b{j}" for j in range(6_000)]}
+
+    async def watch_lists(users: list[str]) -> dict[str, list[str]]:
+        return {user: graph[user] for user in users}
+
+    presence = LimitedPresence(down=frozenset({"a7"}))
+    got: dict[int, int] = {}
+
+    def reply(o: Origin, frame: bytes) -> None:
+        got[o.session_id] = got.get(o.session_id, 0) + 1
+
+    cache = UserListCache(watch_lists, ManualClock(), ttl_s=10.0, capacity=100)
+    await SessionOpenBatcher(cache, presence.statuses, reply).run_batch([origin(0, "u0"), origin(1, "u1")])
+    assert got == {1: 6_000}
+
+
+async def test_watch_lists_are_asked_in_bounded_calls_and_again_for_those_left_out() -> None:
+    users = [f"u{i}" for i in range(2_500)]
+    calls: list[int] = []
+
+    async def watch_lists(asked: list[str]) -> dict[str, list[str]]:
+        # Like Accounts: at most MAX_BATCH_USERS, and a reply cut by bytes (here: 300 users).
+        calls.append(len(asked))
+        if len(asked) > MAX_BATCH_USERS:
+            raise InvalidArgument("too many")
+        return {user: ["x"] for user in asked[:300]}
+
+    presence = LimitedPresence()
+    sent: list[Origin] = []
+    cache = UserListCache(watch_lists, ManualClock(), ttl_s=10.0, capacity=10_000)
+    await SessionOpenBatcher(cache, presence.statuses, lambda o, f: sent.append(o)).run_batch(
+        [origin(i, user) for i, user in enumerate(users)]
+    )
+    assert len(sent) == 2_500
+    assert max(calls) <= MAX_BATCH_USERS
