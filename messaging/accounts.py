@@ -63,7 +63,7 @@ class Accounts:
         self._clock = clock
         self._token_secret = token_secret
         self._token_ttl_ms = token_ttl_ms
-        self.throttle = throttle or AuthThrottle()
+        self.throttle = throttle if throttle is not None else AuthThrottle()  # it has a len: never `or`
 
     async def sign_up(self, user_id: str, password: str, display_name: str, address: str = "") -> Session:
         """A new account, logged in. Conflict when the id is taken; the display name

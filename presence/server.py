@@ -61,7 +61,7 @@ async def start_presence(
     closed on stop); a given backend stays the caller's to close."""
     clock = clock or SystemClock()
     owned = backend is None
-    chosen: PresenceBackend = backend or MemoryPresence(clock, config.debounce_ms)
+    chosen: PresenceBackend = backend if backend is not None else MemoryPresence(clock, config.debounce_ms)
     expiry = ExpiryTask(chosen, clock)
     servicer = PresenceServicer(chosen, max_watch_queue=config.max_watch_queue, on_report=expiry.poke)
     service = await start_grpc_server(

@@ -228,6 +228,24 @@ async def test_sign_ups_from_one_address_are_limited(node: SingleNode) -> None:
     assert client.ws.close_code == 1013
 
 
+async def test_a_configured_sign_up_limit_is_the_one_applied(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Regression: an empty throttle is falsy (it has a len), so `throttle or AuthThrottle()`
+    replaced the configured one with the defaults and a bench's node refused its 21st user."""
+    monkeypatch.setenv("HUBBUB_SIGN_UPS_PER_ADDRESS", "25")
+    running = await start_single_node(config_for_tests(tmp_path), push=MemoryPushNotifier())
+    try:
+        for i in range(25):
+            await (await WireClient.sign_up(running.ws_url, f"user{i}")).close()
+        client = await WireClient.open(running.ws_url)
+        hello = pb.Hello(sign_up=pb.Credentials(user_id="one-more", password=PASSWORD), device_id="d")
+        assert (await client.request(pb.ClientFrame(hello=hello))).error.code == "RATE_LIMITED"
+        await client.close()
+    finally:
+        await running.stop()
+
+
 async def test_typing_within_the_edge_burst_all_reaches_the_peer(node: SingleNode) -> None:
     """Regression: the router kept a second, silent typing limit (burst 3 per user and
     conversation) behind the edge's documented one (burst 5): two of five events were lost."""
