@@ -37,9 +37,9 @@ class MemorySession:
         if self._state is not SessionState.CONNECTED:
             raise OwnershipLost(f"session of {self._router_id} is {self._state.value}")
 
-    async def claim(self, partition: int) -> int:
+    async def claim(self, partition: int, above: int = 0) -> int:
         self._connected()
-        return self._backend._claim(self, partition)
+        return self._backend._claim(self, partition, above)
 
     async def release(self, partition: int) -> None:
         self._backend._release(self, partition)
@@ -140,14 +140,16 @@ class MemoryOwnership:
         if not 0 <= partition < self._map.partitions:
             raise InvalidArgument(f"partition {partition} is outside 0..{self._map.partitions - 1}")
 
-    def _claim(self, session: MemorySession, partition: int) -> int:
+    def _claim(self, session: MemorySession, partition: int, above: int = 0) -> int:
         self._check(partition)
         holder = self._holders.get(partition)
-        if holder is session:
+        if holder is session and self._epochs[partition] > above:
             return self._epochs[partition]
-        if holder is not None:
+        if holder is not None and holder is not session:
             raise Conflict(f"partition {partition} is held by {holder.router_id}")
-        self._epochs[partition] += 1
+        # In memory the counter starts at 0 with each process; the store's seals outlive it,
+        # and `above` carries them forward.
+        self._epochs[partition] = max(self._epochs[partition], above) + 1
         epoch = self._epochs[partition]
         self._holders[partition] = session
         self._publish(self._map.with_owner(partition, Owner(session.router_id, session.target, epoch)))

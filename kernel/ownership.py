@@ -164,10 +164,12 @@ class OwnershipSession(Protocol):
     @property
     def state(self) -> SessionState: ...
 
-    async def claim(self, partition: int) -> int:
-        """Own `partition`; returns its new epoch, strictly greater than every earlier claim's.
-        Conflict if another session holds it (even a suspended one: it may still be writing);
-        OwnershipLost if this session is not connected. Claiming what it holds already
+    async def claim(self, partition: int, above: int = 0) -> int:
+        """Own `partition`; returns its new epoch, strictly greater than every earlier claim's
+        and than `above` (an epoch the store has sealed: a counter that forgot it, e.g. after
+        a restart, must not hand out epochs the store refuses). Conflict if another session
+        holds it (even a suspended one: it may still be writing); OwnershipLost if this
+        session is not connected. Claiming what it holds already, at an epoch above `above`,
         returns the epoch it holds."""
 
     async def release(self, partition: int) -> None:

@@ -131,15 +131,28 @@ class RouterPartitions:
         """Claim and seal partitions; returns partition -> epoch of those now owned."""
         if self.session is None:
             return {}
+        session = self.session
         claimed: dict[int, int] = {}
-        for partition in partitions:
-            epoch = await self.session.claim(partition)
+
+        async def claim(partition: int, above: int = 0) -> None:
+            epoch = await session.claim(partition, above)
             claimed[partition] = epoch
             self._epochs[partition] = epoch
             self._leaving.discard(partition)
-            self._sealed[partition] = asyncio.Event()
+            self._sealed.setdefault(partition, asyncio.Event())
+
         try:
+            # Inside the try: a claim failing half way gives back the ones made so far
+            # (claimed but never sealed, they would hold their sends forever).
+            for partition in partitions:
+                await claim(partition)
             refused = await self._seal_all(claimed)
+            if refused:
+                # The store has sealed a higher epoch than our counter gave (it forgot it, e.g.
+                # a restart after a handoff): claim once more above it, and seal that.
+                for partition, sealed in refused.items():
+                    await claim(partition, sealed)
+                refused = await self._seal_all({p: claimed[p] for p in refused})
         except BaseException:
             # Not sealed, so not served: give the claims back (a retry claims them again).
             for partition in claimed:
@@ -163,9 +176,10 @@ class RouterPartitions:
                 event.set()
         return claimed
 
-    async def _seal_all(self, claimed: dict[int, int]) -> set[int]:
+    async def _seal_all(self, claimed: dict[int, int]) -> dict[int, int]:
+        """Seal every claim; the partitions the store had sealed higher, with that epoch."""
         if self._seal is None or not claimed:
-            return set()
+            return {}
         request = messaging_pb2.SealRequest(
             partitions=[messaging_pb2.PartitionEpoch(partition=p, epoch=e) for p, e in claimed.items()]
         )
@@ -173,7 +187,7 @@ class RouterPartitions:
             reply = await self._seal(request)
         except aio.AioRpcError as exc:
             raise error_from_rpc(exc) from exc
-        return {entry.partition for entry in reply.refused}
+        return {entry.partition: entry.epoch for entry in reply.refused}
 
     async def hand_off(self, partition: int) -> None:
         """A planned handoff: refuse new frames for it at once, let the accepted sends finish,
@@ -198,10 +212,14 @@ class RouterPartitions:
             event.set()  # waiters re-check ownership and see it gone
 
     def lost(self, partition: int) -> None:
-        """The store refused our epoch (a newer owner sealed it): stop serving it."""
+        """The store refused our epoch (a newer owner sealed it): stop serving it, and give it
+        up so the map stops naming this router for it."""
         if partition in self._epochs:
             log.warning("router: partition %d was sealed by a newer owner: dropped", partition)
             self._drop(partition)
+            if self.session is not None:
+                task = asyncio.get_running_loop().create_task(self.session.release(partition))
+                task.add_done_callback(_retrieved)
 
     def attach(self, session: OwnershipSession) -> None:
         """The session, once the router's Link target is known (before start)."""
@@ -233,3 +251,8 @@ class RouterPartitions:
             held = held or sorted(self._epochs)
             self.lose_all()
             self.all_lost.set()
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.info("router: releasing a partition lost to a newer owner failed: %r", task.exception())

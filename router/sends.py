@@ -160,7 +160,10 @@ class SendPath:
                 continue
             message = result.message
             ctx.reply(origin, sent_frame(ref, message, result.duplicate))
-            if result.duplicate:
+            if result.duplicate and not pending.reroutes:
+                # A plain retry: fanned out when first stored. A re-routed one may have been
+                # stored by an old owner whose fan-out never ran (a lost session, a handoff's
+                # drain timeout): fan it out again; clients de-duplicate by seq.
                 continue
             ctx.recent.record(message.conversation_id, message.seq, message.sender_id)
             members = outcome.members.get(message.conversation_id)

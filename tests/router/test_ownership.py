@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from discovery.memory_ownership import MemoryOwnership
+from kernel.errors import Conflict
 from kernel.partitions import partition_of
 from protos import client_pb2
 from router import MemoryPushNotifier, RouterConfig, RouterService, start_router
@@ -199,3 +200,57 @@ async def test_a_lost_session_writes_nothing_more_for_sends_still_queued(
         assert not fakes.world.messages[second] and not edge.of_kind(1, "sent")
     finally:
         await edge.abort()
+
+
+async def test_after_a_restart_that_followed_handoffs_every_partition_is_owned_again(
+    fakes: FakeBackends,
+) -> None:
+    """The store's seals outlive the in-memory epoch counter: a router starting after earlier
+    handoffs (partitions sealed at epoch 3) claims above the sealed epoch instead of dropping
+    them, so no partition is left without an owner, and sends there are acked."""
+    for partition in range(0, P, 2):
+        fakes.world.sealed[partition] = 3
+    config = RouterConfig(
+        router_id="router-1",
+        messaging_target=fakes.messaging_service.target,
+        presence_target=fakes.presence_service.target,
+        partitions=P,
+        append_interval_ms=0,
+        seal=True,
+    )
+    ownership = MemoryOwnership(P)  # a fresh process: its counter starts at 0
+    router = await start_router(
+        config, push=MemoryPushNotifier(), ownership=ownership, routers=LocalRouters(ownership)
+    )
+    try:
+        held = (await ownership.current()).held_by("router-1")
+        assert sorted(held) == list(range(P)), "every partition has its owner back"
+        assert all(held[p] > 3 for p in range(0, P, 2)) and all(held[p] == 1 for p in range(1, P, 2))
+        assert all(fakes.world.sealed[p] == held[p] for p in range(P))
+        (cid,) = conversations_on(fakes, ownership, "router-1", 1)
+        edge = await edge_on(router)
+        try:
+            edge.send_frames(1, text_frame(cid, "after-restart", "hello", ref=7))
+            (sent,) = await edge.wait_kind(1, "sent")
+            assert sent.ref == 7
+        finally:
+            await edge.abort()
+    finally:
+        await router.stop()
+
+
+async def test_a_claim_failing_half_way_gives_back_what_it_had_claimed(two: Two) -> None:
+    """Claimed but never sealed, a partition would hold its sends forever: a take that fails
+    part-way releases every partition it claimed."""
+    partitions = two.r1.core.ctx.ownership
+    session = partitions.session
+    assert session is not None
+    moving = sorted((await two.ownership.current()).held_by("router-2"))[:3]
+    for partition in moving:  # router-2 gives three up
+        await two.r2.core.ctx.ownership.hand_off(partition)
+    two.ownership._holders[moving[2]] = two.r2.core.ctx.ownership.session  # type: ignore[assignment]
+    with pytest.raises(Conflict):
+        await partitions.take(moving)
+    owners = await two.ownership.current()
+    for partition in moving[:2]:
+        assert partition not in partitions.owned() and owners.owner(partition) is None
