@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from grpc import aio
 
-from kernel.errors import StaleOwner
+from kernel.errors import HubbubError, StaleOwner
 from kernel.grpc_boundary import error_from_rpc
 from kernel.ownership import OwnershipLost, OwnershipSession, SessionState
 from kernel.partitions import partition_of, user_partition
@@ -241,8 +241,14 @@ class RouterPartitions:
                         session.router_id,
                         len(held),
                     )
-                    with contextlib.suppress(OwnershipLost):
+                    try:
                         await self.take(held)
+                    except OwnershipLost:
+                        pass
+                    except HubbubError as exc:
+                        # Not retaken (e.g. Seal unavailable): they stay given back, and this
+                        # watcher must live on, or a later SUSPENDED would go unheard.
+                        log.warning("router %s: retaking partitions failed: %r", session.router_id, exc)
                 held = []
                 continue
             log.warning(

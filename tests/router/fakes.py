@@ -61,6 +61,8 @@ class World:
     append_gate: asyncio.Event = field(default_factory=asyncio.Event)  # cleared = Appends wait
     append_reached: asyncio.Event = field(default_factory=asyncio.Event)  # set by each Append
     refuse_open_direct: HubbubError | None = None
+    seal_error: HubbubError | None = None  # Seal fails with it (the store unreachable)
+    seal_failed: asyncio.Event = field(default_factory=asyncio.Event)  # set when it did
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
 
     def add_conversation(
@@ -154,6 +156,9 @@ class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
 
     @servicer_errors
     async def Seal(self, request: messaging_pb2.SealRequest, context: Context) -> messaging_pb2.SealReply:
+        if self.w.seal_error is not None:
+            self.w.seal_failed.set()
+            raise self.w.seal_error
         self.w.seals.append([(entry.partition, entry.epoch) for entry in request.partitions])
         reply = messaging_pb2.SealReply()
         for entry in request.partitions:

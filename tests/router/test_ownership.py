@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from discovery.memory_ownership import MemoryOwnership
-from kernel.errors import Conflict
+from kernel.errors import Conflict, Unavailable
 from kernel.partitions import partition_of
 from protos import client_pb2
 from router import MemoryPushNotifier, RouterConfig, RouterService, start_router
@@ -254,3 +254,21 @@ async def test_a_claim_failing_half_way_gives_back_what_it_had_claimed(two: Two)
     owners = await two.ownership.current()
     for partition in moving[:2]:
         assert partition not in partitions.owned() and owners.owner(partition) is None
+
+
+async def test_a_failed_retake_does_not_stop_the_router_hearing_its_session(
+    fakes: FakeBackends, two: Two
+) -> None:
+    """Back from SUSPENDED, the retake's Seal fails (the store unreachable): the partitions stay
+    given back, and a later SUSPENDED is still acted on (the watcher lives on)."""
+    partitions = two.r1.core.ctx.ownership
+    two.ownership.suspend("router-1")
+    await partitions.all_lost.wait()
+    fakes.world.seal_error = Unavailable("store is down")
+    partitions.all_lost.clear()
+    two.ownership.resume("router-1")
+    await fakes.world.seal_failed.wait()  # the retake was tried, and failed
+    two.ownership.suspend("router-1")
+    async with asyncio.timeout(10):
+        await partitions.all_lost.wait()
+    assert not partitions.owned()
