@@ -24,6 +24,7 @@ from edge.hub import Hub
 from edge.routing import backoff_delay, route_frame
 from kernel import telemetry
 from kernel.background import BackgroundTask
+from kernel.budget import fit_count
 from kernel.errors import ErrorCode, TooLarge
 from kernel.grpc_server import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, internal_channel
 from kernel.internal_auth import internal_metadata
@@ -212,16 +213,11 @@ class RouterLink:
         if self._bytes <= MAX_BATCH_BYTES:
             self._items, self._tries, self._bytes = [], [], 0
             return items, tries
-        total = count = 0
-        for item in items:
-            size = len(item) + wire.ITEM_OVERHEAD
-            if count and total + size > MAX_BATCH_BYTES:
-                break
-            total += size
-            count += 1
+        sizes = [len(item) + wire.ITEM_OVERHEAD for item in items]
+        count = fit_count(sizes, MAX_BATCH_BYTES)
         taken, taken_tries = items[:count], tries[:count]
         del items[:count], tries[:count]
-        self._bytes -= total
+        self._bytes -= sum(sizes[:count])
         return taken, taken_tries
 
     def _requeue(self, items: list[bytes], tries: list[int]) -> None:

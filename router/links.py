@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from google.protobuf.message import DecodeError
 
+from kernel.budget import fit_count
 from kernel.errors import TooLarge
 from kernel.grpc_server import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from protos import client_pb2, router_pb2
@@ -119,16 +120,11 @@ class EdgeLink:
         if self._bytes <= MAX_BATCH_BYTES:
             self._items, self._bytes = [], 0
             return items
-        total = count = 0
-        for session_ids, frame in items:
-            size = item_bytes(session_ids, frame)
-            if count and total + size > MAX_BATCH_BYTES:
-                break
-            total += size
-            count += 1
+        sizes = [item_bytes(session_ids, frame) for session_ids, frame in items]
+        count = fit_count(sizes, MAX_BATCH_BYTES)
         taken = items[:count]
         del items[:count]
-        self._bytes -= total
+        self._bytes -= sum(sizes[:count])
         return taken
 
 
