@@ -249,9 +249,7 @@ class Session:
     def _routed(self, frame: ClientFrame, kind: str, now_ms: int) -> list[Action]:
         try:
             if kind == "send":
-                validate_send(frame.send)
-            elif kind == "typing" and not frame.typing.conversation_id:
-                raise InvalidArgument("typing needs a conversationId")
+                validate_send(frame.send)  # ids were checked with every kind's (check_ranges)
         except HubbubError as exc:
             return [Reply(error_from(frame.ref, exc))]
         if frame.trace:
