@@ -42,6 +42,9 @@ DEFAULT_PAGE_LIMIT = 50
 MAX_PAGE_LIMIT = 100
 DEFAULT_RESUME_LIMIT = 100
 MAX_RESUME_LIMIT = 100
+RESUME_MAX_CONVERSATIONS = 10_000
+"""Conversations one resume looks at: the user's most recently active; older ones are reached
+with listConversations and history."""
 
 # ------------------------------------------------------------------ reply sizes
 MAX_REPLY_PAGE_BYTES = 4_000_000

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from kernel.clock import Clock
 from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotMember, StaleOwner
 from kernel.ids import SnowflakeGenerator
-from kernel.limits import MAX_ID, MAX_REPLY_PAGE_BYTES, MAX_RESUME_PAGES, MAX_RESUME_REPLY_BYTES
+from kernel.limits import (
+    MAX_ID,
+    MAX_REPLY_PAGE_BYTES,
+    MAX_RESUME_PAGES,
+    MAX_RESUME_REPLY_BYTES,
+    RESUME_MAX_CONVERSATIONS,
+)
 from kernel.partitions import DEFAULT_PARTITIONS
 from messaging import rules
 from messaging.membership import MemberCache, MemberSet
@@ -23,7 +29,6 @@ log = logging.getLogger(__name__)
 
 # A user's conversations scanned by one resume. Listing pages by activity time cannot page
 # through ties safely, so resume reads one large page instead.
-RESUME_MAX_CONVERSATIONS = 10_000
 _LAST_SEQ_CACHE_SIZE = 100_000
 
 
