@@ -37,6 +37,10 @@ def node_to_proto(node: NodeInfo) -> discovery_pb2.Node:
         registered_at_ms=node.registered_at_ms,
         partitions=node.partitions,
         epoch=node.epoch,
+        zone=node.zone,
+        capacity=node.capacity,
+        weight=node.weight,
+        msgs_per_second=node.msgs_per_second,
     )
 
 
@@ -54,6 +58,10 @@ def node_from_proto(message: discovery_pb2.Node) -> NodeInfo:
         registered_at_ms=message.registered_at_ms,
         partitions=tuple(message.partitions),
         epoch=message.epoch,
+        zone=message.zone,
+        capacity=message.capacity,
+        weight=message.weight or 1.0,
+        msgs_per_second=message.msgs_per_second,
     )
 
 

@@ -3,7 +3,7 @@ the single node here; ZooKeeper later, where a registration is an ephemeral znod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from discovery.model import NodeInfo, NodeKind
@@ -19,10 +19,11 @@ class NodeRegistry(Protocol):
         node_id: str,
         *,
         connections: int | None = None,
+        msgs_per_second: float | None = None,
         partitions: Sequence[int] | None = None,
         epoch: int | None = None,
     ) -> NodeInfo:
-        """Change what a node reports about itself; NotFound for an unknown node."""
+        """Change what a node reports about itself (its load); NotFound for an unknown node."""
 
     async def deregister(self, node_id: str) -> None:
         """Remove the node; idempotent."""
@@ -33,6 +34,12 @@ class NodeRegistry(Protocol):
     async def set_draining(self, node_id: str, draining: bool) -> NodeInfo:
         """An operator's mark, kept apart from the node's own data so a re-registration
         does not undo it. NotFound for an unknown node."""
+
+    def watch(self, kind: NodeKind | None = None) -> AsyncIterator[list[NodeInfo]]:
+        """The registered nodes (of one kind, or all; as `list_nodes` gives them) now, then
+        again after every change (ZooKeeper: a children watch and data watches, never
+        polling). A slow reader may skip intermediate lists, never see an older one after a
+        newer one. Ends when the registry closes."""
 
     async def close(self) -> None:
         """Release resources (and, for ZooKeeper, the session: this process's nodes go)."""

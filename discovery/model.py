@@ -18,8 +18,11 @@ class NodeKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
-    """One registered node. `connections` is only meaningful for edges, `partitions` and
-    `epoch` only for routers; `draining` nodes get no new clients or partitions."""
+    """One registered node. `connections` and `msgs_per_second` (its load, reported by the
+    node itself) are meaningful for edges, `partitions` and `epoch` for routers; `draining`
+    nodes get no new clients or partitions. `zone` (e.g. an availability zone; "" = none),
+    `capacity` (connections it is sized for; 0 = unknown) and `weight` (an operator's share,
+    1.0 = normal) are set at registration and let the best-edge rule compare unequal nodes."""
 
     node_id: str
     kind: NodeKind
@@ -30,3 +33,7 @@ class NodeInfo:
     registered_at_ms: int = 0
     partitions: tuple[int, ...] = ()
     epoch: int = 0
+    zone: str = ""
+    capacity: int = 0
+    weight: float = 1.0
+    msgs_per_second: float = 0.0

@@ -3,8 +3,9 @@ connection counts read from callbacks the composition root hands in."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from discovery.model import NodeInfo, NodeKind
 from kernel.errors import InvalidArgument, NotFound
@@ -15,7 +16,8 @@ _KIND_ORDER = {kind: i for i, kind in enumerate(NodeKind)}
 
 class StaticRegistry:
     """Implements `discovery.interface.NodeRegistry`. A connection source, when given for
-    an edge, is read at each listing, so counts are current without any reporting."""
+    an edge, is read at each listing, so counts are current without any reporting (a watcher
+    sees them at the next change, not as they move)."""
 
     def __init__(
         self,
@@ -28,6 +30,8 @@ class StaticRegistry:
         self._nodes: dict[str, NodeInfo] = {}
         self._draining: set[str] = set()
         self._sources: dict[str, Callable[[], int]] = dict(connection_sources or {})
+        self._watchers: set[asyncio.Event] = set()
+        self._closed = False
         for node in nodes:
             self._put(node)
 
@@ -63,6 +67,7 @@ class StaticRegistry:
     # ---------------------------------------------------------------- NodeRegistry
     async def register(self, node: NodeInfo) -> NodeInfo:
         self._put(node)
+        self._changed()
         return self._view(self._nodes[node.node_id])
 
     async def update(
@@ -70,6 +75,7 @@ class StaticRegistry:
         node_id: str,
         *,
         connections: int | None = None,
+        msgs_per_second: float | None = None,
         partitions: Sequence[int] | None = None,
         epoch: int | None = None,
     ) -> NodeInfo:
@@ -77,15 +83,18 @@ class StaticRegistry:
         self._nodes[node_id] = dataclasses.replace(
             node,
             connections=node.connections if connections is None else max(0, connections),
+            msgs_per_second=node.msgs_per_second if msgs_per_second is None else max(0.0, msgs_per_second),
             partitions=node.partitions if partitions is None else tuple(partitions),
             epoch=node.epoch if epoch is None else epoch,
         )
+        self._changed()
         return self._view(self._nodes[node_id])
 
     async def deregister(self, node_id: str) -> None:
         self._nodes.pop(node_id, None)
         self._sources.pop(node_id, None)
         self._draining.discard(node_id)
+        self._changed()
 
     async def list_nodes(self, kind: NodeKind | None = None) -> list[NodeInfo]:
         self._routers_from_map()
@@ -99,15 +108,30 @@ class StaticRegistry:
             self._draining.add(node_id)
         else:
             self._draining.discard(node_id)
+        self._changed()
         return self._view(node)
+
+    async def watch(self, kind: NodeKind | None = None) -> AsyncIterator[list[NodeInfo]]:
+        changed = asyncio.Event()
+        self._watchers.add(changed)
+        try:
+            while not self._closed:
+                yield await self.list_nodes(kind)
+                await changed.wait()
+                changed.clear()
+        finally:
+            self._watchers.discard(changed)
 
     async def close(self) -> None:
         self._sources.clear()
+        self._closed = True
+        self._changed()
 
     # ------------------------------------------------------------- in-process hooks
     def set_connections(self, node_id: str, connections: int) -> None:
         """A synchronous callback for an in-process edge that pushes its count."""
         self._nodes[node_id] = dataclasses.replace(self._get(node_id), connections=max(0, connections))
+        self._changed()
 
     def _routers_from_map(self) -> None:
         if self._partition_map is None:
@@ -128,6 +152,10 @@ class StaticRegistry:
             )
 
     # --------------------------------------------------------------------- helpers
+    def _changed(self) -> None:
+        for changed in self._watchers:
+            changed.set()
+
     def _put(self, node: NodeInfo) -> None:
         if not node.node_id:
             raise InvalidArgument("node_id is required")

@@ -53,6 +53,10 @@ class Node(_message.Message):
     REGISTERED_AT_MS_FIELD_NUMBER: _builtins.int
     PARTITIONS_FIELD_NUMBER: _builtins.int
     EPOCH_FIELD_NUMBER: _builtins.int
+    ZONE_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    MSGS_PER_SECOND_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     kind: Global___NodeKind.ValueType
     grpc_target: _builtins.str
@@ -64,6 +68,14 @@ class Node(_message.Message):
     draining: _builtins.bool
     registered_at_ms: _builtins.int
     epoch: _builtins.int
+    zone: _builtins.str
+    """"" = none"""
+    capacity: _builtins.int
+    """connections it is sized for; 0 = unknown"""
+    weight: _builtins.float
+    """operator's share; 0 on the wire = 1.0 (normal)"""
+    msgs_per_second: _builtins.float
+    """edges: load it reports"""
     @_builtins.property
     def partitions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """routers: partitions owned"""
@@ -80,10 +92,14 @@ class Node(_message.Message):
         registered_at_ms: _builtins.int = ...,
         partitions: _abc.Iterable[_builtins.int] | None = ...,
         epoch: _builtins.int = ...,
+        zone: _builtins.str = ...,
+        capacity: _builtins.int = ...,
+        weight: _builtins.float = ...,
+        msgs_per_second: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["connections", b"connections", "draining", b"draining", "epoch", b"epoch", "grpc_target", b"grpc_target", "kind", b"kind", "node_id", b"node_id", "partitions", b"partitions", "registered_at_ms", b"registered_at_ms", "ws_url", b"ws_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "connections", b"connections", "draining", b"draining", "epoch", b"epoch", "grpc_target", b"grpc_target", "kind", b"kind", "msgs_per_second", b"msgs_per_second", "node_id", b"node_id", "partitions", b"partitions", "registered_at_ms", b"registered_at_ms", "weight", b"weight", "ws_url", b"ws_url", "zone", b"zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -94,15 +110,27 @@ class AssignEdgeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_ID_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    ZONE_FIELD_NUMBER: _builtins.int
+    PREVIOUS_EDGE_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
+    device_id: _builtins.str
+    """with previous_edge_id: stay there while it is healthy"""
+    zone: _builtins.str
+    """prefer edges of this zone ("" = any)"""
+    previous_edge_id: _builtins.str
+    """the edge this device was on (sticky reconnects)"""
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
+        device_id: _builtins.str = ...,
+        zone: _builtins.str = ...,
+        previous_edge_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "previous_edge_id", b"previous_edge_id", "user_id", b"user_id", "zone", b"zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -90,3 +90,24 @@ async def test_routers_are_listed_as_the_partition_map_names_them() -> None:
     ]
     current = current.with_owner(0, None).with_owner(1, None)
     assert [r.partitions for r in await registry.list_nodes(NodeKind.ROUTER)] == [(), (2, 3)]
+
+
+async def test_a_watcher_sees_the_nodes_now_then_each_change_and_ends_on_close() -> None:
+    registry = StaticRegistry([NodeInfo("edge-1", NodeKind.EDGE, "127.0.0.1:1", zone="a", capacity=100)])
+    watch = registry.watch(NodeKind.EDGE)
+    first = await anext(watch)
+    assert [(n.node_id, n.zone, n.capacity) for n in first] == [("edge-1", "a", 100)]
+
+    await registry.register(NodeInfo("edge-2", NodeKind.EDGE, "127.0.0.1:2"))
+    assert [n.node_id for n in await anext(watch)] == ["edge-1", "edge-2"]
+
+    await registry.update("edge-2", connections=7, msgs_per_second=12.5)
+    second = (await anext(watch))[1]
+    assert (second.connections, second.msgs_per_second) == (7, 12.5)
+
+    await registry.set_draining("edge-1", True)
+    assert (await anext(watch))[0].draining
+
+    await registry.close()
+    with pytest.raises(StopAsyncIteration):
+        await anext(watch)
