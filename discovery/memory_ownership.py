@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from discovery.state_feed import StateFeed
 from kernel.errors import Conflict, InvalidArgument
 from kernel.ownership import Owner, OwnershipLost, PartitionMap, SessionState
 from kernel.partitions import DEFAULT_PARTITIONS
@@ -23,7 +24,7 @@ class MemorySession:
         self._router_id = router_id
         self.target = target
         self._state = SessionState.CONNECTED
-        self._changes: list[asyncio.Queue[SessionState]] = []
+        self._changes = StateFeed()
 
     @property
     def router_id(self) -> str:
@@ -49,30 +50,13 @@ class MemorySession:
 
     def state_changes(self) -> AsyncIterator[SessionState]:
         """Listening starts at the call (not at the first read): no change is missed."""
-        queue: asyncio.Queue[SessionState] = asyncio.Queue()
-        if self._state is SessionState.LOST:
-            queue.put_nowait(SessionState.LOST)
-        else:
-            self._changes.append(queue)
-        return self._listen(queue)
-
-    async def _listen(self, queue: asyncio.Queue[SessionState]) -> AsyncIterator[SessionState]:
-        try:
-            while True:
-                state = await queue.get()
-                yield state
-                if state is SessionState.LOST:
-                    return
-        finally:
-            if queue in self._changes:
-                self._changes.remove(queue)
+        return self._changes.listen()
 
     def _set(self, state: SessionState) -> None:
         if self._state is state or self._state is SessionState.LOST:
             return
         self._state = state
-        for queue in self._changes:
-            queue.put_nowait(state)
+        self._changes.publish(state)
 
     async def close(self) -> None:
         self._backend._expire(self)

@@ -19,3 +19,5 @@ LIFTED_LIMITS = {
 }
 for _key, _value in LIFTED_LIMITS.items():
     os.environ.setdefault(_key, _value)
+
+from tests.zookeeper_fixtures import zookeeper, zookeeper_settings  # noqa: E402, F401  (fixtures)

@@ -1,0 +1,354 @@
+"""Partition ownership on ZooKeeper: kernel.ownership's contract with real sessions.
+
+A router's `OwnershipSession` is one ZooKeeper session. A claim is the ephemeral znode
+owners/<p> (it goes when the session expires or closes, and nobody can create it while it
+exists: a suspended owner keeps its partitions until the ensemble expires it); its epoch comes
+from the persistent counter epochs/<p>, raised and claimed in one multi-op transaction with a
+compare-and-set on the counter's version, so epochs only grow, whoever claims. The map is built
+from a children watch on owners/ and a data watch on each owner, never by polling; its version
+is the zxid of the last change to it (the same map has the same version in every process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.protocol.states import WatchedEvent
+
+from discovery.zk_client import DISCONNECTED, ZkSession, check_name, unavailable
+from discovery.zk_paths import ZooKeeperSettings
+from kernel.errors import Conflict, InvalidArgument, Unavailable
+from kernel.ownership import Owner, OwnershipLost, PartitionMap, SessionState, check_partitions
+
+CLAIM_ATTEMPTS = 20
+"""Compare-and-set rounds a claim may lose to other claimers before it gives up (Unavailable)."""
+
+
+def owner_data(owner: Owner) -> bytes:
+    return json.dumps({"router_id": owner.router_id, "target": owner.target, "epoch": owner.epoch}).encode()
+
+
+def parse_owner(data: bytes) -> Owner | None:
+    """An owner znode's value; None for one that is not ours to read (never fatal to a watch)."""
+    try:
+        fields = json.loads(data)
+        return Owner(str(fields["router_id"]), str(fields["target"]), int(fields["epoch"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class ZkOwnershipSession:
+    """One router's ZooKeeper session and its claims."""
+
+    def __init__(self, backend: ZkOwnership, zk: ZkSession, router_id: str, target: str) -> None:
+        self._backend = backend
+        self._zk = zk
+        self._router_id = router_id
+        self.target = target
+
+    @property
+    def router_id(self) -> str:
+        return self._router_id
+
+    @property
+    def state(self) -> SessionState:
+        return self._zk.state
+
+    @property
+    def zk(self) -> ZkSession:
+        return self._zk
+
+    def _connected(self) -> None:
+        if self._zk.state is not SessionState.CONNECTED:
+            raise OwnershipLost(f"session of {self._router_id} is {self._zk.state.value}")
+
+    async def claim(self, partition: int, above: int = 0) -> int:
+        self._backend.check(partition)
+        self._connected()
+        try:
+            for _ in range(CLAIM_ATTEMPTS):
+                epoch = await self._try_claim(partition, above)
+                if epoch is not None:
+                    return epoch
+                await self._zk.call(self._zk.client.sync_async(self._backend.settings.epochs))
+        except DISCONNECTED as error:
+            raise OwnershipLost(f"session of {self._router_id} lost ZooKeeper") from error
+        raise Unavailable(f"partition {partition}: too many concurrent claims")
+
+    async def _try_claim(self, partition: int, above: int) -> int | None:
+        """One compare-and-set round: the new (or held) epoch, or None to try again."""
+        zk, paths = self._zk, self._backend.settings
+        counter, version = await self._counter(partition)
+        epoch = max(counter, above) + 1
+        mine = owner_data(Owner(self._router_id, self.target, epoch))
+        transaction = zk.client.transaction()
+        transaction.set_data(paths.epoch_of(partition), str(epoch).encode(), version=version)
+        transaction.create(paths.owner_of(partition), mine, ephemeral=True)
+        results = await zk.call(transaction.commit_async())
+        if not any(isinstance(r, Exception) for r in results):
+            return epoch
+        if isinstance(results[0], BadVersionError):
+            return None  # another claim raised the counter first
+        try:
+            data, stat = await zk.call(zk.client.get_async(paths.owner_of(partition)))
+        except NoNodeError:
+            return None  # its holder has just gone
+        if stat.ephemeralOwner != zk.session_id:
+            holder = parse_owner(data)
+            raise Conflict(f"partition {partition} is held by {holder.router_id if holder else 'another'}")
+        held = parse_owner(data)
+        if held is not None and held.epoch > above:
+            return held.epoch
+        # Held, but below what the store has sealed: raise the epoch in place.
+        transaction = zk.client.transaction()
+        transaction.set_data(paths.epoch_of(partition), str(epoch).encode(), version=version)
+        transaction.set_data(paths.owner_of(partition), mine, version=stat.version)
+        results = await zk.call(transaction.commit_async())
+        return None if any(isinstance(r, Exception) for r in results) else epoch
+
+    async def _counter(self, partition: int) -> tuple[int, int]:
+        """The epoch counter's value and znode version (created at 0 the first time)."""
+        zk, path = self._zk, self._backend.settings.epoch_of(partition)
+        try:
+            data, stat = await zk.call(zk.client.get_async(path))
+        except NoNodeError:
+            with contextlib.suppress(NodeExistsError):
+                await zk.call(zk.client.create_async(path, b"0"))
+            data, stat = await zk.call(zk.client.get_async(path))
+        return int(data or b"0"), int(stat.version)
+
+    async def release(self, partition: int) -> None:
+        """Delete the claim if this session holds it. A lost session holds nothing (a no-op);
+        a suspended one cannot reach ZooKeeper (OwnershipLost: its claims stay until it
+        expires or comes back)."""
+        self._backend.check(partition)
+        if self._zk.state is SessionState.LOST:
+            return
+        self._connected()
+        zk, path = self._zk, self._backend.settings.owner_of(partition)
+        try:
+            _, stat = await zk.call(zk.client.get_async(path))
+            if stat.ephemeralOwner == zk.session_id:
+                await zk.call(zk.client.delete_async(path, version=stat.version))
+        except (NoNodeError, BadVersionError):
+            return
+        except DISCONNECTED as error:
+            raise OwnershipLost(f"session of {self._router_id} lost ZooKeeper") from error
+
+    async def renew(self) -> None:
+        self._connected()  # kazoo pings by itself; this only says whether it still can
+
+    def state_changes(self) -> AsyncIterator[SessionState]:
+        return self._zk.state_changes()
+
+    async def close(self) -> None:
+        await self._zk.close()
+        self._backend._sessions.pop(self._router_id, None)
+
+
+class ZkOwnership:
+    """The ownership service on one ensemble. Open with `await ZkOwnership.connect(...)`.
+    `hosts_of(router_id)`, when given, is the connect string of that router's session (tests
+    route one router through a proxy they can cut)."""
+
+    def __init__(
+        self,
+        settings: ZooKeeperSettings,
+        partitions: int,
+        reader: ZkSession,
+        hosts_of: Callable[[str], str] | None = None,
+    ) -> None:
+        check_partitions(partitions)
+        self.settings = settings
+        self._partitions = partitions
+        self._reader = reader
+        self._hosts_of = hosts_of
+        self._sessions: dict[str, ZkOwnershipSession] = {}
+        self._map = PartitionMap.empty(partitions)
+        self._cache: dict[int, Owner] = {}
+        self._zxids: dict[int, int] = {}
+        self._children_zxid = 0
+        self._stale: set[int] = set()
+        self._children_stale = True
+        self._wake = asyncio.Event()
+        self._waiters: set[asyncio.Event] = set()
+        self._refresher: asyncio.Task[None] | None = None
+        self._children_watch = reader.on_loop(self._children_changed)
+        self._data_watch = reader.on_loop(self._owner_changed)
+        reader.on_state = self._reader_state
+
+    @classmethod
+    async def connect(
+        cls, settings: ZooKeeperSettings, partitions: int, *, hosts_of: Callable[[str], str] | None = None
+    ) -> ZkOwnership:
+        reader = await ZkSession.open(settings)
+        try:
+            for path in (settings.epochs, settings.owners, settings.sessions):
+                await reader.call(reader.client.ensure_path_async(path))
+        except DISCONNECTED as error:
+            await reader.close()
+            raise unavailable(error) from error
+        return cls(settings, partitions, reader, hosts_of)
+
+    @property
+    def partitions(self) -> int:
+        return self._partitions
+
+    def check(self, partition: int) -> None:
+        if not 0 <= partition < self._partitions:
+            raise InvalidArgument(f"partition {partition} is outside 0..{self._partitions - 1}")
+
+    def session(self, router_id: str) -> ZkOwnershipSession | None:
+        """The live session this process opened for a router (fault tests reach its client)."""
+        return self._sessions.get(router_id)
+
+    async def open_session(self, router_id: str, target: str) -> ZkOwnershipSession:
+        if not router_id or not target:
+            raise InvalidArgument("a session needs a router id and a target")
+        check_name("router id", router_id)
+        hosts = self._hosts_of(router_id) if self._hosts_of else self.settings.hosts
+        zk = await ZkSession.open(self.settings, hosts)
+        try:
+            await zk.call(
+                zk.client.create_async(self.settings.session_of(router_id), target.encode(), ephemeral=True)
+            )
+        except NodeExistsError as error:
+            await zk.close()
+            raise Conflict(f"router {router_id} has a live session already") from error
+        except DISCONNECTED as error:
+            await zk.close()
+            raise unavailable(error) from error
+        session = self._sessions[router_id] = ZkOwnershipSession(self, zk, router_id, target)
+        return session
+
+    async def current(self) -> PartitionMap:
+        """The map now, read after a sync (so it includes every change the leader has made)."""
+        zk = self._reader
+        try:
+            await zk.call(zk.client.sync_async(self.settings.owners))
+            children, stat = await zk.call(
+                zk.client.get_children_async(self.settings.owners, include_data=True)
+            )
+            reads = await asyncio.gather(
+                *(self._read_owner(p, watch=False) for p in self._partition_names(children)),
+            )
+        except DISCONNECTED as error:
+            raise unavailable(error) from error
+        owners: dict[int, Owner] = {}
+        version = int(stat.pzxid)
+        for partition, owner, zxid in reads:
+            if owner is not None:
+                owners[partition] = owner
+                version = max(version, zxid)
+        return self._make_map(owners, version)
+
+    async def watch(self) -> AsyncIterator[PartitionMap]:
+        if self._refresher is None:
+            self._refresher = asyncio.create_task(self._refresh_forever())
+        event = asyncio.Event()
+        self._waiters.add(event)
+        seen = -1
+        try:
+            while True:
+                if self._map.version <= seen or self._map.version == 0:
+                    await event.wait()
+                    event.clear()
+                    continue
+                current = self._map  # a slow reader skips to the newest: never out of order
+                seen = current.version
+                yield current
+        finally:
+            self._waiters.discard(event)
+
+    async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+        for session in list(self._sessions.values()):
+            await session.close()
+        await self._reader.close()
+
+    # ------------------------------------------------------------------ the watched map
+
+    def _children_changed(self, _event: WatchedEvent) -> None:
+        self._children_stale = True
+        self._wake.set()
+
+    def _owner_changed(self, event: WatchedEvent) -> None:
+        partition = self._partition_of(event.path.rsplit("/", 1)[-1])
+        if partition is not None:
+            self._stale.add(partition)
+            self._wake.set()
+
+    def _reader_state(self, state: SessionState) -> None:
+        if state is SessionState.CONNECTED:  # watches are set again; read what was missed
+            self._children_stale = True
+            self._stale.update(self._cache)
+            self._wake.set()
+
+    async def _refresh_forever(self) -> None:
+        # The first map is the leader's view (this reader's server may lag behind it).
+        with contextlib.suppress(*DISCONNECTED):
+            await self._reader.call(self._reader.client.sync_async(self.settings.owners))
+        self._wake.set()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._refresh()
+            except DISCONNECTED:
+                self._children_stale = True  # retried when the reader is back (CONNECTED)
+
+    async def _refresh(self) -> None:
+        zk = self._reader
+        if self._children_stale:
+            self._children_stale = False
+            children, stat = await zk.call(
+                zk.client.get_children_async(
+                    self.settings.owners, watch=self._children_watch, include_data=True
+                )
+            )
+            present = set(self._partition_names(children))
+            for gone in set(self._cache) - present:
+                self._cache.pop(gone)
+                self._zxids.pop(gone, None)
+            self._stale |= present - set(self._cache)
+            self._stale &= present
+            self._children_zxid = int(stat.pzxid)
+        stale, self._stale = self._stale, set()
+        for partition, owner, zxid in await asyncio.gather(*(self._read_owner(p, watch=True) for p in stale)):
+            if owner is None:
+                self._cache.pop(partition, None)
+                self._zxids.pop(partition, None)
+            else:
+                self._cache[partition] = owner
+                self._zxids[partition] = zxid
+        version = max([self._children_zxid, *self._zxids.values()])
+        if version > self._map.version:
+            self._map = self._make_map(self._cache, version)
+            for event in self._waiters:
+                event.set()
+
+    async def _read_owner(self, partition: int, *, watch: bool) -> tuple[int, Owner | None, int]:
+        zk = self._reader
+        try:
+            data, stat = await zk.call(
+                zk.client.get_async(
+                    self.settings.owner_of(partition), watch=self._data_watch if watch else None
+                )
+            )
+        except NoNodeError:
+            return partition, None, 0
+        return partition, parse_owner(data), int(stat.mzxid)
+
+    def _make_map(self, owners: dict[int, Owner], version: int) -> PartitionMap:
+        return PartitionMap(self._partitions, version, tuple(owners.get(p) for p in range(self._partitions)))
+
+    def _partition_names(self, children: list[str]) -> list[int]:
+        return [p for name in children if (p := self._partition_of(name)) is not None]
+
+    def _partition_of(self, name: str) -> int | None:
+        return int(name) if name.isdigit() and int(name) < self._partitions else None

@@ -1,0 +1,82 @@
+"""The ZooKeeper ownership backend against the ownership contract, on a real 3-node ensemble.
+
+Each router's session goes through a proxy of its own: cutting it is a lost connection
+(SUSPENDED, the claims stay); mending it within the session timeout is a resume; expiry is
+the ensemble's own (a second client closes the session by its id, as a timeout would)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from deploy.local_servers.zookeeper import ZooKeeperEnsemble
+from discovery.zk_ownership import ZkOwnership, ZkOwnershipSession
+from discovery.zk_paths import ZooKeeperSettings
+from kernel.ownership import PartitionOwnership, SessionState
+from tests.cuttable_proxy import CuttableProxy
+from tests.discovery.ownership_contract import OwnershipContract, P
+from tests.discovery.zk_helpers import expire_session, upstreams, wait_for_state
+
+
+class Proxies:
+    """One cuttable proxy per router, made on first use."""
+
+    def __init__(self, ensemble: ZooKeeperEnsemble) -> None:
+        self._upstreams = upstreams(ensemble)
+        self.by_router: dict[str, CuttableProxy] = {}
+
+    def hosts_of(self, router_id: str) -> str:
+        if router_id not in self.by_router:
+            self.by_router[router_id] = CuttableProxy(self._upstreams)
+        return self.by_router[router_id].address
+
+    def close(self) -> None:
+        for proxy in self.by_router.values():
+            proxy.close()
+
+
+@pytest.fixture
+def proxies(zookeeper: ZooKeeperEnsemble) -> Iterator[Proxies]:
+    made = Proxies(zookeeper)
+    yield made
+    made.close()
+
+
+class TestZkOwnership(OwnershipContract):
+    @pytest.fixture
+    async def backend(
+        self, zookeeper_settings: ZooKeeperSettings, proxies: Proxies
+    ) -> AsyncIterator[ZkOwnership]:
+        backend = await ZkOwnership.connect(zookeeper_settings, P, hosts_of=proxies.hosts_of)
+        self.proxies = proxies
+        self.hosts = zookeeper_settings.hosts
+        try:
+            yield backend
+        finally:
+            await backend.close()
+
+    def _session(self, backend: PartitionOwnership, router_id: str) -> ZkOwnershipSession:
+        assert isinstance(backend, ZkOwnership)
+        session = backend.session(router_id)
+        assert session is not None
+        return session
+
+    async def suspend(self, backend: PartitionOwnership, router_id: str) -> None:
+        session = self._session(backend, router_id)
+        changes = session.state_changes()
+        self.proxies.by_router[router_id].cut()
+        await wait_for_state(changes, SessionState.SUSPENDED)
+
+    async def resume(self, backend: PartitionOwnership, router_id: str) -> None:
+        session = self._session(backend, router_id)
+        changes = session.state_changes()
+        self.proxies.by_router[router_id].mend()
+        await wait_for_state(changes, SessionState.CONNECTED)
+
+    async def expire(self, backend: PartitionOwnership, router_id: str) -> None:
+        session = self._session(backend, router_id)
+        changes = session.state_changes()
+        await expire_session(self.hosts, session.zk)
+        self.proxies.by_router[router_id].mend()  # it hears of its expiry when it reconnects
+        await wait_for_state(changes, SessionState.LOST)
