@@ -75,7 +75,7 @@ class ZkSession:
         self._connected = loop.create_future()
         self._expiry: asyncio.TimerHandle | None = None
         self._stopping: asyncio.Task[None] | None = None
-        self.on_state: Callable[[SessionState], None] | None = None
+        self.on_state: list[Callable[[SessionState], None]] = []
         """Called on the loop at each state change (before listeners read it)."""
         self.client.add_listener(self._kazoo_state)
 
@@ -156,8 +156,8 @@ class ZkSession:
         self._state = state
         if state is SessionState.LOST:
             self._stopping = self._loop.create_task(asyncio.to_thread(self._stop_client))
-        if self.on_state is not None:
-            self.on_state(state)
+        for callback in self.on_state:
+            callback(state)
         self._feed.publish(state)
 
     def _stop_client(self) -> None:

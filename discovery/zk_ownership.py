@@ -17,10 +17,10 @@ import json
 from collections.abc import AsyncIterator, Callable
 
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
-from kazoo.protocol.states import WatchedEvent
 
 from discovery.zk_client import DISCONNECTED, ZkSession, check_name, unavailable
 from discovery.zk_paths import ZooKeeperSettings
+from discovery.zk_watched import WatchedChildren, read_children
 from kernel.errors import Conflict, InvalidArgument, Unavailable
 from kernel.ownership import Owner, OwnershipLost, PartitionMap, SessionState, check_partitions
 
@@ -169,17 +169,8 @@ class ZkOwnership:
         self._hosts_of = hosts_of
         self._sessions: dict[str, ZkOwnershipSession] = {}
         self._map = PartitionMap.empty(partitions)
-        self._cache: dict[int, Owner] = {}
-        self._zxids: dict[int, int] = {}
-        self._children_zxid = 0
-        self._stale: set[int] = set()
-        self._children_stale = True
-        self._wake = asyncio.Event()
         self._waiters: set[asyncio.Event] = set()
-        self._refresher: asyncio.Task[None] | None = None
-        self._children_watch = reader.on_loop(self._children_changed)
-        self._data_watch = reader.on_loop(self._owner_changed)
-        reader.on_state = self._reader_state
+        self._owners = WatchedChildren(reader, settings.owners, self._owners_changed)
 
     @classmethod
     async def connect(
@@ -227,28 +218,14 @@ class ZkOwnership:
 
     async def current(self) -> PartitionMap:
         """The map now, read after a sync (so it includes every change the leader has made)."""
-        zk = self._reader
         try:
-            await zk.call(zk.client.sync_async(self.settings.owners))
-            children, stat = await zk.call(
-                zk.client.get_children_async(self.settings.owners, include_data=True)
-            )
-            reads = await asyncio.gather(
-                *(self._read_owner(p, watch=False) for p in self._partition_names(children)),
-            )
+            values, version = await read_children(self._reader, self.settings.owners)
         except DISCONNECTED as error:
             raise unavailable(error) from error
-        owners: dict[int, Owner] = {}
-        version = int(stat.pzxid)
-        for partition, owner, zxid in reads:
-            if owner is not None:
-                owners[partition] = owner
-                version = max(version, zxid)
-        return self._make_map(owners, version)
+        return self._make_map(values, version)
 
     async def watch(self) -> AsyncIterator[PartitionMap]:
-        if self._refresher is None:
-            self._refresher = asyncio.create_task(self._refresh_forever())
+        self._owners.start()
         event = asyncio.Event()
         self._waiters.add(event)
         seen = -1
@@ -265,90 +242,19 @@ class ZkOwnership:
             self._waiters.discard(event)
 
     async def close(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
+        self._owners.stop()
         for session in list(self._sessions.values()):
             await session.close()
         await self._reader.close()
 
-    # ------------------------------------------------------------------ the watched map
+    def _owners_changed(self) -> None:
+        self._map = self._make_map(self._owners.values, self._owners.version)
+        for event in self._waiters:
+            event.set()
 
-    def _children_changed(self, _event: WatchedEvent) -> None:
-        self._children_stale = True
-        self._wake.set()
-
-    def _owner_changed(self, event: WatchedEvent) -> None:
-        partition = self._partition_of(event.path.rsplit("/", 1)[-1])
-        if partition is not None:
-            self._stale.add(partition)
-            self._wake.set()
-
-    def _reader_state(self, state: SessionState) -> None:
-        if state is SessionState.CONNECTED:  # watches are set again; read what was missed
-            self._children_stale = True
-            self._stale.update(self._cache)
-            self._wake.set()
-
-    async def _refresh_forever(self) -> None:
-        # The first map is the leader's view (this reader's server may lag behind it).
-        with contextlib.suppress(*DISCONNECTED):
-            await self._reader.call(self._reader.client.sync_async(self.settings.owners))
-        self._wake.set()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self._refresh()
-            except DISCONNECTED:
-                self._children_stale = True  # retried when the reader is back (CONNECTED)
-
-    async def _refresh(self) -> None:
-        zk = self._reader
-        if self._children_stale:
-            self._children_stale = False
-            children, stat = await zk.call(
-                zk.client.get_children_async(
-                    self.settings.owners, watch=self._children_watch, include_data=True
-                )
-            )
-            present = set(self._partition_names(children))
-            for gone in set(self._cache) - present:
-                self._cache.pop(gone)
-                self._zxids.pop(gone, None)
-            self._stale |= present - set(self._cache)
-            self._stale &= present
-            self._children_zxid = int(stat.pzxid)
-        stale, self._stale = self._stale, set()
-        for partition, owner, zxid in await asyncio.gather(*(self._read_owner(p, watch=True) for p in stale)):
-            if owner is None:
-                self._cache.pop(partition, None)
-                self._zxids.pop(partition, None)
-            else:
-                self._cache[partition] = owner
-                self._zxids[partition] = zxid
-        version = max([self._children_zxid, *self._zxids.values()])
-        if version > self._map.version:
-            self._map = self._make_map(self._cache, version)
-            for event in self._waiters:
-                event.set()
-
-    async def _read_owner(self, partition: int, *, watch: bool) -> tuple[int, Owner | None, int]:
-        zk = self._reader
-        try:
-            data, stat = await zk.call(
-                zk.client.get_async(
-                    self.settings.owner_of(partition), watch=self._data_watch if watch else None
-                )
-            )
-        except NoNodeError:
-            return partition, None, 0
-        return partition, parse_owner(data), int(stat.mzxid)
-
-    def _make_map(self, owners: dict[int, Owner], version: int) -> PartitionMap:
-        return PartitionMap(self._partitions, version, tuple(owners.get(p) for p in range(self._partitions)))
-
-    def _partition_names(self, children: list[str]) -> list[int]:
-        return [p for name in children if (p := self._partition_of(name)) is not None]
-
-    def _partition_of(self, name: str) -> int | None:
-        return int(name) if name.isdigit() and int(name) < self._partitions else None
+    def _make_map(self, values: dict[str, bytes], version: int) -> PartitionMap:
+        owners: list[Owner | None] = [None] * self._partitions
+        for name, data in values.items():
+            if name.isdigit() and int(name) < self._partitions:
+                owners[int(name)] = parse_owner(data)
+        return PartitionMap(self._partitions, version, tuple(owners))

@@ -130,3 +130,37 @@ class OwnershipContract:
             await r1.claim(P)
         with pytest.raises(Conflict):
             await backend.open_session("r1", "h:9")  # one live session per router
+
+    async def test_a_claim_rises_above_the_epoch_the_store_sealed(self, backend: PartitionOwnership) -> None:
+        r1 = await backend.open_session("r1", "h:1")
+        epoch = await r1.claim(4, above=41)
+        assert epoch > 41
+        assert await r1.claim(4, above=epoch - 1) == epoch, "held above `above`: the same epoch"
+        raised = await r1.claim(4, above=epoch)
+        assert raised > epoch, "held, but not above what the store sealed: a higher epoch"
+        assert (await backend.current()).owner(4) == Owner("r1", "h:1", raised)
+        await r1.release(4)
+        r2 = await backend.open_session("r2", "h:2")
+        assert await r2.claim(4) > raised, "the counter remembers the raised epoch"
+
+    async def test_of_two_concurrent_claims_exactly_one_wins(self, backend: PartitionOwnership) -> None:
+        sessions = [await backend.open_session(f"r{i}", f"h:{i}") for i in range(3)]
+        results = await asyncio.gather(*(s.claim(7) for s in sessions), return_exceptions=True)
+        winners = [r for r in results if isinstance(r, int)]
+        assert len(winners) == 1, results
+        assert all(isinstance(r, Conflict) for r in results if not isinstance(r, int)), results
+        owner = (await backend.current()).owner(7)
+        assert owner is not None and owner.epoch == winners[0]
+
+    async def test_a_watcher_sees_a_closed_sessions_partitions_go(self, backend: PartitionOwnership) -> None:
+        r1 = await backend.open_session("r1", "h:1")
+        await r1.claim(0)
+        await r1.claim(1)
+        watch = backend.watch()
+        latest = await next_map(watch)
+        while latest.owner(1) is None:
+            latest = await next_map(watch)
+        await r1.close()
+        while any(latest.owners):
+            latest = await next_map(watch)
+        assert latest.routers() == {}
