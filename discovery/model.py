@@ -5,6 +5,8 @@ No gRPC here; `discovery/convert.py` maps these to and from protobuf.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -37,3 +39,22 @@ class NodeInfo:
     capacity: int = 0
     weight: float = 1.0
     msgs_per_second: float = 0.0
+
+
+def with_report(
+    node: NodeInfo,
+    *,
+    connections: int | None = None,
+    msgs_per_second: float | None = None,
+    partitions: Sequence[int] | None = None,
+    epoch: int | None = None,
+) -> NodeInfo:
+    """`node` with what it reports about itself changed (None = unchanged; load floored at 0):
+    the one rule every registry's `update` applies."""
+    return dataclasses.replace(
+        node,
+        connections=node.connections if connections is None else max(0, connections),
+        msgs_per_second=node.msgs_per_second if msgs_per_second is None else max(0.0, msgs_per_second),
+        partitions=node.partitions if partitions is None else tuple(partitions),
+        epoch=node.epoch if epoch is None else epoch,
+    )

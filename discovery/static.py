@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
-from discovery.model import NodeInfo, NodeKind
+from discovery.model import NodeInfo, NodeKind, with_report
 from kernel.errors import InvalidArgument, NotFound
 from kernel.ownership import PartitionMap
 
@@ -80,12 +80,8 @@ class StaticRegistry:
         epoch: int | None = None,
     ) -> NodeInfo:
         node = self._get(node_id)
-        self._nodes[node_id] = dataclasses.replace(
-            node,
-            connections=node.connections if connections is None else max(0, connections),
-            msgs_per_second=node.msgs_per_second if msgs_per_second is None else max(0.0, msgs_per_second),
-            partitions=node.partitions if partitions is None else tuple(partitions),
-            epoch=node.epoch if epoch is None else epoch,
+        self._nodes[node_id] = with_report(
+            node, connections=connections, msgs_per_second=msgs_per_second, partitions=partitions, epoch=epoch
         )
         self._changed()
         return self._view(self._nodes[node_id])

@@ -1,0 +1,85 @@
+"""The ZooKeeper node registry against the registry contract, on a real 3-node ensemble, and
+what only ZooKeeper has: a registration that goes with its process's session, a drain mark
+that outlives it, and a node written by a newer version read by this one."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from discovery.model import NodeInfo, NodeKind
+from discovery.zk_paths import ZooKeeperSettings
+from discovery.zk_registry import ZkRegistry, parse_node
+from tests.discovery.registry_contract import EDGE, RegistryContract, until
+
+
+@pytest.fixture
+async def registry(zookeeper_settings: ZooKeeperSettings) -> AsyncIterator[ZkRegistry]:
+    # A short load interval keeps the contract quick; the rate limit has its own test below.
+    settings = dataclasses.replace(zookeeper_settings, load_update_interval_s=0.2)
+    made = await ZkRegistry.connect(settings)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+class TestZkRegistry(RegistryContract):
+    pass
+
+
+async def test_a_node_goes_with_its_session_and_its_drain_mark_stays(
+    registry: ZkRegistry, zookeeper_settings: ZooKeeperSettings
+) -> None:
+    edge_process = await ZkRegistry.connect(dataclasses.replace(registry.settings))
+    await edge_process.register(EDGE)
+    await registry.set_draining("edge-1", True)
+    watch = registry.watch()
+    assert [n.node_id for n in await until(watch, lambda ns: bool(ns))] == ["edge-1"]
+    await edge_process.close()  # the process ends: its session, and its node, go
+    assert await until(watch, lambda ns: not ns) == []
+    restarted = await ZkRegistry.connect(dataclasses.replace(registry.settings))
+    try:
+        await restarted.register(EDGE)
+        [back] = await until(watch, lambda ns: bool(ns))
+        assert back.draining, "the operator's mark outlived the node's session"
+    finally:
+        await restarted.close()
+
+
+async def test_load_writes_are_rate_limited_and_the_last_one_lands(registry: ZkRegistry) -> None:
+    interval = 2.0
+    slow = await ZkRegistry.connect(dataclasses.replace(registry.settings, load_update_interval_s=interval))
+    path = slow.settings.node_of("edge-1")
+
+    async def writes() -> int:
+        _, stat = await registry.zk.call(registry.zk.client.get_async(path))
+        return int(stat.version)
+
+    try:
+        await slow.register(EDGE)
+        watch = registry.watch()
+        await until(watch, lambda ns: bool(ns))
+        before, started = await writes(), time.monotonic()
+        for count in range(100):
+            await slow.update("edge-1", connections=count)
+        took = time.monotonic() - started
+        [edge] = await until(watch, lambda ns: ns[0].connections == 99)
+        allowed = 2 + int(took / interval)  # the first, one per interval the loop spanned, the last
+        assert await writes() - before <= allowed, f"100 load updates in {took:.2f} s"
+        assert edge.connections == 99
+    finally:
+        await slow.close()
+
+
+def test_fields_a_newer_writer_adds_are_ignored_and_missing_ones_default() -> None:
+    data = json.dumps({"node_id": "e9", "kind": "edge", "grpc_target": "h:1", "future_field": 1}).encode()
+    assert parse_node(data, draining=True) == NodeInfo("e9", NodeKind.EDGE, "h:1", draining=True)
+    assert parse_node(b"not json", draining=False) is None
+    assert parse_node(
+        json.dumps({"node_id": "r", "kind": "router", "partitions": [1, 2]}).encode(), False
+    ) == (NodeInfo("r", NodeKind.ROUTER, partitions=(1, 2)))
