@@ -29,9 +29,8 @@ def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperEns
 def settings_for(ensemble: ZooKeeperEnsemble, **overrides: float) -> ZooKeeperSettings:
     """Settings on `ensemble` under a fresh root."""
     root = f"/test-{uuid.uuid4().hex[:12]}"
-    return ZooKeeperSettings(
-        hosts=ensemble.hosts, root=root, session_timeout_s=TEST_SESSION_TIMEOUT_S, **overrides
-    )
+    values: dict[str, float] = {"session_timeout_s": TEST_SESSION_TIMEOUT_S, **overrides}
+    return ZooKeeperSettings(hosts=ensemble.hosts, root=root, **values)
 
 
 @pytest.fixture
