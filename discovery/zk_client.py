@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import functools
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from kazoo.client import KazooClient
@@ -174,3 +174,50 @@ def _set(future: asyncio.Future[Any], value: Any, error: BaseException | None) -
         future.set_exception(error)
     else:
         future.set_result(value)
+
+
+class RenewedSession:
+    """A session opened again each time it is lost, for what holds no claims: a map reader,
+    a registry (which registers its nodes again in `on_renewed`). `current` is the session
+    of the moment; calls made while it is being replaced fail as disconnected."""
+
+    def __init__(self, first: ZkSession, hosts: str) -> None:
+        self.current = first
+        self._hosts = hosts
+        self.on_renewed: list[Callable[[ZkSession], Awaitable[None]]] = []
+        """Called, in order, with each new session once it is connected."""
+        self._renewing: asyncio.Task[None] | None = None
+        self._closed = False
+        first.on_state.append(self._state)
+
+    @classmethod
+    async def open(cls, settings: ZooKeeperSettings, hosts: str | None = None) -> RenewedSession:
+        return cls(await ZkSession.open(settings, hosts), hosts or settings.hosts)
+
+    def _state(self, state: SessionState) -> None:
+        if state is SessionState.LOST and not self._closed and self._renewing is None:
+            self._renewing = asyncio.get_running_loop().create_task(self._renew())
+
+    async def _renew(self) -> None:
+        settings, delay = self.current.settings, 0.05
+        try:
+            while not self._closed:
+                try:
+                    session = await ZkSession.open(settings, self._hosts)
+                except Unavailable:
+                    await asyncio.sleep(delay)  # back off between attempts: no server answers
+                    delay = min(2 * delay, settings.reconnect_max_delay_s)
+                    continue
+                self.current = session
+                session.on_state.append(self._state)
+                for renewed in self.on_renewed:
+                    await renewed(session)
+                return
+        finally:
+            self._renewing = None
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._renewing is not None:
+            self._renewing.cancel()
+        await self.current.close()

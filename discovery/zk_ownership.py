@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
-from discovery.zk_client import DISCONNECTED, ZkSession, check_name, unavailable
+from discovery.zk_client import DISCONNECTED, RenewedSession, ZkSession, check_name, unavailable
 from discovery.zk_paths import ZooKeeperSettings
 from discovery.zk_watched import WatchedChildren, read_children
 from kernel.errors import Conflict, InvalidArgument, Unavailable
@@ -153,13 +153,14 @@ class ZkOwnershipSession:
 class ZkOwnership:
     """The ownership service on one ensemble. Open with `await ZkOwnership.connect(...)`.
     `hosts_of(router_id)`, when given, is the connect string of that router's session (tests
-    route one router through a proxy they can cut)."""
+    route one router through a proxy they can cut). The map is read through a session of its
+    own, opened again if it is ever lost (its watches are set again; the map goes on)."""
 
     def __init__(
         self,
         settings: ZooKeeperSettings,
         partitions: int,
-        reader: ZkSession,
+        reader: RenewedSession,
         hosts_of: Callable[[str], str] | None = None,
     ) -> None:
         check_partitions(partitions)
@@ -170,16 +171,17 @@ class ZkOwnership:
         self._sessions: dict[str, ZkOwnershipSession] = {}
         self._map = PartitionMap.empty(partitions)
         self._waiters: set[asyncio.Event] = set()
-        self._owners = WatchedChildren(reader, settings.owners, self._owners_changed)
+        self._owners = WatchedChildren(reader.current, settings.owners, self._owners_changed)
+        reader.on_renewed.append(self._owners.rebind)
 
     @classmethod
     async def connect(
         cls, settings: ZooKeeperSettings, partitions: int, *, hosts_of: Callable[[str], str] | None = None
     ) -> ZkOwnership:
-        reader = await ZkSession.open(settings)
+        reader = await RenewedSession.open(settings)
         try:
             for path in (settings.epochs, settings.owners, settings.sessions):
-                await reader.call(reader.client.ensure_path_async(path))
+                await reader.current.call(reader.current.client.ensure_path_async(path))
         except DISCONNECTED as error:
             await reader.close()
             raise unavailable(error) from error
@@ -192,6 +194,11 @@ class ZkOwnership:
     def check(self, partition: int) -> None:
         if not 0 <= partition < self._partitions:
             raise InvalidArgument(f"partition {partition} is outside 0..{self._partitions - 1}")
+
+    @property
+    def reader(self) -> RenewedSession:
+        """The session the map is read through."""
+        return self._reader
 
     def session(self, router_id: str) -> ZkOwnershipSession | None:
         """The live session this process opened for a router (fault tests reach its client)."""
@@ -219,7 +226,7 @@ class ZkOwnership:
     async def current(self) -> PartitionMap:
         """The map now, read after a sync (so it includes every change the leader has made)."""
         try:
-            values, version = await read_children(self._reader, self.settings.owners)
+            values, version = await read_children(self._reader.current, self.settings.owners)
         except DISCONNECTED as error:
             raise unavailable(error) from error
         return self._make_map(values, version)

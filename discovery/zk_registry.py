@@ -22,10 +22,10 @@ from typing import Any
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
 from discovery.model import NodeInfo, NodeKind, with_report
-from discovery.zk_client import DISCONNECTED, ZkSession, check_name, unavailable
+from discovery.zk_client import DISCONNECTED, RenewedSession, ZkSession, check_name, unavailable
 from discovery.zk_paths import ZooKeeperSettings
 from discovery.zk_watched import WatchedChildren, read_children
-from kernel.errors import InvalidArgument, NotFound
+from kernel.errors import InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 _KIND_ORDER = {kind: i for i, kind in enumerate(NodeKind)}
@@ -67,9 +67,10 @@ class ZkRegistry:
     """Implements `discovery.interface.NodeRegistry`. Open with `await ZkRegistry.connect(...)`;
     the nodes this process registers live as long as its session."""
 
-    def __init__(self, settings: ZooKeeperSettings, zk: ZkSession) -> None:
+    def __init__(self, settings: ZooKeeperSettings, session: RenewedSession) -> None:
         self.settings = settings
-        self._zk = zk
+        self._session = session
+        zk = session.current
         self._mine: dict[str, NodeInfo] = {}
         """The nodes this process registered, as last updated (written or about to be)."""
         self._written_at: dict[str, float] = {}
@@ -78,21 +79,42 @@ class ZkRegistry:
         self._draining = WatchedChildren(zk, settings.draining, self._changed)
         self._waiters: set[asyncio.Event] = set()
         self._closed = False
+        session.on_renewed.append(self._renewed)
 
     @classmethod
     async def connect(cls, settings: ZooKeeperSettings, hosts: str | None = None) -> ZkRegistry:
-        zk = await ZkSession.open(settings, hosts)
+        session = await RenewedSession.open(settings, hosts)
+        zk = session.current
         try:
             for path in (settings.nodes, settings.draining):
                 await zk.call(zk.client.ensure_path_async(path))
         except DISCONNECTED as error:
-            await zk.close()
+            await session.close()
             raise unavailable(error) from error
-        return cls(settings, zk)
+        return cls(settings, session)
 
     @property
     def zk(self) -> ZkSession:
-        return self._zk
+        """The session of the moment (a lost one is replaced, and this process's nodes are
+        registered again in the new one)."""
+        return self._session.current
+
+    @property
+    def session(self) -> RenewedSession:
+        return self._session
+
+    @property
+    def _zk(self) -> ZkSession:
+        return self._session.current
+
+    async def _renewed(self, zk: ZkSession) -> None:
+        for watched in (self._nodes, self._draining):
+            await watched.rebind(zk)
+        for node_id, node in list(self._mine.items()):
+            try:
+                await self._put(self.settings.node_of(node_id), node_data(node))
+            except (*DISCONNECTED, Unavailable) as error:
+                log.warning("%s not registered again: %s", node_id, error)
 
     # ---------------------------------------------------------------- NodeRegistry
     async def register(self, node: NodeInfo) -> NodeInfo:
@@ -232,7 +254,7 @@ class ZkRegistry:
             task.cancel()
         self._nodes.stop()
         self._draining.stop()
-        await self._zk.close()
+        await self._session.close()
 
     # --------------------------------------------------------------------- helpers
     def _changed(self) -> None:

@@ -29,10 +29,19 @@ class WatchedChildren:
         self._stale: set[str] = set()
         self._children_stale = True
         self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._bind(zk)
+
+    def _bind(self, zk: ZkSession) -> None:
+        self._zk = zk
         self._children_watch = zk.on_loop(self._children_changed)
         self._data_watch = zk.on_loop(self._child_changed)
-        self._task: asyncio.Task[None] | None = None
         zk.on_state.append(self._session_state)
+
+    async def rebind(self, zk: ZkSession) -> None:
+        """Watch through a new session (the old one was lost, and its watches with it)."""
+        self._bind(zk)
+        self._session_state(SessionState.CONNECTED)
 
     def start(self) -> None:
         """Begin watching (idempotent); the first `on_change` comes with the first listing."""

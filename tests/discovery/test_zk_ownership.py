@@ -6,17 +6,19 @@ the ensemble's own (a second client closes the session by its id, as a timeout w
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from deploy.local_servers.zookeeper import ZooKeeperEnsemble
+from discovery.zk_client import ZkSession
 from discovery.zk_ownership import ZkOwnership, ZkOwnershipSession
 from discovery.zk_paths import ZooKeeperSettings
-from kernel.ownership import PartitionOwnership, SessionState
+from kernel.ownership import Owner, PartitionOwnership, SessionState
 from tests.cuttable_proxy import CuttableProxy
-from tests.discovery.ownership_contract import OwnershipContract, P
-from tests.discovery.zk_helpers import expire_session, upstreams, wait_for_state
+from tests.discovery.ownership_contract import OwnershipContract, P, next_map
+from tests.discovery.zk_helpers import STATE_WAIT_S, expire_session, upstreams, wait_for_state
 
 
 class Proxies:
@@ -80,3 +82,32 @@ class TestZkOwnership(OwnershipContract):
         await expire_session(self.hosts, session.zk)
         self.proxies.by_router[router_id].mend()  # it hears of its expiry when it reconnects
         await wait_for_state(changes, SessionState.LOST)
+
+
+async def test_the_map_goes_on_when_the_readers_own_session_expires(
+    zookeeper_settings: ZooKeeperSettings,
+) -> None:
+    backend = await ZkOwnership.connect(zookeeper_settings, P)
+    try:
+        r1 = await backend.open_session("r1", "h:1")
+        watch = backend.watch()
+        await r1.claim(0)
+        first = await next_map(watch)
+        while first.owner(0) is None:
+            first = await next_map(watch)
+        renewed = asyncio.Event()
+
+        async def on_renewed(_zk: ZkSession) -> None:
+            renewed.set()
+
+        backend.reader.on_renewed.append(on_renewed)
+        await expire_session(zookeeper_settings.hosts, backend.reader.current)
+        await asyncio.wait_for(renewed.wait(), STATE_WAIT_S)
+        epoch = await r1.claim(1)
+        latest = await next_map(watch)
+        while latest.owner(1) is None:
+            latest = await next_map(watch)
+        assert latest.owner(1) == Owner("r1", "h:1", epoch) and latest.version > first.version
+        assert r1.state is SessionState.CONNECTED, "the reader's expiry is not the router's"
+    finally:
+        await backend.close()

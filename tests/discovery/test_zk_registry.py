@@ -4,6 +4,7 @@ that outlives it, and a node written by a newer version read by this one."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -12,9 +13,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from discovery.model import NodeInfo, NodeKind
+from discovery.zk_client import ZkSession
 from discovery.zk_paths import ZooKeeperSettings
 from discovery.zk_registry import ZkRegistry, parse_node
+from kernel.ownership import SessionState
 from tests.discovery.registry_contract import EDGE, RegistryContract, until
+from tests.discovery.zk_helpers import STATE_WAIT_S, expire_session
 
 
 @pytest.fixture
@@ -83,3 +87,27 @@ def test_fields_a_newer_writer_adds_are_ignored_and_missing_ones_default() -> No
     assert parse_node(
         json.dumps({"node_id": "r", "kind": "router", "partitions": [1, 2]}).encode(), False
     ) == (NodeInfo("r", NodeKind.ROUTER, partitions=(1, 2)))
+
+
+async def test_a_registry_whose_session_expires_registers_its_nodes_again(registry: ZkRegistry) -> None:
+    edge_process = await ZkRegistry.connect(registry.settings)
+    try:
+        await edge_process.register(EDGE)
+        old = edge_process.zk
+        renewed = asyncio.Event()
+
+        async def on_renewed(_zk: ZkSession) -> None:
+            renewed.set()
+
+        edge_process.session.on_renewed.append(on_renewed)
+        await expire_session(registry.settings.hosts, old)
+        await asyncio.wait_for(renewed.wait(), STATE_WAIT_S)
+        assert old.state is SessionState.LOST and edge_process.zk.session_id != old.session_id
+        watch = registry.watch()
+        assert await until(watch, lambda ns: bool(ns)) == [EDGE]
+        _, stat = await registry.zk.call(registry.zk.client.get_async(registry.settings.node_of("edge-1")))
+        assert stat.ephemeralOwner == edge_process.zk.session_id, "registered in the new session"
+        await edge_process.update("edge-1", connections=7, partitions=())
+        assert (await until(watch, lambda ns: ns[0].connections == 7))[0].connections == 7
+    finally:
+        await edge_process.close()
