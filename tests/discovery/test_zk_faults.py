@@ -152,6 +152,38 @@ async def test_a_router_cut_off_past_its_session_is_suspended_then_lost_then_rep
         proxy.close()
 
 
+async def test_a_frozen_ensemble_suspends_then_loses_a_router_and_its_partitions_move_after(
+    ensemble: ZooKeeperEnsemble, settings: ZooKeeperSettings
+) -> None:
+    backend = await ZkOwnership.connect(settings, P)
+    try:
+        r1 = await backend.open_session("r1", "h:1")
+        old = {p: await r1.claim(p) for p in range(4)}
+        changes = r1.state_changes()
+        frozen_at = time.monotonic()
+        ensemble.freeze()  # every node: the link goes silent rather than down
+        try:
+            await wait_for_state(changes, SessionState.SUSPENDED)
+            report("ensemble frozen -> SUSPENDED (a silent link)", time.monotonic() - frozen_at)
+            await wait_for_state(changes, SessionState.LOST)
+            report("ensemble frozen -> LOST reported (still frozen)", time.monotonic() - frozen_at)
+        finally:
+            ensemble.thaw()
+        thawed_at = time.monotonic()
+        ensemble.wait_serving()
+        r2 = await backend.open_session("r2", "h:2")
+        watch = backend.watch()
+        await map_where(watch, lambda m: not any(m.owner(p) for p in old))
+        report("thawed -> the lost router's partitions are free", time.monotonic() - thawed_at)
+        new = {p: await r2.claim(p) for p in old}
+        report("thawed -> another router owns them", time.monotonic() - thawed_at)
+        assert all(new[p] > old[p] for p in old)
+        with pytest.raises(OwnershipLost):
+            await r1.claim(0)
+    finally:
+        await backend.close()
+
+
 async def test_a_node_registered_by_a_cut_off_process_goes_when_its_session_expires(
     ensemble: ZooKeeperEnsemble, settings: ZooKeeperSettings
 ) -> None:
