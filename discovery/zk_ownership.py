@@ -172,7 +172,9 @@ class ZkOwnership:
         self._map = PartitionMap.empty(partitions)
         self._waiters: set[asyncio.Event] = set()
         self._owners = WatchedChildren(reader.current, settings.owners, self._owners_changed)
-        reader.on_renewed.append(self._owners.rebind)
+        self._live = WatchedChildren(reader.current, settings.sessions, self._live_changed)
+        reader.on_renewed += [self._owners.rebind, self._live.rebind]
+        self._live_waiters: set[asyncio.Event] = set()
 
     @classmethod
     async def connect(
@@ -248,7 +250,29 @@ class ZkOwnership:
         finally:
             self._waiters.discard(event)
 
+    async def watch_routers(self) -> AsyncIterator[dict[str, str]]:
+        """router id -> Link target of every router with a live session now, then again after
+        each change (routers in separate processes balance over it: router/cluster_balance.py)."""
+        self._live.start()
+        event = asyncio.Event()
+        self._live_waiters.add(event)
+        seen = 0
+        try:
+            while True:
+                if self._live.version > seen:
+                    seen = self._live.version
+                    yield {name: data.decode() for name, data in sorted(self._live.values.items())}
+                await event.wait()
+                event.clear()
+        finally:
+            self._live_waiters.discard(event)
+
+    def _live_changed(self) -> None:
+        for event in self._live_waiters:
+            event.set()
+
     async def close(self) -> None:
+        self._live.stop()
         self._owners.stop()
         for session in list(self._sessions.values()):
             await session.close()

@@ -111,3 +111,24 @@ async def test_the_map_goes_on_when_the_readers_own_session_expires(
         assert r1.state is SessionState.CONNECTED, "the reader's expiry is not the router's"
     finally:
         await backend.close()
+
+
+async def test_the_live_routers_are_watched_as_sessions_open_and_close(
+    zookeeper_settings: ZooKeeperSettings,
+) -> None:
+    backend = await ZkOwnership.connect(zookeeper_settings, P)
+    try:
+        live = backend.watch_routers()
+        assert await asyncio.wait_for(anext(live), STATE_WAIT_S) == {}
+        r1 = await backend.open_session("r1", "h:1")
+        await backend.open_session("r2", "h:2")
+        seen = await asyncio.wait_for(anext(live), STATE_WAIT_S)
+        while len(seen) < 2:
+            seen = await asyncio.wait_for(anext(live), STATE_WAIT_S)
+        assert seen == {"r1": "h:1", "r2": "h:2"}
+        await r1.close()
+        while "r1" in seen:
+            seen = await asyncio.wait_for(anext(live), STATE_WAIT_S)
+        assert seen == {"r2": "h:2"}
+    finally:
+        await backend.close()
