@@ -1,0 +1,59 @@
+"""One router process of a cluster: its partitions leased through ZooKeeper and balanced with
+the other routers' processes (router/cluster_balance.py). Configured from the environment:
+the router's options as HUBBUB_<FIELD> (router/config.py), ZooKeeper's as
+HUBBUB_ZOOKEEPER_<FIELD> (discovery/zk_paths.py). Prints one JSON line with its id and Link
+target once it serves, and runs until SIGTERM or SIGINT.
+
+    HUBBUB_ZOOKEEPER_HOSTS=127.0.0.1:2181 HUBBUB_ROUTER_ID=router-2 \\
+    HUBBUB_MESSAGING_TARGET=127.0.0.1:7000 python -m deploy.cluster_router
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+
+from discovery.zk_ownership import ZkOwnership
+from discovery.zk_paths import ZooKeeperSettings
+from kernel.config import from_env
+from router import start_router
+from router.cluster_balance import ClusterBalancer
+from router.config import RouterConfig
+
+ZOOKEEPER_PREFIX = "HUBBUB_ZOOKEEPER_"
+
+
+async def run() -> None:
+    config = from_env(RouterConfig)
+    settings = from_env(ZooKeeperSettings, prefix=ZOOKEEPER_PREFIX)
+    ownership = await ZkOwnership.connect(settings, config.partitions)
+    try:
+        service = await start_router(config, ownership=ownership)
+        balancer = ClusterBalancer(ownership, ownership, config.router_id, service.core.ctx.ownership)
+        balancer.start()
+        print(json.dumps({"router_id": config.router_id, "router_target": service.target}), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await balancer.stop()
+        with contextlib.suppress(Exception):
+            await service.stop()
+    finally:
+        await ownership.close()
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Balance partitions over routers in separate processes (a cluster on ZooKeeper): each router
+runs one balancer over the same ownership service. Every balancer sees the live routers and
+the map, computes the same `rebalance` (kernel.ownership: deterministic), and does only its own
+part: hands off (planned) what it must give, and claims what it is given once it is free. No
+coordinator: the map's changes drive each step; a router that dies frees its partitions when
+its session expires, and the others take them.
+
+The in-process sibling is router/handoff.py (`LocalRouters`, one process, many routers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from kernel.errors import Conflict, HubbubError
+from kernel.ownership import (
+    OwnershipLost,
+    PartitionMap,
+    PartitionOwnership,
+    SessionState,
+    owners_of,
+    rebalance,
+)
+from router.ownership import RouterPartitions
+
+log = logging.getLogger(__name__)
+
+
+class LiveRouters(Protocol):
+    """Who is alive: router id -> Link target of each router with a session, now and after
+    each change (discovery.zk_ownership.ZkOwnership is one)."""
+
+    def watch_routers(self) -> AsyncIterator[dict[str, str]]: ...
+
+
+class ClusterBalancer:
+    def __init__(
+        self,
+        ownership: PartitionOwnership,
+        live: LiveRouters,
+        router_id: str,
+        partitions: RouterPartitions,
+    ) -> None:
+        self._ownership = ownership
+        self._live = live
+        self._router_id = router_id
+        self._partitions = partitions
+        self._routers: list[str] = []
+        self._map: PartitionMap | None = None
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._follow_routers()),
+            asyncio.create_task(self._follow_map()),
+            asyncio.create_task(self._balance()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _follow_routers(self) -> None:
+        async for routers in self._live.watch_routers():
+            self._routers = sorted(routers)
+            self._wake.set()
+
+    async def _follow_map(self) -> None:
+        async for current in self._ownership.watch():
+            self._map = current
+            self._wake.set()
+
+    async def _balance(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._step()
+            except (Conflict, OwnershipLost):
+                pass  # someone else moved first, or the session is away: the next change retries
+            except HubbubError as error:
+                log.warning("router %s: balancing step failed: %r", self._router_id, error)
+
+    async def _step(self) -> None:
+        current, session = self._map, self._partitions.session
+        if current is None or session is None or session.state is not SessionState.CONNECTED:
+            return
+        if self._router_id not in self._routers:
+            return  # this router's own session is not listed yet
+        moves = rebalance(current.partitions, owners_of(current), self._routers)
+        giving = [m.partition for m in moves if m.source == self._router_id]
+        await asyncio.gather(*(self._partitions.hand_off(p) for p in giving))
+        taking = [
+            m.partition for m in moves if m.target == self._router_id and current.owner(m.partition) is None
+        ]
+        if taking:
+            taken = await self._partitions.take(taking)
+            log.info("router %s: took %d partitions", self._router_id, len(taken))

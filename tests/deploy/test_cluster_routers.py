@@ -1,0 +1,106 @@
+"""Two routers in separate processes split the partitions through a real ZooKeeper ensemble
+(deploy/cluster_router.py, router/cluster_balance.py), and the survivor takes them all when
+the other is killed -9 (after its session expires). No messages flow here, so the routers run
+without Seal (`seal` off) against an address nobody serves: what is tested is the split."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.local_servers.process import LocalServer, free_port, start_server
+from deploy.local_servers.zookeeper import ZooKeeperEnsemble
+from discovery.zk_ownership import ZkOwnership
+from discovery.zk_paths import ZooKeeperSettings
+from kernel.ownership import PartitionMap
+from tests.zookeeper_fixtures import settings_for
+
+pytestmark = pytest.mark.slow
+P = 16
+SESSION_TIMEOUT_S = 4.0
+WAIT_S = 60.0
+
+
+def start_router_process(name: str, settings: ZooKeeperSettings, log_dir: Path) -> LocalServer:
+    log_path = log_dir / f"{name}.log"
+    env = {
+        "HUBBUB_ROUTER_ID": name,
+        "HUBBUB_PARTITIONS": str(P),
+        "HUBBUB_SEAL": "0",
+        "HUBBUB_MESSAGING_TARGET": f"127.0.0.1:{free_port()}",
+        "HUBBUB_ZOOKEEPER_HOSTS": settings.hosts,
+        "HUBBUB_ZOOKEEPER_ROOT": settings.root,
+        "HUBBUB_ZOOKEEPER_SESSION_TIMEOUT_S": str(settings.session_timeout_s),
+    }
+
+    def ready() -> bool:
+        return log_path.exists() and b'"router_target"' in log_path.read_bytes()
+
+    return start_server(
+        name, [sys.executable, "-m", "deploy.cluster_router"], log_path=log_path, ready=ready, env=env
+    )
+
+
+@pytest.fixture
+def settings(zookeeper: ZooKeeperEnsemble) -> ZooKeeperSettings:
+    return settings_for(zookeeper, session_timeout_s=SESSION_TIMEOUT_S)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[LocalServer]]:
+    started: list[LocalServer] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+async def map_where(watch: AsyncIterator[PartitionMap], ok: Callable[[PartitionMap], bool]) -> PartitionMap:
+    async def scan() -> PartitionMap:
+        async for current in watch:
+            if ok(current):
+                return current
+        raise AssertionError("the watch ended")
+
+    return await asyncio.wait_for(scan(), WAIT_S)
+
+
+def split_between(*routers: str) -> Callable[[PartitionMap], bool]:
+    def ok(current: PartitionMap) -> bool:
+        counts = [len(current.held_by(r)) for r in routers]
+        return all(o is not None for o in current.owners) and max(counts) - min(counts) <= 1
+
+    return ok
+
+
+async def test_two_router_processes_split_the_partitions_and_one_takes_all_when_the_other_dies(
+    settings: ZooKeeperSettings, processes: list[LocalServer], tmp_path: Path
+) -> None:
+    observer = await ZkOwnership.connect(settings, P)
+    try:
+        watch = observer.watch()
+        processes.append(start_router_process("router-a", settings, tmp_path))
+        alone = await map_where(watch, split_between("router-a"))
+        assert len(alone.held_by("router-a")) == P, "one router owns every partition"
+        processes.append(start_router_process("router-b", settings, tmp_path))
+        split = await map_where(watch, split_between("router-a", "router-b"))
+        a_held, b_held = split.held_by("router-a"), split.held_by("router-b")
+        assert len(a_held) == len(b_held) == P // 2 and not set(a_held) & set(b_held)
+        assert all(epoch > alone.held_by("router-a")[p] for p, epoch in b_held.items()), (
+            "handed off: higher epochs"
+        )
+
+        killed_at = time.monotonic()
+        processes[0].kill()
+        survivor = await map_where(watch, lambda m: len(m.held_by("router-b")) == P)
+        print(
+            f"\ncluster routers: router-a killed -> router-b owns every partition in "
+            f"{(time.monotonic() - killed_at) * 1000:.0f} ms (session timeout {SESSION_TIMEOUT_S} s)"
+        )
+        assert all(survivor.held_by("router-b")[p] > epoch for p, epoch in a_held.items())
+    finally:
+        await observer.close()
