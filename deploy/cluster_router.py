@@ -33,7 +33,9 @@ async def run() -> None:
     ownership = await ZkOwnership.connect(settings, config.partitions)
     try:
         service = await start_router(config, ownership=ownership)
-        balancer = ClusterBalancer(ownership, ownership, config.router_id, service.core.ctx.ownership)
+        balancer = ClusterBalancer(
+            ownership, ownership, config.router_id, service.target, service.core.ctx.ownership
+        )
         balancer.start()
         print(json.dumps({"router_id": config.router_id, "router_target": service.target}), flush=True)
         stop = asyncio.Event()

@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from kernel.errors import Conflict, HubbubError
+from kernel.errors import Conflict, HubbubError, Unavailable
 from kernel.ownership import (
     OwnershipLost,
     PartitionMap,
@@ -28,6 +28,11 @@ from kernel.ownership import (
 from router.ownership import RouterPartitions
 
 log = logging.getLogger(__name__)
+
+RENEW_FIRST_DELAY_S = 0.1
+RENEW_MAX_DELAY_S = 2.0
+"""Backoff between attempts to open a new session after a lost one (the old one's session
+znode may linger until the ensemble expires it)."""
 
 
 class LiveRouters(Protocol):
@@ -43,11 +48,13 @@ class ClusterBalancer:
         ownership: PartitionOwnership,
         live: LiveRouters,
         router_id: str,
+        target: str,
         partitions: RouterPartitions,
     ) -> None:
         self._ownership = ownership
         self._live = live
         self._router_id = router_id
+        self._target = target
         self._partitions = partitions
         self._routers: list[str] = []
         self._map: PartitionMap | None = None
@@ -59,6 +66,7 @@ class ClusterBalancer:
             asyncio.create_task(self._follow_routers()),
             asyncio.create_task(self._follow_map()),
             asyncio.create_task(self._balance()),
+            asyncio.create_task(self._renew_lost_sessions()),
         ]
 
     async def stop(self) -> None:
@@ -76,6 +84,30 @@ class ClusterBalancer:
     async def _follow_map(self) -> None:
         async for current in self._ownership.watch():
             self._map = current
+            self._wake.set()
+
+    async def _renew_lost_sessions(self) -> None:
+        """A lost session (expired: e.g. this process was frozen past its timeout) holds
+        nothing any more; the router has dropped every partition (router/ownership.py). Open
+        a new one, so it joins again and the next balancing step gives it its share."""
+        while True:
+            session = self._partitions.session
+            assert session is not None
+            async for state in session.state_changes():
+                if state is SessionState.LOST:
+                    break
+            delay = RENEW_FIRST_DELAY_S
+            while True:
+                try:
+                    renewed = await self._ownership.open_session(self._router_id, self._target)
+                    break
+                except (Conflict, Unavailable) as error:  # the old session not yet expired
+                    log.info("router %s: new ownership session not open yet: %r", self._router_id, error)
+                    await asyncio.sleep(delay)  # back off: no event says when the old one goes
+                    delay = min(2 * delay, RENEW_MAX_DELAY_S)
+            log.warning("router %s: ownership session lost; joined again in a new one", self._router_id)
+            self._partitions.attach(renewed)
+            self._partitions.start()
             self._wake.set()
 
     async def _balance(self) -> None:

@@ -104,3 +104,35 @@ async def test_two_router_processes_split_the_partitions_and_one_takes_all_when_
         assert all(survivor.held_by("router-b")[p] > epoch for p, epoch in a_held.items())
     finally:
         await observer.close()
+
+
+async def test_a_router_frozen_past_its_session_loses_its_partitions_then_joins_again(
+    settings: ZooKeeperSettings, processes: list[LocalServer], tmp_path: Path
+) -> None:
+    observer = await ZkOwnership.connect(settings, P)
+    try:
+        watch = observer.watch()
+        processes.append(start_router_process("router-a", settings, tmp_path))
+        processes.append(start_router_process("router-b", settings, tmp_path))
+        split = await map_where(watch, split_between("router-a", "router-b"))
+        frozen_at = time.monotonic()
+        processes[0].freeze()
+        try:
+            moved = await map_where(watch, lambda m: len(m.held_by("router-b")) == P)
+            moved_after = time.monotonic() - frozen_at
+        finally:
+            processes[0].thaw()
+        thawed_at = time.monotonic()
+        again = await map_where(watch, split_between("router-a", "router-b"))
+        rejoined_after = time.monotonic() - thawed_at
+        print(
+            f"\ncluster routers: router-a frozen -> router-b owns every partition in "
+            f"{moved_after * 1000:.0f} ms; thawed -> split again in {rejoined_after * 1000:.0f} ms"
+        )
+        b_all = moved.held_by("router-b")
+        assert all(b_all[p] > epoch for p, epoch in split.held_by("router-a").items())
+        assert all(epoch > b_all[p] for p, epoch in again.held_by("router-a").items()), (
+            "rejoined at higher epochs"
+        )
+    finally:
+        await observer.close()
