@@ -160,6 +160,17 @@ class ZooKeeperEnsemble:
                 )
             time.sleep(0.05)
 
+    def start(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Start every node; return once all serve. ServerStartError (and every node
+        stopped) otherwise."""
+        try:
+            for index in range(len(self.nodes)):
+                self.servers.append(self._start_node(index, timeout))
+            self.wait_serving(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
     def stop(self) -> None:
         self.ended.update(range(len(self.servers)))
         for server in self.servers:
@@ -203,11 +214,5 @@ def start_zookeeper(base_dir: Path, nodes: int = 3, timeout: float = START_TIMEO
     ports = free_ports(3 * nodes, HOST)
     specs = [NodeSpec(i + 1, *ports[3 * i : 3 * i + 3]) for i in range(nodes)]
     ensemble = ZooKeeperEnsemble(base_dir, specs)
-    try:
-        for index in range(nodes):
-            ensemble.servers.append(ensemble._start_node(index, timeout))
-        ensemble.wait_serving(timeout)
-    except BaseException:
-        ensemble.stop()
-        raise
+    ensemble.start(timeout)
     return ensemble
