@@ -1,6 +1,6 @@
 """Two routers in separate processes split the partitions through a real ZooKeeper ensemble
-(deploy/cluster_router.py, router/cluster_balance.py), and the survivor takes them all when
-the other is killed -9 (after its session expires). No messages flow here, so the routers run
+(deploy/cluster_router.py, router/cluster_balance.py), the survivor takes them all when the
+other is killed -9 (after its session expires), and an edge routes by the map it watches there. No messages flow here, so the routers run
 without Seal (`seal` off) against an address nobody serves: what is tested is the split."""
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from deploy.local_servers.process import LocalServer, free_port, start_server
 from deploy.local_servers.zookeeper import ZooKeeperEnsemble
 from discovery.zk_ownership import ZkOwnership
 from discovery.zk_paths import ZooKeeperSettings
+from edge import start_edge
+from edge.config import EdgeConfig
 from kernel.ownership import PartitionMap
 from tests.zookeeper_fixtures import settings_for
 
@@ -136,3 +138,44 @@ async def test_a_router_frozen_past_its_session_loses_its_partitions_then_joins_
         )
     finally:
         await observer.close()
+
+
+class AppliedMaps:
+    """A MapWatch in front of another that says when its consumer has taken each map (the
+    edge applies a map before it asks for the next one)."""
+
+    def __init__(self, inner: ZkOwnership) -> None:
+        self._inner = inner
+        self.applied: asyncio.Queue[PartitionMap] = asyncio.Queue()
+
+    async def watch(self) -> AsyncIterator[PartitionMap]:
+        async for current in self._inner.watch():
+            yield current
+            self.applied.put_nowait(current)
+
+
+async def test_an_edge_routes_by_the_map_it_watches_in_zookeeper(
+    settings: ZooKeeperSettings, processes: list[LocalServer], tmp_path: Path
+) -> None:
+    source = await ZkOwnership.connect(settings, P)
+    maps = AppliedMaps(source)
+    edge = await start_edge(
+        EdgeConfig(edge_id="edge-1", partitions=P, messaging_target=f"127.0.0.1:{free_port()}"),
+        map_watch=maps,
+    )
+    try:
+        processes.append(start_router_process("router-a", settings, tmp_path))
+        processes.append(start_router_process("router-b", settings, tmp_path))
+        ok = split_between("router-a", "router-b")
+
+        async def until_split() -> PartitionMap:
+            while not ok(applied := await maps.applied.get()):
+                pass
+            return applied
+
+        split = await asyncio.wait_for(until_split(), WAIT_S)
+        assert edge.links.map == split, "the edge routes by the map ZooKeeper holds"
+        assert sorted(link.target for link in edge.links.links) == sorted(split.routers().values())
+    finally:
+        await edge.stop()
+        await source.close()
