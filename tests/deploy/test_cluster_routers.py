@@ -1,7 +1,8 @@
 """Two routers in separate processes split the partitions through a real ZooKeeper ensemble
 (deploy/cluster_router.py, router/cluster_balance.py), the survivor takes them all when the
-other is killed -9 (after its session expires), and an edge routes by the map it watches there. No messages flow here, so the routers run
-without Seal (`seal` off) against an address nobody serves: what is tested is the split."""
+other is killed -9 (after its session expires), and an edge routes by the map it watches
+there. No messages flow here, so the routers run without Seal (`seal` off) against an address
+nobody serves: what is tested is the split."""
 
 from __future__ import annotations
 
