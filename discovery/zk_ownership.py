@@ -147,7 +147,8 @@ class ZkOwnershipSession:
 
     async def close(self) -> None:
         await self._zk.close()
-        self._backend._sessions.pop(self._router_id, None)
+        if self._backend._sessions.get(self._router_id) is self:
+            del self._backend._sessions[self._router_id]
 
 
 class ZkOwnership:
@@ -222,6 +223,9 @@ class ZkOwnership:
         except DISCONNECTED as error:
             await zk.close()
             raise unavailable(error) from error
+        old = self._sessions.get(router_id)
+        if old is not None:  # lost (its znode is gone, or the create above had failed)
+            await old.close()
         session = self._sessions[router_id] = ZkOwnershipSession(self, zk, router_id, target)
         return session
 
