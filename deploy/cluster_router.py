@@ -1,7 +1,8 @@
 """One router process of a cluster: its partitions leased through ZooKeeper and balanced with
 the other routers' processes (router/cluster_balance.py). Configured from the environment:
 the router's options as HUBBUB_<FIELD> (router/config.py), ZooKeeper's as
-HUBBUB_ZOOKEEPER_<FIELD> (discovery/zk_paths.py). Prints one JSON line with its id and Link
+HUBBUB_ZOOKEEPER_<FIELD> (discovery/zk_paths.py). It registers itself in the ZooKeeper
+registry and keeps its partitions and epoch there current. Prints one JSON line with its id and Link
 target once it serves, and runs until SIGTERM or SIGINT.
 
     HUBBUB_ZOOKEEPER_HOSTS=127.0.0.1:2181 HUBBUB_ROUTER_ID=router-2 \\
@@ -17,8 +18,12 @@ import logging
 import signal
 import sys
 
+from discovery.model import NodeInfo, NodeKind
+from discovery.node_reports import report_partitions
 from discovery.zk_ownership import ZkOwnership
 from discovery.zk_paths import ZooKeeperSettings
+from discovery.zk_registry import ZkRegistry
+from kernel.clock import SystemClock
 from kernel.config import from_env
 from router import start_router
 from router.cluster_balance import ClusterBalancer
@@ -31,22 +36,30 @@ async def run() -> None:
     config = from_env(RouterConfig)
     settings = from_env(ZooKeeperSettings, prefix=ZOOKEEPER_PREFIX)
     ownership = await ZkOwnership.connect(settings, config.partitions)
+    registry = await ZkRegistry.connect(settings)
     try:
         service = await start_router(config, ownership=ownership)
         balancer = ClusterBalancer(
             ownership, ownership, config.router_id, service.target, service.core.ctx.ownership
         )
         balancer.start()
+        node = NodeInfo(
+            config.router_id, NodeKind.ROUTER, service.target, registered_at_ms=SystemClock().now_ms()
+        )
+        await registry.register(node)
+        reports = asyncio.create_task(report_partitions(registry, config.router_id, ownership))
         print(json.dumps({"router_id": config.router_id, "router_target": service.target}), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        reports.cancel()
         await balancer.stop()
         with contextlib.suppress(Exception):
             await service.stop()
     finally:
+        await registry.close()
         await ownership.close()
 
 

@@ -16,11 +16,14 @@ import pytest
 
 from deploy.local_servers.process import LocalServer, free_port, start_server
 from deploy.local_servers.zookeeper import ZooKeeperEnsemble
+from discovery.model import NodeKind
 from discovery.zk_ownership import ZkOwnership
 from discovery.zk_paths import ZooKeeperSettings
+from discovery.zk_registry import ZkRegistry
 from edge import start_edge
 from edge.config import EdgeConfig
 from kernel.ownership import PartitionMap
+from tests.discovery.registry_contract import until
 from tests.zookeeper_fixtures import settings_for
 
 pytestmark = pytest.mark.slow
@@ -93,6 +96,23 @@ async def test_two_router_processes_split_the_partitions_and_one_takes_all_when_
         split = await map_where(watch, split_between("router-a", "router-b"))
         a_held, b_held = split.held_by("router-a"), split.held_by("router-b")
         assert len(a_held) == len(b_held) == P // 2 and not set(a_held) & set(b_held)
+        registry = await ZkRegistry.connect(settings)
+        try:
+            reported = {
+                (r.node_id, r.grpc_target, r.partitions, r.epoch)
+                for r in await until(
+                    registry.watch(NodeKind.ROUTER),
+                    lambda routers: (
+                        [r.partitions for r in routers] == [tuple(sorted(a_held)), tuple(sorted(b_held))]
+                    ),
+                )
+            }
+        finally:
+            await registry.close()
+        assert reported == {
+            (r, split.routers()[r], tuple(sorted(held)), max(held.values()))
+            for r, held in (("router-a", a_held), ("router-b", b_held))
+        }, "each router registered itself with what it owns"
         assert all(epoch > alone.held_by("router-a")[p] for p, epoch in b_held.items()), (
             "handed off: higher epochs"
         )
