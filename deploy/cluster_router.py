@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import logging
-import signal
-import sys
 
+from deploy.cluster_process import announce, run_process, until_signalled
 from discovery.model import NodeInfo, NodeKind
 from discovery.node_reports import report_partitions
 from discovery.zk_ownership import ZkOwnership
-from discovery.zk_paths import ZooKeeperSettings
+from discovery.zk_paths import ENV_PREFIX, ZooKeeperSettings
 from discovery.zk_registry import ZkRegistry
 from kernel.clock import SystemClock
 from kernel.config import from_env
@@ -29,12 +26,10 @@ from router import start_router
 from router.cluster_balance import ClusterBalancer
 from router.config import RouterConfig
 
-ZOOKEEPER_PREFIX = "HUBBUB_ZOOKEEPER_"
-
 
 async def run() -> None:
     config = from_env(RouterConfig)
-    settings = from_env(ZooKeeperSettings, prefix=ZOOKEEPER_PREFIX)
+    settings = from_env(ZooKeeperSettings, prefix=ENV_PREFIX)
     ownership = await ZkOwnership.connect(settings, config.partitions)
     registry = await ZkRegistry.connect(settings)
     try:
@@ -48,12 +43,8 @@ async def run() -> None:
         )
         await registry.register(node)
         reports = asyncio.create_task(report_partitions(registry, config.router_id, ownership))
-        print(json.dumps({"router_id": config.router_id, "router_target": service.target}), flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        announce({"router_id": config.router_id, "router_target": service.target})
+        await until_signalled()
         reports.cancel()
         await balancer.stop()
         with contextlib.suppress(Exception):
@@ -64,10 +55,7 @@ async def run() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    asyncio.run(run())
+    run_process(run)
 
 
 if __name__ == "__main__":

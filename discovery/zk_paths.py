@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 from kernel.config import check
 
+ENV_PREFIX = "HUBBUB_ZOOKEEPER_"
+"""Environment variables of these settings: HUBBUB_ZOOKEEPER_HOSTS, HUBBUB_ZOOKEEPER_ROOT, ..."""
+
 
 @dataclass(frozen=True)
 class ZooKeeperSettings:

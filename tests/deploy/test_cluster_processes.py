@@ -1,12 +1,13 @@
 """Two routers in separate processes split the partitions through a real ZooKeeper ensemble
 (deploy/cluster_router.py, router/cluster_balance.py), the survivor takes them all when the
 other is killed -9 (after its session expires), and an edge routes by the map it watches
-there. No messages flow here, so the routers run without Seal (`seal` off) against an address
+there; an edge process registers itself with its placement. No messages flow here, so the routers run without Seal (`seal` off) against an address
 nobody serves: what is tested is the split."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -200,3 +201,49 @@ async def test_an_edge_routes_by_the_map_it_watches_in_zookeeper(
     finally:
         await edge.stop()
         await source.close()
+
+
+async def test_an_edge_process_registers_itself_with_its_placement_and_leaves_when_stopped(
+    settings: ZooKeeperSettings, processes: list[LocalServer], tmp_path: Path
+) -> None:
+    log_path = tmp_path / "edge-1.log"
+    env = {
+        "HUBBUB_EDGE_ID": "edge-1",
+        "HUBBUB_PARTITIONS": str(P),
+        "HUBBUB_MESSAGING_TARGET": f"127.0.0.1:{free_port()}",
+        "HUBBUB_PLACEMENT_ZONE": "eu-1a",
+        "HUBBUB_PLACEMENT_CAPACITY": "5000",
+        "HUBBUB_ZOOKEEPER_HOSTS": settings.hosts,
+        "HUBBUB_ZOOKEEPER_ROOT": settings.root,
+    }
+
+    def announced() -> dict[str, str] | None:
+        for line in log_path.read_bytes().splitlines() if log_path.exists() else []:
+            if line.startswith(b'{"edge_id"'):
+                return dict(json.loads(line))
+        return None
+
+    edge = start_server(
+        "edge-1",
+        [sys.executable, "-m", "deploy.cluster_edge"],
+        log_path=log_path,
+        ready=lambda: bool(announced()),
+        env=env,
+    )
+    processes.append(edge)
+    addresses = announced()
+    assert addresses is not None
+    registry = await ZkRegistry.connect(settings)
+    try:
+        watch = registry.watch(NodeKind.EDGE)
+        [node] = await until(watch, lambda edges: bool(edges))
+        assert (node.node_id, node.ws_url, node.grpc_target) == (
+            "edge-1",
+            addresses["ws_url"],
+            addresses["gateway_target"],
+        )
+        assert (node.zone, node.capacity, node.weight, node.connections) == ("eu-1a", 5000, 1.0, 0)
+        edge.stop()  # SIGTERM: a clean stop deregisters at once (no wait for the session)
+        await until(watch, lambda edges: not edges)
+    finally:
+        await registry.close()
