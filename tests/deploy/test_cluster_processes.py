@@ -1,8 +1,9 @@
-"""Two routers in separate processes split the partitions through a real ZooKeeper ensemble
-(deploy/cluster_router.py, router/cluster_balance.py), the survivor takes them all when the
-other is killed -9 (after its session expires), and an edge routes by the map it watches
-there; an edge process registers itself with its placement. No messages flow here, so the routers run without Seal (`seal` off) against an address
-nobody serves: what is tested is the split."""
+"""Cluster processes on a real ZooKeeper ensemble: two routers (deploy/cluster_router.py,
+router/cluster_balance.py) split the partitions, the survivor takes them all when the other
+is killed -9 (after its session expires), a frozen one comes back; an edge routes by the map
+it watches there, and an edge process registers itself with its placement. No messages flow
+here, so the routers run without Seal (`seal` off) against an address nobody serves: what is
+tested is the split."""
 
 from __future__ import annotations
 
