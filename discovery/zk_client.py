@@ -89,6 +89,9 @@ class ZkSession:
         except TimeoutError as error:
             await session.close()
             raise Unavailable(f"ZooKeeper at {hosts or settings.hosts} did not answer") from error
+        except BaseException:
+            session._set(SessionState.LOST)  # cancelled: its client must not go on connecting
+            raise
         return session
 
     @property
