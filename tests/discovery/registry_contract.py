@@ -120,3 +120,15 @@ class RegistryContract:
             await registry.update("ghost", connections=1)
         with pytest.raises(InvalidArgument):
             await registry.register(NodeInfo("", NodeKind.EDGE))
+
+    async def test_a_watch_ends_when_the_registry_closes(self, registry: NodeRegistry) -> None:
+        await registry.register(EDGE)
+        watch = registry.watch()
+        assert await until(watch, lambda nodes: bool(nodes)) == [EDGE]
+        await registry.close()
+
+        async def drain() -> None:
+            async for _ in watch:
+                pass
+
+        await asyncio.wait_for(drain(), WAIT_S)
