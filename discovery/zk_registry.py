@@ -129,7 +129,7 @@ class ZkRegistry:
             draining = await self._is_draining(node.node_id)
         except DISCONNECTED as error:
             raise unavailable(error) from error
-        self._mine[node.node_id] = node
+        self._mine[node.node_id] = dataclasses.replace(node, draining=draining)
         self._written_at[node.node_id] = asyncio.get_running_loop().time()
         return dataclasses.replace(node, draining=draining)
 
@@ -176,9 +176,10 @@ class ZkRegistry:
         if load_only and wait > 0:
             if node_id not in self._flushes:
                 self._flushes[node_id] = asyncio.create_task(self._flush_later(node_id, wait))
-        else:
-            await self._write_mine(node_id)
-        return dataclasses.replace(new, draining=await self._is_draining(node_id))
+            return new  # no round trip at all: `draining` as last read (the watch has the news)
+        await self._write_mine(node_id)
+        new = self._mine[node_id] = dataclasses.replace(new, draining=await self._is_draining(node_id))
+        return new
 
     async def _flush_later(self, node_id: str, wait: float) -> None:
         try:
@@ -231,6 +232,8 @@ class ZkRegistry:
             await self._mark_draining(node_id, draining)
         except DISCONNECTED as error:
             raise unavailable(error) from error
+        if node_id in self._mine:
+            self._mine[node_id] = dataclasses.replace(self._mine[node_id], draining=draining)
         return dataclasses.replace(node, draining=draining)
 
     async def watch(self, kind: NodeKind | None = None) -> AsyncIterator[list[NodeInfo]]:
