@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 RENEW_FIRST_DELAY_S = 0.1
 RENEW_MAX_DELAY_S = 2.0
 """Backoff between attempts to open a new session after a lost one (the old one's session
-znode may linger until the ensemble expires it)."""
+znode may linger until the ensemble expires it), and between balancing steps that failed."""
 
 
 class LiveRouters(Protocol):
@@ -111,15 +111,22 @@ class ClusterBalancer:
             self._wake.set()
 
     async def _balance(self) -> None:
+        delay = RENEW_FIRST_DELAY_S
         while True:
             await self._wake.wait()
             self._wake.clear()
             try:
                 await self._step()
+                delay = RENEW_FIRST_DELAY_S
             except (Conflict, OwnershipLost):
                 pass  # someone else moved first, or the session is away: the next change retries
             except HubbubError as error:
+                # E.g. Seal unavailable: the claims were given back, which changes the map and
+                # wakes this loop at once; back off so a store outage is not hammered.
                 log.warning("router %s: balancing step failed: %r", self._router_id, error)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, RENEW_MAX_DELAY_S)
+                self._wake.set()
 
     async def _step(self) -> None:
         current, session = self._map, self._partitions.session

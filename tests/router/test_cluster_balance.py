@@ -1,0 +1,91 @@
+"""Routers that balance by themselves (router/cluster_balance.py), here over the memory
+ownership with a live-router feed the test controls: they split the partitions, one takes
+all when the other leaves, and a store that refuses Seal for a while is retried, not lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from discovery.memory_ownership import MemoryOwnership
+from kernel.errors import Unavailable
+from kernel.ownership import PartitionMap
+from protos import messaging_pb2
+from router.cluster_balance import ClusterBalancer
+from router.ownership import RouterPartitions
+
+P = 8
+WAIT_S = 10.0
+
+
+class LiveFeed:
+    """The live routers, as the test says they are."""
+
+    def __init__(self) -> None:
+        self.routers: dict[str, str] = {}
+        self._changed = asyncio.Event()
+
+    def set(self, routers: dict[str, str]) -> None:
+        self.routers = dict(routers)
+        self._changed.set()
+
+    async def watch_routers(self) -> AsyncIterator[dict[str, str]]:
+        while True:
+            yield dict(self.routers)
+            await self._changed.wait()
+            self._changed.clear()
+
+
+async def map_where(ownership: MemoryOwnership, ok: Callable[[PartitionMap], bool]) -> PartitionMap:
+    async def scan() -> PartitionMap:
+        async for current in ownership.watch():
+            if ok(current):
+                return current
+        raise AssertionError("the watch ended")
+
+    return await asyncio.wait_for(scan(), WAIT_S)
+
+
+async def start(
+    ownership: MemoryOwnership, live: LiveFeed, router_id: str, seal: object = None
+) -> ClusterBalancer:
+    session = await ownership.open_session(router_id, f"h:{router_id}")
+    partitions = RouterPartitions(P, session, seal=seal)  # type: ignore[arg-type]
+    partitions.start()
+    balancer = ClusterBalancer(ownership, live, router_id, session.target, partitions)
+    balancer.start()
+    return balancer
+
+
+async def test_two_routers_split_and_one_takes_all_when_the_other_leaves() -> None:
+    ownership, live = MemoryOwnership(P), LiveFeed()
+    live.set({"a": "h:a", "b": "h:b"})
+    balancers = [await start(ownership, live, "a"), await start(ownership, live, "b")]
+    try:
+        split = await map_where(ownership, lambda m: len(m.held_by("a")) == len(m.held_by("b")) == P // 2)
+        assert not set(split.held_by("a")) & set(split.held_by("b"))
+        ownership.expire("b")
+        live.set({"a": "h:a"})
+        await map_where(ownership, lambda m: len(m.held_by("a")) == P)
+    finally:
+        for balancer in balancers:
+            await balancer.stop()
+
+
+async def test_a_seal_refused_for_a_while_is_retried_until_the_partitions_are_taken() -> None:
+    ownership, live = MemoryOwnership(P), LiveFeed()
+    live.set({"a": "h:a"})
+    refusals = [3]
+
+    async def seal(_request: messaging_pb2.SealRequest) -> messaging_pb2.SealReply:
+        if refusals[0] > 0:
+            refusals[0] -= 1
+            raise Unavailable("messaging is restarting")
+        return messaging_pb2.SealReply()
+
+    balancer = await start(ownership, live, "a", seal)
+    try:
+        await map_where(ownership, lambda m: len(m.held_by("a")) == P)
+        assert refusals == [0]
+    finally:
+        await balancer.stop()
