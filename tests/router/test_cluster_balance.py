@@ -12,7 +12,7 @@ from kernel.errors import Unavailable
 from kernel.ownership import PartitionMap
 from protos import messaging_pb2
 from router.cluster_balance import ClusterBalancer
-from router.ownership import RouterPartitions
+from router.ownership import RouterPartitions, Seal
 
 P = 8
 WAIT_S = 10.0
@@ -47,10 +47,10 @@ async def map_where(ownership: MemoryOwnership, ok: Callable[[PartitionMap], boo
 
 
 async def start(
-    ownership: MemoryOwnership, live: LiveFeed, router_id: str, seal: object = None
+    ownership: MemoryOwnership, live: LiveFeed, router_id: str, seal: Seal | None = None
 ) -> ClusterBalancer:
     session = await ownership.open_session(router_id, f"h:{router_id}")
-    partitions = RouterPartitions(P, session, seal=seal)  # type: ignore[arg-type]
+    partitions = RouterPartitions(P, session, seal=seal)
     partitions.start()
     balancer = ClusterBalancer(ownership, live, router_id, session.target, partitions)
     balancer.start()
