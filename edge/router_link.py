@@ -21,9 +21,10 @@ from edge import wire
 from edge.codec import PushedFrame
 from edge.frames import error_frame
 from edge.hub import Hub
-from edge.routing import backoff_delay, route_frame
+from edge.routing import route_frame
 from kernel import telemetry
 from kernel.background import BackgroundTask
+from kernel.backoff import backoff_delay
 from kernel.budget import fit_count
 from kernel.errors import ErrorCode, TooLarge
 from kernel.grpc_server import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, internal_channel
