@@ -38,7 +38,9 @@ class RouterConfig:
         edge and store of a deployment.
     seal: with an ownership service, call Messaging.Seal for each claim before the first
         Append (the store's fencing: older epochs are refused from then on). On by default;
-        off only for tests against a messaging fake without Seal.
+        off only for tests against a messaging fake without Seal. Off DISABLES FENCING: a
+        stale owner's writes are stored beside the new owner's, so a router with seal=false
+        is refused (InvalidArgument at start-up) as soon as a second router joins.
     internal_secret: carried by every call this router makes and required of every call it
         serves (kernel.internal_auth); empty = open (tests).
     internal_tls_dir: mutual TLS for what it serves and calls (kernel.internal_tls); empty = none.

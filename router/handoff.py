@@ -31,8 +31,17 @@ class LocalRouters:
         return sorted(self._routers)
 
     async def join(self, router_id: str, partitions: RouterPartitions) -> list[Move]:
-        """Add a router and rebalance: the fewest planned handoffs to an even split."""
+        """Add a router and rebalance: the fewest planned handoffs to an even split.
+
+        InvalidArgument if that makes two routers and one of them does not seal (`seal=false`):
+        partitions would then move between owners with no fencing at all."""
         async with self._lock:
+            unsealed = [r for r, p in {**self._routers, router_id: partitions}.items() if not p.seals]
+            if self._routers and unsealed:
+                raise InvalidArgument(
+                    f"router option seal=false ({', '.join(sorted(unsealed))}) disables fencing: "
+                    "it is refused with more than one router"
+                )
             self._routers[router_id] = partitions
             current = await self.ownership.current()
             moves = rebalance(current.partitions, owners_of(current), self.router_ids)

@@ -84,6 +84,12 @@ class RouterPartitions:
     def fenced(self) -> bool:
         return self.session is not None
 
+    @property
+    def seals(self) -> bool:
+        """Whether its claims are sealed in the store (router option `seal`): without it an
+        older owner's writes are not refused, so it may not share partitions with another router."""
+        return self._seal is not None
+
     def start(self) -> None:
         if self.session is not None:
             self._watcher = asyncio.get_running_loop().create_task(self._watch_session(self.session))

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
 from discovery.memory_ownership import MemoryOwnership
-from kernel.errors import Conflict, PartitionMismatch, Unavailable
+from kernel.errors import Conflict, InvalidArgument, PartitionMismatch, Unavailable
 from kernel.partitions import partition_of
 from protos import client_pb2
 from router import MemoryPushNotifier, RouterConfig, RouterService, start_router
@@ -374,3 +374,21 @@ async def test_a_router_whose_p_differs_from_the_stores_serves_nothing(fakes: Fa
         )
     assert all(owner is None for owner in (await ownership.current()).owners)
     assert fakes.world.seal_counts == [P], "refused at once, not retried"
+
+
+async def test_seal_false_is_refused_with_more_than_one_router(fakes: FakeBackends) -> None:
+    """Review finding 8: seal=false disables fencing, so a second router may not join one
+    (nor an unsealed one join a second): a clear start-up error, and the first router serves on."""
+    ownership = MemoryOwnership(P)
+    routers = LocalRouters(ownership)
+    unsealed = replace(sealing_config(fakes), seal=False)
+    first = await start_router(unsealed, push=MemoryPushNotifier(), ownership=ownership, routers=routers)
+    try:
+        second = replace(sealing_config(fakes), router_id="router-2")
+        with pytest.raises(InvalidArgument, match="seal=false"):
+            await start_router(second, push=MemoryPushNotifier(), ownership=ownership, routers=routers)
+        assert routers.router_ids == ["router-1"]
+        assert sorted((await ownership.current()).held_by("router-1")) == list(range(P))
+        await assert_a_send_is_acked(fakes, ownership, first, "alone")
+    finally:
+        await first.stop()
