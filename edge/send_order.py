@@ -1,0 +1,159 @@
+"""One client's sends keep their order per partition across a refusal: the bookkeeping for
+edge/router_link.py, with no I/O and no clock of its own (sans-I/O: the caller says what
+happened and asks what may go now).
+
+Per (session, partition) a gate counts the sends still unanswered at each router, and holds,
+in order, what may not go yet: a send refused STALE_OWNER (until the map names an owner other
+than the one that refused it), one whose partition has no owner, and every later send of the
+same session and partition. A send may go only to the router every earlier unanswered send
+went to: so a send B never reaches a new owner while an earlier A may still come back refused
+from the old one. Sends without a `ref` cannot be matched to their answer and are not held.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from kernel.ownership import Owner
+from protos.router_pb2 import EdgeItem
+
+
+@dataclass(slots=True)
+class Held:
+    item: EdgeItem  # carries reroutes and reroute_deadline_ms (ms of the caller's clock)
+    refused_by: Owner | None = None  # the map's owner when it was refused: wait for another
+
+
+@dataclass(slots=True)
+class _Gate:
+    flying: dict[str, int] = field(default_factory=dict)  # target -> unanswered sends
+    held: list[Held] = field(default_factory=list)  # in the client's order
+    refused: int = 0  # how many of `held` (at the front) came back refused
+
+    def idle(self) -> bool:
+        return not self.flying and not self.held
+
+
+class SendOrder:
+    def __init__(self) -> None:
+        self._gates: dict[int, dict[int, _Gate]] = {}  # session -> partition -> gate
+        # session -> ref -> (partition, target) of each unanswered send, oldest first
+        self._answers: dict[int, dict[int, deque[tuple[int, str]]]] = {}
+
+    def waiting(self) -> int:
+        """Sends held now (observability)."""
+        return sum(len(g.held) for gates in self._gates.values() for g in gates.values())
+
+    def awaits_answers(self, session_id: int) -> bool:
+        return session_id in self._answers
+
+    def blocked(self, session_id: int, partition: int, target: str | None) -> bool:
+        """May a new send of this session and partition not go to `target` now?"""
+        if target is None:
+            return True
+        gate = self._gates.get(session_id, {}).get(partition)
+        if gate is None:
+            return False
+        return bool(gate.held) or any(t != target for t in gate.flying)
+
+    def sent(self, session_id: int, partition: int, ref: int, target: str) -> None:
+        """A send was queued for `target`: unanswered until answered() (or refused) says so."""
+        if not ref:
+            return
+        gate = self._gates.setdefault(session_id, {}).setdefault(partition, _Gate())
+        gate.flying[target] = gate.flying.get(target, 0) + 1
+        self._answers.setdefault(session_id, {}).setdefault(ref, deque()).append((partition, target))
+
+    def answered(self, session_id: int, ref: int, source: str) -> int | None:
+        """`source` answered (or refused) a send with `ref`: the partition whose gate may now
+        let held sends go, or None if no such send was unanswered there."""
+        refs = self._answers.get(session_id)
+        pending = refs.get(ref) if refs is not None else None
+        if refs is None or pending is None:
+            return None
+        index = next((i for i, (_, target) in enumerate(pending) if target == source), None)
+        if index is None:
+            return None
+        partition, target = pending[index]
+        del pending[index]
+        if not pending:
+            del refs[ref]
+            if not refs:
+                del self._answers[session_id]
+        gates = self._gates[session_id]
+        gate = gates[partition]
+        left = gate.flying[target] - 1
+        if left:
+            gate.flying[target] = left
+        else:
+            del gate.flying[target]
+        self._tidy(session_id, partition, gate)
+        return partition
+
+    def hold(self, session_id: int, partition: int, held: Held, *, refused: bool) -> None:
+        """Hold a send: a refused one goes ahead of the sends that were held after it was sent
+        (they are all later in the client's order), behind those refused before it."""
+        gate = self._gates.setdefault(session_id, {}).setdefault(partition, _Gate())
+        if refused:
+            gate.held.insert(gate.refused, held)
+            gate.refused += 1
+        else:
+            gate.held.append(held)
+
+    def release(self, session_id: int, partition: int, owner: Owner | None) -> Held | None:
+        """The next held send that may go to `owner` now (the caller sends it and calls sent()),
+        or None: no owner, the owner that refused it, or earlier sends unanswered elsewhere."""
+        gate = self._gates.get(session_id, {}).get(partition)
+        if gate is None or not gate.held or owner is None:
+            return None
+        front = gate.held[0]
+        if front.refused_by is not None and front.refused_by == owner:
+            return None
+        if any(t != owner.target for t in gate.flying):
+            return None
+        gate.held.pop(0)
+        gate.refused = max(0, gate.refused - 1)
+        self._tidy(session_id, partition, gate)
+        return front
+
+    def held_partitions(self) -> list[tuple[int, int]]:
+        """(session, partition) of every gate holding sends (to retry on a new map)."""
+        return [(s, p) for s, gates in self._gates.items() for p, g in gates.items() if g.held]
+
+    def expired(self, now_ms: int) -> list[tuple[int, Held]]:
+        """Remove and return the held sends whose deadline has passed, with their session."""
+        out: list[tuple[int, Held]] = []
+        for session_id, gates in list(self._gates.items()):
+            for partition, gate in list(gates.items()):
+                keep: list[Held] = []
+                refused = 0
+                for index, held in enumerate(gate.held):
+                    if held.item.reroute_deadline_ms <= now_ms:
+                        out.append((session_id, held))
+                    else:
+                        keep.append(held)
+                        refused += index < gate.refused
+                gate.held, gate.refused = keep, refused
+                self._tidy(session_id, partition, gate)
+        return out
+
+    def next_deadline_ms(self) -> int | None:
+        deadlines = [
+            h.item.reroute_deadline_ms
+            for gates in self._gates.values()
+            for g in gates.values()
+            for h in g.held
+        ]
+        return min(deadlines) if deadlines else None
+
+    def drop_session(self, session_id: int) -> None:
+        self._gates.pop(session_id, None)
+        self._answers.pop(session_id, None)
+
+    def _tidy(self, session_id: int, partition: int, gate: _Gate) -> None:
+        if gate.idle():
+            gates = self._gates[session_id]
+            del gates[partition]
+            if not gates:
+                del self._gates[session_id]
