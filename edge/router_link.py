@@ -84,8 +84,10 @@ class RouterLink:
         internal_secret: str = "",
         internal_tls_dir: str = "",
         on_dropped: Callable[[bytes], None] | None = None,
+        on_down: Callable[[], None] | None = None,
     ) -> None:
         self.target = target
+        self._on_down = on_down
         # On the call, not by an interceptor: an intercepted stream proxies every write.
         self._metadata = internal_metadata(internal_secret)
         self._tls_dir = internal_tls_dir
@@ -174,6 +176,8 @@ class RouterLink:
                 log.info("router link %s lost: %r", self.target, exc)
             finally:
                 self._disconnected()
+                if self._on_down is not None:
+                    self._on_down()  # what it wrote and was not answered will not be, on this stream
                 await channel.close()
             attempt = 0 if self._healthy else attempt + 1
             await asyncio.sleep(backoff_delay(attempt, self._rng))
@@ -349,6 +353,7 @@ class RouterLinks:
                 internal_secret=self._internal_secret,
                 internal_tls_dir=self._internal_tls_dir,
                 on_dropped=functools.partial(self._dropped, target),
+                on_down=functools.partial(self._link_down, target),
             )
             self.links.append(link)
             if self._started:
@@ -416,13 +421,16 @@ class RouterLinks:
         partition = partition_of(frame.send.conversation_id, self.map.partitions)
         owner = self.map.owners[partition]
         target = owner.target if owner is not None else None
-        if target is None or (not released and self._order.blocked(sid, partition, target)):
+        now = self._now_ms()
+        if target is None or (not released and self._order.blocked(sid, partition, target, now)):
             self._hold(sid, partition, Held(item), refused=False)
             return True
         data = raw if raw is not None else frame.SerializeToString()
         accepted = self._link(target).enqueue_frame(session, data, item.reroutes, item.reroute_deadline_ms)
         if accepted:
-            self._order.sent(sid, partition, frame.ref, target)
+            wait_ms = int(REROUTE_WAIT_S * 1000)
+            self._order.sent(sid, partition, frame.ref, target, now + wait_ms)
+            self._expire_at(now + wait_ms)
             self.rerouted += 1 if item.reroutes else 0
         return accepted
 
@@ -435,7 +443,7 @@ class RouterLinks:
     def _release(self, session_id: int, partition: int) -> None:
         """Send what the gate of (session, partition) lets go now, in order."""
         while True:
-            held = self._order.release(session_id, partition, self.map.owners[partition])
+            held = self._order.release(session_id, partition, self.map.owners[partition], self._now_ms())
             if held is None:
                 return
             session = self._sessions.get(session_id)
@@ -521,6 +529,7 @@ class RouterLinks:
         self._parked = keep
         for _, held in self._order.expired(now):
             self._unavailable(held.item)
+        self._order.forget(now)  # answers that never came hold nothing back any more
         for session_id, partition in self._order.held_partitions():
             self._release(session_id, partition)  # a gate whose front expired may go on
         deadlines = [item.reroute_deadline_ms for item, _ in keep]
@@ -623,6 +632,12 @@ class RouterLinks:
                 del self._splits[key]
         for link in self.links:
             link.closed(session, graceful)
+
+    def _link_down(self, target: str) -> None:
+        """Answers come only on the stream a send went by: stop waiting for `target`'s."""
+        self._order.forget(self._now_ms(), target)
+        for session_id, partition in self._order.held_partitions():
+            self._release(session_id, partition)
 
     def _dropped(self, target: str, item: bytes) -> None:
         """A frame that failed too many writes: its sender hears UNAVAILABLE (retry)."""

@@ -8,6 +8,8 @@ than the one that refused it), one whose partition has no owner, and every later
 same session and partition. A send may go only to the router every earlier unanswered send
 went to: so a send B never reaches a new owner while an earlier A may still come back refused
 from the old one. Sends without a `ref` cannot be matched to their answer and are not held.
+An answer that never comes (a router that dropped it, a stream that broke) stops holding
+anything once its wait is over (`sent(..., until_ms)`), or at once when its link goes down.
 """
 
 from __future__ import annotations
@@ -28,18 +30,30 @@ class Held:
 @dataclass(slots=True)
 class _Gate:
     flying: dict[str, int] = field(default_factory=dict)  # target -> unanswered sends
+    until: dict[str, int] = field(default_factory=dict)  # target -> when its answers stop counting
     held: list[Held] = field(default_factory=list)  # in the client's order
     refused: int = 0  # how many of `held` (at the front) came back refused
 
     def idle(self) -> bool:
         return not self.flying and not self.held
 
+    def elsewhere(self, target: str, now_ms: int) -> bool:
+        """Sends still awaited at another router than `target`?"""
+        return any(t != target and self.until[t] > now_ms for t in self.flying)
+
+    def land(self, target: str) -> None:
+        left = self.flying[target] - 1
+        if left:
+            self.flying[target] = left
+        else:
+            del self.flying[target], self.until[target]
+
 
 class SendOrder:
     def __init__(self) -> None:
         self._gates: dict[int, dict[int, _Gate]] = {}  # session -> partition -> gate
-        # session -> ref -> (partition, target) of each unanswered send, oldest first
-        self._answers: dict[int, dict[int, deque[tuple[int, str]]]] = {}
+        # session -> ref -> (partition, target, until_ms) of each unanswered send, oldest first
+        self._answers: dict[int, dict[int, deque[tuple[int, str, int]]]] = {}
 
     def waiting(self) -> int:
         """Sends held now (observability)."""
@@ -48,22 +62,25 @@ class SendOrder:
     def awaits_answers(self, session_id: int) -> bool:
         return session_id in self._answers
 
-    def blocked(self, session_id: int, partition: int, target: str | None) -> bool:
+    def blocked(self, session_id: int, partition: int, target: str | None, now_ms: int) -> bool:
         """May a new send of this session and partition not go to `target` now?"""
         if target is None:
             return True
         gate = self._gates.get(session_id, {}).get(partition)
         if gate is None:
             return False
-        return bool(gate.held) or any(t != target for t in gate.flying)
+        return bool(gate.held) or gate.elsewhere(target, now_ms)
 
-    def sent(self, session_id: int, partition: int, ref: int, target: str) -> None:
-        """A send was queued for `target`: unanswered until answered() (or refused) says so."""
+    def sent(self, session_id: int, partition: int, ref: int, target: str, until_ms: int) -> None:
+        """A send was queued for `target`: unanswered until answered() (or refused) says so,
+        or until `until_ms`, after which its answer is not waited for."""
         if not ref:
             return
         gate = self._gates.setdefault(session_id, {}).setdefault(partition, _Gate())
         gate.flying[target] = gate.flying.get(target, 0) + 1
-        self._answers.setdefault(session_id, {}).setdefault(ref, deque()).append((partition, target))
+        gate.until[target] = max(gate.until.get(target, 0), until_ms)
+        entry = (partition, target, until_ms)
+        self._answers.setdefault(session_id, {}).setdefault(ref, deque()).append(entry)
 
     def answered(self, session_id: int, ref: int, source: str) -> int | None:
         """`source` answered (or refused) a send with `ref`: the partition whose gate may now
@@ -72,24 +89,34 @@ class SendOrder:
         pending = refs.get(ref) if refs is not None else None
         if refs is None or pending is None:
             return None
-        index = next((i for i, (_, target) in enumerate(pending) if target == source), None)
+        index = next((i for i, (_, target, _) in enumerate(pending) if target == source), None)
         if index is None:
             return None
-        partition, target = pending[index]
+        partition, target, _ = pending[index]
         del pending[index]
         if not pending:
             del refs[ref]
             if not refs:
                 del self._answers[session_id]
-        gates = self._gates[session_id]
-        gate = gates[partition]
-        left = gate.flying[target] - 1
-        if left:
-            gate.flying[target] = left
-        else:
-            del gate.flying[target]
+        gate = self._gates[session_id][partition]
+        gate.land(target)
         self._tidy(session_id, partition, gate)
         return partition
+
+    def forget(self, now_ms: int, target: str | None = None) -> None:
+        """Stop waiting for answers past their wait (or, given `target`, for every answer of
+        that router: its link went down, and answers come only on the stream a send went by)."""
+        for session_id, refs in list(self._answers.items()):
+            for ref, pending in list(refs.items()):
+                for entry in [e for e in pending if e[2] <= now_ms or e[1] == target]:
+                    pending.remove(entry)
+                    gate = self._gates[session_id][entry[0]]
+                    gate.land(entry[1])
+                    self._tidy(session_id, entry[0], gate)
+                if not pending:
+                    del refs[ref]
+            if not refs:
+                del self._answers[session_id]
 
     def hold(self, session_id: int, partition: int, held: Held, *, refused: bool) -> None:
         """Hold a send: a refused one goes ahead of the sends that were held after it was sent
@@ -101,7 +128,7 @@ class SendOrder:
         else:
             gate.held.append(held)
 
-    def release(self, session_id: int, partition: int, owner: Owner | None) -> Held | None:
+    def release(self, session_id: int, partition: int, owner: Owner | None, now_ms: int) -> Held | None:
         """The next held send that may go to `owner` now (the caller sends it and calls sent()),
         or None: no owner, the owner that refused it, or earlier sends unanswered elsewhere."""
         gate = self._gates.get(session_id, {}).get(partition)
@@ -110,7 +137,7 @@ class SendOrder:
         front = gate.held[0]
         if front.refused_by is not None and front.refused_by == owner:
             return None
-        if any(t != owner.target for t in gate.flying):
+        if gate.elsewhere(owner.target, now_ms):
             return None
         gate.held.pop(0)
         gate.refused = max(0, gate.refused - 1)

@@ -19,28 +19,28 @@ def held(ref: int, deadline_ms: int = 5_000) -> Held:
 
 def test_a_send_waits_while_an_earlier_one_is_unanswered_at_another_router() -> None:
     order = SendOrder()
-    order.sent(1, 3, ref=1, target=OLD.target)  # A went to the old owner
-    assert not order.blocked(1, 3, OLD.target), "same owner: the link keeps the order"
-    assert order.blocked(1, 3, NEW.target), "B may not overtake A at the new owner"
-    assert not order.blocked(1, 4, NEW.target) and not order.blocked(2, 3, NEW.target)
+    order.sent(1, 3, ref=1, target=OLD.target, until_ms=5_000)  # A went to the old owner
+    assert not order.blocked(1, 3, OLD.target, 0), "same owner: the link keeps the order"
+    assert order.blocked(1, 3, NEW.target, 0), "B may not overtake A at the new owner"
+    assert not order.blocked(1, 4, NEW.target, 0) and not order.blocked(2, 3, NEW.target, 0)
     order.hold(1, 3, held(2), refused=False)  # B waits
-    assert order.release(1, 3, NEW) is None
+    assert order.release(1, 3, NEW, 0) is None
     assert order.answered(1, 1, "new:1") is None, "only the router it went to answers it"
     assert order.answered(1, 1, OLD.target) == 3  # A refused: answered, then held first
     order.hold(1, 3, held(1), refused=True)
-    first, second = order.release(1, 3, NEW), None
+    first = order.release(1, 3, NEW, 0)
     assert first is not None and first.item.frame.ref == 1
-    order.sent(1, 3, ref=1, target=NEW.target)
-    second = order.release(1, 3, NEW)
+    order.sent(1, 3, ref=1, target=NEW.target, until_ms=5_000)
+    second = order.release(1, 3, NEW, 0)
     assert second is not None and second.item.frame.ref == 2
-    assert order.release(1, 3, NEW) is None and order.waiting() == 0
+    assert order.release(1, 3, NEW, 0) is None and order.waiting() == 0
 
 
 def test_a_refused_send_waits_for_an_owner_other_than_the_one_that_refused_it() -> None:
     order = SendOrder()
     order.hold(1, 3, Held(held(1).item, refused_by=OLD), refused=True)
-    assert order.release(1, 3, OLD) is None and order.release(1, 3, None) is None
-    moved = order.release(1, 3, NEW)
+    assert order.release(1, 3, OLD, 0) is None and order.release(1, 3, None, 0) is None
+    moved = order.release(1, 3, NEW, 0)
     assert moved is not None and moved.item.frame.ref == 1
 
 
@@ -51,13 +51,24 @@ def test_refused_sends_keep_their_order_ahead_of_later_ones_and_expire_by_deadli
     order.hold(1, 3, held(2, deadline_ms=4_000), refused=True)
     assert order.next_deadline_ms() == 4_000
     assert [h.item.frame.ref for _, h in order.expired(4_000)] == [1, 2]
-    left = order.release(1, 3, NEW)
+    left = order.release(1, 3, NEW, 0)
     assert left is not None and left.item.frame.ref == 3 and order.waiting() == 0
 
 
 def test_a_closed_session_leaves_nothing_behind() -> None:
     order = SendOrder()
-    order.sent(1, 3, ref=1, target=OLD.target)
+    order.sent(1, 3, ref=1, target=OLD.target, until_ms=5_000)
     order.hold(1, 3, held(2), refused=False)
     order.drop_session(1)
-    assert not order.awaits_answers(1) and order.waiting() == 0 and not order.blocked(1, 3, NEW.target)
+    assert not order.awaits_answers(1) and order.waiting() == 0 and not order.blocked(1, 3, NEW.target, 0)
+
+
+def test_an_answer_that_never_comes_holds_nothing_back_after_its_wait_or_its_link() -> None:
+    order = SendOrder()
+    order.sent(1, 3, ref=1, target=OLD.target, until_ms=5_000)
+    assert order.blocked(1, 3, NEW.target, 4_999) and not order.blocked(1, 3, NEW.target, 5_000)
+    order.forget(5_000)
+    assert not order.awaits_answers(1) and order.next_deadline_ms() is None
+    order.sent(1, 3, ref=2, target=OLD.target, until_ms=9_000)
+    order.forget(0, OLD.target)  # its link went down
+    assert not order.blocked(1, 3, NEW.target, 0) and not order.awaits_answers(1)
