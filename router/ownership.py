@@ -31,11 +31,6 @@ Forget = Callable[[set[int]], None]
 """Told the partitions this router takes or drops: what it cached about their conversations
 (members, recent senders) may be stale by then, since another owner served them meanwhile."""
 
-SEAL_RETRY_S = 5.0
-"""How long a claim's Seal is retried, with backoff, while the store is unreachable (and the
-session connected, and the claim still held); then the partition is given back. Sends for it
-wait meanwhile, as they wait for any first Seal."""
-
 HANDOFF_DRAIN_TIMEOUT_S = 30.0
 """A planned handoff waits at most this long for the partition's in-flight sends (an Append
 stuck that long fails on its own deadline anyway); then it releases all the same."""
@@ -64,12 +59,16 @@ class RouterPartitions:
         seal: Seal | None = None,
         forget: Forget | None = None,
         rng: random.Random | None = None,
+        seal_retry_s: float = 5.0,
     ) -> None:
+        """`seal_retry_s`: how long a claim's Seal is retried while messaging is unreachable
+        (router option of that name); sends for the partition wait meanwhile."""
         self.partitions = partitions
         self.session = session
         self._seal = seal
         self._forget = forget
         self._rng = rng or random.Random()
+        self._seal_retry_s = seal_retry_s
         self._retake: asyncio.Task[None] | None = None
         self._epochs: dict[int, int] = {}  # claimed -> epoch
         self._sealed: dict[int, asyncio.Event] = {}
@@ -214,7 +213,7 @@ class RouterPartitions:
     async def _seal_all(self, claimed: dict[int, int]) -> dict[int, int]:
         """Seal every claim; the partitions the store had sealed higher, with that epoch.
 
-        A retryable failure (the store unreachable) is retried with backoff for SEAL_RETRY_S,
+        A retryable failure (the store unreachable) is retried with backoff for seal_retry_s,
         as long as the session is connected and every claim is still held; PARTITION_MISMATCH
         (this router's P is not the store's) and the rest are raised at once."""
         if self._seal is None or not claimed:
@@ -224,7 +223,7 @@ class RouterPartitions:
             partition_count=self.partitions,
         )
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + SEAL_RETRY_S
+        deadline = loop.time() + self._seal_retry_s
         attempt = 0
         while True:
             try:
@@ -332,7 +331,7 @@ class RouterPartitions:
         except OwnershipLost:
             pass
         except HubbubError as exc:
-            # Not retaken (e.g. Seal unavailable for SEAL_RETRY_S): they stay given back.
+            # Not retaken (e.g. Seal unavailable for seal_retry_s): they stay given back.
             log.warning("router %s: retaking partitions failed: %r", session.router_id, exc)
 
 

@@ -105,7 +105,10 @@ async def start_router(
         members=members,
         recent=recent,
         ownership=RouterPartitions(
-            config.partitions, seal=messaging.Seal if ownership and config.seal else None, forget=forget
+            config.partitions,
+            seal=messaging.Seal if ownership and config.seal else None,
+            forget=forget,
+            seal_retry_s=config.seal_retry_s,
         ),
         push=PushQueue(
             notifier,

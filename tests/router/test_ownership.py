@@ -392,3 +392,32 @@ async def test_seal_false_is_refused_with_more_than_one_router(fakes: FakeBacken
         await assert_a_send_is_acked(fakes, ownership, first, "alone")
     finally:
         await first.stop()
+
+
+async def test_a_move_whose_new_owner_cannot_seal_leaves_the_partition_with_the_old_owner(
+    fakes: FakeBackends,
+) -> None:
+    """The sibling of review finding 1 in a planned handoff: the old owner released, the new
+    one's Seal failed past its retries: the old owner takes the partition back (no partition
+    left without an owner), and the mover hears the error."""
+    ownership = MemoryOwnership(P)
+    routers = LocalRouters(ownership)
+    services = []
+    try:
+        for name in ("router-1", "router-2"):
+            config = replace(sealing_config(fakes), router_id=name, seal_retry_s=0)  # no retry
+            services.append(
+                await start_router(config, push=MemoryPushNotifier(), ownership=ownership, routers=routers)
+            )
+        (cid,) = conversations_on(fakes, ownership, "router-1", 1)
+        partition = partition_of(cid, P)
+        fakes.world.seal_failures = 1  # router-2's Seal fails once; router-1's take-back seals
+        with pytest.raises(Unavailable):
+            await routers.move(partition, "router-2")
+        owner = (await ownership.current()).owner(partition)
+        assert owner is not None and owner.router_id == "router-1"
+        assert fakes.world.sealed[partition] == owner.epoch
+        await assert_a_send_is_acked(fakes, ownership, services[0], "kept")
+    finally:
+        for service in services:
+            await service.stop()
