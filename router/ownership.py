@@ -70,6 +70,7 @@ class RouterPartitions:
         self._rng = rng or random.Random()
         self._seal_retry_s = seal_retry_s
         self._retake: asyncio.Task[None] | None = None
+        self._retaking: list[int] = []  # what the retake under way takes back
         self._epochs: dict[int, int] = {}  # claimed -> epoch
         self._sealed: dict[int, asyncio.Event] = {}
         self._leaving: set[int] = set()
@@ -306,6 +307,7 @@ class RouterPartitions:
                 # epochs). In a task: the Seal may be retried a while, and a SUSPENDED meanwhile
                 # must be acted on at once.
                 if held:
+                    self._retaking = held
                     self._retake = asyncio.get_running_loop().create_task(
                         self._take_again(session, held, self._retake)
                     )
@@ -314,7 +316,8 @@ class RouterPartitions:
             log.warning(
                 "router %s: ownership session %s: dropping every partition", session.router_id, state.value
             )
-            held = held or sorted(self._epochs)
+            # What it holds, and what a retake still under way was to take back.
+            held = sorted({*held, *self._epochs, *self._retaking})
             self.lose_all()
             self.all_lost.set()
             if self._retake is not None:
@@ -333,6 +336,9 @@ class RouterPartitions:
         except HubbubError as exc:
             # Not retaken (e.g. Seal unavailable for seal_retry_s): they stay given back.
             log.warning("router %s: retaking partitions failed: %r", session.router_id, exc)
+        finally:
+            if self._retaking is held:
+                self._retaking = []
 
 
 def _retrieved(task: asyncio.Task[None]) -> None:

@@ -421,3 +421,30 @@ async def test_a_move_whose_new_owner_cannot_seal_leaves_the_partition_with_the_
     finally:
         for service in services:
             await service.stop()
+
+
+async def test_a_session_lost_again_before_its_retake_ran_retakes_everything_the_next_time(
+    fakes: FakeBackends, two: Two
+) -> None:
+    """SUSPENDED, CONNECTED, SUSPENDED again before the retake task ran, CONNECTED: what the
+    first retake was to take back is not forgotten."""
+    partitions = two.r1.core.ctx.ownership
+    before = sorted(partitions.owned())
+    two.ownership.suspend("router-1")
+    await partitions.all_lost.wait()
+    partitions.all_lost.clear()
+    two.ownership.resume("router-1")
+    two.ownership.suspend("router-1")  # the watcher hears both before the retake task runs
+    two.ownership.resume("router-1")
+    await partitions.all_lost.wait()  # the second SUSPENDED was heard (and the CONNECTED after it)
+    async with asyncio.timeout(10):
+        while partitions._retake is not None and not partitions._retake.done():
+            await asyncio.wait([partitions._retake])  # the latest retake, then any it chained
+    assert sorted(partitions.owned()) == before
+    (cid,) = conversations_on(fakes, two.ownership, "router-1", 1)
+    edge = await edge_on(two.r1)
+    try:
+        edge.send_frames(1, text_frame(cid, "back", "hello", ref=9))
+        assert (await edge.wait_ref(1, 9)).sent.seq == 1
+    finally:
+        await edge.abort()
