@@ -53,6 +53,10 @@ REROUTE_WAIT_S = 5.0
 map) to being answered: one deadline, carried with it (EdgeItem.reroute_deadline_ms) through
 every re-send and park (a planned handoff publishes a new map within milliseconds; a lost
 router within its session timeout)."""
+MAX_HELD_SENDS = MAX_QUEUED_WHILE_CONNECTED
+MAX_HELD_BYTES = MAX_QUEUED_BYTES
+"""Sends an edge holds back (behind a refusal, for an owner), in count and bytes; beyond,
+their senders hear UNAVAILABLE (retry) instead of growing the edge's memory."""
 MAX_PENDING_SPLITS = 10_000
 """Receipt frames split over several owners whose parts are not all answered yet; beyond it a
 new split frame is refused UNAVAILABLE (retry) rather than grow the table."""
@@ -423,8 +427,7 @@ class RouterLinks:
         target = owner.target if owner is not None else None
         now = self._now_ms()
         if target is None or (not released and self._order.blocked(sid, partition, target, now)):
-            self._hold(sid, partition, Held(item), refused=False)
-            return True
+            return self._hold(sid, partition, Held(item), refused=False)
         data = raw if raw is not None else frame.SerializeToString()
         accepted = self._link(target).enqueue_frame(session, data, item.reroutes, item.reroute_deadline_ms)
         if accepted:
@@ -434,11 +437,16 @@ class RouterLinks:
             self.rerouted += 1 if item.reroutes else 0
         return accepted
 
-    def _hold(self, session_id: int, partition: int, held: Held, *, refused: bool) -> None:
+    def _hold(self, session_id: int, partition: int, held: Held, *, refused: bool) -> bool:
+        """False = the edge holds too much already (MAX_HELD_SENDS, MAX_HELD_BYTES)."""
+        order = self._order
+        if order.held >= MAX_HELD_SENDS or order.held_bytes + held.item.ByteSize() > MAX_HELD_BYTES:
+            return False
         if not held.item.reroute_deadline_ms:
             held.item.reroute_deadline_ms = self._now_ms() + int(REROUTE_WAIT_S * 1000)
-        self._order.hold(session_id, partition, held, refused=refused)
+        order.hold(session_id, partition, held, refused=refused)
         self._expire_at(held.item.reroute_deadline_ms)
+        return True
 
     def _release(self, session_id: int, partition: int) -> None:
         """Send what the gate of (session, partition) lets go now, in order."""
@@ -561,7 +569,8 @@ class RouterLinks:
         if send:
             owner = self.map.owners[partition]
             stale = owner if owner is not None and owner.target == refused_by else None
-            self._hold(sid, partition, Held(item, stale), refused=True)
+            if not self._hold(sid, partition, Held(item, stale), refused=True):
+                self._unavailable(item)
             self._release(sid, partition)
             return
         owners = self._owners(item)

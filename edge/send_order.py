@@ -25,6 +25,7 @@ from protos.router_pb2 import EdgeItem
 class Held:
     item: EdgeItem  # carries reroutes and reroute_deadline_ms (ms of the caller's clock)
     refused_by: Owner | None = None  # the map's owner when it was refused: wait for another
+    size: int = 0  # its bytes, counted in SendOrder.held_bytes while held
 
 
 @dataclass(slots=True)
@@ -54,10 +55,12 @@ class SendOrder:
         self._gates: dict[int, dict[int, _Gate]] = {}  # session -> partition -> gate
         # session -> ref -> (partition, target, until_ms) of each unanswered send, oldest first
         self._answers: dict[int, dict[int, deque[tuple[int, str, int]]]] = {}
+        self.held = 0  # sends held now
+        self.held_bytes = 0  # and their bytes
 
     def waiting(self) -> int:
         """Sends held now (observability)."""
-        return sum(len(g.held) for gates in self._gates.values() for g in gates.values())
+        return self.held
 
     def awaits_answers(self, session_id: int) -> bool:
         return session_id in self._answers
@@ -122,6 +125,9 @@ class SendOrder:
         """Hold a send: a refused one goes ahead of the sends that were held after it was sent
         (they are all later in the client's order), behind those refused before it."""
         gate = self._gates.setdefault(session_id, {}).setdefault(partition, _Gate())
+        held.size = held.item.ByteSize()
+        self.held += 1
+        self.held_bytes += held.size
         if refused:
             gate.held.insert(gate.refused, held)
             gate.refused += 1
@@ -140,6 +146,7 @@ class SendOrder:
         if gate.elsewhere(owner.target, now_ms):
             return None
         gate.held.pop(0)
+        self._unheld(front)
         gate.refused = max(0, gate.refused - 1)
         self._tidy(session_id, partition, gate)
         return front
@@ -158,6 +165,7 @@ class SendOrder:
                 for index, held in enumerate(gate.held):
                     if held.item.reroute_deadline_ms <= now_ms:
                         out.append((session_id, held))
+                        self._unheld(held)
                     else:
                         keep.append(held)
                         refused += index < gate.refused
@@ -175,8 +183,14 @@ class SendOrder:
         return min(deadlines) if deadlines else None
 
     def drop_session(self, session_id: int) -> None:
-        self._gates.pop(session_id, None)
+        for gate in self._gates.pop(session_id, {}).values():
+            for held in gate.held:
+                self._unheld(held)
         self._answers.pop(session_id, None)
+
+    def _unheld(self, held: Held) -> None:
+        self.held -= 1
+        self.held_bytes -= held.size
 
     def _tidy(self, session_id: int, partition: int, gate: _Gate) -> None:
         if gate.idle():

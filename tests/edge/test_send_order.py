@@ -3,6 +3,11 @@ earlier one of its session and partition that may still come back refused."""
 
 from __future__ import annotations
 
+import pytest
+
+from edge import router_link
+from edge.hub import Hub
+from edge.router_link import RouterLinks
 from edge.send_order import Held, SendOrder
 from kernel.ownership import Owner
 from protos import client_pb2 as pb
@@ -72,3 +77,31 @@ def test_an_answer_that_never_comes_holds_nothing_back_after_its_wait_or_its_lin
     order.sent(1, 3, ref=2, target=OLD.target, until_ms=9_000)
     order.forget(0, OLD.target)  # its link went down
     assert not order.blocked(1, 3, NEW.target, 0) and not order.awaits_answers(1)
+
+
+def test_what_is_held_is_counted_in_sends_and_bytes_until_it_goes() -> None:
+    order = SendOrder()
+    order.hold(1, 3, held(1), refused=False)
+    order.hold(2, 3, held(2, deadline_ms=1_000), refused=False)
+    assert order.held == 2 and order.held_bytes == held(1).item.ByteSize() + held(2).item.ByteSize()
+    assert order.release(1, 3, NEW, 0) is not None
+    assert [h.item.frame.ref for _, h in order.expired(1_000)] == [2]
+    order.hold(1, 4, held(3), refused=True)
+    order.drop_session(1)
+    assert (order.held, order.held_bytes) == (0, 0)
+
+
+async def test_an_edge_holding_too_many_sends_refuses_more_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sends held for an owner are bounded (count and bytes): past it, forward says no (the
+    connection answers UNAVAILABLE, retry) instead of growing the edge's memory."""
+    monkeypatch.setattr(router_link, "MAX_HELD_SENDS", 1)
+    links = RouterLinks((), "edge-1", Hub(), pending_limit=10, partitions=8)  # no owner anywhere
+    alice = SessionRef(session_id=1, user_id="alice", device_id="d")
+    links.opened(alice)
+    assert links.forward(alice, held(1).item.frame) and links.held_sends == 1
+    assert not links.forward(alice, held(2).item.frame) and links.held_sends == 1
+    links.closed(alice, graceful=True)
+    assert links.held_sends == 0
+    await links.stop()
