@@ -7,7 +7,7 @@ in order, what may not go yet: a send refused STALE_OWNER (until the map names a
 than the one that refused it), one whose partition has no owner, and every later send of the
 same session and partition. A send may go only to the router every earlier unanswered send
 went to: so a send B never reaches a new owner while an earlier A may still come back refused
-from the old one. Sends without a `ref` cannot be matched to their answer and are not held.
+from the old one. Sends without a `ref` cannot be matched to their answer: nothing waits for them.
 An answer that never comes (a router that dropped it, a stream that broke) stops holding
 anything once its wait is over (`sent(..., until_ms)`), or at once when its link goes down.
 """
