@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from grpc import aio
 
 from discovery.convert import map_from_proto
-from edge.routing import backoff_delay
+from kernel.backoff import backoff_delay
 from kernel.errors import ErrorCode, HubbubError
 from kernel.grpc_boundary import error_from_rpc
 from kernel.grpc_server import internal_channel

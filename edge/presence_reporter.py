@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import grpc
 
-from edge.routing import backoff_delay
 from kernel.background import BackgroundTask
+from kernel.backoff import backoff_delay
 from kernel.budget import split_by_bytes
 from kernel.grpc_boundary import call
 from kernel.grpc_server import MAX_BATCH_BYTES, internal_channel

@@ -21,15 +21,17 @@ from edge import wire
 from edge.codec import PushedFrame
 from edge.frames import error_frame
 from edge.hub import Hub
-from edge.routing import backoff_delay, route_frame
+from edge.routing import frame_partition, route_frame
+from edge.send_order import Held, SendOrder
 from kernel import telemetry
 from kernel.background import BackgroundTask
+from kernel.backoff import backoff_delay
 from kernel.budget import fit_count
 from kernel.errors import ErrorCode, TooLarge
 from kernel.grpc_server import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, internal_channel
 from kernel.internal_auth import internal_metadata
-from kernel.ownership import PartitionMap, static_map
-from kernel.partitions import DEFAULT_PARTITIONS
+from kernel.ownership import Owner, PartitionMap, static_map
+from kernel.partitions import DEFAULT_PARTITIONS, partition_of
 from protos.client_pb2 import ClientFrame, ServerFrame
 from protos.router_pb2 import EdgeBatch, EdgeItem, RouterBatch, RouterItem, SessionRef
 
@@ -47,8 +49,17 @@ MAX_REROUTES = 3
 """Times a frame refused STALE_OWNER is re-sent to a newer owner before its sender hears
 UNAVAILABLE (a handoff takes one; a flapping map must not bounce a frame for ever)."""
 REROUTE_WAIT_S = 5.0
-"""How long a refused frame waits for a map that names another owner (a planned handoff
-publishes one within milliseconds; a lost router within its session timeout)."""
+"""How long a frame may take from the first time it is held back (refused, or no owner in the
+map) to being answered: one deadline, carried with it (EdgeItem.reroute_deadline_ms) through
+every re-send and park (a planned handoff publishes a new map within milliseconds; a lost
+router within its session timeout)."""
+MAX_HELD_SENDS = MAX_QUEUED_WHILE_CONNECTED
+MAX_HELD_BYTES = MAX_QUEUED_BYTES
+"""Sends an edge holds back (behind a refusal, for an owner), in count and bytes; beyond,
+their senders hear UNAVAILABLE (retry) instead of growing the edge's memory."""
+MAX_PENDING_SPLITS = 10_000
+"""Receipt frames split over several owners whose parts are not all answered yet; beyond it a
+new split frame is refused UNAVAILABLE (retry) rather than grow the table."""
 _NOT_A_FRAME = -1  # in RouterLink._tries: an open/close, restated by the replay instead
 _tracer = telemetry.tracer("hubbub.edge")
 LINK_METHOD = "/hubbub.v1.Router/Link"
@@ -77,8 +88,10 @@ class RouterLink:
         internal_secret: str = "",
         internal_tls_dir: str = "",
         on_dropped: Callable[[bytes], None] | None = None,
+        on_down: Callable[[], None] | None = None,
     ) -> None:
         self.target = target
+        self._on_down = on_down
         # On the call, not by an interceptor: an intercepted stream proxies every write.
         self._metadata = internal_metadata(internal_secret)
         self._tls_dir = internal_tls_dir
@@ -114,12 +127,12 @@ class RouterLink:
     def queued_bytes(self) -> int:
         return self._bytes
 
-    def enqueue_frame(self, session: bytes, frame: bytes, reroutes: int = 0) -> bool:
+    def enqueue_frame(self, session: bytes, frame: bytes, reroutes: int = 0, deadline_ms: int = 0) -> bool:
         """Queue a serialized ClientFrame from the session whose `wire.session_field` is given.
 
         False = the backlog is full (retry later); raises TooLarge for an item no batch can
         carry, which is never queued (it would fail every write of the link)."""
-        item = wire.frame_item(session, frame, reroutes)
+        item = wire.frame_item(session, frame, reroutes, deadline_ms)
         size = len(item) + wire.ITEM_OVERHEAD
         if size > MAX_BATCH_BYTES:
             raise TooLarge("frame too large to route")
@@ -167,6 +180,8 @@ class RouterLink:
                 log.info("router link %s lost: %r", self.target, exc)
             finally:
                 self._disconnected()
+                if self._on_down is not None:
+                    self._on_down()  # what it wrote and was not answered will not be, on this stream
                 await channel.close()
             attempt = 0 if self._healthy else attempt + 1
             await asyncio.sleep(backoff_delay(attempt, self._rng))
@@ -289,8 +304,11 @@ class RouterLinks:
 
     Frames go to the owner of their partition. A frame a router refuses (STALE_OWNER: it does
     not own the partition, or no longer) comes back whole; it is re-sent to the owner the map
-    names, at once when that is another router, else when the next map arrives: at most
-    MAX_REROUTES times and within REROUTE_WAIT_S, then its sender hears UNAVAILABLE.
+    names, at once when that is another owner, else when a map names one. Bounded on every
+    path by one count and one deadline: refused at most MAX_REROUTES + 1 times, and answered
+    within REROUTE_WAIT_S of the first time it was held back (refused, or no owner in the
+    map), else its sender hears UNAVAILABLE. Sends keep their order per session and partition
+    across a refusal (edge/send_order.py).
     """
 
     def __init__(
@@ -317,7 +335,12 @@ class RouterLinks:
             self._link(target)
         self.map = static_map(partitions, targets) if targets else PartitionMap.empty(partitions)
         self._sessions: dict[int, bytes] = {}  # session id -> its encoded EdgeItem.session field
-        self._parked: list[tuple[EdgeItem, float]] = []  # refused, waiting for a newer map
+        # Refused or ownerless frames other than sends, waiting for a map with other owners:
+        # (item, the owners of its partitions when it was held).
+        self._parked: list[tuple[EdgeItem, frozenset[Owner | None]]] = []
+        self._order = SendOrder()
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_ms = 0
         self._splits: dict[tuple[int, int], _Split] = {}  # (session, ref) of split receipts
         self.rerouted = 0  # frames re-sent after STALE_OWNER (observability)
 
@@ -333,7 +356,8 @@ class RouterLinks:
                 flush_interval_s=self._flush_interval_s,
                 internal_secret=self._internal_secret,
                 internal_tls_dir=self._internal_tls_dir,
-                on_dropped=self._dropped,
+                on_dropped=functools.partial(self._dropped, target),
+                on_down=functools.partial(self._link_down, target),
             )
             self.links.append(link)
             if self._started:
@@ -346,12 +370,24 @@ class RouterLinks:
             link.start()
 
     async def stop(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         for link in self.links:
             await link.stop()
 
+    @property
+    def pending_splits(self) -> int:
+        """Split receipt frames not yet answered (observability, tests)."""
+        return len(self._splits)
+
+    @property
+    def held_sends(self) -> int:
+        """Sends held back now, behind a refusal or for an owner (observability, tests)."""
+        return self._order.waiting()
+
     def set_map(self, partition_map: PartitionMap) -> None:
-        """A newer map (older ones are ignored): links to routers it names, and the refused
-        frames that waited for it go out again."""
+        """A newer map (older ones are ignored): links to routers it names, and the frames
+        held for a map with other owners go out again."""
         if partition_map.version <= self.map.version and self.map.version:
             return
         if partition_map.partitions != self.map.partitions:
@@ -364,9 +400,11 @@ class RouterLinks:
         self.map = partition_map
         for target in sorted(partition_map.routers().values()):
             self._link(target)
+        for session_id, partition in self._order.held_partitions():
+            self._release(session_id, partition)
         parked, self._parked = self._parked, []
-        for item, _ in parked:
-            self._send_again(item, refused_by=None)
+        for item, owners in parked:
+            self._send_again(item, owners)
 
     def forward(self, ref: SessionRef, frame: ClientFrame, raw: bytes | None = None) -> bool:
         """Queue a frame; `raw`, when given, is its exact wire form (spliced in, not re-encoded).
@@ -375,59 +413,182 @@ class RouterLinks:
         session = self._sessions.get(ref.session_id)
         if session is None:
             session = wire.session_field(ref)
-        return self._route(session, ref, frame, raw, 0)
+        if frame.WhichOneof("kind") == "send":
+            return self._send(session, EdgeItem(session=ref, frame=frame), raw)
+        return self._route(session, ref, frame, raw, 0, 0)
+
+    def _send(self, session: bytes, item: EdgeItem, raw: bytes | None, *, released: bool = False) -> bool:
+        """A send goes to its owner unless earlier sends of its session and partition are held
+        or unanswered at another router: then it is held behind them (never overtakes).
+        `released`: the gate let it go (SendOrder.release), so it goes."""
+        sid, frame = item.session.session_id, item.frame
+        partition = partition_of(frame.send.conversation_id, self.map.partitions)
+        owner = self.map.owners[partition]
+        target = owner.target if owner is not None else None
+        now = self._now_ms()
+        if target is None or (not released and self._order.blocked(sid, partition, target, now)):
+            return self._hold(sid, partition, Held(item), refused=False)
+        data = raw if raw is not None else frame.SerializeToString()
+        accepted = self._link(target).enqueue_frame(session, data, item.reroutes, item.reroute_deadline_ms)
+        if accepted:
+            wait_ms = int(REROUTE_WAIT_S * 1000)
+            self._order.sent(sid, partition, frame.ref, target, now + wait_ms)
+            self._expire_at(now + wait_ms)
+            self.rerouted += 1 if item.reroutes else 0
+        return accepted
+
+    def _hold(self, session_id: int, partition: int, held: Held, *, refused: bool) -> bool:
+        """False = the edge holds too much already (MAX_HELD_SENDS, MAX_HELD_BYTES)."""
+        order = self._order
+        if order.held >= MAX_HELD_SENDS or order.held_bytes + held.item.ByteSize() > MAX_HELD_BYTES:
+            return False
+        if not held.item.reroute_deadline_ms:
+            held.item.reroute_deadline_ms = self._now_ms() + int(REROUTE_WAIT_S * 1000)
+        order.hold(session_id, partition, held, refused=refused)
+        self._expire_at(held.item.reroute_deadline_ms)
+        return True
+
+    def _release(self, session_id: int, partition: int) -> None:
+        """Send what the gate of (session, partition) lets go now, in order."""
+        while True:
+            held = self._order.release(session_id, partition, self.map.owners[partition], self._now_ms())
+            if held is None:
+                return
+            session = self._sessions.get(session_id)
+            if session is None:
+                continue  # its session has gone: nobody waits for the answer
+            if not self._send(session, held.item, None, released=True):
+                self._unavailable(held.item)
 
     def _route(
-        self, session: bytes, ref: SessionRef, frame: ClientFrame, raw: bytes | None, reroutes: int
+        self,
+        session: bytes,
+        ref: SessionRef,
+        frame: ClientFrame,
+        raw: bytes | None,
+        reroutes: int,
+        deadline_ms: int,
     ) -> bool:
-        accepted = True
+        """Frames other than sends: by the map, split per owner for receipts."""
         parts = route_frame(frame, ref.user_id, self.map)
-        if len(parts) > 1:
+        split = len(parts) > 1
+        if split:
+            if len(self._splits) >= MAX_PENDING_SPLITS and (ref.session_id, frame.ref) not in self._splits:
+                return False  # too many split receipts unanswered: retry (nothing sent)
             self._split(ref.session_id, frame.ref, len(parts))
+        accepted = True
         for target, part in parts:
             if target is None:  # mid-handoff: no owner; the next map names one
-                item = EdgeItem(session=ref, frame=part, reroutes=reroutes)
-                self._park(item)
+                item = EdgeItem(session=ref, frame=part, reroutes=reroutes, reroute_deadline_ms=deadline_ms)
+                self._park(item, self._owners(item))
                 continue
             data = raw if raw is not None and part is frame else part.SerializeToString()
             self.rerouted += 1 if reroutes else 0
-            accepted = self._link(target).enqueue_frame(session, data, reroutes) and accepted
+            try:
+                queued = self._link(target).enqueue_frame(session, data, reroutes, deadline_ms)
+            except TooLarge:
+                if not split:
+                    raise
+                queued = False
+            if not queued and split:
+                # One part cannot go: it is answered UNAVAILABLE now, and the frame's one answer
+                # (the first error) goes out once the other parts are answered.
+                self._unavailable(EdgeItem(session=ref, frame=part))
+                continue
+            accepted = queued and accepted
         return accepted
 
-    def _park(self, item: EdgeItem) -> None:
-        if not self._parked:
-            asyncio.get_running_loop().call_later(REROUTE_WAIT_S, self._expire_parked)
-        self._parked.append((item, asyncio.get_running_loop().time() + REROUTE_WAIT_S))
+    def _owners(self, item: EdgeItem) -> frozenset[Owner | None]:
+        frame = item.frame
+        partitions = self.map.partitions
+        partition = frame_partition(frame, item.session.user_id, partitions)
+        if partition is not None:
+            return frozenset({self.map.owners[partition]})
+        cursors = frame.delivered.cursors if frame.WhichOneof("kind") == "delivered" else frame.read.cursors
+        return frozenset(self.map.owners[partition_of(c.conversation_id, partitions)] for c in cursors)
 
-    def _expire_parked(self) -> None:
-        now = asyncio.get_running_loop().time()
-        keep = [(item, deadline) for item, deadline in self._parked if deadline > now]
-        for item, deadline in self._parked:
-            if deadline <= now:
+    def _park(self, item: EdgeItem, owners: frozenset[Owner | None]) -> None:
+        if not item.reroute_deadline_ms:
+            item.reroute_deadline_ms = self._now_ms() + int(REROUTE_WAIT_S * 1000)
+        self._parked.append((item, owners))
+        self._expire_at(item.reroute_deadline_ms)
+
+    def _now_ms(self) -> int:
+        return int(asyncio.get_running_loop().time() * 1000)
+
+    def _expire_at(self, deadline_ms: int) -> None:
+        """One timer, for the earliest deadline of anything held."""
+        if self._expiry is not None and self._expiry_ms <= deadline_ms:
+            return
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry_ms = deadline_ms
+        self._expiry = asyncio.get_running_loop().call_at(deadline_ms / 1000, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        now = self._now_ms()
+        keep: list[tuple[EdgeItem, frozenset[Owner | None]]] = []
+        for item, owners in self._parked:
+            if item.reroute_deadline_ms <= now:
                 self._unavailable(item)
+            else:
+                keep.append((item, owners))
         self._parked = keep
-        if keep:
-            asyncio.get_running_loop().call_later(keep[0][1] - now, self._expire_parked)
+        for _, held in self._order.expired(now):
+            self._unavailable(held.item)
+        self._order.forget(now)  # answers that never came hold nothing back any more
+        for session_id, partition in self._order.held_partitions():
+            self._release(session_id, partition)  # a gate whose front expired may go on
+        deadlines = [item.reroute_deadline_ms for item, _ in keep]
+        later = self._order.next_deadline_ms()
+        if later is not None:
+            deadlines.append(later)
+        if deadlines:
+            self._expire_at(min(deadlines))
 
     def _refused(self, item: EdgeItem, refused_by: str) -> None:
-        """A router refused `item` STALE_OWNER: re-send it by the map, bounded."""
-        if item.session.session_id not in self._sessions:
+        """A router refused `item` STALE_OWNER: re-send it by the map, bounded by one count
+        (reroutes, raised here only) and one deadline (set when it was first held back)."""
+        sid = item.session.session_id
+        send = item.frame.WhichOneof("kind") == "send"
+        partition = partition_of(item.frame.send.conversation_id, self.map.partitions) if send else 0
+        if send:
+            self._order.answered(sid, item.frame.ref, refused_by)
+        if sid not in self._sessions:
             return  # its session has gone: nobody waits for the answer
-        if item.reroutes >= MAX_REROUTES:
+        now = self._now_ms()
+        if not item.reroute_deadline_ms:
+            item.reroute_deadline_ms = now + int(REROUTE_WAIT_S * 1000)
+        if item.reroutes >= MAX_REROUTES or item.reroute_deadline_ms <= now:
             self._unavailable(item)
+            if send:
+                self._release(sid, partition)
             return
-        self._send_again(item, refused_by)
+        item.reroutes += 1
+        if send:
+            owner = self.map.owners[partition]
+            stale = owner if owner is not None and owner.target == refused_by else None
+            if not self._hold(sid, partition, Held(item, stale), refused=True):
+                self._unavailable(item)
+            self._release(sid, partition)
+            return
+        owners = self._owners(item)
+        targets = {owner.target if owner is not None else None for owner in owners}
+        self._send_again(item, owners if targets <= {refused_by, None} else frozenset())
 
-    def _send_again(self, item: EdgeItem, refused_by: str | None) -> None:
-        frame = item.frame
-        targets = {target for target, _ in route_frame(frame, item.session.user_id, self.map)}
-        if refused_by is not None and targets <= {refused_by, None}:
-            self._park(item)  # the map still names the router that refused: wait for a newer one
+    def _send_again(self, item: EdgeItem, held_for: frozenset[Owner | None]) -> None:
+        """A frame other than a send, refused or ownerless: parked while the map still names
+        the owners it was held for (or none), else re-routed."""
+        owners = self._owners(item)
+        if owners == held_for or owners == {None}:
+            self._park(item, held_for or owners)
             return
         session = self._sessions.get(item.session.session_id)
         if session is None:
             return
-        if not self._route(session, item.session, frame, None, item.reroutes + 1):
+        frame, reroutes, deadline = item.frame, item.reroutes, item.reroute_deadline_ms
+        if not self._route(session, item.session, frame, None, reroutes, deadline):
             self._unavailable(item)
 
     def _split(self, session_id: int, ref: int, parts: int) -> None:
@@ -474,19 +635,30 @@ class RouterLinks:
 
     def closed(self, ref: SessionRef, graceful: bool) -> None:
         session = self._sessions.pop(ref.session_id, None) or wire.session_field(ref)
+        self._order.drop_session(ref.session_id)
         if self._splits:
             for key in [k for k in self._splits if k[0] == ref.session_id]:
                 del self._splits[key]
         for link in self.links:
             link.closed(session, graceful)
 
-    def _dropped(self, item: bytes) -> None:
+    def _link_down(self, target: str) -> None:
+        """Answers come only on the stream a send went by: stop waiting for `target`'s."""
+        self._order.forget(self._now_ms(), target)
+        for session_id, partition in self._order.held_partitions():
+            self._release(session_id, partition)
+
+    def _dropped(self, target: str, item: bytes) -> None:
         """A frame that failed too many writes: its sender hears UNAVAILABLE (retry)."""
         try:
             parsed = EdgeItem.FromString(item)
         except DecodeError:
             return
         self._unavailable(parsed)
+        if parsed.frame.WhichOneof("kind") == "send":
+            partition = self._order.answered(parsed.session.session_id, parsed.frame.ref, target)
+            if partition is not None:
+                self._release(parsed.session.session_id, partition)
 
     def _unavailable(self, item: EdgeItem) -> None:
         if item.session.session_id not in self._sessions:
@@ -506,6 +678,14 @@ class RouterLinks:
                 if item.HasField("refused"):
                     self._refused(item.refused, source)
             items = [item for item in items if not item.HasField("refused")]  # type: ignore[assignment]
+        order = self._order
+        for item in items:
+            if len(item.session_ids) == 1 and order.awaits_answers(item.session_ids[0]):
+                ref = wire.reply_ref(item.frame)
+                if ref:  # perhaps the answer to a send: its gate may let later sends go
+                    partition = order.answered(item.session_ids[0], ref, source)
+                    if partition is not None:
+                        self._release(item.session_ids[0], partition)
         if self._splits:
             items = [item for item in items if self._merged(item)]  # type: ignore[assignment]
         if telemetry.tracing_enabled():

@@ -8,8 +8,6 @@ the frame waits for the next map.
 
 from __future__ import annotations
 
-import random
-
 from kernel.ownership import PartitionMap
 from kernel.partitions import partition_of, user_partition
 from protos.client_pb2 import ClientFrame
@@ -61,8 +59,3 @@ def route_frame(frame: ClientFrame, user_id: str, partition_map: PartitionMap) -
             getattr(part, kind).SetInParent()
         getattr(part, kind).cursors.append(cursor)
     return sorted(groups.items(), key=lambda pair: pair[0] or "")
-
-
-def backoff_delay(attempt: int, rng: random.Random, *, base_s: float = 0.05, cap_s: float = 2.0) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-    return rng.uniform(0.0, min(cap_s, base_s * (2 ** min(attempt, 30))))

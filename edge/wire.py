@@ -24,6 +24,8 @@ _ITEM = b"\x12"  # EdgeBatch.items = 2
 _SESSION = b"\x0a"  # EdgeItem.session = 1
 _FRAME = b"\x12"  # EdgeItem.frame = 2
 _REROUTES = b"\x28"  # EdgeItem.reroutes = 5 (a varint)
+_DEADLINE = varint(110 << 3)  # EdgeItem.reroute_deadline_ms = 110 (a varint)
+_REF = 0x08  # ServerFrame.ref = 1 (a varint), first on the wire when set
 # EdgeItem.opened = 3 / closed = 4, each holding one bool field 1.
 _OPENED = (b"\x1a\x00", b"\x1a\x02\x08\x01")  # replay false / true
 _CLOSED = (b"\x22\x00", b"\x22\x02\x08\x01")  # graceful false / true
@@ -35,10 +37,27 @@ def session_field(ref: SessionRef) -> bytes:
     return _SESSION + varint(len(data)) + data
 
 
-def frame_item(session: bytes, frame: bytes, reroutes: int = 0) -> bytes:
-    """An EdgeItem carrying a serialized ClientFrame (re-sent `reroutes` times after STALE_OWNER)."""
+def frame_item(session: bytes, frame: bytes, reroutes: int = 0, deadline_ms: int = 0) -> bytes:
+    """An EdgeItem carrying a serialized ClientFrame (re-sent `reroutes` times after STALE_OWNER,
+    held back first at `deadline_ms` - REROUTE_WAIT_S)."""
     item = session + _FRAME + varint(len(frame)) + frame
-    return item + _REROUTES + varint(reroutes) if reroutes else item
+    if reroutes:
+        item += _REROUTES + varint(reroutes)
+    return item + _DEADLINE + varint(deadline_ms) if deadline_ms else item
+
+
+def reply_ref(frame: bytes) -> int:
+    """The `ref` of a serialized ServerFrame without parsing it (0 = none: a push). protobuf
+    writes fields in number order, so a set ref comes first."""
+    if not frame or frame[0] != _REF:
+        return 0
+    ref = shift = 0
+    for byte in frame[1:11]:
+        ref |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return ref
+        shift += 7
+    return 0
 
 
 def opened_item(session: bytes, replay: bool) -> bytes:

@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     SLOW_CONSUMER = "SLOW_CONSUMER"
     HEARTBEAT_TIMEOUT = "HEARTBEAT_TIMEOUT"
     STALE_OWNER = "STALE_OWNER"
+    PARTITION_MISMATCH = "PARTITION_MISMATCH"
     INTERNAL = "INTERNAL"
 
 
@@ -102,6 +103,14 @@ class StaleOwner(HubbubError):
     retryable = True
 
 
+class PartitionMismatch(HubbubError):
+    """A router and the store disagree on P, the number of partitions: every epoch and seal
+    is per partition, so the router must not serve what it claimed (not retryable: a
+    configuration error, fixed by giving both the same `partitions`)."""
+
+    code = ErrorCode.PARTITION_MISMATCH
+
+
 class Internal(HubbubError):
     code = ErrorCode.INTERNAL
     retryable = True
@@ -122,6 +131,7 @@ _BY_CODE: dict[ErrorCode, type[HubbubError]] = {
         LimitExceeded,
         Unavailable,
         StaleOwner,
+        PartitionMismatch,
         Internal,
     )
 }

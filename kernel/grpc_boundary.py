@@ -33,6 +33,7 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.SLOW_CONSUMER: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.HEARTBEAT_TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
     ErrorCode.STALE_OWNER: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.PARTITION_MISMATCH: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 

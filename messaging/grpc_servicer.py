@@ -224,7 +224,9 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
     # ------------------------------------------------------------------- fencing
     @servicer_errors
     async def Seal(self, request: messaging_pb2.SealRequest, context: Context) -> messaging_pb2.SealReply:
-        refused = await self._messages.seal([(p.partition, p.epoch) for p in request.partitions])
+        refused = await self._messages.seal(
+            [(p.partition, p.epoch) for p in request.partitions], request.partition_count
+        )
         return messaging_pb2.SealReply(
             refused=[messaging_pb2.PartitionEpoch(partition=p, epoch=e) for p, e in refused]
         )

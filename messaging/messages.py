@@ -10,7 +10,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kernel.clock import Clock
-from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotMember, StaleOwner
+from kernel.errors import (
+    ErrorCode,
+    HubbubError,
+    Internal,
+    InvalidArgument,
+    NotMember,
+    PartitionMismatch,
+    StaleOwner,
+)
 from kernel.ids import SnowflakeGenerator
 from kernel.limits import (
     MAX_ID,
@@ -182,10 +190,21 @@ class Messages:
             self._last_seq[conversation_id] = seq
 
     # ------------------------------------------------------------------- fencing
-    async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    async def seal(
+        self, partitions: Sequence[tuple[int, int]], partition_count: int
+    ) -> list[tuple[int, int]]:
         """A new owner seals its partitions at its epoch before it writes: from then on Append
         items of an older epoch for them fail STALE_OWNER. Returns the (partition, epoch)
-        pairs sealed already at a higher epoch (the caller is stale there). Durable on return."""
+        pairs sealed already at a higher epoch (the caller is stale there). Durable on return.
+
+        `partition_count` is the caller's P: a router that counts partitions differently
+        would seal (and later write) other conversations' partitions than it believes, so it
+        is refused PARTITION_MISMATCH, before anything is sealed."""
+        if partition_count != self._partitions:
+            raise PartitionMismatch(
+                f"the router has {partition_count} partitions, the store {self._partitions}: "
+                "give both the same `partitions` option"
+            )
         for partition, epoch in partitions:
             if not 0 <= partition < self._partitions:
                 raise InvalidArgument(f"partition must be in 0..{self._partitions - 1}")

@@ -83,8 +83,14 @@ class EdgeItem(_message.Message):
     OPENED_FIELD_NUMBER: _builtins.int
     CLOSED_FIELD_NUMBER: _builtins.int
     REROUTES_FIELD_NUMBER: _builtins.int
+    REROUTE_DEADLINE_MS_FIELD_NUMBER: _builtins.int
     reroutes: _builtins.int
     """times the edge re-sent this frame after a STALE_OWNER"""
+    reroute_deadline_ms: _builtins.int
+    """Set by the edge when the frame is first held back (refused STALE_OWNER, or no owner in its
+    map), in the edge's own monotonic clock; routers echo it on a refusal. Past it the edge
+    answers the sender UNAVAILABLE: one deadline whatever the path.
+    """
     @_builtins.property
     def session(self) -> Global___SessionRef: ...
     @_builtins.property
@@ -103,10 +109,11 @@ class EdgeItem(_message.Message):
         opened: Global___SessionOpened | None = ...,
         closed: Global___SessionClosed | None = ...,
         reroutes: _builtins.int = ...,
+        reroute_deadline_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["closed", b"closed", "frame", b"frame", "kind", b"kind", "opened", b"opened", "session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed", b"closed", "frame", b"frame", "kind", b"kind", "opened", b"opened", "reroutes", b"reroutes", "session", b"session"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed", b"closed", "frame", b"frame", "kind", b"kind", "opened", b"opened", "reroute_deadline_ms", b"reroute_deadline_ms", "reroutes", b"reroutes", "session", b"session"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["frame", "opened", "closed"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015

@@ -38,7 +38,12 @@ class RouterConfig:
         edge and store of a deployment.
     seal: with an ownership service, call Messaging.Seal for each claim before the first
         Append (the store's fencing: older epochs are refused from then on). On by default;
-        off only for tests against a messaging fake without Seal.
+        off only for tests against a messaging fake without Seal. Off DISABLES FENCING: a
+        stale owner's writes are stored beside the new owner's, so a router with seal=false
+        is refused (InvalidArgument at start-up) as soon as a second router joins.
+    seal_retry_s: how long a claim's Seal is retried, with backoff, while messaging is
+        unreachable (the session connected, the claim held); then the partition is given back.
+        Sends for it wait meanwhile. 0 = no retry.
     internal_secret: carried by every call this router makes and required of every call it
         serves (kernel.internal_auth); empty = open (tests).
     internal_tls_dir: mutual TLS for what it serves and calls (kernel.internal_tls); empty = none.
@@ -67,6 +72,7 @@ class RouterConfig:
     presence_backoff_max_s: float = 5.0
     partitions: int = DEFAULT_PARTITIONS
     seal: bool = True
+    seal_retry_s: float = 5.0
     internal_secret: str = ""
     internal_tls_dir: str = ""
     push_collapse_ms: int = 10_000
@@ -96,6 +102,8 @@ class RouterConfig:
             raise InvalidArgument("router: append_interval_ms must be within 0..1000")
         if self.push_collapse_ms < 0 or self.max_pending_per_sender < 1:
             raise InvalidArgument("router: push_collapse_ms >= 0 and max_pending_per_sender >= 1")
+        if not 0 <= self.seal_retry_s <= 600:
+            raise InvalidArgument("router: seal_retry_s must be within 0..600")
         check_partitions(self.partitions)
         if not 0 <= self.port <= 65535:
             raise InvalidArgument(f"router: port must be in 0..65535, not {self.port}")

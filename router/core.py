@@ -95,7 +95,7 @@ class RouterCore:
             if what == "send":
                 if not frame.send.conversation_id:
                     raise InvalidArgument("send needs a conversationId")
-                self.sends.submit(origin, frame, item.reroutes)
+                self.sends.submit(origin, frame, item.reroutes, item.reroute_deadline_ms)
             elif what == "delivered" or what == "read":
                 self.receipts.submit(origin, frame)
             elif what is not None and what in self._commands:

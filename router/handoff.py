@@ -13,8 +13,8 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from kernel.errors import InvalidArgument, NotFound
-from kernel.ownership import Move, Owner, PartitionOwnership, owners_of, rebalance
+from kernel.errors import HubbubError, InvalidArgument, NotFound
+from kernel.ownership import Move, Owner, OwnershipLost, PartitionOwnership, owners_of, rebalance
 from router.ownership import RouterPartitions
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,17 @@ class LocalRouters:
         return sorted(self._routers)
 
     async def join(self, router_id: str, partitions: RouterPartitions) -> list[Move]:
-        """Add a router and rebalance: the fewest planned handoffs to an even split."""
+        """Add a router and rebalance: the fewest planned handoffs to an even split.
+
+        InvalidArgument if that makes two routers and one of them does not seal (`seal=false`):
+        partitions would then move between owners with no fencing at all."""
         async with self._lock:
+            unsealed = [r for r, p in {**self._routers, router_id: partitions}.items() if not p.seals]
+            if self._routers and unsealed:
+                raise InvalidArgument(
+                    f"router option seal=false ({', '.join(sorted(unsealed))}) disables fencing: "
+                    "it is refused with more than one router"
+                )
             self._routers[router_id] = partitions
             current = await self.ownership.current()
             moves = rebalance(current.partitions, owners_of(current), self.router_ids)
@@ -80,4 +89,27 @@ class LocalRouters:
         by_target: dict[str, list[int]] = {}
         for m in moves:
             by_target.setdefault(m.target, []).append(m.partition)
-        await asyncio.gather(*(self._routers[r].take(ps) for r, ps in by_target.items()))
+        targets = list(by_target)
+        taken = await asyncio.gather(
+            *(self._routers[r].take(by_target[r]) for r in targets), return_exceptions=True
+        )
+        failed = [
+            (r, result) for r, result in zip(targets, taken, strict=True) if isinstance(result, BaseException)
+        ]
+        if failed:
+            # The new owner could not seal (messaging unreachable past its retries): the old
+            # owners take their partitions back, so none is left without an owner; the mover
+            # hears the error.
+            await self._give_back([m for m in moves if m.target in {r for r, _ in failed}])
+            raise failed[0][1]
+
+    async def _give_back(self, moves: Sequence[Move]) -> None:
+        by_source: dict[str, list[int]] = {}
+        for m in moves:
+            if m.source is not None and m.source in self._routers:
+                by_source.setdefault(m.source, []).append(m.partition)
+        for source, partitions in by_source.items():
+            try:
+                await self._routers[source].take(partitions)
+            except (HubbubError, OwnershipLost) as exc:
+                log.error("router %s: taking back %d partitions failed: %r", source, len(partitions), exc)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from kernel.errors import HubbubError, Internal
+from kernel.partitions import partition_of
 from protos import client_pb2
 
 
@@ -49,6 +50,14 @@ class AudienceCache:
         self._entries.pop(conversation_id, None)
         self._loading.pop(conversation_id, None)
         self._generation[conversation_id] = self._generation.get(conversation_id, 0) + 1
+
+    def forget_partitions(self, partitions: set[int], partition_count: int) -> None:
+        """Drop (and void the fetches in flight of) every conversation in `partitions`: taken
+        or dropped by this router, they were served by another owner, whose member changes
+        this cache never heard."""
+        for conversation_id in [*self._entries, *self._loading]:
+            if partition_of(conversation_id, partition_count) in partitions:
+                self.invalidate(conversation_id)
 
     async def get(self, conversation_id: int) -> Members:
         entry = self.peek(conversation_id)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from grpc import aio
 
-from kernel.errors import HubbubError, StaleOwner
+from kernel.backoff import backoff_delay
+from kernel.errors import HubbubError, PartitionMismatch, StaleOwner, is_retryable
 from kernel.grpc_boundary import error_from_rpc
 from kernel.ownership import OwnershipLost, OwnershipSession, SessionState
 from kernel.partitions import partition_of, user_partition
@@ -25,6 +27,9 @@ from protos import client_pb2, messaging_pb2
 log = logging.getLogger(__name__)
 
 Seal = Callable[[messaging_pb2.SealRequest], Awaitable[messaging_pb2.SealReply]]
+Forget = Callable[[set[int]], None]
+"""Told the partitions this router takes or drops: what it cached about their conversations
+(members, recent senders) may be stale by then, since another owner served them meanwhile."""
 
 HANDOFF_DRAIN_TIMEOUT_S = 30.0
 """A planned handoff waits at most this long for the partition's in-flight sends (an Append
@@ -52,10 +57,20 @@ class RouterPartitions:
         partitions: int,
         session: OwnershipSession | None = None,
         seal: Seal | None = None,
+        forget: Forget | None = None,
+        rng: random.Random | None = None,
+        seal_retry_s: float = 5.0,
     ) -> None:
+        """`seal_retry_s`: how long a claim's Seal is retried while messaging is unreachable
+        (router option of that name); sends for the partition wait meanwhile."""
         self.partitions = partitions
         self.session = session
         self._seal = seal
+        self._forget = forget
+        self._rng = rng or random.Random()
+        self._seal_retry_s = seal_retry_s
+        self._retake: asyncio.Task[None] | None = None
+        self._retaking: list[int] = []  # what the retake under way takes back
         self._epochs: dict[int, int] = {}  # claimed -> epoch
         self._sealed: dict[int, asyncio.Event] = {}
         self._leaving: set[int] = set()
@@ -69,11 +84,21 @@ class RouterPartitions:
     def fenced(self) -> bool:
         return self.session is not None
 
+    @property
+    def seals(self) -> bool:
+        """Whether its claims are sealed in the store (router option `seal`): without it an
+        older owner's writes are not refused, so it may not share partitions with another router."""
+        return self._seal is not None
+
     def start(self) -> None:
         if self.session is not None:
             self._watcher = asyncio.get_running_loop().create_task(self._watch_session(self.session))
 
     async def stop(self) -> None:
+        if self._retake is not None:
+            self._retake.cancel()
+            with contextlib.suppress(asyncio.CancelledError, HubbubError, OwnershipLost):
+                await self._retake
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -146,6 +171,9 @@ class RouterPartitions:
             # (claimed but never sealed, they would hold their sends forever).
             for partition in partitions:
                 await claim(partition)
+            # Before the first send is served (sends wait for the seal): another owner served
+            # these partitions meanwhile, so what this router remembers of them may be stale.
+            self._forget_cached(set(claimed))
             refused = await self._seal_all(claimed)
             if refused:
                 # The store has sealed a higher epoch than our counter gave (it forgot it, e.g.
@@ -153,8 +181,15 @@ class RouterPartitions:
                 for partition, sealed in refused.items():
                     await claim(partition, sealed)
                 refused = await self._seal_all({p: claimed[p] for p in refused})
-        except BaseException:
+        except BaseException as exc:
             # Not sealed, so not served: give the claims back (a retry claims them again).
+            if isinstance(exc, PartitionMismatch):
+                log.error(
+                    "router %s: not serving %d partitions: %s",
+                    self.session.router_id,
+                    len(claimed),
+                    exc.message,
+                )
             for partition in claimed:
                 self._drop(partition)
                 with contextlib.suppress(OwnershipLost):
@@ -177,17 +212,47 @@ class RouterPartitions:
         return claimed
 
     async def _seal_all(self, claimed: dict[int, int]) -> dict[int, int]:
-        """Seal every claim; the partitions the store had sealed higher, with that epoch."""
+        """Seal every claim; the partitions the store had sealed higher, with that epoch.
+
+        A retryable failure (the store unreachable) is retried with backoff for seal_retry_s,
+        as long as the session is connected and every claim is still held; PARTITION_MISMATCH
+        (this router's P is not the store's) and the rest are raised at once."""
         if self._seal is None or not claimed:
             return {}
         request = messaging_pb2.SealRequest(
-            partitions=[messaging_pb2.PartitionEpoch(partition=p, epoch=e) for p, e in claimed.items()]
+            partitions=[messaging_pb2.PartitionEpoch(partition=p, epoch=e) for p, e in claimed.items()],
+            partition_count=self.partitions,
         )
-        try:
-            reply = await self._seal(request)
-        except aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from exc
-        return {entry.partition: entry.epoch for entry in reply.refused}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._seal_retry_s
+        attempt = 0
+        while True:
+            try:
+                reply = await self._seal(request)
+            except aio.AioRpcError as exc:
+                error = error_from_rpc(exc)
+                delay = backoff_delay(attempt, self._rng, cap_s=1.0)
+                if not is_retryable(error.code) or loop.time() + delay > deadline:
+                    raise error from exc
+                if not self._still_claimed(claimed):
+                    raise OwnershipLost("claims lost while sealing") from error
+                log.info("router: Seal failed (%r): retrying in %.2f s", error, delay)
+                await asyncio.sleep(delay)
+                attempt += 1
+                if not self._still_claimed(claimed):
+                    raise OwnershipLost("claims lost while sealing") from error
+                continue
+            return {entry.partition: entry.epoch for entry in reply.refused}
+
+    def _still_claimed(self, claimed: dict[int, int]) -> bool:
+        session = self.session
+        if session is None or session.state is not SessionState.CONNECTED:
+            return False
+        return all(self._epochs.get(p) == e for p, e in claimed.items())
+
+    def _forget_cached(self, partitions: set[int]) -> None:
+        if self._forget is not None and partitions:
+            self._forget(partitions)
 
     async def hand_off(self, partition: int) -> None:
         """A planned handoff: refuse new frames for it at once, let the accepted sends finish,
@@ -201,6 +266,7 @@ class RouterPartitions:
                 async with asyncio.timeout(HANDOFF_DRAIN_TIMEOUT_S):
                     await drained.wait()
         self._drop(partition)
+        self._forget_cached({partition})
         with contextlib.suppress(OwnershipLost):
             await self.session.release(partition)
 
@@ -217,6 +283,7 @@ class RouterPartitions:
         if partition in self._epochs:
             log.warning("router: partition %d was sealed by a newer owner: dropped", partition)
             self._drop(partition)
+            self._forget_cached({partition})
             if self.session is not None:
                 task = asyncio.get_running_loop().create_task(self.session.release(partition))
                 task.add_done_callback(_retrieved)
@@ -227,36 +294,51 @@ class RouterPartitions:
 
     def lose_all(self) -> None:
         """The session is suspended or lost: stop acking and writing for everything at once."""
-        for partition in list(self._epochs):
+        dropped = set(self._epochs)
+        for partition in dropped:
             self._drop(partition)
+        self._forget_cached(dropped)
 
     async def _watch_session(self, session: OwnershipSession) -> None:
         held: list[int] = []
         async for state in session.state_changes():
             if state is SessionState.CONNECTED:
-                # Back within the session: its claims never went; take them again (same epochs).
+                # Back within the session: its claims never went; take them again (same
+                # epochs). In a task: the Seal may be retried a while, and a SUSPENDED meanwhile
+                # must be acted on at once.
                 if held:
-                    log.info(
-                        "router %s: ownership session back: retaking %d partitions",
-                        session.router_id,
-                        len(held),
+                    self._retaking = held
+                    self._retake = asyncio.get_running_loop().create_task(
+                        self._take_again(session, held, self._retake)
                     )
-                    try:
-                        await self.take(held)
-                    except OwnershipLost:
-                        pass
-                    except HubbubError as exc:
-                        # Not retaken (e.g. Seal unavailable): they stay given back, and this
-                        # watcher must live on, or a later SUSPENDED would go unheard.
-                        log.warning("router %s: retaking partitions failed: %r", session.router_id, exc)
                 held = []
                 continue
             log.warning(
                 "router %s: ownership session %s: dropping every partition", session.router_id, state.value
             )
-            held = held or sorted(self._epochs)
+            # What it holds, and what a retake still under way was to take back.
+            held = sorted({*held, *self._epochs, *self._retaking})
             self.lose_all()
             self.all_lost.set()
+            if self._retake is not None:
+                self._retake.cancel()  # its claims were just dropped; the next CONNECTED retakes
+
+    async def _take_again(
+        self, session: OwnershipSession, held: list[int], previous: asyncio.Task[None] | None
+    ) -> None:
+        if previous is not None:  # a cancelled retake gives its claims back first
+            await asyncio.wait([previous])
+        log.info("router %s: ownership session back: retaking %d partitions", session.router_id, len(held))
+        try:
+            await self.take(held)
+        except OwnershipLost:
+            pass
+        except HubbubError as exc:
+            # Not retaken (e.g. Seal unavailable for seal_retry_s): they stay given back.
+            log.warning("router %s: retaking partitions failed: %r", session.router_id, exc)
+        finally:
+            if self._retaking is held:
+                self._retaking = []
 
 
 def _retrieved(task: asyncio.Task[None]) -> None:

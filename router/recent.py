@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 
+from kernel.partitions import partition_of
+
 
 class RecentSenders:
     def __init__(self, per_conversation: int = 64, conversations: int = 10_000) -> None:
@@ -28,3 +30,9 @@ class RecentSenders:
         if ring is None:
             return set()
         return {sender for seq, sender in ring if seq <= up_to_seq}
+
+    def forget_partitions(self, partitions: set[int], partition_count: int) -> None:
+        """Drop the rings of every conversation in `partitions` (taken or dropped: another
+        owner's messages went by unseen, so the ring would name the wrong senders)."""
+        for conversation_id in [c for c in self._rings if partition_of(c, partition_count) in partitions]:
+            del self._rings[conversation_id]

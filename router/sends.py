@@ -34,6 +34,7 @@ class PendingSend:
     partition: int
     epoch: int  # this router's epoch for the partition when it accepted the send
     reroutes: int = 0  # as the edge sent it (echoed back if the send is refused)
+    reroute_deadline_ms: int = 0  # likewise
 
     @property
     def conversation_id(self) -> int:
@@ -69,13 +70,16 @@ class SendPath:
     async def stop(self) -> None:
         await self.pipeline.stop()
 
-    def submit(self, origin: Origin, frame: client_pb2.ClientFrame, reroutes: int = 0) -> None:
+    def submit(
+        self, origin: Origin, frame: client_pb2.ClientFrame, reroutes: int = 0, reroute_deadline_ms: int = 0
+    ) -> None:
         if not 0 < frame.send.conversation_id <= MAX_ID:  # the edge checks it too
             self._ctx.reply(origin, error_frame(frame.ref, InvalidArgument("conversationId out of range")))
             return
         ownership = self._ctx.ownership
         partition = partition_of(frame.send.conversation_id, ownership.partitions)
-        pending = PendingSend(origin, frame, partition, ownership.epoch_of(partition), reroutes)
+        epoch = ownership.epoch_of(partition)
+        pending = PendingSend(origin, frame, partition, epoch, reroutes, reroute_deadline_ms)
         ownership.begin(partition)  # a planned handoff waits for it
         if not self.pipeline.submit(pending):
             # The store is not keeping up and the backlog is full: retryable, nothing stored.
@@ -215,7 +219,7 @@ class SendPath:
 
 def _edge_item(pending: PendingSend) -> router_pb2.EdgeItem:
     origin = pending.origin
-    item = router_pb2.EdgeItem(reroutes=pending.reroutes)
+    item = router_pb2.EdgeItem(reroutes=pending.reroutes, reroute_deadline_ms=pending.reroute_deadline_ms)
     item.session.session_id = origin.session_id
     item.session.user_id = origin.user_id
     item.session.device_id = origin.device_id

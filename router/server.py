@@ -87,6 +87,13 @@ async def start_router(
         )
         return Members(conversation_id, reply.kind, frozenset(reply.user_ids))
 
+    members = AudienceCache(fetch_members, config.member_cache_size)
+    recent = RecentSenders(config.sender_ring_size, config.sender_ring_conversations)
+
+    def forget(partitions: set[int]) -> None:
+        members.forget_partitions(partitions, config.partitions)
+        recent.forget_partitions(partitions, config.partitions)
+
     ctx = RouterContext(
         config=config,
         clock=clock,
@@ -95,10 +102,13 @@ async def start_router(
         presence=presence_stub,
         directory=directory if directory is not None else MemoryDirectory(),
         links=LinkTable(config.edge_outbox_limit),
-        members=AudienceCache(fetch_members, config.member_cache_size),
-        recent=RecentSenders(config.sender_ring_size, config.sender_ring_conversations),
+        members=members,
+        recent=recent,
         ownership=RouterPartitions(
-            config.partitions, seal=messaging.Seal if ownership and config.seal else None
+            config.partitions,
+            seal=messaging.Seal if ownership and config.seal else None,
+            forget=forget,
+            seal_retry_s=config.seal_retry_s,
         ),
         push=PushQueue(
             notifier,

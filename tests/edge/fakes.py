@@ -36,6 +36,8 @@ class FakeRouter(router_pb2_grpc.RouterServicer):
         self.links = 0
         self.refuse_all = False  # answer every frame STALE_OWNER (a router that lost its partitions)
         self.answer_receipts = False  # answer delivered/read with CursorsStored
+        self.withhold = False  # keep every answer back until release() (a slow router)
+        self._withheld: list[rpb.RouterBatch] = []
         self._outs: list[asyncio.Queue[rpb.RouterBatch | None]] = []
 
     async def Link(
@@ -52,7 +54,9 @@ class FakeRouter(router_pb2_grpc.RouterServicer):
                 for item in batch.items:
                     self._handle(item, reply)
                     self.items.put_nowait(item)
-                if reply.items:
+                if reply.items and self.withhold:
+                    self._withheld.append(reply)
+                elif reply.items:
                     await out.put(reply)
             await out.put(None)
 
@@ -63,6 +67,13 @@ class FakeRouter(router_pb2_grpc.RouterServicer):
         finally:
             reader.cancel()
             self._outs.remove(out)
+
+    async def release(self) -> None:
+        """Send the answers kept back (on the first link), and stop keeping them."""
+        self.withhold = False
+        withheld, self._withheld = self._withheld, []
+        for reply in withheld:
+            await self._outs[0].put(reply)
 
     def _handle(self, item: rpb.EdgeItem, reply: rpb.RouterBatch) -> None:
         kind = item.WhichOneof("kind")

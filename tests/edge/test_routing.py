@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import random
-
-from edge.routing import backoff_delay, route_frame
+from edge.routing import route_frame
 from kernel.ownership import Owner, PartitionMap, static_map
 from kernel.partitions import partition_of, user_partition
 from protos import client_pb2 as pb
@@ -64,10 +62,3 @@ def test_an_unowned_partition_routes_to_none() -> None:
     assert route_frame(frame, "alice", partition_map) == [(None, frame)]
     moved = partition_map.with_owner(partition_of(conversation, P), Owner("r9", "c:3", 2))
     assert route_frame(frame, "alice", moved) == [("c:3", frame)]
-
-
-def test_backoff_is_full_jitter_capped() -> None:
-    rng = random.Random(1)
-    delays = [backoff_delay(attempt, rng) for attempt in range(40)]
-    assert all(0 <= d <= 2.0 for d in delays)
-    assert all(backoff_delay(0, rng) <= 0.05 for _ in range(100))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
+import pytest
 
 from kernel.clock import ManualClock
 from kernel.errors import ErrorCode, StaleOwner, is_retryable
@@ -23,9 +24,10 @@ from tests.messaging.conftest import Client
 from tests.messaging.test_grpc_servicer import append, expect_error, history, new_group, send_item
 
 
-def sealing(*pairs: tuple[int, int]) -> messaging_pb2.SealRequest:
+def sealing(*pairs: tuple[int, int], partition_count: int = DEFAULT_PARTITIONS) -> messaging_pb2.SealRequest:
     return messaging_pb2.SealRequest(
-        partitions=[messaging_pb2.PartitionEpoch(partition=p, epoch=e) for p, e in pairs]
+        partitions=[messaging_pb2.PartitionEpoch(partition=p, epoch=e) for p, e in pairs],
+        partition_count=partition_count,
     )
 
 
@@ -47,6 +49,22 @@ async def test_seal_of_a_partition_past_p_is_invalid(client: Client) -> None:
         grpc.StatusCode.INVALID_ARGUMENT,
         ErrorCode.INVALID_ARGUMENT,
     )
+
+
+@pytest.mark.parametrize("partition_count", [DEFAULT_PARTITIONS // 2, 0])
+async def test_a_seal_under_another_p_is_refused_and_seals_nothing(
+    client: Client, partition_count: int
+) -> None:
+    """Review finding 6: a router counting partitions differently (or not saying) would seal
+    and write other conversations' partitions than it believes: refused, nothing sealed."""
+    error = await expect_error(
+        client.messaging.Seal(sealing((3, 2), partition_count=partition_count)),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        ErrorCode.PARTITION_MISMATCH,
+    )
+    assert "partitions" in (error.details() or "") and not is_retryable(ErrorCode.PARTITION_MISMATCH)
+    # Nothing was sealed: a seal at epoch 1 (below the refused 2) is still accepted.
+    assert list((await client.messaging.Seal(sealing((3, 1)))).refused) == []
 
 
 async def test_a_stale_item_fails_alone_and_stores_nothing(client: Client) -> None:
@@ -99,7 +117,7 @@ async def test_a_batch_with_stale_items_is_retried_all_at_once(tmp_path: Path) -
             await store.create_user(User(user_id, user_id, "x", 0))
         conversations = Conversations(store, ids, clock, members)
         cid = (await conversations.create_group("alice", "g", ["bob"])).details.conversation.conversation_id
-        await messages.seal([(partition_of(cid, DEFAULT_PARTITIONS), 5)])
+        await messages.seal([(partition_of(cid, DEFAULT_PARTITIONS), 5)], DEFAULT_PARTITIONS)
         epochs = [4 if i % 2 == 0 else 5 for i in range(20)]
         items = [
             SendItem("alice", "d", cid, f"k{i}", "text/plain", "hi", b"", e) for i, e in enumerate(epochs)

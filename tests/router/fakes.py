@@ -12,7 +12,7 @@ from typing import Any
 
 from grpc import aio
 
-from kernel.errors import HubbubError, NotFound, NotMember, PermissionDenied, Unavailable
+from kernel.errors import HubbubError, NotFound, NotMember, PartitionMismatch, PermissionDenied, Unavailable
 from kernel.grpc_boundary import servicer_errors
 from kernel.grpc_server import GrpcService, start_grpc_server
 from kernel.partitions import partition_of
@@ -63,6 +63,8 @@ class World:
     refuse_open_direct: HubbubError | None = None
     seal_error: HubbubError | None = None  # Seal fails with it (the store unreachable)
     seal_failed: asyncio.Event = field(default_factory=asyncio.Event)  # set when it did
+    seal_failures: int = 0  # the next this many Seals fail UNAVAILABLE (a store that comes back)
+    seal_counts: list[int] = field(default_factory=list)  # partition_count of each Seal
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
 
     def add_conversation(
@@ -156,9 +158,15 @@ class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
 
     @servicer_errors
     async def Seal(self, request: messaging_pb2.SealRequest, context: Context) -> messaging_pb2.SealReply:
-        if self.w.seal_error is not None:
+        self.w.seal_counts.append(request.partition_count)
+        if request.partition_count != self.w.partitions:
+            raise PartitionMismatch(f"the store has {self.w.partitions} partitions")
+        if self.w.seal_error is not None or self.w.seal_failures > 0:
             self.w.seal_failed.set()
-            raise self.w.seal_error
+            if self.w.seal_error is not None:
+                raise self.w.seal_error
+            self.w.seal_failures -= 1
+            raise Unavailable("store is coming back")
         self.w.seals.append([(entry.partition, entry.epoch) for entry in request.partitions])
         reply = messaging_pb2.SealReply()
         for entry in request.partitions:

@@ -25,6 +25,7 @@ def test_defaults_and_env_overrides() -> None:
         {"max_appends_in_flight": 0},
         {"max_batch": 0},
         {"append_interval_ms": -1},
+        {"seal_retry_s": -1},
         {"port": 70000},
     ],
 )
