@@ -73,13 +73,10 @@ class WebUser:
     async def wait_logged_in(self) -> None:
         await expect(self.page.locator("#me-name")).to_have_text(self.user_id)
 
-    def title(self, title: str) -> Locator:
-        """A conversation's title in the list (exactly that text)."""
-        return self.page.locator("#conversations li .title", has_text=re.compile(f"^{re.escape(title)}$"))
-
     def conversation(self, title: str) -> Locator:
-        """A row of the conversation list."""
-        return self.page.locator("#conversations li", has=self.title(title))
+        """The row of the conversation list with exactly that title."""
+        exactly = re.compile(f"^{re.escape(title)}$")
+        return self.page.locator("#conversations li", has=self.page.locator(".title", has_text=exactly))
 
     async def open_direct(self, peer: str) -> None:
         await self.page.fill("#direct-peer", peer)
@@ -87,7 +84,7 @@ class WebUser:
         await expect(self.page.locator("#chat-title")).to_have_text(peer)
 
     async def open(self, title: str) -> None:
-        await self.title(title).click()
+        await self.conversation(title).click()
         await expect(self.page.locator("#chat-title")).to_have_text(title)
 
     async def send(self, text: str) -> None:
