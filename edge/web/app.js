@@ -107,7 +107,7 @@ async function welcomed(welcome) {
     await refreshList();
     await resume();
     if (openId) await readOpen();
-    for (const item of store.pending.values()) if (!item.failed) transmit(item);
+    pumpSends();
   } catch (error) {
     if (error.code !== "UNAVAILABLE") toast(errorText(error));
   }
@@ -297,25 +297,39 @@ function sendMessage() {
   $("composer-text").value = "";
   stopTyping();
   const clientMsgId = crypto.randomUUID();
-  transmit(store.addPending(openId, clientMsgId, text));
+  store.addPending(openId, clientMsgId, text);
+  pumpSends();
   render();
   scrollToBottom();
 }
 
-// Send (or re-send after a reconnect: the same clientMsgId is stored once).
-function transmit(item) {
-  const body = { conversationId: item.conversationId, clientMsgId: item.clientMsgId, contentType: "text/plain", body: item.body };
-  conn
-    .request("send", body)
-    .then((reply) => store.acked(reply.sent))
-    .catch((error) => {
-      if (error.code !== "UNAVAILABLE") {
-        item.failed = errorText(error);
-        toast(item.failed);
-      } // UNAVAILABLE: kept pending, sent again after the reconnect
-    })
-    .finally(render);
+// Sends go out one at a time, oldest first, so they keep their order through retries. After
+// a lost connection the same clientMsgId is sent again (stored once). Over the send limit,
+// further sends would be dropped unanswered: wait the retryAfterMs the edge asked for.
+let pumping = false;
+async function pumpSends() {
+  if (pumping) return;
+  pumping = true;
+  try {
+    for (let item = nextPending(); item && conn?.online; item = nextPending()) {
+      const body = { conversationId: item.conversationId, clientMsgId: item.clientMsgId, contentType: "text/plain", body: item.body };
+      try {
+        store.acked((await conn.request("send", body)).sent);
+      } catch (error) {
+        if (error.code === "UNAVAILABLE") return; // pumped again after the reconnect
+        toast(errorText(error));
+        if (error.code === "RATE_LIMITED") await new Promise((r) => setTimeout(r, Math.max(error.retryAfterMs, 100)));
+        else item.failed = errorText(error);
+      } finally {
+        render();
+      }
+    }
+  } finally {
+    pumping = false;
+  }
 }
+
+const nextPending = () => [...store.pending.values()].find((item) => !item.failed);
 
 function composerInput() {
   clearTimeout(typingState.idleTimer);
