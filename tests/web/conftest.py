@@ -87,9 +87,14 @@ class WebUser:
         await self.conversation(title).click()
         await expect(self.page.locator("#chat-title")).to_have_text(title)
 
-    async def send(self, text: str) -> None:
+    async def type_and_send(self, text: str) -> None:
+        """Type a message and press Enter, without waiting for its ack."""
         await self.page.fill("#composer-text", text)
         await self.page.press("#composer-text", "Enter")
+
+    async def send(self, text: str) -> None:
+        """Send a message and wait for the server's ack."""
+        await self.type_and_send(text)
         await expect(self.mine(text).locator(".tick")).not_to_have_attribute("data-state", "pending")
 
     def mine(self, text: str) -> Locator:
@@ -120,6 +125,13 @@ class People:
         """A new person's first tab, at the log-in form."""
         self.contexts[user_id] = await self.browser.new_context(viewport={"width": 1000, "height": 640})
         return await self.tab(user_id)
+
+    async def signed_up(self, *user_ids: str) -> list[WebUser]:
+        """A new person per id, each signed up in a first tab."""
+        users = [await self.person(user_id) for user_id in user_ids]
+        for user in users:
+            await user.sign_up()
+        return users
 
     async def tab(self, user_id: str) -> WebUser:
         """One more tab of that person's browser: logged in already if a tab was."""

@@ -46,10 +46,7 @@ async def test_ticks_move_from_sent_to_delivered_to_read(people: People, artifac
 
 
 async def test_offline_shows_a_banner_then_catches_up_in_order(people: People, artifacts: Path) -> None:
-    alice = await people.person("alice")
-    await alice.sign_up()
-    bob = await people.person("bob")
-    await bob.sign_up()
+    alice, bob = await people.signed_up("alice", "bob")
     await alice.open_direct("bob")
     await alice.send("before")
     await bob.open("alice")
@@ -63,8 +60,7 @@ async def test_offline_shows_a_banner_then_catches_up_in_order(people: People, a
     for n in range(1, 6):
         await alice.send(f"while away {n}")
     await expect(alice.mine("while away 5").locator(".tick")).to_have_attribute("data-state", "sent")
-    await bob.page.fill("#composer-text", "written offline")  # kept, and sent once back online
-    await bob.page.press("#composer-text", "Enter")
+    await bob.type_and_send("written offline")  # kept, and sent once back online
     await expect(bob.mine("written offline").locator(".tick")).to_have_attribute("data-state", "pending")
     await bob.shot(artifacts, "1-bob-offline")
 

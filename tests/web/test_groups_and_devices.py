@@ -12,9 +12,7 @@ from tests.web.conftest import People
 
 
 async def test_a_group_is_created_renamed_changed_and_left(people: People, artifacts: Path) -> None:
-    alice, bob, carol = [await people.person(name) for name in ("alice", "bob", "carol")]
-    for person in (alice, bob, carol):
-        await person.sign_up()
+    alice, bob, carol = await people.signed_up("alice", "bob", "carol")
 
     await alice.page.fill("#group-title", "climbing")
     await alice.page.fill("#group-members", "bob")
@@ -78,14 +76,10 @@ async def test_each_tab_is_a_device_of_its_person(people: People, artifacts: Pat
 
 
 async def test_history_scrolls_back_page_by_page(people: People) -> None:
-    alice = await people.person("alice")
-    await alice.sign_up()
-    bob = await people.person("bob")
-    await bob.sign_up()
+    alice, bob = await people.signed_up("alice", "bob")
     await bob.open_direct("alice")
     for n in range(1, 46):
-        await bob.page.fill("#composer-text", f"message {n}")
-        await bob.page.press("#composer-text", "Enter")
+        await bob.type_and_send(f"message {n}")
     await expect(bob.mine("message 45").locator(".tick")).to_have_attribute("data-state", "delivered")
 
     await alice.page.reload()  # a fresh page: it holds nothing, the server has it all
@@ -116,8 +110,7 @@ async def test_errors_are_told_in_words(people: People, artifacts: Path) -> None
     bob = await people.person("bob")
     await bob.sign_up()
     await alice.open_direct("bob")
-    await alice.page.fill("#composer-text", "x" * 100_001)
-    await alice.page.press("#composer-text", "Enter")
+    await alice.type_and_send("x" * 100_001)
     await expect(alice.page.locator("#toast")).to_have_text(
         "That message is too long (at most 100,000 characters)."
     )
@@ -135,14 +128,10 @@ def tight_send_limit(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_over_the_send_limit_the_client_says_so_and_sends_later(
     tight_send_limit: None, people: People
 ) -> None:
-    alice = await people.person("alice")
-    await alice.sign_up()
-    bob = await people.person("bob")
-    await bob.sign_up()
+    alice, bob = await people.signed_up("alice", "bob")
     await alice.open_direct("bob")
     for n in range(1, 5):
-        await alice.page.fill("#composer-text", f"quick {n}")
-        await alice.page.press("#composer-text", "Enter")
+        await alice.type_and_send(f"quick {n}")
     await expect(alice.page.locator("#toast")).to_contain_text("Slow down")
     await bob.open("alice")
     await expect(bob.message("quick 4")).to_be_visible()
