@@ -43,6 +43,9 @@ async def test_ticks_move_from_sent_to_delivered_to_read(people: People, artifac
     await expect(alice.page.locator("#typing")).to_have_text("")
     await alice.shot(artifacts, "3-alice-read")
     await bob.shot(artifacts, "3-bob")
+    await bob.page.locator("#composer-text").press_sequentially("one more")
+    await expect(alice.page.locator("#typing")).to_have_text("bob is typing…")
+    await alice.shot(artifacts, "4-alice-sees-bob-typing")  # docs/web-client.png
 
 
 async def test_offline_shows_a_banner_then_catches_up_in_order(people: People, artifacts: Path) -> None:
