@@ -13,6 +13,7 @@ from tests.web.conftest import People
 
 async def test_a_group_is_created_renamed_changed_and_left(people: People, artifacts: Path) -> None:
     alice, bob, carol = await people.signed_up("alice", "bob", "carol")
+    await alice.open_direct("carol")
 
     await alice.page.fill("#group-title", "climbing")
     await alice.page.fill("#group-members", "bob")
@@ -21,6 +22,13 @@ async def test_a_group_is_created_renamed_changed_and_left(people: People, artif
     await bob.open("climbing")
     await bob.send("who is in?")
     await expect(alice.message("who is in?").locator(".sender")).to_have_text("bob")
+
+    titles = alice.page.locator("#conversations li .title")
+    await expect(titles).to_have_text(["climbing", "carol"])  # newest activity first
+    await carol.open("alice")
+    await carol.send("psst")
+    await expect(titles).to_have_text(["carol", "climbing"])
+    await expect(alice.conversation("carol").locator(".unread")).to_have_text("1")  # alice is in the group
 
     await alice.send("me")
     tick = alice.mine("me").locator(".tick")
