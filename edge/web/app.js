@@ -12,6 +12,8 @@ const TYPING_IDLE_MS = 4000; // no key for this long: typing stopped
 const TYPING_SHOWN_MS = 6000; // a peer's typing without news fades after this
 const DELIVERED_BATCH_MS = 100;
 const TOAST_MS = 6000;
+const LIST_PAGES_MAX = 10; // conversation list pages fetched per (re)connect, 100 rows each
+const NAME_LOOKUPS_MAX = 10; // direct chats named per refresh (see namePeers)
 
 const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`;
 const stored = { token: "hubbub.token", user: "hubbub.user", device: "hubbub.device" };
@@ -115,16 +117,25 @@ async function welcomed(welcome) {
 }
 
 async function refreshList() {
-  const reply = await conn.request("listConversations", { limit: 100 });
-  for (const item of reply.conversations.items || []) store.upsertConversation(item.conversation, item);
+  let page = { limit: 100 };
+  for (let n = 0; n < LIST_PAGES_MAX; n++) {
+    const list = (await conn.request("listConversations", page)).conversations;
+    const items = list.items || [];
+    for (const item of items) store.upsertConversation(item.conversation, item);
+    if (!list.hasMore || !items.length) break;
+    const last = items[items.length - 1].conversation;
+    page = { limit: 100, beforeActivityMs: last.lastActivityMs, beforeConversationId: last.conversationId };
+  }
   render();
-  await namePeers();
+  await namePeers().catch(() => {}); // names are a nicety: never in the way of catching up
 }
 
 // List rows carry no members: a direct chat whose peer we never learnt is named from the
 // senders of its latest messages, else from who received our newest one.
 async function namePeers() {
-  const unnamed = [...store.conversations.values()].filter((c) => !store.isGroup(c) && !store.peerOf(c));
+  const unnamed = [...store.conversations.values()]
+    .filter((c) => !store.isGroup(c) && !store.peerOf(c))
+    .slice(0, NAME_LOOKUPS_MAX); // the rest on a later refresh (queries are rate limited)
   for (const conv of unnamed) {
     const body = { conversationId: conv.id, anchorSeq: "0", direction: "HISTORY_DIRECTION_BEFORE", limit: PAGE };
     const page = (await conn.request("history", body)).history;
@@ -244,15 +255,21 @@ async function openConversation(id) {
   render();
   const conv = store.conversations.get(id);
   if (!conv.loaded) await loadOlder(conv, { first: true });
+  render();
+  const box = $("messages");
+  while (conv.hasOlder && openId === id && box.scrollHeight <= box.clientHeight) {
+    if (!(await loadOlder(conv))) break; // short messages: fill the screen, so it can scroll up
+    render();
+  }
   await readOpen();
   await refreshTicks(conv);
   render();
   scrollToBottom();
 }
 
-// Older messages, a page at a time (the first page is the newest).
+// Older messages, a page at a time (the first page is the newest); false if none came.
 async function loadOlder(conv, { first = false } = {}) {
-  if (conv.loadingOlder || (!first && !conv.hasOlder)) return;
+  if (conv.loadingOlder || (!first && !conv.hasOlder)) return false;
   conv.loadingOlder = true;
   const anchorSeq = first ? "0" : String(store.oldestSeq(conv));
   try {
@@ -261,8 +278,10 @@ async function loadOlder(conv, { first = false } = {}) {
     for (const message of reply.history.messages || []) takeMessage(message);
     conv.hasOlder = Boolean(reply.history.hasMore);
     conv.loaded = true;
+    return true;
   } catch (error) {
     toast(errorText(error));
+    return false;
   } finally {
     conv.loadingOlder = false;
   }
