@@ -118,16 +118,31 @@ async function welcomed(welcome) {
 
 async function refreshList() {
   let page = { limit: 100 };
+  const listed = new Set();
   for (let n = 0; n < LIST_PAGES_MAX; n++) {
     const list = (await conn.request("listConversations", page)).conversations;
     const items = list.items || [];
-    for (const item of items) store.upsertConversation(item.conversation, item);
-    if (!list.hasMore || !items.length) break;
+    for (const item of items) listed.add(store.upsertConversation(item.conversation, item).id);
+    if (!list.hasMore || !items.length) {
+      forgetUnlisted(listed); // the whole list came: what is not in it we left or were removed from
+      break;
+    }
     const last = items[items.length - 1].conversation;
     page = { limit: 100, beforeActivityMs: last.lastActivityMs, beforeConversationId: last.conversationId };
   }
   render();
   await namePeers().catch(() => {}); // names are a nicety: never in the way of catching up
+}
+
+function forgetUnlisted(listed) {
+  for (const conv of [...store.conversations.values()]) {
+    if (listed.has(conv.id)) continue;
+    store.forget(conv.id);
+    if (openId === conv.id) {
+      openId = null;
+      toast(`You are no longer a member of ${store.titleOf(conv)}.`);
+    }
+  }
 }
 
 // List rows carry no members: a direct chat whose peer we never learnt is named from the

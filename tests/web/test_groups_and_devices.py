@@ -151,3 +151,21 @@ async def test_over_the_send_limit_the_client_says_so_and_sends_later(
     await bob.open("alice")
     await expect(bob.message("quick 4")).to_be_visible()
     assert await bob.bodies() == [f"quick {n}" for n in range(1, 5)]  # none lost, none twice
+
+
+async def test_a_message_written_after_being_removed_is_refused_in_words(people: People) -> None:
+    alice, bob = await people.signed_up("alice", "bob")
+    await alice.page.fill("#group-title", "crew")
+    await alice.page.fill("#group-members", "bob")
+    await alice.page.click("#group-form button")
+    await bob.open("crew")
+    await people.context_of("bob").set_offline(True)
+    await expect(bob.page.locator("#offline-banner")).to_be_visible()
+    await alice.page.click("#group-button")
+    await alice.page.locator('#group-members-list [data-member="bob"] button.remove').click()
+    await expect(alice.page.locator('#group-members-list [data-member="bob"]')).to_have_count(0)
+    await bob.type_and_send("am I still in?")  # written offline, sent on reconnect
+
+    await people.context_of("bob").set_offline(False)
+    await expect(bob.page.locator("#toast")).to_have_text("You are not a member of this conversation.")
+    await expect(bob.conversation("crew")).to_have_count(0)
