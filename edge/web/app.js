@@ -4,14 +4,14 @@
 import { HubbubConnection } from "./client.js";
 import { ChatStore, seqOf } from "./store.js";
 import { errorText } from "./errors.js";
-import { el, $ } from "./dom.js";
+import { $ } from "./dom.js";
+import { render as paint, scrollToBottom, toast } from "./view.js";
 
 const PAGE = 30; // history page size
 const TYPING_EVERY_MS = 3000; // re-announce typing at most this often (the limit is 1/s)
 const TYPING_IDLE_MS = 4000; // no key for this long: typing stopped
 const TYPING_SHOWN_MS = 6000; // a peer's typing without news fades after this
 const DELIVERED_BATCH_MS = 100;
-const TOAST_MS = 6000;
 const LIST_PAGES_MAX = 10; // conversation list pages fetched per (re)connect, 100 rows each
 const NAME_LOOKUPS_MAX = 10; // direct chats named per refresh (see namePeers)
 
@@ -474,114 +474,16 @@ function wireForms() {
   document.addEventListener("visibilitychange", () => openId && readOpen().then(render));
 }
 
-// ---- rendering ----
-
-let toastTimer = null;
-function toast(text) {
-  $("toast").textContent = text;
-  $("toast").hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => ($("toast").hidden = true), TOAST_MS);
-}
-
-function presenceDot(userId) {
-  return el("span", { class: "presence", "data-presence": userId ? store.presenceOf(userId) : "none" });
-}
+const actions = {
+  open: (id) => openConversation(id),
+  readBy: (conv, message) => showReadBy(conv, message),
+  removeMember: (conv, userId) => conversationChange("updateGroup", { conversationId: conv.id, removeMember: userId }),
+};
 
 function render() {
   if (!store) return;
   localStorage.setItem(peersKey(), JSON.stringify([...store.peers]));
-  renderList();
-  renderChat();
-}
-
-function renderList() {
-  const items = store.sortedConversations().map((conv) => {
-    const peer = store.peerOf(conv);
-    const preview = conv.lastMessage ? `${conv.lastMessage.senderId}: ${conv.lastMessage.body || ""}` : "";
-    const li = el(
-      "li",
-      { "data-conversation-id": conv.id, "data-kind": store.isGroup(conv) ? "group" : "direct", class: conv.id === openId ? "open" : "" },
-      presenceDot(peer),
-      el("span", { class: "title" }, store.titleOf(conv)),
-      conv.unread > 0n ? el("span", { class: "unread" }, String(conv.unread)) : el("span"),
-      el("span", { class: "preview" }, preview),
-    );
-    li.addEventListener("click", () => openConversation(conv.id));
-    return li;
-  });
-  $("conversations").replaceChildren(...items);
-}
-
-function renderChat() {
-  const conv = store.conversations.get(openId);
-  $("chat").hidden = !conv;
-  $("no-chat").hidden = Boolean(conv);
-  if (!conv) return;
-  const group = store.isGroup(conv);
-  const peer = store.peerOf(conv);
-  $("chat").classList.toggle("group", group);
-  $("chat").dataset.conversationId = conv.id;
-  $("chat-title").textContent = store.titleOf(conv);
-  $("chat-presence").hidden = group;
-  $("chat-presence").dataset.presence = peer ? store.presenceOf(peer) : "none";
-  $("group-button").hidden = !group;
-  if (group) renderMembers(conv);
-  $("history-status").textContent = conv.loaded ? (conv.hasOlder ? "scroll up for older messages" : "start of the conversation") : "loading…";
-
-  const box = $("messages");
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 30;
-  const rows = store.messagesOf(conv).map((message) => messageRow(conv, message, group));
-  for (const item of store.pendingOf(conv.id)) rows.push(pendingRow(item));
-  $("message-list").replaceChildren(...rows);
-  if (atBottom) scrollToBottom();
-
-  const typing = store.typingIn(conv.id, Date.now());
-  $("typing").textContent = typing.length ? `${typing.join(", ")} ${typing.length > 1 ? "are" : "is"} typing…` : "";
-}
-
-function messageRow(conv, message, group) {
-  const mine = message.senderId === store.me;
-  const time = new Date(Number(message.sentAtMs || 0)).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  const meta = el("span", { class: "meta" }, time);
-  if (mine) {
-    const state = store.tickOf(conv, message);
-    const tick = el("span", { class: "tick", "data-state": state, title: state }, state === "sent" ? "✓" : "✓✓");
-    if (group) tick.addEventListener("click", () => showReadBy(conv, message));
-    meta.append(tick);
-  }
-  return el(
-    "li",
-    { class: mine ? "message mine" : "message", "data-seq": message.seq, "data-sender": message.senderId },
-    group && !mine ? el("span", { class: "sender" }, message.senderId) : "",
-    el("span", { class: "body" }, message.body || ""),
-    meta,
-  );
-}
-
-function pendingRow(item) {
-  const state = item.failed ? "failed" : "pending";
-  const tick = el("span", { class: "tick", "data-state": state, title: item.failed || "sending" }, item.failed ? "!" : "…");
-  return el("li", { class: "message mine", "data-pending": item.clientMsgId }, el("span", { class: "body" }, item.body), el("span", { class: "meta" }, tick));
-}
-
-function renderMembers(conv) {
-  const rows = (conv.members || []).map((member) => {
-    const role = member.role === "ROLE_OWNER" ? " (owner)" : member.role === "ROLE_ADMIN" ? " (admin)" : "";
-    const li = el("li", { "data-member": member.userId }, member.userId + role);
-    if (member.userId !== store.me) {
-      const remove = el("button", { type: "button", class: "remove" }, "Remove");
-      remove.addEventListener("click", () => conversationChange("updateGroup", { conversationId: conv.id, removeMember: member.userId }));
-      li.append(" ", remove);
-    }
-    return li;
-  });
-  $("group-members-list").replaceChildren(...rows);
-}
-
-function scrollToBottom() {
-  const box = $("messages");
-  box.scrollTop = box.scrollHeight;
+  paint(store, openId, actions);
 }
 
 boot();
