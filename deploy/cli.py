@@ -79,6 +79,12 @@ def chat_command(argv0: str, executable: str, on_path: str | None) -> str:
     return f"{shlex.quote(executable)} -m deploy.cli"
 
 
+def web_client_url(ws_url: str) -> str:
+    """The web client is served on the WebSocket port (edge/static_files.py)."""
+    scheme, rest = ws_url.split("://", 1)
+    return f"{'https' if scheme == 'wss' else 'http'}://{rest.rstrip('/')}/"
+
+
 def banner(node: SingleNode, hubbub: str) -> str:
     from discovery.admin_cli import DEFAULT_TARGET
     from sdk.terminal_chat import DEFAULT_URLS
@@ -93,6 +99,7 @@ def banner(node: SingleNode, hubbub: str) -> str:
     )
     return (
         f"hubbub is up.\n"
+        f"  web client:           {web_client_url(node.ws_url)}  (open it in a browser)\n"
         f"  WebSocket clients:    {node.ws_url}  (subprotocols hubbub.v1.json, hubbub.v1.proto)\n"
         f"  gRPC-stream clients:  {node.gateway_target}  (hubbub.v1.Gateway/Connect)\n"
         f"  discovery (admin):    {node.discovery_target}  ({admin} nodes)\n"
@@ -126,6 +133,7 @@ def _ready(node: SingleNode, config: NodeConfig, ready_json: bool) -> None:
     if ready_json:
         addresses = {
             "ws_url": node.ws_url,
+            "web_url": web_client_url(node.ws_url),
             "gateway_target": node.gateway_target,
             "discovery_target": node.discovery_target,
             "data_dir": str(config.data_dir.absolute()),

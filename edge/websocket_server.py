@@ -7,14 +7,18 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from edge.codec import SUBPROTOCOLS, codec_for
 from edge.connection import Connection, EdgeContext
+from edge.static_files import WebFiles
 from edge.ws_direct import DirectServerConnection
 
 log = logging.getLogger(__name__)
@@ -97,6 +101,21 @@ class WebSocketTransport:
             ws.transport.abort()
 
 
+def web_client_responder(web: WebFiles) -> Callable[[ServerConnection, Request], Response | None]:
+    """A request that asks for no WebSocket upgrade is a browser loading the web client."""
+
+    def process_request(_: ServerConnection, request: Request) -> Response | None:
+        if "websocket" in request.headers.get("Upgrade", "").lower():
+            return None  # the WebSocket handshake goes on
+        reply = web.reply(request.method, request.path)
+        headers = Headers(reply.headers)
+        headers["Content-Length"] = str(len(reply.body))
+        headers["Connection"] = "close"
+        return Response(reply.status, HTTPStatus(reply.status).phrase, headers, reply.body)
+
+    return process_request
+
+
 def select_subprotocol(_: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
     """The client's first supported choice; none offered (or none known) = JSON, no header."""
     for name in offered:
@@ -133,6 +152,7 @@ async def start_websocket_server(
         ping_interval=None,  # liveness is the protocol's own Ping/heartbeat_timeout
         close_timeout=CLOSE_TIMEOUT_S,
         create_connection=DirectServerConnection,
+        process_request=web_client_responder(WebFiles()),
         logger=_library_log,
     )
 
