@@ -10,11 +10,11 @@ import pytest
 
 from discovery import DiscoveryConfig, NodeInfo, NodeKind, StaticRegistry, start_discovery
 from discovery.admin_cli import main
-from kernel.grpc_server import GrpcService
+from discovery.server import DiscoveryService
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[GrpcService, StaticRegistry]]:
+async def server() -> AsyncIterator[tuple[DiscoveryService, StaticRegistry]]:
     registry = StaticRegistry(
         [
             NodeInfo("edge-a", NodeKind.EDGE, "127.0.0.1:11", "ws://127.0.0.1:21/ws", connections=4),
@@ -37,7 +37,7 @@ def table(text: str) -> list[list[str]]:
 
 
 async def test_nodes_prints_a_table(
-    server: tuple[GrpcService, StaticRegistry], capsys: pytest.CaptureFixture[str]
+    server: tuple[DiscoveryService, StaticRegistry], capsys: pytest.CaptureFixture[str]
 ) -> None:
     service, _ = server
     assert await run_cli("--target", service.target, "nodes") == 0
@@ -51,7 +51,7 @@ async def test_nodes_prints_a_table(
 
 
 async def test_drain_then_assign_then_undrain(
-    server: tuple[GrpcService, StaticRegistry], capsys: pytest.CaptureFixture[str]
+    server: tuple[DiscoveryService, StaticRegistry], capsys: pytest.CaptureFixture[str]
 ) -> None:
     service, registry = server
     assert await run_cli("--target", service.target, "assign", "alice") == 0
@@ -70,7 +70,7 @@ async def test_drain_then_assign_then_undrain(
 
 
 async def test_errors_are_one_line_with_the_code(
-    server: tuple[GrpcService, StaticRegistry],
+    server: tuple[DiscoveryService, StaticRegistry],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -120,7 +120,7 @@ async def test_drain_says_what_it_does_and_assign_explains_itself_on_a_single_no
 
 
 async def test_move_partition_is_refused_clearly_where_nothing_moves_partitions(
-    server: tuple[GrpcService, StaticRegistry], capsys: pytest.CaptureFixture[str]
+    server: tuple[DiscoveryService, StaticRegistry], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A discovery service given no mover (no router process behind it) says so; a negative
     partition never leaves the CLI. (The move itself: tests/e2e/test_two_routers.py.)"""
