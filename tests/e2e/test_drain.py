@@ -1,0 +1,148 @@
+"""Drain on a node of two edges: `hubbub admin drain edge-1` moves its clients to edge-2 while
+messages flow, and each member gets every message once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from deploy.single_node import SingleNode, start_single_node
+from discovery import admin_cli
+from protos import client_pb2 as pb
+from sdk.client import ChatClient, ClientOptions
+from sdk.connection import Credentials
+from sdk.events import ConnectionChanged, ConnectionState, Event
+from tests.e2e.conftest import config_for_tests
+
+TIMEOUT_S = 60.0
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+async def two_edges(tmp_path: Path) -> AsyncIterator[SingleNode]:
+    config = config_for_tests(tmp_path, edges=2, drain_period_ms=300, drain_close_after_ms=10_000)
+    running = await start_single_node(config)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+async def admin(node: SingleNode, *command: str) -> str:
+    """`hubbub admin ...` against the node, with the secret from its data dir."""
+    argv = ["--target", node.discovery_target, "--data-dir", str(node.data_dir), *command]
+    return await admin_cli.run(admin_cli.build_parser("hubbub admin").parse_args(argv))
+
+
+class Recorder:
+    """Every event a client emits, kept in order, with a wake for whoever waits on them."""
+
+    def __init__(self, client: ChatClient) -> None:
+        self.client = client
+        self.events: list[Event] = []
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for event in self.client.events():
+            self.events.append(event)
+            self._changed.set()
+
+    def messages(self) -> list[pb.Message]:
+        return [e for e in self.events if isinstance(e, pb.Message)]
+
+    def resumed_after_a_drop(self) -> bool:
+        states = [e.state for e in self.events if isinstance(e, ConnectionChanged)]
+        return ConnectionState.DISCONNECTED in states and states[-1] is ConnectionState.RESUMED
+
+    async def wait_until(self, condition: object) -> None:
+        assert callable(condition)
+        async with asyncio.timeout(TIMEOUT_S):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def stop(self) -> None:
+        await self.client.close()
+        await self._task
+
+
+async def sign_up(target: str, user: str, node: SingleNode) -> ChatClient:
+    return await ChatClient.connect(
+        target,
+        device_id=f"{user}-phone",
+        sign_up=Credentials(user, PASSWORD),
+        options=ClientOptions(discovery=node.discovery_target),
+    )
+
+
+async def test_a_drained_edge_moves_its_clients_and_nothing_is_lost_or_doubled(two_edges: SingleNode) -> None:
+    node = two_edges
+    edge_1, edge_2 = node.ws_urls
+    alice = Recorder(await sign_up(edge_1, "alice", node))
+    bob = Recorder(await sign_up(edge_1, "bob", node))
+    carol = Recorder(await sign_up(edge_2, "carol", node))
+    try:
+        assert [r.client.welcome.edge_id for r in (alice, bob, carol) if r.client.welcome] == [
+            "edge-1",
+            "edge-1",
+            "edge-2",
+        ]
+        group = await carol.client.create_group("drain", ["alice", "bob"])
+        cid = group.conversation_id
+        for i in range(10):
+            await carol.client.send(cid, f"before {i}")
+
+        drained = await admin(node, "drain", "edge-1")
+        assert "edge-1" in drained and "yes" in drained
+
+        async def send_during(recorder: Recorder, count: int) -> None:
+            for i in range(count):
+                await recorder.client.send(cid, f"{recorder.client.user_id} during {i}")
+
+        # Everyone keeps sending while edge-1 tells its clients to move (sends are retried with
+        # the same client_msg_id across the move: stored once).
+        await asyncio.gather(send_during(carol, 20), send_during(alice, 5), send_during(bob, 5))
+        for mover in (alice, bob):
+            await mover.wait_until(mover.resumed_after_a_drop)
+            assert mover.client.welcome is not None and mover.client.welcome.edge_id == "edge-2"
+        for i in range(10):
+            await carol.client.send(cid, f"after {i}")
+
+        sent_by = {"carol": 10 + 20 + 10, "alice": 5, "bob": 5}
+        total = sum(sent_by.values())
+        for member in (alice, bob, carol):
+            others = total - sent_by[member.client.user_id]
+
+            def arrived(member: Recorder = member) -> list[pb.Message]:
+                return [m for m in member.messages() if m.conversation_id == cid]
+
+            await member.wait_until(lambda arrived=arrived, others=others: len(arrived()) >= others)
+            seqs = [m.seq for m in arrived()]
+            assert seqs == sorted(set(seqs)), "once each, in order"
+            assert len(seqs) == others and max(seqs) <= total
+            assert all(m.sender_id != member.client.user_id for m in arrived())
+        history = await carol.client.history(cid, limit=100)
+        bodies = [m.body for m in history.messages]
+        assert len(bodies) == total and len(set(bodies)) == total, "every send stored once"
+    finally:
+        for recorder in (alice, bob, carol):
+            await recorder.stop()
+
+
+async def test_undrain_lets_the_edge_take_clients_again(two_edges: SingleNode) -> None:
+    await admin(two_edges, "drain", "edge-1")
+    for user in ("dave", "erin", "frank"):
+        options = ClientOptions(discovery=two_edges.discovery_target)
+        client = await ChatClient.connect(
+            "", device_id="d", sign_up=Credentials(user, PASSWORD), options=options
+        )
+        assert client.welcome is not None and client.welcome.edge_id == "edge-2"
+        await client.close()
+    await admin(two_edges, "undrain", "edge-1")
+    nodes = await admin(two_edges, "nodes", "--kind", "edge")
+    assert [line.split()[:1] for line in nodes.splitlines()[1:]] == [["edge-1"], ["edge-2"]]
+    assert "yes" not in nodes
