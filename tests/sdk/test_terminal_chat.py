@@ -174,3 +174,30 @@ def test_last_seen_reads_the_way_people_say_it() -> None:
     assert ago(0, 3 * 24 * 60 * minute).startswith("on ")
     assert status_text(False, 0, 5 * minute) == "offline"  # never seen since presence started
     assert status_text(False, 1, 5 * minute + 1) == "offline, last seen 5 min ago"
+
+
+async def test_terminal_chat_goes_through_discovery_when_given_its_address(node: SingleNode) -> None:
+    alice_id, bob_id = unique("alice"), unique("bob")
+    bob = await ChatClient.connect(node.ws_url, device_id="b", sign_up=Credentials(bob_id, "bob-password"))
+    typed: asyncio.Queue[str | None] = asyncio.Queue()
+    screen = Screen()
+
+    async def lines() -> AsyncIterator[str]:
+        while (line := await typed.get()) is not None:
+            yield line
+
+    argv = ["--user", alice_id, "--password", "alice-password", "--discovery", node.discovery_target]
+    args = parse_args([*argv, "--to", bob_id])
+    assert args.url == ""  # no edge named: discovery's answer is used
+    terminal = asyncio.create_task(run(args, lines(), screen.write))
+    try:
+        await screen.printed(f"chatting with @{bob_id}")
+        typed.put_nowait("found you through discovery\n")
+        (got,) = await messages(bob, 1)
+        assert (got.sender_id, got.body) == (alice_id, "found you through discovery")
+        typed.put_nowait("/quit\n")
+        assert await asyncio.wait_for(terminal, TIMEOUT_S) == 0
+    finally:
+        typed.put_nowait(None)
+        await asyncio.wait_for(terminal, TIMEOUT_S)
+        await bob.close()
