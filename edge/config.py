@@ -114,6 +114,10 @@ class EdgeConfig:
     watch_partitions: bool = False
     """Route by the partition map the routers serve (Router.WatchPartitions, re-routed as it
     changes); off = a static map balanced over router_targets (epoch 0, unfenced)."""
+    discovery_target: str = ""
+    """host:port of discovery, for an edge in its own process: it reports its load there
+    (Discovery.ReportLoad) and watches its own node for the draining mark (WatchNodes).
+    Empty = neither, unless the composition root wires them in-process (`hubbub up`)."""
     drain_period_ms: int = 30_000
     """When the edge is drained (`hubbub admin drain`), its clients are sent the Reconnect frame
     spread evenly over this long, so they do not all reconnect elsewhere at once."""

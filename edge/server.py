@@ -13,6 +13,7 @@ from websockets.asyncio.server import Server
 from edge.actions import CloseCode
 from edge.config import EdgeConfig
 from edge.connection import EdgeContext, PresenceSink
+from edge.discovery_link import DiscoveryLink
 from edge.drain import Drainer, DrainWatch
 from edge.grpc_gateway import gateway_handler
 from edge.hub import Hub
@@ -63,6 +64,7 @@ class EdgeService:
     _ticker: asyncio.Task[None] | None = None
     _watcher: asyncio.Task[None] | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
+    _discovery: DiscoveryLink | None = None
     _stopped: bool = field(default=False)
 
     @property
@@ -104,6 +106,8 @@ class EdgeService:
         if self.reporter is not None:
             await self.reporter.stop()
         await self.queries.close()
+        if self._discovery is not None:
+            await self._discovery.close()
 
 
 async def _tick_forever(ctx: EdgeContext, period_s: float) -> None:
@@ -135,7 +139,8 @@ async def start_edge(
     `map_watch`: where the partition map comes from (in-process ownership); else the routers'
     WatchPartitions when `watch_partitions`, else a static map over `router_targets`.
     `drain_watch`: whether this edge is draining (its node in the registry); `load_sink`:
-    where its load is reported. Without them the edge never drains and reports nothing."""
+    where its load is reported. Without them, both go to `discovery_target` over gRPC when it is
+    set; else the edge never drains and reports nothing."""
     clock = clock or SystemClock()
     hub = Hub()
     links = RouterLinks(
@@ -217,6 +222,12 @@ async def start_edge(
     )
     if reporter is not None:
         reporter.start()
+    link = None
+    if drain_watch is None and load_sink is None and config.discovery_target:
+        link = DiscoveryLink(
+            config.discovery_target, config.edge_id, config.internal_secret, config.internal_tls_dir
+        )
+        drain_watch = load_sink = link
     drainer = Drainer(hub, config.drain_period_ms, config.drain_close_after_ms)
     loop = asyncio.get_running_loop()
     background = []
@@ -227,7 +238,7 @@ async def start_edge(
         background.append(loop.create_task(reports))
     service = EdgeService(
         config, ctx, ws_server, grpc_service, links, queries, reporter, drainer,
-        _watcher=watcher, _background=background,
+        _watcher=watcher, _background=background, _discovery=link,
     )  # fmt: skip
     service._ticker = loop.create_task(_tick_forever(ctx, tick_period_s(config)))
     return service
