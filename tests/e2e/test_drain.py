@@ -4,6 +4,7 @@ messages flow, and each member gets every message once, in order."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -146,3 +147,18 @@ async def test_undrain_lets_the_edge_take_clients_again(two_edges: SingleNode) -
     nodes = await admin(two_edges, "nodes", "--kind", "edge")
     assert [line.split()[:1] for line in nodes.splitlines()[1:]] == [["edge-1"], ["edge-2"]]
     assert "yes" not in nodes
+
+
+async def test_a_browser_finds_an_edge_over_http(two_edges: SingleNode) -> None:
+    """GET /v1/edge on the node's discovery, as a page's fetch() would (CORS included)."""
+    host, port = two_edges.discovery_http.removeprefix("http://").split(":")
+    await admin(two_edges, "drain", "edge-1")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /v1/edge?user=grace&device=laptop HTTP/1.1\r\nHost: x\r\nOrigin: http://app\r\n\r\n")
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Access-Control-Allow-Origin: *" in head
+    found = json.loads(body)
+    assert found["edgeId"] == "edge-2" and found["wsUrl"] == two_edges.ws_urls[1]
