@@ -16,7 +16,7 @@ from google.protobuf import json_format
 
 from discovery.model import NodeInfo
 from kernel.error_frames import fill_from
-from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotFound
+from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotFound, Unavailable
 from kernel.limits import MAX_HTTP_REQUEST_BYTES
 from protos import client_pb2, discovery_pb2
 
@@ -92,6 +92,8 @@ def parse_target(target: str) -> discovery_pb2.AssignEdgeRequest:
         if len(values) > 1:
             raise InvalidArgument(f"{name} is given more than once")
         setattr(request, field, values[0])
+    if not request.user_id:
+        raise InvalidArgument(f"user is required ({EDGE_PATH}?user=...)")
     return request
 
 
@@ -135,8 +137,18 @@ async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
         return None
 
 
-async def start_http(host: str, port: int, assign: Assign) -> HttpService:
+async def start_http(host: str, port: int, assign: Assign, max_connections: int = 1024) -> HttpService:
+    """Beyond `max_connections` at once, a new connection is answered 503 at once (retryable)."""
+    open_connections = 0
+
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_connections
+        if open_connections >= max_connections:
+            busy = Unavailable("discovery is busy: retry")
+            writer.write(response(503, orjson.dumps(error_json(busy))))
+            writer.close()
+            return
+        open_connections += 1
         try:
             async with asyncio.timeout(READ_TIMEOUT_S):
                 head = await _read_head(reader)
@@ -149,6 +161,7 @@ async def start_http(host: str, port: int, assign: Assign) -> HttpService:
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass  # a client that left or stalled: nothing to answer
         finally:
+            open_connections -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

@@ -57,7 +57,7 @@ async def start_discovery(
         return await assign_edge(registry, request, config.default_edge_capacity)
 
     try:
-        http = await start_http(config.host, config.http_port, assign)
+        http = await start_http(config.host, config.http_port, assign, config.http_max_connections)
     except BaseException:
         await grpc_service.stop(0)
         raise

@@ -99,6 +99,24 @@ async def _drain(service: DiscoveryService, node_id: str) -> None:
         await call(stub.SetDraining(discovery_pb2.SetDrainingRequest(node_id=node_id, draining=True)))
 
 
+async def test_connections_beyond_the_cap_are_told_to_retry() -> None:
+    registry = StaticRegistry([NodeInfo("e1", NodeKind.EDGE, "127.0.0.1:11", "ws://127.0.0.1:21")])
+    service = await start_discovery(DiscoveryConfig(http_max_connections=1), registry)
+    assert service.http is not None
+    try:
+        idle = await asyncio.open_connection(service.http.host, service.http.port)  # holds the one slot
+        reader, writer = await asyncio.open_connection(service.http.host, service.http.port)
+        answer = await reader.read()  # answered before the request is even read
+        writer.close()
+        status, body = int(answer.split(b" ")[1]), answer.partition(b"\r\n\r\n")[2]
+        assert status == 503 and orjson.loads(body)["error"]["retryable"] is True
+        idle[1].close()
+        await idle[1].wait_closed()
+    finally:
+        await service.stop(0.5)
+        await registry.close()
+
+
 async def test_preflight_and_other_methods(service: DiscoveryService) -> None:
     status, headers, body = await exchange(service, b"OPTIONS /v1/edge HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status == 204 and headers["access-control-allow-methods"] == "GET, OPTIONS" and body == b""

@@ -6,7 +6,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.actions import CloseCode
@@ -65,6 +65,7 @@ def hub_of(count: int) -> tuple[Hub, list[Member]]:
     return hub, members
 
 
+@settings(deadline=None)  # no timing: a loaded machine is not a failure
 @given(st.integers(0, 500), st.integers(0, 60_000), st.integers(0, 60_000), st.randoms(use_true_random=False))
 def test_the_plan_spreads_clients_over_the_period_and_leaves_time_to_obey(
     count: int, period_ms: int, close_after_ms: int, rng: random.Random
