@@ -170,6 +170,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
         "ws_url": edges[0].ws_url,
         "ws_urls": ",".join(e.ws_url for e in edges),
         "gateway_target": edges[0].grpc_target,
+        "gateway_targets": ",".join(e.grpc_target for e in edges),
         "discovery_target": discovery.target,
         "discovery_http": discovery.http_url,
     }

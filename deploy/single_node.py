@@ -56,6 +56,8 @@ class SingleNode:
     push: PushNotifier | None
     ws_urls: list[str] = field(default_factory=list)
     """Every edge's WebSocket URL (`edges`), edge-1's first."""
+    gateway_targets: list[str] = field(default_factory=list)
+    """Every edge's gRPC Gateway host:port, edge-1's first."""
     discovery_http: str = ""
     """Base URL of discovery's HTTP endpoint (GET /v1/edge)."""
     child_pids: list[int] = field(default_factory=list)
@@ -227,6 +229,7 @@ async def start_single_node(
         presence_target=addresses["presence_target"],
         push=push,
         ws_urls=addresses["ws_urls"].split(","),
+        gateway_targets=addresses["gateway_targets"].split(","),
         discovery_http=addresses.get("discovery_http", ""),
         child_pids=[proc.pid for proc in children],
         _stops=stops,

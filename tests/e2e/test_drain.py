@@ -16,6 +16,7 @@ from protos import client_pb2 as pb
 from sdk.client import ChatClient, ClientOptions
 from sdk.connection import Credentials
 from sdk.events import ConnectionChanged, ConnectionState, Event
+from sdk.transport import TransportKind
 from tests.e2e.conftest import config_for_tests
 
 TIMEOUT_S = 60.0
@@ -71,21 +72,25 @@ class Recorder:
         await self._task
 
 
-async def sign_up(target: str, user: str, node: SingleNode) -> ChatClient:
+async def sign_up(node: SingleNode, edge: int, user: str, transport: TransportKind) -> ChatClient:
+    targets = node.gateway_targets if transport == "grpc" else node.ws_urls
     return await ChatClient.connect(
-        target,
+        targets[edge],
         device_id=f"{user}-phone",
         sign_up=Credentials(user, PASSWORD),
+        transport=transport,
         options=ClientOptions(discovery=node.discovery_target),
     )
 
 
-async def test_a_drained_edge_moves_its_clients_and_nothing_is_lost_or_doubled(two_edges: SingleNode) -> None:
+@pytest.mark.parametrize("transport", ["ws", "grpc"])
+async def test_a_drained_edge_moves_its_clients_and_nothing_is_lost_or_doubled(
+    two_edges: SingleNode, transport: TransportKind
+) -> None:
     node = two_edges
-    edge_1, edge_2 = node.ws_urls
-    alice = Recorder(await sign_up(edge_1, "alice", node))
-    bob = Recorder(await sign_up(edge_1, "bob", node))
-    carol = Recorder(await sign_up(edge_2, "carol", node))
+    alice = Recorder(await sign_up(node, 0, "alice", transport))
+    bob = Recorder(await sign_up(node, 0, "bob", transport))
+    carol = Recorder(await sign_up(node, 1, "carol", transport))
     try:
         assert [r.client.welcome.edge_id for r in (alice, bob, carol) if r.client.welcome] == [
             "edge-1",
