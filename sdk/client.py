@@ -402,27 +402,29 @@ class ChatClient:
         return transport
 
     async def _edge_target(self) -> str:
-        """Where to connect now: the edge a Reconnect named, else discovery's answer, else
+        """Where to connect now: the edge a Reconnect led to, else discovery's answer, else
         `target` (also when discovery cannot answer and there is a target to fall back on)."""
         move_to, self._move_to = self._move_to, ""
         if move_to:
             return move_to
         if not self.options.discovery or (self.welcome is None and self.target):
             return self.target  # a target given for the first connect is used as given
-        user_id = self.user_id or (self._credentials.user_id if self._credentials else "")
-        previous = self.welcome.edge_id if self.welcome is not None else ""
         try:
-            return await assign_edge(
-                self.options.discovery,
-                self._kind,
-                user_id=user_id,
-                device_id=self.device_id,
-                previous_edge_id=previous,
-            )
+            return await self._ask_discovery()
         except Unavailable:
             if not self.target:
                 raise
             return self.target
+
+    async def _ask_discovery(self) -> str:
+        user_id = self.user_id or (self._credentials.user_id if self._credentials else "")
+        return await assign_edge(
+            self.options.discovery,
+            self._kind,
+            user_id=user_id,
+            device_id=self.device_id,
+            previous_edge_id=self.welcome.edge_id if self.welcome is not None else "",
+        )
 
     async def _reconnect(self) -> Transport | None:
         attempt = 0
@@ -643,14 +645,27 @@ class ChatClient:
         if transport is None:
             return
         self._moving = True
-        self._move_to = reconnect.edge_url
-        task = asyncio.create_task(self._leave_after(transport, reconnect.after_ms / 1000))
+        task = asyncio.create_task(
+            self._leave_after(transport, reconnect.after_ms / 1000, reconnect.edge_url)
+        )
         task.add_done_callback(_ignore_failure)
 
-    async def _leave_after(self, transport: Transport, delay_s: float) -> None:
+    async def _leave_after(self, transport: Transport, delay_s: float, edge_url: str) -> None:
+        """Move once another edge is known; with nowhere else to go (discovery has no other
+        edge, or cannot be asked), stay: the drained edge closes this connection in time and
+        the client reconnects with backoff as after any close (never a tight loop)."""
         await asyncio.sleep(delay_s)
-        if self._transport is transport:
-            await transport.close()  # recv then raises TransportClosed: _supervise reconnects
+        target = edge_url
+        if not target:
+            try:
+                target = await self._ask_discovery()
+            except HubbubError:
+                target = ""
+        if not target or target == self.target or self._transport is not transport:
+            self._moving = False
+            return
+        self._move_to = target
+        await transport.close()  # recv then raises TransportClosed: _supervise reconnects
 
     def _on_sent(self, send: pb.SendMessage, sent: pb.Sent, now: float) -> None:
         """Our own message holds its seq too: record it so it never looks like a gap."""
