@@ -24,7 +24,7 @@ SECRET_FILE = "internal_secret"  # left in the data dir by `hubbub up` (0600)
 DEFAULT_TARGET = "127.0.0.1:8767"  # `hubbub up` binds discovery here (deploy NodeConfig)
 CALL_TIMEOUT_S = 10.0
 MOVE_TIMEOUT_S = 60.0  # a handoff waits for the partition's in-flight sends
-COLUMNS = ("NODE", "KIND", "GRPC", "WS", "CONNS", "DRAINING", "PARTITIONS", "EPOCH")
+COLUMNS = ("NODE", "KIND", "GRPC", "WS", "CONNS", "DRAINING", "PARTITIONS", "EPOCH", "MSG/S", "ZONE")
 _KIND_NAME = {value: kind.value for kind, value in KIND_TO_PROTO.items()}
 
 
@@ -75,6 +75,8 @@ def format_table(nodes: Sequence[discovery_pb2.Node]) -> str:
             "yes" if n.draining else "no",
             partition_ranges(n.partitions),
             str(n.epoch),
+            f"{n.msgs_per_second:.1f}",
+            n.zone or "-",
         )
         for n in nodes
     ]

@@ -12,7 +12,9 @@ import pytest
 
 from deploy.single_node import SingleNode, start_single_node
 from discovery import admin_cli
+from kernel.grpc_server import internal_channel
 from protos import client_pb2 as pb
+from protos import discovery_pb2, discovery_pb2_grpc
 from sdk.client import ChatClient, ClientOptions
 from sdk.connection import Credentials
 from sdk.events import ConnectionChanged, ConnectionState, Event
@@ -81,6 +83,15 @@ async def sign_up(node: SingleNode, edge: int, user: str, transport: TransportKi
         transport=transport,
         options=ClientOptions(discovery=node.discovery_target),
     )
+
+
+async def edge_through_discovery(node: SingleNode, user: str) -> str:
+    """The edge a new user's client lands on when it is given only discovery's address."""
+    options = ClientOptions(discovery=node.discovery_target)
+    client = await ChatClient.connect("", device_id="d", sign_up=Credentials(user, PASSWORD), options=options)
+    assert client.welcome is not None
+    await client.close()
+    return client.welcome.edge_id
 
 
 @pytest.mark.parametrize("transport", ["ws", "grpc"])
@@ -167,3 +178,30 @@ async def test_a_browser_finds_an_edge_over_http(two_edges: SingleNode) -> None:
     assert head.startswith(b"HTTP/1.1 200") and b"Access-Control-Allow-Origin: *" in head
     found = json.loads(body)
     assert found["edgeId"] == "edge-2" and found["wsUrl"] == two_edges.ws_urls[1]
+
+
+async def test_edges_report_their_load_and_new_clients_go_to_the_emptier_one(two_edges: SingleNode) -> None:
+    """Two clients on edge-1: its report reaches discovery (watched, not polled), and the next
+    clients are sent to edge-2 whatever their hash."""
+    node = two_edges
+    first = [await sign_up(node, 0, user, "ws") for user in ("ivan", "judy")]
+    try:
+        async with internal_channel(node.discovery_target, node.config.internal_secret) as channel:
+            stub = discovery_pb2_grpc.DiscoveryStub(channel)
+            watch = discovery_pb2.WatchNodesRequest(kind=discovery_pb2.NODE_KIND_EDGE, node_id="edge-1")
+            stream = stub.WatchNodes(watch)
+            async with asyncio.timeout(TIMEOUT_S):
+                async for listing in stream:
+                    if listing.nodes[0].connections == 2:
+                        break
+            stream.cancel()
+        for user in ("kim", "leo", "mia"):
+            options = ClientOptions(discovery=node.discovery_target)
+            client = await ChatClient.connect(
+                "", device_id="d", sign_up=Credentials(user, PASSWORD), options=options
+            )
+            assert client.welcome is not None and client.welcome.edge_id == "edge-2"
+            await client.close()
+    finally:
+        for client in first:
+            await client.close()
