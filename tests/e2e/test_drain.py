@@ -153,12 +153,7 @@ async def test_a_drained_edge_moves_its_clients_and_nothing_is_lost_or_doubled(
 async def test_undrain_lets_the_edge_take_clients_again(two_edges: SingleNode) -> None:
     await admin(two_edges, "drain", "edge-1")
     for user in ("dave", "erin", "frank"):
-        options = ClientOptions(discovery=two_edges.discovery_target)
-        client = await ChatClient.connect(
-            "", device_id="d", sign_up=Credentials(user, PASSWORD), options=options
-        )
-        assert client.welcome is not None and client.welcome.edge_id == "edge-2"
-        await client.close()
+        assert await edge_through_discovery(two_edges, user) == "edge-2"
     await admin(two_edges, "undrain", "edge-1")
     nodes = await admin(two_edges, "nodes", "--kind", "edge")
     assert [line.split()[:1] for line in nodes.splitlines()[1:]] == [["edge-1"], ["edge-2"]]
@@ -196,12 +191,7 @@ async def test_edges_report_their_load_and_new_clients_go_to_the_emptier_one(two
                         break
             stream.cancel()
         for user in ("kim", "leo", "mia"):
-            options = ClientOptions(discovery=node.discovery_target)
-            client = await ChatClient.connect(
-                "", device_id="d", sign_up=Credentials(user, PASSWORD), options=options
-            )
-            assert client.welcome is not None and client.welcome.edge_id == "edge-2"
-            await client.close()
+            assert await edge_through_discovery(node, user) == "edge-2"
     finally:
         for client in first:
             await client.close()
