@@ -105,7 +105,8 @@ class ChatClient:
         self._rng = random.Random()
         self._loop = asyncio.get_running_loop()
         self._moving = False  # a Reconnect frame came: the next connect skips the backoff
-        self._move_to = ""  # the edge URL a Reconnect frame named, used once
+        self._move_to = ""  # the edge a Reconnect frame led to, used by the next connect
+        self._leaving: asyncio.Task[None] | None = None  # waiting to leave a draining edge
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -645,10 +646,9 @@ class ChatClient:
         if transport is None:
             return
         self._moving = True
-        task = asyncio.create_task(
-            self._leave_after(transport, reconnect.after_ms / 1000, reconnect.edge_url)
-        )
-        task.add_done_callback(_ignore_failure)
+        leave = self._leave_after(transport, reconnect.after_ms / 1000, reconnect.edge_url)
+        self._leaving = asyncio.create_task(leave)
+        self._leaving.add_done_callback(_ignore_failure)
 
     async def _leave_after(self, transport: Transport, delay_s: float, edge_url: str) -> None:
         """Move once another edge is known; with nowhere else to go (discovery has no other
