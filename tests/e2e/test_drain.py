@@ -20,6 +20,7 @@ from sdk.connection import Credentials
 from sdk.events import ConnectionChanged, ConnectionState, Event
 from sdk.transport import TransportKind
 from tests.e2e.conftest import config_for_tests
+from tests.e2e.wire_client import WireClient
 
 TIMEOUT_S = 60.0
 PASSWORD = "correct horse battery"
@@ -195,3 +196,25 @@ async def test_edges_report_their_load_and_new_clients_go_to_the_emptier_one(two
     finally:
         for client in first:
             await client.close()
+
+
+async def test_a_client_that_stays_on_a_drained_edge_is_told_then_closed_4010(tmp_path: Path) -> None:
+    """A client that ignores the reconnect frame (a raw WebSocket) hears it, then the close."""
+    config = config_for_tests(tmp_path, edges=2, drain_period_ms=0, drain_close_after_ms=200)
+    node = await start_single_node(config)
+    try:
+        stayer = await WireClient.sign_up(node.ws_urls[0], "nora")
+        stayer.keep_alive()
+        await admin(node, "drain", "edge-1")
+        told = await stayer.next_push("reconnect")
+        assert (told.reconnect.reason, told.reconnect.close_after_ms) == ("draining", 200)
+        async with asyncio.timeout(TIMEOUT_S):
+            await stayer.closed.wait()
+        assert stayer.ws.close_code == 4010
+        # One that connects to the drained edge directly is told at once, after its welcome.
+        late = await WireClient.sign_up(node.ws_urls[0], "omar")
+        assert (await late.next_push("reconnect")).reconnect.after_ms == 0
+        await late.close()
+        await stayer.close()
+    finally:
+        await node.stop()
