@@ -97,12 +97,18 @@ def banner(node: SingleNode, hubbub: str) -> str:
         + ("" if node.discovery_target == DEFAULT_TARGET else f" --target {node.discovery_target}")
         + f" --data-dir {shlex.quote(str(node.data_dir.absolute()))}"  # where its internal secret is
     )
+    http = (
+        f"  discovery (HTTP):     {node.discovery_http}/v1/edge?user=alice\n" if node.discovery_http else ""
+    )
+    more_edges = "".join(f"  edge-{i}:               {u}\n" for i, u in enumerate(node.ws_urls[1:], start=2))
     return (
         f"hubbub is up.\n"
         f"  web client:           {web_client_url(node.ws_url)}  (open it in a browser)\n"
         f"  WebSocket clients:    {node.ws_url}  (subprotocols hubbub.v1.json, hubbub.v1.proto)\n"
+        f"{more_edges}"
         f"  gRPC-stream clients:  {node.gateway_target}  (hubbub.v1.Gateway/Connect)\n"
         f"  discovery (admin):    {node.discovery_target}  ({admin} nodes)\n"
+        f"{http}"
         f"  data:                 {node.data_dir.absolute()}\n"
         "Chat from two terminals:\n"
         f"  {hubbub} chat{url} --user alice --to bob\n"
@@ -136,6 +142,8 @@ def _ready(node: SingleNode, config: NodeConfig, ready_json: bool) -> None:
             "web_url": web_client_url(node.ws_url),
             "gateway_target": node.gateway_target,
             "discovery_target": node.discovery_target,
+            "discovery_http": node.discovery_http,
+            "ws_urls": node.ws_urls,
             "data_dir": str(config.data_dir.absolute()),
         }
         print(json.dumps(addresses), flush=True)

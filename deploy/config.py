@@ -16,6 +16,7 @@ from kernel.partitions import DEFAULT_PARTITIONS, MAX_PARTITIONS
 STORES = ("sqlite", "memory")
 TRACE_EXPORTERS = ("none", "console", "otlp")
 MAX_ROUTERS = 16  # one process: more only splits its CPU
+MAX_EDGES = 16  # one process, as for routers
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -32,6 +33,9 @@ class NodeConfig:
     """gRPC-stream port for service clients (0 = any free port)."""
     discovery_port: int = 8767
     """Discovery gRPC port (the admin CLI's target; 0 = any free port)."""
+    discovery_http_port: int = -1
+    """Discovery's HTTP endpoint for browsers, `GET /v1/edge?user=..`: 0 = any free port; -1
+    (the default) = discovery_port + 1 (8768), or any free port when discovery_port is 0."""
     token_secret: str = ""
     """Secret that signs access tokens; empty = generated once and kept in data_dir/token_secret."""
     store: str = field(default="sqlite", metadata={"choices": STORES})
@@ -98,6 +102,15 @@ class NodeConfig:
     routers: int = 1
     """Routers in the router process, splitting the partitions between them (in-process
     ownership, docs/architecture.md); `hubbub admin move-partition` moves one."""
+    edges: int = 1
+    """Edges in the edge process (edge-1..edge-N), edge i on ws_port+10(i-1) and
+    gateway_port+10(i-1) (any free ports when those are 0), registered with discovery and linked
+    to every router;
+    clients ask discovery which to use, and `hubbub admin drain edge-N` moves them off one."""
+    drain_period_ms: int = 30_000
+    """A drained edge tells its clients to reconnect elsewhere spread over this long."""
+    drain_close_after_ms: int = 10_000
+    """A drained edge's client still connected this long after being told is closed (4010)."""
     partitions: int = DEFAULT_PARTITIONS
     """P, the number of partitions conversations are spread over (kernel/partitions.py); fixed
     for a deployment's data."""
@@ -109,6 +122,12 @@ class NodeConfig:
         check(level in LOG_LEVELS, "log_level", f"one of {', '.join(LOG_LEVELS)}", self.log_level)
         object.__setattr__(self, "log_level", level)  # logging knows only the upper-case names
         check(0 <= self.worker_id <= 1023, "worker_id", "in 0..1023", self.worker_id)
+        check(
+            -1 <= self.discovery_http_port <= 65535,
+            "discovery_http_port",
+            "in -1..65535",
+            self.discovery_http_port,
+        )
         for name in ("ws_port", "gateway_port", "discovery_port"):
             check(0 <= getattr(self, name) <= 65535, name, "in 0..65535", getattr(self, name))
         check(self.heartbeat_interval_ms > 0, "heartbeat_interval_ms", "positive", self.heartbeat_interval_ms)
@@ -119,6 +138,9 @@ class NodeConfig:
             self.heartbeat_timeout_ms,
         )
         check(1 <= self.routers <= MAX_ROUTERS, "routers", f"in 1..{MAX_ROUTERS}", self.routers)
+        check(1 <= self.edges <= MAX_EDGES, "edges", f"in 1..{MAX_EDGES}", self.edges)
+        for name in ("drain_period_ms", "drain_close_after_ms"):
+            check(getattr(self, name) >= 0, name, "0 or more", getattr(self, name))
         check(
             1 <= self.partitions <= MAX_PARTITIONS, "partitions", f"in 1..{MAX_PARTITIONS}", self.partitions
         )

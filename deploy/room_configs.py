@@ -94,12 +94,24 @@ def edge_config(config: NodeConfig, secret: str, upstream: Mapping[str, str]) ->
         token_check_ttl_ms=config.token_check_ttl_ms,
         internal_secret=config.internal_secret,
         internal_tls_dir=config.internal_tls_dir,
+        drain_period_ms=config.drain_period_ms,
+        drain_close_after_ms=config.drain_close_after_ms,
     )
+
+
+def discovery_http_port(config: NodeConfig) -> int:
+    """The HTTP endpoint's port: as given, else beside the gRPC port (free when that is)."""
+    if config.discovery_http_port >= 0:
+        return config.discovery_http_port
+    return config.discovery_port + 1 if config.discovery_port else 0
 
 
 def discovery_config(config: NodeConfig) -> DiscoveryConfig:
     return DiscoveryConfig(
-        host=config.host, port=config.discovery_port, internal_secret=config.internal_secret
+        host=config.host,
+        port=config.discovery_port,
+        http_port=discovery_http_port(config),
+        internal_secret=config.internal_secret,
     )
 
 

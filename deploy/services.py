@@ -29,6 +29,9 @@ Addresses = dict[str, str]
 
 # Start order: each service needs the addresses of those before it.
 SERVICE_ORDER = ("messaging", "presence", "router", "edge")
+EDGE_PORT_STEP = 10
+"""Edge i of `edges` listens on ws_port + 10 (i - 1) and gateway_port + 10 (i - 1): clear of the
+node's other default ports (8765-8768)."""
 
 
 @dataclass
@@ -110,38 +113,68 @@ async def _router(
 
 
 async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clock) -> StartedService:
-    from discovery import StaticRegistry, start_discovery
-    from edge import start_edge
+    """`config.edges` edges and discovery over one static registry that lists them all."""
+    from dataclasses import replace
 
-    edge = await start_edge(edge_config(config, secret, upstream), clock=clock)
-    registry = StaticRegistry.single_node(
-        edge_id="edge-1",
-        ws_url=edge.ws_url,
-        grpc_target=edge.grpc_target,
-        connections=lambda: edge.connections,
-        router_target=upstream["router_target"],
-        messaging_target=upstream["messaging_target"],
-        presence_target=upstream["presence_target"],
-        now_ms=clock.now_ms(),
-        partition_map=lambda: edge.links.map,
+    from deploy.edge_registry import RegistryDrainWatch, RegistryLoadSink
+    from discovery import NodeInfo, NodeKind, StaticRegistry, start_discovery
+    from edge import EdgeService, start_edge
+
+    now = clock.now_ms()
+    edges: list[EdgeService] = []
+    registry = StaticRegistry(
+        [
+            NodeInfo("router-1", NodeKind.ROUTER, upstream["router_target"], registered_at_ms=now),
+            NodeInfo("messaging-1", NodeKind.MESSAGING, upstream["messaging_target"], registered_at_ms=now),
+            NodeInfo("presence-1", NodeKind.PRESENCE, upstream["presence_target"], registered_at_ms=now),
+        ],
+        partition_map=lambda: edges[0].links.map,
     )
-    move = partition_mover(upstream["router_target"], config.internal_secret, config.internal_tls_dir)
-    try:
-        discovery = await start_discovery(discovery_config(config), registry=registry, move_partition=move)
-    except BaseException:
-        await edge.stop()
-        raise
 
     async def stop() -> None:
+        for service in reversed(edges):
+            await service.stop()
+        await registry.close()
+
+    base = edge_config(config, secret, upstream)
+    try:
+        for index in range(config.edges):
+            edge_id = f"edge-{index + 1}"
+            edge_conf = replace(
+                base,
+                edge_id=edge_id,
+                ws_port=base.ws_port + EDGE_PORT_STEP * index if base.ws_port else 0,
+                grpc_port=base.grpc_port + EDGE_PORT_STEP * index if base.grpc_port else 0,
+            )
+            edge = await start_edge(
+                edge_conf,
+                clock=clock,
+                drain_watch=RegistryDrainWatch(registry, edge_id),
+                load_sink=RegistryLoadSink(registry, edge_id),
+            )
+            edges.append(edge)
+            await registry.register(
+                NodeInfo(edge_id, NodeKind.EDGE, edge.grpc_target, edge.ws_url, registered_at_ms=now)
+            )
+        move = partition_mover(upstream["router_target"], config.internal_secret, config.internal_tls_dir)
+        discovery = await start_discovery(discovery_config(config), registry=registry, move_partition=move)
+    except BaseException:
+        await stop()
+        raise
+
+    async def stop_all() -> None:
         await discovery.stop()
-        await edge.stop()
+        await stop()
 
     addresses = {
-        "ws_url": edge.ws_url,
-        "gateway_target": edge.grpc_target,
+        "ws_url": edges[0].ws_url,
+        "ws_urls": ",".join(e.ws_url for e in edges),
+        "gateway_target": edges[0].grpc_target,
+        "gateway_targets": ",".join(e.grpc_target for e in edges),
         "discovery_target": discovery.target,
+        "discovery_http": discovery.http_url,
     }
-    return StartedService("edge", addresses, stop)
+    return StartedService("edge", addresses, stop_all)
 
 
 def partition_mover(

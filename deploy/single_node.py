@@ -54,6 +54,12 @@ class SingleNode:
     router_target: str
     presence_target: str
     push: PushNotifier | None
+    ws_urls: list[str] = field(default_factory=list)
+    """Every edge's WebSocket URL (`edges`), edge-1's first."""
+    gateway_targets: list[str] = field(default_factory=list)
+    """Every edge's gRPC Gateway host:port, edge-1's first."""
+    discovery_http: str = ""
+    """Base URL of discovery's HTTP endpoint (GET /v1/edge)."""
     child_pids: list[int] = field(default_factory=list)
     _stops: list[Stop] = field(default_factory=list, repr=False)
     _children: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
@@ -222,6 +228,9 @@ async def start_single_node(
         router_target=addresses["router_target"],
         presence_target=addresses["presence_target"],
         push=push,
+        ws_urls=addresses["ws_urls"].split(","),
+        gateway_targets=addresses["gateway_targets"].split(","),
+        discovery_http=addresses.get("discovery_http", ""),
         child_pids=[proc.pid for proc in children],
         _stops=stops,
         _children=children,

@@ -5,11 +5,12 @@ from discovery.config import DiscoveryConfig
 from discovery.interface import NodeRegistry
 from discovery.model import NodeInfo, NodeKind
 from discovery.rules import choose_edge
-from discovery.server import start_discovery
+from discovery.server import DiscoveryService, start_discovery
 from discovery.static import StaticRegistry
 
 __all__ = [
     "DiscoveryConfig",
+    "DiscoveryService",
     "NodeInfo",
     "NodeKind",
     "NodeRegistry",

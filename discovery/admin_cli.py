@@ -24,7 +24,7 @@ SECRET_FILE = "internal_secret"  # left in the data dir by `hubbub up` (0600)
 DEFAULT_TARGET = "127.0.0.1:8767"  # `hubbub up` binds discovery here (deploy NodeConfig)
 CALL_TIMEOUT_S = 10.0
 MOVE_TIMEOUT_S = 60.0  # a handoff waits for the partition's in-flight sends
-COLUMNS = ("NODE", "KIND", "GRPC", "WS", "CONNS", "DRAINING", "PARTITIONS", "EPOCH")
+COLUMNS = ("NODE", "KIND", "GRPC", "WS", "CONNS", "DRAINING", "PARTITIONS", "EPOCH", "MSG/S", "ZONE")
 _KIND_NAME = {value: kind.value for kind, value in KIND_TO_PROTO.items()}
 
 
@@ -48,11 +48,12 @@ def build_parser(prog: str = "hubbub discovery") -> argparse.ArgumentParser:
     assign.add_argument("user", help="user id to place")
     drain = commands.add_parser(
         "drain",
-        help="stop assigning a node to new clients (connected clients stay; see the note it prints)",
+        help="stop assigning a node to new clients; a drained edge tells its clients to move "
+        "(see the note it prints)",
     )
     drain.add_argument("node_id", help="node to drain (see `nodes`)")
     undrain = commands.add_parser("undrain", help="let a drained node take new clients again")
-    undrain.add_argument("node_id", help="node to drain (see `nodes`)")
+    undrain.add_argument("node_id", help="node to undrain (see `nodes`)")
     move = commands.add_parser(
         "move-partition",
         help="hand one partition to another router (planned: the old owner finishes its in-flight "
@@ -74,6 +75,8 @@ def format_table(nodes: Sequence[discovery_pb2.Node]) -> str:
             "yes" if n.draining else "no",
             partition_ranges(n.partitions),
             str(n.epoch),
+            f"{n.msgs_per_second:.1f}",
+            n.zone or "-",
         )
         for n in nodes
     ]
@@ -95,22 +98,20 @@ def partition_ranges(partitions: Sequence[int]) -> str:
 
 
 def drain_note(node: discovery_pb2.Node, edges: Sequence[discovery_pb2.Node]) -> str:
-    """What draining did and did not do, said where the operator looks (honest on a single node,
-    where it only changes what `assign` answers)."""
+    """What draining does, said where the operator looks."""
     if not node.draining:
-        return f"note: discovery assigns {node.node_id} to new clients again."
+        return f"note: discovery assigns {node.node_id} to new clients again; it tells nobody more to move."
+    if node.kind != discovery_pb2.NODE_KIND_EDGE:
+        return f"note: discovery no longer assigns {node.node_id} anything new."
     note = (
-        f"note: discovery no longer assigns {node.node_id} to new clients. Draining does not close "
-        f"the clients already connected, nor refuse clients that connect to {node.ws_url or 'it'} "
-        "directly."
+        f"note: discovery no longer assigns {node.node_id} to new clients, and {node.node_id} tells "
+        "its clients to reconnect elsewhere (a Reconnect frame, spread over its drain_period_ms; "
+        "those still there drain_close_after_ms later are closed with 4010)."
     )
-    if (
-        len([e for e in edges if e.node_id != node.node_id]) == 0
-        and node.kind == discovery_pb2.NODE_KIND_EDGE
-    ):
+    if not [e for e in edges if e.node_id != node.node_id and not e.draining]:
         note += (
-            f" {node.node_id} is the only edge (a single node: its clients connect straight to it), so "
-            f"clients keep working and `assign` answers UNAVAILABLE until `undrain {node.node_id}`."
+            f" No other edge takes clients: they come back to {node.node_id} until one does "
+            f"(`undrain {node.node_id}`, or `hubbub up --edges 2`), and `assign` answers UNAVAILABLE."
         )
     return note
 

@@ -1,7 +1,9 @@
-"""Which edge a client should use: a pure function of the registered nodes and the user.
+"""Which edge a client should use: a pure function of the registered nodes and the request.
 
-Least connections wins; ties go to the edge with the highest rendezvous hash of
-(user, edge), so a user tends to land on the same edge and each edge's share stays even.
+Healthy (registered) and not draining; same zone first when asked; sticky for a reconnecting
+device while its previous edge can still take it; otherwise the least loaded relative to its
+size (connections / (capacity x weight)). Ties go to the edge with the highest rendezvous hash
+of (user, edge), so a user tends to land on the same edge and each edge's share stays even.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from collections.abc import Iterable
 from discovery.model import NodeInfo, NodeKind
 from kernel.errors import Unavailable
 
+DEFAULT_CAPACITY = 10_000
+"""Connections an edge that reports no capacity (0) is taken to be sized for."""
+
 
 def affinity(user_id: str, node_id: str) -> int:
     """Stable across processes and restarts (unlike `hash()`), cheap for a few edges."""
@@ -21,20 +26,48 @@ def affinity(user_id: str, node_id: str) -> int:
 
 def assignable(node: NodeInfo) -> bool:
     """Registered means healthy (a dead node's registration goes with it); draining nodes
-    keep their clients but take no new ones."""
-    return node.kind is NodeKind.EDGE and not node.draining
+    keep their clients but take no new ones. A weight of 0 (or less) takes no new clients."""
+    return node.kind is NodeKind.EDGE and not node.draining and node.weight > 0
 
 
-def choose_edge(nodes: Iterable[NodeInfo], user_id: str) -> NodeInfo:
-    """The edge for `user_id`; Unavailable when no edge can take clients."""
-    best: NodeInfo | None = None
-    best_key: tuple[int, int, str] | None = None
-    for node in nodes:
-        if not assignable(node):
-            continue
-        key = (node.connections, -affinity(user_id, node.node_id), node.node_id)
-        if best_key is None or key < best_key:
-            best, best_key = node, key
-    if best is None:
+def capacity_of(node: NodeInfo, default_capacity: int = DEFAULT_CAPACITY) -> int:
+    return node.capacity if node.capacity > 0 else default_capacity
+
+
+def load(node: NodeInfo, default_capacity: int = DEFAULT_CAPACITY) -> float:
+    """Connections relative to what the edge is sized for and its operator's share."""
+    return node.connections / (capacity_of(node, default_capacity) * node.weight)
+
+
+def has_room(node: NodeInfo, default_capacity: int = DEFAULT_CAPACITY) -> bool:
+    """Below its capacity: it can take one more connection."""
+    return node.connections < capacity_of(node, default_capacity)
+
+
+def choose_edge(
+    nodes: Iterable[NodeInfo],
+    user_id: str,
+    *,
+    zone: str = "",
+    previous_edge_id: str = "",
+    default_capacity: int = DEFAULT_CAPACITY,
+) -> NodeInfo:
+    """The edge for `user_id`; Unavailable when no edge can take clients.
+
+    `previous_edge_id` (the edge a reconnecting device was on) wins while it is assignable
+    and has room, whatever its zone; `zone` restricts the choice to that zone's edges when
+    any is assignable, else any zone will do."""
+    candidates = [node for node in nodes if assignable(node)]
+    if not candidates:
         raise Unavailable("no edge available")
-    return best
+    if previous_edge_id:
+        for node in candidates:
+            if node.node_id == previous_edge_id and has_room(node, default_capacity):
+                return node
+    if zone:
+        local = [node for node in candidates if node.zone == zone]
+        candidates = local or candidates
+    return min(
+        candidates,
+        key=lambda n: (load(n, default_capacity), -affinity(user_id, n.node_id), n.node_id),
+    )

@@ -3,17 +3,17 @@ the edge-choice rule. Errors cross as kernel error codes."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from grpc import aio
 
+from discovery.assignment import assign_edge
 from discovery.convert import kind_from_proto, node_to_proto
 from discovery.interface import NodeRegistry
-from discovery.model import NodeKind
-from discovery.rules import choose_edge
+from discovery.rules import DEFAULT_CAPACITY
 from kernel.errors import InvalidArgument, NotFound
-from kernel.grpc_boundary import servicer_errors
+from kernel.grpc_boundary import abort_with, servicer_errors
 from protos import discovery_pb2, discovery_pb2_grpc, router_pb2
 
 Context = aio.ServicerContext[Any, Any]
@@ -21,9 +21,15 @@ MovePartition = Callable[[router_pb2.MovePartitionRequest], Awaitable[router_pb2
 
 
 class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServicer):
-    def __init__(self, registry: NodeRegistry, move_partition: MovePartition | None = None) -> None:
+    def __init__(
+        self,
+        registry: NodeRegistry,
+        move_partition: MovePartition | None = None,
+        default_capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
         self._registry = registry
         self._move_partition = move_partition
+        self._default_capacity = default_capacity
 
     @servicer_errors
     async def MovePartition(
@@ -39,10 +45,8 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServicer):
     async def AssignEdge(
         self, request: discovery_pb2.AssignEdgeRequest, context: Context
     ) -> discovery_pb2.EdgeAssignment:
-        if not request.user_id:
-            raise InvalidArgument("user_id is required")
-        edges = await self._registry.list_nodes(NodeKind.EDGE)
-        return discovery_pb2.EdgeAssignment(edge=node_to_proto(choose_edge(edges, request.user_id)))
+        edge = await assign_edge(self._registry, request, self._default_capacity)
+        return discovery_pb2.EdgeAssignment(edge=node_to_proto(edge))
 
     @servicer_errors
     async def ListNodes(
@@ -58,3 +62,31 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServicer):
         if not request.node_id:
             raise InvalidArgument("node_id is required")
         return node_to_proto(await self._registry.set_draining(request.node_id, request.draining))
+
+    @servicer_errors
+    async def ReportLoad(
+        self, request: discovery_pb2.ReportLoadRequest, context: Context
+    ) -> discovery_pb2.Node:
+        if not request.node_id:
+            raise InvalidArgument("node_id is required")
+        node = await self._registry.update(
+            request.node_id, connections=request.connections, msgs_per_second=request.msgs_per_second
+        )
+        return node_to_proto(node)
+
+    async def WatchNodes(
+        self, request: discovery_pb2.WatchNodesRequest, context: Context
+    ) -> AsyncIterator[discovery_pb2.NodeList]:
+        """Ends when the registry closes or the caller leaves; a bad kind ends it INVALID_ARGUMENT."""
+        try:
+            kind = kind_from_proto(request.kind)
+        except InvalidArgument as exc:
+            await abort_with(context, exc)
+            return
+        last: list[discovery_pb2.Node] | None = None
+        async for nodes in self._registry.watch(kind):
+            listed = [node_to_proto(n) for n in nodes if not request.node_id or n.node_id == request.node_id]
+            if listed == last:
+                continue  # another node changed: nothing new for this watcher
+            last = listed
+            yield discovery_pb2.NodeList(nodes=listed)

@@ -23,6 +23,7 @@ class CloseCode:
     UNAUTHENTICATED = 4001
     HEARTBEAT_TIMEOUT = 4008
     SLOW_CONSUMER = 4009
+    RECONNECT = 4010  # the edge is draining: the client was sent Reconnect and stayed
 
 
 class QueryKind(Enum):

@@ -114,8 +114,25 @@ class EdgeConfig:
     watch_partitions: bool = False
     """Route by the partition map the routers serve (Router.WatchPartitions, re-routed as it
     changes); off = a static map balanced over router_targets (epoch 0, unfenced)."""
+    discovery_target: str = ""
+    """host:port of discovery, for an edge in its own process: it reports its load there
+    (Discovery.ReportLoad) and watches its own node for the draining mark (WatchNodes).
+    Empty = neither, unless the composition root wires them in-process (`hubbub up`)."""
+    drain_period_ms: int = 30_000
+    """When the edge is drained (`hubbub admin drain`), its clients are sent the Reconnect frame
+    spread evenly over this long, so they do not all reconnect elsewhere at once."""
+    drain_close_after_ms: int = 10_000
+    """A client still connected this long after its Reconnect frame is closed with 4010."""
+    load_report_interval_ms: int = 1_000
+    """Least time between two load reports (connections, msgs/s) to the registry; the latest
+    load is reported within one interval of a change."""
 
     def __post_init__(self) -> None:
+        for name in ("drain_period_ms", "drain_close_after_ms"):
+            if getattr(self, name) < 0:
+                raise InvalidArgument(f"{name} must be 0 or more")
+        if self.load_report_interval_ms < 10:
+            raise InvalidArgument("load_report_interval_ms must be at least 10")
         if not 0 < len(self.edge_id) <= 256:  # it heads every EdgeBatch (see BATCH_ENVELOPE_BYTES)
             raise InvalidArgument("edge_id must be 1..256 characters")
         if self.heartbeat_interval_ms <= 0 or self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:

@@ -146,6 +146,7 @@ class Connection:
         Every decoded frame goes to the session, also while a flooder is paused: the pause
         bounds what is read, and each class's bucket judges what was (a send within its
         allowance is served; refusals follow the RATE_LIMITED rules)."""
+        self._ctx.hub.frames_in += 1
         try:
             frame = self._codec.decode(data)
         except BadFrame as exc:
@@ -369,6 +370,12 @@ class Connection:
         except HubbubError:  # not for us to judge here: the client will find out on reconnect
             return
         self._ctx.tokens.learned(claims.user_id, claims.generation)
+
+    def send(self, frame: ServerFrame) -> None:
+        self._reply(frame)
+
+    def shut(self, code: int, reason: str) -> None:
+        self._apply(self.session.closing(code, reason))
 
     def revoke(self, detail: str) -> None:
         """The user logged out everywhere: one fatal UNAUTHENTICATED error, then close 4001."""

@@ -30,6 +30,7 @@ _STATUS: dict[int, tuple[grpc.StatusCode, str]] = {
     CloseCode.HEARTBEAT_TIMEOUT: (grpc.StatusCode.DEADLINE_EXCEEDED, "HEARTBEAT_TIMEOUT"),
     CloseCode.SLOW_CONSUMER: (grpc.StatusCode.RESOURCE_EXHAUSTED, "SLOW_CONSUMER"),
     CloseCode.GOING_AWAY: (grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE"),
+    CloseCode.RECONNECT: (grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE"),
     CloseCode.INTERNAL: (grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE"),
     CloseCode.TRY_AGAIN_LATER: (grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED"),
 }

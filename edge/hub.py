@@ -3,10 +3,11 @@ and the authenticated ones by session id (for router deliveries, replays and sna
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from edge.codec import PushedFrame
+from protos.client_pb2 import ServerFrame
 from protos.router_pb2 import SessionRef
 
 
@@ -22,11 +23,23 @@ class Member(Protocol):
 
     def revoke(self, detail: str) -> None: ...
 
+    def send(self, frame: ServerFrame) -> None:
+        """Queue a frame of the edge's own (a Reconnect) for the client."""
+        ...
+
+    def shut(self, code: int, reason: str) -> None:
+        """Flush what is queued, then close with `code` (without waiting for it)."""
+        ...
+
 
 class Hub:
     def __init__(self) -> None:
         self._all: set[Member] = set()
         self._open: dict[int, Member] = {}
+        self.on_register: Callable[[Member], None] | None = None
+        """Called with each member that authenticates (a draining edge tells it to move)."""
+        self.frames_in = 0
+        """Client frames received by this edge so far (its msgs/s load)."""
 
     def add(self, member: Member) -> None:
         self._all.add(member)
@@ -39,6 +52,8 @@ class Hub:
     def register(self, member: Member) -> None:
         """The member authenticated: it may now receive router deliveries."""
         self._open[member.ref.session_id] = member
+        if self.on_register is not None:
+            self.on_register(member)
 
     def unregister(self, member: Member) -> None:
         if self._open.get(member.ref.session_id) is member:
@@ -55,6 +70,14 @@ class Hub:
     def sessions_of(self, user_id: str) -> list[Member]:
         """The user's authenticated sessions here (a scan: only "log out everywhere" asks)."""
         return [member for member in self._open.values() if member.ref.user_id == user_id]
+
+    def holds(self, member: Member) -> bool:
+        """Whether the member is still an authenticated session here."""
+        return self._open.get(member.ref.session_id) is member
+
+    def open_members(self) -> list[Member]:
+        """The authenticated sessions, in the order they opened."""
+        return list(self._open.values())
 
     def live_refs(self) -> list[SessionRef]:
         return [member.ref for member in self._open.values()]

@@ -13,9 +13,12 @@ from websockets.asyncio.server import Server
 from edge.actions import CloseCode
 from edge.config import EdgeConfig
 from edge.connection import EdgeContext, PresenceSink
+from edge.discovery_link import DiscoveryLink
+from edge.drain import Drainer, DrainWatch
 from edge.grpc_gateway import gateway_handler
 from edge.hub import Hub
 from edge.inbound_limits import InboundRates, UserLimits
+from edge.load_report import LoadSink, report_load_forever
 from edge.messaging_client import MessagingQueries
 from edge.partition_watch import RemoteMapWatch
 from edge.presence_reporter import PresenceReporter
@@ -57,8 +60,11 @@ class EdgeService:
     links: RouterLinks
     queries: MessagingQueries
     reporter: PresenceReporter | None
+    drainer: Drainer
     _ticker: asyncio.Task[None] | None = None
     _watcher: asyncio.Task[None] | None = None
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
+    _discovery: DiscoveryLink | None = None
     _stopped: bool = field(default=False)
 
     @property
@@ -86,7 +92,7 @@ class EdgeService:
         if self._stopped:
             return
         self._stopped = True
-        for task in (self._ticker, self._watcher):
+        for task in (self._ticker, self._watcher, *self._background):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -100,6 +106,8 @@ class EdgeService:
         if self.reporter is not None:
             await self.reporter.stop()
         await self.queries.close()
+        if self._discovery is not None:
+            await self._discovery.close()
 
 
 async def _tick_forever(ctx: EdgeContext, period_s: float) -> None:
@@ -120,11 +128,19 @@ async def _follow_map(source: MapWatch, links: RouterLinks) -> None:
 
 
 async def start_edge(
-    config: EdgeConfig, *, clock: Clock | None = None, map_watch: MapWatch | None = None
+    config: EdgeConfig,
+    *,
+    clock: Clock | None = None,
+    map_watch: MapWatch | None = None,
+    drain_watch: DrainWatch | None = None,
+    load_sink: LoadSink | None = None,
 ) -> EdgeService:
     """Start both listeners and the links; the returned service knows its bound addresses.
     `map_watch`: where the partition map comes from (in-process ownership); else the routers'
-    WatchPartitions when `watch_partitions`, else a static map over `router_targets`."""
+    WatchPartitions when `watch_partitions`, else a static map over `router_targets`.
+    `drain_watch`: whether this edge is draining (its node in the registry); `load_sink`:
+    where its load is reported. Without them, both go to `discovery_target` over gRPC when it is
+    set; else the edge never drains and reports nothing."""
     clock = clock or SystemClock()
     hub = Hub()
     links = RouterLinks(
@@ -206,8 +222,25 @@ async def start_edge(
     )
     if reporter is not None:
         reporter.start()
-    service = EdgeService(config, ctx, ws_server, grpc_service, links, queries, reporter, _watcher=watcher)
-    service._ticker = asyncio.get_running_loop().create_task(_tick_forever(ctx, tick_period_s(config)))
+    link = None
+    if drain_watch is None and load_sink is None and config.discovery_target:
+        link = DiscoveryLink(
+            config.discovery_target, config.edge_id, config.internal_secret, config.internal_tls_dir
+        )
+        drain_watch = load_sink = link
+    drainer = Drainer(hub, config.drain_period_ms, config.drain_close_after_ms)
+    loop = asyncio.get_running_loop()
+    background = []
+    if drain_watch is not None:
+        background.append(loop.create_task(drainer.follow(drain_watch)))
+    if load_sink is not None:
+        reports = report_load_forever(hub, load_sink, config.load_report_interval_ms)
+        background.append(loop.create_task(reports))
+    service = EdgeService(
+        config, ctx, ws_server, grpc_service, links, queries, reporter, drainer,
+        _watcher=watcher, _background=background, _discovery=link,
+    )  # fmt: skip
+    service._ticker = loop.create_task(_tick_forever(ctx, tick_period_s(config)))
     return service
 
 

@@ -84,3 +84,11 @@ MAX_INTERNAL_REPLY_BYTES = MAX_REPLY_PAGE_BYTES
 """The byte budget of a batched internal reply whose items are unbounded lists (a batch of
 presence watch lists): the reply stops before it, with at least one item, and the caller asks
 again for the rest; far below the internal gRPC limit (16 MiB)."""
+
+# ------------------------------------------------------------------ discovery (AssignEdge, GET /v1/edge)
+MAX_ZONE_CHARS = 64
+"""An edge assignment's `zone`."""
+MAX_NODE_ID_CHARS = 128
+"""An edge assignment's `previous_edge_id` (a node id)."""
+MAX_HTTP_REQUEST_BYTES = 8_192
+"""Discovery's HTTP endpoint: a request line and headers beyond this are refused (431)."""

@@ -953,6 +953,7 @@ class ServerFrame(_message.Message):
     CONTACTS_FIELD_NUMBER: _builtins.int
     CURSORS_STORED_FIELD_NUMBER: _builtins.int
     LOGGED_OUT_FIELD_NUMBER: _builtins.int
+    RECONNECT_FIELD_NUMBER: _builtins.int
     ref: _builtins.int
     """echoes ClientFrame.ref on replies; 0 on pushes"""
     @_builtins.property
@@ -991,6 +992,8 @@ class ServerFrame(_message.Message):
     def cursors_stored(self) -> Global___CursorsStored: ...
     @_builtins.property
     def logged_out(self) -> Global___LoggedOut: ...
+    @_builtins.property
+    def reconnect(self) -> Global___Reconnect: ...
     def __init__(
         self,
         *,
@@ -1013,12 +1016,13 @@ class ServerFrame(_message.Message):
         contacts: Global___ContactList | None = ...,
         cursors_stored: Global___CursorsStored | None = ...,
         logged_out: Global___LoggedOut | None = ...,
+        reconnect: Global___Reconnect | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored", "logged_out"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored", "logged_out", "reconnect"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -1456,3 +1460,39 @@ class LoggedOut(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LoggedOut: _TypeAlias = LoggedOut  # noqa: Y015
+
+@_typing.final
+class Reconnect(_message.Message):
+    """This edge asks the client to move (it is draining): wait `after_ms` (spread per client, so
+    a drained edge's clients do not all arrive at once), ask discovery for an edge (or use
+    `edge_url` when set), reconnect and resume. A client still here `close_after_ms` later is
+    closed with 4010 (RECONNECT). Nothing is lost: resume fetches what it missed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    AFTER_MS_FIELD_NUMBER: _builtins.int
+    EDGE_URL_FIELD_NUMBER: _builtins.int
+    CLOSE_AFTER_MS_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """e.g. "draining" """
+    after_ms: _builtins.int
+    edge_url: _builtins.str
+    """"" = ask discovery"""
+    close_after_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        after_ms: _builtins.int = ...,
+        edge_url: _builtins.str = ...,
+        close_after_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_ms", b"after_ms", "close_after_ms", b"close_after_ms", "edge_url", b"edge_url", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Reconnect: _TypeAlias = Reconnect  # noqa: Y015

@@ -55,6 +55,16 @@ class DiscoveryStub:
                 request_serializer=protos_dot_router__pb2.MovePartitionRequest.SerializeToString,
                 response_deserializer=protos_dot_router__pb2.PartitionOwner.FromString,
                 _registered_method=True)
+        self.WatchNodes = channel.unary_stream(
+                '/hubbub.v1.Discovery/WatchNodes',
+                request_serializer=protos_dot_discovery__pb2.WatchNodesRequest.SerializeToString,
+                response_deserializer=protos_dot_discovery__pb2.NodeList.FromString,
+                _registered_method=True)
+        self.ReportLoad = channel.unary_unary(
+                '/hubbub.v1.Discovery/ReportLoad',
+                request_serializer=protos_dot_discovery__pb2.ReportLoadRequest.SerializeToString,
+                response_deserializer=protos_dot_discovery__pb2.Node.FromString,
+                _registered_method=True)
 
 
 class DiscoveryServicer:
@@ -85,6 +95,21 @@ class DiscoveryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchNodes(self, request, context):
+        """The nodes now, then again after every change (NodeRegistry.watch; internal secret):
+        an edge watches its own node to learn that it is draining.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportLoad(self, request, context):
+        """An edge's load (rate-limited by the edge, see edge option load_report_interval_ms).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DiscoveryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -107,6 +132,16 @@ def add_DiscoveryServicer_to_server(servicer, server):
                     servicer.MovePartition,
                     request_deserializer=protos_dot_router__pb2.MovePartitionRequest.FromString,
                     response_serializer=protos_dot_router__pb2.PartitionOwner.SerializeToString,
+            ),
+            'WatchNodes': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchNodes,
+                    request_deserializer=protos_dot_discovery__pb2.WatchNodesRequest.FromString,
+                    response_serializer=protos_dot_discovery__pb2.NodeList.SerializeToString,
+            ),
+            'ReportLoad': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportLoad,
+                    request_deserializer=protos_dot_discovery__pb2.ReportLoadRequest.FromString,
+                    response_serializer=protos_dot_discovery__pb2.Node.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -217,6 +252,60 @@ class Discovery:
             '/hubbub.v1.Discovery/MovePartition',
             protos_dot_router__pb2.MovePartitionRequest.SerializeToString,
             protos_dot_router__pb2.PartitionOwner.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchNodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hubbub.v1.Discovery/WatchNodes',
+            protos_dot_discovery__pb2.WatchNodesRequest.SerializeToString,
+            protos_dot_discovery__pb2.NodeList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportLoad(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Discovery/ReportLoad',
+            protos_dot_discovery__pb2.ReportLoadRequest.SerializeToString,
+            protos_dot_discovery__pb2.Node.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,12 @@ class DiscoveryStub:
     SetDraining: _grpc.UnaryUnaryMultiCallable[_discovery_pb2.SetDrainingRequest, _discovery_pb2.Node]
     MovePartition: _grpc.UnaryUnaryMultiCallable[_router_pb2.MovePartitionRequest, _router_pb2.PartitionOwner]
     """`hubbub admin move-partition`: forwarded to the routers' ownership (internal secret)."""
+    WatchNodes: _grpc.UnaryStreamMultiCallable[_discovery_pb2.WatchNodesRequest, _discovery_pb2.NodeList]
+    """The nodes now, then again after every change (NodeRegistry.watch; internal secret):
+    an edge watches its own node to learn that it is draining.
+    """
+    ReportLoad: _grpc.UnaryUnaryMultiCallable[_discovery_pb2.ReportLoadRequest, _discovery_pb2.Node]
+    """An edge's load (rate-limited by the edge, see edge option load_report_interval_ms)."""
 
 @_typing.type_check_only
 class DiscoveryAsyncStub(DiscoveryStub):
@@ -46,6 +52,12 @@ class DiscoveryAsyncStub(DiscoveryStub):
     SetDraining: _aio.UnaryUnaryMultiCallable[_discovery_pb2.SetDrainingRequest, _discovery_pb2.Node]  # type: ignore[assignment]
     MovePartition: _aio.UnaryUnaryMultiCallable[_router_pb2.MovePartitionRequest, _router_pb2.PartitionOwner]  # type: ignore[assignment]
     """`hubbub admin move-partition`: forwarded to the routers' ownership (internal secret)."""
+    WatchNodes: _aio.UnaryStreamMultiCallable[_discovery_pb2.WatchNodesRequest, _discovery_pb2.NodeList]  # type: ignore[assignment]
+    """The nodes now, then again after every change (NodeRegistry.watch; internal secret):
+    an edge watches its own node to learn that it is draining.
+    """
+    ReportLoad: _aio.UnaryUnaryMultiCallable[_discovery_pb2.ReportLoadRequest, _discovery_pb2.Node]  # type: ignore[assignment]
+    """An edge's load (rate-limited by the edge, see edge option load_report_interval_ms)."""
 
 class DiscoveryServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -76,5 +88,23 @@ class DiscoveryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_router_pb2.PartitionOwner, _abc.Awaitable[_router_pb2.PartitionOwner]]:
         """`hubbub admin move-partition`: forwarded to the routers' ownership (internal secret)."""
+
+    @_abc_1.abstractmethod
+    def WatchNodes(
+        self,
+        request: _discovery_pb2.WatchNodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_discovery_pb2.NodeList], _abc.AsyncIterator[_discovery_pb2.NodeList]]:
+        """The nodes now, then again after every change (NodeRegistry.watch; internal secret):
+        an edge watches its own node to learn that it is draining.
+        """
+
+    @_abc_1.abstractmethod
+    def ReportLoad(
+        self,
+        request: _discovery_pb2.ReportLoadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_discovery_pb2.Node, _abc.Awaitable[_discovery_pb2.Node]]:
+        """An edge's load (rate-limited by the edge, see edge option load_report_interval_ms)."""
 
 def add_DiscoveryServicer_to_server(servicer: DiscoveryServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

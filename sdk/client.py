@@ -26,6 +26,7 @@ from kernel.errors import (
 from kernel.limits import MAX_RECEIPT_CURSORS
 from protos import client_pb2 as pb
 from sdk.connection import AuthMode, Credentials, backoff_delay, handshake, hello_frame
+from sdk.discovery import assign_edge
 from sdk.events import ConnectionChanged, ConnectionState, Event
 from sdk.sync_state import AckPolicy, FetchRequest, SyncResult, SyncState
 from sdk.transport import Transport, TransportClosed, TransportKind, open_transport
@@ -46,6 +47,12 @@ class ClientOptions:
     resume_limit: int = 100  # messages per conversation in each Resume page
     echo_own: bool = False  # also emit messages this device sent itself
     client_name: str = "hubbub-sdk"
+    discovery: str = ""
+    """host:port of discovery (gRPC): when set, every reconnect (and the first connect, when no
+    target is given) asks it for the edge (sticky to the last one while it is healthy), and a
+    Reconnect frame from a draining edge moves the client to another edge. Empty = always
+    `target`, and Reconnect frames are ignored (such a client stays until the drained edge
+    closes it, then reconnects to it)."""
 
 
 @dataclass
@@ -97,6 +104,9 @@ class ChatClient:
         self._last_rx = 0.0
         self._rng = random.Random()
         self._loop = asyncio.get_running_loop()
+        self._moving = False  # a Reconnect frame came: the next connect skips the backoff
+        self._move_to = ""  # the edge a Reconnect frame led to, used by the next connect
+        self._leaving: asyncio.Task[None] | None = None  # waiting to leave a draining edge
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -119,6 +129,8 @@ class ChatClient:
         """
         if sum(x is not None for x in (token, log_in, sign_up)) != 1:
             raise InvalidArgument("pass exactly one of token, log_in, sign_up")
+        if not target and not (options and options.discovery and (log_in or sign_up)):
+            raise InvalidArgument("pass a target, or options.discovery with log_in or sign_up")
         mode: AuthMode = "token" if token is not None else "log_in" if log_in is not None else "sign_up"
         client = cls(
             target,
@@ -363,7 +375,8 @@ class ChatClient:
 
     async def _open(self) -> Transport:
         """Connect and handshake once; refusals raise."""
-        transport = await open_transport(self.target, self._kind)
+        target = await self._edge_target()
+        transport = await open_transport(target, self._kind)
         hello = hello_frame(
             self._next_ref(),
             self.device_id,
@@ -378,6 +391,8 @@ class ChatClient:
             with contextlib.suppress(Exception):
                 await transport.close()
             raise
+        self.target = target
+        self._moving = False
         self.welcome = welcome
         self.user_id = welcome.user_id
         self.device_id = welcome.device_id or self.device_id
@@ -387,14 +402,43 @@ class ChatClient:
             self._auth_mode = "token"
         return transport
 
+    async def _edge_target(self) -> str:
+        """Where to connect now: the edge a Reconnect led to, else discovery's answer, else
+        `target` (also when discovery cannot answer and there is a target to fall back on)."""
+        move_to, self._move_to = self._move_to, ""
+        if move_to:
+            return move_to
+        if not self.options.discovery or (self.welcome is None and self.target):
+            return self.target  # a target given for the first connect is used as given
+        try:
+            return await self._ask_discovery()
+        except Unavailable:
+            if not self.target:
+                raise
+            return self.target
+
+    async def _ask_discovery(self) -> str:
+        user_id = self.user_id or (self._credentials.user_id if self._credentials else "")
+        return await assign_edge(
+            self.options.discovery,
+            self._kind,
+            user_id=user_id,
+            device_id=self.device_id,
+            previous_edge_id=self.welcome.edge_id if self.welcome is not None else "",
+        )
+
     async def _reconnect(self) -> Transport | None:
         attempt = 0
         while not self._closing:
-            await asyncio.sleep(
-                backoff_delay(
-                    attempt, base=self.options.reconnect_base, cap=self.options.reconnect_cap, rng=self._rng
+            if not (attempt == 0 and self._moving):  # told to move: it already waited after_ms
+                await asyncio.sleep(
+                    backoff_delay(
+                        attempt,
+                        base=self.options.reconnect_base,
+                        cap=self.options.reconnect_cap,
+                        rng=self._rng,
+                    )
                 )
-            )
             attempt += 1
             try:
                 return await self._open()
@@ -590,6 +634,38 @@ class ChatClient:
             self._emit(frame.conversation_event)
         elif kind == "error":
             self._emit(frame.error)
+        elif kind == "reconnect":
+            self._on_reconnect(frame.reconnect)
+
+    def _on_reconnect(self, reconnect: pb.Reconnect) -> None:
+        """The edge is draining: after the wait it asks for, leave it for another (the Resume
+        on the new connection fetches whatever was pushed meanwhile)."""
+        if self._moving or not (self.options.discovery or reconnect.edge_url):
+            return
+        transport = self._transport
+        if transport is None:
+            return
+        self._moving = True
+        leave = self._leave_after(transport, reconnect.after_ms / 1000, reconnect.edge_url)
+        self._leaving = asyncio.create_task(leave)
+        self._leaving.add_done_callback(_ignore_failure)
+
+    async def _leave_after(self, transport: Transport, delay_s: float, edge_url: str) -> None:
+        """Move once another edge is known; with nowhere else to go (discovery has no other
+        edge, or cannot be asked), stay: the drained edge closes this connection in time and
+        the client reconnects with backoff as after any close (never a tight loop)."""
+        await asyncio.sleep(delay_s)
+        target = edge_url
+        if not target:
+            try:
+                target = await self._ask_discovery()
+            except HubbubError:
+                target = ""
+        if not target or target == self.target or self._transport is not transport:
+            self._moving = False
+            return
+        self._move_to = target
+        await transport.close()  # recv then raises TransportClosed: _supervise reconnects
 
     def _on_sent(self, send: pb.SendMessage, sent: pb.Sent, now: float) -> None:
         """Our own message holds its seq too: record it so it never looks like a gap."""

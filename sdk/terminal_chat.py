@@ -19,12 +19,13 @@ from kernel.errors import Conflict, HubbubError, NotFound, NotMember
 from sdk.chat_commands import TerminalChat
 from sdk.chat_console import Input, Line, Typing, open_console
 from sdk.chat_view import HELP
-from sdk.client import ChatClient
+from sdk.client import ChatClient, ClientOptions
 from sdk.connection import Credentials
 
 Write = Callable[[str], None]
 DEFAULT_URLS = {"ws": "ws://127.0.0.1:8765", "ws-json": "ws://127.0.0.1:8765", "grpc": "127.0.0.1:8766"}
 PASSWORD_ENV = "HUBBUB_PASSWORD"
+DISCOVERY_ENV = "HUBBUB_DISCOVERY_TARGET"  # the variable `hubbub admin` reads too
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 EPILOG = f"""\
@@ -50,6 +51,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "host:port for grpc (default 127.0.0.1:8766)",
     )
     parser.add_argument(
+        "--discovery",
+        default=os.environ.get(DISCOVERY_ENV, ""),
+        help=f"discovery's host:port (e.g. 127.0.0.1:8767; default ${DISCOVERY_ENV}): ask it for "
+        "the edge (instead of --url), and follow a draining edge's Reconnect to another one",
+    )
+    parser.add_argument(
         "--transport", choices=["ws", "ws-json", "grpc"], default="ws", help="wire format (default ws)"
     )
     parser.add_argument("--device", help="device id (default: terminal-<user>)")
@@ -58,7 +65,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     target.add_argument("--group", help="talk in this group: a title (found, or created) or an id")
     args = parser.parse_args(argv)
     if args.url is None:
-        args.url = DEFAULT_URLS[args.transport]
+        args.url = "" if args.discovery else DEFAULT_URLS[args.transport]
     return args
 
 
@@ -77,13 +84,14 @@ async def connect(args: argparse.Namespace) -> ChatClient:
     """Sign up, or log in when the user exists already."""
     credentials = Credentials(args.user, args.password)
     device = args.device or f"terminal-{args.user}"
+    options = ClientOptions(discovery=args.discovery)
     try:
         return await ChatClient.connect(
-            args.url, device_id=device, sign_up=credentials, transport=args.transport
+            args.url, device_id=device, sign_up=credentials, transport=args.transport, options=options
         )
     except Conflict:
         return await ChatClient.connect(
-            args.url, device_id=device, log_in=credentials, transport=args.transport
+            args.url, device_id=device, log_in=credentials, transport=args.transport, options=options
         )
 
 
@@ -123,7 +131,8 @@ async def run(
     try:
         client = await connect(args)
     except HubbubError as exc:
-        write(f"! cannot connect to {args.url}: {exc.code.value}: {exc.message}")
+        where = args.url or f"the edge discovery at {args.discovery} names"
+        write(f"! cannot connect to {where}: {exc.code.value}: {exc.message}")
         return EXIT_FAILED
     chat = TerminalChat(client, write, colour=colour)
 

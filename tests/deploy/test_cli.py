@@ -120,6 +120,8 @@ def test_the_banner_names_the_websocket_url_only_when_it_is_not_the_default(tmp_
             ws_url=ws_url,
             gateway_target="127.0.0.1:8766",
             discovery_target="127.0.0.1:8767",
+            discovery_http="http://127.0.0.1:8768",
+            ws_urls=[ws_url],
             data_dir=tmp_path,
         )
         return [line.strip() for line in banner(node, "hubbub").splitlines() if " chat " in line]  # type: ignore[arg-type]

@@ -10,11 +10,11 @@ import pytest
 
 from discovery import DiscoveryConfig, NodeInfo, NodeKind, StaticRegistry, start_discovery
 from discovery.admin_cli import main
-from kernel.grpc_server import GrpcService
+from discovery.server import DiscoveryService
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[GrpcService, StaticRegistry]]:
+async def server() -> AsyncIterator[tuple[DiscoveryService, StaticRegistry]]:
     registry = StaticRegistry(
         [
             NodeInfo("edge-a", NodeKind.EDGE, "127.0.0.1:11", "ws://127.0.0.1:21/ws", connections=4),
@@ -37,7 +37,7 @@ def table(text: str) -> list[list[str]]:
 
 
 async def test_nodes_prints_a_table(
-    server: tuple[GrpcService, StaticRegistry], capsys: pytest.CaptureFixture[str]
+    server: tuple[DiscoveryService, StaticRegistry], capsys: pytest.CaptureFixture[str]
 ) -> None:
     service, _ = server
     assert await run_cli("--target", service.target, "nodes") == 0
@@ -51,7 +51,7 @@ async def test_nodes_prints_a_table(
 
 
 async def test_drain_then_assign_then_undrain(
-    server: tuple[GrpcService, StaticRegistry], capsys: pytest.CaptureFixture[str]
+    server: tuple[DiscoveryService, StaticRegistry], capsys: pytest.CaptureFixture[str]
 ) -> None:
     service, registry = server
     assert await run_cli("--target", service.target, "assign", "alice") == 0
@@ -70,7 +70,7 @@ async def test_drain_then_assign_then_undrain(
 
 
 async def test_errors_are_one_line_with_the_code(
-    server: tuple[GrpcService, StaticRegistry],
+    server: tuple[DiscoveryService, StaticRegistry],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -95,7 +95,7 @@ def test_bad_usage_exits_2_without_a_traceback(capsys: pytest.CaptureFixture[str
 async def test_drain_says_what_it_does_and_assign_explains_itself_on_a_single_node(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """One edge, as `hubbub up` registers it: draining it only changes what assign answers,
+    """One edge, as `hubbub up` registers it: draining it leaves its clients nowhere to go,
     and both commands say so instead of a bare "no edge available"."""
     registry = StaticRegistry([NodeInfo("edge-1", NodeKind.EDGE, "127.0.0.1:11", "ws://127.0.0.1:21")])
     service = await start_discovery(DiscoveryConfig(), registry)
@@ -104,8 +104,8 @@ async def test_drain_says_what_it_does_and_assign_explains_itself_on_a_single_no
         captured = capsys.readouterr()
         assert table(captured.out)[1][5] == "yes"
         assert "no longer assigns edge-1 to new clients" in captured.err
-        assert "does not close the clients already connected" in captured.err
-        assert "ws://127.0.0.1:21" in captured.err and "only edge" in captured.err
+        assert "tells its clients to reconnect elsewhere" in captured.err
+        assert "No other edge takes clients" in captured.err
 
         assert await run_cli("--target", service.target, "assign", "alice") == 1
         err = capsys.readouterr().err
@@ -120,7 +120,7 @@ async def test_drain_says_what_it_does_and_assign_explains_itself_on_a_single_no
 
 
 async def test_move_partition_is_refused_clearly_where_nothing_moves_partitions(
-    server: tuple[GrpcService, StaticRegistry], capsys: pytest.CaptureFixture[str]
+    server: tuple[DiscoveryService, StaticRegistry], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A discovery service given no mover (no router process behind it) says so; a negative
     partition never leaves the CLI. (The move itself: tests/e2e/test_two_routers.py.)"""

@@ -17,6 +17,12 @@ from sdk.terminal_chat import parse_args, resolve_password, run
 from tests.sdk.test_client_e2e import TIMEOUT_S, messages, unique
 
 
+async def typed_lines(typed: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+    """What the user types, line by line, until the test puts None."""
+    while (line := await typed.get()) is not None:
+        yield line
+
+
 class Screen:
     """Everything the terminal printed; `printed` finds a line whenever it appeared."""
 
@@ -44,14 +50,10 @@ async def test_terminal_chat_sends_typed_lines_and_prints_replies_and_receipts(n
     typed: asyncio.Queue[str | None] = asyncio.Queue()
     screen = Screen()
 
-    async def lines() -> AsyncIterator[str]:
-        while (line := await typed.get()) is not None:
-            yield line
-
     args = parse_args(
         ["--user", alice_id, "--password", "alice-password", "--url", node.ws_url, "--to", bob_id]
     )
-    terminal = asyncio.create_task(run(args, lines(), screen.write))
+    terminal = asyncio.create_task(run(args, typed_lines(typed), screen.write))
     try:
         await screen.printed(f"chatting with @{bob_id}")
         typed.put_nowait("hello bob\n")
@@ -98,14 +100,10 @@ async def test_a_peer_who_signs_up_later_is_reached_by_the_first_line(node: Sing
     typed: asyncio.Queue[str | None] = asyncio.Queue()
     screen = Screen()
 
-    async def lines() -> AsyncIterator[str]:
-        while (line := await typed.get()) is not None:
-            yield line
-
     args = parse_args(
         ["--user", alice_id, "--password", "alice-password", "--url", node.ws_url, "--to", bob_id]
     )
-    terminal = asyncio.create_task(run(args, lines(), screen.write))
+    terminal = asyncio.create_task(run(args, typed_lines(typed), screen.write))
     try:
         await screen.printed(f"{bob_id} has not signed up yet")
         bob = await ChatClient.connect(
@@ -174,3 +172,26 @@ def test_last_seen_reads_the_way_people_say_it() -> None:
     assert ago(0, 3 * 24 * 60 * minute).startswith("on ")
     assert status_text(False, 0, 5 * minute) == "offline"  # never seen since presence started
     assert status_text(False, 1, 5 * minute + 1) == "offline, last seen 5 min ago"
+
+
+async def test_terminal_chat_goes_through_discovery_when_given_its_address(node: SingleNode) -> None:
+    alice_id, bob_id = unique("alice"), unique("bob")
+    bob = await ChatClient.connect(node.ws_url, device_id="b", sign_up=Credentials(bob_id, "bob-password"))
+    typed: asyncio.Queue[str | None] = asyncio.Queue()
+    screen = Screen()
+
+    argv = ["--user", alice_id, "--password", "alice-password", "--discovery", node.discovery_target]
+    args = parse_args([*argv, "--to", bob_id])
+    assert args.url == ""  # no edge named: discovery's answer is used
+    terminal = asyncio.create_task(run(args, typed_lines(typed), screen.write))
+    try:
+        await screen.printed(f"chatting with @{bob_id}")
+        typed.put_nowait("found you through discovery\n")
+        (got,) = await messages(bob, 1)
+        assert (got.sender_id, got.body) == (alice_id, "found you through discovery")
+        typed.put_nowait("/quit\n")
+        assert await asyncio.wait_for(terminal, TIMEOUT_S) == 0
+    finally:
+        typed.put_nowait(None)
+        await asyncio.wait_for(terminal, TIMEOUT_S)
+        await bob.close()
