@@ -28,6 +28,18 @@ def is_saturated(step: Mapping[str, Any]) -> bool:
     return float(step.get("p99_ms", 0.0)) > SATURATED_P99_MS
 
 
+def cpu_per_message(step: Mapping[str, Any]) -> dict[str, float]:
+    """The server's CPU µs per message sent and per delivery in a step (its mean CPU % over the
+    step's messages per second): the figure contention on a shared machine distorts least."""
+    cpu_us_per_s = float(step.get("server_cpu_pct", 0.0)) * 1e4  # 100% = 1e6 µs of CPU per s
+    sends = float(step.get("send_rate", 0.0))
+    deliveries = float(step.get("delivered_per_s", 0.0))
+    return {
+        "server_cpu_us_per_msg": round(cpu_us_per_s / sends, 1) if sends else 0.0,
+        "server_cpu_us_per_delivery": round(cpu_us_per_s / deliveries, 1) if deliveries else 0.0,
+    }
+
+
 def meets_capacity(step: Mapping[str, Any], p99_ms: float = CAPACITY_P99_MS) -> bool:
     """A step counts toward capacity when p99 < 100 ms and nothing was lost or left unacked."""
     return (
