@@ -29,14 +29,15 @@ def is_saturated(step: Mapping[str, Any]) -> bool:
 
 
 def cpu_per_message(step: Mapping[str, Any]) -> dict[str, float]:
-    """The server's CPU µs per message sent and per delivery in a step (its mean CPU % over the
-    step's messages per second): the figure contention on a shared machine distorts least."""
-    cpu_us_per_s = float(step.get("server_cpu_pct", 0.0)) * 1e4  # 100% = 1e6 µs of CPU per s
-    sends = float(step.get("send_rate", 0.0))
-    deliveries = float(step.get("delivered_per_s", 0.0))
+    """The server's CPU µs per message sent and per delivery in a step: its CPU seconds over the
+    whole step (drain included) over the messages sent and received. The figure contention on a
+    shared machine distorts least (a busy machine stretches wall time, not the CPU a message costs)."""
+    cpu_us = float(step.get("server_cpu_s", 0.0)) * 1e6
+    sent = float(step.get("sent", 0))
+    received = float(step.get("received", 0))
     return {
-        "server_cpu_us_per_msg": round(cpu_us_per_s / sends, 1) if sends else 0.0,
-        "server_cpu_us_per_delivery": round(cpu_us_per_s / deliveries, 1) if deliveries else 0.0,
+        "server_cpu_us_per_msg": round(cpu_us / sent, 1) if sent else 0.0,
+        "server_cpu_us_per_delivery": round(cpu_us / received, 1) if received else 0.0,
     }
 
 
