@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bench.layouts import LAYOUTS
 from deploy.single_node import process_groups, start_single_node
 from kernel.errors import InvalidArgument
 from protos import client_pb2 as pb
@@ -29,23 +30,13 @@ def test_layouts_parse_into_groups_in_start_order() -> None:
             process_groups(bad)
 
 
-# Every layout `hubbub up --processes` is measured with (docs/performance.md), with its child
-# count. Router and messaging in one process call each other in-process (deploy/services.py).
-LAYOUTS = [
-    ("one", 0),
-    ("edge", 1),
-    ("edge/messaging", 2),
-    ("edge/presence", 2),
-    ("edge/messaging+presence+router", 2),
-]
-
-
-@pytest.mark.parametrize(("layout", "children"), LAYOUTS)
-async def test_every_layout_chats_end_to_end(tmp_path: Path, layout: str, children: int) -> None:
-    """Send, a retry stored once, delivery, and a receipt the sender sees: on every layout."""
+@pytest.mark.parametrize("layout", LAYOUTS)
+async def test_every_layout_chats_end_to_end(tmp_path: Path, layout: str) -> None:
+    """Send, a retry stored once, delivery, and a receipt the sender sees: on every layout the
+    default was chosen among (router and messaging in one process call each other in-process)."""
     node = await start_single_node(config_for_tests(tmp_path, processes=layout))
     try:
-        assert len(node.child_pids) == children
+        assert len(node.child_pids) == len(process_groups(layout))
         alice = await WireClient.sign_up(node.ws_url, "alice")
         bob = await WireClient.sign_up(node.ws_url, "bob")
         reply = await alice.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id="bob")))
