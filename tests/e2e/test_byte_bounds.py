@@ -137,9 +137,11 @@ async def test_four_clients_sending_maximum_size_messages_are_all_answered(node:
 
     # Ten each, pipelined: ~32 MB arrives at once, more than two internal gRPC messages (on
     # main before this change most of them got INTERNAL: the Append call was too large).
-    replies = await asyncio.gather(
-        *(w.request(maximum(n, k)) for n, w in enumerate(writers) for k in range(10))
+    answered = await asyncio.gather(
+        *(answers(node.ws_url, w, [maximum(n, k) for k in range(10)]) for n, w in enumerate(writers))
     )
+    writers = [client for client, _ in answered]
+    replies = [reply for _, got in answered for reply in got]
     kinds = [r.WhichOneof("kind") for r in replies]
     refused = [r.error.code for r in replies if r.WhichOneof("kind") == "error"]
     assert set(kinds) <= {"sent", "error"} and set(refused) <= REFUSALS, (kinds, refused)
@@ -151,6 +153,32 @@ async def test_four_clients_sending_maximum_size_messages_are_all_answered(node:
     await assert_bystanders_served(dave, erin, direct.conversation_id, "d-1")
     for client in (*writers, reader, dave, erin):
         await client.close()
+
+
+async def answers(
+    url: str, client: WireClient, frames: list[pb.ClientFrame]
+) -> tuple[WireClient, list[pb.ServerFrame]]:
+    """Each frame's answer, as a client gets them: pipelined, and should the connection be closed
+    4009 meanwhile (a writer in the group is a reader of the others' burst too), reconnected and
+    the unanswered re-sent with their client_msg_id: one stored already answers as a duplicate.
+    Returns the client in use at the end."""
+    token, device = client.welcome.token, client.welcome.device_id  # a token Hello's welcome has none
+    got: dict[int, pb.ServerFrame] = {}
+    while True:
+        todo = [k for k in range(len(frames)) if k not in got]
+        results = await asyncio.gather(*(client.request(frames[k]) for k in todo), return_exceptions=True)
+        for k, result in zip(todo, results, strict=True):
+            if isinstance(result, pb.ServerFrame):
+                got[k] = result
+            elif not isinstance(result, ConnectionError | ConnectionClosed):
+                raise result
+        if len(got) == len(frames):
+            return client, [got[k] for k in range(len(frames))]
+        await client.closed.wait()
+        assert client.ws.close_code == 4009, client.ws.close_code
+        await client.close()
+        client = await WireClient.with_token(url, token, device)
+        client.keep_alive()
 
 
 async def held_after_a_burst(client: WireClient, url: str, conv: int, count: int) -> list[pb.Message]:
