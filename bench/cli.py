@@ -13,6 +13,7 @@ WORKLOADS = {
     "connections": ("bench.connections", "W3 idle authenticated connections, RSS per connection"),
     "resume": ("bench.resume", "W4 resume storm"),
     "flood": ("bench.flood", "a bystander's p99 alone and while another user floods (default limits)"),
+    "layouts": ("bench.layouts", "W1 steps on each process layout, CPU µs per message"),
     "baseline": ("bench.baseline", "bare websockets echo server, same generator"),
     "suite": ("bench.suite", "W1-W4 and the baseline into bench-results/<timestamp>/"),
 }

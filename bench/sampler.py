@@ -59,6 +59,7 @@ class TreeCounter:
 class Sample:
     t_s: float  # since the sampler started
     server_cpu_pct: float  # 100 = one core busy
+    server_cpu_s: float  # CPU seconds the server's tree used in this interval
     server_rss_mib: float
     generator_cpu_pct: float
     label: str
@@ -108,6 +109,7 @@ class ResourceSampler:
                 Sample(
                     t_s=round(now - self._t0, 3),
                     server_cpu_pct=round(100 * (server_cpu - last_server) / wall, 1),
+                    server_cpu_s=round(server_cpu - last_server, 4),
                     server_rss_mib=round(server_rss / 2**20, 2),
                     generator_cpu_pct=round(100 * (generator_cpu - last_generator) / wall, 1),
                     label=self.label,
@@ -129,11 +131,14 @@ class ResourceSampler:
 
 
 def cpu_window(samples: list[Sample]) -> dict[str, float]:
+    """Mean CPU % of both sides, the server's CPU seconds in all, and its peak RSS."""
     if not samples:
-        return {"server_cpu_pct": 0.0, "generator_cpu_pct": 0.0, "server_rss_mib_max": 0.0}
+        keys = ("server_cpu_pct", "server_cpu_s", "generator_cpu_pct", "server_rss_mib_max")
+        return dict.fromkeys(keys, 0.0)
     n = len(samples)
     return {
         "server_cpu_pct": round(sum(s.server_cpu_pct for s in samples) / n, 1),
+        "server_cpu_s": round(sum(s.server_cpu_s for s in samples), 3),
         "generator_cpu_pct": round(sum(s.generator_cpu_pct for s in samples) / n, 1),
         "server_rss_mib_max": max(s.server_rss_mib for s in samples),
     }

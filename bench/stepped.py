@@ -16,7 +16,7 @@ from bench.engine import Engine
 from bench.engine_plan import Plan
 from bench.node import NodeOptions, Server, echo_server, hubbub_node
 from bench.sampler import ResourceSampler
-from bench.steps import is_saturated, not_reached
+from bench.steps import cpu_per_message, is_saturated, not_reached
 from deploy.config import STORES
 
 
@@ -41,6 +41,7 @@ def run_steps(
         if sampler is not None:
             sampler.label = ""
             step.update(sampler.window(tag))
+            step.update(cpu_per_message(step))
         steps.append(step)
         print(_step_line(label, step), file=sys.stderr, flush=True)
         saturated = is_saturated(step)
@@ -51,7 +52,8 @@ def _step_line(label: str, step: dict[str, Any]) -> str:
     return (
         f"{label} {step['rate']:g}/s: delivered {step['delivered_per_s']:g}/s p50 {step['p50_ms']:g} "
         f"p99 {step['p99_ms']:g} ms lost {step['lost']} unacked {step['unacked']}"
-        f" server cpu {step.get('server_cpu_pct', 0):g}% generator cpu {step.get('generator_cpu_pct', 0):g}%"
+        f" server cpu {step.get('server_cpu_pct', 0):g}% ({step.get('server_cpu_us_per_msg', 0):g} µs/msg)"
+        f" generator cpu {step.get('generator_cpu_pct', 0):g}%"
     )
 
 
@@ -75,6 +77,11 @@ def add_common_args(
         parser.add_argument(
             "--store", choices=STORES, default="sqlite", help="the started node's store (default sqlite)"
         )
+        parser.add_argument(
+            "--layout",
+            default="",
+            help="the started node's process layout (`hubbub up --processes`; default: its default)",
+        )
 
 
 def prefix() -> str:
@@ -87,7 +94,13 @@ def server_for(args: argparse.Namespace, echo: bool = False) -> Iterator[tuple[S
     if args.url:
         yield None, str(args.url)
         return
-    with echo_server() if echo else hubbub_node(NodeOptions(store=args.store)) as server:
+    if echo:
+        with echo_server() as server:
+            yield server, server.url
+        return
+    layout = args.layout
+    options = NodeOptions(store=args.store, extra_args=("--processes", layout) if layout else ())
+    with hubbub_node(options) as server:
         yield server, server.url
 
 

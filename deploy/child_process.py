@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.config import NodeConfig
-from deploy.services import start_service
+from deploy.services import InProcess, start_service
 from kernel.clock import SystemClock
 from kernel.errors import HubbubError
 from kernel.runtime import settle_after_startup
@@ -88,10 +88,11 @@ async def run(spec: dict[str, Any]) -> None:
     clock = SystemClock()
     upstream: dict[str, str] = dict(spec["upstream"])
     started = []
+    here = InProcess()
     try:
         for name in spec["services"]:
             try:
-                service = await start_service(name, config, spec["secret"], upstream, clock, None)
+                service = await start_service(name, config, spec["secret"], upstream, clock, None, here)
             except (HubbubError, OSError) as exc:
                 # The parent reads this line instead of addresses and says what went wrong.
                 print(json.dumps({"error": f"{name}: {startup_error(exc)}"}), flush=True)

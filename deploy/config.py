@@ -69,11 +69,12 @@ class NodeConfig:
     fewer, larger Append calls for less CPU, at up to this much added latency under load."""
     link_flush_interval_ms: float = 2.0
     """An edge writes to a router at most once per interval, batching the frames between."""
-    processes: str = "edge/messaging"
+    processes: str = "edge"
     """Process layout: groups of services (messaging, presence, router, edge) joined by '+'
-    and separated by '/', each group a child process; services not named (here router and
-    presence) stay in this process. "one" runs everything in this process. The default was
-    measured best on 2 cores (docs/performance.md)."""
+    and separated by '/', each group a child process; services not named (here messaging,
+    presence and router, which then call each other in-process) stay in this process. "one"
+    runs everything in this process. The default was measured best on 2 cores
+    (docs/performance.md, "Fewer hops")."""
     trace_exporter: str = field(default="none", metadata={"choices": TRACE_EXPORTERS})
     """OpenTelemetry exporter: none, console or otlp."""
     otlp_endpoint: str = "http://127.0.0.1:4317"

@@ -1,7 +1,10 @@
 """Each service of a node as a unit the launcher can start: in this process or in a child.
 
 A unit takes the targets of the services it depends on and returns the addresses it serves,
-so the same wiring runs one process or several.
+so the same wiring runs one process or several. Services started in one process also leave
+their in-process faces in `InProcess`: a later one there calls them without gRPC (the router
+calls messaging so: its Appends reach the message log in its own process); gRPC stays
+between processes.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from deploy.room_configs import (
 from kernel.clock import Clock
 
 if TYPE_CHECKING:  # the router is imported only by the process that runs it
+    from kernel.messaging_api import AccountsApi, MessagingApi
     from protos.router_pb2 import MovePartitionRequest, PartitionOwner
     from router import PushNotifier
 
@@ -42,6 +46,13 @@ class StartedService:
     push: PushNotifier | None = None
 
 
+@dataclass
+class InProcess:
+    """The services started in this process, as their typed interfaces (filled as they start)."""
+
+    messaging: tuple[AccountsApi, MessagingApi] | None = None
+
+
 async def start_service(
     name: str,
     config: NodeConfig,
@@ -49,23 +60,27 @@ async def start_service(
     upstream: Addresses,
     clock: Clock,
     push: PushNotifier | None,
+    here: InProcess | None = None,
 ) -> StartedService:
-    """Start one service (the edge brings discovery along: it reads the edge's load)."""
+    """Start one service (the edge brings discovery along: it reads the edge's load). `here`:
+    what this process already runs; the service is added to it."""
+    here = here if here is not None else InProcess()
     if name == "messaging":
-        return await _messaging(config, secret, clock)
+        return await _messaging(config, secret, clock, here)
     if name == "presence":
         return await _presence(config, clock)
     if name == "router":
-        return await _router(config, upstream, clock, push)
+        return await _router(config, upstream, clock, push, here)
     if name == "edge":
         return await _edge(config, secret, upstream, clock)
     raise ValueError(f"unknown service {name!r}")
 
 
-async def _messaging(config: NodeConfig, secret: str, clock: Clock) -> StartedService:
+async def _messaging(config: NodeConfig, secret: str, clock: Clock, here: InProcess) -> StartedService:
     from messaging import start_messaging
 
     service = await start_messaging(messaging_config(config, secret), clock=clock)
+    here.messaging = (service.accounts, service.messaging)
     return StartedService("messaging", {"messaging_target": service.target}, service.stop)
 
 
@@ -77,7 +92,7 @@ async def _presence(config: NodeConfig, clock: Clock) -> StartedService:
 
 
 async def _router(
-    config: NodeConfig, upstream: Addresses, clock: Clock, push: PushNotifier | None
+    config: NodeConfig, upstream: Addresses, clock: Clock, push: PushNotifier | None, here: InProcess
 ) -> StartedService:
     from dataclasses import replace
 
@@ -102,7 +117,14 @@ async def _router(
         for index in range(config.routers):
             router = replace(base, router_id=f"router-{index + 1}")
             services.append(
-                await start_router(router, clock=clock, push=push, ownership=ownership, routers=routers)
+                await start_router(
+                    router,
+                    clock=clock,
+                    push=push,
+                    ownership=ownership,
+                    routers=routers,
+                    local_messaging=here.messaging,
+                )
             )
     except BaseException:
         await stop()

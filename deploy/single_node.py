@@ -18,7 +18,7 @@ from pathlib import Path
 
 from deploy.child_process import CHILD_STOP_GRACE_S, config_to_json
 from deploy.config import NodeConfig, with_secrets
-from deploy.services import SERVICE_ORDER, Addresses, Stop, start_service
+from deploy.services import SERVICE_ORDER, Addresses, InProcess, Stop, start_service
 from kernel.clock import Clock, SystemClock
 from kernel.errors import InvalidArgument, Unavailable
 from kernel.telemetry import setup_tracing
@@ -196,13 +196,14 @@ async def start_single_node(
     started: set[str] = set()
     stops: list[Stop] = []
     children: list[subprocess.Popen[bytes]] = []
+    here = InProcess()
     try:
         for name in SERVICE_ORDER:
             if name in started:
                 continue
             group = group_of.get(name)
             if group is None:
-                service = await start_service(name, config, secret, addresses, clock, push)
+                service = await start_service(name, config, secret, addresses, clock, push, here)
                 stops.append(service.stop)
                 addresses.update(service.addresses)
                 push = service.push if service.push is not None else push

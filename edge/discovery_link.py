@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from grpc import aio
 
-from edge.routing import backoff_delay
+from kernel.backoff import backoff_delay
 from kernel.grpc_boundary import call, error_from_rpc
 from kernel.grpc_server import internal_channel
 from protos import discovery_pb2, discovery_pb2_grpc

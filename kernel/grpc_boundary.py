@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import grpc
@@ -73,13 +73,22 @@ def servicer_errors(
     return wrapper
 
 
+def error_from_metadata(trailing: Iterable[tuple[str, str | bytes]], details: str) -> HubbubError | None:
+    """The typed error a servicer's abort carried (`abort_with`), or None when it carried no
+    hubbub code. Shared by the stub side and the in-process calls (kernel/local_calls.py)."""
+    metadata = {key: str(value) for key, value in trailing}
+    if ERROR_CODE_KEY not in metadata:
+        return None
+    error = error_from_code(metadata[ERROR_CODE_KEY], details)
+    if isinstance(error, RateLimited) and metadata.get(RETRY_AFTER_KEY, "").isdigit():
+        error.retry_after_ms = int(metadata[RETRY_AFTER_KEY])
+    return error
+
+
 def error_from_rpc(exc: aio.AioRpcError) -> HubbubError:
     """Turn a failed call into the typed error the server meant (chain it with `from exc`)."""
-    metadata = {key: str(value) for key, value in exc.trailing_metadata() or ()}
-    if ERROR_CODE_KEY in metadata:
-        error = error_from_code(metadata[ERROR_CODE_KEY], exc.details() or "")
-        if isinstance(error, RateLimited) and metadata.get(RETRY_AFTER_KEY, "").isdigit():
-            error.retry_after_ms = int(metadata[RETRY_AFTER_KEY])
+    error = error_from_metadata(exc.trailing_metadata() or (), exc.details() or "")
+    if error is not None:
         return error
     # No hubbub code: gRPC itself failed the call, and its details are internal (addresses,
     # "Sent message larger than max (...)"): they go to the log, never into the error that

@@ -1,6 +1,7 @@
-"""The message log: the interface two rooms share. Messaging reads it (history, resume) and,
-today, appends to it; the partition-owning router appends to it itself in a later step. Its
-backends live in the room that owns the data (messaging/store/: memory, SQLite).
+"""The message log: the interface two rooms share. Messaging reads it (history, resume) and
+appends to it for the partition-owning router: in the router's own process when they share
+one (no service hop: deploy/services.py), over the Append rpc when they do not. Its backends
+live in the room that owns the data (messaging/store/: memory, SQLite).
 
 What every backend guarantees (the contract suite is tests/messaging/store/contract_log.py):
 - `append` is durable before it returns; concurrent calls are committed together (group

@@ -4,6 +4,7 @@ services and both gRPC servicers on one grpc.aio server."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from grpc import aio
 
@@ -15,6 +16,7 @@ from messaging.auth_throttle import AuthThrottle
 from messaging.config import MessagingConfig
 from messaging.conversations import Conversations
 from messaging.grpc_servicer import AccountsServicer, MessagingServicer
+from messaging.local_api import LocalAccounts, LocalMessaging
 from messaging.membership import MemberCache
 from messaging.messages import Messages
 from messaging.passwords import PasswordHasher
@@ -22,6 +24,23 @@ from messaging.store.interface import MessageStore
 from protos import messaging_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class MessagingService:
+    """A running messaging service: its gRPC server, and the same two services in-process
+    (`accounts`, `messaging`: what a router placed in this process calls instead of gRPC)."""
+
+    grpc: GrpcService
+    accounts: LocalAccounts
+    messaging: LocalMessaging
+
+    @property
+    def target(self) -> str:
+        return self.grpc.target
+
+    async def stop(self, grace: float = 1.0) -> None:
+        await self.grpc.stop(grace)
 
 
 def open_store(config: MessagingConfig) -> MessageStore:
@@ -39,7 +58,7 @@ def open_store(config: MessagingConfig) -> MessageStore:
 
 async def start_messaging(
     config: MessagingConfig, *, clock: Clock | None = None, store: MessageStore | None = None
-) -> GrpcService:
+) -> MessagingService:
     """Serve Accounts and Messaging. The store (given or built from config) is opened here
     and closed when the service stops: the service owns it from now on."""
     clock = clock or SystemClock()
@@ -67,12 +86,12 @@ async def start_messaging(
         )
         conversations = Conversations(store, ids, clock, members)
         messages = Messages(store, store, ids, clock, members, partitions=config.partitions)
+        accounts_servicer = AccountsServicer(accounts)
+        messaging_servicer = MessagingServicer(conversations, messages)
 
         def register(server: aio.Server) -> None:
-            messaging_pb2_grpc.add_AccountsServicer_to_server(AccountsServicer(accounts), server)
-            messaging_pb2_grpc.add_MessagingServicer_to_server(
-                MessagingServicer(conversations, messages), server
-            )
+            messaging_pb2_grpc.add_AccountsServicer_to_server(accounts_servicer, server)
+            messaging_pb2_grpc.add_MessagingServicer_to_server(messaging_servicer, server)
 
         service = await start_grpc_server(
             "messaging",
@@ -88,4 +107,4 @@ async def start_messaging(
     service.on_stop.append(store.close)
     service.on_stop.append(hasher.close)
     log.info("messaging: serving on %s (store %s)", service.target, config.store)
-    return service
+    return MessagingService(service, LocalAccounts(accounts_servicer), LocalMessaging(messaging_servicer))

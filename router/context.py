@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kernel.clock import Clock
+from kernel.messaging_api import AccountsApi, MessagingApi
 from router.config import RouterConfig
 from router.directory import SessionDirectory
 from router.fanout import FanoutPlan, SessionKey, plan_fanout
@@ -19,7 +20,6 @@ from router.push import PushQueue
 from router.recent import RecentSenders
 
 if TYPE_CHECKING:
-    from protos.messaging_pb2_grpc import AccountsAsyncStub, MessagingAsyncStub
     from protos.presence_pb2_grpc import PresenceAsyncStub
 
 
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 class RouterContext:
     config: RouterConfig
     clock: Clock
-    messaging: MessagingAsyncStub
-    accounts: AccountsAsyncStub
+    messaging: MessagingApi  # the gRPC stub, or messaging in this process (kernel/local_calls.py)
+    accounts: AccountsApi
     presence: PresenceAsyncStub | None
     directory: SessionDirectory
     links: LinkTable

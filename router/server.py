@@ -12,6 +12,7 @@ from kernel.clock import Clock, SystemClock
 from kernel.errors import InvalidArgument
 from kernel.grpc_boundary import call
 from kernel.grpc_server import GrpcService, internal_channel, start_grpc_server
+from kernel.messaging_api import AccountsApi, MessagingApi
 from kernel.ownership import PartitionOwnership
 from protos import messaging_pb2, messaging_pb2_grpc, presence_pb2_grpc, router_pb2_grpc
 from router.config import RouterConfig
@@ -63,15 +64,26 @@ async def start_router(
     directory: SessionDirectory | None = None,
     ownership: PartitionOwnership | None = None,
     routers: LocalRouters | None = None,
+    local_messaging: tuple[AccountsApi, MessagingApi] | None = None,
 ) -> RouterService:
     """`ownership` given: the router opens a session once it listens and serves what it is
-    given (`routers.join` rebalances onto it); none = it owns every partition, unfenced."""
+    given (`routers.join` rebalances onto it); none = it owns every partition, unfenced.
+    `local_messaging`: messaging runs in this process, called without gRPC (the Accounts and
+    Messaging Protocols of kernel/messaging_api.py); none = over gRPC at messaging_target."""
     clock = clock or SystemClock()
     notifier: PushNotifier = push if push is not None else LogPushNotifier()
-    messaging_channel = internal_channel(
-        config.messaging_target, config.internal_secret, config.internal_tls_dir
-    )
-    channels: list[aio.Channel] = [messaging_channel]
+    channels: list[aio.Channel] = []
+    accounts: AccountsApi
+    messaging: MessagingApi
+    if local_messaging is not None:
+        accounts, messaging = local_messaging
+    else:
+        messaging_channel = internal_channel(
+            config.messaging_target, config.internal_secret, config.internal_tls_dir
+        )
+        channels.append(messaging_channel)
+        accounts = messaging_pb2_grpc.AccountsStub(messaging_channel)
+        messaging = messaging_pb2_grpc.MessagingStub(messaging_channel)
     presence_stub = None
     if config.presence_target:
         presence_channel = internal_channel(
@@ -79,7 +91,6 @@ async def start_router(
         )
         channels.append(presence_channel)
         presence_stub = presence_pb2_grpc.PresenceStub(presence_channel)
-    messaging = messaging_pb2_grpc.MessagingStub(messaging_channel)
 
     async def fetch_members(conversation_id: int) -> Members:
         reply = await call(
@@ -98,7 +109,7 @@ async def start_router(
         config=config,
         clock=clock,
         messaging=messaging,
-        accounts=messaging_pb2_grpc.AccountsStub(messaging_channel),
+        accounts=accounts,
         presence=presence_stub,
         directory=directory if directory is not None else MemoryDirectory(),
         links=LinkTable(config.edge_outbox_limit),

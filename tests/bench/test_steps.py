@@ -10,6 +10,7 @@ import pytest
 from bench.stepped import run_steps
 from bench.steps import (
     capacity,
+    cpu_per_message,
     is_saturated,
     kib_per_connection,
     meets_capacity,
@@ -92,3 +93,9 @@ def test_stepping_stops_after_a_saturated_step_and_records_the_rest_as_not_reach
     assert engine.asked == [250, 500]
     assert steps[2] == {"rate": 1000, "status": "not reached"}
     assert "500/s" in capsys.readouterr().err
+
+
+def test_cpu_per_message_is_the_steps_cpu_over_its_messages() -> None:
+    step = {"server_cpu_s": 1.5, "sent": 3000, "received": 6000}
+    assert cpu_per_message(step) == {"server_cpu_us_per_msg": 500.0, "server_cpu_us_per_delivery": 250.0}
+    assert set(cpu_per_message({"server_cpu_s": 1.0}).values()) == {0.0}

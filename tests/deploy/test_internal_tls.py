@@ -50,7 +50,7 @@ async def _history(channel: aio.Channel, secret: str, conv: int) -> pb.HistoryPa
         return exc.code()
 
 
-@pytest.mark.parametrize("layout", ["one", "edge/messaging"])
+@pytest.mark.parametrize("layout", ["one", "edge", "edge/messaging"])
 async def test_a_node_with_mutual_tls_chats_and_refuses_callers_without_a_certificate(
     tmp_path: Path, layout: str
 ) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bench.layouts import LAYOUTS
 from deploy.single_node import process_groups, start_single_node
 from kernel.errors import InvalidArgument
 from protos import client_pb2 as pb
@@ -29,18 +30,28 @@ def test_layouts_parse_into_groups_in_start_order() -> None:
             process_groups(bad)
 
 
-async def test_a_split_node_chats_end_to_end(tmp_path: Path) -> None:
-    node = await start_single_node(config_for_tests(tmp_path, processes="edge/messaging"))
+@pytest.mark.parametrize("layout", LAYOUTS)
+async def test_every_layout_chats_end_to_end(tmp_path: Path, layout: str) -> None:
+    """Send, a retry stored once, delivery, and a receipt the sender sees: on every layout the
+    default was chosen among (router and messaging in one process call each other in-process)."""
+    node = await start_single_node(config_for_tests(tmp_path, processes=layout))
     try:
-        assert len(node.child_pids) == 2
+        assert len(node.child_pids) == len(process_groups(layout))
         alice = await WireClient.sign_up(node.ws_url, "alice")
         bob = await WireClient.sign_up(node.ws_url, "bob")
         reply = await alice.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id="bob")))
         conv = reply.conversation.conversation_id
         sent = await alice.send_text(conv, "across processes", "x-1")
         assert sent.sent.seq == 1
+        retry = await alice.send_text(conv, "across processes", "x-1")
+        assert (retry.sent.seq, retry.sent.duplicate) == (1, True)
         (got,) = await bob.messages(1, conv)
         assert got.body == "across processes"
+        read = pb.MarkRead(cursors=[pb.ConversationCursor(conversation_id=conv, seq=1)])
+        stored = await bob.request(pb.ClientFrame(read=read))
+        assert stored.WhichOneof("kind") == "cursors_stored"
+        receipt = await alice.next_push("receipt", lambda f: f.receipt.user_id == "bob")
+        assert receipt.receipt.up_to_seq == 1
         for c in (alice, bob):
             await c.close()
     finally:

@@ -1,5 +1,6 @@
 """Fixtures for the messaging room: cheap password hashing, services over a memory store,
-and a real messaging gRPC server (SQLite on tmp_path) with stubs."""
+and a real messaging server (SQLite on tmp_path) with clients of both placements: gRPC stubs,
+and the in-process adapters a router in the same process uses (messaging/local_api.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from kernel.clock import ManualClock
-from kernel.grpc_server import GrpcService, insecure_channel
+from kernel.grpc_server import insecure_channel
 from kernel.ids import SnowflakeGenerator
-from messaging import MessagingConfig, start_messaging
+from kernel.messaging_api import AccountsApi, MessagingApi
+from messaging import MessagingConfig, MessagingService, start_messaging
 from messaging.accounts import Accounts
 from messaging.conversations import Conversations
 from messaging.membership import MemberCache
@@ -77,13 +79,14 @@ async def services() -> Services:
 
 @dataclass
 class Client:
-    service: GrpcService
-    accounts: messaging_pb2_grpc.AccountsAsyncStub
-    messaging: messaging_pb2_grpc.MessagingAsyncStub
+    service: MessagingService
+    accounts: AccountsApi
+    messaging: MessagingApi
+    over_grpc: bool  # False: the in-process adapters, no gRPC
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[GrpcService]:
+async def server(tmp_path: Path) -> AsyncIterator[MessagingService]:
     service = await start_messaging(cheap_config(tmp_path / "data"))
     try:
         yield service
@@ -91,14 +94,19 @@ async def server(tmp_path: Path) -> AsyncIterator[GrpcService]:
         await service.stop(grace=5.0)
 
 
-@pytest.fixture
-async def client(server: GrpcService) -> AsyncIterator[Client]:
+@pytest.fixture(params=["grpc", "in-process"])
+async def client(request: pytest.FixtureRequest, server: MessagingService) -> AsyncIterator[Client]:
+    """The same contract, kept by the gRPC stubs and by the in-process adapters."""
+    if request.param == "in-process":
+        yield Client(server, server.accounts, server.messaging, over_grpc=False)
+        return
     channel = insecure_channel(server.target)
     try:
         yield Client(
             server,
             messaging_pb2_grpc.AccountsStub(channel),
             messaging_pb2_grpc.MessagingStub(channel),
+            over_grpc=True,
         )
     finally:
         await channel.close()

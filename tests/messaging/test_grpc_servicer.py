@@ -1,5 +1,6 @@
-"""The messaging gRPC API against a real server (SQLite store on tmp_path, port 0):
-statuses and `hubbub-error-code` metadata, per-item results, paging, cursors, limits."""
+"""The messaging API against a real server (SQLite store on tmp_path, port 0), over gRPC and
+through the in-process adapters (the `client` fixture runs each case both ways): statuses and
+`hubbub-error-code` metadata, per-item results, paging, cursors, limits."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 from grpc import aio
 
 from kernel.clock import SystemClock
-from kernel.errors import ErrorCode
-from kernel.grpc_boundary import ERROR_CODE_KEY
+from kernel.errors import ErrorCode, HubbubError
+from kernel.grpc_boundary import ERROR_CODE_KEY, call
 from kernel.grpc_server import insecure_channel
 from kernel.tokens import verify_token
 from messaging import start_messaging
@@ -25,12 +26,16 @@ from tests.messaging.conftest import SECRET, Client, cheap_config
 PASSWORD = "password123"
 
 
-async def expect_error(call: Awaitable[object], status: grpc.StatusCode, code: ErrorCode) -> aio.AioRpcError:
-    with pytest.raises(aio.AioRpcError) as info:
-        await call
-    assert info.value.code() == status
-    metadata = dict(info.value.trailing_metadata() or ())
-    assert metadata.get(ERROR_CODE_KEY) == code.value
+async def expect_error(attempt: Awaitable[object], status: grpc.StatusCode, code: ErrorCode) -> HubbubError:
+    """The call fails with `code` as its caller sees it (`call` maps a gRPC failure); over
+    gRPC also with `status` and the code in the trailing metadata."""
+    with pytest.raises(HubbubError) as info:
+        await call(attempt)
+    assert info.value.code == code
+    rpc = info.value.__cause__
+    if isinstance(rpc, aio.AioRpcError):
+        assert rpc.code() == status
+        assert dict(rpc.trailing_metadata() or ()).get(ERROR_CODE_KEY) == code.value
     return info.value
 
 
@@ -335,7 +340,14 @@ async def test_unexpected_errors_become_internal_without_details(tmp_path: Path)
             grpc.StatusCode.INTERNAL,
             ErrorCode.INTERNAL,
         )
-        assert "secret" not in (error.details() or "")
+        assert isinstance(error.__cause__, aio.AioRpcError)
+        assert "secret" not in (error.__cause__.details() or "")
+        local = await expect_error(
+            service.accounts.GetProfile(messaging_pb2.UserRequest(user_id="alice")),
+            grpc.StatusCode.INTERNAL,
+            ErrorCode.INTERNAL,
+        )
+        assert "secret" not in local.message
     finally:
         await channel.close()
         await service.stop(grace=5.0)

@@ -31,7 +31,7 @@ async def test_store_is_opened_before_serving_and_closed_on_stop(tmp_path: Path)
     store = TrackedStore()
     service = await start_messaging(cheap_config(tmp_path, store="memory"), store=store)
     assert store.events == ["open"]
-    assert service.port > 0
+    assert service.grpc.port > 0
     channel = insecure_channel(service.target)
     try:
         stub = messaging_pb2_grpc.AccountsStub(channel)
