@@ -40,13 +40,21 @@ class BoundedChangeQueue:
         # A batch into an empty buffer is always taken (an edge's restart snapshot may
         # bring more changes than the bound); so the bound is max_pending plus one batch.
         if self._pending and self._pending + len(batch) > self._max_pending:
-            self._overflowed = True
-            self._batches.clear()
-            self._pending = 0
-            self._on_close(self)
-        else:
-            self._pending += len(batch)
-            self._batches.append(batch)
+            self.cut_off()
+            return
+        self._pending += len(batch)
+        self._batches.append(batch)
+        self._ready.set()
+
+    def cut_off(self) -> None:
+        """The backend's feed broke and changes may be lost: end with SlowWatcher, so the
+        reader resubscribes and re-queries, as after an overflow."""
+        if self._closed or self._overflowed:
+            return
+        self._overflowed = True
+        self._batches.clear()
+        self._pending = 0
+        self._on_close(self)
         self._ready.set()
 
     def close(self) -> None:

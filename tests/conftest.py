@@ -19,3 +19,7 @@ LIFTED_LIMITS = {
 }
 for _key, _value in LIFTED_LIMITS.items():
     os.environ.setdefault(_key, _value)
+
+from tests.redis_servers import redis_cluster, redis_restartable, redis_standalone  # noqa: E402
+
+__all__ = ["redis_cluster", "redis_restartable", "redis_standalone"]

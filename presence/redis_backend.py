@@ -1,0 +1,448 @@
+"""The Redis presence backend: one shared state for many presence processes (standalone Redis or
+Redis Cluster), the same pure rules as the memory backend, changes on one sharded channel.
+
+Redis stores and the rules decide: each write reads a versioned record, runs the rule from
+presence/rules.py in Python, and writes back only if the version is unchanged (a tiny Lua
+compare-and-set per key; a lost race retries). Deadlines are values, never key TTLs, so
+`expire()` applies them by the injected clock (a test's fake clock works as well as the real
+one). Key names and hash tags: kernel/redis_keys.py. Every step is one pipelined round trip
+for the whole batch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis import exceptions as redis_errors
+
+from kernel.clock import Clock
+from kernel.errors import HubbubError, Unavailable
+from kernel.redis_client import RedisClient, ShardedSubscription, connect, redis_boundary
+from kernel.redis_keys import PresenceKeys
+from presence.model import EdgeReport, ReportAck, SessionKey, UserPresence
+from presence.rules import (
+    DEFAULT_DEBOUNCE_MS,
+    UserRecord,
+    check_report,
+    offline_due,
+    record_status,
+    settle_user,
+)
+from presence.subscription import BoundedChangeQueue
+
+log = logging.getLogger(__name__)
+
+MAX_CAS_ATTEMPTS = 50
+"""A write that lost this many races in a row gives up with Unavailable (retryable)."""
+EXPIRE_BATCH = 1000
+"""Lapsed edges and due offlines handled per `expire()`; more are left for the next call."""
+LISTEN_POLL_S = 1.0
+RESUBSCRIBE_BACKOFF_S = (0.05, 0.1, 0.2, 0.5, 1.0)
+USER_FIELDS = ("live", "online", "last_seen", "deadline", "v")
+
+# KEYS[1]: a hash with a version field `v`. ARGV[1]: the version read ('' = none yet);
+# ARGV[2..]: field, value pairs. Writes and bumps `v` only if nobody wrote since the read.
+CAS_HASH = """
+local v = redis.call('HGET', KEYS[1], 'v') or ''
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', tostring((tonumber(v) or 0) + 1), unpack(ARGV, 2))
+return 1
+"""
+# KEYS: the edge hash and its session set (one hash tag). ARGV: version read, new lease
+# deadline ('' = lease gone), '1' to empty the set first, the number of removals, then the
+# sessions to remove, then the sessions to add.
+CAS_EDGE = """
+local v = redis.call('HGET', KEYS[1], 'v') or ''
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', tostring((tonumber(v) or 0) + 1), 'deadline', ARGV[2])
+if ARGV[3] == '1' then redis.call('DEL', KEYS[2]) end
+local n = tonumber(ARGV[4])
+for i = 5, 4 + n do redis.call('SREM', KEYS[2], ARGV[i]) end
+for i = 5 + n, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
+return 1
+"""
+# Remove ARGV[1] from the zset KEYS[1] only while its score is <= ARGV[2]: an index entry a
+# concurrent writer has just moved later survives.
+ZREM_IF_DUE = """
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) <= tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+Deltas = dict[str, int]  # user -> net change of their live-session count
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredUser:
+    version: str
+    live: int
+    record: UserRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class _EdgeOutcome:
+    resync: bool
+    lapsed_at: int | None  # the old lease's deadline when this report found it lapsed
+    dropped: Deltas  # sessions the lapse took away
+    deltas: Deltas  # the report's own changes
+
+
+class RedisPresence:
+    """Implements `presence.interface.PresenceBackend`. Owns its client (closed by `close`);
+    one Redis subscription per backend feeds every local watcher, so each published batch
+    reaches each watcher once however many presence processes share the state."""
+
+    def __init__(
+        self,
+        client: RedisClient,
+        clock: Clock,
+        debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+        keys: PresenceKeys | None = None,
+    ) -> None:
+        if debounce_ms < 0:
+            raise ValueError("debounce_ms must not be negative")
+        self._client = client
+        self._clock = clock
+        self._debounce_ms = debounce_ms
+        self._keys = keys or PresenceKeys()
+        self._subscribers: set[BoundedChangeQueue] = set()
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._closed = False
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        clock: Clock,
+        *,
+        cluster: bool = False,
+        debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+        keys: PresenceKeys | None = None,
+    ) -> RedisPresence:
+        return cls(connect(url, cluster=cluster), clock, debounce_ms, keys)
+
+    # ------------------------------------------------------------------ the contract
+
+    async def report(self, report: EdgeReport) -> ReportAck:
+        check_report(report)
+        now = self._clock.now_ms()
+        with redis_boundary("presence report"):
+            outcome = await self._retry(lambda: self._write_edge(report, now), "edge lease")
+            changes: list[UserPresence] = []
+            if outcome.lapsed_at is not None:
+                changes += await self._apply(outcome.dropped, outcome.lapsed_at)
+            changes += await self._apply(outcome.deltas, now)
+            await self._publish(changes)
+        return ReportAck(now, outcome.resync)
+
+    async def query(self, user_ids: Sequence[str]) -> list[UserPresence]:
+        now = self._clock.now_ms()
+        with redis_boundary("presence query"):
+            stored = await self._read_users(user_ids)
+        return [record_status(s.record, user, now) for user, s in zip(user_ids, stored, strict=True)]
+
+    async def subscribe(self, max_pending: int) -> BoundedChangeQueue:
+        queue = BoundedChangeQueue(max_pending, self._subscribers.discard)
+        if self._closed:
+            queue.close()
+            return queue
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="presence-redis-listener")
+        try:
+            async with asyncio.timeout(RESUBSCRIBE_BACKOFF_S[-1] * 5):
+                await self._listening.wait()
+        except TimeoutError as exc:
+            raise Unavailable("presence: redis subscription not live") from exc
+        self._subscribers.add(queue)
+        return queue
+
+    async def expire(self) -> int | None:
+        now = self._clock.now_ms()
+        with redis_boundary("presence expire"):
+            changes: list[UserPresence] = []
+            lapsed = cast(
+                list[str], await self._client.zrangebyscore(self._keys.leases, "-inf", now, 0, EXPIRE_BATCH)
+            )
+            for edge_id in lapsed:
+                changes += await self._expire_edge(edge_id, now)
+            due = cast(
+                list[tuple[str, float]],
+                await self._client.zrangebyscore(
+                    self._keys.pending, "-inf", now, 0, EXPIRE_BATCH, withscores=True
+                ),
+            )
+            changes += await self._expire_offlines([(user, int(score)) for user, score in due], now)
+            await self._publish(changes)
+            pipe = self._client.pipeline(transaction=False)
+            pipe.zrange(self._keys.leases, 0, 0, withscores=True)
+            pipe.zrange(self._keys.pending, 0, 0, withscores=True)
+            firsts = await pipe.execute()
+        candidates = [int(first[0][1]) for first in firsts if first]
+        return min(candidates) if candidates else None
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        for queue in list(self._subscribers):
+            queue.close()
+        with contextlib.suppress(redis_errors.RedisError, OSError):
+            await self._client.aclose()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    # ------------------------------------------------------------------ edges
+
+    async def _write_edge(self, report: EdgeReport, now: int) -> _EdgeOutcome | None:
+        """One attempt at the edge's lease and session set; None when another writer won."""
+        keys, edge = self._keys, report.edge_id
+        members = [_encode_session(change.key) for change in report.changes]
+        pipe = self._client.pipeline(transaction=False)
+        pipe.zadd(keys.leases, {edge: now + report.lease_ms})  # the index first: see _expire_edge
+        pipe.hmget(keys.edge(edge), ["deadline", "v"])
+        if report.full_snapshot:
+            pipe.smembers(keys.edge_sessions(edge))
+        elif members:
+            pipe.smismember(keys.edge_sessions(edge), members)
+        results = await pipe.execute()
+        deadline, version = _deadline(results[1][0]), results[1][1] or ""
+        lapsed = deadline is not None and deadline <= now
+        dropped: Deltas = {}
+        if lapsed:
+            old = cast(
+                Iterable[str],
+                results[2] if report.full_snapshot else await self._client.smembers(keys.edge_sessions(edge)),
+            )
+            _count(dropped, old, -1)
+        held: set[str] = set() if lapsed else set(results[2]) if report.full_snapshot else set()
+        adds: set[str]
+        removes: set[str]
+        if report.full_snapshot:
+            wanted = {m for m, c in zip(members, report.changes, strict=True) if c.online}
+            adds, removes = wanted - held, held - wanted
+            replace = True
+            add_args = sorted(wanted)
+        else:
+            start = {} if lapsed or not members else dict(zip(members, map(bool, results[2]), strict=True))
+            state = dict(start)
+            for member, change in zip(members, report.changes, strict=True):
+                state[member] = change.online
+            adds = {m for m, on in state.items() if on and not start.get(m, False)}
+            removes = {m for m, on in state.items() if not on and start.get(m, False)}
+            replace = lapsed
+            add_args = sorted(adds)
+        deltas: Deltas = {}
+        _count(deltas, adds, +1)
+        _count(deltas, removes, -1)
+        remove_args = [] if replace else sorted(removes)
+        written = await self._client.eval(
+            CAS_EDGE,
+            2,
+            keys.edge(edge),
+            keys.edge_sessions(edge),
+            version,
+            str(now + report.lease_ms),
+            "1" if replace else "0",
+            str(len(remove_args)),
+            *remove_args,
+            *add_args,
+        )
+        if not written:
+            return None
+        resync = not report.full_snapshot and (deadline is None or lapsed)
+        return _EdgeOutcome(resync, deadline if lapsed else None, dropped, deltas)
+
+    async def _expire_edge(self, edge_id: str, now: int) -> list[UserPresence]:
+        """Drop an edge whose lease lapsed (once, whoever gets there first), or fix its index
+        entry if a report renewed it meanwhile."""
+        keys = self._keys
+        for _ in range(MAX_CAS_ATTEMPTS):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hmget(keys.edge(edge_id), ["deadline", "v"])
+            pipe.smembers(keys.edge_sessions(edge_id))
+            (raw_deadline, version), sessions = await pipe.execute()
+            deadline = _deadline(raw_deadline)
+            if deadline is not None and deadline > now:
+                await self._client.zadd(keys.leases, {edge_id: deadline})
+                return []
+            if deadline is None:
+                await self._client.eval(ZREM_IF_DUE, 1, keys.leases, edge_id, str(now))
+                return []
+            written = await self._client.eval(
+                CAS_EDGE, 2, keys.edge(edge_id), keys.edge_sessions(edge_id), version or "", "", "1", "0"
+            )
+            if written:
+                await self._client.eval(ZREM_IF_DUE, 1, keys.leases, edge_id, str(now))
+                dropped: Deltas = {}
+                _count(dropped, sessions, -1)
+                return await self._apply(dropped, deadline)
+        raise Unavailable("presence: too much contention on an edge lease")
+
+    # ------------------------------------------------------------------ users
+
+    async def _apply(self, deltas: Deltas, now: int) -> list[UserPresence]:
+        """Apply live-count changes at `now` by the rule in `settle_user`, all users of the
+        batch in one read and one write round trip (lost races go round again)."""
+        todo = {user: delta for user, delta in deltas.items() if delta}
+        changes: list[UserPresence] = []
+        for _ in range(MAX_CAS_ATTEMPTS):
+            if not todo:
+                return changes
+            users = list(todo)
+            stored = await self._read_users(users)
+            pipe = self._client.pipeline(transaction=False)
+            planned: list[tuple[str, UserPresence | None, int]] = []  # (user, change, eval's position)
+            queued = 0
+            for user, current in zip(users, stored, strict=True):
+                live = max(0, current.live + todo[user])
+                record, change = settle_user(
+                    current.record, user, current.live > 0, live > 0, now, self._debounce_ms
+                )
+                fields: list[str] = ["live", str(live)]
+                if record is not None:
+                    fields += _record_fields(record)
+                    if record.offline_deadline_ms is not None:  # the index before the record
+                        pipe.zadd(self._keys.pending, {user: record.offline_deadline_ms})
+                        queued += 1
+                pipe.eval(CAS_HASH, 1, self._keys.user(user), current.version, *fields)
+                planned.append((user, change, queued))
+                queued += 1
+            results = await pipe.execute()
+            for user, change, position in planned:
+                if results[position]:
+                    del todo[user]
+                    if change is not None:
+                        changes.append(change)
+        raise Unavailable("presence: too much contention on a user")
+
+    async def _expire_offlines(self, due: list[tuple[str, int]], now: int) -> list[UserPresence]:
+        changes: list[UserPresence] = []
+        todo = dict(due)
+        for _ in range(MAX_CAS_ATTEMPTS):
+            if not todo:
+                break
+            users = list(todo)
+            stored = await self._read_users(users)
+            pipe = self._client.pipeline(transaction=False)
+            planned: list[tuple[str, UserPresence | None]] = []
+            for user, current in zip(users, stored, strict=True):
+                settled = offline_due(current.record, user, todo[user])
+                if settled is None:
+                    planned.append((user, None))
+                    pipe.echo("stale")  # keeps results aligned with `planned`
+                    continue
+                record, offline = settled
+                pipe.eval(CAS_HASH, 1, self._keys.user(user), current.version, *_record_fields(record))
+                planned.append((user, offline))
+            results = await pipe.execute()
+            for (user, change), result in zip(planned, results, strict=True):
+                if change is None or result == 1:
+                    del todo[user]
+                    if change is not None:
+                        changes.append(change)
+        pipe = self._client.pipeline(transaction=False)
+        for user, _ in due:
+            pipe.eval(ZREM_IF_DUE, 1, self._keys.pending, user, str(now))
+        await pipe.execute()
+        return changes
+
+    async def _read_users(self, user_ids: Iterable[str]) -> list[_StoredUser]:
+        pipe = self._client.pipeline(transaction=False)
+        for user in user_ids:
+            pipe.hmget(self._keys.user(user), list(USER_FIELDS))
+        return [_parse_user(row) for row in await pipe.execute()]
+
+    async def _retry(self, attempt: Any, what: str) -> _EdgeOutcome:
+        for _ in range(MAX_CAS_ATTEMPTS):
+            outcome: _EdgeOutcome | None = await attempt()
+            if outcome is not None:
+                return outcome
+        raise Unavailable(f"presence: too much contention on an {what}")
+
+    # ------------------------------------------------------------------ pub/sub
+
+    async def _publish(self, changes: Sequence[UserPresence]) -> None:
+        if changes:
+            payload = json.dumps([[c.user_id, int(c.online), c.last_seen_ms] for c in changes])
+            await self._client.spublish(self._keys.changes, payload)
+
+    async def _listen(self) -> None:
+        """Keep one subscription live; when it breaks, watchers are cut off (they may have
+        missed changes, so they resubscribe and re-query) and it is made again."""
+        failures = 0
+        while True:
+            subscription = ShardedSubscription(self._client)
+            try:
+                await subscription.subscribe(self._keys.changes)
+                self._listening.set()
+                failures = 0
+                while True:
+                    message = await subscription.next_message(LISTEN_POLL_S)
+                    if message is not None:
+                        self._deliver(message[1])
+            except (redis_errors.RedisError, OSError, HubbubError):
+                log.warning("presence: redis subscription lost; resubscribing", exc_info=True)
+            finally:
+                self._listening.clear()
+                await subscription.aclose()
+            for queue in list(self._subscribers):
+                queue.cut_off()
+            await asyncio.sleep(RESUBSCRIBE_BACKOFF_S[min(failures, len(RESUBSCRIBE_BACKOFF_S) - 1)])
+            failures += 1
+
+    def _deliver(self, payload: str) -> None:
+        try:
+            batch = tuple(UserPresence(u, bool(on), int(seen)) for u, on, seen in json.loads(payload))
+        except (ValueError, TypeError):
+            log.warning("presence: undecodable change batch on %s", self._keys.changes)
+            return
+        for queue in list(self._subscribers):
+            queue.push(batch)
+
+
+# ------------------------------------------------------------------ encoding
+
+
+def _encode_session(key: SessionKey) -> str:
+    return json.dumps(key, separators=(",", ":"))
+
+
+def _count(deltas: Deltas, members: Iterable[str], delta: int) -> None:
+    for member in members:
+        user = json.loads(member)[0]
+        deltas[user] = deltas.get(user, 0) + delta
+
+
+def _deadline(raw: str | None) -> int | None:
+    return int(raw) if raw else None
+
+
+def _record_fields(record: UserRecord) -> list[str]:
+    deadline = "" if record.offline_deadline_ms is None else str(record.offline_deadline_ms)
+    return [
+        "online",
+        "1" if record.online else "0",
+        "last_seen",
+        str(record.last_seen_ms),
+        "deadline",
+        deadline,
+    ]
+
+
+def _parse_user(row: Sequence[str | None]) -> _StoredUser:
+    live, online, last_seen, deadline, version = row
+    record = None
+    if online is not None and last_seen is not None:
+        record = UserRecord(online == "1", int(last_seen), _deadline(deadline))
+    return _StoredUser(version or "", int(live or 0), record)
