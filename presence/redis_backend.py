@@ -335,22 +335,20 @@ class RedisPresence:
             users = list(todo)
             stored = await self._read_users(users)
             pipe = self._client.pipeline(transaction=False)
-            planned: list[tuple[str, UserPresence | None]] = []
+            planned: list[tuple[str, UserPresence]] = []
             for user, current in zip(users, stored, strict=True):
                 settled = offline_due(current.record, user, todo[user])
-                if settled is None:
-                    planned.append((user, None))
-                    pipe.echo("stale")  # keeps results aligned with `planned`
+                if settled is None:  # stale: the user came back, or a later deadline replaced it
+                    del todo[user]
                     continue
                 record, offline = settled
                 pipe.eval(CAS_HASH, 1, self._keys.user(user), current.version, *_record_fields(record))
                 planned.append((user, offline))
-            results = await pipe.execute()
-            for (user, change), result in zip(planned, results, strict=True):
-                if change is None or result == 1:
+            results = await pipe.execute() if planned else []
+            for (user, offline), written in zip(planned, results, strict=True):
+                if written:
                     del todo[user]
-                    if change is not None:
-                        changes.append(change)
+                    changes.append(offline)
         pipe = self._client.pipeline(transaction=False)
         for user, _ in due:
             pipe.eval(ZREM_IF_DUE, 1, self._keys.pending, user, str(now))

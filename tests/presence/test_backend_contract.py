@@ -137,3 +137,70 @@ async def test_an_edge_presence_lost_track_of_is_asked_to_resync(
     assert (await backend.report(sessions("e1", "carol"))).resync, "the lease lapsed: restate"
     snapshot = EdgeReport(edge_id="e1", lease_ms=LEASE, changes=(), full_snapshot=True)
     assert not (await backend.report(snapshot)).resync
+
+
+async def test_a_flap_inside_the_debounce_window_tells_nobody(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, clock = env
+    stream = await backend.subscribe(100)
+    await backend.report(sessions("e1", "alice"))
+    assert [u.user_id for u in await next_batch(stream)] == ["alice"]
+    await backend.report(sessions("e1", "alice", online=False))
+    clock.advance(DEBOUNCE - 1)
+    await backend.report(sessions("e1", "alice"))
+    clock.advance(DEBOUNCE + 1)
+    await backend.expire()
+    await backend.report(sessions("e2", "bob"))  # a marker: whatever came before it, came
+    assert [u.user_id for u in await next_batch(stream)] == ["bob"]
+    assert (await backend.query(["alice"]))[0].online
+
+
+async def test_a_user_on_two_edges_goes_offline_only_when_both_are_gone(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, clock = env
+    stream = await backend.subscribe(100)
+    await backend.report(sessions("e1", "alice"))
+    await backend.report(sessions("e2", "alice"))
+    assert [u.user_id for u in await next_batch(stream)] == ["alice"]
+    await backend.report(sessions("e1", "alice", online=False))
+    clock.advance(DEBOUNCE + 1)
+    await backend.expire()
+    assert (await backend.query(["alice"]))[0].online
+    gone_at = (await backend.report(sessions("e2", "alice", online=False))).applied_at_ms
+    clock.advance(DEBOUNCE)
+    await backend.expire()
+    assert list(await next_batch(stream)) == [UserPresence("alice", False, gone_at)]
+
+
+async def test_a_full_snapshot_forgets_the_sessions_it_does_not_list(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, clock = env
+    stream = await backend.subscribe(100)
+    await backend.report(sessions("e1", "alice", "bob"))
+    assert len(await next_batch(stream)) == 2
+    bob = SessionChange("bob", "d1", 2, True)
+    carol = SessionChange("carol", "d1", 7, True)
+    snapshot_at = clock.now_ms()
+    await backend.report(EdgeReport(edge_id="e1", lease_ms=LEASE, changes=(bob, carol), full_snapshot=True))
+    assert list(await next_batch(stream)) == [UserPresence("carol", True, snapshot_at)]
+    clock.advance(DEBOUNCE)
+    await backend.expire()
+    assert list(await next_batch(stream)) == [UserPresence("alice", False, snapshot_at)]
+    assert [u.online for u in await backend.query(["alice", "bob", "carol"])] == [False, True, True]
+
+
+async def test_a_report_after_the_lease_lapsed_counts_the_old_sessions_gone(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, clock = env
+    stream = await backend.subscribe(100)
+    start = (await backend.report(sessions("e1", "alice"))).applied_at_ms
+    assert len(await next_batch(stream)) == 1
+    clock.advance(LEASE + DEBOUNCE)  # nobody ran expire(): the report itself must see the lapse
+    await backend.report(sessions("e1", "bob"))
+    assert list(await next_batch(stream)) == [UserPresence("bob", True, clock.now_ms())]
+    await backend.expire()
+    assert list(await next_batch(stream)) == [UserPresence("alice", False, start + LEASE)]

@@ -1,0 +1,100 @@
+"""What only a shared backend can show: several presence processes over one Redis (standalone
+and Cluster) publish each change once and deliver it once to every watcher; and a Redis
+restart is survived (watchers are told to resubscribe, edges restate their sessions)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+
+from deploy.local_servers.redis import RedisNode
+from kernel.clock import ManualClock
+from kernel.errors import ErrorCode, Unavailable
+from kernel.redis_keys import PresenceKeys
+from presence.interface import ChangeStream
+from presence.model import EdgeReport, ReportAck, SessionChange, UserPresence
+from presence.redis_backend import RedisPresence
+from presence.subscription import SlowWatcher
+from tests.redis_servers import REDIS_SETUPS, RedisTarget, redis_target
+
+LEASE = 10_000
+
+
+def online(edge: str, *users: str) -> EdgeReport:
+    changes = tuple(SessionChange(u, "d1", i, True) for i, u in enumerate(users, start=1))
+    return EdgeReport(edge_id=edge, lease_ms=LEASE, changes=changes)
+
+
+async def next_batch(stream: ChangeStream) -> Sequence[UserPresence]:
+    async with asyncio.timeout(30):
+        return await anext(aiter(stream))
+
+
+@pytest.fixture(params=REDIS_SETUPS)
+async def processes(request: pytest.FixtureRequest) -> AsyncIterator[list[RedisPresence]]:
+    """Three presence processes' backends sharing one namespace and one (fake) clock."""
+    target: RedisTarget = redis_target(request, request.param)
+    clock = ManualClock()
+    backends = [
+        RedisPresence.connect(target.url, clock, cluster=target.cluster, keys=PresenceKeys(target.namespace))
+        for _ in range(3)
+    ]
+    yield backends
+    for backend in backends:
+        await backend.close()
+
+
+async def test_each_change_reaches_each_watcher_once_whichever_process_it_entered(
+    processes: list[RedisPresence],
+) -> None:
+    first, second, third = processes
+    watchers = [await first.subscribe(100), await second.subscribe(100), await third.subscribe(100)]
+    await first.report(online("e1", "alice"))
+    await second.report(online("e2", "alice"))  # already online: nobody is told again
+    await third.report(online("e3", "bob"))
+    for watcher in watchers:
+        assert [u.user_id for u in await next_batch(watcher)] == ["alice"]
+        assert [u.user_id for u in await next_batch(watcher)] == ["bob"]
+    assert [u.online for u in await third.query(["alice", "bob"])] == [True, True]
+
+
+async def report_until_up(backend: RedisPresence, report: EdgeReport) -> ReportAck:
+    """An edge retries a report that failed with a retryable error; bounded, never forever."""
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                return await backend.report(report)
+            except Unavailable as exc:
+                assert exc.retryable
+
+
+@pytest.mark.slow
+async def test_a_redis_restart_is_survived(redis_restartable: RedisNode) -> None:
+    clock = ManualClock()
+    backend = RedisPresence.connect(redis_restartable.url, clock, keys=PresenceKeys("restart"))
+    try:
+        watcher = await backend.subscribe(100)
+        await backend.report(online("e1", "alice", "bob"))
+        assert len(await next_batch(watcher)) == 2
+
+        began = time.monotonic()
+        redis_restartable.restart()  # comes back empty: no persistence
+        with pytest.raises(SlowWatcher) as cut:
+            await next_batch(watcher)  # the feed broke: the watcher must resubscribe and re-query
+        assert cut.value.code is ErrorCode.SLOW_CONSUMER and cut.value.retryable
+
+        ack = await report_until_up(backend, online("e1", "carol"))
+        assert ack.resync, "presence lost the edge's sessions, so it asks for them all"
+        watcher = await backend.subscribe(100)
+        snapshot = tuple(SessionChange(u, "d1", i, True) for i, u in enumerate(["alice", "bob", "carol"], 1))
+        await report_until_up(backend, EdgeReport("e1", LEASE, snapshot, full_snapshot=True))
+        assert [u.online for u in await backend.query(["alice", "bob", "carol"])] == [True, True, True]
+        assert sorted(u.user_id for u in await next_batch(watcher)) == ["alice", "bob"]  # rebuilt
+        await backend.report(online("e2", "dave"))
+        assert [u.user_id for u in await next_batch(watcher)] == ["dave"]
+        print(f"presence recovered from a redis restart in {time.monotonic() - began:.2f} s")
+    finally:
+        await backend.close()
