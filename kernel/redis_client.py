@@ -19,6 +19,14 @@ CONNECT_TIMEOUT_S = 2.0
 COMMAND_TIMEOUT_S = 5.0
 """Bounds on every call, so a dead or frozen server makes callers fail (retryable), never hang."""
 
+ZREM_IF_DUE = """
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) <= tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+"""Lua: remove ARGV[1] from the deadline index KEYS[1] only while its score is <= ARGV[2] (now),
+so an entry a concurrent writer has just moved later survives."""
+
 
 def connect(url: str, *, cluster: bool = False) -> RedisClient:
     """A client for `url` (redis://host:port/db); with `cluster`, any node of a Redis Cluster.

@@ -13,9 +13,11 @@ only ever read in pipelines may spread over the cluster. Every name starts with 
 | NS:presence:{NS:leases}                | zset   | namespace    | edge -> lease deadline (index)         |
 | NS:presence:{NS:pending}               | zset   | namespace    | user -> pending offline deadline       |
 | NS:presence:{NS:changes}               | shard channel | namespace | batches of debounced changes       |
-| NS:directory:user:{USER}               | hash   | user id      | "edge session" -> device               |
-| NS:directory:edge:{EDGE}               | hash   | edge id      | session -> [user, device]              |
-| NS:directory:{NS:leases}               | zset   | namespace    | edge -> lease deadline                 |
+| NS:directory:user:{USER}               | hash   | user id      | [edge, session] -> [device, generation]|
+| NS:directory:edge:{EDGE}               | hash   | edge id      | deadline (lease), gen(eration)         |
+| NS:directory:edge:{EDGE}:sessions      | hash   | edge id      | session -> [user, device]              |
+| NS:directory:{NS:leases}               | zset   | namespace    | edge -> lease deadline (index)         |
+| NS:directory:{NS:edges}                | set    | namespace    | every edge that registered a session   |
 | NS:events:{NS:TOPIC}                   | shard channel | namespace + topic | cluster events of a topic    |
 
 The user and edge hashes carry a version `v` that every write compares and bumps (one small
@@ -65,9 +67,16 @@ class DirectoryKeys:
     def edge(self, edge_id: str) -> str:
         return f"{self.namespace}:directory:edge:{{{edge_id}}}"
 
+    def edge_sessions(self, edge_id: str) -> str:
+        return f"{self.namespace}:directory:edge:{{{edge_id}}}:sessions"
+
     @property
     def leases(self) -> str:
         return f"{self.namespace}:directory:{{{self.namespace}:leases}}"
+
+    @property
+    def edges(self) -> str:
+        return f"{self.namespace}:directory:{{{self.namespace}:edges}}"
 
 
 def event_channel(topic: str, namespace: str = DEFAULT_NAMESPACE) -> str:

@@ -22,7 +22,7 @@ from redis import exceptions as redis_errors
 
 from kernel.clock import Clock
 from kernel.errors import HubbubError, Unavailable
-from kernel.redis_client import RedisClient, ShardedSubscription, connect, redis_boundary
+from kernel.redis_client import ZREM_IF_DUE, RedisClient, ShardedSubscription, connect, redis_boundary
 from kernel.redis_keys import PresenceKeys
 from presence.model import EdgeReport, ReportAck, SessionKey, UserPresence
 from presence.rules import (
@@ -65,13 +65,6 @@ local n = tonumber(ARGV[4])
 for i = 5, 4 + n do redis.call('SREM', KEYS[2], ARGV[i]) end
 for i = 5 + n, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
 return 1
-"""
-# Remove ARGV[1] from the zset KEYS[1] only while its score is <= ARGV[2]: an index entry a
-# concurrent writer has just moved later survives.
-ZREM_IF_DUE = """
-local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if s and tonumber(s) <= tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
-return 0
 """
 
 Deltas = dict[str, int]  # user -> net change of their live-session count
