@@ -15,6 +15,7 @@ from deploy.local_servers.process import (
     LocalServer,
     ServerStartError,
     free_ports,
+    log_tail,
     port_open,
     start_server,
 )
@@ -25,6 +26,7 @@ REDIS_CLI = "redis-cli"
 CLUSTER_MASTERS = 3
 CLUSTER_NODE_TIMEOUT_MS = 5000
 CLUSTER_READY_TIMEOUT_S = 30.0
+READY_LINE = "Ready to accept connections"
 
 
 @dataclass
@@ -112,11 +114,14 @@ def _launch(port: int, work_dir: Path, cluster_port: int | None) -> LocalServer:
             "--cluster-config-file", str(node_dir / "nodes.conf"),
             "--cluster-node-timeout", str(CLUSTER_NODE_TIMEOUT_MS),
         ]  # fmt: skip
+    # A fresh log per launch: "ready" must be this process's own words, not the port answering
+    # (another server may hold it, or the previous run's line may still be in an old log).
+    log_path = node_dir / f"redis-{len(list(node_dir.glob('redis-*.log')))}.log"
     return start_server(
         f"redis-{port}",
         argv,
-        log_path=node_dir / "redis.log",
-        ready=lambda: port_open(HOST, port),
+        log_path=log_path,
+        ready=lambda: READY_LINE in log_tail(log_path) and port_open(HOST, port),
         cwd=node_dir,
     )
 
