@@ -54,6 +54,10 @@ def presence_config(config: NodeConfig) -> PresenceConfig:
         debounce_ms=config.presence_debounce_ms,
         internal_secret=config.internal_secret,
         internal_tls_dir=config.internal_tls_dir,
+        backend=config.presence_backend,
+        redis_url=config.redis_url,
+        redis_cluster=config.redis_cluster,
+        redis_namespace=config.redis_namespace,
     )
 
 
