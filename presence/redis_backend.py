@@ -145,7 +145,7 @@ class RedisPresence:
         if self._closed:
             queue.close()
             return queue
-        if self._listener is None:
+        if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._listen(), name="presence-redis-listener")
         try:
             async with asyncio.timeout(RESUBSCRIBE_BACKOFF_S[-1] * 5):
@@ -384,6 +384,8 @@ class RedisPresence:
                         self._deliver(message[1])
             except (redis_errors.RedisError, OSError, HubbubError):
                 log.warning("presence: redis subscription lost; resubscribing", exc_info=True)
+            except Exception:  # a bug must not end the feed for good: log it, start over
+                log.exception("presence: redis listener failed; resubscribing")
             finally:
                 self._listening.clear()
                 await subscription.aclose()
