@@ -21,6 +21,7 @@ from presence.subscription import SlowWatcher
 from tests.redis_servers import REDIS_SETUPS, RedisTarget, redis_target
 
 LEASE = 10_000
+DEBOUNCE = 2_000
 
 
 def online(edge: str, *users: str) -> EdgeReport:
@@ -34,17 +35,28 @@ async def next_batch(stream: ChangeStream) -> Sequence[UserPresence]:
 
 
 @pytest.fixture(params=REDIS_SETUPS)
-async def processes(request: pytest.FixtureRequest) -> AsyncIterator[list[RedisPresence]]:
+async def shared(request: pytest.FixtureRequest) -> AsyncIterator[tuple[list[RedisPresence], ManualClock]]:
     """Three presence processes' backends sharing one namespace and one (fake) clock."""
     target: RedisTarget = redis_target(request, request.param)
     clock = ManualClock()
     backends = [
-        RedisPresence.connect(target.url, clock, cluster=target.cluster, keys=PresenceKeys(target.namespace))
+        RedisPresence.connect(
+            target.url,
+            clock,
+            cluster=target.cluster,
+            debounce_ms=DEBOUNCE,
+            keys=PresenceKeys(target.namespace),
+        )
         for _ in range(3)
     ]
-    yield backends
+    yield backends, clock
     for backend in backends:
         await backend.close()
+
+
+@pytest.fixture
+def processes(shared: tuple[list[RedisPresence], ManualClock]) -> list[RedisPresence]:
+    return shared[0]
 
 
 async def test_each_change_reaches_each_watcher_once_whichever_process_it_entered(
@@ -59,6 +71,31 @@ async def test_each_change_reaches_each_watcher_once_whichever_process_it_entere
         assert [u.user_id for u in await next_batch(watcher)] == ["alice"]
         assert [u.user_id for u in await next_batch(watcher)] == ["bob"]
     assert [u.online for u in await third.query(["alice", "bob"])] == [True, True]
+
+
+async def test_racing_reports_for_one_user_settle_to_one_online_and_one_offline(
+    shared: tuple[list[RedisPresence], ManualClock],
+) -> None:
+    """Ten edges, spread over three processes, open and later close the same user's sessions
+    all at once: the writes race on the user's record, and each transition is told once."""
+    backends, clock = shared
+    watcher = await backends[0].subscribe(1000)
+
+    def session(edge: int, is_online: bool) -> EdgeReport:
+        change = SessionChange("ann", f"d{edge}", edge, is_online)
+        return EdgeReport(edge_id=f"e{edge}", lease_ms=LEASE, changes=(change,))
+
+    await asyncio.gather(*(backends[i % 3].report(session(i, True)) for i in range(10)))
+    await backends[0].report(online("marker", "zed"))
+    assert [u.user_id for u in await next_batch(watcher)] == ["ann"]
+    assert [u.user_id for u in await next_batch(watcher)] == ["zed"]
+    gone_at = clock.now_ms()
+    await asyncio.gather(*(backends[i % 3].report(session(i, False)) for i in range(10)))
+    clock.advance(DEBOUNCE)
+    await asyncio.gather(*(backend.expire() for backend in backends))
+    assert list(await next_batch(watcher)) == [UserPresence("ann", False, gone_at)]
+    await backends[0].report(online("marker", "amy"))
+    assert [u.user_id for u in await next_batch(watcher)] == ["amy"]
 
 
 async def report_until_up(backend: RedisPresence, report: EdgeReport) -> ReportAck:
