@@ -7,7 +7,8 @@ only ever read in pipelines may spread over the cluster. Every name starts with 
 
 | key / channel                          | type   | tag          | holds                                  |
 |----------------------------------------|--------|--------------|----------------------------------------|
-| NS:presence:user:{USER}                | hash   | user id      | live, online, last_seen, deadline, v   |
+| NS:presence:user:{USER}                | hash   | user id      | online, last_seen, deadline, v         |
+| NS:presence:user:{USER}:sessions       | set    | user id      | the user's live [edge, device, session]|
 | NS:presence:edge:{EDGE}                | hash   | edge id      | deadline (lease), v                    |
 | NS:presence:edge:{EDGE}:sessions       | set    | edge id      | the edge's open sessions (JSON keys)   |
 | NS:presence:{NS:leases}                | zset   | namespace    | edge -> lease deadline (index)         |
@@ -37,6 +38,9 @@ class PresenceKeys:
 
     def user(self, user_id: str) -> str:
         return f"{self.namespace}:presence:user:{{{user_id}}}"
+
+    def user_sessions(self, user_id: str) -> str:
+        return f"{self.namespace}:presence:user:{{{user_id}}}:sessions"
 
     def edge(self, edge_id: str) -> str:
         return f"{self.namespace}:presence:edge:{{{edge_id}}}"

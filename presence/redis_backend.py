@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from redis import exceptions as redis_errors
@@ -43,14 +43,21 @@ EXPIRE_BATCH = 1000
 """Lapsed edges and due offlines handled per `expire()`; more are left for the next call."""
 LISTEN_POLL_S = 1.0
 RESUBSCRIBE_BACKOFF_S = (0.05, 0.1, 0.2, 0.5, 1.0)
-USER_FIELDS = ("live", "online", "last_seen", "deadline", "v")
+USER_FIELDS = ("online", "last_seen", "deadline", "v")
 
-# KEYS[1]: a hash with a version field `v`. ARGV[1]: the version read ('' = none yet);
-# ARGV[2..]: field, value pairs. Writes and bumps `v` only if nobody wrote since the read.
-CAS_HASH = """
+# KEYS: a user's record hash (with its version `v`) and session set, one hash tag. ARGV: the
+# version read ('' = none yet), the number of field/value strings, those, the number of
+# sessions to remove, those, then the sessions to add. Writes and bumps `v` only if nobody
+# wrote since the read.
+CAS_USER = """
 local v = redis.call('HGET', KEYS[1], 'v') or ''
 if v ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', tostring((tonumber(v) or 0) + 1), unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], 'v', tostring((tonumber(v) or 0) + 1))
+local i = 3
+for _ = 1, tonumber(ARGV[2]), 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('SREM', KEYS[2], ARGV[i]); i = i + 1 end
+while i <= #ARGV do redis.call('SADD', KEYS[2], ARGV[i]); i = i + 1 end
 return 1
 """
 # KEYS: the edge hash and its session set (one hash tag). ARGV: version read, new lease
@@ -67,13 +74,22 @@ for i = 5 + n, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
 return 1
 """
 
-Deltas = dict[str, int]  # user -> net change of their live-session count
+
+@dataclass(slots=True)
+class _UserOps:
+    """Sessions to add to and remove from one user's set ([edge, device, session] JSON)."""
+
+    adds: set[str] = field(default_factory=set)
+    removes: set[str] = field(default_factory=set)
+
+
+Ops = dict[str, _UserOps]
 
 
 @dataclass(frozen=True, slots=True)
 class _StoredUser:
     version: str
-    live: int
+    sessions: frozenset[str]
     record: UserRecord | None
 
 
@@ -81,8 +97,8 @@ class _StoredUser:
 class _EdgeOutcome:
     resync: bool
     lapsed_at: int | None  # the old lease's deadline when this report found it lapsed
-    dropped: Deltas  # sessions the lapse took away
-    deltas: Deltas  # the report's own changes
+    dropped: Ops  # sessions the lapse took away
+    ops: Ops  # the report's own changes
 
 
 class RedisPresence:
@@ -129,10 +145,12 @@ class RedisPresence:
             outcome = await self._retry(lambda: self._write_edge(report, now), "edge lease")
             changes: list[UserPresence] = []
             if outcome.lapsed_at is not None:
-                changes += await self._apply(outcome.dropped, outcome.lapsed_at)
-            changes += await self._apply(outcome.deltas, now)
-            await self._publish(changes)
-        return ReportAck(now, outcome.resync)
+                changes += (await self._apply(outcome.dropped, outcome.lapsed_at))[0]
+            applied, inconsistent = await self._apply(outcome.ops, now)
+            await self._publish(changes + applied)
+        # A session the edge held but its user's set lacked: that user's shard lost its data
+        # (a Redis Cluster master restarted). A full snapshot re-adds every session.
+        return ReportAck(now, outcome.resync or inconsistent)
 
     async def query(self, user_ids: Sequence[str]) -> list[UserPresence]:
         now = self._clock.now_ms()
@@ -211,13 +229,13 @@ class RedisPresence:
         results = await pipe.execute()
         deadline, version = _deadline(results[1][0]), results[1][1] or ""
         lapsed = deadline is not None and deadline <= now
-        dropped: Deltas = {}
+        dropped: Ops = {}
         if lapsed:
             old = cast(
                 Iterable[str],
                 results[2] if report.full_snapshot else await self._client.smembers(keys.edge_sessions(edge)),
             )
-            _count(dropped, old, -1)
+            _plan(dropped, edge, old, add=False)
         held: set[str] = set() if lapsed else set(results[2]) if report.full_snapshot else set()
         adds: set[str]
         removes: set[str]
@@ -235,9 +253,10 @@ class RedisPresence:
             removes = {m for m, on in state.items() if not on and start.get(m, False)}
             replace = lapsed
             add_args = sorted(adds)
-        deltas: Deltas = {}
-        _count(deltas, adds, +1)
-        _count(deltas, removes, -1)
+        ops: Ops = {}
+        # a full snapshot restates every session to its user (repairing a lost user shard)
+        _plan(ops, edge, add_args if report.full_snapshot else adds, add=True)
+        _plan(ops, edge, removes, add=False)
         remove_args = [] if replace else sorted(removes)
         written = await self._client.eval(
             CAS_EDGE,
@@ -254,7 +273,7 @@ class RedisPresence:
         if not written:
             return None
         resync = not report.full_snapshot and (deadline is None or lapsed)
-        return _EdgeOutcome(resync, deadline if lapsed else None, dropped, deltas)
+        return _EdgeOutcome(resync, deadline if lapsed else None, dropped, ops)
 
     async def _expire_edge(self, edge_id: str, now: int) -> list[UserPresence]:
         """Drop an edge whose lease lapsed (once, whoever gets there first), or fix its index
@@ -277,47 +296,62 @@ class RedisPresence:
             )
             if written:
                 await self._client.eval(ZREM_IF_DUE, 1, keys.leases, edge_id, str(now))
-                dropped: Deltas = {}
-                _count(dropped, sessions, -1)
-                return await self._apply(dropped, deadline)
+                dropped: Ops = {}
+                _plan(dropped, edge_id, sessions, add=False)
+                return (await self._apply(dropped, deadline))[0]
         raise Unavailable("presence: too much contention on an edge lease")
 
     # ------------------------------------------------------------------ users
 
-    async def _apply(self, deltas: Deltas, now: int) -> list[UserPresence]:
-        """Apply live-count changes at `now` by the rule in `settle_user`, all users of the
-        batch in one read and one write round trip (lost races go round again)."""
-        todo = {user: delta for user, delta in deltas.items() if delta}
+    async def _apply(self, ops: Ops, now: int) -> tuple[list[UserPresence], bool]:
+        """Apply session changes to users at `now` by the rule in `settle_user`, every user of
+        the batch in one read and one write round trip (lost races go round again). Also says
+        whether a removal found its session already missing (the user's data was lost)."""
+        todo = dict(ops)
         changes: list[UserPresence] = []
+        inconsistent = False
         for _ in range(MAX_CAS_ATTEMPTS):
             if not todo:
-                return changes
+                return changes, inconsistent
             users = list(todo)
-            stored = await self._read_users(users)
+            stored = await self._read_users(users, with_sessions=True)
             pipe = self._client.pipeline(transaction=False)
             planned: list[tuple[str, UserPresence | None, int]] = []  # (user, change, eval's position)
             queued = 0
             for user, current in zip(users, stored, strict=True):
-                live = max(0, current.live + todo[user])
+                wanted = todo[user]
+                inconsistent = inconsistent or not wanted.removes <= current.sessions
+                after = (current.sessions - wanted.removes) | wanted.adds
+                if after == current.sessions:
+                    del todo[user]  # already so (a replay, or a snapshot restating what is there)
+                    continue
                 record, change = settle_user(
-                    current.record, user, current.live > 0, live > 0, now, self._debounce_ms
+                    current.record, user, bool(current.sessions), bool(after), now, self._debounce_ms
                 )
-                fields: list[str] = ["live", str(live)]
-                if record is not None:
-                    fields += _record_fields(record)
-                    if record.offline_deadline_ms is not None:  # the index before the record
-                        pipe.zadd(self._keys.pending, {user: record.offline_deadline_ms})
-                        queued += 1
-                pipe.eval(CAS_HASH, 1, self._keys.user(user), current.version, *fields)
+                fields = [] if record is None else _record_fields(record)
+                if record is not None and record.offline_deadline_ms is not None:  # index first
+                    pipe.zadd(self._keys.pending, {user: record.offline_deadline_ms})
+                    queued += 1
+                removes, adds = sorted(current.sessions - after), sorted(after - current.sessions)
+                self._cas_user(pipe, user, current.version, fields, removes, adds)
                 planned.append((user, change, queued))
                 queued += 1
-            results = await pipe.execute()
+            results = await pipe.execute() if planned else []
             for user, change, position in planned:
                 if results[position]:
                     del todo[user]
                     if change is not None:
                         changes.append(change)
         raise Unavailable("presence: too much contention on a user")
+
+    def _cas_user(
+        self, pipe: Any, user: str, version: str, fields: list[str], removes: list[str], adds: list[str]
+    ) -> None:
+        keys = self._keys
+        pipe.eval(
+            CAS_USER, 2, keys.user(user), keys.user_sessions(user), version,
+            str(len(fields)), *fields, str(len(removes)), *removes, *adds,
+        )  # fmt: skip
 
     async def _expire_offlines(self, due: list[tuple[str, int]], now: int) -> list[UserPresence]:
         changes: list[UserPresence] = []
@@ -335,7 +369,7 @@ class RedisPresence:
                     del todo[user]
                     continue
                 record, offline = settled
-                pipe.eval(CAS_HASH, 1, self._keys.user(user), current.version, *_record_fields(record))
+                self._cas_user(pipe, user, current.version, _record_fields(record), [], [])
                 planned.append((user, offline))
             results = await pipe.execute() if planned else []
             for (user, offline), written in zip(planned, results, strict=True):
@@ -348,11 +382,17 @@ class RedisPresence:
         await pipe.execute()
         return changes
 
-    async def _read_users(self, user_ids: Iterable[str]) -> list[_StoredUser]:
+    async def _read_users(self, user_ids: Iterable[str], *, with_sessions: bool = False) -> list[_StoredUser]:
         pipe = self._client.pipeline(transaction=False)
-        for user in user_ids:
+        users = list(user_ids)
+        for user in users:
             pipe.hmget(self._keys.user(user), list(USER_FIELDS))
-        return [_parse_user(row) for row in await pipe.execute()]
+            if with_sessions:
+                pipe.smembers(self._keys.user_sessions(user))
+        rows = await pipe.execute()
+        if not with_sessions:
+            return [_parse_user(row, ()) for row in rows]
+        return [_parse_user(row, sessions) for row, sessions in zip(rows[::2], rows[1::2], strict=True)]
 
     async def _retry(self, attempt: Any, what: str) -> _EdgeOutcome:
         for _ in range(MAX_CAS_ATTEMPTS):
@@ -411,10 +451,14 @@ def _encode_session(key: SessionKey) -> str:
     return json.dumps(key, separators=(",", ":"))
 
 
-def _count(deltas: Deltas, members: Iterable[str], delta: int) -> None:
-    for member in members:
-        user = json.loads(member)[0]
-        deltas[user] = deltas.get(user, 0) + delta
+def _plan(ops: Ops, edge_id: str, edge_members: Iterable[str], *, add: bool) -> None:
+    """Turn an edge's session members ([user, device, session]) into per-user operations on
+    the users' session sets ([edge, device, session])."""
+    for member in edge_members:
+        user, device, session = json.loads(member)
+        entry = json.dumps([edge_id, device, session], separators=(",", ":"))
+        wanted = ops.setdefault(user, _UserOps())
+        (wanted.adds if add else wanted.removes).add(entry)
 
 
 def _deadline(raw: str | None) -> int | None:
@@ -433,9 +477,9 @@ def _record_fields(record: UserRecord) -> list[str]:
     ]
 
 
-def _parse_user(row: Sequence[str | None]) -> _StoredUser:
-    live, online, last_seen, deadline, version = row
+def _parse_user(row: Sequence[str | None], sessions: Iterable[str]) -> _StoredUser:
+    online, last_seen, deadline, version = row
     record = None
     if online is not None and last_seen is not None:
         record = UserRecord(online == "1", int(last_seen), _deadline(deadline))
-    return _StoredUser(version or "", int(live or 0), record)
+    return _StoredUser(version or "", frozenset(sessions), record)

@@ -20,6 +20,11 @@ LIFTED_LIMITS = {
 for _key, _value in LIFTED_LIMITS.items():
     os.environ.setdefault(_key, _value)
 
-from tests.redis_servers import redis_cluster, redis_restartable, redis_standalone  # noqa: E402
+from tests.redis_servers import (  # noqa: E402
+    redis_cluster,
+    redis_cluster_restartable,
+    redis_restartable,
+    redis_standalone,
+)
 
-__all__ = ["redis_cluster", "redis_restartable", "redis_standalone"]
+__all__ = ["redis_cluster", "redis_cluster_restartable", "redis_restartable", "redis_standalone"]

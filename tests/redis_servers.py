@@ -45,6 +45,14 @@ def redis_restartable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redi
     node.stop()
 
 
+@pytest.fixture
+def redis_cluster_restartable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
+    """A cluster of the test's own, for fault tests that restart one of its masters."""
+    cluster = start_redis_cluster(tmp_path_factory.mktemp("redis-cluster-restartable"))
+    yield cluster
+    cluster.stop()
+
+
 def redis_target(request: pytest.FixtureRequest, setup: str) -> RedisTarget:
     """The target for `setup` (one of REDIS_SETUPS), starting its server on first use."""
     namespace = f"t{uuid.uuid4().hex[:12]}"

@@ -69,6 +69,13 @@ class RedisClusterNodes:
         for node in self.nodes:
             node.stop()
 
+    def restart(self, port: int) -> None:
+        """Restart the master on `port` (it comes back empty, with its slots) and wait until
+        the cluster is whole again."""
+        node = next(node for node in self.nodes if node.port == port)
+        node.restart()
+        _wait_cluster_ok(self.nodes)
+
 
 def start_redis(work_dir: Path, port: int | None = None) -> RedisNode:
     """A standalone server on `port` (a free one by default)."""

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
 import pytest
+from redis.asyncio import RedisCluster
 
-from deploy.local_servers.redis import RedisNode
+from deploy.local_servers.redis import RedisClusterNodes, RedisNode
 from kernel.clock import ManualClock
 from kernel.errors import ErrorCode, Unavailable
 from kernel.redis_keys import PresenceKeys
@@ -133,5 +135,35 @@ async def test_a_redis_restart_is_survived(redis_restartable: RedisNode) -> None
         await backend.report(online("e2", "dave"))
         assert [u.user_id for u in await next_batch(watcher)] == ["dave"]
         print(f"presence recovered from a redis restart in {time.monotonic() - began:.2f} s")
+    finally:
+        await backend.close()
+
+
+@pytest.mark.slow
+async def test_a_cluster_master_restart_is_noticed_and_repaired_by_a_snapshot(
+    redis_cluster_restartable: RedisClusterNodes,
+) -> None:
+    cluster = redis_cluster_restartable
+    clock = ManualClock()
+    keys = PresenceKeys("shard")
+    backend = RedisPresence.connect(cluster.url, clock, cluster=True, keys=keys)
+    users = [f"u{i}" for i in range(30)]  # spread over the three masters by their hash tags
+    opened = [SessionChange(u, "d1", i, True) for i, u in enumerate(users)]
+    second_device = SessionChange("u0", "d2", 100, True)
+    try:
+        await report_until_up(backend, EdgeReport("e1", LEASE, (*opened, second_device), full_snapshot=True))
+        client = RedisCluster.from_url(cluster.url)
+        await client.initialize()
+        node = client.get_node_from_key(keys.user("u0"))
+        await client.aclose()
+        assert node is not None
+        began = time.monotonic()
+        cluster.restart(int(node.port))  # u0's master comes back empty; the others keep their keys
+        closing = replace(second_device, online=False)
+        ack = await report_until_up(backend, EdgeReport("e1", LEASE, (closing,)))
+        assert ack.resync, "the edge is told to restate: part of what it reported was lost"
+        await report_until_up(backend, EdgeReport("e1", LEASE, tuple(opened), full_snapshot=True))
+        assert all(u.online for u in await backend.query(users))
+        print(f"presence recovered from a cluster master restart in {time.monotonic() - began:.2f} s")
     finally:
         await backend.close()
