@@ -3,8 +3,9 @@ pub/sub channel on either, and maps redis-py's errors into the kernel tree at th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -15,17 +16,22 @@ from redis.asyncio.cluster import ClusterPubSub
 from kernel.errors import Unavailable
 
 RedisClient = Redis | RedisCluster
+SCRIPT_CHUNK = 500
+"""Items per batched script call (a script runs alone on its server: keep each call short)."""
 CONNECT_TIMEOUT_S = 2.0
 COMMAND_TIMEOUT_S = 5.0
 """Bounds on every call, so a dead or frozen server makes callers fail (retryable), never hang."""
 
 ZREM_IF_DUE = """
-local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if s and tonumber(s) <= tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
-return 0
+local removed = 0
+for i = 2, #ARGV do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) <= tonumber(ARGV[1]) then removed = removed + redis.call('ZREM', KEYS[1], ARGV[i]) end
+end
+return removed
 """
-"""Lua: remove ARGV[1] from the deadline index KEYS[1] only while its score is <= ARGV[2] (now),
-so an entry a concurrent writer has just moved later survives."""
+"""Lua: remove the members ARGV[2..] from the deadline index KEYS[1] only while their score is
+<= ARGV[1] (now), so an entry a concurrent writer has just moved later survives."""
 
 
 def connect(url: str, *, cluster: bool = False) -> RedisClient:
@@ -94,3 +100,48 @@ class ShardedSubscription:
         if message is not None and skip_control and message["type"] != "smessage":
             return None
         return message
+
+
+async def eval_batched(
+    client: RedisClient,
+    script: str,
+    keys: Sequence[str],
+    args: Sequence[Sequence[str]],
+) -> list[Any]:
+    """Run `script` over many items in a few calls, returning one reply per item, in order.
+    Item i is keyed by keys[i] and brings args[i] (its key first among them). The script takes
+    every item's args flattened in ARGV, each item's as a count then that many strings, and
+    returns one reply per item. One call per chunk on a standalone server; on a Cluster one per
+    node and chunk, concurrently: the items of a call share a node but not a slot, so the
+    script must start with `#!lua flags=allow-cross-slot-keys` and declare no KEYS."""
+    groups: list[tuple[Any, list[int]]] = []
+    if isinstance(client, RedisCluster):
+        await client.initialize()  # a no-op once the slot map is known
+        by_node: dict[str, tuple[Any, list[int]]] = {}
+        for index, key in enumerate(keys):
+            node = client.get_node_from_key(key)
+            if node is None:
+                raise Unavailable("redis: a slot has no node")
+            by_node.setdefault(node.name, (node, []))[1].append(index)
+        groups = [(node, chunk) for node, members in by_node.values() for chunk in _chunks(members)]
+    else:
+        groups = [(None, chunk) for chunk in _chunks(list(range(len(keys))))]
+
+    async def call(node: Any, chunk: list[int]) -> list[Any]:
+        flat: list[str] = []
+        for index in chunk:
+            flat += [str(len(args[index])), *args[index]]
+        if node is None:
+            return list(await client.eval(script, 0, *flat))
+        return list(await client.execute_command("EVAL", script, 0, *flat, target_nodes=node))
+
+    replies = await asyncio.gather(*(call(node, chunk) for node, chunk in groups))
+    ordered: list[Any] = [None] * len(keys)
+    for (_, chunk), reply in zip(groups, replies, strict=True):
+        for index, value in zip(chunk, reply, strict=True):
+            ordered[index] = value
+    return ordered
+
+
+def _chunks(indexes: list[int]) -> list[list[int]]:
+    return [indexes[start : start + SCRIPT_CHUNK] for start in range(0, len(indexes), SCRIPT_CHUNK)]

@@ -22,7 +22,14 @@ from redis import exceptions as redis_errors
 
 from kernel.clock import Clock
 from kernel.errors import HubbubError, Unavailable
-from kernel.redis_client import ZREM_IF_DUE, RedisClient, ShardedSubscription, connect, redis_boundary
+from kernel.redis_client import (
+    ZREM_IF_DUE,
+    RedisClient,
+    ShardedSubscription,
+    connect,
+    eval_batched,
+    redis_boundary,
+)
 from kernel.redis_keys import PresenceKeys
 from presence.model import EdgeReport, ReportAck, SessionKey, UserPresence
 from presence.rules import (
@@ -45,20 +52,44 @@ LISTEN_POLL_S = 1.0
 RESUBSCRIBE_BACKOFF_S = (0.05, 0.1, 0.2, 0.5, 1.0)
 USER_FIELDS = ("online", "last_seen", "deadline", "v")
 
-# KEYS: a user's record hash (with its version `v`) and session set, one hash tag. ARGV: the
-# version read ('' = none yet), the number of field/value strings, those, the number of
-# sessions to remove, those, then the sessions to add. Writes and bumps `v` only if nobody
-# wrote since the read.
-CAS_USER = """
-local v = redis.call('HGET', KEYS[1], 'v') or ''
-if v ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', tostring((tonumber(v) or 0) + 1))
-local i = 3
-for _ = 1, tonumber(ARGV[2]), 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
-local n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do redis.call('SREM', KEYS[2], ARGV[i]); i = i + 1 end
-while i <= #ARGV do redis.call('SADD', KEYS[2], ARGV[i]); i = i + 1 end
-return 1
+# Batched over users (kernel.redis_client.eval_batched). Per user: the record hash, the
+# session set. Returns per user {the record's fields in USER_FIELDS order, the sessions}.
+READ_USERS = """#!lua flags=no-writes,allow-cross-slot-keys
+local out = {}
+local i = 1
+while i <= #ARGV do
+  local hash, set = ARGV[i + 1], ARGV[i + 2]
+  local record = redis.call('HMGET', hash, 'online', 'last_seen', 'deadline', 'v')
+  out[#out + 1] = {record, redis.call('SMEMBERS', set)}
+  i = i + tonumber(ARGV[i]) + 1
+end
+return out
+"""
+# Batched over users. Per user: the record hash, the session set, the version read ('' = none
+# yet), the number of field/value strings, those, the number of sessions to remove, those, then
+# the sessions to add. Writes a user (and bumps `v`) only if nobody wrote it since the read:
+# returns per user 1 (written) or 0 (lost the race).
+CAS_USERS = """#!lua flags=allow-cross-slot-keys
+local out = {}
+local i = 1
+while i <= #ARGV do
+  local last = i + tonumber(ARGV[i])
+  local hash, set = ARGV[i + 1], ARGV[i + 2]
+  local v = redis.call('HGET', hash, 'v') or ''
+  if v ~= ARGV[i + 3] then
+    out[#out + 1] = 0
+  else
+    redis.call('HSET', hash, 'v', tostring((tonumber(v) or 0) + 1))
+    local j = i + 5
+    for _ = 1, tonumber(ARGV[i + 4]), 2 do redis.call('HSET', hash, ARGV[j], ARGV[j + 1]); j = j + 2 end
+    local n = tonumber(ARGV[j]); j = j + 1
+    for _ = 1, n do redis.call('SREM', set, ARGV[j]); j = j + 1 end
+    while j <= last do redis.call('SADD', set, ARGV[j]); j = j + 1 end
+    out[#out + 1] = 1
+  end
+  i = last + 1
+end
+return out
 """
 # KEYS: the edge hash and its session set (one hash tag). ARGV: version read, new lease
 # deadline ('' = lease gone), '1' to empty the set first, the number of removals, then the
@@ -289,13 +320,13 @@ class RedisPresence:
                 await self._client.zadd(keys.leases, {edge_id: deadline})
                 return []
             if deadline is None:
-                await self._client.eval(ZREM_IF_DUE, 1, keys.leases, edge_id, str(now))
+                await self._client.eval(ZREM_IF_DUE, 1, keys.leases, str(now), edge_id)
                 return []
             written = await self._client.eval(
                 CAS_EDGE, 2, keys.edge(edge_id), keys.edge_sessions(edge_id), version or "", "", "1", "0"
             )
             if written:
-                await self._client.eval(ZREM_IF_DUE, 1, keys.leases, edge_id, str(now))
+                await self._client.eval(ZREM_IF_DUE, 1, keys.leases, str(now), edge_id)
                 dropped: Ops = {}
                 _plan(dropped, edge_id, sessions, add=False)
                 return (await self._apply(dropped, deadline))[0]
@@ -314,10 +345,9 @@ class RedisPresence:
             if not todo:
                 return changes, inconsistent
             users = list(todo)
-            stored = await self._read_users(users, with_sessions=True)
-            pipe = self._client.pipeline(transaction=False)
-            planned: list[tuple[str, UserPresence | None, int]] = []  # (user, change, eval's position)
-            queued = 0
+            stored = await self._read_users(users)
+            pending: dict[str, int] = {}
+            planned: list[tuple[str, UserPresence | None, list[str]]] = []  # (user, change, CAS args)
             for user, current in zip(users, stored, strict=True):
                 wanted = todo[user]
                 inconsistent = inconsistent or not wanted.removes <= current.sessions
@@ -329,29 +359,34 @@ class RedisPresence:
                     current.record, user, bool(current.sessions), bool(after), now, self._debounce_ms
                 )
                 fields = [] if record is None else _record_fields(record)
-                if record is not None and record.offline_deadline_ms is not None:  # index first
-                    pipe.zadd(self._keys.pending, {user: record.offline_deadline_ms})
-                    queued += 1
+                if record is not None and record.offline_deadline_ms is not None:
+                    pending[user] = record.offline_deadline_ms
                 removes, adds = sorted(current.sessions - after), sorted(after - current.sessions)
-                self._cas_user(pipe, user, current.version, fields, removes, adds)
-                planned.append((user, change, queued))
-                queued += 1
-            results = await pipe.execute() if planned else []
-            for user, change, position in planned:
-                if results[position]:
+                planned.append((user, change, self._cas_args(user, current.version, fields, removes, adds)))
+            if pending:  # the index before the records
+                await self._client.zadd(self._keys.pending, pending)
+            for (user, change, _), written in zip(planned, await self._cas_users(planned), strict=True):
+                if written:
                     del todo[user]
                     if change is not None:
                         changes.append(change)
         raise Unavailable("presence: too much contention on a user")
 
-    def _cas_user(
-        self, pipe: Any, user: str, version: str, fields: list[str], removes: list[str], adds: list[str]
-    ) -> None:
+    def _cas_args(
+        self, user: str, version: str, fields: list[str], removes: list[str], adds: list[str]
+    ) -> list[str]:
         keys = self._keys
-        pipe.eval(
-            CAS_USER, 2, keys.user(user), keys.user_sessions(user), version,
+        return [
+            keys.user(user), keys.user_sessions(user), version,
             str(len(fields)), *fields, str(len(removes)), *removes, *adds,
-        )  # fmt: skip
+        ]  # fmt: skip
+
+    async def _cas_users(self, planned: Sequence[tuple[str, object, list[str]]]) -> list[Any]:
+        if not planned:
+            return []
+        return await eval_batched(
+            self._client, CAS_USERS, [args[0] for _, _, args in planned], [args for _, _, args in planned]
+        )
 
     async def _expire_offlines(self, due: list[tuple[str, int]], now: int) -> list[UserPresence]:
         changes: list[UserPresence] = []
@@ -361,38 +396,30 @@ class RedisPresence:
                 break
             users = list(todo)
             stored = await self._read_users(users)
-            pipe = self._client.pipeline(transaction=False)
-            planned: list[tuple[str, UserPresence]] = []
+            planned: list[tuple[str, UserPresence, list[str]]] = []
             for user, current in zip(users, stored, strict=True):
                 settled = offline_due(current.record, user, todo[user])
                 if settled is None:  # stale: the user came back, or a later deadline replaced it
                     del todo[user]
                     continue
                 record, offline = settled
-                self._cas_user(pipe, user, current.version, _record_fields(record), [], [])
-                planned.append((user, offline))
-            results = await pipe.execute() if planned else []
-            for (user, offline), written in zip(planned, results, strict=True):
+                planned.append(
+                    (user, offline, self._cas_args(user, current.version, _record_fields(record), [], []))
+                )
+            for (user, offline, _), written in zip(planned, await self._cas_users(planned), strict=True):
                 if written:
                     del todo[user]
                     changes.append(offline)
-        pipe = self._client.pipeline(transaction=False)
-        for user, _ in due:
-            pipe.eval(ZREM_IF_DUE, 1, self._keys.pending, user, str(now))
-        await pipe.execute()
+        if due:
+            users_due = [user for user, _ in due]
+            await self._client.eval(ZREM_IF_DUE, 1, self._keys.pending, str(now), *users_due)
         return changes
 
-    async def _read_users(self, user_ids: Iterable[str], *, with_sessions: bool = False) -> list[_StoredUser]:
-        pipe = self._client.pipeline(transaction=False)
-        users = list(user_ids)
-        for user in users:
-            pipe.hmget(self._keys.user(user), list(USER_FIELDS))
-            if with_sessions:
-                pipe.smembers(self._keys.user_sessions(user))
-        rows = await pipe.execute()
-        if not with_sessions:
-            return [_parse_user(row, ()) for row in rows]
-        return [_parse_user(row, sessions) for row, sessions in zip(rows[::2], rows[1::2], strict=True)]
+    async def _read_users(self, user_ids: Sequence[str]) -> list[_StoredUser]:
+        keys = self._keys
+        items = [[keys.user(user), keys.user_sessions(user)] for user in user_ids]
+        rows = await eval_batched(self._client, READ_USERS, [item[0] for item in items], items)
+        return [_parse_user(record, sessions) for record, sessions in rows]
 
     async def _retry(self, attempt: Any, what: str) -> _EdgeOutcome:
         for _ in range(MAX_CAS_ATTEMPTS):

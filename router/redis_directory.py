@@ -15,10 +15,11 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
+import orjson
 from redis import exceptions as redis_errors
 
 from kernel.clock import Clock, SystemClock
-from kernel.redis_client import ZREM_IF_DUE, RedisClient, connect, redis_boundary
+from kernel.redis_client import ZREM_IF_DUE, RedisClient, connect, eval_batched, redis_boundary
 from kernel.redis_keys import DirectoryKeys
 from router.directory import OpenSession, Placement, SessionEntry, check_lease
 
@@ -76,11 +77,30 @@ local out = {gen, tostring(newgen)}
 for i = 1, #old do out[#out + 1] = old[i] end
 return out
 """
-# KEYS[1]: a user hash. Delete field ARGV[1] only if it still holds ARGV[2].
-DELETE_IF_SAME = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
-return 0
+# Batched (kernel.redis_client.eval_batched): per item, its count (1) and a user hash key.
+LOOKUP_USERS = """#!lua flags=no-writes,allow-cross-slot-keys
+local out = {}
+for i = 2, #ARGV, 2 do out[#out + 1] = redis.call('HGETALL', ARGV[i]) end
+return out
 """
+# Batched over user entries: per item 'set' or 'forget', a user hash, a field, a value. 'set'
+# writes the field; 'forget' deletes it only if it still holds that value (its generation).
+WRITE_ENTRIES = """#!lua flags=allow-cross-slot-keys
+local out = {}
+local i = 1
+while i <= #ARGV do
+  local op, key, field, value = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  if op == 'set' then
+    redis.call('HSET', key, field, value)
+  elseif redis.call('HGET', key, field) == value then
+    redis.call('HDEL', key, field)
+  end
+  out[#out + 1] = 1
+  i = i + tonumber(ARGV[i]) + 1
+end
+return out
+"""
+Entry = list[str]  # ['set' | 'forget', user hash, field, value]
 
 
 class RedisDirectory:
@@ -114,11 +134,10 @@ class RedisDirectory:
                 _owner(user_id, device_id),
             )  # fmt: skip
             _, (gen, old) = await pipe.execute()
-            pipe = self._client.pipeline(transaction=False)
-            pipe.hset(keys.user(user_id), _field(edge_id, session_id), _entry(device_id, gen))
+            entries = [["set", keys.user(user_id), _field(edge_id, session_id), _entry(device_id, gen)]]
             if old and old != _owner(user_id, device_id):
-                self._forget(pipe, edge_id, gen, [(str(session_id), old)])
-            await pipe.execute()
+                entries += self._forget(edge_id, gen, [(str(session_id), old)])
+            await self._write(entries)
 
     async def remove(self, edge_id: str, session_id: int) -> None:
         keys = self._keys
@@ -127,9 +146,7 @@ class RedisDirectory:
                 REMOVE_SESSION, 2, keys.edge(edge_id), keys.edge_sessions(edge_id), str(session_id)
             )
             if old:
-                pipe = self._client.pipeline(transaction=False)
-                self._forget(pipe, edge_id, gen, [(str(session_id), old)])
-                await pipe.execute()
+                await self._write(self._forget(edge_id, gen, [(str(session_id), old)]))
 
     async def drop_edge(self, edge_id: str) -> int:
         with redis_boundary("directory drop"):
@@ -166,11 +183,11 @@ class RedisDirectory:
             pipe.eval(RESTATE_EDGE, 2, keys.edge(edge_id), keys.edge_sessions(edge_id), str(deadline), *pairs)
             *_, reply = await pipe.execute()
             old_gen, new_gen, *flat = reply
-            pipe = self._client.pipeline(transaction=False)
-            for user_id, session_id, device_id in sessions:  # the new entries first: never a gap
-                pipe.hset(keys.user(user_id), _field(edge_id, session_id), _entry(device_id, new_gen))
-            self._forget(pipe, edge_id, old_gen, _pairs(flat))
-            await pipe.execute()
+            entries = [  # the new entries first: never a gap
+                ["set", keys.user(user_id), _field(edge_id, session_id), _entry(device_id, new_gen)]
+                for user_id, session_id, device_id in sessions
+            ]
+            await self._write(entries + self._forget(edge_id, old_gen, _pairs(flat)))
 
     async def expire(self) -> int | None:
         now = self._clock.now_ms()
@@ -184,7 +201,7 @@ class RedisDirectory:
                 if reply[0] == "live":  # renewed since the index said so: fix the index
                     await self._client.zadd(keys.leases, {edge_id: int(reply[1])})
                     continue
-                await self._client.eval(ZREM_IF_DUE, 1, keys.leases, edge_id, str(now))
+                await self._client.eval(ZREM_IF_DUE, 1, keys.leases, str(now), edge_id)
                 await self._cleared(edge_id, reply)
             first = await self._client.zrange(keys.leases, 0, 0, withscores=True)
         return int(first[0][1]) if first else None
@@ -193,16 +210,14 @@ class RedisDirectory:
 
     async def lookup(self, user_ids: Iterable[str]) -> Placement:
         users = list(dict.fromkeys(user_ids))
+        keys = [self._keys.user(user) for user in users]
         with redis_boundary("directory lookup"):
-            pipe = self._client.pipeline(transaction=False)
-            for user_id in users:
-                pipe.hgetall(self._keys.user(user_id))
-            rows = await pipe.execute()
+            rows = await eval_batched(self._client, LOOKUP_USERS, keys, [[key] for key in keys])
         placement: dict[str, dict[str, set[SessionEntry]]] = {}
         for user_id, row in zip(users, rows, strict=True):
-            for field, entry in row.items():
-                edge_id, session_id = json.loads(field)
-                device_id = json.loads(entry)[0]
+            for field, entry in zip(row[::2], row[1::2], strict=True):
+                edge_id, session_id = orjson.loads(field)
+                device_id = orjson.loads(entry)[0]
                 placement.setdefault(user_id, {}).setdefault(edge_id, set()).add((session_id, device_id))
         return placement
 
@@ -221,23 +236,21 @@ class RedisDirectory:
         if reply[0] != "dropped":
             return 0
         sessions = _pairs(reply[2:])
-        if sessions:
-            pipe = self._client.pipeline(transaction=False)
-            self._forget(pipe, edge_id, reply[1], sessions)
-            await pipe.execute()
+        await self._write(self._forget(edge_id, reply[1], sessions))
         return len(sessions)
 
-    def _forget(self, pipe: Any, edge_id: str, gen: str, sessions: Iterable[tuple[str, str]]) -> None:
-        """Queue the deletion of these sessions' user entries, if still of generation `gen`."""
+    def _forget(self, edge_id: str, gen: str, sessions: Iterable[tuple[str, str]]) -> list[Entry]:
+        """The deletions of these sessions' user entries, if still of generation `gen`."""
+        entries = []
         for session, owner in sessions:
-            user_id, device_id = json.loads(owner)
-            pipe.eval(
-                DELETE_IF_SAME,
-                1,
-                self._keys.user(user_id),
-                _field(edge_id, int(session)),
-                _entry(device_id, gen),
-            )
+            user_id, device_id = orjson.loads(owner)
+            field = _field(edge_id, int(session))
+            entries.append(["forget", self._keys.user(user_id), field, _entry(device_id, gen)])
+        return entries
+
+    async def _write(self, entries: list[Entry]) -> None:
+        if entries:
+            await eval_batched(self._client, WRITE_ENTRIES, [entry[1] for entry in entries], entries)
 
 
 def _field(edge_id: str, session_id: int) -> str:
