@@ -5,12 +5,11 @@ Redis stores and the rules decide: each write reads a versioned record, runs the
 presence/rules.py in Python, and writes back only if the version is unchanged (a tiny Lua
 compare-and-set per key; a lost race retries). Deadlines are values, never key TTLs, so
 `expire()` applies them by the injected clock (a test's fake clock works as well as the real
-one). Key names and hash tags: kernel/redis_keys.py. Every step is one pipelined round trip
-for the whole batch."""
+one). Key names and hash tags: kernel/redis_keys.py; the scripts: presence/redis_scripts.py;
+the change feed: presence/redis_feed.py. Each step is one call per Redis node for the whole batch."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -21,17 +20,18 @@ from typing import Any, cast
 from redis import exceptions as redis_errors
 
 from kernel.clock import Clock
-from kernel.errors import HubbubError, Unavailable
+from kernel.errors import Unavailable
 from kernel.redis_client import (
     ZREM_IF_DUE,
     RedisClient,
-    ShardedSubscription,
     connect,
     eval_batched,
     redis_boundary,
 )
 from kernel.redis_keys import PresenceKeys
 from presence.model import EdgeReport, ReportAck, SessionKey, UserPresence
+from presence.redis_feed import RedisChangeFeed
+from presence.redis_scripts import CAS_EDGE, CAS_USERS, READ_USERS
 from presence.rules import (
     DEFAULT_DEBOUNCE_MS,
     UserRecord,
@@ -48,62 +48,6 @@ MAX_CAS_ATTEMPTS = 50
 """A write that lost this many races in a row gives up with Unavailable (retryable)."""
 EXPIRE_BATCH = 1000
 """Lapsed edges and due offlines handled per `expire()`; more are left for the next call."""
-LISTEN_POLL_S = 1.0
-RESUBSCRIBE_BACKOFF_S = (0.05, 0.1, 0.2, 0.5, 1.0)
-USER_FIELDS = ("online", "last_seen", "deadline", "v")
-
-# Batched over users (kernel.redis_client.eval_batched). Per user: the record hash, the
-# session set. Returns per user {the record's fields in USER_FIELDS order, the sessions}.
-READ_USERS = """#!lua flags=no-writes,allow-cross-slot-keys
-local out = {}
-local i = 1
-while i <= #ARGV do
-  local hash, set = ARGV[i + 1], ARGV[i + 2]
-  local record = redis.call('HMGET', hash, 'online', 'last_seen', 'deadline', 'v')
-  out[#out + 1] = {record, redis.call('SMEMBERS', set)}
-  i = i + tonumber(ARGV[i]) + 1
-end
-return out
-"""
-# Batched over users. Per user: the record hash, the session set, the version read ('' = none
-# yet), the number of field/value strings, those, the number of sessions to remove, those, then
-# the sessions to add. Writes a user (and bumps `v`) only if nobody wrote it since the read:
-# returns per user 1 (written) or 0 (lost the race).
-CAS_USERS = """#!lua flags=allow-cross-slot-keys
-local out = {}
-local i = 1
-while i <= #ARGV do
-  local last = i + tonumber(ARGV[i])
-  local hash, set = ARGV[i + 1], ARGV[i + 2]
-  local v = redis.call('HGET', hash, 'v') or ''
-  if v ~= ARGV[i + 3] then
-    out[#out + 1] = 0
-  else
-    redis.call('HSET', hash, 'v', tostring((tonumber(v) or 0) + 1))
-    local j = i + 5
-    for _ = 1, tonumber(ARGV[i + 4]), 2 do redis.call('HSET', hash, ARGV[j], ARGV[j + 1]); j = j + 2 end
-    local n = tonumber(ARGV[j]); j = j + 1
-    for _ = 1, n do redis.call('SREM', set, ARGV[j]); j = j + 1 end
-    while j <= last do redis.call('SADD', set, ARGV[j]); j = j + 1 end
-    out[#out + 1] = 1
-  end
-  i = last + 1
-end
-return out
-"""
-# KEYS: the edge hash and its session set (one hash tag). ARGV: version read, new lease
-# deadline ('' = lease gone), '1' to empty the set first, the number of removals, then the
-# sessions to remove, then the sessions to add.
-CAS_EDGE = """
-local v = redis.call('HGET', KEYS[1], 'v') or ''
-if v ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', tostring((tonumber(v) or 0) + 1), 'deadline', ARGV[2])
-if ARGV[3] == '1' then redis.call('DEL', KEYS[2]) end
-local n = tonumber(ARGV[4])
-for i = 5, 4 + n do redis.call('SREM', KEYS[2], ARGV[i]) end
-for i = 5 + n, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
-return 1
-"""
 
 
 @dataclass(slots=True)
@@ -150,10 +94,7 @@ class RedisPresence:
         self._clock = clock
         self._debounce_ms = debounce_ms
         self._keys = keys or PresenceKeys()
-        self._subscribers: set[BoundedChangeQueue] = set()
-        self._listener: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
-        self._closed = False
+        self._feed = RedisChangeFeed(client, self._keys.changes)
 
     @classmethod
     def connect(
@@ -178,7 +119,7 @@ class RedisPresence:
             if outcome.lapsed_at is not None:
                 changes += (await self._apply(outcome.dropped, outcome.lapsed_at))[0]
             applied, inconsistent = await self._apply(outcome.ops, now)
-            await self._publish(changes + applied)
+            await self._feed.publish(changes + applied)
         # A session the edge held but its user's set lacked: that user's shard lost its data
         # (a Redis Cluster master restarted). A full snapshot re-adds every session.
         return ReportAck(now, outcome.resync or inconsistent)
@@ -190,19 +131,7 @@ class RedisPresence:
         return [record_status(s.record, user, now) for user, s in zip(user_ids, stored, strict=True)]
 
     async def subscribe(self, max_pending: int) -> BoundedChangeQueue:
-        queue = BoundedChangeQueue(max_pending, self._subscribers.discard)
-        if self._closed:
-            queue.close()
-            return queue
-        if self._listener is None or self._listener.done():
-            self._listener = asyncio.create_task(self._listen(), name="presence-redis-listener")
-        try:
-            async with asyncio.timeout(RESUBSCRIBE_BACKOFF_S[-1] * 5):
-                await self._listening.wait()
-        except TimeoutError as exc:
-            raise Unavailable("presence: redis subscription not live") from exc
-        self._subscribers.add(queue)
-        return queue
+        return await self._feed.subscribe(max_pending)
 
     async def expire(self) -> int | None:
         now = self._clock.now_ms()
@@ -220,7 +149,7 @@ class RedisPresence:
                 ),
             )
             changes += await self._expire_offlines([(user, int(score)) for user, score in due], now)
-            await self._publish(changes)
+            await self._feed.publish(changes)
             pipe = self._client.pipeline(transaction=False)
             pipe.zrange(self._keys.leases, 0, 0, withscores=True)
             pipe.zrange(self._keys.pending, 0, 0, withscores=True)
@@ -229,20 +158,13 @@ class RedisPresence:
         return min(candidates) if candidates else None
 
     async def close(self) -> None:
-        self._closed = True
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
-        for queue in list(self._subscribers):
-            queue.close()
+        await self._feed.close()
         with contextlib.suppress(redis_errors.RedisError, OSError):
             await self._client.aclose()
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscribers)
+        return self._feed.subscriber_count
 
     # ------------------------------------------------------------------ edges
 
@@ -427,48 +349,6 @@ class RedisPresence:
             if outcome is not None:
                 return outcome
         raise Unavailable(f"presence: too much contention on an {what}")
-
-    # ------------------------------------------------------------------ pub/sub
-
-    async def _publish(self, changes: Sequence[UserPresence]) -> None:
-        if changes:
-            payload = json.dumps([[c.user_id, int(c.online), c.last_seen_ms] for c in changes])
-            await self._client.spublish(self._keys.changes, payload)
-
-    async def _listen(self) -> None:
-        """Keep one subscription live; when it breaks, watchers are cut off (they may have
-        missed changes, so they resubscribe and re-query) and it is made again."""
-        failures = 0
-        while True:
-            subscription = ShardedSubscription(self._client)
-            try:
-                await subscription.subscribe(self._keys.changes)
-                self._listening.set()
-                failures = 0
-                while True:
-                    message = await subscription.next_message(LISTEN_POLL_S)
-                    if message is not None:
-                        self._deliver(message[1])
-            except (redis_errors.RedisError, OSError, HubbubError):
-                log.warning("presence: redis subscription lost; resubscribing", exc_info=True)
-            except Exception:  # a bug must not end the feed for good: log it, start over
-                log.exception("presence: redis listener failed; resubscribing")
-            finally:
-                self._listening.clear()
-                await subscription.aclose()
-            for queue in list(self._subscribers):
-                queue.cut_off()
-            await asyncio.sleep(RESUBSCRIBE_BACKOFF_S[min(failures, len(RESUBSCRIBE_BACKOFF_S) - 1)])
-            failures += 1
-
-    def _deliver(self, payload: str) -> None:
-        try:
-            batch = tuple(UserPresence(u, bool(on), int(seen)) for u, on, seen in json.loads(payload))
-        except (ValueError, TypeError):
-            log.warning("presence: undecodable change batch on %s", self._keys.changes)
-            return
-        for queue in list(self._subscribers):
-            queue.push(batch)
 
 
 # ------------------------------------------------------------------ encoding
