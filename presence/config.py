@@ -34,11 +34,16 @@ class PresenceConfig:
     """redis_url names a Redis Cluster node (sharded pub/sub, hash-tagged keys)."""
     redis_namespace: str = DEFAULT_NAMESPACE
     """Prefix of every key and channel (kernel/redis_keys.py): deployments sharing a Redis differ."""
+    expiry_check_ms: int = 0
+    """Longest wait between expiry runs even when nothing is due (0 = wake only at deadlines).
+    Needed when several presence processes share a backend: a report another process took may
+    set a deadline this one's timer never heard of (and that process may die)."""
 
     def __post_init__(self) -> None:
         check_choice("backend", self.backend, BACKENDS)
         check(self.backend != "redis" or bool(self.redis_url), "redis_url", "set for the redis backend", "")
         check(bool(self.redis_namespace), "redis_namespace", "not empty", "")
+        check(self.expiry_check_ms >= 0, "expiry_check_ms", "0 or more", self.expiry_check_ms)
         check(self.debounce_ms >= 0, "debounce_ms", "0 or more", self.debounce_ms)
         check(self.max_watch_queue > 0, "max_watch_queue", "positive", self.max_watch_queue)
         check(0 <= self.port <= 65535, "port", "in 0..65535", self.port)
