@@ -1,5 +1,5 @@
 """The Redis session directory (the cluster's connection registry): user/device -> edge, written
-by the edges under edge-held leases, read by every router with one pipelined round trip.
+by the edges under edge-held leases, read by every router in one call per Redis node.
 
 Each edge's lease and sessions live under the edge's hash tag and change by one Lua script at a
 time; each user's entries live under the user's tag. An entry carries the edge's generation,
