@@ -12,6 +12,8 @@ from pathlib import Path
 from edge.config import DEFAULT_MAX_FRAME_BYTES, DEFAULT_SEND_QUEUE_BYTES
 from kernel.config import check, check_choice, default_data_dir
 from kernel.partitions import DEFAULT_PARTITIONS, MAX_PARTITIONS
+from kernel.redis_keys import DEFAULT_NAMESPACE
+from presence.config import BACKENDS as PRESENCE_BACKENDS
 
 STORES = ("sqlite", "memory")
 TRACE_EXPORTERS = ("none", "console", "otlp")
@@ -50,6 +52,14 @@ class NodeConfig:
     """An edge's sessions expire this long after its last presence report."""
     presence_debounce_ms: int = 2_000
     """Offline is announced only after a user stayed offline this long (flap suppression)."""
+    presence_backend: str = field(default="memory", metadata={"choices": PRESENCE_BACKENDS})
+    """Presence state: memory (this node only) or redis (shared by a cluster's presence processes)."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """Redis (or any node of a Redis Cluster) for the backends set to redis."""
+    redis_cluster: bool = False
+    """redis_url names a Redis Cluster node."""
+    redis_namespace: str = DEFAULT_NAMESPACE
+    """Prefix of every Redis key and channel (kernel/redis_keys.py)."""
     send_queue_limit: int = 1024
     """Frames queued per connection before a slow client is disconnected (close 4009)."""
     send_queue_bytes: int = DEFAULT_SEND_QUEUE_BYTES
@@ -118,6 +128,7 @@ class NodeConfig:
 
     def __post_init__(self) -> None:
         check_choice("store", self.store, STORES)
+        check_choice("presence_backend", self.presence_backend, PRESENCE_BACKENDS)
         check_choice("trace_exporter", self.trace_exporter, TRACE_EXPORTERS)
         level = self.log_level.upper()
         check(level in LOG_LEVELS, "log_level", f"one of {', '.join(LOG_LEVELS)}", self.log_level)

@@ -17,6 +17,9 @@ from messaging.config import MessagingConfig
 from presence.config import PresenceConfig
 from router.config import RouterConfig
 
+PEER_EXPIRY_CHECK_MS = 1000
+"""How often a presence process on a shared backend runs expiry with nothing due of its own."""
+
 
 def limit_env_names() -> list[str]:
     """HUBBUB_<FIELD> of the rooms' limit options, which a NodeConfig does not carry."""
@@ -54,6 +57,12 @@ def presence_config(config: NodeConfig) -> PresenceConfig:
         debounce_ms=config.presence_debounce_ms,
         internal_secret=config.internal_secret,
         internal_tls_dir=config.internal_tls_dir,
+        backend=config.presence_backend,
+        redis_url=config.redis_url,
+        redis_cluster=config.redis_cluster,
+        redis_namespace=config.redis_namespace,
+        # shared state: deadlines set through another presence process must still be applied
+        expiry_check_ms=PEER_EXPIRY_CHECK_MS if config.presence_backend == "redis" else 0,
     )
 
 

@@ -85,9 +85,14 @@ async def _messaging(config: NodeConfig, secret: str, clock: Clock, here: InProc
 
 
 async def _presence(config: NodeConfig, clock: Clock) -> StartedService:
+    from deploy.backends import presence_backend
     from presence import start_presence
 
-    service = await start_presence(presence_config(config), clock=clock)
+    chosen = presence_config(config)
+    backend = presence_backend(chosen, clock)
+    service = await start_presence(chosen, clock=clock, backend=backend)
+    if backend is not None:  # a given backend stays ours to close, after the service
+        service.on_stop.insert(0, backend.close)
     return StartedService("presence", {"presence_target": service.target}, service.stop)
 
 

@@ -5,6 +5,7 @@ from presence.config import PresenceConfig
 from presence.interface import ChangeStream, PresenceBackend
 from presence.memory import MemoryPresence
 from presence.model import EdgeReport, SessionChange, UserPresence
+from presence.redis_backend import RedisPresence
 from presence.server import start_presence
 from presence.servicer import WATCH_READY_KEY
 from presence.subscription import SlowWatcher
@@ -16,6 +17,7 @@ __all__ = [
     "MemoryPresence",
     "PresenceBackend",
     "PresenceConfig",
+    "RedisPresence",
     "SessionChange",
     "SlowWatcher",
     "UserPresence",

@@ -1,5 +1,5 @@
 """The presence backend contract: one small interface, one module per backend
-(memory here; Redis later: leases as keys with a TTL, changes on pub/sub)."""
+(presence/memory.py, presence/redis_backend.py; docs/redis.md)."""
 
 from __future__ import annotations
 

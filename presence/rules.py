@@ -63,14 +63,18 @@ def needs_resync(state: PresenceState, report: EdgeReport, now: int) -> bool:
     return lease is None or lease.expires_at_ms <= now
 
 
-def apply_report(state: PresenceState, report: EdgeReport, now: int) -> tuple[PresenceState, Changes]:
-    """Renew the edge's lease and apply its session changes. A lease that lapsed before
-    this report is treated as lapsed (its sessions are gone) whether or not `expire` ran,
-    so the outcome never depends on when the expiry task woke up."""
+def check_report(report: EdgeReport) -> None:
     if not report.edge_id:
         raise InvalidArgument("edge_id is required")
     if report.lease_ms <= 0:
         raise InvalidArgument("lease_ms must be positive")
+
+
+def apply_report(state: PresenceState, report: EdgeReport, now: int) -> tuple[PresenceState, Changes]:
+    """Renew the edge's lease and apply its session changes. A lease that lapsed before
+    this report is treated as lapsed (its sessions are gone) whether or not `expire` ran,
+    so the outcome never depends on when the expiry task woke up."""
+    check_report(report)
     changes: Changes = []
     lease = state.edges.get(report.edge_id)
     if lease is not None and lease.expires_at_ms <= now:
@@ -113,11 +117,23 @@ def expire(state: PresenceState, now: int) -> tuple[PresenceState, Changes]:
     pending = state.pending
     while pending and pending[0][0] <= now:
         deadline, user_id = heapq.heappop(pending)
-        record = state.users.get(user_id)
-        if record is not None and record.offline_deadline_ms == deadline:
-            state.users[user_id] = UserRecord(online=False, last_seen_ms=record.last_seen_ms)
-            changes.append(UserPresence(user_id, False, record.last_seen_ms))
+        settled = offline_due(state.users.get(user_id), user_id, deadline)
+        if settled is not None:
+            state.users[user_id], change = settled
+            changes.append(change)
     return state, changes
+
+
+def offline_due(
+    record: UserRecord | None, user_id: str, deadline: int
+) -> tuple[UserRecord, UserPresence] | None:
+    """A pending offline whose `deadline` passed: the record and the change to publish, or
+    None when the entry is stale (the user came back, or a later deadline replaced it)."""
+    if record is None or record.offline_deadline_ms != deadline:
+        return None
+    return UserRecord(online=False, last_seen_ms=record.last_seen_ms), UserPresence(
+        user_id, False, record.last_seen_ms
+    )
 
 
 def next_deadline(state: PresenceState) -> int | None:
@@ -131,7 +147,11 @@ def next_deadline(state: PresenceState) -> int | None:
 
 def status(state: PresenceState, user_id: str, now: int) -> UserPresence:
     """The debounced view: a user inside the debounce window still reads as online."""
-    record = state.users.get(user_id)
+    return record_status(state.users.get(user_id), user_id, now)
+
+
+def record_status(record: UserRecord | None, user_id: str, now: int) -> UserPresence:
+    """`status` of one stored record (backends that keep records elsewhere call this)."""
     if record is None:
         return UserPresence(user_id, False, 0)
     if record.online:
@@ -171,16 +191,27 @@ def _settle(state: PresenceState, before: dict[str, int], now: int, changes: Cha
     matter, so a session that closes and reopens within one report is no change at all."""
     users = state.users
     for user_id, was in before.items():
-        is_live = user_id in state.live
-        if was > 0 and not is_live:
-            deadline = now + state.debounce_ms
-            users[user_id] = UserRecord(online=True, last_seen_ms=now, offline_deadline_ms=deadline)
-            heapq.heappush(state.pending, (deadline, user_id))
-        elif was == 0 and is_live:
-            record = users.get(user_id)
-            if record is not None and record.online:
-                # offline pending: a flap inside the debounce window, nobody is told
-                users[user_id] = UserRecord(online=True, last_seen_ms=now)
-            else:
-                users[user_id] = UserRecord(online=True, last_seen_ms=now)
-                changes.append(UserPresence(user_id, True, now))
+        record, change = settle_user(
+            users.get(user_id), user_id, was > 0, user_id in state.live, now, state.debounce_ms
+        )
+        if record is not None:
+            users[user_id] = record
+            if record.offline_deadline_ms is not None:
+                heapq.heappush(state.pending, (record.offline_deadline_ms, user_id))
+        if change is not None:
+            changes.append(change)
+
+
+def settle_user(
+    record: UserRecord | None, user_id: str, was_live: bool, is_live: bool, now: int, debounce_ms: int
+) -> tuple[UserRecord | None, UserPresence | None]:
+    """One user's transition after a batch changed their live-session count: the new record
+    (None: unchanged) and the change to publish (None: nobody is told)."""
+    if was_live and not is_live:
+        return UserRecord(online=True, last_seen_ms=now, offline_deadline_ms=now + debounce_ms), None
+    if not was_live and is_live:
+        if record is not None and record.online:
+            # offline pending: a flap inside the debounce window, nobody is told
+            return UserRecord(online=True, last_seen_ms=now), None
+        return UserRecord(online=True, last_seen_ms=now), UserPresence(user_id, True, now)
+    return None, None

@@ -25,9 +25,10 @@ class ExpiryTask:
     """Calls `backend.expire()` at each deadline it returns. A real timer, not a poll:
     it wakes exactly when something is due, or when `poke()` says a report arrived."""
 
-    def __init__(self, backend: PresenceBackend, clock: Clock) -> None:
+    def __init__(self, backend: PresenceBackend, clock: Clock, max_wait_ms: int = 0) -> None:
         self._backend = backend
         self._clock = clock
+        self._max_wait_s = max_wait_ms / 1000 if max_wait_ms else None
         self._wake = asyncio.Event()
         self._task = BackgroundTask("presence-expiry", self._run)
 
@@ -49,6 +50,8 @@ class ExpiryTask:
                 log.exception("presence expiry failed")
                 deadline = self._clock.now_ms() + int(RETRY_AFTER_ERROR_S * 1000)
             delay = None if deadline is None else max(0, deadline - self._clock.now_ms() + 1) / 1000
+            if self._max_wait_s is not None:
+                delay = self._max_wait_s if delay is None else min(delay, self._max_wait_s)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
@@ -62,7 +65,7 @@ async def start_presence(
     clock = clock or SystemClock()
     owned = backend is None
     chosen: PresenceBackend = backend if backend is not None else MemoryPresence(clock, config.debounce_ms)
-    expiry = ExpiryTask(chosen, clock)
+    expiry = ExpiryTask(chosen, clock, config.expiry_check_ms)
     servicer = PresenceServicer(chosen, max_watch_queue=config.max_watch_queue, on_report=expiry.poke)
     service = await start_grpc_server(
         "presence",

@@ -3,10 +3,9 @@ waiting, a slow reader is cut off (it reconnects) rather than growing memory."""
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 
+from kernel.bounded_stream import BoundedStream
 from kernel.errors import ErrorCode, HubbubError
 from presence.model import UserPresence
 
@@ -18,56 +17,20 @@ class SlowWatcher(HubbubError):
     retryable = True
 
 
-class BoundedChangeQueue:
+class BoundedChangeQueue(BoundedStream[Sequence[UserPresence]]):
     """Implements `presence.interface.ChangeStream`. Bounded by changes, not batches,
-    so a huge batch counts for what it holds."""
+    so a huge batch counts for what it holds (an edge's restart snapshot may bring more
+    changes than the bound: into an empty buffer it is still taken). A backend whose feed
+    broke calls `cut_off`, which ends the stream with SlowWatcher as an overflow does."""
 
     def __init__(self, max_pending: int, on_close: Callable[[BoundedChangeQueue], None]) -> None:
-        if max_pending <= 0:
-            raise ValueError("max_pending must be positive")
-        self._max_pending = max_pending
-        self._on_close = on_close
-        self._batches: deque[Sequence[UserPresence]] = deque()
-        self._pending = 0
-        self._ready = asyncio.Event()
-        self._overflowed = False
-        self._closed = False
+        super().__init__(
+            max_pending,
+            lambda _: on_close(self),
+            lambda: SlowWatcher("presence watcher fell behind; reconnect"),
+            weight=len,
+        )
 
-    def push(self, batch: Sequence[UserPresence]) -> None:
-        """Called by the backend; never blocks. Overflow drops the buffer and ends the stream."""
-        if self._closed or self._overflowed or not batch:
-            return
-        # A batch into an empty buffer is always taken (an edge's restart snapshot may
-        # bring more changes than the bound); so the bound is max_pending plus one batch.
-        if self._pending and self._pending + len(batch) > self._max_pending:
-            self._overflowed = True
-            self._batches.clear()
-            self._pending = 0
-            self._on_close(self)
-        else:
-            self._pending += len(batch)
-            self._batches.append(batch)
-        self._ready.set()
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._on_close(self)
-            self._ready.set()
-
-    def __aiter__(self) -> AsyncIterator[Sequence[UserPresence]]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Sequence[UserPresence]]:
-        while True:
-            if self._batches:
-                batch = self._batches.popleft()
-                self._pending -= len(batch)
-                yield batch
-                continue
-            if self._overflowed:
-                raise SlowWatcher("presence watcher fell behind; reconnect")
-            if self._closed:
-                return
-            self._ready.clear()
-            await self._ready.wait()
+    def push(self, item: Sequence[UserPresence]) -> None:
+        if item:
+            super().push(item)

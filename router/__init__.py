@@ -4,6 +4,7 @@ messages, receipts, typing, group events and presence out to the edges over Link
 from router.config import RouterConfig
 from router.directory import MemoryDirectory, SessionDirectory
 from router.push import LogPushNotifier, MemoryPushNotifier, PushNotification, PushNotifier
+from router.redis_directory import RedisDirectory
 from router.server import RouterService, start_router
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "MemoryPushNotifier",
     "PushNotification",
     "PushNotifier",
+    "RedisDirectory",
     "RouterConfig",
     "RouterService",
     "SessionDirectory",

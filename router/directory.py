@@ -1,15 +1,25 @@
-"""Session directory: which edge holds which session of which user, fed by the Link's
-opened/closed items. An interface plus the in-memory backend (a Redis one comes later)."""
+"""Session directory: which edge holds which session of which user. The interface and the
+in-memory backend (single node, fed by the Link's opened/closed items); the Redis backend,
+written by the edges themselves under edge-held leases, is router/redis_directory.py.
+
+Leases: an edge that calls `renew_edge` keeps its sessions only while it keeps renewing;
+`expire` clears the sessions of edges whose lease lapsed. An edge that never took a lease is
+held until `drop_edge` (the single-node path, where the router's link is the lease)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import Protocol
+
+from kernel.clock import Clock, SystemClock
+from kernel.errors import InvalidArgument
 
 # (session_id, device_id); session ids are unique per edge only.
 SessionEntry = tuple[int, str]
 # user_id -> edge_id -> sessions of that user on that edge.
 Placement = Mapping[str, Mapping[str, Set[SessionEntry]]]
+# (user_id, session_id, device_id): one open session an edge restates.
+OpenSession = tuple[str, int, str]
 
 
 class SessionDirectory(Protocol):
@@ -20,7 +30,8 @@ class SessionDirectory(Protocol):
     async def remove(self, edge_id: str, session_id: int) -> None: ...
 
     async def drop_edge(self, edge_id: str) -> int:
-        """Forget every session of an edge (its link ended); returns how many."""
+        """Forget every session of an edge and its lease (the edge closed, or its link ended on
+        a single node); returns how many."""
         ...
 
     async def lookup(self, user_ids: Iterable[str]) -> Placement:
@@ -29,13 +40,57 @@ class SessionDirectory(Protocol):
 
     async def session_count(self) -> int: ...
 
+    async def renew_edge(self, edge_id: str, lease_ms: int) -> bool:
+        """Extend the edge's lease to now + lease_ms. False when the directory holds no live
+        lease for it (never taken, lapsed, or the store lost it): the edge must `restate_edge`."""
+        ...
+
+    async def restate_edge(self, edge_id: str, sessions: Sequence[OpenSession], lease_ms: int) -> None:
+        """Replace every session of the edge with `sessions` and take a fresh lease (after the
+        edge or the store restarted, or a renewal came back False)."""
+        ...
+
+    async def expire(self) -> int | None:
+        """Clear the sessions of edges whose lease lapsed (by the directory's clock). Returns
+        when (ms) to call again at the latest, or None when no lease is held."""
+        ...
+
+
+def check_lease(lease_ms: int) -> None:
+    if lease_ms <= 0:
+        raise InvalidArgument("lease_ms must be positive")
+
 
 class MemoryDirectory:
     """Dicts in this process. `lookup` hands out live views to avoid copies on the fan-out path."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
         self._by_user: dict[str, dict[str, set[SessionEntry]]] = {}
         self._by_edge: dict[str, dict[int, tuple[str, str]]] = {}
+        self._leases: dict[str, int] = {}  # edge -> lease deadline (ms), for edges that took one
+
+    async def renew_edge(self, edge_id: str, lease_ms: int) -> bool:
+        check_lease(lease_ms)
+        now = self._clock.now_ms()
+        deadline = self._leases.get(edge_id)
+        if deadline is None or deadline <= now:
+            return False
+        self._leases[edge_id] = now + lease_ms
+        return True
+
+    async def restate_edge(self, edge_id: str, sessions: Sequence[OpenSession], lease_ms: int) -> None:
+        check_lease(lease_ms)
+        await self.drop_edge(edge_id)
+        for user_id, session_id, device_id in sessions:
+            await self.add(edge_id, user_id, session_id, device_id)
+        self._leases[edge_id] = self._clock.now_ms() + lease_ms
+
+    async def expire(self) -> int | None:
+        now = self._clock.now_ms()
+        for edge_id in [edge for edge, deadline in self._leases.items() if deadline <= now]:
+            await self.drop_edge(edge_id)
+        return min(self._leases.values(), default=None)
 
     async def add(self, edge_id: str, user_id: str, session_id: int, device_id: str) -> None:
         sessions = self._by_edge.setdefault(edge_id, {})
@@ -58,6 +113,7 @@ class MemoryDirectory:
             del self._by_edge[edge_id]
 
     async def drop_edge(self, edge_id: str) -> int:
+        self._leases.pop(edge_id, None)
         sessions = self._by_edge.pop(edge_id, {})
         for user_id in {user for user, _ in sessions.values()}:
             edges = self._by_user.get(user_id)

@@ -20,4 +20,12 @@ LIFTED_LIMITS = {
 for _key, _value in LIFTED_LIMITS.items():
     os.environ.setdefault(_key, _value)
 
+from tests.redis_servers import (  # noqa: E402
+    redis_cluster,
+    redis_cluster_restartable,
+    redis_restartable,
+    redis_standalone,
+)
 from tests.zookeeper_fixtures import zookeeper, zookeeper_settings  # noqa: E402, F401  (fixtures)
+
+__all__ = ["redis_cluster", "redis_cluster_restartable", "redis_restartable", "redis_standalone"]

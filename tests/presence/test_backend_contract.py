@@ -1,33 +1,43 @@
-"""The PresenceBackend contract, run against every backend that can run here
-(memory now; Redis joins the parametrization when it exists)."""
+"""The PresenceBackend contract, run against every backend: memory, Redis standalone and
+Redis Cluster (real servers, a fresh key namespace per test; the clock is a fake for all)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from kernel.clock import ManualClock
+from kernel.redis_keys import PresenceKeys
 from presence.interface import ChangeStream, PresenceBackend
 from presence.memory import MemoryPresence
 from presence.model import EdgeReport, SessionChange, UserPresence
+from presence.redis_backend import RedisPresence
 from presence.subscription import SlowWatcher
+from tests.redis_servers import REDIS_SETUPS, redis_target
 
 LEASE = 10_000
 DEBOUNCE = 2_000
-BackendFactory = Callable[[ManualClock], PresenceBackend]
 
 
-def memory(clock: ManualClock) -> PresenceBackend:
-    return MemoryPresence(clock, debounce_ms=DEBOUNCE)
+def make_backend(request: pytest.FixtureRequest, setup: str, clock: ManualClock) -> PresenceBackend:
+    if setup == "memory":
+        return MemoryPresence(clock, debounce_ms=DEBOUNCE)
+    target = redis_target(request, setup)
+    return RedisPresence.connect(
+        target.url,
+        clock,
+        cluster=target.cluster,
+        debounce_ms=DEBOUNCE,
+        keys=PresenceKeys(target.namespace),
+    )
 
 
-@pytest.fixture(params=[memory], ids=["memory"])
+@pytest.fixture(params=["memory", *REDIS_SETUPS])
 async def env(request: pytest.FixtureRequest) -> AsyncIterator[tuple[PresenceBackend, ManualClock]]:
     clock = ManualClock()
-    factory: BackendFactory = request.param
-    backend = factory(clock)
+    backend = make_backend(request, request.param, clock)
     yield backend, clock
     await backend.close()
 
@@ -81,12 +91,14 @@ async def test_a_slow_subscriber_is_cut_off_and_the_others_carry_on(
     await backend.report(sessions("e1", "u1"))
     await backend.report(sessions("e2", "u2"))
     await backend.report(sessions("e3", "u3"))  # the slow one holds 2 changes and gets a third
+    # the fast one first: once it has all three, so was the slow one offered them (a backend
+    # may deliver after `report` returns; each batch is offered to every subscriber at once)
+    seen = [u.user_id for _ in range(3) for u in await next_batch(fast)]
+    assert seen == ["u1", "u2", "u3"]
     with pytest.raises(SlowWatcher):
         async with asyncio.timeout(30):
             async for _ in slow:
                 pass
-    seen = [u.user_id for _ in range(3) for u in await next_batch(fast)]
-    assert seen == ["u1", "u2", "u3"]
 
 
 async def test_a_first_batch_larger_than_the_bound_is_still_delivered(
@@ -125,3 +137,70 @@ async def test_an_edge_presence_lost_track_of_is_asked_to_resync(
     assert (await backend.report(sessions("e1", "carol"))).resync, "the lease lapsed: restate"
     snapshot = EdgeReport(edge_id="e1", lease_ms=LEASE, changes=(), full_snapshot=True)
     assert not (await backend.report(snapshot)).resync
+
+
+async def test_a_flap_inside_the_debounce_window_tells_nobody(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, clock = env
+    stream = await backend.subscribe(100)
+    await backend.report(sessions("e1", "alice"))
+    assert [u.user_id for u in await next_batch(stream)] == ["alice"]
+    await backend.report(sessions("e1", "alice", online=False))
+    clock.advance(DEBOUNCE - 1)
+    await backend.report(sessions("e1", "alice"))
+    clock.advance(DEBOUNCE + 1)
+    await backend.expire()
+    await backend.report(sessions("e2", "bob"))  # a marker: whatever came before it, came
+    assert [u.user_id for u in await next_batch(stream)] == ["bob"]
+    assert (await backend.query(["alice"]))[0].online
+
+
+async def test_a_user_on_two_edges_goes_offline_only_when_both_are_gone(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, clock = env
+    stream = await backend.subscribe(100)
+    await backend.report(sessions("e1", "alice"))
+    await backend.report(sessions("e2", "alice"))
+    assert [u.user_id for u in await next_batch(stream)] == ["alice"]
+    await backend.report(sessions("e1", "alice", online=False))
+    clock.advance(DEBOUNCE + 1)
+    await backend.expire()
+    assert (await backend.query(["alice"]))[0].online
+    gone_at = (await backend.report(sessions("e2", "alice", online=False))).applied_at_ms
+    clock.advance(DEBOUNCE)
+    await backend.expire()
+    assert list(await next_batch(stream)) == [UserPresence("alice", False, gone_at)]
+
+
+async def test_a_full_snapshot_forgets_the_sessions_it_does_not_list(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, clock = env
+    stream = await backend.subscribe(100)
+    await backend.report(sessions("e1", "alice", "bob"))
+    assert len(await next_batch(stream)) == 2
+    bob = SessionChange("bob", "d1", 2, True)
+    carol = SessionChange("carol", "d1", 7, True)
+    snapshot_at = clock.now_ms()
+    await backend.report(EdgeReport(edge_id="e1", lease_ms=LEASE, changes=(bob, carol), full_snapshot=True))
+    assert list(await next_batch(stream)) == [UserPresence("carol", True, snapshot_at)]
+    clock.advance(DEBOUNCE)
+    await backend.expire()
+    assert list(await next_batch(stream)) == [UserPresence("alice", False, snapshot_at)]
+    assert [u.online for u in await backend.query(["alice", "bob", "carol"])] == [False, True, True]
+
+
+async def test_a_report_after_the_lease_lapsed_counts_the_old_sessions_gone(
+    env: tuple[PresenceBackend, ManualClock],
+) -> None:
+    backend, clock = env
+    stream = await backend.subscribe(100)
+    start = (await backend.report(sessions("e1", "alice"))).applied_at_ms
+    assert len(await next_batch(stream)) == 1
+    clock.advance(LEASE + DEBOUNCE)  # nobody ran expire(): the report itself must see the lapse
+    await backend.report(sessions("e1", "bob"))
+    assert list(await next_batch(stream)) == [UserPresence("bob", True, clock.now_ms())]
+    await backend.expire()
+    assert list(await next_batch(stream)) == [UserPresence("alice", False, start + LEASE)]

@@ -1,0 +1,24 @@
+"""The one factory that turns a backend named in configuration into the object behind a room's
+interface (rooms never choose by a config string themselves)."""
+
+from __future__ import annotations
+
+from kernel.clock import Clock
+from kernel.redis_keys import PresenceKeys
+from presence.config import PresenceConfig
+from presence.interface import PresenceBackend
+from presence.redis_backend import RedisPresence
+
+
+def presence_backend(config: PresenceConfig, clock: Clock) -> PresenceBackend | None:
+    """The backend `config.backend` names, for the caller to close; None for memory (the
+    presence service then makes and closes its own)."""
+    if config.backend == "redis":
+        return RedisPresence.connect(
+            config.redis_url,
+            clock,
+            cluster=config.redis_cluster,
+            debounce_ms=config.debounce_ms,
+            keys=PresenceKeys(config.redis_namespace),
+        )
+    return None
