@@ -84,7 +84,12 @@ def _watch_parent(loop: asyncio.AbstractEventLoop, gone: asyncio.Event) -> None:
 
 async def run(spec: dict[str, Any]) -> None:
     config = config_from_json(spec["config"])
-    setup_tracing(f"hubbub-{'-'.join(spec['services'])}", config.trace_exporter, config.otlp_endpoint)
+    setup_tracing(
+        f"hubbub-{'-'.join(spec['services'])}",
+        config.trace_exporter,
+        config.otlp_endpoint,
+        config.trace_sample_ratio,
+    )
     clock = SystemClock()
     upstream: dict[str, str] = dict(spec["upstream"])
     started = []

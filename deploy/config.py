@@ -74,6 +74,9 @@ class NodeConfig:
     """OpenTelemetry exporter: none, console or otlp."""
     otlp_endpoint: str = "http://127.0.0.1:4317"
     """Where the otlp exporter sends spans."""
+    trace_sample_ratio: float = 1.0
+    """Share of messages traced when trace_exporter is set (0..1, decided where a trace
+    starts; the other hops follow). With no exporter (the default) nothing is traced."""
     push_log: bool = True
     """Write push notifications for offline users to data_dir/push.jsonl (the log push backend)."""
     log_level: str = "INFO"
@@ -105,6 +108,7 @@ class NodeConfig:
     def __post_init__(self) -> None:
         check_choice("store", self.store, STORES)
         check_choice("trace_exporter", self.trace_exporter, TRACE_EXPORTERS)
+        check(0.0 <= self.trace_sample_ratio <= 1.0, "trace_sample_ratio", "in 0..1", self.trace_sample_ratio)
         level = self.log_level.upper()
         check(level in LOG_LEVELS, "log_level", f"one of {', '.join(LOG_LEVELS)}", self.log_level)
         object.__setattr__(self, "log_level", level)  # logging knows only the upper-case names

@@ -181,11 +181,14 @@ async def start_single_node(
     """Start every service; `push` replaces the log push backend (in-process router only)."""
     groups = process_groups(config.processes)
     clock = clock or SystemClock()
-    setup_tracing("hubbub", config.trace_exporter, config.otlp_endpoint)
     config = with_secrets(config)
     secret = config.token_secret
     config.data_dir.mkdir(parents=True, exist_ok=True)
     group_of = {service: group for group in groups for service in group}
+    here = [name for name in SERVICE_ORDER if name not in group_of]
+    # Each process names its services (the children: hubbub-edge, hubbub-messaging, ...).
+    service_name = "hubbub" if not groups else f"hubbub-{'-'.join(here) or 'launcher'}"
+    setup_tracing(service_name, config.trace_exporter, config.otlp_endpoint, config.trace_sample_ratio)
     addresses: Addresses = {}
     started: set[str] = set()
     stops: list[Stop] = []

@@ -515,6 +515,9 @@ class RouterLinks:
                     parent = telemetry.context_from(pushed.frame().trace)
                 except DecodeError:
                     parent = None
+                if parent is None:  # an untraced frame: no root span of its own
+                    hub.deliver(item.session_ids, pushed)
+                    continue
                 with _tracer.start_as_current_span("edge.push", context=parent) as span:
                     span.set_attribute("hubbub.recipients", len(item.session_ids))
                     hub.deliver(item.session_ids, pushed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kernel.errors import HubbubError
 from kernel.grpc_boundary import PEER_KEY, Context, metadata_value, servicer_errors
+from kernel.telemetry import spans_from
 from messaging import convert
 from messaging.accounts import Accounts, Session
 from messaging.conversations import Conversations
@@ -173,7 +174,9 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
     ) -> messaging_pb2.AppendReply:
         """Each item carries its router's epoch for its partition: an item older than the
         partition's seal fails STALE_OWNER alone (the store checks it with the write)."""
-        results = await self._messages.append(convert.send_items_from_pb(request.items))
+        items = request.items
+        with spans_from("hubbub.messaging", "messaging.store_commit", [item.trace for item in items]):
+            results = await self._messages.append(convert.send_items_from_pb(items))
         return convert.append_reply(results)
 
     @servicer_errors

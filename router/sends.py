@@ -21,7 +21,7 @@ from router.frames import Origin, error_frame, error_frame_from_proto, sent_fram
 from router.members import Members
 from router.pipeline import OrderedBatchPipeline
 from router.push import PushNotification, preview_of
-from router.tracing import inject, span_from, spans_from
+from router.tracing import inject, inject_each, span_from, spans_from, traced_here
 
 log = logging.getLogger(__name__)
 _no_members = LogAtMostEvery(log)  # once per member lookup failure would be once per message
@@ -103,7 +103,8 @@ class SendPath:
                 owner_epoch=pending.epoch,
             )
         conversations = {pending.conversation_id for pending in batch}
-        with spans_from("router.persist", [p.frame.trace for p in batch if p.frame.trace]):
+        with spans_from("router.persist", [p.frame.trace for p in owned]) as spans:
+            inject_each(spans, [item.trace for item in request.items])
             reply, members = await asyncio.gather(
                 call(ctx.messaging.Append(request)), ctx.members.get_many(conversations)
             )
@@ -159,7 +160,8 @@ class SendPath:
                 ctx.reply(origin, error_frame_from_proto(ref, result.error))
                 continue
             message = result.message
-            ctx.reply(origin, sent_frame(ref, message, result.duplicate))
+            with span_from("router.ack", pending.frame.trace):
+                ctx.reply(origin, sent_frame(ref, message, result.duplicate, traced_here()))
             if result.duplicate and not pending.reroutes:
                 # A plain retry: fanned out when first stored. A re-routed one may have been
                 # stored by an old owner whose fan-out never ran (a lost session, a handoff's
