@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import importlib.metadata
 import json
 import logging
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from deploy.child_process import startup_error
 from deploy.config import NodeConfig
+from deploy.local_servers.process import ServerStartError
 from deploy.room_configs import check_room_configs, limit_env_names
 from kernel.config import add_config_flags, env_name, env_names, flag_values, from_env, unknown_env
 from kernel.errors import HubbubError, InvalidArgument
@@ -61,6 +64,12 @@ def _up_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     up.add_argument(
         "--ready-json", action="store_true", help="print one JSON line with the addresses once serving"
+    )
+    up.add_argument(
+        "--trace-ui",
+        action="store_true",
+        help="also start the tracing UI (Arize Phoenix, http://127.0.0.1:6006; installed into "
+        ".venv-phoenix on first use) and export every process's traces to it",
     )
 
 
@@ -182,12 +191,28 @@ def _cmd_up(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
-        _run(_serve(config, args.ready_json))
-    except (HubbubError, OSError) as exc:
-        print(f"hubbub up: cannot start: {startup_error(exc)}", file=sys.stderr)
-        return 1
+    with contextlib.ExitStack() as cleanup:
+        try:
+            if args.trace_ui:
+                config = _with_trace_ui(config, cleanup)
+            _run(_serve(config, args.ready_json))
+        except (HubbubError, OSError, ServerStartError) as exc:
+            print(f"hubbub up: cannot start: {startup_error(exc)}", file=sys.stderr)
+            return 1
     return 0
+
+
+def _with_trace_ui(config: NodeConfig, cleanup: contextlib.ExitStack) -> NodeConfig:
+    """Start Phoenix beside the node (stopped when it stops) and point the exporter at it."""
+    from deploy.local_servers.phoenix import DEFAULT_OTLP_PORT, DEFAULT_UI_PORT, start_phoenix
+
+    print("hubbub up: starting the tracing UI (Arize Phoenix)...", file=sys.stderr, flush=True)
+    phoenix = start_phoenix(config.data_dir / "phoenix", ui_port=DEFAULT_UI_PORT, otlp_port=DEFAULT_OTLP_PORT)
+    cleanup.callback(phoenix.stop)
+    print(f"  tracing UI:           {phoenix.info['ui_url']}  (project default)", file=sys.stderr, flush=True)
+    return dataclasses.replace(
+        config, trace_exporter="otlp", otlp_endpoint=str(phoenix.info["otlp_endpoint"])
+    )
 
 
 def version() -> str:

@@ -4,7 +4,7 @@ one list, with the service that sent it, so a test can check one message's trace
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -61,11 +61,12 @@ class OtlpSink:
     def spans(self) -> list[ReceivedSpan]:
         return list(self._receiver.spans)
 
-    async def wait_for(self, done: object, timeout_s: float = 30.0) -> list[ReceivedSpan]:
+    async def wait_for(
+        self, done: Callable[[list[ReceivedSpan]], bool], timeout_s: float = 30.0
+    ) -> list[ReceivedSpan]:
         """Wait until `done(spans)` holds (each export wakes the check), then return the spans."""
-        assert callable(done)
         async with asyncio.timeout(timeout_s), self._receiver.arrived:
-            await self._receiver.arrived.wait_for(lambda: bool(done(self._receiver.spans)))
+            await self._receiver.arrived.wait_for(lambda: done(self._receiver.spans))
         return self.spans
 
 
