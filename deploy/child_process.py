@@ -20,6 +20,7 @@ from deploy.config import NodeConfig
 from deploy.services import start_service
 from kernel.clock import SystemClock
 from kernel.errors import HubbubError
+from kernel.metrics import METRICS_KEY, METRICS_OFF, metrics_url, serve_metrics
 from kernel.runtime import settle_after_startup
 from kernel.telemetry import setup_tracing
 
@@ -103,6 +104,9 @@ async def run(spec: dict[str, Any]) -> None:
                 return
             started.append(service)
             upstream.update(service.addresses)
+        if spec.get("metrics_port", METRICS_OFF) != METRICS_OFF:
+            endpoint = serve_metrics(config.internal_host, spec["metrics_port"])
+            upstream[METRICS_KEY + "+".join(spec["services"])] = metrics_url(config.internal_host, endpoint)
         settle_after_startup()
         print(json.dumps(upstream), flush=True)
         stop = asyncio.Event()

@@ -106,7 +106,8 @@ def banner(node: SingleNode, hubbub: str) -> str:
         f"  gRPC-stream clients:  {node.gateway_target}  (hubbub.v1.Gateway/Connect)\n"
         f"  discovery (admin):    {node.discovery_target}  ({admin} nodes)\n"
         f"  data:                 {node.data_dir.absolute()}\n"
-        "Chat from two terminals:\n"
+        + "".join(f"  metrics (Prometheus): {url}  ({services})\n" for services, url in node.metrics.items())
+        + "Chat from two terminals:\n"
         f"  {hubbub} chat{url} --user alice --to bob\n"
         f"  {hubbub} chat{url} --user bob --to alice\n"
         "Ctrl-C stops."
@@ -138,6 +139,7 @@ def _ready(node: SingleNode, config: NodeConfig, ready_json: bool) -> None:
             "gateway_target": node.gateway_target,
             "discovery_target": node.discovery_target,
             "data_dir": str(config.data_dir.absolute()),
+            "metrics": node.metrics,
         }
         print(json.dumps(addresses), flush=True)
     else:

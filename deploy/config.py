@@ -77,6 +77,10 @@ class NodeConfig:
     trace_sample_ratio: float = 1.0
     """Share of messages traced when trace_exporter is set (0..1, decided where a trace
     starts; the other hops follow). With no exporter (the default) nothing is traced."""
+    metrics_port: int = 0
+    """Prometheus endpoint of this process (`/metrics` on internal_host; 0 = any free port,
+    -1 = none). Child processes serve their own, on the next ports in start order when this
+    is fixed (9464: the router's process 9464, the edge's 9465, ...); `hubbub up` prints each."""
     push_log: bool = True
     """Write push notifications for offline users to data_dir/push.jsonl (the log push backend)."""
     log_level: str = "INFO"
@@ -113,6 +117,7 @@ class NodeConfig:
         check(level in LOG_LEVELS, "log_level", f"one of {', '.join(LOG_LEVELS)}", self.log_level)
         object.__setattr__(self, "log_level", level)  # logging knows only the upper-case names
         check(0 <= self.worker_id <= 1023, "worker_id", "in 0..1023", self.worker_id)
+        check(-1 <= self.metrics_port <= 65535, "metrics_port", "in -1..65535", self.metrics_port)
         for name in ("ws_port", "gateway_port", "discovery_port"):
             check(0 <= getattr(self, name) <= 65535, name, "in 0..65535", getattr(self, name))
         check(self.heartbeat_interval_ms > 0, "heartbeat_interval_ms", "positive", self.heartbeat_interval_ms)

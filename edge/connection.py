@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError
 
-from edge import wire
+from edge import metrics, wire
 from edge.actions import (
     Action,
     CheckToken,
@@ -112,11 +112,14 @@ class Connection:
     Slotted, and its query-task set made on first use: one of these per idle client."""
 
     __slots__ = (
-        "_codec", "_ctx", "_held", "_opened", "_tasks", "_transport", "close_code", "outbox",
-        "paused_until_ms", "peer", "ref", "session",
+        "_codec", "_connections", "_ctx", "_held", "_opened", "_tasks", "_transport", "close_code",
+        "outbox", "paused_until_ms", "peer", "ref", "session",
     )  # fmt: skip
 
-    def __init__(self, ctx: EdgeContext, codec: Codec, transport: Transport, peer: str = "-") -> None:
+    def __init__(
+        self, ctx: EdgeContext, codec: Codec, transport: Transport, peer: str = "-", kind: str = "ws"
+    ) -> None:
+        """`kind` names the transport in metrics: ws_json, ws_proto or grpc."""
         self.peer = peer  # the client's address, for log lines (and log-in throttling)
         self._ctx = ctx
         self._codec = codec
@@ -133,10 +136,12 @@ class Connection:
         # `pause_reading(ms)` stops reading meanwhile; the gateway's pump waits instead.
         self.paused_until_ms = 0
         self._transport = transport
+        self._connections = metrics.connections(kind)
 
     def start(self) -> None:
         self.outbox.start()
         self._ctx.hub.add(self)
+        self._connections.inc()
 
     # ---------------------------------------------------------------- inputs
 
@@ -155,6 +160,7 @@ class Connection:
             return
         # A binary payload is the frame's wire form: routed frames reuse it when it is clean.
         raw = data if not self._codec.text and isinstance(data, bytes) else None
+        metrics.frames_in(frame.WhichOneof("kind") or "none").inc()
         self._apply(self.session.receive(frame, self._ctx.clock.now_ms()), raw)
 
     def on_bad_data(self, detail: str) -> None:
@@ -188,6 +194,7 @@ class Connection:
         except DecodeError:
             log.warning("router sent an undecodable frame; dropped (%s)", self.describe())
             return
+        metrics.ROUTED.inc()
         if not self.outbox.put(data):
             self._slow_consumer()
         if held is not None and not held.waiting:
@@ -198,6 +205,7 @@ class Connection:
         self._apply(self.session.closing(CloseCode.GOING_AWAY, "disconnected"))
         self._release()
         self._ctx.hub.discard(self)
+        self._connections.dec()
         for task in list(self._tasks or ()):
             task.cancel()
         if self._held is not None:
@@ -241,6 +249,7 @@ class Connection:
                 self._throttle(action.ms)
 
     def _reply(self, frame: ServerFrame) -> None:
+        metrics.frames_out(frame.WhichOneof("kind") or "none").inc()
         if not self.outbox.put(self._codec.encode(frame)):
             self._slow_consumer()
 
@@ -313,6 +322,7 @@ class Connection:
         if self.outbox.closed:
             return
         self.close_code = CloseCode.SLOW_CONSUMER
+        metrics.SLOW_CONSUMER_CLOSES.inc()
         self.session.closing(CloseCode.SLOW_CONSUMER, ErrorCode.SLOW_CONSUMER.value)
         self._release()
         error = error_frame(0, ErrorCode.SLOW_CONSUMER, "send queue full: read faster", fatal=True)
@@ -369,6 +379,9 @@ class Connection:
         except HubbubError:  # not for us to judge here: the client will find out on reconnect
             return
         self._ctx.tokens.learned(claims.user_id, claims.generation)
+
+    def queued_bytes(self) -> int:
+        return self.outbox.queued_bytes
 
     def revoke(self, detail: str) -> None:
         """The user logged out everywhere: one fatal UNAUTHENTICATED error, then close 4001."""

@@ -22,6 +22,8 @@ class Member(Protocol):
 
     def revoke(self, detail: str) -> None: ...
 
+    def queued_bytes(self) -> int: ...
+
 
 class Hub:
     def __init__(self) -> None:
@@ -55,6 +57,10 @@ class Hub:
     def sessions_of(self, user_id: str) -> list[Member]:
         """The user's authenticated sessions here (a scan: only "log out everywhere" asks)."""
         return [member for member in self._open.values() if member.ref.user_id == user_id]
+
+    def queued_bytes(self) -> int:
+        """Bytes waiting for this edge's clients (the metrics' gauge asks at scrape time)."""
+        return sum(member.queued_bytes() for member in self._all)
 
     def live_refs(self) -> list[SessionRef]:
         return [member.ref for member in self._open.values()]

@@ -21,6 +21,7 @@ from edge import wire
 from edge.codec import PushedFrame
 from edge.frames import error_frame
 from edge.hub import Hub
+from edge.metrics import ROUTER_LINK_LOSSES
 from edge.routing import backoff_delay, route_frame
 from kernel import telemetry
 from kernel.background import BackgroundTask
@@ -165,6 +166,7 @@ class RouterLink:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
                 log.info("router link %s lost: %r", self.target, exc)
+                ROUTER_LINK_LOSSES.labels(self.target).inc()
             finally:
                 self._disconnected()
                 await channel.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, Unavailable
 from kernel.grpc_boundary import call
@@ -14,6 +14,7 @@ from kernel.limits import MAX_ID
 from kernel.log_limit import LogAtMostEvery
 from kernel.partitions import partition_of
 from protos import client_pb2, messaging_pb2, router_pb2
+from router import metrics
 from router.context import RouterContext
 from router.directory import Placement
 from router.fanout import FanoutPlan, plan_fanout, without_session
@@ -34,6 +35,7 @@ class PendingSend:
     partition: int
     epoch: int  # this router's epoch for the partition when it accepted the send
     reroutes: int = 0  # as the edge sent it (echoed back if the send is refused)
+    accepted_ns: int = field(default_factory=metrics.now_ns)  # for the latency histograms
 
     @property
     def conversation_id(self) -> int:
@@ -162,6 +164,7 @@ class SendPath:
             message = result.message
             with span_from("router.ack", pending.frame.trace):
                 ctx.reply(origin, sent_frame(ref, message, result.duplicate, traced_here()))
+            metrics.observe_ack(pending.accepted_ns)
             if result.duplicate and not pending.reroutes:
                 # A plain retry: fanned out when first stored. A re-routed one may have been
                 # stored by an old owner whose fan-out never ran (a lost session, a handoff's
@@ -185,6 +188,9 @@ class SendPath:
                     ctx.links.send_plan(plan.targets, frame.SerializeToString())
             else:
                 ctx.links.send_plan(plan.targets, frame.SerializeToString())
+            metrics.observe_delivery(
+                pending.accepted_ns, len(plan.targets), sum(map(len, plan.targets.values()))
+            )
             if plan.offline:
                 preview = preview_of(message)
                 notifications.extend(
