@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import signal
-import sys
 import threading
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -20,6 +18,7 @@ from deploy.config import NodeConfig
 from deploy.services import start_service
 from kernel.clock import SystemClock
 from kernel.errors import HubbubError
+from kernel.logs import configure_logging
 from kernel.metrics import METRICS_KEY, METRICS_OFF, metrics_url, serve_metrics
 from kernel.runtime import settle_after_startup
 from kernel.telemetry import setup_tracing
@@ -124,10 +123,9 @@ async def run(spec: dict[str, Any]) -> None:
 
 def main() -> None:
     spec = read_spec()
-    logging.basicConfig(
-        level=spec["config"].get("log_level", "INFO"),
-        stream=sys.stderr,
-        format=f"%(asctime)s %(levelname)s [{'+'.join(spec['services'])}] %(name)s: %(message)s",
+    config = spec["config"]
+    configure_logging(
+        config.get("log_level", "INFO"), config.get("log_format", "text"), "+".join(spec["services"])
     )
     try:
         import uvloop

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import importlib.metadata
 import json
-import logging
 import os
 import re
 import shlex
@@ -26,6 +25,7 @@ from deploy.local_servers.process import ServerStartError
 from deploy.room_configs import check_room_configs, limit_env_names
 from kernel.config import add_config_flags, env_name, env_names, flag_values, from_env, unknown_env
 from kernel.errors import HubbubError, InvalidArgument
+from kernel.logs import configure_logging
 from kernel.runtime import settle_after_startup
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ def _where_set(message: str, flags: dict[str, object]) -> str:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from deploy.single_node import process_groups
+    from deploy.single_node import process_groups, process_name
     from discovery.admin_cli import TARGET_ENV  # read by `hubbub discovery`: not a typo here
     from sdk.terminal_chat import PASSWORD_ENV  # read by `hubbub chat`, often set beside it
 
@@ -190,9 +190,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         process_groups(config.processes)  # a bad layout is a bad option too (exit 2)
     except InvalidArgument as exc:
         return _usage_error("hubbub up", exc.message + _where_set(exc.message, flags))
-    logging.basicConfig(
-        level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(config.log_level, config.log_format, process_name(config.processes))
     with contextlib.ExitStack() as cleanup:
         try:
             if args.trace_ui:

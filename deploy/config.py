@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edge.config import DEFAULT_MAX_FRAME_BYTES, DEFAULT_SEND_QUEUE_BYTES
 from kernel.config import check, check_choice, default_data_dir
+from kernel.logs import LOG_FORMATS
 from kernel.partitions import DEFAULT_PARTITIONS, MAX_PARTITIONS
 
 STORES = ("sqlite", "memory")
@@ -85,6 +86,9 @@ class NodeConfig:
     """Write push notifications for offline users to data_dir/push.jsonl (the log push backend)."""
     log_level: str = "INFO"
     """Least severity logged to stderr: DEBUG, INFO, WARNING, ERROR or CRITICAL."""
+    log_format: str = field(default="text", metadata={"choices": LOG_FORMATS})
+    """text (lines for people) or json (one object per line: time, level, process, logger,
+    message, and a connection's session, user, device and peer)."""
     internal_secret: str = ""
     """Secret every internal gRPC call carries (edge, router, messaging, presence check it in
     constant time; distinct from token_secret). Empty = a fresh one generated at each start-up
@@ -111,6 +115,7 @@ class NodeConfig:
 
     def __post_init__(self) -> None:
         check_choice("store", self.store, STORES)
+        check_choice("log_format", self.log_format, LOG_FORMATS)
         check_choice("trace_exporter", self.trace_exporter, TRACE_EXPORTERS)
         check(0.0 <= self.trace_sample_ratio <= 1.0, "trace_sample_ratio", "in 0..1", self.trace_sample_ratio)
         level = self.log_level.upper()

@@ -104,6 +104,12 @@ def process_groups(spec: str) -> list[tuple[str, ...]]:
     return groups
 
 
+def process_name(processes: str) -> str:
+    """The services this (the parent) process runs in a layout, as logs and metrics name it."""
+    children = {service for group in process_groups(processes) for service in group}
+    return "+".join(name for name in SERVICE_ORDER if name not in children) or "launcher"
+
+
 def _spawn(command: list[str], spec: bytes) -> subprocess.Popen[bytes]:
     """subprocess.Popen, not the event loop's spawn: CPython execs through vfork, so no fork
     handler runs in this process while gRPC's threads are live (uvloop's fork crashed it).
@@ -205,9 +211,8 @@ async def start_single_node(
     secret = config.token_secret
     config.data_dir.mkdir(parents=True, exist_ok=True)
     group_of = {service: group for group in groups for service in group}
-    here = [name for name in SERVICE_ORDER if name not in group_of]
-    # Each process names its services (the children: hubbub-edge, hubbub-messaging, ...).
-    service_name = "hubbub" if not groups else f"hubbub-{'-'.join(here) or 'launcher'}"
+    here = process_name(config.processes)
+    service_name = "hubbub" if not groups else f"hubbub-{here.replace('+', '-')}"  # hubbub-edge, ...
     setup_tracing(service_name, config.trace_exporter, config.otlp_endpoint, config.trace_sample_ratio)
     addresses: Addresses = {}
     started: set[str] = set()
@@ -217,9 +222,7 @@ async def start_single_node(
         if config.metrics_port != METRICS_OFF:
             endpoint = serve_metrics(config.internal_host, config.metrics_port)
             stops.append(lambda: asyncio.to_thread(_shut, endpoint))
-            addresses[METRICS_KEY + ("+".join(here) or "launcher")] = metrics_url(
-                config.internal_host, endpoint
-            )
+            addresses[METRICS_KEY + here] = metrics_url(config.internal_host, endpoint)
         for name in SERVICE_ORDER:
             if name in started:
                 continue

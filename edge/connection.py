@@ -192,7 +192,9 @@ class Connection:
             if held is not None and held.waiting:
                 held.answered(pushed.frame())
         except DecodeError:
-            log.warning("router sent an undecodable frame; dropped (%s)", self.describe())
+            log.warning(
+                "router sent an undecodable frame; dropped (%s)", self.describe(), extra=self.log_fields()
+            )
             return
         metrics.ROUTED.inc()
         if not self.outbox.put(data):
@@ -213,13 +215,18 @@ class Connection:
         await self.outbox.stop()
         how = "by the client" if self.close_code is None else f"with code {self.close_code}"
         level = logging.INFO if self.ref.user_id else logging.DEBUG  # unauthenticated: noise
-        log.log(level, "session closed %s (%s)", how, self.describe())
+        log.log(level, "session closed %s (%s)", how, self.describe(), extra=self.log_fields())
 
     def describe(self) -> str:
         """Who this connection is, for every log line about it."""
         ref = self.ref
         user, device = ref.user_id or "-", ref.device_id or "-"
         return f"session={ref.session_id} user={user} device={device} peer={self.peer}"
+
+    def log_fields(self) -> dict[str, object]:
+        """The same, as fields of a structured (JSON) log line (kernel.logs.CONNECTION_FIELDS)."""
+        ref = self.ref
+        return {"session": ref.session_id, "user": ref.user_id, "device": ref.device_id, "peer": self.peer}
 
     async def close(self, code: int, reason: str) -> None:
         """Close from the server side (shutdown) and wait for it to finish."""
@@ -294,7 +301,7 @@ class Connection:
         self._ctx.hub.register(self)
         self._ctx.router.opened(self.ref)
         self._ctx.presence.opened(self.ref)
-        log.info("session opened (%s)", self.describe())
+        log.info("session opened (%s)", self.describe(), extra=self.log_fields())
 
     def _close(self, action: Close) -> None:
         self.close_code = action.code
@@ -417,10 +424,18 @@ class Connection:
                 if not _refused_auth.warning(
                     "%s refused: %s (%s)", query.kind.value, exc.code.value, self.describe()
                 ):
-                    log.debug("%s refused: %s (%s)", query.kind.value, exc.code.value, self.describe())
+                    log.debug(
+                        "%s refused: %s (%s)",
+                        query.kind.value,
+                        exc.code.value,
+                        self.describe(),
+                        extra=self.log_fields(),
+                    )
                 actions = self.session.auth_failed(query.ref, exc)
             except Exception:  # the boundary: a bug becomes INTERNAL, never a traceback
-                log.exception("authentication failed unexpectedly (%s)", self.describe())
+                log.exception(
+                    "authentication failed unexpectedly (%s)", self.describe(), extra=self.log_fields()
+                )
                 actions = self.session.auth_failed(query.ref, Internal("internal error"))
             else:
                 now = self._ctx.clock.now_ms()
@@ -433,7 +448,7 @@ class Connection:
         except HubbubError as exc:
             frames = [error_from(query.ref, exc)]
         except Exception:  # the boundary: a bug becomes INTERNAL, never a traceback
-            log.exception("query %s failed (%s)", query.kind.value, self.describe())
+            log.exception("query %s failed (%s)", query.kind.value, self.describe(), extra=self.log_fields())
             frames = [error_from(query.ref, Internal("internal error"))]
         if not self.outbox.closed:
             for frame in frames:

@@ -23,20 +23,29 @@ HOPS = ("edge.receive", "router.persist", "messaging.store_commit", "router.fano
 @asynccontextmanager
 async def hubbub_up(tmp_path: Path, *args: str) -> AsyncIterator[dict[str, Any]]:
     """`hubbub up --ready-json *args` on free ports; yields its ready line."""
+    async with hubbub_up_process(tmp_path, *args) as (_, ready):
+        yield ready
+
+
+@asynccontextmanager
+async def hubbub_up_process(
+    tmp_path: Path, *args: str, stderr: int | None = None
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, Any]]]:
+    """The same, yielding the process too (its stderr piped when `stderr` says so)."""
     env = dict(os.environ, OTEL_BSP_SCHEDULE_DELAY="100")  # export within 0.1 s, not 5 s
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "deploy.cli", "up", "--ready-json", "--data-dir", str(tmp_path / "data"),
         "--ws-port", "0", "--gateway-port", "0", "--discovery-port", "0",
         "--password-hash-time-cost", "1", "--password-hash-memory-kib", "8",
         "--password-hash-parallelism", "1",
-        *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, env=env,
+        *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env,
     )  # fmt: skip
     assert proc.stdout is not None
     try:
         async with asyncio.timeout(60):
             line = await proc.stdout.readline()
         assert line, "hubbub up exited before it was ready"
-        yield json.loads(line)
+        yield proc, json.loads(line)
     finally:
         if proc.returncode is None:
             proc.terminate()
