@@ -272,7 +272,11 @@ class Connection:
             self._reply(error_frame(frame.ref, ErrorCode.TOO_LARGE, "frame too large to route"))
             return
         if telemetry.tracing_enabled():  # the trace context changes: re-encode
-            with _tracer.start_as_current_span("edge.receive", context=telemetry.context_from(frame.trace)):
+            parent = telemetry.context_from(frame.trace)
+            links = None
+            if frame.HasField("delivered"):  # linked to the traces of the messages it acks
+                links = self._ctx.hub.delivery_traces.delivered(self.ref.user_id, frame.delivered.cursors)
+            with _tracer.start_as_current_span("edge.receive", context=parent, links=links):
                 frame.trace.clear()
                 telemetry.inject_into(frame.trace)
                 accepted = self._ctx.router.forward(self.ref, frame)

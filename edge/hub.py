@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from edge.codec import PushedFrame
+from edge.delivery_traces import DeliveryTraces
 from protos.router_pb2 import SessionRef
 
 
@@ -29,6 +30,11 @@ class Hub:
     def __init__(self) -> None:
         self._all: set[Member] = set()
         self._open: dict[int, Member] = {}
+        self.delivery_traces = DeliveryTraces()  # used only while tracing
+
+    def users_of(self, session_ids: Iterable[int]) -> set[str]:
+        members = self._open
+        return {members[s].ref.user_id for s in session_ids if s in members}
 
     def add(self, member: Member) -> None:
         self._all.add(member)

@@ -523,6 +523,12 @@ class RouterLinks:
                 with _tracer.start_as_current_span("edge.push", context=parent) as span:
                     span.set_attribute("hubbub.recipients", len(item.session_ids))
                     hub.deliver(item.session_ids, pushed)
+                    message = pushed.frame().message
+                    if message.seq and span.is_recording():  # the receipt will link to this push
+                        users = hub.users_of(item.session_ids)
+                        hub.delivery_traces.pushed(
+                            users, message.conversation_id, message.seq, span.get_span_context()
+                        )
             return
         for item in items:
             hub.deliver(item.session_ids, PushedFrame(item.frame))

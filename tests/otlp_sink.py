@@ -21,6 +21,7 @@ class ReceivedSpan:
     parent_id: str
     resource_service: str
     attributes: dict[str, str]
+    links: list[tuple[str, str]]  # (trace id, span id) of each linked span
 
 
 class _Receiver(trace_service_pb2_grpc.TraceServiceServicer):
@@ -45,6 +46,7 @@ class _Receiver(trace_service_pb2_grpc.TraceServiceServicer):
                             parent_id=span.parent_span_id.hex(),
                             resource_service=resource.get("service.name", ""),
                             attributes={a.key: a.value.string_value for a in span.attributes},
+                            links=[(link.trace_id.hex(), link.span_id.hex()) for link in span.links],
                         )
                     )
         async with self.arrived:

@@ -37,7 +37,10 @@ async def test_a_message_is_one_trace_across_every_process(
             trace_id = await one_message(ready["ws_url"])
             assert trace_id, "the pushed message carries its trace context"
             received = await sink.wait_for(
-                lambda spans: is_whole([s.name for s in spans if s.trace_id == trace_id])
+                lambda spans: (
+                    is_whole([s.name for s in spans if s.trace_id == trace_id])
+                    and any(s.links for s in spans)
+                )  # and bob's delivered receipt
             )
     spans = [s for s in received if s.trace_id == trace_id]
     receive = the(spans, "edge.receive")
@@ -51,6 +54,11 @@ async def test_a_message_is_one_trace_across_every_process(
     assert fanout.parent_id == receive.span_id and ack.parent_id == receive.span_id
     pushes = {s.parent_id for s in spans if s.name == "edge.push"}
     assert pushes == {fanout.span_id, ack.span_id}  # bob's message and alice's sent ack
+    (to_bob,) = [s for s in spans if s.name == "edge.push" and s.parent_id == fanout.span_id]
+    # bob's delivered receipt is its own trace, linked to the push of the message it acks
+    (receipt,) = [s for s in received if s.links]
+    assert receipt.name == "edge.receive" and receipt.trace_id != trace_id
+    assert receipt.links == [(trace_id, to_bob.span_id)]
     for span in spans:
         room = span.name.split(".")[0]
         assert span.resource_service == services[room], span

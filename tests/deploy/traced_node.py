@@ -62,6 +62,8 @@ async def one_message(ws_url: str) -> str:
     conv = reply.conversation.conversation_id
     await alice.send_text(conv, "traced across processes", "t-1")
     pushed = await bob.next_push("message", lambda f: f.message.conversation_id == conv)
+    cursor = pb.ConversationCursor(conversation_id=conv, seq=pushed.message.seq)
+    await bob.request(pb.ClientFrame(delivered=pb.AckDelivered(cursors=[cursor])))  # linked to the trace
     for client in (alice, bob):
         await client.close()
     traceparent = pushed.trace.get("traceparent", "")
