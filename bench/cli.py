@@ -14,6 +14,7 @@ WORKLOADS = {
     "resume": ("bench.resume", "W4 resume storm"),
     "flood": ("bench.flood", "a bystander's p99 alone and while another user floods (default limits)"),
     "baseline": ("bench.baseline", "bare websockets echo server, same generator"),
+    "metrics": ("bench.metrics_cost", "CPU µs per message of the Prometheus metrics, with and without"),
     "suite": ("bench.suite", "W1-W4 and the baseline into bench-results/<timestamp>/"),
 }
 
