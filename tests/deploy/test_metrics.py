@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -45,11 +46,27 @@ async def chat(ws_url: str) -> tuple[WireClient, WireClient, int]:
     return alice, bob, reply.conversation.conversation_id
 
 
+async def scraped_until(url: str, done: Callable[[Samples], bool]) -> Samples:
+    """Scrape until `done` holds: what a metric alone shows (a presence change published
+    after the edge's report) has no other event to wait for."""
+    async with asyncio.timeout(30):
+        while True:
+            samples = await scrape(url)
+            if done(samples):
+                return samples
+            await asyncio.sleep(0.05)
+
+
 async def test_counters_move_by_the_traffic_sent(tmp_path: Path) -> None:
     node = await start_single_node(config_for_tests(tmp_path, metrics_port=0))
     try:
         (url,) = node.metrics.values()  # one process, one endpoint
+        start = await scrape(url)
         alice, bob, conv = await chat(node.ws_url)
+        online = await scraped_until(
+            url, lambda now: moved(start, now, "hubbub_presence_changes_total", status="online") >= 2
+        )
+        assert moved(start, online, "hubbub_presence_changes_total", status="online") == 2  # alice, bob
         before = await scrape(url)
         assert value(before, "hubbub_edge_connections", transport="ws_proto") >= 2
         for i in range(3):
