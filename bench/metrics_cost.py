@@ -14,7 +14,15 @@ import time
 
 from edge import metrics as edge_metrics
 from messaging.metrics import APPEND_BATCH_ITEMS, STORE_COMMIT_SECONDS
+from protos import client_pb2 as pb
 from router import metrics as router_metrics
+
+TRACE = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+SENT = pb.ServerFrame(ref=7, trace=TRACE, sent=pb.Sent(conversation_id=1, seq=5)).SerializeToString()
+MESSAGE = pb.ServerFrame(
+    trace=TRACE, message=pb.Message(conversation_id=1, seq=5, body="hi")
+).SerializeToString()
+STORED = pb.ServerFrame(ref=8, cursors_stored=pb.CursorsStored(cursors=1)).SerializeToString()
 
 
 def one_message() -> None:
@@ -24,10 +32,10 @@ def one_message() -> None:
     APPEND_BATCH_ITEMS.observe(1)
     router_metrics.observe_ack(accepted)
     router_metrics.observe_delivery(accepted, 1, 1)
-    edge_metrics.ROUTED.inc()  # the sent ack
-    edge_metrics.ROUTED.inc()  # the message pushed to the recipient
+    edge_metrics.frames_out(edge_metrics.routed_kind(SENT)).inc(1)  # the sent ack
+    edge_metrics.frames_out(edge_metrics.routed_kind(MESSAGE)).inc(1)  # the message, to the recipient
     edge_metrics.frames_in("delivered").inc()
-    edge_metrics.ROUTED.inc()  # the receipt's answer
+    edge_metrics.frames_out(edge_metrics.routed_kind(STORED)).inc(1)  # the receipt's answer
 
 
 def nothing() -> None:

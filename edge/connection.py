@@ -196,7 +196,6 @@ class Connection:
                 "router sent an undecodable frame; dropped (%s)", self.describe(), extra=self.log_fields()
             )
             return
-        metrics.ROUTED.inc()
         if not self.outbox.put(data):
             self._slow_consumer()
         if held is not None and not held.waiting:

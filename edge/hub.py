@@ -3,9 +3,10 @@ and the authenticated ones by session id (for router deliveries, replays and sna
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Protocol
 
+from edge import metrics
 from edge.codec import PushedFrame
 from edge.delivery_traces import DeliveryTraces
 from protos.router_pb2 import SessionRef
@@ -52,8 +53,9 @@ class Hub:
         if self._open.get(member.ref.session_id) is member:
             del self._open[member.ref.session_id]
 
-    def deliver(self, session_ids: Iterable[int], pushed: PushedFrame) -> None:
+    def deliver(self, session_ids: Collection[int], pushed: PushedFrame) -> None:
         """Hand one router frame to each listed session; ids no longer here are ignored."""
+        metrics.frames_out(metrics.routed_kind(pushed.data)).inc(len(session_ids))
         members = self._open
         for session_id in session_ids:
             member = members.get(session_id)
