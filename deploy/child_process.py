@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import signal
-import sys
 import threading
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -20,6 +18,8 @@ from deploy.config import NodeConfig
 from deploy.services import InProcess, start_service
 from kernel.clock import SystemClock
 from kernel.errors import HubbubError
+from kernel.logs import configure_logging
+from kernel.metrics import METRICS_KEY, METRICS_OFF, metrics_url, serve_metrics
 from kernel.runtime import settle_after_startup
 from kernel.telemetry import setup_tracing
 
@@ -84,7 +84,12 @@ def _watch_parent(loop: asyncio.AbstractEventLoop, gone: asyncio.Event) -> None:
 
 async def run(spec: dict[str, Any]) -> None:
     config = config_from_json(spec["config"])
-    setup_tracing(f"hubbub-{'-'.join(spec['services'])}", config.trace_exporter, config.otlp_endpoint)
+    setup_tracing(
+        f"hubbub-{'-'.join(spec['services'])}",
+        config.trace_exporter,
+        config.otlp_endpoint,
+        config.trace_sample_ratio,
+    )
     clock = SystemClock()
     upstream: dict[str, str] = dict(spec["upstream"])
     started = []
@@ -99,6 +104,9 @@ async def run(spec: dict[str, Any]) -> None:
                 return
             started.append(service)
             upstream.update(service.addresses)
+        if spec.get("metrics_port", METRICS_OFF) != METRICS_OFF:
+            endpoint = serve_metrics(config.internal_host, spec["metrics_port"])
+            upstream[METRICS_KEY + "+".join(spec["services"])] = metrics_url(config.internal_host, endpoint)
         settle_after_startup()
         print(json.dumps(upstream), flush=True)
         stop = asyncio.Event()
@@ -116,10 +124,9 @@ async def run(spec: dict[str, Any]) -> None:
 
 def main() -> None:
     spec = read_spec()
-    logging.basicConfig(
-        level=spec["config"].get("log_level", "INFO"),
-        stream=sys.stderr,
-        format=f"%(asctime)s %(levelname)s [{'+'.join(spec['services'])}] %(name)s: %(message)s",
+    config = spec["config"]
+    configure_logging(
+        config.get("log_level", "INFO"), config.get("log_format", "text"), "+".join(spec["services"])
     )
     try:
         import uvloop

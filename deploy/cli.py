@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import importlib.metadata
 import json
-import logging
 import os
 import re
 import shlex
@@ -20,9 +21,11 @@ from typing import TYPE_CHECKING
 
 from deploy.child_process import startup_error
 from deploy.config import NodeConfig
+from deploy.local_servers.process import ServerStartError
 from deploy.room_configs import check_room_configs, limit_env_names
 from kernel.config import add_config_flags, env_name, env_names, flag_values, from_env, unknown_env
 from kernel.errors import HubbubError, InvalidArgument
+from kernel.logs import configure_logging
 from kernel.runtime import settle_after_startup
 
 if TYPE_CHECKING:
@@ -61,6 +64,12 @@ def _up_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     up.add_argument(
         "--ready-json", action="store_true", help="print one JSON line with the addresses once serving"
+    )
+    up.add_argument(
+        "--trace-ui",
+        action="store_true",
+        help="also start the tracing UI (Arize Phoenix, http://127.0.0.1:6006; installed into "
+        ".venv-phoenix on first use) and export every process's traces to it",
     )
 
 
@@ -110,7 +119,8 @@ def banner(node: SingleNode, hubbub: str) -> str:
         f"  discovery (admin):    {node.discovery_target}  ({admin} nodes)\n"
         f"{http}"
         f"  data:                 {node.data_dir.absolute()}\n"
-        "Chat from two terminals:\n"
+        + "".join(f"  metrics (Prometheus): {url}  ({services})\n" for services, url in node.metrics.items())
+        + "Chat from two terminals:\n"
         f"  {hubbub} chat{url} --user alice --to bob\n"
         f"  {hubbub} chat{url} --user bob --to alice\n"
         "Ctrl-C stops."
@@ -145,6 +155,7 @@ def _ready(node: SingleNode, config: NodeConfig, ready_json: bool) -> None:
             "discovery_http": node.discovery_http,
             "ws_urls": node.ws_urls,
             "data_dir": str(config.data_dir.absolute()),
+            "metrics": node.metrics,
         }
         print(json.dumps(addresses), flush=True)
     else:
@@ -181,7 +192,7 @@ def _where_set(message: str, flags: dict[str, object]) -> str:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from deploy.single_node import process_groups
+    from deploy.single_node import process_groups, process_name
     from discovery.admin_cli import TARGET_ENV  # read by `hubbub discovery`: not a typo here
     from sdk.terminal_chat import PASSWORD_ENV  # read by `hubbub chat`, often set beside it
 
@@ -195,15 +206,29 @@ def _cmd_up(args: argparse.Namespace) -> int:
         process_groups(config.processes)  # a bad layout is a bad option too (exit 2)
     except InvalidArgument as exc:
         return _usage_error("hubbub up", exc.message + _where_set(exc.message, flags))
-    logging.basicConfig(
-        level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        _run(_serve(config, args.ready_json))
-    except (HubbubError, OSError) as exc:
-        print(f"hubbub up: cannot start: {startup_error(exc)}", file=sys.stderr)
-        return 1
+    configure_logging(config.log_level, config.log_format, process_name(config.processes))
+    with contextlib.ExitStack() as cleanup:
+        try:
+            if args.trace_ui:
+                config = _with_trace_ui(config, cleanup)
+            _run(_serve(config, args.ready_json))
+        except (HubbubError, OSError, ServerStartError) as exc:
+            print(f"hubbub up: cannot start: {startup_error(exc)}", file=sys.stderr)
+            return 1
     return 0
+
+
+def _with_trace_ui(config: NodeConfig, cleanup: contextlib.ExitStack) -> NodeConfig:
+    """Start Phoenix beside the node (stopped when it stops) and point the exporter at it."""
+    from deploy.local_servers.phoenix import DEFAULT_OTLP_PORT, DEFAULT_UI_PORT, start_phoenix
+
+    print("hubbub up: starting the tracing UI (Arize Phoenix)...", file=sys.stderr, flush=True)
+    phoenix = start_phoenix(config.data_dir / "phoenix", ui_port=DEFAULT_UI_PORT, otlp_port=DEFAULT_OTLP_PORT)
+    cleanup.callback(phoenix.stop)
+    print(f"  tracing UI:           {phoenix.info['ui_url']}  (project default)", file=sys.stderr, flush=True)
+    return dataclasses.replace(
+        config, trace_exporter="otlp", otlp_endpoint=str(phoenix.info["otlp_endpoint"])
+    )
 
 
 def version() -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edge.config import DEFAULT_MAX_FRAME_BYTES, DEFAULT_SEND_QUEUE_BYTES
 from kernel.config import check, check_choice, default_data_dir
+from kernel.logs import LOG_FORMATS
 from kernel.partitions import DEFAULT_PARTITIONS, MAX_PARTITIONS
 from kernel.redis_keys import DEFAULT_NAMESPACE
 from presence.config import BACKENDS as PRESENCE_BACKENDS
@@ -89,10 +90,20 @@ class NodeConfig:
     """OpenTelemetry exporter: none, console or otlp."""
     otlp_endpoint: str = "http://127.0.0.1:4317"
     """Where the otlp exporter sends spans."""
+    trace_sample_ratio: float = 1.0
+    """Share of messages traced when trace_exporter is set (0..1, decided where a trace
+    starts; the other hops follow). With no exporter (the default) nothing is traced."""
+    metrics_port: int = 0
+    """Prometheus endpoint of this process (`/metrics` on internal_host; 0 = any free port,
+    -1 = none). Child processes serve their own, on the next ports in start order when this
+    is fixed (9464: the router's process 9464, the edge's 9465, ...); `hubbub up` prints each."""
     push_log: bool = True
     """Write push notifications for offline users to data_dir/push.jsonl (the log push backend)."""
     log_level: str = "INFO"
     """Least severity logged to stderr: DEBUG, INFO, WARNING, ERROR or CRITICAL."""
+    log_format: str = field(default="text", metadata={"choices": LOG_FORMATS})
+    """text (lines for people) or json (one object per line: time, level, process, logger,
+    message, and a connection's session, user, device and peer)."""
     internal_secret: str = ""
     """Secret every internal gRPC call carries (edge, router, messaging, presence check it in
     constant time; distinct from token_secret). Empty = a fresh one generated at each start-up
@@ -129,7 +140,9 @@ class NodeConfig:
     def __post_init__(self) -> None:
         check_choice("store", self.store, STORES)
         check_choice("presence_backend", self.presence_backend, PRESENCE_BACKENDS)
+        check_choice("log_format", self.log_format, LOG_FORMATS)
         check_choice("trace_exporter", self.trace_exporter, TRACE_EXPORTERS)
+        check(0.0 <= self.trace_sample_ratio <= 1.0, "trace_sample_ratio", "in 0..1", self.trace_sample_ratio)
         level = self.log_level.upper()
         check(level in LOG_LEVELS, "log_level", f"one of {', '.join(LOG_LEVELS)}", self.log_level)
         object.__setattr__(self, "log_level", level)  # logging knows only the upper-case names
@@ -140,6 +153,7 @@ class NodeConfig:
             "in -1..65535",
             self.discovery_http_port,
         )
+        check(-1 <= self.metrics_port <= 65535, "metrics_port", "in -1..65535", self.metrics_port)
         for name in ("ws_port", "gateway_port", "discovery_port"):
             check(0 <= getattr(self, name) <= 65535, name, "in 0..65535", getattr(self, name))
         check(self.heartbeat_interval_ms > 0, "heartbeat_interval_ms", "positive", self.heartbeat_interval_ms)

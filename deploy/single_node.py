@@ -15,12 +15,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
 from deploy.child_process import CHILD_STOP_GRACE_S, config_to_json
 from deploy.config import NodeConfig, with_secrets
 from deploy.services import SERVICE_ORDER, Addresses, InProcess, Stop, start_service
 from kernel.clock import Clock, SystemClock
 from kernel.errors import InvalidArgument, Unavailable
+from kernel.metrics import METRICS_KEY, METRICS_OFF, metrics_url, serve_metrics
 from kernel.telemetry import setup_tracing
 from router import PushNotifier
 
@@ -61,6 +63,8 @@ class SingleNode:
     discovery_http: str = ""
     """Base URL of discovery's HTTP endpoint (GET /v1/edge)."""
     child_pids: list[int] = field(default_factory=list)
+    metrics: dict[str, str] = field(default_factory=dict)
+    """Each process's Prometheus endpoint, by the services it runs ("edge", "presence+router")."""
     _stops: list[Stop] = field(default_factory=list, repr=False)
     _children: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
 
@@ -106,6 +110,12 @@ def process_groups(spec: str) -> list[tuple[str, ...]]:
     return groups
 
 
+def process_name(processes: str) -> str:
+    """The services this (the parent) process runs in a layout, as logs and metrics name it."""
+    children = {service for group in process_groups(processes) for service in group}
+    return "+".join(name for name in SERVICE_ORDER if name not in children) or "launcher"
+
+
 def _spawn(command: list[str], spec: bytes) -> subprocess.Popen[bytes]:
     """subprocess.Popen, not the event loop's spawn: CPython execs through vfork, so no fork
     handler runs in this process while gRPC's threads are live (uvloop's fork crashed it).
@@ -122,11 +132,27 @@ def _spawn(command: list[str], spec: bytes) -> subprocess.Popen[bytes]:
     return proc
 
 
+def _child_metrics_port(port: int, index: int) -> int:
+    """The metrics port of the index-th child: the next after the parent's when fixed."""
+    return port if port in (0, METRICS_OFF) else port + 1 + index
+
+
+def _shut(endpoint: WSGIServer) -> None:
+    endpoint.shutdown()
+    endpoint.server_close()
+
+
 async def start_child(
-    services: tuple[str, ...], config: NodeConfig, secret: str, upstream: Addresses
+    services: tuple[str, ...], config: NodeConfig, secret: str, upstream: Addresses, metrics_port: int = -1
 ) -> tuple[subprocess.Popen[bytes], Addresses]:
     """Start a child running `services`; its stdin stays open (EOF tells it the parent left)."""
-    spec = {"services": services, "config": config_to_json(config), "secret": secret, "upstream": upstream}
+    spec = {
+        "services": services,
+        "config": config_to_json(config),
+        "secret": secret,
+        "upstream": upstream,
+        "metrics_port": metrics_port,
+    }
     command = [sys.executable, "-m", "deploy.child_process"]
     proc = await asyncio.to_thread(_spawn, command, json.dumps(spec).encode())
     log.info("child process %d starting %s", proc.pid, "+".join(services))
@@ -187,23 +213,29 @@ async def start_single_node(
     """Start every service; `push` replaces the log push backend (in-process router only)."""
     groups = process_groups(config.processes)
     clock = clock or SystemClock()
-    setup_tracing("hubbub", config.trace_exporter, config.otlp_endpoint)
     config = with_secrets(config)
     secret = config.token_secret
     config.data_dir.mkdir(parents=True, exist_ok=True)
     group_of = {service: group for group in groups for service in group}
+    here = process_name(config.processes)
+    service_name = "hubbub" if not groups else f"hubbub-{here.replace('+', '-')}"  # hubbub-edge, ...
+    setup_tracing(service_name, config.trace_exporter, config.otlp_endpoint, config.trace_sample_ratio)
     addresses: Addresses = {}
     started: set[str] = set()
     stops: list[Stop] = []
     children: list[subprocess.Popen[bytes]] = []
-    here = InProcess()
+    in_process = InProcess()
     try:
+        if config.metrics_port != METRICS_OFF:
+            endpoint = serve_metrics(config.internal_host, config.metrics_port)
+            stops.append(lambda: asyncio.to_thread(_shut, endpoint))
+            addresses[METRICS_KEY + here] = metrics_url(config.internal_host, endpoint)
         for name in SERVICE_ORDER:
             if name in started:
                 continue
             group = group_of.get(name)
             if group is None:
-                service = await start_service(name, config, secret, addresses, clock, push, here)
+                service = await start_service(name, config, secret, addresses, clock, push, in_process)
                 stops.append(service.stop)
                 addresses.update(service.addresses)
                 push = service.push if service.push is not None else push
@@ -212,7 +244,8 @@ async def start_single_node(
             provided = {f"{m}_target" for m in group}
             if any(n not in provided for n in missing):
                 raise InvalidArgument(f"processes: {'+'.join(group)} starts before what it needs")
-            proc, child_addresses = await start_child(group, config, secret, addresses)
+            child_metrics = _child_metrics_port(config.metrics_port, len(children))
+            proc, child_addresses = await start_child(group, config, secret, addresses, child_metrics)
             stops.append(_child_stopper(proc))
             children.append(proc)
             addresses.update(child_addresses)
@@ -233,6 +266,7 @@ async def start_single_node(
         gateway_targets=addresses["gateway_targets"].split(","),
         discovery_http=addresses.get("discovery_http", ""),
         child_pids=[proc.pid for proc in children],
+        metrics={k.removeprefix(METRICS_KEY): v for k, v in addresses.items() if k.startswith(METRICS_KEY)},
         _stops=stops,
         _children=children,
     )

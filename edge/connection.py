@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError
 
-from edge import wire
+from edge import metrics, wire
 from edge.actions import (
     Action,
     CheckToken,
@@ -112,11 +112,14 @@ class Connection:
     Slotted, and its query-task set made on first use: one of these per idle client."""
 
     __slots__ = (
-        "_codec", "_ctx", "_held", "_opened", "_tasks", "_transport", "close_code", "outbox",
-        "paused_until_ms", "peer", "ref", "session",
+        "_codec", "_connections", "_ctx", "_held", "_opened", "_tasks", "_transport", "close_code",
+        "outbox", "paused_until_ms", "peer", "ref", "session",
     )  # fmt: skip
 
-    def __init__(self, ctx: EdgeContext, codec: Codec, transport: Transport, peer: str = "-") -> None:
+    def __init__(
+        self, ctx: EdgeContext, codec: Codec, transport: Transport, peer: str = "-", kind: str = "ws"
+    ) -> None:
+        """`kind` names the transport in metrics: ws_json, ws_proto or grpc."""
         self.peer = peer  # the client's address, for log lines (and log-in throttling)
         self._ctx = ctx
         self._codec = codec
@@ -133,10 +136,12 @@ class Connection:
         # `pause_reading(ms)` stops reading meanwhile; the gateway's pump waits instead.
         self.paused_until_ms = 0
         self._transport = transport
+        self._connections = metrics.connections(kind)
 
     def start(self) -> None:
         self.outbox.start()
         self._ctx.hub.add(self)
+        self._connections.inc()
 
     # ---------------------------------------------------------------- inputs
 
@@ -156,6 +161,7 @@ class Connection:
             return
         # A binary payload is the frame's wire form: routed frames reuse it when it is clean.
         raw = data if not self._codec.text and isinstance(data, bytes) else None
+        metrics.frames_in(frame.WhichOneof("kind") or "none").inc()
         self._apply(self.session.receive(frame, self._ctx.clock.now_ms()), raw)
 
     def on_bad_data(self, detail: str) -> None:
@@ -187,7 +193,9 @@ class Connection:
             if held is not None and held.waiting:
                 held.answered(pushed.frame())
         except DecodeError:
-            log.warning("router sent an undecodable frame; dropped (%s)", self.describe())
+            log.warning(
+                "router sent an undecodable frame; dropped (%s)", self.describe(), extra=self.log_fields()
+            )
             return
         if not self.outbox.put(data):
             self._slow_consumer()
@@ -199,6 +207,7 @@ class Connection:
         self._apply(self.session.closing(CloseCode.GOING_AWAY, "disconnected"))
         self._release()
         self._ctx.hub.discard(self)
+        self._connections.dec()
         for task in list(self._tasks or ()):
             task.cancel()
         if self._held is not None:
@@ -206,13 +215,18 @@ class Connection:
         await self.outbox.stop()
         how = "by the client" if self.close_code is None else f"with code {self.close_code}"
         level = logging.INFO if self.ref.user_id else logging.DEBUG  # unauthenticated: noise
-        log.log(level, "session closed %s (%s)", how, self.describe())
+        log.log(level, "session closed %s (%s)", how, self.describe(), extra=self.log_fields())
 
     def describe(self) -> str:
         """Who this connection is, for every log line about it."""
         ref = self.ref
         user, device = ref.user_id or "-", ref.device_id or "-"
         return f"session={ref.session_id} user={user} device={device} peer={self.peer}"
+
+    def log_fields(self) -> dict[str, object]:
+        """The same, as fields of a structured (JSON) log line (kernel.logs.CONNECTION_FIELDS)."""
+        ref = self.ref
+        return {"session": ref.session_id, "user": ref.user_id, "device": ref.device_id, "peer": self.peer}
 
     async def close(self, code: int, reason: str) -> None:
         """Close from the server side (shutdown) and wait for it to finish."""
@@ -242,6 +256,7 @@ class Connection:
                 self._throttle(action.ms)
 
     def _reply(self, frame: ServerFrame) -> None:
+        metrics.frames_out(frame.WhichOneof("kind") or "none").inc()
         if not self.outbox.put(self._codec.encode(frame)):
             self._slow_consumer()
 
@@ -257,7 +272,11 @@ class Connection:
             self._reply(error_frame(frame.ref, ErrorCode.TOO_LARGE, "frame too large to route"))
             return
         if telemetry.tracing_enabled():  # the trace context changes: re-encode
-            with _tracer.start_as_current_span("edge.receive", context=telemetry.context_from(frame.trace)):
+            parent = telemetry.context_from(frame.trace)
+            links = None
+            if frame.HasField("delivered"):  # linked to the traces of the messages it acks
+                links = self._ctx.hub.delivery_traces.delivered(self.ref.user_id, frame.delivered.cursors)
+            with _tracer.start_as_current_span("edge.receive", context=parent, links=links):
                 frame.trace.clear()
                 telemetry.inject_into(frame.trace)
                 accepted = self._ctx.router.forward(self.ref, frame)
@@ -286,7 +305,7 @@ class Connection:
         self._ctx.hub.register(self)
         self._ctx.router.opened(self.ref)
         self._ctx.presence.opened(self.ref)
-        log.info("session opened (%s)", self.describe())
+        log.info("session opened (%s)", self.describe(), extra=self.log_fields())
 
     def _close(self, action: Close) -> None:
         self.close_code = action.code
@@ -314,6 +333,7 @@ class Connection:
         if self.outbox.closed:
             return
         self.close_code = CloseCode.SLOW_CONSUMER
+        metrics.SLOW_CONSUMER_CLOSES.inc()
         self.session.closing(CloseCode.SLOW_CONSUMER, ErrorCode.SLOW_CONSUMER.value)
         self._release()
         error = error_frame(0, ErrorCode.SLOW_CONSUMER, "send queue full: read faster", fatal=True)
@@ -377,6 +397,9 @@ class Connection:
     def shut(self, code: int, reason: str) -> None:
         self._apply(self.session.closing(code, reason))
 
+    def queued_bytes(self) -> int:
+        return self.outbox.queued_bytes
+
     def revoke(self, detail: str) -> None:
         """The user logged out everywhere: one fatal UNAUTHENTICATED error, then close 4001."""
         self._reply(error_frame(0, ErrorCode.UNAUTHENTICATED, detail, fatal=True))
@@ -411,10 +434,18 @@ class Connection:
                 if not _refused_auth.warning(
                     "%s refused: %s (%s)", query.kind.value, exc.code.value, self.describe()
                 ):
-                    log.debug("%s refused: %s (%s)", query.kind.value, exc.code.value, self.describe())
+                    log.debug(
+                        "%s refused: %s (%s)",
+                        query.kind.value,
+                        exc.code.value,
+                        self.describe(),
+                        extra=self.log_fields(),
+                    )
                 actions = self.session.auth_failed(query.ref, exc)
             except Exception:  # the boundary: a bug becomes INTERNAL, never a traceback
-                log.exception("authentication failed unexpectedly (%s)", self.describe())
+                log.exception(
+                    "authentication failed unexpectedly (%s)", self.describe(), extra=self.log_fields()
+                )
                 actions = self.session.auth_failed(query.ref, Internal("internal error"))
             else:
                 now = self._ctx.clock.now_ms()
@@ -427,7 +458,7 @@ class Connection:
         except HubbubError as exc:
             frames = [error_from(query.ref, exc)]
         except Exception:  # the boundary: a bug becomes INTERNAL, never a traceback
-            log.exception("query %s failed (%s)", query.kind.value, self.describe())
+            log.exception("query %s failed (%s)", query.kind.value, self.describe(), extra=self.log_fields())
             frames = [error_from(query.ref, Internal("internal error"))]
         if not self.outbox.closed:
             for frame in frames:

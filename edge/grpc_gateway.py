@@ -76,7 +76,7 @@ def gateway_handler(ctx: EdgeContext) -> grpc.GenericRpcHandler:
 
     async def connect(requests: AsyncIterator[bytes], context: Context) -> None:
         transport = GrpcTransport(context)
-        connection = Connection(ctx, PROTO, transport, peer=context.peer())
+        connection = Connection(ctx, PROTO, transport, peer=context.peer(), kind="grpc")
         connection.start()
 
         async def pump() -> None:

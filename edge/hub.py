@@ -3,10 +3,12 @@ and the authenticated ones by session id (for router deliveries, replays and sna
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Protocol
 
+from edge import metrics
 from edge.codec import PushedFrame
+from edge.delivery_traces import DeliveryTraces
 from protos.client_pb2 import ServerFrame
 from protos.router_pb2 import SessionRef
 
@@ -31,6 +33,8 @@ class Member(Protocol):
         """Flush what is queued, then close with `code` (without waiting for it)."""
         ...
 
+    def queued_bytes(self) -> int: ...
+
 
 class Hub:
     def __init__(self) -> None:
@@ -40,6 +44,11 @@ class Hub:
         """Called with each member that authenticates (a draining edge tells it to move)."""
         self.frames_in = 0
         """Client frames received by this edge so far (its msgs/s load)."""
+        self.delivery_traces = DeliveryTraces()  # used only while tracing
+
+    def users_of(self, session_ids: Iterable[int]) -> set[str]:
+        members = self._open
+        return {members[s].ref.user_id for s in session_ids if s in members}
 
     def add(self, member: Member) -> None:
         self._all.add(member)
@@ -59,8 +68,9 @@ class Hub:
         if self._open.get(member.ref.session_id) is member:
             del self._open[member.ref.session_id]
 
-    def deliver(self, session_ids: Iterable[int], pushed: PushedFrame) -> None:
+    def deliver(self, session_ids: Collection[int], pushed: PushedFrame) -> None:
         """Hand one router frame to each listed session; ids no longer here are ignored."""
+        metrics.frames_out(metrics.routed_kind(pushed.data)).inc(len(session_ids))
         members = self._open
         for session_id in session_ids:
             member = members.get(session_id)
@@ -78,6 +88,10 @@ class Hub:
     def open_members(self) -> list[Member]:
         """The authenticated sessions, in the order they opened."""
         return list(self._open.values())
+
+    def queued_bytes(self) -> int:
+        """Bytes waiting for this edge's clients (the metrics' gauge asks at scrape time)."""
+        return sum(member.queued_bytes() for member in self._all)
 
     def live_refs(self) -> list[SessionRef]:
         return [member.ref for member in self._open.values()]

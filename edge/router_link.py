@@ -21,6 +21,7 @@ from edge import wire
 from edge.codec import PushedFrame
 from edge.frames import error_frame
 from edge.hub import Hub
+from edge.metrics import ROUTER_LINK_LOSSES
 from edge.routing import frame_partition, route_frame
 from edge.send_order import Held, SendOrder
 from kernel import telemetry
@@ -178,6 +179,7 @@ class RouterLink:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
                 log.info("router link %s lost: %r", self.target, exc)
+                ROUTER_LINK_LOSSES.labels(self.target).inc()
             finally:
                 self._disconnected()
                 if self._on_down is not None:
@@ -695,9 +697,18 @@ class RouterLinks:
                     parent = telemetry.context_from(pushed.frame().trace)
                 except DecodeError:
                     parent = None
+                if parent is None:  # an untraced frame: no root span of its own
+                    hub.deliver(item.session_ids, pushed)
+                    continue
                 with _tracer.start_as_current_span("edge.push", context=parent) as span:
                     span.set_attribute("hubbub.recipients", len(item.session_ids))
                     hub.deliver(item.session_ids, pushed)
+                    message = pushed.frame().message
+                    if message.seq and span.is_recording():  # the receipt will link to this push
+                        users = hub.users_of(item.session_ids)
+                        hub.delivery_traces.pushed(
+                            users, message.conversation_id, message.seq, span.get_span_context()
+                        )
             return
         for item in items:
             hub.deliver(item.session_ids, PushedFrame(item.frame))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from websockets.asyncio.server import Server
 
+from edge import metrics
 from edge.actions import CloseCode
 from edge.config import EdgeConfig
 from edge.connection import EdgeContext, PresenceSink
@@ -143,6 +144,7 @@ async def start_edge(
     set; else the edge never drains and reports nothing."""
     clock = clock or SystemClock()
     hub = Hub()
+    metrics.track_send_queues(hub)
     links = RouterLinks(
         config.router_targets,
         config.edge_id,

@@ -131,7 +131,13 @@ async def start_websocket_server(
         assert isinstance(ws, DirectServerConnection)
         ws.forget_handshake()  # the subprotocol is chosen: the headers are dead weight
         codec = codec_for(ws.subprotocol)
-        connection = Connection(ctx, codec, WebSocketTransport(ws, codec.text), peer=_peer(ws))
+        connection = Connection(
+            ctx,
+            codec,
+            WebSocketTransport(ws, codec.text),
+            peer=_peer(ws),
+            kind="ws_json" if codec.text else "ws_proto",
+        )
         connection.start()
         try:
             # Messages are fed from the socket callback (no per-frame task hop); this task

@@ -5,6 +5,7 @@ its retry_after_ms, wherever it was raised)."""
 from __future__ import annotations
 
 from kernel.errors import ErrorCode, HubbubError, RateLimited, is_retryable
+from kernel.metrics import errors_by_code
 from protos.client_pb2 import Error
 
 
@@ -14,6 +15,7 @@ def fill_error(
     """Set an Error (a new one, or a frame's submessage in place); `retryable` follows from the
     code (kernel.errors.is_retryable), so clients can rely on it. Returns `target`."""
     target.code = code.value
+    errors_by_code(code.value).inc()
     target.message = message
     target.retryable = is_retryable(code)
     target.fatal = fatal

@@ -3,12 +3,16 @@ call a service and convert back. Errors cross as status + `hubbub-error-code` me
 
 from __future__ import annotations
 
+import time
+
 from kernel.errors import HubbubError
 from kernel.grpc_boundary import PEER_KEY, Context, metadata_value, servicer_errors
+from kernel.telemetry import spans_from
 from messaging import convert
 from messaging.accounts import Accounts, Session
 from messaging.conversations import Conversations
 from messaging.messages import CursorOutcome, Messages
+from messaging.metrics import APPEND_BATCH_ITEMS, STORE_COMMIT_SECONDS
 from messaging.model import CursorKind, CursorUpdate
 from protos import client_pb2, messaging_pb2, messaging_pb2_grpc
 
@@ -173,7 +177,12 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
     ) -> messaging_pb2.AppendReply:
         """Each item carries its router's epoch for its partition: an item older than the
         partition's seal fails STALE_OWNER alone (the store checks it with the write)."""
-        results = await self._messages.append(convert.send_items_from_pb(request.items))
+        items = request.items
+        started = time.perf_counter()
+        with spans_from("hubbub.messaging", "messaging.store_commit", [item.trace for item in items]):
+            results = await self._messages.append(convert.send_items_from_pb(items))
+        STORE_COMMIT_SECONDS.observe(time.perf_counter() - started)
+        APPEND_BATCH_ITEMS.observe(len(items))
         return convert.append_reply(results)
 
     @servicer_errors

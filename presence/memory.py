@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kernel.clock import Clock
+from presence import metrics as presence_metrics
 from presence.model import EdgeReport, ReportAck, UserPresence
 from presence.rules import (
     DEFAULT_DEBOUNCE_MS,
@@ -62,5 +63,7 @@ class MemoryPresence:
         if not changes:
             return
         batch = tuple(changes)  # one immutable batch shared by every subscriber
+        for change in batch:
+            presence_metrics.changes("online" if change.online else "offline").inc()
         for queue in list(self._subscribers):
             queue.push(batch)

@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from protos import client_pb2 as protos_dot_client__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/messaging.proto\x12\thubbub.v1\x1a\x13protos/client.proto\"H\n\rSignUpRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"1\n\x0cLogInRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"B\n\tAuthReply\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x15\n\rexpires_at_ms\x18\x03 \x01(\x03\"\x1e\n\x0bUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"G\n\x07Profile\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x03 \x01(\x03\"=\n\x14UpdateProfileRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"4\n\rContactChange\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\"\x1c\n\x08UserList\x12\x10\n\x08user_ids\x18\x01 \x03(\t\".\n\tWatchList\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08user_ids\x18\x02 \x03(\t\"1\n\nWatchLists\x12#\n\x05lists\x18\x01 \x03(\x0b\x32\x14.hubbub.v1.WatchList\"5\n\x11OpenDirectRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07peer_id\x18\x02 \x01(\t\"H\n\x12\x43reateGroupRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x12\n\nmember_ids\x18\x03 \x03(\t\"M\n\x12UpdateGroupRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12&\n\x06\x63hange\x18\x02 \x01(\x0b\x32\x16.hubbub.v1.UpdateGroup\":\n\x0bGroupChange\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1c.hubbub.v1.ConversationEvent\"?\n\x13\x43onversationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\x04\"a\n\tMemberIds\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\x04\x12\x10\n\x08user_ids\x18\x02 \x03(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.hubbub.v1.ConversationKind\"v\n\x18ListConversationsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x1a\n\x12\x62\x65\x66ore_activity_ms\x18\x03 \x01(\x03\x12\x1e\n\x16\x62\x65\x66ore_conversation_id\x18( \x01(\x04\"t\n\nAppendItem\x12\x11\n\tsender_id\x18\x01 \x01(\t\x12\x15\n\rsender_device\x18\x02 \x01(\t\x12\'\n\x07message\x18\x03 \x01(\x0b\x32\x16.hubbub.v1.SendMessage\x12\x13\n\x0bowner_epoch\x18\x04 \x01(\x04\";\n\rAppendRequest\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.hubbub.v1.AppendItemJ\x04\x08\x02\x10\x03\"v\n\x0c\x41ppendResult\x12%\n\x07message\x18\x01 \x01(\x0b\x32\x12.hubbub.v1.MessageH\x00\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x10.hubbub.v1.ErrorH\x00\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x42\t\n\x07outcome\"7\n\x0b\x41ppendReply\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.hubbub.v1.AppendResult\"I\n\x0eHistoryRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12&\n\x05query\x18\x02 \x01(\x0b\x32\x17.hubbub.v1.FetchHistory\"C\n\rResumeRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12!\n\x06resume\x18\x02 \x01(\x0b\x32\x11.hubbub.v1.Resume\"F\n\x0bResumeReply\x12%\n\x05pages\x18\x01 \x03(\x0b\x32\x16.hubbub.v1.HistoryPage\x12\x10\n\x08has_more\x18( \x01(\x08\"k\n\x0c\x43ursorUpdate\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\x04\x12$\n\x04kind\x18\x03 \x01(\x0e\x32\x16.hubbub.v1.ReceiptKind\x12\x0b\n\x03seq\x18\x04 \x01(\x04\"9\n\rCursorUpdates\x12(\n\x07updates\x18\x01 \x03(\x0b\x32\x17.hubbub.v1.CursorUpdate\"\x91\x01\n\x0c\x43ursorResult\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\x04\x12\x15\n\rdelivered_seq\x18\x03 \x01(\x04\x12\x10\n\x08read_seq\x18\x04 \x01(\x04\x12\r\n\x05moved\x18\x05 \x01(\x08\x12\x1f\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x10.hubbub.v1.Error\"9\n\rCursorResults\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.hubbub.v1.CursorResult\"F\n\rReadByRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\x04\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"6\n\x0fTokenGeneration\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x04\"@\n\x13TokenGenerationList\x12)\n\x05users\x18\x01 \x03(\x0b\x32\x1a.hubbub.v1.TokenGeneration\"2\n\x0ePartitionEpoch\x12\x11\n\tpartition\x18\x01 \x01(\r\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\"U\n\x0bSealRequest\x12-\n\npartitions\x18\x01 \x03(\x0b\x32\x19.hubbub.v1.PartitionEpoch\x12\x17\n\x0fpartition_count\x18\x02 \x01(\r\"7\n\tSealReply\x12*\n\x07refused\x18\x01 \x03(\x0b\x32\x19.hubbub.v1.PartitionEpoch2\x91\x06\n\x08\x41\x63\x63ounts\x12\x38\n\x06SignUp\x12\x18.hubbub.v1.SignUpRequest\x1a\x14.hubbub.v1.AuthReply\x12\x36\n\x05LogIn\x12\x17.hubbub.v1.LogInRequest\x1a\x14.hubbub.v1.AuthReply\x12\x38\n\nGetProfile\x12\x16.hubbub.v1.UserRequest\x1a\x12.hubbub.v1.Profile\x12\x44\n\rUpdateProfile\x12\x1f.hubbub.v1.UpdateProfileRequest\x1a\x12.hubbub.v1.Profile\x12>\n\nAddContact\x12\x18.hubbub.v1.ContactChange\x1a\x16.hubbub.v1.ContactList\x12\x41\n\rRemoveContact\x12\x18.hubbub.v1.ContactChange\x1a\x16.hubbub.v1.ContactList\x12>\n\x0cListContacts\x12\x16.hubbub.v1.UserRequest\x1a\x16.hubbub.v1.ContactList\x12?\n\x10PresenceAudience\x12\x16.hubbub.v1.UserRequest\x1a\x13.hubbub.v1.UserList\x12@\n\x11PresenceWatchList\x12\x16.hubbub.v1.UserRequest\x1a\x13.hubbub.v1.UserList\x12@\n\x12PresenceWatchLists\x12\x13.hubbub.v1.UserList\x1a\x15.hubbub.v1.WatchLists\x12G\n\x10TokenGenerations\x12\x13.hubbub.v1.UserList\x1a\x1e.hubbub.v1.TokenGenerationList\x12\x42\n\x0cRevokeTokens\x12\x16.hubbub.v1.UserRequest\x1a\x1a.hubbub.v1.TokenGeneration2\xb1\x06\n\tMessaging\x12\x43\n\nOpenDirect\x12\x1c.hubbub.v1.OpenDirectRequest\x1a\x17.hubbub.v1.Conversation\x12\x45\n\x0b\x43reateGroup\x12\x1d.hubbub.v1.CreateGroupRequest\x1a\x17.hubbub.v1.Conversation\x12\x44\n\x0bUpdateGroup\x12\x1d.hubbub.v1.UpdateGroupRequest\x1a\x16.hubbub.v1.GroupChange\x12J\n\x0fGetConversation\x12\x1e.hubbub.v1.ConversationRequest\x1a\x17.hubbub.v1.Conversation\x12\x42\n\nGetMembers\x12\x1e.hubbub.v1.ConversationRequest\x1a\x14.hubbub.v1.MemberIds\x12U\n\x11ListConversations\x12#.hubbub.v1.ListConversationsRequest\x1a\x1b.hubbub.v1.ConversationList\x12:\n\x06\x41ppend\x12\x18.hubbub.v1.AppendRequest\x1a\x16.hubbub.v1.AppendReply\x12<\n\x07History\x12\x19.hubbub.v1.HistoryRequest\x1a\x16.hubbub.v1.HistoryPage\x12:\n\x06Resume\x12\x18.hubbub.v1.ResumeRequest\x1a\x16.hubbub.v1.ResumeReply\x12\x43\n\rUpdateCursors\x12\x18.hubbub.v1.CursorUpdates\x1a\x18.hubbub.v1.CursorResults\x12:\n\x06ReadBy\x12\x18.hubbub.v1.ReadByRequest\x1a\x16.hubbub.v1.ReadByReply\x12\x34\n\x04Seal\x12\x16.hubbub.v1.SealRequest\x1a\x14.hubbub.v1.SealReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/messaging.proto\x12\thubbub.v1\x1a\x13protos/client.proto\"H\n\rSignUpRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"1\n\x0cLogInRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"B\n\tAuthReply\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x15\n\rexpires_at_ms\x18\x03 \x01(\x03\"\x1e\n\x0bUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"G\n\x07Profile\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x03 \x01(\x03\"=\n\x14UpdateProfileRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"4\n\rContactChange\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\"\x1c\n\x08UserList\x12\x10\n\x08user_ids\x18\x01 \x03(\t\".\n\tWatchList\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08user_ids\x18\x02 \x03(\t\"1\n\nWatchLists\x12#\n\x05lists\x18\x01 \x03(\x0b\x32\x14.hubbub.v1.WatchList\"5\n\x11OpenDirectRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07peer_id\x18\x02 \x01(\t\"H\n\x12\x43reateGroupRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x12\n\nmember_ids\x18\x03 \x03(\t\"M\n\x12UpdateGroupRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12&\n\x06\x63hange\x18\x02 \x01(\x0b\x32\x16.hubbub.v1.UpdateGroup\":\n\x0bGroupChange\x12+\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1c.hubbub.v1.ConversationEvent\"?\n\x13\x43onversationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\x04\"a\n\tMemberIds\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\x04\x12\x10\n\x08user_ids\x18\x02 \x03(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.hubbub.v1.ConversationKind\"v\n\x18ListConversationsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x1a\n\x12\x62\x65\x66ore_activity_ms\x18\x03 \x01(\x03\x12\x1e\n\x16\x62\x65\x66ore_conversation_id\x18( \x01(\x04\"\xd4\x01\n\nAppendItem\x12\x11\n\tsender_id\x18\x01 \x01(\t\x12\x15\n\rsender_device\x18\x02 \x01(\t\x12\'\n\x07message\x18\x03 \x01(\x0b\x32\x16.hubbub.v1.SendMessage\x12\x13\n\x0bowner_epoch\x18\x04 \x01(\x04\x12\x30\n\x05trace\x18\xb4\x01 \x03(\x0b\x32 .hubbub.v1.AppendItem.TraceEntry\x1a,\n\nTraceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\rAppendRequest\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.hubbub.v1.AppendItemJ\x04\x08\x02\x10\x03\"v\n\x0c\x41ppendResult\x12%\n\x07message\x18\x01 \x01(\x0b\x32\x12.hubbub.v1.MessageH\x00\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x10.hubbub.v1.ErrorH\x00\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x42\t\n\x07outcome\"7\n\x0b\x41ppendReply\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.hubbub.v1.AppendResult\"I\n\x0eHistoryRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12&\n\x05query\x18\x02 \x01(\x0b\x32\x17.hubbub.v1.FetchHistory\"C\n\rResumeRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12!\n\x06resume\x18\x02 \x01(\x0b\x32\x11.hubbub.v1.Resume\"F\n\x0bResumeReply\x12%\n\x05pages\x18\x01 \x03(\x0b\x32\x16.hubbub.v1.HistoryPage\x12\x10\n\x08has_more\x18( \x01(\x08\"k\n\x0c\x43ursorUpdate\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\x04\x12$\n\x04kind\x18\x03 \x01(\x0e\x32\x16.hubbub.v1.ReceiptKind\x12\x0b\n\x03seq\x18\x04 \x01(\x04\"9\n\rCursorUpdates\x12(\n\x07updates\x18\x01 \x03(\x0b\x32\x17.hubbub.v1.CursorUpdate\"\x91\x01\n\x0c\x43ursorResult\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\x04\x12\x15\n\rdelivered_seq\x18\x03 \x01(\x04\x12\x10\n\x08read_seq\x18\x04 \x01(\x04\x12\r\n\x05moved\x18\x05 \x01(\x08\x12\x1f\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x10.hubbub.v1.Error\"9\n\rCursorResults\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.hubbub.v1.CursorResult\"F\n\rReadByRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\x04\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"6\n\x0fTokenGeneration\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x04\"@\n\x13TokenGenerationList\x12)\n\x05users\x18\x01 \x03(\x0b\x32\x1a.hubbub.v1.TokenGeneration\"2\n\x0ePartitionEpoch\x12\x11\n\tpartition\x18\x01 \x01(\r\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\"U\n\x0bSealRequest\x12-\n\npartitions\x18\x01 \x03(\x0b\x32\x19.hubbub.v1.PartitionEpoch\x12\x17\n\x0fpartition_count\x18\x02 \x01(\r\"7\n\tSealReply\x12*\n\x07refused\x18\x01 \x03(\x0b\x32\x19.hubbub.v1.PartitionEpoch2\x91\x06\n\x08\x41\x63\x63ounts\x12\x38\n\x06SignUp\x12\x18.hubbub.v1.SignUpRequest\x1a\x14.hubbub.v1.AuthReply\x12\x36\n\x05LogIn\x12\x17.hubbub.v1.LogInRequest\x1a\x14.hubbub.v1.AuthReply\x12\x38\n\nGetProfile\x12\x16.hubbub.v1.UserRequest\x1a\x12.hubbub.v1.Profile\x12\x44\n\rUpdateProfile\x12\x1f.hubbub.v1.UpdateProfileRequest\x1a\x12.hubbub.v1.Profile\x12>\n\nAddContact\x12\x18.hubbub.v1.ContactChange\x1a\x16.hubbub.v1.ContactList\x12\x41\n\rRemoveContact\x12\x18.hubbub.v1.ContactChange\x1a\x16.hubbub.v1.ContactList\x12>\n\x0cListContacts\x12\x16.hubbub.v1.UserRequest\x1a\x16.hubbub.v1.ContactList\x12?\n\x10PresenceAudience\x12\x16.hubbub.v1.UserRequest\x1a\x13.hubbub.v1.UserList\x12@\n\x11PresenceWatchList\x12\x16.hubbub.v1.UserRequest\x1a\x13.hubbub.v1.UserList\x12@\n\x12PresenceWatchLists\x12\x13.hubbub.v1.UserList\x1a\x15.hubbub.v1.WatchLists\x12G\n\x10TokenGenerations\x12\x13.hubbub.v1.UserList\x1a\x1e.hubbub.v1.TokenGenerationList\x12\x42\n\x0cRevokeTokens\x12\x16.hubbub.v1.UserRequest\x1a\x1a.hubbub.v1.TokenGeneration2\xb1\x06\n\tMessaging\x12\x43\n\nOpenDirect\x12\x1c.hubbub.v1.OpenDirectRequest\x1a\x17.hubbub.v1.Conversation\x12\x45\n\x0b\x43reateGroup\x12\x1d.hubbub.v1.CreateGroupRequest\x1a\x17.hubbub.v1.Conversation\x12\x44\n\x0bUpdateGroup\x12\x1d.hubbub.v1.UpdateGroupRequest\x1a\x16.hubbub.v1.GroupChange\x12J\n\x0fGetConversation\x12\x1e.hubbub.v1.ConversationRequest\x1a\x17.hubbub.v1.Conversation\x12\x42\n\nGetMembers\x12\x1e.hubbub.v1.ConversationRequest\x1a\x14.hubbub.v1.MemberIds\x12U\n\x11ListConversations\x12#.hubbub.v1.ListConversationsRequest\x1a\x1b.hubbub.v1.ConversationList\x12:\n\x06\x41ppend\x12\x18.hubbub.v1.AppendRequest\x1a\x16.hubbub.v1.AppendReply\x12<\n\x07History\x12\x19.hubbub.v1.HistoryRequest\x1a\x16.hubbub.v1.HistoryPage\x12:\n\x06Resume\x12\x18.hubbub.v1.ResumeRequest\x1a\x16.hubbub.v1.ResumeReply\x12\x43\n\rUpdateCursors\x12\x18.hubbub.v1.CursorUpdates\x1a\x18.hubbub.v1.CursorResults\x12:\n\x06ReadBy\x12\x18.hubbub.v1.ReadByRequest\x1a\x16.hubbub.v1.ReadByReply\x12\x34\n\x04Seal\x12\x16.hubbub.v1.SealRequest\x1a\x14.hubbub.v1.SealReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.messaging_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_APPENDITEM_TRACEENTRY']._loaded_options = None
+  _globals['_APPENDITEM_TRACEENTRY']._serialized_options = b'8\001'
   _globals['_SIGNUPREQUEST']._serialized_start=58
   _globals['_SIGNUPREQUEST']._serialized_end=130
   _globals['_LOGINREQUEST']._serialized_start=132
@@ -66,42 +68,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MEMBERIDS']._serialized_end=1032
   _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=1034
   _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=1152
-  _globals['_APPENDITEM']._serialized_start=1154
-  _globals['_APPENDITEM']._serialized_end=1270
-  _globals['_APPENDREQUEST']._serialized_start=1272
-  _globals['_APPENDREQUEST']._serialized_end=1331
-  _globals['_APPENDRESULT']._serialized_start=1333
-  _globals['_APPENDRESULT']._serialized_end=1451
-  _globals['_APPENDREPLY']._serialized_start=1453
-  _globals['_APPENDREPLY']._serialized_end=1508
-  _globals['_HISTORYREQUEST']._serialized_start=1510
-  _globals['_HISTORYREQUEST']._serialized_end=1583
-  _globals['_RESUMEREQUEST']._serialized_start=1585
-  _globals['_RESUMEREQUEST']._serialized_end=1652
-  _globals['_RESUMEREPLY']._serialized_start=1654
-  _globals['_RESUMEREPLY']._serialized_end=1724
-  _globals['_CURSORUPDATE']._serialized_start=1726
-  _globals['_CURSORUPDATE']._serialized_end=1833
-  _globals['_CURSORUPDATES']._serialized_start=1835
-  _globals['_CURSORUPDATES']._serialized_end=1892
-  _globals['_CURSORRESULT']._serialized_start=1895
-  _globals['_CURSORRESULT']._serialized_end=2040
-  _globals['_CURSORRESULTS']._serialized_start=2042
-  _globals['_CURSORRESULTS']._serialized_end=2099
-  _globals['_READBYREQUEST']._serialized_start=2101
-  _globals['_READBYREQUEST']._serialized_end=2171
-  _globals['_TOKENGENERATION']._serialized_start=2173
-  _globals['_TOKENGENERATION']._serialized_end=2227
-  _globals['_TOKENGENERATIONLIST']._serialized_start=2229
-  _globals['_TOKENGENERATIONLIST']._serialized_end=2293
-  _globals['_PARTITIONEPOCH']._serialized_start=2295
-  _globals['_PARTITIONEPOCH']._serialized_end=2345
-  _globals['_SEALREQUEST']._serialized_start=2347
-  _globals['_SEALREQUEST']._serialized_end=2432
-  _globals['_SEALREPLY']._serialized_start=2434
-  _globals['_SEALREPLY']._serialized_end=2489
-  _globals['_ACCOUNTS']._serialized_start=2492
-  _globals['_ACCOUNTS']._serialized_end=3277
-  _globals['_MESSAGING']._serialized_start=3280
-  _globals['_MESSAGING']._serialized_end=4097
+  _globals['_APPENDITEM']._serialized_start=1155
+  _globals['_APPENDITEM']._serialized_end=1367
+  _globals['_APPENDITEM_TRACEENTRY']._serialized_start=1323
+  _globals['_APPENDITEM_TRACEENTRY']._serialized_end=1367
+  _globals['_APPENDREQUEST']._serialized_start=1369
+  _globals['_APPENDREQUEST']._serialized_end=1428
+  _globals['_APPENDRESULT']._serialized_start=1430
+  _globals['_APPENDRESULT']._serialized_end=1548
+  _globals['_APPENDREPLY']._serialized_start=1550
+  _globals['_APPENDREPLY']._serialized_end=1605
+  _globals['_HISTORYREQUEST']._serialized_start=1607
+  _globals['_HISTORYREQUEST']._serialized_end=1680
+  _globals['_RESUMEREQUEST']._serialized_start=1682
+  _globals['_RESUMEREQUEST']._serialized_end=1749
+  _globals['_RESUMEREPLY']._serialized_start=1751
+  _globals['_RESUMEREPLY']._serialized_end=1821
+  _globals['_CURSORUPDATE']._serialized_start=1823
+  _globals['_CURSORUPDATE']._serialized_end=1930
+  _globals['_CURSORUPDATES']._serialized_start=1932
+  _globals['_CURSORUPDATES']._serialized_end=1989
+  _globals['_CURSORRESULT']._serialized_start=1992
+  _globals['_CURSORRESULT']._serialized_end=2137
+  _globals['_CURSORRESULTS']._serialized_start=2139
+  _globals['_CURSORRESULTS']._serialized_end=2196
+  _globals['_READBYREQUEST']._serialized_start=2198
+  _globals['_READBYREQUEST']._serialized_end=2268
+  _globals['_TOKENGENERATION']._serialized_start=2270
+  _globals['_TOKENGENERATION']._serialized_end=2324
+  _globals['_TOKENGENERATIONLIST']._serialized_start=2326
+  _globals['_TOKENGENERATIONLIST']._serialized_end=2390
+  _globals['_PARTITIONEPOCH']._serialized_start=2392
+  _globals['_PARTITIONEPOCH']._serialized_end=2442
+  _globals['_SEALREQUEST']._serialized_start=2444
+  _globals['_SEALREQUEST']._serialized_end=2529
+  _globals['_SEALREPLY']._serialized_start=2531
+  _globals['_SEALREPLY']._serialized_end=2586
+  _globals['_ACCOUNTS']._serialized_start=2589
+  _globals['_ACCOUNTS']._serialized_end=3374
+  _globals['_MESSAGING']._serialized_start=3377
+  _globals['_MESSAGING']._serialized_end=4194
 # @@protoc_insertion_point(module_scope)

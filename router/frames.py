@@ -3,6 +3,7 @@ Frames are serialized here once; the bytes go to every session that should see t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kernel.error_frames import fill_from
@@ -38,8 +39,10 @@ def error_frame_from_proto(ref: int, error: client_pb2.Error) -> bytes:
     return frame.SerializeToString()
 
 
-def sent_frame(ref: int, message: client_pb2.Message, duplicate: bool) -> bytes:
-    frame = client_pb2.ServerFrame(ref=ref)
+def sent_frame(
+    ref: int, message: client_pb2.Message, duplicate: bool, trace: Mapping[str, str] | None = None
+) -> bytes:
+    frame = client_pb2.ServerFrame(ref=ref, trace=trace)
     sent = frame.sent
     sent.conversation_id = message.conversation_id
     sent.seq = message.seq

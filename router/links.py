@@ -144,6 +144,9 @@ class LinkTable:
         self._links: dict[str, EdgeLink] = {}
         self._outbox_limit = outbox_limit
 
+    def queued_bytes(self) -> int:
+        return sum(link.queued_bytes for link in self._links.values())
+
     def attach(self, edge_id: str) -> EdgeLink:
         old = self._links.get(edge_id)
         if old is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, Unavailable
 from kernel.grpc_boundary import call
@@ -14,6 +14,7 @@ from kernel.limits import MAX_ID
 from kernel.log_limit import LogAtMostEvery
 from kernel.partitions import partition_of
 from protos import client_pb2, messaging_pb2, router_pb2
+from router import metrics
 from router.context import RouterContext
 from router.directory import Placement
 from router.fanout import FanoutPlan, plan_fanout, without_session
@@ -21,7 +22,7 @@ from router.frames import Origin, error_frame, error_frame_from_proto, sent_fram
 from router.members import Members
 from router.pipeline import OrderedBatchPipeline
 from router.push import PushNotification, preview_of
-from router.tracing import inject, span_from, spans_from
+from router.tracing import inject, inject_each, span_from, spans_from, traced_here
 
 log = logging.getLogger(__name__)
 _no_members = LogAtMostEvery(log)  # once per member lookup failure would be once per message
@@ -35,6 +36,7 @@ class PendingSend:
     epoch: int  # this router's epoch for the partition when it accepted the send
     reroutes: int = 0  # as the edge sent it (echoed back if the send is refused)
     reroute_deadline_ms: int = 0  # likewise
+    accepted_ns: int = field(default_factory=metrics.now_ns)  # for the latency histograms
 
     @property
     def conversation_id(self) -> int:
@@ -107,7 +109,8 @@ class SendPath:
                 owner_epoch=pending.epoch,
             )
         conversations = {pending.conversation_id for pending in batch}
-        with spans_from("router.persist", [p.frame.trace for p in batch if p.frame.trace]):
+        with spans_from("router.persist", [p.frame.trace for p in owned]) as spans:
+            inject_each(spans, [item.trace for item in request.items])
             reply, members = await asyncio.gather(
                 call(ctx.messaging.Append(request)), ctx.members.get_many(conversations)
             )
@@ -163,7 +166,9 @@ class SendPath:
                 ctx.reply(origin, error_frame_from_proto(ref, result.error))
                 continue
             message = result.message
-            ctx.reply(origin, sent_frame(ref, message, result.duplicate))
+            with span_from("router.ack", pending.frame.trace):
+                ctx.reply(origin, sent_frame(ref, message, result.duplicate, traced_here()))
+            metrics.observe_ack(pending.accepted_ns)
             if result.duplicate and not pending.reroutes:
                 # A plain retry: fanned out when first stored. A re-routed one may have been
                 # stored by an old owner whose fan-out never ran (a lost session, a handoff's
@@ -187,6 +192,9 @@ class SendPath:
                     ctx.links.send_plan(plan.targets, frame.SerializeToString())
             else:
                 ctx.links.send_plan(plan.targets, frame.SerializeToString())
+            metrics.observe_delivery(
+                pending.accepted_ns, len(plan.targets), sum(map(len, plan.targets.values()))
+            )
             if plan.offline:
                 preview = preview_of(message)
                 notifications.extend(

@@ -15,6 +15,7 @@ from kernel.grpc_server import GrpcService, internal_channel, start_grpc_server
 from kernel.messaging_api import AccountsApi, MessagingApi
 from kernel.ownership import PartitionOwnership
 from protos import messaging_pb2, messaging_pb2_grpc, presence_pb2_grpc, router_pb2_grpc
+from router import metrics
 from router.config import RouterConfig
 from router.context import RouterContext
 from router.core import RouterCore
@@ -129,6 +130,7 @@ async def start_router(
             now_ms=lambda: int(clock.monotonic() * 1000),
         ),
     )
+    metrics.track_links(ctx.links)
     core = RouterCore(ctx)
     servicer = RouterServicer(core, ctx.links, ownership, routers)
     try:

@@ -6,28 +6,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 
-from kernel.telemetry import context_from, inject_into, tracer, tracing_enabled
+from opentelemetry.trace import Span
+
+from kernel import telemetry
+from kernel.telemetry import context_from, inject_into, inject_span, tracer, tracing_enabled
 
 _tracer = tracer("hubbub.router")
 
 
-@contextlib.contextmanager
-def spans_from(name: str, carriers: Sequence[Mapping[str, str]]) -> Iterator[None]:
-    """One span per carried context (a batch of messages has many parents), all open for the
-    duration of the block, so each message's trace shows this hop. Nothing when not tracing."""
-    if not tracing_enabled():
-        yield
-        return
-    spans = []
-    for carrier in carriers:
-        parent = context_from(carrier) if carrier else None
-        if parent is not None:
-            spans.append(_tracer.start_span(name, context=parent))
-    try:
-        yield
-    finally:
-        for span in spans:
-            span.end()
+def spans_from(
+    name: str, carriers: Sequence[Mapping[str, str]]
+) -> contextlib.AbstractContextManager[list[Span | None]]:
+    """One span per carried context, open for the block (kernel.telemetry.spans_from)."""
+    return telemetry.spans_from("hubbub.router", name, carriers)
 
 
 @contextlib.contextmanager
@@ -43,3 +34,17 @@ def span_from(name: str, carrier: Mapping[str, str]) -> Iterator[None]:
 
 def inject(carrier: MutableMapping[str, str]) -> None:
     inject_into(carrier)
+
+
+def traced_here() -> dict[str, str]:
+    """The current span's context as a new frame's `trace` map (empty when not traced)."""
+    carrier: dict[str, str] = {}
+    inject_into(carrier)
+    return carrier
+
+
+def inject_each(spans: Sequence[Span | None], carriers: Sequence[MutableMapping[str, str]]) -> None:
+    """Hand each span's context on in its own carrier (a batched call's items)."""
+    for span, carrier in zip(spans, carriers, strict=True):
+        if span is not None:
+            inject_span(span, carrier)

@@ -123,6 +123,7 @@ def test_the_banner_names_the_websocket_url_only_when_it_is_not_the_default(tmp_
             discovery_http="http://127.0.0.1:8768",
             ws_urls=[ws_url],
             data_dir=tmp_path,
+            metrics={"edge": "http://127.0.0.1:9466/metrics"},
         )
         return [line.strip() for line in banner(node, "hubbub").splitlines() if " chat " in line]  # type: ignore[arg-type]
 
@@ -130,6 +131,17 @@ def test_the_banner_names_the_websocket_url_only_when_it_is_not_the_default(tmp_
         "hubbub chat --user alice --to bob",
         "hubbub chat --user bob --to alice",
     ]
+    banner_text = banner(
+        SimpleNamespace(  # type: ignore[arg-type]
+            ws_url="ws://127.0.0.1:8765",
+            gateway_target="-",
+            discovery_target="-",
+            data_dir=tmp_path,
+            metrics={"edge": "http://127.0.0.1:9466/metrics"},
+        ),
+        "hubbub",
+    )
+    assert "metrics (Prometheus): http://127.0.0.1:9466/metrics  (edge)" in banner_text
     assert chats("ws://127.0.0.1:9000") == [  # ./dev up --ws-port 9000
         "hubbub chat --url ws://127.0.0.1:9000 --user alice --to bob",
         "hubbub chat --url ws://127.0.0.1:9000 --user bob --to alice",

@@ -33,6 +33,7 @@ def config_for_tests(tmp_path: Path, **overrides: object) -> NodeConfig:
         "password_hash_parallelism": 1,
         # HUBBUB_ROUTERS=2 runs the whole suite on two routers splitting the partitions.
         "routers": int(os.environ.get(ROUTERS_ENV, "1")),
+        "metrics_port": -1,  # no Prometheus endpoint (its thread) per in-process test node
     }
     values.update(overrides)
     return NodeConfig(**values)  # type: ignore[arg-type]

@@ -14,7 +14,14 @@ from kernel.telemetry import install_exporter, stop_exporting
 from protos import client_pb2 as pb
 from tests.e2e.wire_client import WireClient
 
-HOPS = {"edge.receive", "router.persist", "router.fanout", "edge.push"}
+HOPS = {
+    "edge.receive",
+    "router.persist",
+    "messaging.store_commit",
+    "router.fanout",
+    "router.ack",
+    "edge.push",
+}
 
 
 @pytest.fixture

@@ -36,6 +36,9 @@ class Member:
     def revoke(self, detail: str) -> None:
         pass
 
+    def queued_bytes(self) -> int:
+        return 0
+
     def send(self, frame: ServerFrame) -> None:
         self.sent.append(frame)
         self.told.set()

@@ -1,0 +1,17 @@
+"""The messaging room's Prometheus metrics, named in one place: store commit latency and
+the batch sizes of appends (one durable commit per batch)."""
+
+from __future__ import annotations
+
+from prometheus_client import Histogram
+
+from kernel.metrics import LATENCY_BUCKETS_S, SIZE_BUCKETS
+
+STORE_COMMIT_SECONDS = Histogram(
+    "hubbub_messaging_store_commit_seconds",
+    "One Append batch: checks, seqs and the durable commit",
+    buckets=LATENCY_BUCKETS_S,
+)
+APPEND_BATCH_ITEMS = Histogram(
+    "hubbub_messaging_append_batch_items", "Messages per Append batch", buckets=SIZE_BUCKETS
+)
