@@ -97,10 +97,11 @@ def java_argv(jar: Path, config: Path) -> list[str]:
     ]
 
 
-def start_cassandra(root: Path, host: str = "127.0.0.1") -> LocalServer:
+def start_cassandra(root: Path, host: str = "127.0.0.1", ports: tuple[int, ...] = ()) -> LocalServer:
     """Start a one-node Cassandra 1.2 with its data under `root`; returns once CQL accepts
-    connections. `info` holds "host" and "port" (the native protocol port)."""
-    storage_port, ssl_storage_port, rpc_port, native_port = free_ports(4, host)
+    connections. `info` holds "host", "port" (the native protocol port) and "ports" (all
+    four: pass them back to restart the same node on the same data, as after a crash)."""
+    storage_port, ssl_storage_port, rpc_port, native_port = ports or free_ports(4, host)
     root.mkdir(parents=True, exist_ok=True)
     config = root / "cassandra.yaml"
     config.write_text(
@@ -121,5 +122,10 @@ def start_cassandra(root: Path, host: str = "127.0.0.1") -> LocalServer:
         timeout=START_TIMEOUT_S,
         cwd=root,
     )
-    server.info.update(host=host, port=native_port, datacenter=DATACENTER)
+    server.info.update(
+        host=host,
+        port=native_port,
+        datacenter=DATACENTER,
+        ports=(storage_port, ssl_storage_port, rpc_port, native_port),
+    )
     return server

@@ -49,6 +49,8 @@ class CassandraStore:
         self._log: CassandraLog | None = None
         self._cursors: CassandraCursors | None = None
         self.rows: Rows | None = None
+        self.consistency = 0
+        """The consistency level every statement runs at (set on open)."""
 
     async def open(self) -> None:
         options = self.options
@@ -71,7 +73,7 @@ class CassandraStore:
         except BaseException:
             await asyncio.to_thread(session.close)
             raise
-        self._session, self.rows = session, rows
+        self._session, self.rows, self.consistency = session, rows, session.consistency
         self._cursors = CassandraCursors(bridge, prepared, options.keyspace)
         self._log = CassandraLog(
             bridge, prepared, rows, self._cursors, self._directory,
