@@ -25,22 +25,28 @@ class Bridge:
         self._timeout_s = timeout_s
 
     async def execute(self, statement: Statement | str, params: Sequence[Any] | None = None) -> list[Row]:
-        """All rows of one statement (the 1.2 path has no paging: statements carry a LIMIT)."""
+        """All rows of one statement. Cassandra 1.2 has no paging (statements carry a LIMIT);
+        a modern server pages, and the next pages are fetched from the same callbacks."""
         async with self._slots:
             loop = asyncio.get_running_loop()
             done: asyncio.Future[list[Row]] = loop.create_future()
+            rows: list[Row] = []
             try:
                 response = self._session.execute_async(statement, params, timeout=self._timeout_s)
             except Exception as exc:
                 raise as_store_error(exc) from exc
 
-            def ok(rows: Any) -> None:
-                loop.call_soon_threadsafe(_settle, done, list(rows or ()), None)
+            def page(found: Any) -> None:  # on the driver's I/O thread
+                rows.extend(found or ())
+                if response.has_more_pages:
+                    response.start_fetching_next_page()
+                else:
+                    loop.call_soon_threadsafe(_settle, done, rows, None)
 
             def failed(exc: BaseException) -> None:
                 loop.call_soon_threadsafe(_settle, done, None, exc)
 
-            response.add_callbacks(ok, failed)
+            response.add_callbacks(page, failed)
             try:
                 return await done
             except Exception as exc:
