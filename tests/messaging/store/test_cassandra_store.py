@@ -18,7 +18,8 @@ from deploy.cassandra.migrate import migrate
 from deploy.local_servers.cassandra import DATACENTER, start_cassandra
 from kernel.errors import InvalidArgument, StaleOwner, Unavailable
 from kernel.partitions import DEFAULT_PARTITIONS, partition_of
-from messaging.config import CassandraOptions
+from messaging.config import CassandraOptions, MessagingConfig
+from messaging.server import open_store
 from messaging.store.cassandra import CassandraStore
 from messaging.store.cassandra.session import consistency_for
 from messaging.store.sqlite import SqliteStore
@@ -167,3 +168,32 @@ async def test_a_crashed_server_fails_sends_retryably_and_loses_nothing_acked(tm
             await store.close()
     finally:
         server.stop()
+
+
+async def test_the_configured_store_keeps_messages_in_cassandra_across_restarts(
+    cassandra_options: CassandraOptions, tmp_path: Path
+) -> None:
+    await empty_tables(cassandra_options)
+    host, port = cassandra_options.hosts[0]
+    config = MessagingConfig(
+        data_dir=tmp_path / "data",
+        log_backend="cassandra",
+        cassandra_hosts=f"{host}:{port}",
+        cassandra_keyspace=cassandra_options.keyspace,
+        cassandra_protocol_version=1,
+    )
+    for attempt in range(2):
+        store = open_store(config)
+        assert isinstance(store, CassandraStore)
+        await store.open()
+        try:
+            if attempt == 0:
+                await make_group(store, 1, "alice", "bob")
+                await store.append([message(1, "alice", "m1"), message(1, "alice", "m2")])
+            page = await store.history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)
+            assert [m.client_msg_id for m in page] == ["m1", "m2"]
+            (row,) = await store.list_conversations("bob", 10)
+            assert (row.unread, row.conversation.last_seq) == (2, 2)
+        finally:
+            await store.close()
+    assert (tmp_path / "data" / "messages.db").exists()  # the directory
