@@ -175,8 +175,7 @@ class MessagingConfig:
             raise InvalidArgument(
                 f"log_backend must be one of {', '.join(LOG_BACKENDS)}, not {self.log_backend!r}"
             )
-        if self.log_backend == "cassandra":
-            self.cassandra()
+        self.cassandra()  # checked whichever backend runs: a mistake shows before it matters
 
     def cassandra(self) -> CassandraOptions:
         """The cassandra_* options as one value, checked."""

@@ -34,6 +34,7 @@ def test_env_overrides_defaults() -> None:
         {"partitions": 65_537},
         {"log_backend": "mongodb"},
         {"log_backend": "cassandra", "cassandra_hosts": ""},
+        {"cassandra_hosts": "a:port"},
         {"log_backend": "cassandra", "cassandra_hosts": "a:9042,b:9043"},
         {"log_backend": "cassandra", "cassandra_hosts": "a:port"},
         {"log_backend": "cassandra", "cassandra_consistency": "SOME"},
