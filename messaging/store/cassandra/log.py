@@ -9,11 +9,12 @@ writes the conversation's fence (e, the last seq it read); a stale owner that st
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kernel import log_rules
-from kernel.errors import HubbubError, NotFound, StaleOwner
+from kernel.errors import HubbubError, Internal, NotFound, StaleOwner
 from kernel.log_rules import Fence
 from kernel.message_log import HistoryDirection
 from kernel.partitions import partition_of
@@ -26,6 +27,12 @@ from messaging.store.cassandra.statements import Prepared
 from messaging.store.interface import Directory
 from messaging.store.own_messages import own_runs
 from messaging.store.read_budget import ReadBudget
+
+log = logging.getLogger(__name__)
+
+OPEN = 2**62
+"""A fence's last seq while its owner has not read the end yet: it hides nothing, but any
+writer of an older epoch that sees it after writing stops acking (`_lost_ownership`)."""
 
 
 @dataclass
@@ -56,6 +63,7 @@ class CassandraLog:
         *,
         keyspace: str,
         partitions: int,
+        retention: bool = False,
     ) -> None:
         self._bridge = bridge
         self._prepared = prepared
@@ -64,10 +72,11 @@ class CassandraLog:
         self._directory = directory
         self._keyspace = keyspace
         self._partitions = partitions
+        self._retention = retention
         self._heads: dict[int, _Head] = {}
         self._known: set[int] = set()  # conversations the directory has (never deleted)
         self._pending: list[_Call] = []
-        self._committing = False
+        self._committer: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------- append
     async def append(self, messages: Sequence[NewMessage]) -> list[AppendOutcome]:
@@ -75,9 +84,8 @@ class CassandraLog:
             return []
         call = _Call(messages)
         self._pending.append(call)
-        if not self._committing:
-            self._committing = True
-            asyncio.get_running_loop().create_task(self._commit_loop())
+        if self._committer is None:
+            self._committer = asyncio.get_running_loop().create_task(self._commit_loop())
         return await call.done
 
     async def _commit_loop(self) -> None:
@@ -86,14 +94,19 @@ class CassandraLog:
                 calls, self._pending = self._pending, []
                 await self._commit(calls)
         finally:
-            self._committing = False
+            self._committer = None
 
     async def _commit(self, calls: list[_Call]) -> None:
         try:
             admitted = await self._admit(calls)
             await self._write(admitted)
         except BaseException as exc:  # a failed round fails its callers, never the loop
-            error = exc if isinstance(exc, HubbubError) else HubbubError("message store error")
+            if isinstance(exc, HubbubError):
+                error = exc
+            else:
+                log.exception("cassandra log: a commit failed")
+                error = Internal("message store error")
+                error.__cause__ = exc
             for call in calls:
                 if not call.done.done():
                     call.done.set_exception(error)
@@ -151,10 +164,14 @@ class CassandraLog:
         ]
 
         async def load(cid: int) -> None:
-            hint = max((f.last_seq for f in fences[cid]), default=0)
-            last = await self._rows.last_seq(cid, fences[cid], hint)
-            epoch = epochs[cid]
-            if epoch > max((f.epoch for f in fences[cid]), default=0):
+            epoch, newest = epochs[cid], max((f.epoch for f in fences[cid]), default=0)
+            unfinished = any(f.epoch == epoch and f.last_seq == OPEN for f in fences[cid])  # cut short
+            if epoch > newest:  # first claim the conversation (hiding nothing), then read its end
+                await self._rows.write_fence(cid, Fence(epoch, OPEN))
+            last = await self._rows.last_seq(cid, fences[cid], await self._hint(cid))
+            if self._retention:  # expired rows say nothing of the end; the directory keeps it
+                last = max(last, await self._directory_last_seq(cid))
+            if epoch > newest or unfinished:
                 await self._rows.write_fence(cid, Fence(epoch, last))
             self._heads[cid] = _Head(last, epoch)
 
@@ -175,25 +192,50 @@ class CassandraLog:
         fresh = [(new, seq, new.owner_epoch) for new, seq in zip(items, numbering.seqs, strict=True) if seq]
         await self._rows.write_keys(fresh)
         await self._rows.write_rows(fresh)
+        lost = await self._lost_ownership(calls)
         stored = {
             (new.sender_id, new.client_msg_id): StoredMessage(
                 new.conversation_id, seq, new.message_id, new.sender_id, new.sender_device,
                 new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms,
             )
             for new, seq, _ in fresh
+            if new.conversation_id not in lost
         }  # fmt: skip
         await self._after_write(list(stored.values()))
         for cid, last in numbering.last_seqs.items():
-            self._heads[cid].last_seq = last
-        outcomes = iter(
-            AppendOutcome(stored[key], False) if seq else AppendOutcome((stored | originals)[key], True)
-            for key, seq in (
-                ((new.sender_id, new.client_msg_id), seq)
-                for new, seq in zip(items, numbering.seqs, strict=True)
-            )
-        )
+            if cid in lost:
+                self._heads.pop(cid, None)
+            else:
+                self._heads[cid].last_seq = last
+        seqs = iter(numbering.seqs)
         for call in calls:
-            call.done.set_result([next(outcomes) for _ in call.messages])
+            mine = [next(seqs) for _ in call.messages]
+            if any(new.conversation_id in lost for new in call.messages):
+                call.done.set_exception(StaleOwner("this router no longer owns the conversation's partition"))
+                continue
+            answers = stored | originals
+            call.done.set_result(
+                [
+                    AppendOutcome(answers[(new.sender_id, new.client_msg_id)], duplicate=seq == 0)
+                    for new, seq in zip(call.messages, mine, strict=True)
+                ]
+            )
+
+    async def _lost_ownership(self, calls: list[_Call]) -> set[int]:
+        """Conversations a newer owner fenced while this commit wrote them: its rows there may
+        be hidden, so none of them is acked (a retry through the new owner finds any that are
+        visible). A new owner fences before it reads the end, so an ack here is never hidden."""
+        epochs: dict[int, int] = {}
+        for call in calls:
+            for new in call.messages:
+                epochs[new.conversation_id] = new.owner_epoch
+        cids = list(epochs)
+        fence_lists = await asyncio.gather(*(self._rows.fences(cid) for cid in cids))
+        return {
+            cid
+            for cid, fences in zip(cids, fence_lists, strict=True)
+            if any(f.epoch > epochs[cid] for f in fences)
+        }
 
     async def _after_write(self, fresh: list[StoredMessage]) -> None:
         """Your own messages are never unread (own_messages.py), then the directory's heads."""
@@ -206,9 +248,14 @@ class CassandraLog:
 
     # -------------------------------------------------------------------- reads
     async def _hint(self, conversation_id: int) -> int:
+        """Where to look for the end: this writer's last seq, else the directory's (neither
+        is ever past the log's acked end)."""
         head = self._heads.get(conversation_id)
         if head is not None:
             return head.last_seq
+        return await self._directory_last_seq(conversation_id)
+
+    async def _directory_last_seq(self, conversation_id: int) -> int:
         conversation = await self._directory.get_conversation(conversation_id)
         return 0 if conversation is None else conversation.last_seq
 

@@ -77,7 +77,7 @@ class CassandraStore:
         self._cursors = CassandraCursors(bridge, prepared, options.keyspace)
         self._log = CassandraLog(
             bridge, prepared, rows, self._cursors, self._directory,
-            keyspace=options.keyspace, partitions=self._partitions,
+            keyspace=options.keyspace, partitions=self._partitions, retention=options.retention_ttl_s > 0,
         )  # fmt: skip
 
     async def _meta(self, bridge: Bridge, prepared: Prepared) -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from deploy.local_servers.cassandra import DATACENTER, start_cassandra
 from kernel.errors import InvalidArgument, StaleOwner, Unavailable
 from kernel.partitions import DEFAULT_PARTITIONS, partition_of
 from messaging.config import CassandraOptions, MessagingConfig
+from messaging.model import NewMessage
 from messaging.server import open_store
 from messaging.store.cassandra import CassandraStore
 from messaging.store.cassandra.session import consistency_for
@@ -197,3 +198,29 @@ async def test_the_configured_store_keeps_messages_in_cassandra_across_restarts(
         finally:
             await store.close()
     assert (tmp_path / "data" / "messages.db").exists()  # the directory
+
+
+async def test_a_stale_owner_whose_write_raced_the_new_owner_is_never_acked(
+    pair: tuple[CassandraStore, ...],
+) -> None:
+    """The old owner's rows land; before it acks, the new owner seals, fences and writes.
+    The old owner sees the newer fence after its write and acks nothing; its row, which the
+    new owner read as history, is found by the client's retry (nothing lost, nothing twice)."""
+    old, new = pair
+    await make_group(old, 1, "alice")
+    await old.append([message(1, "alice", "m1", epoch=1)])
+    rows = old.log_rows()
+    write_rows = rows.write_rows
+
+    async def write_then_lose_the_partition(batch: Sequence[tuple[NewMessage, int, int]]) -> None:
+        await write_rows(batch)
+        await new.seal([(partition_of(1, DEFAULT_PARTITIONS), 2)])
+        await new.append([message(1, "alice", "m3", epoch=2)])
+
+    rows.write_rows = write_then_lose_the_partition  # type: ignore[method-assign,assignment]
+    with pytest.raises(StaleOwner):
+        await old.append([message(1, "alice", "m2", epoch=1)])
+    (retry,) = await new.append([message(1, "alice", "m2", epoch=2)])
+    assert (retry.duplicate, retry.message.seq) == (True, 2)
+    page = await new.history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)
+    assert [(m.seq, m.client_msg_id) for m in page] == [(1, "m1"), (2, "m2"), (3, "m3")]
