@@ -8,6 +8,7 @@ on Cassandra 1.2 (protocol v1, which knows no LOCAL_ONE; the driver's default LO
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,19 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
 from messaging.config import CassandraOptions
 from messaging.store.cassandra.errors import as_store_error
+
+
+class _LegacyTablesFilter(logging.Filter):
+    """On Cassandra 1.2 the driver finds no column metadata for tables without a regular column
+    (its own system tables; our message_keys and seals) and says so once per table at every
+    connect. Those statements are routed DC-aware without token awareness there; the lines say
+    nothing else, so just those are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Building table metadata with no column meta")
+
+
+logging.getLogger("cassandra.metadata").addFilter(_LegacyTablesFilter())
 
 
 @dataclass
