@@ -124,7 +124,7 @@ class Rows:
         first, walking buckets (down to 0, or up to `top_bucket`)."""
         found: list[StoredMessage] = []
         before = direction == "before"
-        bucket = self.bucket_of(anchor - 1) if before else self.bucket_of(anchor + 1)
+        bucket = min(self.bucket_of(anchor - 1), top_bucket) if before else self.bucket_of(anchor + 1)
         bound = anchor
         page = limit + _SLACK
         while len(found) < limit and 0 <= bucket <= top_bucket:

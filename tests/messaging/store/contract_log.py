@@ -157,6 +157,7 @@ class LogContract:
         assert await before(2, 5, False) == [1]
         assert await before(1, 5, False) == []
         assert await before(11, 100, False) == list(range(1, 11))
+        assert await before(1_000_000, 2, False) == [9, 10]
         assert await before(0, 0, False) == []
 
     async def test_history_after(self, store: MessageStore) -> None:
