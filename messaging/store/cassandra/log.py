@@ -119,11 +119,14 @@ class CassandraLog:
     async def _admit(self, calls: list[_Call]) -> list[_Call]:
         """The calls that may write: every conversation known, no item older than its
         partition's seal or its conversation's newest fence. The others fail alone."""
-        cids = {new.conversation_id for call in calls for new in call.messages}
-        await self._learn(cids - self._known)
-        parts = {partition_of(cid, self._partitions) for cid in cids}
-        seals = dict(zip(parts, await asyncio.gather(*(self.sealed_epoch(p) for p in parts)), strict=True))
-        fence_lists = await asyncio.gather(*(self._rows.fences(cid) for cid in cids))
+        cids = list({new.conversation_id for call in calls for new in call.messages})
+        parts = list({partition_of(cid, self._partitions) for cid in cids})
+        _, sealed_epochs, fence_lists = await asyncio.gather(  # one round of reads
+            self._learn(set(cids) - self._known),
+            asyncio.gather(*(self.sealed_epoch(p) for p in parts)),
+            asyncio.gather(*(self._rows.fences(cid) for cid in cids)),
+        )
+        seals = dict(zip(parts, sealed_epochs, strict=True))
         newest = {
             cid: max((f.epoch for f in fl), default=0) for cid, fl in zip(cids, fence_lists, strict=True)
         }
@@ -238,13 +241,14 @@ class CassandraLog:
         }
 
     async def _after_write(self, fresh: list[StoredMessage]) -> None:
-        """Your own messages are never unread (own_messages.py), then the directory's heads."""
-        await self._cursors.advance_over_own(own_runs(fresh))
+        """Your own messages are never unread (own_messages.py); the directory learns the new ends."""
         heads: dict[int, tuple[int, int]] = {}
         for m in fresh:
             last, activity = heads.get(m.conversation_id, (0, 0))
             heads[m.conversation_id] = (max(last, m.seq), max(activity, m.sent_at_ms))
-        await self._directory.record_appends(heads)
+        await asyncio.gather(
+            self._cursors.advance_over_own(own_runs(fresh)), self._directory.record_appends(heads)
+        )
 
     # -------------------------------------------------------------------- reads
     async def _hint(self, conversation_id: int) -> int:

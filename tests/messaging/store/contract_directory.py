@@ -214,7 +214,9 @@ class DirectoryContract:
         ]
         assert direct.last_activity_ms == NOW + 9
 
-    async def test_recorded_appends_raise_last_seq_and_activity_never_lower(self, store: MessageStore) -> None:
+    async def test_recorded_appends_raise_last_seq_and_activity_never_lower(
+        self, store: MessageStore
+    ) -> None:
         """What a log kept elsewhere (Cassandra) reports after its rows are durable."""
         await make_group(store, 1, "alice", at=NOW)
         await store.record_appends({1: (5, NOW + 10), 999: (3, NOW)})  # an unknown conversation: ignored
