@@ -202,21 +202,19 @@ class CassandraLog:
                 new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms,
             )
             for new, seq, _ in fresh
-            if new.conversation_id not in lost
         }  # fmt: skip
-        await self._after_write(list(stored.values()))
+        await self._after_write([m for m in stored.values() if m.conversation_id not in lost])
         for cid, last in numbering.last_seqs.items():
             if cid in lost:
                 self._heads.pop(cid, None)
             else:
                 self._heads[cid].last_seq = last
-        seqs = iter(numbering.seqs)
+        seqs, answers = iter(numbering.seqs), stored | originals
         for call in calls:
             mine = [next(seqs) for _ in call.messages]
             if any(new.conversation_id in lost for new in call.messages):
                 call.done.set_exception(StaleOwner("this router no longer owns the conversation's partition"))
                 continue
-            answers = stored | originals
             call.done.set_result(
                 [
                     AppendOutcome(answers[(new.sender_id, new.client_msg_id)], duplicate=seq == 0)
