@@ -35,12 +35,24 @@ OPEN = 2**62
 writer of an older epoch that sees it after writing stops acking (`_lost_ownership`)."""
 
 
+def _stale() -> StaleOwner:
+    return StaleOwner("this router no longer owns the conversation's partition")
+
+
 @dataclass
 class _Call:
     messages: Sequence[NewMessage]
     done: asyncio.Future[list[AppendOutcome]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+    def answer(self, outcomes: list[AppendOutcome]) -> None:
+        if not self.done.done():  # a caller that gave up (cancelled) is simply not answered
+            self.done.set_result(outcomes)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(error)
 
 
 @dataclass
@@ -108,8 +120,7 @@ class CassandraLog:
                 error = Internal("message store error")
                 error.__cause__ = exc
             for call in calls:
-                if not call.done.done():
-                    call.done.set_exception(error)
+                call.fail(error)
             for call in calls:
                 for new in call.messages:
                     self._heads.pop(new.conversation_id, None)  # re-read: some rows may have landed
@@ -143,12 +154,12 @@ class CassandraLog:
                     break
                 sealed = seals[partition_of(cid, self._partitions)]
                 if not log_rules.admits(sealed, new.owner_epoch) or new.owner_epoch < newest[cid]:
-                    error = StaleOwner("this router no longer owns the conversation's partition")
+                    error = _stale()
                     break
             if error is None:
                 admitted.append(call)
             else:
-                call.done.set_exception(error)
+                call.fail(error)
         await self._fence(admitted, dict(zip(cids, fence_lists, strict=True)))
         return admitted
 
@@ -213,9 +224,9 @@ class CassandraLog:
         for call in calls:
             mine = [next(seqs) for _ in call.messages]
             if any(new.conversation_id in lost for new in call.messages):
-                call.done.set_exception(StaleOwner("this router no longer owns the conversation's partition"))
+                call.fail(_stale())
                 continue
-            call.done.set_result(
+            call.answer(
                 [
                     AppendOutcome(answers[(new.sender_id, new.client_msg_id)], duplicate=seq == 0)
                     for new, seq in zip(call.messages, mine, strict=True)

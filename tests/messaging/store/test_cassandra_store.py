@@ -224,3 +224,16 @@ async def test_a_stale_owner_whose_write_raced_the_new_owner_is_never_acked(
     assert (retry.duplicate, retry.message.seq) == (True, 2)
     page = await new.history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)
     assert [(m.seq, m.client_msg_id) for m in page] == [(1, "m1"), (2, "m2"), (3, "m3")]
+
+
+async def test_a_caller_that_gives_up_does_not_fail_the_others(pair: tuple[CassandraStore, ...]) -> None:
+    store, _ = pair
+    await make_group(store, 1, "alice")
+    quitter = asyncio.ensure_future(store.append([message(1, "alice", "quits")]))
+    stayer = asyncio.ensure_future(store.append([message(1, "alice", "stays")]))
+    await asyncio.sleep(0)  # a yield: both have queued their batch for the same commit
+    quitter.cancel()
+    (outcome,) = await stayer
+    assert not outcome.duplicate
+    page = await store.history(1, anchor_seq=0, direction="after", limit=10, newest_first=False)
+    assert "stays" in [m.client_msg_id for m in page]
