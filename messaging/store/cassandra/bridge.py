@@ -26,31 +26,37 @@ class Bridge:
 
     async def execute(self, statement: Statement | str, params: Sequence[Any] | None = None) -> list[Row]:
         """All rows of one statement. Cassandra 1.2 has no paging (statements carry a LIMIT);
-        a modern server pages, and the next pages are fetched from the same callbacks."""
-        async with self._slots:
-            loop = asyncio.get_running_loop()
-            done: asyncio.Future[list[Row]] = loop.create_future()
-            rows: list[Row] = []
-            try:
-                response = self._session.execute_async(statement, params, timeout=self._timeout_s)
-            except Exception as exc:
-                raise as_store_error(exc) from exc
+        a modern server pages, and the next pages are fetched from the same callbacks. The
+        slot is held until the driver is done, even when the caller gives up first."""
+        await self._slots.acquire()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[Row]] = loop.create_future()
+        rows: list[Row] = []
+        try:
+            response = self._session.execute_async(statement, params, timeout=self._timeout_s)
+        except Exception as exc:
+            self._slots.release()
+            raise as_store_error(exc) from exc
 
-            def page(found: Any) -> None:  # on the driver's I/O thread
-                rows.extend(found or ())
-                if response.has_more_pages:
-                    response.start_fetching_next_page()
-                else:
-                    loop.call_soon_threadsafe(_settle, done, rows, None)
+        def finish(found: list[Row] | None, exc: BaseException | None) -> None:  # on the loop
+            self._slots.release()
+            _settle(done, found, exc)
 
-            def failed(exc: BaseException) -> None:
-                loop.call_soon_threadsafe(_settle, done, None, exc)
+        def page(found: Any) -> None:  # on the driver's I/O thread
+            rows.extend(found or ())
+            if response.has_more_pages:
+                response.start_fetching_next_page()
+            else:
+                loop.call_soon_threadsafe(finish, rows, None)
 
-            response.add_callbacks(page, failed)
-            try:
-                return await done
-            except Exception as exc:
-                raise as_store_error(exc) from exc
+        def failed(exc: BaseException) -> None:
+            loop.call_soon_threadsafe(finish, None, exc)
+
+        response.add_callbacks(page, failed)
+        try:
+            return await done
+        except Exception as exc:
+            raise as_store_error(exc) from exc
 
     async def execute_all(self, calls: Iterable[tuple[Statement, Sequence[Any]]]) -> list[list[Row]]:
         """Many statements, concurrently within the in-flight bound; results in order. The

@@ -112,3 +112,19 @@ def test_error_mapping(error: BaseException, code: ErrorCode) -> None:
     assert isinstance(mapped, HubbubError)
     assert mapped.code == code
     assert isinstance(mapped, Internal) == (code == ErrorCode.INTERNAL)
+
+
+async def test_a_caller_that_gives_up_holds_its_slot_until_the_driver_answers() -> None:
+    session = FakeSession(lambda: [[7]])
+    bridge = Bridge(session, max_in_flight=1, timeout_s=1.0)
+    first = asyncio.ensure_future(bridge.execute("SELECT 1"))
+    answered_late = await session.waiting.get()
+    first.cancel()
+    second = asyncio.ensure_future(bridge.execute("SELECT 2"))
+    for _ in range(3):  # yields: the second is waiting for the slot, not sent
+        await asyncio.sleep(0)
+    assert session.waiting.empty()
+    answered_late.complete()
+    (await session.waiting.get()).complete()
+    assert await second == [7]
+    assert first.cancelled()
