@@ -249,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("discovery", help="discovery admin CLI: nodes, assign, drain (hubbub discovery --help)")
     sub.add_parser("admin", help="the admin CLI: nodes, drain, move-partition (hubbub admin --help)")
     sub.add_parser("protos", help="regenerate the Python code of protos/*.proto (hubbub protos --help)")
+    sub.add_parser("store", help="the Cassandra store's schema: migrate (hubbub store --help)")
     return parser
 
 
@@ -271,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         from protos.generate import main as protos_main
 
         return protos_main(argv[1:], prog="hubbub protos")
+
+    if argv[:1] == ["store"]:
+        from deploy.cassandra.migrate import main as store_main
+
+        return store_main(argv[1:])
 
     parser = build_parser()
     args = parser.parse_args(argv)

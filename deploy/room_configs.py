@@ -13,6 +13,7 @@ from edge.config import EdgeConfig
 from kernel.config import env_name, from_env
 from kernel.errors import InvalidArgument
 from messaging.config import LIMIT_FIELDS as MESSAGING_LIMIT_FIELDS
+from messaging.config import STORE_FIELDS as MESSAGING_STORE_FIELDS
 from messaging.config import MessagingConfig
 from presence.config import PresenceConfig
 from router.config import RouterConfig
@@ -23,7 +24,7 @@ PEER_EXPIRY_CHECK_MS = 1000
 
 def limit_env_names() -> list[str]:
     """HUBBUB_<FIELD> of the rooms' limit options, which a NodeConfig does not carry."""
-    return [env_name(name) for name in (*EDGE_LIMIT_FIELDS, *MESSAGING_LIMIT_FIELDS)]
+    return [env_name(name) for name in (*EDGE_LIMIT_FIELDS, *MESSAGING_LIMIT_FIELDS, *MESSAGING_STORE_FIELDS)]
 
 
 def _limit_env(fields: tuple[str, ...]) -> dict[str, str]:
@@ -35,7 +36,7 @@ def messaging_config(config: NodeConfig, secret: str) -> MessagingConfig:
     # The log-in / sign-up limits and the hash pool: HUBBUB_<FIELD> only (docs/protocol.md).
     return from_env(
         MessagingConfig,
-        env=_limit_env(MESSAGING_LIMIT_FIELDS),
+        env=_limit_env((*MESSAGING_LIMIT_FIELDS, *MESSAGING_STORE_FIELDS)),
         data_dir=config.data_dir,
         store=config.store,
         partitions=config.partitions,

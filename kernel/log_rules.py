@@ -12,6 +12,9 @@ seq, the seal of a partition. No messaging imports: the router uses this module 
 - Fencing: each partition keeps the highest epoch sealed; a write of an older epoch is
   refused, epoch 0 passes only a never-sealed partition, and at any seq the row of the
   highest epoch is the message (docs/architecture.md, "The message log, epochs and fencing").
+- Visibility, for a store that cannot refuse a stale write (no conditional writes): a new
+  owner fences a conversation (its epoch and the last seq it read) before it writes there;
+  a row of an older epoch above that last seq is hidden from every reader (`visible`).
 """
 
 from __future__ import annotations
@@ -97,6 +100,29 @@ def winners(rows: Iterable[V]) -> list[V]:
         if current is None or row.epoch > current.epoch:
             best[row.seq] = row
     return [best[seq] for seq in sorted(best)]
+
+
+class Fence(NamedTuple):
+    """A new owner's mark on one conversation, written before its first row there: its epoch
+    and the last seq it read. Rows of older epochs above `last_seq` were never acked."""
+
+    epoch: int
+    last_seq: int
+
+
+def fenced_off(seq: int, epoch: int, fences: Iterable[Fence]) -> bool:
+    """Whether a row of `epoch` at `seq` is hidden: a fence of a higher epoch was set when the
+    log ended below `seq`, so the row is a stale owner's late write, never acked."""
+    return any(fence.epoch > epoch and seq > fence.last_seq for fence in fences)
+
+
+def visible(rows: Iterable[V], fences: Sequence[Fence]) -> list[V]:
+    """What every reader sees of a conversation's rows (history, resume, last seq, unread and
+    dedupe alike): the `winners` among the rows no fence hides, in seq order. With no fences
+    (a store that refuses stale writes outright) this is `winners`."""
+    if not fences:
+        return winners(rows)
+    return winners(row for row in rows if not fenced_off(row.seq, row.epoch, fences))
 
 
 def last_seq_of(rows: Iterable[Versioned]) -> int:

@@ -13,6 +13,52 @@ from kernel.token_bucket import Rate
 from messaging.auth_throttle import AuthLimits
 
 STORES = ("sqlite", "memory")
+LOG_BACKENDS = ("sqlite", "cassandra")
+CONSISTENCY_LEVELS = (
+    "auto",
+    "ONE",
+    "TWO",
+    "THREE",
+    "QUORUM",
+    "ALL",
+    "LOCAL_QUORUM",
+    "EACH_QUORUM",
+    "LOCAL_ONE",
+)
+
+
+@dataclass(frozen=True)
+class CassandraOptions:
+    """Where and how the Cassandra log and cursors are kept (messaging/store/cassandra/);
+    MessagingConfig's cassandra_* options, without the prefix. docs/cassandra.md says how to
+    point them at a production Cassandra or ScyllaDB cluster."""
+
+    hosts: tuple[tuple[str, int], ...] = (("127.0.0.1", 9042),)
+    keyspace: str = "hubbub"
+    consistency: str = "auto"
+    local_dc: str = ""
+    protocol_version: int = 0
+    max_in_flight: int = 256
+    request_timeout_s: float = 5.0
+    dedupe_ttl_s: int = 7 * 24 * 3600
+    retention_ttl_s: int = 0
+
+
+def parse_hosts(raw: str, default_port: int = 9042) -> tuple[tuple[str, int], ...]:
+    """ "h1,h2:9043" -> (("h1", 9042), ("h2", 9043)); raises InvalidArgument naming the option."""
+    hosts: list[tuple[str, int]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        host, _, port = item.rpartition(":") if ":" in item else (item, "", str(default_port))
+        if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+            raise InvalidArgument(f"cassandra_hosts: expected HOST[:PORT],..., got {raw!r}")
+        hosts.append((host, int(port)))
+    if not hosts:
+        raise InvalidArgument("cassandra_hosts must name at least one host")
+    if len({port for _, port in hosts}) > 1:
+        raise InvalidArgument("cassandra_hosts: every host must use the same port (the driver's rule)")
+    return tuple(hosts)
 
 
 @dataclass(frozen=True)
@@ -69,6 +115,30 @@ class MessagingConfig:
     partitions: int = DEFAULT_PARTITIONS
     """P, the number of partitions (kernel/partitions.py). Stored with the data on first start;
     a store created with another P refuses to open (P cannot change under existing data)."""
+    log_backend: str = "sqlite"
+    """Where messages and cursors live: "sqlite" (in `store`, the embedded default) or
+    "cassandra" (a Cassandra or ScyllaDB cluster at `cassandra_hosts`, schema applied by
+    `hubbub store migrate`; the directory stays in `store`, docs/cassandra.md says why)."""
+    cassandra_hosts: str = "127.0.0.1:9042"
+    """Contact points, HOST[:PORT] separated by commas (port 9042 when left out)."""
+    cassandra_keyspace: str = "hubbub"
+    """The keyspace `hubbub store migrate` created."""
+    cassandra_consistency: str = "auto"
+    """Consistency of every read and write: "auto" is LOCAL_QUORUM on servers that speak
+    native protocol v2 or later and ONE on Cassandra 1.2 (protocol v1 knows no LOCAL_*)."""
+    cassandra_local_dc: str = ""
+    """The data centre whose replicas are asked first (DC-aware balancing); empty = the
+    data centre of the first contact point."""
+    cassandra_protocol_version: int = 0
+    """Native protocol version; 0 lets the driver negotiate (1 for Cassandra 1.2)."""
+    cassandra_max_in_flight: int = 256
+    """Requests one store keeps in flight at most (bounded concurrency; more wait their turn)."""
+    cassandra_request_timeout_s: float = 5.0
+    """A request not answered by then fails with retryable UNAVAILABLE (never an ack)."""
+    cassandra_dedupe_ttl_s: int = 7 * 24 * 3600
+    """How long a (sender, client_msg_id) key is kept for retries (7 days)."""
+    cassandra_retention_ttl_s: int = 0
+    """Messages expire this long after they are written; 0 = kept for ever (the default)."""
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -101,6 +171,35 @@ class MessagingConfig:
             raise InvalidArgument("password_hash_concurrency >= 1 and password_hash_waiting >= 0")
         if not 1 <= self.partitions <= MAX_PARTITIONS:
             raise InvalidArgument(f"messaging partitions must be in 1..{MAX_PARTITIONS}")
+        if self.log_backend not in LOG_BACKENDS:
+            raise InvalidArgument(
+                f"log_backend must be one of {', '.join(LOG_BACKENDS)}, not {self.log_backend!r}"
+            )
+        self.cassandra()  # checked whichever backend runs: a mistake shows before it matters
+
+    def cassandra(self) -> CassandraOptions:
+        """The cassandra_* options as one value, checked."""
+        if self.cassandra_consistency not in CONSISTENCY_LEVELS:
+            raise InvalidArgument(f"cassandra_consistency must be one of {', '.join(CONSISTENCY_LEVELS)}")
+        if not self.cassandra_keyspace.isidentifier():
+            raise InvalidArgument("cassandra_keyspace must be letters, digits and _ (a CQL identifier)")
+        if self.cassandra_protocol_version not in (0, 1, 2, 3, 4, 5):
+            raise InvalidArgument("cassandra_protocol_version must be 0 (negotiate) or 1..5")
+        if self.cassandra_max_in_flight < 1 or self.cassandra_request_timeout_s <= 0:
+            raise InvalidArgument("cassandra_max_in_flight >= 1 and cassandra_request_timeout_s > 0")
+        if self.cassandra_dedupe_ttl_s < 1 or self.cassandra_retention_ttl_s < 0:
+            raise InvalidArgument("cassandra_dedupe_ttl_s >= 1 and cassandra_retention_ttl_s >= 0")
+        return CassandraOptions(
+            hosts=parse_hosts(self.cassandra_hosts),
+            keyspace=self.cassandra_keyspace,
+            consistency=self.cassandra_consistency,
+            local_dc=self.cassandra_local_dc,
+            protocol_version=self.cassandra_protocol_version,
+            max_in_flight=self.cassandra_max_in_flight,
+            request_timeout_s=self.cassandra_request_timeout_s,
+            dedupe_ttl_s=self.cassandra_dedupe_ttl_s,
+            retention_ttl_s=self.cassandra_retention_ttl_s,
+        )
 
     def auth_limits(self) -> AuthLimits:
         failures_s = self.login_failures_window_s
@@ -131,3 +230,17 @@ LIMIT_FIELDS = (
     "password_hash_waiting",
 )
 """The log-in / sign-up limit options, overridable by HUBBUB_<FIELD> on a node (deploy/services.py)."""
+
+STORE_FIELDS = (
+    "log_backend",
+    "cassandra_hosts",
+    "cassandra_keyspace",
+    "cassandra_consistency",
+    "cassandra_local_dc",
+    "cassandra_protocol_version",
+    "cassandra_max_in_flight",
+    "cassandra_request_timeout_s",
+    "cassandra_dedupe_ttl_s",
+    "cassandra_retention_ttl_s",
+)
+"""Where the log lives, overridable by HUBBUB_<FIELD> on a node (deploy/room_configs.py)."""

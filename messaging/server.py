@@ -44,8 +44,18 @@ class MessagingService:
 
 
 def open_store(config: MessagingConfig) -> MessageStore:
-    """The configured backend, not yet opened. SQLite is imported lazily: the memory store
-    needs none of it."""
+    """The configured backend, not yet opened. SQLite and the Cassandra driver are imported
+    lazily: the memory store needs neither. With `log_backend = "cassandra"` the log and the
+    cursors are in Cassandra and the directory in `store`."""
+    directory = _open_directory_store(config)
+    if config.log_backend == "cassandra":
+        from messaging.store.cassandra import CassandraStore
+
+        return CassandraStore(config.cassandra(), directory, partitions=config.partitions)
+    return directory
+
+
+def _open_directory_store(config: MessagingConfig) -> MessageStore:
     if config.store == "memory":
         from messaging.store.memory import MemoryStore
 
@@ -106,5 +116,5 @@ async def start_messaging(
         raise
     service.on_stop.append(store.close)
     service.on_stop.append(hasher.close)
-    log.info("messaging: serving on %s (store %s)", service.target, config.store)
+    log.info("messaging: serving on %s (store %s, log %s)", service.target, config.store, config.log_backend)
     return MessagingService(service, LocalAccounts(accounts_servicer), LocalMessaging(messaging_servicer))

@@ -8,7 +8,7 @@ and the sender's own cursors in the same transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from kernel import message_log
@@ -97,6 +97,12 @@ class Directory(Protocol):
 
     async def get_conversation(self, conversation_id: int) -> Conversation | None:
         """Includes the current last_seq and last_activity_ms."""
+        ...
+
+    async def record_appends(self, heads: Mapping[int, tuple[int, int]]) -> None:
+        """A log kept in another database (messaging/store/cassandra/) stored messages: raise
+        each conversation's (last_seq, last_activity_ms) to these, never lowering either.
+        A store whose own log appends does this in the append's transaction instead."""
         ...
 
     async def get_members(self, conversation_id: int) -> list[Member]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from kernel.errors import Conflict
 from messaging.model import (
@@ -96,6 +96,16 @@ class MemoryDirectory(MemoryData):
 
     async def get_conversation(self, conversation_id: int) -> Conversation | None:
         return self._conversations.get(conversation_id)
+
+    async def record_appends(self, heads: Mapping[int, tuple[int, int]]) -> None:
+        for cid, (last_seq, activity_ms) in heads.items():
+            found = self._conversations.get(cid)
+            if found is not None:
+                self._conversations[cid] = dataclasses.replace(
+                    found,
+                    last_seq=max(found.last_seq, last_seq),
+                    last_activity_ms=max(found.last_activity_ms, activity_ms),
+                )
 
     async def get_members(self, conversation_id: int) -> list[Member]:
         members = self._members.get(conversation_id, {})

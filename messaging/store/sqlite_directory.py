@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from messaging.model import (
     Conversation,
@@ -58,6 +58,9 @@ class SqliteDirectory(SqliteBase):
 
     async def get_conversation(self, conversation_id: int) -> Conversation | None:
         return await self._read(lambda c: reads.get_conversation(c, conversation_id))
+
+    async def record_appends(self, heads: Mapping[int, tuple[int, int]]) -> None:
+        await self._writer.call(lambda c: writes.record_appends(c, heads))
 
     async def get_members(self, conversation_id: int) -> list[Member]:
         return await self._read(lambda c: reads.get_members(c, conversation_id))

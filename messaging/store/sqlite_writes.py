@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TypeVar
 
 from kernel.errors import Conflict
@@ -84,6 +84,14 @@ def _insert_conversation(conn: sqlite3.Connection, c: Conversation) -> Conversat
         (c.conversation_id, c.kind.value, c.title, c.created_by, c.created_at_ms, activity),
     )
     return Conversation(c.conversation_id, c.kind, c.title, c.created_by, c.created_at_ms, 0, activity)
+
+
+def record_appends(conn: sqlite3.Connection, heads: Mapping[int, tuple[int, int]]) -> None:
+    conn.executemany(
+        "UPDATE conversations SET last_seq = MAX(last_seq, ?), last_activity_ms = MAX(last_activity_ms, ?) "
+        "WHERE conversation_id = ?",
+        [(last_seq, activity_ms, cid) for cid, (last_seq, activity_ms) in heads.items()],
+    )
 
 
 def get_or_create_direct(

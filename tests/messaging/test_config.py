@@ -32,6 +32,15 @@ def test_env_overrides_defaults() -> None:
         {"password_hash_memory_cost": 4, "password_hash_parallelism": 1},
         {"partitions": 0},
         {"partitions": 65_537},
+        {"log_backend": "mongodb"},
+        {"log_backend": "cassandra", "cassandra_hosts": ""},
+        {"cassandra_hosts": "a:port"},
+        {"log_backend": "cassandra", "cassandra_hosts": "a:9042,b:9043"},
+        {"log_backend": "cassandra", "cassandra_hosts": "a:port"},
+        {"log_backend": "cassandra", "cassandra_consistency": "SOME"},
+        {"log_backend": "cassandra", "cassandra_keyspace": "no-dashes"},
+        {"log_backend": "cassandra", "cassandra_max_in_flight": 0},
+        {"log_backend": "cassandra", "cassandra_retention_ttl_s": -1},
     ],
 )
 def test_bad_values_are_refused(overrides: dict[str, object]) -> None:
@@ -42,3 +51,19 @@ def test_bad_values_are_refused(overrides: dict[str, object]) -> None:
 def test_partitions_default_and_env() -> None:
     assert MessagingConfig().partitions == DEFAULT_PARTITIONS
     assert from_env(MessagingConfig, env={"HUBBUB_PARTITIONS": "64"}).partitions == 64
+
+
+def test_cassandra_options_from_env() -> None:
+    config = from_env(
+        MessagingConfig,
+        env={
+            "HUBBUB_LOG_BACKEND": "cassandra",
+            "HUBBUB_CASSANDRA_HOSTS": "db1,db2:9042",
+            "HUBBUB_CASSANDRA_CONSISTENCY": "QUORUM",
+            "HUBBUB_CASSANDRA_RETENTION_TTL_S": "86400",
+        },
+    )
+    options = config.cassandra()
+    assert options.hosts == (("db1", 9042), ("db2", 9042))
+    assert (options.consistency, options.retention_ttl_s, options.keyspace) == ("QUORUM", 86400, "hubbub")
+    assert MessagingConfig().log_backend == "sqlite"  # no infrastructure by default

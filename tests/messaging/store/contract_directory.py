@@ -213,3 +213,17 @@ class DirectoryContract:
             1,
         ]
         assert direct.last_activity_ms == NOW + 9
+
+    async def test_recorded_appends_raise_last_seq_and_activity_never_lower(
+        self, store: MessageStore
+    ) -> None:
+        """What a log kept elsewhere (Cassandra) reports after its rows are durable."""
+        await make_group(store, 1, "alice", at=NOW)
+        await store.record_appends({1: (5, NOW + 10), 999: (3, NOW)})  # an unknown conversation: ignored
+        await store.record_appends({1: (4, NOW + 5)})
+        conversation = await store.get_conversation(1)
+        assert conversation is not None
+        assert (conversation.last_seq, conversation.last_activity_ms) == (5, NOW + 10)
+        assert await store.get_conversation(999) is None
+        (row,) = await store.list_conversations("alice", 10)
+        assert row.conversation.last_seq == 5

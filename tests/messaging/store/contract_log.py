@@ -13,8 +13,9 @@ import pytest
 
 from kernel.errors import NotFound, StaleOwner
 from kernel.partitions import DEFAULT_PARTITIONS, partition_of
-from messaging.model import CursorKind, CursorUpdate
+from messaging.model import CursorKind, CursorUpdate, StoredMessage
 from messaging.store.interface import MessageStore
+from tests.messaging.store.conftest import LateWrite
 from tests.messaging.store.contract import NOW, fill, make_group, message, seqs
 
 
@@ -156,6 +157,7 @@ class LogContract:
         assert await before(2, 5, False) == [1]
         assert await before(1, 5, False) == []
         assert await before(11, 100, False) == list(range(1, 11))
+        assert await before(1_000_000, 2, False) == [9, 10]
         assert await before(0, 0, False) == []
 
     async def test_history_after(self, store: MessageStore) -> None:
@@ -307,3 +309,54 @@ class LogContract:
         await store.seal([(partition_of(1, DEFAULT_PARTITIONS), 9)])
         (outcome,) = await store.append([message(2, "alice", "m", epoch=0)])
         assert outcome.message.seq == 1
+
+    async def test_a_stale_row_written_after_the_seal_is_never_seen(
+        self, store: MessageStore, late_write: LateWrite
+    ) -> None:
+        """Owner 1 stored m1; owner 2 sealed and stored m2. Owner 1's late writes, at the seq
+        owner 2 used and past the end, are seen by no reader: not history, resume, unread, the
+        conversation list or dedupe (docs/architecture.md, "Why it holds without conditional
+        writes")."""
+        await make_group(store, 1, "alice", "bob")
+        await store.append([message(1, "alice", "m1", epoch=1)])
+        await store.seal([(partition_of(1, DEFAULT_PARTITIONS), 2)])
+        await store.append([message(1, "alice", "m2", epoch=2)])
+        await late_write(message(1, "alice", "late-2", body="stale", epoch=1), 2)
+        await late_write(message(1, "alice", "late-3", body="stale", epoch=1), 3)
+
+        def ids(rows: list[StoredMessage]) -> list[tuple[int, str]]:
+            return [(m.seq, m.client_msg_id) for m in rows]
+
+        expected = [(1, "m1"), (2, "m2")]
+        history = store.history
+        assert (
+            ids(await history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)) == expected
+        )
+        assert (
+            ids(await history(1, anchor_seq=0, direction="after", limit=10, newest_first=False)) == expected
+        )
+        assert (
+            ids(await history(1, anchor_seq=1, direction="after", limit=10, newest_first=False))
+            == expected[1:]
+        )
+        assert await store.last_seq(1) == 2
+        assert [(cid, ids(rows)) for cid, rows in await store.missed_messages("bob", {}, 10, 10)] == [
+            (1, expected)
+        ]
+        (row,) = await store.list_conversations("bob", 10)
+        assert (row.unread, row.last_message and row.last_message.client_msg_id) == (2, "m2")
+        # The stale keys are not dedupe hits: through the new owner they are new messages.
+        outcomes = await store.append(
+            [message(1, "alice", "late-3", body="new", epoch=2), message(1, "alice", "late-2", epoch=2)]
+        )
+        assert [(o.message.seq, o.duplicate, o.message.body) for o in outcomes] == [
+            (3, False, "new"),
+            (4, False, "hi"),
+        ]
+        page = await history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)
+        assert [(m.seq, m.client_msg_id, m.body) for m in page] == [
+            (1, "m1", "hi"),
+            (2, "m2", "hi"),
+            (3, "late-3", "new"),
+            (4, "late-2", "hi"),
+        ]

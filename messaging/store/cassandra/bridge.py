@@ -1,0 +1,79 @@
+"""Driver futures to asyncio without a thread per call, with bounded concurrency.
+
+The driver completes a ResponseFuture on its own I/O thread; `add_callbacks` hands the result
+to the loop with `call_soon_threadsafe`. A semaphore caps the requests in flight (no unbounded
+`execute_async` fan-out): a burst waits its turn on the loop instead of piling onto the
+driver's connections. Errors come out mapped (errors.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from cassandra.query import Statement
+
+from messaging.store.cassandra.errors import as_store_error
+
+Row = Any  # the driver's named tuples
+
+
+class Bridge:
+    def __init__(self, session: Any, *, max_in_flight: int, timeout_s: float) -> None:
+        self._session = session
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._timeout_s = timeout_s
+
+    async def execute(self, statement: Statement | str, params: Sequence[Any] | None = None) -> list[Row]:
+        """All rows of one statement. Cassandra 1.2 has no paging (statements carry a LIMIT);
+        a modern server pages, and the next pages are fetched from the same callbacks. The
+        slot is held until the driver is done, even when the caller gives up first."""
+        await self._slots.acquire()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[Row]] = loop.create_future()
+        rows: list[Row] = []
+        try:
+            response = self._session.execute_async(statement, params, timeout=self._timeout_s)
+        except Exception as exc:
+            self._slots.release()
+            raise as_store_error(exc) from exc
+
+        def finish(found: list[Row] | None, exc: BaseException | None) -> None:  # on the loop
+            self._slots.release()
+            _settle(done, found, exc)
+
+        def page(found: Any) -> None:  # on the driver's I/O thread
+            rows.extend(found or ())
+            if response.has_more_pages:
+                response.start_fetching_next_page()
+            else:
+                loop.call_soon_threadsafe(finish, rows, None)
+
+        def failed(exc: BaseException) -> None:
+            loop.call_soon_threadsafe(finish, None, exc)
+
+        response.add_callbacks(page, failed)
+        try:
+            return await done
+        except Exception as exc:
+            raise as_store_error(exc) from exc
+
+    async def execute_all(self, calls: Iterable[tuple[Statement, Sequence[Any]]]) -> list[list[Row]]:
+        """Many statements, concurrently within the in-flight bound; results in order. The
+        first failure is raised once every call has finished (none is left running)."""
+        results = await asyncio.gather(
+            *(self.execute(statement, params) for statement, params in calls), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [result for result in results if not isinstance(result, BaseException)]
+
+
+def _settle(done: asyncio.Future[list[Row]], rows: list[Row] | None, exc: BaseException | None) -> None:
+    if done.done():  # the caller was cancelled meanwhile
+        return
+    if exc is not None:
+        done.set_exception(exc)
+    else:
+        done.set_result(rows or [])

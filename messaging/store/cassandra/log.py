@@ -1,0 +1,352 @@
+"""The message log on Cassandra: the owner's rules (kernel/log_rules.py) over rows.py.
+
+Appends are group-committed: callers that arrive while a commit runs go together in the next
+one (one round of reads, one of key writes, one of row writes, all concurrent within the
+bridge's bound). Before a writer of epoch e writes a conversation it has not fenced at e, it
+writes the conversation's fence (e, the last seq it read); a stale owner that still writes
+(Cassandra has no conditional write to refuse it) stores rows no reader sees."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kernel import log_rules
+from kernel.errors import HubbubError, Internal, NotFound, StaleOwner
+from kernel.log_rules import Fence
+from kernel.message_log import HistoryDirection
+from kernel.partitions import partition_of
+from messaging.model import AppendOutcome, NewMessage, StoredMessage
+from messaging.store.cassandra import statements as cql
+from messaging.store.cassandra.bridge import Bridge
+from messaging.store.cassandra.cursors import CassandraCursors
+from messaging.store.cassandra.rows import Rows
+from messaging.store.cassandra.statements import Prepared
+from messaging.store.interface import Directory
+from messaging.store.own_messages import own_runs
+from messaging.store.read_budget import ReadBudget
+
+log = logging.getLogger(__name__)
+
+OPEN = 2**62
+"""A fence's last seq while its owner has not read the end yet: it hides nothing, but any
+writer of an older epoch that sees it after writing stops acking (`_lost_ownership`)."""
+
+
+def _stale() -> StaleOwner:
+    return StaleOwner("this router no longer owns the conversation's partition")
+
+
+@dataclass
+class _Call:
+    messages: Sequence[NewMessage]
+    done: asyncio.Future[list[AppendOutcome]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    def answer(self, outcomes: list[AppendOutcome]) -> None:
+        if not self.done.done():  # a caller that gave up (cancelled) is simply not answered
+            self.done.set_result(outcomes)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(error)
+
+
+@dataclass
+class _Head:
+    """What this writer knows of a conversation it writes: the last seq and the epoch it
+    fenced the conversation at (0: unfenced)."""
+
+    last_seq: int
+    epoch: int
+
+
+class CassandraLog:
+    def __init__(
+        self,
+        bridge: Bridge,
+        prepared: Prepared,
+        rows: Rows,
+        cursors: CassandraCursors,
+        directory: Directory,
+        *,
+        keyspace: str,
+        partitions: int,
+        retention: bool = False,
+    ) -> None:
+        self._bridge = bridge
+        self._prepared = prepared
+        self._rows = rows
+        self._cursors = cursors
+        self._directory = directory
+        self._keyspace = keyspace
+        self._partitions = partitions
+        self._retention = retention
+        self._heads: dict[int, _Head] = {}
+        self._known: set[int] = set()  # conversations the directory has (never deleted)
+        self._pending: list[_Call] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------- append
+    async def append(self, messages: Sequence[NewMessage]) -> list[AppendOutcome]:
+        if not messages:
+            return []
+        call = _Call(messages)
+        self._pending.append(call)
+        if self._committer is None:
+            self._committer = asyncio.get_running_loop().create_task(self._commit_loop())
+        return await call.done
+
+    async def _commit_loop(self) -> None:
+        try:
+            while self._pending:
+                calls, self._pending = self._pending, []
+                await self._commit(calls)
+        finally:
+            self._committer = None
+
+    async def _commit(self, calls: list[_Call]) -> None:
+        try:
+            admitted = await self._admit(calls)
+            await self._write(admitted)
+        except BaseException as exc:  # a failed round fails its callers, never the loop
+            if isinstance(exc, HubbubError):
+                error = exc
+            else:
+                log.exception("cassandra log: a commit failed")
+                error = Internal("message store error")
+                error.__cause__ = exc
+            for call in calls:
+                call.fail(error)
+            for call in calls:
+                for new in call.messages:
+                    self._heads.pop(new.conversation_id, None)  # re-read: some rows may have landed
+            if not isinstance(exc, Exception):
+                raise
+
+    async def _admit(self, calls: list[_Call]) -> list[_Call]:
+        """The calls that may write: every conversation known, no item older than its
+        partition's seal or its conversation's newest fence. The others fail alone."""
+        cids = list({new.conversation_id for call in calls for new in call.messages})
+        parts = list({partition_of(cid, self._partitions) for cid in cids})
+        _, sealed_epochs, fence_lists = await asyncio.gather(  # one round of reads
+            self._learn(set(cids) - self._known),
+            asyncio.gather(*(self.sealed_epoch(p) for p in parts)),
+            asyncio.gather(*(self._rows.fences(cid) for cid in cids)),
+        )
+        seals = dict(zip(parts, sealed_epochs, strict=True))
+        newest = {
+            cid: max((f.epoch for f in fl), default=0) for cid, fl in zip(cids, fence_lists, strict=True)
+        }
+        for call in calls:  # a writer of an older epoch beside a newer one in this commit is stale too
+            for new in call.messages:
+                newest[new.conversation_id] = max(newest[new.conversation_id], new.owner_epoch)
+        admitted = []
+        for call in calls:
+            error: HubbubError | None = None
+            for new in call.messages:
+                cid = new.conversation_id
+                if cid not in self._known:
+                    error = NotFound(f"conversation {cid} not found")
+                    break
+                sealed = seals[partition_of(cid, self._partitions)]
+                if not log_rules.admits(sealed, new.owner_epoch) or new.owner_epoch < newest[cid]:
+                    error = _stale()
+                    break
+            if error is None:
+                admitted.append(call)
+            else:
+                call.fail(error)
+        await self._fence(admitted, dict(zip(cids, fence_lists, strict=True)))
+        return admitted
+
+    async def _learn(self, cids: set[int]) -> None:
+        found = await asyncio.gather(*(self._directory.get_conversation(cid) for cid in cids))
+        self._known.update(c.conversation_id for c in found if c is not None)
+
+    async def _fence(self, calls: list[_Call], fences: Mapping[int, list[Fence]]) -> None:
+        """Load the head of each conversation written at a new epoch, and fence it there first."""
+        epochs: dict[int, int] = {}
+        for call in calls:
+            for new in call.messages:
+                epochs[new.conversation_id] = max(epochs.get(new.conversation_id, 0), new.owner_epoch)
+        stale = [
+            cid for cid, epoch in epochs.items() if (h := self._heads.get(cid)) is None or h.epoch != epoch
+        ]
+
+        async def load(cid: int) -> None:
+            epoch, newest = epochs[cid], max((f.epoch for f in fences[cid]), default=0)
+            unfinished = any(f.epoch == epoch and f.last_seq == OPEN for f in fences[cid])  # cut short
+            if epoch > newest:  # first claim the conversation (hiding nothing), then read its end
+                await self._rows.write_fence(cid, Fence(epoch, OPEN))
+            last = await self._rows.last_seq(cid, fences[cid], await self._hint(cid))
+            if self._retention:  # expired rows say nothing of the end; the directory keeps it
+                last = max(last, await self._directory_last_seq(cid))
+            if epoch > newest or unfinished:
+                await self._rows.write_fence(cid, Fence(epoch, last))
+            self._heads[cid] = _Head(last, epoch)
+
+        await asyncio.gather(*(load(cid) for cid in stale))
+
+    async def _write(self, calls: list[_Call]) -> None:
+        items = [new for call in calls for new in call.messages]
+        if not items:
+            return
+        keys = {(new.sender_id, new.client_msg_id) for new in items}
+        found = await asyncio.gather(*(self._rows.original(sender, cmid) for sender, cmid in keys))
+        originals = {key: m for key, m in zip(keys, found, strict=True) if m is not None}
+        numbering = log_rules.number(
+            [(new.conversation_id, (new.sender_id, new.client_msg_id)) for new in items],
+            {new.conversation_id: self._heads[new.conversation_id].last_seq for new in items},
+            originals,
+        )
+        fresh = [(new, seq, new.owner_epoch) for new, seq in zip(items, numbering.seqs, strict=True) if seq]
+        await self._rows.write_keys(fresh)
+        await self._rows.write_rows(fresh)
+        lost = await self._lost_ownership(calls)
+        stored = {
+            (new.sender_id, new.client_msg_id): StoredMessage(
+                new.conversation_id, seq, new.message_id, new.sender_id, new.sender_device,
+                new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms,
+            )
+            for new, seq, _ in fresh
+        }  # fmt: skip
+        await self._after_write([m for m in stored.values() if m.conversation_id not in lost])
+        for cid, last in numbering.last_seqs.items():
+            if cid in lost:
+                self._heads.pop(cid, None)
+            else:
+                self._heads[cid].last_seq = last
+        seqs, answers = iter(numbering.seqs), stored | originals
+        for call in calls:
+            mine = [next(seqs) for _ in call.messages]
+            if any(new.conversation_id in lost for new in call.messages):
+                call.fail(_stale())
+                continue
+            call.answer(
+                [
+                    AppendOutcome(answers[(new.sender_id, new.client_msg_id)], duplicate=seq == 0)
+                    for new, seq in zip(call.messages, mine, strict=True)
+                ]
+            )
+
+    async def _lost_ownership(self, calls: list[_Call]) -> set[int]:
+        """Conversations a newer owner fenced while this commit wrote them: its rows there may
+        be hidden, so none of them is acked (a retry through the new owner finds any that are
+        visible). A new owner fences before it reads the end, so an ack here is never hidden."""
+        epochs: dict[int, int] = {}
+        for call in calls:
+            for new in call.messages:
+                epochs[new.conversation_id] = new.owner_epoch
+        cids = list(epochs)
+        fence_lists = await asyncio.gather(*(self._rows.fences(cid) for cid in cids))
+        return {
+            cid
+            for cid, fences in zip(cids, fence_lists, strict=True)
+            if any(f.epoch > epochs[cid] for f in fences)
+        }
+
+    async def _after_write(self, fresh: list[StoredMessage]) -> None:
+        """Your own messages are never unread (own_messages.py); the directory learns the new ends."""
+        heads: dict[int, tuple[int, int]] = {}
+        for m in fresh:
+            last, activity = heads.get(m.conversation_id, (0, 0))
+            heads[m.conversation_id] = (max(last, m.seq), max(activity, m.sent_at_ms))
+        await asyncio.gather(
+            self._cursors.advance_over_own(own_runs(fresh)), self._directory.record_appends(heads)
+        )
+
+    # -------------------------------------------------------------------- reads
+    async def _hint(self, conversation_id: int) -> int:
+        """Where to look for the end: this writer's last seq, else the directory's (neither
+        is ever past the log's acked end)."""
+        head = self._heads.get(conversation_id)
+        if head is not None:
+            return head.last_seq
+        return await self._directory_last_seq(conversation_id)
+
+    async def _directory_last_seq(self, conversation_id: int) -> int:
+        conversation = await self._directory.get_conversation(conversation_id)
+        return 0 if conversation is None else conversation.last_seq
+
+    async def last_seq(self, conversation_id: int) -> int:
+        fences = await self._rows.fences(conversation_id)
+        return await self._rows.last_seq(conversation_id, fences, await self._hint(conversation_id))
+
+    async def history(
+        self,
+        conversation_id: int,
+        *,
+        anchor_seq: int,
+        direction: HistoryDirection,
+        limit: int,
+        newest_first: bool,
+        max_bytes: int = 0,
+    ) -> list[StoredMessage]:
+        if limit <= 0:
+            return []
+        fences = await self._rows.fences(conversation_id)
+        top = await self._rows.top_bucket(conversation_id, await self._hint(conversation_id))
+        anchor = anchor_seq
+        if direction == "before" and anchor_seq <= 0:
+            anchor = (top + 1) * self._rows.bucket_seqs
+        rows = await self._rows.read(conversation_id, fences, direction, anchor, limit, top_bucket=top)
+        page = ReadBudget(max_bytes).take(rows)
+        nearest_first_is_newest = direction == "before"
+        return page if newest_first == nearest_first_is_newest else page[::-1]
+
+    async def missed_messages(
+        self,
+        user_id: str,
+        since: Mapping[int, int],
+        limit: int,
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
+    ) -> list[tuple[int, list[StoredMessage]]]:
+        if limit <= 0 or max_conversations <= 0:
+            return []
+        budget = ReadBudget(max_bytes, max_pages)
+        listed = await self._directory.list_conversations(user_id, max_conversations)
+        missed: list[tuple[int, list[StoredMessage]]] = []
+        for summary in listed:
+            conversation = summary.conversation
+            cid = conversation.conversation_id
+            after = since.get(cid)
+            if after is None:
+                after = (await self._cursors.get_cursors(user_id, cid)).delivered_seq
+            if conversation.last_seq <= after:
+                continue
+            if budget.done:
+                missed.append((cid, []))
+                continue
+            fences = await self._rows.fences(cid)
+            top = self._rows.bucket_of(conversation.last_seq)
+            rows = await self._rows.read(cid, fences, "after", after, limit, top_bucket=top)
+            found = budget.take(rows)
+            if found:
+                missed.append((cid, found))
+        return missed
+
+    # ------------------------------------------------------------------ fencing
+    async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        current = await asyncio.gather(*(self.sealed_epoch(p) for p, _ in partitions))
+        refused: list[tuple[int, int]] = []
+        raise_to: list[tuple[int, int]] = []
+        for (partition, epoch), sealed in zip(partitions, current, strict=True):
+            new, stale = log_rules.seal(sealed, epoch)
+            if stale:
+                refused.append((partition, sealed))
+            elif new > sealed:
+                raise_to.append((partition, new))
+        statement = await self._prepared.get(cql.insert_seal(self._keyspace))
+        await self._bridge.execute_all((statement, pair) for pair in raise_to)
+        return refused
+
+    async def sealed_epoch(self, partition: int) -> int:
+        statement = await self._prepared.get(cql.select_seal(self._keyspace))
+        rows = await self._bridge.execute(statement, (partition,))
+        return int(rows[0].epoch) if rows else 0
