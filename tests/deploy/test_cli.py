@@ -138,6 +138,8 @@ def test_the_banner_names_the_websocket_url_only_when_it_is_not_the_default(tmp_
             ws_url="ws://127.0.0.1:8765",
             gateway_target="-",
             discovery_target="-",
+            discovery_http="",
+            ws_urls=["ws://127.0.0.1:8765"],
             data_dir=tmp_path,
             metrics={"edge": "http://127.0.0.1:9466/metrics"},
         ),

@@ -31,7 +31,7 @@ def test_a_json_line_carries_the_connection_fields_and_the_traceback() -> None:
 
 
 async def test_hubbub_up_log_format_json_names_the_session_in_every_process(tmp_path: Path) -> None:
-    args = ("--log-format", "json")
+    args = ("--log-format", "json", "--processes", "edge/messaging")  # three processes
     async with hubbub_up_process(tmp_path, *args, stderr=asyncio.subprocess.PIPE) as (proc, ready):
         alice = await WireClient.sign_up(ready["ws_url"], "alice", device_id="laptop")
         await alice.close()

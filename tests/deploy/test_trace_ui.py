@@ -40,7 +40,8 @@ async def whole_trace(ui_url: str, trace_id: str) -> list[dict[str, Any]]:
 async def test_a_message_trace_arrives_whole_in_phoenix(tmp_path: Path, phoenix: LocalServer) -> None:
     ui_url = str(phoenix.info["ui_url"])
     args = ("--trace-exporter", "otlp", "--otlp-endpoint", str(phoenix.info["otlp_endpoint"]))
-    async with hubbub_up(tmp_path, *args) as ready:  # the default layout: edge and messaging children
+    args += ("--processes", "edge/messaging")  # three processes: edge and messaging children
+    async with hubbub_up(tmp_path, *args) as ready:
         trace_id = await one_message(ready["ws_url"])
         spans = await whole_trace(ui_url, trace_id)
     by_name = {span["name"]: span for span in spans}
