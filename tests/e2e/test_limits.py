@@ -75,6 +75,9 @@ async def log_in(url: str, user_id: str, password: str) -> tuple[WireClient, pb.
     return client, await client.request(pb.ClientFrame(hello=hello))
 
 
+FLOOD_FRAMES = 2_000
+
+
 async def test_a_flooding_sender_is_rate_limited_and_a_bystander_is_all_acked(node: SingleNode) -> None:
     alice = await WireClient.sign_up(node.ws_url, "alice")
     bob = await WireClient.sign_up(node.ws_url, "bob")
@@ -87,9 +90,12 @@ async def test_a_flooding_sender_is_rate_limited_and_a_bystander_is_all_acked(no
     flood_refs: list[int] = []
 
     async def flood() -> None:
-        """Pipelines sends without reading the answers for as long as the bystander runs."""
+        """Pipelines sends without reading the answers while the bystander runs, at most
+        FLOOD_FRAMES of them: the socket buffers take them all unread, and the edge reads a
+        paused flooder slowly, so an unbounded flood (on a slow machine the bystander takes
+        long) would leave the later ping queued behind tens of thousands of frames."""
         ref = 1000
-        while not calm_done.is_set():
+        while not calm_done.is_set() and len(flood_refs) < FLOOD_FRAMES:
             send = pb.SendMessage(conversation_id=flood_conv, client_msg_id=f"f-{ref}", body="spam")
             await alice.send_frame(pb.ClientFrame(ref=ref, send=send))  # waits while the edge pauses it
             flood_refs.append(ref)
