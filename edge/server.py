@@ -16,6 +16,7 @@ from edge.connection import EdgeContext, PresenceSink
 from edge.grpc_gateway import gateway_handler
 from edge.hub import Hub
 from edge.inbound_limits import InboundRates, UserLimits
+from edge.media import MediaUrls
 from edge.messaging_client import MessagingQueries
 from edge.partition_watch import RemoteMapWatch
 from edge.presence_reporter import PresenceReporter
@@ -150,18 +151,22 @@ async def start_edge(
         else None
     )
     presence: PresenceSink = reporter if reporter is not None else _NoPresence()
+    media = MediaUrls(config.media_url, config.token_secret) if config.media_url else None
     queries = MessagingQueries(
         config.messaging_target,
         config.internal_secret,
         internal_tls_dir=config.internal_tls_dir,
         auth_in_flight=config.auth_in_flight,
         auth_waiting=config.auth_waiting,
+        media=media,
+        clock=clock,
     )
     settings = SessionSettings(
         edge_id=config.edge_id,
         token_secret=config.token_secret,
         heartbeat_interval_ms=config.heartbeat_interval_ms,
         heartbeat_timeout_ms=config.heartbeat_timeout_ms,
+        media=media,
     )
     ctx = EdgeContext(
         settings=settings,

@@ -1,0 +1,103 @@
+"""The edge's side of attachments: it signs upload and download URLs for the blob server and
+checks every MediaRef a send carries, so no byte of media ever passes through a router.
+
+Pure apart from the random key: the clock is passed in (docs/media.md has the whole flow).
+"""
+
+from __future__ import annotations
+
+from kernel.errors import InvalidArgument, TooLarge, Unavailable
+from kernel.limits import (
+    MAX_MEDIA_BLURHASH_CHARS,
+    MAX_MEDIA_DOWNLOAD_KEYS,
+    MAX_MEDIA_FILE_NAME_CHARS,
+    MAX_MEDIA_THUMBNAIL_BYTES,
+)
+from kernel.media_urls import (
+    check_attachment,
+    check_upload_request,
+    download_target,
+    grant_upload,
+    key_owner,
+    media_key,
+    new_key,
+    upload_target,
+)
+from protos.client_pb2 import (
+    DownloadUrl,
+    DownloadUrls,
+    MediaRef,
+    RequestDownloads,
+    RequestUpload,
+    SendMessage,
+    ServerFrame,
+    UploadUrl,
+)
+
+
+class MediaUrls:
+    """Signs URLs of the blob server at `public_url` (empty = media is off: UNAVAILABLE)."""
+
+    __slots__ = ("_key", "public_url")
+
+    def __init__(self, public_url: str, token_secret: str) -> None:
+        self.public_url = public_url.rstrip("/")
+        self._key = media_key(token_secret)
+
+    def _on(self) -> None:
+        if not self.public_url:
+            raise Unavailable("media is not configured on this node")
+
+    def upload(self, ref: int, user_id: str, request: RequestUpload, now_ms: int) -> ServerFrame:
+        """The answer to request_upload (ids range-checked already)."""
+        self._on()
+        check_upload_request(request.content_type, request.size_bytes)
+        key = new_key(request.conversation_id, user_id)
+        grant = grant_upload(key, request.content_type, request.size_bytes, now_ms)
+        url = UploadUrl(
+            key=key,
+            url=self.public_url + upload_target(self._key, grant),
+            expires_at_ms=grant.expires_at_ms,
+            content_type=grant.content_type,
+            size_bytes=grant.size_bytes,
+        )
+        return ServerFrame(ref=ref, upload_url=url)
+
+    def downloads(self, ref: int, request: RequestDownloads, now_ms: int) -> ServerFrame:
+        """Download URLs for keys of `request.conversation_id` (its membership checked by the
+        caller): a key of another conversation is refused, whoever knows it."""
+        self._on()
+        reply = DownloadUrls(conversation_id=request.conversation_id)
+        for key in request.keys:
+            conversation_id, _ = key_owner(key)
+            if conversation_id != request.conversation_id:
+                raise InvalidArgument("a key of another conversation")
+            path, reply.expires_at_ms = download_target(self._key, key, now_ms)
+            reply.urls.append(DownloadUrl(key=key, url=self.public_url + path))
+        return ServerFrame(ref=ref, download_urls=reply)
+
+    def check_send(self, send: SendMessage, sender: str) -> None:
+        """A send's MediaRef, if any: bounded, and proven uploaded by its sender for this
+        conversation (kernel.media_urls.check_attachment)."""
+        if not send.HasField("media"):
+            return
+        self._on()
+        media = send.media
+        check_ref_bounds(media)
+        check_attachment(self._key, media, send.conversation_id, sender)
+
+
+def check_ref_bounds(media: MediaRef) -> None:
+    if len(media.thumbnail) > MAX_MEDIA_THUMBNAIL_BYTES:
+        raise TooLarge(f"media thumbnail larger than {MAX_MEDIA_THUMBNAIL_BYTES} bytes")
+    if len(media.blurhash) > MAX_MEDIA_BLURHASH_CHARS:
+        raise TooLarge(f"media blurhash longer than {MAX_MEDIA_BLURHASH_CHARS} characters")
+    if len(media.file_name) > MAX_MEDIA_FILE_NAME_CHARS:
+        raise TooLarge(f"media fileName longer than {MAX_MEDIA_FILE_NAME_CHARS} characters")
+
+
+def check_download_request(request: RequestDownloads) -> None:
+    if not request.keys:
+        raise InvalidArgument("requestDownloads needs keys")
+    if len(request.keys) > MAX_MEDIA_DOWNLOAD_KEYS:
+        raise InvalidArgument(f"requestDownloads carries more than {MAX_MEDIA_DOWNLOAD_KEYS} keys: split it")
