@@ -6,7 +6,8 @@ Pure apart from the random key: the clock is passed in (docs/media.md has the wh
 
 from __future__ import annotations
 
-from kernel.errors import InvalidArgument, TooLarge, Unavailable
+from kernel.blob_store import UrlSigner
+from kernel.errors import InvalidArgument, TooLarge
 from kernel.limits import (
     MAX_MEDIA_BLURHASH_CHARS,
     MAX_MEDIA_DOWNLOAD_KEYS,
@@ -16,12 +17,10 @@ from kernel.limits import (
 from kernel.media_urls import (
     check_attachment,
     check_upload_request,
-    download_target,
     grant_upload,
     key_owner,
     media_key,
     new_key,
-    upload_target,
 )
 from protos.client_pb2 import (
     DownloadUrl,
@@ -36,27 +35,23 @@ from protos.client_pb2 import (
 
 
 class MediaUrls:
-    """Signs URLs of the blob server at `public_url` (empty = media is off: UNAVAILABLE)."""
+    """URLs of the object store for clients (signed by `signer`), and the check of a send's
+    MediaRef against the blob server's receipt (the media key derived from the token secret)."""
 
-    __slots__ = ("_key", "public_url")
+    __slots__ = ("_key", "_signer")
 
-    def __init__(self, public_url: str, token_secret: str) -> None:
-        self.public_url = public_url.rstrip("/")
+    def __init__(self, signer: UrlSigner, token_secret: str) -> None:
+        self._signer = signer
         self._key = media_key(token_secret)
-
-    def _on(self) -> None:
-        if not self.public_url:
-            raise Unavailable("media is not configured on this node")
 
     def upload(self, ref: int, user_id: str, request: RequestUpload, now_ms: int) -> ServerFrame:
         """The answer to request_upload (ids range-checked already)."""
-        self._on()
         check_upload_request(request.content_type, request.size_bytes)
         key = new_key(request.conversation_id, user_id)
         grant = grant_upload(key, request.content_type, request.size_bytes, now_ms)
         url = UploadUrl(
             key=key,
-            url=self.public_url + upload_target(self._key, grant),
+            url=self._signer.upload_url(grant),
             expires_at_ms=grant.expires_at_ms,
             content_type=grant.content_type,
             size_bytes=grant.size_bytes,
@@ -66,14 +61,13 @@ class MediaUrls:
     def downloads(self, ref: int, request: RequestDownloads, now_ms: int) -> ServerFrame:
         """Download URLs for keys of `request.conversation_id` (its membership checked by the
         caller): a key of another conversation is refused, whoever knows it."""
-        self._on()
         reply = DownloadUrls(conversation_id=request.conversation_id)
         for key in request.keys:
             conversation_id, _ = key_owner(key)
             if conversation_id != request.conversation_id:
                 raise InvalidArgument("a key of another conversation")
-            path, reply.expires_at_ms = download_target(self._key, key, now_ms)
-            reply.urls.append(DownloadUrl(key=key, url=self.public_url + path))
+            url, reply.expires_at_ms = self._signer.download_url(key, now_ms)
+            reply.urls.append(DownloadUrl(key=key, url=url))
         return ServerFrame(ref=ref, download_urls=reply)
 
     def check_send(self, send: SendMessage, sender: str) -> None:
@@ -81,7 +75,6 @@ class MediaUrls:
         conversation (kernel.media_urls.check_attachment)."""
         if not send.HasField("media"):
             return
-        self._on()
         media = send.media
         check_ref_bounds(media)
         check_attachment(self._key, media, send.conversation_id, sender)

@@ -26,6 +26,7 @@ from edge.token_check import TokenGenerations
 from edge.websocket_server import close_all, start_websocket_server
 from kernel.clock import Clock, SystemClock
 from kernel.grpc_server import GrpcService, start_grpc_server
+from kernel.media_urls import SignedUrls
 from kernel.ownership import MapWatch
 from protos.router_pb2 import SessionRef
 
@@ -151,7 +152,8 @@ async def start_edge(
         else None
     )
     presence: PresenceSink = reporter if reporter is not None else _NoPresence()
-    media = MediaUrls(config.media_url, config.token_secret) if config.media_url else None
+    signer = SignedUrls(config.media_url, config.token_secret)
+    media = MediaUrls(signer, config.token_secret) if config.media_url else None
     queries = MessagingQueries(
         config.messaging_target,
         config.internal_secret,

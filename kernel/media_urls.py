@@ -139,3 +139,20 @@ def check_attachment(key: bytes, media: MediaRef, conversation_id: int, sender: 
     expected = receipt(key, media.key, media.content_type, media.size_bytes)
     if not media.receipt or not hmac.compare_digest(expected, media.receipt):
         raise NotFound("media not uploaded as described (no or a wrong receipt)")
+
+
+class SignedUrls:
+    """UrlSigner for a blob server that checks hubbub's own HMAC (media.http_server)."""
+
+    __slots__ = ("_key", "public_url")
+
+    def __init__(self, public_url: str, token_secret: str) -> None:
+        self.public_url = public_url.rstrip("/")
+        self._key = media_key(token_secret)
+
+    def upload_url(self, grant: UploadGrant) -> str:
+        return self.public_url + upload_target(self._key, grant)
+
+    def download_url(self, key: str, now_ms: int) -> tuple[str, int]:
+        path, expires = download_target(self._key, key, now_ms)
+        return self.public_url + path, expires
