@@ -32,6 +32,12 @@ class NodeConfig:
     """gRPC-stream port for service clients (0 = any free port)."""
     discovery_port: int = 8767
     """Discovery gRPC port (the admin CLI's target; 0 = any free port)."""
+    media_port: int = 0
+    """Port of the blob server that takes attachment uploads and serves downloads (files under
+    data_dir/media). 0 = any free port: clients learn it from the signed URLs they are given."""
+    media_public_url: str = ""
+    """The blob server's base URL as clients reach it (behind a proxy); empty = http://HOST:PORT
+    of the blob server itself."""
     token_secret: str = ""
     """Secret that signs access tokens; empty = generated once and kept in data_dir/token_secret."""
     store: str = field(default="sqlite", metadata={"choices": STORES})

@@ -21,6 +21,7 @@ from deploy.room_configs import (
 from kernel.clock import Clock
 
 if TYPE_CHECKING:  # the router is imported only by the process that runs it
+    from media import BlobServer
     from protos.router_pb2 import MovePartitionRequest, PartitionOwner
     from router import PushNotifier
 
@@ -113,7 +114,16 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
     from discovery import StaticRegistry, start_discovery
     from edge import start_edge
 
-    edge = await start_edge(edge_config(config, secret, upstream), clock=clock)
+    # The blob server (attachments) runs beside the edge that signs its URLs.
+    blobs = await start_blobs(config, secret, clock)
+    media_url = config.media_public_url or f"http://{config.host}:{blobs.port}"
+    try:
+        edge = await start_edge(
+            edge_config(config, secret, {**upstream, "media_url": media_url}), clock=clock
+        )
+    except BaseException:
+        await blobs.stop()
+        raise
     registry = StaticRegistry.single_node(
         edge_id="edge-1",
         ws_url=edge.ws_url,
@@ -130,11 +140,13 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
         discovery = await start_discovery(discovery_config(config), registry=registry, move_partition=move)
     except BaseException:
         await edge.stop()
+        await blobs.stop()
         raise
 
     async def stop() -> None:
         await discovery.stop()
         await edge.stop()
+        await blobs.stop()
 
     addresses = {
         "ws_url": edge.ws_url,
@@ -160,3 +172,14 @@ def partition_mover(
             await channel.close()
 
     return move
+
+
+async def start_blobs(config: NodeConfig, secret: str, clock: Clock) -> BlobServer:
+    """The embedded blob store (files under data_dir/media) behind its HTTP server."""
+    from kernel.media_urls import SignedUrls
+    from media import LocalBlobStore, start_blob_server
+
+    # The edge signs the URLs clients get (it knows the public base); this store's signer is
+    # for callers in this process, e.g. a retention sweep that hands out nothing.
+    store = LocalBlobStore(config.data_dir / "media", SignedUrls(config.media_public_url, secret))
+    return await start_blob_server(store, secret, config.host, config.media_port, clock)

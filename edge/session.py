@@ -327,8 +327,8 @@ def validate_send(send: SendMessage) -> None:
         raise InvalidArgument(f"clientMsgId longer than {MAX_CLIENT_MSG_ID_CHARS} characters")
     if len(send.content_type) > MAX_CONTENT_TYPE_CHARS:
         raise InvalidArgument(f"contentType longer than {MAX_CONTENT_TYPE_CHARS} characters")
-    if not send.body and not send.payload:
-        raise InvalidArgument("send needs a body or a payload")
+    if not send.body and not send.payload and not send.HasField("media"):
+        raise InvalidArgument("send needs a body, a payload or media")
     if len(send.body) > MAX_BODY_CHARS:
         raise TooLarge(f"body longer than {MAX_BODY_CHARS} characters")
     if len(send.payload) > MAX_PAYLOAD_BYTES:

@@ -110,6 +110,8 @@ MAX_MEDIA_THUMBNAIL_BYTES = 8 * 1024
 """A MediaRef's inline preview image: it rides in the message, so it stays small."""
 MAX_MEDIA_BLURHASH_CHARS = 100
 MAX_MEDIA_FILE_NAME_CHARS = 255
+MAX_MEDIA_REF_BYTES = MAX_MEDIA_THUMBNAIL_BYTES + 2048
+"""A whole serialized MediaRef, as messaging stores it: the thumbnail and every other field."""
 MAX_MEDIA_DOWNLOAD_KEYS = 50
 """Keys in one request_downloads frame."""
 MAX_MEDIA_KEY_CHARS = 128
