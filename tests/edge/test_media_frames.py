@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import orjson
 import pytest
 
 from edge.actions import QueryKind, ToMessaging, ToRouter
+from edge.codec import JSON
 from edge.media import MediaUrls
 from edge.session import Session, SessionSettings
 from kernel.errors import InvalidArgument
@@ -116,3 +118,16 @@ def test_download_urls_are_signed_only_for_keys_of_the_conversation_asked_about(
     assert [url.key for url in reply.urls] == [mine] and reply.urls[0].url.startswith("http://blobs.test/")
     with pytest.raises(InvalidArgument):
         MEDIA.downloads(3, pb.RequestDownloads(conversation_id=42, keys=[new_key(43, "bob")]), T0)
+
+
+def test_the_media_frames_speak_the_json_subprotocol() -> None:
+    asked = {"conversationId": "42", "contentType": "image/png", "sizeBytes": "208"}
+    frame = JSON.decode(orjson.dumps({"ref": "24", "requestUpload": asked}))
+    assert frame.request_upload.size_bytes == 208 and frame.request_upload.conversation_id == 42
+    (reply,) = replies(alice().receive(frame, T0))
+    encoded = orjson.loads(JSON.encode(reply))
+    assert set(encoded["uploadUrl"]) == {"key", "url", "expiresAtMs", "contentType", "sizeBytes"}
+    media = uploaded(new_key(42, "alice"))
+    media.thumbnail = b"\x89PNG"
+    as_json = orjson.loads(JSON.encode(pb.ServerFrame(message=pb.Message(media=media))))
+    assert as_json["message"]["media"]["thumbnail"] == "iVBORw=="
