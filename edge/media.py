@@ -6,6 +6,8 @@ Pure apart from the random key: the clock is passed in (docs/media.md has the wh
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from kernel.blob_store import UrlSigner
 from kernel.errors import InvalidArgument, TooLarge
 from kernel.limits import (
@@ -78,6 +80,12 @@ class MediaUrls:
         media = send.media
         check_ref_bounds(media)
         check_attachment(self._key, media, send.conversation_id, sender)
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL (the web client's policy names the blob server by it)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
 def check_ref_bounds(media: MediaRef) -> None:

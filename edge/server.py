@@ -16,7 +16,7 @@ from edge.connection import EdgeContext, PresenceSink
 from edge.grpc_gateway import gateway_handler
 from edge.hub import Hub
 from edge.inbound_limits import InboundRates, UserLimits
-from edge.media import MediaUrls
+from edge.media import MediaUrls, origin_of
 from edge.messaging_client import MessagingQueries
 from edge.partition_watch import RemoteMapWatch
 from edge.presence_reporter import PresenceReporter
@@ -188,7 +188,12 @@ async def start_edge(
         limits=UserLimits(inbound_rates(config)),
     )
     ws_server = await start_websocket_server(
-        ctx, config.host, config.ws_port, max_size=config.max_frame_bytes, compression=config.ws_compression
+        ctx,
+        config.host,
+        config.ws_port,
+        max_size=config.max_frame_bytes,
+        compression=config.ws_compression,
+        media_origin=origin_of(config.media_url),
     )
     try:
         grpc_service = await start_grpc_server(

@@ -96,6 +96,10 @@ class BlobServer:
             await self._handle(request, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass  # the client went away or stalled: nothing to answer
+        except Exception:  # a bug: the client hears 500, never a traceback; the server serves on
+            log.exception("blob server: request failed")
+            with contextlib.suppress(ConnectionError):
+                await _respond(writer, 500, {"code": "INTERNAL", "message": "internal error"})
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):
