@@ -39,6 +39,12 @@ class NodeConfig:
     discovery_http_port: int = -1
     """Discovery's HTTP endpoint for browsers, `GET /v1/edge?user=..`: 0 = any free port; -1
     (the default) = discovery_port + 1 (8768), or any free port when discovery_port is 0."""
+    media_port: int = 0
+    """Port of the blob server that takes attachment uploads and serves downloads (files under
+    data_dir/media). 0 = any free port: clients learn it from the signed URLs they are given."""
+    media_public_url: str = ""
+    """The blob server's base URL as clients reach it (behind a proxy); empty = http://HOST:PORT
+    of the blob server itself."""
     token_secret: str = ""
     """Secret that signs access tokens; empty = generated once and kept in data_dir/token_secret."""
     store: str = field(default="sqlite", metadata={"choices": STORES})

@@ -93,6 +93,7 @@ def edge_config(config: NodeConfig, secret: str, upstream: Mapping[str, str]) ->
         messaging_target=upstream["messaging_target"],
         presence_target=upstream["presence_target"],
         token_secret=secret,
+        media_url=upstream.get("media_url", ""),
         heartbeat_interval_ms=config.heartbeat_interval_ms,
         heartbeat_timeout_ms=config.heartbeat_timeout_ms,
         send_queue_limit=config.send_queue_limit,

@@ -25,6 +25,7 @@ from kernel.clock import Clock
 
 if TYPE_CHECKING:  # the router is imported only by the process that runs it
     from kernel.messaging_api import AccountsApi, MessagingApi
+    from media import BlobServer
     from protos.router_pb2 import MovePartitionRequest, PartitionOwner
     from router import PushNotifier
 
@@ -149,6 +150,9 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
 
     now = clock.now_ms()
     edges: list[EdgeService] = []
+    # The blob server (attachments) runs beside the edges, which sign its URLs with one key.
+    blobs = await start_blobs(config, secret, clock)
+    media_url = config.media_public_url or f"http://{config.host}:{blobs.port}"
     registry = StaticRegistry(
         [
             NodeInfo("router-1", NodeKind.ROUTER, upstream["router_target"], registered_at_ms=now),
@@ -162,8 +166,9 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
         for service in reversed(edges):
             await service.stop()
         await registry.close()
+        await blobs.stop()
 
-    base = edge_config(config, secret, upstream)
+    base = edge_config(config, secret, {**upstream, "media_url": media_url})
     try:
         for index in range(config.edges):
             edge_id = f"edge-{index + 1}"
@@ -220,3 +225,14 @@ def partition_mover(
             await channel.close()
 
     return move
+
+
+async def start_blobs(config: NodeConfig, secret: str, clock: Clock) -> BlobServer:
+    """The embedded blob store (files under data_dir/media) behind its HTTP server."""
+    from kernel.media_urls import SignedUrls
+    from media import LocalBlobStore, start_blob_server
+
+    # The edge signs the URLs clients get (it knows the public base); this store's signer is
+    # for callers in this process, e.g. a retention sweep that hands out nothing.
+    store = LocalBlobStore(config.data_dir / "media", SignedUrls(config.media_public_url, secret))
+    return await start_blob_server(store, secret, config.host, config.media_port, clock)

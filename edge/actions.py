@@ -34,6 +34,7 @@ class QueryKind(Enum):
     READ_BY = "read_by"
     RESUME = "resume"
     LOG_OUT_EVERYWHERE = "log_out_everywhere"
+    MEDIA_DOWNLOADS = "media_downloads"  # membership from messaging, URLs signed by the edge
 
 
 @dataclass(frozen=True, slots=True)

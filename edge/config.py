@@ -43,6 +43,10 @@ class EdgeConfig:
     """host:port of the Presence service; empty = no presence reporting."""
     token_secret: str = "dev-secret-change-me"
     """HS256 secret shared with messaging, which issues the access tokens."""
+    media_url: str = ""
+    """Public base URL of the blob server (e.g. http://127.0.0.1:8768) that the edge signs
+    upload and download URLs for, with a key derived from token_secret; empty = attachments
+    are off (request_upload answers UNAVAILABLE). See docs/media.md."""
     heartbeat_interval_ms: int = 15_000
     """Advertised in Welcome: clients send a Ping at least this often."""
     heartbeat_timeout_ms: int = 45_000

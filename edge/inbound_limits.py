@@ -31,6 +31,8 @@ CLASS_OF: Mapping[str, LimitClass] = {
     "list_conversations": LimitClass.QUERY,
     "read_by": LimitClass.QUERY,
     "resume": LimitClass.QUERY,
+    "request_upload": LimitClass.QUERY,
+    "request_downloads": LimitClass.QUERY,
     "typing": LimitClass.TYPING,
     "open_direct": LimitClass.GROUP,
     "create_group": LimitClass.GROUP,

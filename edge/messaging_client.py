@@ -10,12 +10,15 @@ from typing import TypeVar
 from grpc import aio
 
 from edge.actions import QueryKind, ToMessaging
+from edge.media import MediaUrls
+from kernel.clock import Clock
 from kernel.errors import RateLimited, Unavailable
 from kernel.grpc_boundary import PEER_KEY, call
 from kernel.grpc_server import internal_channel
 from protos.client_pb2 import ResumeDone, ServerFrame
 from protos.messaging_pb2 import (
     AuthReply,
+    ConversationRequest,
     HistoryRequest,
     ListConversationsRequest,
     LogInRequest,
@@ -90,7 +93,11 @@ class MessagingQueries:
         auth_in_flight: int = AUTH_IN_FLIGHT,
         auth_waiting: int = AUTH_WAITING,
         per_user_in_flight: int = PER_USER_IN_FLIGHT,
+        media: MediaUrls | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self._media = media
+        self._clock = clock
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._per_user_in_flight = per_user_in_flight
         self._lines: dict[str, _Line] = {}  # users with queries here (waiting or in flight)
@@ -199,4 +206,15 @@ class MessagingQueries:
             done = ResumeDone(conversations=len(resumed.pages), has_more=resumed.has_more)
             frames.append(ServerFrame(ref=ref, resume_done=done))
             return frames
+        if query.kind is QueryKind.MEDIA_DOWNLOADS:
+            return [await self._downloads(query)]
         raise AssertionError(f"not a messaging query: {query.kind}")
+
+    async def _downloads(self, query: ToMessaging) -> ServerFrame:
+        """Signed URLs for a member of the conversation only (messaging says NOT_MEMBER)."""
+        if self._messaging is None or self._media is None or self._clock is None:
+            raise Unavailable("media is not configured on this node")
+        asked = query.frame.request_downloads
+        request = ConversationRequest(user_id=query.user_id, conversation_id=asked.conversation_id)
+        await call(self._messaging.GetMembers(request, timeout=QUERY_TIMEOUT_S))
+        return self._media.downloads(query.ref, asked, self._clock.now_ms())

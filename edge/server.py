@@ -20,6 +20,7 @@ from edge.grpc_gateway import gateway_handler
 from edge.hub import Hub
 from edge.inbound_limits import InboundRates, UserLimits
 from edge.load_report import LoadSink, report_load_forever
+from edge.media import MediaUrls, origin_of
 from edge.messaging_client import MessagingQueries
 from edge.partition_watch import RemoteMapWatch
 from edge.presence_reporter import PresenceReporter
@@ -29,6 +30,7 @@ from edge.token_check import TokenGenerations
 from edge.websocket_server import close_all, start_websocket_server
 from kernel.clock import Clock, SystemClock
 from kernel.grpc_server import GrpcService, start_grpc_server
+from kernel.media_urls import SignedUrls
 from kernel.ownership import MapWatch
 from protos.router_pb2 import SessionRef
 
@@ -168,18 +170,23 @@ async def start_edge(
         else None
     )
     presence: PresenceSink = reporter if reporter is not None else _NoPresence()
+    signer = SignedUrls(config.media_url, config.token_secret)
+    media = MediaUrls(signer, config.token_secret) if config.media_url else None
     queries = MessagingQueries(
         config.messaging_target,
         config.internal_secret,
         internal_tls_dir=config.internal_tls_dir,
         auth_in_flight=config.auth_in_flight,
         auth_waiting=config.auth_waiting,
+        media=media,
+        clock=clock,
     )
     settings = SessionSettings(
         edge_id=config.edge_id,
         token_secret=config.token_secret,
         heartbeat_interval_ms=config.heartbeat_interval_ms,
         heartbeat_timeout_ms=config.heartbeat_timeout_ms,
+        media=media,
     )
     ctx = EdgeContext(
         settings=settings,
@@ -199,7 +206,12 @@ async def start_edge(
         limits=UserLimits(inbound_rates(config)),
     )
     ws_server = await start_websocket_server(
-        ctx, config.host, config.ws_port, max_size=config.max_frame_bytes, compression=config.ws_compression
+        ctx,
+        config.host,
+        config.ws_port,
+        max_size=config.max_frame_bytes,
+        compression=config.ws_compression,
+        media_origin=origin_of(config.media_url),
     )
     try:
         grpc_service = await start_grpc_server(

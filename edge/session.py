@@ -24,8 +24,9 @@ from edge.actions import (
 )
 from edge.frames import error_frame, error_from, rate_limited_frame
 from edge.inbound_limits import WHAT, ConnectionLimits, InboundRates, UserLimits, class_of
+from edge.media import MediaUrls, check_download_request
 from edge.validation import check_ranges, trim_trace
-from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated
+from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated, Unavailable
 from kernel.limits import (
     MAX_BODY_CHARS,
     MAX_CLIENT_MSG_ID_CHARS,
@@ -52,7 +53,10 @@ QUERIES = {
     "read_by": QueryKind.READ_BY,
     "resume": QueryKind.RESUME,
     "log_out_everywhere": QueryKind.LOG_OUT_EVERYWHERE,
+    "request_downloads": QueryKind.MEDIA_DOWNLOADS,
 }
+LOCAL = frozenset({"request_upload"})
+"""Frames the edge answers itself, with no service call (it signs the upload URL)."""
 
 
 class State(Enum):
@@ -68,6 +72,8 @@ class SessionSettings:
     token_secret: str
     heartbeat_interval_ms: int
     heartbeat_timeout_ms: int
+    media: MediaUrls | None = None
+    """Signs media URLs; None = attachments are off (UNAVAILABLE)."""
 
 
 class Session:
@@ -125,7 +131,7 @@ class Session:
             if self._early is not None and self._hold_early(frame):
                 return []
             return [Reply(error_frame(frame.ref, ErrorCode.UNAUTHENTICATED, "wait for the welcome"))]
-        if kind in ROUTED or kind in QUERIES:
+        if kind in ROUTED or kind in QUERIES or kind in LOCAL:
             limited = self._rate_limit(frame.ref, kind, now_ms)
             if limited is not None:
                 return limited
@@ -137,6 +143,8 @@ class Session:
             return self._routed(frame, kind, now_ms)
         if kind in QUERIES:
             return self._query(frame, QUERIES[kind])
+        if kind == "request_upload":
+            return self._upload(frame, now_ms)
         if kind == "hello":
             return [Reply(error_frame(frame.ref, ErrorCode.INVALID_ARGUMENT, "already authenticated"))]
         return [Reply(error_frame(frame.ref, ErrorCode.BAD_FRAME, "unknown or empty frame kind"))]
@@ -250,6 +258,8 @@ class Session:
         try:
             if kind == "send":
                 validate_send(frame.send)  # ids were checked with every kind's (check_ranges)
+                if frame.send.HasField("media"):
+                    self._media().check_send(frame.send, self.user_id)
         except HubbubError as exc:
             return [Reply(error_from(frame.ref, exc))]
         if frame.trace:
@@ -270,7 +280,24 @@ class Session:
         message = f"too many {WHAT[limit_class]}: retry after {verdict.retry_after_ms} ms"
         return [Reply(rate_limited_frame(ref, message, verdict.retry_after_ms))]
 
+    def _media(self) -> MediaUrls:
+        if self.settings.media is None:
+            raise Unavailable("media is not configured on this node")
+        return self.settings.media
+
+    def _upload(self, frame: ClientFrame, now_ms: int) -> list[Action]:
+        try:
+            return [Reply(self._media().upload(frame.ref, self.user_id, frame.request_upload, now_ms))]
+        except HubbubError as exc:
+            return [Reply(error_from(frame.ref, exc))]
+
     def _query(self, frame: ClientFrame, kind: QueryKind) -> list[Action]:
+        if kind is QueryKind.MEDIA_DOWNLOADS:
+            try:
+                self._media()
+                check_download_request(frame.request_downloads)
+            except HubbubError as exc:
+                return [Reply(error_from(frame.ref, exc))]
         return [ToMessaging(kind, frame.ref, self.user_id, frame)]
 
     def _fail(self, ref: int, error: HubbubError) -> list[Action]:
@@ -300,8 +327,8 @@ def validate_send(send: SendMessage) -> None:
         raise InvalidArgument(f"clientMsgId longer than {MAX_CLIENT_MSG_ID_CHARS} characters")
     if len(send.content_type) > MAX_CONTENT_TYPE_CHARS:
         raise InvalidArgument(f"contentType longer than {MAX_CONTENT_TYPE_CHARS} characters")
-    if not send.body and not send.payload:
-        raise InvalidArgument("send needs a body or a payload")
+    if not send.body and not send.payload and not send.HasField("media"):
+        raise InvalidArgument("send needs a body, a payload or media")
     if len(send.body) > MAX_BODY_CHARS:
         raise TooLarge(f"body longer than {MAX_BODY_CHARS} characters")
     if len(send.payload) > MAX_PAYLOAD_BYTES:

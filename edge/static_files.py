@@ -33,6 +33,16 @@ SECURITY_HEADERS = (
 )
 
 
+def security_headers(media_origin: str) -> tuple[tuple[str, str], ...]:
+    """SECURITY_HEADERS, letting the page upload to and show images from the blob server at
+    `media_origin` (scheme://host:port; empty = no attachments, the plain policy)."""
+    if not media_origin:
+        return SECURITY_HEADERS
+    policy = CONTENT_SECURITY_POLICY.replace("img-src 'self' data:", f"img-src 'self' data: {media_origin}")
+    policy = policy.replace("connect-src 'self'", f"connect-src 'self' {media_origin}")
+    return (("Content-Security-Policy", policy), *SECURITY_HEADERS[1:])
+
+
 @dataclass(frozen=True, slots=True)
 class StaticReply:
     status: int
@@ -54,10 +64,11 @@ def load_web_files() -> dict[str, bytes]:
 class WebFiles:
     """Answers GET requests for the web client; anything not in the fixed set is 404."""
 
-    __slots__ = ("_files",)
+    __slots__ = ("_files", "_headers")
 
-    def __init__(self, files: dict[str, bytes] | None = None) -> None:
+    def __init__(self, files: dict[str, bytes] | None = None, media_origin: str = "") -> None:
         self._files = load_web_files() if files is None else files
+        self._headers = security_headers(media_origin)
 
     def reply(self, method: str, target: str) -> StaticReply:
         if method != "GET":
@@ -67,7 +78,7 @@ class WebFiles:
         if name is None or body is None:
             return _text(404, "not found\n")
         content_type = CONTENT_TYPES["." + name.rsplit(".", 1)[-1]]
-        return StaticReply(200, (("Content-Type", content_type), *SECURITY_HEADERS), body)
+        return StaticReply(200, (("Content-Type", content_type), *self._headers), body)
 
 
 def file_name(target: str) -> str | None:

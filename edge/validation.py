@@ -86,6 +86,10 @@ _CHECKS: dict[str, Callable[[ClientFrame], None]] = {
     "read_by": _read_by,
     "resume": lambda f: _cursors(f.resume.cursors, "resume"),
     "list_conversations": _list_conversations,
+    "request_upload": lambda f: _id(f.request_upload.conversation_id, "requestUpload conversationId"),
+    "request_downloads": lambda f: _id(
+        f.request_downloads.conversation_id, "requestDownloads conversationId"
+    ),
 }
 """Frame kinds with no id or number to check (hello, ping, open_direct, create_group,
 contact, goodbye) are absent; limits that are clamped (page sizes) are not refused."""

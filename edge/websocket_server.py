@@ -125,7 +125,7 @@ def select_subprotocol(_: ServerConnection, offered: Sequence[Subprotocol]) -> S
 
 
 async def start_websocket_server(
-    ctx: EdgeContext, host: str, port: int, *, max_size: int, compression: bool
+    ctx: EdgeContext, host: str, port: int, *, max_size: int, compression: bool, media_origin: str = ""
 ) -> Server:
     async def handler(ws: ServerConnection) -> None:
         assert isinstance(ws, DirectServerConnection)
@@ -158,7 +158,7 @@ async def start_websocket_server(
         ping_interval=None,  # liveness is the protocol's own Ping/heartbeat_timeout
         close_timeout=CLOSE_TIMEOUT_S,
         create_connection=DirectServerConnection,
-        process_request=web_client_responder(WebFiles()),
+        process_request=web_client_responder(WebFiles(media_origin=media_origin)),
         logger=_library_log,
     )
 

@@ -92,3 +92,38 @@ MAX_NODE_ID_CHARS = 128
 """An edge assignment's `previous_edge_id` (a node id)."""
 MAX_HTTP_REQUEST_BYTES = 8_192
 """Discovery's HTTP endpoint: a request line and headers beyond this are refused (431)."""
+# ------------------------------------------------------------------ media (docs/media.md)
+MEDIA_TYPES: frozenset[str] = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "video/mp4",
+        "video/webm",
+        "audio/mpeg",
+        "audio/ogg",
+        "audio/mp4",
+        "application/pdf",
+        "text/plain",
+    }
+)
+"""The content types an upload may declare; the blob server stores and serves only these, so a
+browser never gets an HTML or script object from hubbub's origin."""
+MAX_MEDIA_BYTES = 100 * 1024 * 1024
+"""The largest object one upload URL allows (100 MiB): declared, and counted while the body
+streams in."""
+MAX_MEDIA_THUMBNAIL_BYTES = 8 * 1024
+"""A MediaRef's inline preview image: it rides in the message, so it stays small."""
+MAX_MEDIA_BLURHASH_CHARS = 100
+MAX_MEDIA_FILE_NAME_CHARS = 255
+MAX_MEDIA_REF_BYTES = MAX_MEDIA_THUMBNAIL_BYTES + 2048
+"""A whole serialized MediaRef, as messaging stores it: the thumbnail and every other field."""
+MAX_MEDIA_DOWNLOAD_KEYS = 50
+"""Keys in one request_downloads frame."""
+MAX_MEDIA_KEY_CHARS = 128
+"""An object key as the server makes it (conversation/user/random)."""
+MEDIA_UPLOAD_TTL_MS = 5 * 60_000
+"""How long an upload URL is good for."""
+MEDIA_DOWNLOAD_TTL_MS = 10 * 60_000
+"""How long a download URL is good for; ask again for a fresh one."""

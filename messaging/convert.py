@@ -82,6 +82,8 @@ def fill_message(target: client_pb2.Message, message: StoredMessage) -> None:
     if message.payload:
         target.payload = message.payload
     target.sent_at_ms = message.sent_at_ms
+    if message.media:
+        target.media.ParseFromString(message.media)
 
 
 def append_reply(results: Iterable[AppendOutcome | HubbubError]) -> messaging_pb2.AppendReply:
@@ -189,6 +191,7 @@ def send_items_from_pb(items: Iterable[messaging_pb2.AppendItem]) -> list[SendIt
             SendItem(
                 item.sender_id, item.sender_device, m.conversation_id, m.client_msg_id,
                 m.content_type, m.body, m.payload, item.owner_epoch,
+                m.media.SerializeToString() if m.HasField("media") else b"",
             )
         )  # fmt: skip
     return out
@@ -205,6 +208,7 @@ def send_item_from_pb(item: messaging_pb2.AppendItem) -> SendItem:
         body=message.body,
         payload=message.payload,
         owner_epoch=item.owner_epoch,
+        media=message.media.SerializeToString() if message.HasField("media") else b"",
     )
 
 

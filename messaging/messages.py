@@ -51,6 +51,8 @@ class SendItem:
     payload: bytes
     owner_epoch: int = 0
     """The sending router's epoch for the conversation's partition (0 = unfenced)."""
+    media: bytes = b""
+    """A serialized MediaRef the edge checked (the sender's upload, for this conversation)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +119,7 @@ class Messages:
             try:
                 if not _valid_id(item.conversation_id):
                     raise InvalidArgument(f"conversationId out of range (at most {MAX_ID})")
-                validate(item.client_msg_id, item.content_type, item.body, item.payload)
+                validate(item.client_msg_id, item.content_type, item.body, item.payload, item.media)
             except HubbubError as exc:
                 results[index] = exc
                 continue
@@ -129,6 +131,7 @@ class Messages:
                 NewMessage(
                     item.conversation_id, item.sender_id, item.sender_device, item.client_msg_id,
                     item.content_type, item.body, item.payload, next_id(), now, item.owner_epoch,
+                    item.media,
                 )
             )  # fmt: skip
             slots.append(index)

@@ -69,6 +69,8 @@ class NewMessage:
     message_id: int
     sent_at_ms: int
     owner_epoch: int = 0
+    media: bytes = b""
+    """A serialized client MediaRef (an attachment in the blob store); empty = none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,8 @@ class StoredMessage:
     body: str
     payload: bytes
     sent_at_ms: int
+    media: bytes = b""
+    """A serialized client MediaRef; empty = none."""
 
 
 @dataclass(frozen=True, slots=True)

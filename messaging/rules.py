@@ -17,6 +17,7 @@ from kernel.limits import (
     MAX_CONTENT_TYPE_CHARS,
     MAX_DISPLAY_NAME_CHARS,
     MAX_GROUP_MEMBERS,
+    MAX_MEDIA_REF_BYTES,
     MAX_PAGE_LIMIT,
     MAX_PASSWORD_CHARS,
     MAX_RESUME_LIMIT,
@@ -30,7 +31,9 @@ _USER_ID = re.compile(USER_ID_PATTERN)
 
 
 # ------------------------------------------------------------------ messages
-def validate_send(client_msg_id: str, content_type: str, body: str, payload: bytes) -> None:
+def validate_send(
+    client_msg_id: str, content_type: str, body: str, payload: bytes, media: bytes = b""
+) -> None:
     """A message worth storing: an idempotency key, a bounded body, something to say."""
     if not 1 <= len(client_msg_id) <= MAX_CLIENT_MSG_ID_CHARS:
         raise InvalidArgument(f"clientMsgId must be 1..{MAX_CLIENT_MSG_ID_CHARS} characters")
@@ -38,8 +41,10 @@ def validate_send(client_msg_id: str, content_type: str, body: str, payload: byt
         raise InvalidArgument(f"contentType must be at most {MAX_CONTENT_TYPE_CHARS} characters")
     if len(body) > MAX_BODY_CHARS:
         raise TooLarge(f"body must be at most {MAX_BODY_CHARS} characters")
-    if not body and not payload:
-        raise InvalidArgument("a message needs a body or a payload")
+    if len(media) > MAX_MEDIA_REF_BYTES:
+        raise TooLarge(f"media reference must be at most {MAX_MEDIA_REF_BYTES} bytes")
+    if not body and not payload and not media:
+        raise InvalidArgument("a message needs a body, a payload or media")
 
 
 # ------------------------------------------------------------------ accounts

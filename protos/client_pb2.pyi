@@ -157,6 +157,7 @@ class Message(_message.Message):
     BODY_FIELD_NUMBER: _builtins.int
     PAYLOAD_FIELD_NUMBER: _builtins.int
     SENT_AT_MS_FIELD_NUMBER: _builtins.int
+    MEDIA_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.int
     seq: _builtins.int
     message_id: _builtins.int
@@ -172,6 +173,10 @@ class Message(_message.Message):
     """opaque bytes (for end-to-end encrypted clients)"""
     sent_at_ms: _builtins.int
     """server time when stored"""
+    @_builtins.property
+    def media(self) -> Global___MediaRef:
+        """an attachment in the object store (docs/media.md)"""
+
     def __init__(
         self,
         *,
@@ -185,14 +190,71 @@ class Message(_message.Message):
         body: _builtins.str = ...,
         payload: _builtins.bytes = ...,
         sent_at_ms: _builtins.int = ...,
+        media: Global___MediaRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["media", b"media"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "client_msg_id", b"client_msg_id", "content_type", b"content_type", "conversation_id", b"conversation_id", "message_id", b"message_id", "payload", b"payload", "sender_device", b"sender_device", "sender_id", b"sender_id", "sent_at_ms", b"sent_at_ms", "seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "client_msg_id", b"client_msg_id", "content_type", b"content_type", "conversation_id", b"conversation_id", "media", b"media", "message_id", b"message_id", "payload", b"payload", "sender_device", b"sender_device", "sender_id", b"sender_id", "sent_at_ms", b"sent_at_ms", "seq", b"seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Message: _TypeAlias = Message  # noqa: Y015
+
+@_typing.final
+class MediaRef(_message.Message):
+    """An attachment: an object the sender uploaded through a signed URL (RequestUpload), never
+    the bytes themselves. Bounds in kernel/limits.py (MAX_MEDIA_*).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    RECEIPT_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    DURATION_MS_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    THUMBNAIL_FIELD_NUMBER: _builtins.int
+    BLURHASH_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """the object key UploadUrl gave"""
+    content_type: _builtins.str
+    """as declared when asking for the upload URL"""
+    size_bytes: _builtins.int
+    receipt: _builtins.str
+    """the blob server's answer to the upload: proof it is stored"""
+    width: _builtins.int
+    """images and video, as the client gives them (0 = unknown)"""
+    height: _builtins.int
+    duration_ms: _builtins.int
+    """audio and video"""
+    file_name: _builtins.str
+    thumbnail: _builtins.bytes
+    """a small preview image, at most MAX_MEDIA_THUMBNAIL_BYTES"""
+    blurhash: _builtins.str
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        content_type: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        receipt: _builtins.str = ...,
+        width: _builtins.int = ...,
+        height: _builtins.int = ...,
+        duration_ms: _builtins.int = ...,
+        file_name: _builtins.str = ...,
+        thumbnail: _builtins.bytes = ...,
+        blurhash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blurhash", b"blurhash", "content_type", b"content_type", "duration_ms", b"duration_ms", "file_name", b"file_name", "height", b"height", "key", b"key", "receipt", b"receipt", "size_bytes", b"size_bytes", "thumbnail", b"thumbnail", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MediaRef: _TypeAlias = MediaRef  # noqa: Y015
 
 @_typing.final
 class Member(_message.Message):
@@ -363,6 +425,8 @@ class ClientFrame(_message.Message):
     GOODBYE_FIELD_NUMBER: _builtins.int
     CONTACT_FIELD_NUMBER: _builtins.int
     LOG_OUT_EVERYWHERE_FIELD_NUMBER: _builtins.int
+    REQUEST_UPLOAD_FIELD_NUMBER: _builtins.int
+    REQUEST_DOWNLOADS_FIELD_NUMBER: _builtins.int
     ref: _builtins.int
     """client-chosen; echoed in the reply, ack or error"""
     @_builtins.property
@@ -401,6 +465,10 @@ class ClientFrame(_message.Message):
     def contact(self) -> Global___ContactRequest: ...
     @_builtins.property
     def log_out_everywhere(self) -> Global___LogOutEverywhere: ...
+    @_builtins.property
+    def request_upload(self) -> Global___RequestUpload: ...
+    @_builtins.property
+    def request_downloads(self) -> Global___RequestDownloads: ...
     def __init__(
         self,
         *,
@@ -422,16 +490,74 @@ class ClientFrame(_message.Message):
         goodbye: Global___Goodbye | None = ...,
         contact: Global___ContactRequest | None = ...,
         log_out_everywhere: Global___LogOutEverywhere | None = ...,
+        request_upload: Global___RequestUpload | None = ...,
+        request_downloads: Global___RequestDownloads | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "read", b"read", "read_by", b"read_by", "resume", b"resume", "send", b"send", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "read", b"read", "read_by", b"read_by", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "read", b"read", "read_by", b"read_by", "ref", b"ref", "resume", b"resume", "send", b"send", "trace", b"trace", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "read", b"read", "read_by", b"read_by", "ref", b"ref", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "trace", b"trace", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "send", "delivered", "read", "typing", "resume", "history", "ping", "open_direct", "create_group", "update_group", "list_conversations", "read_by", "goodbye", "contact", "log_out_everywhere"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "send", "delivered", "read", "typing", "resume", "history", "ping", "open_direct", "create_group", "update_group", "list_conversations", "read_by", "goodbye", "contact", "log_out_everywhere", "request_upload", "request_downloads"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___ClientFrame: _TypeAlias = ClientFrame  # noqa: Y015
+
+@_typing.final
+class RequestUpload(_message.Message):
+    """Ask for a signed URL to upload one object for a message in `conversation_id`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    conversation_id: _builtins.int
+    content_type: _builtins.str
+    """from the allow-list (docs/media.md)"""
+    size_bytes: _builtins.int
+    """exactly the bytes the upload will carry"""
+    def __init__(
+        self,
+        *,
+        conversation_id: _builtins.int = ...,
+        content_type: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "conversation_id", b"conversation_id", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestUpload: _TypeAlias = RequestUpload  # noqa: Y015
+
+@_typing.final
+class RequestDownloads(_message.Message):
+    """Ask for signed download URLs of objects referenced by messages of `conversation_id`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    KEYS_FIELD_NUMBER: _builtins.int
+    conversation_id: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """at most MAX_MEDIA_DOWNLOAD_KEYS"""
+
+    def __init__(
+        self,
+        *,
+        conversation_id: _builtins.int = ...,
+        keys: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_id", b"conversation_id", "keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestDownloads: _TypeAlias = RequestDownloads  # noqa: Y015
 
 @_typing.final
 class Credentials(_message.Message):
@@ -507,12 +633,17 @@ class SendMessage(_message.Message):
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     BODY_FIELD_NUMBER: _builtins.int
     PAYLOAD_FIELD_NUMBER: _builtins.int
+    MEDIA_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.int
     client_msg_id: _builtins.str
     """idempotency key, unique per sender"""
     content_type: _builtins.str
     body: _builtins.str
     payload: _builtins.bytes
+    @_builtins.property
+    def media(self) -> Global___MediaRef:
+        """an attachment uploaded before (body may then be empty)"""
+
     def __init__(
         self,
         *,
@@ -521,10 +652,11 @@ class SendMessage(_message.Message):
         content_type: _builtins.str = ...,
         body: _builtins.str = ...,
         payload: _builtins.bytes = ...,
+        media: Global___MediaRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["media", b"media"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "client_msg_id", b"client_msg_id", "content_type", b"content_type", "conversation_id", b"conversation_id", "payload", b"payload"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "client_msg_id", b"client_msg_id", "content_type", b"content_type", "conversation_id", b"conversation_id", "media", b"media", "payload", b"payload"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -954,6 +1086,8 @@ class ServerFrame(_message.Message):
     CURSORS_STORED_FIELD_NUMBER: _builtins.int
     LOGGED_OUT_FIELD_NUMBER: _builtins.int
     RECONNECT_FIELD_NUMBER: _builtins.int
+    UPLOAD_URL_FIELD_NUMBER: _builtins.int
+    DOWNLOAD_URLS_FIELD_NUMBER: _builtins.int
     ref: _builtins.int
     """echoes ClientFrame.ref on replies; 0 on pushes"""
     @_builtins.property
@@ -994,6 +1128,10 @@ class ServerFrame(_message.Message):
     def logged_out(self) -> Global___LoggedOut: ...
     @_builtins.property
     def reconnect(self) -> Global___Reconnect: ...
+    @_builtins.property
+    def upload_url(self) -> Global___UploadUrl: ...
+    @_builtins.property
+    def download_urls(self) -> Global___DownloadUrls: ...
     def __init__(
         self,
         *,
@@ -1017,16 +1155,104 @@ class ServerFrame(_message.Message):
         cursors_stored: Global___CursorsStored | None = ...,
         logged_out: Global___LoggedOut | None = ...,
         reconnect: Global___Reconnect | None = ...,
+        upload_url: Global___UploadUrl | None = ...,
+        download_urls: Global___DownloadUrls | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored", "logged_out", "reconnect"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored", "logged_out", "reconnect", "upload_url", "download_urls"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___ServerFrame: _TypeAlias = ServerFrame  # noqa: Y015
+
+@_typing.final
+class UploadUrl(_message.Message):
+    """The answer to request_upload: PUT exactly size_bytes with this Content-Type to `url` before
+    `expires_at_ms`; the response body is JSON {"key", "receipt"} to put in the MediaRef.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    url: _builtins.str
+    expires_at_ms: _builtins.int
+    content_type: _builtins.str
+    size_bytes: _builtins.int
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        url: _builtins.str = ...,
+        expires_at_ms: _builtins.int = ...,
+        content_type: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "expires_at_ms", b"expires_at_ms", "key", b"key", "size_bytes", b"size_bytes", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadUrl: _TypeAlias = UploadUrl  # noqa: Y015
+
+@_typing.final
+class DownloadUrl(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    url: _builtins.str
+    """GET before expires_at_ms"""
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DownloadUrl: _TypeAlias = DownloadUrl  # noqa: Y015
+
+@_typing.final
+class DownloadUrls(_message.Message):
+    """The answer to request_downloads, one URL per key asked for, in the same order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    URLS_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
+    conversation_id: _builtins.int
+    expires_at_ms: _builtins.int
+    @_builtins.property
+    def urls(self) -> _containers.RepeatedCompositeFieldContainer[Global___DownloadUrl]: ...
+    def __init__(
+        self,
+        *,
+        conversation_id: _builtins.int = ...,
+        urls: _abc.Iterable[Global___DownloadUrl] | None = ...,
+        expires_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_id", b"conversation_id", "expires_at_ms", b"expires_at_ms", "urls", b"urls"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DownloadUrls: _TypeAlias = DownloadUrls  # noqa: Y015
 
 @_typing.final
 class Welcome(_message.Message):

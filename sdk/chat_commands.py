@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from kernel.errors import HubbubError, NotFound
 from protos import client_pb2 as pb
 from sdk import chat_view as view
+from sdk import media_transfer
 from sdk.chat_state import ChatState
 from sdk.client import ChatClient
 from sdk.events import ConnectionChanged, ConnectionState, Event
@@ -140,7 +141,26 @@ class TerminalChat:
             "/rename": self._rename,
             "/owner": self._owner,
             "/leave": self._leave,
+            "/attach": self._attach,
+            "/save": self._save,
         }
+
+    async def _attach(self, rest: str) -> None:
+        path, _, caption = rest.partition(" ")
+        if not path or not self.current:
+            self.write("-- usage: /attach PATH [caption], in a conversation")
+            return
+        sent = await media_transfer.attach(self.client, self.current, path, caption.strip())
+        self.state.note_own(self.current, sent.seq)
+        self.write(view.sent_line(sent.seq, sent.duplicate))
+
+    async def _save(self, rest: str) -> None:
+        key, _, target = rest.partition(" ")
+        if not key or not self.current:
+            self.write("-- usage: /save KEY [PATH], in the conversation of the message")
+            return
+        path, size = await media_transfer.save(self.client, self.current, key, target.strip())
+        self.write(f"-- saved {size:,} bytes to {path}")
 
     async def _help(self, rest: str) -> None:
         self.write(view.HELP)

@@ -20,6 +20,8 @@ COMMANDS = (
     ("/owner USER", "hand ownership of this group to USER (the owner must, before leaving)"),
     ("/leave", "leave this group"),
     ("/read", "mark everything here read"),
+    ("/attach PATH [caption]", "send a file (an image, video, audio, PDF or text file)"),
+    ("/save KEY [PATH]", "download an attachment of this conversation"),
     ("/help", "this list"),
     ("/quit", "leave the chat (or Ctrl-D)"),
 )
@@ -39,7 +41,14 @@ def clock(ms: int) -> str:
 
 def message_line(message: pb.Message, label: str, me: str) -> str:
     who = "you" if message.sender_id == me else message.sender_id
-    return f"[{clock(message.sent_at_ms)} {label} #{message.seq}] {who}: {message.body}"
+    line = f"[{clock(message.sent_at_ms)} {label} #{message.seq}] {who}: {message.body}"
+    return line + attachment(message.media) if message.HasField("media") else line
+
+
+def attachment(media: pb.MediaRef) -> str:
+    """How an attachment shows in a message line: what it is, and how to fetch it."""
+    name = media.file_name or media.content_type
+    return f" [file: {name}, {media.content_type}, {media.size_bytes:,} bytes; /save {media.key}]"
 
 
 def sent_line(seq: int, duplicate: bool) -> str:

@@ -211,14 +211,17 @@ class ChatClient:
         client_msg_id: str | None = None,
         content_type: str = "text/plain",
         payload: bytes = b"",
+        media: pb.MediaRef | None = None,
     ) -> pb.Sent:
-        """Store a message durably. Retried with the same client_msg_id, so it is stored once."""
+        """Store a message durably. Retried with the same client_msg_id, so it is stored once.
+        `media`: an attachment uploaded before (sdk.media_transfer.attach does both)."""
         send = pb.SendMessage(
             conversation_id=conversation_id,
             client_msg_id=client_msg_id or uuid.uuid4().hex,
             content_type=content_type,
             body=body,
             payload=payload,
+            media=media,
         )
         reply = await self._request(pb.ClientFrame(send=send), retry=True)
         return _expect(reply, "sent").sent
@@ -283,6 +286,19 @@ class ChatClient:
         )
         frame = pb.ClientFrame(list_conversations=listing)
         return _expect(await self._request(frame, retry=True), "conversations").conversations
+
+    async def request_upload(self, conversation_id: int, content_type: str, size_bytes: int) -> pb.UploadUrl:
+        """A signed URL to PUT one attachment to (docs/media.md)."""
+        asked = pb.RequestUpload(
+            conversation_id=conversation_id, content_type=content_type, size_bytes=size_bytes
+        )
+        reply = await self._request(pb.ClientFrame(request_upload=asked), retry=True)
+        return _expect(reply, "upload_url").upload_url
+
+    async def download_urls(self, conversation_id: int, keys: list[str]) -> pb.DownloadUrls:
+        asked = pb.RequestDownloads(conversation_id=conversation_id, keys=keys)
+        reply = await self._request(pb.ClientFrame(request_downloads=asked), retry=True)
+        return _expect(reply, "download_urls").download_urls
 
     async def read_by(self, conversation_id: int, seq: int) -> pb.ReadByReply:
         frame = pb.ClientFrame(read_by=pb.ReadBy(conversation_id=conversation_id, seq=seq))

@@ -347,6 +347,7 @@ async function pumpSends() {
   try {
     for (let item = nextPending(); item && conn?.online; item = nextPending()) {
       const body = { conversationId: item.conversationId, clientMsgId: item.clientMsgId, contentType: "text/plain", body: item.body };
+      if (item.media) body.media = item.media;
       try {
         store.acked((await conn.request("send", body)).sent);
       } catch (error) {
@@ -361,6 +362,44 @@ async function pumpSends() {
   } finally {
     pumping = false;
   }
+}
+
+// An attachment goes to the blob server by a signed URL (docs/media.md), then its message is
+// queued like any other send. Images carry their size, so the recipient's preview can reserve it.
+async function attachFile(file) {
+  const conversationId = openId;
+  if (!file || !conversationId) return;
+  try {
+    const asked = { conversationId, contentType: file.type, sizeBytes: String(file.size) };
+    const granted = (await conn.request("requestUpload", asked)).uploadUrl;
+    const put = await fetch(granted.url, { method: "PUT", headers: { "Content-Type": file.type }, body: file });
+    const answer = await put.json().catch(() => ({ code: "UNAVAILABLE", message: `upload failed (${put.status})` }));
+    if (!put.ok) throw answer;
+    const media = { key: granted.key, contentType: file.type, sizeBytes: String(file.size), receipt: answer.receipt, fileName: file.name.slice(0, 255) };
+    if (file.type.startsWith("image/")) {
+      const bitmap = await createImageBitmap(file).catch(() => null);
+      if (bitmap) Object.assign(media, { width: bitmap.width, height: bitmap.height });
+      bitmap?.close();
+    }
+    store.addPending(conversationId, crypto.randomUUID(), "", media);
+    pumpSends();
+  } catch (error) {
+    toast(errorText(error));
+  }
+  render();
+}
+
+// Download URLs are short-lived (10 min): one request per key, reused while it is fresh.
+const mediaUrls = new Map();
+function mediaUrl(conversationId, key) {
+  const known = mediaUrls.get(key);
+  if (known && known.freshUntil > Date.now()) return known.url;
+  const url = conn
+    .request("requestDownloads", { conversationId, keys: [key] })
+    .then((reply) => reply.downloadUrls.urls[0].url);
+  mediaUrls.set(key, { url, freshUntil: Date.now() + 8 * 60_000 });
+  url.catch(() => mediaUrls.delete(key));
+  return url;
 }
 
 const nextPending = () => [...store.pending.values()].find((item) => !item.failed);
@@ -462,6 +501,10 @@ function wireForms() {
     }
   });
   $("composer-text").addEventListener("input", composerInput);
+  $("composer-file").addEventListener("change", (e) => {
+    attachFile(e.target.files[0]);
+    e.target.value = "";
+  });
   $("messages").addEventListener("scroll", async () => {
     const conv = store?.conversations.get(openId);
     if (!conv || $("messages").scrollTop > 40 || !conv.hasOlder) return;
@@ -477,6 +520,7 @@ function wireForms() {
 const actions = {
   open: (id) => openConversation(id),
   readBy: (conv, message) => showReadBy(conv, message),
+  mediaUrl: (conv, key) => mediaUrl(conv.id, key),
   removeMember: (conv, userId) => conversationChange("updateGroup", { conversationId: conv.id, removeMember: userId }),
 };
 

@@ -120,8 +120,9 @@ export class ChatStore {
     return seqs.length ? seqs.reduce((a, b) => (a < b ? a : b)) : 0n;
   }
 
-  addPending(conversationId, clientMsgId, body) {
-    const item = { clientMsgId, conversationId, body, failed: null };
+  // `media`: an attachment already uploaded (its MediaRef), sent with the message.
+  addPending(conversationId, clientMsgId, body, media = null) {
+    const item = { clientMsgId, conversationId, body, media, failed: null };
     this.pending.set(clientMsgId, item);
     return item;
   }
@@ -144,6 +145,7 @@ export class ChatStore {
         clientMsgId: sent.clientMsgId,
         body: item.body,
         sentAtMs: sent.sentAtMs,
+        ...(item.media ? { media: item.media } : {}),
       },
       { viewing: true },
     );

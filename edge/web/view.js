@@ -83,15 +83,32 @@ function messageRow(store, conv, message, group, actions) {
     "li",
     { class: mine ? "message mine" : "message", "data-seq": message.seq, "data-sender": message.senderId },
     group && !mine ? el("span", { class: "sender" }, message.senderId) : "",
+    message.media ? attachment(conv, message.media, actions) : "",
     el("span", { class: "body" }, message.body || ""),
     meta,
   );
 }
 
+// An image shows as a preview once its signed URL is in; any other file is a link to it.
+function attachment(conv, media, actions) {
+  const name = media.fileName || media.contentType;
+  if (media.contentType.startsWith("image/")) {
+    const img = el("img", { class: "attachment", alt: name, width: media.width, height: media.height });
+    actions.mediaUrl(conv, media.key).then((url) => img.setAttribute("src", url), () => {});
+    return img;
+  }
+  const link = el("a", { class: "attachment", href: "#", title: media.contentType }, `📎 ${name}`);
+  link.addEventListener("click", (e) => {
+    e.preventDefault();
+    actions.mediaUrl(conv, media.key).then((url) => window.open(url, "_blank", "noopener"), () => {});
+  });
+  return link;
+}
+
 function pendingRow(item) {
   const state = item.failed ? "failed" : "pending";
   const tick = el("span", { class: "tick", "data-state": state, title: item.failed || "sending" }, item.failed ? "!" : "…");
-  return el("li", { class: "message mine", "data-pending": item.clientMsgId }, el("span", { class: "body" }, item.body), el("span", { class: "meta" }, tick));
+  return el("li", { class: "message mine", "data-pending": item.clientMsgId }, el("span", { class: "body" }, item.body || item.media?.fileName || ""), el("span", { class: "meta" }, tick));
 }
 
 function renderMembers(store, conv, actions) {

@@ -50,7 +50,7 @@ class MemoryLog(MemoryData):
             cid = new.conversation_id
             stored = StoredMessage(
                 cid, seq, new.message_id, new.sender_id, new.sender_device,
-                new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms,
+                new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms, new.media,
             )  # fmt: skip
             by_conversation[cid].append(stored)
             dedupe[(new.sender_id, new.client_msg_id)] = stored

@@ -16,7 +16,7 @@ T = TypeVar("T")
 def size_lower_bound(message: StoredMessage) -> int:
     """Never more than the message's encoded size (a character is at least one UTF-8 byte), so
     stopping on it never leaves out a row that the exact cut would keep."""
-    return len(message.body) + len(message.payload)
+    return len(message.body) + len(message.payload) + len(message.media)
 
 
 def summary_lower_bound(summary: ConversationSummary) -> int:

@@ -23,11 +23,11 @@ from messaging.store.own_messages import own_runs
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, message_id, sender_id, sender_device, client_msg_id, "
-    "content_type, body, payload, sent_at_ms"
+    "content_type, body, payload, sent_at_ms, media"
 )
 _BY_DEDUPE_KEY = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_msg_id = ?"
 _INSERT_COLUMNS = f"{MESSAGE_COLUMNS}, epoch"
-_MESSAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_MESSAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # One statement per chunk (not executemany): sqlite3 drops the GIL around every step, and one
 # step per row means one GIL hand-off per row while the event loop thread wants it too.
 _CHUNKS = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
@@ -80,7 +80,7 @@ _CACHE_LIMIT = 200_000
 
 AppendResult = list[AppendOutcome] | HubbubError
 _Key = tuple[str, str]
-_Row = tuple[int, int, int, str, str, str, str, str, bytes, int, int]
+_Row = tuple[int, int, int, str, str, str, str, str, bytes, int, bytes, int]
 
 
 def stored_from_row(row: tuple[Any, ...]) -> StoredMessage:
@@ -250,11 +250,11 @@ class Appender:
                     activity[cid] = m.sent_at_ms
                 rows.append(
                     (cid, seq, m.message_id, m.sender_id, m.sender_device, m.client_msg_id,
-                     m.content_type, m.body, m.payload, m.sent_at_ms, m.owner_epoch)
+                     m.content_type, m.body, m.payload, m.sent_at_ms, m.media, m.owner_epoch)
                 )  # fmt: skip
                 message = StoredMessage(
                     cid, seq, m.message_id, m.sender_id, m.sender_device, m.client_msg_id,
-                    m.content_type, m.body, m.payload, m.sent_at_ms,
+                    m.content_type, m.body, m.payload, m.sent_at_ms, m.media,
                 )  # fmt: skip
                 seen[key] = message
                 outcomes.append(AppendOutcome(message, False))

@@ -92,6 +92,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             value TEXT NOT NULL
         ) WITHOUT ROWID""",
     ),
+    (  # 4: attachments. A message's MediaRef (serialized protobuf), empty when it has none.
+        "ALTER TABLE messages ADD COLUMN media BLOB NOT NULL DEFAULT x''",
+    ),
 )
 
 

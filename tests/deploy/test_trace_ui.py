@@ -39,8 +39,8 @@ async def whole_trace(ui_url: str, trace_id: str) -> list[dict[str, Any]]:
 @pytest.mark.timeout(300)
 async def test_a_message_trace_arrives_whole_in_phoenix(tmp_path: Path, phoenix: LocalServer) -> None:
     ui_url = str(phoenix.info["ui_url"])
-    args = ("--trace-exporter", "otlp", "--otlp-endpoint", str(phoenix.info["otlp_endpoint"]))
-    args += ("--processes", "edge/messaging")  # three processes: edge and messaging children
+    otlp = ("--trace-exporter", "otlp", "--otlp-endpoint", str(phoenix.info["otlp_endpoint"]))
+    args = (*otlp, "--processes", "edge/messaging")  # three processes: edge and messaging children
     async with hubbub_up(tmp_path, *args) as ready:
         trace_id = await one_message(ready["ws_url"])
         spans = await whole_trace(ui_url, trace_id)

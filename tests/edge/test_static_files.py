@@ -81,3 +81,13 @@ def test_the_shipped_client_is_complete() -> None:
     assert {"/client.js", "/store.js"} <= referred
     for name in referred:
         assert shipped.reply("GET", name).status == 200, name
+
+
+def test_a_node_with_attachments_lets_the_page_reach_its_blob_server_only() -> None:
+    headers = dict(
+        WebFiles({"index.html": b"<html>"}, media_origin="http://127.0.0.1:9").reply("GET", "/").headers
+    )
+    policy = headers["Content-Security-Policy"]
+    assert "img-src 'self' data: http://127.0.0.1:9;" in policy
+    assert "connect-src 'self' http://127.0.0.1:9;" in policy
+    assert policy.replace(" http://127.0.0.1:9", "") == CONTENT_SECURITY_POLICY

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from dataclasses import replace
 
 import pytest
 
@@ -58,6 +59,14 @@ class LogContract:
         outcomes = await store.append([big, message(1, "alice", "small")])
         page = await store.history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)
         assert page == [o.message for o in outcomes]
+
+    async def test_a_messages_media_reference_reads_back(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice")
+        media = b"\x0a\x0bserialized-ref"
+        (outcome,) = await store.append([replace(message(1, "alice", "photo"), media=media)])
+        assert outcome.message.media == media
+        page = await store.history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)
+        assert [m.media for m in page] == [media]
 
     async def test_concurrent_appends_are_gap_free(self, store: MessageStore) -> None:
         await make_group(store, 1, "alice")
