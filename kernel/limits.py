@@ -84,3 +84,14 @@ MAX_INTERNAL_REPLY_BYTES = MAX_REPLY_PAGE_BYTES
 """The byte budget of a batched internal reply whose items are unbounded lists (a batch of
 presence watch lists): the reply stops before it, with at least one item, and the caller asks
 again for the rest; far below the internal gRPC limit (16 MiB)."""
+
+# Push targets (docs/push.md). An FCM registration token is ~160 characters and an APNs device
+# token 64 hex digits; the bound leaves room for the services to grow them.
+MAX_PUSH_TOKEN_CHARS = 4_096
+MAX_PUSH_TARGETS_PER_USER = 20
+"""A user's registered devices; registering one more is refused (delete one first)."""
+MAX_APNS_TOPIC_CHARS = 255
+MAX_WEBPUSH_ENDPOINT_CHARS = 2_048
+WEBPUSH_P256DH_BYTES = 65
+"""An uncompressed P-256 point (RFC 8291), sent base64url without padding (87 characters)."""
+WEBPUSH_AUTH_BYTES = 16

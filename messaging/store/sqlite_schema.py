@@ -92,6 +92,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             value TEXT NOT NULL
         ) WITHOUT ROWID""",
     ),
+    (  # 4: push targets, one per (user, device) (kernel/push_targets.py, docs/push.md)
+        """CREATE TABLE push_targets (
+            user_id TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            service TEXT NOT NULL,
+            token TEXT NOT NULL,
+            apns_topic TEXT NOT NULL,
+            apns_sandbox INTEGER NOT NULL,
+            p256dh TEXT NOT NULL,
+            auth TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (user_id, device_id)
+        ) WITHOUT ROWID""",
+    ),
 )
 
 
