@@ -30,6 +30,8 @@ class PushConfig:
         sandbox as each target registered.
     push_vapid_private_key_file / push_vapid_subject: Web Push VAPID key (PEM) and contact
         (mailto: or https: URL).
+    push_tls_ca_file: CA bundle the senders verify the services against; empty = the
+        system's (tests point it at their self-signed local servers).
     """
 
     push_content: str = ContentPolicy.GENERIC.value
@@ -49,6 +51,7 @@ class PushConfig:
     push_apns_base_url: str = ""
     push_vapid_private_key_file: str = ""
     push_vapid_subject: str = ""
+    push_tls_ca_file: str = ""
 
     def __post_init__(self) -> None:
         check_choice("push_content", self.push_content, [p.value for p in ContentPolicy])
