@@ -33,6 +33,13 @@ class QueryKind(Enum):
     READ_BY = "read_by"
     RESUME = "resume"
     LOG_OUT_EVERYWHERE = "log_out_everywhere"
+    PUSH_REGISTER = "push_register"
+    PUSH_LIST = "push_list"
+    PUSH_DELETE = "push_delete"
+
+
+PUSH_TARGET_KINDS = frozenset({QueryKind.PUSH_REGISTER, QueryKind.PUSH_LIST, QueryKind.PUSH_DELETE})
+"""Queries about the session's own device: they carry its device id to messaging."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +68,7 @@ class ToMessaging:
     ref: int
     user_id: str
     frame: ClientFrame
+    device_id: str = ""  # the session's device (push target frames are about it)
 
 
 @dataclass(frozen=True, slots=True)

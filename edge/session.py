@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from edge.actions import (
+    PUSH_TARGET_KINDS,
     Action,
     CheckToken,
     Close,
@@ -52,6 +53,9 @@ QUERIES = {
     "read_by": QueryKind.READ_BY,
     "resume": QueryKind.RESUME,
     "log_out_everywhere": QueryKind.LOG_OUT_EVERYWHERE,
+    "push_register": QueryKind.PUSH_REGISTER,
+    "push_list": QueryKind.PUSH_LIST,
+    "push_delete": QueryKind.PUSH_DELETE,
 }
 
 
@@ -271,7 +275,8 @@ class Session:
         return [Reply(rate_limited_frame(ref, message, verdict.retry_after_ms))]
 
     def _query(self, frame: ClientFrame, kind: QueryKind) -> list[Action]:
-        return [ToMessaging(kind, frame.ref, self.user_id, frame)]
+        device = self.device_id if kind in PUSH_TARGET_KINDS else ""  # those frames are about it
+        return [ToMessaging(kind, frame.ref, self.user_id, frame, device)]
 
     def _fail(self, ref: int, error: HubbubError) -> list[Action]:
         """A handshake failure: one fatal Error frame, then close."""

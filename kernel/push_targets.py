@@ -6,7 +6,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from protos import client_pb2, messaging_pb2
 
 
 class PushService(enum.StrEnum):
@@ -32,6 +34,7 @@ class PushTarget:
     created_at_ms: int = 0
 
 
+@runtime_checkable
 class PushTargetStore(Protocol):
     async def put_push_target(self, target: PushTarget, max_per_user: int) -> bool:
         """Register (or replace) the target of (user, device). False, and nothing stored, when
@@ -50,3 +53,48 @@ class PushTargetStore(Protocol):
         """Remove `target` if (user, device) still holds the same token: a service reported it
         gone, and a token registered since then must survive that stale report."""
         ...
+
+
+def target_to_proto(target: PushTarget) -> messaging_pb2.StoredPushTarget:
+    return messaging_pb2.StoredPushTarget(
+        user_id=target.user_id,
+        device_id=target.device_id,
+        service=target.service.value,
+        token=target.token,
+        apns_topic=target.apns_topic,
+        apns_sandbox=target.apns_sandbox,
+        p256dh=target.p256dh,
+        auth=target.auth,
+        created_at_ms=target.created_at_ms,
+    )
+
+
+def target_from_proto(stored: messaging_pb2.StoredPushTarget) -> PushTarget:
+    return PushTarget(
+        stored.user_id,
+        stored.device_id,
+        PushService(stored.service),
+        stored.token,
+        stored.apns_topic,
+        stored.apns_sandbox,
+        stored.p256dh,
+        stored.auth,
+        stored.created_at_ms,
+    )
+
+
+def target_listing(targets: Sequence[PushTarget]) -> client_pb2.PushTargetList:
+    """What a user sees of their own targets: no Web Push keys."""
+    return client_pb2.PushTargetList(
+        targets=[
+            client_pb2.PushTargetInfo(
+                device_id=t.device_id,
+                service=t.service.value,
+                token=t.token,
+                apns_topic=t.apns_topic,
+                apns_sandbox=t.apns_sandbox,
+                registered_at_ms=t.created_at_ms,
+            )
+            for t in targets
+        ]
+    )

@@ -10,6 +10,7 @@ from grpc import aio
 from kernel.clock import Clock, SystemClock
 from kernel.grpc_server import GrpcService, start_grpc_server
 from kernel.ids import SnowflakeGenerator
+from kernel.push_targets import PushTargetStore
 from messaging.accounts import Accounts
 from messaging.auth_throttle import AuthThrottle
 from messaging.config import MessagingConfig
@@ -18,6 +19,7 @@ from messaging.grpc_servicer import AccountsServicer, MessagingServicer
 from messaging.membership import MemberCache
 from messaging.messages import Messages
 from messaging.passwords import PasswordHasher
+from messaging.push_targets import PushTargets
 from messaging.store.interface import MessageStore
 from protos import messaging_pb2_grpc
 
@@ -67,9 +69,13 @@ async def start_messaging(
         )
         conversations = Conversations(store, ids, clock, members)
         messages = Messages(store, store, ids, clock, members, partitions=config.partitions)
+        # A backend without push targets (yet) still serves everything else.
+        push_targets = PushTargets(store, clock) if isinstance(store, PushTargetStore) else None
 
         def register(server: aio.Server) -> None:
-            messaging_pb2_grpc.add_AccountsServicer_to_server(AccountsServicer(accounts), server)
+            messaging_pb2_grpc.add_AccountsServicer_to_server(
+                AccountsServicer(accounts, push_targets), server
+            )
             messaging_pb2_grpc.add_MessagingServicer_to_server(
                 MessagingServicer(conversations, messages), server
             )
