@@ -34,6 +34,14 @@ class PushTarget:
     created_at_ms: int = 0
 
 
+class PushTargetReader(Protocol):
+    """What the router's push dispatcher needs of the store (locally, or over Accounts gRPC)."""
+
+    async def push_targets(self, user_ids: Sequence[str]) -> list[PushTarget]: ...
+
+    async def remove_gone_push_target(self, target: PushTarget) -> bool: ...
+
+
 @runtime_checkable
 class PushTargetStore(Protocol):
     async def put_push_target(self, target: PushTarget, max_per_user: int) -> bool:

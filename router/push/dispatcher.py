@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from kernel.background import BackgroundTask
-from kernel.push_targets import PushService, PushTarget, PushTargetStore
+from kernel.push_targets import PushService, PushTarget, PushTargetReader
 from kernel.token_bucket import BucketTable, Rate
 from router.push import PushNotification
 from router.push.config import PushConfig
@@ -38,7 +38,7 @@ class DurablePushNotifier:
     def __init__(
         self,
         queue: DurablePushQueue,
-        targets: PushTargetStore,
+        targets: PushTargetReader,
         senders: Mapping[PushService, PushSender],
         config: PushConfig | None = None,
         *,
