@@ -83,6 +83,10 @@ class FakePushServices:
             await self.changed.wait_for(lambda: len(self.to(prefix)) >= count)
             return self.to(prefix)
 
+    async def wait_until(self, check: Callable[[FakePushServices], bool]) -> None:
+        async with self.changed:
+            await self.changed.wait_for(lambda: check(self))
+
     def _reply(self, path: str) -> Reply:
         for prefix, replies in self.scripts.items():
             if path.startswith(prefix) and replies:
