@@ -194,9 +194,11 @@ def _where_set(message: str, flags: dict[str, object]) -> str:
 def _cmd_up(args: argparse.Namespace) -> int:
     from deploy.single_node import process_groups, process_name
     from discovery.admin_cli import TARGET_ENV  # read by `hubbub discovery`: not a typo here
+    from router.push.config import PushConfig
     from sdk.terminal_chat import PASSWORD_ENV  # read by `hubbub chat`, often set beside it
 
-    unknown = unknown_env([*env_names(NodeConfig), *limit_env_names(), TARGET_ENV, PASSWORD_ENV])
+    known = [*env_names(NodeConfig), *env_names(PushConfig), *limit_env_names(), TARGET_ENV, PASSWORD_ENV]
+    unknown = unknown_env(known)
     if unknown is not None:
         return _usage_error("hubbub up", unknown.message)
     flags = flag_values(args, NodeConfig)

@@ -106,18 +106,27 @@ async def _router(
     from router import LogPushNotifier, RouterService, start_router
     from router.handoff import LocalRouters
 
+    base = router_config(config, upstream)
+    stop_push = None
     if push is None:
-        push = LogPushNotifier(config.data_dir / "push.jsonl" if config.push_log else None)
+        from deploy.push import durable_push
+
+        durable = await durable_push(config.data_dir, base)
+        if durable is not None:
+            push, stop_push = durable
+        else:
+            push = LogPushNotifier(config.data_dir / "push.jsonl" if config.push_log else None)
     # In-process ownership: each router opens a session and joins, and the partitions are
     # rebalanced onto it by planned handoffs (kernel.ownership.rebalance).
     ownership = MemoryOwnership(config.partitions)
     routers = LocalRouters(ownership)
-    base = router_config(config, upstream)
     services: list[RouterService] = []
 
     async def stop() -> None:
         for service in reversed(services):
             await service.stop()
+        if stop_push is not None:
+            await stop_push()
 
     try:
         for index in range(config.routers):

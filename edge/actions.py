@@ -35,6 +35,13 @@ class QueryKind(Enum):
     RESUME = "resume"
     LOG_OUT_EVERYWHERE = "log_out_everywhere"
     MEDIA_DOWNLOADS = "media_downloads"  # membership from messaging, URLs signed by the edge
+    PUSH_REGISTER = "push_register"
+    PUSH_LIST = "push_list"
+    PUSH_DELETE = "push_delete"
+
+
+PUSH_TARGET_KINDS = frozenset({QueryKind.PUSH_REGISTER, QueryKind.PUSH_LIST, QueryKind.PUSH_DELETE})
+"""Queries about the session's own device: they carry its device id to messaging."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,7 @@ class ToMessaging:
     ref: int
     user_id: str
     frame: ClientFrame
+    device_id: str = ""  # the session's device (push target frames are about it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,9 @@ CLASS_OF: Mapping[str, LimitClass] = {
     "update_group": LimitClass.GROUP,
     "contact": LimitClass.GROUP,
     "log_out_everywhere": LimitClass.GROUP,  # an account change (on main; harmless before)
+    "push_register": LimitClass.GROUP,  # an account change
+    "push_delete": LimitClass.GROUP,
+    "push_list": LimitClass.QUERY,
 }
 
 

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from grpc import aio
 
-from edge.actions import QueryKind, ToMessaging
+from edge.actions import PUSH_TARGET_KINDS, QueryKind, ToMessaging
 from edge.media import MediaUrls
 from kernel.clock import Clock
 from kernel.errors import RateLimited, Unavailable
@@ -22,6 +22,7 @@ from protos.messaging_pb2 import (
     HistoryRequest,
     ListConversationsRequest,
     LogInRequest,
+    PushTargetChange,
     ReadByRequest,
     ResumeRequest,
     SignUpRequest,
@@ -171,7 +172,26 @@ class MessagingQueries:
             )
         )
 
+    async def _push_targets(self, query: ToMessaging) -> list[ServerFrame]:
+        if self._accounts is None:
+            raise Unavailable("accounts service not configured")
+        frame, user = query.frame, query.user_id
+        if query.kind is QueryKind.PUSH_REGISTER:
+            change = PushTargetChange(user_id=user, device_id=query.device_id, register=frame.push_register)
+            listing = await call(self._accounts.RegisterPushTarget(change, timeout=QUERY_TIMEOUT_S))
+        elif query.kind is QueryKind.PUSH_DELETE:
+            device = frame.push_delete.device_id or query.device_id
+            change = PushTargetChange(user_id=user, device_id=device)
+            listing = await call(self._accounts.DeletePushTarget(change, timeout=QUERY_TIMEOUT_S))
+        else:
+            listing = await call(
+                self._accounts.ListPushTargets(UserRequest(user_id=user), timeout=QUERY_TIMEOUT_S)
+            )
+        return [ServerFrame(ref=query.ref, push_targets=listing)]
+
     async def _answer(self, query: ToMessaging) -> list[ServerFrame]:
+        if query.kind in PUSH_TARGET_KINDS:
+            return await self._push_targets(query)
         if self._messaging is None:
             raise Unavailable("messaging service not configured")
         stub, frame, ref, user = self._messaging, query.frame, query.ref, query.user_id

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from edge.actions import (
+    PUSH_TARGET_KINDS,
     Action,
     CheckToken,
     Close,
@@ -54,6 +55,9 @@ QUERIES = {
     "resume": QueryKind.RESUME,
     "log_out_everywhere": QueryKind.LOG_OUT_EVERYWHERE,
     "request_downloads": QueryKind.MEDIA_DOWNLOADS,
+    "push_register": QueryKind.PUSH_REGISTER,
+    "push_list": QueryKind.PUSH_LIST,
+    "push_delete": QueryKind.PUSH_DELETE,
 }
 LOCAL = frozenset({"request_upload"})
 """Frames the edge answers itself, with no service call (it signs the upload URL)."""
@@ -298,7 +302,8 @@ class Session:
                 check_download_request(frame.request_downloads)
             except HubbubError as exc:
                 return [Reply(error_from(frame.ref, exc))]
-        return [ToMessaging(kind, frame.ref, self.user_id, frame)]
+        device = self.device_id if kind in PUSH_TARGET_KINDS else ""  # those frames are about it
+        return [ToMessaging(kind, frame.ref, self.user_id, frame, device)]
 
     def _fail(self, ref: int, error: HubbubError) -> list[Action]:
         """A handshake failure: one fatal Error frame, then close."""

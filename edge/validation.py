@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 
+from edge.push_validation import check_push_delete, check_push_register
 from kernel.errors import InvalidArgument
 from kernel.limits import MAX_ID, MAX_RECEIPT_CURSORS, MAX_TRACEPARENT_CHARS, MAX_TRACESTATE_CHARS
 from protos.client_pb2 import ClientFrame, ConversationCursor
@@ -90,6 +91,8 @@ _CHECKS: dict[str, Callable[[ClientFrame], None]] = {
     "request_downloads": lambda f: _id(
         f.request_downloads.conversation_id, "requestDownloads conversationId"
     ),
+    "push_register": check_push_register,
+    "push_delete": check_push_delete,
 }
 """Frame kinds with no id or number to check (hello, ping, open_direct, create_group,
 contact, goodbye) are absent; limits that are clamped (page sizes) are not refused."""

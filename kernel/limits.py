@@ -127,3 +127,13 @@ MEDIA_UPLOAD_TTL_MS = 5 * 60_000
 """How long an upload URL is good for."""
 MEDIA_DOWNLOAD_TTL_MS = 10 * 60_000
 """How long a download URL is good for; ask again for a fresh one."""
+# Push targets (docs/push.md). An FCM registration token is ~160 characters and an APNs device
+# token 64 hex digits; the bound leaves room for the services to grow them.
+MAX_PUSH_TOKEN_CHARS = 4_096
+MAX_PUSH_TARGETS_PER_USER = 20
+"""A user's registered devices; registering one more is refused (delete one first)."""
+MAX_APNS_TOPIC_CHARS = 255
+MAX_WEBPUSH_ENDPOINT_CHARS = 2_048
+WEBPUSH_P256DH_BYTES = 65
+"""An uncompressed P-256 point (RFC 8291), sent base64url without padding (87 characters)."""
+WEBPUSH_AUTH_BYTES = 16

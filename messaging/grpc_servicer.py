@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 
-from kernel.errors import HubbubError
+from kernel.errors import HubbubError, Unavailable
 from kernel.grpc_boundary import PEER_KEY, Context, metadata_value, servicer_errors
+from kernel.push_targets import target_from_proto, target_listing, target_to_proto
 from kernel.telemetry import spans_from
 from messaging import convert
 from messaging.accounts import Accounts, Session
@@ -14,6 +15,7 @@ from messaging.conversations import Conversations
 from messaging.messages import CursorOutcome, Messages
 from messaging.metrics import APPEND_BATCH_ITEMS, STORE_COMMIT_SECONDS
 from messaging.model import CursorKind, CursorUpdate
+from messaging.push_targets import PushTargets
 from protos import client_pb2, messaging_pb2, messaging_pb2_grpc
 
 
@@ -24,8 +26,14 @@ def _auth_reply(session: Session) -> messaging_pb2.AuthReply:
 
 
 class AccountsServicer(messaging_pb2_grpc.AccountsServicer):
-    def __init__(self, accounts: Accounts) -> None:
+    def __init__(self, accounts: Accounts, push_targets: PushTargets | None = None) -> None:
         self._accounts = accounts
+        self._push_targets = push_targets
+
+    def _push(self) -> PushTargets:
+        if self._push_targets is None:
+            raise Unavailable("this store keeps no push targets")
+        return self._push_targets
 
     @servicer_errors
     async def SignUp(self, request: messaging_pb2.SignUpRequest, context: Context) -> messaging_pb2.AuthReply:
@@ -111,6 +119,39 @@ class AccountsServicer(messaging_pb2_grpc.AccountsServicer):
     ) -> messaging_pb2.TokenGeneration:
         generation = await self._accounts.revoke_tokens(request.user_id)
         return messaging_pb2.TokenGeneration(user_id=request.user_id, generation=generation)
+
+    @servicer_errors
+    async def RegisterPushTarget(
+        self, request: messaging_pb2.PushTargetChange, context: Context
+    ) -> client_pb2.PushTargetList:
+        return target_listing(
+            await self._push().register(request.user_id, request.device_id, request.register)
+        )
+
+    @servicer_errors
+    async def ListPushTargets(
+        self, request: messaging_pb2.UserRequest, context: Context
+    ) -> client_pb2.PushTargetList:
+        return target_listing(await self._push().of_user(request.user_id))
+
+    @servicer_errors
+    async def DeletePushTarget(
+        self, request: messaging_pb2.PushTargetChange, context: Context
+    ) -> client_pb2.PushTargetList:
+        return target_listing(await self._push().delete(request.user_id, request.device_id))
+
+    @servicer_errors
+    async def PushTargetsOf(
+        self, request: messaging_pb2.UserList, context: Context
+    ) -> messaging_pb2.StoredPushTargets:
+        found = await self._push().targets_of(request.user_ids)
+        return messaging_pb2.StoredPushTargets(targets=[target_to_proto(t) for t in found])
+
+    @servicer_errors
+    async def RemoveGonePushTarget(
+        self, request: messaging_pb2.StoredPushTarget, context: Context
+    ) -> messaging_pb2.Removed:
+        return messaging_pb2.Removed(removed=await self._push().remove_gone(target_from_proto(request)))
 
 
 class MessagingServicer(messaging_pb2_grpc.MessagingServicer):

@@ -11,6 +11,7 @@ from grpc import aio
 from kernel.clock import Clock, SystemClock
 from kernel.grpc_server import GrpcService, start_grpc_server
 from kernel.ids import SnowflakeGenerator
+from kernel.push_targets import PushTargetStore
 from messaging.accounts import Accounts
 from messaging.auth_throttle import AuthThrottle
 from messaging.config import MessagingConfig
@@ -20,6 +21,7 @@ from messaging.local_api import LocalAccounts, LocalMessaging
 from messaging.membership import MemberCache
 from messaging.messages import Messages
 from messaging.passwords import PasswordHasher
+from messaging.push_targets import PushTargets
 from messaging.store.interface import MessageStore
 from protos import messaging_pb2_grpc
 
@@ -96,7 +98,9 @@ async def start_messaging(
         )
         conversations = Conversations(store, ids, clock, members)
         messages = Messages(store, store, ids, clock, members, partitions=config.partitions)
-        accounts_servicer = AccountsServicer(accounts)
+        # A backend without push targets (yet) still serves everything else.
+        push_targets = PushTargets(store, clock) if isinstance(store, PushTargetStore) else None
+        accounts_servicer = AccountsServicer(accounts, push_targets)
         messaging_servicer = MessagingServicer(conversations, messages)
 
         def register(server: aio.Server) -> None:

@@ -427,6 +427,9 @@ class ClientFrame(_message.Message):
     LOG_OUT_EVERYWHERE_FIELD_NUMBER: _builtins.int
     REQUEST_UPLOAD_FIELD_NUMBER: _builtins.int
     REQUEST_DOWNLOADS_FIELD_NUMBER: _builtins.int
+    PUSH_REGISTER_FIELD_NUMBER: _builtins.int
+    PUSH_LIST_FIELD_NUMBER: _builtins.int
+    PUSH_DELETE_FIELD_NUMBER: _builtins.int
     ref: _builtins.int
     """client-chosen; echoed in the reply, ack or error"""
     @_builtins.property
@@ -469,6 +472,18 @@ class ClientFrame(_message.Message):
     def request_upload(self) -> Global___RequestUpload: ...
     @_builtins.property
     def request_downloads(self) -> Global___RequestDownloads: ...
+    @_builtins.property
+    def push_register(self) -> Global___RegisterPushTarget:
+        """answered with push_targets"""
+
+    @_builtins.property
+    def push_list(self) -> Global___ListPushTargets:
+        """answered with push_targets"""
+
+    @_builtins.property
+    def push_delete(self) -> Global___DeletePushTarget:
+        """answered with push_targets"""
+
     def __init__(
         self,
         *,
@@ -492,12 +507,15 @@ class ClientFrame(_message.Message):
         log_out_everywhere: Global___LogOutEverywhere | None = ...,
         request_upload: Global___RequestUpload | None = ...,
         request_downloads: Global___RequestDownloads | None = ...,
+        push_register: Global___RegisterPushTarget | None = ...,
+        push_list: Global___ListPushTargets | None = ...,
+        push_delete: Global___DeletePushTarget | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "read", b"read", "read_by", b"read_by", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "push_delete", b"push_delete", "push_list", b"push_list", "push_register", b"push_register", "read", b"read", "read_by", b"read_by", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "read", b"read", "read_by", b"read_by", "ref", b"ref", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "trace", b"trace", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "push_delete", b"push_delete", "push_list", b"push_list", "push_register", b"push_register", "read", b"read", "read_by", b"read_by", "ref", b"ref", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "trace", b"trace", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "send", "delivered", "read", "typing", "resume", "history", "ping", "open_direct", "create_group", "update_group", "list_conversations", "read_by", "goodbye", "contact", "log_out_everywhere", "request_upload", "request_downloads"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "send", "delivered", "read", "typing", "resume", "history", "ping", "open_direct", "create_group", "update_group", "list_conversations", "read_by", "goodbye", "contact", "log_out_everywhere", "request_upload", "request_downloads", "push_register", "push_list", "push_delete"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -1088,6 +1106,7 @@ class ServerFrame(_message.Message):
     RECONNECT_FIELD_NUMBER: _builtins.int
     UPLOAD_URL_FIELD_NUMBER: _builtins.int
     DOWNLOAD_URLS_FIELD_NUMBER: _builtins.int
+    PUSH_TARGETS_FIELD_NUMBER: _builtins.int
     ref: _builtins.int
     """echoes ClientFrame.ref on replies; 0 on pushes"""
     @_builtins.property
@@ -1132,6 +1151,8 @@ class ServerFrame(_message.Message):
     def upload_url(self) -> Global___UploadUrl: ...
     @_builtins.property
     def download_urls(self) -> Global___DownloadUrls: ...
+    @_builtins.property
+    def push_targets(self) -> Global___PushTargetList: ...
     def __init__(
         self,
         *,
@@ -1157,12 +1178,13 @@ class ServerFrame(_message.Message):
         reconnect: Global___Reconnect | None = ...,
         upload_url: Global___UploadUrl | None = ...,
         download_urls: Global___DownloadUrls | None = ...,
+        push_targets: Global___PushTargetList | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "push_targets", b"push_targets", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "push_targets", b"push_targets", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored", "logged_out", "reconnect", "upload_url", "download_urls"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored", "logged_out", "reconnect", "upload_url", "download_urls", "push_targets"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -1642,6 +1664,212 @@ class ContactList(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ContactList: _TypeAlias = ContactList  # noqa: Y015
+
+@_typing.final
+class RegisterPushTarget(_message.Message):
+    """------------------------------------------------------------ push targets (docs/push.md)
+
+    Where this device's offline pushes go; registering again replaces the device's target.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FCM_FIELD_NUMBER: _builtins.int
+    APNS_FIELD_NUMBER: _builtins.int
+    WEB_PUSH_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def fcm(self) -> Global___FcmTarget: ...
+    @_builtins.property
+    def apns(self) -> Global___ApnsTarget: ...
+    @_builtins.property
+    def web_push(self) -> Global___WebPushTarget: ...
+    def __init__(
+        self,
+        *,
+        fcm: Global___FcmTarget | None = ...,
+        apns: Global___ApnsTarget | None = ...,
+        web_push: Global___WebPushTarget | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["apns", b"apns", "fcm", b"fcm", "target", b"target", "web_push", b"web_push"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["apns", b"apns", "fcm", b"fcm", "target", b"target", "web_push", b"web_push"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_target: _TypeAlias = _typing.Literal["fcm", "apns", "web_push"]  # noqa: Y015
+    _WhichOneofArgType_target: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_target) -> _WhichOneofReturnType_target | None: ...
+
+Global___RegisterPushTarget: _TypeAlias = RegisterPushTarget  # noqa: Y015
+
+@_typing.final
+class FcmTarget(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """the FCM registration token"""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FcmTarget: _TypeAlias = FcmTarget  # noqa: Y015
+
+@_typing.final
+class ApnsTarget(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    TOPIC_FIELD_NUMBER: _builtins.int
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """the device token, hex"""
+    topic: _builtins.str
+    """the app's bundle id (apns-topic)"""
+    sandbox: _builtins.bool
+    """a development build: Apple's sandbox environment"""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        topic: _builtins.str = ...,
+        sandbox: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox", "token", b"token", "topic", b"topic"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApnsTarget: _TypeAlias = ApnsTarget  # noqa: Y015
+
+@_typing.final
+class WebPushTarget(_message.Message):
+    """A browser's PushSubscription (RFC 8030 / 8291): endpoint and keys as the browser gives them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINT_FIELD_NUMBER: _builtins.int
+    P256DH_FIELD_NUMBER: _builtins.int
+    AUTH_FIELD_NUMBER: _builtins.int
+    endpoint: _builtins.str
+    """https URL"""
+    p256dh: _builtins.str
+    """base64url P-256 public key"""
+    auth: _builtins.str
+    """base64url 16-byte secret"""
+    def __init__(
+        self,
+        *,
+        endpoint: _builtins.str = ...,
+        p256dh: _builtins.str = ...,
+        auth: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth", "endpoint", b"endpoint", "p256dh", b"p256dh"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebPushTarget: _TypeAlias = WebPushTarget  # noqa: Y015
+
+@_typing.final
+class ListPushTargets(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPushTargets: _TypeAlias = ListPushTargets  # noqa: Y015
+
+@_typing.final
+class DeletePushTarget(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    """one of the user's own devices; empty = this device"""
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeletePushTarget: _TypeAlias = DeletePushTarget  # noqa: Y015
+
+@_typing.final
+class PushTargetInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    APNS_TOPIC_FIELD_NUMBER: _builtins.int
+    APNS_SANDBOX_FIELD_NUMBER: _builtins.int
+    REGISTERED_AT_MS_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    service: _builtins.str
+    """"fcm", "apns" or "webpush" """
+    token: _builtins.str
+    """the FCM / APNs token or the Web Push endpoint (keys are not echoed)"""
+    apns_topic: _builtins.str
+    apns_sandbox: _builtins.bool
+    registered_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str = ...,
+        service: _builtins.str = ...,
+        token: _builtins.str = ...,
+        apns_topic: _builtins.str = ...,
+        apns_sandbox: _builtins.bool = ...,
+        registered_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["apns_sandbox", b"apns_sandbox", "apns_topic", b"apns_topic", "device_id", b"device_id", "registered_at_ms", b"registered_at_ms", "service", b"service", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PushTargetInfo: _TypeAlias = PushTargetInfo  # noqa: Y015
+
+@_typing.final
+class PushTargetList(_message.Message):
+    """The user's targets after the change (or as they are, for a list), sorted by device."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGETS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def targets(self) -> _containers.RepeatedCompositeFieldContainer[Global___PushTargetInfo]: ...
+    def __init__(
+        self,
+        *,
+        targets: _abc.Iterable[Global___PushTargetInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["targets", b"targets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PushTargetList: _TypeAlias = PushTargetList  # noqa: Y015
 
 @_typing.final
 class CursorsStored(_message.Message):

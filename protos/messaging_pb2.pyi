@@ -867,3 +867,113 @@ class SealReply(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SealReply: _TypeAlias = SealReply  # noqa: Y015
+
+@_typing.final
+class PushTargetChange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    REGISTER_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    device_id: _builtins.str
+    @_builtins.property
+    def register(self) -> _client_pb2.RegisterPushTarget:
+        """RegisterPushTarget only"""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        device_id: _builtins.str = ...,
+        register: _client_pb2.RegisterPushTarget | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["register", b"register"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "register", b"register", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PushTargetChange: _TypeAlias = PushTargetChange  # noqa: Y015
+
+@_typing.final
+class StoredPushTarget(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    APNS_TOPIC_FIELD_NUMBER: _builtins.int
+    APNS_SANDBOX_FIELD_NUMBER: _builtins.int
+    P256DH_FIELD_NUMBER: _builtins.int
+    AUTH_FIELD_NUMBER: _builtins.int
+    CREATED_AT_MS_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    device_id: _builtins.str
+    service: _builtins.str
+    token: _builtins.str
+    apns_topic: _builtins.str
+    apns_sandbox: _builtins.bool
+    p256dh: _builtins.str
+    auth: _builtins.str
+    created_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        device_id: _builtins.str = ...,
+        service: _builtins.str = ...,
+        token: _builtins.str = ...,
+        apns_topic: _builtins.str = ...,
+        apns_sandbox: _builtins.bool = ...,
+        p256dh: _builtins.str = ...,
+        auth: _builtins.str = ...,
+        created_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["apns_sandbox", b"apns_sandbox", "apns_topic", b"apns_topic", "auth", b"auth", "created_at_ms", b"created_at_ms", "device_id", b"device_id", "p256dh", b"p256dh", "service", b"service", "token", b"token", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoredPushTarget: _TypeAlias = StoredPushTarget  # noqa: Y015
+
+@_typing.final
+class StoredPushTargets(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGETS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def targets(self) -> _containers.RepeatedCompositeFieldContainer[Global___StoredPushTarget]: ...
+    def __init__(
+        self,
+        *,
+        targets: _abc.Iterable[Global___StoredPushTarget] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["targets", b"targets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoredPushTargets: _TypeAlias = StoredPushTargets  # noqa: Y015
+
+@_typing.final
+class Removed(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REMOVED_FIELD_NUMBER: _builtins.int
+    removed: _builtins.bool
+    def __init__(
+        self,
+        *,
+        removed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["removed", b"removed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Removed: _TypeAlias = Removed  # noqa: Y015

@@ -97,6 +97,31 @@ class AccountsStub:
                 request_serializer=protos_dot_messaging__pb2.UserRequest.SerializeToString,
                 response_deserializer=protos_dot_messaging__pb2.TokenGeneration.FromString,
                 _registered_method=True)
+        self.RegisterPushTarget = channel.unary_unary(
+                '/hubbub.v1.Accounts/RegisterPushTarget',
+                request_serializer=protos_dot_messaging__pb2.PushTargetChange.SerializeToString,
+                response_deserializer=protos_dot_client__pb2.PushTargetList.FromString,
+                _registered_method=True)
+        self.ListPushTargets = channel.unary_unary(
+                '/hubbub.v1.Accounts/ListPushTargets',
+                request_serializer=protos_dot_messaging__pb2.UserRequest.SerializeToString,
+                response_deserializer=protos_dot_client__pb2.PushTargetList.FromString,
+                _registered_method=True)
+        self.DeletePushTarget = channel.unary_unary(
+                '/hubbub.v1.Accounts/DeletePushTarget',
+                request_serializer=protos_dot_messaging__pb2.PushTargetChange.SerializeToString,
+                response_deserializer=protos_dot_client__pb2.PushTargetList.FromString,
+                _registered_method=True)
+        self.PushTargetsOf = channel.unary_unary(
+                '/hubbub.v1.Accounts/PushTargetsOf',
+                request_serializer=protos_dot_messaging__pb2.UserList.SerializeToString,
+                response_deserializer=protos_dot_messaging__pb2.StoredPushTargets.FromString,
+                _registered_method=True)
+        self.RemoveGonePushTarget = channel.unary_unary(
+                '/hubbub.v1.Accounts/RemoveGonePushTarget',
+                request_serializer=protos_dot_messaging__pb2.StoredPushTarget.SerializeToString,
+                response_deserializer=protos_dot_messaging__pb2.Removed.FromString,
+                _registered_method=True)
 
 
 class AccountsServicer:
@@ -183,6 +208,39 @@ class AccountsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterPushTarget(self, request, context):
+        """A device's push target (docs/push.md); each answers with the user's targets after it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPushTargets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePushTarget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PushTargetsOf(self, request, context):
+        """For the router's push dispatcher: every target of the listed users, and removal of one
+        that its service reported gone (only if the device still holds that token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveGonePushTarget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -245,6 +303,31 @@ def add_AccountsServicer_to_server(servicer, server):
                     servicer.RevokeTokens,
                     request_deserializer=protos_dot_messaging__pb2.UserRequest.FromString,
                     response_serializer=protos_dot_messaging__pb2.TokenGeneration.SerializeToString,
+            ),
+            'RegisterPushTarget': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterPushTarget,
+                    request_deserializer=protos_dot_messaging__pb2.PushTargetChange.FromString,
+                    response_serializer=protos_dot_client__pb2.PushTargetList.SerializeToString,
+            ),
+            'ListPushTargets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPushTargets,
+                    request_deserializer=protos_dot_messaging__pb2.UserRequest.FromString,
+                    response_serializer=protos_dot_client__pb2.PushTargetList.SerializeToString,
+            ),
+            'DeletePushTarget': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePushTarget,
+                    request_deserializer=protos_dot_messaging__pb2.PushTargetChange.FromString,
+                    response_serializer=protos_dot_client__pb2.PushTargetList.SerializeToString,
+            ),
+            'PushTargetsOf': grpc.unary_unary_rpc_method_handler(
+                    servicer.PushTargetsOf,
+                    request_deserializer=protos_dot_messaging__pb2.UserList.FromString,
+                    response_serializer=protos_dot_messaging__pb2.StoredPushTargets.SerializeToString,
+            ),
+            'RemoveGonePushTarget': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveGonePushTarget,
+                    request_deserializer=protos_dot_messaging__pb2.StoredPushTarget.FromString,
+                    response_serializer=protos_dot_messaging__pb2.Removed.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -573,6 +656,141 @@ class Accounts:
             '/hubbub.v1.Accounts/RevokeTokens',
             protos_dot_messaging__pb2.UserRequest.SerializeToString,
             protos_dot_messaging__pb2.TokenGeneration.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterPushTarget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Accounts/RegisterPushTarget',
+            protos_dot_messaging__pb2.PushTargetChange.SerializeToString,
+            protos_dot_client__pb2.PushTargetList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPushTargets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Accounts/ListPushTargets',
+            protos_dot_messaging__pb2.UserRequest.SerializeToString,
+            protos_dot_client__pb2.PushTargetList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePushTarget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Accounts/DeletePushTarget',
+            protos_dot_messaging__pb2.PushTargetChange.SerializeToString,
+            protos_dot_client__pb2.PushTargetList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushTargetsOf(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Accounts/PushTargetsOf',
+            protos_dot_messaging__pb2.UserList.SerializeToString,
+            protos_dot_messaging__pb2.StoredPushTargets.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveGonePushTarget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Accounts/RemoveGonePushTarget',
+            protos_dot_messaging__pb2.StoredPushTarget.SerializeToString,
+            protos_dot_messaging__pb2.Removed.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,6 +61,15 @@ class AccountsStub:
     """
     RevokeTokens: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.UserRequest, _messaging_pb2.TokenGeneration]
     """Log out everywhere: bump the user's token generation, so every token issued so far fails."""
+    RegisterPushTarget: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.PushTargetChange, _client_pb2.PushTargetList]
+    """A device's push target (docs/push.md); each answers with the user's targets after it."""
+    ListPushTargets: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.UserRequest, _client_pb2.PushTargetList]
+    DeletePushTarget: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.PushTargetChange, _client_pb2.PushTargetList]
+    PushTargetsOf: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.UserList, _messaging_pb2.StoredPushTargets]
+    """For the router's push dispatcher: every target of the listed users, and removal of one
+    that its service reported gone (only if the device still holds that token).
+    """
+    RemoveGonePushTarget: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.StoredPushTarget, _messaging_pb2.Removed]
 
 @_typing.type_check_only
 class AccountsAsyncStub(AccountsStub):
@@ -90,6 +99,15 @@ class AccountsAsyncStub(AccountsStub):
     """
     RevokeTokens: _aio.UnaryUnaryMultiCallable[_messaging_pb2.UserRequest, _messaging_pb2.TokenGeneration]  # type: ignore[assignment]
     """Log out everywhere: bump the user's token generation, so every token issued so far fails."""
+    RegisterPushTarget: _aio.UnaryUnaryMultiCallable[_messaging_pb2.PushTargetChange, _client_pb2.PushTargetList]  # type: ignore[assignment]
+    """A device's push target (docs/push.md); each answers with the user's targets after it."""
+    ListPushTargets: _aio.UnaryUnaryMultiCallable[_messaging_pb2.UserRequest, _client_pb2.PushTargetList]  # type: ignore[assignment]
+    DeletePushTarget: _aio.UnaryUnaryMultiCallable[_messaging_pb2.PushTargetChange, _client_pb2.PushTargetList]  # type: ignore[assignment]
+    PushTargetsOf: _aio.UnaryUnaryMultiCallable[_messaging_pb2.UserList, _messaging_pb2.StoredPushTargets]  # type: ignore[assignment]
+    """For the router's push dispatcher: every target of the listed users, and removal of one
+    that its service reported gone (only if the device still holds that token).
+    """
+    RemoveGonePushTarget: _aio.UnaryUnaryMultiCallable[_messaging_pb2.StoredPushTarget, _messaging_pb2.Removed]  # type: ignore[assignment]
 
 class AccountsServicer(metaclass=_abc_1.ABCMeta):
     """Accounts live beside messages: the conversation list, contacts and the
@@ -188,6 +206,45 @@ class AccountsServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_messaging_pb2.TokenGeneration, _abc.Awaitable[_messaging_pb2.TokenGeneration]]:
         """Log out everywhere: bump the user's token generation, so every token issued so far fails."""
+
+    @_abc_1.abstractmethod
+    def RegisterPushTarget(
+        self,
+        request: _messaging_pb2.PushTargetChange,
+        context: _ServicerContext,
+    ) -> _typing.Union[_client_pb2.PushTargetList, _abc.Awaitable[_client_pb2.PushTargetList]]:
+        """A device's push target (docs/push.md); each answers with the user's targets after it."""
+
+    @_abc_1.abstractmethod
+    def ListPushTargets(
+        self,
+        request: _messaging_pb2.UserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_client_pb2.PushTargetList, _abc.Awaitable[_client_pb2.PushTargetList]]: ...
+
+    @_abc_1.abstractmethod
+    def DeletePushTarget(
+        self,
+        request: _messaging_pb2.PushTargetChange,
+        context: _ServicerContext,
+    ) -> _typing.Union[_client_pb2.PushTargetList, _abc.Awaitable[_client_pb2.PushTargetList]]: ...
+
+    @_abc_1.abstractmethod
+    def PushTargetsOf(
+        self,
+        request: _messaging_pb2.UserList,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.StoredPushTargets, _abc.Awaitable[_messaging_pb2.StoredPushTargets]]:
+        """For the router's push dispatcher: every target of the listed users, and removal of one
+        that its service reported gone (only if the device still holds that token).
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveGonePushTarget(
+        self,
+        request: _messaging_pb2.StoredPushTarget,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.Removed, _abc.Awaitable[_messaging_pb2.Removed]]: ...
 
 def add_AccountsServicer_to_server(servicer: AccountsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

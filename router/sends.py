@@ -205,6 +205,7 @@ class SendPath:
                         message.message_id,
                         message.sender_id,
                         preview,
+                        encrypted=not message.body,
                     )
                     for user in plan.offline
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from kernel.partitions import DEFAULT_PARTITIONS
+from kernel.push_targets import PushTarget
 from messaging.model import (
     Conversation,
     Cursors,
@@ -36,6 +37,7 @@ class MemoryData:
         self._dedupe: dict[tuple[str, str], StoredMessage] = {}
         self._cursors: dict[tuple[str, int], Cursors] = {}
         self._cursors_by_conversation: dict[int, set[str]] = defaultdict(set)
+        self._push_targets: dict[str, dict[str, PushTarget]] = defaultdict(dict)  # user -> device ->
 
     def _get_cursors(self, user_id: str, conversation_id: int) -> Cursors:
         found = self._cursors.get((user_id, conversation_id))

@@ -95,6 +95,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 4: attachments. A message's MediaRef (serialized protobuf), empty when it has none.
         "ALTER TABLE messages ADD COLUMN media BLOB NOT NULL DEFAULT x''",
     ),
+    (  # 5: push targets, one per (user, device) (kernel/push_targets.py, docs/push.md)
+        """CREATE TABLE push_targets (
+            user_id TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            service TEXT NOT NULL,
+            token TEXT NOT NULL,
+            apns_topic TEXT NOT NULL,
+            apns_sandbox INTEGER NOT NULL,
+            p256dh TEXT NOT NULL,
+            auth TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (user_id, device_id)
+        ) WITHOUT ROWID""",
+    ),
 )
 
 

@@ -93,6 +93,7 @@ async def test_log_notifier_appends_json_lines(tmp_path: Path) -> None:
         "message_id": 1001,
         "sender_id": "ben",
         "preview": "hello 1",
+        "encrypted": False,
     }
 
 

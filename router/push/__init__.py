@@ -1,5 +1,6 @@
 """Offline push notifications: the notifier interface, a logging and a memory backend, and the
-bounded queue + background task that keeps notifiers off the sender's ack path."""
+bounded queue + background task that keeps notifiers off the sender's ack path. The durable
+queue and the FCM, APNs and Web Push senders are the modules beside this one (docs/push.md)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ class PushNotification:
     message_id: int
     sender_id: str
     preview: str
+    encrypted: bool = False
+    """The body is end-to-end encrypted: a push carries nothing but ids (docs/push.md)."""
 
 
 def preview_of(message: client_pb2.Message) -> str:
