@@ -19,11 +19,14 @@ CONTENT_TYPES = {
     ".ico": "image/x-icon",
 }
 
-# Scripts and styles only from this origin, no inline code, no framing; the page may open a
-# WebSocket back to the origin it came from ('self' covers ws:/wss: of the same host).
+# Scripts and styles only from this origin, no inline code, no framing. The page connects to
+# whichever edge discovery names (another port or host) and may ask a discovery elsewhere
+# (`?discovery=`), so connections may go to any http(s)/ws(s) origin; code still comes only
+# from here.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "connect-src 'self' http: https: ws: wss:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
 )
 SECURITY_HEADERS = (
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),

@@ -14,7 +14,7 @@ from kernel.limits import MAX_BATCH_USERS, MAX_INTERNAL_REPLY_BYTES, MAX_PASSWOR
 from kernel.tokens import issue_token
 from messaging import rules
 from messaging.auth_throttle import AuthThrottle
-from messaging.model import User
+from messaging.model import DirectPeer, User
 from messaging.passwords import PasswordHasher
 from messaging.store.interface import Directory
 
@@ -32,12 +32,22 @@ def _watch_list_size(user_id: str, watched: list[str]) -> int:
     return len(user_id) + 8 + sum(len(u) + 2 for u in watched)
 
 
-def presence_visible(contacts: Iterable[str], contact_of: Iterable[str], peers: Iterable[str]) -> list[str]:
+def direct_presence_shared(peer: DirectPeer) -> bool:
+    """Direct-chat peers see each other's presence once both sides have opened the chat (the
+    peer accepting it, by opening or answering it, docs/protocol.md "Presence"): someone who
+    opens a chat with you one-sidedly does not learn when you are online."""
+    return peer.opened_by_me and peer.opened_by_peer
+
+
+def presence_visible(
+    contacts: Iterable[str], contact_of: Iterable[str], peers: Iterable[DirectPeer]
+) -> list[str]:
     """Who sees a user's presence, and whom the user sees: mutual contacts and direct-chat
-    peers. Adding someone as a contact one-sidedly shows nothing (they have not agreed); group
-    co-members are left out on purpose: a 500-member group must not hear every flap."""
+    peers who both opened the chat. Adding someone as a contact one-sidedly shows nothing (they
+    have not agreed); group co-members are left out on purpose: a 500-member group must not
+    hear every flap."""
     mutual = set(contacts).intersection(contact_of)
-    return sorted(mutual.union(peers))
+    return sorted(mutual.union(p.peer_id for p in peers if direct_presence_shared(p)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +166,7 @@ class Accounts:
         return await self.presence_watch_list(user_id)
 
     async def presence_watch_list(self, user_id: str) -> list[str]:
-        """Whose presence `user_id` sees: mutual contacts and direct peers."""
+        """Whose presence `user_id` sees: mutual contacts and direct peers who both opened."""
         contacts, contact_of, peers = await asyncio.gather(
             self._store.list_contacts(user_id),
             self._store.contact_of(user_id),

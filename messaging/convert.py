@@ -127,12 +127,13 @@ def details_to_pb(details: Details) -> client_pb2.Conversation:
 
 def summary_to_pb(summary: ConversationSummary) -> client_pb2.ConversationSummary:
     """Members are left out of list rows: a page of 500-member groups would be huge;
-    GetConversation returns them."""
+    GetConversation returns them. A direct row names its peer instead."""
     row = client_pb2.ConversationSummary(
         conversation=conversation_to_pb(summary.conversation),
         unread=summary.unread,
         delivered_seq=summary.cursors.delivered_seq,
         read_seq=summary.cursors.read_seq,
+        peer_id=summary.peer_id,
     )
     if summary.last_message is not None:
         row.last_message.CopyFrom(message_to_pb(summary.last_message))

@@ -122,10 +122,23 @@ class CursorChange:
 
 
 @dataclass(frozen=True, slots=True)
+class DirectPeer:
+    """The other member of one of a user's direct conversations, and whether each side has
+    opened it (OpenDirect): presence is shared only once both have (messaging/accounts.py)."""
+
+    peer_id: str
+    conversation_id: int
+    opened_by_me: bool
+    opened_by_peer: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationSummary:
     conversation: Conversation
     last_message: StoredMessage | None
     cursors: Cursors
+    peer_id: str = ""
+    """A direct conversation's other member (empty for groups): list rows carry no members."""
 
     @property
     def unread(self) -> int:

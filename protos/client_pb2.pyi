@@ -331,11 +331,14 @@ class ConversationSummary(_message.Message):
     UNREAD_FIELD_NUMBER: _builtins.int
     DELIVERED_SEQ_FIELD_NUMBER: _builtins.int
     READ_SEQ_FIELD_NUMBER: _builtins.int
+    PEER_ID_FIELD_NUMBER: _builtins.int
     unread: _builtins.int
     """last_seq - read cursor"""
     delivered_seq: _builtins.int
     """this user's cursors"""
     read_seq: _builtins.int
+    peer_id: _builtins.str
+    """a direct conversation's other member; empty for groups"""
     @_builtins.property
     def conversation(self) -> Global___Conversation: ...
     @_builtins.property
@@ -350,10 +353,11 @@ class ConversationSummary(_message.Message):
         unread: _builtins.int = ...,
         delivered_seq: _builtins.int = ...,
         read_seq: _builtins.int = ...,
+        peer_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation", "last_message", b"last_message"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation", "delivered_seq", b"delivered_seq", "last_message", b"last_message", "read_seq", b"read_seq", "unread", b"unread"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation", "delivered_seq", b"delivered_seq", "last_message", b"last_message", "peer_id", b"peer_id", "read_seq", b"read_seq", "unread", b"unread"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -37,13 +37,16 @@ class CommandPath:
     async def open_direct(self, origin: Origin, frame: client_pb2.ClientFrame) -> None:
         request = messaging_pb2.OpenDirectRequest(user_id=origin.user_id, peer_id=frame.open_direct.peer_id)
         conversation = await call(self._ctx.messaging.OpenDirect(request))
-        # Direct-chat peers see each other's presence: their audiences just changed.
         users = [member.user_id for member in conversation.members]
-        self._presence.audiences.invalidate(users)
-        self._presence.watch_lists.invalidate(users)
         await self._announce(
             origin, frame.ref, conversation, client_pb2.CONVERSATION_EVENT_KIND_CREATED, users
         )
+        # Opening may have made the pair see each other's presence (once both sides opened it):
+        # their lists changed, and if they now see each other, each gets the other's dot now.
+        peer_id = frame.open_direct.peer_id
+        if peer_id != origin.user_id:
+            self._presence.forget_pair(origin.user_id, peer_id)
+            await self._presence.push_if_visible(origin.user_id, peer_id)
 
     async def create_group(self, origin: Origin, frame: client_pb2.ClientFrame) -> None:
         group = frame.create_group
@@ -98,7 +101,7 @@ class CommandPath:
         reply.contacts.CopyFrom(contacts)
         self._ctx.reply(origin, reply.SerializeToString())
         if change == "add":
-            await self._presence.push_if_mutual(origin.user_id, request.add)
+            await self._presence.push_if_visible(origin.user_id, request.add)
 
     async def _announce(
         self,

@@ -71,20 +71,23 @@ class PresenceFanout:
             self.opened.submit(origin)
 
     def forget_pair(self, user_a: str, user_b: str) -> None:
-        """A contact was added or removed: visibility is mutual, so both sides' lists change."""
+        """A contact was added or removed, or a direct chat opened: visibility is mutual, so
+        both sides' lists change."""
         self.audiences.invalidate((user_a, user_b))
         self.watch_lists.invalidate((user_a, user_b))
 
-    async def push_if_mutual(self, adder: str, added: str) -> None:
-        """After `adder` added `added`: if that made them mutual contacts, each sees the other's
-        current status now. A one-sided add shows nothing."""
-        lists = await self.watch_lists.get_many((adder,))
-        if added in lists.get(adder, ()):
-            await self.push_current(adder, (added,))
-            await self.push_current(added, (adder,))
+    async def push_if_visible(self, user_a: str, user_b: str) -> None:
+        """After a change that may let two users see each other (a contact added, a direct chat
+        opened): if it did, each sees the other's current status now, not at the next change.
+        Whether it did is messaging's rule (the watch list); a one-sided add or opening shows
+        nothing. Call `forget_pair` first."""
+        lists = await self.watch_lists.get_many((user_a,))
+        if user_b in lists.get(user_a, ()):
+            await self.push_current(user_a, (user_b,))
+            await self.push_current(user_b, (user_a,))
 
     async def push_current(self, user_id: str, watched: Sequence[str]) -> None:
-        """The status of `watched` users to every session of `user_id` (after adding a contact)."""
+        """The status of `watched` users to every session of `user_id`."""
         if self._ctx.presence is None or not watched:
             return
         snapshot = await call(self._ctx.presence.Query(presence_pb2.PresenceQuery(user_ids=watched)))

@@ -2,6 +2,7 @@
 // (client.js) to the store (store.js) and renders the DOM from the store after each change.
 
 import { HubbubConnection } from "./client.js";
+import { edgeLocator } from "./discovery.js";
 import { ChatStore, seqOf } from "./store.js";
 import { errorText } from "./errors.js";
 import { $ } from "./dom.js";
@@ -13,9 +14,7 @@ const TYPING_IDLE_MS = 4000; // no key for this long: typing stopped
 const TYPING_SHOWN_MS = 6000; // a peer's typing without news fades after this
 const DELIVERED_BATCH_MS = 100;
 const LIST_PAGES_MAX = 10; // conversation list pages fetched per (re)connect, 100 rows each
-const NAME_LOOKUPS_MAX = 10; // direct chats named per refresh (see namePeers)
 
-const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`;
 const stored = { token: "hubbub.token", user: "hubbub.user", device: "hubbub.device" };
 
 let conn = null;
@@ -65,9 +64,8 @@ async function logIn(signUp) {
 async function startSession(auth, userId) {
   conn?.stop();
   store = new ChatStore(userId);
-  store.peers = new Map(JSON.parse(localStorage.getItem(peersKey()) || "[]"));
   openId = null;
-  conn = new HubbubConnection(wsUrl, deviceId());
+  conn = new HubbubConnection(edgeLocator(), userId, deviceId());
   conn.addEventListener("welcome", (e) => welcomed(e.detail));
   conn.addEventListener("status", (e) => ($("offline-banner").hidden = e.detail.online));
   conn.addEventListener("auth-lost", (e) => authLost(e.detail));
@@ -105,6 +103,7 @@ async function welcomed(welcome) {
   $("login").hidden = true;
   $("app").hidden = false;
   $("me-name").textContent = welcome.userId;
+  document.body.dataset.edge = welcome.edgeId || ""; // which edge holds us (tests read it)
   try {
     await refreshList();
     await resume();
@@ -131,7 +130,6 @@ async function refreshList() {
     page = { limit: 100, beforeActivityMs: last.lastActivityMs, beforeConversationId: last.conversationId };
   }
   render();
-  await namePeers().catch(() => {}); // names are a nicety: never in the way of catching up
 }
 
 function forgetUnlisted(listed) {
@@ -143,30 +141,6 @@ function forgetUnlisted(listed) {
       toast(`You are no longer a member of ${store.titleOf(conv)}.`);
     }
   }
-}
-
-// List rows carry no members: a direct chat whose peer we never learnt is named from the
-// senders of its latest messages, else from who received our newest one.
-async function namePeers() {
-  const unnamed = [...store.conversations.values()]
-    .filter((c) => !store.isGroup(c) && !store.peerOf(c))
-    .slice(0, NAME_LOOKUPS_MAX); // the rest on a later refresh (queries are rate limited)
-  for (const conv of unnamed) {
-    const body = { conversationId: conv.id, anchorSeq: "0", direction: "HISTORY_DIRECTION_BEFORE", limit: PAGE };
-    const page = (await conn.request("history", body)).history;
-    const messages = page.messages || [];
-    for (const message of messages) store.learnPeer(conv.id, message.senderId);
-    if (!store.peerOf(conv) && messages.length) {
-      const reply = await conn.request("readBy", { conversationId: conv.id, seq: messages[messages.length - 1].seq });
-      const [who] = [...(reply.readBy.readBy || []), ...(reply.readBy.deliveredTo || [])];
-      store.learnPeer(conv.id, who);
-    }
-  }
-  if (unnamed.length) render();
-}
-
-function peersKey() {
-  return `hubbub.peers.${store.me}`;
 }
 
 async function resume() {
@@ -349,6 +323,7 @@ async function pumpSends() {
       const body = { conversationId: item.conversationId, clientMsgId: item.clientMsgId, contentType: "text/plain", body: item.body };
       if (item.media) body.media = item.media;
       try {
+        await acceptDirect(store.conversations.get(item.conversationId));
         store.acked((await conn.request("send", body)).sent);
       } catch (error) {
         if (error.code === "UNAVAILABLE") return; // pumped again after the reconnect
@@ -400,6 +375,15 @@ function mediaUrl(conversationId, key) {
   mediaUrls.set(key, { url, freshUntil: Date.now() + 8 * 60_000 });
   url.catch(() => mediaUrls.delete(key));
   return url;
+}
+
+// Answering a direct chat accepts it: openDirect from our side too (idempotent), so the pair
+// now see each other's presence (docs/protocol.md "contact, presence"). Once per chat per page.
+async function acceptDirect(conv) {
+  const peerId = conv && store.peerOf(conv);
+  if (!peerId || conv.accepted) return;
+  await conn.request("openDirect", { peerId });
+  conv.accepted = true;
 }
 
 const nextPending = () => [...store.pending.values()].find((item) => !item.failed);
@@ -526,7 +510,6 @@ const actions = {
 
 function render() {
   if (!store) return;
-  localStorage.setItem(peersKey(), JSON.stringify([...store.peers]));
   paint(store, openId, actions);
 }
 

@@ -1,5 +1,8 @@
 // The connection to a hubbub edge over the JSON subprotocol (docs/protocol.md): hello,
-// refs and replies, heartbeats, reconnect with backoff. Knows frames, not chats.
+// refs and replies, heartbeats, reconnect with backoff, moving off a draining edge. Knows
+// frames, not chats.
+
+import { sameEdge } from "./discovery.js";
 
 const SUBPROTOCOL = "hubbub.v1.json";
 const PUSH_KINDS = ["message", "receipt", "typing", "presence", "conversationEvent"];
@@ -17,11 +20,18 @@ export class ServerError extends Error {
 }
 
 // Events: "welcome", "status" (detail: {online}), "auth-lost" (detail: ServerError), and one
-// per push kind (detail: the push's body), e.g. "message".
+// per push kind (detail: the push's body), e.g. "message". `locate` picks the edge before each
+// connect (discovery.js).
 export class HubbubConnection extends EventTarget {
-  constructor(url, deviceId) {
+  constructor(locate, userId, deviceId) {
     super();
-    this.url = url;
+    this.locate = locate;
+    this.userId = userId;
+    this.url = null; // the edge connected to (or last connected to)
+    this.edgeId = ""; // its Welcome's edgeId: discovery's `previous`
+    this.nextUrl = null; // where a drain move goes
+    this.connecting = false;
+    this.moving = false;
     this.deviceId = deviceId;
     this.ws = null;
     this.online = false;
@@ -47,14 +57,21 @@ export class HubbubConnection extends EventTarget {
   stop() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.moveTimer);
     if (this.ws) {
       this.sendFrame({ goodbye: {} });
       this.ws.close(1000, "bye");
     }
   }
 
-  open(auth, resolve, reject) {
-    const ws = new WebSocket(this.url, SUBPROTOCOL);
+  async open(auth, resolve, reject) {
+    this.connecting = true;
+    const url = this.nextUrl || (await this.where());
+    this.nextUrl = null;
+    this.connecting = false;
+    if (this.stopped && !resolve) return;
+    this.url = url;
+    const ws = new WebSocket(url, SUBPROTOCOL);
     this.ws = ws;
     const ref = this.takeRef();
     this.waiting.set(ref, {
@@ -62,6 +79,7 @@ export class HubbubConnection extends EventTarget {
         const welcome = frame.welcome;
         this.auth = { token: welcome.token || auth.token };
         this.deviceId = welcome.deviceId;
+        this.edgeId = welcome.edgeId || "";
         this.online = true;
         this.backoffMs = BACKOFF_FIRST_MS;
         this.startHeartbeat(welcome.heartbeatIntervalMs || 15000);
@@ -99,15 +117,41 @@ export class HubbubConnection extends EventTarget {
       return;
     }
     if (this.stopped) return; // logged out on purpose
+    if (this.moving) {
+      this.moving = false; // a planned move: straight on to the next edge, no offline banner
+      this.openSoon(0);
+      return;
+    }
     if (wasOnline) this.emit("status", { online: false });
     this.openSoon(this.backoffMs);
+  }
+
+  where() {
+    return this.locate({ userId: this.userId, deviceId: this.deviceId, previousEdgeId: this.edgeId });
+  }
+
+  // The edge is draining (docs/protocol.md "Drain"): after afterMs, ask discovery for an edge
+  // (this one as `previous`, never chosen while draining) and move there; the reconnect resumes
+  // what was missed and sends again what was not acked, with the same clientMsgIds. Discovery
+  // naming this edge again (no other one): stay, and the edge closes us later.
+  moveSoon(reconnect) {
+    clearTimeout(this.moveTimer);
+    this.moveTimer = setTimeout(async () => {
+      const ws = this.ws;
+      if (!ws || this.stopped) return;
+      const url = reconnect.edgeUrl || (await this.where());
+      if (ws !== this.ws || sameEdge(url, this.url)) return;
+      this.nextUrl = url;
+      this.moving = true;
+      ws.close(1000, "moving to another edge");
+    }, Number(reconnect.afterMs || 0));
   }
 
   openSoon(delayMs) {
     clearTimeout(this.retryTimer);
     if (!navigator.onLine) return; // the "online" event opens it
     this.retryTimer = setTimeout(() => {
-      if (this.stopped || this.ws) return;
+      if (this.stopped || this.ws || this.connecting) return;
       this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
       this.open(this.auth);
     }, delayMs * (0.75 + Math.random() * 0.5));
@@ -126,6 +170,10 @@ export class HubbubConnection extends EventTarget {
         this.waiting.delete(ref);
         waiter.resolve(waiter.pages ? { ...frame, pages: waiter.pages } : frame);
       }
+      return;
+    }
+    if (frame.reconnect) {
+      this.moveSoon(frame.reconnect);
       return;
     }
     if (frame.error) {

@@ -36,7 +36,7 @@ export class ChatStore {
     if (conversation.members) row.members = conversation.members;
     const peer = (conversation.members || []).find((m) => m.userId !== this.me);
     if (peer && row.kind !== "CONVERSATION_KIND_GROUP") this.peers.set(id, peer.userId);
-    if (summary?.lastMessage) this.learnPeer(id, summary.lastMessage.senderId);
+    if (summary?.peerId) this.peers.set(id, summary.peerId); // list rows name a direct chat's peer
     row.lastSeq = maxSeq(row.lastSeq, conversation.lastSeq);
     row.lastActivityMs = Math.max(Number(row.lastActivityMs || 0), Number(conversation.lastActivityMs || 0));
     if (summary) {
@@ -55,19 +55,11 @@ export class ChatStore {
     return conv.kind === "CONVERSATION_KIND_GROUP";
   }
 
-  // The other member of a direct chat. List rows carry no members, so it is also learnt from
-  // messages and receipts (learnPeer) and remembered across reloads (peers, by app.js).
+  // The other member of a direct chat: from its members, or its list row's peerId.
   peerOf(conv) {
     if (this.isGroup(conv)) return null;
     const other = (conv.members || []).find((m) => m.userId !== this.me);
     return other ? other.userId : this.peers.get(conv.id) || null;
-  }
-
-  learnPeer(conversationId, userId) {
-    const conv = this.conversations.get(conversationId);
-    if (!conv || this.isGroup(conv) || !userId || userId === this.me || this.peers.get(conversationId) === userId) return false;
-    this.peers.set(conversationId, userId);
-    return true;
   }
 
   titleOf(conv) {
@@ -86,7 +78,6 @@ export class ChatStore {
     const conv = this.conversations.get(message.conversationId);
     if (!conv) return false;
     if (conv.messages.has(message.seq)) return false;
-    this.learnPeer(conv.id, message.senderId);
     conv.messages.set(message.seq, message);
     if (seqOf(message.seq) >= seqOf(conv.lastSeq)) {
       conv.lastSeq = message.seq;
@@ -159,7 +150,6 @@ export class ChatStore {
       if (read) this.markRead(conv, receipt.upToSeq); // read on another of my devices
       return;
     }
-    this.learnPeer(conv.id, receipt.userId);
     conv.othersDelivered = maxSeq(conv.othersDelivered, receipt.upToSeq);
     if (read) conv.othersRead = maxSeq(conv.othersRead, receipt.upToSeq);
   }

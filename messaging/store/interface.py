@@ -20,6 +20,7 @@ from messaging.model import (
     CursorChange,
     Cursors,
     CursorUpdate,
+    DirectPeer,
     Member,
     NewMessage,
     Role,
@@ -89,8 +90,9 @@ class Directory(Protocol):
         self, user_a: str, user_b: str, conversation_id: int, now_ms: int
     ) -> tuple[Conversation, bool]:
         """The one direct conversation of the pair (order-insensitive), creating it with
-        `conversation_id` if absent. Returns (conversation, created). Atomic: concurrent
-        calls for the same pair yield the same conversation."""
+        `conversation_id` if absent; either way `user_a` has now opened it (see DirectPeer).
+        Returns (conversation, created). Atomic: concurrent calls for the same pair yield the
+        same conversation."""
         ...
 
     async def create_group(self, conversation: Conversation, members: Sequence[Member]) -> None: ...
@@ -119,8 +121,9 @@ class Directory(Protocol):
 
     async def rename(self, conversation_id: int, title: str) -> bool: ...
 
-    async def direct_peers(self, user_id: str) -> list[str]:
-        """The other member of every direct conversation of `user_id`, sorted."""
+    async def direct_peers(self, user_id: str) -> list[DirectPeer]:
+        """The other member of every direct conversation of `user_id` (sorted by peer), with
+        who has opened it; the presence rule over them is messaging/accounts.py's."""
         ...
 
     async def list_conversations(
@@ -135,7 +138,8 @@ class Directory(Protocol):
         highest first), with the last message and the user's cursors. `before_activity_ms` > 0
         pages: only older activity, or the same activity and a conversation id below
         `before_conversation_id` (the last row of the previous page), so ties page safely.
-        `max_bytes` > 0 stops sooner (messaging/store/read_budget.py)."""
+        `max_bytes` > 0 stops sooner (messaging/store/read_budget.py). A direct row names its
+        peer (`peer_id`), read with the page, not one lookup per row."""
         ...
 
 

@@ -33,6 +33,7 @@ class MemoryData:
         self._by_user: dict[str, set[int]] = defaultdict(set)
         self._directs: dict[frozenset[str], int] = {}
         self._direct_peers: dict[str, set[str]] = defaultdict(set)
+        self._direct_opened: set[tuple[int, str]] = set()  # (direct conversation, who opened it)
         self._messages: dict[int, list[StoredMessage]] = defaultdict(list)
         self._dedupe: dict[tuple[str, str], StoredMessage] = {}
         self._cursors: dict[tuple[str, int], Cursors] = {}

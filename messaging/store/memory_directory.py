@@ -10,6 +10,7 @@ from messaging.model import (
     Conversation,
     ConversationKind,
     ConversationSummary,
+    DirectPeer,
     Member,
     Role,
     User,
@@ -67,6 +68,7 @@ class MemoryDirectory(MemoryData):
         pair = frozenset((user_a, user_b))
         existing = self._directs.get(pair)
         if existing is not None:
+            self._direct_opened.add((existing, user_a))
             return self._conversations[existing], False
         conversation = Conversation(
             conversation_id=conversation_id,
@@ -78,6 +80,7 @@ class MemoryDirectory(MemoryData):
         )
         self._insert(conversation, [Member(u, Role.MEMBER, now_ms) for u in sorted(pair)])
         self._directs[pair] = conversation_id
+        self._direct_opened.add((conversation_id, user_a))
         self._direct_peers[user_a].add(user_b)
         self._direct_peers[user_b].add(user_a)
         return conversation, True
@@ -144,8 +147,13 @@ class MemoryDirectory(MemoryData):
         self._conversations[conversation_id] = dataclasses.replace(conversation, title=title)
         return True
 
-    async def direct_peers(self, user_id: str) -> list[str]:
-        return sorted(self._direct_peers.get(user_id, ()))
+    async def direct_peers(self, user_id: str) -> list[DirectPeer]:
+        peers = []
+        for peer_id in sorted(self._direct_peers.get(user_id, ())):
+            cid = self._directs[frozenset((user_id, peer_id))]
+            opened = self._direct_opened
+            peers.append(DirectPeer(peer_id, cid, (cid, user_id) in opened, (cid, peer_id) in opened))
+        return peers
 
     async def list_conversations(
         self,
@@ -168,6 +176,13 @@ class MemoryDirectory(MemoryData):
                     conversation=conversation,
                     last_message=messages[-1] if messages else None,
                     cursors=self._get_cursors(user_id, conversation.conversation_id),
+                    peer_id=self._direct_peer_of(user_id, conversation),
                 )
             )
         return ReadBudget(max_bytes).take_summaries(summaries)
+
+    def _direct_peer_of(self, user_id: str, conversation: Conversation) -> str:
+        if conversation.kind is not ConversationKind.DIRECT:
+            return ""
+        others = [u for u in self._members.get(conversation.conversation_id, {}) if u != user_id]
+        return others[0] if others else ""

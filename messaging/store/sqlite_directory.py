@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from messaging.model import (
     Conversation,
     ConversationSummary,
+    DirectPeer,
     Member,
     Role,
     User,
@@ -77,7 +78,7 @@ class SqliteDirectory(SqliteBase):
     async def rename(self, conversation_id: int, title: str) -> bool:
         return await self._writer.call(lambda c: writes.rename(c, conversation_id, title))
 
-    async def direct_peers(self, user_id: str) -> list[str]:
+    async def direct_peers(self, user_id: str) -> list[DirectPeer]:
         return await self._read(lambda c: reads.direct_peers(c, user_id))
 
     async def list_conversations(

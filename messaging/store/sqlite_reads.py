@@ -14,6 +14,7 @@ from messaging.model import (
     ConversationKind,
     ConversationSummary,
     Cursors,
+    DirectPeer,
     Member,
     Role,
     StoredMessage,
@@ -81,16 +82,16 @@ def get_members(conn: sqlite3.Connection, conversation_id: int) -> list[Member]:
     return [Member(r[0], Role(r[1]), r[2]) for r in rows]
 
 
-def direct_peers(conn: sqlite3.Connection, user_id: str) -> list[str]:
+def direct_peers(conn: sqlite3.Connection, user_id: str) -> list[DirectPeer]:
+    """Both sides of the pair table, each by its index (the primary key, direct_pairs_by_hi)."""
     rows = conn.execute(
-        "SELECT DISTINCT other.user_id FROM members me "
-        "JOIN conversations c ON c.conversation_id = me.conversation_id AND c.kind = ? "
-        "JOIN members other ON other.conversation_id = me.conversation_id "
-        "AND other.user_id <> me.user_id "
-        "WHERE me.user_id = ? ORDER BY other.user_id",
-        (ConversationKind.DIRECT.value, user_id),
+        "SELECT user_hi, conversation_id, lo_opened, hi_opened FROM direct_pairs WHERE user_lo = ? "
+        "UNION ALL "
+        "SELECT user_lo, conversation_id, hi_opened, lo_opened FROM direct_pairs WHERE user_hi = ? "
+        "ORDER BY 1",
+        (user_id, user_id),
     )
-    return [r[0] for r in rows]
+    return [DirectPeer(r[0], r[1], bool(r[2]), bool(r[3])) for r in rows]
 
 
 # At each seq the row of the highest epoch is the message (kernel/log_rules.winners): a row
@@ -178,14 +179,18 @@ def list_conversations(
     conn.execute("BEGIN")
     try:
         rows = conn.execute(
-            f"SELECT {CONVERSATION_COLUMNS}, cur.delivered_seq, cur.read_seq FROM members m "
+            f"SELECT {CONVERSATION_COLUMNS}, cur.delivered_seq, cur.read_seq, "
+            # A direct row's peer, by the members primary key, in the same query (no N+1).
+            "(SELECT o.user_id FROM members o WHERE c.kind = ? "
+            "AND o.conversation_id = m.conversation_id AND o.user_id <> m.user_id LIMIT 1) "
+            "FROM members m "
             "JOIN conversations c ON c.conversation_id = m.conversation_id "
             "LEFT JOIN cursors cur ON cur.conversation_id = m.conversation_id "
             "AND cur.user_id = m.user_id "
             "WHERE m.user_id = ? AND (c.last_activity_ms < ? "
             "OR (c.last_activity_ms = ? AND c.conversation_id < ?)) "
             "ORDER BY c.last_activity_ms DESC, c.conversation_id DESC LIMIT ?",
-            (user_id, before, before, before_conversation_id, limit),
+            (ConversationKind.DIRECT.value, user_id, before, before, before_conversation_id, limit),
         ).fetchall()
 
         def summaries() -> Iterator[ConversationSummary]:  # lazily: rows past the budget are not read
@@ -200,7 +205,7 @@ def list_conversations(
                     ).fetchone()
                     last_message = None if found is None else stored_from_row(found)
                 cursors = Cursors(user_id, conversation.conversation_id, row[7] or 0, row[8] or 0)
-                yield ConversationSummary(conversation, last_message, cursors)
+                yield ConversationSummary(conversation, last_message, cursors, row[9] or "")
 
         listed = ReadBudget(max_bytes).take_summaries(summaries())
     finally:

@@ -109,6 +109,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (user_id, device_id)
         ) WITHOUT ROWID""",
     ),
+    (  # 6: who has opened each direct chat (presence is shared once both have); pairs from
+        # before this step keep the mutual visibility they had. Peers are found from either side.
+        "ALTER TABLE direct_pairs ADD COLUMN lo_opened INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE direct_pairs ADD COLUMN hi_opened INTEGER NOT NULL DEFAULT 1",
+        "CREATE INDEX direct_pairs_by_hi ON direct_pairs (user_hi, user_lo)",
+    ),
 )
 
 

@@ -104,14 +104,20 @@ def get_or_create_direct(
         "WHERE d.user_lo = ? AND d.user_hi = ?",
         (lo, hi),
     ).fetchone()
+    opened = "lo_opened" if user_a == lo else "hi_opened"  # a fixed column name, never input
     if row is not None:
+        conn.execute(
+            f"UPDATE direct_pairs SET {opened} = 1 WHERE user_lo = ? AND user_hi = ? AND {opened} = 0",
+            (lo, hi),
+        )
         return conversation_from_row(row), False
     conversation = _insert_conversation(
         conn, Conversation(conversation_id, ConversationKind.DIRECT, "", user_a, now_ms)
     )
     conn.execute(
-        "INSERT INTO direct_pairs (user_lo, user_hi, conversation_id) VALUES (?, ?, ?)",
-        (lo, hi, conversation_id),
+        "INSERT INTO direct_pairs (user_lo, user_hi, conversation_id, lo_opened, hi_opened) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (lo, hi, conversation_id, int(user_a == lo), int(user_a == hi)),
     )
     conn.executemany(_INSERT_MEMBER, [(conversation_id, u, int(Role.MEMBER), now_ms) for u in (lo, hi)])
     return conversation, True

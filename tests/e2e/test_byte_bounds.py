@@ -228,6 +228,8 @@ async def test_a_client_that_never_reads_is_closed_4009_and_others_are_served(no
         client.keep_alive()  # heartbeats: a loaded machine must not close them 4008
     conv = (await bob.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id="mallory")))).conversation
     with_carol = (await bob.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id="carol")))).conversation
+    # mallory answers the chat (opens it too): only then does bob see her come and go
+    await mallory.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id="bob")))
     for n in range(40):
         sent = await bob.send_text(conv.conversation_id, "\x01" * 100_000, f"big-{n}")
         assert sent.WhichOneof("kind") == "sent"

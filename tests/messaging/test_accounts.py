@@ -7,6 +7,8 @@ import pytest
 from kernel.errors import Conflict, InvalidArgument, LimitExceeded, NotFound, Unauthenticated
 from kernel.limits import MAX_BATCH_USERS
 from kernel.tokens import verify_token
+from messaging.accounts import presence_visible
+from messaging.model import DirectPeer
 from tests.messaging.conftest import SECRET, Services
 
 
@@ -58,7 +60,10 @@ async def test_contacts_and_presence_audience(services: Services) -> None:
     with pytest.raises(NotFound):
         await services.accounts.add_contact("alice", "nobody")
     # carol lists alice and alice lists bob, one-sidedly: neither sees the other (issue 7 #9);
-    # dave chats with her directly
+    # alice opened a chat with dave, who has not answered: nobody sees anybody yet
+    assert await services.accounts.presence_audience("alice") == []
+    assert await services.accounts.presence_watch_list("dave") == []
+    await services.conversations.open_direct("dave", "alice")  # dave accepts: both see
     assert await services.accounts.presence_audience("alice") == ["dave"]
     assert await services.accounts.presence_watch_list("alice") == ["dave"]
     assert await services.accounts.presence_watch_lists(["dave", "alice", "dave", "bob"]) == {
@@ -116,3 +121,13 @@ async def test_watch_lists_stop_before_their_byte_budget_and_refuse_oversize_bat
     assert await services.accounts.presence_watch_lists(["carol"]) == {"carol": ["alice"]}
     with pytest.raises(InvalidArgument):
         await services.accounts.presence_watch_lists([f"u{i}" for i in range(MAX_BATCH_USERS + 1)])
+
+
+def test_direct_chat_presence_is_shared_only_once_both_sides_opened() -> None:
+    peers = [
+        DirectPeer("bob", 1, opened_by_me=True, opened_by_peer=False),  # bob never answered
+        DirectPeer("carol", 2, opened_by_me=False, opened_by_peer=True),  # carol wrote first
+        DirectPeer("dave", 3, opened_by_me=True, opened_by_peer=True),
+    ]
+    assert presence_visible([], [], peers) == ["dave"]
+    assert presence_visible(["bob"], ["bob"], peers) == ["bob", "dave"]  # mutual contacts see anyway

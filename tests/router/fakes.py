@@ -48,6 +48,9 @@ class World:
     dedupe: dict[tuple[str, str], client_pb2.Message] = field(default_factory=dict)
     cursors: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # [delivered, read]
     contacts: dict[str, set[str]] = field(default_factory=dict)
+    # Direct chats opened by OpenDirect: (conversation, who opened it). Their presence is
+    # shared once both members opened (messaging's rule); add_conversation's are shared at once.
+    opened: dict[int, set[str]] = field(default_factory=dict)
     append_sizes: list[int] = field(default_factory=list)
     append_conversations: list[list[int]] = field(default_factory=list)
     cursor_calls: list[int] = field(default_factory=list)
@@ -87,19 +90,23 @@ class World:
     def audience(self, user: str) -> list[str]:
         """Who sees `user`'s presence: those with them as a contact, and direct-chat peers."""
         seen = {owner for owner, contacts in self.contacts.items() if user in contacts}
-        for conv in self.conversations.values():
-            if conv.kind == client_pb2.CONVERSATION_KIND_DIRECT and user in conv.members:
-                seen.update(conv.members)
+        seen.update(self._direct_peers(user))
         seen.discard(user)
         return sorted(seen)
 
     def watch_list(self, user: str) -> list[str]:
         seen = set(self.contacts.get(user, set()))
-        for conv in self.conversations.values():
-            if conv.kind == client_pb2.CONVERSATION_KIND_DIRECT and user in conv.members:
-                seen.update(conv.members)
+        seen.update(self._direct_peers(user))
         seen.discard(user)
         return sorted(seen)
+
+    def _direct_peers(self, user: str) -> set[str]:
+        peers: set[str] = set()
+        for cid, conv in self.conversations.items():
+            direct = conv.kind == client_pb2.CONVERSATION_KIND_DIRECT and user in conv.members
+            if direct and self.opened.get(cid, set(conv.members)) >= set(conv.members):
+                peers.update(conv.members)
+        return peers
 
 
 class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
@@ -217,10 +224,12 @@ class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
         if self.w.refuse_open_direct is not None:
             raise self.w.refuse_open_direct
         pair = {request.user_id, request.peer_id}
-        for conv in self.w.conversations.values():
+        for cid, conv in self.w.conversations.items():
             if conv.kind == client_pb2.CONVERSATION_KIND_DIRECT and set(conv.members) == pair:
+                self.w.opened.setdefault(cid, set(conv.members)).add(request.user_id)
                 return conv.to_proto()
         cid = self.w.add_conversation(client_pb2.CONVERSATION_KIND_DIRECT, sorted(pair))
+        self.w.opened[cid] = {request.user_id}
         return self.w.conversations[cid].to_proto()
 
     @servicer_errors

@@ -124,3 +124,31 @@ async def test_sessions_opened_in_one_batch_share_one_watch_list_call_and_one_qu
     assert sorted(fakes.accounts.watch_lists_users[0]) == sorted(users)
     assert fakes.accounts.watch_list_calls == 0
     assert fakes.presence.query_calls == 1
+
+
+async def test_a_direct_chat_shows_presence_once_both_sides_opened_it(
+    fakes: FakeBackends, router: RouterService, edges: Connect
+) -> None:
+    fakes.presence.set_online("ann")
+    fakes.presence.set_online("dan")
+    edge = await edges("edge-1")
+    edge.open(1, "ann", "p")
+    edge.open(2, "dan", "p")
+    ann_opens = client_pb2.OpenDirect(peer_id="dan")
+    edge.send_frames(1, client_pb2.ClientFrame(ref=7, open_direct=ann_opens))
+    cid = (await edge.wait_ref(1, 7)).conversation.conversation_id
+    assert (await edge.wait_kind(2, "conversation_event"))[
+        0
+    ].conversation_event.conversation.conversation_id == cid
+    # ann opened it one-sidedly: neither learns the other's status (a later reply proves the
+    # open was handled in full, and frames of one session are answered in order)
+    edge.send_frames(1, client_pb2.ClientFrame(ref=8, contact=client_pb2.ContactRequest(list=True)))
+    await edge.wait_ref(1, 8)
+    assert edge.of_kind(1, "presence") == [] and edge.of_kind(2, "presence") == []
+    # dan answers by opening it too: each sees the other's dot at once, not at the next change
+    edge.send_frames(2, client_pb2.ClientFrame(ref=9, open_direct=client_pb2.OpenDirect(peer_id="ann")))
+    assert (await edge.wait_ref(2, 9)).conversation.conversation_id == cid
+    ann_sees = (await edge.wait_kind(1, "presence"))[0].presence
+    dan_sees = (await edge.wait_kind(2, "presence"))[0].presence
+    assert (ann_sees.user_id, ann_sees.status) == ("dan", ONLINE)
+    assert (dan_sees.user_id, dan_sees.status) == ("ann", ONLINE)

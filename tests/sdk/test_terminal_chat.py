@@ -61,6 +61,7 @@ async def test_terminal_chat_sends_typed_lines_and_prints_replies_and_receipts(n
         (got,) = await messages(bob, 1)
         assert (got.sender_id, got.body) == (alice_id, "hello bob")
 
+        await bob.open_direct(alice_id)  # bob answers (accepts the chat): they see each other's presence
         await bob.send(got.conversation_id, "hi alice")
         assert (await screen.printed("hi alice")).endswith(f"{bob_id}: hi alice")
         await screen.printed(f"✓✓ delivered to {bob_id} up to #")

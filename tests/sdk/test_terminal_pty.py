@@ -91,6 +91,10 @@ async def test_presence_is_told_once_and_offline_says_when_last_seen(
     bob = terminal(*chat_args(node, bob_id))
     await bob.expect(f"signed in as {bob_id}")
     alice = terminal(*chat_args(node, alice_id, "--to", bob_id))
+    await alice.expect(f"chatting with @{bob_id}")
+    # bob has not answered: alice is not told his status. His phone opens the chat: accepted.
+    bob_phone = terminal(*chat_args(node, bob_id, "--device", "phone", "--to", alice_id))
+    await bob_phone.expect(f"chatting with @{alice_id}")
     await alice.expect(f"-- {bob_id} is online")
     alice.line("/quit")
     assert await alice.exit_status() == 0
@@ -98,19 +102,19 @@ async def test_presence_is_told_once_and_offline_says_when_last_seen(
     # Again, now that bob is a contact: the snapshot and the contact answer both say online.
     alice = terminal(*chat_args(node, alice_id, "--to", bob_id))
     await alice.expect(f"chatting with @{bob_id}")
-    # bob opens a second device on the chat that exists: no "created" again for alice.
-    bob_phone = terminal(*chat_args(node, bob_id, "--device", "phone", "--to", alice_id))
-    await bob_phone.expect(f"chatting with @{alice_id}")
+    # bob opens one more device on the chat that exists: no "created" again for alice.
+    bob_tablet = terminal(*chat_args(node, bob_id, "--device", "tablet", "--to", alice_id))
+    await bob_tablet.expect(f"chatting with @{alice_id}")
     bob_phone.line("from my phone")
     await bob_phone.expect("✓ sent #1")
     seen = await alice.expect(f"{bob_id}: from my phone")
     assert alice.seen.count(f"-- {bob_id} is online") == 1, alice.seen
     assert "created" not in seen
 
-    bob.line("/quit")
-    bob_phone.line("/quit")
-    assert await bob.exit_status() == 0
-    assert await bob_phone.exit_status() == 0
+    for device in (bob, bob_phone, bob_tablet):
+        device.line("/quit")
+    for device in (bob, bob_phone, bob_tablet):
+        assert await device.exit_status() == 0
     await alice.expect(f"-- {bob_id} is offline, last seen just now")
     alice.line("/list")
     await alice.expect(f"@{bob_id}  (offline, last seen just now)")

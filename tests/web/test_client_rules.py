@@ -12,7 +12,7 @@ RULES = """async () => {
   const { ChatStore } = await import("/store.js");
   const store = new ChatStore("alice");
   const big = "9007199254740993"; // 2^53 + 1: Number() would make it ...992
-  const read = { unread: "0", readSeq: "9007199254740992" }; // a list row: read up to 2^53
+  const read = { unread: "0", readSeq: "9007199254740992", peerId: "bob" }; // a list row: read up to 2^53
   store.upsertConversation({ conversationId: big, kind: "CONVERSATION_KIND_DIRECT" }, read);
   const conv = store.conversations.get(big);
   const message = (seq, senderId = "bob") => ({ conversationId: big, seq, senderId, body: seq });

@@ -26,8 +26,8 @@ async def test_ticks_move_from_sent_to_delivered_to_read(people: People, artifac
     await bob.wait_logged_in()
     await expect(bob.conversation("alice").locator(".unread")).to_have_text("1")
     await expect(tick).to_have_attribute("data-state", "delivered")
-    await expect(alice.page.locator("#chat-presence")).to_have_attribute("data-presence", "online")
-    await expect(alice.conversation("bob").locator(".presence")).to_have_attribute("data-presence", "online")
+    # bob has not answered: opening a chat with him does not tell alice when he is online
+    await expect(alice.page.locator("#chat-presence")).to_have_attribute("data-presence", "unknown")
     await alice.shot(artifacts, "2-alice-delivered")
 
     await bob.open("alice")
@@ -41,6 +41,10 @@ async def test_ticks_move_from_sent_to_delivered_to_read(people: People, artifac
     await bob.page.press("#composer-text", "Enter")
     await expect(alice.message("hi alice")).to_be_visible()
     await expect(alice.page.locator("#typing")).to_have_text("")
+    # bob answered: now each sees the other's dot, at once (both are online, nothing changed)
+    await expect(alice.page.locator("#chat-presence")).to_have_attribute("data-presence", "online")
+    await expect(alice.conversation("bob").locator(".presence")).to_have_attribute("data-presence", "online")
+    await expect(bob.page.locator("#chat-presence")).to_have_attribute("data-presence", "online")
     await alice.shot(artifacts, "3-alice-read")
     await bob.shot(artifacts, "3-bob")
     await bob.page.locator("#composer-text").press_sequentially("one more")
@@ -54,8 +58,8 @@ async def test_offline_shows_a_banner_then_catches_up_in_order(people: People, a
     await alice.send("before")
     await bob.open("alice")
     await expect(bob.message("before")).to_be_visible()
-    # (Both were online before their chat existed: the server sends a new direct-chat peer's
-    # status only when it next changes, so the dot starts unknown; see the first test.)
+    await bob.type_and_send("hi")  # bob answers: the pair see each other's presence from now
+    await expect(alice.page.locator("#chat-presence")).to_have_attribute("data-presence", "online")
 
     await people.context_of("bob").set_offline(True)
     await expect(bob.page.locator("#offline-banner")).to_be_visible()
@@ -70,9 +74,19 @@ async def test_offline_shows_a_banner_then_catches_up_in_order(people: People, a
     await people.context_of("bob").set_offline(False)
     await expect(bob.page.locator("#offline-banner")).to_be_hidden()
     await expect(bob.message("while away 5")).to_be_visible()
-    assert await bob.bodies() == ["before", *(f"while away {n}" for n in range(1, 6)), "written offline"]
+    assert await bob.bodies() == [
+        "before",
+        "hi",
+        *(f"while away {n}" for n in range(1, 6)),
+        "written offline",
+    ]
     await expect(alice.message("written offline")).to_be_visible()
-    assert await alice.bodies() == ["before", *(f"while away {n}" for n in range(1, 6)), "written offline"]
+    assert await alice.bodies() == [
+        "before",
+        "hi",
+        *(f"while away {n}" for n in range(1, 6)),
+        "written offline",
+    ]
     await expect(alice.mine("while away 5").locator(".tick")).to_have_attribute("data-state", "read")
     await expect(alice.page.locator("#chat-presence")).to_have_attribute("data-presence", "online")
     await bob.shot(artifacts, "2-bob-caught-up")

@@ -18,6 +18,7 @@ from messaging.model import (
     CursorChange,
     Cursors,
     CursorUpdate,
+    DirectPeer,
     Member,
     NewMessage,
     Role,
@@ -237,7 +238,7 @@ class CassandraStore:
     async def rename(self, conversation_id: int, title: str) -> bool:
         return await self._directory.rename(conversation_id, title)
 
-    async def direct_peers(self, user_id: str) -> list[str]:
+    async def direct_peers(self, user_id: str) -> list[DirectPeer]:
         return await self._directory.direct_peers(user_id)
 
     async def list_conversations(
@@ -260,7 +261,8 @@ class CassandraStore:
             if conversation.last_seq > 0:
                 rows = self.log_rows()
                 last = await rows.at(cid, conversation.last_seq, await rows.fences(cid))
-            return ConversationSummary(conversation, last, await self.cursors.get_cursors(user_id, cid))
+            cursors = await self.cursors.get_cursors(user_id, cid)
+            return ConversationSummary(conversation, last, cursors, row.peer_id)
 
         summaries = await asyncio.gather(*(summary(row) for row in listed))
         return ReadBudget(max_bytes).take_summaries(summaries)

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from kernel.errors import Conflict
-from messaging.model import ConversationKind, CursorKind, Cursors, CursorUpdate, Role, User
+from messaging.model import ConversationKind, CursorKind, Cursors, CursorUpdate, DirectPeer, Role, User
 from messaging.store.interface import MessageStore
 from tests.messaging.store.contract import NOW, group, make_group, member, message, user
 
@@ -89,9 +89,32 @@ class DirectoryContract:
         await store.get_or_create_direct("alice", "bob", 1, NOW)
         await store.get_or_create_direct("carol", "alice", 2, NOW)
         await make_group(store, 3, "alice", "dave")
-        assert await store.direct_peers("alice") == ["bob", "carol"]
-        assert await store.direct_peers("bob") == ["alice"]
+        assert [p.peer_id for p in await store.direct_peers("alice")] == ["bob", "carol"]
+        assert [p.peer_id for p in await store.direct_peers("bob")] == ["alice"]
         assert await store.direct_peers("dave") == []
+
+    async def test_direct_peers_say_who_opened_the_chat(self, store: MessageStore) -> None:
+        await store.get_or_create_direct("alice", "bob", 1, NOW)
+        await store.get_or_create_direct("zed", "alice", 2, NOW)
+        assert await store.direct_peers("alice") == [
+            DirectPeer("bob", 1, opened_by_me=True, opened_by_peer=False),
+            DirectPeer("zed", 2, opened_by_me=False, opened_by_peer=True),
+        ]
+        assert await store.direct_peers("bob") == [DirectPeer("alice", 1, False, True)]
+        await store.get_or_create_direct("bob", "alice", 3, NOW)  # bob opens it too
+        await store.get_or_create_direct("bob", "alice", 4, NOW)  # again: nothing changes
+        assert await store.direct_peers("bob") == [DirectPeer("alice", 1, True, True)]
+        assert (await store.direct_peers("alice"))[0] == DirectPeer("bob", 1, True, True)
+
+    async def test_list_rows_name_the_direct_peer(self, store: MessageStore) -> None:
+        await store.get_or_create_direct("bob", "alice", 1, NOW)
+        await make_group(store, 2, "alice", "bob")
+        peers = {
+            s.conversation.conversation_id: s.peer_id for s in await store.list_conversations("alice", 10)
+        }
+        assert peers == {1: "bob", 2: ""}
+        bob_rows = await store.list_conversations("bob", 10)
+        assert {s.conversation.conversation_id: s.peer_id for s in bob_rows} == {1: "alice", 2: ""}
 
     async def test_group_members_sorted_with_roles(self, store: MessageStore) -> None:
         await store.create_group(

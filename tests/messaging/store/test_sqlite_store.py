@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kernel.errors import Internal, Unavailable
-from messaging.model import CursorKind, Cursors, CursorUpdate
+from messaging.model import CursorKind, Cursors, CursorUpdate, DirectPeer
 from messaging.store.sqlite import SqliteStore
 from messaging.store.sqlite_schema import MIGRATIONS
 from tests.messaging.store.contract import NOW, make_group, message, seqs, user
@@ -45,6 +45,25 @@ async def test_refuses_a_newer_schema(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(Unavailable):
         await SqliteStore(path).open()
+
+
+async def test_direct_chats_from_before_the_opened_flags_keep_their_presence(tmp_path: Path) -> None:
+    """Step 6 records who opened each direct chat; a pair that existed before it was visible
+    to both, and stays so (nobody loses a dot they had)."""
+    path = tmp_path / "messages.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for step in MIGRATIONS[:3]:
+        for statement in step:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute("INSERT INTO direct_pairs (user_lo, user_hi, conversation_id) VALUES ('alice', 'bob', 1)")
+    conn.close()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert await store.direct_peers("bob") == [DirectPeer("alice", 1, True, True)]
+    finally:
+        await store.close()
 
 
 async def test_data_survives_reopen_and_seqs_continue(tmp_path: Path) -> None:
