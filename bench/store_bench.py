@@ -40,8 +40,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cassandra-hosts",
         default="",
-        help="with --store cassandra: a migrated cluster HOST[:PORT],... (keyspace hubbub_bench, "
-        "protocol and consistency negotiated) instead of a local Cassandra 1.2 started for the run",
+        help="with --store cassandra: a cluster HOST[:PORT],... whose keyspace hubbub_bench "
+        "`hubbub store migrate --cassandra-keyspace hubbub_bench` created, instead of a local "
+        "Cassandra 1.2 started for the run",
+    )
+    parser.add_argument(
+        "--cassandra-protocol-version",
+        type=int,
+        default=0,
+        help="with --cassandra-hosts: 0 negotiates; 1 for 1.2",
     )
     args = parser.parse_args(argv)
     for name in ("senders", "conversations", "batch"):
@@ -167,7 +174,10 @@ def _measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         return _run_loop(_run(args, data_dir, SqliteStore(data_dir / "bench.sqlite3"), None))
     from bench.store_bench_cassandra import cassandra_store
 
-    with cassandra_store(data_dir, args.cassandra_hosts) as (store, server_pid):
+    with cassandra_store(data_dir, args.cassandra_hosts, args.cassandra_protocol_version) as (
+        store,
+        server_pid,
+    ):
         server = psutil.Process(server_pid) if server_pid else None
         return _run_loop(_run(args, data_dir, store, server))
 

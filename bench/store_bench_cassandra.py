@@ -1,6 +1,6 @@
 """The Cassandra store for `hubbub bench store --store cassandra`: a local Cassandra 1.2
 started for the run (deploy/local_servers/cassandra.py) and a keyspace migrated on it, or a
-cluster already running (migrated here if it is not yet); the directory in SQLite beside."""
+cluster already running with the keyspace migrated; the directory in SQLite beside."""
 
 from __future__ import annotations
 
@@ -19,12 +19,15 @@ KEYSPACE = "hubbub_bench"
 
 
 @contextmanager
-def cassandra_store(data_dir: Path, hosts: str) -> Iterator[tuple[CassandraStore, int]]:
+def cassandra_store(
+    data_dir: Path, hosts: str, protocol_version: int
+) -> Iterator[tuple[CassandraStore, int]]:
     """The store (not open) and the local server's PID (0 for a cluster named by `hosts`)."""
     directory = SqliteStore(data_dir / "directory.sqlite3")
     if hosts:
-        options = CassandraOptions(hosts=parse_hosts(hosts), keyspace=KEYSPACE)
-        asyncio.run(migrate(options, {options.local_dc or DATACENTER: 1}))
+        options = CassandraOptions(
+            hosts=parse_hosts(hosts), keyspace=KEYSPACE, protocol_version=protocol_version
+        )
         yield CassandraStore(options, directory), 0
         return
     server = start_cassandra(data_dir / "cassandra")

@@ -1,6 +1,6 @@
 """Named locks for concurrent commits: a commit holds every name it touches (its conversations,
-its dedupe keys), taken in one order so two commits never wait on each other in a cycle. A
-lock lives only while someone holds or waits for it."""
+its dedupe keys; a cursor update its cursors), taken in one order so two commits never wait
+on each other in a cycle. A lock lives only while someone holds or waits for it."""
 
 from __future__ import annotations
 
