@@ -1,6 +1,8 @@
-"""Load benchmark of the SQLite message store: many concurrent senders calling `append`.
+"""Load benchmark of the message store: many concurrent senders calling `append`.
 
-Measures durable messages/s and append latency; the last stdout line is one JSON object.
+Measures durable messages/s, append latency and CPU per message (this process's, and with
+`--store cassandra` the Cassandra server's: a local Cassandra 1.2 started for the run through
+deploy/local_servers/cassandra.py); the last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+import psutil
 from tqdm import tqdm
 
 from messaging.model import Conversation, ConversationKind, Member, NewMessage, Role
+from messaging.store.interface import MessageStore
 from messaging.store.sqlite import SqliteStore
+
+STORES = ("sqlite", "cassandra")
 
 _BODY = "the quick brown fox jumps over the lazy dog"
 
@@ -30,6 +36,20 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--conversations", type=int, default=100, help="conversations written (default 100)")
     parser.add_argument("--batch", type=int, default=1, help="messages per append call (default 1)")
     parser.add_argument("--data-dir", type=Path, default=None, help="store directory (default: a temp dir)")
+    parser.add_argument("--store", choices=STORES, default="sqlite", help="store measured (default sqlite)")
+    parser.add_argument(
+        "--cassandra-hosts",
+        default="",
+        help="with --store cassandra: a cluster HOST[:PORT],... whose keyspace hubbub_bench "
+        "`hubbub store migrate --cassandra-keyspace hubbub_bench` created, instead of a local "
+        "Cassandra 1.2 started for the run",
+    )
+    parser.add_argument(
+        "--cassandra-protocol-version",
+        type=int,
+        default=0,
+        help="with --cassandra-hosts: 0 negotiates; 1 for 1.2",
+    )
     args = parser.parse_args(argv)
     for name in ("senders", "conversations", "batch"):
         if getattr(args, name) < 1:
@@ -46,7 +66,7 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-async def _setup(store: SqliteStore, conversations: int, senders: int) -> None:
+async def _setup(store: MessageStore, conversations: int, senders: int) -> None:
     now = int(time.time() * 1000)
     members = [Member(f"u{i}", Role.MEMBER, now) for i in range(min(senders, 50))]
     for cid in range(1, conversations + 1):
@@ -55,8 +75,23 @@ async def _setup(store: SqliteStore, conversations: int, senders: int) -> None:
             await store.create_group(conversation, members)
 
 
-async def _run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    store = SqliteStore(data_dir / "bench.sqlite3")
+def _commits(store: MessageStore) -> int:
+    commits = getattr(store, "commits", None)
+    if commits is None:
+        commits = store.log.commits  # type: ignore[attr-defined]  # CassandraStore
+    return int(commits)
+
+
+def _cpu_s(process: psutil.Process | None) -> float:
+    if process is None:
+        return 0.0
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+async def _run(
+    args: argparse.Namespace, data_dir: Path, store: MessageStore, server: psutil.Process | None
+) -> dict[str, Any]:
     await store.open()
     try:
         await _setup(store, args.conversations, args.senders)
@@ -86,7 +121,9 @@ async def _run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                 latencies.append(time.perf_counter() - started)
                 sent += len(batch)
 
-        commits_before = store.commits
+        commits_before = _commits(store)
+        ours, theirs = psutil.Process(), server
+        cpu_before = (_cpu_s(ours), _cpu_s(theirs))
         progress = tqdm(file=sys.stderr, unit="msg", desc="append", mininterval=0.5)
         started = time.perf_counter()
         tasks = [asyncio.create_task(sender(i)) for i in range(args.senders)]
@@ -101,11 +138,13 @@ async def _run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         progress.update(sent - shown)
         progress.close()
-        commits = store.commits - commits_before
+        commits = _commits(store) - commits_before
+        cpu = (_cpu_s(ours) - cpu_before[0], _cpu_s(theirs) - cpu_before[1])
     finally:
         await store.close()
     latencies.sort()
     return {
+        "store": args.store,
         "messages_per_s": round(sent / elapsed, 1),
         "p50_ms": round(_percentile(latencies, 0.50) * 1000, 3),
         "p99_ms": round(_percentile(latencies, 0.99) * 1000, 3),
@@ -116,6 +155,8 @@ async def _run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "messages": sent,
         "commits": commits,
         "messages_per_commit": round(sent / commits, 1) if commits else 0.0,
+        "cpu_us_per_msg": round(cpu[0] / sent * 1e6, 1) if sent else 0.0,
+        "server_cpu_us_per_msg": round(cpu[1] / sent * 1e6, 1) if sent and server else 0.0,
     }
 
 
@@ -128,14 +169,27 @@ def _run_loop(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    if args.store == "sqlite":
+        return _run_loop(_run(args, data_dir, SqliteStore(data_dir / "bench.sqlite3"), None))
+    from bench.store_bench_cassandra import cassandra_store
+
+    with cassandra_store(data_dir, args.cassandra_hosts, args.cassandra_protocol_version) as (
+        store,
+        server_pid,
+    ):
+        server = psutil.Process(server_pid) if server_pid else None
+        return _run_loop(_run(args, data_dir, store, server))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if args.data_dir is not None:
         args.data_dir.mkdir(parents=True, exist_ok=True)
-        result = _run_loop(_run(args, args.data_dir))
+        result = _measure(args, args.data_dir)
     else:
         with tempfile.TemporaryDirectory(prefix="hubbub-store-bench-") as tmp:
-            result = _run_loop(_run(args, Path(tmp)))
+            result = _measure(args, Path(tmp))
     print(json.dumps(result), flush=True)
     return 0
 

@@ -14,6 +14,7 @@ from kernel.config import check, check_choice, default_data_dir
 from kernel.logs import LOG_FORMATS
 from kernel.partitions import DEFAULT_PARTITIONS, MAX_PARTITIONS
 from kernel.redis_keys import DEFAULT_NAMESPACE
+from messaging.config import LOG_BACKENDS
 from presence.config import BACKENDS as PRESENCE_BACKENDS
 
 STORES = ("sqlite", "memory")
@@ -142,9 +143,20 @@ class NodeConfig:
     partitions: int = DEFAULT_PARTITIONS
     """P, the number of partitions conversations are spread over (kernel/partitions.py); fixed
     for a deployment's data."""
+    log_backend: str = field(default="sqlite", metadata={"choices": LOG_BACKENDS})
+    """Where the message log and the cursors live: sqlite (in `store`, default) or cassandra
+    (the cluster at cassandra_hosts, migrated by `hubbub store migrate`; docs/cassandra.md).
+    The other cassandra_* options are HUBBUB_CASSANDRA_* variables."""
+    cassandra_hosts: str = "127.0.0.1:9042"
+    """Contact points of the Cassandra or ScyllaDB cluster, HOST[:PORT],... (one port for all)."""
+    cassandra_keyspace: str = "hubbub"
+    """The keyspace `hubbub store migrate` created."""
+    cassandra_protocol_version: int = 0
+    """Native protocol version: 0 lets the driver negotiate; 1 for Cassandra 1.2."""
 
     def __post_init__(self) -> None:
         check_choice("store", self.store, STORES)
+        check_choice("log_backend", self.log_backend, LOG_BACKENDS)
         check_choice("presence_backend", self.presence_backend, PRESENCE_BACKENDS)
         check_choice("log_format", self.log_format, LOG_FORMATS)
         check_choice("trace_exporter", self.trace_exporter, TRACE_EXPORTERS)

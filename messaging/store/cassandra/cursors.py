@@ -1,7 +1,8 @@
 """Delivered/read cursors on Cassandra, monotonic by kernel/log_rules.py.
 
 Without conditional writes a cursor moves by read-then-write; this store serializes its own
-updates (one lock), so they never move a cursor back. Two messaging processes updating the
+updates of each cursor (a lock per (user, conversation): commit_locks.py), so they never move
+a cursor back, while updates of different cursors run concurrently. Two messaging processes updating the
 same cursor at once could (docs/cassandra.md): receipts are re-sent, so a cursor catches up."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from kernel import log_rules
 from messaging.model import CursorChange, CursorKind, Cursors, CursorUpdate
 from messaging.store.cassandra import statements as cql
 from messaging.store.cassandra.bridge import Bridge
+from messaging.store.cassandra.commit_locks import CommitLocks
 from messaging.store.cassandra.statements import Prepared
 from messaging.store.own_messages import OwnRun, advance_over_own
 
@@ -22,7 +24,7 @@ class CassandraCursors:
         self._bridge = bridge
         self._prepared = prepared
         self._keyspace = keyspace
-        self._lock = asyncio.Lock()
+        self._locks = CommitLocks()
 
     async def get_cursors(self, user_id: str, conversation_id: int) -> Cursors:
         statement = await self._prepared.get(cql.select_cursor(self._keyspace))
@@ -50,8 +52,9 @@ class CassandraCursors:
     async def advance_cursors(self, updates: Sequence[CursorUpdate]) -> list[CursorChange]:
         if not updates:
             return []
-        async with self._lock:
-            state = await self._current([(u.user_id, u.conversation_id) for u in updates])
+        keys = [(u.user_id, u.conversation_id) for u in updates]
+        async with self._locks.hold(keys):
+            state = await self._current(keys)
             changes: list[CursorChange] = []
             changed: dict[tuple[str, int], Cursors] = {}
             for update in updates:
@@ -74,8 +77,9 @@ class CassandraCursors:
         """The append's rule (own_messages.py): a sender's cursors move over their own run."""
         if not runs:
             return
-        async with self._lock:
-            state = await self._current([(r.sender_id, r.conversation_id) for r in runs])
+        keys = [(r.sender_id, r.conversation_id) for r in runs]
+        async with self._locks.hold(keys):
+            state = await self._current(keys)
             changed: dict[tuple[str, int], Cursors] = {}
             for run in runs:
                 key = (run.sender_id, run.conversation_id)

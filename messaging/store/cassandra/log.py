@@ -1,8 +1,13 @@
 """The message log on Cassandra: the owner's rules (kernel/log_rules.py) over rows.py.
 
-Appends are group-committed: callers that arrive while a commit runs go together in the next
-one (one round of reads, one of key writes, one of row writes, all concurrent within the
-bridge's bound). Before a writer of epoch e writes a conversation it has not fenced at e, it
+Appends are group-committed and pipelined: each partition has its own lane, and callers that
+arrive while their lane's commit runs go together in its next one; the lanes of different
+partitions commit concurrently, all within the bridge's in-flight bound. A commit holds the
+locks of its conversations and dedupe keys (commit_locks.py), so no two commits number one
+conversation or store one key at once. A commit is a round of reads (seals and dedupe keys
+together; a conversation's fences only when it is first written at an epoch, else the fences
+the last commit read after its write), then the keys, the rows, the fences again, the
+cursors. Before a writer of epoch e writes a conversation it has not fenced at e, it
 writes the conversation's fence (e, the last seq it read); a stale owner that still writes
 (Cassandra has no conditional write to refuse it) stores rows no reader sees."""
 
@@ -21,6 +26,7 @@ from kernel.partitions import partition_of
 from messaging.model import AppendOutcome, NewMessage, StoredMessage
 from messaging.store.cassandra import statements as cql
 from messaging.store.cassandra.bridge import Bridge
+from messaging.store.cassandra.commit_locks import CommitLocks
 from messaging.store.cassandra.cursors import CassandraCursors
 from messaging.store.cassandra.rows import Rows
 from messaging.store.cassandra.statements import Prepared
@@ -87,31 +93,42 @@ class CassandraLog:
         self._retention = retention
         self._heads: dict[int, _Head] = {}
         self._known: set[int] = set()  # conversations the directory has (never deleted)
-        self._pending: list[_Call] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._fences: dict[int, list[Fence]] = {}  # as last read by this writer (see _admit)
+        self._lanes: dict[int, list[_Call]] = {}  # waiting calls per partition lane
+        self._committers: dict[int, asyncio.Task[None]] = {}
+        self._locks = CommitLocks()
+        self.commits = 0
+        """Commits run so far (a measure of how well appends are grouped)."""
 
     # ------------------------------------------------------------------- append
     async def append(self, messages: Sequence[NewMessage]) -> list[AppendOutcome]:
         if not messages:
             return []
         call = _Call(messages)
-        self._pending.append(call)
-        if self._committer is None:
-            self._committer = asyncio.get_running_loop().create_task(self._commit_loop())
+        lane = min(partition_of(new.conversation_id, self._partitions) for new in messages)
+        self._lanes.setdefault(lane, []).append(call)
+        if lane not in self._committers:
+            self._committers[lane] = asyncio.get_running_loop().create_task(self._commit_loop(lane))
         return await call.done
 
-    async def _commit_loop(self) -> None:
+    async def _commit_loop(self, lane: int) -> None:
         try:
-            while self._pending:
-                calls, self._pending = self._pending, []
+            while calls := self._lanes.pop(lane, []):
                 await self._commit(calls)
         finally:
-            self._committer = None
+            del self._committers[lane]
 
     async def _commit(self, calls: list[_Call]) -> None:
+        self.commits += 1
+        names: set[tuple[str, int | str, str]] = set()
+        for call in calls:
+            for new in call.messages:
+                names.add(("conversation", new.conversation_id, ""))
+                names.add(("key", new.sender_id, new.client_msg_id))
         try:
-            admitted = await self._admit(calls)
-            await self._write(admitted)
+            async with self._locks.hold(names):
+                admitted, originals = await self._admit(calls)
+                await self._write(admitted, originals)
         except BaseException as exc:  # a failed round fails its callers, never the loop
             if isinstance(exc, HubbubError):
                 error = exc
@@ -124,19 +141,40 @@ class CassandraLog:
             for call in calls:
                 for new in call.messages:
                     self._heads.pop(new.conversation_id, None)  # re-read: some rows may have landed
+                    self._fences.pop(new.conversation_id, None)
             if not isinstance(exc, Exception):
                 raise
 
-    async def _admit(self, calls: list[_Call]) -> list[_Call]:
+    async def _admit(self, calls: list[_Call]) -> tuple[list[_Call], dict[tuple[str, str], StoredMessage]]:
         """The calls that may write: every conversation known, no item older than its
-        partition's seal or its conversation's newest fence. The others fail alone."""
+        partition's seal or its conversation's newest fence. The others fail alone. With them,
+        the visible originals of the calls' dedupe keys (read in the same round).
+
+        The seals are read every commit (a new owner may seal from another process). The
+        fences are read only for a conversation first written at an epoch here; otherwise the
+        ones the last commit read after its write stand in: this check only fails a stale
+        writer early, the read after the write (`_lost_ownership`) is what keeps acks visible."""
         cids = list({new.conversation_id for call in calls for new in call.messages})
         parts = list({partition_of(cid, self._partitions) for cid in cids})
-        _, sealed_epochs, fence_lists = await asyncio.gather(  # one round of reads
+        epochs: dict[int, int] = {}
+        for call in calls:
+            for new in call.messages:
+                epochs[new.conversation_id] = max(epochs.get(new.conversation_id, 0), new.owner_epoch)
+        unread = [
+            cid
+            for cid in cids
+            if cid not in self._fences or (h := self._heads.get(cid)) is None or h.epoch != epochs[cid]
+        ]
+        keys = list({(new.sender_id, new.client_msg_id) for call in calls for new in call.messages})
+        _, sealed_epochs, read_fences, found = await asyncio.gather(  # one round of reads
             self._learn(set(cids) - self._known),
             asyncio.gather(*(self.sealed_epoch(p) for p in parts)),
-            asyncio.gather(*(self._rows.fences(cid) for cid in cids)),
+            asyncio.gather(*(self._rows.fences(cid) for cid in unread)),
+            asyncio.gather(*(self._rows.original(sender, cmid) for sender, cmid in keys)),
         )
+        self._fences.update(zip(unread, read_fences, strict=True))
+        fence_lists = [self._fences[cid] for cid in cids]
+        originals = {key: m for key, m in zip(keys, found, strict=True) if m is not None}
         seals = dict(zip(parts, sealed_epochs, strict=True))
         newest = {
             cid: max((f.epoch for f in fl), default=0) for cid, fl in zip(cids, fence_lists, strict=True)
@@ -160,15 +198,20 @@ class CassandraLog:
                 admitted.append(call)
             else:
                 call.fail(error)
-        await self._fence(admitted, dict(zip(cids, fence_lists, strict=True)))
-        return admitted
+        if await self._fence(admitted, dict(zip(cids, fence_lists, strict=True))):
+            # Read again after fencing: a stale owner's row that landed before this writer read
+            # the end is visible, and the read above may have missed it (stored twice otherwise).
+            found = await asyncio.gather(*(self._rows.original(sender, cmid) for sender, cmid in keys))
+            originals = {key: m for key, m in zip(keys, found, strict=True) if m is not None}
+        return admitted, originals
 
     async def _learn(self, cids: set[int]) -> None:
         found = await asyncio.gather(*(self._directory.get_conversation(cid) for cid in cids))
         self._known.update(c.conversation_id for c in found if c is not None)
 
-    async def _fence(self, calls: list[_Call], fences: Mapping[int, list[Fence]]) -> None:
-        """Load the head of each conversation written at a new epoch, and fence it there first."""
+    async def _fence(self, calls: list[_Call], fences: Mapping[int, list[Fence]]) -> bool:
+        """Load the head of each conversation written at a new epoch, and fence it there first;
+        True when any was loaded."""
         epochs: dict[int, int] = {}
         for call in calls:
             for new in call.messages:
@@ -187,17 +230,16 @@ class CassandraLog:
                 last = max(last, await self._directory_last_seq(cid))
             if epoch > newest or unfinished:
                 await self._rows.write_fence(cid, Fence(epoch, last))
+            self._fences.pop(cid, None)  # changed here: read again by the next commit
             self._heads[cid] = _Head(last, epoch)
 
         await asyncio.gather(*(load(cid) for cid in stale))
+        return bool(stale)
 
-    async def _write(self, calls: list[_Call]) -> None:
+    async def _write(self, calls: list[_Call], originals: dict[tuple[str, str], StoredMessage]) -> None:
         items = [new for call in calls for new in call.messages]
         if not items:
             return
-        keys = {(new.sender_id, new.client_msg_id) for new in items}
-        found = await asyncio.gather(*(self._rows.original(sender, cmid) for sender, cmid in keys))
-        originals = {key: m for key, m in zip(keys, found, strict=True) if m is not None}
         numbering = log_rules.number(
             [(new.conversation_id, (new.sender_id, new.client_msg_id)) for new in items],
             {new.conversation_id: self._heads[new.conversation_id].last_seq for new in items},
@@ -243,6 +285,7 @@ class CassandraLog:
                 epochs[new.conversation_id] = new.owner_epoch
         cids = list(epochs)
         fence_lists = await asyncio.gather(*(self._rows.fences(cid) for cid in cids))
+        self._fences.update(zip(cids, fence_lists, strict=True))  # the next commit's check
         return {
             cid
             for cid, fences in zip(cids, fence_lists, strict=True)

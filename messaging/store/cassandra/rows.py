@@ -67,15 +67,30 @@ class Rows:
     async def write_keys(self, rows: Sequence[tuple[NewMessage, int, int]]) -> None:
         """The dedupe keys of (message, seq, epoch) rows: written before the rows, so a stored
         row always has its key (a key without its row counts for nothing: see `original`)."""
-        statement = await self._prepared.get(cql.insert_key(self._keyspace, self._key_ttl_s))
-        await self._bridge.execute_all(
-            (statement, (new.sender_id, new.client_msg_id, new.conversation_id, seq, epoch))
-            for new, seq, epoch in rows
-        )
+        params = [
+            (new.sender_id, new.client_msg_id, new.conversation_id, seq, epoch) for new, seq, epoch in rows
+        ]
+        await self._write_batches(cql.insert_key(self._keyspace, self._key_ttl_s), [params])
 
     async def write_rows(self, rows: Sequence[tuple[NewMessage, int, int]]) -> None:
-        statement = await self._prepared.get(cql.insert_message(self._keyspace, self._ttl_s))
-        await self._bridge.execute_all((statement, self._row_params(*row)) for row in rows)
+        """The rows, batched per (conversation, bucket) partition: each batch one mutation."""
+        partitions: dict[tuple[int, int], list[tuple[Any, ...]]] = {}
+        for new, seq, epoch in rows:
+            key = (new.conversation_id, self.bucket_of(seq))
+            partitions.setdefault(key, []).append(self._row_params(new, seq, epoch))
+        await self._write_batches(cql.insert_message(self._keyspace, self._ttl_s), list(partitions.values()))
+
+    async def _write_batches(self, insert: str, groups: Sequence[Sequence[tuple[Any, ...]]]) -> None:
+        """Each group's inserts in unlogged batches (statements.batch_chunks), all concurrently
+        within the bridge's bound; returns once every one is acknowledged."""
+        calls: list[tuple[Any, tuple[Any, ...]]] = []
+        for group in groups:
+            start = 0
+            for size in cql.batch_chunks(len(group)):
+                statement = await self._prepared.get(cql.unlogged_batch(insert, size))
+                calls.append((statement, tuple(v for params in group[start : start + size] for v in params)))
+                start += size
+        await self._bridge.execute_all(calls)
 
     def _row_params(self, new: NewMessage, seq: int, epoch: int) -> tuple[Any, ...]:
         return (

@@ -32,6 +32,35 @@ def insert_key(keyspace: str, ttl_s: int) -> str:
     )
 
 
+MAX_BATCH = 32
+"""Most statements in one batch (batch_chunks); a larger write goes as several."""
+
+
+def batch_chunks(count: int) -> list[int]:
+    """`count` statements cut into batches of power-of-two sizes, largest first (each size is
+    one prepared statement: few distinct ones, whatever the counts): 13 -> [8, 4, 1]."""
+    chunks: list[int] = []
+    while count >= MAX_BATCH:
+        chunks.append(MAX_BATCH)
+        count -= MAX_BATCH
+    size = MAX_BATCH
+    while count:
+        size //= 2
+        if count >= size:
+            chunks.append(size)
+            count -= size
+    return chunks
+
+
+def unlogged_batch(statement: str, count: int) -> str:
+    """`count` copies of one insert as an UNLOGGED batch (CQL 3.0 has batches, and a batch's
+    markers are bound like one statement's, so it runs on native protocol v1 too). Acked once
+    every insert in it is; of the same partition key, the batch is one mutation."""
+    if count == 1:
+        return statement
+    return "BEGIN UNLOGGED BATCH " + " ".join(f"{statement};" for _ in range(count)) + " APPLY BATCH"
+
+
 def select_keys(keyspace: str) -> str:
     return (
         f"SELECT conversation_id, seq, epoch FROM {keyspace}.message_keys "

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
 from bench.store_bench import main
+from bench.store_bench_cassandra import KEYSPACE
+from deploy.cassandra.migrate import migrate
+from deploy.local_servers.cassandra import DATACENTER
+from messaging.config import CassandraOptions
 
 
 def test_store_bench_reports_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -28,3 +33,26 @@ def test_store_bench_reports_json(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_store_bench_rejects_bad_arguments() -> None:
     with pytest.raises(SystemExit):
         main(["--senders", "0"])
+
+
+async def test_store_bench_on_cassandra_reports_both_processes_cpu(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cassandra_options: CassandraOptions
+) -> None:
+    """On the session's Cassandra (`--cassandra-hosts`; without it the bench starts its own)."""
+    options = CassandraOptions(hosts=cassandra_options.hosts, keyspace=KEYSPACE, protocol_version=1)
+    await migrate(options, {DATACENTER: 1})
+    ((host, port),) = options.hosts
+    argv = [
+        "--store",
+        "cassandra",
+        "--cassandra-hosts",
+        f"{host}:{port}",
+        "--cassandra-protocol-version",
+        "1",
+    ]
+    await asyncio.to_thread(main, [*argv, "--seconds", "0.5", "--senders", "8", "--conversations", "3"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["store"] == "cassandra" and result["messages"] > 0 and result["commits"] > 0
+    assert 0 < result["p50_ms"] <= result["p99_ms"]
+    assert result["cpu_us_per_msg"] > 0
+    assert result["server_cpu_us_per_msg"] == 0, "a cluster's servers are not this machine's to measure"
