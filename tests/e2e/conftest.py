@@ -1,16 +1,21 @@
-"""A real single node per test, on free ports, in this process."""
+"""A real single node per test, on free ports, in this process; or, with E2E_CLUSTER=1, a
+2-edge / 2-router cluster of processes per test (tests/e2e/cluster_layout.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from deploy.cluster.launcher import start_cluster
 from deploy.config import NodeConfig
+from deploy.local_servers.zookeeper import ZooKeeperEnsemble
 from deploy.single_node import SingleNode, start_single_node
 from router import MemoryPushNotifier
+from tests.e2e.cluster_layout import CLUSTER_ENV, ROLE_ENV, ClusterNode, cluster_config, fresh_root
 
 ROUTERS_ENV = "HUBBUB_ROUTERS"  # what `hubbub up` reads too: child nodes follow
 
@@ -43,8 +48,30 @@ async def push() -> MemoryPushNotifier:
     return MemoryPushNotifier()
 
 
+ON_CLUSTER = os.environ.get(CLUSTER_ENV, "") == "1"
+
+single_node_only = pytest.mark.skipif(ON_CLUSTER, reason="tests a feature of the single node")
+"""For a test of something only `hubbub up` has (its in-process push backend, its own layout)."""
+
+
 @pytest.fixture
-async def node(tmp_path: Path, push: MemoryPushNotifier) -> AsyncIterator[SingleNode]:
+async def node(
+    tmp_path: Path, push: MemoryPushNotifier, request: pytest.FixtureRequest
+) -> AsyncIterator[SingleNode]:
+    if ON_CLUSTER:
+        ensemble: ZooKeeperEnsemble = request.getfixturevalue("zookeeper")
+        cluster = await asyncio.to_thread(
+            start_cluster,
+            cluster_config(tmp_path),
+            zookeeper_hosts=ensemble.hosts,
+            zookeeper_root=fresh_root(),
+            role_env=ROLE_ENV,
+        )
+        try:
+            yield ClusterNode(cluster)  # type: ignore[misc]  # the face the tests read
+        finally:
+            await asyncio.to_thread(cluster.stop)
+        return
     running = await start_single_node(config_for_tests(tmp_path), push=push)
     try:
         yield running
