@@ -50,8 +50,36 @@ async def push() -> MemoryPushNotifier:
 
 ON_CLUSTER = os.environ.get(CLUSTER_ENV, "") == "1"
 
-single_node_only = pytest.mark.skipif(ON_CLUSTER, reason="tests a feature of the single node")
-"""For a test of something only `hubbub up` has (its in-process push backend, its own layout)."""
+NOT_ON_CLUSTER = {
+    # Single-node-only features: skipped on a cluster.
+    "test_group_fanout.py::test_group_of_500_fans_out_once_in_order": pytest.mark.skip(
+        reason="asserts offline pushes through the in-process MemoryPushNotifier handed to the "
+        "single node's router; a cluster's router processes push through their own notifier"
+    ),
+    "test_tracing.py::test_each_message_is_one_trace_across_the_hops": pytest.mark.skip(
+        reason="reads the spans of every hop from this process's in-memory exporter; a "
+        "cluster's hops run in other processes"
+    ),
+    # A cluster feature not built yet: expected to fail on a cluster until it is.
+    "test_tokens.py::test_log_out_everywhere_revokes_every_token_and_closes_the_users_sessions": (
+        pytest.mark.xfail(
+            strict=True,
+            reason="a revocation closes the sessions on the edge that took it; those on the other "
+            "edge need the cluster events over Redis pub/sub (issue 10, item 3), until then they "
+            "last until their next token check",
+        )
+    ),
+}
+"""Tests that cannot pass on a cluster, with the reason (E2E_CLUSTER=1 only)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if not ON_CLUSTER:
+        return
+    for item in items:
+        mark = NOT_ON_CLUSTER.get(item.nodeid.removeprefix("tests/e2e/"))
+        if mark is not None:
+            item.add_marker(mark)
 
 
 @pytest.fixture
