@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 
 from deploy.cluster.config import ClusterConfig
@@ -19,7 +20,8 @@ from discovery.zk_ownership import ZkOwnership
 from discovery.zk_paths import ZooKeeperSettings
 from kernel.partitions import partition_of
 from protos import client_pb2 as pb
-from tests.cluster.traffic import Member
+from protos import discovery_pb2, discovery_pb2_grpc
+from tests.cluster.traffic import EdgeChooser, Member
 from tests.e2e.cluster_layout import ROLE_ENV
 from tests.e2e.wire_client import WireClient
 
@@ -75,16 +77,30 @@ def settings_of(cluster: RunningCluster) -> ZooKeeperSettings:
     return ZooKeeperSettings(hosts=cluster.zookeeper_hosts, root=cluster.zookeeper_root)
 
 
+def through_discovery(cluster: RunningCluster) -> EdgeChooser:
+    """A client's way back in: AssignEdge (sticky to the previous edge while it is healthy)."""
+
+    async def choose(user_id: str, device_id: str, previous_edge_id: str) -> str:
+        async with grpc.aio.insecure_channel(cluster.discovery_target) as channel:
+            request = discovery_pb2.AssignEdgeRequest(
+                user_id=user_id, device_id=device_id, previous_edge_id=previous_edge_id
+            )
+            reply = await discovery_pb2_grpc.DiscoveryStub(channel).AssignEdge(request, timeout=5)
+        return str(reply.edge.ws_url)
+
+    return choose
+
+
 async def populate(cluster: RunningCluster) -> Population:
-    """USERS members, alternating edges; groups of all of them until each router owns
-    GROUPS_PER_ROUTER of them."""
+    """USERS members, alternating edges (they find an edge again through discovery); groups
+    of all of them until each router owns GROUPS_PER_ROUTER of them."""
     urls = cluster.ws_urls
     members = []
     for i in range(USERS):
         user = f"user-{i + 1}"
         client = await WireClient.sign_up(urls[i % len(urls)], user, device_id=f"{user}-phone")
         client.keep_alive(2.0)
-        members.append(Member(user, client))
+        members.append(Member(user, client, through_discovery(cluster)))
     observer = await ZkOwnership.connect(settings_of(cluster), PARTITIONS)
     try:
         current = await observer.current()

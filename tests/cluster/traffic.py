@@ -10,7 +10,10 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from websockets.exceptions import ConnectionClosed
 
 from protos import client_pb2 as pb
 from tests.e2e.wire_client import WireClient
@@ -23,27 +26,65 @@ RETRY_PAUSE_S = 0.2
 
 @dataclass(frozen=True)
 class Ack:
+    user_id: str
     conversation_id: int
     seq: int
     client_msg_id: str
     at: float  # time.monotonic() when the ack arrived
 
 
+EdgeChooser = Callable[[str, str, str], Awaitable[str]]
+"""(user_id, device_id, previous edge id) -> the ws URL to connect to (discovery's answer)."""
+
+
 @dataclass
 class Member:
     user_id: str
     client: WireClient
+    choose_edge: EdgeChooser | None = None
+    """How this member finds an edge again when its connection drops; None = it must not drop."""
     received: dict[int, list[pb.Message]] = field(default_factory=lambda: defaultdict(list))
+    reconnects: int = 0
+    reconnected_at: float = 0.0
     _reader: asyncio.Task[None] | None = None
+    _reconnecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def start_reading(self) -> None:
-        async def read() -> None:
+        async def read(client: WireClient) -> None:
             while True:
-                frame = await self.client.pushes.get()
+                frame = await client.pushes.get()
                 if frame.WhichOneof("kind") == "message":
                     self.received[frame.message.conversation_id].append(frame.message)
 
-        self._reader = asyncio.create_task(read())
+        self._reader = asyncio.create_task(read(self.client))
+
+    async def reconnect(self, lost: WireClient) -> WireClient:
+        """What a client does when its edge goes: ask discovery for an edge, connect there
+        with its token, again until one takes it. Sends resume after; what it missed live it
+        gets from history (check below)."""
+        async with self._reconnecting:
+            if self.client is not lost:  # another send loop of this member did it already
+                return self.client
+            assert self.choose_edge is not None, f"{self.user_id} lost its connection"
+            await self.stop_reading()
+            while True:
+                try:
+                    url = await self.choose_edge(
+                        self.user_id, self.client.welcome.device_id, self.client.welcome.edge_id
+                    )
+                    client = await WireClient.with_token(
+                        url, self.client.welcome.token, self.client.welcome.device_id
+                    )
+                    break
+                except (OSError, TimeoutError, ConnectionError, AssertionError):
+                    await asyncio.sleep(RETRY_PAUSE_S)
+            client.welcome.token = client.welcome.token or self.client.welcome.token
+            client.keep_alive(2.0)
+            self.client = client
+            self.reconnects += 1
+            self.reconnected_at = time.monotonic()
+            self.start_reading()
+            return client
 
     async def stop_reading(self) -> None:
         if self._reader is not None:
@@ -52,16 +93,19 @@ class Member:
                 await self._reader
 
 
-async def send_until_acked(client: WireClient, conversation_id: int, client_msg_id: str) -> pb.Sent:
-    """What a client does: the same send again (same client_msg_id) until it is acked.
-    A non-retryable error fails the test: no fault here may cost a user a message."""
+async def send_until_acked(member: Member, conversation_id: int, client_msg_id: str) -> pb.Sent:
+    """What a client does: the same send again (same client_msg_id) until it is acked, on a
+    new connection if the old one dropped. A non-retryable error fails the test: no fault
+    here may cost a user a message."""
     while True:
+        client = member.client
         try:
             reply = await client.send_text(conversation_id, f"body of {client_msg_id}", client_msg_id)
-        except (TimeoutError, ConnectionError):
+        except (TimeoutError, ConnectionError, ConnectionClosed):
             if client.closed.is_set():
-                raise
-            await asyncio.sleep(RETRY_PAUSE_S)
+                await member.reconnect(client)
+            else:
+                await asyncio.sleep(RETRY_PAUSE_S)
             continue
         kind = reply.WhichOneof("kind")
         if kind == "sent":
@@ -88,10 +132,30 @@ class Traffic:
         n = 0
         while not self._stopping.is_set():
             client_msg_id = f"{member.user_id}-{conversation}-{n}"
-            sent = await send_until_acked(member.client, conversation, client_msg_id)
-            self.acks.append(Ack(conversation, sent.seq, client_msg_id, time.monotonic()))
+            sent = await send_until_acked(member, conversation, client_msg_id)
+            self.acks.append(Ack(member.user_id, conversation, sent.seq, client_msg_id, time.monotonic()))
             n += 1
             await asyncio.sleep(PACE_S)
+
+    async def until_every_member_acks_after(self, since: float, timeout_s: float) -> float:
+        """Seconds from `since` until every member has had a send acked after it."""
+        users = {m.user_id for m in self.members}
+        async with asyncio.timeout(timeout_s):
+            while {a.user_id for a in self.acks if a.at > since} != users:
+                self._raise_failures()
+                await asyncio.sleep(0.05)  # polls a list this process fills: no event to wait on
+        return max(min(a.at for a in self.acks if a.at > since and a.user_id == u) for u in users) - since
+
+    def missed_live_after_reconnect(self, member: Member, settle_s: float = 1.0) -> int:
+        """Messages others had acked over `settle_s` after `member` reconnected that it
+        never got pushed (it was online on its new edge all along)."""
+        got = {(c, m.seq) for c, messages in member.received.items() for m in messages}
+        after = member.reconnected_at + settle_s
+        return sum(
+            1
+            for a in self.acks
+            if a.user_id != member.user_id and a.at > after and (a.conversation_id, a.seq) not in got
+        )
 
     def acked_since(self, since: float) -> set[int]:
         """The conversations with an ack after `since`."""
