@@ -65,9 +65,13 @@ def test_cluster_up_prints_where_to_connect_shows_its_status_and_stops_everythin
         try:
             check_cluster_up(up, data)
         finally:
-            if up.poll() is None:
-                up.kill()
-                up.wait()
+            if up.poll() is None:  # a failed check: SIGTERM, so that it stops its children
+                up.terminate()
+                try:
+                    up.wait(60)
+                except subprocess.TimeoutExpired:
+                    up.kill()
+                    up.wait()
 
 
 def check_cluster_up(up: subprocess.Popen[str], data: Path) -> None:
