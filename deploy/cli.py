@@ -250,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("bench", help="benchmarks (hubbub bench --help)")
     sub.add_parser("discovery", help="discovery admin CLI: nodes, assign, drain (hubbub discovery --help)")
     sub.add_parser("admin", help="the admin CLI: nodes, drain, move-partition (hubbub admin --help)")
+    sub.add_parser("cluster", help="a local multi-process cluster: up, status (hubbub cluster --help)")
     sub.add_parser("protos", help="regenerate the Python code of protos/*.proto (hubbub protos --help)")
     sub.add_parser("store", help="the Cassandra store's schema: migrate (hubbub store --help)")
     return parser
@@ -270,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.cli import main as bench_main
 
         return bench_main(argv[1:])
+    if argv[:1] == ["cluster"]:
+        from deploy.cluster.cli import main as cluster_main
+
+        return cluster_main(argv[1:], prog="hubbub cluster")
     if argv[:1] == ["protos"]:
         from protos.generate import main as protos_main
 

@@ -9,8 +9,15 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
+
+
+class Served(Protocol):
+    @property
+    def target(self) -> str: ...
+
+    async def stop(self, grace: float = ...) -> None: ...
 
 
 def announce(addresses: dict[str, str]) -> None:
@@ -31,3 +38,13 @@ def run_process(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     asyncio.run(main())
+
+
+async def serve_until_signalled(role: str, starting: Awaitable[Served]) -> None:
+    """Start one gRPC service, announce `{"<role>_target": ...}`, serve until signalled, stop."""
+    service = await starting
+    try:
+        announce({f"{role}_target": service.target})
+        await until_signalled()
+    finally:
+        await service.stop()
