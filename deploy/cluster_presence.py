@@ -1,4 +1,5 @@
-"""The presence process of a cluster (its in-memory backend until the Redis one lands).
+"""The presence process of a cluster: Redis-backed when `backend` is redis (as `hubbub cluster
+up` sets it with its Redis), else in memory.
 Configured from the environment (HUBBUB_<FIELD>, presence/config.py); prints one JSON line
 with its target once it serves; runs until SIGTERM/SIGINT.
 
@@ -7,14 +8,23 @@ with its target once it serves; runs until SIGTERM/SIGINT.
 
 from __future__ import annotations
 
+from deploy.backends import presence_backend
 from deploy.cluster_process import run_process, serve_until_signalled
+from kernel.clock import SystemClock
 from kernel.config import from_env
 from presence import start_presence
 from presence.config import PresenceConfig
 
 
 async def run() -> None:
-    await serve_until_signalled("presence", start_presence(from_env(PresenceConfig)))
+    config = from_env(PresenceConfig)
+    clock = SystemClock()
+    backend = presence_backend(config, clock)
+    try:
+        await serve_until_signalled("presence", start_presence(config, clock=clock, backend=backend))
+    finally:
+        if backend is not None:
+            await backend.close()
 
 
 def main() -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from deploy.cluster.config import ClusterConfig
 from deploy.cluster.processes import ClusterProcess, ProcessSpec, start_wave
-from deploy.cluster.redis_server import RedisNode, start_redis
 from deploy.config import INTERNAL_SECRET_FILE, write_private
 from deploy.local_servers.process import ServerStartError
+from deploy.local_servers.redis import RedisNode, start_redis
 from deploy.local_servers.zookeeper import ZooKeeperEnsemble, start_zookeeper
 from discovery.zk_ownership import ZkOwnership
 from discovery.zk_paths import ZooKeeperSettings
@@ -162,11 +162,17 @@ def start_cluster(
             "PYTHONUNBUFFERED": "1",
         }
         token = {"HUBBUB_TOKEN_SECRET": kept_secret(data_dir / TOKEN_SECRET_FILE)}
+        # Presence keeps its state in Redis when the cluster has one (presence/redis_backend.py).
+        presence = (
+            {"HUBBUB_BACKEND": "redis", "HUBBUB_REDIS_URL": cluster.redis.url}
+            if cluster.redis is not None
+            else {}
+        )
         logs = data_dir / "logs"
         started = cluster.processes
         start_wave(
             _specs(config, "messaging", ["messaging"], {**common, **token}, extra)
-            + _specs(config, "presence", ["presence"], common, extra),
+            + _specs(config, "presence", ["presence"], {**common, **presence}, extra),
             logs,
             started,
         )
