@@ -19,6 +19,7 @@ from deploy.room_configs import (
     edge_config,
     messaging_config,
     presence_config,
+    redis_settings,
     router_config,
 )
 from kernel.clock import Clock
@@ -101,6 +102,7 @@ async def _router(
 ) -> StartedService:
     from dataclasses import replace
 
+    from deploy.backends import session_directory
     from discovery.memory_ownership import MemoryOwnership
     from router import LogPushNotifier, RouterService, start_router
     from router.handoff import LocalRouters
@@ -113,10 +115,13 @@ async def _router(
     routers = LocalRouters(ownership)
     base = router_config(config, upstream)
     services: list[RouterService] = []
+    directory = session_directory(config.directory_backend, redis_settings(config), clock)
 
     async def stop() -> None:
         for service in reversed(services):
             await service.stop()
+        if directory is not None:
+            await directory.close()
 
     try:
         for index in range(config.routers):
@@ -129,6 +134,7 @@ async def _router(
                     ownership=ownership,
                     routers=routers,
                     local_messaging=here.messaging,
+                    directory=directory,
                 )
             )
     except BaseException:
@@ -143,6 +149,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
     """`config.edges` edges and discovery over one static registry that lists them all."""
     from dataclasses import replace
 
+    from deploy.backends import session_directory
     from deploy.edge_registry import RegistryDrainWatch, RegistryLoadSink
     from discovery import NodeInfo, NodeKind, StaticRegistry, start_discovery
     from edge import EdgeService, start_edge
@@ -158,10 +165,14 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
         partition_map=lambda: edges[0].links.map,
     )
 
+    directory = session_directory(config.directory_backend, redis_settings(config), clock)
+
     async def stop() -> None:
         for service in reversed(edges):
             await service.stop()
         await registry.close()
+        if directory is not None:
+            await directory.close()
 
     base = edge_config(config, secret, upstream)
     try:
@@ -178,6 +189,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
                 clock=clock,
                 drain_watch=RegistryDrainWatch(registry, edge_id),
                 load_sink=RegistryLoadSink(registry, edge_id),
+                session_registry=directory,
             )
             edges.append(edge)
             await registry.register(

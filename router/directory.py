@@ -20,6 +20,8 @@ SessionEntry = tuple[int, str]
 Placement = Mapping[str, Mapping[str, Set[SessionEntry]]]
 # (user_id, session_id, device_id): one open session an edge restates.
 OpenSession = tuple[str, int, str]
+# (opened, user_id, session_id, device_id): a session an edge opened (True) or closed (False).
+SessionChange = tuple[bool, str, int, str]
 
 
 class SessionDirectory(Protocol):
@@ -28,6 +30,11 @@ class SessionDirectory(Protocol):
     async def add(self, edge_id: str, user_id: str, session_id: int, device_id: str) -> None: ...
 
     async def remove(self, edge_id: str, session_id: int) -> None: ...
+
+    async def write_sessions(self, edge_id: str, changes: Sequence[SessionChange]) -> None:
+        """Apply an edge's opened and closed sessions in order, in one batch (the edge's writer,
+        edge/directory_writer.py): the same end state as `add` / `remove` one by one."""
+        ...
 
     async def drop_edge(self, edge_id: str) -> int:
         """Forget every session of an edge and its lease (the edge closed, or its link ended on
@@ -101,6 +108,13 @@ class MemoryDirectory:
             self._forget(edge_id, session_id, previous)
         sessions[session_id] = (user_id, device_id)
         self._by_user.setdefault(user_id, {}).setdefault(edge_id, set()).add((session_id, device_id))
+
+    async def write_sessions(self, edge_id: str, changes: Sequence[SessionChange]) -> None:
+        for opened, user_id, session_id, device_id in changes:
+            if opened:
+                await self.add(edge_id, user_id, session_id, device_id)
+            else:
+                await self.remove(edge_id, session_id)
 
     async def remove(self, edge_id: str, session_id: int) -> None:
         sessions = self._by_edge.get(edge_id)
