@@ -12,6 +12,7 @@ from kernel.errors import BadFrame, HubbubError, Internal, InvalidArgument, Stal
 from protos import client_pb2, router_pb2
 from router.commands import CommandPath
 from router.context import RouterContext
+from router.directory import ReachableDirectory
 from router.directory_expiry import expire_forever
 from router.frames import Origin, error_frame
 from router.ownership import frame_partitions
@@ -30,6 +31,11 @@ Command = Callable[[Origin, client_pb2.ClientFrame], Awaitable[None]]
 class RouterCore:
     def __init__(self, ctx: RouterContext) -> None:
         self.ctx = ctx
+        # A shared directory is written by the edges under their leases; the router only reads
+        # it and expires lapsed leases. Else (memory) the links feed it.
+        self._directory_shared = ctx.config.directory_shared
+        if self._directory_shared:  # users on an edge not linked to this router go to push
+            ctx.directory = ReachableDirectory(ctx.directory, ctx.links.linked)
         self.sends = SendPath(ctx)
         self.receipts = ReceiptPath(ctx)
         self.presence = PresenceFanout(ctx)
@@ -43,9 +49,6 @@ class RouterCore:
         }
         self._tasks: set[asyncio.Task[None]] = set()
         self.max_commands_in_flight = MAX_COMMANDS_IN_FLIGHT
-        # A shared directory is written by the edges under their leases; the router only reads
-        # it and expires lapsed leases. Else (memory) the links feed it.
-        self._directory_shared = ctx.config.directory_shared
         self._expiry = BackgroundTask(
             "directory-expiry",
             lambda: expire_forever(ctx.directory, ctx.config.directory_expiry_check_ms, ctx.clock.now_ms),

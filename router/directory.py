@@ -8,7 +8,7 @@ held until `drop_edge` (the single-node path, where the router's link is the lea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Protocol
 
 from kernel.clock import Clock, SystemClock
@@ -156,3 +156,46 @@ class MemoryDirectory:
                 del edges[edge_id]
         if not edges:
             del self._by_user[user_id]
+
+
+class ReachableDirectory:
+    """A shared directory seen by one router: lookups leave out edges this router has no live
+    link to (the registry may list an edge before its link to this router is up, or while it is
+    re-linking), so their users count as offline (push) instead of getting a frame nobody can
+    carry. Everything else goes to the shared directory as is."""
+
+    def __init__(self, shared: SessionDirectory, linked: Callable[[str], bool]) -> None:
+        self.shared = shared
+        self._linked = linked
+
+    async def lookup(self, user_ids: Iterable[str]) -> Placement:
+        placement: dict[str, Mapping[str, Set[SessionEntry]]] = {}
+        for user_id, edges in (await self.shared.lookup(user_ids)).items():
+            reachable = {edge: entries for edge, entries in edges.items() if self._linked(edge)}
+            if reachable:
+                placement[user_id] = reachable
+        return placement
+
+    async def add(self, edge_id: str, user_id: str, session_id: int, device_id: str) -> None:
+        await self.shared.add(edge_id, user_id, session_id, device_id)
+
+    async def remove(self, edge_id: str, session_id: int) -> None:
+        await self.shared.remove(edge_id, session_id)
+
+    async def write_sessions(self, edge_id: str, changes: Sequence[SessionChange]) -> None:
+        await self.shared.write_sessions(edge_id, changes)
+
+    async def drop_edge(self, edge_id: str) -> int:
+        return await self.shared.drop_edge(edge_id)
+
+    async def session_count(self) -> int:
+        return await self.shared.session_count()
+
+    async def renew_edge(self, edge_id: str, lease_ms: int) -> bool:
+        return await self.shared.renew_edge(edge_id, lease_ms)
+
+    async def restate_edge(self, edge_id: str, sessions: Sequence[OpenSession], lease_ms: int) -> None:
+        await self.shared.restate_edge(edge_id, sessions, lease_ms)
+
+    async def expire(self) -> int | None:
+        return await self.shared.expire()

@@ -252,8 +252,14 @@ class RedisDirectory:
     async def lookup(self, user_ids: Iterable[str]) -> Placement:
         users = list(dict.fromkeys(user_ids))
         keys = [self._keys.user(user) for user in users]
+        args = [[key] for key in keys]
         with redis_boundary("directory lookup"):
-            rows = await eval_batched(self._client, LOOKUP_USERS, keys, [[key] for key in keys])
+            try:
+                rows = await eval_batched(self._client, LOOKUP_USERS, keys, args)
+            except redis_errors.ConnectionError:
+                # A pooled connection the server closed (it restarted): a read is safe to send
+                # again, on a fresh connection, rather than send this fan-out to push.
+                rows = await eval_batched(self._client, LOOKUP_USERS, keys, args)
         placement: dict[str, dict[str, set[SessionEntry]]] = {}
         for user_id, row in zip(users, rows, strict=True):
             for field, entry in zip(row[::2], row[1::2], strict=True):
