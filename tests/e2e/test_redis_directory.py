@@ -196,6 +196,7 @@ async def test_a_dropped_link_keeps_the_edges_users_and_a_dead_edge_loses_them_t
         await client.close()
 
 
+@pytest.mark.slow
 async def test_after_a_redis_restart_edges_restate_and_nothing_acked_is_lost(
     request: pytest.FixtureRequest, tmp_path: Path, redis_restartable: RedisNode
 ) -> None:
