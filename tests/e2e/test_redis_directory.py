@@ -28,7 +28,7 @@ from tests.cuttable_proxy import CuttableProxy
 from tests.e2e.conftest import config_for_tests
 from tests.e2e.test_one_to_one import open_direct
 from tests.e2e.wire_client import WireClient
-from tests.redis_servers import RedisTarget, redis_target
+from tests.redis_servers import REDIS_SETUPS, RedisTarget, redis_target
 
 LEASE_MS = 900
 WAIT_S = 20.0
@@ -110,9 +110,10 @@ async def deploy(tmp_path: Path, target: RedisTarget) -> Deployment:
     return deployment
 
 
-@pytest.fixture
-async def standalone(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Deployment]:
-    running = await deploy(tmp_path, redis_target(request, "redis-standalone"))
+@pytest.fixture(params=REDIS_SETUPS)
+async def deployed(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Deployment]:
+    """On a standalone server and on a 3-master Redis Cluster."""
+    running = await deploy(tmp_path, redis_target(request, request.param))
     yield running
     await teardown(running)
 
@@ -146,29 +147,29 @@ async def _placed(deployment: Deployment, user_id: str, edges: set[str]) -> bool
         return False
 
 
-async def test_edges_write_the_registry_and_messages_cross_edges(standalone: Deployment) -> None:
-    alice, bob, conv = await alice_and_bob(standalone)
-    assert await standalone.users_on("alice") == {"edge-1"}
+async def test_edges_write_the_registry_and_messages_cross_edges(deployed: Deployment) -> None:
+    alice, bob, conv = await alice_and_bob(deployed)
+    assert await deployed.users_on("alice") == {"edge-1"}
     acks = [await alice.send_text(conv, f"hi {i}", f"a-{i}") for i in range(5)]
     assert [m.seq for m in await bob.messages(5, conv)] == [a.sent.seq for a in acks]
     await bob.close()
-    await until("bob gone from the registry", lambda: _placed(standalone, "bob", set()))
+    await until("bob gone from the registry", lambda: _placed(deployed, "bob", set()))
     await alice.close()
 
 
 async def test_a_dropped_link_keeps_the_edges_users_and_a_dead_edge_loses_them_to_its_lease(
-    standalone: Deployment,
+    deployed: Deployment,
 ) -> None:
-    alice, bob, conv = await alice_and_bob(standalone)
-    standalone.proxy.cut()  # edge-2's link to the router ends; edge-2 and bob carry on
+    alice, bob, conv = await alice_and_bob(deployed)
+    deployed.proxy.cut()  # edge-2's link to the router ends; edge-2 and bob carry on
     gap = await alice.send_text(conv, "while the link is down", "a-cut")
-    assert await standalone.users_on("bob") == {"edge-2"}, "one link drop never clears an edge"
-    standalone.proxy.mend()
+    assert await deployed.users_on("bob") == {"edge-2"}, "one link drop never clears an edge"
+    deployed.proxy.mend()
     back = await bob.send_text(conv, "back", "b-back")  # acked once edge-2 is linked again
     after = await alice.send_text(conv, "after", "a-after")
     while (await bob.messages(1, conv))[0].seq != after.sent.seq:  # live delivery again
         pass
-    assert await standalone.users_on("bob") == {"edge-2"}
+    assert await deployed.users_on("bob") == {"edge-2"}
     # What the gap kept from bob's screen, resume brings: nothing acked is lost.
     resumed = await bob.request(
         pb.ClientFrame(resume=pb.Resume(cursors=[pb.ConversationCursor(conversation_id=conv)]))
@@ -177,21 +178,21 @@ async def test_a_dropped_link_keeps_the_edges_users_and_a_dead_edge_loses_them_t
     assert [m.seq for m in resumed.history.messages] == [gap.sent.seq, back.sent.seq, after.sent.seq]
 
     # Edge-2 dies as far as the registry knows: its writer stops without a farewell.
-    writer = standalone.edges["edge-2"].directory_writer
+    writer = deployed.edges["edge-2"].directory_writer
     assert writer is not None
     await writer.stop(farewell=False)
-    await until("bob's sessions to lapse with edge-2's lease", lambda: _placed(standalone, "bob", set()))
+    await until("bob's sessions to lapse with edge-2's lease", lambda: _placed(deployed, "bob", set()))
     # A fresh conversation: pushes collapse per (user, conversation), and the gap above may
     # have pushed one for the direct chat already.
     made = await alice.request(pb.ClientFrame(create_group=pb.CreateGroup(title="g", member_ids=["bob"])))
     assert made.WhichOneof("kind") == "conversation", made
     group = made.conversation.conversation_id
-    pushed = len(standalone.push.notifications)
+    pushed = len(deployed.push.notifications)
     ack = await alice.send_text(group, "are you there?", "a-push")
     async with asyncio.timeout(WAIT_S):
-        notes = await standalone.push.wait_for(pushed + 1)
+        notes = await deployed.push.wait_for(pushed + 1)
     assert [(n.user_id, n.conversation_id, n.seq) for n in notes[pushed:]] == [("bob", group, ack.sent.seq)]
-    assert await standalone.users_on("alice") == {"edge-1"}, "a live edge keeps its users"
+    assert await deployed.users_on("alice") == {"edge-1"}, "a live edge keeps its users"
     for client in (alice, bob):
         await client.close()
 
