@@ -4,10 +4,12 @@ interface (rooms never choose by a config string themselves)."""
 from __future__ import annotations
 
 from kernel.clock import Clock
-from kernel.redis_keys import PresenceKeys
+from kernel.redis_keys import DirectoryKeys, PresenceKeys
+from kernel.redis_settings import RedisSettings
 from presence.config import PresenceConfig
 from presence.interface import PresenceBackend
 from presence.redis_backend import RedisPresence
+from router.redis_directory import RedisDirectory
 
 
 def presence_backend(config: PresenceConfig, clock: Clock) -> PresenceBackend | None:
@@ -20,5 +22,15 @@ def presence_backend(config: PresenceConfig, clock: Clock) -> PresenceBackend | 
             cluster=config.redis_cluster,
             debounce_ms=config.debounce_ms,
             keys=PresenceKeys(config.redis_namespace),
+        )
+    return None
+
+
+def session_directory(backend: str, redis: RedisSettings, clock: Clock) -> RedisDirectory | None:
+    """The shared connection registry `backend` names (edges write it, routers read it), for
+    the caller to close; None for memory (each router keeps its own, fed by its links)."""
+    if backend == "redis":
+        return RedisDirectory.connect(
+            redis.url, cluster=redis.cluster, clock=clock, keys=DirectoryKeys(redis.namespace)
         )
     return None

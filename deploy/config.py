@@ -14,6 +14,7 @@ from kernel.config import check, check_choice, default_data_dir
 from kernel.logs import LOG_FORMATS
 from kernel.partitions import DEFAULT_PARTITIONS, MAX_PARTITIONS
 from kernel.redis_keys import DEFAULT_NAMESPACE
+from kernel.redis_settings import BACKENDS as DIRECTORY_BACKENDS
 from messaging.config import LOG_BACKENDS
 from presence.config import BACKENDS as PRESENCE_BACKENDS
 
@@ -62,6 +63,12 @@ class NodeConfig:
     """Offline is announced only after a user stayed offline this long (flap suppression)."""
     presence_backend: str = field(default="memory", metadata={"choices": PRESENCE_BACKENDS})
     """Presence state: memory (this node only) or redis (shared by a cluster's presence processes)."""
+    directory_backend: str = field(default="memory", metadata={"choices": DIRECTORY_BACKENDS})
+    """Connection registry (user/device -> edge): memory (each router learns sessions from its
+    links, this node only) or redis (edges write it under their leases, routers read it)."""
+    directory_lease_ms: int = 30_000
+    """With the redis directory: a dead edge's sessions are cleared this long after its last
+    lease renewal (every lease/3)."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     """Redis (or any node of a Redis Cluster) for the backends set to redis."""
     redis_cluster: bool = False
@@ -158,6 +165,7 @@ class NodeConfig:
         check_choice("store", self.store, STORES)
         check_choice("log_backend", self.log_backend, LOG_BACKENDS)
         check_choice("presence_backend", self.presence_backend, PRESENCE_BACKENDS)
+        check_choice("directory_backend", self.directory_backend, DIRECTORY_BACKENDS)
         check_choice("log_format", self.log_format, LOG_FORMATS)
         check_choice("trace_exporter", self.trace_exporter, TRACE_EXPORTERS)
         check(0.0 <= self.trace_sample_ratio <= 1.0, "trace_sample_ratio", "in 0..1", self.trace_sample_ratio)

@@ -12,6 +12,7 @@ from edge.config import LIMIT_FIELDS as EDGE_LIMIT_FIELDS
 from edge.config import EdgeConfig
 from kernel.config import env_name, from_env
 from kernel.errors import InvalidArgument
+from kernel.redis_settings import RedisSettings
 from messaging.config import LIMIT_FIELDS as MESSAGING_LIMIT_FIELDS
 from messaging.config import STORE_FIELDS as MESSAGING_STORE_FIELDS
 from messaging.config import MessagingConfig
@@ -71,6 +72,11 @@ def presence_config(config: NodeConfig) -> PresenceConfig:
     )
 
 
+def redis_settings(config: NodeConfig) -> RedisSettings:
+    """The node's Redis connection options, for every backend set to redis."""
+    return RedisSettings(url=config.redis_url, cluster=config.redis_cluster, namespace=config.redis_namespace)
+
+
 def router_config(config: NodeConfig, upstream: Mapping[str, str]) -> RouterConfig:
     return RouterConfig(
         host=config.internal_host,
@@ -80,6 +86,7 @@ def router_config(config: NodeConfig, upstream: Mapping[str, str]) -> RouterConf
         presence_target=upstream["presence_target"],
         append_interval_ms=config.append_interval_ms,
         partitions=config.partitions,
+        directory_backend=config.directory_backend,
     )
 
 
@@ -105,6 +112,8 @@ def edge_config(config: NodeConfig, secret: str, upstream: Mapping[str, str]) ->
         max_frame_bytes=config.max_frame_bytes,
         ws_compression=config.ws_compression,
         presence_lease_ms=config.presence_lease_ms,
+        directory_backend=config.directory_backend,
+        directory_lease_ms=config.directory_lease_ms,
         router_flush_interval_ms=config.link_flush_interval_ms,
         token_check_ttl_ms=config.token_check_ttl_ms,
         internal_secret=config.internal_secret,
@@ -142,6 +151,7 @@ def check_room_configs(config: NodeConfig) -> None:
         "router": lambda: router_config(config, upstream),
         "edge": lambda: edge_config(config, secret, upstream),
         "discovery": lambda: discovery_config(config),
+        "redis": lambda: redis_settings(config),
     }
     for room, build in builds.items():
         try:

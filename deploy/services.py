@@ -19,6 +19,7 @@ from deploy.room_configs import (
     edge_config,
     messaging_config,
     presence_config,
+    redis_settings,
     router_config,
 )
 from kernel.clock import Clock
@@ -102,6 +103,7 @@ async def _router(
 ) -> StartedService:
     from dataclasses import replace
 
+    from deploy.backends import session_directory
     from discovery.memory_ownership import MemoryOwnership
     from router import LogPushNotifier, RouterService, start_router
     from router.handoff import LocalRouters
@@ -121,12 +123,15 @@ async def _router(
     ownership = MemoryOwnership(config.partitions)
     routers = LocalRouters(ownership)
     services: list[RouterService] = []
+    directory = session_directory(config.directory_backend, redis_settings(config), clock)
 
     async def stop() -> None:
         for service in reversed(services):
             await service.stop()
         if stop_push is not None:
             await stop_push()
+        if directory is not None:
+            await directory.close()
 
     try:
         for index in range(config.routers):
@@ -139,6 +144,7 @@ async def _router(
                     ownership=ownership,
                     routers=routers,
                     local_messaging=here.messaging,
+                    directory=directory,
                 )
             )
     except BaseException:
@@ -153,6 +159,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
     """`config.edges` edges and discovery over one static registry that lists them all."""
     from dataclasses import replace
 
+    from deploy.backends import session_directory
     from deploy.edge_registry import RegistryDrainWatch, RegistryLoadSink
     from discovery import NodeInfo, NodeKind, StaticRegistry, start_discovery
     from edge import EdgeService, start_edge
@@ -171,11 +178,15 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
         partition_map=lambda: edges[0].links.map,
     )
 
+    directory = session_directory(config.directory_backend, redis_settings(config), clock)
+
     async def stop() -> None:
         for service in reversed(edges):
             await service.stop()
         await registry.close()
         await blobs.stop()
+        if directory is not None:
+            await directory.close()
 
     base = edge_config(config, secret, {**upstream, "media_url": media_url})
     try:
@@ -192,6 +203,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
                 clock=clock,
                 drain_watch=RegistryDrainWatch(registry, edge_id),
                 load_sink=RegistryLoadSink(registry, edge_id),
+                session_registry=directory,
             )
             edges.append(edge)
             await registry.register(

@@ -12,6 +12,7 @@ from kernel.grpc_server import MAX_BATCH_BYTES
 from kernel.limits import MAX_BODY_CHARS, MAX_PAYLOAD_BYTES
 from kernel.ownership import check_partitions
 from kernel.partitions import DEFAULT_PARTITIONS
+from kernel.redis_settings import BACKENDS
 
 MIN_FRAME_BYTES = 4 * MAX_BODY_CHARS + MAX_PAYLOAD_BYTES + 1024
 """The largest legal send in binary protobuf (4 UTF-8 bytes per character) with room for
@@ -58,6 +59,13 @@ class EdgeConfig:
     """Negotiate permessage-deflate (costs CPU per frame; off by default)."""
     presence_lease_ms: int = 30_000
     """Lease asked of presence; renewed every lease/3 with an empty report."""
+    directory_backend: str = "memory"
+    """Where routers find this edge's sessions: memory (each router learns them from its link,
+    the single node) or redis (this edge writes them to the shared connection registry under
+    its own lease, edge/directory_writer.py; start_edge is then given the registry)."""
+    directory_lease_ms: int = 30_000
+    """With the redis directory: the lease on this edge's sessions, renewed every lease/3; a
+    dead edge's sessions are cleared this long after its last renewal."""
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     """Largest client message accepted, on WebSocket (bigger: close 1009) and the gRPC stream
     (bigger: RESOURCE_EXHAUSTED). Default: just above the largest legal send in any encoding."""
@@ -145,6 +153,10 @@ class EdgeConfig:
             raise InvalidArgument("send_queue_limit must be at least 1")
         if self.presence_lease_ms < 300:
             raise InvalidArgument("presence_lease_ms must be at least 300")
+        if self.directory_backend not in BACKENDS:
+            raise InvalidArgument(f"directory_backend must be one of {', '.join(BACKENDS)}")
+        if self.directory_lease_ms < 300:
+            raise InvalidArgument("directory_lease_ms must be at least 300")
         if not MIN_FRAME_BYTES <= self.max_frame_bytes <= MAX_FRAME_BYTES_CEILING:
             bounds = f"{MIN_FRAME_BYTES}..{MAX_FRAME_BYTES_CEILING}"
             raise InvalidArgument(f"max_frame_bytes must be within {bounds}")

@@ -14,6 +14,7 @@ from edge import metrics
 from edge.actions import CloseCode
 from edge.config import EdgeConfig
 from edge.connection import EdgeContext, PresenceSink
+from edge.directory_writer import DirectoryWriter, SessionRegistry
 from edge.discovery_link import DiscoveryLink
 from edge.drain import Drainer, DrainWatch
 from edge.grpc_gateway import gateway_handler
@@ -29,6 +30,7 @@ from edge.session import SessionSettings
 from edge.token_check import TokenGenerations
 from edge.websocket_server import close_all, start_websocket_server
 from kernel.clock import Clock, SystemClock
+from kernel.errors import InvalidArgument
 from kernel.grpc_server import GrpcService, start_grpc_server
 from kernel.media_urls import SignedUrls
 from kernel.ownership import MapWatch
@@ -45,6 +47,21 @@ class _NoPresence:
 
     def closed(self, ref: SessionRef) -> None:
         pass
+
+
+class _SessionSinks:
+    """Several PresenceSinks told of every session (presence and the directory writer)."""
+
+    def __init__(self, *sinks: PresenceSink) -> None:
+        self._sinks = sinks
+
+    def opened(self, ref: SessionRef) -> None:
+        for sink in self._sinks:
+            sink.opened(ref)
+
+    def closed(self, ref: SessionRef) -> None:
+        for sink in self._sinks:
+            sink.closed(ref)
 
 
 def tick_period_s(config: EdgeConfig) -> float:
@@ -64,6 +81,7 @@ class EdgeService:
     queries: MessagingQueries
     reporter: PresenceReporter | None
     drainer: Drainer
+    directory_writer: DirectoryWriter | None = None
     _ticker: asyncio.Task[None] | None = None
     _watcher: asyncio.Task[None] | None = None
     _background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -105,6 +123,8 @@ class EdgeService:
         self.ws_server.close(close_connections=True)
         await self.ws_server.wait_closed()
         await self.grpc.stop(grace=1.0)
+        if self.directory_writer is not None:
+            await self.directory_writer.stop()
         await self.links.stop()
         if self.reporter is not None:
             await self.reporter.stop()
@@ -137,13 +157,17 @@ async def start_edge(
     map_watch: MapWatch | None = None,
     drain_watch: DrainWatch | None = None,
     load_sink: LoadSink | None = None,
+    session_registry: SessionRegistry | None = None,
 ) -> EdgeService:
     """Start both listeners and the links; the returned service knows its bound addresses.
     `map_watch`: where the partition map comes from (in-process ownership); else the routers'
     WatchPartitions when `watch_partitions`, else a static map over `router_targets`.
     `drain_watch`: whether this edge is draining (its node in the registry); `load_sink`:
     where its load is reported. Without them, both go to `discovery_target` over gRPC when it is
-    set; else the edge never drains and reports nothing."""
+    set; else the edge never drains and reports nothing. `session_registry`: the shared
+    connection registry this edge writes its sessions to (required by directory_backend=redis)."""
+    if config.directory_backend != "memory" and session_registry is None:
+        raise InvalidArgument(f"directory_backend={config.directory_backend} needs a session registry")
     clock = clock or SystemClock()
     hub = Hub()
     metrics.track_send_queues(hub)
@@ -169,9 +193,16 @@ async def start_edge(
         if config.presence_target
         else None
     )
+    writer = (
+        DirectoryWriter(session_registry, config.edge_id, config.directory_lease_ms, hub.live_refs)
+        if session_registry is not None and config.directory_backend != "memory"
+        else None
+    )
     presence: PresenceSink = reporter if reporter is not None else _NoPresence()
     signer = SignedUrls(config.media_url, config.token_secret)
     media = MediaUrls(signer, config.token_secret) if config.media_url else None
+    if writer is not None:
+        presence = _SessionSinks(presence, writer)
     queries = MessagingQueries(
         config.messaging_target,
         config.internal_secret,
@@ -236,6 +267,8 @@ async def start_edge(
     )
     if reporter is not None:
         reporter.start()
+    if writer is not None:
+        writer.start()
     link = None
     if drain_watch is None and load_sink is None and config.discovery_target:
         link = DiscoveryLink(
@@ -251,7 +284,7 @@ async def start_edge(
         reports = report_load_forever(hub, load_sink, config.load_report_interval_ms)
         background.append(loop.create_task(reports))
     service = EdgeService(
-        config, ctx, ws_server, grpc_service, links, queries, reporter, drainer,
+        config, ctx, ws_server, grpc_service, links, queries, reporter, drainer, writer,
         _watcher=watcher, _background=background, _discovery=link,
     )  # fmt: skip
     service._ticker = loop.create_task(_tick_forever(ctx, tick_period_s(config)))

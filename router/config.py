@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from kernel.errors import InvalidArgument
 from kernel.ownership import check_partitions
 from kernel.partitions import DEFAULT_PARTITIONS
+from kernel.redis_settings import BACKENDS
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,12 @@ class RouterConfig:
         rest are collapsed (counted, not sent). 0 = one push per message.
     max_pending_per_sender: sends one user may have waiting in the send pipeline; beyond,
         that user's sends get UNAVAILABLE (retry) while everyone else's still queue.
+    directory_backend: memory (the router feeds its own directory from its links' opened and
+        closed items and forgets an edge when its link ends: the single node) or redis (the
+        edges write the shared registry under their leases; start_router is given it; the
+        router only reads it and runs its expiry).
+    directory_expiry_check_ms: with the redis directory, the longest wait between two expiry
+        runs (a lapsed edge lease is cleared within about this long of lapsing).
     """
 
     router_id: str = "router-1"
@@ -77,6 +84,13 @@ class RouterConfig:
     internal_tls_dir: str = ""
     push_collapse_ms: int = 10_000
     max_pending_per_sender: int = 2_000
+    directory_backend: str = "memory"
+    directory_expiry_check_ms: int = 1_000
+
+    @property
+    def directory_shared(self) -> bool:
+        """The directory is written by the edges (not fed by this router's links)."""
+        return self.directory_backend != "memory"
 
     def __post_init__(self) -> None:
         """Fail at start-up, not on the first message."""
@@ -105,5 +119,9 @@ class RouterConfig:
         if not 0 <= self.seal_retry_s <= 600:
             raise InvalidArgument("router: seal_retry_s must be within 0..600")
         check_partitions(self.partitions)
+        if self.directory_backend not in BACKENDS:
+            raise InvalidArgument(f"router: directory_backend must be one of {', '.join(BACKENDS)}")
+        if not 10 <= self.directory_expiry_check_ms <= 60_000:
+            raise InvalidArgument("router: directory_expiry_check_ms must be within 10..60000")
         if not 0 <= self.port <= 65535:
             raise InvalidArgument(f"router: port must be in 0..65535, not {self.port}")

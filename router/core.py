@@ -7,10 +7,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from kernel.background import BackgroundTask
 from kernel.errors import BadFrame, HubbubError, Internal, InvalidArgument, StaleOwner, Unavailable
 from protos import client_pb2, router_pb2
 from router.commands import CommandPath
 from router.context import RouterContext
+from router.directory import ReachableDirectory
+from router.directory_expiry import expire_forever
 from router.frames import Origin, error_frame
 from router.ownership import frame_partitions
 from router.presence_fanout import PresenceFanout
@@ -28,6 +31,11 @@ Command = Callable[[Origin, client_pb2.ClientFrame], Awaitable[None]]
 class RouterCore:
     def __init__(self, ctx: RouterContext) -> None:
         self.ctx = ctx
+        # A shared directory is written by the edges under their leases; the router only reads
+        # it and expires lapsed leases. Else (memory) the links feed it.
+        self._directory_shared = ctx.config.directory_shared
+        if self._directory_shared:  # users on an edge not linked to this router go to push
+            ctx.directory = ReachableDirectory(ctx.directory, ctx.links.linked)
         self.sends = SendPath(ctx)
         self.receipts = ReceiptPath(ctx)
         self.presence = PresenceFanout(ctx)
@@ -41,6 +49,10 @@ class RouterCore:
         }
         self._tasks: set[asyncio.Task[None]] = set()
         self.max_commands_in_flight = MAX_COMMANDS_IN_FLIGHT
+        self._expiry = BackgroundTask(
+            "directory-expiry",
+            lambda: expire_forever(ctx.directory, ctx.config.directory_expiry_check_ms, ctx.clock.now_ms),
+        )
 
     def start(self) -> None:
         self.ctx.ownership.start()
@@ -48,8 +60,11 @@ class RouterCore:
         self.sends.start()
         self.receipts.start()
         self.presence.start()
+        if self._directory_shared:
+            self._expiry.start()
 
     async def stop(self) -> None:
+        await self._expiry.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -71,6 +86,9 @@ class RouterCore:
                 self._answer_error(edge_id, item, Internal("internal error"))
 
     async def edge_gone(self, edge_id: str) -> None:
+        if self._directory_shared:  # never cleared for one link: the edge's lease decides
+            log.info("edge %s link ended: its sessions stay while its lease lives", edge_id)
+            return
         dropped = await self.ctx.directory.drop_edge(edge_id)
         log.info("edge %s link ended: dropped %d sessions", edge_id, dropped)
 
@@ -105,11 +123,13 @@ class RouterCore:
         elif kind == "opened":
             if not session.user_id:
                 raise BadFrame("opened without a user")
-            await self.ctx.directory.add(edge_id, session.user_id, session.session_id, session.device_id)
+            if not self._directory_shared:
+                await self.ctx.directory.add(edge_id, session.user_id, session.session_id, session.device_id)
             if not item.opened.replay:
                 self.presence.on_session_opened(origin)
         elif kind == "closed":
-            await self.ctx.directory.remove(edge_id, session.session_id)
+            if not self._directory_shared:
+                await self.ctx.directory.remove(edge_id, session.session_id)
         else:
             raise BadFrame("empty edge item")
 

@@ -8,7 +8,7 @@ held until `drop_edge` (the single-node path, where the router's link is the lea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Protocol
 
 from kernel.clock import Clock, SystemClock
@@ -20,6 +20,8 @@ SessionEntry = tuple[int, str]
 Placement = Mapping[str, Mapping[str, Set[SessionEntry]]]
 # (user_id, session_id, device_id): one open session an edge restates.
 OpenSession = tuple[str, int, str]
+# (opened, user_id, session_id, device_id): a session an edge opened (True) or closed (False).
+SessionChange = tuple[bool, str, int, str]
 
 
 class SessionDirectory(Protocol):
@@ -28,6 +30,11 @@ class SessionDirectory(Protocol):
     async def add(self, edge_id: str, user_id: str, session_id: int, device_id: str) -> None: ...
 
     async def remove(self, edge_id: str, session_id: int) -> None: ...
+
+    async def write_sessions(self, edge_id: str, changes: Sequence[SessionChange]) -> None:
+        """Apply an edge's opened and closed sessions in order, in one batch (the edge's writer,
+        edge/directory_writer.py): the same end state as `add` / `remove` one by one."""
+        ...
 
     async def drop_edge(self, edge_id: str) -> int:
         """Forget every session of an edge and its lease (the edge closed, or its link ended on
@@ -102,6 +109,13 @@ class MemoryDirectory:
         sessions[session_id] = (user_id, device_id)
         self._by_user.setdefault(user_id, {}).setdefault(edge_id, set()).add((session_id, device_id))
 
+    async def write_sessions(self, edge_id: str, changes: Sequence[SessionChange]) -> None:
+        for opened, user_id, session_id, device_id in changes:
+            if opened:
+                await self.add(edge_id, user_id, session_id, device_id)
+            else:
+                await self.remove(edge_id, session_id)
+
     async def remove(self, edge_id: str, session_id: int) -> None:
         sessions = self._by_edge.get(edge_id)
         if sessions is None:
@@ -142,3 +156,46 @@ class MemoryDirectory:
                 del edges[edge_id]
         if not edges:
             del self._by_user[user_id]
+
+
+class ReachableDirectory:
+    """A shared directory seen by one router: lookups leave out edges this router has no live
+    link to (the registry may list an edge before its link to this router is up, or while it is
+    re-linking), so their users count as offline (push) instead of getting a frame nobody can
+    carry. Everything else goes to the shared directory as is."""
+
+    def __init__(self, shared: SessionDirectory, linked: Callable[[str], bool]) -> None:
+        self.shared = shared
+        self._linked = linked
+
+    async def lookup(self, user_ids: Iterable[str]) -> Placement:
+        placement: dict[str, Mapping[str, Set[SessionEntry]]] = {}
+        for user_id, edges in (await self.shared.lookup(user_ids)).items():
+            reachable = {edge: entries for edge, entries in edges.items() if self._linked(edge)}
+            if reachable:
+                placement[user_id] = reachable
+        return placement
+
+    async def add(self, edge_id: str, user_id: str, session_id: int, device_id: str) -> None:
+        await self.shared.add(edge_id, user_id, session_id, device_id)
+
+    async def remove(self, edge_id: str, session_id: int) -> None:
+        await self.shared.remove(edge_id, session_id)
+
+    async def write_sessions(self, edge_id: str, changes: Sequence[SessionChange]) -> None:
+        await self.shared.write_sessions(edge_id, changes)
+
+    async def drop_edge(self, edge_id: str) -> int:
+        return await self.shared.drop_edge(edge_id)
+
+    async def session_count(self) -> int:
+        return await self.shared.session_count()
+
+    async def renew_edge(self, edge_id: str, lease_ms: int) -> bool:
+        return await self.shared.renew_edge(edge_id, lease_ms)
+
+    async def restate_edge(self, edge_id: str, sessions: Sequence[OpenSession], lease_ms: int) -> None:
+        await self.shared.restate_edge(edge_id, sessions, lease_ms)
+
+    async def expire(self) -> int | None:
+        return await self.shared.expire()

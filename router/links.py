@@ -162,6 +162,10 @@ class LinkTable:
             return True
         return False
 
+    def linked(self, edge_id: str) -> bool:
+        """The edge has a live link to this router."""
+        return edge_id in self._links
+
     def send(self, edge_id: str, session_ids: Sequence[int], frame: bytes) -> None:
         link = self._links.get(edge_id)
         if link is not None:

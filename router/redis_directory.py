@@ -21,7 +21,7 @@ from redis import exceptions as redis_errors
 from kernel.clock import Clock, SystemClock
 from kernel.redis_client import ZREM_IF_DUE, RedisClient, connect, eval_batched, redis_boundary
 from kernel.redis_keys import DirectoryKeys
-from router.directory import OpenSession, Placement, SessionEntry, check_lease
+from router.directory import OpenSession, Placement, SessionChange, SessionEntry, check_lease
 
 EXPIRE_BATCH = 1000
 """Lapsed edges cleared per `expire()`; more are left for the next call (due at once)."""
@@ -40,6 +40,22 @@ local gen = redis.call('HGET', KEYS[1], 'gen') or ''
 local old = redis.call('HGET', KEYS[2], ARGV[1]) or ''
 if old ~= '' then redis.call('HDEL', KEYS[2], ARGV[1]) end
 return {gen, old}
+"""
+# ARGV: per change 'open' session value or 'close' session ''. Applied in order; returns the
+# edge's generation, then per change the session's previous value ('' if none).
+WRITE_SESSIONS = """
+local gen = redis.call('HGET', KEYS[1], 'gen')
+if not gen then gen = '1'; redis.call('HSET', KEYS[1], 'gen', gen) end
+local out = {gen}
+for i = 1, #ARGV, 3 do
+  out[#out + 1] = redis.call('HGET', KEYS[2], ARGV[i + 1]) or ''
+  if ARGV[i] == 'open' then
+    redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])
+  else
+    redis.call('HDEL', KEYS[2], ARGV[i + 1])
+  end
+end
+return out
 """
 # ARGV[1]: '' to drop at once, or now: drop only a lease that lapsed by then. Returns
 # {'dropped', gen, session, value, ...}, {'live', deadline} or {'absent'}.
@@ -148,6 +164,31 @@ class RedisDirectory:
             if old:
                 await self._write(self._forget(edge_id, gen, [(str(session_id), old)]))
 
+    async def write_sessions(self, edge_id: str, changes: Sequence[SessionChange]) -> None:
+        """One script on the edge's keys, then one batched write of the users' entries, keeping
+        only the last write of each entry (the batched write may run its chunks in any order)."""
+        if not changes:
+            return
+        keys = self._keys
+        flat: list[str] = []
+        for opened, user_id, session_id, device_id in changes:
+            owner = _owner(user_id, device_id) if opened else ""
+            flat += ["open" if opened else "close", str(session_id), owner]
+        with redis_boundary("directory write"):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.sadd(keys.edges, edge_id)
+            pipe.eval(WRITE_SESSIONS, 2, keys.edge(edge_id), keys.edge_sessions(edge_id), *flat)
+            _, (gen, *olds) = await pipe.execute()
+            last: dict[tuple[str, str], Entry] = {}
+            for (opened, user_id, session_id, device_id), old in zip(changes, olds, strict=True):
+                if old and (not opened or old != _owner(user_id, device_id)):
+                    for entry in self._forget(edge_id, gen, [(str(session_id), old)]):
+                        last[entry[1], entry[2]] = entry
+                if opened:
+                    entry = ["set", keys.user(user_id), _field(edge_id, session_id), _entry(device_id, gen)]
+                    last[entry[1], entry[2]] = entry
+            await self._write(list(last.values()))
+
     async def drop_edge(self, edge_id: str) -> int:
         with redis_boundary("directory drop"):
             pipe = self._client.pipeline(transaction=False)
@@ -211,8 +252,14 @@ class RedisDirectory:
     async def lookup(self, user_ids: Iterable[str]) -> Placement:
         users = list(dict.fromkeys(user_ids))
         keys = [self._keys.user(user) for user in users]
+        args = [[key] for key in keys]
         with redis_boundary("directory lookup"):
-            rows = await eval_batched(self._client, LOOKUP_USERS, keys, [[key] for key in keys])
+            try:
+                rows = await eval_batched(self._client, LOOKUP_USERS, keys, args)
+            except redis_errors.ConnectionError:
+                # A pooled connection the server closed (it restarted): a read is safe to send
+                # again, on a fresh connection, rather than send this fan-out to push.
+                rows = await eval_batched(self._client, LOOKUP_USERS, keys, args)
         placement: dict[str, dict[str, set[SessionEntry]]] = {}
         for user_id, row in zip(users, rows, strict=True):
             for field, entry in zip(row[::2], row[1::2], strict=True):

@@ -149,3 +149,26 @@ async def test_a_fan_out_lookup_of_many_users_finds_each(directory: SessionDirec
     assert len(placement) == 500
     assert placement["u0"] == {"e1": {(0, "phone")}}
     assert placement["u499"] == {"e2": {(249, "laptop")}}
+
+
+async def test_a_batch_of_changes_is_applied_in_order(directory: SessionDirectory) -> None:
+    await directory.add("e1", "ann", 1, "phone")
+    await directory.write_sessions(
+        "e1",
+        [
+            (True, "ben", 2, "phone"),
+            (False, "ann", 1, "phone"),
+            (True, "cat", 3, "tablet"),
+            (False, "cat", 3, "tablet"),  # opened and closed within one batch
+            (True, "dan", 4, "phone"),
+            (False, "dan", 4, "phone"),
+            (True, "dan", 4, "phone"),  # closed and opened again: open
+            (True, "eve", 2, "laptop"),  # a reused session id: its latest owner
+        ],
+    )
+    await directory.write_sessions("e1", [])
+    assert snapshot(await directory.lookup(["ann", "ben", "cat", "dan", "eve"])) == {
+        "dan": {"e1": {(4, "phone")}},
+        "eve": {"e1": {(2, "laptop")}},
+    }
+    assert await directory.session_count() == 2
