@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
+from deploy.backends import session_directory
 from deploy.cluster_process import announce, run_process, until_signalled
 from discovery.model import NodeInfo, NodeKind
 from discovery.node_reports import report_connections
@@ -25,6 +26,8 @@ from edge import start_edge
 from edge.config import EdgeConfig
 from kernel.clock import SystemClock
 from kernel.config import check, from_env
+from kernel.redis_settings import ENV_PREFIX as REDIS_PREFIX
+from kernel.redis_settings import RedisSettings
 
 PLACEMENT_PREFIX = "HUBBUB_PLACEMENT_"
 
@@ -51,8 +54,12 @@ async def run() -> None:
     placement = from_env(EdgePlacement, prefix=PLACEMENT_PREFIX)
     ownership = await ZkOwnership.connect(settings, config.partitions)
     registry = await ZkRegistry.connect(settings)
+    # With directory_backend=redis this edge writes its sessions to the shared registry.
+    directory = session_directory(
+        config.directory_backend, from_env(RedisSettings, prefix=REDIS_PREFIX), SystemClock()
+    )
     try:
-        edge = await start_edge(config, map_watch=ownership)
+        edge = await start_edge(config, map_watch=ownership, session_registry=directory)
         node = NodeInfo(
             config.edge_id,
             NodeKind.EDGE,
@@ -77,6 +84,8 @@ async def run() -> None:
     finally:
         await registry.close()
         await ownership.close()
+        if directory is not None:
+            await directory.close()
 
 
 def main() -> None:

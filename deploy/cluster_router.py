@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from deploy.backends import session_directory
 from deploy.cluster_process import announce, run_process, until_signalled
 from discovery.model import NodeInfo, NodeKind
 from discovery.node_reports import report_partitions
@@ -22,6 +23,8 @@ from discovery.zk_paths import ENV_PREFIX, ZooKeeperSettings
 from discovery.zk_registry import ZkRegistry
 from kernel.clock import SystemClock
 from kernel.config import from_env
+from kernel.redis_settings import ENV_PREFIX as REDIS_PREFIX
+from kernel.redis_settings import RedisSettings
 from router import start_router
 from router.cluster_balance import ClusterBalancer
 from router.config import RouterConfig
@@ -32,8 +35,12 @@ async def run() -> None:
     settings = from_env(ZooKeeperSettings, prefix=ENV_PREFIX)
     ownership = await ZkOwnership.connect(settings, config.partitions)
     registry = await ZkRegistry.connect(settings)
+    # With directory_backend=redis it reads the registry the edges write (never clears an edge).
+    directory = session_directory(
+        config.directory_backend, from_env(RedisSettings, prefix=REDIS_PREFIX), SystemClock()
+    )
     try:
-        service = await start_router(config, ownership=ownership)
+        service = await start_router(config, ownership=ownership, directory=directory)
         balancer = ClusterBalancer(
             ownership, ownership, config.router_id, service.target, service.core.ctx.ownership
         )
@@ -52,6 +59,8 @@ async def run() -> None:
     finally:
         await registry.close()
         await ownership.close()
+        if directory is not None:
+            await directory.close()
 
 
 def main() -> None:

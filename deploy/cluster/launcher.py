@@ -162,12 +162,15 @@ def start_cluster(
             "PYTHONUNBUFFERED": "1",
         }
         token = {"HUBBUB_TOKEN_SECRET": kept_secret(data_dir / TOKEN_SECRET_FILE)}
-        # Presence keeps its state in Redis when the cluster has one (presence/redis_backend.py).
-        presence = (
-            {"HUBBUB_BACKEND": "redis", "HUBBUB_REDIS_URL": cluster.redis.url}
-            if cluster.redis is not None
-            else {}
-        )
+        # With the cluster's Redis, presence keeps its state there (presence/redis_backend.py;
+        # a lease another presence process took still expires: checked each second), and edges
+        # write the connection registry there, which routers read (router/redis_directory.py).
+        presence: dict[str, str] = {}
+        shared: dict[str, str] = {}
+        if cluster.redis is not None:
+            url = cluster.redis.url
+            presence = {"HUBBUB_BACKEND": "redis", "HUBBUB_REDIS_URL": url, "HUBBUB_EXPIRY_CHECK_MS": "1000"}
+            shared = {"HUBBUB_DIRECTORY_BACKEND": "redis", "HUBBUB_REDIS_URL": url}
         logs = data_dir / "logs"
         started = cluster.processes
         start_wave(
@@ -181,11 +184,11 @@ def start_cluster(
             "HUBBUB_PRESENCE_TARGET": cluster.process("presence").addresses["presence_target"],
         }
         routers = [f"router-{i + 1}" for i in range(config.routers)]
-        start_wave(_specs(config, "router", routers, {**common, **targets}, extra), logs, started)
+        start_wave(_specs(config, "router", routers, {**common, **targets, **shared}, extra), logs, started)
         asyncio.run(wait_balanced(settings, config.partitions, routers))
         edges = [f"edge-{i + 1}" for i in range(config.edges)]
         start_wave(
-            _specs(config, "edge", edges, {**common, **targets, **token}, extra)
+            _specs(config, "edge", edges, {**common, **targets, **token, **shared}, extra)
             + _specs(config, "discovery", ["discovery"], common, extra),
             logs,
             started,

@@ -38,7 +38,7 @@ def fault_config(tmp_path: Path) -> ClusterConfig:
         routers=2,
         data_dir=tmp_path / "cluster",
         partitions=PARTITIONS,
-        redis=False,
+        redis=True,  # presence and the connection registry in Redis, as `hubbub cluster up` runs
         session_timeout_s=SESSION_TIMEOUT_S,
     )
 
