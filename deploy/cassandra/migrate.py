@@ -47,6 +47,12 @@ def replication_map(datacenters: Mapping[str, int]) -> str:
     return "{'class': 'NetworkTopologyStrategy', " + pairs + "}"
 
 
+def _applied_before(exc: HubbubError) -> bool:
+    """A statement an interrupted run applied already: its table exists, or its added column."""
+    cause = exc.__cause__
+    return isinstance(cause, AlreadyExists) or "conflicts with an existing column" in str(cause)
+
+
 async def _applied(bridge: Bridge, keyspace: str) -> set[int]:
     try:
         return {r.version for r in await bridge.execute(f"SELECT version FROM {keyspace}.schema_migrations")}
@@ -74,7 +80,7 @@ async def migrate(
                 try:
                     await bridge.execute(statement)
                 except HubbubError as exc:
-                    if not isinstance(exc.__cause__, AlreadyExists):
+                    if not _applied_before(exc):
                         raise
             await bridge.execute(
                 f"INSERT INTO {keyspace}.schema_migrations (version, name, applied_at_ms) "

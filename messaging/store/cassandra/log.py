@@ -252,7 +252,7 @@ class CassandraLog:
         stored = {
             (new.sender_id, new.client_msg_id): StoredMessage(
                 new.conversation_id, seq, new.message_id, new.sender_id, new.sender_device,
-                new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms,
+                new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms, new.media,
             )
             for new, seq, _ in fresh
         }  # fmt: skip

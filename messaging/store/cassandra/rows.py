@@ -33,6 +33,7 @@ def row_from(raw: Any) -> LogRow:
     message = StoredMessage(
         raw.conversation_id, raw.seq, raw.message_id, raw.sender_id, raw.sender_device,
         raw.client_msg_id, raw.content_type, raw.body or "", bytes(raw.payload or b""), raw.sent_at_ms,
+        bytes(raw.media or b""),
     )  # fmt: skip
     return LogRow(raw.seq, raw.epoch, message)
 
@@ -96,6 +97,7 @@ class Rows:
         return (
             new.conversation_id, self.bucket_of(seq), seq, epoch, new.message_id, new.sender_id,
             new.sender_device, new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms,
+            new.media,
         )  # fmt: skip
 
     async def write_fence(self, conversation_id: int, fence: Fence) -> None:

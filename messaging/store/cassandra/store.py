@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 
-from kernel.errors import InvalidArgument
+from kernel.errors import InvalidArgument, Unavailable
 from kernel.message_log import HistoryDirection
 from kernel.partitions import DEFAULT_PARTITIONS
+from kernel.push_targets import PushTarget, PushTargetStore
 from messaging.config import CassandraOptions
 from messaging.model import (
     AppendOutcome,
@@ -240,6 +241,24 @@ class CassandraStore:
 
     async def direct_peers(self, user_id: str) -> list[DirectPeer]:
         return await self._directory.direct_peers(user_id)
+
+    # ------------------------------------------------ push targets: kept by the directory
+    def _push_store(self) -> PushTargetStore:
+        if not isinstance(self._directory, PushTargetStore):
+            raise Unavailable("this store's directory keeps no push targets")
+        return self._directory
+
+    async def put_push_target(self, target: PushTarget, max_per_user: int) -> bool:
+        return await self._push_store().put_push_target(target, max_per_user)
+
+    async def push_targets(self, user_ids: Sequence[str]) -> list[PushTarget]:
+        return await self._push_store().push_targets(user_ids)
+
+    async def delete_push_target(self, user_id: str, device_id: str) -> bool:
+        return await self._push_store().delete_push_target(user_id, device_id)
+
+    async def remove_gone_push_target(self, target: PushTarget) -> bool:
+        return await self._push_store().remove_gone_push_target(target)
 
     async def list_conversations(
         self,

@@ -3,24 +3,13 @@ device), a user's own only, the per-user cap, and a gone report that spares a ne
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from kernel.push_targets import PushService, PushTarget, PushTargetStore
-from messaging.store.memory import MemoryStore
 from messaging.store.sqlite import SqliteStore
 
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PushTargetStore]:
-    backend = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "messages.db")
-    await backend.open()
-    try:
-        yield backend
-    finally:
-        await backend.close()
+# `store` is tests/messaging/store/conftest.py's: memory, SQLite and Cassandra (whose store keeps
+# push targets in its directory).
 
 
 def fcm(user_id: str, device_id: str, token: str = "tok") -> PushTarget:
