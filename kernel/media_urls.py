@@ -95,8 +95,14 @@ def _query(query: str) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(query).items()}
 
 
+def _same_mac(expected: str, given: str) -> bool:
+    """Constant-time; compares bytes, so a forged value of any text (non-ASCII included, which
+    `compare_digest` refuses as str with a TypeError) is just a mismatch."""
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
 def _expired_or_forged(expected: str, given: str, expires_ms: int, now_ms: int) -> None:
-    if not hmac.compare_digest(expected, given):
+    if not _same_mac(expected, given):
         raise Unauthenticated("bad media URL signature")
     if expires_ms <= now_ms:
         raise Unauthenticated("media URL expired")
@@ -137,7 +143,7 @@ def check_attachment(key: bytes, media: MediaRef, conversation_id: int, sender: 
     if owner != sender or owner_conversation != conversation_id:
         raise PermissionDenied("that media belongs to another user or conversation")
     expected = receipt(key, media.key, media.content_type, media.size_bytes)
-    if not media.receipt or not hmac.compare_digest(expected, media.receipt):
+    if not media.receipt or not _same_mac(expected, media.receipt):
         raise NotFound("media not uploaded as described (no or a wrong receipt)")
 
 

@@ -12,6 +12,7 @@ from kernel.media_urls import (
     SignedUrls,
     check_attachment,
     check_upload_request,
+    download_target,
     grant_upload,
     key_owner,
     media_key,
@@ -112,3 +113,16 @@ def test_a_message_may_point_only_to_its_senders_uploaded_object() -> None:
     assert refusal(attached(key, "")) is ErrorCode.NOT_FOUND
     # the receipt is for 10 bytes: a ref claiming another size is not what was stored
     assert refusal(attached(key, proof, 11)) is ErrorCode.NOT_FOUND
+
+
+def test_a_forged_signature_or_receipt_in_any_text_is_refused_not_a_crash() -> None:
+    """Review finding: non-ASCII text made `compare_digest` raise TypeError, which aborted the
+    sender's connection (receipt) and answered the blob server's client 500 (signature)."""
+    key = new_key(42, "alice")
+    query = upload_query(key)
+    forged = query.split("sig=")[0] + "sig=%C3%A9"
+    assert code_of(lambda: verify_upload(KEY, key, forged, T0)) is ErrorCode.UNAUTHENTICATED
+    target, _ = download_target(KEY, key, T0)
+    forged_download = urlsplit(target).query.split("sig=")[0] + "sig=é"
+    assert code_of(lambda: verify_download(KEY, key, forged_download, T0)) is ErrorCode.UNAUTHENTICATED
+    assert code_of(lambda: check_attachment(KEY, attached(key, "é"), 42, "alice")) is ErrorCode.NOT_FOUND
