@@ -54,9 +54,11 @@ def check_push_register(frame: ClientFrame) -> None:
         try:
             parts = urlsplit(web.endpoint)
             host = parts.hostname
+            _ = parts.port  # a port that is not a number raises here, not in the push sender
         except ValueError:
             host = None
-        https = web.endpoint.startswith("https://") and host
+        printable = web.endpoint.isprintable() and " " not in web.endpoint
+        https = web.endpoint.startswith("https://") and host and printable
         if len(web.endpoint) > MAX_WEBPUSH_ENDPOINT_CHARS or not https:
             raise InvalidArgument(
                 "pushRegister webPush endpoint must be an https URL of at most "

@@ -123,7 +123,17 @@ class DurablePushNotifier:
             await self._queue.reschedule(delivery, now + taken.retry_after_ms, failed=False)
             return
         async with self._slots:
-            result = await sender.send(target, content_of(delivery, self._config.content_policy))
+            try:
+                result = await sender.send(target, content_of(delivery, self._config.content_policy))
+            except Exception as exc:  # noqa: BLE001 - a sender's surprise is one failed attempt, never a stuck queue
+                log.warning(
+                    "push: %s sender failed for %s/%s: %r",
+                    target.service,
+                    target.user_id,
+                    target.device_id,
+                    exc,
+                )
+                result = SendResult(Verdict.RETRY, None, f"sender error: {exc!r}")
         await self._settle(delivery, target, result)
 
     async def _settle(self, delivery: Delivery, target: PushTarget, result: SendResult) -> None:

@@ -57,6 +57,9 @@ async def test_bad_registrations_are_refused_and_the_connection_lives_on(node: S
             register(apns=pb.ApnsTarget(token="not-hex", topic="chat.hubbub")),
             register(apns=pb.ApnsTarget(token="ab" * 32, topic="")),
             register(web_push=pb.WebPushTarget(endpoint="http://push.example/1", p256dh=P256DH, auth=AUTH)),
+            # a port that is no number, and control characters (they failed later, in the sender)
+            register(web_push=pb.WebPushTarget(endpoint="https://h:abc/push", p256dh=P256DH, auth=AUTH)),
+            register(web_push=pb.WebPushTarget(endpoint="https://h/p\x01", p256dh=P256DH, auth=AUTH)),
             register(web_push=pb.WebPushTarget(endpoint="https://push.example/1", p256dh="AAAA", auth=AUTH)),
             register(
                 web_push=pb.WebPushTarget(endpoint="https://push.example/1", p256dh=P256DH, auth="AAAA")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from kernel.push_targets import PushService
+from kernel.push_targets import PushService, PushTarget
 from messaging.store.sqlite import SqliteStore
 from router.push.config import PushConfig
 from router.push.dispatcher import DurablePushNotifier
 from router.push.durable_queue import DurablePushQueue
-from router.push.rules import SendResult, Verdict
+from router.push.rules import PushContent, SendResult, Verdict
 from tests.router.push.dispatch_fixtures import BEN_PHONE, LAPTOP, PHONE, Clock, ScriptedSender, note
 
 
@@ -140,3 +140,26 @@ async def test_a_restart_sends_what_was_queued_and_nothing_twice(
     await again.drain_once()
     devices = sorted(t.device_id for t, _ in first.sent + second.sent)
     assert devices == ["laptop", "phone"]
+
+
+class RaisingSender(ScriptedSender):
+    """A sender with a bug (or a library raising what it should not): every send raises."""
+
+    async def send(self, target: PushTarget, content: PushContent) -> SendResult:
+        self.attempts.append((target, content))
+        raise ValueError("Invalid port: 'abc'")
+
+
+async def test_a_sender_that_raises_costs_attempts_and_the_push_is_dropped_after_the_last(
+    tmp_path: Path, targets: SqliteStore
+) -> None:
+    """Review finding: one raising send failed the whole pass and was never rescheduled, so it
+    was retried about 5 times a second for ever (push_max_attempts never applied)."""
+    sender, clock = RaisingSender(), Clock()
+    notifier = await opened(tmp_path, targets, sender, clock, push_max_attempts=3)
+    await notifier.notify([note(1, user="ben")])
+    for _ in range(10):
+        await notifier.drain_once()
+        clock.now += 600_000  # past any backoff
+    assert len(sender.attempts) == 3
+    assert await notifier._queue.due(clock.now, 10) == []
