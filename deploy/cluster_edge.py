@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from deploy.backends import session_directory
 from deploy.cluster_process import announce, run_process, until_signalled
+from deploy.edge_registry import RegistryDrainWatch
 from discovery.model import NodeInfo, NodeKind
 from discovery.node_reports import report_connections
 from discovery.zk_ownership import ZkOwnership
@@ -59,7 +60,12 @@ async def run() -> None:
         config.directory_backend, from_env(RedisSettings, prefix=REDIS_PREFIX), SystemClock()
     )
     try:
-        edge = await start_edge(config, map_watch=ownership, session_registry=directory)
+        edge = await start_edge(
+            config,
+            map_watch=ownership,
+            session_registry=directory,
+            drain_watch=RegistryDrainWatch(registry, config.edge_id),  # `hubbub admin drain` moves clients
+        )
         node = NodeInfo(
             config.edge_id,
             NodeKind.EDGE,

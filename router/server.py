@@ -106,6 +106,8 @@ async def start_router(
         members.forget_partitions(partitions, config.partitions)
         recent.forget_partitions(partitions, config.partitions)
 
+    if config.directory_backend == "redis" and directory is None:
+        raise InvalidArgument("directory_backend=redis needs the shared directory (deploy/backends.py)")
     ctx = RouterContext(
         config=config,
         clock=clock,

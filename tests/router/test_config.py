@@ -6,7 +6,7 @@ import pytest
 
 from kernel.config import from_env
 from kernel.errors import InvalidArgument
-from router import RouterConfig
+from router import RouterConfig, start_router
 
 
 def test_defaults_and_env_overrides() -> None:
@@ -38,3 +38,13 @@ def test_invalid_configs_fail_at_start_up(bad: dict[str, object]) -> None:
 def test_a_config_without_messaging_is_refused_naming_the_option() -> None:
     with pytest.raises(InvalidArgument, match="messaging_target"):
         RouterConfig()
+
+
+async def test_a_router_told_its_directory_is_shared_but_given_none_refuses_to_start() -> None:
+    """Review finding: it fell back to a memory directory nobody writes, so every recipient
+    looked offline and every message went to push (the edge refused the same mistake)."""
+    config = RouterConfig(
+        messaging_target="127.0.0.1:1", presence_target="127.0.0.1:2", directory_backend="redis"
+    )
+    with pytest.raises(InvalidArgument, match="directory_backend=redis"):
+        await start_router(config)
