@@ -18,6 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from deploy.child_process import startup_error
 from deploy.config import NodeConfig
@@ -88,10 +89,12 @@ def chat_command(argv0: str, executable: str, on_path: str | None) -> str:
     return f"{shlex.quote(executable)} -m deploy.cli"
 
 
-def web_client_url(ws_url: str) -> str:
-    """The web client is served on the WebSocket port (edge/static_files.py)."""
+def web_client_url(ws_url: str, discovery_http: str = "") -> str:
+    """The web client is served on the WebSocket port (edge/static_files.py); with discovery's
+    HTTP URL it asks discovery for its edge on every (re)connect, so a drain moves it."""
     scheme, rest = ws_url.split("://", 1)
-    return f"{'https' if scheme == 'wss' else 'http'}://{rest.rstrip('/')}/"
+    page = f"{'https' if scheme == 'wss' else 'http'}://{rest.rstrip('/')}/"
+    return f"{page}?{urlencode({'discovery': discovery_http})}" if discovery_http else page
 
 
 def banner(node: SingleNode, hubbub: str) -> str:
@@ -110,9 +113,10 @@ def banner(node: SingleNode, hubbub: str) -> str:
         f"  discovery (HTTP):     {node.discovery_http}/v1/edge?user=alice\n" if node.discovery_http else ""
     )
     more_edges = "".join(f"  edge-{i}:               {u}\n" for i, u in enumerate(node.ws_urls[1:], start=2))
+    page = web_client_url(node.ws_url, node.discovery_http)
     return (
         f"hubbub is up.\n"
-        f"  web client:           {web_client_url(node.ws_url)}  (open it in a browser)\n"
+        f"  web client:           {page}  (open it in a browser)\n"
         f"  WebSocket clients:    {node.ws_url}  (subprotocols hubbub.v1.json, hubbub.v1.proto)\n"
         f"{more_edges}"
         f"  gRPC-stream clients:  {node.gateway_target}  (hubbub.v1.Gateway/Connect)\n"
@@ -149,7 +153,7 @@ def _ready(node: SingleNode, config: NodeConfig, ready_json: bool) -> None:
     if ready_json:
         addresses = {
             "ws_url": node.ws_url,
-            "web_url": web_client_url(node.ws_url),
+            "web_url": web_client_url(node.ws_url, node.discovery_http),
             "gateway_target": node.gateway_target,
             "discovery_target": node.discovery_target,
             "discovery_http": node.discovery_http,

@@ -332,7 +332,9 @@ def test_the_banner_prints_a_command_that_exists_and_the_absolute_data_dir(tmp_p
     assert text.startswith("hubbub is up."), text
     (data,) = [line for line in banner if line.strip().startswith("data:")]
     assert data.split("data:", 1)[1].strip() == str(tmp_path / "xdg" / "hubbub")
-    (web,) = [line.split()[2] for line in banner if line.strip().startswith("web client:")]
+    (web_with_discovery,) = [line.split()[2] for line in banner if line.strip().startswith("web client:")]
+    web, _, query = web_with_discovery.partition("?")
+    assert query.startswith("discovery=http"), web_with_discovery  # the page goes through discovery
     ws = [line.split()[2] for line in banner if line.strip().startswith("WebSocket clients:")]
     assert ws == [web.replace("http://", "ws://").rstrip("/")]  # the same port serves the page
     chats = [shlex.split(line) for line in banner if " chat --url " in line]

@@ -83,11 +83,14 @@ def test_the_shipped_client_is_complete() -> None:
         assert shipped.reply("GET", name).status == 200, name
 
 
-def test_a_node_with_attachments_lets_the_page_reach_its_blob_server_only() -> None:
+def test_a_node_with_attachments_lets_the_page_show_images_of_its_blob_server_only() -> None:
+    """Images only from the page and its blob server; connections may go to any edge discovery
+    names (connect-src lists http/https/ws/wss as well), scripts only from the page."""
     headers = dict(
         WebFiles({"index.html": b"<html>"}, media_origin="http://127.0.0.1:9").reply("GET", "/").headers
     )
     policy = headers["Content-Security-Policy"]
     assert "img-src 'self' data: http://127.0.0.1:9;" in policy
-    assert "connect-src 'self' http://127.0.0.1:9;" in policy
+    assert "connect-src 'self' http://127.0.0.1:9 http: https: ws: wss:;" in policy
+    assert "script-src 'self';" in policy
     assert policy.replace(" http://127.0.0.1:9", "") == CONTENT_SECURITY_POLICY

@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -31,7 +31,10 @@ async def web_url(tmp_path: Path) -> AsyncIterator[str]:
     try:
         async with asyncio.timeout(60):
             ready = json.loads(await proc.stdout.readline())
-        yield ready["web_url"]
+        page, _, query = ready["web_url"].partition("?")
+        # the page asks discovery for its edge (so a drain moves it): the URL names discovery
+        assert query == urlencode({"discovery": ready["discovery_http"]}), ready
+        yield page
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             assert await proc.wait() == 0
@@ -62,7 +65,7 @@ async def test_the_printed_url_serves_the_client_with_types_and_a_csp(web_url: s
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     # the page may reach only its own origin, and the node's blob server (attachments)
     policy = headers["Content-Security-Policy"]
-    blobs = re.search(r"connect-src 'self' (http://127\.0\.0\.1:\d+);", policy)
+    blobs = re.search(r"connect-src 'self' (http://127\.0\.0\.1:\d+)[ ;]", policy)
     assert blobs is not None, policy
     assert policy == dict(security_headers(blobs.group(1)))["Content-Security-Policy"]
     status, headers, body = await get(web_url, "/app.js")
