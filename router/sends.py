@@ -186,12 +186,13 @@ class SendPath:
             plan = without_session(base, origin.key, message.sender_id, outcome.placement)
             frame = client_pb2.ServerFrame()
             frame.message.CopyFrom(message)
+            fence = (pending.partition, pending.epoch)  # the edge drops it if a newer owner pushed
             if pending.frame.trace:
                 with span_from("router.fanout", pending.frame.trace):
                     inject(frame.trace)
-                    ctx.links.send_plan(plan.targets, frame.SerializeToString())
+                    ctx.links.send_plan(plan.targets, frame.SerializeToString(), fence)
             else:
-                ctx.links.send_plan(plan.targets, frame.SerializeToString())
+                ctx.links.send_plan(plan.targets, frame.SerializeToString(), fence)
             metrics.observe_delivery(
                 pending.accepted_ns, len(plan.targets), sum(map(len, plan.targets.values()))
             )
