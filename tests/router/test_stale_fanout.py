@@ -10,6 +10,7 @@ from discovery.memory_ownership import MemoryOwnership
 from protos import client_pb2
 from router.links import EdgeLink
 from router.ownership import RouterPartitions
+from router.recent import RecentSenders
 
 
 def push(seq: int) -> bytes:
@@ -65,3 +66,16 @@ async def test_a_planned_handoff_releases_only_after_the_flush() -> None:
     await asyncio.wait_for(handoff, 30)
     assert (await ownership.current()).owners[0] is None
     assert not partitions.still_owns(0, current.owners[0].epoch)
+
+
+def test_a_router_knows_whether_it_pushed_a_seq_or_a_later_one() -> None:
+    # A re-routed duplicate is fanned out again only if the new owner has not pushed it or a
+    # later seq (router/sends.py): else members would see it after that later one.
+    recent = RecentSenders()
+    assert not recent.pushed_from(1, 13)
+    recent.record(1, 13, "ann")
+    recent.record(1, 14, "bob")
+    assert recent.pushed_from(1, 13) and recent.pushed_from(1, 14)
+    assert not recent.pushed_from(1, 15) and not recent.pushed_from(2, 13)
+    recent.forget_partitions({0}, 1)  # the partition was taken or dropped: nothing is known
+    assert not recent.pushed_from(1, 13)
