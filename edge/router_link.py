@@ -24,6 +24,7 @@ from edge.hub import Hub
 from edge.metrics import ROUTER_LINK_LOSSES
 from edge.routing import frame_partition, route_frame
 from edge.send_order import Held, SendOrder
+from edge.stale_deliveries import DeliveryFence
 from kernel import telemetry
 from kernel.background import BackgroundTask
 from kernel.backoff import backoff_delay
@@ -336,6 +337,7 @@ class RouterLinks:
         for target in targets:
             self._link(target)
         self.map = static_map(partitions, targets) if targets else PartitionMap.empty(partitions)
+        self.fence = DeliveryFence(self.map)  # drops a stale owner's late fan-out
         self._sessions: dict[int, bytes] = {}  # session id -> its encoded EdgeItem.session field
         # Refused or ownerless frames other than sends, waiting for a map with other owners:
         # (item, the owners of its partitions when it was held).
@@ -400,6 +402,7 @@ class RouterLinks:
             )
             return
         self.map = partition_map
+        self.fence.set_map(partition_map)
         for target in sorted(partition_map.routers().values()):
             self._link(target)
         for session_id, partition in self._order.held_partitions():
@@ -680,6 +683,11 @@ class RouterLinks:
                 if item.HasField("refused"):
                     self._refused(item.refused, source)
             items = [item for item in items if not item.HasField("refused")]  # type: ignore[assignment]
+        if any(item.owner_epoch for item in items):
+            admit = self.fence.admit
+            items = [  # type: ignore[assignment]
+                item for item in items if not item.owner_epoch or admit(item.partition, item.owner_epoch)
+            ]
         order = self._order
         for item in items:
             if len(item.session_ids) == 1 and order.awaits_answers(item.session_ids[0]):

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos import client_pb2 as protos_dot_client__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13protos/router.proto\x12\thubbub.v1\x1a\x13protos/client.proto\"D\n\nSessionRef\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x11\n\tdevice_id\x18\x03 \x01(\t\"@\n\tEdgeBatch\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\"\n\x05items\x18\x02 \x03(\x0b\x32\x13.hubbub.v1.EdgeItem\"\xea\x01\n\x08\x45\x64geItem\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.hubbub.v1.SessionRef\x12\'\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x16.hubbub.v1.ClientFrameH\x00\x12*\n\x06opened\x18\x03 \x01(\x0b\x32\x18.hubbub.v1.SessionOpenedH\x00\x12*\n\x06\x63losed\x18\x04 \x01(\x0b\x32\x18.hubbub.v1.SessionClosedH\x00\x12\x10\n\x08reroutes\x18\x05 \x01(\r\x12\x1b\n\x13reroute_deadline_ms\x18n \x01(\x04\x42\x06\n\x04kind\"\x1f\n\rSessionOpened\x12\x0e\n\x06replay\x18\x01 \x01(\x08\"!\n\rSessionClosed\x12\x10\n\x08graceful\x18\x01 \x01(\x08\"3\n\x0bRouterBatch\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.hubbub.v1.RouterItem\"V\n\nRouterItem\x12\x13\n\x0bsession_ids\x18\x01 \x03(\x04\x12\r\n\x05\x66rame\x18\x02 \x01(\x0c\x12$\n\x07refused\x18\x03 \x01(\x0b\x32\x13.hubbub.v1.EdgeItem\"\x18\n\x16WatchPartitionsRequest\"U\n\x0ePartitionOwner\x12\x11\n\tpartition\x18\x01 \x01(\r\x12\x11\n\trouter_id\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\"d\n\x12PartitionMapUpdate\x12\x12\n\npartitions\x18\x01 \x01(\r\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12)\n\x06owners\x18\x03 \x03(\x0b\x32\x19.hubbub.v1.PartitionOwner\"<\n\x14MovePartitionRequest\x12\x11\n\tpartition\x18\x01 \x01(\r\x12\x11\n\trouter_id\x18\x02 \x01(\t2\xe6\x01\n\x06Router\x12\x38\n\x04Link\x12\x14.hubbub.v1.EdgeBatch\x1a\x16.hubbub.v1.RouterBatch(\x01\x30\x01\x12U\n\x0fWatchPartitions\x12!.hubbub.v1.WatchPartitionsRequest\x1a\x1d.hubbub.v1.PartitionMapUpdate0\x01\x12K\n\rMovePartition\x12\x1f.hubbub.v1.MovePartitionRequest\x1a\x19.hubbub.v1.PartitionOwnerb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13protos/router.proto\x12\thubbub.v1\x1a\x13protos/client.proto\"D\n\nSessionRef\x12\x12\n\nsession_id\x18\x01 \x01(\x04\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x11\n\tdevice_id\x18\x03 \x01(\t\"@\n\tEdgeBatch\x12\x0f\n\x07\x65\x64ge_id\x18\x01 \x01(\t\x12\"\n\x05items\x18\x02 \x03(\x0b\x32\x13.hubbub.v1.EdgeItem\"\xea\x01\n\x08\x45\x64geItem\x12&\n\x07session\x18\x01 \x01(\x0b\x32\x15.hubbub.v1.SessionRef\x12\'\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x16.hubbub.v1.ClientFrameH\x00\x12*\n\x06opened\x18\x03 \x01(\x0b\x32\x18.hubbub.v1.SessionOpenedH\x00\x12*\n\x06\x63losed\x18\x04 \x01(\x0b\x32\x18.hubbub.v1.SessionClosedH\x00\x12\x10\n\x08reroutes\x18\x05 \x01(\r\x12\x1b\n\x13reroute_deadline_ms\x18n \x01(\x04\x42\x06\n\x04kind\"\x1f\n\rSessionOpened\x12\x0e\n\x06replay\x18\x01 \x01(\x08\"!\n\rSessionClosed\x12\x10\n\x08graceful\x18\x01 \x01(\x08\"3\n\x0bRouterBatch\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.hubbub.v1.RouterItem\"\x80\x01\n\nRouterItem\x12\x13\n\x0bsession_ids\x18\x01 \x03(\x04\x12\r\n\x05\x66rame\x18\x02 \x01(\x0c\x12$\n\x07refused\x18\x03 \x01(\x0b\x32\x13.hubbub.v1.EdgeItem\x12\x12\n\tpartition\x18\xfa\x01 \x01(\r\x12\x14\n\x0bowner_epoch\x18\xfb\x01 \x01(\x04\"\x18\n\x16WatchPartitionsRequest\"U\n\x0ePartitionOwner\x12\x11\n\tpartition\x18\x01 \x01(\r\x12\x11\n\trouter_id\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\"d\n\x12PartitionMapUpdate\x12\x12\n\npartitions\x18\x01 \x01(\r\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12)\n\x06owners\x18\x03 \x03(\x0b\x32\x19.hubbub.v1.PartitionOwner\"<\n\x14MovePartitionRequest\x12\x11\n\tpartition\x18\x01 \x01(\r\x12\x11\n\trouter_id\x18\x02 \x01(\t2\xe6\x01\n\x06Router\x12\x38\n\x04Link\x12\x14.hubbub.v1.EdgeBatch\x1a\x16.hubbub.v1.RouterBatch(\x01\x30\x01\x12U\n\x0fWatchPartitions\x12!.hubbub.v1.WatchPartitionsRequest\x1a\x1d.hubbub.v1.PartitionMapUpdate0\x01\x12K\n\rMovePartition\x12\x1f.hubbub.v1.MovePartitionRequest\x1a\x19.hubbub.v1.PartitionOwnerb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,16 +44,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SESSIONCLOSED']._serialized_end=494
   _globals['_ROUTERBATCH']._serialized_start=496
   _globals['_ROUTERBATCH']._serialized_end=547
-  _globals['_ROUTERITEM']._serialized_start=549
-  _globals['_ROUTERITEM']._serialized_end=635
-  _globals['_WATCHPARTITIONSREQUEST']._serialized_start=637
-  _globals['_WATCHPARTITIONSREQUEST']._serialized_end=661
-  _globals['_PARTITIONOWNER']._serialized_start=663
-  _globals['_PARTITIONOWNER']._serialized_end=748
-  _globals['_PARTITIONMAPUPDATE']._serialized_start=750
-  _globals['_PARTITIONMAPUPDATE']._serialized_end=850
-  _globals['_MOVEPARTITIONREQUEST']._serialized_start=852
-  _globals['_MOVEPARTITIONREQUEST']._serialized_end=912
-  _globals['_ROUTER']._serialized_start=915
-  _globals['_ROUTER']._serialized_end=1145
+  _globals['_ROUTERITEM']._serialized_start=550
+  _globals['_ROUTERITEM']._serialized_end=678
+  _globals['_WATCHPARTITIONSREQUEST']._serialized_start=680
+  _globals['_WATCHPARTITIONSREQUEST']._serialized_end=704
+  _globals['_PARTITIONOWNER']._serialized_start=706
+  _globals['_PARTITIONOWNER']._serialized_end=791
+  _globals['_PARTITIONMAPUPDATE']._serialized_start=793
+  _globals['_PARTITIONMAPUPDATE']._serialized_end=893
+  _globals['_MOVEPARTITIONREQUEST']._serialized_start=895
+  _globals['_MOVEPARTITIONREQUEST']._serialized_end=955
+  _globals['_ROUTER']._serialized_start=958
+  _globals['_ROUTER']._serialized_end=1188
 # @@protoc_insertion_point(module_scope)

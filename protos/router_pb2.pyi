@@ -192,8 +192,16 @@ class RouterItem(_message.Message):
     SESSION_IDS_FIELD_NUMBER: _builtins.int
     FRAME_FIELD_NUMBER: _builtins.int
     REFUSED_FIELD_NUMBER: _builtins.int
+    PARTITION_FIELD_NUMBER: _builtins.int
+    OWNER_EPOCH_FIELD_NUMBER: _builtins.int
     frame: _builtins.bytes
     """a serialized hubbub.v1.ServerFrame"""
+    partition: _builtins.int
+    """Set on a message fan-out (0 = unfenced, not checked): the partition of its conversation
+    and the owner epoch the router stored it at. The edge drops one older than what its map
+    and its earlier deliveries say (edge/stale_deliveries.py): a thawed stale owner's queue.
+    """
+    owner_epoch: _builtins.int
     @_builtins.property
     def session_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     @_builtins.property
@@ -208,10 +216,12 @@ class RouterItem(_message.Message):
         session_ids: _abc.Iterable[_builtins.int] | None = ...,
         frame: _builtins.bytes = ...,
         refused: Global___EdgeItem | None = ...,
+        partition: _builtins.int = ...,
+        owner_epoch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["refused", b"refused"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["frame", b"frame", "refused", b"refused", "session_ids", b"session_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["frame", b"frame", "owner_epoch", b"owner_epoch", "partition", b"partition", "refused", b"refused", "session_ids", b"session_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

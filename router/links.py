@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from google.protobuf.message import DecodeError
 
@@ -22,6 +22,12 @@ MAX_QUEUED_BYTES = 8 * MAX_MESSAGE_BYTES
 dropped (as beyond the item limit), so a stalled edge cannot grow the router's memory."""
 _ITEM_OVERHEAD = 16  # an item's tags and lengths in a RouterBatch, beyond its frame and ids
 _SESSION_ID_BYTES = 10  # the most a packed uint64 session id can take
+_FENCE_BYTES = 16  # RouterItem.partition and owner_epoch
+Owns = Callable[[int, int], bool]
+"""RouterPartitions.still_owns: is (partition, epoch) still this router's?"""
+Fence = tuple[int, int]
+"""(partition, owner epoch) of a message fan-out; (0, 0) = not fenced (every other item)."""
+_UNFENCED: Fence = (0, 0)
 
 
 def item_bytes(session_ids: Sequence[int], frame: bytes) -> int:
@@ -33,18 +39,32 @@ class EdgeLink:
     """The outbox of one Link stream. `put` never awaits; the stream drains it, one
     RouterBatch per call cut below the gRPC message limit."""
 
-    def __init__(self, edge_id: str, limit: int = 200_000, limit_bytes: int = MAX_QUEUED_BYTES) -> None:
+    def __init__(
+        self,
+        edge_id: str,
+        limit: int = 200_000,
+        limit_bytes: int = MAX_QUEUED_BYTES,
+        owns: Owns | None = None,
+    ) -> None:
+        """`owns`: checked when a fenced fan-out is taken for the stream; one of a partition
+        this router lost meanwhile is dropped there (it would be a stale owner's push)."""
         self.edge_id = edge_id
         self._limit = limit
         self._limit_bytes = limit_bytes
-        self._items: list[tuple[Sequence[int], bytes]] = []
+        self._owns = owns
+        self._items: list[tuple[Sequence[int], bytes, Fence]] = []
         self._bytes = 0  # item_bytes() of everything queued
         self._wake = asyncio.Event()
         self._closed = False
+        self._put_total = 0  # items ever queued
+        self._taken_total = 0  # items ever taken for the stream (or dropped there as stale)
+        self._progress = asyncio.Event()  # set whenever items are taken, or on close
+        self.stale = 0  # fenced fan-outs dropped at take time: the partition was lost
         self.dropped = 0
         self.too_large = 0
 
-    def put(self, session_ids: Sequence[int], frame: bytes) -> None:
+    def put(self, session_ids: Sequence[int], frame: bytes, fence: Fence = _UNFENCED) -> None:
+        """`fence`: (partition, owner epoch) of a message fan-out, carried to the edge."""
         if self._closed or not session_ids:
             return
         size = item_bytes(session_ids, frame)
@@ -57,13 +77,16 @@ class EdgeLink:
             size = item_bytes(session_ids, frame)
             if size > MAX_BATCH_BYTES:
                 return  # a session list no batch can carry: nothing sane to send
+        if fence[1]:
+            size += _FENCE_BYTES
         if len(self._items) >= self._limit or self._bytes + size > self._limit_bytes:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning("edge %s is not draining: dropped %d items", self.edge_id, self.dropped)
             return
-        self._items.append((session_ids, frame))
+        self._items.append((session_ids, frame, fence))
         self._bytes += size
+        self._put_total += 1
         self._wake.set()
 
     def put_refused(self, item: router_pb2.EdgeItem) -> None:
@@ -80,13 +103,23 @@ class EdgeLink:
         ):
             self.dropped += 1
             return
-        self._items.append(((), data))
+        self._items.append(((), data, _UNFENCED))
         self._bytes += size
+        self._put_total += 1
         self._wake.set()
 
     def close(self) -> None:
         self._closed = True
         self._wake.set()
+        self._progress.set()
+
+    async def flushed(self) -> None:
+        """Until every item queued by now was handed to the stream (or the link closed): a
+        planned handoff releases a partition only after its last fan-out went out."""
+        mark = self._put_total
+        while self._taken_total < mark and not self._closed:
+            self._progress.clear()
+            await self._progress.wait()
 
     @property
     def closed(self) -> bool:
@@ -104,23 +137,34 @@ class EdgeLink:
             await self._wake.wait()
             self._wake.clear()
         items = self._take()
+        self._taken_total += len(items)
+        self._progress.set()
         if self._items:
             self._wake.set()  # the rest goes in the next batch
         batch = router_pb2.RouterBatch()
         add = batch.items.add
-        for session_ids, frame in items:
-            if session_ids:
+        owns = self._owns
+        for session_ids, frame, (partition, epoch) in items:
+            if epoch:
+                if owns is not None and not owns(partition, epoch):
+                    self.stale += 1  # lost since it was queued: no push from a stale owner
+                    continue
+                add(session_ids=session_ids, frame=frame, partition=partition, owner_epoch=epoch)
+            elif session_ids:
                 add(session_ids=session_ids, frame=frame)
             else:
                 add(refused=router_pb2.EdgeItem.FromString(frame))
         return batch
 
-    def _take(self) -> list[tuple[Sequence[int], bytes]]:
+    def _take(self) -> list[tuple[Sequence[int], bytes, Fence]]:
         items = self._items
         if self._bytes <= MAX_BATCH_BYTES:
             self._items, self._bytes = [], 0
             return items
-        sizes = [item_bytes(session_ids, frame) for session_ids, frame in items]
+        sizes = [
+            item_bytes(session_ids, frame) + (_FENCE_BYTES if fence[1] else 0)
+            for session_ids, frame, fence in items
+        ]
         count = fit_count(sizes, MAX_BATCH_BYTES)
         taken = items[:count]
         del items[:count]
@@ -140,9 +184,10 @@ class LinkTable:
     """edge_id -> the live link of that edge. A reconnecting edge replaces its old link; the
     old stream's end then must not drop the sessions the new link replayed."""
 
-    def __init__(self, outbox_limit: int = 200_000) -> None:
+    def __init__(self, outbox_limit: int = 200_000, owns: Owns | None = None) -> None:
         self._links: dict[str, EdgeLink] = {}
         self._outbox_limit = outbox_limit
+        self._owns = owns
 
     def queued_bytes(self) -> int:
         return sum(link.queued_bytes for link in self._links.values())
@@ -151,7 +196,7 @@ class LinkTable:
         old = self._links.get(edge_id)
         if old is not None:
             old.close()
-        link = self._links[edge_id] = EdgeLink(edge_id, self._outbox_limit)
+        link = self._links[edge_id] = EdgeLink(edge_id, self._outbox_limit, owns=self._owns)
         return link
 
     def detach(self, link: EdgeLink) -> bool:
@@ -176,12 +221,16 @@ class LinkTable:
         if link is not None:
             link.put_refused(item)
 
-    def send_plan(self, targets: Mapping[str, Sequence[int]], frame: bytes) -> None:
+    def send_plan(self, targets: Mapping[str, Sequence[int]], frame: bytes, fence: Fence = _UNFENCED) -> None:
         links = self._links
         for edge_id, session_ids in targets.items():
             link = links.get(edge_id)
             if link is not None:
-                link.put(session_ids, frame)
+                link.put(session_ids, frame, fence)
+
+    async def flushed(self) -> None:
+        """Until every link handed what is queued now to its stream (EdgeLink.flushed)."""
+        await asyncio.gather(*(link.flushed() for link in list(self._links.values())))
 
     def close_all(self) -> None:
         for link in self._links.values():

@@ -27,6 +27,9 @@ from protos import client_pb2, messaging_pb2
 log = logging.getLogger(__name__)
 
 Seal = Callable[[messaging_pb2.SealRequest], Awaitable[messaging_pb2.SealReply]]
+Flush = Callable[[], Awaitable[None]]
+"""Until what the router queued for the edges by now was handed to their streams
+(LinkTable.flushed): a planned handoff's last fan-out goes out before its release."""
 Forget = Callable[[set[int]], None]
 """Told the partitions this router takes or drops: what it cached about their conversations
 (members, recent senders) may be stale by then, since another owner served them meanwhile."""
@@ -60,6 +63,7 @@ class RouterPartitions:
         forget: Forget | None = None,
         rng: random.Random | None = None,
         seal_retry_s: float = 5.0,
+        flush: Flush | None = None,
     ) -> None:
         """`seal_retry_s`: how long a claim's Seal is retried while messaging is unreachable
         (router option of that name); sends for the partition wait meanwhile."""
@@ -69,6 +73,7 @@ class RouterPartitions:
         self._forget = forget
         self._rng = rng or random.Random()
         self._seal_retry_s = seal_retry_s
+        self._flush = flush
         self._retake: asyncio.Task[None] | None = None
         self._retaking: list[int] = []  # what the retake under way takes back
         self._epochs: dict[int, int] = {}  # claimed -> epoch
@@ -255,16 +260,18 @@ class RouterPartitions:
             self._forget(partitions)
 
     async def hand_off(self, partition: int) -> None:
-        """A planned handoff: refuse new frames for it at once, let the accepted sends finish,
-        then release (the next owner claims at a higher epoch and seals)."""
+        """A planned handoff: refuse new frames for it at once, let the accepted sends finish
+        and their fan-out reach the links' streams, then release (the next owner claims at a
+        higher epoch and seals)."""
         if self.session is None or partition not in self._epochs:
             return
         self._leaving.add(partition)
-        if self._in_flight.get(partition):
-            drained = self._drained.setdefault(partition, asyncio.Event())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(HANDOFF_DRAIN_TIMEOUT_S):
-                    await drained.wait()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(HANDOFF_DRAIN_TIMEOUT_S):
+                if self._in_flight.get(partition):
+                    await self._drained.setdefault(partition, asyncio.Event()).wait()
+                if self._flush is not None:
+                    await self._flush()
         self._drop(partition)
         self._forget_cached({partition})
         with contextlib.suppress(OwnershipLost):

@@ -31,6 +31,13 @@ class RecentSenders:
             return set()
         return {sender for seq, sender in ring if seq <= up_to_seq}
 
+    def pushed_from(self, conversation_id: int, seq: int) -> bool:
+        """Whether this router fanned out `seq` or a later one of the conversation since it took
+        its partition (as far as the ring remembers): pushing `seq` again now would reach
+        members after a later seq."""
+        ring = self._rings.get(conversation_id)
+        return ring is not None and any(pushed >= seq for pushed, _ in ring)
+
     def forget_partitions(self, partitions: set[int], partition_count: int) -> None:
         """Drop the rings of every conversation in `partitions` (taken or dropped: another
         owner's messages went by unseen, so the ring would name the wrong senders)."""

@@ -169,10 +169,13 @@ class SendPath:
             with span_from("router.ack", pending.frame.trace):
                 ctx.reply(origin, sent_frame(ref, message, result.duplicate, traced_here()))
             metrics.observe_ack(pending.accepted_ns)
-            if result.duplicate and not pending.reroutes:
+            if result.duplicate and (
+                not pending.reroutes or ctx.recent.pushed_from(message.conversation_id, message.seq)
+            ):
                 # A plain retry: fanned out when first stored. A re-routed one may have been
                 # stored by an old owner whose fan-out never ran (a lost session, a handoff's
-                # drain timeout): fan it out again; clients de-duplicate by seq.
+                # drain timeout): fan it out again, unless this owner pushed it or a later seq
+                # already (it would arrive after that one: members catch up by Resume).
                 continue
             ctx.recent.record(message.conversation_id, message.seq, message.sender_id)
             members = outcome.members.get(message.conversation_id)
@@ -186,12 +189,13 @@ class SendPath:
             plan = without_session(base, origin.key, message.sender_id, outcome.placement)
             frame = client_pb2.ServerFrame()
             frame.message.CopyFrom(message)
+            fence = (pending.partition, pending.epoch)  # the edge drops it if a newer owner pushed
             if pending.frame.trace:
                 with span_from("router.fanout", pending.frame.trace):
                     inject(frame.trace)
-                    ctx.links.send_plan(plan.targets, frame.SerializeToString())
+                    ctx.links.send_plan(plan.targets, frame.SerializeToString(), fence)
             else:
-                ctx.links.send_plan(plan.targets, frame.SerializeToString())
+                ctx.links.send_plan(plan.targets, frame.SerializeToString(), fence)
             metrics.observe_delivery(
                 pending.accepted_ns, len(plan.targets), sum(map(len, plan.targets.values()))
             )

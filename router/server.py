@@ -108,6 +108,19 @@ async def start_router(
 
     if config.directory_backend == "redis" and directory is None:
         raise InvalidArgument("directory_backend=redis needs the shared directory (deploy/backends.py)")
+
+    async def flush() -> None:
+        await links.flushed()
+
+    router_partitions = RouterPartitions(
+        config.partitions,
+        seal=messaging.Seal if ownership and config.seal else None,
+        forget=forget,
+        seal_retry_s=config.seal_retry_s,
+        flush=flush,
+    )
+    # A fan-out queued for a partition lost meanwhile is dropped when taken for the stream.
+    links = LinkTable(config.edge_outbox_limit, owns=router_partitions.still_owns)
     ctx = RouterContext(
         config=config,
         clock=clock,
@@ -115,15 +128,10 @@ async def start_router(
         accounts=accounts,
         presence=presence_stub,
         directory=directory if directory is not None else MemoryDirectory(),
-        links=LinkTable(config.edge_outbox_limit),
+        links=links,
         members=members,
         recent=recent,
-        ownership=RouterPartitions(
-            config.partitions,
-            seal=messaging.Seal if ownership and config.seal else None,
-            forget=forget,
-            seal_retry_s=config.seal_retry_s,
-        ),
+        ownership=router_partitions,
         push=PushQueue(
             notifier,
             limit=config.push_queue_limit,

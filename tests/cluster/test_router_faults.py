@@ -81,9 +81,7 @@ async def test_a_router_frozen_past_its_session_acks_and_writes_nothing_as_a_sta
         f"(goal 2 x session = {2 * SESSION_TIMEOUT_S:.0f} s); after SIGCONT every conversation "
         f"acked within {after_thaw:.2f} s; {counts}; {len(disorder)} members saw late pushes"
     )
-    if disorder:
-        # Known: the thawed router still sends the fan-outs it had queued before the freeze
-        # (messages it had stored as the rightful owner), after the new owner's later seqs.
-        # Nothing is lost or stored twice (asserted above); the edge should drop a delivery
-        # from an epoch older than the partition's current one. Fails as soon as that is fixed.
-        pytest.xfail(f"a thawed stale owner's queued fan-out arrives late: {disorder[:2]}")
+    # The thawed router still had fan-outs queued from before the freeze (messages it stored
+    # as the rightful owner); the edges drop them once the new owner pushed later seqs
+    # (edge/stale_deliveries.py), so no member sees a push after a later seq.
+    assert not disorder, disorder
