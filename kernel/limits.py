@@ -125,6 +125,9 @@ MAX_MEDIA_KEY_CHARS = 128
 """An object key as the server makes it (conversation/user/random)."""
 MEDIA_UPLOAD_TTL_MS = 5 * 60_000
 """How long an upload URL is good for."""
+MAX_BLOB_CONNECTIONS = 256
+"""Connections the embedded blob server serves at once; more are answered 503 UNAVAILABLE
+(retryable), so slow uploads cannot pile up without bound."""
 MEDIA_DOWNLOAD_TTL_MS = 10 * 60_000
 """How long a download URL is good for; ask again for a fresh one."""
 # Push targets (docs/push.md). An FCM registration token is ~160 characters and an APNs device

@@ -19,6 +19,7 @@ import orjson
 from kernel.blob_store import BlobInfo
 from kernel.clock import Clock, SystemClock
 from kernel.errors import Conflict, ErrorCode, HubbubError, InvalidArgument, NotFound, TooLarge
+from kernel.limits import MAX_BLOB_CONNECTIONS
 from kernel.media_urls import (
     DOWNLOAD_PATH,
     UPLOAD_PATH,
@@ -76,6 +77,7 @@ class BlobServer:
         self._key = media_key(token_secret)
         self._clock = clock or SystemClock()
         self._server: asyncio.Server | None = None
+        self._active = 0
         self.port = 0
 
     async def start(self, host: str, port: int) -> None:
@@ -88,6 +90,18 @@ class BlobServer:
             await self._server.wait_closed()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._active >= MAX_BLOB_CONNECTIONS:
+            with contextlib.suppress(ConnectionError):
+                await _respond(writer, 503, {"code": "UNAVAILABLE", "message": "too many connections"})
+            writer.close()
+            return
+        self._active += 1
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self._active -= 1
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await _read_head(reader)
             if request is None:

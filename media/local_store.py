@@ -5,12 +5,14 @@ small JSON description; a body is written to a temporary file and kept only when
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 from kernel.blob_store import BlobInfo
 from kernel.errors import Conflict, NotFound
@@ -60,11 +62,12 @@ class LocalBlobStore:
             raise Conflict("an object was uploaded to this key already")
         temp = self.root / "tmp" / secrets.token_hex(16)
         try:
+            # Disk writes and the fsync run off the event loop: the blob server shares its
+            # process with an edge, whose sockets must not stall behind a 100 MiB upload.
             with temp.open("wb") as out:
                 async for chunk in counted(chunks, info.size_bytes):
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+                    await asyncio.to_thread(out.write, chunk)
+                await asyncio.to_thread(_flush_and_sync, out)
             data.parent.mkdir(exist_ok=True)
             description = {"key": info.key, "content_type": info.content_type, "size_bytes": info.size_bytes}
             try:  # the description claims the key: of two uploads at once, one wins
@@ -82,3 +85,8 @@ class LocalBlobStore:
         with self._paths(key)[0].open("rb") as source:
             while chunk := source.read(READ_CHUNK_BYTES):
                 yield chunk
+
+
+def _flush_and_sync(out: BinaryIO) -> None:
+    out.flush()
+    os.fsync(out.fileno())

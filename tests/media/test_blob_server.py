@@ -150,3 +150,26 @@ async def test_garbage_on_the_socket_leaves_the_server_serving(served: Served) -
     writer.close()
     key = new_key(42, "alice")
     assert (await upload(served, served.upload_url(key)))[0] == 201
+
+
+async def test_connections_past_the_cap_are_told_to_retry_and_the_held_ones_still_finish(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: slow uploads could pile up without bound on the edge's process."""
+    monkeypatch.setattr("media.http_server.MAX_BLOB_CONNECTIONS", 2)
+    held = [await asyncio.open_connection("127.0.0.1", served.server.port) for _ in range(2)]
+    for _, writer in held:
+        writer.write(b"PUT /media/upload/x HTTP/1.1\r\n")  # a head that has not ended yet
+        await writer.drain()
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.server.port)
+    answer = await reader.read()  # told at once, before it sent anything
+    writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert int(status_line.split()[1]) == 503
+    assert code(rest.partition(b"\r\n\r\n")[2]) == "UNAVAILABLE"
+    for reader, writer in held:
+        writer.write_eof()
+        await reader.read()
+        writer.close()
+    key = new_key(42, "alice")
+    assert (await upload(served, served.upload_url(key)))[0] == 201  # the slots came back
