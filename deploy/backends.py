@@ -4,7 +4,9 @@ interface (rooms never choose by a config string themselves)."""
 from __future__ import annotations
 
 from kernel.clock import Clock
+from kernel.config import from_env
 from kernel.redis_keys import DirectoryKeys, PresenceKeys
+from kernel.redis_settings import ENV_PREFIX as REDIS_ENV_PREFIX
 from kernel.redis_settings import RedisSettings
 from presence.config import PresenceConfig
 from presence.interface import PresenceBackend
@@ -34,3 +36,9 @@ def session_directory(backend: str, redis: RedisSettings, clock: Clock) -> Redis
             redis.url, cluster=redis.cluster, clock=clock, keys=DirectoryKeys(redis.namespace)
         )
     return None
+
+
+def session_directory_from_env(backend: str, clock: Clock) -> RedisDirectory | None:
+    """`session_directory` for a process configured by its environment (a cluster's edge or
+    router): the Redis options from HUBBUB_REDIS_URL, _CLUSTER and _NAMESPACE."""
+    return session_directory(backend, from_env(RedisSettings, prefix=REDIS_ENV_PREFIX), clock)

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from deploy.backends import session_directory
+from deploy.backends import session_directory_from_env
 from deploy.cluster_process import announce, run_process, until_signalled
 from deploy.edge_registry import RegistryDrainWatch
 from discovery.model import NodeInfo, NodeKind
@@ -27,8 +27,6 @@ from edge import start_edge
 from edge.config import EdgeConfig
 from kernel.clock import SystemClock
 from kernel.config import check, from_env
-from kernel.redis_settings import ENV_PREFIX as REDIS_PREFIX
-from kernel.redis_settings import RedisSettings
 
 PLACEMENT_PREFIX = "HUBBUB_PLACEMENT_"
 
@@ -56,9 +54,7 @@ async def run() -> None:
     ownership = await ZkOwnership.connect(settings, config.partitions)
     registry = await ZkRegistry.connect(settings)
     # With directory_backend=redis this edge writes its sessions to the shared registry.
-    directory = session_directory(
-        config.directory_backend, from_env(RedisSettings, prefix=REDIS_PREFIX), SystemClock()
-    )
+    directory = session_directory_from_env(config.directory_backend, SystemClock())
     try:
         edge = await start_edge(
             config,

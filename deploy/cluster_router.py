@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from deploy.backends import session_directory
+from deploy.backends import session_directory_from_env
 from deploy.cluster_process import announce, run_process, until_signalled
 from discovery.model import NodeInfo, NodeKind
 from discovery.node_reports import report_partitions
@@ -23,8 +23,6 @@ from discovery.zk_paths import ENV_PREFIX, ZooKeeperSettings
 from discovery.zk_registry import ZkRegistry
 from kernel.clock import SystemClock
 from kernel.config import from_env
-from kernel.redis_settings import ENV_PREFIX as REDIS_PREFIX
-from kernel.redis_settings import RedisSettings
 from router import start_router
 from router.cluster_balance import ClusterBalancer
 from router.config import RouterConfig
@@ -36,9 +34,7 @@ async def run() -> None:
     ownership = await ZkOwnership.connect(settings, config.partitions)
     registry = await ZkRegistry.connect(settings)
     # With directory_backend=redis it reads the registry the edges write (never clears an edge).
-    directory = session_directory(
-        config.directory_backend, from_env(RedisSettings, prefix=REDIS_PREFIX), SystemClock()
-    )
+    directory = session_directory_from_env(config.directory_backend, SystemClock())
     try:
         service = await start_router(config, ownership=ownership, directory=directory)
         balancer = ClusterBalancer(
