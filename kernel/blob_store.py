@@ -1,14 +1,16 @@
 """The object store behind attachments, as the rooms see it: signed URLs out, objects by key.
 
-One backend per module in `media/` (the local file store today); `deploy/` picks one. Clients
+One backend per module in `media/` (local files, memory, S3); `deploy/` picks one. Clients
 move the bytes themselves, straight to the store, through the URLs this interface signs.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from kernel.errors import InvalidArgument, NotFound
 from kernel.media_urls import UploadGrant
 
 
@@ -19,6 +21,14 @@ class BlobInfo:
     key: str
     content_type: str
     size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """A listed object: its key, and when it was stored (what the unsent-upload sweep reads)."""
+
+    key: str
+    stored_at_ms: int
 
 
 class UrlSigner(Protocol):
@@ -41,3 +51,24 @@ class BlobStore(UrlSigner, Protocol):
     async def delete(self, key: str) -> bool:
         """Remove the object (a deleted message's, or a retention sweep's); False if absent."""
         ...
+
+
+class ListedStore(BlobStore, Protocol):
+    def stored_objects(self) -> AsyncIterator[StoredObject]:
+        """Every complete object, in no promised order (media/sweep.py walks them)."""
+        ...
+
+
+async def check_stored(store: BlobStore, key: str, content_type: str, size_bytes: int) -> BlobInfo:
+    """What a store that gives no receipt (S3) is asked before a message may point to `key`:
+    the object is there, of the type and size its upload URL was granted for. NOT_FOUND when
+    absent; INVALID_ARGUMENT when it is not what was granted."""
+    info = await store.head(key)
+    if info is None:
+        raise NotFound("no object under that key (not uploaded yet, or removed)")
+    if info.content_type != content_type or info.size_bytes != size_bytes:
+        raise InvalidArgument(
+            f"the object is {info.content_type}, {info.size_bytes} bytes; its upload URL was granted "
+            f"for {content_type}, {size_bytes} bytes"
+        )
+    return info

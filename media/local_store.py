@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from kernel.blob_store import BlobInfo
+from kernel.blob_store import BlobInfo, StoredObject
 from kernel.errors import Conflict, NotFound
 from kernel.media_urls import SignedUrls, UploadGrant
 from media.writable import counted
@@ -55,6 +55,16 @@ class LocalBlobStore:
         data.unlink(missing_ok=True)
         meta.unlink(missing_ok=True)
         return found
+
+    async def stored_objects(self) -> AsyncIterator[StoredObject]:
+        for meta in self.root.glob("??/*.json"):
+            data = meta.with_suffix("")
+            try:
+                key = json.loads(meta.read_bytes())["key"]
+                stored_at_ms = data.stat().st_mtime_ns // 1_000_000  # the body moved in then
+            except FileNotFoundError:
+                continue  # removed meanwhile, or its body not moved in yet
+            yield StoredObject(key, stored_at_ms)
 
     async def put(self, info: BlobInfo, chunks: AsyncIterator[bytes]) -> None:
         data, meta = self._paths(info.key)

@@ -1,0 +1,51 @@
+"""The media room's options: which object store, where its blob server listens, and the sweep
+of uploads never sent. Build with `from_env(MediaConfig, prefix=ENV_PREFIX)` (HUBBUB_MEDIA_<FIELD>)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kernel.config import check, check_choice, default_data_dir
+
+ENV_PREFIX = "HUBBUB_MEDIA_"
+BACKENDS = ("local", "s3")
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    backend: str = "local"
+    """"local": files under data_dir, served by hubbub's blob server; "s3": an S3-compatible
+    bucket (AWS S3, MinIO, Ceph) that clients reach through presigned URLs (docs/media.md)."""
+    data_dir: Path = field(default_factory=lambda: default_data_dir() / "media")
+    """Where the local store keeps its objects."""
+    host: str = "127.0.0.1"
+    """Interface the blob server (local backend) binds."""
+    port: int = 0
+    """The blob server's port (0 = a free one: clients learn it from the signed URLs)."""
+    public_url: str = ""
+    """Base URL clients reach the blob server by (default http://HOST:PORT; set it behind a proxy)."""
+    token_secret: str = ""
+    """The token secret the edges hold: the media HMAC key is derived from it
+    (kernel.media_urls.media_key), so URLs the edges sign pass here. Required by the blob server."""
+    s3_endpoint: str = ""
+    """S3 API endpoint (e.g. http://127.0.0.1:9000 for MinIO); empty = AWS's for s3_region.
+    Credentials come from the usual AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
+    a profile, an instance role), never from hubbub's options."""
+    s3_bucket: str = ""
+    """The bucket attachments go to (it must exist); required with backend s3."""
+    s3_region: str = "us-east-1"
+    """The bucket's region (part of every signature)."""
+    sweep_grace_s: float = 86_400.0
+    """An object no stored message points to this long after its upload is removed (24 h)."""
+    sweep_interval_s: float = 3_600.0
+    """How often the sweep walks the store; 0 = never (the sweep is off)."""
+
+    def __post_init__(self) -> None:
+        check_choice("media backend", self.backend, BACKENDS)
+        check(0 <= self.port <= 65535, "media port", "a port", self.port)
+        check(self.backend != "s3" or bool(self.s3_bucket), "media s3_bucket", "set with backend s3", "")
+        # An upload URL lives 5 minutes and a client sends right after uploading: a grace under
+        # an hour would sweep objects whose message is merely slow (an outbox, a retry).
+        check(self.sweep_grace_s >= 3_600.0, "media sweep_grace_s", ">= 3600", self.sweep_grace_s)
+        check(self.sweep_interval_s >= 0, "media sweep_interval_s", ">= 0", self.sweep_interval_s)
