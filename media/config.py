@@ -25,9 +25,6 @@ class MediaConfig:
     """The blob server's port (0 = a free one: clients learn it from the signed URLs)."""
     public_url: str = ""
     """Base URL clients reach the blob server by (default http://HOST:PORT; set it behind a proxy)."""
-    token_secret: str = ""
-    """The token secret the edges hold: the media HMAC key is derived from it
-    (kernel.media_urls.media_key), so URLs the edges sign pass here. Required by the blob server."""
     s3_endpoint: str = ""
     """S3 API endpoint (e.g. http://127.0.0.1:9000 for MinIO); empty = AWS's for s3_region.
     Credentials come from the usual AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,

@@ -38,6 +38,7 @@ def banner(cluster: RunningCluster) -> str:
         for p in cluster.of_role("edge")
     ]
     lines += [
+        f"  blob server (attachments):     {cluster.process('media').addresses['media_url']}",
         f"  ZooKeeper:                     {cluster.zookeeper_hosts}",
         f"  Redis:                         {cluster.redis.url if cluster.redis else '(not started)'}",
         f"  data and logs:                 {data}",
@@ -55,7 +56,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "up",
         help="start ZooKeeper, Redis and every service as its own process",
         description="Start on this machine a ZooKeeper ensemble, a Redis server, messaging, presence, "
-        "N routers, M edges and discovery, each its own process; Ctrl-C stops them all.",
+        "N routers, M edges, the blob server and discovery, each its own process; Ctrl-C stops them all.",
     )
     add_config_flags(up, ClusterConfig, prefix=ENV_PREFIX, hidden_defaults=("data_dir",))
     status = sub.add_parser("status", help="nodes with their load, partitions and their owners")

@@ -1,7 +1,7 @@
 """Start a whole cluster on this machine, in dependency order, each service its own process:
 ZooKeeper (and Redis), then messaging and presence, then the routers (until they have split
-the partitions), then the edges and discovery. Stopped back to front by PID; whatever
-started is stopped when a later step fails."""
+the partitions) and the blob server, then the edges and discovery. Stopped back to front by
+PID; whatever started is stopped when a later step fails."""
 
 from __future__ import annotations
 
@@ -68,9 +68,9 @@ class RunningCluster:
         }
 
     def stop(self) -> None:
-        """Front to back: discovery and edges (clients leave), routers, presence, messaging,
+        """Front to back: discovery and edges (clients leave), the blob server, routers, presence, messaging,
         then Redis and ZooKeeper. Each TERM, then KILL after its grace."""
-        order = ("discovery", "edge", "router", "presence", "messaging")
+        order = ("discovery", "edge", "media", "router", "presence", "messaging")
         for role in order:
             for process in self.of_role(role):
                 process.server.stop()
@@ -109,6 +109,8 @@ def _own_env(config: ClusterConfig, role: str, name: str, index: int) -> dict[st
         return {"HUBBUB_HOST": config.host, "HUBBUB_PORT": str(config.discovery_port)}
     if role == "messaging":
         return {"HUBBUB_DATA_DIR": str(config.data_dir / "messaging"), "HUBBUB_STORE": "sqlite"}
+    if role == "media":
+        return {"HUBBUB_MEDIA_DATA_DIR": str(config.data_dir / "media"), "HUBBUB_MEDIA_HOST": config.host}
     return {}
 
 
@@ -184,11 +186,19 @@ def start_cluster(
             "HUBBUB_PRESENCE_TARGET": cluster.process("presence").addresses["presence_target"],
         }
         routers = [f"router-{i + 1}" for i in range(config.routers)]
-        start_wave(_specs(config, "router", routers, {**common, **targets, **shared}, extra), logs, started)
+        # The blob server: one per cluster, known to every edge (its URL), sharing the edges'
+        # token secret (the media HMAC key is derived from it) and reading messaging's history.
+        start_wave(
+            _specs(config, "router", routers, {**common, **targets, **shared}, extra)
+            + _specs(config, "media", ["media"], {**common, **targets, **token}, extra),
+            logs,
+            started,
+        )
         asyncio.run(wait_balanced(settings, config.partitions, routers))
         edges = [f"edge-{i + 1}" for i in range(config.edges)]
+        media = {"HUBBUB_MEDIA_URL": cluster.process("media").addresses["media_url"]}
         start_wave(
-            _specs(config, "edge", edges, {**common, **targets, **token, **shared}, extra)
+            _specs(config, "edge", edges, {**common, **targets, **token, **shared, **media}, extra)
             + _specs(config, "discovery", ["discovery"], common, extra),
             logs,
             started,

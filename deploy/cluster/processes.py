@@ -22,6 +22,7 @@ MODULES = {
     "router": "deploy.cluster_router",
     "edge": "deploy.cluster_edge",
     "discovery": "deploy.cluster_discovery",
+    "media": "deploy.cluster_media",
 }
 """Each role's entry point: `python -m <module>` (the compose and Kubernetes files run the same)."""
 

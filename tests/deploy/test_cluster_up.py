@@ -87,7 +87,8 @@ def check_cluster_up(up: subprocess.Popen[str], data: Path) -> None:
     )
     state = json.loads((data / "cluster.json").read_text())
     pids = [p["pid"] for p in state["processes"]]
-    assert len(pids) == 7 and all(alive(pid) for pid in pids)
+    assert len(pids) == 8 and all(alive(pid) for pid in pids)  # with the blob server
+    assert "blob server (attachments):     http://127.0.0.1:" in text, text
     status = subprocess.run(
         [*HUBBUB, "cluster", "status", "--data-dir", str(data)],
         capture_output=True,

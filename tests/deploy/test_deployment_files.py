@@ -15,10 +15,13 @@ import yaml
 
 from deploy.cluster.processes import MODULES
 from deploy.cluster_edge import PLACEMENT_PREFIX, EdgePlacement
+from deploy.cluster_media import MediaLinks
 from discovery.config import DiscoveryConfig
 from discovery.zk_paths import ENV_PREFIX, ZooKeeperSettings
 from edge.config import EdgeConfig
 from kernel.config import env_names
+from media.config import ENV_PREFIX as MEDIA_PREFIX
+from media.config import MediaConfig
 from messaging.config import MessagingConfig
 from presence.config import PresenceConfig
 from router.config import RouterConfig
@@ -31,8 +34,9 @@ KNOWN_ENV = {
     "deploy.cluster_router": {*env_names(RouterConfig), *ZK},
     "deploy.cluster_edge": {*env_names(EdgeConfig), *ZK, *env_names(EdgePlacement, PLACEMENT_PREFIX)},
     "deploy.cluster_discovery": {*env_names(DiscoveryConfig), *ZK},
+    "deploy.cluster_media": {*env_names(MediaConfig, MEDIA_PREFIX), *env_names(MediaLinks)},
 }
-PORT_OPTIONS = ("HUBBUB_PORT", "HUBBUB_WS_PORT", "HUBBUB_GRPC_PORT")
+PORT_OPTIONS = ("HUBBUB_PORT", "HUBBUB_WS_PORT", "HUBBUB_GRPC_PORT", "HUBBUB_MEDIA_PORT")
 
 
 def hubbub_module(command: list[str]) -> str | None:

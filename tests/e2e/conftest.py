@@ -62,17 +62,6 @@ NOT_ON_CLUSTER = {
         "cluster's hops run in other processes"
     ),
     # Cluster features not built yet: expected to fail on a cluster until they are.
-    **{
-        f"test_media.py::{name}": pytest.mark.xfail(
-            strict=True,
-            reason="a cluster's edges have no blob server yet (attachments answer UNAVAILABLE; "
-            "docs/cluster.md, issue 13)",
-        )
-        for name in (
-            "test_a_photo_goes_by_signed_urls_and_its_message_points_to_it",
-            "test_media_refusals_carry_stable_codes_and_the_connection_lives",
-        )
-    },
     "test_tokens.py::test_log_out_everywhere_revokes_every_token_and_closes_the_users_sessions": (
         pytest.mark.xfail(
             strict=True,
