@@ -198,10 +198,20 @@ def _where_set(message: str, flags: dict[str, object]) -> str:
 def _cmd_up(args: argparse.Namespace) -> int:
     from deploy.single_node import process_groups, process_name
     from discovery.admin_cli import TARGET_ENV  # read by `hubbub discovery`: not a typo here
+    from media.config import ENV_PREFIX as MEDIA_PREFIX
+    from media.config import MediaConfig
     from router.push.config import PushConfig
     from sdk.terminal_chat import PASSWORD_ENV  # read by `hubbub chat`, often set beside it
 
-    known = [*env_names(NodeConfig), *env_names(PushConfig), *limit_env_names(), TARGET_ENV, PASSWORD_ENV]
+    media = env_names(MediaConfig, MEDIA_PREFIX)  # the blob server's (the sweep's) options
+    known = [
+        *env_names(NodeConfig),
+        *env_names(PushConfig),
+        *media,
+        *limit_env_names(),
+        TARGET_ENV,
+        PASSWORD_ENV,
+    ]
     unknown = unknown_env(known)
     if unknown is not None:
         return _usage_error("hubbub up", unknown.message)

@@ -12,15 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deploy.cluster_process import announce, run_process, until_signalled
+from deploy.media_sweep import start_media_sweep
 from kernel.clock import SystemClock
 from kernel.config import check, from_env
-from kernel.grpc_server import internal_channel
 from kernel.media_urls import SignedUrls
 from media import LocalBlobStore, start_blob_server
 from media.config import ENV_PREFIX, MediaConfig
-from media.references import HistoryReferences
-from media.sweep import MediaSweep
-from protos.messaging_pb2_grpc import MessagingStub
 
 
 @dataclass(frozen=True)
@@ -48,21 +45,14 @@ async def run() -> None:
     check(config.backend == "local", "media backend", "local on a cluster's blob server", config.backend)
     store = LocalBlobStore(config.data_dir, SignedUrls(config.public_url, links.token_secret))
     server = await start_blob_server(store, links.token_secret, config.host, config.port, clock)
-    channel = None
-    sweep = None
-    if links.messaging_target:
-        channel = internal_channel(links.messaging_target, links.internal_secret, links.internal_tls_dir)
-        references = HistoryReferences(MessagingStub(channel))
-        sweep = MediaSweep(store, references, clock, config.sweep_grace_s, config.sweep_interval_s)
-        sweep.start()
+    stop_sweep = start_media_sweep(
+        store, config, clock, links.messaging_target, links.internal_secret, links.internal_tls_dir
+    )
     try:
         announce({"media_url": config.public_url or f"http://{config.host}:{server.port}"})
         await until_signalled()
     finally:
-        if sweep is not None:
-            await sweep.stop()
-        if channel is not None:
-            await channel.close()
+        await stop_sweep()
         await server.stop()
 
 

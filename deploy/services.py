@@ -168,6 +168,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
     edges: list[EdgeService] = []
     # The blob server (attachments) runs beside the edges, which sign its URLs with one key.
     blobs = await start_blobs(config, secret, clock)
+    stop_sweep = media_sweep(config, blobs, clock, upstream["messaging_target"])
     media_url = config.media_public_url or f"http://{config.host}:{blobs.port}"
     registry = StaticRegistry(
         [
@@ -184,6 +185,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
         for service in reversed(edges):
             await service.stop()
         await registry.close()
+        await stop_sweep()
         await blobs.stop()
         if directory is not None:
             await directory.close()
@@ -246,6 +248,19 @@ def partition_mover(
             await channel.close()
 
     return move
+
+
+def media_sweep(config: NodeConfig, blobs: BlobServer, clock: Clock, messaging_target: str) -> Stop:
+    """The sweep of uploads never sent over the embedded store (HUBBUB_MEDIA_SWEEP_* options)."""
+    from deploy.media_sweep import start_media_sweep
+    from kernel.config import check, from_env
+    from media.config import ENV_PREFIX, MediaConfig
+
+    media = from_env(MediaConfig, prefix=ENV_PREFIX, data_dir=config.data_dir / "media")
+    check(media.backend == "local", "media backend", "local on a single node (docs/media.md)", media.backend)
+    return start_media_sweep(
+        blobs.store, media, clock, messaging_target, config.internal_secret, config.internal_tls_dir
+    )
 
 
 async def start_blobs(config: NodeConfig, secret: str, clock: Clock) -> BlobServer:

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from kernel.blob_store import BlobInfo, BlobStore
+from kernel.blob_store import BlobInfo, ListedStore
 from kernel.errors import InvalidArgument, TooLarge
 
 
-class WritableStore(BlobStore, Protocol):
+class WritableStore(ListedStore, Protocol):
     async def put(self, info: BlobInfo, chunks: AsyncIterator[bytes]) -> None:
         """Store exactly `info.size_bytes` bytes under `info.key`; CONFLICT when the key is
         taken, TOO_LARGE / INVALID_ARGUMENT when the body is longer / shorter (nothing kept)."""
