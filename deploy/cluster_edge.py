@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from deploy.backends import session_directory_from_env
 from deploy.cluster_process import announce, run_process, until_signalled
 from deploy.edge_registry import RegistryDrainWatch
+from deploy.media_store import edge_blob_store
 from discovery.model import NodeInfo, NodeKind
 from discovery.node_reports import report_connections
 from discovery.zk_ownership import ZkOwnership
@@ -27,6 +28,8 @@ from edge import start_edge
 from edge.config import EdgeConfig
 from kernel.clock import SystemClock
 from kernel.config import check, from_env
+from media.config import ENV_PREFIX as MEDIA_PREFIX
+from media.config import MediaConfig
 
 PLACEMENT_PREFIX = "HUBBUB_PLACEMENT_"
 
@@ -55,12 +58,15 @@ async def run() -> None:
     registry = await ZkRegistry.connect(settings)
     # With directory_backend=redis this edge writes its sessions to the shared registry.
     directory = session_directory_from_env(config.directory_backend, SystemClock())
+    # HUBBUB_MEDIA_BACKEND=s3: attachments go to the bucket, not to the cluster's blob server.
+    blob_store = edge_blob_store(from_env(MediaConfig, prefix=MEDIA_PREFIX), SystemClock())
     try:
         edge = await start_edge(
             config,
             map_watch=ownership,
             session_registry=directory,
             drain_watch=RegistryDrainWatch(registry, config.edge_id),  # `hubbub admin drain` moves clients
+            blob_store=blob_store,
         )
         node = NodeInfo(
             config.edge_id,

@@ -27,6 +27,7 @@ from kernel.clock import Clock
 if TYPE_CHECKING:  # the router is imported only by the process that runs it
     from kernel.messaging_api import AccountsApi, MessagingApi
     from media import BlobServer
+    from media.s3_store import S3BlobStore
     from protos.router_pb2 import MovePartitionRequest, PartitionOwner
     from router import PushNotifier
 
@@ -167,9 +168,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
     now = clock.now_ms()
     edges: list[EdgeService] = []
     # The blob server (attachments) runs beside the edges, which sign its URLs with one key.
-    blobs = await start_blobs(config, secret, clock)
-    stop_sweep = media_sweep(config, blobs, clock, upstream["messaging_target"])
-    media_url = config.media_public_url or f"http://{config.host}:{blobs.port}"
+    media = await start_media(config, secret, clock, upstream["messaging_target"])
     registry = StaticRegistry(
         [
             NodeInfo("router-1", NodeKind.ROUTER, upstream["router_target"], registered_at_ms=now),
@@ -185,12 +184,11 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
         for service in reversed(edges):
             await service.stop()
         await registry.close()
-        await stop_sweep()
-        await blobs.stop()
+        await media.stop()
         if directory is not None:
             await directory.close()
 
-    base = edge_config(config, secret, {**upstream, "media_url": media_url})
+    base = edge_config(config, secret, {**upstream, "media_url": media.url})
     try:
         for index in range(config.edges):
             edge_id = f"edge-{index + 1}"
@@ -206,6 +204,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
                 drain_watch=RegistryDrainWatch(registry, edge_id),
                 load_sink=RegistryLoadSink(registry, edge_id),
                 session_registry=directory,
+                blob_store=media.s3,
             )
             edges.append(edge)
             await registry.register(
@@ -250,17 +249,39 @@ def partition_mover(
     return move
 
 
-def media_sweep(config: NodeConfig, blobs: BlobServer, clock: Clock, messaging_target: str) -> Stop:
-    """The sweep of uploads never sent over the embedded store (HUBBUB_MEDIA_SWEEP_* options)."""
+@dataclass
+class StartedMedia:
+    """The node's attachments: the embedded blob server, or an S3 bucket the edges sign for."""
+
+    url: str
+    """What the edges' media_url is: the blob server's base, or (S3) the origin the web
+    client's policy names."""
+    s3: S3BlobStore | None
+    stop: Stop
+
+
+async def start_media(config: NodeConfig, secret: str, clock: Clock, messaging_target: str) -> StartedMedia:
+    """The blob server (or, with HUBBUB_MEDIA_BACKEND=s3, the bucket) and the sweep of uploads
+    never sent beside it (HUBBUB_MEDIA_* options, docs/media.md)."""
+    from deploy.media_store import edge_blob_store
     from deploy.media_sweep import start_media_sweep
-    from kernel.config import check, from_env
+    from kernel.config import from_env
     from media.config import ENV_PREFIX, MediaConfig
 
-    media = from_env(MediaConfig, prefix=ENV_PREFIX, data_dir=config.data_dir / "media")
-    check(media.backend == "local", "media backend", "local on a single node (docs/media.md)", media.backend)
-    return start_media_sweep(
-        blobs.store, media, clock, messaging_target, config.internal_secret, config.internal_tls_dir
-    )
+    options = from_env(MediaConfig, prefix=ENV_PREFIX, data_dir=config.data_dir / "media")
+    s3 = edge_blob_store(options, clock)
+    internal = (config.internal_secret, config.internal_tls_dir)
+    if s3 is not None:
+        stop_sweep = start_media_sweep(s3, options, clock, messaging_target, *internal)
+        return StartedMedia(config.media_public_url or options.s3_endpoint, s3, stop_sweep)
+    blobs = await start_blobs(config, secret, clock)
+    stop_sweep = start_media_sweep(blobs.store, options, clock, messaging_target, *internal)
+
+    async def stop() -> None:
+        await stop_sweep()
+        await blobs.stop()
+
+    return StartedMedia(config.media_public_url or f"http://{config.host}:{blobs.port}", None, stop)
 
 
 async def start_blobs(config: NodeConfig, secret: str, clock: Clock) -> BlobServer:

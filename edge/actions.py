@@ -35,6 +35,7 @@ class QueryKind(Enum):
     RESUME = "resume"
     LOG_OUT_EVERYWHERE = "log_out_everywhere"
     MEDIA_DOWNLOADS = "media_downloads"  # membership from messaging, URLs signed by the edge
+    MEDIA_CONFIRM = "media_confirm"  # the object store's head, then a receipt signed by the edge
     PUSH_REGISTER = "push_register"
     PUSH_LIST = "push_list"
     PUSH_DELETE = "push_delete"

@@ -33,6 +33,7 @@ CLASS_OF: Mapping[str, LimitClass] = {
     "resume": LimitClass.QUERY,
     "request_upload": LimitClass.QUERY,
     "request_downloads": LimitClass.QUERY,
+    "confirm_upload": LimitClass.QUERY,
     "typing": LimitClass.TYPING,
     "open_direct": LimitClass.GROUP,
     "create_group": LimitClass.GROUP,

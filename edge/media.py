@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from kernel.blob_store import UrlSigner
-from kernel.errors import InvalidArgument, TooLarge
+from kernel.blob_store import BlobStore, UrlSigner, check_stored
+from kernel.errors import InvalidArgument, PermissionDenied, TooLarge, Unavailable
 from kernel.limits import (
     MAX_MEDIA_BLURHASH_CHARS,
     MAX_MEDIA_DOWNLOAD_KEYS,
@@ -23,6 +23,7 @@ from kernel.media_urls import (
     key_owner,
     media_key,
     new_key,
+    receipt,
 )
 from protos.client_pb2 import (
     DownloadUrl,
@@ -38,13 +39,16 @@ from protos.client_pb2 import (
 
 class MediaUrls:
     """URLs of the object store for clients (signed by `signer`), and the check of a send's
-    MediaRef against the blob server's receipt (the media key derived from the token secret)."""
+    MediaRef against the blob server's receipt (the media key derived from the token secret).
+    `confirm_with`: a store that answers uploads with no receipt (S3); the edge then gives the
+    receipt itself, once `head` shows the object stored as granted (confirm_upload)."""
 
-    __slots__ = ("_key", "_signer")
+    __slots__ = ("_confirm_with", "_key", "_signer")
 
-    def __init__(self, signer: UrlSigner, token_secret: str) -> None:
+    def __init__(self, signer: UrlSigner, token_secret: str, confirm_with: BlobStore | None = None) -> None:
         self._signer = signer
         self._key = media_key(token_secret)
+        self._confirm_with = confirm_with
 
     def upload(self, ref: int, user_id: str, request: RequestUpload, now_ms: int) -> ServerFrame:
         """The answer to request_upload (ids range-checked already)."""
@@ -57,8 +61,25 @@ class MediaUrls:
             expires_at_ms=grant.expires_at_ms,
             content_type=grant.content_type,
             size_bytes=grant.size_bytes,
+            confirm=self._confirm_with is not None,
         )
         return ServerFrame(ref=ref, upload_url=url)
+
+    async def confirm(self, ref: int, user_id: str, upload: MediaRef) -> ServerFrame:
+        """The receipt of the caller's own upload, once the store holds exactly what its URL
+        allowed (kernel.blob_store.check_stored): the S3 side of what the blob server answers
+        to a PUT. PERMISSION_DENIED for another user's key; NOT_FOUND before the upload."""
+        if self._confirm_with is None:
+            raise Unavailable("this node's blob server answers the receipt to the upload itself")
+        _, uploader = key_owner(upload.key)
+        if uploader != user_id:
+            raise PermissionDenied("that media belongs to another user")
+        info = await check_stored(self._confirm_with, upload.key, upload.content_type, upload.size_bytes)
+        proof = receipt(self._key, info.key, info.content_type, info.size_bytes)
+        stored = MediaRef(
+            key=info.key, content_type=info.content_type, size_bytes=info.size_bytes, receipt=proof
+        )
+        return ServerFrame(ref=ref, upload_confirmed=stored)
 
     def downloads(self, ref: int, request: RequestDownloads, now_ms: int) -> ServerFrame:
         """Download URLs for keys of `request.conversation_id` (its membership checked by the

@@ -228,6 +228,10 @@ class MessagingQueries:
             return frames
         if query.kind is QueryKind.MEDIA_DOWNLOADS:
             return [await self._downloads(query)]
+        if query.kind is QueryKind.MEDIA_CONFIRM:
+            if self._media is None:
+                raise Unavailable("media is not configured on this node")
+            return [await self._media.confirm(query.ref, query.user_id, query.frame.confirm_upload)]
         raise AssertionError(f"not a messaging query: {query.kind}")
 
     async def _downloads(self, query: ToMessaging) -> ServerFrame:

@@ -29,6 +29,7 @@ from edge.router_link import RouterLinks
 from edge.session import SessionSettings
 from edge.token_check import TokenGenerations
 from edge.websocket_server import close_all, start_websocket_server
+from kernel.blob_store import BlobStore
 from kernel.clock import Clock, SystemClock
 from kernel.errors import InvalidArgument
 from kernel.grpc_server import GrpcService, start_grpc_server
@@ -158,6 +159,7 @@ async def start_edge(
     drain_watch: DrainWatch | None = None,
     load_sink: LoadSink | None = None,
     session_registry: SessionRegistry | None = None,
+    blob_store: BlobStore | None = None,
 ) -> EdgeService:
     """Start both listeners and the links; the returned service knows its bound addresses.
     `map_watch`: where the partition map comes from (in-process ownership); else the routers'
@@ -165,7 +167,9 @@ async def start_edge(
     `drain_watch`: whether this edge is draining (its node in the registry); `load_sink`:
     where its load is reported. Without them, both go to `discovery_target` over gRPC when it is
     set; else the edge never drains and reports nothing. `session_registry`: the shared
-    connection registry this edge writes its sessions to (required by directory_backend=redis)."""
+    connection registry this edge writes its sessions to (required by directory_backend=redis).
+    `blob_store`: an object store that gives no receipts (S3): it signs the media URLs, and
+    confirm_upload asks it; without one, the blob server at `media_url` does both."""
     if config.directory_backend != "memory" and session_registry is None:
         raise InvalidArgument(f"directory_backend={config.directory_backend} needs a session registry")
     clock = clock or SystemClock()
@@ -199,8 +203,13 @@ async def start_edge(
         else None
     )
     presence: PresenceSink = reporter if reporter is not None else _NoPresence()
-    signer = SignedUrls(config.media_url, config.token_secret)
-    media = MediaUrls(signer, config.token_secret) if config.media_url else None
+    media = (
+        MediaUrls(blob_store, config.token_secret, confirm_with=blob_store)
+        if blob_store is not None
+        else MediaUrls(SignedUrls(config.media_url, config.token_secret), config.token_secret)
+        if config.media_url
+        else None
+    )
     if writer is not None:
         presence = _SessionSinks(presence, writer)
     queries = MessagingQueries(

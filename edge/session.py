@@ -55,6 +55,7 @@ QUERIES = {
     "resume": QueryKind.RESUME,
     "log_out_everywhere": QueryKind.LOG_OUT_EVERYWHERE,
     "request_downloads": QueryKind.MEDIA_DOWNLOADS,
+    "confirm_upload": QueryKind.MEDIA_CONFIRM,
     "push_register": QueryKind.PUSH_REGISTER,
     "push_list": QueryKind.PUSH_LIST,
     "push_delete": QueryKind.PUSH_DELETE,
@@ -296,10 +297,11 @@ class Session:
             return [Reply(error_from(frame.ref, exc))]
 
     def _query(self, frame: ClientFrame, kind: QueryKind) -> list[Action]:
-        if kind is QueryKind.MEDIA_DOWNLOADS:
+        if kind in (QueryKind.MEDIA_DOWNLOADS, QueryKind.MEDIA_CONFIRM):
             try:
                 self._media()
-                check_download_request(frame.request_downloads)
+                if kind is QueryKind.MEDIA_DOWNLOADS:
+                    check_download_request(frame.request_downloads)
             except HubbubError as exc:
                 return [Reply(error_from(frame.ref, exc))]
         device = self.device_id if kind in PUSH_TARGET_KINDS else ""  # those frames are about it

@@ -434,6 +434,7 @@ class ClientFrame(_message.Message):
     PUSH_REGISTER_FIELD_NUMBER: _builtins.int
     PUSH_LIST_FIELD_NUMBER: _builtins.int
     PUSH_DELETE_FIELD_NUMBER: _builtins.int
+    CONFIRM_UPLOAD_FIELD_NUMBER: _builtins.int
     ref: _builtins.int
     """client-chosen; echoed in the reply, ack or error"""
     @_builtins.property
@@ -488,6 +489,10 @@ class ClientFrame(_message.Message):
     def push_delete(self) -> Global___DeletePushTarget:
         """answered with push_targets"""
 
+    @_builtins.property
+    def confirm_upload(self) -> Global___MediaRef:
+        """key, content_type, size_bytes of an upload whose"""
+
     def __init__(
         self,
         *,
@@ -514,12 +519,13 @@ class ClientFrame(_message.Message):
         push_register: Global___RegisterPushTarget | None = ...,
         push_list: Global___ListPushTargets | None = ...,
         push_delete: Global___DeletePushTarget | None = ...,
+        confirm_upload: Global___MediaRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "push_delete", b"push_delete", "push_list", b"push_list", "push_register", b"push_register", "read", b"read", "read_by", b"read_by", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["confirm_upload", b"confirm_upload", "contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "push_delete", b"push_delete", "push_list", b"push_list", "push_register", b"push_register", "read", b"read", "read_by", b"read_by", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "push_delete", b"push_delete", "push_list", b"push_list", "push_register", b"push_register", "read", b"read", "read_by", b"read_by", "ref", b"ref", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "trace", b"trace", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirm_upload", b"confirm_upload", "contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "push_delete", b"push_delete", "push_list", b"push_list", "push_register", b"push_register", "read", b"read", "read_by", b"read_by", "ref", b"ref", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "trace", b"trace", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "send", "delivered", "read", "typing", "resume", "history", "ping", "open_direct", "create_group", "update_group", "list_conversations", "read_by", "goodbye", "contact", "log_out_everywhere", "request_upload", "request_downloads", "push_register", "push_list", "push_delete"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "send", "delivered", "read", "typing", "resume", "history", "ping", "open_direct", "create_group", "update_group", "list_conversations", "read_by", "goodbye", "contact", "log_out_everywhere", "request_upload", "request_downloads", "push_register", "push_list", "push_delete", "confirm_upload"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -1111,6 +1117,7 @@ class ServerFrame(_message.Message):
     UPLOAD_URL_FIELD_NUMBER: _builtins.int
     DOWNLOAD_URLS_FIELD_NUMBER: _builtins.int
     PUSH_TARGETS_FIELD_NUMBER: _builtins.int
+    UPLOAD_CONFIRMED_FIELD_NUMBER: _builtins.int
     ref: _builtins.int
     """echoes ClientFrame.ref on replies; 0 on pushes"""
     @_builtins.property
@@ -1157,6 +1164,10 @@ class ServerFrame(_message.Message):
     def download_urls(self) -> Global___DownloadUrls: ...
     @_builtins.property
     def push_targets(self) -> Global___PushTargetList: ...
+    @_builtins.property
+    def upload_confirmed(self) -> Global___MediaRef:
+        """confirm_upload's MediaRef with its receipt filled in"""
+
     def __init__(
         self,
         *,
@@ -1183,12 +1194,13 @@ class ServerFrame(_message.Message):
         upload_url: Global___UploadUrl | None = ...,
         download_urls: Global___DownloadUrls | None = ...,
         push_targets: Global___PushTargetList | None = ...,
+        upload_confirmed: Global___MediaRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "push_targets", b"push_targets", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "push_targets", b"push_targets", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "upload_confirmed", b"upload_confirmed", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "push_targets", b"push_targets", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "push_targets", b"push_targets", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "upload_confirmed", b"upload_confirmed", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored", "logged_out", "reconnect", "upload_url", "download_urls", "push_targets"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored", "logged_out", "reconnect", "upload_url", "download_urls", "push_targets", "upload_confirmed"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -1207,11 +1219,16 @@ class UploadUrl(_message.Message):
     EXPIRES_AT_MS_FIELD_NUMBER: _builtins.int
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    CONFIRM_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     url: _builtins.str
     expires_at_ms: _builtins.int
     content_type: _builtins.str
     size_bytes: _builtins.int
+    confirm: _builtins.bool
+    """The store answers the PUT with no receipt (S3): send confirm_upload after it, and the edge,
+    having checked the stored object's type and size against this grant, answers the receipt.
+    """
     def __init__(
         self,
         *,
@@ -1220,10 +1237,11 @@ class UploadUrl(_message.Message):
         expires_at_ms: _builtins.int = ...,
         content_type: _builtins.str = ...,
         size_bytes: _builtins.int = ...,
+        confirm: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "expires_at_ms", b"expires_at_ms", "key", b"key", "size_bytes", b"size_bytes", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirm", b"confirm", "content_type", b"content_type", "expires_at_ms", b"expires_at_ms", "key", b"key", "size_bytes", b"size_bytes", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -295,6 +295,12 @@ class ChatClient:
         reply = await self._request(pb.ClientFrame(request_upload=asked), retry=True)
         return _expect(reply, "upload_url").upload_url
 
+    async def confirm_upload(self, granted: pb.UploadUrl) -> pb.MediaRef:
+        """The receipt of an upload to a store that gives none (S3: `granted.confirm`)."""
+        asked = pb.MediaRef(key=granted.key, content_type=granted.content_type, size_bytes=granted.size_bytes)
+        reply = await self._request(pb.ClientFrame(confirm_upload=asked), retry=True)
+        return _expect(reply, "upload_confirmed").upload_confirmed
+
     async def download_urls(self, conversation_id: int, keys: list[str]) -> pb.DownloadUrls:
         asked = pb.RequestDownloads(conversation_id=conversation_id, keys=keys)
         reply = await self._request(pb.ClientFrame(request_downloads=asked), retry=True)

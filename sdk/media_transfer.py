@@ -1,5 +1,6 @@
 """Attachments for SDK clients: upload a file through a signed URL, then send the message that
-points to it; download by key. The bytes go to the blob server, never over the chat connection.
+points to it; download by key. The bytes go to the blob server (or an S3 bucket), never over
+the chat connection.
 
 HTTP goes through the standard library (urllib, in a thread), so the SDK adds no dependency."""
 
@@ -53,9 +54,14 @@ async def upload(client: ChatClient, conversation_id: int, data: bytes, content_
     request = urllib.request.Request(
         granted.url, data=data, method="PUT", headers={"Content-Type": content_type}
     )
-    answer = json.loads(await asyncio.to_thread(_http, request))
+    answered = await asyncio.to_thread(_http, request)
+    if granted.confirm:  # S3: no receipt in the answer; the edge heads the object and gives one
+        return await client.confirm_upload(granted)
     return pb.MediaRef(
-        key=granted.key, content_type=content_type, size_bytes=len(data), receipt=answer["receipt"]
+        key=granted.key,
+        content_type=content_type,
+        size_bytes=len(data),
+        receipt=json.loads(answered)["receipt"],
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deploy.local_servers.process import LocalServer, free_ports, port_open, start_server
+from deploy.local_servers.process import LocalServer, free_ports, log_tail, port_open, start_server
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -51,13 +51,15 @@ class S3Server:
 
 
 def start_moto_s3(work_dir: Path) -> S3Server:
-    """`moto_server` (python -m moto.server) on a free port, ready once the port answers."""
+    """`moto_server` (python -m moto.server) on a free port, ready once it says it runs there
+    and the port answers (its own words: another process may hold a port just found free)."""
     port = free_ports(1)[0]
+    log_path = work_dir / f"moto-s3-{port}.log"
     server = start_server(
         f"moto-s3-{port}",
         [sys.executable, "-m", "moto.server", "--host", HOST, "--port", str(port)],
-        log_path=work_dir / f"moto-s3-{port}.log",
-        ready=lambda: port_open(HOST, port),
+        log_path=log_path,
+        ready=lambda: f"Running on http://{HOST}:{port}" in log_tail(log_path) and port_open(HOST, port),
         timeout=READY_TIMEOUT_S,
     )
     return S3Server(port, server)

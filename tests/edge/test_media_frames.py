@@ -131,3 +131,11 @@ def test_the_media_frames_speak_the_json_subprotocol() -> None:
     media.thumbnail = b"\x89PNG"
     as_json = orjson.loads(JSON.encode(pb.ServerFrame(message=pb.Message(media=media))))
     assert as_json["message"]["media"]["thumbnail"] == "iVBORw=="
+
+
+def test_confirm_upload_goes_to_the_io_layer_and_is_unavailable_without_media() -> None:
+    ref = pb.MediaRef(key=new_key(42, "alice"), content_type="image/png", size_bytes=1000)
+    (action,) = alice().receive(pb.ClientFrame(ref=6, confirm_upload=ref), T0)
+    assert isinstance(action, ToMessaging) and action.kind is QueryKind.MEDIA_CONFIRM
+    refused = alice(SETTINGS).receive(pb.ClientFrame(ref=7, confirm_upload=ref), T0)
+    assert error_of(refused).code == "UNAVAILABLE"
