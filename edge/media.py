@@ -65,7 +65,7 @@ class MediaUrls:
         )
         return ServerFrame(ref=ref, upload_url=url)
 
-    async def confirm(self, ref: int, user_id: str, upload: MediaRef) -> ServerFrame:
+    async def confirm(self, ref: int, user_id: str, upload: MediaRef, now_ms: int) -> ServerFrame:
         """The receipt of the caller's own upload, once the store holds exactly what its URL
         allowed (kernel.blob_store.check_stored): the S3 side of what the blob server answers
         to a PUT. PERMISSION_DENIED for another user's key; NOT_FOUND before the upload."""
@@ -75,7 +75,8 @@ class MediaUrls:
         if uploader != user_id:
             raise PermissionDenied("that media belongs to another user")
         info = await check_stored(self._confirm_with, upload.key, upload.content_type, upload.size_bytes)
-        proof = receipt(self._key, info.key, info.content_type, info.size_bytes)
+        stored_at_ms = info.stored_at_ms or now_ms  # the upload's time: a late confirm adds none
+        proof = receipt(self._key, info.key, info.content_type, info.size_bytes, stored_at_ms)
         stored = MediaRef(
             key=info.key, content_type=info.content_type, size_bytes=info.size_bytes, receipt=proof
         )
@@ -93,14 +94,14 @@ class MediaUrls:
             reply.urls.append(DownloadUrl(key=key, url=url))
         return ServerFrame(ref=ref, download_urls=reply)
 
-    def check_send(self, send: SendMessage, sender: str) -> None:
+    def check_send(self, send: SendMessage, sender: str, now_ms: int) -> None:
         """A send's MediaRef, if any: bounded, and proven uploaded by its sender for this
         conversation (kernel.media_urls.check_attachment)."""
         if not send.HasField("media"):
             return
         media = send.media
         check_ref_bounds(media)
-        check_attachment(self._key, media, send.conversation_id, sender)
+        check_attachment(self._key, media, send.conversation_id, sender, now_ms)
 
 
 def origin_of(url: str) -> str:

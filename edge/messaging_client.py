@@ -229,9 +229,10 @@ class MessagingQueries:
         if query.kind is QueryKind.MEDIA_DOWNLOADS:
             return [await self._downloads(query)]
         if query.kind is QueryKind.MEDIA_CONFIRM:
-            if self._media is None:
+            if self._media is None or self._clock is None:
                 raise Unavailable("media is not configured on this node")
-            return [await self._media.confirm(query.ref, query.user_id, query.frame.confirm_upload)]
+            upload, now_ms = query.frame.confirm_upload, self._clock.now_ms()
+            return [await self._media.confirm(query.ref, query.user_id, upload, now_ms)]
         raise AssertionError(f"not a messaging query: {query.kind}")
 
     async def _downloads(self, query: ToMessaging) -> ServerFrame:

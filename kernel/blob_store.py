@@ -7,7 +7,7 @@ move the bytes themselves, straight to the store, through the URLs this interfac
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from kernel.errors import InvalidArgument, NotFound
@@ -21,6 +21,8 @@ class BlobInfo:
     key: str
     content_type: str
     size_bytes: int
+    stored_at_ms: int = field(default=0, compare=False)
+    """When the upload completed, as the store tells (0 = not told); not part of equality."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,10 @@ MAX_MEDIA_KEY_CHARS = 128
 """An object key as the server makes it (conversation/user/random)."""
 MEDIA_UPLOAD_TTL_MS = 5 * 60_000
 """How long an upload URL is good for."""
+MEDIA_RECEIPT_TTL_MS = 60 * 60_000
+"""How long after its upload an object may still be attached to a send (its receipt carries
+the time). The sweep of uploads never sent waits longer (media/config.py), so an object a send
+may still point to is never swept."""
 MAX_BLOB_CONNECTIONS = 256
 """Connections the embedded blob server serves at once; more are answered 503 UNAVAILABLE
 (retryable), so slow uploads cannot pile up without bound."""

@@ -18,6 +18,7 @@ from kernel.limits import (
     MAX_MEDIA_BYTES,
     MAX_MEDIA_KEY_CHARS,
     MEDIA_DOWNLOAD_TTL_MS,
+    MEDIA_RECEIPT_TTL_MS,
     MEDIA_TYPES,
     MEDIA_UPLOAD_TTL_MS,
 )
@@ -130,21 +131,27 @@ def verify_download(key: bytes, object_key: str, query: str, now_ms: int) -> Non
     _expired_or_forged(_mac(key, "download", object_key, expires), given, expires, now_ms)
 
 
-def receipt(key: bytes, object_key: str, content_type: str, size_bytes: int) -> str:
-    """The blob server's proof that exactly this object was stored (answered to the upload)."""
-    return _mac(key, "stored", object_key, content_type, size_bytes)
+def receipt(key: bytes, object_key: str, content_type: str, size_bytes: int, stored_at_ms: int) -> str:
+    """The proof that exactly this object was stored, and when: `STORED_AT_MS.MAC` (the blob
+    server answers it to the upload; for S3 the edge, after a head)."""
+    return f"{stored_at_ms}.{_mac(key, 'stored', object_key, content_type, size_bytes, stored_at_ms)}"
 
 
-def check_attachment(key: bytes, media: MediaRef, conversation_id: int, sender: str) -> None:
+def check_attachment(key: bytes, media: MediaRef, conversation_id: int, sender: str, now_ms: int) -> None:
     """A MediaRef may go into a message only when its sender uploaded it, for that conversation,
-    and the blob server stored it as described: PERMISSION_DENIED for someone else's key,
-    NOT_FOUND when no receipt proves the upload (never uploaded, or not as described)."""
+    and the store holds it as described, uploaded at most MEDIA_RECEIPT_TTL_MS ago (older ones
+    may be swept): PERMISSION_DENIED for someone else's key, NOT_FOUND when no receipt proves
+    the upload (never uploaded, not as described, or too long ago: upload it again)."""
     owner_conversation, owner = key_owner(media.key)
     if owner != sender or owner_conversation != conversation_id:
         raise PermissionDenied("that media belongs to another user or conversation")
-    expected = receipt(key, media.key, media.content_type, media.size_bytes)
-    if not media.receipt or not _same_mac(expected, media.receipt):
+    stored_at, _, _ = media.receipt.partition(".")
+    stored_at_ms = int(stored_at) if stored_at.isdecimal() and len(stored_at) <= 19 else -1
+    expected = receipt(key, media.key, media.content_type, media.size_bytes, stored_at_ms)
+    if stored_at_ms < 0 or not _same_mac(expected, media.receipt):
         raise NotFound("media not uploaded as described (no or a wrong receipt)")
+    if now_ms - stored_at_ms > MEDIA_RECEIPT_TTL_MS:
+        raise NotFound("media uploaded too long ago to attach (MEDIA_RECEIPT_TTL_MS): upload it again")
 
 
 class SignedUrls:

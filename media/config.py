@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernel.config import check, check_choice, default_data_dir
+from kernel.limits import MEDIA_RECEIPT_TTL_MS
 
 ENV_PREFIX = "HUBBUB_MEDIA_"
 BACKENDS = ("local", "s3")
@@ -34,7 +35,8 @@ class MediaConfig:
     s3_region: str = "us-east-1"
     """The bucket's region (part of every signature)."""
     sweep_grace_s: float = 86_400.0
-    """An object no stored message points to this long after its upload is removed (24 h)."""
+    """An object no stored message points to this long after its upload is removed (24 h; at
+    least twice MEDIA_RECEIPT_TTL_MS, the time a send may still attach it)."""
     sweep_interval_s: float = 3_600.0
     """How often the sweep walks the store; 0 = never (the sweep is off)."""
 
@@ -42,7 +44,8 @@ class MediaConfig:
         check_choice("media backend", self.backend, BACKENDS)
         check(0 <= self.port <= 65535, "media port", "a port", self.port)
         check(self.backend != "s3" or bool(self.s3_bucket), "media s3_bucket", "set with backend s3", "")
-        # An upload URL lives 5 minutes and a client sends right after uploading: a grace under
-        # an hour would sweep objects whose message is merely slow (an outbox, a retry).
-        check(self.sweep_grace_s >= 3_600.0, "media sweep_grace_s", ">= 3600", self.sweep_grace_s)
+        # A send may point to an upload for MEDIA_RECEIPT_TTL_MS (1 h) after it: the grace is at
+        # least twice that, so no object a send may still name (or one in flight) is swept.
+        least_s = 2 * MEDIA_RECEIPT_TTL_MS / 1000
+        check(self.sweep_grace_s >= least_s, "media sweep_grace_s", f">= {least_s:.0f}", self.sweep_grace_s)
         check(self.sweep_interval_s >= 0, "media sweep_interval_s", ">= 0", self.sweep_interval_s)

@@ -158,7 +158,7 @@ class BlobServer:
             await writer.drain()
         info = BlobInfo(key, grant.content_type, grant.size_bytes)
         await self.store.put(info, _body(reader, length))
-        proof = receipt(self._key, key, info.content_type, info.size_bytes)
+        proof = receipt(self._key, key, info.content_type, info.size_bytes, self._clock.now_ms())
         await _respond(writer, 201, {"key": key, "receipt": proof})
 
     async def _download(self, request: Request, writer: asyncio.StreamWriter) -> None:

@@ -45,9 +45,11 @@ class LocalBlobStore:
             described = json.loads(meta.read_bytes())
         except FileNotFoundError:
             return None
-        if not data.exists():  # described, its body still being moved in (or removed)
+        try:
+            stored_at_ms = data.stat().st_mtime_ns // 1_000_000  # the body moved in then
+        except FileNotFoundError:  # described, its body still being moved in (or removed)
             return None
-        return BlobInfo(key, described["content_type"], described["size_bytes"])
+        return BlobInfo(key, described["content_type"], described["size_bytes"], stored_at_ms)
 
     async def delete(self, key: str) -> bool:
         data, meta = self._paths(key)

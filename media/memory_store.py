@@ -25,7 +25,10 @@ class MemoryBlobStore:
 
     async def head(self, key: str) -> BlobInfo | None:
         stored = self._objects.get(key)
-        return stored[0] if stored else None
+        if stored is None:
+            return None
+        info, _, stored_at_ms = stored
+        return BlobInfo(info.key, info.content_type, info.size_bytes, stored_at_ms)
 
     async def delete(self, key: str) -> bool:
         return self._objects.pop(key, None) is not None

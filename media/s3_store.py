@@ -71,7 +71,8 @@ class S3BlobStore:
         except BotoCoreError as exc:
             raise Unavailable("the object store cannot be reached") from exc
         content_type = answer.get("ContentType", "").split(";")[0].strip()
-        return BlobInfo(key, content_type, answer["ContentLength"])
+        stored_at_ms = int(answer["LastModified"].timestamp() * 1000)
+        return BlobInfo(key, content_type, answer["ContentLength"], stored_at_ms)
 
     async def delete(self, key: str) -> bool:
         # S3's DeleteObject succeeds whether or not the key exists: head says which it was.

@@ -46,7 +46,7 @@ def send_with(media: pb.MediaRef, conv: int = 42) -> pb.ClientFrame:
 
 
 def uploaded(key: str, size: int = 1000) -> pb.MediaRef:
-    proof = receipt(media_key(SECRET), key, "image/png", size)
+    proof = receipt(media_key(SECRET), key, "image/png", size, T0)
     return pb.MediaRef(
         key=key, content_type="image/png", size_bytes=size, receipt=proof, width=640, height=480
     )

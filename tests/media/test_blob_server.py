@@ -74,7 +74,8 @@ async def test_an_upload_is_stored_and_a_signed_download_reads_it(served: Served
     status, payload = await upload(served, served.upload_url(key))
     assert status == 201
     answer = orjson.loads(payload)
-    assert answer == {"key": key, "receipt": receipt(media_key(SECRET), key, "image/png", len(PNG))}
+    proof = receipt(media_key(SECRET), key, "image/png", len(PNG), served.clock.now_ms())
+    assert answer == {"key": key, "receipt": proof}
     url, _ = served.urls.download_url(key, served.clock.now_ms())
     assert await http("GET", url) == (200, PNG)
 

@@ -8,12 +8,14 @@ import httpx
 import pytest
 
 from edge.media import MediaUrls
+from kernel.clock import SystemClock
 from kernel.errors import ErrorCode, HubbubError
 from media.s3_store import S3BlobStore
 from protos import client_pb2 as pb
 
 SECRET = "s3-test-token-secret"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(32))
+NOW = SystemClock().now_ms()  # S3 stamps the upload's time (LastModified) by its own clock
 
 
 def edge_media(store: S3BlobStore) -> MediaUrls:
@@ -36,7 +38,7 @@ def ref_of(grant: pb.UploadUrl) -> pb.MediaRef:
 
 async def code_of(media: MediaUrls, user: str, ref: pb.MediaRef) -> ErrorCode:
     with pytest.raises(HubbubError) as caught:
-        await media.confirm(1, user, ref)
+        await media.confirm(1, user, ref, NOW)
     return caught.value.code
 
 
@@ -47,10 +49,10 @@ async def test_an_upload_to_s3_is_confirmed_into_a_receipt_the_send_check_accept
     grant = media.upload(9, "alice", ask(), s3_store.clock.now_ms()).upload_url
     assert grant.confirm and grant.url.startswith("http://127.0.0.1:") and s3_store.bucket in grant.url
     assert await put(grant.url, PNG) == 200
-    answer = await media.confirm(10, "alice", ref_of(grant))
+    answer = await media.confirm(10, "alice", ref_of(grant), NOW)
     assert answer.ref == 10 and answer.upload_confirmed.receipt
     send = pb.SendMessage(conversation_id=42, client_msg_id="m-1", media=answer.upload_confirmed)
-    media.check_send(send, "alice")  # the receipt passes, as a blob server's would
+    media.check_send(send, "alice", NOW)  # the receipt passes, as a blob server's would
 
 
 async def test_confirm_refuses_before_the_upload_for_another_user_and_unlike_the_grant(
