@@ -339,7 +339,7 @@ async function pumpSends() {
   }
 }
 
-// An attachment goes to the blob server by a signed URL (docs/media.md), then its message is
+// An attachment goes to the blob server (or S3) by a signed URL (docs/media.md), then its message is
 // queued like any other send. Images carry their size, so the recipient's preview can reserve it.
 async function attachFile(file) {
   const conversationId = openId;
@@ -351,6 +351,10 @@ async function attachFile(file) {
     const answer = await put.json().catch(() => ({ code: "UNAVAILABLE", message: `upload failed (${put.status})` }));
     if (!put.ok) throw answer;
     const media = { key: granted.key, contentType: file.type, sizeBytes: String(file.size), receipt: answer.receipt, fileName: file.name.slice(0, 255) };
+    if (granted.confirm) { // S3 answers no receipt: the edge heads the object and gives it
+      const stored = { key: granted.key, contentType: file.type, sizeBytes: String(file.size) };
+      media.receipt = (await conn.request("confirmUpload", stored)).uploadConfirmed.receipt;
+    }
     if (file.type.startsWith("image/")) {
       const bitmap = await createImageBitmap(file).catch(() => null);
       if (bitmap) Object.assign(media, { width: bitmap.width, height: bitmap.height });
