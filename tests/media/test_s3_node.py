@@ -1,7 +1,7 @@
 """A whole node with its attachments in S3 (moto's server, HUBBUB_MEDIA_BACKEND=s3): a photo
 goes up by a presigned PUT, is confirmed into a receipt, sent, and read back by its recipient
-through a presigned GET; then the sweep, reading the node's real history, removes only the
-upload that no message points to."""
+through a presigned GET (by the wire protocol, and by the SDK); then the sweep, reading the
+node's real history, removes only the upload that no message points to."""
 
 from __future__ import annotations
 
@@ -22,10 +22,12 @@ from media.s3_store import S3BlobStore
 from media.sweep import sweep_once
 from protos import client_pb2 as pb
 from protos.messaging_pb2_grpc import MessagingStub
+from sdk import media_transfer
 from tests.e2e.conftest import config_for_tests
 from tests.e2e.test_one_to_one import open_direct
 from tests.e2e.wire_client import WireClient
 from tests.media.test_blob_server import PNG
+from tests.sdk.test_client_e2e import messages, sign_up, unique
 
 GRACE_S = 3_600.0
 
@@ -95,3 +97,20 @@ async def test_a_photo_in_s3_is_sent_read_back_and_only_the_unsent_upload_is_swe
     assert await store.head(sent.key) is not None
     for client in (alice, bob):
         await client.close()
+
+
+async def test_the_sdk_attaches_to_s3_by_confirming_and_the_peer_saves_it(
+    s3_node: SingleNode, tmp_path: Path
+) -> None:
+    alice_id, bob_id = unique("alice"), unique("bob")
+    alice, bob = await sign_up(s3_node, alice_id), await sign_up(s3_node, bob_id)
+    conversation = (await alice.open_direct(bob_id)).conversation_id
+    photo = tmp_path / "sunset.png"
+    photo.write_bytes(PNG)
+    sent = await media_transfer.attach(alice, conversation, str(photo), "look")
+    (got,) = await messages(bob, 1)
+    assert got.seq == sent.seq and got.media.receipt  # confirmed: S3 itself answered none
+    saved, size = await media_transfer.save(bob, conversation, got.media.key, str(tmp_path / "copy.png"))
+    assert size == len(PNG) and saved.read_bytes() == PNG
+    await alice.close()
+    await bob.close()
