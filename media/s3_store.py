@@ -42,24 +42,23 @@ class S3BlobStore:
         """A presigned PUT: Content-Type and Content-Length are signed headers, so S3 refuses
         (403 SignatureDoesNotMatch) a PUT of another type or length, or to another key."""
         left_ms = grant.expires_at_ms - self.clock.now_ms()
-        return self._client.generate_presigned_url(
-            "put_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": grant.key,
-                "ContentType": grant.content_type,
-                "ContentLength": grant.size_bytes,
-            },
-            ExpiresIn=max(1, math.ceil(left_ms / 1000)),
-        )
+        params = {
+            "Bucket": self.bucket,
+            "Key": grant.key,
+            "ContentType": grant.content_type,
+            "ContentLength": grant.size_bytes,
+        }
+        return self._presign("put_object", params, max(1, math.ceil(left_ms / 1000)))
 
     def download_url(self, key: str, now_ms: int) -> tuple[str, int]:
-        url = self._client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": key},
-            ExpiresIn=MEDIA_DOWNLOAD_TTL_MS // 1000,
-        )
+        url = self._presign("get_object", {"Bucket": self.bucket, "Key": key}, MEDIA_DOWNLOAD_TTL_MS // 1000)
         return url, now_ms + MEDIA_DOWNLOAD_TTL_MS
+
+    def _presign(self, operation: str, params: dict[str, object], expires_s: int) -> str:
+        try:
+            return self._client.generate_presigned_url(operation, Params=params, ExpiresIn=expires_s)
+        except BotoCoreError as exc:  # no credentials found, most likely: the client hears UNAVAILABLE
+            raise Unavailable("the object store's URLs cannot be signed (credentials?)") from exc
 
     async def head(self, key: str) -> BlobInfo | None:
         try:

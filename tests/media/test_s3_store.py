@@ -5,15 +5,20 @@ is shown catching the upload that S3 would have refused."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
 
+from deploy.local_servers.moto_s3 import S3Server
+from deploy.media_store import edge_blob_store
 from kernel.blob_store import check_stored
+from kernel.clock import ManualClock
 from kernel.errors import ErrorCode, HubbubError
 from kernel.limits import MEDIA_DOWNLOAD_TTL_MS
 from kernel.media_urls import grant_upload, new_key
+from media.config import MediaConfig
 from media.s3_store import S3BlobStore
 
 
@@ -55,3 +60,21 @@ async def test_an_upload_unlike_its_grant_cannot_be_attached(
     with pytest.raises(HubbubError) as caught:
         await check_stored(s3_store, key, "image/png", 5)
     assert caught.value.code is ErrorCode.INVALID_ARGUMENT
+
+
+def test_without_credentials_an_upload_url_is_unavailable_not_a_crash(
+    moto_s3: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    store = edge_blob_store(
+        MediaConfig(backend="s3", s3_endpoint=moto_s3.endpoint, s3_bucket="b"), ManualClock()
+    )
+    assert store is not None
+    grant = grant_upload(new_key(3, "alice"), "image/png", 5, store.clock.now_ms())
+    with pytest.raises(HubbubError) as caught:
+        store.upload_url(grant)
+    assert caught.value.code is ErrorCode.UNAVAILABLE
