@@ -26,7 +26,7 @@ from kernel.clock import Clock
 
 if TYPE_CHECKING:  # the router is imported only by the process that runs it
     from kernel.messaging_api import AccountsApi, MessagingApi
-    from media import BlobServer
+    from media import BlobServer, LocalBlobStore
     from protos.router_pb2 import MovePartitionRequest, PartitionOwner
     from router import PushNotifier
 
@@ -81,7 +81,9 @@ async def start_service(
 async def _messaging(config: NodeConfig, secret: str, clock: Clock, here: InProcess) -> StartedService:
     from messaging import start_messaging
 
-    service = await start_messaging(messaging_config(config, secret), clock=clock)
+    # Deleted messages' attachments are removed from the blob server's folder (the edge's).
+    blobs = local_blob_store(config, secret)
+    service = await start_messaging(messaging_config(config, secret), clock=clock, blobs=blobs)
     here.messaging = (service.accounts, service.messaging)
     return StartedService("messaging", {"messaging_target": service.target}, service.stop)
 
@@ -248,12 +250,19 @@ def partition_mover(
     return move
 
 
-async def start_blobs(config: NodeConfig, secret: str, clock: Clock) -> BlobServer:
-    """The embedded blob store (files under data_dir/media) behind its HTTP server."""
+def local_blob_store(config: NodeConfig, secret: str) -> LocalBlobStore:
+    """The embedded blob store: files under data_dir/media, whichever process opens it."""
     from kernel.media_urls import SignedUrls
-    from media import LocalBlobStore, start_blob_server
+    from media import LocalBlobStore
 
     # The edge signs the URLs clients get (it knows the public base); this store's signer is
     # for callers in this process, e.g. a retention sweep that hands out nothing.
-    store = LocalBlobStore(config.data_dir / "media", SignedUrls(config.media_public_url, secret))
+    return LocalBlobStore(config.data_dir / "media", SignedUrls(config.media_public_url, secret))
+
+
+async def start_blobs(config: NodeConfig, secret: str, clock: Clock) -> BlobServer:
+    """The embedded blob store (files under data_dir/media) behind its HTTP server."""
+    from media import start_blob_server
+
+    store = local_blob_store(config, secret)
     return await start_blob_server(store, secret, config.host, config.media_port, clock)

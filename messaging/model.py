@@ -71,6 +71,8 @@ class NewMessage:
     owner_epoch: int = 0
     media: bytes = b""
     """A serialized client MediaRef (an attachment in the blob store); empty = none."""
+    deletes_seq: int = 0
+    """> 0: a deletion entry. Storing it erases the message at this seq (messaging/deletion.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,14 @@ class StoredMessage:
     sent_at_ms: int
     media: bytes = b""
     """A serialized client MediaRef; empty = none."""
+    deletes_seq: int = 0
+    """> 0: this entry records the deletion of the message at that seq (it has no content)."""
+
+    @property
+    def deleted(self) -> bool:
+        """Deleted for everyone: its content was erased. Every stored message has a body, a
+        payload or media (messaging/rules.validate_send), so one with none of them is erased."""
+        return not self.deletes_seq and not self.body and not self.payload and not self.media
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,6 +246,7 @@ class CassandraLog:
             originals,
         )
         fresh = [(new, seq, new.owner_epoch) for new, seq in zip(items, numbering.seqs, strict=True) if seq]
+        await self._erase_deleted([new for new, _, _ in fresh if new.deletes_seq])
         await self._rows.write_keys(fresh)
         await self._rows.write_rows(fresh)
         lost = await self._lost_ownership(calls)
@@ -253,6 +254,7 @@ class CassandraLog:
             (new.sender_id, new.client_msg_id): StoredMessage(
                 new.conversation_id, seq, new.message_id, new.sender_id, new.sender_device,
                 new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms, new.media,
+                new.deletes_seq,
             )
             for new, seq, _ in fresh
         }  # fmt: skip
@@ -274,6 +276,17 @@ class CassandraLog:
                     for new, seq in zip(call.messages, mine, strict=True)
                 ]
             )
+
+    async def _erase_deleted(self, deletions: list[NewMessage]) -> None:
+        """Erase the messages these new deletion entries name, before the entries are written:
+        a crash in between leaves an erased message whose deletion, retried, is stored then
+        (messages.py lets its sender delete an erased message; a repeat of a stored deletion
+        is a dedupe hit, with nothing left to erase)."""
+        if deletions:
+            await asyncio.gather(
+                *(self._rows.erase(d.conversation_id, d.deletes_seq, self._fences.get(d.conversation_id, []))
+                  for d in deletions)
+            )  # fmt: skip
 
     async def _lost_ownership(self, calls: list[_Call]) -> set[int]:
         """Conversations a newer owner fenced while this commit wrote them: its rows there may
