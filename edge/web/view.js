@@ -29,7 +29,7 @@ function renderList(store, openId, actions) {
   const items = store.sortedConversations().map((conv) => {
     const peer = store.peerOf(conv);
     const last = conv.lastMessage;
-    const preview = last ? `${last.senderId}: ${last.deleted ? DELETED_TEXT : last.body || ""}` : "";
+    const preview = last ? `${last.senderId}: ${last.deleted || last.deletesSeq ? DELETED_TEXT : last.body || ""}` : "";
     const li = el(
       "li",
       { "data-conversation-id": conv.id, "data-kind": store.isGroup(conv) ? "group" : "direct", class: conv.id === openId ? "open" : "" },
