@@ -22,8 +22,8 @@ def deletion_key(conversation_id: int, seq: int) -> str:
 
 def check_deletion(target: StoredMessage | None, seq: int, user_id: str) -> None:
     """Raises unless `user_id` may delete the message at `seq` (`target`, as read; None when no
-    message has that seq). A message deleted already passes: the repeat is answered with the
-    first deletion entry (its dedupe key)."""
+    message has that seq). A message deleted already passes: the repeat is answered with its
+    deletion entry."""
     if target is None or target.seq != seq:
         raise NotFound(f"no message with seq {seq} in this conversation")
     if target.deletes_seq:
@@ -32,6 +32,15 @@ def check_deletion(target: StoredMessage | None, seq: int, user_id: str) -> None
         raise PermissionDenied("only its sender can delete a message")
 
 
-def erased(message: StoredMessage) -> StoredMessage:
-    """What the store keeps of a deleted message: where it was and who sent it, no content."""
-    return dataclasses.replace(message, content_type="", body="", payload=b"", media=b"")
+def erased(message: StoredMessage, by_seq: int) -> StoredMessage:
+    """What the store keeps of a deleted message: where it was, who sent it and the seq of its
+    deletion entry (`by_seq`), no content."""
+    return dataclasses.replace(
+        message, content_type="", body="", payload=b"", media=b"", deleted_by_seq=by_seq
+    )
+
+
+def is_entry_of(entry: StoredMessage | None, deleted: StoredMessage) -> bool:
+    """Whether `entry` (read at `deleted.deleted_by_seq`) is the deletion entry of `deleted`: a
+    store whose erase and entry are two writes may have erased and then lost the entry."""
+    return entry is not None and entry.seq == deleted.deleted_by_seq and entry.deletes_seq == deleted.seq

@@ -121,7 +121,7 @@ class Messages:
         next_id = self._ids.next_id
         validate = rules.validate_send
         # A deletion names its message by seq: read them all first (deletions are rare).
-        targets = await self._deletable(items)
+        targets, entries = await self._deletable(items)
         for index, item in enumerate(items):
             try:
                 if not _valid_id(item.conversation_id):
@@ -139,10 +139,15 @@ class Messages:
                 results[index] = _membership_error(member_set, item.sender_id)
                 continue
             if item.delete_seq:
+                target = targets.get(index)
                 try:
-                    deletion.check_deletion(targets.get(index), item.delete_seq, item.sender_id)
+                    deletion.check_deletion(target, item.delete_seq, item.sender_id)
                 except HubbubError as exc:
                     results[index] = exc
+                    continue
+                entry = entries.get(index)
+                if entry is not None:  # deleted before: answered with its entry, nothing stored
+                    results[index] = AppendOutcome(entry, duplicate=True)
                     continue
                 batch.append(
                     NewMessage(
@@ -176,28 +181,36 @@ class Messages:
                     await self._erased_media.remove(target)
         return [r for r in results if r is not None]
 
-    async def _deletable(self, items: Sequence[SendItem]) -> dict[int, StoredMessage]:
+    async def _deletable(
+        self, items: Sequence[SendItem]
+    ) -> tuple[dict[int, StoredMessage], dict[int, StoredMessage]]:
         """Item index -> the message its deletion names, as every reader sees it (absent: no
-        message at that seq, or not a deletion item)."""
+        message at that seq, or not a deletion item); and, for those deleted already, -> their
+        deletion entry (absent: an erase whose entry was lost, messaging/deletion.is_entry_of)."""
         wanted = [
-            (index, item) for index, item in enumerate(items)
+            (index, item.conversation_id, item.delete_seq) for index, item in enumerate(items)
             if item.delete_seq and _valid_id(item.conversation_id) and 0 < item.delete_seq <= MAX_ID
         ]  # fmt: skip
+        targets = await self._messages_at(wanted)
+        deleted = [(index, t.conversation_id, t.deleted_by_seq) for index, t in targets.items() if t.deleted]
+        entries = await self._messages_at(deleted)
+        return targets, {i: e for i, e in entries.items() if deletion.is_entry_of(e, targets[i])}
+
+    async def _messages_at(self, wanted: Sequence[tuple[int, int, int]]) -> dict[int, StoredMessage]:
+        """(key, conversation, seq) -> key: the message at that seq, where there is one."""
         if not wanted:
             return {}
         found = await asyncio.gather(
             *(
-                self._log.history(
-                    item.conversation_id,
-                    anchor_seq=item.delete_seq - 1,
-                    direction="after",
-                    limit=1,
-                    newest_first=False,
-                )
-                for _, item in wanted
+                self._log.history(cid, anchor_seq=seq - 1, direction="after", limit=1, newest_first=False)
+                for _, cid, seq in wanted
             )
         )
-        return {index: rows[0] for (index, _), rows in zip(wanted, found, strict=True) if rows}
+        return {
+            key: rows[0]
+            for (key, _, seq), rows in zip(wanted, found, strict=True)
+            if rows and rows[0].seq == seq
+        }
 
     async def _store_messages(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
         """One store call (one durable commit) for the batch. Should it fail, each message is

@@ -73,6 +73,8 @@ class NewMessage:
     """A serialized client MediaRef (an attachment in the blob store); empty = none."""
     deletes_seq: int = 0
     """> 0: a deletion entry. Storing it erases the message at this seq (messaging/deletion.py)."""
+    deleted_by_seq: int = 0
+    """Only on an erased message's row as the Cassandra log rewrites it: see StoredMessage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +93,13 @@ class StoredMessage:
     """A serialized client MediaRef; empty = none."""
     deletes_seq: int = 0
     """> 0: this entry records the deletion of the message at that seq (it has no content)."""
+    deleted_by_seq: int = 0
+    """> 0: deleted for everyone, its content erased; the seq of its deletion entry (a repeat
+    of the deletion is answered with that entry, whatever became of the dedupe key)."""
 
     @property
     def deleted(self) -> bool:
-        """Deleted for everyone: its content was erased. Every stored message has a body, a
-        payload or media (messaging/rules.validate_send), so one with none of them is erased."""
-        return not self.deletes_seq and not self.body and not self.payload and not self.media
+        return self.deleted_by_seq > 0
 
 
 @dataclass(frozen=True, slots=True)

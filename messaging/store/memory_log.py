@@ -57,7 +57,7 @@ class MemoryLog(MemoryData):
             by_conversation[cid].append(stored)
             dedupe[(new.sender_id, new.client_msg_id)] = stored
             if new.deletes_seq:
-                self._erase(cid, new.deletes_seq)
+                self._erase(cid, new.deletes_seq, seq)
             fresh.append(stored)
             if stored.sent_at_ms > activity.get(cid, -1):
                 activity[cid] = stored.sent_at_ms
@@ -75,12 +75,12 @@ class MemoryLog(MemoryData):
             self._cursors_by_conversation[run.conversation_id].add(run.sender_id)
         return outcomes
 
-    def _erase(self, conversation_id: int, seq: int) -> None:
+    def _erase(self, conversation_id: int, seq: int, by_seq: int) -> None:
         """Keep only the shell of the message at `seq` (messaging/deletion.py), retries included."""
         rows = self._messages[conversation_id]
         if not 0 < seq <= len(rows):
             return
-        shell = erased(rows[seq - 1])
+        shell = erased(rows[seq - 1], by_seq)
         rows[seq - 1] = shell
         self._dedupe[(shell.sender_id, shell.client_msg_id)] = shell
 

@@ -7,7 +7,7 @@ import pytest
 
 from kernel.errors import ErrorCode, HubbubError
 from messaging import rules
-from messaging.deletion import check_deletion, deletion_key, erased
+from messaging.deletion import check_deletion, deletion_key, erased, is_entry_of
 from messaging.erased_media import ErasedMedia
 from messaging.model import StoredMessage
 from protos.client_pb2 import MediaRef
@@ -38,15 +38,23 @@ def test_who_may_delete_what(target: StoredMessage | None, seq: int, user: str, 
 
 def test_the_sender_may_delete_and_again_once_it_is_erased() -> None:
     check_deletion(stored(3), 3, "alice")
-    check_deletion(erased(stored(3)), 3, "alice")  # a repeat: answered by the dedupe key
+    check_deletion(erased(stored(3), 5), 3, "alice")  # a repeat: answered by the dedupe key
 
 
 def test_an_erased_message_keeps_its_place_and_nothing_else() -> None:
-    shell = erased(stored(3, media=PHOTO))
+    shell = erased(stored(3, media=PHOTO), 5)
     assert (shell.seq, shell.message_id, shell.sender_id, shell.client_msg_id) == (3, 103, "alice", "c3")
     assert (shell.body, shell.payload, shell.media, shell.content_type) == ("", b"", b"", "")
-    assert shell.deleted and not stored(3).deleted
+    assert shell.deleted and shell.deleted_by_seq == 5 and not stored(3).deleted
     assert not stored(4, deletes_seq=3).deleted  # an entry is not a deleted message
+
+
+def test_an_entry_counts_only_if_it_names_the_deleted_message() -> None:
+    shell = erased(stored(3), 5)
+    assert is_entry_of(stored(5, deletes_seq=3), shell)
+    assert not is_entry_of(None, shell)
+    assert not is_entry_of(stored(5), shell)  # the entry was lost and seq 5 went to a message
+    assert not is_entry_of(stored(5, deletes_seq=4), shell)
 
 
 def test_the_deletion_key_is_one_clients_cannot_send() -> None:

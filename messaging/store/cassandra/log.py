@@ -246,7 +246,7 @@ class CassandraLog:
             originals,
         )
         fresh = [(new, seq, new.owner_epoch) for new, seq in zip(items, numbering.seqs, strict=True) if seq]
-        await self._erase_deleted([new for new, _, _ in fresh if new.deletes_seq])
+        await self._erase_deleted([(new, seq) for new, seq, _ in fresh if new.deletes_seq])
         await self._rows.write_keys(fresh)
         await self._rows.write_rows(fresh)
         lost = await self._lost_ownership(calls)
@@ -277,16 +277,19 @@ class CassandraLog:
                 ]
             )
 
-    async def _erase_deleted(self, deletions: list[NewMessage]) -> None:
+    async def _erase_deleted(self, deletions: list[tuple[NewMessage, int]]) -> None:
         """Erase the messages these new deletion entries name, before the entries are written:
-        a crash in between leaves an erased message whose deletion, retried, is stored then
-        (messages.py lets its sender delete an erased message; a repeat of a stored deletion
-        is a dedupe hit, with nothing left to erase)."""
+        a crash in between leaves an erased message naming an entry that is not there, so its
+        deletion, retried, is stored then (messaging/deletion.is_entry_of)."""
         if deletions:
             await asyncio.gather(
-                *(self._rows.erase(d.conversation_id, d.deletes_seq, self._fences.get(d.conversation_id, []))
-                  for d in deletions)
-            )  # fmt: skip
+                *(
+                    self._rows.erase(
+                        new.conversation_id, new.deletes_seq, seq, self._fences.get(new.conversation_id, [])
+                    )
+                    for new, seq in deletions
+                )
+            )
 
     async def _lost_ownership(self, calls: list[_Call]) -> set[int]:
         """Conversations a newer owner fenced while this commit wrote them: its rows there may

@@ -34,7 +34,7 @@ def row_from(raw: Any) -> LogRow:
     message = StoredMessage(
         raw.conversation_id, raw.seq, raw.message_id, raw.sender_id, raw.sender_device,
         raw.client_msg_id, raw.content_type or "", raw.body or "", bytes(raw.payload or b""), raw.sent_at_ms,
-        bytes(raw.media or b""), raw.deletes_seq or 0,
+        bytes(raw.media or b""), raw.deletes_seq or 0, raw.deleted_by_seq or 0,
     )  # fmt: skip
     return LogRow(raw.seq, raw.epoch, message)
 
@@ -98,19 +98,19 @@ class Rows:
         return (
             new.conversation_id, self.bucket_of(seq), seq, epoch, new.message_id, new.sender_id,
             new.sender_device, new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms,
-            new.media, new.deletes_seq,
+            new.media, new.deletes_seq, new.deleted_by_seq,
         )  # fmt: skip
 
-    async def erase(self, conversation_id: int, seq: int, fences: Sequence[Fence]) -> None:
+    async def erase(self, conversation_id: int, seq: int, by_seq: int, fences: Sequence[Fence]) -> None:
         """Overwrite the visible row at `seq` with its erased shell (messaging/deletion.py), at
         its own key (the same epoch): what every reader sees of it from now on has no content."""
         raw = await self._run(cql.select_at(self._keyspace), (conversation_id, self.bucket_of(seq), seq))
         for row in log_rules.visible([row_from(r) for r in raw], fences):
-            shell = erased(row.message)
+            shell = erased(row.message, by_seq)
             new = NewMessage(
                 shell.conversation_id, shell.sender_id, shell.sender_device, shell.client_msg_id,
                 shell.content_type, shell.body, shell.payload, shell.message_id, shell.sent_at_ms,
-                row.epoch, shell.media, shell.deletes_seq,
+                row.epoch, shell.media, shell.deletes_seq, shell.deleted_by_seq,
             )  # fmt: skip
             await self.write_rows([(new, seq, row.epoch)])
 

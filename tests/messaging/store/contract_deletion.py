@@ -33,6 +33,7 @@ class DeletionContract:
         shell = page[1]
         assert (shell.body, shell.payload, shell.media, shell.content_type) == ("", b"", b"", "")
         assert shell.deleted and (shell.sender_id, shell.client_msg_id) == ("alice", "photo")
+        assert shell.deleted_by_seq == 4  # it names its entry: a repeat is answered with it
         assert [m.body for m in (page[0], page[2])] == ["hi", "hi"]  # the others are untouched
         assert page[3].deletes_seq == 2 and page[3].sender_id == "alice"
         assert await store.last_seq(1) == 4
