@@ -101,3 +101,31 @@ async def test_deleting_what_is_not_yours_is_refused_and_the_connection_lives(no
     assert (await bob.send_text(conv, "still here", "b-1")).sent.seq == 3  # connections live
     for client in (alice, bob, carol):
         await client.close()
+
+
+async def test_a_deletion_reaches_an_online_member_live_and_an_offline_device_on_resume(
+    node: SingleNode,
+) -> None:
+    """Text only (so it runs on a cluster too, where the router and messaging are processes of
+    their own and the deletion travels the Append rpc)."""
+    alice = await WireClient.sign_up(node.ws_url, "alice")
+    bob = await WireClient.sign_up(node.ws_url, "bob")
+    conv = await open_direct(alice, "bob")
+    assert (await alice.send_text(conv, "regrettable", "r-1")).sent.seq == 1
+    await bob.messages(1, conv)
+    token = bob.welcome.token
+    await bob.close()  # bob's phone goes offline
+    tablet = await WireClient.with_token(node.ws_url, token, "tablet")
+
+    entry = (await alice.request(delete(conv, 1))).message_deleted
+    assert (entry.seq, entry.deletes_seq) == (2, 1)
+    assert (await tablet.next_push("message_deleted")).message_deleted == entry
+
+    phone = await WireClient.with_token(node.ws_url, token, "d1")
+    frames = await resume_frames(phone, [pb.ConversationCursor(conversation_id=conv, seq=1)])
+    (page,) = [f.history for f in frames if f.WhichOneof("kind") == "history"]
+    assert [(m.seq, m.deletes_seq) for m in page.messages] == [(2, 1)]
+    before = await phone.request(pb.ClientFrame(history=pb.FetchHistory(conversation_id=conv)))
+    assert [(m.seq, m.deleted, m.body) for m in before.history.messages] == [(1, True, ""), (2, False, "")]
+    for client in (alice, tablet, phone):
+        await client.close()
