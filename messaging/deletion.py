@@ -3,7 +3,7 @@ what is left of the message. The stores apply `erased`; messages.py checks and n
 
 A deletion is an entry of the conversation's log at a seq of its own (like a message: ordered,
 fenced, delivered live and on resume); storing it erases the message it names, whose seq stays.
-Only the sender may delete a message, at any time (docs/protocol.md, "Deleting a message").
+Only the sender may delete a message, at any time (docs/protocol.md, "deleteMessage").
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ class Message(_message.Message):
     """Deleted for everyone by its sender: body, payload and media are erased (the seq stays)."""
     deletes_seq: _builtins.int
     """Set on a deletion entry (its own seq, after the message's): it deleted the message at this
-    seq. Its sender is who deleted; it has no body (docs/protocol.md, "Deleting a message").
+    seq. Its sender is who deleted; it has no body (docs/protocol.md, "deleteMessage").
     """
     @_builtins.property
     def media(self) -> Global___MediaRef:
@@ -572,7 +572,7 @@ Global___RequestUpload: _TypeAlias = RequestUpload  # noqa: Y015
 
 @_typing.final
 class DeleteMessage(_message.Message):
-    """Delete one of your own messages for everyone (docs/protocol.md, "Deleting a message")."""
+    """Delete one of your own messages for everyone (docs/protocol.md, "deleteMessage")."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

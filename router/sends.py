@@ -3,7 +3,7 @@ sender, the message to every other session of every member, pushes for offline m
 
 A delete_message takes the same path (it is a write to the conversation's log, ordered and
 fenced like a message): its deletion entry goes to the deleter as the answer, to every other
-session as message_deleted, and to nobody by push (docs/protocol.md, "Deleting a message")."""
+session as message_deleted, and to nobody by push (docs/protocol.md, "deleteMessage")."""
 
 from __future__ import annotations
 
