@@ -26,7 +26,8 @@ from kernel.clock import Clock
 
 if TYPE_CHECKING:  # the router is imported only by the process that runs it
     from kernel.messaging_api import AccountsApi, MessagingApi
-    from media import BlobServer
+    from media import BlobServer, LocalBlobStore
+    from media.config import MediaConfig
     from media.s3_store import S3BlobStore
     from protos.router_pb2 import MovePartitionRequest, PartitionOwner
     from router import PushNotifier
@@ -80,9 +81,13 @@ async def start_service(
 
 
 async def _messaging(config: NodeConfig, secret: str, clock: Clock, here: InProcess) -> StartedService:
+    from deploy.media_store import edge_blob_store
     from messaging import start_messaging
 
-    service = await start_messaging(messaging_config(config, secret), clock=clock)
+    # Deleted messages' attachments are removed from the store the edges sign for: the blob
+    # server's folder, or the S3 bucket (HUBBUB_MEDIA_BACKEND=s3).
+    blobs = edge_blob_store(media_options(config), clock) or local_blob_store(config, secret)
+    service = await start_messaging(messaging_config(config, secret), clock=clock, blobs=blobs)
     here.messaging = (service.accounts, service.messaging)
     return StartedService("messaging", {"messaging_target": service.target}, service.stop)
 
@@ -265,10 +270,8 @@ async def start_media(config: NodeConfig, secret: str, clock: Clock, messaging_t
     never sent beside it (HUBBUB_MEDIA_* options, docs/media.md)."""
     from deploy.media_store import edge_blob_store
     from deploy.media_sweep import start_media_sweep
-    from kernel.config import from_env
-    from media.config import ENV_PREFIX, MediaConfig
 
-    options = from_env(MediaConfig, prefix=ENV_PREFIX, data_dir=config.data_dir / "media")
+    options = media_options(config)
     s3 = edge_blob_store(options, clock)
     internal = (config.internal_secret, config.internal_tls_dir)
     if s3 is not None:
@@ -284,12 +287,27 @@ async def start_media(config: NodeConfig, secret: str, clock: Clock, messaging_t
     return StartedMedia(config.media_public_url or f"http://{config.host}:{blobs.port}", None, stop)
 
 
-async def start_blobs(config: NodeConfig, secret: str, clock: Clock) -> BlobServer:
-    """The embedded blob store (files under data_dir/media) behind its HTTP server."""
+def media_options(config: NodeConfig) -> MediaConfig:
+    """The media room's options (HUBBUB_MEDIA_*), its local files under the node's data dir."""
+    from kernel.config import from_env
+    from media.config import ENV_PREFIX, MediaConfig
+
+    return from_env(MediaConfig, prefix=ENV_PREFIX, data_dir=config.data_dir / "media")
+
+
+def local_blob_store(config: NodeConfig, secret: str) -> LocalBlobStore:
+    """The embedded blob store: files under data_dir/media, whichever process opens it."""
     from kernel.media_urls import SignedUrls
-    from media import LocalBlobStore, start_blob_server
+    from media import LocalBlobStore
 
     # The edge signs the URLs clients get (it knows the public base); this store's signer is
     # for callers in this process, e.g. a retention sweep that hands out nothing.
-    store = LocalBlobStore(config.data_dir / "media", SignedUrls(config.media_public_url, secret))
+    return LocalBlobStore(config.data_dir / "media", SignedUrls(config.media_public_url, secret))
+
+
+async def start_blobs(config: NodeConfig, secret: str, clock: Clock) -> BlobServer:
+    """The embedded blob store (files under data_dir/media) behind its HTTP server."""
+    from media import start_blob_server
+
+    store = local_blob_store(config, secret)
     return await start_blob_server(store, secret, config.host, config.media_port, clock)

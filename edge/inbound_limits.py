@@ -25,6 +25,7 @@ class LimitClass(Enum):
 
 CLASS_OF: Mapping[str, LimitClass] = {
     "send": LimitClass.SEND,
+    "delete_message": LimitClass.SEND,  # a write to the conversation's log, like a send
     "delivered": LimitClass.RECEIPT,
     "read": LimitClass.RECEIPT,
     "history": LimitClass.QUERY,

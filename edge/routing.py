@@ -18,6 +18,8 @@ def frame_partition(frame: ClientFrame, user_id: str, partitions: int) -> int | 
     kind = frame.WhichOneof("kind")
     if kind == "send":
         return partition_of(frame.send.conversation_id, partitions)
+    if kind == "delete_message":
+        return partition_of(frame.delete_message.conversation_id, partitions)
     if kind == "typing":
         return partition_of(frame.typing.conversation_id, partitions)
     if kind == "update_group":

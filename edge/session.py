@@ -46,7 +46,17 @@ from protos.client_pb2 import ClientFrame, Credentials, Pong, SendMessage, Serve
 
 # Frames the router owns; the edge only validates and forwards them.
 ROUTED = frozenset(
-    {"send", "delivered", "read", "typing", "open_direct", "create_group", "update_group", "contact"}
+    {
+        "send",
+        "delete_message",
+        "delivered",
+        "read",
+        "typing",
+        "open_direct",
+        "create_group",
+        "update_group",
+        "contact",
+    }
 )
 QUERIES = {
     "history": QueryKind.HISTORY,

@@ -72,6 +72,11 @@ def _read_by(frame: ClientFrame) -> None:
     _id(frame.read_by.seq, "readBy seq")
 
 
+def _delete_message(frame: ClientFrame) -> None:
+    _id(frame.delete_message.conversation_id, "deleteMessage conversationId")
+    _id(frame.delete_message.seq, "deleteMessage seq")
+
+
 def _history(frame: ClientFrame) -> None:
     _id(frame.history.conversation_id, "history conversationId")
     _seq(frame.history.anchor_seq, "history anchorSeq")
@@ -79,6 +84,7 @@ def _history(frame: ClientFrame) -> None:
 
 _CHECKS: dict[str, Callable[[ClientFrame], None]] = {
     "send": lambda f: _id(f.send.conversation_id, "send conversationId"),
+    "delete_message": _delete_message,
     "delivered": lambda f: _receipts(f.delivered.cursors, "delivered"),
     "read": lambda f: _receipts(f.read.cursors, "read"),
     "typing": lambda f: _id(f.typing.conversation_id, "typing conversationId"),

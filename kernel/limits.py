@@ -13,6 +13,8 @@ MAX_PAYLOAD_BYTES = 4 * MAX_BODY_CHARS
 MAX_CONTENT_TYPE_CHARS = 100
 MAX_CLIENT_MSG_ID_CHARS = 64
 """The idempotency key: 1..64 characters (a UUID is 36)."""
+RESERVED_CLIENT_MSG_ID_PREFIX = "hubbub:"
+"""Idempotency keys starting with this are the server's (a deletion entry's): refused from clients."""
 
 # ------------------------------------------------------------------ identities
 MAX_DEVICE_ID_CHARS = 64

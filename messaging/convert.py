@@ -84,6 +84,10 @@ def fill_message(target: client_pb2.Message, message: StoredMessage) -> None:
     target.sent_at_ms = message.sent_at_ms
     if message.media:
         target.media.ParseFromString(message.media)
+    if message.deletes_seq:
+        target.deletes_seq = message.deletes_seq
+    elif message.deleted:
+        target.deleted = True
 
 
 def append_reply(results: Iterable[AppendOutcome | HubbubError]) -> messaging_pb2.AppendReply:
@@ -192,7 +196,7 @@ def send_items_from_pb(items: Iterable[messaging_pb2.AppendItem]) -> list[SendIt
             SendItem(
                 item.sender_id, item.sender_device, m.conversation_id, m.client_msg_id,
                 m.content_type, m.body, m.payload, item.owner_epoch,
-                m.media.SerializeToString() if m.HasField("media") else b"",
+                m.media.SerializeToString() if m.HasField("media") else b"", item.delete_seq,
             )
         )  # fmt: skip
     return out
@@ -210,6 +214,7 @@ def send_item_from_pb(item: messaging_pb2.AppendItem) -> SendItem:
         payload=message.payload,
         owner_epoch=item.owner_epoch,
         media=message.media.SerializeToString() if message.HasField("media") else b"",
+        delete_seq=item.delete_seq,
     )
 
 

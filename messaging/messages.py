@@ -28,7 +28,8 @@ from kernel.limits import (
     RESUME_MAX_CONVERSATIONS,
 )
 from kernel.partitions import DEFAULT_PARTITIONS
-from messaging import rules
+from messaging import deletion, rules
+from messaging.erased_media import BlobRemover, ErasedMedia
 from messaging.membership import MemberCache, MemberSet
 from messaging.model import AppendOutcome, CursorChange, CursorUpdate, NewMessage, StoredMessage
 from messaging.store.interface import CursorStore, HistoryDirection, MessageLog
@@ -53,6 +54,8 @@ class SendItem:
     """The sending router's epoch for the conversation's partition (0 = unfenced)."""
     media: bytes = b""
     """A serialized MediaRef the edge checked (the sender's upload, for this conversation)."""
+    delete_seq: int = 0
+    """> 0: delete the sender's message at this seq (the content fields are then empty)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +94,10 @@ class Messages:
         members: MemberCache,
         *,
         partitions: int = DEFAULT_PARTITIONS,
+        blobs: BlobRemover | None = None,
     ) -> None:
         self._log = log
+        self._erased_media = ErasedMedia(blobs)
         self._cursors = cursors
         self._partitions = partitions
         self._ids = ids
@@ -115,17 +120,43 @@ class Messages:
         now = self._clock.now_ms()
         next_id = self._ids.next_id
         validate = rules.validate_send
+        # A deletion names its message by seq: read them all first (deletions are rare).
+        targets, entries = await self._deletable(items)
         for index, item in enumerate(items):
             try:
                 if not _valid_id(item.conversation_id):
                     raise InvalidArgument(f"conversationId out of range (at most {MAX_ID})")
-                validate(item.client_msg_id, item.content_type, item.body, item.payload, item.media)
+                if item.delete_seq:
+                    if not 0 < item.delete_seq <= MAX_ID:
+                        raise InvalidArgument(f"seq must be 1..{MAX_ID}")
+                else:
+                    validate(item.client_msg_id, item.content_type, item.body, item.payload, item.media)
             except HubbubError as exc:
                 results[index] = exc
                 continue
             member_set = member_sets[item.conversation_id]
             if isinstance(member_set, HubbubError) or item.sender_id not in member_set.members:
                 results[index] = _membership_error(member_set, item.sender_id)
+                continue
+            if item.delete_seq:
+                target = targets.get(index)
+                try:
+                    deletion.check_deletion(target, item.delete_seq, item.sender_id)
+                except HubbubError as exc:
+                    results[index] = exc
+                    continue
+                entry = entries.get(index)
+                if entry is not None:  # deleted before: answered with its entry, nothing stored
+                    results[index] = AppendOutcome(entry, duplicate=True)
+                    continue
+                batch.append(
+                    NewMessage(
+                        item.conversation_id, item.sender_id, item.sender_device,
+                        deletion.deletion_key(item.conversation_id, item.delete_seq), "", "", b"",
+                        next_id(), now, item.owner_epoch, deletes_seq=item.delete_seq,
+                    )
+                )  # fmt: skip
+                slots.append(index)
                 continue
             batch.append(
                 NewMessage(
@@ -145,7 +176,41 @@ class Messages:
                 message = outcome.message
                 if message.seq > last_seq.get(message.conversation_id, 0):
                     self._saw_seq(message.conversation_id, message.seq)
+                target = targets.get(index)
+                if target is not None and not outcome.duplicate:
+                    await self._erased_media.remove(target)
         return [r for r in results if r is not None]
+
+    async def _deletable(
+        self, items: Sequence[SendItem]
+    ) -> tuple[dict[int, StoredMessage], dict[int, StoredMessage]]:
+        """Item index -> the message its deletion names, as every reader sees it (absent: no
+        message at that seq, or not a deletion item); and, for those deleted already, -> their
+        deletion entry (absent: an erase whose entry was lost, messaging/deletion.is_entry_of)."""
+        wanted = [
+            (index, item.conversation_id, item.delete_seq) for index, item in enumerate(items)
+            if item.delete_seq and _valid_id(item.conversation_id) and 0 < item.delete_seq <= MAX_ID
+        ]  # fmt: skip
+        targets = await self._messages_at(wanted)
+        deleted = [(index, t.conversation_id, t.deleted_by_seq) for index, t in targets.items() if t.deleted]
+        entries = await self._messages_at(deleted)
+        return targets, {i: e for i, e in entries.items() if deletion.is_entry_of(e, targets[i])}
+
+    async def _messages_at(self, wanted: Sequence[tuple[int, int, int]]) -> dict[int, StoredMessage]:
+        """(key, conversation, seq) -> key: the message at that seq, where there is one."""
+        if not wanted:
+            return {}
+        found = await asyncio.gather(
+            *(
+                self._log.history(cid, anchor_seq=seq - 1, direction="after", limit=1, newest_first=False)
+                for _, cid, seq in wanted
+            )
+        )
+        return {
+            key: rows[0]
+            for (key, _, seq), rows in zip(wanted, found, strict=True)
+            if rows and rows[0].seq == seq
+        }
 
     async def _store_messages(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
         """One store call (one durable commit) for the batch. Should it fail, each message is

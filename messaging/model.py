@@ -71,6 +71,10 @@ class NewMessage:
     owner_epoch: int = 0
     media: bytes = b""
     """A serialized client MediaRef (an attachment in the blob store); empty = none."""
+    deletes_seq: int = 0
+    """> 0: a deletion entry. Storing it erases the message at this seq (messaging/deletion.py)."""
+    deleted_by_seq: int = 0
+    """Only on an erased message's row as the Cassandra log rewrites it: see StoredMessage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,15 @@ class StoredMessage:
     sent_at_ms: int
     media: bytes = b""
     """A serialized client MediaRef; empty = none."""
+    deletes_seq: int = 0
+    """> 0: this entry records the deletion of the message at that seq (it has no content)."""
+    deleted_by_seq: int = 0
+    """> 0: deleted for everyone, its content erased; the seq of its deletion entry (a repeat
+    of the deletion is answered with that entry, whatever became of the dedupe key)."""
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_by_seq > 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from kernel.limits import (
     MAX_RESUME_LIMIT,
     MAX_TITLE_CHARS,
     MIN_PASSWORD_CHARS,
+    RESERVED_CLIENT_MSG_ID_PREFIX,
     USER_ID_PATTERN,
 )
 from messaging.model import Member, Role
@@ -37,6 +38,8 @@ def validate_send(
     """A message worth storing: an idempotency key, a bounded body, something to say."""
     if not 1 <= len(client_msg_id) <= MAX_CLIENT_MSG_ID_CHARS:
         raise InvalidArgument(f"clientMsgId must be 1..{MAX_CLIENT_MSG_ID_CHARS} characters")
+    if client_msg_id.startswith(RESERVED_CLIENT_MSG_ID_PREFIX):
+        raise InvalidArgument(f"clientMsgId must not start with {RESERVED_CLIENT_MSG_ID_PREFIX!r}")
     if len(content_type) > MAX_CONTENT_TYPE_CHARS:
         raise InvalidArgument(f"contentType must be at most {MAX_CONTENT_TYPE_CHARS} characters")
     if len(body) > MAX_BODY_CHARS:

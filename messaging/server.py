@@ -16,6 +16,7 @@ from messaging.accounts import Accounts
 from messaging.auth_throttle import AuthThrottle
 from messaging.config import MessagingConfig
 from messaging.conversations import Conversations
+from messaging.erased_media import BlobRemover
 from messaging.grpc_servicer import AccountsServicer, MessagingServicer
 from messaging.local_api import LocalAccounts, LocalMessaging
 from messaging.membership import MemberCache
@@ -69,10 +70,15 @@ def _open_directory_store(config: MessagingConfig) -> MessageStore:
 
 
 async def start_messaging(
-    config: MessagingConfig, *, clock: Clock | None = None, store: MessageStore | None = None
+    config: MessagingConfig,
+    *,
+    clock: Clock | None = None,
+    store: MessageStore | None = None,
+    blobs: BlobRemover | None = None,
 ) -> MessagingService:
     """Serve Accounts and Messaging. The store (given or built from config) is opened here
-    and closed when the service stops: the service owns it from now on."""
+    and closed when the service stops: the service owns it from now on. `blobs`: where the
+    objects of deleted messages' attachments are removed (None: they are left)."""
     clock = clock or SystemClock()
     store = store if store is not None else open_store(config)
     await store.open()
@@ -97,7 +103,7 @@ async def start_messaging(
             throttle=AuthThrottle(config.auth_limits()),
         )
         conversations = Conversations(store, ids, clock, members)
-        messages = Messages(store, store, ids, clock, members, partitions=config.partitions)
+        messages = Messages(store, store, ids, clock, members, partitions=config.partitions, blobs=blobs)
         # A backend without push targets (yet) still serves everything else.
         push_targets = PushTargets(store, clock) if isinstance(store, PushTargetStore) else None
         accounts_servicer = AccountsServicer(accounts, push_targets)

@@ -158,6 +158,8 @@ class Message(_message.Message):
     PAYLOAD_FIELD_NUMBER: _builtins.int
     SENT_AT_MS_FIELD_NUMBER: _builtins.int
     MEDIA_FIELD_NUMBER: _builtins.int
+    DELETED_FIELD_NUMBER: _builtins.int
+    DELETES_SEQ_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.int
     seq: _builtins.int
     message_id: _builtins.int
@@ -173,6 +175,12 @@ class Message(_message.Message):
     """opaque bytes (for end-to-end encrypted clients)"""
     sent_at_ms: _builtins.int
     """server time when stored"""
+    deleted: _builtins.bool
+    """Deleted for everyone by its sender: body, payload and media are erased (the seq stays)."""
+    deletes_seq: _builtins.int
+    """Set on a deletion entry (its own seq, after the message's): it deleted the message at this
+    seq. Its sender is who deleted; it has no body (docs/protocol.md, "deleteMessage").
+    """
     @_builtins.property
     def media(self) -> Global___MediaRef:
         """an attachment in the object store (docs/media.md)"""
@@ -191,10 +199,12 @@ class Message(_message.Message):
         payload: _builtins.bytes = ...,
         sent_at_ms: _builtins.int = ...,
         media: Global___MediaRef | None = ...,
+        deleted: _builtins.bool = ...,
+        deletes_seq: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["media", b"media"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "client_msg_id", b"client_msg_id", "content_type", b"content_type", "conversation_id", b"conversation_id", "media", b"media", "message_id", b"message_id", "payload", b"payload", "sender_device", b"sender_device", "sender_id", b"sender_id", "sent_at_ms", b"sent_at_ms", "seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "client_msg_id", b"client_msg_id", "content_type", b"content_type", "conversation_id", b"conversation_id", "deleted", b"deleted", "deletes_seq", b"deletes_seq", "media", b"media", "message_id", b"message_id", "payload", b"payload", "sender_device", b"sender_device", "sender_id", b"sender_id", "sent_at_ms", b"sent_at_ms", "seq", b"seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -431,6 +441,7 @@ class ClientFrame(_message.Message):
     LOG_OUT_EVERYWHERE_FIELD_NUMBER: _builtins.int
     REQUEST_UPLOAD_FIELD_NUMBER: _builtins.int
     REQUEST_DOWNLOADS_FIELD_NUMBER: _builtins.int
+    DELETE_MESSAGE_FIELD_NUMBER: _builtins.int
     PUSH_REGISTER_FIELD_NUMBER: _builtins.int
     PUSH_LIST_FIELD_NUMBER: _builtins.int
     PUSH_DELETE_FIELD_NUMBER: _builtins.int
@@ -478,6 +489,10 @@ class ClientFrame(_message.Message):
     @_builtins.property
     def request_downloads(self) -> Global___RequestDownloads: ...
     @_builtins.property
+    def delete_message(self) -> Global___DeleteMessage:
+        """answered with message_deleted (or an error)"""
+
+    @_builtins.property
     def push_register(self) -> Global___RegisterPushTarget:
         """answered with push_targets"""
 
@@ -516,16 +531,17 @@ class ClientFrame(_message.Message):
         log_out_everywhere: Global___LogOutEverywhere | None = ...,
         request_upload: Global___RequestUpload | None = ...,
         request_downloads: Global___RequestDownloads | None = ...,
+        delete_message: Global___DeleteMessage | None = ...,
         push_register: Global___RegisterPushTarget | None = ...,
         push_list: Global___ListPushTargets | None = ...,
         push_delete: Global___DeletePushTarget | None = ...,
         confirm_upload: Global___MediaRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["confirm_upload", b"confirm_upload", "contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "push_delete", b"push_delete", "push_list", b"push_list", "push_register", b"push_register", "read", b"read", "read_by", b"read_by", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["confirm_upload", b"confirm_upload", "contact", b"contact", "create_group", b"create_group", "delete_message", b"delete_message", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "push_delete", b"push_delete", "push_list", b"push_list", "push_register", b"push_register", "read", b"read", "read_by", b"read_by", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirm_upload", b"confirm_upload", "contact", b"contact", "create_group", b"create_group", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "push_delete", b"push_delete", "push_list", b"push_list", "push_register", b"push_register", "read", b"read", "read_by", b"read_by", "ref", b"ref", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "trace", b"trace", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirm_upload", b"confirm_upload", "contact", b"contact", "create_group", b"create_group", "delete_message", b"delete_message", "delivered", b"delivered", "goodbye", b"goodbye", "hello", b"hello", "history", b"history", "kind", b"kind", "list_conversations", b"list_conversations", "log_out_everywhere", b"log_out_everywhere", "open_direct", b"open_direct", "ping", b"ping", "push_delete", b"push_delete", "push_list", b"push_list", "push_register", b"push_register", "read", b"read", "read_by", b"read_by", "ref", b"ref", "request_downloads", b"request_downloads", "request_upload", b"request_upload", "resume", b"resume", "send", b"send", "trace", b"trace", "typing", b"typing", "update_group", b"update_group"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "send", "delivered", "read", "typing", "resume", "history", "ping", "open_direct", "create_group", "update_group", "list_conversations", "read_by", "goodbye", "contact", "log_out_everywhere", "request_upload", "request_downloads", "push_register", "push_list", "push_delete", "confirm_upload"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "send", "delivered", "read", "typing", "resume", "history", "ping", "open_direct", "create_group", "update_group", "list_conversations", "read_by", "goodbye", "contact", "log_out_everywhere", "request_upload", "request_downloads", "delete_message", "push_register", "push_list", "push_delete", "confirm_upload"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -559,6 +575,31 @@ class RequestUpload(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RequestUpload: _TypeAlias = RequestUpload  # noqa: Y015
+
+@_typing.final
+class DeleteMessage(_message.Message):
+    """Delete one of your own messages for everyone (docs/protocol.md, "deleteMessage")."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    conversation_id: _builtins.int
+    seq: _builtins.int
+    """the message's seq"""
+    def __init__(
+        self,
+        *,
+        conversation_id: _builtins.int = ...,
+        seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_id", b"conversation_id", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteMessage: _TypeAlias = DeleteMessage  # noqa: Y015
 
 @_typing.final
 class RequestDownloads(_message.Message):
@@ -1116,6 +1157,7 @@ class ServerFrame(_message.Message):
     RECONNECT_FIELD_NUMBER: _builtins.int
     UPLOAD_URL_FIELD_NUMBER: _builtins.int
     DOWNLOAD_URLS_FIELD_NUMBER: _builtins.int
+    MESSAGE_DELETED_FIELD_NUMBER: _builtins.int
     PUSH_TARGETS_FIELD_NUMBER: _builtins.int
     UPLOAD_CONFIRMED_FIELD_NUMBER: _builtins.int
     ref: _builtins.int
@@ -1163,6 +1205,12 @@ class ServerFrame(_message.Message):
     @_builtins.property
     def download_urls(self) -> Global___DownloadUrls: ...
     @_builtins.property
+    def message_deleted(self) -> Global___Message:
+        """A deletion entry (a Message with deletes_seq set): to every member's devices, and to the
+        deleting session as the answer to delete_message (ref echoed).
+        """
+
+    @_builtins.property
     def push_targets(self) -> Global___PushTargetList: ...
     @_builtins.property
     def upload_confirmed(self) -> Global___MediaRef:
@@ -1193,14 +1241,15 @@ class ServerFrame(_message.Message):
         reconnect: Global___Reconnect | None = ...,
         upload_url: Global___UploadUrl | None = ...,
         download_urls: Global___DownloadUrls | None = ...,
+        message_deleted: Global___Message | None = ...,
         push_targets: Global___PushTargetList | None = ...,
         upload_confirmed: Global___MediaRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "push_targets", b"push_targets", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "upload_confirmed", b"upload_confirmed", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "message_deleted", b"message_deleted", "pong", b"pong", "presence", b"presence", "push_targets", b"push_targets", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "resume_done", b"resume_done", "sent", b"sent", "typing", b"typing", "upload_confirmed", b"upload_confirmed", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "pong", b"pong", "presence", b"presence", "push_targets", b"push_targets", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "upload_confirmed", b"upload_confirmed", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "conversation", b"conversation", "conversation_event", b"conversation_event", "conversations", b"conversations", "cursors_stored", b"cursors_stored", "download_urls", b"download_urls", "error", b"error", "history", b"history", "kind", b"kind", "logged_out", b"logged_out", "message", b"message", "message_deleted", b"message_deleted", "pong", b"pong", "presence", b"presence", "push_targets", b"push_targets", "read_by", b"read_by", "receipt", b"receipt", "reconnect", b"reconnect", "ref", b"ref", "resume_done", b"resume_done", "sent", b"sent", "trace", b"trace", "typing", b"typing", "upload_confirmed", b"upload_confirmed", "upload_url", b"upload_url", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored", "logged_out", "reconnect", "upload_url", "download_urls", "push_targets", "upload_confirmed"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["welcome", "sent", "message", "receipt", "typing", "presence", "conversation_event", "history", "error", "pong", "conversation", "conversations", "read_by", "resume_done", "contacts", "cursors_stored", "logged_out", "reconnect", "upload_url", "download_urls", "message_deleted", "push_targets", "upload_confirmed"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 

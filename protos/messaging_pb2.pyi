@@ -457,10 +457,15 @@ class AppendItem(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     OWNER_EPOCH_FIELD_NUMBER: _builtins.int
     TRACE_FIELD_NUMBER: _builtins.int
+    DELETE_SEQ_FIELD_NUMBER: _builtins.int
     sender_id: _builtins.str
     sender_device: _builtins.str
     owner_epoch: _builtins.int
     """the sending router's epoch for the item's partition (0 = unfenced)"""
+    delete_seq: _builtins.int
+    """> 0: the item deletes the sender's own message at this seq (`message` then carries only
+    the conversation_id); it is stored as a deletion entry at a seq of its own.
+    """
     @_builtins.property
     def message(self) -> _client_pb2.SendMessage: ...
     @_builtins.property
@@ -475,10 +480,11 @@ class AppendItem(_message.Message):
         message: _client_pb2.SendMessage | None = ...,
         owner_epoch: _builtins.int = ...,
         trace: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        delete_seq: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "owner_epoch", b"owner_epoch", "sender_device", b"sender_device", "sender_id", b"sender_id", "trace", b"trace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delete_seq", b"delete_seq", "message", b"message", "owner_epoch", b"owner_epoch", "sender_device", b"sender_device", "sender_id", b"sender_id", "trace", b"trace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

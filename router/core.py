@@ -114,6 +114,10 @@ class RouterCore:
                 if not frame.send.conversation_id:
                     raise InvalidArgument("send needs a conversationId")
                 self.sends.submit(origin, frame, item.reroutes, item.reroute_deadline_ms)
+            elif what == "delete_message":
+                if not frame.delete_message.conversation_id or not frame.delete_message.seq:
+                    raise InvalidArgument("delete_message needs a conversationId and a seq")
+                self.sends.submit(origin, frame, item.reroutes, item.reroute_deadline_ms)
             elif what == "delivered" or what == "read":
                 self.receipts.submit(origin, frame)
             elif what is not None and what in self._commands:

@@ -53,6 +53,13 @@ def sent_frame(
     return frame.SerializeToString()
 
 
+def deleted_frame(ref: int, deletion: client_pb2.Message, trace: Mapping[str, str] | None = None) -> bytes:
+    """The answer to delete_message: its deletion entry (stored now, or by an earlier repeat)."""
+    frame = client_pb2.ServerFrame(ref=ref, trace=trace)
+    frame.message_deleted.CopyFrom(deletion)
+    return frame.SerializeToString()
+
+
 def cursors_stored_frame(ref: int, cursors: int) -> bytes:
     """The answer to a delivered/read frame once every cursor it carried is stored."""
     frame = client_pb2.ServerFrame(ref=ref)

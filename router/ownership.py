@@ -44,6 +44,8 @@ def frame_partitions(frame: client_pb2.ClientFrame, user_id: str, partitions: in
     kind = frame.WhichOneof("kind")
     if kind == "send":
         return {partition_of(frame.send.conversation_id, partitions)}
+    if kind == "delete_message":
+        return {partition_of(frame.delete_message.conversation_id, partitions)}
     if kind == "typing":
         return {partition_of(frame.typing.conversation_id, partitions)}
     if kind == "update_group":

@@ -1,5 +1,9 @@
 """The send path: ClientFrame.send -> ordered, batched Messaging.Append -> Sent ack to the
-sender, the message to every other session of every member, pushes for offline members."""
+sender, the message to every other session of every member, pushes for offline members.
+
+A delete_message takes the same path (it is a write to the conversation's log, ordered and
+fenced like a message): its deletion entry goes to the deleter as the answer, to every other
+session as message_deleted, and to nobody by push (docs/protocol.md, "deleteMessage")."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from router import metrics
 from router.context import RouterContext
 from router.directory import Placement
 from router.fanout import FanoutPlan, plan_fanout, without_session
-from router.frames import Origin, error_frame, error_frame_from_proto, sent_frame
+from router.frames import Origin, deleted_frame, error_frame, error_frame_from_proto, sent_frame
 from router.members import Members
 from router.pipeline import OrderedBatchPipeline
 from router.push import PushNotification, preview_of
@@ -40,7 +44,7 @@ class PendingSend:
 
     @property
     def conversation_id(self) -> int:
-        return self.frame.send.conversation_id
+        return _conversation_of(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +79,12 @@ class SendPath:
     def submit(
         self, origin: Origin, frame: client_pb2.ClientFrame, reroutes: int = 0, reroute_deadline_ms: int = 0
     ) -> None:
-        if not 0 < frame.send.conversation_id <= MAX_ID:  # the edge checks it too
+        conversation_id = _conversation_of_frame(frame)
+        if not 0 < conversation_id <= MAX_ID:  # the edge checks it too
             self._ctx.reply(origin, error_frame(frame.ref, InvalidArgument("conversationId out of range")))
             return
         ownership = self._ctx.ownership
-        partition = partition_of(frame.send.conversation_id, ownership.partitions)
+        partition = partition_of(conversation_id, ownership.partitions)
         epoch = ownership.epoch_of(partition)
         pending = PendingSend(origin, frame, partition, epoch, reroutes, reroute_deadline_ms)
         ownership.begin(partition)  # a planned handoff waits for it
@@ -102,10 +107,20 @@ class SendPath:
         request = messaging_pb2.AppendRequest()
         add = request.items.add
         for pending in owned:
+            frame = pending.frame
+            if frame.HasField("delete_message"):
+                add(
+                    sender_id=pending.origin.user_id,
+                    sender_device=pending.origin.device_id,
+                    message=client_pb2.SendMessage(conversation_id=frame.delete_message.conversation_id),
+                    owner_epoch=pending.epoch,
+                    delete_seq=frame.delete_message.seq,
+                )
+                continue
             add(
                 sender_id=pending.origin.user_id,
                 sender_device=pending.origin.device_id,
-                message=pending.frame.send,
+                message=frame.send,
                 owner_epoch=pending.epoch,
             )
         conversations = {pending.conversation_id for pending in batch}
@@ -166,8 +181,12 @@ class SendPath:
                 ctx.reply(origin, error_frame_from_proto(ref, result.error))
                 continue
             message = result.message
+            deletion = message.deletes_seq != 0
             with span_from("router.ack", pending.frame.trace):
-                ctx.reply(origin, sent_frame(ref, message, result.duplicate, traced_here()))
+                if deletion:
+                    ctx.reply(origin, deleted_frame(ref, message, traced_here()))
+                else:
+                    ctx.reply(origin, sent_frame(ref, message, result.duplicate, traced_here()))
             metrics.observe_ack(pending.accepted_ns)
             if result.duplicate and (
                 not pending.reroutes or ctx.recent.pushed_from(message.conversation_id, message.seq)
@@ -188,7 +207,7 @@ class SendPath:
                 base = plans[message.conversation_id] = plan_fanout(members.user_ids, outcome.placement)
             plan = without_session(base, origin.key, message.sender_id, outcome.placement)
             frame = client_pb2.ServerFrame()
-            frame.message.CopyFrom(message)
+            (frame.message_deleted if deletion else frame.message).CopyFrom(message)
             fence = (pending.partition, pending.epoch)  # the edge drops it if a newer owner pushed
             if pending.frame.trace:
                 with span_from("router.fanout", pending.frame.trace):
@@ -199,7 +218,7 @@ class SendPath:
             metrics.observe_delivery(
                 pending.accepted_ns, len(plan.targets), sum(map(len, plan.targets.values()))
             )
-            if plan.offline:
+            if plan.offline and not deletion:  # a deletion notifies nobody
                 preview = preview_of(message)
                 notifications.extend(
                     PushNotification(
@@ -240,14 +259,22 @@ def _edge_item(pending: PendingSend) -> router_pb2.EdgeItem:
     return item
 
 
+def _conversation_of_frame(frame: client_pb2.ClientFrame) -> int:
+    if frame.HasField("delete_message"):
+        return frame.delete_message.conversation_id
+    return frame.send.conversation_id
+
+
 def _conversation_of(pending: PendingSend) -> int:
-    return pending.frame.send.conversation_id
+    return _conversation_of_frame(pending.frame)
 
 
 def _append_bytes(pending: PendingSend) -> int:
     """An upper bound of what the send adds to an AppendRequest (the pipeline cuts batches by it)."""
     origin = pending.origin
-    return pending.frame.send.ByteSize() + 4 * (len(origin.user_id) + len(origin.device_id)) + 32
+    frame = pending.frame
+    content = frame.delete_message.ByteSize() if frame.HasField("delete_message") else frame.send.ByteSize()
+    return content + 4 * (len(origin.user_id) + len(origin.device_id)) + 32
 
 
 def _sender_of(pending: PendingSend) -> str:

@@ -143,7 +143,16 @@ class TerminalChat:
             "/leave": self._leave,
             "/attach": self._attach,
             "/save": self._save,
+            "/delete": self._delete,
         }
+
+    async def _delete(self, rest: str) -> None:
+        if not rest.isdigit() or not self.current:
+            self.write("-- usage: /delete SEQ, in the conversation of your message")
+            return
+        entry = await self.client.delete_message(self.current, int(rest))
+        self.state.note_own(self.current, entry.seq)
+        self.write(f"-- deleted #{entry.deletes_seq} for everyone")
 
     async def _attach(self, rest: str) -> None:
         path, _, caption = rest.partition(" ")

@@ -22,6 +22,7 @@ COMMANDS = (
     ("/read", "mark everything here read"),
     ("/attach PATH [caption]", "send a file (an image, video, audio, PDF or text file)"),
     ("/save KEY [PATH]", "download an attachment of this conversation"),
+    ("/delete SEQ", "delete your message #SEQ here, for everyone"),
     ("/help", "this list"),
     ("/quit", "leave the chat (or Ctrl-D)"),
 )
@@ -39,9 +40,17 @@ def clock(ms: int) -> str:
     return time.strftime("%H:%M", time.localtime(ms / 1000))
 
 
+DELETED = "This message was deleted"
+
+
 def message_line(message: pb.Message, label: str, me: str) -> str:
     who = "you" if message.sender_id == me else message.sender_id
-    line = f"[{clock(message.sent_at_ms)} {label} #{message.seq}] {who}: {message.body}"
+    head = f"[{clock(message.sent_at_ms)} {label} #{message.seq}]"
+    if message.deletes_seq:  # a deletion entry (docs/protocol.md, "deleteMessage")
+        return f"{head} {who} deleted #{message.deletes_seq}: {DELETED}"
+    if message.deleted:
+        return f"{head} {who}: ({DELETED})"
+    line = f"{head} {who}: {message.body}"
     return line + attachment(message.media) if message.HasField("media") else line
 
 

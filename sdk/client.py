@@ -226,6 +226,14 @@ class ChatClient:
         reply = await self._request(pb.ClientFrame(send=send), retry=True)
         return _expect(reply, "sent").sent
 
+    async def delete_message(self, conversation_id: int, seq: int) -> pb.Message:
+        """Delete one of your own messages for everyone; returns its deletion entry (a Message
+        whose `deletes_seq` is `seq`). Idempotent, so retried like a send. Other devices get
+        the entry as a Message event too: apply it by marking `deletes_seq` deleted."""
+        delete = pb.DeleteMessage(conversation_id=conversation_id, seq=seq)
+        reply = await self._request(pb.ClientFrame(delete_message=delete), retry=True)
+        return _expect(reply, "message_deleted").message_deleted
+
     async def open_direct(self, peer_id: str) -> pb.Conversation:
         reply = await self._request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id=peer_id)), retry=True)
         return _expect(reply, "conversation").conversation
@@ -642,10 +650,14 @@ class ChatClient:
                 return
             if kind == "sent":
                 self._on_sent(pending.frame.send, frame.sent, now)
+            elif kind == "message_deleted":  # our own deletion entry holds its seq too
+                self._apply(self._sync.on_message(frame.message_deleted, now))
             pending.future.set_result(frame)
             return
         if kind == "message":
             self._apply(self._sync.on_message(frame.message, now))
+        elif kind == "message_deleted":  # a deletion entry: ordered and acked like a message
+            self._apply(self._sync.on_message(frame.message_deleted, now))
         elif kind == "receipt":
             self._emit(frame.receipt)
         elif kind == "typing":

@@ -71,6 +71,7 @@ async function startSession(auth, userId) {
   conn.addEventListener("auth-lost", (e) => authLost(e.detail));
   conn.addEventListener("server-error", (e) => toast(errorText(e.detail)));
   conn.addEventListener("message", (e) => onMessage(e.detail));
+  conn.addEventListener("messageDeleted", (e) => onMessage(e.detail)); // a deletion entry
   conn.addEventListener("receipt", (e) => onReceipt(e.detail));
   conn.addEventListener("typing", (e) => onTyping(e.detail));
   conn.addEventListener("presence", (e) => onPresence(e.detail));
@@ -288,7 +289,7 @@ async function readOpen() {
 
 // Ticks of messages sent before this page loaded: ask who has our newest one.
 async function refreshTicks(conv) {
-  const mine = store.messagesOf(conv).filter((m) => m.senderId === store.me);
+  const mine = store.messagesOf(conv).filter((m) => m.senderId === store.me && !m.deleted);
   if (!mine.length) return;
   const seq = mine[mine.length - 1].seq;
   const reply = await conn.request("readBy", { conversationId: conv.id, seq }).catch(() => null);
@@ -422,6 +423,17 @@ async function showReadBy(conv, message) {
   }
 }
 
+// Delete one of our messages for everyone: the answer is its deletion entry, applied at once.
+async function deleteMessage(conv, message) {
+  try {
+    const reply = await conn.request("deleteMessage", { conversationId: conv.id, seq: message.seq });
+    takeMessage(reply.messageDeleted);
+  } catch (error) {
+    toast(errorText(error));
+  }
+  render();
+}
+
 async function conversationChange(kind, body) {
   try {
     const reply = await conn.request(kind, body);
@@ -508,6 +520,7 @@ function wireForms() {
 const actions = {
   open: (id) => openConversation(id),
   readBy: (conv, message) => showReadBy(conv, message),
+  deleteMessage: (conv, message) => deleteMessage(conv, message),
   mediaUrl: (conv, key) => mediaUrl(conv.id, key),
   removeMember: (conv, userId) => conversationChange("updateGroup", { conversationId: conv.id, removeMember: userId }),
 };

@@ -5,7 +5,7 @@
 import { sameEdge } from "./discovery.js";
 
 const SUBPROTOCOL = "hubbub.v1.json";
-const PUSH_KINDS = ["message", "receipt", "typing", "presence", "conversationEvent"];
+const PUSH_KINDS = ["message", "messageDeleted", "receipt", "typing", "presence", "conversationEvent"];
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 8000;
 

@@ -73,21 +73,32 @@ export class ChatStore {
     );
   }
 
-  // A stored message (pushed, resumed or paged): true when it is new to us.
+  // A stored message (pushed, resumed or paged): true when it is new to us. A deletion entry
+  // (deletesSeq set, docs/protocol.md "deleteMessage") holds its seq like a message and marks
+  // the message it names deleted; it is never shown itself.
   addMessage(message, { viewing = false } = {}) {
     const conv = this.conversations.get(message.conversationId);
     if (!conv) return false;
     if (conv.messages.has(message.seq)) return false;
     conv.messages.set(message.seq, message);
+    if (message.deletesSeq) this.markDeleted(conv, message.deletesSeq);
     if (seqOf(message.seq) >= seqOf(conv.lastSeq)) {
       conv.lastSeq = message.seq;
-      conv.lastMessage = message;
+      if (!message.deletesSeq) conv.lastMessage = message;
       conv.lastActivityMs = Math.max(conv.lastActivityMs, Number(message.sentAtMs || 0));
       const unseen = seqOf(message.seq) > seqOf(conv.readSeq);
       if (!viewing && unseen && message.senderId !== this.me) conv.unread = seqOf(conv.lastSeq) - seqOf(conv.readSeq);
     }
     this.stopTyping(message.conversationId, message.senderId);
     return true;
+  }
+
+  markDeleted(conv, seq) {
+    const target = conv.messages.get(seq);
+    if (!target) return; // not loaded: history brings it already deleted
+    const shell = { conversationId: target.conversationId, seq, messageId: target.messageId, senderId: target.senderId, sentAtMs: target.sentAtMs, deleted: true };
+    conv.messages.set(seq, shell);
+    if (conv.lastMessage?.seq === seq) conv.lastMessage = shell;
   }
 
   // The highest seq held with none missing below it since the first loaded one.
@@ -102,8 +113,11 @@ export class ChatStore {
     return top;
   }
 
+  // The messages to show, oldest first (deletion entries are not shown, only applied).
   messagesOf(conv) {
-    return [...conv.messages.values()].sort((a, b) => (seqOf(a.seq) < seqOf(b.seq) ? -1 : 1));
+    return [...conv.messages.values()]
+      .filter((m) => !m.deletesSeq)
+      .sort((a, b) => (seqOf(a.seq) < seqOf(b.seq) ? -1 : 1));
   }
 
   oldestSeq(conv) {

@@ -4,6 +4,7 @@
 import { el, $ } from "./dom.js";
 
 const TOAST_MS = 6000;
+export const DELETED_TEXT = "This message was deleted";
 
 let toastTimer = null;
 export function toast(text) {
@@ -18,7 +19,7 @@ function presenceDot(store, userId) {
 }
 
 // Paints the list and the open chat from the store; `actions` are what clicks do
-// ({open(id), readBy(conv, message), removeMember(conv, userId)}).
+// ({open(id), readBy(conv, message), deleteMessage(conv, message), removeMember(conv, userId)}).
 export function render(store, openId, actions) {
   renderList(store, openId, actions);
   renderChat(store, openId, actions);
@@ -27,7 +28,8 @@ export function render(store, openId, actions) {
 function renderList(store, openId, actions) {
   const items = store.sortedConversations().map((conv) => {
     const peer = store.peerOf(conv);
-    const preview = conv.lastMessage ? `${conv.lastMessage.senderId}: ${conv.lastMessage.body || ""}` : "";
+    const last = conv.lastMessage;
+    const preview = last ? `${last.senderId}: ${last.deleted || last.deletesSeq ? DELETED_TEXT : last.body || ""}` : "";
     const li = el(
       "li",
       { "data-conversation-id": conv.id, "data-kind": store.isGroup(conv) ? "group" : "direct", class: conv.id === openId ? "open" : "" },
@@ -73,7 +75,14 @@ function messageRow(store, conv, message, group, actions) {
   const mine = message.senderId === store.me;
   const time = new Date(Number(message.sentAtMs || 0)).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   const meta = el("span", { class: "meta" }, time);
+  if (message.deleted) {
+    const attrs = { class: mine ? "message mine deleted" : "message deleted", "data-seq": message.seq, "data-sender": message.senderId, "data-deleted": "true" };
+    return el("li", attrs, group && !mine ? el("span", { class: "sender" }, message.senderId) : "", el("span", { class: "body" }, DELETED_TEXT), meta);
+  }
   if (mine) {
+    const remove = el("button", { type: "button", class: "delete", title: "Delete for everyone" }, "Delete");
+    remove.addEventListener("click", () => actions.deleteMessage(conv, message));
+    meta.append(remove);
     const state = store.tickOf(conv, message);
     const tick = el("span", { class: "tick", "data-state": state, title: state }, state === "sent" ? "✓" : "✓✓");
     if (group) tick.addEventListener("click", () => actions.readBy(conv, message));

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from kernel import log_rules
 from kernel.errors import NotFound, StaleOwner
 from kernel.partitions import partition_of
+from messaging.deletion import erased
 from messaging.model import (
     AppendOutcome,
     NewMessage,
@@ -51,9 +52,12 @@ class MemoryLog(MemoryData):
             stored = StoredMessage(
                 cid, seq, new.message_id, new.sender_id, new.sender_device,
                 new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms, new.media,
+                new.deletes_seq,
             )  # fmt: skip
             by_conversation[cid].append(stored)
             dedupe[(new.sender_id, new.client_msg_id)] = stored
+            if new.deletes_seq:
+                self._erase(cid, new.deletes_seq, seq)
             fresh.append(stored)
             if stored.sent_at_ms > activity.get(cid, -1):
                 activity[cid] = stored.sent_at_ms
@@ -70,6 +74,15 @@ class MemoryLog(MemoryData):
             self._cursors[(run.sender_id, run.conversation_id)] = advance_over_own(before, run)
             self._cursors_by_conversation[run.conversation_id].add(run.sender_id)
         return outcomes
+
+    def _erase(self, conversation_id: int, seq: int, by_seq: int) -> None:
+        """Keep only the shell of the message at `seq` (messaging/deletion.py), retries included."""
+        rows = self._messages[conversation_id]
+        if not 0 < seq <= len(rows):
+            return
+        shell = erased(rows[seq - 1], by_seq)
+        rows[seq - 1] = shell
+        self._dedupe[(shell.sender_id, shell.client_msg_id)] = shell
 
     async def history(
         self,

@@ -23,11 +23,16 @@ from messaging.store.own_messages import own_runs
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, message_id, sender_id, sender_device, client_msg_id, "
-    "content_type, body, payload, sent_at_ms, media"
+    "content_type, body, payload, sent_at_ms, media, deletes_seq, deleted_by_seq"
 )
 _BY_DEDUPE_KEY = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_msg_id = ?"
 _INSERT_COLUMNS = f"{MESSAGE_COLUMNS}, epoch"
-_MESSAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_MESSAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# A deletion entry erases the message it names, at every epoch of its seq (messaging/deletion.py).
+_ERASE_SQL = (
+    "UPDATE messages SET content_type = '', body = '', payload = x'', media = x'', deleted_by_seq = ? "
+    "WHERE conversation_id = ? AND seq = ?"
+)
 # One statement per chunk (not executemany): sqlite3 drops the GIL around every step, and one
 # step per row means one GIL hand-off per row while the event loop thread wants it too.
 _CHUNKS = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
@@ -80,7 +85,7 @@ _CACHE_LIMIT = 200_000
 
 AppendResult = list[AppendOutcome] | HubbubError
 _Key = tuple[str, str]
-_Row = tuple[int, int, int, str, str, str, str, str, bytes, int, bytes, int]
+_Row = tuple[int, int, int, str, str, str, str, str, bytes, int, bytes, int, int, int]
 
 
 def stored_from_row(row: tuple[Any, ...]) -> StoredMessage:
@@ -250,11 +255,12 @@ class Appender:
                     activity[cid] = m.sent_at_ms
                 rows.append(
                     (cid, seq, m.message_id, m.sender_id, m.sender_device, m.client_msg_id,
-                     m.content_type, m.body, m.payload, m.sent_at_ms, m.media, m.owner_epoch)
+                     m.content_type, m.body, m.payload, m.sent_at_ms, m.media, m.deletes_seq, 0,
+                     m.owner_epoch)
                 )  # fmt: skip
                 message = StoredMessage(
                     cid, seq, m.message_id, m.sender_id, m.sender_device, m.client_msg_id,
-                    m.content_type, m.body, m.payload, m.sent_at_ms, m.media,
+                    m.content_type, m.body, m.payload, m.sent_at_ms, m.media, m.deletes_seq,
                 )  # fmt: skip
                 seen[key] = message
                 outcomes.append(AppendOutcome(message, False))
@@ -264,6 +270,9 @@ class Appender:
             inserted = _insert(conn, rows, ignore=stored is None)
             if inserted != len(rows):
                 return None  # a retry of a stored message was ignored (or a seq was taken)
+            erasures = [(row[1], row[0], row[11]) for row in rows if row[11]]
+            if erasures:
+                conn.executemany(_ERASE_SQL, erasures)
             bumps = [(cid, pending[cid], ms) for cid, ms in activity.items()]
             for size, params in _chunked(bumps):
                 conn.execute(_bump_sql(size), params)

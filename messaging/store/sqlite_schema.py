@@ -115,6 +115,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE direct_pairs ADD COLUMN hi_opened INTEGER NOT NULL DEFAULT 1",
         "CREATE INDEX direct_pairs_by_hi ON direct_pairs (user_hi, user_lo)",
     ),
+    (  # 7: deleting a message for everyone. A deletion entry names the seq it deleted (0 for a
+        # message); the deleted message keeps its row, its content erased, naming its entry's seq
+        # (messaging/deletion.py).
+        "ALTER TABLE messages ADD COLUMN deletes_seq INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE messages ADD COLUMN deleted_by_seq INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 
 

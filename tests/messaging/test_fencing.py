@@ -128,3 +128,25 @@ async def test_a_batch_with_stale_items_is_retried_all_at_once(tmp_path: Path) -
         assert store.most_in_flight == len(items)  # every retry submitted before any settled
     finally:
         await store.close()
+
+
+async def test_a_stale_owners_deletion_erases_nothing_and_the_new_owners_does(client: Client) -> None:
+    """A deletion is a write to the conversation's log: fenced by its epoch like a message."""
+    fenced = await new_group(client, "alice", "bob")
+    (sent,) = await append(client, epoch_item("alice", fenced, "m1", 1))
+    await client.messaging.Seal(sealing((partition_of(fenced, DEFAULT_PARTITIONS), 2)))
+
+    def deleting(epoch: int) -> messaging_pb2.AppendItem:
+        item = epoch_item("alice", fenced, "", epoch)
+        item.message.ClearField("body")
+        item.delete_seq = sent.message.seq
+        return item
+
+    (stale,) = await append(client, deleting(1))
+    assert stale.error.code == ErrorCode.STALE_OWNER.value
+    page = await client.messaging.History(history(fenced))
+    assert [(m.seq, m.deleted, m.body) for m in page.messages] == [(1, False, sent.message.body)]
+    (fresh,) = await append(client, deleting(2))
+    assert (fresh.message.seq, fresh.message.deletes_seq) == (2, 1)
+    page = await client.messaging.History(history(fenced))
+    assert [(m.seq, m.deleted, m.body) for m in page.messages] == [(1, True, ""), (2, False, "")]

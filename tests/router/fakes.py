@@ -139,7 +139,13 @@ class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
                 result.error.code, result.error.message = "STALE_OWNER", "sealed at a newer epoch"
                 result.error.retryable = True
                 continue
-            key = (item.sender_id, send.client_msg_id)
+            # A deletion (AppendItem.delete_seq) is an entry keyed by what it deletes, as messaging's.
+            cmid = (
+                f"hubbub:delete:{send.conversation_id}:{item.delete_seq}"
+                if item.delete_seq
+                else send.client_msg_id
+            )
+            key = (item.sender_id, cmid)
             original = self.w.dedupe.get(key)
             if original is not None:
                 result.message.CopyFrom(original)
@@ -152,11 +158,12 @@ class FakeMessaging(messaging_pb2_grpc.MessagingServicer):
                 message_id=conv.conversation_id * 1_000_000 + conv.last_seq,
                 sender_id=item.sender_id,
                 sender_device=item.sender_device,
-                client_msg_id=send.client_msg_id,
+                client_msg_id=cmid,
                 content_type=send.content_type,
                 body=send.body,
                 payload=send.payload,
                 sent_at_ms=1_700_000_000_000,
+                deletes_seq=item.delete_seq,
             )
             self.w.messages[conv.conversation_id].append(message)
             self.w.dedupe[key] = message

@@ -196,3 +196,36 @@ async def test_terminal_chat_goes_through_discovery_when_given_its_address(node:
         typed.put_nowait(None)
         await asyncio.wait_for(terminal, TIMEOUT_S)
         await bob.close()
+
+
+async def test_delete_removes_your_message_for_the_peer_and_prints_what_is_left(node: SingleNode) -> None:
+    alice_id, bob_id = unique("alice"), unique("bob")
+    bob = await ChatClient.connect(node.ws_url, device_id="b", sign_up=Credentials(bob_id, "bob-password"))
+    typed: asyncio.Queue[str | None] = asyncio.Queue()
+    screen = Screen()
+    args = parse_args(
+        ["--user", alice_id, "--password", "alice-password", "--url", node.ws_url, "--to", bob_id]
+    )
+    terminal = asyncio.create_task(run(args, typed_lines(typed), screen.write))
+    try:
+        await screen.printed(f"chatting with @{bob_id}")
+        typed.put_nowait("a typo\n")
+        await screen.printed("✓ sent #1")
+        (got,) = await messages(bob, 1)
+        await bob.send(got.conversation_id, "what?")
+        await screen.printed("what?")
+        typed.put_nowait("/delete 2\n")  # bob's: refused, the chat goes on
+        assert "PERMISSION_DENIED" in await screen.printed("PERMISSION_DENIED")
+        typed.put_nowait("/delete 1\n")
+        await screen.printed("-- deleted #1 for everyone")
+        (entry,) = await messages(bob, 1)
+        assert (entry.seq, entry.deletes_seq) == (3, 1)
+        typed.put_nowait("/history\n")
+        assert (await screen.printed("#1]")).endswith("you: (This message was deleted)")
+        assert "deleted #1" in await screen.printed("#3]")
+        typed.put_nowait("/quit\n")
+        assert await asyncio.wait_for(terminal, TIMEOUT_S) == 0
+    finally:
+        typed.put_nowait(None)
+        await asyncio.wait_for(terminal, TIMEOUT_S)
+        await bob.close()

@@ -246,6 +246,7 @@ class CassandraLog:
             originals,
         )
         fresh = [(new, seq, new.owner_epoch) for new, seq in zip(items, numbering.seqs, strict=True) if seq]
+        await self._erase_deleted([(new, seq) for new, seq, _ in fresh if new.deletes_seq])
         await self._rows.write_keys(fresh)
         await self._rows.write_rows(fresh)
         lost = await self._lost_ownership(calls)
@@ -253,6 +254,7 @@ class CassandraLog:
             (new.sender_id, new.client_msg_id): StoredMessage(
                 new.conversation_id, seq, new.message_id, new.sender_id, new.sender_device,
                 new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms, new.media,
+                new.deletes_seq,
             )
             for new, seq, _ in fresh
         }  # fmt: skip
@@ -273,6 +275,20 @@ class CassandraLog:
                     AppendOutcome(answers[(new.sender_id, new.client_msg_id)], duplicate=seq == 0)
                     for new, seq in zip(call.messages, mine, strict=True)
                 ]
+            )
+
+    async def _erase_deleted(self, deletions: list[tuple[NewMessage, int]]) -> None:
+        """Erase the messages these new deletion entries name, before the entries are written:
+        a crash in between leaves an erased message naming an entry that is not there, so its
+        deletion, retried, is stored then (messaging/deletion.is_entry_of)."""
+        if deletions:
+            await asyncio.gather(
+                *(
+                    self._rows.erase(
+                        new.conversation_id, new.deletes_seq, seq, self._fences.get(new.conversation_id, [])
+                    )
+                    for new, seq in deletions
+                )
             )
 
     async def _lost_ownership(self, calls: list[_Call]) -> set[int]:

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from kernel import log_rules
 from kernel.log_rules import Fence
 from kernel.message_log import HistoryDirection
+from messaging.deletion import erased
 from messaging.model import NewMessage, StoredMessage
 from messaging.store.cassandra import statements as cql
 from messaging.store.cassandra.bridge import Bridge
@@ -32,8 +33,8 @@ class LogRow(NamedTuple):
 def row_from(raw: Any) -> LogRow:
     message = StoredMessage(
         raw.conversation_id, raw.seq, raw.message_id, raw.sender_id, raw.sender_device,
-        raw.client_msg_id, raw.content_type, raw.body or "", bytes(raw.payload or b""), raw.sent_at_ms,
-        bytes(raw.media or b""),
+        raw.client_msg_id, raw.content_type or "", raw.body or "", bytes(raw.payload or b""), raw.sent_at_ms,
+        bytes(raw.media or b""), raw.deletes_seq or 0, raw.deleted_by_seq or 0,
     )  # fmt: skip
     return LogRow(raw.seq, raw.epoch, message)
 
@@ -97,8 +98,21 @@ class Rows:
         return (
             new.conversation_id, self.bucket_of(seq), seq, epoch, new.message_id, new.sender_id,
             new.sender_device, new.client_msg_id, new.content_type, new.body, new.payload, new.sent_at_ms,
-            new.media,
+            new.media, new.deletes_seq, new.deleted_by_seq,
         )  # fmt: skip
+
+    async def erase(self, conversation_id: int, seq: int, by_seq: int, fences: Sequence[Fence]) -> None:
+        """Overwrite the visible row at `seq` with its erased shell (messaging/deletion.py), at
+        its own key (the same epoch): what every reader sees of it from now on has no content."""
+        raw = await self._run(cql.select_at(self._keyspace), (conversation_id, self.bucket_of(seq), seq))
+        for row in log_rules.visible([row_from(r) for r in raw], fences):
+            shell = erased(row.message, by_seq)
+            new = NewMessage(
+                shell.conversation_id, shell.sender_id, shell.sender_device, shell.client_msg_id,
+                shell.content_type, shell.body, shell.payload, shell.message_id, shell.sent_at_ms,
+                row.epoch, shell.media, shell.deletes_seq, shell.deleted_by_seq,
+            )  # fmt: skip
+            await self.write_rows([(new, seq, row.epoch)])
 
     async def write_fence(self, conversation_id: int, fence: Fence) -> None:
         await self._run(cql.insert_fence(self._keyspace), (conversation_id, fence.epoch, fence.last_seq))

@@ -15,7 +15,7 @@ from messaging.store.cassandra.errors import as_store_error
 
 MESSAGE_COLUMNS = (
     "conversation_id, bucket, seq, epoch, message_id, sender_id, sender_device, client_msg_id, "
-    "content_type, body, payload, sent_at_ms, media"
+    "content_type, body, payload, sent_at_ms, media, deletes_seq, deleted_by_seq"
 )
 
 

@@ -1,0 +1,89 @@
+"""The deletion rules (messaging/deletion.py) and the removal of a deleted attachment's object
+(messaging/erased_media.py), without a store or a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernel.errors import ErrorCode, HubbubError
+from messaging import rules
+from messaging.deletion import check_deletion, deletion_key, erased, is_entry_of
+from messaging.erased_media import ErasedMedia
+from messaging.model import StoredMessage
+from protos.client_pb2 import MediaRef
+
+PHOTO = MediaRef(key="7/alice/abc", content_type="image/png", size_bytes=3).SerializeToString()
+
+
+def stored(seq: int = 3, sender: str = "alice", *, deletes_seq: int = 0, media: bytes = b"") -> StoredMessage:
+    return StoredMessage(
+        7, seq, 100 + seq, sender, "phone", f"c{seq}", "text/plain", "hi", b"p", 1, media, deletes_seq
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "seq", "user", "code"),
+    [
+        (None, 3, "alice", ErrorCode.NOT_FOUND),
+        (stored(2), 3, "alice", ErrorCode.NOT_FOUND),  # the read found the next one, not seq 3
+        (stored(3, deletes_seq=1), 3, "alice", ErrorCode.INVALID_ARGUMENT),
+        (stored(3), 3, "bob", ErrorCode.PERMISSION_DENIED),
+    ],
+)
+def test_who_may_delete_what(target: StoredMessage | None, seq: int, user: str, code: ErrorCode) -> None:
+    with pytest.raises(HubbubError) as refused:
+        check_deletion(target, seq, user)
+    assert refused.value.code is code
+
+
+def test_the_sender_may_delete_and_again_once_it_is_erased() -> None:
+    check_deletion(stored(3), 3, "alice")
+    check_deletion(erased(stored(3), 5), 3, "alice")  # a repeat: answered by the dedupe key
+
+
+def test_an_erased_message_keeps_its_place_and_nothing_else() -> None:
+    shell = erased(stored(3, media=PHOTO), 5)
+    assert (shell.seq, shell.message_id, shell.sender_id, shell.client_msg_id) == (3, 103, "alice", "c3")
+    assert (shell.body, shell.payload, shell.media, shell.content_type) == ("", b"", b"", "")
+    assert shell.deleted and shell.deleted_by_seq == 5 and not stored(3).deleted
+    assert not stored(4, deletes_seq=3).deleted  # an entry is not a deleted message
+
+
+def test_an_entry_counts_only_if_it_names_the_deleted_message() -> None:
+    shell = erased(stored(3), 5)
+    assert is_entry_of(stored(5, deletes_seq=3), shell)
+    assert not is_entry_of(None, shell)
+    assert not is_entry_of(stored(5), shell)  # the entry was lost and seq 5 went to a message
+    assert not is_entry_of(stored(5, deletes_seq=4), shell)
+
+
+def test_the_deletion_key_is_one_clients_cannot_send() -> None:
+    key = deletion_key(7, 3)
+    assert key != deletion_key(7, 4) and key != deletion_key(8, 3)
+    with pytest.raises(HubbubError) as refused:
+        rules.validate_send(key, "text/plain", "hi", b"")
+    assert refused.value.code is ErrorCode.INVALID_ARGUMENT
+
+
+class Blobs:
+    def __init__(self, *, fail: bool = False) -> None:
+        self.deleted: list[str] = []
+        self.fail = fail
+
+    async def delete(self, key: str) -> bool:
+        if self.fail:
+            raise OSError("the store is down")
+        self.deleted.append(key)
+        return True
+
+
+async def test_the_object_of_a_deleted_attachment_is_removed() -> None:
+    blobs = Blobs()
+    await ErasedMedia(blobs).remove(stored(3, media=PHOTO))
+    await ErasedMedia(blobs).remove(stored(4))  # no attachment: nothing to remove
+    await ErasedMedia(blobs).remove(stored(5, media=b"\xff\xff"))  # unreadable: logged, left
+    assert blobs.deleted == ["7/alice/abc"]
+
+
+async def test_a_failing_blob_store_does_not_undo_the_deletion() -> None:
+    await ErasedMedia(Blobs(fail=True)).remove(stored(3, media=PHOTO))  # logged, not raised
