@@ -16,7 +16,9 @@ def edge_blob_store(config: MediaConfig, clock: Clock) -> S3BlobStore | None:
 
     # Credentials: boto3's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile,
     # an instance role); path-style addressing, which MinIO and Ceph want and AWS accepts.
-    client = boto3.client(
+    # A session of its own, not boto3's process-wide default one, which keeps the credentials
+    # it found first for every later client.
+    client = boto3.session.Session().client(
         "s3",
         endpoint_url=config.s3_endpoint or None,
         region_name=config.s3_region,
