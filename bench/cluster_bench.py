@@ -1,0 +1,82 @@
+"""The local cluster a bench run measures: `hubbub cluster up`'s launcher (Redis, a 3-node
+ZooKeeper ensemble, messaging, presence, routers, edges, discovery, each its own process) in a
+fresh directory, with the bench's limits, and the PIDs of each role for the sampler."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.connections import IDLE_HEARTBEAT_TIMEOUT_MS
+from bench.discovered import discovery_url
+from bench.node import BENCH_LIMITS_ENV
+from deploy.cluster.config import ClusterConfig
+from deploy.cluster.launcher import RunningCluster, start_cluster
+
+ROLE_ENV = {
+    # As bench/node.py does for the single node: the inbound limits lifted (the bench measures
+    # throughput), idle connections kept for W3, set-up's thousands of sign-ups allowed.
+    "edge": {
+        **BENCH_LIMITS_ENV,
+        "HUBBUB_AUTH_WAITING": "100000",
+        "HUBBUB_HEARTBEAT_TIMEOUT_MS": str(IDLE_HEARTBEAT_TIMEOUT_MS),
+    },
+    "messaging": {
+        # Cheap hashes: the bench measures chat, not argon2.
+        "HUBBUB_PASSWORD_HASH_TIME_COST": "1",
+        "HUBBUB_PASSWORD_HASH_MEMORY_COST": "8",
+        "HUBBUB_PASSWORD_HASH_PARALLELISM": "1",
+        "HUBBUB_PASSWORD_HASH_WAITING": "100000",
+        "HUBBUB_SIGN_UPS_PER_ADDRESS": "1000000",
+    },
+}
+
+
+@dataclass
+class BenchCluster:
+    running: RunningCluster
+
+    @property
+    def url(self) -> str:
+        """What the bench's clients connect to: each asks discovery for its edge."""
+        return discovery_url(self.running.discovery_target)
+
+    def pids(self) -> dict[str, list[int]]:
+        """Every process of the cluster by role (bench/cluster_sampler.py's roles)."""
+        by_role: dict[str, list[int]] = {}
+        for process in self.running.processes:
+            by_role.setdefault(process.spec.role, []).append(process.pid)
+        if self.running.redis is not None:
+            by_role["redis"] = [self.running.redis.server.pid]
+        if self.running.zookeeper is not None:
+            by_role["zookeeper"] = [server.pid for server in self.running.zookeeper.servers]
+        return by_role
+
+    def describe(self) -> dict[str, Any]:
+        """For results.json: what ran, where."""
+        return {
+            "edges": len(self.running.of_role("edge")),
+            "routers": len(self.running.of_role("router")),
+            "partitions": self.running.config.partitions,
+            "zookeeper_nodes": self.running.config.zookeeper_nodes,
+            "redis": self.running.redis is not None,
+            "processes": {role: len(pids) for role, pids in self.pids().items()},
+        }
+
+
+@contextlib.contextmanager
+def bench_cluster(edges: int, routers: int) -> Iterator[BenchCluster]:
+    """Start a cluster in a temporary directory; stop it all (and remove it) afterwards."""
+    with tempfile.TemporaryDirectory(prefix="hubbub-bench-cluster-") as tmp:
+        config = ClusterConfig(
+            edges=edges, routers=routers, data_dir=Path(tmp) / "cluster", log_level="WARNING"
+        )
+        running = start_cluster(config, role_env=ROLE_ENV)
+        try:
+            yield BenchCluster(running)
+        finally:
+            running.stop()
