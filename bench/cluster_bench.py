@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from bench.connections import IDLE_HEARTBEAT_TIMEOUT_MS
 from bench.discovered import discovery_url
 from bench.node import BENCH_LIMITS_ENV
@@ -80,3 +82,20 @@ def bench_cluster(edges: int, routers: int) -> Iterator[BenchCluster]:
             yield BenchCluster(running)
         finally:
             running.stop()
+
+
+def redis_commands(url: str) -> dict[str, int]:
+    """Calls so far per Redis command (INFO commandstats): a workload's difference is what its
+    messages cost Redis in operations, the figure a shard's ops/s divides."""
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+def commands_between(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Each command's calls from `before` to `after`, the busiest first (INFO's own calls left out)."""
+    delta = {name: calls - before.get(name, 0) for name, calls in after.items() if name != "info"}
+    return dict(sorted(((n, c) for n, c in delta.items() if c > 0), key=lambda item: -item[1]))

@@ -105,3 +105,25 @@ def node_costs(workloads: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str
         return {"single node": float(figures.get("server_cpu_s", 0.0))}
 
     return _costs(workloads, split)
+
+
+def redis_ops(workloads: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Redis commands per unit of each workload (set-up included: its sign-ups and session
+    registrations are a small share), with the commands that made them."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, unit in UNITS.items():
+        workload = workloads.get(name, {})
+        commands = workload.get("redis_commands")
+        if not commands:
+            continue
+        if name in ("w1", "w2"):
+            steps = workload.get("steps")
+            if steps is None:
+                steps = [s for g in workload.get("groups", {}).values() for s in g["steps"]]
+            units = sum(_unit_count(name, s) for s in steps if s.get("status") == "ok")
+        else:
+            units = _unit_count(name, workload)
+        if units > 0:
+            total = sum(commands.values())
+            out[name] = {"unit": unit, "per_unit": round(total / units, 2), "commands": total}
+    return out

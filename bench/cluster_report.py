@@ -95,6 +95,13 @@ def cluster_section(results: Mapping[str, Any]) -> list[str]:
         lines += ["Raw:", "", *_cost_table(costs, node, idle, "us")]
         lines += ["Above idle (each role's idle CPU over the same window taken off):", ""]
         lines += _cost_table(costs, node, idle, "us_above_idle")
+    ops = cluster.get("redis_ops", {})
+    if ops:
+        lines += ["Redis commands per unit of work (set-up included; INFO commandstats):", ""]
+        lines += table(
+            ["workload", "commands", "per unit"],
+            [[f"{n.upper()} per {o['unit']}", o["commands"], o["per_unit"]] for n, o in ops.items()],
+        )
     workloads = cluster.get("workloads", {})
     w1 = workloads.get("w1", {})
     if w1:

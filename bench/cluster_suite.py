@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bench import connections, resume, w1
-from bench.cluster_bench import BenchCluster, bench_cluster
-from bench.cluster_costs import idle_cpu_pct, role_costs
+from bench.cluster_bench import BenchCluster, bench_cluster, commands_between, redis_commands
+from bench.cluster_costs import idle_cpu_pct, redis_ops, role_costs
 from bench.cluster_sampler import ClusterSampler, per_unit_us
 from bench.engine import Engine
 from bench.engine_plan import Plan, pairs
@@ -90,6 +90,7 @@ def run_cluster(
         traceback.print_exc(file=sys.stderr)
         result["errors"]["cluster"] = f"{type(exc).__name__}: {exc}"
     result["roles_us"] = role_costs(result["workloads"], result.get("idle_cpu_pct", {}))
+    result["redis_ops"] = redis_ops(result["workloads"])
     return result
 
 
@@ -104,8 +105,12 @@ def _idle(sampler: ClusterSampler) -> dict[str, float]:
 def _run_one(
     config: SuiteConfig, cluster: BenchCluster, sampler: ClusterSampler, name: str, result: dict[str, Any]
 ) -> None:
+    redis = cluster.running.redis
+    before = redis_commands(redis.url) if redis is not None else {}
     try:
-        result["workloads"][name] = CLUSTER_RUNNERS[name](config, cluster.url, sampler)
+        result["workloads"][name] = figures = CLUSTER_RUNNERS[name](config, cluster.url, sampler)
+        if redis is not None:
+            figures["redis_commands"] = commands_between(before, redis_commands(redis.url))
     except Exception as exc:  # noqa: BLE001 - one failed workload must not lose the others' figures
         traceback.print_exc(file=sys.stderr)
         result["errors"][name] = f"{type(exc).__name__}: {exc}"

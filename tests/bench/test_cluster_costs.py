@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.cluster_costs import TOTAL, above_idle_us, chosen_step, idle_cpu_pct, node_costs, role_costs
+from bench.cluster_bench import commands_between
+from bench.cluster_costs import (
+    TOTAL,
+    above_idle_us,
+    chosen_step,
+    idle_cpu_pct,
+    node_costs,
+    redis_ops,
+    role_costs,
+)
 
 
 def step(rate: float, sent: int, *, lost: int = 0, p99_ms: float = 10.0, **extra: Any) -> dict[str, Any]:
@@ -51,3 +60,18 @@ def test_role_costs_per_unit_for_the_cluster_and_the_node() -> None:
     assert costs["w3"]["us"]["edge"] == 2000.0
     node = node_costs({"w1": {"steps": [step(1000, 1000, server_cpu_s=0.05)]}})
     assert node == {"w1": {"unit": "message", "at": "1000/s", "us": {"single node": 50.0}}}
+
+
+def test_redis_commands_are_counted_per_unit_of_each_workload() -> None:
+    assert commands_between({"hget": 5, "info": 1}, {"hget": 9, "evalsha": 20, "info": 3}) == {
+        "evalsha": 20,
+        "hget": 4,
+    }
+    workloads: dict[str, Any] = {
+        "w1": {"steps": [step(100, 100), step(200, 200)], "redis_commands": {"evalsha": 450, "hget": 150}},
+        "w3": {"connected": 50, "redis_commands": {"evalsha": 100}},
+    }
+    assert redis_ops(workloads) == {
+        "w1": {"unit": "message", "per_unit": 2.0, "commands": 600},
+        "w3": {"unit": "connection", "per_unit": 2.0, "commands": 100},
+    }

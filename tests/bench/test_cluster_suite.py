@@ -42,6 +42,7 @@ def test_quick_cluster_suite_reports_each_roles_cpu_per_message(tmp_path: Path) 
     for role in ("edge", "router", "messaging"):  # every message crosses these processes
         assert w1_costs["us"][role] > 0
     assert set(cluster["idle_cpu_pct"]) == set(ROLES)
+    assert cluster["redis_ops"]["w1"]["commands"] > 0  # the edges register their sessions there
     report = (directory / "report.md").read_text()
     assert "## Cluster: CPU µs per unit of work, by role" in report
     for role in ROLES:
