@@ -64,7 +64,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="with --cassandra-hosts: 0 negotiates; 1 for 1.2",
     )
     args = parser.parse_args(argv)
-    for name in ("senders", "conversations", "batch"):
+    for name in ("senders", "conversations", "batch", "readers"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1")
     if args.seconds <= 0:
@@ -153,7 +153,14 @@ async def _run(
         cpu = (_cpu_s(ours) - cpu_before[0], _cpu_s(theirs) - cpu_before[1])
         reads = {}
         if args.read_seconds > 0:
-            reads = await read_history(store, args.conversations, args.senders, args.read_seconds)
+            cpu_before = (_cpu_s(ours), _cpu_s(theirs))
+            reads = await read_history(store, args.conversations, args.readers, args.read_seconds)
+            done = max(1, reads["history_reads"])
+            reads["history_cpu_us_per_read"] = round((_cpu_s(ours) - cpu_before[0]) / done * 1e6, 1)
+            if theirs is not None:
+                reads["history_server_cpu_us_per_read"] = round(
+                    (_cpu_s(theirs) - cpu_before[1]) / done * 1e6, 1
+                )
     finally:
         await store.close()
     latencies.sort()
