@@ -51,6 +51,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="history reads after the appends, s (default 3; 0 = none)",
     )
     parser.add_argument(
+        "--readers",
+        type=int,
+        default=8,
+        help="concurrent history readers (default 8: latency, not a queue behind 64 senders)",
+    )
+    parser.add_argument(
         "--cassandra-hosts",
         default="",
         help="with --store cassandra: a cluster HOST[:PORT],... whose keyspace hubbub_bench "
