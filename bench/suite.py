@@ -34,6 +34,7 @@ from bench.results import machine_info, summarize
 from bench.sampler import ResourceSampler
 from bench.stepped import emit, prefix, run_steps
 from bench.steps import W1_QUICK_RATES, W1_RATES, W2_QUICK_RATES, W2_RATES
+from deploy.cluster.config import MAX_PROCESSES
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     overrides: dict[str, Any] = {"processes": args.processes, "store": args.store}
     if args.cluster:
+        for flag in ("edges", "routers"):
+            if not 1 <= getattr(args, flag) <= MAX_PROCESSES:
+                parser.error(f"--{flag} must be in 1..{MAX_PROCESSES}")
         overrides["cluster"] = (args.edges, args.routers)
     if args.only:
         unknown = set(args.only.split(",")) - RUNNERS.keys()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bench.cluster_bench import commands_between
 from bench.cluster_costs import (
     TOTAL,
@@ -14,6 +16,7 @@ from bench.cluster_costs import (
     redis_ops,
     role_costs,
 )
+from bench.suite import main as suite_main
 
 
 def step(rate: float, sent: int, *, lost: int = 0, p99_ms: float = 10.0, **extra: Any) -> dict[str, Any]:
@@ -75,3 +78,10 @@ def test_redis_commands_are_counted_per_unit_of_each_workload() -> None:
         "w1": {"unit": "message", "per_unit": 2.0, "commands": 600},
         "w3": {"unit": "connection", "per_unit": 2.0, "commands": 100},
     }
+
+
+def test_the_suite_refuses_a_cluster_it_cannot_start() -> None:
+    with pytest.raises(SystemExit):
+        suite_main(["--cluster", "--edges", "0"])
+    with pytest.raises(SystemExit):
+        suite_main(["--cluster", "--routers", "17"])
