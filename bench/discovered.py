@@ -16,7 +16,10 @@ SCHEME = "discovery://"
 ASSIGN_TIMEOUT_S = 30.0
 """Generous: thousands of clients ask at once on a loaded machine during set-up."""
 
-_stubs: dict[tuple[int, str], tuple[aio.Channel, discovery_pb2_grpc.DiscoveryAsyncStub]] = {}
+_stubs: dict[
+    tuple[int, str], tuple[asyncio.AbstractEventLoop, aio.Channel, discovery_pb2_grpc.DiscoveryAsyncStub]
+] = {}
+"""The loop is held too, so its id cannot be reused by a later loop while the entry lives."""
 
 
 def discovery_url(target: str) -> str:
@@ -26,11 +29,12 @@ def discovery_url(target: str) -> str:
 
 def _stub(target: str) -> discovery_pb2_grpc.DiscoveryAsyncStub:
     """One channel per event loop and target: a generator asks thousands of times."""
-    key = (id(asyncio.get_running_loop()), target)
+    loop = asyncio.get_running_loop()
+    key = (id(loop), target)
     if key not in _stubs:
         channel = insecure_channel(target)
-        _stubs[key] = (channel, discovery_pb2_grpc.DiscoveryStub(channel))
-    return _stubs[key][1]
+        _stubs[key] = (loop, channel, discovery_pb2_grpc.DiscoveryStub(channel))
+    return _stubs[key][2]
 
 
 async def edge_url(url: str, who: str) -> str:
