@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ ROLE_ENV = {
 @dataclass
 class BenchCluster:
     running: RunningCluster
+    companions: dict[str, list[int]] = field(default_factory=dict)
+    """Servers it runs on that the launcher did not start (its Cassandra), by role."""
 
     @property
     def url(self) -> str:
@@ -56,7 +58,7 @@ class BenchCluster:
             by_role["redis"] = [self.running.redis.server.pid]
         if self.running.zookeeper is not None:
             by_role["zookeeper"] = [server.pid for server in self.running.zookeeper.servers]
-        return by_role
+        return {**by_role, **self.companions}
 
     def describe(self) -> dict[str, Any]:
         """For results.json: what ran, where."""
@@ -71,15 +73,24 @@ class BenchCluster:
 
 
 @contextlib.contextmanager
-def bench_cluster(edges: int, routers: int) -> Iterator[BenchCluster]:
-    """Start a cluster in a temporary directory; stop it all (and remove it) afterwards."""
-    with tempfile.TemporaryDirectory(prefix="hubbub-bench-cluster-") as tmp:
+def bench_cluster(edges: int, routers: int, store: str = "sqlite") -> Iterator[BenchCluster]:
+    """Start a cluster in a temporary directory (store "cassandra": messaging's log on a local
+    Cassandra 1.2 started beside it); stop it all (and remove it) afterwards."""
+    with tempfile.TemporaryDirectory(prefix="hubbub-bench-cluster-") as tmp, contextlib.ExitStack() as stack:
+        role_env = {role: dict(env) for role, env in ROLE_ENV.items()}
+        companions: dict[str, list[int]] = {}
+        if store == "cassandra":
+            from bench.node_cassandra import messaging_env, migrated_cassandra
+
+            options, pid = stack.enter_context(migrated_cassandra(Path(tmp)))
+            role_env["messaging"].update(messaging_env(options))
+            companions["cassandra"] = [pid]
         config = ClusterConfig(
             edges=edges, routers=routers, data_dir=Path(tmp) / "cluster", log_level="WARNING"
         )
-        running = start_cluster(config, role_env=ROLE_ENV)
+        running = start_cluster(config, role_env=role_env)
         try:
-            yield BenchCluster(running)
+            yield BenchCluster(running, companions)
         finally:
             running.stop()
 

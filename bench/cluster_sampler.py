@@ -11,8 +11,9 @@ from typing import Any
 
 from bench.sampler import ResourceSampler, TreeCounter
 
-ROLES = ("edge", "router", "messaging", "presence", "discovery", "redis", "zookeeper")
-"""In the order the report lists them: the client-facing hop first, the servers last."""
+ROLES = ("edge", "router", "messaging", "presence", "discovery", "redis", "zookeeper", "cassandra")
+"""In the order the report lists them: the client-facing hop first, the servers last (Cassandra
+only with `--store cassandra`)."""
 
 
 @dataclass

@@ -79,7 +79,7 @@ def run_cluster(
     result: dict[str, Any] = {"workloads": {}, "errors": {}}
     names = [name for name in config.workloads if name in CLUSTER_RUNNERS]
     try:
-        with bench_cluster(edges, routers) as cluster:
+        with bench_cluster(edges, routers, config.store) as cluster:
             result["layout"] = cluster.describe()
             sampler = ClusterSampler(cluster.pids(), start=t0, sink=samples)
             with sampler:

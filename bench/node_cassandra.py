@@ -40,3 +40,15 @@ def node_flags(options: CassandraOptions) -> tuple[list[str], dict[str, str]]:
         "--cassandra-protocol-version", str(options.protocol_version),
     ]  # fmt: skip
     return flags, {"HUBBUB_CASSANDRA_LOCAL_DC": options.local_dc}
+
+
+def messaging_env(options: CassandraOptions) -> dict[str, str]:
+    """A cluster messaging process's environment for a log in that keyspace."""
+    hosts = ",".join(f"{host}:{port}" for host, port in options.hosts)
+    return {
+        "HUBBUB_LOG_BACKEND": "cassandra",
+        "HUBBUB_CASSANDRA_HOSTS": hosts,
+        "HUBBUB_CASSANDRA_KEYSPACE": options.keyspace,
+        "HUBBUB_CASSANDRA_PROTOCOL_VERSION": str(options.protocol_version),
+        "HUBBUB_CASSANDRA_LOCAL_DC": options.local_dc,
+    }
