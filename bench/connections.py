@@ -57,7 +57,7 @@ async def open_idle(
     url: str, token: str, device_id: str, local_addr: tuple[str, int] | None
 ) -> tuple[ClientConnection, int]:
     """A token-authenticated connection, and the heartbeat interval (ms) its Welcome asked for."""
-    ws = await open_ws(url, local_addr)
+    ws = await open_ws(url, local_addr, device_id)
     await ws.send(pb.ClientFrame(ref=1, hello=pb.Hello(token=token, device_id=device_id)).SerializeToString())
     async with asyncio.timeout(SETUP_TIMEOUT_S):
         reply = pb.ServerFrame.FromString(await ws.recv(decode=False))

@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from bench.discovered import edge_url
 from kernel.protowire import varint
 from protos import client_pb2 as pb
 
@@ -56,10 +57,11 @@ def parse_stamp(body: str) -> tuple[int, int]:
 # ------------------------------------------------------------------ connections
 
 
-async def open_ws(url: str, local_addr: tuple[str, int] | None = None) -> ClientConnection:
-    """A binary-protobuf connection, opened the way every bench client opens one."""
+async def open_ws(url: str, local_addr: tuple[str, int] | None = None, who: str = "") -> ClientConnection:
+    """A binary-protobuf connection, opened the way every bench client opens one; on a cluster
+    (a `discovery://` URL) to the edge discovery assigns `who` (bench/discovered.py)."""
     return await connect(
-        url,
+        await edge_url(url, who),
         subprotocols=[Subprotocol("hubbub.v1.proto")],
         compression=None,
         max_size=2**24,
@@ -100,7 +102,7 @@ class RawUser:
         cls, url: str, user_id: str, hello: pb.Hello, local_addr: tuple[str, int] | None = None
     ) -> RawUser:
         """Connect, say `hello`, and keep the connection alive once welcomed."""
-        user = cls(await open_ws(url, local_addr), user_id)
+        user = cls(await open_ws(url, local_addr, user_id), user_id)
         reply = await user.request(pb.ClientFrame(hello=hello))
         if reply.WhichOneof("kind") != "welcome":
             await user.close()

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,8 @@ class Server:
     url: str
     pid: int
     ready: dict[str, Any] = field(default_factory=dict)
+    companions: dict[str, list[int]] = field(default_factory=dict)
+    """Servers it runs on that are not its children (its Cassandra), by role, to sample too."""
 
 
 def node_command(data_dir: Path, options: NodeOptions) -> list[str]:
@@ -106,15 +108,27 @@ def _process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 @contextlib.contextmanager
 def hubbub_node(options: NodeOptions = NodeOptions()) -> Iterator[Server]:
-    """Start `hubbub up` on free ports with its data in a fresh temporary directory."""
-    with (
-        tempfile.TemporaryDirectory(prefix="hubbub-bench-") as tmp,
-        _process(node_command(Path(tmp) / "data", options), "ws_url", Path(tmp), options.env()) as server,
-    ):
+    """Start `hubbub up` on free ports with its data in a fresh temporary directory (store
+    "cassandra": its log on a fresh local Cassandra, bench/node_cassandra.py)."""
+    with tempfile.TemporaryDirectory(prefix="hubbub-bench-") as tmp, contextlib.ExitStack() as stack:
+        env, companions = options.env(), {}
+        if options.store == "cassandra":
+            from bench.node_cassandra import migrated_cassandra, node_flags
+
+            cassandra, pid = stack.enter_context(migrated_cassandra(Path(tmp)))
+            flags, more_env = node_flags(cassandra)
+            options = replace(options, store="sqlite", extra_args=(*options.extra_args, *flags))
+            env, companions = {**env, **more_env}, {"cassandra": [pid]}
+        server = stack.enter_context(
+            _process(node_command(Path(tmp) / "data", options), "ws_url", Path(tmp), env)
+        )
+        server.companions = companions
         yield server
 
 

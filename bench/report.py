@@ -178,6 +178,9 @@ def render(results: Mapping[str, Any], plots: Sequence[str] = ()) -> str:
         lines += w3_section(workloads["w3"])
     if "w4" in workloads:
         lines += w4_section(workloads["w4"])
+    from bench.cluster_report import cluster_section  # it builds on this module's table()
+
+    lines += cluster_section(results)
     for name, error in results.get("errors", {}).items():
         lines += [f"**{name} failed:** `{error}`", ""]
     if plots:

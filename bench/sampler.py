@@ -10,11 +10,17 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
 SAMPLE_EVERY_S = 0.25
+
+
+class Counter(Protocol):
+    def read(self) -> tuple[float, int]:
+        """(CPU seconds so far, RSS bytes now) of what is sampled as the server."""
+        ...
 
 
 @dataclass
@@ -24,6 +30,8 @@ class TreeCounter:
 
     root_pid: int
     exclude_root_pid: int | None = None
+    also_exclude: tuple[int, ...] = ()
+    """More trees left out (a cluster's processes, children of the bench like the generator)."""
     _cpu_by_pid: dict[int, float] = field(default_factory=dict)
     _procs: dict[int, psutil.Process] = field(default_factory=dict)
 
@@ -33,10 +41,12 @@ class TreeCounter:
             procs = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
-        if self.exclude_root_pid is not None:
-            excluded = {self.exclude_root_pid}
-            with contextlib.suppress(psutil.NoSuchProcess):
-                excluded |= {p.pid for p in psutil.Process(self.exclude_root_pid).children(recursive=True)}
+        roots = [pid for pid in (self.exclude_root_pid, *self.also_exclude) if pid is not None]
+        if roots:
+            excluded = set(roots)
+            for pid in roots:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    excluded |= {p.pid for p in psutil.Process(pid).children(recursive=True)}
             procs = [p for p in procs if p.pid not in excluded]
         # Reuse Process objects: psutil tells a reused pid from the original by its start time.
         return [self._procs.setdefault(p.pid, p) for p in procs]
@@ -63,6 +73,7 @@ class Sample:
     server_rss_mib: float
     generator_cpu_pct: float
     label: str
+    roles_cpu_s: dict[str, float] = field(default_factory=dict)  # per role, on a cluster
 
 
 class ResourceSampler:
@@ -77,7 +88,7 @@ class ResourceSampler:
         sink: list[dict[str, Any]] | None = None,
     ) -> None:
         self.sink = sink  # where the samples go on exit (a suite's timeline across servers)
-        self.server = TreeCounter(server_pid)
+        self.server: Counter = TreeCounter(server_pid)
         self.generator = TreeCounter(os.getpid(), exclude_root_pid=server_pid)
         self.every_s = every_s
         self.label = ""
@@ -113,9 +124,14 @@ class ResourceSampler:
                     server_rss_mib=round(server_rss / 2**20, 2),
                     generator_cpu_pct=round(100 * (generator_cpu - last_generator) / wall, 1),
                     label=self.label,
+                    roles_cpu_s=self.roles_cpu_s(),
                 )
             )
             last_t, last_server, last_generator = now, server_cpu, generator_cpu
+
+    def roles_cpu_s(self) -> dict[str, float]:
+        """CPU seconds per role since the last sample (none for one server; bench/cluster_sampler.py)."""
+        return {}
 
     def server_rss_bytes(self) -> int:
         """A fresh reading, for before/after figures (W3)."""

@@ -2,7 +2,9 @@
 
 Measures durable messages/s, append latency and CPU per message (this process's, and with
 `--store cassandra` the Cassandra server's: a local Cassandra 1.2 started for the run through
-deploy/local_servers/cassandra.py); the last stdout line is one JSON object.
+deploy/local_servers/cassandra.py), then history read latency (bench/store_reads.py).
+`--store sqlite,cassandra` measures both in one run, one after the other. The last stdout line
+is one JSON object (with several stores: {"stores": {name: figures}}).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import psutil
 from tqdm import tqdm
 
+from bench.store_reads import percentile, read_history
 from messaging.model import Conversation, ConversationKind, Member, NewMessage, Role
 from messaging.store.interface import MessageStore
 from messaging.store.sqlite import SqliteStore
@@ -36,7 +39,23 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--conversations", type=int, default=100, help="conversations written (default 100)")
     parser.add_argument("--batch", type=int, default=1, help="messages per append call (default 1)")
     parser.add_argument("--data-dir", type=Path, default=None, help="store directory (default: a temp dir)")
-    parser.add_argument("--store", choices=STORES, default="sqlite", help="store measured (default sqlite)")
+    parser.add_argument(
+        "--store",
+        default="sqlite",
+        help=f"store(s) measured, comma-separated: {', '.join(STORES)} (default sqlite)",
+    )
+    parser.add_argument(
+        "--read-seconds",
+        type=float,
+        default=3.0,
+        help="history reads after the appends, s (default 3; 0 = none)",
+    )
+    parser.add_argument(
+        "--readers",
+        type=int,
+        default=8,
+        help="concurrent history readers (default 8: latency, not a queue behind 64 senders)",
+    )
     parser.add_argument(
         "--cassandra-hosts",
         default="",
@@ -51,19 +70,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="with --cassandra-hosts: 0 negotiates; 1 for 1.2",
     )
     args = parser.parse_args(argv)
-    for name in ("senders", "conversations", "batch"):
+    for name in ("senders", "conversations", "batch", "readers"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1")
     if args.seconds <= 0:
         parser.error("--seconds must be > 0")
+    args.stores = list(dict.fromkeys(args.store.split(",")))  # each once, in the order named
+    args.store = args.stores[0]
+    unknown = set(args.stores) - set(STORES)
+    if unknown:
+        parser.error(f"--store: unknown {', '.join(sorted(unknown))} (choose from {', '.join(STORES)})")
     return args
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
 
 
 async def _setup(store: MessageStore, conversations: int, senders: int) -> None:
@@ -140,14 +157,24 @@ async def _run(
         progress.close()
         commits = _commits(store) - commits_before
         cpu = (_cpu_s(ours) - cpu_before[0], _cpu_s(theirs) - cpu_before[1])
+        reads = {}
+        if args.read_seconds > 0:
+            cpu_before = (_cpu_s(ours), _cpu_s(theirs))
+            reads = await read_history(store, args.conversations, args.readers, args.read_seconds)
+            done = max(1, reads["history_reads"])
+            reads["history_cpu_us_per_read"] = round((_cpu_s(ours) - cpu_before[0]) / done * 1e6, 1)
+            if theirs is not None:
+                reads["history_server_cpu_us_per_read"] = round(
+                    (_cpu_s(theirs) - cpu_before[1]) / done * 1e6, 1
+                )
     finally:
         await store.close()
     latencies.sort()
     return {
         "store": args.store,
         "messages_per_s": round(sent / elapsed, 1),
-        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 3),
-        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 3),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 3),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
         "senders": args.senders,
         "batch": args.batch,
         "conversations": args.conversations,
@@ -157,6 +184,7 @@ async def _run(
         "messages_per_commit": round(sent / commits, 1) if commits else 0.0,
         "cpu_us_per_msg": round(cpu[0] / sent * 1e6, 1) if sent else 0.0,
         "server_cpu_us_per_msg": round(cpu[1] / sent * 1e6, 1) if sent and server else 0.0,
+        **reads,
     }
 
 
@@ -170,6 +198,14 @@ def _run_loop(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    if len(args.stores) > 1:  # one after the other, each in a directory of its own
+        stores = {}
+        for name in args.stores:
+            (data_dir / name).mkdir(parents=True, exist_ok=True)
+            stores[name] = _measure(
+                argparse.Namespace(**{**vars(args), "store": name, "stores": [name]}), data_dir / name
+            )
+        return {"stores": stores}
     if args.store == "sqlite":
         return _run_loop(_run(args, data_dir, SqliteStore(data_dir / "bench.sqlite3"), None))
     from bench.store_bench_cassandra import cassandra_store

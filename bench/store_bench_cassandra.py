@@ -4,18 +4,16 @@ cluster already running with the keyspace migrated; the directory in SQLite besi
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.cassandra.migrate import migrate
-from deploy.local_servers.cassandra import DATACENTER, start_cassandra
+from bench.node_cassandra import KEYSPACE, migrated_cassandra
 from messaging.config import CassandraOptions, parse_hosts
 from messaging.store.cassandra.store import CassandraStore
 from messaging.store.sqlite import SqliteStore
 
-KEYSPACE = "hubbub_bench"
+__all__ = ["KEYSPACE", "cassandra_store"]
 
 
 @contextmanager
@@ -30,13 +28,5 @@ def cassandra_store(
         )
         yield CassandraStore(options, directory), 0
         return
-    server = start_cassandra(data_dir / "cassandra")
-    try:
-        host, port = str(server.info["host"]), int(str(server.info["port"]))
-        options = CassandraOptions(
-            hosts=((host, port),), keyspace=KEYSPACE, protocol_version=1, local_dc=DATACENTER
-        )
-        asyncio.run(migrate(options, {DATACENTER: 1}))
-        yield CassandraStore(options, directory), server.pid
-    finally:
-        server.stop()
+    with migrated_cassandra(data_dir) as (options, pid):
+        yield CassandraStore(options, directory), pid

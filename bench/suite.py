@@ -20,6 +20,9 @@ from typing import Any
 from tqdm import tqdm
 
 from bench import baseline, connections, resume, w1
+from bench.cluster_report import cluster_plot
+from bench.cluster_sampler import ClusterSampler
+from bench.cluster_suite import run_cluster
 from bench.engine import Engine
 from bench.engine_plan import Plan, echoes, pairs
 from bench.group import GROUPS, run_groups
@@ -31,6 +34,7 @@ from bench.results import machine_info, summarize
 from bench.sampler import ResourceSampler
 from bench.stepped import emit, prefix, run_steps
 from bench.steps import W1_QUICK_RATES, W1_RATES, W2_QUICK_RATES, W2_RATES
+from deploy.cluster.config import MAX_PROCESSES
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class SuiteConfig:
     w4_messages: int = 50
     workloads: tuple[str, ...] = field(default=("w1", "baseline", "w2", "w3", "w4"))
     profile_dir: str | None = None  # py-spy flame graphs of the server, one per workload
+    cluster: tuple[int, int] | None = None  # (edges, routers): also run W1-W4 on a local cluster
 
     @classmethod
     def quick_config(cls, **overrides: Any) -> SuiteConfig:
@@ -79,8 +84,15 @@ def _sampled(
 ) -> Iterator[ResourceSampler]:
     """Sample the server's tree into the suite's timeline (and profile it, if asked)."""
     svg = Path(config.profile_dir) / f"{name}.svg" if config.profile_dir else None
-    with ResourceSampler(server.pid, start=t0, sink=samples) as sampler, flame_graph(server.pid, svg):
+    with _sampler(server, t0, samples) as sampler, flame_graph(server.pid, svg):
         yield sampler
+
+
+def _sampler(server: Server, t0: float, samples: list[dict[str, Any]]) -> ResourceSampler:
+    """The node's tree; with companions (its Cassandra) those too, each as a role of its own."""
+    if not server.companions:
+        return ResourceSampler(server.pid, start=t0, sink=samples)
+    return ClusterSampler({"node": [server.pid], **server.companions}, start=t0, sink=samples)
 
 
 def run_w1(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -150,6 +162,18 @@ RUNNERS: dict[str, Runner] = {
 }
 
 
+def _run_cluster(
+    config: SuiteConfig, t0: float, samples: list[dict[str, Any]], results: dict[str, Any]
+) -> None:
+    """--cluster: the same workloads on a local cluster, into results["cluster"]."""
+    if config.cluster is None:
+        return
+    edges, routers = config.cluster
+    results["cluster"] = run_cluster(config, edges, routers, t0, samples)
+    for name, error in results["cluster"]["errors"].items():
+        results["errors"][f"cluster {name}"] = error
+
+
 def run_suite(config: SuiteConfig, out: Path, notes: list[str], profile: bool = False) -> Path:
     started = datetime.now(UTC)
     directory = out / started.strftime("%Y%m%d-%H%M%S")
@@ -175,13 +199,26 @@ def run_suite(config: SuiteConfig, out: Path, notes: list[str], profile: bool = 
             except Exception as exc:  # noqa: BLE001 - one failed workload must not lose the others' figures
                 traceback.print_exc(file=sys.stderr)
                 results["errors"][name] = f"{type(exc).__name__}: {exc}"
+    _run_cluster(config, t0, samples, results)
     results["duration_s"] = round(time.monotonic() - t0, 1)
     results["resources"] = samples
     results["summary"] = summarize(results["workloads"])
-    plots = suite_plots(directory, results) + sorted(p.name for p in directory.glob("*.svg"))
+    plots = suite_plots(directory, results) + cluster_plot(directory, results)
+    plots += sorted(p.name for p in directory.glob("*.svg"))
     (directory / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (directory / "report.md").write_text(render(results, plots))
     return directory
+
+
+def add_cluster_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also run W1-W4 on a local cluster (`hubbub cluster up`'s processes) and report "
+        "each role's CPU µs per message beside the single node's",
+    )
+    parser.add_argument("--edges", type=int, default=2, help="with --cluster: edge processes (default 2)")
+    parser.add_argument("--routers", type=int, default=2, help="with --cluster: router processes (default 2)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,14 +226,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short steps, fewer users (about 2 minutes)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="where results go")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
-    parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite", help="node's store")
+    parser.add_argument(
+        "--store",
+        choices=["sqlite", "memory", "cassandra"],
+        default="sqlite",
+        help="node's store (cassandra: its log on a local Cassandra 1.2 started beside each node)",
+    )
     parser.add_argument("--only", help="comma-separated subset of w1,baseline,w2,w3,w4")
     parser.add_argument("--note", action="append", default=[], help="a line for the report (repeatable)")
     parser.add_argument(
         "--profile", action="store_true", help="py-spy flame graph of the server per workload"
     )
+    add_cluster_args(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     overrides: dict[str, Any] = {"processes": args.processes, "store": args.store}
+    if args.cluster:
+        for flag in ("edges", "routers"):
+            if not 1 <= getattr(args, flag) <= MAX_PROCESSES:
+                parser.error(f"--{flag} must be in 1..{MAX_PROCESSES}")
+        overrides["cluster"] = (args.edges, args.routers)
     if args.only:
         unknown = set(args.only.split(",")) - RUNNERS.keys()
         if unknown:
