@@ -80,6 +80,7 @@ class CassandraStore:
         self._log = CassandraLog(
             bridge, prepared, rows, self._cursors, self._directory,
             keyspace=options.keyspace, partitions=self._partitions, retention=options.retention_ttl_s > 0,
+            cache_conversations=options.cache_conversations,
         )  # fmt: skip
 
     async def _meta(self, bridge: Bridge, prepared: Prepared) -> dict[str, str]:

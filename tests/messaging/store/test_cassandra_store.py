@@ -237,3 +237,33 @@ async def test_a_caller_that_gives_up_does_not_fail_the_others(pair: tuple[Cassa
     assert not outcome.duplicate
     page = await store.history(1, anchor_seq=0, direction="after", limit=10, newest_first=False)
     assert "stays" in [m.client_msg_id for m in page]
+
+
+async def test_the_log_caches_stay_at_their_bound_and_numbering_stays_gap_free(
+    cassandra_options: CassandraOptions, tmp_path: Path
+) -> None:
+    """Review finding: the per-conversation caches grew with every conversation ever written.
+    With a bound of 3, writing 10 conversations twice over (and a batch across all of them,
+    which holds all ten at once) keeps each cache at 3, and every conversation reads 1..3."""
+    await empty_tables(cassandra_options)
+    bounded = dataclasses.replace(cassandra_options, cache_conversations=3)
+    store = CassandraStore(bounded, SqliteStore(tmp_path / "directory.db"))
+    await store.open()
+    try:
+        conversations = range(1, 11)
+        for cid in conversations:
+            await make_group(store, cid, "alice")
+        for round_ in ("a", "b"):
+            for cid in conversations:
+                await store.append([message(cid, "alice", f"{round_}-{cid}", epoch=0)])
+                assert store.log.cached_conversations <= 3
+        outcomes = await store.append([message(cid, "alice", f"c-{cid}") for cid in conversations])
+        assert [o.message.seq for o in outcomes] == [3] * 10
+        assert store.log.cached_conversations == 3
+        for cid in conversations:
+            page = await store.history(cid, anchor_seq=0, direction="before", limit=10, newest_first=False)
+            expected = [(1, f"a-{cid}"), (2, f"b-{cid}"), (3, f"c-{cid}")]
+            assert [(m.seq, m.client_msg_id) for m in page] == expected
+            assert await store.last_seq(cid) == 3
+    finally:
+        await store.close()
