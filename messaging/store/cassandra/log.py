@@ -31,7 +31,7 @@ from messaging.store.cassandra.commit_locks import CommitLocks
 from messaging.store.cassandra.cursors import CassandraCursors
 from messaging.store.cassandra.rows import Rows
 from messaging.store.cassandra.statements import Prepared
-from messaging.store.interface import Directory
+from messaging.store.interface import LogDirectory
 from messaging.store.own_messages import own_runs
 from messaging.store.read_budget import ReadBudget
 
@@ -102,7 +102,7 @@ class CassandraLog:
         prepared: Prepared,
         rows: Rows,
         cursors: CassandraCursors,
-        directory: Directory,
+        directory: LogDirectory,
         *,
         keyspace: str,
         partitions: int,
