@@ -312,7 +312,10 @@ class CassandraLog:
             )
             for new, seq, _ in fresh
         }  # fmt: skip
-        await self._after_write([m for m in stored.values() if m.conversation_id not in lost])
+        await self._after_write(
+            [m for m in stored.values() if m.conversation_id not in lost],
+            [m for m in originals.values() if m.conversation_id not in lost],
+        )
         for cid, last in numbering.last_seqs.items():
             if cid in lost:
                 self._heads.pop(cid, None)
@@ -348,10 +351,13 @@ class CassandraLog:
             if any(f.epoch > epochs[cid] for f in fences)
         }
 
-    async def _after_write(self, fresh: list[StoredMessage]) -> None:
-        """Your own messages are never unread (own_messages.py); the directory learns the new ends."""
+    async def _after_write(self, fresh: list[StoredMessage], retried: list[StoredMessage]) -> None:
+        """Your own messages are never unread (own_messages.py); the directory learns the new ends.
+        A retry's original counts too: its first commit may have stored the rows and failed to
+        raise the ends (a RecordAppends that did not come back), and the retry is what heals it
+        (raising never lowers, so it costs nothing when they were raised)."""
         heads: dict[int, tuple[int, int]] = {}
-        for m in fresh:
+        for m in (*fresh, *retried):
             last, activity = heads.get(m.conversation_id, (0, 0))
             heads[m.conversation_id] = (max(last, m.seq), max(activity, m.sent_at_ms))
         await asyncio.gather(
