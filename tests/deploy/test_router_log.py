@@ -20,6 +20,7 @@ from kernel.clock import SystemClock
 from kernel.grpc_boundary import call
 from kernel.grpc_server import internal_channel
 from kernel.messaging_api import AccountsApi, MessagingApi
+from kernel.partitions import DEFAULT_PARTITIONS, partition_of
 from messaging import start_messaging
 from messaging.config import CassandraOptions, MessagingConfig
 from messaging.owner_append import OwnerAppend
@@ -52,6 +53,8 @@ class Node:
     api: MessagingApi
     router: RouterService
     log: RouterLog
+    cassandra_hosts: str
+    keyspace: str
 
 
 @pytest.fixture
@@ -79,7 +82,7 @@ async def node(cassandra_options: CassandraOptions, tmp_path: Path) -> AsyncIter
             local_messaging=(accounts, cast(MessagingApi, NoAppend(api))),
             log_writer=log.writer,
         )
-        yield Node(messaging, accounts, api, router, log)
+        yield Node(messaging, accounts, api, router, log, f"{host}:{port}", cassandra_options.keyspace)
     finally:
         if router is not None:
             await router.stop()
@@ -152,3 +155,51 @@ async def test_the_owner_refuses_non_members_and_a_member_it_removed(node: Node)
     )
     page = await call(node.api.History(messaging_pb2.HistoryRequest(user_id="alice", query=query)))
     assert [m.body for m in page.messages] == ["before"]
+
+
+def append_request(cid: int, client_msg_id: str, epoch: int) -> messaging_pb2.AppendRequest:
+    request = messaging_pb2.AppendRequest()
+    request.items.add(
+        sender_id="alice", sender_device="phone", owner_epoch=epoch,
+        message=client_pb2.SendMessage(conversation_id=cid, client_msg_id=client_msg_id, body="hi"),
+    )  # fmt: skip
+    return request
+
+
+async def test_two_router_writers_a_stale_one_is_refused_once_the_new_owner_sealed(
+    node: Node, tmp_path: Path
+) -> None:
+    """Two router processes' writers on one keyspace, as around a handoff: the old owner
+    (epoch 1) wrote, the new one sealed at 2 (through messaging, as a router's claim does) and
+    numbers on after it; the old owner's late item is refused STALE_OWNER and never seen."""
+    cid = await group(node, "alice", "bob")
+    partition = partition_of(cid, DEFAULT_PARTITIONS)
+    old = node.log.writer
+    config = MessagingConfig(
+        data_dir=tmp_path, log_backend="cassandra", cassandra_hosts=node.cassandra_hosts,
+        cassandra_keyspace=node.keyspace, cassandra_protocol_version=1, cassandra_local_dc=DATACENTER,
+        worker_id=3,
+    )  # fmt: skip
+    new = await open_router_log(config, node.messaging.target, SystemClock())
+    assert new is not None
+    try:
+        seal = messaging_pb2.SealRequest(partition_count=DEFAULT_PARTITIONS)
+        seal.partitions.add(partition=partition, epoch=1)
+        await call(node.api.Seal(seal))
+        (first,) = (await call(old(append_request(cid, "m1", 1)))).results
+        assert first.message.seq == 1
+        seal.partitions[0].epoch = 2
+        assert not (await call(node.api.Seal(seal))).refused
+        (second,) = (await call(new.writer(append_request(cid, "m2", 2)))).results
+        assert second.message.seq == 2  # numbered on from what the old owner stored
+        (late,) = (await call(old(append_request(cid, "late", 1)))).results
+        assert late.error.code == "STALE_OWNER" and late.error.retryable
+        (retry,) = (await call(new.writer(append_request(cid, "m1", 2)))).results
+        assert (retry.duplicate, retry.message.seq) == (True, 1)  # a retry through the new owner
+    finally:
+        await new.close()
+    query = client_pb2.FetchHistory(
+        conversation_id=cid, direction=client_pb2.HISTORY_DIRECTION_AFTER, limit=50
+    )
+    page = await call(node.api.History(messaging_pb2.HistoryRequest(user_id="bob", query=query)))
+    assert [(m.seq, m.client_msg_id) for m in page.messages] == [(1, "m1"), (2, "m2")]
