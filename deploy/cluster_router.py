@@ -2,7 +2,9 @@
 the other routers' processes (router/cluster_balance.py). Configured from the environment:
 the router's options as HUBBUB_<FIELD> (router/config.py), ZooKeeper's as
 HUBBUB_ZOOKEEPER_<FIELD> (discovery/zk_paths.py). It registers itself in the ZooKeeper
-registry and keeps its partitions and epoch there current. Prints one JSON line with its id and Link
+registry and keeps its partitions and epoch there current. With the log in Cassandra
+(HUBBUB_LOG_BACKEND=cassandra and the HUBBUB_CASSANDRA_* options, as messaging's) it appends
+its partitions' messages there itself (deploy/router_log.py). Prints one JSON line with its id and Link
 target once it serves, and runs until SIGTERM or SIGINT.
 
     HUBBUB_ZOOKEEPER_HOSTS=127.0.0.1:2181 HUBBUB_ROUTER_ID=router-2 \\
@@ -16,6 +18,7 @@ import contextlib
 
 from deploy.backends import session_directory_from_env
 from deploy.cluster_process import announce, run_process, until_signalled
+from deploy.router_log import open_router_log
 from discovery.model import NodeInfo, NodeKind
 from discovery.node_reports import report_partitions
 from discovery.zk_ownership import ZkOwnership
@@ -23,6 +26,7 @@ from discovery.zk_paths import ENV_PREFIX, ZooKeeperSettings
 from discovery.zk_registry import ZkRegistry
 from kernel.clock import SystemClock
 from kernel.config import from_env
+from messaging.config import MessagingConfig
 from router import start_router
 from router.cluster_balance import ClusterBalancer
 from router.config import RouterConfig
@@ -35,8 +39,18 @@ async def run() -> None:
     registry = await ZkRegistry.connect(settings)
     # With directory_backend=redis it reads the registry the edges write (never clears an edge).
     directory = session_directory_from_env(config.directory_backend, SystemClock())
+    own_log = None
     try:
-        service = await start_router(config, ownership=ownership, directory=directory)
+        # With HUBBUB_LOG_BACKEND=cassandra this router appends to Cassandra itself (its message
+        # ids from HUBBUB_WORKER_ID: unique per process); else through messaging's Append.
+        own_log = await open_router_log(
+            from_env(MessagingConfig), config.messaging_target, SystemClock(),
+            internal_secret=config.internal_secret, internal_tls_dir=config.internal_tls_dir,
+        )  # fmt: skip
+        service = await start_router(
+            config, ownership=ownership, directory=directory,
+            log_writer=own_log.writer if own_log is not None else None,
+        )  # fmt: skip
         balancer = ClusterBalancer(
             ownership, ownership, config.router_id, service.target, service.core.ctx.ownership
         )
@@ -57,6 +71,8 @@ async def run() -> None:
         await ownership.close()
         if directory is not None:
             await directory.close()
+        if own_log is not None:
+            await own_log.close()
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from kernel.redis_settings import BACKENDS as DIRECTORY_BACKENDS
 from messaging.config import LOG_BACKENDS
 from presence.config import BACKENDS as PRESENCE_BACKENDS
 
-STORES = ("sqlite", "memory")
+STORES = ("sqlite", "memory", "cassandra")
 TRACE_EXPORTERS = ("none", "console", "otlp")
 MAX_ROUTERS = 16  # one process: more only splits its CPU
 MAX_EDGES = 16  # one process, as for routers
@@ -50,7 +50,10 @@ class NodeConfig:
     token_secret: str = ""
     """Secret that signs access tokens; empty = generated once and kept in data_dir/token_secret."""
     store: str = field(default="sqlite", metadata={"choices": STORES})
-    """Message store backend: sqlite (durable, default) or memory (for experiments)."""
+    """Message store backend: sqlite (durable, default), memory (for experiments) or cassandra
+    (messages and cursors in the Cassandra/ScyllaDB cluster at --cassandra-hosts, the same as
+    --log-backend cassandra; users, conversations and membership stay in data_dir's SQLite
+    file: docs/cassandra.md)."""
     worker_id: int = 1
     """Snowflake worker id of this node's messaging service (0..1023, unique per process)."""
     heartbeat_interval_ms: int = 15_000
@@ -153,9 +156,10 @@ class NodeConfig:
     log_backend: str = field(default="sqlite", metadata={"choices": LOG_BACKENDS})
     """Where the message log and the cursors live: sqlite (in `store`, default) or cassandra
     (the cluster at cassandra_hosts, migrated by `hubbub store migrate`; docs/cassandra.md).
-    The other cassandra_* options are HUBBUB_CASSANDRA_* variables."""
+    `--store cassandra` sets it. The other cassandra_* options are HUBBUB_CASSANDRA_* variables."""
     cassandra_hosts: str = "127.0.0.1:9042"
-    """Contact points of the Cassandra or ScyllaDB cluster, HOST[:PORT],... (one port for all)."""
+    """Contact points of the Cassandra or ScyllaDB cluster, HOST[:PORT],... (9042 when left
+    out; one port for all), e.g. db1,db2:9042."""
     cassandra_keyspace: str = "hubbub"
     """The keyspace `hubbub store migrate` created."""
     cassandra_protocol_version: int = 0
@@ -164,6 +168,8 @@ class NodeConfig:
     def __post_init__(self) -> None:
         check_choice("store", self.store, STORES)
         check_choice("log_backend", self.log_backend, LOG_BACKENDS)
+        if self.store == "cassandra":  # --store cassandra: the log there, the directory in SQLite
+            object.__setattr__(self, "log_backend", "cassandra")
         check_choice("presence_backend", self.presence_backend, PRESENCE_BACKENDS)
         check_choice("directory_backend", self.directory_backend, DIRECTORY_BACKENDS)
         check_choice("log_format", self.log_format, LOG_FORMATS)
@@ -205,6 +211,12 @@ class NodeConfig:
             "different from token_secret",
             "(the same secret)",
         )
+
+    @property
+    def directory_store(self) -> str:
+        """The store of users, conversations and membership: `store`, but sqlite for
+        cassandra (the directory stays relational: docs/cassandra.md)."""
+        return "sqlite" if self.store == "cassandra" else self.store
 
 
 def with_secrets(config: NodeConfig) -> NodeConfig:

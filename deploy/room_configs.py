@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from deploy.config import NodeConfig
 from discovery.config import DiscoveryConfig
@@ -39,7 +40,7 @@ def messaging_config(config: NodeConfig, secret: str) -> MessagingConfig:
         MessagingConfig,
         env=_limit_env((*MESSAGING_LIMIT_FIELDS, *MESSAGING_STORE_FIELDS)),
         data_dir=config.data_dir,
-        store=config.store,
+        store=config.directory_store,
         partitions=config.partitions,
         log_backend=config.log_backend,
         cassandra_hosts=config.cassandra_hosts,
@@ -54,6 +55,15 @@ def messaging_config(config: NodeConfig, secret: str) -> MessagingConfig:
         password_hash_time_cost=config.password_hash_time_cost,
         password_hash_memory_cost=config.password_hash_memory_kib,
         password_hash_parallelism=config.password_hash_parallelism,
+    )
+
+
+def router_log_config(config: NodeConfig) -> MessagingConfig:
+    """The log options of a router process that writes the Cassandra log itself: messaging's,
+    with the next worker id (its message ids must not collide with messaging's)."""
+    return replace(
+        messaging_config(config, "unused: a log writer signs no tokens"),
+        worker_id=(config.worker_id + 1) % 1024,
     )
 
 

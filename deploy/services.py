@@ -21,6 +21,7 @@ from deploy.room_configs import (
     presence_config,
     redis_settings,
     router_config,
+    router_log_config,
 )
 from kernel.clock import Clock
 
@@ -130,10 +131,20 @@ async def _router(
     routers = LocalRouters(ownership)
     services: list[RouterService] = []
     directory = session_directory(config.directory_backend, redis_settings(config), clock)
+    own_log = None
+    if here.messaging is None:  # messaging elsewhere: with the log in Cassandra, write it here
+        from deploy.router_log import open_router_log
+
+        own_log = await open_router_log(
+            router_log_config(config), upstream["messaging_target"], clock,
+            internal_secret=config.internal_secret, internal_tls_dir=config.internal_tls_dir,
+        )  # fmt: skip
 
     async def stop() -> None:
         for service in reversed(services):
             await service.stop()
+        if own_log is not None:
+            await own_log.close()
         if stop_push is not None:
             await stop_push()
         if directory is not None:
@@ -151,6 +162,7 @@ async def _router(
                     routers=routers,
                     local_messaging=here.messaging,
                     directory=directory,
+                    log_writer=own_log.writer if own_log is not None else None,
                 )
             )
     except BaseException:

@@ -88,3 +88,8 @@ class MessagingApi(Protocol):
 
     @property
     def Seal(self) -> Unary[messaging_pb2.SealRequest, messaging_pb2.SealReply]: ...
+
+    @property
+    def RecordAppends(
+        self,
+    ) -> Unary[messaging_pb2.ConversationHeads, messaging_pb2.ConversationHeadsRecorded]: ...

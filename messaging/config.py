@@ -42,6 +42,7 @@ class CassandraOptions:
     request_timeout_s: float = 5.0
     dedupe_ttl_s: int = 7 * 24 * 3600
     retention_ttl_s: int = 0
+    cache_conversations: int = 100_000
 
 
 def parse_hosts(raw: str, default_port: int = 9042) -> tuple[tuple[str, int], ...]:
@@ -139,6 +140,10 @@ class MessagingConfig:
     """How long a (sender, client_msg_id) key is kept for retries (7 days)."""
     cassandra_retention_ttl_s: int = 0
     """Messages expire this long after they are written; 0 = kept for ever (the default)."""
+    cassandra_cache_conversations: int = 100_000
+    """Conversations whose end, fences and existence one log writer keeps in memory (each
+    cache bounded by it; the least recently written go first, and are read again when next
+    written). About 1 KiB each at most."""
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -189,6 +194,8 @@ class MessagingConfig:
             raise InvalidArgument("cassandra_max_in_flight >= 1 and cassandra_request_timeout_s > 0")
         if self.cassandra_dedupe_ttl_s < 1 or self.cassandra_retention_ttl_s < 0:
             raise InvalidArgument("cassandra_dedupe_ttl_s >= 1 and cassandra_retention_ttl_s >= 0")
+        if self.cassandra_cache_conversations < 1:
+            raise InvalidArgument("cassandra_cache_conversations must be at least 1")
         return CassandraOptions(
             hosts=parse_hosts(self.cassandra_hosts),
             keyspace=self.cassandra_keyspace,
@@ -199,6 +206,7 @@ class MessagingConfig:
             request_timeout_s=self.cassandra_request_timeout_s,
             dedupe_ttl_s=self.cassandra_dedupe_ttl_s,
             retention_ttl_s=self.cassandra_retention_ttl_s,
+            cache_conversations=self.cassandra_cache_conversations,
         )
 
     def auth_limits(self) -> AuthLimits:
@@ -242,5 +250,6 @@ STORE_FIELDS = (
     "cassandra_request_timeout_s",
     "cassandra_dedupe_ttl_s",
     "cassandra_retention_ttl_s",
+    "cassandra_cache_conversations",
 )
 """Where the log lives, overridable by HUBBUB_<FIELD> on a node (deploy/room_configs.py)."""

@@ -4,7 +4,7 @@ conversation list. Every operation checks that the caller is a member first."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -110,8 +110,19 @@ class Conversations:
         return GroupEvent(EventKind.CREATED, details, owner_id, [m.user_id for m in details.members])
 
     async def get(self, user_id: str, conversation_id: int) -> Details:
-        await self._members.require_member(conversation_id, user_id)
+        """`user_id` empty = an internal caller (a router's log writer): no membership check."""
+        if user_id:
+            await self._members.require_member(conversation_id, user_id)
         return await self._fresh(conversation_id)
+
+    async def record_appends(self, heads: Mapping[int, tuple[int, int]]) -> None:
+        """A log writer outside this process (a router appending to Cassandra itself) stored
+        rows: the conversations' (last seq, activity) rise to these, never lower."""
+        for conversation_id, (last_seq, activity_ms) in heads.items():
+            if not 0 < conversation_id <= MAX_ID or not 0 <= last_seq <= MAX_ID or activity_ms < 0:
+                raise InvalidArgument(f"conversation head out of range: {conversation_id}")
+        if heads:
+            await self._store.record_appends(heads)
 
     async def get_members(self, user_id: str, conversation_id: int) -> MemberSet:
         """`user_id` empty = an internal caller (router, edge): no membership check."""

@@ -14,6 +14,7 @@ from kernel.errors import HubbubError, InvalidArgument
 from kernel.limits import MAX_REPLY_PAGE_BYTES, MAX_RESUME_PAGES, MAX_RESUME_REPLY_BYTES
 from kernel.protowire import varint
 from messaging import rules
+from messaging.appends import SendItem
 from messaging.conversations import (
     AddMembers,
     Details,
@@ -24,7 +25,7 @@ from messaging.conversations import (
     Rename,
     SetRole,
 )
-from messaging.messages import CursorOutcome, Page, ReadBy, SendItem
+from messaging.messages import CursorOutcome, Page, ReadBy
 from messaging.model import (
     AppendOutcome,
     Conversation,

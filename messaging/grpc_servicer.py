@@ -280,3 +280,12 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
         return messaging_pb2.SealReply(
             refused=[messaging_pb2.PartitionEpoch(partition=p, epoch=e) for p, e in refused]
         )
+
+    @servicer_errors
+    async def RecordAppends(
+        self, request: messaging_pb2.ConversationHeads, context: Context
+    ) -> messaging_pb2.ConversationHeadsRecorded:
+        await self._conversations.record_appends(
+            {h.conversation_id: (h.last_seq, h.last_activity_ms) for h in request.heads}
+        )
+        return messaging_pb2.ConversationHeadsRecorded()

@@ -42,3 +42,4 @@ class LocalMessaging:
         self.UpdateCursors = LocalUnary(servicer.UpdateCursors)
         self.ReadBy = LocalUnary(servicer.ReadBy)
         self.Seal = LocalUnary(servicer.Seal)
+        self.RecordAppends = LocalUnary(servicer.RecordAppends)

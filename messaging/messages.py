@@ -11,13 +11,10 @@ from dataclasses import dataclass
 
 from kernel.clock import Clock
 from kernel.errors import (
-    ErrorCode,
     HubbubError,
-    Internal,
     InvalidArgument,
     NotMember,
     PartitionMismatch,
-    StaleOwner,
 )
 from kernel.ids import SnowflakeGenerator
 from kernel.limits import (
@@ -28,10 +25,11 @@ from kernel.limits import (
     RESUME_MAX_CONVERSATIONS,
 )
 from kernel.partitions import DEFAULT_PARTITIONS
-from messaging import deletion, rules
+from messaging import rules
+from messaging.appends import Appender, SendItem, store_down, store_error, valid_id
 from messaging.erased_media import BlobRemover, ErasedMedia
 from messaging.membership import MemberCache, MemberSet
-from messaging.model import AppendOutcome, CursorChange, CursorUpdate, NewMessage, StoredMessage
+from messaging.model import AppendOutcome, CursorChange, CursorUpdate, StoredMessage
 from messaging.store.interface import CursorStore, HistoryDirection, MessageLog
 
 log = logging.getLogger(__name__)
@@ -39,23 +37,6 @@ log = logging.getLogger(__name__)
 # A user's conversations scanned by one resume. Listing pages by activity time cannot page
 # through ties safely, so resume reads one large page instead.
 _LAST_SEQ_CACHE_SIZE = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class SendItem:
-    sender_id: str
-    sender_device: str
-    conversation_id: int
-    client_msg_id: str
-    content_type: str
-    body: str
-    payload: bytes
-    owner_epoch: int = 0
-    """The sending router's epoch for the conversation's partition (0 = unfenced)."""
-    media: bytes = b""
-    """A serialized MediaRef the edge checked (the sender's upload, for this conversation)."""
-    delete_seq: int = 0
-    """> 0: delete the sender's message at this seq (the content fields are then empty)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +81,7 @@ class Messages:
         self._erased_media = ErasedMedia(blobs)
         self._cursors = cursors
         self._partitions = partitions
-        self._ids = ids
-        self._clock = clock
+        self._appender = Appender(log, ids, clock)
         self._members = members
         # A lower bound of each conversation's last seq (it only grows), so most cursor
         # updates are clamped without asking the store.
@@ -112,144 +92,24 @@ class Messages:
         """One result per item, in order. Invalid items and non-members get their error; the
         rest are stored in one store call (one durable commit). Retries get the original."""
         member_sets = await self._members.get_many(
-            {item.conversation_id for item in items if _valid_id(item.conversation_id)}
+            {item.conversation_id for item in items if valid_id(item.conversation_id)}
         )
-        results: list[AppendOutcome | HubbubError | None] = [None] * len(items)
-        batch: list[NewMessage] = []
-        slots: list[int] = []
-        now = self._clock.now_ms()
-        next_id = self._ids.next_id
-        validate = rules.validate_send
-        # A deletion names its message by seq: read them all first (deletions are rare).
-        targets, entries = await self._deletable(items)
-        for index, item in enumerate(items):
-            try:
-                if not _valid_id(item.conversation_id):
-                    raise InvalidArgument(f"conversationId out of range (at most {MAX_ID})")
-                if item.delete_seq:
-                    if not 0 < item.delete_seq <= MAX_ID:
-                        raise InvalidArgument(f"seq must be 1..{MAX_ID}")
-                else:
-                    validate(item.client_msg_id, item.content_type, item.body, item.payload, item.media)
-            except HubbubError as exc:
-                results[index] = exc
-                continue
-            member_set = member_sets[item.conversation_id]
-            if isinstance(member_set, HubbubError) or item.sender_id not in member_set.members:
-                results[index] = _membership_error(member_set, item.sender_id)
-                continue
-            if item.delete_seq:
-                target = targets.get(index)
-                try:
-                    deletion.check_deletion(target, item.delete_seq, item.sender_id)
-                except HubbubError as exc:
-                    results[index] = exc
-                    continue
-                entry = entries.get(index)
-                if entry is not None:  # deleted before: answered with its entry, nothing stored
-                    results[index] = AppendOutcome(entry, duplicate=True)
-                    continue
-                batch.append(
-                    NewMessage(
-                        item.conversation_id, item.sender_id, item.sender_device,
-                        deletion.deletion_key(item.conversation_id, item.delete_seq), "", "", b"",
-                        next_id(), now, item.owner_epoch, deletes_seq=item.delete_seq,
-                    )
-                )  # fmt: skip
-                slots.append(index)
-                continue
-            batch.append(
-                NewMessage(
-                    item.conversation_id, item.sender_id, item.sender_device, item.client_msg_id,
-                    item.content_type, item.body, item.payload, next_id(), now, item.owner_epoch,
-                    item.media,
-                )
-            )  # fmt: skip
-            slots.append(index)
-        if batch:
-            outcomes = await self._store_messages(batch)
-            last_seq = self._last_seq
-            for index, outcome in zip(slots, outcomes, strict=True):
-                results[index] = outcome
-                if isinstance(outcome, HubbubError):
-                    continue
+        refused = [
+            _membership_error(member_sets[item.conversation_id], item.sender_id)
+            if valid_id(item.conversation_id)
+            else None  # the appender refuses it
+            for item in items
+        ]
+        appended = await self._appender.append(items, refused)
+        last_seq = self._last_seq
+        for outcome in appended.results:
+            if not isinstance(outcome, HubbubError):
                 message = outcome.message
                 if message.seq > last_seq.get(message.conversation_id, 0):
                     self._saw_seq(message.conversation_id, message.seq)
-                target = targets.get(index)
-                if target is not None and not outcome.duplicate:
-                    await self._erased_media.remove(target)
-        return [r for r in results if r is not None]
-
-    async def _deletable(
-        self, items: Sequence[SendItem]
-    ) -> tuple[dict[int, StoredMessage], dict[int, StoredMessage]]:
-        """Item index -> the message its deletion names, as every reader sees it (absent: no
-        message at that seq, or not a deletion item); and, for those deleted already, -> their
-        deletion entry (absent: an erase whose entry was lost, messaging/deletion.is_entry_of)."""
-        wanted = [
-            (index, item.conversation_id, item.delete_seq) for index, item in enumerate(items)
-            if item.delete_seq and _valid_id(item.conversation_id) and 0 < item.delete_seq <= MAX_ID
-        ]  # fmt: skip
-        targets = await self._messages_at(wanted)
-        deleted = [(index, t.conversation_id, t.deleted_by_seq) for index, t in targets.items() if t.deleted]
-        entries = await self._messages_at(deleted)
-        return targets, {i: e for i, e in entries.items() if deletion.is_entry_of(e, targets[i])}
-
-    async def _messages_at(self, wanted: Sequence[tuple[int, int, int]]) -> dict[int, StoredMessage]:
-        """(key, conversation, seq) -> key: the message at that seq, where there is one."""
-        if not wanted:
-            return {}
-        found = await asyncio.gather(
-            *(
-                self._log.history(cid, anchor_seq=seq - 1, direction="after", limit=1, newest_first=False)
-                for _, cid, seq in wanted
-            )
-        )
-        return {
-            key: rows[0]
-            for (key, _, seq), rows in zip(wanted, found, strict=True)
-            if rows and rows[0].seq == seq
-        }
-
-    async def _store_messages(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
-        """One store call (one durable commit) for the batch. Should it fail, each message is
-        stored on its own, in order, so a message the store cannot take fails only itself."""
-        try:
-            return list(await self._log.append(batch))
-        except StaleOwner as exc:  # some item's epoch is older than its partition's seal
-            if len(batch) == 1:
-                return [exc]
-            stale = True
-        except Exception as exc:  # noqa: BLE001 - isolated below, item by item
-            if len(batch) == 1 or _store_down(exc):
-                return [_store_error(exc)] * len(batch)
-            stale = False
-        if stale:
-            return await self._store_each_at_once(batch)
-        outcomes: list[AppendOutcome | HubbubError] = []
-        for message in batch:
-            try:
-                (outcome,) = await self._log.append([message])
-            except Exception as exc:  # noqa: BLE001 - this message's error, not its neighbours'
-                outcomes.append(_store_error(exc))
-            else:
-                outcomes.append(outcome)
-        return outcomes
-
-    async def _store_each_at_once(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
-        """Each message in a store call of its own, all submitted at once and in order: the
-        store commits them together (group commit) and a stale item fails only itself."""
-        settled = await asyncio.gather(*(self._log.append([m]) for m in batch), return_exceptions=True)
-        outcomes: list[AppendOutcome | HubbubError] = []
-        for result in settled:
-            if isinstance(result, BaseException):
-                if not isinstance(result, Exception):
-                    raise result
-                outcomes.append(_store_error(result))
-            else:
-                outcomes.append(result[0])
-        return outcomes
+        for message in appended.erased:
+            await self._erased_media.remove(message)
+        return appended.results
 
     def _saw_seq(self, conversation_id: int, seq: int) -> None:
         if seq > self._last_seq.get(conversation_id, 0):
@@ -348,12 +208,12 @@ class Messages:
         """Per-update results, in order: non-members get NOT_MEMBER and nothing moves; seqs
         past the last message are clamped to it; lower seqs leave the cursor as it is."""
         member_sets = await self._members.get_many(
-            u.conversation_id for u in updates if _valid_id(u.conversation_id)
+            u.conversation_id for u in updates if valid_id(u.conversation_id)
         )
         errors: list[HubbubError | None] = []
         for update in updates:
             refused: HubbubError | None
-            if not _valid_id(update.conversation_id):
+            if not valid_id(update.conversation_id):
                 refused = InvalidArgument(f"conversationId out of range (at most {MAX_ID})")
             elif not 0 <= update.seq <= MAX_ID:
                 refused = InvalidArgument(f"seq must be 0..{MAX_ID}")
@@ -386,14 +246,14 @@ class Messages:
         try:
             return list(await self._cursors.advance_cursors(updates))
         except Exception as exc:  # noqa: BLE001 - isolated below, item by item
-            if len(updates) == 1 or _store_down(exc):
-                return [_store_error(exc)] * len(updates)
+            if len(updates) == 1 or store_down(exc):
+                return [store_error(exc)] * len(updates)
         changes: list[CursorChange | HubbubError] = []
         for update in updates:
             try:
                 (change,) = await self._cursors.advance_cursors([update])
             except Exception as exc:  # noqa: BLE001 - this update's error, not its neighbours'
-                changes.append(_store_error(exc))
+                changes.append(store_error(exc))
             else:
                 changes.append(change)
         return changes
@@ -424,26 +284,6 @@ class Messages:
             elif cursors.delivered_seq >= seq:
                 delivered_to.append(cursors.user_id)
         return ReadBy(conversation_id, seq, sorted(read_by), sorted(delivered_to))
-
-
-def _valid_id(value: int) -> bool:
-    """Ids are signed 64-bit in every store: the edge refuses the rest (and 0), this is the
-    backstop that keeps one such id from failing the store call of its whole batch."""
-    return -MAX_ID - 1 <= value <= MAX_ID and value != 0
-
-
-def _store_down(exc: Exception) -> bool:
-    """Not worth retrying item by item: the store refuses everything alike."""
-    return isinstance(exc, HubbubError) and exc.code is ErrorCode.UNAVAILABLE
-
-
-def _store_error(exc: Exception) -> HubbubError:
-    if isinstance(exc, HubbubError):
-        return exc
-    log.error("store write failed", exc_info=exc)
-    error = Internal("store write failed")
-    error.__cause__ = exc
-    return error
 
 
 def _membership_error(member_set: MemberSet | HubbubError, user_id: str) -> HubbubError | None:

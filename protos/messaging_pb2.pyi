@@ -875,6 +875,70 @@ class SealReply(_message.Message):
 Global___SealReply: _TypeAlias = SealReply  # noqa: Y015
 
 @_typing.final
+class ConversationHead(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    LAST_SEQ_FIELD_NUMBER: _builtins.int
+    LAST_ACTIVITY_MS_FIELD_NUMBER: _builtins.int
+    conversation_id: _builtins.int
+    last_seq: _builtins.int
+    """the highest seq now durable in the log"""
+    last_activity_ms: _builtins.int
+    """the newest of those messages' sent_at_ms"""
+    def __init__(
+        self,
+        *,
+        conversation_id: _builtins.int = ...,
+        last_seq: _builtins.int = ...,
+        last_activity_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_id", b"conversation_id", "last_activity_ms", b"last_activity_ms", "last_seq", b"last_seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConversationHead: _TypeAlias = ConversationHead  # noqa: Y015
+
+@_typing.final
+class ConversationHeads(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def heads(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConversationHead]:
+        """at most one per conversation"""
+
+    def __init__(
+        self,
+        *,
+        heads: _abc.Iterable[Global___ConversationHead] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heads", b"heads"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConversationHeads: _TypeAlias = ConversationHeads  # noqa: Y015
+
+@_typing.final
+class ConversationHeadsRecorded(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConversationHeadsRecorded: _TypeAlias = ConversationHeadsRecorded  # noqa: Y015
+
+@_typing.final
 class PushTargetChange(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -871,6 +871,11 @@ class MessagingStub:
                 request_serializer=protos_dot_messaging__pb2.SealRequest.SerializeToString,
                 response_deserializer=protos_dot_messaging__pb2.SealReply.FromString,
                 _registered_method=True)
+        self.RecordAppends = channel.unary_unary(
+                '/hubbub.v1.Messaging/RecordAppends',
+                request_serializer=protos_dot_messaging__pb2.ConversationHeads.SerializeToString,
+                response_deserializer=protos_dot_messaging__pb2.ConversationHeadsRecorded.FromString,
+                _registered_method=True)
 
 
 class MessagingServicer:
@@ -953,6 +958,14 @@ class MessagingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordAppends(self, request, context):
+        """A router that appends to the log itself (the Cassandra log: docs/cassandra.md) stored
+        rows: raise the directory's last seq and activity of each conversation (never lowers).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessagingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1015,6 +1028,11 @@ def add_MessagingServicer_to_server(servicer, server):
                     servicer.Seal,
                     request_deserializer=protos_dot_messaging__pb2.SealRequest.FromString,
                     response_serializer=protos_dot_messaging__pb2.SealReply.SerializeToString,
+            ),
+            'RecordAppends': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAppends,
+                    request_deserializer=protos_dot_messaging__pb2.ConversationHeads.FromString,
+                    response_serializer=protos_dot_messaging__pb2.ConversationHeadsRecorded.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1341,6 +1359,33 @@ class Messaging:
             '/hubbub.v1.Messaging/Seal',
             protos_dot_messaging__pb2.SealRequest.SerializeToString,
             protos_dot_messaging__pb2.SealReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAppends(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Messaging/RecordAppends',
+            protos_dot_messaging__pb2.ConversationHeads.SerializeToString,
+            protos_dot_messaging__pb2.ConversationHeadsRecorded.FromString,
             options,
             channel_credentials,
             insecure,

@@ -271,6 +271,10 @@ class MessagingStub:
     """Fencing: a new owner seals its partitions at its epoch before it writes; from then on
     Append items of an older epoch for those partitions fail STALE_OWNER.
     """
+    RecordAppends: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ConversationHeads, _messaging_pb2.ConversationHeadsRecorded]
+    """A router that appends to the log itself (the Cassandra log: docs/cassandra.md) stored
+    rows: raise the directory's last seq and activity of each conversation (never lowers).
+    """
 
 @_typing.type_check_only
 class MessagingAsyncStub(MessagingStub):
@@ -292,6 +296,10 @@ class MessagingAsyncStub(MessagingStub):
     Seal: _aio.UnaryUnaryMultiCallable[_messaging_pb2.SealRequest, _messaging_pb2.SealReply]  # type: ignore[assignment]
     """Fencing: a new owner seals its partitions at its epoch before it writes; from then on
     Append items of an older epoch for those partitions fail STALE_OWNER.
+    """
+    RecordAppends: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ConversationHeads, _messaging_pb2.ConversationHeadsRecorded]  # type: ignore[assignment]
+    """A router that appends to the log itself (the Cassandra log: docs/cassandra.md) stored
+    rows: raise the directory's last seq and activity of each conversation (never lowers).
     """
 
 class MessagingServicer(metaclass=_abc_1.ABCMeta):
@@ -383,6 +391,16 @@ class MessagingServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_messaging_pb2.SealReply, _abc.Awaitable[_messaging_pb2.SealReply]]:
         """Fencing: a new owner seals its partitions at its epoch before it writes; from then on
         Append items of an older epoch for those partitions fail STALE_OWNER.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordAppends(
+        self,
+        request: _messaging_pb2.ConversationHeads,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.ConversationHeadsRecorded, _abc.Awaitable[_messaging_pb2.ConversationHeadsRecorded]]:
+        """A router that appends to the log itself (the Cassandra log: docs/cassandra.md) stored
+        rows: raise the directory's last seq and activity of each conversation (never lowers).
         """
 
 def add_MessagingServicer_to_server(servicer: MessagingServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

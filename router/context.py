@@ -15,6 +15,7 @@ from router.fanout import FanoutPlan, SessionKey, plan_fanout
 from router.frames import Origin
 from router.links import LinkTable
 from router.members import AudienceCache
+from router.owner_append import LogWriter
 from router.ownership import RouterPartitions
 from router.push import PushQueue
 from router.recent import RecentSenders
@@ -36,6 +37,8 @@ class RouterContext:
     recent: RecentSenders
     push: PushQueue
     ownership: RouterPartitions
+    log_writer: LogWriter | None = None
+    """Set when this router appends to the log itself (Cassandra): no Append to messaging."""
 
     def reply(self, origin: Origin, frame: bytes) -> None:
         """One frame to the session a request came from."""

@@ -1,5 +1,6 @@
-"""The send path: ClientFrame.send -> ordered, batched Messaging.Append -> Sent ack to the
-sender, the message to every other session of every member, pushes for offline members.
+"""The send path: ClientFrame.send -> ordered, batched Messaging.Append (or, when this router
+writes the log itself, router/owner_append.py) -> Sent ack to the sender, the message to every
+other session of every member, pushes for offline members.
 
 A delete_message takes the same path (it is a write to the conversation's log, ordered and
 fenced like a message): its deletion entry goes to the deleter as the answer, to every other
@@ -24,6 +25,7 @@ from router.directory import Placement
 from router.fanout import FanoutPlan, plan_fanout, without_session
 from router.frames import Origin, deleted_frame, error_frame, error_frame_from_proto, sent_frame
 from router.members import Members
+from router.owner_append import append_as_owner
 from router.pipeline import OrderedBatchPipeline
 from router.push import PushNotification, preview_of
 from router.tracing import inject, inject_each, span_from, spans_from, traced_here
@@ -126,9 +128,14 @@ class SendPath:
         conversations = {pending.conversation_id for pending in batch}
         with spans_from("router.persist", [p.frame.trace for p in owned]) as spans:
             inject_each(spans, [item.trace for item in request.items])
-            reply, members = await asyncio.gather(
-                call(ctx.messaging.Append(request)), ctx.members.get_many(conversations)
-            )
+            if ctx.log_writer is None:
+                reply, members = await asyncio.gather(
+                    call(ctx.messaging.Append(request)), ctx.members.get_many(conversations)
+                )
+                results = list(reply.results)
+            else:  # this owner writes the log itself: members first, they decide who may send
+                members = await ctx.members.get_many(conversations)
+                results = await append_as_owner(ctx.log_writer, request, members)
         users: set[str] = set()
         for entry in members.values():
             if isinstance(entry, Members):
@@ -138,7 +145,6 @@ class SendPath:
         except Exception:  # the batch is stored: ack it, and recipients go to push
             log.exception("directory lookup failed after an Append; delivering by push only")
             placement = {}
-        results = list(reply.results)
         if len(owned) < len(batch) and len(results) == len(owned):
             # Realign with the batch: the left-out ones are handed back to the edge by _fan_out.
             stored = iter(results)

@@ -23,6 +23,7 @@ from router.directory import MemoryDirectory, SessionDirectory
 from router.handoff import LocalRouters
 from router.links import LinkTable
 from router.members import AudienceCache, Members
+from router.owner_append import LogWriter
 from router.ownership import RouterPartitions
 from router.push import LogPushNotifier, PushNotifier, PushQueue
 from router.recent import RecentSenders
@@ -66,11 +67,14 @@ async def start_router(
     ownership: PartitionOwnership | None = None,
     routers: LocalRouters | None = None,
     local_messaging: tuple[AccountsApi, MessagingApi] | None = None,
+    log_writer: LogWriter | None = None,
 ) -> RouterService:
     """`ownership` given: the router opens a session once it listens and serves what it is
     given (`routers.join` rebalances onto it); none = it owns every partition, unfenced.
     `local_messaging`: messaging runs in this process, called without gRPC (the Accounts and
-    Messaging Protocols of kernel/messaging_api.py); none = over gRPC at messaging_target."""
+    Messaging Protocols of kernel/messaging_api.py); none = over gRPC at messaging_target.
+    `log_writer`: this router appends to the log itself (router/owner_append.py), not through
+    messaging's Append."""
     clock = clock or SystemClock()
     notifier: PushNotifier = push if push is not None else LogPushNotifier()
     channels: list[aio.Channel] = []
@@ -132,6 +136,7 @@ async def start_router(
         members=members,
         recent=recent,
         ownership=router_partitions,
+        log_writer=log_writer,
         push=PushQueue(
             notifier,
             limit=config.push_queue_limit,

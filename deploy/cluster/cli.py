@@ -41,6 +41,7 @@ def banner(cluster: RunningCluster) -> str:
         f"  blob server (attachments):     {cluster.process('media').addresses['media_url']}",
         f"  ZooKeeper:                     {cluster.zookeeper_hosts}",
         f"  Redis:                         {cluster.redis.url if cluster.redis else '(not started)'}",
+        f"  Cassandra (messages):          {cluster.cassandra_hosts or '(not started: SQLite)'}",
         f"  data and logs:                 {data}",
         f"Status: hubbub cluster status --data-dir {shlex.quote(str(data))}",
         f"Chat:   hubbub chat --url {cluster.ws_urls[0]} --user alice --to bob",

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kernel.config import check, default_data_dir
+from kernel.config import check, check_choice, default_data_dir
 from kernel.partitions import MAX_PARTITIONS
 
 ENV_PREFIX = "HUBBUB_CLUSTER_"
 MAX_PROCESSES = 16  # per role: one machine's cores run them all
+STORES = ("sqlite", "cassandra")
 
 
 def default_cluster_dir() -> Path:
@@ -42,6 +43,11 @@ class ClusterConfig:
     """Start a Redis server (the Redis backends use it once configured; docs/cluster.md)."""
     log_level: str = "INFO"
     """Least severity each process logs to its log file."""
+    store: str = field(default="sqlite", metadata={"choices": STORES})
+    """Where messages and cursors live: sqlite (messaging's file under data_dir) or cassandra:
+    a local one-node Cassandra (deploy/local_servers/cassandra.py: a demo, Cassandra 1.2 on
+    Java) is started and migrated, and messaging and every router are pointed at it; each
+    router appends its partitions' messages there itself (docs/cassandra.md)."""
 
     def __post_init__(self) -> None:
         check(1 <= self.edges <= MAX_PROCESSES, "edges", f"in 1..{MAX_PROCESSES}", self.edges)
@@ -52,6 +58,7 @@ class ClusterConfig:
             f"in routers..{MAX_PARTITIONS}",
             self.partitions,
         )
+        check_choice("store", self.store, STORES)
         check(self.zookeeper_nodes in (1, 3, 5), "zookeeper_nodes", "1, 3 or 5", self.zookeeper_nodes)
         check(1.0 <= self.session_timeout_s <= 10.0, "session_timeout_s", "in 1..10", self.session_timeout_s)
         check(0 <= self.ws_port <= 65535 - self.edges, "ws_port", "a port", self.ws_port)

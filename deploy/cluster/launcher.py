@@ -1,7 +1,8 @@
 """Start a whole cluster on this machine, in dependency order, each service its own process:
-ZooKeeper (and Redis), then messaging and presence, then the routers (until they have split
-the partitions) and the blob server, then the edges and discovery. Stopped back to front by
-PID; whatever started is stopped when a later step fails."""
+ZooKeeper (and Redis; a local Cassandra with store = cassandra), then messaging and presence,
+then the routers (until they have split the partitions) and the blob server, then the edges
+and discovery. Stopped back to front by PID; whatever started is stopped when a later step
+fails."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from deploy.cluster.config import ClusterConfig
 from deploy.cluster.processes import ClusterProcess, ProcessSpec, start_wave
 from deploy.config import INTERNAL_SECRET_FILE, write_private
-from deploy.local_servers.process import ServerStartError
+from deploy.local_servers.process import LocalServer, ServerStartError
 from deploy.local_servers.redis import RedisNode, start_redis
 from deploy.local_servers.zookeeper import ZooKeeperEnsemble, start_zookeeper
 from discovery.zk_ownership import ZkOwnership
@@ -26,6 +27,10 @@ from kernel.ownership import PartitionMap
 STATE_FILE = "cluster.json"
 BALANCE_TIMEOUT_S = 120.0
 TOKEN_SECRET_FILE = "token_secret"
+ROUTER_WORKER_IDS = 2
+"""router-N's snowflake worker id is ROUTER_WORKER_IDS + N - 1 (messaging keeps 1): with the
+log in Cassandra each router gives its messages' ids itself."""
+CASSANDRA_KEYSPACE = "hubbub"
 
 RoleEnv = Mapping[str, Mapping[str, str]]
 """Extra environment per role ("edge", "router", ...; "*" for every process)."""
@@ -40,6 +45,9 @@ class RunningCluster:
     zookeeper: ZooKeeperEnsemble | None = None
     """The ensemble this cluster started (None: it runs on one it was given)."""
     redis: RedisNode | None = None
+    cassandra: LocalServer | None = None
+    cassandra_hosts: str = ""
+    """The Cassandra the log is in (store = cassandra), HOST:PORT."""
 
     def of_role(self, role: str) -> list[ClusterProcess]:
         return sorted((p for p in self.processes if p.spec.role == role), key=lambda p: p.name)
@@ -62,6 +70,7 @@ class RunningCluster:
             "zookeeper_root": self.zookeeper_root,
             "partitions": self.config.partitions,
             "redis_url": self.redis.url if self.redis is not None else "",
+            "cassandra_hosts": self.cassandra_hosts,
             "processes": [
                 {"name": p.name, "role": p.spec.role, "pid": p.pid, **p.addresses} for p in self.processes
             ],
@@ -74,6 +83,8 @@ class RunningCluster:
         for role in order:
             for process in self.of_role(role):
                 process.server.stop()
+        if self.cassandra is not None:
+            self.cassandra.stop()
         if self.redis is not None:
             self.redis.stop()
         if self.zookeeper is not None:
@@ -100,8 +111,8 @@ def _specs(
 
 
 def _own_env(config: ClusterConfig, role: str, name: str, index: int) -> dict[str, str]:
-    if role == "router":
-        return {"HUBBUB_ROUTER_ID": name}
+    if role == "router":  # worker ids: messaging's is 1, each router gives message ids too
+        return {"HUBBUB_ROUTER_ID": name, "HUBBUB_WORKER_ID": str(ROUTER_WORKER_IDS + index)}
     if role == "edge":
         ws_port = config.ws_port + index if config.ws_port else 0
         return {"HUBBUB_EDGE_ID": name, "HUBBUB_HOST": config.host, "HUBBUB_WS_PORT": str(ws_port)}
@@ -132,6 +143,27 @@ async def wait_balanced(settings: ZooKeeperSettings, partitions: int, routers: l
     raise ServerStartError("the partition map watch ended")
 
 
+def start_local_cassandra(cluster: RunningCluster, root: Path) -> dict[str, str]:
+    """Start the demo Cassandra (kept in `cluster`, stopped with it), migrate its keyspace,
+    and return the environment that points messaging and the routers at it."""
+    from deploy.cassandra.migrate import migrate  # the driver only where Cassandra runs
+    from deploy.local_servers.cassandra import DATACENTER, start_cassandra
+    from messaging.config import CassandraOptions
+
+    cluster.cassandra = start_cassandra(root)
+    host, port = str(cluster.cassandra.info["host"]), int(str(cluster.cassandra.info["port"]))
+    cluster.cassandra_hosts = f"{host}:{port}"
+    options = CassandraOptions(hosts=((host, port),), keyspace=CASSANDRA_KEYSPACE, protocol_version=1)
+    asyncio.run(migrate(options, {DATACENTER: 1}))  # applies only what is new on a restart
+    return {
+        "HUBBUB_LOG_BACKEND": "cassandra",
+        "HUBBUB_CASSANDRA_HOSTS": cluster.cassandra_hosts,
+        "HUBBUB_CASSANDRA_KEYSPACE": CASSANDRA_KEYSPACE,
+        "HUBBUB_CASSANDRA_PROTOCOL_VERSION": "1",  # Cassandra 1.2 speaks only v1
+        "HUBBUB_CASSANDRA_LOCAL_DC": DATACENTER,
+    }
+
+
 def start_cluster(
     config: ClusterConfig,
     *,
@@ -151,6 +183,9 @@ def start_cluster(
             cluster.zookeeper_hosts = cluster.zookeeper.hosts
         if config.redis:
             cluster.redis = start_redis(data_dir / "redis")
+        store: dict[str, str] = {}
+        if config.store == "cassandra":
+            store = start_local_cassandra(cluster, data_dir / "cassandra")
         settings = ZooKeeperSettings(
             hosts=cluster.zookeeper_hosts, root=zookeeper_root, session_timeout_s=config.session_timeout_s
         )
@@ -176,7 +211,7 @@ def start_cluster(
         logs = data_dir / "logs"
         started = cluster.processes
         start_wave(
-            _specs(config, "messaging", ["messaging"], {**common, **token}, extra)
+            _specs(config, "messaging", ["messaging"], {**common, **token, **store}, extra)
             + _specs(config, "presence", ["presence"], {**common, **presence}, extra),
             logs,
             started,
@@ -189,7 +224,7 @@ def start_cluster(
         # The blob server: one per cluster, known to every edge (its URL), sharing the edges'
         # token secret (the media HMAC key is derived from it) and reading messaging's history.
         start_wave(
-            _specs(config, "router", routers, {**common, **targets, **shared}, extra)
+            _specs(config, "router", routers, {**common, **targets, **shared, **store}, extra)
             + _specs(config, "media", ["media"], {**common, **targets, **token}, extra),
             logs,
             started,

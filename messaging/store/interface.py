@@ -51,6 +51,25 @@ class CursorStore(Protocol):
         ...
 
 
+class LogDirectory(Protocol):
+    """What a log kept in another database (messaging/store/cassandra/) asks of the
+    directory: the whole Directory in messaging's process; over messaging's rpcs in a
+    partition-owning router's (messaging/remote_directory.py)."""
+
+    async def get_conversation(self, conversation_id: int) -> Conversation | None: ...
+
+    async def record_appends(self, heads: Mapping[int, tuple[int, int]]) -> None: ...
+
+    async def list_conversations(
+        self,
+        user_id: str,
+        limit: int,
+        before_activity_ms: int = 0,
+        before_conversation_id: int = 0,
+        max_bytes: int = 0,
+    ) -> list[ConversationSummary]: ...
+
+
 class Directory(Protocol):
     # ------------------------------------------------------------------ accounts
     async def create_user(self, user: User) -> None:

@@ -45,7 +45,7 @@ def hubbub(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     [
         ("HUBBUB_WS_PORT", "abc", ("HUBBUB_WS_PORT", "integer")),
         ("HUBBUB_LOG_LEVEL", "verbose", ("log_level", "HUBBUB_LOG_LEVEL", "DEBUG, INFO")),
-        ("HUBBUB_STORE", "cassandra", ("store", "HUBBUB_STORE", "sqlite, memory")),
+        ("HUBBUB_STORE", "mongodb", ("store", "HUBBUB_STORE", "sqlite, memory, cassandra")),
         ("HUBBUB_LOG_BACKEND", "mongodb", ("log_backend", "sqlite, cassandra")),
         ("HUBBUB_CASSANDRA_HOSTS", "db:x", ("cassandra_hosts", "db:x")),
         ("HUBBUB_WORKER_ID", "5000", ("worker_id", "0..1023")),
@@ -238,6 +238,29 @@ def test_help_names_the_command_typed(argv: str, usage: str) -> None:
     done = hubbub(*argv.split(), "--help")
     assert done.returncode == 0
     assert done.stdout.startswith(f"usage: {usage} ")
+
+
+def test_up_help_says_what_the_cassandra_store_flags_do() -> None:
+    done = hubbub("up", "--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    assert "--store {sqlite,memory,cassandra}" in text
+    assert "same as --log-backend cassandra" in text
+    assert "--cassandra-hosts CASSANDRA_HOSTS" in text and "HOST[:PORT]" in text
+
+
+def test_store_cassandra_puts_the_log_in_cassandra_and_the_directory_in_sqlite() -> None:
+    from deploy.room_configs import messaging_config, router_log_config
+
+    config = NodeConfig(store="cassandra", cassandra_hosts="db1,db2")
+    messaging = messaging_config(config, "secret")
+    assert (messaging.store, messaging.log_backend, messaging.cassandra_hosts) == (
+        "sqlite",
+        "cassandra",
+        "db1,db2",
+    )
+    assert router_log_config(config).worker_id == messaging.worker_id + 1  # ids of its own
+    assert messaging_config(NodeConfig(log_backend="cassandra"), "s").log_backend == "cassandra"  # the alias
 
 
 def test_bench_baseline_offers_no_store(monkeypatch: pytest.MonkeyPatch) -> None:

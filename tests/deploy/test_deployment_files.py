@@ -19,19 +19,21 @@ from deploy.cluster_media import MediaLinks
 from discovery.config import DiscoveryConfig
 from discovery.zk_paths import ENV_PREFIX, ZooKeeperSettings
 from edge.config import EdgeConfig
-from kernel.config import env_names
+from kernel.config import env_name, env_names
 from media.config import ENV_PREFIX as MEDIA_PREFIX
 from media.config import MediaConfig
-from messaging.config import MessagingConfig
+from messaging.config import STORE_FIELDS, MessagingConfig
 from presence.config import PresenceConfig
 from router.config import RouterConfig
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 ZK = env_names(ZooKeeperSettings, ENV_PREFIX)
+ROUTER_LOG_ENV = {env_name(name) for name in (*STORE_FIELDS, "worker_id", "partitions")}
 KNOWN_ENV = {
     "deploy.cluster_messaging": set(env_names(MessagingConfig)),
     "deploy.cluster_presence": set(env_names(PresenceConfig)),
-    "deploy.cluster_router": {*env_names(RouterConfig), *ZK},
+    # A router process also reads the log's options (it writes the Cassandra log itself).
+    "deploy.cluster_router": {*env_names(RouterConfig), *ZK, *ROUTER_LOG_ENV},
     "deploy.cluster_edge": {*env_names(EdgeConfig), *ZK, *env_names(EdgePlacement, PLACEMENT_PREFIX)},
     "deploy.cluster_discovery": {*env_names(DiscoveryConfig), *ZK},
     "deploy.cluster_media": {*env_names(MediaConfig, MEDIA_PREFIX), *env_names(MediaLinks)},

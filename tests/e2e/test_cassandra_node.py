@@ -13,6 +13,8 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from deploy.cassandra.migrate import migrate
 from deploy.local_servers.cassandra import DATACENTER
 from messaging.config import CassandraOptions
@@ -20,7 +22,7 @@ from messaging.store.cassandra.bridge import Bridge
 from messaging.store.cassandra.session import connect
 from protos import client_pb2 as pb
 from tests.e2e.wire_client import WireClient
-from tests.messaging.store.cassandra_server import cassandra_options
+from tests.messaging.store.cassandra_server import cassandra_options, empty_tables
 
 __all__ = ["cassandra_options"]
 
@@ -30,13 +32,15 @@ MESSAGES = 12
 
 
 @contextlib.asynccontextmanager
-async def cassandra_node(data_dir: Path, options: CassandraOptions) -> AsyncIterator[tuple[int, str]]:
+async def cassandra_node(
+    data_dir: Path, options: CassandraOptions, layout: tuple[str, ...] = ("--log-backend", "cassandra")
+) -> AsyncIterator[tuple[int, str]]:
     """`hubbub up` with the log in the keyspace: (its process id, its WebSocket URL)."""
     hosts = ",".join(f"{host}:{port}" for host, port in options.hosts)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "deploy.cli", "up", "--ready-json", "--data-dir", str(data_dir),
         "--ws-port", "0", "--gateway-port", "0", "--discovery-port", "0", "--metrics-port", "-1",
-        "--log-backend", "cassandra", "--cassandra-hosts", hosts, "--cassandra-keyspace", KEYSPACE,
+        *layout, "--cassandra-hosts", hosts, "--cassandra-keyspace", KEYSPACE,
         "--cassandra-protocol-version", "1",
         cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True,
         env={**os.environ, "HUBBUB_CASSANDRA_LOCAL_DC": DATACENTER},
@@ -73,15 +77,25 @@ async def seqs_in_cassandra(options: CassandraOptions, conversation_id: int, buc
         await asyncio.to_thread(session.close)
 
 
+LAYOUTS = {
+    # The router in messaging's process: its Append is an in-process call into messaging.
+    "in-process": ("--log-backend", "cassandra"),
+    # The router in a child of its own: it appends to Cassandra itself (deploy/router_log.py).
+    "router-apart": ("--store", "cassandra", "--processes", "edge/router"),
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
 async def test_a_chat_on_cassandra_survives_a_restart_of_the_node(
-    tmp_path: Path, cassandra_options: CassandraOptions
+    tmp_path: Path, cassandra_options: CassandraOptions, layout: str
 ) -> None:
     options = CassandraOptions(
         hosts=cassandra_options.hosts, keyspace=KEYSPACE, protocol_version=1, local_dc=DATACENTER
     )
     await migrate(options, {DATACENTER: 1}, bucket_seqs=5)  # buckets of 5: the chat spans three
+    await empty_tables(options)  # each layout starts on an empty log (alice's keys recur)
     data_dir = tmp_path / "data"
-    async with cassandra_node(data_dir, options) as (pid, url):
+    async with cassandra_node(data_dir, options, LAYOUTS[layout]) as (pid, url):
         alice = await WireClient.sign_up(url, "alice")
         bob = await WireClient.sign_up(url, "bob")
         reply = await alice.request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id="bob")))
@@ -94,7 +108,7 @@ async def test_a_chat_on_cassandra_survives_a_restart_of_the_node(
         await asyncio.gather(alice.close(), bob.close())
         os.killpg(pid, signal.SIGKILL)  # no clean shutdown: what was acked must be in Cassandra
 
-    async with cassandra_node(data_dir, options) as (_, url):
+    async with cassandra_node(data_dir, options, LAYOUTS[layout]) as (_, url):
         alice = await WireClient.with_token(url, tokens[0], "alice-laptop")
         stored = await history(alice, conv)
         assert [(m.seq, m.body) for m in stored] == [(i + 1, f"hello {i}") for i in range(MESSAGES)]

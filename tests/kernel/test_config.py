@@ -23,7 +23,7 @@ from router import RouterConfig
 @pytest.mark.parametrize(
     ("cls", "bad", "option"),
     [
-        (NodeConfig, {"store": "cassandra"}, "store"),
+        (NodeConfig, {"store": "mongodb"}, "store"),
         (NodeConfig, {"log_level": "verbose"}, "log_level"),
         (NodeConfig, {"ws_port": 70_000}, "ws_port"),
         (PresenceConfig, {"debounce_ms": -1}, "debounce_ms"),

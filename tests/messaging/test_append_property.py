@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from kernel.clock import SystemClock
 from kernel.ids import SnowflakeGenerator
+from messaging.appends import SendItem
 from messaging.conversations import Conversations
 from messaging.membership import MemberCache
-from messaging.messages import Messages, SendItem
+from messaging.messages import Messages
 from messaging.model import AppendOutcome, User
 from messaging.store.interface import MessageStore
 from messaging.store.memory import MemoryStore

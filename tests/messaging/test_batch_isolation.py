@@ -14,8 +14,8 @@ import pytest
 
 from kernel.clock import ManualClock
 from kernel.errors import Internal
+from messaging.appends import SendItem
 from messaging.membership import MemberCache
-from messaging.messages import SendItem
 from messaging.model import AppendOutcome, Conversation, CursorKind, CursorUpdate, NewMessage
 from messaging.store.memory import MemoryStore
 from messaging.store.sqlite import SqliteStore

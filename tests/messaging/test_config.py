@@ -41,6 +41,7 @@ def test_env_overrides_defaults() -> None:
         {"log_backend": "cassandra", "cassandra_keyspace": "no-dashes"},
         {"log_backend": "cassandra", "cassandra_max_in_flight": 0},
         {"log_backend": "cassandra", "cassandra_retention_ttl_s": -1},
+        {"log_backend": "cassandra", "cassandra_cache_conversations": 0},
     ],
 )
 def test_bad_values_are_refused(overrides: dict[str, object]) -> None:

@@ -14,9 +14,10 @@ from kernel.clock import ManualClock
 from kernel.errors import ErrorCode, StaleOwner, is_retryable
 from kernel.ids import SnowflakeGenerator
 from kernel.partitions import DEFAULT_PARTITIONS, partition_of
+from messaging.appends import SendItem
 from messaging.conversations import Conversations
 from messaging.membership import MemberCache
-from messaging.messages import Messages, SendItem
+from messaging.messages import Messages
 from messaging.model import AppendOutcome, NewMessage, User
 from messaging.store.sqlite import SqliteStore
 from protos import messaging_pb2

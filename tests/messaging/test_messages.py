@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from kernel.errors import InvalidArgument, NotFound, NotMember, TooLarge
+from messaging.appends import SendItem
 from messaging.conversations import AddMembers, RemoveMember
-from messaging.messages import SendItem
 from messaging.model import AppendOutcome, CursorKind, CursorUpdate
 from tests.messaging.conftest import Services
 

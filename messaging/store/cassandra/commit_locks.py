@@ -18,6 +18,10 @@ class CommitLocks:
         """Locks alive (held or waited for)."""
         return len(self._locks)
 
+    def held(self, name: Hashable) -> bool:
+        """Someone holds or waits for `name` now (its commit may be between two awaits)."""
+        return name in self._users
+
     @asynccontextmanager
     async def hold(self, names: Iterable[Hashable]) -> AsyncIterator[None]:
         ordered = sorted(set(names), key=repr)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from kernel import log_rules
 from kernel.errors import HubbubError, Internal, NotFound, StaleOwner
@@ -30,7 +31,7 @@ from messaging.store.cassandra.commit_locks import CommitLocks
 from messaging.store.cassandra.cursors import CassandraCursors
 from messaging.store.cassandra.rows import Rows
 from messaging.store.cassandra.statements import Prepared
-from messaging.store.interface import Directory
+from messaging.store.interface import LogDirectory
 from messaging.store.own_messages import own_runs
 from messaging.store.read_budget import ReadBudget
 
@@ -39,6 +40,30 @@ log = logging.getLogger(__name__)
 OPEN = 2**62
 """A fence's last seq while its owner has not read the end yet: it hides nothing, but any
 writer of an older epoch that sees it after writing stops acking (`_lost_ownership`)."""
+
+
+V = TypeVar("V")
+
+
+def _touch(cache: dict[int, V], cids: list[int]) -> None:
+    for cid in cids:
+        if cid in cache:
+            cache[cid] = cache.pop(cid)
+
+
+def _trim(cache: dict[int, V], limit: int, busy: Callable[[int], bool]) -> None:
+    """Drop the oldest entries past `limit`, never a busy one."""
+    excess = len(cache) - limit
+    if excess <= 0:
+        return
+    victims: list[int] = []
+    for cid in cache:
+        if not busy(cid):
+            victims.append(cid)
+            if len(victims) == excess:
+                break
+    for cid in victims:
+        del cache[cid]
 
 
 def _stale() -> StaleOwner:
@@ -77,11 +102,12 @@ class CassandraLog:
         prepared: Prepared,
         rows: Rows,
         cursors: CassandraCursors,
-        directory: Directory,
+        directory: LogDirectory,
         *,
         keyspace: str,
         partitions: int,
         retention: bool = False,
+        cache_conversations: int = 100_000,
     ) -> None:
         self._bridge = bridge
         self._prepared = prepared
@@ -91,8 +117,11 @@ class CassandraLog:
         self._keyspace = keyspace
         self._partitions = partitions
         self._retention = retention
+        # Per-conversation caches, least recently committed first, each kept at most
+        # `cache_conversations` long (_trim): what is evicted is read again when next written.
+        self._cache_conversations = cache_conversations
         self._heads: dict[int, _Head] = {}
-        self._known: set[int] = set()  # conversations the directory has (never deleted)
+        self._known: dict[int, None] = {}  # conversations the directory has (never deleted)
         self._fences: dict[int, list[Fence]] = {}  # as last read by this writer (see _admit)
         self._lanes: dict[int, list[_Call]] = {}  # waiting calls per partition lane
         self._committers: dict[int, asyncio.Task[None]] = {}
@@ -115,6 +144,7 @@ class CassandraLog:
         try:
             while calls := self._lanes.pop(lane, []):
                 await self._commit(calls)
+                self._trim()
         finally:
             del self._committers[lane]
 
@@ -155,6 +185,7 @@ class CassandraLog:
         ones the last commit read after its write stand in: this check only fails a stale
         writer early, the read after the write (`_lost_ownership`) is what keeps acks visible."""
         cids = list({new.conversation_id for call in calls for new in call.messages})
+        self._touch(cids)
         parts = list({partition_of(cid, self._partitions) for cid in cids})
         epochs: dict[int, int] = {}
         for call in calls:
@@ -167,7 +198,7 @@ class CassandraLog:
         ]
         keys = list({(new.sender_id, new.client_msg_id) for call in calls for new in call.messages})
         _, sealed_epochs, read_fences, found = await asyncio.gather(  # one round of reads
-            self._learn(set(cids) - self._known),
+            self._learn({cid for cid in cids if cid not in self._known}),
             asyncio.gather(*(self.sealed_epoch(p) for p in parts)),
             asyncio.gather(*(self._rows.fences(cid) for cid in unread)),
             asyncio.gather(*(self._rows.original(sender, cmid) for sender, cmid in keys)),
@@ -205,9 +236,34 @@ class CassandraLog:
             originals = {key: m for key, m in zip(keys, found, strict=True) if m is not None}
         return admitted, originals
 
+    def _touch(self, cids: list[int]) -> None:
+        """Move the conversations to the recent end of each cache (they are evicted last)."""
+        _touch(self._heads, cids)
+        _touch(self._known, cids)
+        _touch(self._fences, cids)
+
+    def _trim(self) -> None:
+        """Bring each cache back to `cache_conversations` entries, least recently committed
+        first, skipping every conversation a commit holds (or waits for) now: a commit reads
+        its entries between awaits, so only an entry no lane holds may go. An evicted entry
+        costs a read when its conversation is written again (the head: its fences and end)."""
+
+        def busy(cid: int) -> bool:
+            return self._locks.held(("conversation", cid, ""))
+
+        _trim(self._heads, self._cache_conversations, busy)
+        _trim(self._known, self._cache_conversations, busy)
+        _trim(self._fences, self._cache_conversations, busy)
+
+    @property
+    def cached_conversations(self) -> int:
+        """The most entries any per-conversation cache holds (at most `cache_conversations`
+        once no commit runs)."""
+        return max(len(self._heads), len(self._known), len(self._fences))
+
     async def _learn(self, cids: set[int]) -> None:
         found = await asyncio.gather(*(self._directory.get_conversation(cid) for cid in cids))
-        self._known.update(c.conversation_id for c in found if c is not None)
+        self._known.update((c.conversation_id, None) for c in found if c is not None)
 
     async def _fence(self, calls: list[_Call], fences: Mapping[int, list[Fence]]) -> bool:
         """Load the head of each conversation written at a new epoch, and fence it there first;
@@ -258,7 +314,10 @@ class CassandraLog:
             )
             for new, seq, _ in fresh
         }  # fmt: skip
-        await self._after_write([m for m in stored.values() if m.conversation_id not in lost])
+        await self._after_write(
+            [m for m in stored.values() if m.conversation_id not in lost],
+            [m for m in originals.values() if m.conversation_id not in lost],
+        )
         for cid, last in numbering.last_seqs.items():
             if cid in lost:
                 self._heads.pop(cid, None)
@@ -308,10 +367,13 @@ class CassandraLog:
             if any(f.epoch > epochs[cid] for f in fences)
         }
 
-    async def _after_write(self, fresh: list[StoredMessage]) -> None:
-        """Your own messages are never unread (own_messages.py); the directory learns the new ends."""
+    async def _after_write(self, fresh: list[StoredMessage], retried: list[StoredMessage]) -> None:
+        """Your own messages are never unread (own_messages.py); the directory learns the new ends.
+        A retry's original counts too: its first commit may have stored the rows and failed to
+        raise the ends (a RecordAppends that did not come back), and the retry is what heals it
+        (raising never lowers, so it costs nothing when they were raised)."""
         heads: dict[int, tuple[int, int]] = {}
-        for m in fresh:
+        for m in (*fresh, *retried):
             last, activity = heads.get(m.conversation_id, (0, 0))
             heads[m.conversation_id] = (max(last, m.seq), max(activity, m.sent_at_ms))
         await asyncio.gather(

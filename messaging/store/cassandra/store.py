@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from kernel.errors import InvalidArgument, Unavailable
 from kernel.message_log import HistoryDirection
@@ -33,8 +34,79 @@ from messaging.store.cassandra.log import CassandraLog
 from messaging.store.cassandra.rows import Rows
 from messaging.store.cassandra.session import CassandraSession, connect
 from messaging.store.cassandra.statements import Prepared
-from messaging.store.interface import MessageStore
+from messaging.store.interface import LogDirectory, MessageStore
 from messaging.store.read_budget import ReadBudget
+
+
+@dataclass(frozen=True)
+class OpenedLog:
+    """The log and the cursors on one Cassandra session (closed with `close`)."""
+
+    session: CassandraSession
+    rows: Rows
+    log: CassandraLog
+    cursors: CassandraCursors
+
+    @property
+    def consistency(self) -> int:
+        return self.session.consistency
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.session.close)
+
+
+async def open_log(
+    options: CassandraOptions, directory: LogDirectory, partitions: int = DEFAULT_PARTITIONS
+) -> OpenedLog:
+    """Connect and open the log over a migrated keyspace (P written on first open, checked
+    after). Messaging's store and a partition-owning router's writer open it alike."""
+    session = await connect(options)
+    try:
+        bridge = Bridge(
+            session.session, max_in_flight=options.max_in_flight, timeout_s=options.request_timeout_s
+        )
+        prepared = Prepared(session.session, session.consistency)
+        meta = await _meta(bridge, prepared, options.keyspace, partitions)
+    except BaseException:
+        await asyncio.to_thread(session.close)
+        raise
+    rows = Rows(
+        bridge,
+        prepared,
+        options.keyspace,
+        bucket_seqs=int(meta["bucket_seqs"]),
+        ttl_s=options.retention_ttl_s,
+        key_ttl_s=options.dedupe_ttl_s,
+    )
+    cursors = CassandraCursors(bridge, prepared, options.keyspace)
+    log = CassandraLog(
+        bridge, prepared, rows, cursors, directory,
+        keyspace=options.keyspace, partitions=partitions, retention=options.retention_ttl_s > 0,
+        cache_conversations=options.cache_conversations,
+    )  # fmt: skip
+    return OpenedLog(session, rows, log, cursors)
+
+
+async def _meta(bridge: Bridge, prepared: Prepared, keyspace: str, partitions: int) -> dict[str, str]:
+    """The facts stored with the data; P is written on first open and checked after."""
+    unmigrated = f"cassandra keyspace {keyspace!r} is not migrated: run `hubbub store migrate`"
+    try:
+        meta = {r.key: r.value for r in await bridge.execute(cql.select_meta(keyspace))}
+    except InvalidArgument:
+        raise
+    except Exception as exc:
+        raise InvalidArgument(unmigrated) from exc
+    if "bucket_seqs" not in meta:
+        raise InvalidArgument(unmigrated)
+    stored = meta.get("partitions")
+    if stored is None:
+        await bridge.execute(await prepared.get(cql.insert_meta(keyspace)), ("partitions", str(partitions)))
+    elif int(stored) != partitions:
+        raise InvalidArgument(
+            f"partitions: the cassandra keyspace {keyspace!r} was created with {stored} partitions, "
+            f"not {partitions} (P cannot change under existing data)"
+        )
+    return meta
 
 
 class CassandraStore:
@@ -55,59 +127,14 @@ class CassandraStore:
         """The consistency level every statement runs at (set on open)."""
 
     async def open(self) -> None:
-        options = self.options
-        session = await connect(options)
+        opened = await open_log(self.options, self._directory, self._partitions)
         try:
-            bridge = Bridge(
-                session.session, max_in_flight=options.max_in_flight, timeout_s=options.request_timeout_s
-            )
-            prepared = Prepared(session.session, session.consistency)
-            meta = await self._meta(bridge, prepared)
-            rows = Rows(
-                bridge,
-                prepared,
-                options.keyspace,
-                bucket_seqs=int(meta["bucket_seqs"]),
-                ttl_s=options.retention_ttl_s,
-                key_ttl_s=options.dedupe_ttl_s,
-            )
             await self._directory.open()
         except BaseException:
-            await asyncio.to_thread(session.close)
+            await opened.close()
             raise
-        self._session, self.rows, self.consistency = session, rows, session.consistency
-        self._cursors = CassandraCursors(bridge, prepared, options.keyspace)
-        self._log = CassandraLog(
-            bridge, prepared, rows, self._cursors, self._directory,
-            keyspace=options.keyspace, partitions=self._partitions, retention=options.retention_ttl_s > 0,
-        )  # fmt: skip
-
-    async def _meta(self, bridge: Bridge, prepared: Prepared) -> dict[str, str]:
-        """The facts stored with the data; P is written on first open and checked after."""
-        keyspace = self.options.keyspace
-        try:
-            meta = {r.key: r.value for r in await bridge.execute(cql.select_meta(keyspace))}
-        except InvalidArgument:
-            raise
-        except Exception as exc:
-            raise InvalidArgument(
-                f"cassandra keyspace {keyspace!r} is not migrated: run `hubbub store migrate`"
-            ) from exc
-        if "bucket_seqs" not in meta:
-            raise InvalidArgument(
-                f"cassandra keyspace {keyspace!r} is not migrated: run `hubbub store migrate`"
-            )
-        stored = meta.get("partitions")
-        if stored is None:
-            await bridge.execute(
-                await prepared.get(cql.insert_meta(keyspace)), ("partitions", str(self._partitions))
-            )
-        elif int(stored) != self._partitions:
-            raise InvalidArgument(
-                f"partitions: the cassandra keyspace {keyspace!r} was created with {stored} partitions, "
-                f"not {self._partitions} (P cannot change under existing data)"
-            )
-        return meta
+        self._session, self.rows, self.consistency = opened.session, opened.rows, opened.consistency
+        self._log, self._cursors = opened.log, opened.cursors
 
     async def close(self) -> None:
         session, self._session = self._session, None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -19,10 +19,11 @@ from deploy.local_servers.cassandra import DATACENTER, start_cassandra
 from kernel.errors import InvalidArgument, StaleOwner, Unavailable
 from kernel.partitions import DEFAULT_PARTITIONS, partition_of
 from messaging.config import CassandraOptions, MessagingConfig
-from messaging.model import NewMessage
+from messaging.model import Conversation, ConversationSummary, NewMessage
 from messaging.server import open_store
 from messaging.store.cassandra import CassandraStore
 from messaging.store.cassandra.session import consistency_for
+from messaging.store.cassandra.store import open_log
 from messaging.store.sqlite import SqliteStore
 from tests.messaging.store.cassandra_server import empty_tables
 from tests.messaging.store.contract import make_group, message, seqs
@@ -237,3 +238,81 @@ async def test_a_caller_that_gives_up_does_not_fail_the_others(pair: tuple[Cassa
     assert not outcome.duplicate
     page = await store.history(1, anchor_seq=0, direction="after", limit=10, newest_first=False)
     assert "stays" in [m.client_msg_id for m in page]
+
+
+async def test_the_log_caches_stay_at_their_bound_and_numbering_stays_gap_free(
+    cassandra_options: CassandraOptions, tmp_path: Path
+) -> None:
+    """Review finding: the per-conversation caches grew with every conversation ever written.
+    With a bound of 3, writing 10 conversations twice over (and a batch across all of them,
+    which holds all ten at once) keeps each cache at 3, and every conversation reads 1..3."""
+    await empty_tables(cassandra_options)
+    bounded = dataclasses.replace(cassandra_options, cache_conversations=3)
+    store = CassandraStore(bounded, SqliteStore(tmp_path / "directory.db"))
+    await store.open()
+    try:
+        conversations = range(1, 11)
+        for cid in conversations:
+            await make_group(store, cid, "alice")
+        for round_ in ("a", "b"):
+            for cid in conversations:
+                await store.append([message(cid, "alice", f"{round_}-{cid}", epoch=0)])
+                assert store.log.cached_conversations <= 3
+        outcomes = await store.append([message(cid, "alice", f"c-{cid}") for cid in conversations])
+        assert [o.message.seq for o in outcomes] == [3] * 10
+        assert store.log.cached_conversations == 3
+        for cid in conversations:
+            page = await store.history(cid, anchor_seq=0, direction="before", limit=10, newest_first=False)
+            expected = [(1, f"a-{cid}"), (2, f"b-{cid}"), (3, f"c-{cid}")]
+            assert [(m.seq, m.client_msg_id) for m in page] == expected
+            assert await store.last_seq(cid) == 3
+    finally:
+        await store.close()
+
+
+class _DirectoryThatFailsOnce:
+    """The SQLite directory, except that the first record_appends fails after the rows are
+    written (a RecordAppends to messaging that did not come back)."""
+
+    def __init__(self, inner: SqliteStore) -> None:
+        self.inner = inner
+        self.failed = False
+
+    async def get_conversation(self, conversation_id: int) -> Conversation | None:
+        return await self.inner.get_conversation(conversation_id)
+
+    async def record_appends(self, heads: Mapping[int, tuple[int, int]]) -> None:
+        if not self.failed:
+            self.failed = True
+            raise Unavailable("messaging is down")
+        await self.inner.record_appends(heads)
+
+    async def list_conversations(
+        self, user_id: str, limit: int, before_activity_ms: int = 0, before_conversation_id: int = 0,
+        max_bytes: int = 0,
+    ) -> list[ConversationSummary]:  # fmt: skip
+        return await self.inner.list_conversations(user_id, limit, before_activity_ms, before_conversation_id)
+
+
+async def test_a_retry_raises_the_directory_ends_a_failed_first_commit_left_behind(
+    cassandra_options: CassandraOptions, tmp_path: Path
+) -> None:
+    await empty_tables(cassandra_options)
+    directory = SqliteStore(tmp_path / "directory.db")
+    await directory.open()
+    opened = await open_log(cassandra_options, _DirectoryThatFailsOnce(directory))
+    try:
+        await make_group(directory, 1, "alice", "bob")
+        with pytest.raises(Unavailable):  # the rows landed, the ends did not: no ack
+            await opened.log.append([message(1, "alice", "m1")])
+        conversation = await directory.get_conversation(1)
+        assert conversation is not None and conversation.last_seq == 0
+        (retry,) = await opened.log.append([message(1, "alice", "m1")])
+        assert (retry.duplicate, retry.message.seq) == (True, 1)
+        conversation = await directory.get_conversation(1)
+        assert conversation is not None and conversation.last_seq == 1  # bob's list and resume see it
+        (row,) = await directory.list_conversations("bob", 10)
+        assert row.conversation.last_seq == 1
+    finally:
+        await opened.close()
+        await directory.close()

@@ -1,0 +1,203 @@
+"""The write half of an append, membership aside: each item validated, given a message id and
+stored in one log call (one durable commit), a failing item isolated from its neighbours. A
+deletion item (`delete_seq`) is checked against the message it names (messaging/deletion.py)
+and stored as a deletion entry at a seq of its own, which erases that message.
+Messaging's Append checks membership first (messaging/messages.py); a partition-owning router
+that appends to the log itself checks it against its own member view (messaging/owner_append.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kernel.clock import Clock
+from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, StaleOwner
+from kernel.ids import SnowflakeGenerator
+from kernel.limits import MAX_ID
+from messaging import deletion, rules
+from messaging.model import AppendOutcome, NewMessage, StoredMessage
+from messaging.store.interface import MessageLog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SendItem:
+    sender_id: str
+    sender_device: str
+    conversation_id: int
+    client_msg_id: str
+    content_type: str
+    body: str
+    payload: bytes
+    owner_epoch: int = 0
+    """The sending router's epoch for the conversation's partition (0 = unfenced)."""
+    media: bytes = b""
+    """A serialized MediaRef the edge checked (the sender's upload, for this conversation)."""
+    delete_seq: int = 0
+    """> 0: delete the sender's message at this seq (the content fields are then empty)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """One result per item, in order; and the messages this call's deletions erased (whose
+    attachments the caller may remove: messaging/erased_media.py)."""
+
+    results: list[AppendOutcome | HubbubError]
+    erased: list[StoredMessage] = field(default_factory=list)
+
+
+class Appender:
+    def __init__(self, log: MessageLog, ids: SnowflakeGenerator, clock: Clock) -> None:
+        self._log = log
+        self._ids = ids
+        self._clock = clock
+
+    async def append(self, items: Sequence[SendItem], refused: Sequence[HubbubError | None]) -> Appended:
+        """One result per item, in order: `refused[i]` (the caller's membership verdict) or
+        the item's own validation error, else what the log stored (a retry: the original)."""
+        results: list[AppendOutcome | HubbubError | None] = list(refused)
+        batch: list[NewMessage] = []
+        slots: list[int] = []
+        now = self._clock.now_ms()
+        next_id = self._ids.next_id
+        validate = rules.validate_send
+        # A deletion names its message by seq: read them all first (deletions are rare).
+        targets, entries = await self._deletable(items, refused)
+        for index, item in enumerate(items):
+            if results[index] is not None:
+                continue
+            try:
+                if not valid_id(item.conversation_id):
+                    raise InvalidArgument(f"conversationId out of range (at most {MAX_ID})")
+                if item.delete_seq:
+                    if not 0 < item.delete_seq <= MAX_ID:
+                        raise InvalidArgument(f"seq must be 1..{MAX_ID}")
+                    deletion.check_deletion(targets.get(index), item.delete_seq, item.sender_id)
+                else:
+                    validate(item.client_msg_id, item.content_type, item.body, item.payload, item.media)
+            except HubbubError as exc:
+                results[index] = exc
+                continue
+            if item.delete_seq:
+                entry = entries.get(index)
+                if entry is not None:  # deleted before: answered with its entry, nothing stored
+                    results[index] = AppendOutcome(entry, duplicate=True)
+                    continue
+                batch.append(
+                    NewMessage(
+                        item.conversation_id, item.sender_id, item.sender_device,
+                        deletion.deletion_key(item.conversation_id, item.delete_seq), "", "", b"",
+                        next_id(), now, item.owner_epoch, deletes_seq=item.delete_seq,
+                    )
+                )  # fmt: skip
+            else:
+                batch.append(
+                    NewMessage(
+                        item.conversation_id, item.sender_id, item.sender_device, item.client_msg_id,
+                        item.content_type, item.body, item.payload, next_id(), now, item.owner_epoch,
+                        item.media,
+                    )
+                )  # fmt: skip
+            slots.append(index)
+        erased: list[StoredMessage] = []
+        if batch:
+            for index, outcome in zip(slots, await self._store_messages(batch), strict=True):
+                results[index] = outcome
+                target = targets.get(index)
+                if target is not None and not isinstance(outcome, HubbubError) and not outcome.duplicate:
+                    erased.append(target)
+        return Appended([r for r in results if r is not None], erased)
+
+    async def _deletable(
+        self, items: Sequence[SendItem], refused: Sequence[HubbubError | None]
+    ) -> tuple[dict[int, StoredMessage], dict[int, StoredMessage]]:
+        """Item index -> the message its deletion names, as every reader sees it (absent: no
+        message at that seq, or not a deletion item); and, for those deleted already, -> their
+        deletion entry (absent: an erase whose entry was lost, messaging/deletion.is_entry_of)."""
+        wanted = [
+            (index, item.conversation_id, item.delete_seq) for index, item in enumerate(items)
+            if item.delete_seq and refused[index] is None and valid_id(item.conversation_id)
+            and 0 < item.delete_seq <= MAX_ID
+        ]  # fmt: skip
+        targets = await self._messages_at(wanted)
+        deleted = [(index, t.conversation_id, t.deleted_by_seq) for index, t in targets.items() if t.deleted]
+        entries = await self._messages_at(deleted)
+        return targets, {i: e for i, e in entries.items() if deletion.is_entry_of(e, targets[i])}
+
+    async def _messages_at(self, wanted: Sequence[tuple[int, int, int]]) -> dict[int, StoredMessage]:
+        """(key, conversation, seq) -> key: the message at that seq, where there is one."""
+        if not wanted:
+            return {}
+        found = await asyncio.gather(
+            *(
+                self._log.history(cid, anchor_seq=seq - 1, direction="after", limit=1, newest_first=False)
+                for _, cid, seq in wanted
+            )
+        )
+        return {
+            key: rows[0]
+            for (key, _, seq), rows in zip(wanted, found, strict=True)
+            if rows and rows[0].seq == seq
+        }
+
+    async def _store_messages(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
+        """One store call (one durable commit) for the batch. Should it fail, each message is
+        stored on its own, in order, so a message the store cannot take fails only itself."""
+        try:
+            return list(await self._log.append(batch))
+        except StaleOwner as exc:  # some item's epoch is older than its partition's seal
+            if len(batch) == 1:
+                return [exc]
+            stale = True
+        except Exception as exc:  # noqa: BLE001 - isolated below, item by item
+            if len(batch) == 1 or store_down(exc):
+                return [store_error(exc)] * len(batch)
+            stale = False
+        if stale:
+            return await self._store_each_at_once(batch)
+        outcomes: list[AppendOutcome | HubbubError] = []
+        for message in batch:
+            try:
+                (outcome,) = await self._log.append([message])
+            except Exception as exc:  # noqa: BLE001 - this message's error, not its neighbours'
+                outcomes.append(store_error(exc))
+            else:
+                outcomes.append(outcome)
+        return outcomes
+
+    async def _store_each_at_once(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
+        """Each message in a store call of its own, all submitted at once and in order: the
+        store commits them together (group commit) and a stale item fails only itself."""
+        settled = await asyncio.gather(*(self._log.append([m]) for m in batch), return_exceptions=True)
+        outcomes: list[AppendOutcome | HubbubError] = []
+        for result in settled:
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                outcomes.append(store_error(result))
+            else:
+                outcomes.append(result[0])
+        return outcomes
+
+
+def valid_id(value: int) -> bool:
+    """Ids are signed 64-bit in every store: the edge refuses the rest (and 0), this is the
+    backstop that keeps one such id from failing the store call of its whole batch."""
+    return -MAX_ID - 1 <= value <= MAX_ID and value != 0
+
+
+def store_down(exc: Exception) -> bool:
+    """Not worth retrying item by item: the store refuses everything alike."""
+    return isinstance(exc, HubbubError) and exc.code is ErrorCode.UNAVAILABLE
+
+
+def store_error(exc: Exception) -> HubbubError:
+    if isinstance(exc, HubbubError):
+        return exc
+    log.error("store write failed", exc_info=exc)
+    error = Internal("store write failed")
+    error.__cause__ = exc
+    return error
