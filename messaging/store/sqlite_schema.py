@@ -115,7 +115,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE direct_pairs ADD COLUMN hi_opened INTEGER NOT NULL DEFAULT 1",
         "CREATE INDEX direct_pairs_by_hi ON direct_pairs (user_hi, user_lo)",
     ),
+    # 7: branch `delete`'s step (message deletion). Until that branch merges, this placeholder
+    # keeps the numbering; the merge replaces it with that step (PUSH_TOKEN_UNIQUE_STEP = 8).
+    (),
+    # 8 (PUSH_TOKEN_UNIQUE_STEP): one holder per (service, token), the newest registration of
+    # a token winning (a reinstall, a device handed to another user).
+    (
+        """DELETE FROM push_targets WHERE EXISTS (
+            SELECT 1 FROM push_targets AS newer
+            WHERE newer.service = push_targets.service AND newer.token = push_targets.token
+            AND (newer.created_at_ms, newer.user_id, newer.device_id)
+                > (push_targets.created_at_ms, push_targets.user_id, push_targets.device_id)
+        )""",
+        "CREATE UNIQUE INDEX push_targets_by_token ON push_targets (service, token)",
+    ),
 )
+PUSH_TOKEN_UNIQUE_STEP = 8
+"""The step number of the (service, token) index: MIGRATIONS[PUSH_TOKEN_UNIQUE_STEP - 1]."""
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
