@@ -93,6 +93,7 @@ async def test_pushes_queued_at_kill_9_of_the_node_are_sent_once_after_restart(t
         "HUBBUB_PUSH_VAPID_PRIVATE_KEY_FILE": str(keys.vapid_key),
         "HUBBUB_PUSH_VAPID_SUBJECT": "mailto:ops@hubbub.test",
         "HUBBUB_PUSH_TLS_CA_FILE": str(keys.cert),
+        "HUBBUB_PUSH_WEBPUSH_HOSTS": "127.0.0.1",  # the local Web Push service, named exactly
         "HUBBUB_PUSH_RETRY_BASE_MS": "50",
         "HUBBUB_PUSH_RETRY_CAP_MS": "200",
         "HUBBUB_PUSH_MAX_ATTEMPTS": "1000000",
