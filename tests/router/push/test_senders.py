@@ -217,12 +217,14 @@ async def test_webpush_never_posts_to_a_host_off_the_allow_list_or_inside_the_ne
     fake, credentials = services
     sender = webpush_sender(credentials, allowed=("fcm.googleapis.com", "*.rebind.test"))
     try:
-        off_list = await sender.send(browser(fake, credentials), CONTENT)
+        loopback = await sender.send(browser(fake, credentials), CONTENT)
+        off_list = await sender.send(browser(fake, credentials, "https://push.example/x"), CONTENT)
         rebinding = browser(fake, credentials, f"https://a.rebind.test:{fake.port}/push/x")
         rebound = await sender.send(rebinding, CONTENT)
     finally:
         await sender.close()
-    assert (off_list.verdict, rebound.verdict) == (Verdict.REJECTED, Verdict.REJECTED)
+    assert {loopback.verdict, off_list.verdict, rebound.verdict} == {Verdict.REJECTED}
+    assert "127.0.0.1 is an internal address" in loopback.detail
     assert "not a Web Push service" in off_list.detail
     assert "resolves to internal address 127.0.0.1" in rebound.detail
     assert fake.to("/push/") == []
