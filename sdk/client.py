@@ -221,7 +221,8 @@ class ChatClient:
         direct peers needs both to have opened it; sdk/direct_chats.py)."""
         peer = self._directs.peer_to_open(conversation_id)
         if peer:
-            await self.open_direct(peer)
+            with contextlib.suppress(HubbubError):  # presence only: the message goes regardless
+                await self.open_direct(peer)
         send = pb.SendMessage(
             conversation_id=conversation_id,
             client_msg_id=client_msg_id or uuid.uuid4().hex,

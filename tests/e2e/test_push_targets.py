@@ -48,6 +48,24 @@ async def test_a_device_registers_lists_and_deletes_its_own_targets(node: Single
             await client.close()
 
 
+async def test_a_token_registered_by_another_user_moves_to_them(node: SingleNode) -> None:
+    """The phone alice registered is handed to bob, who signs in on it: the app's token is the
+    same, and from then on the pushes for it are his, not hers as well."""
+    alice = await WireClient.sign_up(node.ws_url, "alice", "phone")
+    bob = await WireClient.sign_up(node.ws_url, "bob", "handed-on-phone")
+    try:
+        await alice.request(register(fcm=pb.FcmTarget(token="same-install:1")))
+        reply = await bob.request(register(fcm=pb.FcmTarget(token="same-install:1")))
+        assert [(t.device_id, t.token) for t in reply.push_targets.targets] == [
+            ("handed-on-phone", "same-install:1")
+        ]
+        listed = await alice.request(pb.ClientFrame(push_list=pb.ListPushTargets()))
+        assert list(listed.push_targets.targets) == []
+    finally:
+        for client in (alice, bob):
+            await client.close()
+
+
 async def test_bad_registrations_are_refused_and_the_connection_lives_on(node: SingleNode) -> None:
     alice = await WireClient.sign_up(node.ws_url, "alice", "phone")
     try:
