@@ -19,6 +19,7 @@ from messaging.config import STORE_FIELDS as MESSAGING_STORE_FIELDS
 from messaging.config import MessagingConfig
 from presence.config import PresenceConfig
 from router.config import RouterConfig
+from router.push.config import PushConfig
 
 PEER_EXPIRY_CHECK_MS = 1000
 """How often a presence process on a shared backend runs expiry with nothing due of its own."""
@@ -130,6 +131,7 @@ def edge_config(config: NodeConfig, secret: str, upstream: Mapping[str, str]) ->
         internal_tls_dir=config.internal_tls_dir,
         drain_period_ms=config.drain_period_ms,
         drain_close_after_ms=config.drain_close_after_ms,
+        push_webpush_hosts=from_env(PushConfig).push_webpush_hosts,
     )
 
 

@@ -13,6 +13,7 @@ from kernel.limits import MAX_BODY_CHARS, MAX_PAYLOAD_BYTES
 from kernel.ownership import check_partitions
 from kernel.partitions import DEFAULT_PARTITIONS
 from kernel.redis_settings import BACKENDS
+from kernel.webpush_hosts import DEFAULT_WEBPUSH_HOSTS
 
 MIN_FRAME_BYTES = 4 * MAX_BODY_CHARS + MAX_PAYLOAD_BYTES + 1024
 """The largest legal send in binary protobuf (4 UTF-8 bytes per character) with room for
@@ -48,6 +49,9 @@ class EdgeConfig:
     """Public base URL of the blob server (e.g. http://127.0.0.1:8768) that the edge signs
     upload and download URLs for, with a key derived from token_secret; empty = attachments
     are off (request_upload answers UNAVAILABLE). See docs/media.md."""
+    push_webpush_hosts: tuple[str, ...] = DEFAULT_WEBPUSH_HOSTS
+    """The Web Push services a registered endpoint may name: the push room's option of the same
+    name (router/push/config.py, HUBBUB_PUSH_WEBPUSH_HOSTS), which the node passes on."""
     heartbeat_interval_ms: int = 15_000
     """Advertised in Welcome: clients send a Ping at least this often."""
     heartbeat_timeout_ms: int = 45_000

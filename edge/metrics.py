@@ -1,5 +1,6 @@
 """The edge's Prometheus metrics, named in one place: connections by transport, frames in
-and out by kind, what waits in clients' send queues, slow-consumer closes, router-link losses."""
+and out by kind, what waits in clients' send queues, slow-consumer closes, router-link losses,
+stale owners' fan-outs dropped."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ SLOW_CONSUMER_CLOSES = Counter(
 SEND_QUEUE_BYTES = Gauge("hubbub_edge_send_queue_bytes", "Bytes waiting in clients' send queues")
 ROUTER_LINK_LOSSES = Counter(
     "hubbub_edge_router_link_losses", "Router links lost (each is then reconnected)", ["router"]
+)
+STALE_DELIVERIES_DROPPED = Counter(
+    "hubbub_edge_stale_deliveries_dropped",
+    "Fan-outs of a stale partition owner dropped before reaching clients (edge/stale_deliveries.py)",
 )
 
 connections = ByLabel(CONNECTIONS)

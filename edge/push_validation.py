@@ -1,12 +1,14 @@
 """Checks of the push target frames (docs/push.md), before anything reaches messaging: a token
 the service could not use, a Web Push endpoint that is not https or keys of the wrong size are
-INVALID_ARGUMENT for that frame alone."""
+INVALID_ARGUMENT for that frame alone; so is an endpoint on a host that is not an allowed push
+service or is an internal address (check_webpush_host, with the edge's allow-list)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from kernel.errors import InvalidArgument
@@ -18,6 +20,7 @@ from kernel.limits import (
     WEBPUSH_AUTH_BYTES,
     WEBPUSH_P256DH_BYTES,
 )
+from kernel.webpush_hosts import host_refusal
 from protos.client_pb2 import ClientFrame
 
 _FCM_TOKEN = re.compile(r"[A-Za-z0-9_:\-.]+")
@@ -71,6 +74,16 @@ def check_push_register(frame: ClientFrame) -> None:
             raise InvalidArgument(f"pushRegister webPush auth must be {WEBPUSH_AUTH_BYTES} bytes")
     else:
         raise InvalidArgument("pushRegister needs one of fcm, apns, webPush")
+
+
+def check_webpush_host(frame: ClientFrame, allowed: Sequence[str]) -> None:
+    """A Web Push endpoint must name an allowed push service, never an internal address
+    (kernel/webpush_hosts.py): the router would POST to it. Run after check_push_register."""
+    if frame.push_register.WhichOneof("target") != "web_push":
+        return
+    refusal = host_refusal(urlsplit(frame.push_register.web_push.endpoint).hostname or "", allowed)
+    if refusal is not None:
+        raise InvalidArgument(f"pushRegister webPush endpoint refused: {refusal}")
 
 
 def check_push_delete(frame: ClientFrame) -> None:

@@ -227,6 +227,7 @@ async def start_edge(
         heartbeat_interval_ms=config.heartbeat_interval_ms,
         heartbeat_timeout_ms=config.heartbeat_timeout_ms,
         media=media,
+        webpush_hosts=config.push_webpush_hosts,
     )
     ctx = EdgeContext(
         settings=settings,

@@ -26,6 +26,7 @@ from edge.actions import (
 from edge.frames import error_frame, error_from, rate_limited_frame
 from edge.inbound_limits import WHAT, ConnectionLimits, InboundRates, UserLimits, class_of
 from edge.media import MediaUrls, check_download_request
+from edge.push_validation import check_webpush_host
 from edge.validation import check_ranges, trim_trace
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument, TooLarge, Unauthenticated, Unavailable
 from kernel.limits import (
@@ -42,6 +43,7 @@ from kernel.limits import (
     USER_ID_PATTERN,
 )
 from kernel.tokens import verify_token
+from kernel.webpush_hosts import DEFAULT_WEBPUSH_HOSTS
 from protos.client_pb2 import ClientFrame, Credentials, Pong, SendMessage, ServerFrame, Welcome
 
 # Frames the router owns; the edge only validates and forwards them.
@@ -89,6 +91,8 @@ class SessionSettings:
     heartbeat_timeout_ms: int
     media: MediaUrls | None = None
     """Signs media URLs; None = attachments are off (UNAVAILABLE)."""
+    webpush_hosts: tuple[str, ...] = DEFAULT_WEBPUSH_HOSTS
+    """Hosts a Web Push endpoint may name (kernel/webpush_hosts.py)."""
 
 
 class Session:
@@ -152,6 +156,8 @@ class Session:
                 return limited
             try:
                 check_ranges(frame, kind)  # every id and number, for every kind (edge/validation.py)
+                if kind == "push_register":
+                    check_webpush_host(frame, self.settings.webpush_hosts)
             except HubbubError as exc:
                 return [Reply(error_from(frame.ref, exc))]
         if kind in ROUTED:

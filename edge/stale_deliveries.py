@@ -9,6 +9,7 @@ state. Epoch 0 (no ownership service, the static map) is never checked.
 
 from __future__ import annotations
 
+from edge.metrics import STALE_DELIVERIES_DROPPED
 from kernel.ownership import PartitionMap
 
 
@@ -64,6 +65,7 @@ class DeliveryFence:
         newest = self._newest.get(partition, 0)
         if not admits(epoch, self._current[partition], self._previous[partition], newest):
             self.dropped += 1
+            STALE_DELIVERIES_DROPPED.inc()
             return False
         if epoch > newest:
             self._newest[partition] = epoch

@@ -1,5 +1,6 @@
-"""Where a user's offline pushes go: one registered target per (user, device), and the store
-interface that the messaging room keeps (messaging/store) and the router's push senders read."""
+"""Where a user's offline pushes go: one registered target per (user, device) and one holder per
+(service, token), and the store interface that the messaging room keeps (messaging/store) and
+the router's push senders read."""
 
 from __future__ import annotations
 
@@ -45,8 +46,11 @@ class PushTargetReader(Protocol):
 @runtime_checkable
 class PushTargetStore(Protocol):
     async def put_push_target(self, target: PushTarget, max_per_user: int) -> bool:
-        """Register (or replace) the target of (user, device). False, and nothing stored, when
-        the user already has `max_per_user` other devices registered."""
+        """Register (or replace) the target of (user, device). The token moves: any other
+        (user, device) holding the same (service, token) loses it, since a token names one app
+        install and its newest registration is the live one (a reinstall, a device handed to
+        another user). False, and nothing changed, when the user already has `max_per_user`
+        other devices registered (a device whose token moves here does not count)."""
         ...
 
     async def push_targets(self, user_ids: Sequence[str]) -> list[PushTarget]:

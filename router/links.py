@@ -14,6 +14,7 @@ from kernel.errors import TooLarge
 from kernel.grpc_server import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from protos import client_pb2, router_pb2
 from router.frames import error_frame
+from router.metrics import STALE_FANOUT_DROPPED
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ class EdgeLink:
             if epoch:
                 if owns is not None and not owns(partition, epoch):
                     self.stale += 1  # lost since it was queued: no push from a stale owner
+                    STALE_FANOUT_DROPPED.inc()
                     continue
                 add(session_ids=session_ids, frame=frame, partition=partition, owner_epoch=epoch)
             elif session_ids:

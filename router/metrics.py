@@ -1,5 +1,5 @@
 """The router's Prometheus metrics, named in one place: send-to-ack and delivery latency,
-fan-out sizes, and what waits in its links to edges."""
+fan-out sizes, what waits in its links to edges, and queued fan-out of lost partitions dropped."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import weakref
 from typing import Protocol
 
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from kernel.metrics import LATENCY_BUCKETS_S, SIZE_BUCKETS
 
@@ -28,6 +28,10 @@ FANOUT_EDGES = Histogram(
     "hubbub_router_fanout_edges", "Edges a message is delivered to", buckets=SIZE_BUCKETS
 )
 EDGE_LINK_QUEUED_BYTES = Gauge("hubbub_router_edge_link_queued_bytes", "Bytes waiting in links to edges")
+STALE_FANOUT_DROPPED = Counter(
+    "hubbub_router_stale_fanout_dropped",
+    "Queued fan-outs of a partition this router lost before they reached a link stream (dropped)",
+)
 
 
 def now_ns() -> int:

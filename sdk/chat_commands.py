@@ -235,6 +235,9 @@ class TerminalChat:
         if not self.current:
             self.write("-- no conversation yet: /to USER or /group TITLE a,b,c (/help lists commands)")
             return
+        known = self.state.known.get(self.current)
+        if known is not None and known.kind == pb.CONVERSATION_KIND_DIRECT and known.peer:  # opened first
+            self.client.note_direct(self.current, known.peer)
         sent = await self.client.send(self.current, text)
         self.state.note_own(self.current, sent.seq)
         self.write(view.sent_line(sent.seq, sent.duplicate))

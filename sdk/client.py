@@ -26,6 +26,7 @@ from kernel.errors import (
 from kernel.limits import MAX_RECEIPT_CURSORS
 from protos import client_pb2 as pb
 from sdk.connection import AuthMode, Credentials, backoff_delay, handshake, hello_frame
+from sdk.direct_chats import DirectChats
 from sdk.discovery import assign_edge
 from sdk.events import ConnectionChanged, ConnectionState, Event
 from sdk.sync_state import AckPolicy, FetchRequest, SyncResult, SyncState
@@ -107,6 +108,7 @@ class ChatClient:
         self._moving = False  # a Reconnect frame came: the next connect skips the backoff
         self._move_to = ""  # the edge a Reconnect frame led to, used by the next connect
         self._leaving: asyncio.Task[None] | None = None  # waiting to leave a draining edge
+        self._directs = DirectChats()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -214,7 +216,13 @@ class ChatClient:
         media: pb.MediaRef | None = None,
     ) -> pb.Sent:
         """Store a message durably. Retried with the same client_msg_id, so it is stored once.
-        `media`: an attachment uploaded before (sdk.media_transfer.attach does both)."""
+        `media`: an attachment uploaded before (sdk.media_transfer.attach does both).
+        The first send in a direct chat the peer opened opens it here first (presence between
+        direct peers needs both to have opened it; sdk/direct_chats.py)."""
+        peer = self._directs.peer_to_open(conversation_id)
+        if peer:
+            with contextlib.suppress(HubbubError):  # presence only: the message goes regardless
+                await self.open_direct(peer)
         send = pb.SendMessage(
             conversation_id=conversation_id,
             client_msg_id=client_msg_id or uuid.uuid4().hex,
@@ -236,7 +244,14 @@ class ChatClient:
 
     async def open_direct(self, peer_id: str) -> pb.Conversation:
         reply = await self._request(pb.ClientFrame(open_direct=pb.OpenDirect(peer_id=peer_id)), retry=True)
-        return _expect(reply, "conversation").conversation
+        conversation = _expect(reply, "conversation").conversation
+        self._directs.opened(conversation, self.user_id)
+        return conversation
+
+    def note_direct(self, conversation_id: int, peer_id: str) -> None:
+        """Tell the client that `conversation_id` is the direct chat with `peer_id`, when the
+        app learned it elsewhere (listings and conversation events are noted already)."""
+        self._directs.note(conversation_id, peer_id)
 
     async def create_group(self, title: str, member_ids: list[str]) -> pb.Conversation:
         frame = pb.ClientFrame(create_group=pb.CreateGroup(title=title, member_ids=member_ids))
@@ -293,7 +308,10 @@ class ChatClient:
             limit=limit, before_activity_ms=before_activity_ms, before_conversation_id=before_conversation_id
         )
         frame = pb.ClientFrame(list_conversations=listing)
-        return _expect(await self._request(frame, retry=True), "conversations").conversations
+        found = _expect(await self._request(frame, retry=True), "conversations").conversations
+        for row in found.items:
+            self._directs.learn(row.conversation, self.user_id, sender=row.last_message.sender_id)
+        return found
 
     async def request_upload(self, conversation_id: int, content_type: str, size_bytes: int) -> pb.UploadUrl:
         """A signed URL to PUT one attachment to (docs/media.md)."""
@@ -665,6 +683,7 @@ class ChatClient:
         elif kind == "presence":
             self._emit(frame.presence)
         elif kind == "conversation_event":
+            self._directs.learn(frame.conversation_event.conversation, self.user_id)
             self._emit(frame.conversation_event)
         elif kind == "error":
             self._emit(frame.error)

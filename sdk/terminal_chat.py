@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import getpass
 import os
+import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 
 from kernel.errors import Conflict, HubbubError, NotFound, NotMember
@@ -189,8 +191,18 @@ async def _main(args: argparse.Namespace) -> int:
         return await run(args, console.inputs(), console.write, colour=console.colour)
 
 
+def take_ctrl_c() -> None:
+    """Ctrl-C leaves the chat, whatever SIGINT disposition we inherited. A process started in
+    the background by a shell without job control (a CI runner, `cmd &` in a script) inherits
+    SIGINT ignored; Python then installs no KeyboardInterrupt, asyncio.run no cancelling
+    handler, and the chat would sit in cbreak mode through every Ctrl-C."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    take_ctrl_c()
     try:
         args.password = resolve_password(args, interactive=sys.stdin.isatty())
         return asyncio.run(_main(args))

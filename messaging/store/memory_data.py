@@ -39,6 +39,7 @@ class MemoryData:
         self._cursors: dict[tuple[str, int], Cursors] = {}
         self._cursors_by_conversation: dict[int, set[str]] = defaultdict(set)
         self._push_targets: dict[str, dict[str, PushTarget]] = defaultdict(dict)  # user -> device ->
+        self._push_holders: dict[tuple[str, str], tuple[str, str]] = {}  # (service, token) -> (user, device)
 
     def _get_cursors(self, user_id: str, conversation_id: int) -> Cursors:
         found = self._cursors.get((user_id, conversation_id))

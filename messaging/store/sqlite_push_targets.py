@@ -1,4 +1,5 @@
-"""Push targets on SQLite (kernel/push_targets.py): the statements and the store's methods."""
+"""Push targets on SQLite (kernel/push_targets.py): the statements and the store's methods.
+(service, token) is unique (migration 8): a registration takes the token from its holder."""
 
 from __future__ import annotations
 
@@ -16,11 +17,18 @@ def _put(conn: sqlite3.Connection, target: PushTarget, max_per_user: int) -> boo
         "SELECT 1 FROM push_targets WHERE user_id = ? AND device_id = ?", (target.user_id, target.device_id)
     ).fetchone()
     if known is None:
+        # A device of this user whose token moves here frees its place under the cap.
         (count,) = conn.execute(
-            "SELECT count(*) FROM push_targets WHERE user_id = ?", (target.user_id,)
+            "SELECT count(*) FROM push_targets WHERE user_id = ? AND NOT (service = ? AND token = ?)",
+            (target.user_id, target.service.value, target.token),
         ).fetchone()
         if count >= max_per_user:
             return False
+    # The token moved (a reinstall, a device handed on): whoever held it loses it.
+    conn.execute(
+        "DELETE FROM push_targets WHERE service = ? AND token = ? AND NOT (user_id = ? AND device_id = ?)",
+        (target.service.value, target.token, target.user_id, target.device_id),
+    )
     conn.execute(
         f"INSERT OR REPLACE INTO push_targets ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (

@@ -121,7 +121,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE messages ADD COLUMN deletes_seq INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE messages ADD COLUMN deleted_by_seq INTEGER NOT NULL DEFAULT 0",
     ),
+    # 8 (PUSH_TOKEN_UNIQUE_STEP): one holder per (service, token), the newest registration of
+    # a token winning (a reinstall, a device handed to another user).
+    (
+        """DELETE FROM push_targets WHERE EXISTS (
+            SELECT 1 FROM push_targets AS newer
+            WHERE newer.service = push_targets.service AND newer.token = push_targets.token
+            AND (newer.created_at_ms, newer.user_id, newer.device_id)
+                > (push_targets.created_at_ms, push_targets.user_id, push_targets.device_id)
+        )""",
+        "CREATE UNIQUE INDEX push_targets_by_token ON push_targets (service, token)",
+    ),
 )
+PUSH_TOKEN_UNIQUE_STEP = 8
+"""The step number of the (service, token) index: MIGRATIONS[PUSH_TOKEN_UNIQUE_STEP - 1]."""
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kernel.config import check, check_choice
+from kernel.webpush_hosts import DEFAULT_WEBPUSH_HOSTS
 from router.push.rules import ContentPolicy
 
 
@@ -32,6 +33,11 @@ class PushConfig:
         (mailto: or https: URL).
     push_tls_ca_file: CA bundle the senders verify the services against; empty = the
         system's (tests point it at their self-signed local servers).
+    push_webpush_hosts: the Web Push services an endpoint may name (comma-separated in
+        HUBBUB_PUSH_WEBPUSH_HOSTS): exact hosts, `*.domain` patterns or `*`; a pattern never
+        admits localhost or an internal address, literal or resolved (kernel/webpush_hosts.py).
+        Read by the edge at registration and by the sender at connect time. Default: the
+        browsers' push services. A service inside the network (or a test's) is named exactly.
     """
 
     push_content: str = ContentPolicy.GENERIC.value
@@ -52,6 +58,7 @@ class PushConfig:
     push_vapid_private_key_file: str = ""
     push_vapid_subject: str = ""
     push_tls_ca_file: str = ""
+    push_webpush_hosts: tuple[str, ...] = DEFAULT_WEBPUSH_HOSTS
 
     def __post_init__(self) -> None:
         check_choice("push_content", self.push_content, [p.value for p in ContentPolicy])
@@ -71,6 +78,8 @@ class PushConfig:
         )
         check(self.push_max_attempts >= 1, "push_max_attempts", ">= 1", self.push_max_attempts)
         check(self.push_max_in_flight >= 1, "push_max_in_flight", ">= 1", self.push_max_in_flight)
+        hosts = self.push_webpush_hosts
+        check(bool(hosts), "push_webpush_hosts", "at least one host", hosts)
 
     @property
     def content_policy(self) -> ContentPolicy:

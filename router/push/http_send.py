@@ -14,9 +14,12 @@ from router.push.rules import SendResult, Verdict, retry_after_ms
 TIMEOUT_S = 10.0
 
 
+def tls_verify(ca_file: str = "") -> ssl.SSLContext | bool:
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True
+
+
 def http2_client(ca_file: str = "") -> httpx.AsyncClient:
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
-    return httpx.AsyncClient(http2=True, verify=verify, timeout=TIMEOUT_S)
+    return httpx.AsyncClient(http2=True, verify=tls_verify(ca_file), timeout=TIMEOUT_S)
 
 
 def wall_ms() -> int:

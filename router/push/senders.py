@@ -31,6 +31,9 @@ def senders_of(config: PushConfig) -> dict[PushService, PushSender]:
         )
     if config.push_vapid_private_key_file:
         senders[PushService.WEBPUSH] = WebPushSender(
-            config.push_vapid_private_key_file, config.push_vapid_subject, ca_file=ca
+            config.push_vapid_private_key_file,
+            config.push_vapid_subject,
+            ca_file=ca,
+            allowed_hosts=config.push_webpush_hosts,
         )
     return senders

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import signal
 import socket
 import sys
 from pathlib import Path
@@ -18,6 +16,7 @@ from kernel.errors import InvalidArgument
 from protos import client_pb2 as pb
 from tests.e2e.conftest import config_for_tests
 from tests.e2e.wire_client import WireClient
+from tests.hubbub_child import hubbub_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,29 +66,15 @@ async def test_a_group_that_starts_before_its_dependencies_is_refused(tmp_path: 
 
 async def test_hubbub_up_split_serves_and_stops_cleanly(tmp_path: Path) -> None:
     """Through the real command (uvloop, signals): children start, serve, and exit with it."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deploy.cli", "up", "--ready-json", "--data-dir", str(tmp_path / "data"),
-        "--ws-port", "0", "--gateway-port", "0", "--discovery-port", "0", "--processes", "edge/messaging",
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(60):
-            ready = json.loads(await proc.stdout.readline())
-        children = psutil.Process(proc.pid).children()
+    async with hubbub_up(tmp_path / "data", "--processes", "edge/messaging") as node:
+        children = psutil.Process(node.proc.pid).children()
         assert len(children) == 2
-        alice = await WireClient.sign_up(ready["ws_url"], "alice")
+        alice = await WireClient.sign_up(node.ws_url, "alice")
         pong = await alice.request(pb.ClientFrame(ping=pb.Ping()))
         assert pong.WhichOneof("kind") == "pong"
         await alice.close()
-        proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            assert await proc.wait() == 0
+        assert await node.stop() == 0
         assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 @pytest.mark.parametrize("layout", ["edge/messaging", "one"])

@@ -4,9 +4,7 @@ the tracing tests (an OTLP sink, the Phoenix UI) share."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 
 from protos import client_pb2 as pb
 from tests.e2e.wire_client import WireClient
+from tests.hubbub_child import hubbub_up as hubbub_child
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every hop of one message, each once, but edge.push twice (bob's message, alice's sent ack).
@@ -33,24 +32,14 @@ async def hubbub_up_process(
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, Any]]]:
     """The same, yielding the process too (its stderr piped when `stderr` says so)."""
     env = dict(os.environ, OTEL_BSP_SCHEDULE_DELAY="100")  # export within 0.1 s, not 5 s
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deploy.cli", "up", "--ready-json", "--data-dir", str(tmp_path / "data"),
-        "--ws-port", "0", "--gateway-port", "0", "--discovery-port", "0",
+    cheap_hashing = (
         "--password-hash-time-cost", "1", "--password-hash-memory-kib", "8",
         "--password-hash-parallelism", "1",
-        *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env,
     )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(60):
-            line = await proc.stdout.readline()
-        assert line, "hubbub up exited before it was ready"
-        yield proc, json.loads(line)
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            async with asyncio.timeout(30):
-                await proc.wait()
+    async with hubbub_child(
+        tmp_path / "data", *cheap_hashing, *args, env=env, stderr=stderr, graceful_exit=True
+    ) as node:
+        yield node.proc, node.ready
 
 
 async def one_message(ws_url: str) -> str:

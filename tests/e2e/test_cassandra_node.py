@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from messaging.store.cassandra.bridge import Bridge
 from messaging.store.cassandra.session import connect
 from protos import client_pb2 as pb
 from tests.e2e.wire_client import WireClient
+from tests.hubbub_child import hubbub_up
 from tests.messaging.store.cassandra_server import cassandra_options, empty_tables
 
 __all__ = ["cassandra_options"]
@@ -37,25 +35,13 @@ async def cassandra_node(
 ) -> AsyncIterator[tuple[int, str]]:
     """`hubbub up` with the log in the keyspace: (its process id, its WebSocket URL)."""
     hosts = ",".join(f"{host}:{port}" for host, port in options.hosts)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deploy.cli", "up", "--ready-json", "--data-dir", str(data_dir),
-        "--ws-port", "0", "--gateway-port", "0", "--discovery-port", "0", "--metrics-port", "-1",
+    async with hubbub_up(
+        data_dir, "--metrics-port", "-1",
         *layout, "--cassandra-hosts", hosts, "--cassandra-keyspace", KEYSPACE,
         "--cassandra-protocol-version", "1",
-        cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True,
-        env={**os.environ, "HUBBUB_CASSANDRA_LOCAL_DC": DATACENTER},
-    )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(90):
-            line = await proc.stdout.readline()
-        assert line, "the node exited before it was ready"
-        yield proc.pid, json.loads(line)["ws_url"]
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+        env={**os.environ, "HUBBUB_CASSANDRA_LOCAL_DC": DATACENTER}, ready_within_s=90,
+    ) as node:  # fmt: skip
+        yield node.proc.pid, node.ws_url
 
 
 async def history(client: WireClient, conversation_id: int) -> list[pb.Message]:

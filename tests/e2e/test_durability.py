@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from protos import client_pb2 as pb
 from tests.e2e.wire_client import WireClient
+from tests.hubbub_child import hubbub_up
 
 ROOT = Path(__file__).resolve().parents[2]
 # A durability test under load, not a test of the send limit: the sender may go flat out.
@@ -25,22 +23,8 @@ UNLIMITED_SENDS = {"HUBBUB_RATE_SEND_BURST": "1000000", "HUBBUB_RATE_SEND_PER_SE
 
 @contextlib.asynccontextmanager
 async def node_process(data_dir: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deploy.cli", "up", "--ready-json", "--data-dir", str(data_dir),
-        "--ws-port", "0", "--gateway-port", "0", "--discovery-port", "0",
-        cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True, env={**os.environ, **UNLIMITED_SENDS},
-    )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(60):
-            line = await proc.stdout.readline()
-        assert line, "the node exited before it was ready"
-        yield proc, json.loads(line)["ws_url"]
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+    async with hubbub_up(data_dir, env={**os.environ, **UNLIMITED_SENDS}) as node:
+        yield node.proc, node.ws_url
 
 
 async def test_acknowledged_messages_survive_kill_9(tmp_path: Path) -> None:

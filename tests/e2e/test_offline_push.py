@@ -37,6 +37,7 @@ async def test_an_offline_member_gets_one_push_per_device_and_gone_targets_go(
         "HUBBUB_PUSH_VAPID_PRIVATE_KEY_FILE": str(keys.vapid_key),
         "HUBBUB_PUSH_VAPID_SUBJECT": "mailto:ops@hubbub.test",
         "HUBBUB_PUSH_TLS_CA_FILE": str(keys.cert),
+        "HUBBUB_PUSH_WEBPUSH_HOSTS": "127.0.0.1",  # the local Web Push service, named exactly
     }.items():
         monkeypatch.setenv(name, value)
     async with running_fake_services(keys, port) as fake:

@@ -4,11 +4,8 @@ services answer 503; after a restart on the same data each (message, device) is 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import signal
 import sqlite3
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import orjson
 from deploy.local_servers.process import free_port
 from protos import client_pb2 as pb
 from tests.e2e.wire_client import WireClient
+from tests.hubbub_child import hubbub_up
 from tests.router.push.credentials import PROJECT, Credentials, b64url, make_credentials
 from tests.router.push.fake_services import FakePushServices, running_fake_services
 
@@ -25,18 +23,6 @@ WAIT_S = 60.0
 SENDERS = ("carol", "dave", "erin")
 POLL_S = 0.05
 DOWN = (503, {"retry-after": "0"}, b"")
-
-
-async def start_node(data_dir: Path, env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deploy.cli", "up", "--ready-json", "--data-dir", str(data_dir),
-        "--ws-port", "0", "--gateway-port", "0", "--discovery-port", "0", "--processes", "one",
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    async with asyncio.timeout(WAIT_S):
-        ready = json.loads(await proc.stdout.readline())
-    return proc, str(ready["ws_url"])
 
 
 def queued(data_dir: Path) -> int:
@@ -93,6 +79,7 @@ async def test_pushes_queued_at_kill_9_of_the_node_are_sent_once_after_restart(t
         "HUBBUB_PUSH_VAPID_PRIVATE_KEY_FILE": str(keys.vapid_key),
         "HUBBUB_PUSH_VAPID_SUBJECT": "mailto:ops@hubbub.test",
         "HUBBUB_PUSH_TLS_CA_FILE": str(keys.cert),
+        "HUBBUB_PUSH_WEBPUSH_HOSTS": "127.0.0.1",  # the local Web Push service, named exactly
         "HUBBUB_PUSH_RETRY_BASE_MS": "50",
         "HUBBUB_PUSH_RETRY_CAP_MS": "200",
         "HUBBUB_PUSH_MAX_ATTEMPTS": "1000000",
@@ -103,26 +90,20 @@ async def test_pushes_queued_at_kill_9_of_the_node_are_sent_once_after_restart(t
     async with running_fake_services(keys, port) as refusing:
         refusing.answer("/v1/", *[DOWN] * 100_000)
         refusing.answer("/push/", *[DOWN] * 100_000)
-        node, ws_url = await start_node(data_dir, env)
-        try:
-            expected = await queue_pushes(ws_url, base, keys)
+        async with hubbub_up(data_dir, "--processes", "one", env=env, ready_within_s=WAIT_S) as node:
+            expected = await queue_pushes(node.ws_url, base, keys)
             # Each push tried (and refused) at least once: each is in the durable queue.
             async with asyncio.timeout(WAIT_S):
                 await refusing.wait_until(lambda fake: set(sent(fake)) >= expected)
-        finally:
-            os.kill(node.pid, signal.SIGKILL)
-            await node.wait()
+            node.kill_9()
     assert queued(data_dir) == len(expected)
 
     async with running_fake_services(keys, port) as fake:
-        node, _ = await start_node(data_dir, env)
-        try:
+        async with hubbub_up(data_dir, "--processes", "one", env=env, ready_within_s=WAIT_S) as node:
             async with asyncio.timeout(WAIT_S):
                 await fake.wait_until(lambda fake: set(sent(fake)) >= expected)
                 # The queue file has no notification to await: poll it until it is empty.
                 while queued(data_dir):  # noqa: ASYNC110
                     await asyncio.sleep(POLL_S)
-        finally:
-            node.send_signal(signal.SIGTERM)
-            await node.wait()
+            await node.stop()
         assert sent(fake) == Counter(dict.fromkeys(expected, 1))

@@ -12,6 +12,7 @@ from tests.e2e.wire_client import WireClient
 
 P256DH = base64.urlsafe_b64encode(b"\x04" + b"k" * 64).rstrip(b"=").decode()
 AUTH = base64.urlsafe_b64encode(b"a" * 16).rstrip(b"=").decode()
+FCM = "https://fcm.googleapis.com/fcm/send"
 
 
 def register(**target: object) -> pb.ClientFrame:
@@ -28,10 +29,10 @@ async def test_a_device_registers_lists_and_deletes_its_own_targets(node: Single
         assert [(t.device_id, t.service, t.apns_sandbox) for t in reply.push_targets.targets] == [
             ("phone", "apns", True)
         ]
-        web = pb.WebPushTarget(endpoint="https://push.example/sub/1", p256dh=P256DH, auth=AUTH)
+        web = pb.WebPushTarget(endpoint="https://fcm.googleapis.com/fcm/send/sub-1", p256dh=P256DH, auth=AUTH)
         reply = await laptop.request(register(web_push=web))
         assert [(t.device_id, t.token) for t in reply.push_targets.targets] == [
-            ("laptop", "https://push.example/sub/1"),
+            ("laptop", "https://fcm.googleapis.com/fcm/send/sub-1"),
             ("phone", "ab" * 32),
         ]
         await bob.request(register(fcm=pb.FcmTarget(token="bob-token:1")))
@@ -44,6 +45,24 @@ async def test_a_device_registers_lists_and_deletes_its_own_targets(node: Single
         assert [t.device_id for t in listed.push_targets.targets] == ["laptop"]
     finally:
         for client in (phone, laptop, bob):
+            await client.close()
+
+
+async def test_a_token_registered_by_another_user_moves_to_them(node: SingleNode) -> None:
+    """The phone alice registered is handed to bob, who signs in on it: the app's token is the
+    same, and from then on the pushes for it are his, not hers as well."""
+    alice = await WireClient.sign_up(node.ws_url, "alice", "phone")
+    bob = await WireClient.sign_up(node.ws_url, "bob", "handed-on-phone")
+    try:
+        await alice.request(register(fcm=pb.FcmTarget(token="same-install:1")))
+        reply = await bob.request(register(fcm=pb.FcmTarget(token="same-install:1")))
+        assert [(t.device_id, t.token) for t in reply.push_targets.targets] == [
+            ("handed-on-phone", "same-install:1")
+        ]
+        listed = await alice.request(pb.ClientFrame(push_list=pb.ListPushTargets()))
+        assert list(listed.push_targets.targets) == []
+    finally:
+        for client in (alice, bob):
             await client.close()
 
 
@@ -60,14 +79,25 @@ async def test_bad_registrations_are_refused_and_the_connection_lives_on(node: S
             # a port that is no number, and control characters (they failed later, in the sender)
             register(web_push=pb.WebPushTarget(endpoint="https://h:abc/push", p256dh=P256DH, auth=AUTH)),
             register(web_push=pb.WebPushTarget(endpoint="https://h/p\x01", p256dh=P256DH, auth=AUTH)),
-            register(web_push=pb.WebPushTarget(endpoint="https://push.example/1", p256dh="AAAA", auth=AUTH)),
-            register(
-                web_push=pb.WebPushTarget(endpoint="https://push.example/1", p256dh=P256DH, auth="AAAA")
+            register(web_push=pb.WebPushTarget(endpoint=f"{FCM}/1", p256dh="AAAA", auth=AUTH)),
+            register(web_push=pb.WebPushTarget(endpoint=f"{FCM}/1", p256dh=P256DH, auth="AAAA")),
+            # hosts the router must never POST to: off the allow-list, or inside the network
+            *(
+                register(web_push=pb.WebPushTarget(endpoint=endpoint, p256dh=P256DH, auth=AUTH))
+                for endpoint in (
+                    "https://push.example/1",
+                    "https://localhost/push",
+                    "https://127.0.0.1:8443/push",
+                    "https://169.254.169.254/latest/meta-data",
+                    "https://[::1]/push",
+                    "https://user@10.0.0.1/push",
+                )
             ),
         ]
         for frame in bad:
             reply = await alice.request(frame)
             assert (reply.WhichOneof("kind"), reply.error.code) == ("error", "INVALID_ARGUMENT"), frame
+        assert "internal address" in (await alice.request(bad[-1])).error.message
         listed = await alice.request(pb.ClientFrame(push_list=pb.ListPushTargets()))
         assert list(listed.push_targets.targets) == []
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from prometheus_client import REGISTRY
+
 from edge.codec import PushedFrame
 from edge.router_link import RouterLinks
 from edge.stale_deliveries import DeliveryFence, admits
@@ -63,6 +65,7 @@ def fan_out(seq: int, owner: Owner) -> RouterBatch:
 
 
 def test_a_thawed_stale_owners_queued_fan_out_is_dropped_after_the_new_owners() -> None:
+    before = REGISTRY.get_sample_value("hubbub_edge_stale_deliveries_dropped_total") or 0.0
     hub = RecordingHub()
     links = RouterLinks((), "edge-1", hub, 100, partitions=P)  # type: ignore[arg-type]
     links.set_map(owned_by(OLD, 1))
@@ -76,6 +79,7 @@ def test_a_thawed_stale_owners_queued_fan_out_is_dropped_after_the_new_owners() 
     links.deliver(fan_out(2, OLD), OLD.target)
     links.deliver(fan_out(4, NEW), NEW.target)
     assert hub.pushed == [1, 2, 3, 4]
+    assert REGISTRY.get_sample_value("hubbub_edge_stale_deliveries_dropped_total") == before + 1  # scraped
 
 
 def test_a_planned_handoffs_last_fan_out_arriving_after_the_new_map_is_delivered() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import REGISTRY
+
 from discovery.memory_ownership import MemoryOwnership
 from protos import client_pb2
 from router.links import EdgeLink
@@ -20,6 +22,7 @@ def push(seq: int) -> bytes:
 
 
 async def test_a_queued_fan_out_of_a_lost_partition_is_not_written() -> None:
+    before = REGISTRY.get_sample_value("hubbub_router_stale_fanout_dropped_total") or 0.0
     owned = {(0, 3)}
     link = EdgeLink("edge-1", owns=lambda partition, epoch: (partition, epoch) in owned)
     link.put([1], push(1), (0, 3))
@@ -30,6 +33,7 @@ async def test_a_queued_fan_out_of_a_lost_partition_is_not_written() -> None:
     assert [client_pb2.ServerFrame.FromString(item.frame).message.seq for item in batch.items] == [1, 3]
     assert [(item.partition, item.owner_epoch) for item in batch.items] == [(0, 3), (0, 0)]
     assert link.stale == 1
+    assert REGISTRY.get_sample_value("hubbub_router_stale_fanout_dropped_total") == before + 1  # scraped
 
 
 async def test_flushed_waits_until_the_stream_took_what_was_queued() -> None:

@@ -28,10 +28,13 @@ _LAUNCH = (
     "import fcntl, os, sys, termios; os.setsid(); fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
     "os.execv(sys.executable, [sys.executable, '-m', 'deploy.cli', 'chat', *sys.argv[1:]])"
 )
+# As a shell without job control starts a background job (a CI runner, `cmd &` in a script):
+# SIGINT ignored, which the exec'd chat inherits.
+_IGNORING_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
 
 
 class Terminal:
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None, sigint_ignored: bool = False) -> None:
         child_env = {k: v for k, v in os.environ.items() if k != "HUBBUB_PASSWORD"}
         child_env.update(env or {})
         master, slave = os.openpty()
@@ -39,7 +42,7 @@ class Terminal:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", _LAUNCH, *args],
+                [sys.executable, "-c", (_IGNORING_SIGINT if sigint_ignored else "") + _LAUNCH, *args],
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,
@@ -89,9 +92,19 @@ class Terminal:
         self.child.send(text + "\r")
 
     async def exit_status(self) -> int:
-        """Wait for the process to end; its exit status."""
-        await self._expect_eof()
-        return await asyncio.to_thread(self.process.wait, TIMEOUT_S)
+        """Wait for the process to exit (the event itself, reading what it prints meanwhile so
+        it never blocks on a full terminal); its exit status. TIMEOUT_S only bounds a hang."""
+        exited = asyncio.ensure_future(asyncio.to_thread(self.process.wait))
+        drained = asyncio.ensure_future(self._expect_eof())
+        done, _ = await asyncio.wait({exited}, timeout=TIMEOUT_S)
+        if not done:
+            drained.cancel()
+            mode = "as it was" if self.mode() == self.cooked else "still the chat's (cbreak)"
+            raise AssertionError(
+                f"the terminal did not exit; its mode is {mode}:\n{self.transcript.getvalue()}"
+            )
+        await drained  # the rest of what it printed, up to the end
+        return exited.result()
 
     def mode(self) -> list[object]:
         """The terminal's mode now (a pty's master reads the pair's settings)."""

@@ -217,3 +217,39 @@ async def test_a_resume_larger_than_one_answer_continues_until_everything_arrive
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_a_reply_in_a_direct_chat_the_peer_opened_shares_presence(node: SingleNode) -> None:
+    """Presence between direct peers needs both to have opened the chat: bob's client opens it
+    before his first reply, whether it learned of the chat live or from his listing later."""
+    alice_id, bob_id, carol_id = unique("alice"), unique("bob"), unique("carol")
+    alice = await sign_up(node, alice_id)
+    bob = await sign_up(node, bob_id)
+    carol = await sign_up(node, carol_id)
+    try:
+        to_bob = await alice.open_direct(bob_id)
+        await alice.send(to_bob.conversation_id, "hi bob")
+        (got,) = await messages(bob, 1)
+        await bob.send(got.conversation_id, "hi alice")
+        assert await presence_of(alice, bob_id) == pb.PRESENCE_STATUS_ONLINE
+
+        await carol.close()
+        to_carol = await alice.open_direct(carol_id)
+        await alice.send(to_carol.conversation_id, "are you there, carol?")
+        carol = await ChatClient.connect(node.ws_url, device_id=f"{carol_id}-phone", token=carol.token)
+        listing = await carol.list_conversations()
+        assert [row.conversation.conversation_id for row in listing.items] == [to_carol.conversation_id]
+        await carol.send(to_carol.conversation_id, "yes")
+        assert await presence_of(alice, carol_id) == pb.PRESENCE_STATUS_ONLINE
+    finally:
+        for client in (alice, bob, carol):
+            await client.close()
+
+
+async def presence_of(client: ChatClient, user_id: str) -> int:
+    """The status of the first presence event about `user_id` that `client` is shown."""
+    async with asyncio.timeout(TIMEOUT_S):
+        while True:
+            event = await client.next_event()
+            if isinstance(event, pb.PresenceEvent) and event.user_id == user_id:
+                return event.status

@@ -61,7 +61,7 @@ async def test_terminal_chat_sends_typed_lines_and_prints_replies_and_receipts(n
         (got,) = await messages(bob, 1)
         assert (got.sender_id, got.body) == (alice_id, "hello bob")
 
-        await bob.open_direct(alice_id)  # bob answers (accepts the chat): they see each other's presence
+        # bob just replies: his client opens the chat first, so they see each other's presence
         await bob.send(got.conversation_id, "hi alice")
         assert (await screen.printed("hi alice")).endswith(f"{bob_id}: hi alice")
         await screen.printed(f"✓✓ delivered to {bob_id} up to #")
@@ -114,6 +114,37 @@ async def test_a_peer_who_signs_up_later_is_reached_by_the_first_line(node: Sing
         await screen.printed("✓ sent #1")
         (got,) = await messages(bob, 1)
         assert (got.sender_id, got.body) == (alice_id, "are you there now?")
+        await bob.close()
+    finally:
+        typed.put_nowait(None)
+        async with asyncio.timeout(TIMEOUT_S):
+            await terminal
+
+
+async def test_a_reply_in_a_chat_the_peer_opened_shares_presence(node: SingleNode) -> None:
+    """bob opened the chat; alice's terminal answers in it: her first line opens it on her side
+    (presence between direct peers needs both to have), so bob sees her online."""
+    alice_id, bob_id = unique("alice"), unique("bob")
+    bob = await ChatClient.connect(node.ws_url, device_id="b", sign_up=Credentials(bob_id, "bob-password"))
+    typed: asyncio.Queue[str | None] = asyncio.Queue()
+    screen = Screen()
+    args = parse_args(["--user", alice_id, "--password", "alice-password", "--url", node.ws_url])
+    terminal = asyncio.create_task(run(args, typed_lines(typed), screen.write))
+    try:
+        await screen.printed("/help")
+        conversation = await bob.open_direct(alice_id)
+        await bob.send(conversation.conversation_id, "hello alice")
+        await screen.printed("hello alice")
+        typed.put_nowait(f"/switch @{bob_id}\n")
+        await screen.printed(f"now talking in @{bob_id}")
+        typed.put_nowait("hi bob\n")
+        await screen.printed("✓ sent #2")
+        async with asyncio.timeout(TIMEOUT_S):
+            while True:
+                event = await bob.next_event()
+                if isinstance(event, pb.PresenceEvent) and event.user_id == alice_id:
+                    break
+        assert event.status == pb.PRESENCE_STATUS_ONLINE
         await bob.close()
     finally:
         typed.put_nowait(None)

@@ -254,6 +254,18 @@ async def test_help_is_offered_in_the_banner_and_lists_the_commands(node: Single
     assert bob.mode() == bob.cooked  # the terminal is given back as it was
 
 
+async def test_ctrl_c_leaves_even_when_started_with_sigint_ignored(node: SingleNode, terminal: Open) -> None:
+    """A shell without job control (a CI runner, `cmd &` in a script) starts its background
+    jobs with SIGINT ignored: the chat still leaves on Ctrl-C and gives the terminal back."""
+    carol = terminal(*chat_args(node, unique("carol")), sigint_ignored=True)
+    await carol.expect("/help lists commands")
+    carol.type("typed")
+    await carol.expect("typed")
+    carol.type("\x03")  # Ctrl-C
+    assert await carol.exit_status() == 130
+    assert carol.mode() == carol.cooked
+
+
 async def test_the_password_is_asked_for_on_a_terminal(node: SingleNode, terminal: Open) -> None:
     user = unique("erin")
     erin = terminal("--user", user, "--url", node.ws_url)

@@ -4,10 +4,7 @@ default layout): the URL it prints answers with typed files and a CSP, and nothi
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -16,32 +13,20 @@ import pytest
 
 from edge.static_files import security_headers
 from tests.e2e.wire_client import WireClient
+from tests.hubbub_child import hubbub_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 async def web_url(tmp_path: Path) -> AsyncIterator[str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deploy.cli", "up", "--ready-json", "--data-dir", str(tmp_path / "data"),
-        "--ws-port", "0", "--gateway-port", "0", "--discovery-port", "0",
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(60):
-            ready = json.loads(await proc.stdout.readline())
+    async with hubbub_up(tmp_path / "data") as node:
+        ready = node.ready
         page, _, query = ready["web_url"].partition("?")
         # the page asks discovery for its edge (so a drain moves it): the URL names discovery
         assert query == urlencode({"discovery": ready["discovery_http"]}), ready
         yield page
-        proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            assert await proc.wait() == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        assert await node.stop() == 0
 
 
 async def get(url: str, target: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:

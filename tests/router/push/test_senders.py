@@ -5,7 +5,7 @@ replies: success, gone targets, and 429 / 5xx to be retried."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import http_ece
@@ -16,6 +16,7 @@ import pytest
 from deploy.local_servers.process import free_port
 from kernel.push_targets import PushService, PushTarget
 from router.push.apns import ApnsSender
+from router.push.checked_connect import system_resolve
 from router.push.fcm import FcmSender
 from router.push.rules import PushContent, Verdict
 from router.push.webpush import WebPushSender
@@ -125,8 +126,26 @@ async def test_apns_unregistered_and_bad_token_are_gone_429_retried(
     assert verdicts == [Verdict.GONE, Verdict.GONE, Verdict.RETRY]
 
 
-def browser(fake: FakePushServices, credentials: Credentials) -> PushTarget:
-    endpoint = f"{fake.base_url}/push/sub-1"
+def webpush_sender(credentials: Credentials, allowed: Sequence[str] = ("127.0.0.1",)) -> WebPushSender:
+    """The fake service is on loopback: the allow-list names it exactly, as an operator would."""
+    return WebPushSender(
+        str(credentials.vapid_key),
+        "mailto:ops@hubbub.test",
+        ca_file=str(credentials.cert),
+        allowed_hosts=allowed,
+        resolve=rebinding_resolve,
+    )
+
+
+async def rebinding_resolve(host: str, port: int) -> list[str]:
+    """A DNS name an attacker controls, answering with a loopback address; others resolve."""
+    if host.endswith(".rebind.test"):
+        return ["93.184.215.14", "127.0.0.1"]
+    return await system_resolve(host, port)
+
+
+def browser(fake: FakePushServices, credentials: Credentials, endpoint: str = "") -> PushTarget:
+    endpoint = endpoint or f"{fake.base_url}/push/sub-1"
     return PushTarget(
         "ann",
         "browser",
@@ -141,9 +160,7 @@ async def test_webpush_encrypts_for_the_browser_and_signs_with_vapid(
     services: tuple[FakePushServices, Credentials],
 ) -> None:
     fake, credentials = services
-    sender = WebPushSender(
-        str(credentials.vapid_key), "mailto:ops@hubbub.test", ca_file=str(credentials.cert)
-    )
+    sender = webpush_sender(credentials)
     try:
         assert (await sender.send(browser(fake, credentials), CONTENT)).verdict is Verdict.SENT
     finally:
@@ -167,9 +184,7 @@ async def test_webpush_404_and_410_are_gone_429_retried(
 ) -> None:
     fake, credentials = services
     fake.answer("/push/", (404, {}, b""), (410, {}, b""), (429, {"retry-after": "3"}, b""))
-    sender = WebPushSender(
-        str(credentials.vapid_key), "mailto:ops@hubbub.test", ca_file=str(credentials.cert)
-    )
+    sender = webpush_sender(credentials)
     try:
         results = [await sender.send(browser(fake, credentials), CONTENT) for _ in range(3)]
     finally:
@@ -192,3 +207,24 @@ async def test_a_service_that_is_down_is_retried_not_raised(tmp_path: Path) -> N
 
 def test_b64url_round_trips() -> None:
     assert base64.urlsafe_b64decode(b64url(b"\xff\x00") + "==") == b"\xff\x00"
+
+
+async def test_webpush_never_posts_to_a_host_off_the_allow_list_or_inside_the_network(
+    services: tuple[FakePushServices, Credentials],
+) -> None:
+    """An endpoint registered before the list changed (or slipped past an older edge) is not
+    sent to; nor is a name that a pattern admits but that resolves to loopback (rebinding)."""
+    fake, credentials = services
+    sender = webpush_sender(credentials, allowed=("fcm.googleapis.com", "*.rebind.test"))
+    try:
+        loopback = await sender.send(browser(fake, credentials), CONTENT)
+        off_list = await sender.send(browser(fake, credentials, "https://push.example/x"), CONTENT)
+        rebinding = browser(fake, credentials, f"https://a.rebind.test:{fake.port}/push/x")
+        rebound = await sender.send(rebinding, CONTENT)
+    finally:
+        await sender.close()
+    assert {loopback.verdict, off_list.verdict, rebound.verdict} == {Verdict.REJECTED}
+    assert "127.0.0.1 is an internal address" in loopback.detail
+    assert "not a Web Push service" in off_list.detail
+    assert "resolves to internal address 127.0.0.1" in rebound.detail
+    assert fake.to("/push/") == []

@@ -1,0 +1,65 @@
+"""Which hosts a Web Push endpoint may name (kernel/webpush_hosts.py): the allow-list, and no
+internal address through a pattern, whether literal or resolved."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernel.webpush_hosts import DEFAULT_WEBPUSH_HOSTS, host_refusal, resolved_refusal
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "fcm.googleapis.com",
+        "updates.push.services.mozilla.com",
+        "wns2-par02p.notify.windows.com",
+        "web.push.apple.com",
+        "FCM.googleapis.com.",
+    ],
+)
+def test_the_browsers_push_services_are_allowed_by_default(host: str) -> None:
+    assert host_refusal(host, DEFAULT_WEBPUSH_HOSTS) is None
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "notify.windows.com", "googleapis.com", "fcm.googleapis.com.evil.example", ""]
+)
+def test_other_hosts_are_refused_by_default(host: str) -> None:
+    assert "not a Web Push service" in (host_refusal(host, DEFAULT_WEBPUSH_HOSTS) or "")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "a.localhost",
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",  # the cloud metadata service
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:10.0.0.1",
+        "240.0.0.1",
+        "224.0.0.1",
+    ],
+)
+def test_a_pattern_never_admits_an_internal_address(host: str) -> None:
+    assert "internal" in (host_refusal(host, ("*",)) or "")
+
+
+def test_a_host_named_exactly_is_the_operators_choice() -> None:
+    assert host_refusal("127.0.0.1", ("127.0.0.1",)) is None
+    assert resolved_refusal("push.corp", ["10.0.0.7"], ("push.corp",)) is None
+
+
+def test_a_name_resolving_inside_the_network_is_refused_through_a_pattern() -> None:
+    assert resolved_refusal("a.rebind.test", ["93.184.215.14"], ("*.rebind.test",)) is None
+    refusal = resolved_refusal("a.rebind.test", ["93.184.215.14", "127.0.0.1"], ("*.rebind.test",))
+    assert refusal == "host a.rebind.test resolves to internal address 127.0.0.1"
+    assert resolved_refusal("a.rebind.test", ["fe80::1%eth0"], ("*",)) is not None
