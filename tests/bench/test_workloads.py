@@ -59,6 +59,12 @@ async def test_w1_pairs_deliver_every_message_once_per_step(node: SingleNode) ->
         assert_clean(step, step["sent"])
 
 
+async def test_w1_over_the_json_subprotocol_delivers_every_message_once(node: SingleNode) -> None:
+    plan = Plan(node.ws_url, pairs("t5", 4), json=True)
+    (step,) = await asyncio.to_thread(stepped, plan, [20.0])
+    assert_clean(step, 20)
+
+
 async def test_w2_a_group_message_reaches_every_other_online_member(node: SingleNode) -> None:
     plan = Plan(node.ws_url, (group("t2", members=6, online=4),))
     (step,) = await asyncio.to_thread(stepped, plan, [12.0])
