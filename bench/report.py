@@ -172,8 +172,9 @@ def w2_section(w2: Mapping[str, Any]) -> list[str]:
 
 
 def w3_section(w3: Mapping[str, Any]) -> list[str]:
-    keys = ["connections", "connected", "failed", "connects_per_s", "server_rss_before_mib",
-            "server_rss_after_mib", "kib_per_conn", "server_cpu_pct", "generator_cpu_pct"]  # fmt: skip
+    keys = ["connections_asked", "open_file_limit", "connections", "connected", "failed", "connects_per_s",
+            "server_rss_before_mib", "server_rss_after_mib", "kib_per_conn", "server_cpu_pct",
+            "generator_cpu_pct"]  # fmt: skip
     return ["## W3 idle connections", "", *table(["figure", "value"], [[k, w3.get(k)] for k in keys])]
 
 
