@@ -138,9 +138,9 @@ _SERVER_KINDS = {
 
 def server_frame_dict(frame: ServerFrame) -> dict[str, Json] | None:
     """What json_format.MessageToDict(frame) gives, or None where it must say it itself."""
-    if frame.trace:
-        return None
     out: dict[str, Json] = {"ref": str(frame.ref)} if frame.ref else {}
+    if frame.trace:
+        out["trace"] = dict(frame.trace)  # map<string, string>: json_format's own iteration order
     kind = frame.WhichOneof("kind")
     if kind is None:
         return out

@@ -95,7 +95,7 @@ def frames(frame_cls: type[Message]) -> st.SearchStrategy[Message]:
             lambda inner, ref, trace: frame_cls(**{kind.name: inner, "ref": ref, "trace": trace}),
             messages(kind.message_type, inner_cls),
             st.one_of(st.just(0), st.integers(0, 2**64 - 1)),
-            st.one_of(st.just({}), st.dictionaries(TEXT, TEXT, max_size=1)),
+            st.one_of(st.just({}), st.dictionaries(TEXT, TEXT, max_size=4)),
         )
 
     return st.sampled_from(kinds).flatmap(build)
