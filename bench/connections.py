@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from bench.loadgen import SETUP_TIMEOUT_S, RawUser, open_ws
 from bench.node import NodeOptions, hubbub_node
@@ -119,7 +119,8 @@ def handler(url: str, inflight: int, index: int, processes: int, counters: Synch
                         pinger.append(
                             asyncio.create_task(ping_all(open_, 0.8 * (interval_ms or 15_000) / 1000))
                         )
-                except (OSError, RuntimeError, TimeoutError, ConnectionClosed) as exc:
+                except (OSError, RuntimeError, TimeoutError, ConnectionClosed, InvalidHandshake) as exc:
+                    # a refused or dropped handshake is one failed connection, not the end of the run
                     failures.append(f"{type(exc).__name__}: {exc}")
                     counters[2 * index + 1] += 1
 
