@@ -15,6 +15,7 @@ WORKLOADS = {
     "flood": ("bench.flood", "a bystander's p99 alone and while another user floods (default limits)"),
     "layouts": ("bench.layouts", "W1 steps on each process layout, CPU µs per message"),
     "baseline": ("bench.baseline", "bare websockets echo server, same generator"),
+    "codec": ("bench.codec_bench", "CPU µs per frame of each JSON codec for the hot frames"),
     "metrics": ("bench.metrics_cost", "CPU µs per message of the Prometheus metrics, with and without"),
     "suite": ("bench.suite", "W1-W4 and the baseline into bench-results/<timestamp>/"),
 }

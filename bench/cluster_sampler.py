@@ -1,4 +1,4 @@
-"""CPU of a local cluster by role (edge, router, messaging, presence, discovery, Redis,
+"""CPU of a local cluster by role (edge, router, messaging, presence, discovery, media, Redis,
 ZooKeeper): each role's processes sampled as bench/sampler.py samples a node's tree, so a
 workload's step says what each role cost per message."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.sampler import ResourceSampler, TreeCounter
 
-ROLES = ("edge", "router", "messaging", "presence", "discovery", "redis", "zookeeper", "cassandra")
+ROLES = ("edge", "router", "messaging", "presence", "discovery", "media", "redis", "zookeeper", "cassandra")
 """In the order the report lists them: the client-facing hop first, the servers last (Cassandra
 only with `--store cassandra`)."""
 

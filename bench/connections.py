@@ -18,10 +18,11 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from bench.loadgen import SETUP_TIMEOUT_S, RawUser, open_ws
 from bench.node import NodeOptions, hubbub_node
+from bench.open_files import SPARE, connections_allowed
 from bench.pool import Command, Handler, Pool
 from bench.sampler import ResourceSampler
 from bench.stepped import emit, prefix
@@ -34,10 +35,19 @@ IDLE_HEARTBEAT_TIMEOUT_MS = 600_000  # idle connections must outlive the measure
 SETTLE_S = 2.0
 
 
-def source_address(url: str, index: int) -> tuple[str, int] | None:
-    """A loopback source address per generator process, so ephemeral ports never run short."""
+SOURCES_PER_PROCESS = 8
+"""Loopback source addresses each generator process spreads its connections over: each address
+has about 28,000 ephemeral ports to one server port, and 100,000 connections need several."""
+
+
+def source_address(url: str, index: int, connection: int = 0) -> tuple[str, int] | None:
+    """The loopback source address of a generator process's `connection`-th connection (one of
+    its own SOURCES_PER_PROCESS, in turn), so ephemeral ports never run short."""
     host = urlparse(url).hostname
-    return (f"127.0.0.{2 + index % 250}", 0) if host in ("127.0.0.1", "localhost") else None
+    if host not in ("127.0.0.1", "localhost"):
+        return None
+    slot = index * SOURCES_PER_PROCESS + connection % SOURCES_PER_PROCESS
+    return (f"127.0.0.{2 + slot % 250}", 0)
 
 
 def split_devices(connections: int, per_user: int, names: list[str]) -> list[tuple[str, int]]:
@@ -79,7 +89,6 @@ async def ping_all(connections: list[ClientConnection], every_s: float) -> None:
 def handler(url: str, inflight: int, index: int, processes: int, counters: SynchronizedArray[int]) -> Handler:
     tokens: dict[str, str] = {}
     open_: list[ClientConnection] = []
-    local_addr = source_address(url, index)
     pinger: list[asyncio.Task[None]] = []
 
     async def sign_up(users: list[tuple[str, int]]) -> int:
@@ -99,9 +108,10 @@ def handler(url: str, inflight: int, index: int, processes: int, counters: Synch
         first_ns = time.time_ns()
         failures: list[str] = []
 
-        async def one(name: str, device: int) -> None:
+        async def one(name: str, device: int, k: int) -> None:
             async with gate:
                 try:
+                    local_addr = source_address(url, index, k)
                     ws, interval_ms = await open_idle(url, tokens[name], f"d{device}", local_addr)
                     open_.append(ws)
                     counters[2 * index] += 1
@@ -109,11 +119,13 @@ def handler(url: str, inflight: int, index: int, processes: int, counters: Synch
                         pinger.append(
                             asyncio.create_task(ping_all(open_, 0.8 * (interval_ms or 15_000) / 1000))
                         )
-                except (OSError, RuntimeError, TimeoutError, ConnectionClosed) as exc:
+                except (OSError, RuntimeError, TimeoutError, ConnectionClosed, InvalidHandshake) as exc:
+                    # a refused or dropped handshake is one failed connection, not the end of the run
                     failures.append(f"{type(exc).__name__}: {exc}")
                     counters[2 * index + 1] += 1
 
-        await asyncio.gather(*(one(name, d) for name, devices in users for d in range(devices)))
+        devices = [(name, d) for name, count in users for d in range(count)]
+        await asyncio.gather(*(one(name, d, k) for k, (name, d) in enumerate(devices)))
         return {"connected": len(open_), "failed": len(failures), "first_ns": first_ns,
                 "last_ns": time.time_ns(), "failures": failures[:5]}  # fmt: skip
 
@@ -138,6 +150,12 @@ def handler(url: str, inflight: int, index: int, processes: int, counters: Synch
     return handle
 
 
+def connect_timeout_s(connections: int) -> float:
+    """Ten minutes, and a second more per 50 connections (100,000 connect at a few hundred a
+    second on a busy 2-core machine)."""
+    return SETUP_TIMEOUT_S * 10 + connections / 50
+
+
 def rss_now(sampler: ResourceSampler, readings: int = 4) -> int:
     """Median of a few readings a quarter second apart: RSS wobbles as the allocator works."""
     values = []
@@ -156,6 +174,18 @@ def run(
     url: str,
     settle_s: float = SETTLE_S,
 ) -> dict[str, Any]:
+    asked = connections
+    allowed = connections_allowed()
+    if connections > allowed:
+        print(
+            f"w3: {connections:,} connections asked, but the open-file limit lets one process hold "
+            f"{allowed:,}: measuring at {allowed:,} (raise the hard limit: `ulimit -Hn` with "
+            "CAP_SYS_RESOURCE, or the container's nofile limit)",
+            file=sys.stderr,
+            flush=True,
+        )
+        connections = allowed
+    processes = max(processes, math.ceil(connections / allowed))  # each generator under the limit too
     names = [f"{prefix()}-c{i}" for i in range(math.ceil(connections / per_user))]
     users = split_devices(connections, per_user, names)
     shares = [users[k::processes] for k in range(processes)]
@@ -173,7 +203,7 @@ def run(
                 bar.set_postfix(failed=failed, refresh=False)
                 bar.refresh()
 
-            answers = pool.ask(("connect", shares), SETUP_TIMEOUT_S * 10, tick)
+            answers = pool.ask(("connect", shares), connect_timeout_s(connections), tick)
         sampler.label = "w3 idle after"
         time.sleep(settle_s)
         rss_after = rss_now(sampler)
@@ -184,6 +214,8 @@ def run(
     return {
         "workload": "connections",
         "connections": connections,
+        "connections_asked": asked,
+        "open_file_limit": allowed + SPARE,
         "users": len(users),
         "processes": processes,
         "connected": connected,
@@ -201,7 +233,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hubbub bench connections", description=__doc__)
-    parser.add_argument("--connections", type=int, default=10_000, help="idle connections (default 10000)")
+    parser.add_argument("--connections", type=int, default=100_000, help="idle connections (default 100000)")
     parser.add_argument(
         "--per-user", type=int, default=100, help="connections (devices) per user (default 100)"
     )

@@ -20,6 +20,7 @@ class Plan:
     url: str
     conversations: tuple[Conversation, ...]
     echo: bool = False  # baseline: each user's frames come back to itself
+    json: bool = False  # the JSON subprotocol (what browsers speak) instead of binary protobuf
     password: str = "bench-password-1"
     signup_concurrency: int = 16
 

@@ -17,6 +17,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from bench import json_wire
 from bench.engine_plan import Plan
 from bench.loadgen import (
     SETUP_TIMEOUT_S,
@@ -96,6 +97,7 @@ class Worker:
         self.names = plan.users_of(index, processes)
         self.users: list[Any] = []  # RawUser or EchoUser, aligned with self.names
         self.prefixes: dict[str, bytes] = {}
+        self.conversation_ids: dict[str, int] = {}
         self.step_no = 0
         self.record = StepRecord()
         self.step_start_ns = 0
@@ -109,7 +111,7 @@ class Worker:
                 user.on_data = self._on_echo
             return
         concurrency = max(1, plan.signup_concurrency // self.processes)
-        self.users = await sign_up_many(plan.url, self.names, plan.password, concurrency)
+        self.users = await sign_up_many(plan.url, self.names, plan.password, concurrency, plan.json)
         if self.index == 0 and plan.offline_users():
             offline = await sign_up_many(plan.url, plan.offline_users(), plan.password, concurrency)
             await asyncio.gather(*(u.close() for u in offline))
@@ -141,9 +143,11 @@ class Worker:
 
     def learn(self, conversation_ids: dict[int, int]) -> None:
         for position, conversation in enumerate(self.plan.conversations):
-            prefix = send_prefix(conversation_ids.get(position, 0))
+            conversation_id = conversation_ids.get(position, 0)
+            prefix = send_prefix(conversation_id)
             for name in conversation.online:
                 self.prefixes[name] = prefix
+                self.conversation_ids[name] = conversation_id
 
     # ---------------------------------------------------------------- receiving
 
@@ -200,7 +204,7 @@ class Worker:
         pacer = Pacer.for_window(share, start_ns, seconds)
         end_ns = start_ns + int(seconds * 1e9)
         step = b"%d." % self.step_no
-        prefixes = [self.prefixes.get(u.user_id, b"") for u in users]
+        encoders = [self._send_encoder(u.user_id) for u in users]
         await asyncio.sleep(max(0.0, (start_ns - time.time_ns()) / 1e9))
         next_report = 0
         while True:
@@ -212,9 +216,7 @@ class Worker:
                 counters[k] = counter + 1
                 body = stamp(pacer.scheduled_ns(index), counter)
                 with contextlib.suppress(ConnectionClosed):
-                    await user.ws.send(
-                        encode_send(user.next_ref(), prefixes[k], step + b"%d" % counter, body)
-                    )
+                    await user.ws.send(encoders[k](user.next_ref(), step + b"%d" % counter, body))
             if now_ns >= next_report:
                 self._report(pacer.issued)
                 next_report = now_ns + REPORT_EVERY_NS
@@ -226,6 +228,14 @@ class Worker:
         if self.plan.echo:  # no separate ack: a send is "acked" when it was sent
             self.record.acked = {name: (1 << c) - 1 for name, c in self.record.sent.items()}
         return self.record.sent
+
+    def _send_encoder(self, name: str) -> Callable[[int, bytes, bytes], bytes | str]:
+        """(ref, client_msg_id, body) -> the send frame of `name`, in the plan's subprotocol."""
+        if self.plan.json:
+            conversation_id = self.conversation_ids.get(name, 0)
+            return lambda ref, msg_id, body: json_wire.encode_send(ref, conversation_id, msg_id, body)
+        prefix = self.prefixes.get(name, b"")
+        return lambda ref, msg_id, body: encode_send(ref, prefix, msg_id, body)
 
     async def drain(self, all_sent: dict[str, int], drain_s: float) -> StepRecord:
         """Wait (bounded) until our sends are acked and our receivers hold all they should."""

@@ -2,7 +2,8 @@
 frames, open-loop pacing, and latency/loss/order accounting that merges across processes.
 
 The hot path avoids the SDK on purpose: one pre-built frame prefix per sender, one protobuf
-parse per received frame, no JSON, no per-message allocation beyond the frame itself.
+parse per received frame, no per-message allocation beyond the frame itself (the JSON
+subprotocol's counterparts are in bench/json_wire.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from bench import json_wire
 from bench.discovered import edge_url
 from kernel.protowire import varint
 from protos import client_pb2 as pb
@@ -57,12 +59,15 @@ def parse_stamp(body: str) -> tuple[int, int]:
 # ------------------------------------------------------------------ connections
 
 
-async def open_ws(url: str, local_addr: tuple[str, int] | None = None, who: str = "") -> ClientConnection:
-    """A binary-protobuf connection, opened the way every bench client opens one; on a cluster
-    (a `discovery://` URL) to the edge discovery assigns `who` (bench/discovered.py)."""
+async def open_ws(
+    url: str, local_addr: tuple[str, int] | None = None, who: str = "", json: bool = False
+) -> ClientConnection:
+    """A binary-protobuf connection (or a JSON one), opened the way every bench client opens
+    one; on a cluster (a `discovery://` URL) to the edge discovery assigns `who`
+    (bench/discovered.py)."""
     return await connect(
         await edge_url(url, who),
-        subprotocols=[Subprotocol("hubbub.v1.proto")],
+        subprotocols=[Subprotocol(json_wire.SUBPROTOCOL if json else "hubbub.v1.proto")],
         compression=None,
         max_size=2**24,
         ping_interval=None,
@@ -72,12 +77,14 @@ async def open_ws(url: str, local_addr: tuple[str, int] | None = None, who: str 
 
 
 class RawUser:
-    """One user on one raw binary WebSocket. Requests during setup await their reply by ref;
-    once `on_frame` is set, every frame that answers no request goes straight to it."""
+    """One user on one raw WebSocket, binary (or JSON: `json`). Requests during setup await
+    their reply by ref; once `on_frame` is set, every frame that answers no request goes
+    straight to it."""
 
-    def __init__(self, ws: ClientConnection, user_id: str) -> None:
+    def __init__(self, ws: ClientConnection, user_id: str, json: bool = False) -> None:
         self.ws = ws
         self.user_id = user_id
+        self.json = json
         self.token = ""
         self.on_frame: Callable[[RawUser, pb.ServerFrame], None] | None = None
         self.acked_seq: dict[int, int] = {}  # conversation -> highest seq acked to the server
@@ -92,17 +99,28 @@ class RawUser:
         self._ref += 1
         return self._ref
 
+    def wire(self, frame: pb.ClientFrame) -> bytes | str:
+        """`frame` as this connection's subprotocol carries it."""
+        return json_wire.encode(frame) if self.json else frame.SerializeToString()
+
     @classmethod
-    async def sign_up(cls, url: str, user_id: str, password: str, device_id: str = "bench") -> RawUser:
+    async def sign_up(
+        cls, url: str, user_id: str, password: str, device_id: str = "bench", json: bool = False
+    ) -> RawUser:
         hello = pb.Hello(sign_up=pb.Credentials(user_id=user_id, password=password), device_id=device_id)
-        return await cls.greeted(url, user_id, hello)
+        return await cls.greeted(url, user_id, hello, json=json)
 
     @classmethod
     async def greeted(
-        cls, url: str, user_id: str, hello: pb.Hello, local_addr: tuple[str, int] | None = None
+        cls,
+        url: str,
+        user_id: str,
+        hello: pb.Hello,
+        local_addr: tuple[str, int] | None = None,
+        json: bool = False,
     ) -> RawUser:
         """Connect, say `hello`, and keep the connection alive once welcomed."""
-        user = cls(await open_ws(url, local_addr, user_id), user_id)
+        user = cls(await open_ws(url, local_addr, user_id, json), user_id, json)
         reply = await user.request(pb.ClientFrame(hello=hello))
         if reply.WhichOneof("kind") != "welcome":
             await user.close()
@@ -119,13 +137,13 @@ class RawUser:
         with contextlib.suppress(ConnectionClosed):
             while True:
                 await asyncio.sleep(interval_s)  # a heartbeat timer
-                await self.ws.send(pb.ClientFrame(ref=self.next_ref(), ping=pb.Ping()).SerializeToString())
+                await self.ws.send(self.wire(pb.ClientFrame(ref=self.next_ref(), ping=pb.Ping())))
 
     async def request(self, frame: pb.ClientFrame) -> pb.ServerFrame:
         frame.ref = self.next_ref()
         future: asyncio.Future[pb.ServerFrame] = asyncio.get_running_loop().create_future()
         self._waiting[frame.ref] = future
-        await self.ws.send(frame.SerializeToString())
+        await self.ws.send(self.wire(frame))
         async with asyncio.timeout(SETUP_TIMEOUT_S):
             return await future
 
@@ -138,7 +156,10 @@ class RawUser:
     async def _read(self) -> None:
         try:
             async for data in self.ws:
-                frame = pb.ServerFrame.FromString(data if isinstance(data, bytes) else data.encode())
+                if self.json:
+                    frame = json_wire.decode(data)
+                else:
+                    frame = pb.ServerFrame.FromString(data if isinstance(data, bytes) else data.encode())
                 if frame.ref and (waiter := self._waiting.pop(frame.ref, None)) is not None:
                     if not waiter.done():
                         waiter.set_result(frame)
@@ -157,7 +178,7 @@ class RawUser:
                 if not waiter.done():
                     waiter.set_exception(ConnectionError(f"{self.user_id}: connection closed"))
 
-    def ack_frame(self) -> bytes | None:
+    def ack_frame(self) -> bytes | str | None:
         """One AckDelivered for everything received since the last one (batched, like a real client)."""
         cursors = [
             pb.ConversationCursor(conversation_id=c, seq=s)
@@ -168,26 +189,26 @@ class RawUser:
             return None
         for cursor in cursors:
             self.acked_seq[cursor.conversation_id] = cursor.seq
-        return pb.ClientFrame(
-            ref=self.next_ref(), delivered=pb.AckDelivered(cursors=cursors)
-        ).SerializeToString()
+        return self.wire(pb.ClientFrame(ref=self.next_ref(), delivered=pb.AckDelivered(cursors=cursors)))
 
     async def close(self) -> None:
         if self._pinger is not None:
             self._pinger.cancel()
         with contextlib.suppress(ConnectionClosed):
-            await self.ws.send(pb.ClientFrame(ref=self.next_ref(), goodbye=pb.Goodbye()).SerializeToString())
+            await self.ws.send(self.wire(pb.ClientFrame(ref=self.next_ref(), goodbye=pb.Goodbye())))
         await self.ws.close()
         await self._reader
 
 
-async def sign_up_many(url: str, user_ids: Iterable[str], password: str, concurrency: int) -> list[RawUser]:
+async def sign_up_many(
+    url: str, user_ids: Iterable[str], password: str, concurrency: int, json: bool = False
+) -> list[RawUser]:
     """Sign every user up on its own connection, at most `concurrency` at once (argon2 is costly)."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(user_id: str) -> RawUser:
         async with gate:
-            return await RawUser.sign_up(url, user_id, password)
+            return await RawUser.sign_up(url, user_id, password, json=json)
 
     tasks = [asyncio.create_task(one(u)) for u in user_ids]
     try:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bench.open_files import raise_open_files
+
 # The bench measures chat, not argon2: cheap hashes so thousands of sign-ups are quick.
 BENCH_ENV = {
     "HUBBUB_LOG_LEVEL": "WARNING",
@@ -92,6 +94,7 @@ def _process(
     command: list[str], url_key: str, workdir: Path, extra_env: dict[str, str] | None = None
 ) -> Iterator[Server]:
     env = {**os.environ, **(BENCH_ENV if extra_env is None else extra_env)}
+    raise_open_files()  # before the server starts: it inherits the limit, and so do later generators
     with open(workdir / "server.log", "wb") as log:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env)
         try:
@@ -132,10 +135,14 @@ def hubbub_node(options: NodeOptions = NodeOptions()) -> Iterator[Server]:
         yield server
 
 
+ECHO_SERVERS = {"websockets": "bench.echo_server", "picows": "bench.echo_picows"}
+"""The baseline's echo servers by WebSocket library: the edge's (websockets) and a candidate."""
+
+
 @contextlib.contextmanager
-def echo_server() -> Iterator[Server]:
-    """Start the baseline's bare `websockets` echo server on a free port."""
+def echo_server(library: str = "websockets") -> Iterator[Server]:
+    """Start the baseline's bare echo server (on `library`'s WebSocket layer) on a free port."""
     with tempfile.TemporaryDirectory(prefix="hubbub-echo-") as tmp:
-        command = [sys.executable, "-m", "bench.echo_server"]
+        command = [sys.executable, "-m", ECHO_SERVERS[library]]
         with _process(command, "ws_url", Path(tmp)) as server:
             yield server

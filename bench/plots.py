@@ -77,7 +77,8 @@ def suite_plots(out: Path, results: Mapping[str, Any]) -> list[str]:
     workloads = results.get("workloads", {})
     names: list[str] = []
     w1_series = {
-        name: workloads[key]["steps"] for key, name in (("w1", "hubbub W1"), ("baseline", "echo baseline"))
+        name: workloads[key]["steps"]
+        for key, name in (("w1", "hubbub W1"), ("w1_json", "hubbub W1 JSON"), ("baseline", "echo baseline"))
         if key in workloads
     }  # fmt: skip
     if w1_series:

@@ -95,7 +95,7 @@ def server_for(args: argparse.Namespace, echo: bool = False) -> Iterator[tuple[S
         yield None, str(args.url)
         return
     if echo:
-        with echo_server() as server:
+        with echo_server(getattr(args, "server", "websockets")) as server:
             yield server, server.url
         return
     layout = args.layout

@@ -1,5 +1,6 @@
 """`hubbub bench w1`: one-to-one chat, 200 users in 100 direct pairs, the aggregate send rate
 stepped up until saturated. Capacity = the highest step with p99 < 100 ms and nothing lost.
+`--json`: the clients speak the JSON subprotocol (browsers' choice) instead of binary protobuf.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from bench.stepped import add_common_args, emit, prefix, run_plan_cli
 from bench.steps import W1_RATES, capacity, step_at
 
 
+def subprotocol(json: bool) -> str:
+    return "hubbub.v1.json" if json else "hubbub.v1.proto"
+
+
 def finish(result: dict[str, Any]) -> dict[str, Any]:
     steps = result["steps"]
     at_1000 = step_at(steps, 1000.0)
@@ -24,11 +29,17 @@ def finish(result: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hubbub bench w1", description=__doc__)
     parser.add_argument("--users", type=int, default=200, help="users, in pairs (default 200)")
+    parser.add_argument(
+        "--json", action="store_true", help="clients speak the JSON subprotocol (as browsers do), not binary"
+    )
     add_common_args(parser, W1_RATES, 10.0)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     name = prefix()
     result = run_plan_cli(
-        args, "w1", lambda url: Plan(url, pairs(name, args.users)), extra={"users": args.users}
+        args,
+        "w1_json" if args.json else "w1",
+        lambda url: Plan(url, pairs(name, args.users), json=args.json),
+        extra={"users": args.users, "subprotocol": subprotocol(args.json)},
     )
     emit(finish(result))
     return 0

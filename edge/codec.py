@@ -1,8 +1,9 @@
 """ClientFrame/ServerFrame <-> wire bytes for the two WebSocket subprotocols.
 
 `hubbub.v1.proto` carries binary protobuf; `hubbub.v1.json` (and no subprotocol) carries
-the proto3 JSON mapping in text frames. Router frames arrive serialized: binary clients get
-those bytes as is, JSON clients share one conversion per RouterItem.
+the proto3 JSON mapping in text frames (edge/json_frames.py for the common frames, json_format
+for the rest). Router frames arrive serialized: binary clients get those bytes as is, JSON
+clients share one conversion per RouterItem.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
+from edge.json_frames import client_frame, server_frame_dict
 from kernel.errors import BadFrame
 from protos.client_pb2 import ClientFrame, ServerFrame
 
@@ -94,6 +96,9 @@ class JsonCodec:
             raise BadFrame("not JSON") from exc
         if not isinstance(parsed, dict):
             raise BadFrame("a frame is a JSON object")
+        fast = client_frame(parsed)
+        if fast is not None:
+            return fast
         frame = ClientFrame()
         try:
             # Unknown fields are ignored, as binary protobuf does: newer clients keep working.
@@ -147,7 +152,9 @@ def parse_problem(detail: str) -> str:
 
 
 def encode_json(frame: ServerFrame) -> bytes:
-    return orjson.dumps(json_format.MessageToDict(frame))
+    """The proto3 JSON mapping; json_format only for frames the fast mapping does not cover."""
+    fast = server_frame_dict(frame)
+    return orjson.dumps(json_format.MessageToDict(frame) if fast is None else fast)
 
 
 PROTO = ProtoCodec()

@@ -36,7 +36,8 @@ def test_quick_cluster_suite_reports_each_roles_cpu_per_message(tmp_path: Path, 
     assert results["errors"] == {}
     cluster = results["cluster"]
     assert cluster["layout"]["processes"] == {
-        "edge": 2, "router": 2, "messaging": 1, "presence": 1, "discovery": 1, "redis": 1, "zookeeper": 3,
+        "edge": 2, "router": 2, "messaging": 1, "presence": 1, "discovery": 1, "media": 1, "redis": 1,
+        "zookeeper": 3,
         **({"cassandra": 1} if store == "cassandra" else {}),
     }  # fmt: skip
     for step in cluster["workloads"]["w1"]["steps"]:

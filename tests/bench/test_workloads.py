@@ -17,6 +17,7 @@ from bench.connections import run as run_connections
 from bench.echo_server import echo
 from bench.engine import Engine
 from bench.engine_plan import Plan, echoes, group, pairs
+from bench.node import echo_server
 from bench.resume import run as run_resume
 from bench.sampler import ResourceSampler
 from bench.stepped import run_steps
@@ -59,6 +60,12 @@ async def test_w1_pairs_deliver_every_message_once_per_step(node: SingleNode) ->
         assert_clean(step, step["sent"])
 
 
+async def test_w1_over_the_json_subprotocol_delivers_every_message_once(node: SingleNode) -> None:
+    plan = Plan(node.ws_url, pairs("t5", 4), json=True)
+    (step,) = await asyncio.to_thread(stepped, plan, [20.0])
+    assert_clean(step, 20)
+
+
 async def test_w2_a_group_message_reaches_every_other_online_member(node: SingleNode) -> None:
     plan = Plan(node.ws_url, (group("t2", members=6, online=4),))
     (step,) = await asyncio.to_thread(stepped, plan, [12.0])
@@ -68,6 +75,12 @@ async def test_w2_a_group_message_reaches_every_other_online_member(node: Single
 async def test_baseline_echoes_every_frame(echo_url: str) -> None:
     plan = Plan(echo_url, echoes("t3", 3), echo=True)
     (step,) = await asyncio.to_thread(stepped, plan, [30.0])
+    assert_clean(step, 30)
+
+
+def test_the_picows_baseline_echoes_every_frame() -> None:
+    with echo_server("picows") as server:
+        (step,) = stepped(Plan(server.url, echoes("t6", 3), echo=True), [30.0])
     assert_clean(step, 30)
 
 
