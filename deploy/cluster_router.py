@@ -38,7 +38,12 @@ async def run() -> None:
     try:
         service = await start_router(config, ownership=ownership, directory=directory)
         balancer = ClusterBalancer(
-            ownership, ownership, config.router_id, service.target, service.core.ctx.ownership
+            ownership,
+            ownership,
+            config.router_id,
+            service.target,
+            service.core.ctx.ownership,
+            placements=ownership,  # `hubbub admin move` places partitions through ZooKeeper
         )
         balancer.start()
         node = NodeInfo(

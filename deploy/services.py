@@ -210,7 +210,14 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
                 NodeInfo(edge_id, NodeKind.EDGE, edge.grpc_target, edge.ws_url, registered_at_ms=now)
             )
         move = partition_mover(upstream["router_target"], config.internal_secret, config.internal_tls_dir)
-        discovery = await start_discovery(discovery_config(config), registry=registry, move_partition=move)
+        from discovery.interface import PartitionListing
+
+        async def list_partitions() -> PartitionListing:
+            return PartitionListing(edges[0].links.map)  # the map the edge routes by
+
+        discovery = await start_discovery(
+            discovery_config(config), registry=registry, move_partition=move, list_partitions=list_partitions
+        )
     except BaseException:
         await stop()
         raise

@@ -44,7 +44,7 @@ async def test_nodes_prints_a_table(
     rows = table(capsys.readouterr().out)
     assert rows[0][:2] == ["NODE", "KIND"]
     assert [r[:2] for r in rows[1:]] == [["edge-a", "edge"], ["edge-b", "edge"], ["router-1", "router"]]
-    assert rows[3][6] == "0-2"
+    assert rows[3][8] == "0-2"
 
     assert await run_cli("--target", service.target, "nodes", "--kind", "router") == 0
     assert [r[0] for r in table(capsys.readouterr().out)[1:]] == ["router-1"]
@@ -58,14 +58,14 @@ async def test_drain_then_assign_then_undrain(
     assert table(capsys.readouterr().out)[1][0] == "edge-a"
 
     assert await run_cli("--target", service.target, "drain", "edge-a") == 0
-    assert table(capsys.readouterr().out)[1][5] == "yes"
+    assert table(capsys.readouterr().out)[1][7] == "yes"
     assert [n.draining for n in await registry.list_nodes(NodeKind.EDGE)] == [True, False]
 
     assert await run_cli("--target", service.target, "assign", "alice") == 0
     assert table(capsys.readouterr().out)[1][0] == "edge-b"
 
     assert await run_cli("--target", service.target, "undrain", "edge-a") == 0
-    assert table(capsys.readouterr().out)[1][5] == "no"
+    assert table(capsys.readouterr().out)[1][7] == "no"
     assert not any(n.draining for n in await registry.list_nodes())
 
 
@@ -102,7 +102,7 @@ async def test_drain_says_what_it_does_and_assign_explains_itself_on_a_single_no
     try:
         assert await run_cli("--target", service.target, "drain", "edge-1") == 0
         captured = capsys.readouterr()
-        assert table(captured.out)[1][5] == "yes"
+        assert table(captured.out)[1][7] == "yes"
         assert "no longer assigns edge-1 to new clients" in captured.err
         assert "tells its clients to reconnect elsewhere" in captured.err
         assert "No other edge takes clients" in captured.err
