@@ -163,6 +163,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
     from deploy.edge_registry import RegistryDrainWatch, RegistryLoadSink
     from discovery import NodeInfo, NodeKind, StaticRegistry, start_discovery
     from edge import EdgeService, start_edge
+    from kernel.cluster_events import MemoryEventBus
 
     now = clock.now_ms()
     edges: list[EdgeService] = []
@@ -179,12 +180,14 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
     )
 
     directory = session_directory(config.directory_backend, redis_settings(config), clock)
+    events = MemoryEventBus()  # log out everywhere reaches the user's sessions on every edge here
 
     async def stop() -> None:
         for service in reversed(edges):
             await service.stop()
         await registry.close()
         await blobs.stop()
+        await events.close()
         if directory is not None:
             await directory.close()
 
@@ -204,6 +207,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
                 drain_watch=RegistryDrainWatch(registry, edge_id),
                 load_sink=RegistryLoadSink(registry, edge_id),
                 session_registry=directory,
+                events=events,
             )
             edges.append(edge)
             await registry.register(

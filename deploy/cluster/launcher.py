@@ -164,13 +164,16 @@ def start_cluster(
         token = {"HUBBUB_TOKEN_SECRET": kept_secret(data_dir / TOKEN_SECRET_FILE)}
         # With the cluster's Redis, presence keeps its state there (presence/redis_backend.py;
         # a lease another presence process took still expires: checked each second), and edges
-        # write the connection registry there, which routers read (router/redis_directory.py).
+        # write the connection registry there, which routers read (router/redis_directory.py);
+        # edges publish and follow cluster events (log out everywhere) over its pub/sub.
         presence: dict[str, str] = {}
         shared: dict[str, str] = {}
+        events: dict[str, str] = {}
         if cluster.redis is not None:
             url = cluster.redis.url
             presence = {"HUBBUB_BACKEND": "redis", "HUBBUB_REDIS_URL": url, "HUBBUB_EXPIRY_CHECK_MS": "1000"}
             shared = {"HUBBUB_DIRECTORY_BACKEND": "redis", "HUBBUB_REDIS_URL": url}
+            events = {"HUBBUB_EVENTS_BACKEND": "redis"}
         logs = data_dir / "logs"
         started = cluster.processes
         start_wave(
@@ -188,7 +191,7 @@ def start_cluster(
         asyncio.run(wait_balanced(settings, config.partitions, routers))
         edges = [f"edge-{i + 1}" for i in range(config.edges)]
         start_wave(
-            _specs(config, "edge", edges, {**common, **targets, **token, **shared}, extra)
+            _specs(config, "edge", edges, {**common, **targets, **token, **shared, **events}, extra)
             + _specs(config, "discovery", ["discovery"], common, extra),
             logs,
             started,

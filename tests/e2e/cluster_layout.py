@@ -37,7 +37,7 @@ ROLE_ENV = {
 
 def cluster_config(tmp_path: Path) -> ClusterConfig:
     return ClusterConfig(
-        edges=EDGES, routers=ROUTERS, data_dir=tmp_path / "cluster", partitions=PARTITIONS, redis=False
+        edges=EDGES, routers=ROUTERS, data_dir=tmp_path / "cluster", partitions=PARTITIONS, redis=True
     )
 
 

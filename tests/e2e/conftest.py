@@ -73,14 +73,6 @@ NOT_ON_CLUSTER = {
             "test_media_refusals_carry_stable_codes_and_the_connection_lives",
         )
     },
-    "test_tokens.py::test_log_out_everywhere_revokes_every_token_and_closes_the_users_sessions": (
-        pytest.mark.xfail(
-            strict=True,
-            reason="a revocation closes the sessions on the edge that took it; those on the other "
-            "edge need the cluster events over Redis pub/sub (issue 10, item 3), until then they "
-            "last until their next token check",
-        )
-    ),
 }
 """Tests that cannot pass on a cluster, with the reason (E2E_CLUSTER=1 only)."""
 
