@@ -16,16 +16,16 @@ from presence.redis_backend import RedisPresence
 from router.redis_directory import RedisDirectory
 
 
-def presence_backend(config: PresenceConfig, clock: Clock) -> PresenceBackend | None:
-    """The backend `config.backend` names, for the caller to close; None for memory (the
-    presence service then makes and closes its own)."""
+def presence_backend(config: PresenceConfig, redis: RedisSettings, clock: Clock) -> PresenceBackend | None:
+    """The backend `config.backend` names (on the Redis `redis` names), for the caller to
+    close; None for memory (the presence service then makes and closes its own)."""
     if config.backend == "redis":
         return RedisPresence.connect(
-            config.redis_url,
+            redis.url,
             clock,
-            cluster=config.redis_cluster,
+            cluster=redis.cluster,
             debounce_ms=config.debounce_ms,
-            keys=PresenceKeys(config.redis_namespace),
+            keys=PresenceKeys(redis.namespace),
         )
     return None
 

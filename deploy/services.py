@@ -91,7 +91,7 @@ async def _presence(config: NodeConfig, clock: Clock) -> StartedService:
     from presence import start_presence
 
     chosen = presence_config(config)
-    backend = presence_backend(chosen, clock)
+    backend = presence_backend(chosen, redis_settings(config), clock)
     service = await start_presence(chosen, clock=clock, backend=backend)
     if backend is not None:  # a given backend stays ours to close, after the service
         service.on_stop.insert(0, backend.close)

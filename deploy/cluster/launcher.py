@@ -8,13 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.cluster.config import ClusterConfig
-from deploy.cluster.processes import ClusterProcess, ProcessSpec, start_wave
+from deploy.cluster.processes import READY_TIMEOUT_S, ClusterProcess, ProcessSpec, start_wave
 from deploy.config import INTERNAL_SECRET_FILE, write_private
 from deploy.local_servers.process import ServerStartError
 from deploy.local_servers.redis import RedisNode, start_redis
@@ -23,6 +25,7 @@ from discovery.zk_ownership import ZkOwnership
 from discovery.zk_paths import ZooKeeperSettings
 from kernel.ownership import PartitionMap
 
+log = logging.getLogger(__name__)
 STATE_FILE = "cluster.json"
 BALANCE_TIMEOUT_S = 120.0
 TOKEN_SECRET_FILE = "token_secret"
@@ -40,6 +43,8 @@ class RunningCluster:
     zookeeper: ZooKeeperEnsemble | None = None
     """The ensemble this cluster started (None: it runs on one it was given)."""
     redis: RedisNode | None = None
+    steps: StartSteps | None = None
+    """How long each step of its start took (StartSteps.took)."""
 
     def of_role(self, role: str) -> list[ClusterProcess]:
         return sorted((p for p in self.processes if p.spec.role == role), key=lambda p: p.name)
@@ -112,21 +117,52 @@ def _own_env(config: ClusterConfig, role: str, name: str, index: int) -> dict[st
     return {}
 
 
-async def wait_balanced(settings: ZooKeeperSettings, partitions: int, routers: list[str]) -> PartitionMap:
+class StartSteps:
+    """The whole start's deadline, and how long each step took: a step gets what is left of
+    the deadline (at most its own bound), and a failure says where it was and what took long."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._deadline = time.monotonic() + timeout_s
+        self.took: dict[str, float] = {}
+
+    def budget(self, bound_s: float) -> float:
+        return max(0.1, min(bound_s, self._deadline - time.monotonic()))
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        if began >= self._deadline:
+            raise ServerStartError(f"the cluster did not start in {self.timeout_s:.0f} s ({self.summary()})")
+        try:
+            yield
+        except ServerStartError as error:
+            took = time.monotonic() - began
+            raise ServerStartError(f"{name} failed after {took:.1f} s ({self.summary()}): {error}") from error
+        self.took[name] = time.monotonic() - began
+        log.info("cluster start: %s took %.1f s", name, self.took[name])
+
+    def summary(self) -> str:
+        done = ", ".join(f"{name} {took:.1f} s" for name, took in self.took.items())
+        return f"steps done: {done or 'none'}; start_timeout_s {self.timeout_s:.0f}"
+
+
+async def wait_balanced(
+    settings: ZooKeeperSettings, partitions: int, routers: list[str], timeout_s: float = BALANCE_TIMEOUT_S
+) -> PartitionMap:
     """Until every partition is owned and the routers' shares differ by at most one."""
-    observer = await ZkOwnership.connect(settings, partitions)
     try:
-        async with asyncio.timeout(BALANCE_TIMEOUT_S):
-            async for current in observer.watch():
-                counts = [len(current.held_by(r)) for r in routers]
-                if all(o is not None for o in current.owners) and max(counts) - min(counts) <= 1:
-                    return current
+        async with asyncio.timeout(timeout_s):
+            observer = await ZkOwnership.connect(settings, partitions)
+            try:
+                async for current in observer.watch():
+                    counts = [len(current.held_by(r)) for r in routers]
+                    if all(o is not None for o in current.owners) and max(counts) - min(counts) <= 1:
+                        return current
+            finally:
+                await observer.close()
     except TimeoutError:
-        raise ServerStartError(
-            f"the routers did not split the partitions within {BALANCE_TIMEOUT_S:.0f} s"
-        ) from None
-    finally:
-        await observer.close()
+        raise ServerStartError(f"the routers did not split the partitions within {timeout_s:.0f} s") from None
     raise ServerStartError("the partition map watch ended")
 
 
@@ -143,12 +179,15 @@ def start_cluster(
     data_dir.mkdir(parents=True, exist_ok=True)
     extra = role_env or {}
     cluster = RunningCluster(config, zookeeper_hosts or "", zookeeper_root)
+    steps = cluster.steps = StartSteps(config.start_timeout_s)
     try:
         if zookeeper_hosts is None:
-            cluster.zookeeper = start_zookeeper(data_dir / "zookeeper", nodes=config.zookeeper_nodes)
+            with steps.step("zookeeper"):
+                cluster.zookeeper = start_zookeeper(data_dir / "zookeeper", nodes=config.zookeeper_nodes)
             cluster.zookeeper_hosts = cluster.zookeeper.hosts
         if config.redis:
-            cluster.redis = start_redis(data_dir / "redis")
+            with steps.step("redis"):  # bounded by start_server's own ready timeout
+                cluster.redis = start_redis(data_dir / "redis")
         settings = ZooKeeperSettings(
             hosts=cluster.zookeeper_hosts, root=zookeeper_root, session_timeout_s=config.session_timeout_s
         )
@@ -176,26 +215,33 @@ def start_cluster(
             events = {"HUBBUB_EVENTS_BACKEND": "redis"}
         logs = data_dir / "logs"
         started = cluster.processes
-        start_wave(
-            _specs(config, "messaging", ["messaging"], {**common, **token}, extra)
-            + _specs(config, "presence", ["presence"], {**common, **presence}, extra),
-            logs,
-            started,
-        )
+        with steps.step("messaging and presence"):
+            start_wave(
+                _specs(config, "messaging", ["messaging"], {**common, **token}, extra)
+                + _specs(config, "presence", ["presence"], {**common, **presence}, extra),
+                logs,
+                started,
+                steps.budget(READY_TIMEOUT_S),
+            )
         targets = {
             "HUBBUB_MESSAGING_TARGET": cluster.process("messaging").addresses["messaging_target"],
             "HUBBUB_PRESENCE_TARGET": cluster.process("presence").addresses["presence_target"],
         }
         routers = [f"router-{i + 1}" for i in range(config.routers)]
-        start_wave(_specs(config, "router", routers, {**common, **targets, **shared}, extra), logs, started)
-        asyncio.run(wait_balanced(settings, config.partitions, routers))
+        router_specs = _specs(config, "router", routers, {**common, **targets, **shared}, extra)
+        with steps.step("routers"):
+            start_wave(router_specs, logs, started, steps.budget(READY_TIMEOUT_S))
+        with steps.step("partition split"):
+            asyncio.run(wait_balanced(settings, config.partitions, routers, steps.budget(BALANCE_TIMEOUT_S)))
         edges = [f"edge-{i + 1}" for i in range(config.edges)]
-        start_wave(
-            _specs(config, "edge", edges, {**common, **targets, **token, **shared, **events}, extra)
-            + _specs(config, "discovery", ["discovery"], common, extra),
-            logs,
-            started,
-        )
+        with steps.step("edges and discovery"):
+            start_wave(
+                _specs(config, "edge", edges, {**common, **targets, **token, **shared, **events}, extra)
+                + _specs(config, "discovery", ["discovery"], common, extra),
+                logs,
+                started,
+                steps.budget(READY_TIMEOUT_S),
+            )
         write_private(data_dir / STATE_FILE, json.dumps(cluster.state(), indent=2) + "\n")
     except BaseException:
         with contextlib.suppress(Exception):

@@ -1,0 +1,30 @@
+"""A cluster start is bounded as a whole (deploy/cluster/launcher.py StartSteps): each step
+gets what is left of start_timeout_s, and a failure names its step and what the earlier
+steps took, so a slow start ends in a clear error, never a hang."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy.cluster.launcher import StartSteps
+from deploy.local_servers.process import ServerStartError
+
+
+def test_a_failed_step_is_named_with_the_steps_before_it() -> None:
+    steps = StartSteps(300)
+    with steps.step("redis"):
+        pass
+    with pytest.raises(ServerStartError) as caught, steps.step("routers"):
+        raise ServerStartError("router-1 was not ready within 90 s")
+    message = str(caught.value)
+    assert message.startswith("routers failed after ")
+    assert "steps done: redis " in message and "router-1 was not ready" in message
+    assert list(steps.took) == ["redis"]
+
+
+def test_no_step_starts_past_the_deadline_and_budgets_shrink_to_it() -> None:
+    assert StartSteps(300).budget(90) == 90
+    assert StartSteps(5).budget(90) <= 5
+    late = StartSteps(0)
+    with pytest.raises(ServerStartError, match="did not start in 0 s"), late.step("edges and discovery"):
+        raise AssertionError("a step past the deadline must not run")
