@@ -10,7 +10,9 @@ import pytest
 
 from discovery import DiscoveryConfig, NodeInfo, NodeKind, StaticRegistry, start_discovery
 from discovery.admin_cli import main
+from discovery.interface import PartitionListing
 from discovery.server import DiscoveryService
+from kernel.ownership import Owner, PartitionMap
 
 
 @pytest.fixture
@@ -129,3 +131,40 @@ async def test_move_partition_is_refused_clearly_where_nothing_moves_partitions(
     assert "NOT_FOUND" in capsys.readouterr().err
     assert await run_cli("--target", service.target, "move-partition", "-1", "router-2") == 1
     assert "INVALID_ARGUMENT" in capsys.readouterr().err
+
+
+async def test_weight_is_set_shown_and_bounded(
+    server: tuple[DiscoveryService, StaticRegistry], capsys: pytest.CaptureFixture[str]
+) -> None:
+    service, registry = server
+    assert await run_cli("--target", service.target, "weight", "edge-b", "4") == 0
+    header, row = table(capsys.readouterr().out)
+    assert (row[0], row[header.index("WEIGHT")]) == ("edge-b", "4")
+    # edge-b has more connections (9 vs 4), yet at 4x the weight it is the less loaded now.
+    assert await run_cli("--target", service.target, "assign", "alice") == 0
+    assert table(capsys.readouterr().out)[1][0] == "edge-b"
+    for bad in ("0", "-1", "nan", "5000"):
+        assert await run_cli("--target", service.target, "weight", "edge-b", bad) == 1
+        assert capsys.readouterr().err.startswith("error: INVALID_ARGUMENT: weight must be above 0")
+    assert [n.weight for n in await registry.list_nodes(NodeKind.EDGE)] == [1.0, 4.0]
+
+
+async def test_partitions_are_listed_where_discovery_knows_the_map(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    owners = (Owner("router-1", "127.0.0.1:13", 4), None, Owner("router-2", "127.0.0.1:14", 9))
+
+    async def listing() -> PartitionListing:
+        return PartitionListing(PartitionMap(3, 7, owners), {2: "router-2"})
+
+    service = await start_discovery(DiscoveryConfig(), StaticRegistry(), list_partitions=listing)
+    try:
+        assert await run_cli("--target", service.target, "partitions") == 0
+        assert table(capsys.readouterr().out) == [
+            ["PARTITION", "OWNER", "TARGET", "EPOCH", "PLACED"],
+            ["0", "router-1", "127.0.0.1:13", "4", "-"],
+            ["1", "-", "-", "-", "-"],
+            ["2", "router-2", "127.0.0.1:14", "9", "router-2"],
+        ]
+    finally:
+        await service.stop(0.5)
