@@ -156,6 +156,8 @@ class ClusterBalancer:
         moves = rebalance_placed(current.partitions, owners_of(current), self._routers, self._placements)
         giving = [m.partition for m in moves if m.source == self._router_id]
         await asyncio.gather(*(self._partitions.hand_off(p) for p in giving))
+        if giving:
+            log.info("router %s: handed off %d partitions", self._router_id, len(giving))
         taking = [
             m.partition for m in moves if m.target == self._router_id and current.owner(m.partition) is None
         ]

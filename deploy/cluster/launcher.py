@@ -151,19 +151,34 @@ async def wait_balanced(
     settings: ZooKeeperSettings, partitions: int, routers: list[str], timeout_s: float = BALANCE_TIMEOUT_S
 ) -> PartitionMap:
     """Until every partition is owned and the routers' shares differ by at most one."""
+    last: PartitionMap | None = None
     try:
         async with asyncio.timeout(timeout_s):
             observer = await ZkOwnership.connect(settings, partitions)
             try:
                 async for current in observer.watch():
+                    last = current
                     counts = [len(current.held_by(r)) for r in routers]
                     if all(o is not None for o in current.owners) and max(counts) - min(counts) <= 1:
                         return current
             finally:
                 await observer.close()
     except TimeoutError:
-        raise ServerStartError(f"the routers did not split the partitions within {timeout_s:.0f} s") from None
+        raise ServerStartError(
+            f"the routers did not split the partitions within {timeout_s:.0f} s "
+            f"(the last map seen: {describe_split(last, routers)}; their logs say more)"
+        ) from None
     raise ServerStartError("the partition map watch ended")
+
+
+def describe_split(current: PartitionMap | None, routers: list[str]) -> str:
+    """Who held how many, and what was unowned: what a split that never ends looked like."""
+    if current is None:
+        return "none"
+    held = ", ".join(f"{r} {len(current.held_by(r))}" for r in routers)
+    unowned = [p for p, owner in enumerate(current.owners) if owner is None]
+    others = sorted(set(current.routers()) - set(routers))
+    return f"{held}; unowned {unowned or 'none'}" + (f"; other owners {others}" if others else "")
 
 
 def start_cluster(

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.cluster.launcher import StartSteps
+from deploy.cluster.launcher import StartSteps, describe_split
 from deploy.local_servers.process import ServerStartError
+from kernel.ownership import Owner, PartitionMap
 
 
 def test_a_failed_step_is_named_with_the_steps_before_it() -> None:
@@ -28,3 +29,11 @@ def test_no_step_starts_past_the_deadline_and_budgets_shrink_to_it() -> None:
     late = StartSteps(0)
     with pytest.raises(ServerStartError, match="did not start in 0 s"), late.step("edges and discovery"):
         raise AssertionError("a step past the deadline must not run")
+
+
+def test_a_split_that_never_ends_is_described() -> None:
+    a, b = Owner("router-1", "h:1", 1), Owner("router-2", "h:2", 1)
+    current = PartitionMap(4, 9, (a, a, a, None))
+    assert describe_split(current, ["router-1", "router-2"]) == "router-1 3, router-2 0; unowned [3]"
+    assert describe_split(PartitionMap(2, 9, (b, None)), ["router-1"]).endswith("other owners ['router-2']")
+    assert describe_split(None, ["router-1"]) == "none"
