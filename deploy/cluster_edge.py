@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from deploy.backends import session_directory_from_env
+from deploy.backends import event_bus_from_env, session_directory_from_env
 from deploy.cluster_process import announce, run_process, until_signalled
 from deploy.edge_registry import RegistryDrainWatch
 from deploy.media_store import edge_blob_store
@@ -60,11 +60,14 @@ async def run() -> None:
     directory = session_directory_from_env(config.directory_backend, SystemClock())
     # HUBBUB_MEDIA_BACKEND=s3: attachments go to the bucket, not to the cluster's blob server.
     blob_store = edge_blob_store(from_env(MediaConfig, prefix=MEDIA_PREFIX), SystemClock())
+    # With events_backend=redis a log-out-everywhere taken here closes the user's other edges' sessions.
+    events = event_bus_from_env(config.events_backend)
     try:
         edge = await start_edge(
             config,
             map_watch=ownership,
             session_registry=directory,
+            events=events,
             drain_watch=RegistryDrainWatch(registry, config.edge_id),  # `hubbub admin drain` moves clients
             blob_store=blob_store,
         )
@@ -92,6 +95,7 @@ async def run() -> None:
     finally:
         await registry.close()
         await ownership.close()
+        await events.close()
         if directory is not None:
             await directory.close()
 

@@ -52,7 +52,12 @@ async def run() -> None:
             log_writer=own_log.writer if own_log is not None else None,
         )  # fmt: skip
         balancer = ClusterBalancer(
-            ownership, ownership, config.router_id, service.target, service.core.ctx.ownership
+            ownership,
+            ownership,
+            config.router_id,
+            service.target,
+            service.core.ctx.ownership,
+            placements=ownership,  # `hubbub admin move` places partitions through ZooKeeper
         )
         balancer.start()
         node = NodeInfo(

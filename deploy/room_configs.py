@@ -74,10 +74,7 @@ def presence_config(config: NodeConfig) -> PresenceConfig:
         debounce_ms=config.presence_debounce_ms,
         internal_secret=config.internal_secret,
         internal_tls_dir=config.internal_tls_dir,
-        backend=config.presence_backend,
-        redis_url=config.redis_url,
-        redis_cluster=config.redis_cluster,
-        redis_namespace=config.redis_namespace,
+        backend=config.presence_backend,  # on the node's Redis: redis_settings(config)
         # shared state: deadlines set through another presence process must still be applied
         expiry_check_ms=PEER_EXPIRY_CHECK_MS if config.presence_backend == "redis" else 0,
     )

@@ -98,7 +98,7 @@ async def _presence(config: NodeConfig, clock: Clock) -> StartedService:
     from presence import start_presence
 
     chosen = presence_config(config)
-    backend = presence_backend(chosen, clock)
+    backend = presence_backend(chosen, redis_settings(config), clock)
     service = await start_presence(chosen, clock=clock, backend=backend)
     if backend is not None:  # a given backend stays ours to close, after the service
         service.on_stop.insert(0, backend.close)
@@ -181,6 +181,7 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
     from deploy.edge_registry import RegistryDrainWatch, RegistryLoadSink
     from discovery import NodeInfo, NodeKind, StaticRegistry, start_discovery
     from edge import EdgeService, start_edge
+    from kernel.cluster_events import MemoryEventBus
 
     now = clock.now_ms()
     edges: list[EdgeService] = []
@@ -196,12 +197,14 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
     )
 
     directory = session_directory(config.directory_backend, redis_settings(config), clock)
+    events = MemoryEventBus()  # log out everywhere reaches the user's sessions on every edge here
 
     async def stop() -> None:
         for service in reversed(edges):
             await service.stop()
         await registry.close()
         await media.stop()
+        await events.close()
         if directory is not None:
             await directory.close()
 
@@ -222,13 +225,21 @@ async def _edge(config: NodeConfig, secret: str, upstream: Addresses, clock: Clo
                 load_sink=RegistryLoadSink(registry, edge_id),
                 session_registry=directory,
                 blob_store=media.s3,
+                events=events,
             )
             edges.append(edge)
             await registry.register(
                 NodeInfo(edge_id, NodeKind.EDGE, edge.grpc_target, edge.ws_url, registered_at_ms=now)
             )
         move = partition_mover(upstream["router_target"], config.internal_secret, config.internal_tls_dir)
-        discovery = await start_discovery(discovery_config(config), registry=registry, move_partition=move)
+        from discovery.interface import PartitionListing
+
+        async def list_partitions() -> PartitionListing:
+            return PartitionListing(edges[0].links.map)  # the map the edge routes by
+
+        discovery = await start_discovery(
+            discovery_config(config), registry=registry, move_partition=move, list_partitions=list_partitions
+        )
     except BaseException:
         await stop()
         raise

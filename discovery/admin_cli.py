@@ -1,5 +1,6 @@
-"""The discovery admin CLI (`hubbub discovery ...`): list nodes, see where a user would
-land, drain and undrain nodes, against a running Discovery service over gRPC."""
+"""The discovery admin CLI (`hubbub admin ...`, also `hubbub discovery ...`): list nodes, see
+where a user would land, drain, undrain and weigh nodes, list the partitions and move one,
+against a running Discovery service (a single node's or a cluster's) over gRPC."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from discovery.convert import KIND_TO_PROTO
 from discovery.model import NodeKind
+from discovery.rules import MAX_WEIGHT
 from kernel.config import default_data_dir
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument, Unavailable
 from kernel.grpc_boundary import call
@@ -24,7 +26,11 @@ SECRET_FILE = "internal_secret"  # left in the data dir by `hubbub up` (0600)
 DEFAULT_TARGET = "127.0.0.1:8767"  # `hubbub up` binds discovery here (deploy NodeConfig)
 CALL_TIMEOUT_S = 10.0
 MOVE_TIMEOUT_S = 60.0  # a handoff waits for the partition's in-flight sends
-COLUMNS = ("NODE", "KIND", "GRPC", "WS", "CONNS", "DRAINING", "PARTITIONS", "EPOCH", "MSG/S", "ZONE")
+COLUMNS = (
+    "NODE", "KIND", "GRPC", "WS", "CONNS", "CAPACITY", "WEIGHT",
+    "DRAINING", "PARTITIONS", "EPOCH", "MSG/S", "ZONE",
+)  # fmt: skip
+PARTITION_COLUMNS = ("PARTITION", "OWNER", "TARGET", "EPOCH", "PLACED")
 _KIND_NAME = {value: kind.value for kind, value in KIND_TO_PROTO.items()}
 
 
@@ -54,10 +60,19 @@ def build_parser(prog: str = "hubbub discovery") -> argparse.ArgumentParser:
     drain.add_argument("node_id", help="node to drain (see `nodes`)")
     undrain = commands.add_parser("undrain", help="let a drained node take new clients again")
     undrain.add_argument("node_id", help="node to undrain (see `nodes`)")
+    weight = commands.add_parser(
+        "weight",
+        help="set an operator's weight for a node: discovery sends an edge clients in proportion "
+        "to capacity x weight (1.0 = normal; kept in ZooKeeper on a cluster, it outlives restarts)",
+    )
+    weight.add_argument("node_id", help="node to weigh (see `nodes`)")
+    weight.add_argument("weight", type=float, help=f"above 0, at most {MAX_WEIGHT:g}")
+    commands.add_parser("partitions", help="each partition's owner and epoch (and placement)")
     move = commands.add_parser(
-        "move-partition",
+        "move",
+        aliases=["move-partition"],
         help="hand one partition to another router (planned: the old owner finishes its in-flight "
-        "sends; refused ones are re-sent by the edges)",
+        "sends; refused ones are re-sent by the edges). On a cluster the partition stays placed there",
     )
     move.add_argument("partition", type=int, help="partition number, 0..P-1")
     move.add_argument("router_id", help="the new owner (router-1, router-2, ...)")
@@ -72,6 +87,8 @@ def format_table(nodes: Sequence[discovery_pb2.Node]) -> str:
             n.grpc_target or "-",
             n.ws_url or "-",
             str(n.connections),
+            str(n.capacity) if n.capacity else "-",
+            f"{n.weight or 1.0:g}",
             "yes" if n.draining else "no",
             partition_ranges(n.partitions),
             str(n.epoch),
@@ -80,8 +97,31 @@ def format_table(nodes: Sequence[discovery_pb2.Node]) -> str:
         )
         for n in nodes
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return aligned(rows)
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def format_partitions(listing: discovery_pb2.PartitionList) -> str:
+    """One row per partition, unowned ones included (OWNER "-": between two owners)."""
+    owners = {o.partition: o for o in listing.map.owners}
+    placed = {p.partition: p.router_id for p in listing.placements}
+    rows: list[Sequence[str]] = [PARTITION_COLUMNS]
+    for partition in range(listing.map.partitions):
+        owner = owners.get(partition)
+        rows.append(
+            (
+                str(partition),
+                owner.router_id if owner else "-",
+                owner.target if owner else "-",
+                str(owner.epoch) if owner else "-",
+                placed.get(partition, "-"),
+            )
+        )
+    return aligned(rows)
 
 
 def partition_ranges(partitions: Sequence[int]) -> str:
@@ -165,7 +205,13 @@ async def run(args: argparse.Namespace) -> str:
                 edges = await _list(stub, discovery_pb2.NODE_KIND_EDGE)
                 raise Unavailable(f"{exc.message}: {_why_no_edge(edges)}") from exc
             return format_table([assignment.edge])
-        if args.command == "move-partition":
+        if args.command == "partitions":
+            request_list = discovery_pb2.ListPartitionsRequest()
+            return format_partitions(await call(stub.ListPartitions(request_list, timeout=CALL_TIMEOUT_S)))
+        if args.command == "weight":
+            request_weight = discovery_pb2.SetWeightRequest(node_id=args.node_id, weight=args.weight)
+            return format_table([await call(stub.SetWeight(request_weight, timeout=CALL_TIMEOUT_S))])
+        if args.command in ("move", "move-partition"):
             if args.partition < 0:
                 raise InvalidArgument("partition must be 0 or more")
             request_move = router_pb2.MovePartitionRequest(partition=args.partition, router_id=args.router_id)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from discovery.rules import DEFAULT_CAPACITY
 from kernel.config import check
+from kernel.ownership import check_partitions
+from kernel.partitions import DEFAULT_PARTITIONS
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,9 @@ class DiscoveryConfig:
     503 UNAVAILABLE at once."""
     default_edge_capacity: int = DEFAULT_CAPACITY
     """Connections an edge that registers no capacity is taken to be sized for (best-edge rule)."""
+    partitions: int = DEFAULT_PARTITIONS
+    """P (kernel/partitions.py), the same as every router's: on a cluster, `hubbub admin
+    partitions` and `move` read and place the partitions 0..P-1 in ZooKeeper."""
     internal_secret: str = ""
     """Required of every call but AssignEdge, which clients make (listing the nodes and
     draining them are for the deployment and its admins); empty = open (tests)."""
@@ -32,3 +37,4 @@ class DiscoveryConfig:
         check(self.http_max_connections >= 1, "http_max_connections", "at least 1", self.http_max_connections)
         capacity = self.default_edge_capacity
         check(capacity >= 1, "default_edge_capacity", "at least 1", capacity)
+        check_partitions(self.partitions)

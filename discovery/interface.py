@@ -3,10 +3,12 @@ the single node here; ZooKeeper later, where a registration is an ephemeral znod
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from discovery.model import NodeInfo, NodeKind
+from kernel.ownership import PartitionMap
 
 
 class NodeRegistry(Protocol):
@@ -35,6 +37,13 @@ class NodeRegistry(Protocol):
         """An operator's mark, kept apart from the node's own data so a re-registration
         does not undo it. NotFound for an unknown node."""
 
+    async def set_weight(self, node_id: str, weight: float) -> NodeInfo:
+        """An operator's weight for the node (`hubbub admin weight`), kept apart from its own
+        data like the drain mark: it wins over the weight the node registers with and outlives
+        its re-registrations (and this registry's restarts, where it is persistent).
+        InvalidArgument for a weight outside discovery.rules.check_weight; NotFound for an
+        unknown node."""
+
     def watch(self, kind: NodeKind | None = None) -> AsyncIterator[list[NodeInfo]]:
         """The registered nodes (of one kind, or all; as `list_nodes` gives them) now, then
         again after every change (ZooKeeper: a children watch and data watches, never
@@ -43,3 +52,16 @@ class NodeRegistry(Protocol):
 
     async def close(self) -> None:
         """Release resources (and, for ZooKeeper, the session: this process's nodes go)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionListing:
+    """What `hubbub admin partitions` shows: the owners now, and the operator's placements
+    (partition -> router id; `hubbub admin move` on a cluster)."""
+
+    map: PartitionMap
+    placements: Mapping[int, str] = field(default_factory=dict)
+
+
+ListPartitions = Callable[[], Awaitable[PartitionListing]]
+"""Where discovery reads the partitions from (ZooKeeper on a cluster, the edge's map on a node)."""

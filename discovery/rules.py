@@ -9,13 +9,22 @@ of (user, edge), so a user tends to land on the same edge and each edge's share 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable
 
 from discovery.model import NodeInfo, NodeKind
-from kernel.errors import Unavailable
+from kernel.errors import InvalidArgument, Unavailable
 
 DEFAULT_CAPACITY = 10_000
 """Connections an edge that reports no capacity (0) is taken to be sized for."""
+MAX_WEIGHT = 1_000.0
+"""The largest weight an operator may give a node (`hubbub admin weight`); 1.0 = normal."""
+
+
+def check_weight(weight: float) -> None:
+    """InvalidArgument unless 0 < weight <= MAX_WEIGHT (to take no new clients, drain)."""
+    if not (math.isfinite(weight) and 0 < weight <= MAX_WEIGHT):
+        raise InvalidArgument(f"weight must be above 0 and at most {MAX_WEIGHT:g} (or drain the node)")
 
 
 def affinity(user_id: str, node_id: str) -> int:

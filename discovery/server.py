@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from discovery.assignment import assign_edge
 from discovery.config import DiscoveryConfig
 from discovery.http_server import HttpService, start_http
-from discovery.interface import NodeRegistry
+from discovery.interface import ListPartitions, NodeRegistry
 from discovery.model import NodeInfo
 from discovery.servicer import DiscoveryServicer, MovePartition
 from kernel.grpc_server import GrpcService, start_grpc_server
@@ -39,9 +39,12 @@ class DiscoveryService:
 
 
 async def start_discovery(
-    config: DiscoveryConfig, registry: NodeRegistry, move_partition: MovePartition | None = None
+    config: DiscoveryConfig,
+    registry: NodeRegistry,
+    move_partition: MovePartition | None = None,
+    list_partitions: ListPartitions | None = None,
 ) -> DiscoveryService:
-    servicer = DiscoveryServicer(registry, move_partition, config.default_edge_capacity)
+    servicer = DiscoveryServicer(registry, move_partition, config.default_edge_capacity, list_partitions)
     grpc_service = await start_grpc_server(
         "discovery",
         lambda server: discovery_pb2_grpc.add_DiscoveryServicer_to_server(servicer, server),

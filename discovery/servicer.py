@@ -9,8 +9,8 @@ from typing import Any
 from grpc import aio
 
 from discovery.assignment import assign_edge
-from discovery.convert import kind_from_proto, node_to_proto
-from discovery.interface import NodeRegistry
+from discovery.convert import kind_from_proto, map_to_proto, node_to_proto
+from discovery.interface import ListPartitions, NodeRegistry
 from discovery.rules import DEFAULT_CAPACITY
 from kernel.errors import InvalidArgument, NotFound
 from kernel.grpc_boundary import abort_with, servicer_errors
@@ -26,10 +26,32 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServicer):
         registry: NodeRegistry,
         move_partition: MovePartition | None = None,
         default_capacity: int = DEFAULT_CAPACITY,
+        list_partitions: ListPartitions | None = None,
     ) -> None:
         self._registry = registry
         self._move_partition = move_partition
         self._default_capacity = default_capacity
+        self._list_partitions = list_partitions
+
+    @servicer_errors
+    async def ListPartitions(
+        self, request: discovery_pb2.ListPartitionsRequest, context: Context
+    ) -> discovery_pb2.PartitionList:
+        if self._list_partitions is None:
+            raise NotFound("this discovery service knows no partition map")
+        listing = await self._list_partitions()
+        placements = [
+            router_pb2.PartitionOwner(partition=p, router_id=r) for p, r in sorted(listing.placements.items())
+        ]
+        return discovery_pb2.PartitionList(map=map_to_proto(listing.map), placements=placements)
+
+    @servicer_errors
+    async def SetWeight(
+        self, request: discovery_pb2.SetWeightRequest, context: Context
+    ) -> discovery_pb2.Node:
+        if not request.node_id:
+            raise InvalidArgument("node_id is required")
+        return node_to_proto(await self._registry.set_weight(request.node_id, request.weight))
 
     @servicer_errors
     async def MovePartition(

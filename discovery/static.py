@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from discovery.model import NodeInfo, NodeKind, with_report
+from discovery.rules import check_weight
 from kernel.errors import InvalidArgument, NotFound
 from kernel.ownership import PartitionMap
 
@@ -29,6 +30,7 @@ class StaticRegistry:
         self._partition_map = partition_map
         self._nodes: dict[str, NodeInfo] = {}
         self._draining: set[str] = set()
+        self._weights: dict[str, float] = {}
         self._sources: dict[str, Callable[[], int]] = dict(connection_sources or {})
         self._watchers: set[asyncio.Event] = set()
         self._closed = False
@@ -90,6 +92,7 @@ class StaticRegistry:
         self._nodes.pop(node_id, None)
         self._sources.pop(node_id, None)
         self._draining.discard(node_id)
+        self._weights.pop(node_id, None)
         self._changed()
 
     async def list_nodes(self, kind: NodeKind | None = None) -> list[NodeInfo]:
@@ -104,6 +107,13 @@ class StaticRegistry:
             self._draining.add(node_id)
         else:
             self._draining.discard(node_id)
+        self._changed()
+        return self._view(node)
+
+    async def set_weight(self, node_id: str, weight: float) -> NodeInfo:
+        check_weight(weight)
+        node = self._get(node_id)
+        self._weights[node_id] = weight
         self._changed()
         return self._view(node)
 
@@ -169,6 +179,7 @@ class StaticRegistry:
         source = self._sources.get(node.node_id)
         connections = max(0, source()) if source is not None else node.connections
         draining = node.node_id in self._draining
-        if connections == node.connections and draining == node.draining:
+        weight = self._weights.get(node.node_id, node.weight)
+        if (connections, draining, weight) == (node.connections, node.draining, node.weight):
             return node
-        return dataclasses.replace(node, connections=connections, draining=draining)
+        return dataclasses.replace(node, connections=connections, draining=draining, weight=weight)

@@ -174,8 +174,10 @@ class ZkOwnership:
         self._waiters: set[asyncio.Event] = set()
         self._owners = WatchedChildren(reader.current, settings.owners, self._owners_changed)
         self._live = WatchedChildren(reader.current, settings.sessions, self._live_changed)
-        reader.on_renewed += [self._owners.rebind, self._live.rebind]
+        self._placed = WatchedChildren(reader.current, settings.placements, self._placed_changed)
+        reader.on_renewed += [self._owners.rebind, self._live.rebind, self._placed.rebind]
         self._live_waiters: set[asyncio.Event] = set()
+        self._placed_waiters: set[asyncio.Event] = set()
 
     @classmethod
     async def connect(
@@ -183,7 +185,7 @@ class ZkOwnership:
     ) -> ZkOwnership:
         reader = await RenewedSession.open(settings)
         try:
-            for path in (settings.epochs, settings.owners, settings.sessions):
+            for path in (settings.epochs, settings.owners, settings.sessions, settings.placements):
                 await reader.current.call(reader.current.client.ensure_path_async(path))
         except DISCONNECTED as error:
             await reader.close()
@@ -275,7 +277,76 @@ class ZkOwnership:
         for event in self._live_waiters:
             event.set()
 
+    async def live_routers(self) -> dict[str, str]:
+        """router id -> Link target of every router with a live session now."""
+        try:
+            values, _ = await read_children(self._reader.current, self.settings.sessions)
+        except DISCONNECTED as error:
+            raise unavailable(error) from error
+        return {name: data.decode() for name, data in sorted(values.items())}
+
+    # ------------------------------------------------------------------ placements
+    async def place(self, partition: int, router_id: str) -> None:
+        """An operator's placement: `partition` belongs on `router_id` while that router is
+        live (persistent: it outlives every session; the balancers move it there and keep it)."""
+        self.check(partition)
+        check_name("router id", router_id)
+        zk, path = self._reader.current, self.settings.placement_of(partition)
+        try:
+            try:
+                await zk.call(zk.client.create_async(path, router_id.encode()))
+            except NodeExistsError:
+                await zk.call(zk.client.set_async(path, router_id.encode()))
+        except DISCONNECTED as error:
+            raise unavailable(error) from error
+
+    async def unplace(self, partition: int) -> None:
+        """Forget a placement (the balancers may then move the partition again); idempotent."""
+        self.check(partition)
+        zk = self._reader.current
+        try:
+            with contextlib.suppress(NoNodeError):
+                await zk.call(zk.client.delete_async(self.settings.placement_of(partition)))
+        except DISCONNECTED as error:
+            raise unavailable(error) from error
+
+    async def placements(self) -> dict[int, str]:
+        """partition -> router id of every placement now."""
+        try:
+            values, _ = await read_children(self._reader.current, self.settings.placements)
+        except DISCONNECTED as error:
+            raise unavailable(error) from error
+        return self._parse_placements(values)
+
+    async def watch_placements(self) -> AsyncIterator[dict[int, str]]:
+        """The placements now, then again after each change (a children and data watch)."""
+        self._placed.start()
+        event = asyncio.Event()
+        self._placed_waiters.add(event)
+        seen = 0
+        try:
+            while True:
+                if self._placed.version > seen:
+                    seen = self._placed.version
+                    yield self._parse_placements(self._placed.values)
+                await event.wait()
+                event.clear()
+        finally:
+            self._placed_waiters.discard(event)
+
+    def _placed_changed(self) -> None:
+        for event in self._placed_waiters:
+            event.set()
+
+    def _parse_placements(self, values: dict[str, bytes]) -> dict[int, str]:
+        return {
+            int(name): data.decode()
+            for name, data in values.items()
+            if name.isdigit() and int(name) < self._partitions and data
+        }
+
     async def close(self) -> None:
+        self._placed.stop()
         self._live.stop()
         self._owners.stop()
         for session in list(self._sessions.values()):

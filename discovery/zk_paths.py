@@ -6,8 +6,11 @@ Layout under `root` (default /hubbub):
     ownership/epochs/<p>     persistent: partition p's epoch counter (decimal), only grows
     ownership/owners/<p>     ephemeral: p's owner {"router_id", "target", "epoch"} (JSON)
     ownership/sessions/<id>  ephemeral: router <id> has a live session (one at a time)
+    ownership/placements/<p> persistent: the router an operator placed p on (`hubbub admin move`)
     nodes/<id>               ephemeral: a registered node's NodeInfo (JSON, every field)
     draining/<id>            persistent: an operator's drain mark (outlives re-registration)
+    weights/<id>             persistent: an operator's weight for the node (decimal; wins over
+                             the weight it registers with, and outlives re-registration)
 """
 
 from __future__ import annotations
@@ -65,6 +68,13 @@ class ZooKeeperSettings:
     def sessions(self) -> str:
         return f"{self.root}/ownership/sessions"
 
+    @property
+    def placements(self) -> str:
+        return f"{self.root}/ownership/placements"
+
+    def placement_of(self, partition: int) -> str:
+        return f"{self.placements}/{partition}"
+
     def epoch_of(self, partition: int) -> str:
         return f"{self.epochs}/{partition}"
 
@@ -82,6 +92,13 @@ class ZooKeeperSettings:
     @property
     def draining(self) -> str:
         return f"{self.root}/draining"
+
+    @property
+    def weights(self) -> str:
+        return f"{self.root}/weights"
+
+    def weight_of(self, node_id: str) -> str:
+        return f"{self.weights}/{node_id}"
 
     def node_of(self, node_id: str) -> str:
         return f"{self.nodes}/{node_id}"

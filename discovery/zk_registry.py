@@ -1,7 +1,8 @@
 """The node registry on ZooKeeper: a registration is the ephemeral znode nodes/<id> (it goes
 with the registering process's session), holding every NodeInfo field as JSON, so a field
 added to NodeInfo later is stored and read with no change here. The drain mark is the
-persistent znode draining/<id>: an operator's decision outlives the node's restarts.
+persistent znode draining/<id>: an operator's decision outlives the node's restarts; so does
+the operator's weight, the persistent znode weights/<id> (it wins over the registered one).
 
 Load (connections, msgs/s) is written at most once per `load_update_interval_s` per node; a
 change inside the interval is written when it ends, so the latest value always lands.
@@ -22,6 +23,7 @@ from typing import Any
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
 from discovery.model import NodeInfo, NodeKind, with_report
+from discovery.rules import check_weight
 from discovery.zk_client import DISCONNECTED, RenewedSession, ZkSession, check_name, unavailable
 from discovery.zk_paths import ZooKeeperSettings
 from discovery.zk_watched import WatchedChildren, read_children
@@ -58,6 +60,21 @@ def parse_node(data: bytes, draining: bool) -> NodeInfo | None:
         return None
 
 
+def parse_weight(data: bytes | None) -> float | None:
+    """An operator's weight znode; None when absent or not a weight we would have written."""
+    try:
+        weight = float(data) if data else None
+        if weight is not None:
+            check_weight(weight)
+        return weight
+    except (ValueError, InvalidArgument):
+        return None
+
+
+def with_weight(node: NodeInfo, weight: float | None) -> NodeInfo:
+    return node if weight is None or weight == node.weight else dataclasses.replace(node, weight=weight)
+
+
 def sorted_nodes(nodes: list[NodeInfo], kind: NodeKind | None) -> list[NodeInfo]:
     chosen = [n for n in nodes if kind is None or n.kind is kind]
     return sorted(chosen, key=lambda n: (_KIND_ORDER[n.kind], n.node_id))
@@ -77,6 +94,7 @@ class ZkRegistry:
         self._flushes: dict[str, asyncio.Task[None]] = {}
         self._nodes = WatchedChildren(zk, settings.nodes, self._changed)
         self._draining = WatchedChildren(zk, settings.draining, self._changed)
+        self._weights = WatchedChildren(zk, settings.weights, self._changed)
         self._waiters: set[asyncio.Event] = set()
         self._closed = False
         session.on_renewed.append(self._renewed)
@@ -86,7 +104,7 @@ class ZkRegistry:
         session = await RenewedSession.open(settings, hosts)
         zk = session.current
         try:
-            for path in (settings.nodes, settings.draining):
+            for path in (settings.nodes, settings.draining, settings.weights):
                 await zk.call(zk.client.ensure_path_async(path))
         except DISCONNECTED as error:
             await session.close()
@@ -108,7 +126,7 @@ class ZkRegistry:
         return self._session.current
 
     async def _renewed(self, zk: ZkSession) -> None:
-        for watched in (self._nodes, self._draining):
+        for watched in (self._nodes, self._draining, self._weights):
             await watched.rebind(zk)
         for node_id, node in list(self._mine.items()):
             try:
@@ -127,11 +145,12 @@ class ZkRegistry:
                 await self._mark_draining(node.node_id, True)
             await self._put(path, node_data(node))
             draining = await self._is_draining(node.node_id)
+            weight = await self._weight(node.node_id)
         except DISCONNECTED as error:
             raise unavailable(error) from error
         self._mine[node.node_id] = dataclasses.replace(node, draining=draining)
         self._written_at[node.node_id] = asyncio.get_running_loop().time()
-        return dataclasses.replace(node, draining=draining)
+        return dataclasses.replace(node, draining=draining, weight=node.weight if weight is None else weight)
 
     async def _put(self, path: str, data: bytes) -> None:
         """Create the ephemeral znode, or take it over: ours is rewritten; one left by an
@@ -212,7 +231,8 @@ class ZkRegistry:
             flush.cancel()
         zk = self._zk
         try:
-            for path in (self.settings.node_of(node_id), self.settings.draining_of(node_id)):
+            paths = self.settings
+            for path in (paths.node_of(node_id), paths.draining_of(node_id), paths.weight_of(node_id)):
                 with contextlib.suppress(NoNodeError):
                     await zk.call(zk.client.delete_async(path))
         except DISCONNECTED as error:
@@ -222,9 +242,10 @@ class ZkRegistry:
         try:
             nodes, _ = await read_children(self._zk, self.settings.nodes)
             draining, _ = await read_children(self._zk, self.settings.draining)
+            weights, _ = await read_children(self._zk, self.settings.weights)
         except DISCONNECTED as error:
             raise unavailable(error) from error
-        return self._listing(nodes, set(draining), kind)
+        return self._listing(nodes, set(draining), weights, kind)
 
     async def set_draining(self, node_id: str, draining: bool) -> NodeInfo:
         node = await self._read(node_id)
@@ -236,15 +257,31 @@ class ZkRegistry:
             self._mine[node_id] = dataclasses.replace(self._mine[node_id], draining=draining)
         return dataclasses.replace(node, draining=draining)
 
+    async def set_weight(self, node_id: str, weight: float) -> NodeInfo:
+        check_weight(weight)
+        node = await self._read(node_id)
+        zk, path, data = self._zk, self.settings.weight_of(node_id), repr(float(weight)).encode()
+        try:
+            try:
+                await zk.call(zk.client.create_async(path, data))
+            except NodeExistsError:
+                await zk.call(zk.client.set_async(path, data))
+        except DISCONNECTED as error:
+            raise unavailable(error) from error
+        return dataclasses.replace(node, weight=weight)
+
     async def watch(self, kind: NodeKind | None = None) -> AsyncIterator[list[NodeInfo]]:
-        self._nodes.start()
-        self._draining.start()
+        watched = (self._nodes, self._draining, self._weights)
+        for children in watched:
+            children.start()
         event = asyncio.Event()
         self._waiters.add(event)
         try:
             while not self._closed:
-                if self._nodes.version and self._draining.version:
-                    yield self._listing(self._nodes.values, set(self._draining.values), kind)
+                if all(children.version for children in watched):
+                    yield self._listing(
+                        self._nodes.values, set(self._draining.values), self._weights.values, kind
+                    )
                 await event.wait()
                 event.clear()
         finally:
@@ -255,8 +292,8 @@ class ZkRegistry:
         self._changed()
         for task in list(self._flushes.values()):
             task.cancel()
-        self._nodes.stop()
-        self._draining.stop()
+        for children in (self._nodes, self._draining, self._weights):
+            children.stop()
         await self._session.close()
 
     # --------------------------------------------------------------------- helpers
@@ -264,9 +301,12 @@ class ZkRegistry:
         for event in self._waiters:
             event.set()
 
-    def _listing(self, nodes: dict[str, bytes], draining: set[str], kind: NodeKind | None) -> list[NodeInfo]:
+    def _listing(
+        self, nodes: dict[str, bytes], draining: set[str], weights: dict[str, bytes], kind: NodeKind | None
+    ) -> list[NodeInfo]:
         parsed = [parse_node(data, name in draining) for name, data in nodes.items()]
-        return sorted_nodes([n for n in parsed if n is not None], kind)
+        listed = [with_weight(n, parse_weight(weights.get(n.node_id))) for n in parsed if n is not None]
+        return sorted_nodes(listed, kind)
 
     async def _read(self, node_id: str) -> NodeInfo:
         zk = self._zk
@@ -274,6 +314,7 @@ class ZkRegistry:
             check_name("node_id", node_id)
             data, _ = await zk.call(zk.client.get_async(self.settings.node_of(node_id)))
             draining = await self._is_draining(node_id)
+            weight = await self._weight(node_id)
         except (NoNodeError, InvalidArgument) as error:
             raise NotFound(f"unknown node {node_id!r}") from error
         except DISCONNECTED as error:
@@ -281,7 +322,16 @@ class ZkRegistry:
         node = parse_node(data, draining)
         if node is None:
             raise NotFound(f"node {node_id!r} has no readable registration")
-        return node
+        return with_weight(node, weight)
+
+    async def _weight(self, node_id: str) -> float | None:
+        """The operator's weight for the node, None when it has none."""
+        zk = self._zk
+        try:
+            data, _ = await zk.call(zk.client.get_async(self.settings.weight_of(node_id)))
+        except NoNodeError:
+            return None
+        return parse_weight(data)
 
     async def _is_draining(self, node_id: str) -> bool:
         zk = self._zk

@@ -67,6 +67,10 @@ class EdgeConfig:
     """Where routers find this edge's sessions: memory (each router learns them from its link,
     the single node) or redis (this edge writes them to the shared connection registry under
     its own lease, edge/directory_writer.py; start_edge is then given the registry)."""
+    events_backend: str = "memory"
+    """Where cluster events go (kernel/cluster_events.py): memory (the edges of this process, the
+    single node) or redis (pub/sub shared by a cluster's edges: a log-out-everywhere taken on one
+    edge closes the user's sessions on all; the Redis options are HUBBUB_REDIS_*)."""
     directory_lease_ms: int = 30_000
     """With the redis directory: the lease on this edge's sessions, renewed every lease/3; a
     dead edge's sessions are cleared this long after its last renewal."""
@@ -159,6 +163,8 @@ class EdgeConfig:
             raise InvalidArgument("presence_lease_ms must be at least 300")
         if self.directory_backend not in BACKENDS:
             raise InvalidArgument(f"directory_backend must be one of {', '.join(BACKENDS)}")
+        if self.events_backend not in BACKENDS:
+            raise InvalidArgument(f"events_backend must be one of {', '.join(BACKENDS)}")
         if self.directory_lease_ms < 300:
             raise InvalidArgument("directory_lease_ms must be at least 300")
         if not MIN_FRAME_BYTES <= self.max_frame_bytes <= MAX_FRAME_BYTES_CEILING:

@@ -33,6 +33,7 @@ from edge.held import RECEIPT_KINDS, HeldQueries
 from edge.hub import Hub
 from edge.inbound_limits import InboundRates, UserLimits
 from edge.outbox import Outbox, Transport
+from edge.revocations import REVOKED_DETAIL, Revocations
 from edge.session import Session, SessionSettings
 from edge.token_check import MISSING, TokenGenerations
 from kernel import telemetry
@@ -96,6 +97,8 @@ class EdgeContext:
     send_queue_bytes: int = DEFAULT_SEND_QUEUE_BYTES
     limits: UserLimits = field(default_factory=lambda: UserLimits(InboundRates()))
     """Per-user inbound buckets, shared by all of a user's connections on this edge."""
+    revocations: Revocations | None = None
+    """Where a log-out-everywhere taken here is published for the other edges (None: no bus)."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_session_id(self) -> int:
@@ -407,7 +410,8 @@ class Connection:
 
     async def _log_out_everywhere(self, query: ToMessaging) -> None:
         """Revoke every token of the user; close the user's sessions on this edge (this one after
-        its answer). Sessions on other edges are refused at their next hello (cache TTL)."""
+        its answer) and publish the revocation: the other edges close theirs (edge/revocations.py).
+        Without the event, their sessions' tokens are still refused at the next check (cache TTL)."""
         user_id = query.user_id
         try:
             generation = await self._ctx.queries.revoke_tokens(user_id)
@@ -417,7 +421,9 @@ class Connection:
         self._ctx.tokens.revoked(user_id, generation)
         for member in self._ctx.hub.sessions_of(user_id):
             if member is not self:
-                member.revoke("logged out everywhere: log in again")
+                member.revoke(REVOKED_DETAIL)
+        if self._ctx.revocations is not None:
+            await self._ctx.revocations.publish(user_id, generation)
         self._reply(ServerFrame(ref=query.ref, logged_out=LoggedOut()))
         self._apply(self.session.closing(CloseCode.UNAUTHENTICATED, "logged out"))
 

@@ -25,12 +25,14 @@ from edge.media import MediaUrls, origin_of
 from edge.messaging_client import MessagingQueries
 from edge.partition_watch import RemoteMapWatch
 from edge.presence_reporter import PresenceReporter
+from edge.revocations import Revocations
 from edge.router_link import RouterLinks
 from edge.session import SessionSettings
 from edge.token_check import TokenGenerations
 from edge.websocket_server import close_all, start_websocket_server
 from kernel.blob_store import BlobStore
 from kernel.clock import Clock, SystemClock
+from kernel.cluster_events import EventBus
 from kernel.errors import InvalidArgument
 from kernel.grpc_server import GrpcService, start_grpc_server
 from kernel.media_urls import SignedUrls
@@ -160,6 +162,7 @@ async def start_edge(
     load_sink: LoadSink | None = None,
     session_registry: SessionRegistry | None = None,
     blob_store: BlobStore | None = None,
+    events: EventBus | None = None,
 ) -> EdgeService:
     """Start both listeners and the links; the returned service knows its bound addresses.
     `map_watch`: where the partition map comes from (in-process ownership); else the routers'
@@ -169,7 +172,9 @@ async def start_edge(
     set; else the edge never drains and reports nothing. `session_registry`: the shared
     connection registry this edge writes its sessions to (required by directory_backend=redis).
     `blob_store`: an object store that gives no receipts (S3): it signs the media URLs, and
-    confirm_upload asks it; without one, the blob server at `media_url` does both."""
+    confirm_upload asks it; without one, the blob server at `media_url` does both.
+    `events`: the cluster events bus (log out everywhere reaches the user's sessions on every
+    edge on it; the caller closes it)."""
     if config.directory_backend != "memory" and session_registry is None:
         raise InvalidArgument(f"directory_backend={config.directory_backend} needs a session registry")
     clock = clock or SystemClock()
@@ -229,6 +234,13 @@ async def start_edge(
         media=media,
         webpush_hosts=config.push_webpush_hosts,
     )
+    tokens = TokenGenerations(
+        queries.token_generations,
+        clock,
+        ttl_ms=config.token_check_ttl_ms,
+        capacity=config.token_check_cache_size,
+    )
+    revocations = Revocations(events, hub, tokens, config.edge_id) if events is not None else None
     ctx = EdgeContext(
         settings=settings,
         clock=clock,
@@ -237,14 +249,10 @@ async def start_edge(
         presence=presence,
         queries=queries,
         send_queue_limit=config.send_queue_limit,
-        tokens=TokenGenerations(
-            queries.token_generations,
-            clock,
-            ttl_ms=config.token_check_ttl_ms,
-            capacity=config.token_check_cache_size,
-        ),
+        tokens=tokens,
         send_queue_bytes=config.send_queue_bytes,
         limits=UserLimits(inbound_rates(config)),
+        revocations=revocations,
     )
     ws_server = await start_websocket_server(
         ctx,
@@ -293,6 +301,8 @@ async def start_edge(
     if load_sink is not None:
         reports = report_load_forever(hub, load_sink, config.load_report_interval_ms)
         background.append(loop.create_task(reports))
+    if revocations is not None:
+        background.append(loop.create_task(revocations.follow()))
     service = EdgeService(
         config, ctx, ws_server, grpc_service, links, queries, reporter, drainer, writer,
         _watcher=watcher, _background=background, _discovery=link,

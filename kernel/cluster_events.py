@@ -16,6 +16,10 @@ from kernel.errors import ErrorCode, HubbubError
 
 KICK_DEVICE = "kick-device"
 """payload: user_id, device_id. The edge holding that device closes its sessions."""
+LOG_OUT_EVERYWHERE = "log-out-everywhere"
+"""payload: user_id, generation (the user's token generation after it), edge_id (the edge that
+took it). Every other edge closes the user's sessions it holds (edge/revocations.py); a lost
+event is covered by the token check, which refuses the revoked tokens at their next check."""
 CONFIG_CHANGED = "config-changed"
 """payload: room, and the changed options by name. Processes of that room re-read them."""
 

@@ -130,6 +130,22 @@ def rebalance(partitions: int, current: Mapping[int, str], routers: Sequence[str
     return sorted(moves, key=lambda m: m.partition)
 
 
+def rebalance_placed(
+    partitions: int, current: Mapping[int, str], routers: Sequence[str], placements: Mapping[int, str]
+) -> list[Move]:
+    """`rebalance` with an operator's placements (`hubbub admin move`): a partition placed on a
+    live router goes there and stays; the others are balanced among themselves as `rebalance`
+    does (a placement on a router that is not live is ignored until it is). Deterministic."""
+    live = set(routers)
+    placed = {p: r for p, r in placements.items() if 0 <= p < partitions and r in live}
+    moves = [Move(p, current.get(p), r) for p, r in sorted(placed.items()) if current.get(p) != r]
+    free = [p for p in range(partitions) if p not in placed]
+    if free:
+        dense = {i: current[p] for i, p in enumerate(free) if p in current}
+        moves += [Move(free[m.partition], m.source, m.target) for m in rebalance(len(free), dense, routers)]
+    return sorted(moves, key=lambda m: m.partition)
+
+
 def apply_moves(current: Mapping[int, str], moves: Sequence[Move]) -> dict[int, str]:
     result = dict(current)
     for move in moves:
@@ -223,5 +239,6 @@ __all__ = [
     "assign",
     "owners_of",
     "rebalance",
+    "rebalance_placed",
     "static_map",
 ]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kernel.config import check, check_choice
-from kernel.redis_keys import DEFAULT_NAMESPACE
 
 BACKENDS = ("memory", "redis")
 
@@ -27,13 +26,9 @@ class PresenceConfig:
     """Mutual TLS with this CA and certificate (kernel.internal_tls); empty = none."""
     backend: str = field(default="memory", metadata={"choices": BACKENDS})
     """Where presence state lives: memory (this process only, the single-node default) or
-    redis (shared by every presence process of a cluster; presence/redis_backend.py)."""
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    """The Redis server (or any node of a Redis Cluster) of the redis backend."""
-    redis_cluster: bool = False
-    """redis_url names a Redis Cluster node (sharded pub/sub, hash-tagged keys)."""
-    redis_namespace: str = DEFAULT_NAMESPACE
-    """Prefix of every key and channel (kernel/redis_keys.py): deployments sharing a Redis differ."""
+    redis (shared by every presence process of a cluster; presence/redis_backend.py). Where
+    Redis is comes from kernel/redis_settings.RedisSettings (HUBBUB_REDIS_URL, _CLUSTER,
+    _NAMESPACE), the one home of the connection options, given to deploy/backends.py."""
     expiry_check_ms: int = 0
     """Longest wait between expiry runs even when nothing is due (0 = wake only at deadlines).
     Needed when several presence processes share a backend: a report another process took may
@@ -41,8 +36,6 @@ class PresenceConfig:
 
     def __post_init__(self) -> None:
         check_choice("backend", self.backend, BACKENDS)
-        check(self.backend != "redis" or bool(self.redis_url), "redis_url", "set for the redis backend", "")
-        check(bool(self.redis_namespace), "redis_namespace", "not empty", "")
         check(self.expiry_check_ms >= 0, "expiry_check_ms", "0 or more", self.expiry_check_ms)
         check(self.debounce_ms >= 0, "debounce_ms", "0 or more", self.debounce_ms)
         check(self.max_watch_queue > 0, "max_watch_queue", "positive", self.max_watch_queue)

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from protos import router_pb2 as protos_dot_router__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/discovery.proto\x12\thubbub.v1\x1a\x13protos/router.proto\"\x8c\x02\n\x04Node\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.hubbub.v1.NodeKind\x12\x13\n\x0bgrpc_target\x18\x03 \x01(\t\x12\x0e\n\x06ws_url\x18\x04 \x01(\t\x12\x13\n\x0b\x63onnections\x18\x05 \x01(\r\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\x12\x18\n\x10registered_at_ms\x18\x07 \x01(\x03\x12\x12\n\npartitions\x18\x08 \x03(\r\x12\r\n\x05\x65poch\x18\t \x01(\x04\x12\x0c\n\x04zone\x18\n \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x0b \x01(\r\x12\x0e\n\x06weight\x18\x0c \x01(\x01\x12\x17\n\x0fmsgs_per_second\x18\r \x01(\x01\"_\n\x11\x41ssignEdgeRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0c\n\x04zone\x18\x03 \x01(\t\x12\x18\n\x10previous_edge_id\x18\x04 \x01(\t\"/\n\x0e\x45\x64geAssignment\x12\x1d\n\x04\x65\x64ge\x18\x01 \x01(\x0b\x32\x0f.hubbub.v1.Node\"5\n\x10ListNodesRequest\x12!\n\x04kind\x18\x01 \x01(\x0e\x32\x13.hubbub.v1.NodeKind\"*\n\x08NodeList\x12\x1e\n\x05nodes\x18\x01 \x03(\x0b\x32\x0f.hubbub.v1.Node\"7\n\x12SetDrainingRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08\x64raining\x18\x02 \x01(\x08\"G\n\x11WatchNodesRequest\x12!\n\x04kind\x18\x01 \x01(\x0e\x32\x13.hubbub.v1.NodeKind\x12\x0f\n\x07node_id\x18\x02 \x01(\t\"R\n\x11ReportLoadRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63onnections\x18\x02 \x01(\r\x12\x17\n\x0fmsgs_per_second\x18\x03 \x01(\x01*\x80\x01\n\x08NodeKind\x12\x19\n\x15NODE_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eNODE_KIND_EDGE\x10\x01\x12\x14\n\x10NODE_KIND_ROUTER\x10\x02\x12\x17\n\x13NODE_KIND_MESSAGING\x10\x03\x12\x16\n\x12NODE_KIND_PRESENCE\x10\x04\x32\x9d\x03\n\tDiscovery\x12\x45\n\nAssignEdge\x12\x1c.hubbub.v1.AssignEdgeRequest\x1a\x19.hubbub.v1.EdgeAssignment\x12=\n\tListNodes\x12\x1b.hubbub.v1.ListNodesRequest\x1a\x13.hubbub.v1.NodeList\x12=\n\x0bSetDraining\x12\x1d.hubbub.v1.SetDrainingRequest\x1a\x0f.hubbub.v1.Node\x12K\n\rMovePartition\x12\x1f.hubbub.v1.MovePartitionRequest\x1a\x19.hubbub.v1.PartitionOwner\x12\x41\n\nWatchNodes\x12\x1c.hubbub.v1.WatchNodesRequest\x1a\x13.hubbub.v1.NodeList0\x01\x12;\n\nReportLoad\x12\x1c.hubbub.v1.ReportLoadRequest\x1a\x0f.hubbub.v1.Nodeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/discovery.proto\x12\thubbub.v1\x1a\x13protos/router.proto\"\x8c\x02\n\x04Node\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.hubbub.v1.NodeKind\x12\x13\n\x0bgrpc_target\x18\x03 \x01(\t\x12\x0e\n\x06ws_url\x18\x04 \x01(\t\x12\x13\n\x0b\x63onnections\x18\x05 \x01(\r\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\x12\x18\n\x10registered_at_ms\x18\x07 \x01(\x03\x12\x12\n\npartitions\x18\x08 \x03(\r\x12\r\n\x05\x65poch\x18\t \x01(\x04\x12\x0c\n\x04zone\x18\n \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x0b \x01(\r\x12\x0e\n\x06weight\x18\x0c \x01(\x01\x12\x17\n\x0fmsgs_per_second\x18\r \x01(\x01\"_\n\x11\x41ssignEdgeRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0c\n\x04zone\x18\x03 \x01(\t\x12\x18\n\x10previous_edge_id\x18\x04 \x01(\t\"/\n\x0e\x45\x64geAssignment\x12\x1d\n\x04\x65\x64ge\x18\x01 \x01(\x0b\x32\x0f.hubbub.v1.Node\"5\n\x10ListNodesRequest\x12!\n\x04kind\x18\x01 \x01(\x0e\x32\x13.hubbub.v1.NodeKind\"*\n\x08NodeList\x12\x1e\n\x05nodes\x18\x01 \x03(\x0b\x32\x0f.hubbub.v1.Node\"7\n\x12SetDrainingRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08\x64raining\x18\x02 \x01(\x08\"G\n\x11WatchNodesRequest\x12!\n\x04kind\x18\x01 \x01(\x0e\x32\x13.hubbub.v1.NodeKind\x12\x0f\n\x07node_id\x18\x02 \x01(\t\"R\n\x11ReportLoadRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63onnections\x18\x02 \x01(\r\x12\x17\n\x0fmsgs_per_second\x18\x03 \x01(\x01\"3\n\x10SetWeightRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\"\x17\n\x15ListPartitionsRequest\"j\n\rPartitionList\x12*\n\x03map\x18\x01 \x01(\x0b\x32\x1d.hubbub.v1.PartitionMapUpdate\x12-\n\nplacements\x18\x02 \x03(\x0b\x32\x19.hubbub.v1.PartitionOwner*\x80\x01\n\x08NodeKind\x12\x19\n\x15NODE_KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eNODE_KIND_EDGE\x10\x01\x12\x14\n\x10NODE_KIND_ROUTER\x10\x02\x12\x17\n\x13NODE_KIND_MESSAGING\x10\x03\x12\x16\n\x12NODE_KIND_PRESENCE\x10\x04\x32\xa6\x04\n\tDiscovery\x12\x45\n\nAssignEdge\x12\x1c.hubbub.v1.AssignEdgeRequest\x1a\x19.hubbub.v1.EdgeAssignment\x12=\n\tListNodes\x12\x1b.hubbub.v1.ListNodesRequest\x1a\x13.hubbub.v1.NodeList\x12=\n\x0bSetDraining\x12\x1d.hubbub.v1.SetDrainingRequest\x1a\x0f.hubbub.v1.Node\x12K\n\rMovePartition\x12\x1f.hubbub.v1.MovePartitionRequest\x1a\x19.hubbub.v1.PartitionOwner\x12\x41\n\nWatchNodes\x12\x1c.hubbub.v1.WatchNodesRequest\x1a\x13.hubbub.v1.NodeList0\x01\x12;\n\nReportLoad\x12\x1c.hubbub.v1.ReportLoadRequest\x1a\x0f.hubbub.v1.Node\x12\x39\n\tSetWeight\x12\x1b.hubbub.v1.SetWeightRequest\x1a\x0f.hubbub.v1.Node\x12L\n\x0eListPartitions\x12 .hubbub.v1.ListPartitionsRequest\x1a\x18.hubbub.v1.PartitionListb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.discovery_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_NODEKIND']._serialized_start=789
-  _globals['_NODEKIND']._serialized_end=917
+  _globals['_NODEKIND']._serialized_start=975
+  _globals['_NODEKIND']._serialized_end=1103
   _globals['_NODE']._serialized_start=59
   _globals['_NODE']._serialized_end=327
   _globals['_ASSIGNEDGEREQUEST']._serialized_start=329
@@ -50,6 +50,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHNODESREQUEST']._serialized_end=702
   _globals['_REPORTLOADREQUEST']._serialized_start=704
   _globals['_REPORTLOADREQUEST']._serialized_end=786
-  _globals['_DISCOVERY']._serialized_start=920
-  _globals['_DISCOVERY']._serialized_end=1333
+  _globals['_SETWEIGHTREQUEST']._serialized_start=788
+  _globals['_SETWEIGHTREQUEST']._serialized_end=839
+  _globals['_LISTPARTITIONSREQUEST']._serialized_start=841
+  _globals['_LISTPARTITIONSREQUEST']._serialized_end=864
+  _globals['_PARTITIONLIST']._serialized_start=866
+  _globals['_PARTITIONLIST']._serialized_end=972
+  _globals['_DISCOVERY']._serialized_start=1106
+  _globals['_DISCOVERY']._serialized_end=1656
 # @@protoc_insertion_point(module_scope)

@@ -65,6 +65,16 @@ class DiscoveryStub:
                 request_serializer=protos_dot_discovery__pb2.ReportLoadRequest.SerializeToString,
                 response_deserializer=protos_dot_discovery__pb2.Node.FromString,
                 _registered_method=True)
+        self.SetWeight = channel.unary_unary(
+                '/hubbub.v1.Discovery/SetWeight',
+                request_serializer=protos_dot_discovery__pb2.SetWeightRequest.SerializeToString,
+                response_deserializer=protos_dot_discovery__pb2.Node.FromString,
+                _registered_method=True)
+        self.ListPartitions = channel.unary_unary(
+                '/hubbub.v1.Discovery/ListPartitions',
+                request_serializer=protos_dot_discovery__pb2.ListPartitionsRequest.SerializeToString,
+                response_deserializer=protos_dot_discovery__pb2.PartitionList.FromString,
+                _registered_method=True)
 
 
 class DiscoveryServicer:
@@ -110,6 +120,22 @@ class DiscoveryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetWeight(self, request, context):
+        """`hubbub admin weight`: an operator's weight for a node, kept apart from its registration
+        (it wins over the weight the node registers with, and outlives its restarts; internal secret).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPartitions(self, request, context):
+        """`hubbub admin partitions`: every partition's owner and epoch, and the operator's
+        placements (internal secret).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DiscoveryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -142,6 +168,16 @@ def add_DiscoveryServicer_to_server(servicer, server):
                     servicer.ReportLoad,
                     request_deserializer=protos_dot_discovery__pb2.ReportLoadRequest.FromString,
                     response_serializer=protos_dot_discovery__pb2.Node.SerializeToString,
+            ),
+            'SetWeight': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetWeight,
+                    request_deserializer=protos_dot_discovery__pb2.SetWeightRequest.FromString,
+                    response_serializer=protos_dot_discovery__pb2.Node.SerializeToString,
+            ),
+            'ListPartitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPartitions,
+                    request_deserializer=protos_dot_discovery__pb2.ListPartitionsRequest.FromString,
+                    response_serializer=protos_dot_discovery__pb2.PartitionList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -306,6 +342,60 @@ class Discovery:
             '/hubbub.v1.Discovery/ReportLoad',
             protos_dot_discovery__pb2.ReportLoadRequest.SerializeToString,
             protos_dot_discovery__pb2.Node.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetWeight(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Discovery/SetWeight',
+            protos_dot_discovery__pb2.SetWeightRequest.SerializeToString,
+            protos_dot_discovery__pb2.Node.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPartitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hubbub.v1.Discovery/ListPartitions',
+            protos_dot_discovery__pb2.ListPartitionsRequest.SerializeToString,
+            protos_dot_discovery__pb2.PartitionList.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,14 @@ class DiscoveryStub:
     """
     ReportLoad: _grpc.UnaryUnaryMultiCallable[_discovery_pb2.ReportLoadRequest, _discovery_pb2.Node]
     """An edge's load (rate-limited by the edge, see edge option load_report_interval_ms)."""
+    SetWeight: _grpc.UnaryUnaryMultiCallable[_discovery_pb2.SetWeightRequest, _discovery_pb2.Node]
+    """`hubbub admin weight`: an operator's weight for a node, kept apart from its registration
+    (it wins over the weight the node registers with, and outlives its restarts; internal secret).
+    """
+    ListPartitions: _grpc.UnaryUnaryMultiCallable[_discovery_pb2.ListPartitionsRequest, _discovery_pb2.PartitionList]
+    """`hubbub admin partitions`: every partition's owner and epoch, and the operator's
+    placements (internal secret).
+    """
 
 @_typing.type_check_only
 class DiscoveryAsyncStub(DiscoveryStub):
@@ -58,6 +66,14 @@ class DiscoveryAsyncStub(DiscoveryStub):
     """
     ReportLoad: _aio.UnaryUnaryMultiCallable[_discovery_pb2.ReportLoadRequest, _discovery_pb2.Node]  # type: ignore[assignment]
     """An edge's load (rate-limited by the edge, see edge option load_report_interval_ms)."""
+    SetWeight: _aio.UnaryUnaryMultiCallable[_discovery_pb2.SetWeightRequest, _discovery_pb2.Node]  # type: ignore[assignment]
+    """`hubbub admin weight`: an operator's weight for a node, kept apart from its registration
+    (it wins over the weight the node registers with, and outlives its restarts; internal secret).
+    """
+    ListPartitions: _aio.UnaryUnaryMultiCallable[_discovery_pb2.ListPartitionsRequest, _discovery_pb2.PartitionList]  # type: ignore[assignment]
+    """`hubbub admin partitions`: every partition's owner and epoch, and the operator's
+    placements (internal secret).
+    """
 
 class DiscoveryServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -106,5 +122,25 @@ class DiscoveryServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_discovery_pb2.Node, _abc.Awaitable[_discovery_pb2.Node]]:
         """An edge's load (rate-limited by the edge, see edge option load_report_interval_ms)."""
+
+    @_abc_1.abstractmethod
+    def SetWeight(
+        self,
+        request: _discovery_pb2.SetWeightRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_discovery_pb2.Node, _abc.Awaitable[_discovery_pb2.Node]]:
+        """`hubbub admin weight`: an operator's weight for a node, kept apart from its registration
+        (it wins over the weight the node registers with, and outlives its restarts; internal secret).
+        """
+
+    @_abc_1.abstractmethod
+    def ListPartitions(
+        self,
+        request: _discovery_pb2.ListPartitionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_discovery_pb2.PartitionList, _abc.Awaitable[_discovery_pb2.PartitionList]]:
+        """`hubbub admin partitions`: every partition's owner and epoch, and the operator's
+        placements (internal secret).
+        """
 
 def add_DiscoveryServicer_to_server(servicer: DiscoveryServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

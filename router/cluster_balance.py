@@ -3,7 +3,9 @@ runs one balancer over the same ownership service. Every balancer sees the live 
 the map, computes the same `rebalance` (kernel.ownership: deterministic), and does only its own
 part: hands off (planned) what it must give, and claims what it is given once it is free. No
 coordinator: the map's changes drive each step; a router that dies frees its partitions when
-its session expires, and the others take them.
+its session expires, and the others take them. An operator's placements (`hubbub admin move`,
+persistent in ZooKeeper) are part of the rule's input: a placed partition moves to its router
+by the same planned handoff, and stays there.
 
 The in-process sibling is router/handoff.py (`LocalRouters`, one process, many routers).
 """
@@ -23,7 +25,7 @@ from kernel.ownership import (
     PartitionOwnership,
     SessionState,
     owners_of,
-    rebalance,
+    rebalance_placed,
 )
 from router.ownership import RouterPartitions
 
@@ -42,6 +44,13 @@ class LiveRouters(Protocol):
     def watch_routers(self) -> AsyncIterator[dict[str, str]]: ...
 
 
+class Placements(Protocol):
+    """An operator's placements (`hubbub admin move`): partition -> router id, now and after
+    each change (discovery.zk_ownership.ZkOwnership is one). Every balancer honours them."""
+
+    def watch_placements(self) -> AsyncIterator[dict[int, str]]: ...
+
+
 class ClusterBalancer:
     def __init__(
         self,
@@ -50,9 +59,12 @@ class ClusterBalancer:
         router_id: str,
         target: str,
         partitions: RouterPartitions,
+        placements: Placements | None = None,
     ) -> None:
         self._ownership = ownership
         self._live = live
+        self._placements_source = placements
+        self._placements: dict[int, str] = {}
         self._router_id = router_id
         self._target = target
         self._partitions = partitions
@@ -68,6 +80,8 @@ class ClusterBalancer:
             asyncio.create_task(self._balance()),
             asyncio.create_task(self._renew_lost_sessions()),
         ]
+        if self._placements_source is not None:
+            self._tasks.append(asyncio.create_task(self._follow_placements(self._placements_source)))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -84,6 +98,11 @@ class ClusterBalancer:
     async def _follow_map(self) -> None:
         async for current in self._ownership.watch():
             self._map = current
+            self._wake.set()
+
+    async def _follow_placements(self, source: Placements) -> None:
+        async for placements in source.watch_placements():
+            self._placements = placements
             self._wake.set()
 
     async def _renew_lost_sessions(self) -> None:
@@ -134,9 +153,11 @@ class ClusterBalancer:
             return
         if self._router_id not in self._routers:
             return  # this router's own session is not listed yet
-        moves = rebalance(current.partitions, owners_of(current), self._routers)
+        moves = rebalance_placed(current.partitions, owners_of(current), self._routers, self._placements)
         giving = [m.partition for m in moves if m.source == self._router_id]
         await asyncio.gather(*(self._partitions.hand_off(p) for p in giving))
+        if giving:
+            log.info("router %s: handed off %d partitions", self._router_id, len(giving))
         taking = [
             m.partition for m in moves if m.target == self._router_id and current.owner(m.partition) is None
         ]

@@ -41,6 +41,10 @@ class ClusterConfig:
     """ZooKeeper session timeout of every process (a dead router's partitions move after it)."""
     redis: bool = True
     """Start a Redis server (the Redis backends use it once configured; docs/cluster.md)."""
+    start_timeout_s: float = 300.0
+    """The longest the whole start may take (every server's and process's readiness and the
+    routers' split of the partitions): past it, the start stops what it started and fails
+    with the step it was in and how long each step took (never a start that hangs)."""
     log_level: str = "INFO"
     """Least severity each process logs to its log file."""
     store: str = field(default="sqlite", metadata={"choices": STORES})
@@ -63,3 +67,4 @@ class ClusterConfig:
         check(1.0 <= self.session_timeout_s <= 10.0, "session_timeout_s", "in 1..10", self.session_timeout_s)
         check(0 <= self.ws_port <= 65535 - self.edges, "ws_port", "a port", self.ws_port)
         check(0 <= self.discovery_port <= 65535, "discovery_port", "a port", self.discovery_port)
+        check(10 <= self.start_timeout_s <= 3600, "start_timeout_s", "in 10..3600", self.start_timeout_s)

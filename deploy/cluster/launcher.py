@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.cluster.config import ClusterConfig
-from deploy.cluster.processes import ClusterProcess, ProcessSpec, start_wave
+from deploy.cluster.processes import READY_TIMEOUT_S, ClusterProcess, ProcessSpec, start_wave
 from deploy.config import INTERNAL_SECRET_FILE, write_private
 from deploy.local_servers.process import LocalServer, ServerStartError
 from deploy.local_servers.redis import RedisNode, start_redis
@@ -24,6 +26,7 @@ from discovery.zk_ownership import ZkOwnership
 from discovery.zk_paths import ZooKeeperSettings
 from kernel.ownership import PartitionMap
 
+log = logging.getLogger(__name__)
 STATE_FILE = "cluster.json"
 BALANCE_TIMEOUT_S = 120.0
 TOKEN_SECRET_FILE = "token_secret"
@@ -48,6 +51,8 @@ class RunningCluster:
     cassandra: LocalServer | None = None
     cassandra_hosts: str = ""
     """The Cassandra the log is in (store = cassandra), HOST:PORT."""
+    steps: StartSteps | None = None
+    """How long each step of its start took (StartSteps.took)."""
 
     def of_role(self, role: str) -> list[ClusterProcess]:
         return sorted((p for p in self.processes if p.spec.role == role), key=lambda p: p.name)
@@ -125,21 +130,57 @@ def _own_env(config: ClusterConfig, role: str, name: str, index: int) -> dict[st
     return {}
 
 
-async def wait_balanced(settings: ZooKeeperSettings, partitions: int, routers: list[str]) -> PartitionMap:
+class StartSteps:
+    """The whole start's deadline, and how long each step took: a step gets what is left of
+    the deadline (at most its own bound), and a failure says where it was and what took long."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._deadline = time.monotonic() + timeout_s
+        self.took: dict[str, float] = {}
+
+    def budget(self, bound_s: float) -> float:
+        return max(0.1, min(bound_s, self._deadline - time.monotonic()))
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        if began >= self._deadline:
+            raise ServerStartError(f"the cluster did not start in {self.timeout_s:.0f} s ({self.summary()})")
+        try:
+            yield
+        except ServerStartError as error:
+            took = time.monotonic() - began
+            raise ServerStartError(f"{name} failed after {took:.1f} s ({self.summary()}): {error}") from error
+        self.took[name] = time.monotonic() - began
+        log.info("cluster start: %s took %.1f s", name, self.took[name])
+
+    def summary(self) -> str:
+        done = ", ".join(f"{name} {took:.1f} s" for name, took in self.took.items())
+        return f"steps done: {done or 'none'}; start_timeout_s {self.timeout_s:.0f}"
+
+
+async def wait_balanced(
+    settings: ZooKeeperSettings, partitions: int, routers: list[str], timeout_s: float = BALANCE_TIMEOUT_S
+) -> PartitionMap:
     """Until every partition is owned and the routers' shares differ by at most one."""
-    observer = await ZkOwnership.connect(settings, partitions)
+    last: PartitionMap | None = None
     try:
-        async with asyncio.timeout(BALANCE_TIMEOUT_S):
-            async for current in observer.watch():
-                counts = [len(current.held_by(r)) for r in routers]
-                if all(o is not None for o in current.owners) and max(counts) - min(counts) <= 1:
-                    return current
+        async with asyncio.timeout(timeout_s):
+            observer = await ZkOwnership.connect(settings, partitions)
+            try:
+                async for current in observer.watch():
+                    last = current
+                    counts = [len(current.held_by(r)) for r in routers]
+                    if all(o is not None for o in current.owners) and max(counts) - min(counts) <= 1:
+                        return current
+            finally:
+                await observer.close()
     except TimeoutError:
         raise ServerStartError(
-            f"the routers did not split the partitions within {BALANCE_TIMEOUT_S:.0f} s"
+            f"the routers did not split the partitions within {timeout_s:.0f} s "
+            f"(the last map seen: {describe_split(last, routers)}; their logs say more)"
         ) from None
-    finally:
-        await observer.close()
     raise ServerStartError("the partition map watch ended")
 
 
@@ -164,6 +205,16 @@ def start_local_cassandra(cluster: RunningCluster, root: Path) -> dict[str, str]
     }
 
 
+def describe_split(current: PartitionMap | None, routers: list[str]) -> str:
+    """Who held how many, and what was unowned: what a split that never ends looked like."""
+    if current is None:
+        return "none"
+    held = ", ".join(f"{r} {len(current.held_by(r))}" for r in routers)
+    unowned = [p for p, owner in enumerate(current.owners) if owner is None]
+    others = sorted(set(current.routers()) - set(routers))
+    return f"{held}; unowned {unowned or 'none'}" + (f"; other owners {others}" if others else "")
+
+
 def start_cluster(
     config: ClusterConfig,
     *,
@@ -177,15 +228,19 @@ def start_cluster(
     data_dir.mkdir(parents=True, exist_ok=True)
     extra = role_env or {}
     cluster = RunningCluster(config, zookeeper_hosts or "", zookeeper_root)
+    steps = cluster.steps = StartSteps(config.start_timeout_s)
     try:
         if zookeeper_hosts is None:
-            cluster.zookeeper = start_zookeeper(data_dir / "zookeeper", nodes=config.zookeeper_nodes)
+            with steps.step("zookeeper"):
+                cluster.zookeeper = start_zookeeper(data_dir / "zookeeper", nodes=config.zookeeper_nodes)
             cluster.zookeeper_hosts = cluster.zookeeper.hosts
         if config.redis:
-            cluster.redis = start_redis(data_dir / "redis")
+            with steps.step("redis"):  # bounded by start_server's own ready timeout
+                cluster.redis = start_redis(data_dir / "redis")
         store: dict[str, str] = {}
         if config.store == "cassandra":
-            store = start_local_cassandra(cluster, data_dir / "cassandra")
+            with steps.step("cassandra"):
+                store = start_local_cassandra(cluster, data_dir / "cassandra")
         settings = ZooKeeperSettings(
             hosts=cluster.zookeeper_hosts, root=zookeeper_root, session_timeout_s=config.session_timeout_s
         )
@@ -201,21 +256,26 @@ def start_cluster(
         token = {"HUBBUB_TOKEN_SECRET": kept_secret(data_dir / TOKEN_SECRET_FILE)}
         # With the cluster's Redis, presence keeps its state there (presence/redis_backend.py;
         # a lease another presence process took still expires: checked each second), and edges
-        # write the connection registry there, which routers read (router/redis_directory.py).
+        # write the connection registry there, which routers read (router/redis_directory.py);
+        # edges publish and follow cluster events (log out everywhere) over its pub/sub.
         presence: dict[str, str] = {}
         shared: dict[str, str] = {}
+        events: dict[str, str] = {}
         if cluster.redis is not None:
             url = cluster.redis.url
             presence = {"HUBBUB_BACKEND": "redis", "HUBBUB_REDIS_URL": url, "HUBBUB_EXPIRY_CHECK_MS": "1000"}
             shared = {"HUBBUB_DIRECTORY_BACKEND": "redis", "HUBBUB_REDIS_URL": url}
+            events = {"HUBBUB_EVENTS_BACKEND": "redis"}
         logs = data_dir / "logs"
         started = cluster.processes
-        start_wave(
-            _specs(config, "messaging", ["messaging"], {**common, **token, **store}, extra)
-            + _specs(config, "presence", ["presence"], {**common, **presence}, extra),
-            logs,
-            started,
-        )
+        with steps.step("messaging and presence"):
+            start_wave(
+                _specs(config, "messaging", ["messaging"], {**common, **token, **store}, extra)
+                + _specs(config, "presence", ["presence"], {**common, **presence}, extra),
+                logs,
+                started,
+                steps.budget(READY_TIMEOUT_S),
+            )
         targets = {
             "HUBBUB_MESSAGING_TARGET": cluster.process("messaging").addresses["messaging_target"],
             "HUBBUB_PRESENCE_TARGET": cluster.process("presence").addresses["presence_target"],
@@ -223,21 +283,23 @@ def start_cluster(
         routers = [f"router-{i + 1}" for i in range(config.routers)]
         # The blob server: one per cluster, known to every edge (its URL), sharing the edges'
         # token secret (the media HMAC key is derived from it) and reading messaging's history.
-        start_wave(
-            _specs(config, "router", routers, {**common, **targets, **shared, **store}, extra)
-            + _specs(config, "media", ["media"], {**common, **targets, **token}, extra),
-            logs,
-            started,
-        )
-        asyncio.run(wait_balanced(settings, config.partitions, routers))
+        router_specs = _specs(config, "router", routers, {**common, **targets, **shared, **store}, extra)
+        media_specs = _specs(config, "media", ["media"], {**common, **targets, **token}, extra)
+        with steps.step("routers and the blob server"):
+            start_wave(router_specs + media_specs, logs, started, steps.budget(READY_TIMEOUT_S))
+        with steps.step("partition split"):
+            asyncio.run(wait_balanced(settings, config.partitions, routers, steps.budget(BALANCE_TIMEOUT_S)))
         edges = [f"edge-{i + 1}" for i in range(config.edges)]
         media = {"HUBBUB_MEDIA_URL": cluster.process("media").addresses["media_url"]}
-        start_wave(
-            _specs(config, "edge", edges, {**common, **targets, **token, **shared, **media}, extra)
-            + _specs(config, "discovery", ["discovery"], common, extra),
-            logs,
-            started,
-        )
+        edge_env = {**common, **targets, **token, **shared, **events, **media}
+        with steps.step("edges and discovery"):
+            start_wave(
+                _specs(config, "edge", edges, edge_env, extra)
+                + _specs(config, "discovery", ["discovery"], common, extra),
+                logs,
+                started,
+                steps.budget(READY_TIMEOUT_S),
+            )
         write_private(data_dir / STATE_FILE, json.dumps(cluster.state(), indent=2) + "\n")
     except BaseException:
         with contextlib.suppress(Exception):

@@ -64,9 +64,9 @@ def announced(log_path: Path) -> dict[str, str] | None:
     return None
 
 
-def start_process(spec: ProcessSpec, log_dir: Path) -> ClusterProcess:
-    """Start one process and wait for its announcement; ServerStartError (with the log's
-    tail) if it exits or stays silent first."""
+def start_process(spec: ProcessSpec, log_dir: Path, timeout_s: float = READY_TIMEOUT_S) -> ClusterProcess:
+    """Start one process and wait (at most `timeout_s`) for its announcement; ServerStartError
+    (with the log's tail) if it exits or stays silent first."""
     log_path = log_dir / f"{spec.name}.log"
     log_path.unlink(missing_ok=True)  # an earlier run's announcement must not count
     server = start_server(
@@ -74,7 +74,7 @@ def start_process(spec: ProcessSpec, log_dir: Path) -> ClusterProcess:
         [sys.executable, "-m", MODULES[spec.role]],
         log_path=log_path,
         ready=lambda: announced(log_path) is not None,
-        timeout=READY_TIMEOUT_S,
+        timeout=timeout_s,
         env=spec.env,
     )
     addresses = announced(log_path)
@@ -82,12 +82,15 @@ def start_process(spec: ProcessSpec, log_dir: Path) -> ClusterProcess:
     return ClusterProcess(spec, server, addresses)
 
 
-def start_wave(specs: list[ProcessSpec], log_dir: Path, started: list[ClusterProcess]) -> None:
-    """Start processes that do not depend on each other side by side; each one that starts is
-    appended to `started` (so the caller stops it even when another fails)."""
+def start_wave(
+    specs: list[ProcessSpec], log_dir: Path, started: list[ClusterProcess], timeout_s: float = READY_TIMEOUT_S
+) -> None:
+    """Start processes that do not depend on each other side by side, each given `timeout_s`
+    to be ready; each one that starts is appended to `started` (so the caller stops it even
+    when another fails)."""
 
     def one(spec: ProcessSpec) -> None:
-        started.append(start_process(spec, log_dir))
+        started.append(start_process(spec, log_dir, timeout_s))
 
     with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
         futures = [pool.submit(one, spec) for spec in specs]

@@ -71,6 +71,24 @@ class RegistryContract:
         assert not (await registry.set_draining("edge-1", False)).draining
         assert not (await registry.list_nodes())[0].draining
 
+    async def test_an_operators_weight_wins_is_watched_and_outlives_a_re_registration(
+        self, registry: NodeRegistry
+    ) -> None:
+        await registry.register(EDGE)
+        watch = registry.watch(NodeKind.EDGE)
+        assert (await registry.set_weight("edge-1", 0.5)).weight == 0.5
+        assert (await until(watch, lambda ns: ns[0].weight == 0.5))[0].connections == EDGE.connections
+        assert (await registry.list_nodes())[0].weight == 0.5
+        restarted = await registry.register(dataclasses.replace(EDGE, weight=3.0))
+        assert restarted.weight == 0.5, "the operator's weight, not the registered one"
+        assert (await registry.list_nodes())[0].weight == 0.5
+        for bad in (0.0, -1.0, float("nan"), float("inf"), 1e9):
+            with pytest.raises(InvalidArgument):
+                await registry.set_weight("edge-1", bad)
+        with pytest.raises(NotFound):
+            await registry.set_weight("ghost", 2.0)
+        assert (await registry.list_nodes())[0].weight == 0.5
+
     async def test_load_updates_land_and_the_latest_wins(self, registry: NodeRegistry) -> None:
         await registry.register(EDGE)
         await registry.register(ROUTER)

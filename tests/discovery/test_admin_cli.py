@@ -10,7 +10,9 @@ import pytest
 
 from discovery import DiscoveryConfig, NodeInfo, NodeKind, StaticRegistry, start_discovery
 from discovery.admin_cli import main
+from discovery.interface import PartitionListing
 from discovery.server import DiscoveryService
+from kernel.ownership import Owner, PartitionMap
 
 
 @pytest.fixture
@@ -44,7 +46,7 @@ async def test_nodes_prints_a_table(
     rows = table(capsys.readouterr().out)
     assert rows[0][:2] == ["NODE", "KIND"]
     assert [r[:2] for r in rows[1:]] == [["edge-a", "edge"], ["edge-b", "edge"], ["router-1", "router"]]
-    assert rows[3][6] == "0-2"
+    assert rows[3][8] == "0-2"
 
     assert await run_cli("--target", service.target, "nodes", "--kind", "router") == 0
     assert [r[0] for r in table(capsys.readouterr().out)[1:]] == ["router-1"]
@@ -58,14 +60,14 @@ async def test_drain_then_assign_then_undrain(
     assert table(capsys.readouterr().out)[1][0] == "edge-a"
 
     assert await run_cli("--target", service.target, "drain", "edge-a") == 0
-    assert table(capsys.readouterr().out)[1][5] == "yes"
+    assert table(capsys.readouterr().out)[1][7] == "yes"
     assert [n.draining for n in await registry.list_nodes(NodeKind.EDGE)] == [True, False]
 
     assert await run_cli("--target", service.target, "assign", "alice") == 0
     assert table(capsys.readouterr().out)[1][0] == "edge-b"
 
     assert await run_cli("--target", service.target, "undrain", "edge-a") == 0
-    assert table(capsys.readouterr().out)[1][5] == "no"
+    assert table(capsys.readouterr().out)[1][7] == "no"
     assert not any(n.draining for n in await registry.list_nodes())
 
 
@@ -102,7 +104,7 @@ async def test_drain_says_what_it_does_and_assign_explains_itself_on_a_single_no
     try:
         assert await run_cli("--target", service.target, "drain", "edge-1") == 0
         captured = capsys.readouterr()
-        assert table(captured.out)[1][5] == "yes"
+        assert table(captured.out)[1][7] == "yes"
         assert "no longer assigns edge-1 to new clients" in captured.err
         assert "tells its clients to reconnect elsewhere" in captured.err
         assert "No other edge takes clients" in captured.err
@@ -129,3 +131,40 @@ async def test_move_partition_is_refused_clearly_where_nothing_moves_partitions(
     assert "NOT_FOUND" in capsys.readouterr().err
     assert await run_cli("--target", service.target, "move-partition", "-1", "router-2") == 1
     assert "INVALID_ARGUMENT" in capsys.readouterr().err
+
+
+async def test_weight_is_set_shown_and_bounded(
+    server: tuple[DiscoveryService, StaticRegistry], capsys: pytest.CaptureFixture[str]
+) -> None:
+    service, registry = server
+    assert await run_cli("--target", service.target, "weight", "edge-b", "4") == 0
+    header, row = table(capsys.readouterr().out)
+    assert (row[0], row[header.index("WEIGHT")]) == ("edge-b", "4")
+    # edge-b has more connections (9 vs 4), yet at 4x the weight it is the less loaded now.
+    assert await run_cli("--target", service.target, "assign", "alice") == 0
+    assert table(capsys.readouterr().out)[1][0] == "edge-b"
+    for bad in ("0", "-1", "nan", "5000"):
+        assert await run_cli("--target", service.target, "weight", "edge-b", bad) == 1
+        assert capsys.readouterr().err.startswith("error: INVALID_ARGUMENT: weight must be above 0")
+    assert [n.weight for n in await registry.list_nodes(NodeKind.EDGE)] == [1.0, 4.0]
+
+
+async def test_partitions_are_listed_where_discovery_knows_the_map(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    owners = (Owner("router-1", "127.0.0.1:13", 4), None, Owner("router-2", "127.0.0.1:14", 9))
+
+    async def listing() -> PartitionListing:
+        return PartitionListing(PartitionMap(3, 7, owners), {2: "router-2"})
+
+    service = await start_discovery(DiscoveryConfig(), StaticRegistry(), list_partitions=listing)
+    try:
+        assert await run_cli("--target", service.target, "partitions") == 0
+        assert table(capsys.readouterr().out) == [
+            ["PARTITION", "OWNER", "TARGET", "EPOCH", "PLACED"],
+            ["0", "router-1", "127.0.0.1:13", "4", "-"],
+            ["1", "-", "-", "-", "-"],
+            ["2", "router-2", "127.0.0.1:14", "9", "router-2"],
+        ]
+    finally:
+        await service.stop(0.5)

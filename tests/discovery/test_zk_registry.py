@@ -111,3 +111,18 @@ async def test_a_registry_whose_session_expires_registers_its_nodes_again(regist
         assert (await until(watch, lambda ns: ns[0].connections == 7))[0].connections == 7
     finally:
         await edge_process.close()
+
+
+async def test_an_operators_weight_outlives_the_discovery_that_set_it(
+    registry: ZkRegistry, zookeeper_settings: ZooKeeperSettings
+) -> None:
+    await registry.register(EDGE)  # the edge's own process (its session keeps the node)
+    discovery = await ZkRegistry.connect(zookeeper_settings)
+    await discovery.set_weight("edge-1", 4.0)
+    await discovery.close()
+    restarted = await ZkRegistry.connect(zookeeper_settings)
+    try:
+        [listed] = await restarted.list_nodes()
+        assert listed.weight == 4.0
+    finally:
+        await restarted.close()

@@ -18,6 +18,9 @@ CLUSTER_ENV = "E2E_CLUSTER"
 """Set to 1 to run tests/e2e on a cluster (not HUBBUB_*: `hubbub up` refuses unknown ones)."""
 EDGES = ROUTERS = 2
 PARTITIONS = 16  # claims are cheap; every partition still moves between the two routers
+START_TIMEOUT_S = 90.0
+"""Below pytest's 120-s timeout: a start slowed past it fails with the step it was in (and the
+launcher stops what it started) instead of being cut off by pytest mid-start."""
 
 ROLE_ENV = {
     # As config_for_tests: quick heartbeats and leases, cheap password hashing.
@@ -37,7 +40,12 @@ ROLE_ENV = {
 
 def cluster_config(tmp_path: Path) -> ClusterConfig:
     return ClusterConfig(
-        edges=EDGES, routers=ROUTERS, data_dir=tmp_path / "cluster", partitions=PARTITIONS, redis=False
+        edges=EDGES,
+        routers=ROUTERS,
+        data_dir=tmp_path / "cluster",
+        partitions=PARTITIONS,
+        redis=True,  # presence, the connection registry and cluster events in Redis
+        start_timeout_s=START_TIMEOUT_S,
     )
 
 

@@ -59,22 +59,14 @@ NOT_ON_CLUSTER = {
     ),
     "test_delete_message.py::test_a_deleted_photo_is_gone_live_on_resume_and_from_the_blob_store": (
         pytest.mark.skip(
-            reason="uploads a photo (a cluster's edges have no blob server yet) and reads the "
-            "single node's in-process MemoryPushNotifier"
+            reason="a cluster's messaging has no blob store: a deleted photo's object is left to "
+            "the media sweep, so its URL does not answer 404 at once (docs/media.md); and it reads "
+            "the single node's in-process MemoryPushNotifier"
         )
     ),
     "test_tracing.py::test_each_message_is_one_trace_across_the_hops": pytest.mark.skip(
         reason="reads the spans of every hop from this process's in-memory exporter; a "
         "cluster's hops run in other processes"
-    ),
-    # Cluster features not built yet: expected to fail on a cluster until they are.
-    "test_tokens.py::test_log_out_everywhere_revokes_every_token_and_closes_the_users_sessions": (
-        pytest.mark.xfail(
-            strict=True,
-            reason="a revocation closes the sessions on the edge that took it; those on the other "
-            "edge need the cluster events over Redis pub/sub (issue 10, item 3), until then they "
-            "last until their next token check",
-        )
     ),
 }
 """Tests that cannot pass on a cluster, with the reason (E2E_CLUSTER=1 only)."""

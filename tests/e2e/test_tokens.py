@@ -101,3 +101,28 @@ async def test_frames_pipelined_behind_a_token_hello_are_served(node: SingleNode
     assert (await listing).WhichOneof("kind") == "conversations"
     for c in (alice, client):
         await c.close()
+
+
+async def test_log_out_everywhere_closes_the_users_sessions_on_every_edge(tmp_path: Path) -> None:
+    """Two edges: the one that takes the revocation publishes it (a cluster event), the other
+    closes the user's session it holds, as the first closed its own (on a cluster the same
+    event goes over Redis: E2E_CLUSTER=1 runs the test above across two edge processes)."""
+    node = await start_single_node(config_for_tests(tmp_path, edges=2))
+    try:
+        first, second = node.ws_urls
+        phone = await WireClient.sign_up(first, "alice", "phone")
+        tablet = await WireClient.with_token(second, phone.welcome.token, "tablet")
+        bob = await WireClient.sign_up(second, "bob")
+        reply = await phone.request(pb.ClientFrame(log_out_everywhere=pb.LogOutEverywhere()))
+        assert reply.WhichOneof("kind") == "logged_out"
+        async with asyncio.timeout(15):
+            await tablet.closed.wait()
+        assert tablet.ws.close_code == 4001
+        (told,) = [f for f in tablet.drain_pushes() if f.WhichOneof("kind") == "error"]
+        assert (told.error.code, told.error.fatal) == ("UNAUTHENTICATED", True)
+        assert "revoked" in (await refused(second, phone.welcome.token)).message
+        pong = await bob.request(pb.ClientFrame(ping=pb.Ping()))
+        assert pong.WhichOneof("kind") == "pong"
+        await bob.close()
+    finally:
+        await node.stop()

@@ -168,6 +168,10 @@ async def test_a_planned_handoff_under_steady_sends_loses_nothing_and_keeps_one_
     assert owner is not None and owner.router_id == "router-2"
     old = current.owner(partition)
     assert old is not None and owner.epoch > old.epoch
+    argv = ["--target", node2.discovery_target, "--data-dir", str(node2.data_dir), "partitions"]
+    listed = await admin_cli.run(admin_cli.build_parser("hubbub admin").parse_args(argv))
+    row = next(line.split() for line in listed.splitlines()[1:] if line.split()[0] == str(partition))
+    assert (row[1], int(row[3])) == ("router-2", owner.epoch), "`hubbub admin partitions` shows the move"
 
     total = SENDERS * PER_SENDER
     assert len(acks) == total and sorted(acks.values()) == list(range(1, total + 1)), (

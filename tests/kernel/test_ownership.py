@@ -10,7 +10,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel.errors import InvalidArgument
-from kernel.ownership import Owner, PartitionMap, apply_moves, assign, owners_of, rebalance, static_map
+from kernel.ownership import (
+    Move,
+    Owner,
+    PartitionMap,
+    apply_moves,
+    assign,
+    owners_of,
+    rebalance,
+    rebalance_placed,
+    static_map,
+)
 
 
 def loads(assignment: dict[int, str]) -> Counter[str]:
@@ -47,6 +57,38 @@ def test_rebalance_moves_only_what_it_must(partitions: int, before: int, after: 
         <= sum(max(0, c - partitions // after) for r, c in loads(current).items() if r in new) + gone
     )
     assert rebalance(partitions, result, new) == [], "a balanced map needs no moves"
+
+
+@given(
+    st.integers(1, 200),
+    st.integers(1, 6),
+    st.dictionaries(st.integers(0, 250), st.integers(0, 7), max_size=20),
+)
+def test_placed_partitions_go_to_their_live_router_and_stay_there(
+    partitions: int, n: int, placed: dict[int, int]
+) -> None:
+    routers = [f"r{i}" for i in range(n)]
+    placements = {p: f"r{r}" for p, r in placed.items()}  # some out of range, some on dead routers
+    current = assign(partitions, routers)
+    result = apply_moves(current, rebalance_placed(partitions, current, routers, placements))
+    assert sorted(result) == list(range(partitions)) and set(result.values()) <= set(routers)
+    honoured = {p: r for p, r in placements.items() if p < partitions and r in routers}
+    assert all(result[p] == r for p, r in honoured.items())
+    free = [result[p] for p in range(partitions) if p not in honoured]
+    counts = [Counter(free)[r] for r in routers]
+    assert max(counts) - min(counts) <= 1, "the unplaced ones stay balanced"
+    assert rebalance_placed(partitions, result, routers, placements) == [], "nothing moves back"
+    assert rebalance_placed(partitions, current, routers, {}) == rebalance(partitions, current, routers)
+
+
+def test_one_placement_moves_one_partition() -> None:
+    current = assign(16, ["router-1", "router-2"])  # router-1 holds 0-7
+    moves = rebalance_placed(16, current, ["router-1", "router-2"], {3: "router-2"})
+    assert moves == [Move(3, "router-1", "router-2")]
+    # The placed router dies: its placement is ignored, and the partition is balanced again.
+    after = apply_moves(current, moves)
+    left = rebalance_placed(16, after, ["router-1"], {3: "router-2"})
+    assert set(apply_moves(after, left).values()) == {"router-1"}
 
 
 def test_a_joining_router_takes_half_from_the_one_that_had_all() -> None:

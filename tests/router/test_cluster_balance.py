@@ -36,6 +36,24 @@ class LiveFeed:
             self._changed.clear()
 
 
+class PlacementFeed:
+    """The operator's placements, as the test sets them."""
+
+    def __init__(self) -> None:
+        self.placements: dict[int, str] = {}
+        self._changed = asyncio.Event()
+
+    def place(self, partition: int, router_id: str) -> None:
+        self.placements[partition] = router_id
+        self._changed.set()
+
+    async def watch_placements(self) -> AsyncIterator[dict[int, str]]:
+        while True:
+            yield dict(self.placements)
+            await self._changed.wait()
+            self._changed.clear()
+
+
 async def map_where(ownership: MemoryOwnership, ok: Callable[[PartitionMap], bool]) -> PartitionMap:
     async def scan() -> PartitionMap:
         async for current in ownership.watch():
@@ -47,12 +65,16 @@ async def map_where(ownership: MemoryOwnership, ok: Callable[[PartitionMap], boo
 
 
 async def start(
-    ownership: MemoryOwnership, live: LiveFeed, router_id: str, seal: Seal | None = None
+    ownership: MemoryOwnership,
+    live: LiveFeed,
+    router_id: str,
+    seal: Seal | None = None,
+    placements: PlacementFeed | None = None,
 ) -> ClusterBalancer:
     session = await ownership.open_session(router_id, f"h:{router_id}")
     partitions = RouterPartitions(P, session, seal=seal)
     partitions.start()
-    balancer = ClusterBalancer(ownership, live, router_id, session.target, partitions)
+    balancer = ClusterBalancer(ownership, live, router_id, session.target, partitions, placements)
     balancer.start()
     return balancer
 
@@ -89,3 +111,20 @@ async def test_a_seal_refused_for_a_while_is_retried_until_the_partitions_are_ta
         assert refusals == [0]
     finally:
         await balancer.stop()
+
+
+async def test_a_placed_partition_moves_by_a_handoff_at_a_higher_epoch_and_stays() -> None:
+    ownership, live, placed = MemoryOwnership(P), LiveFeed(), PlacementFeed()
+    live.set({"a": "h:a", "b": "h:b"})
+    balancers = [await start(ownership, live, r, placements=placed) for r in ("a", "b")]
+    try:
+        split = await map_where(ownership, lambda m: len(m.held_by("a")) == len(m.held_by("b")) == P // 2)
+        partition, epoch = next(iter(split.held_by("a").items()))
+        placed.place(partition, "b")
+        moved = await map_where(ownership, lambda m: partition in m.held_by("b"))
+        assert moved.held_by("b")[partition] > epoch
+        # Nothing else moved to make up for it (the others stay balanced among themselves).
+        assert (len(moved.held_by("a")), len(moved.held_by("b"))) == (P // 2 - 1, P // 2 + 1)
+    finally:
+        for balancer in balancers:
+            await balancer.stop()
