@@ -115,6 +115,8 @@ class ClusterBalancer:
             async for state in session.state_changes():
                 if state is SessionState.LOST:
                     break
+                if state is SessionState.CONNECTED:
+                    self._wake.set()  # a step skipped while the session was away runs now
             delay = RENEW_FIRST_DELAY_S
             while True:
                 try:
