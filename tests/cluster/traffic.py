@@ -146,11 +146,11 @@ class Traffic:
                 await asyncio.sleep(0.05)  # polls a list this process fills: no event to wait on
         return max(min(a.at for a in self.acks if a.at > since and a.user_id == u) for u in users) - since
 
-    def missed_live_after_reconnect(self, member: Member, settle_s: float = 1.0) -> int:
-        """Messages others had acked over `settle_s` after `member` reconnected that it
-        never got pushed (it was online on its new edge all along)."""
+    def missed_live_after(self, member: Member, since: float, settle_s: float = 1.0) -> int:
+        """Messages others had acked over `settle_s` after `since` (when `member` reconnected,
+        or the registry held it again) that it never got pushed though it was online."""
         got = {(c, m.seq) for c, messages in member.received.items() for m in messages}
-        after = member.reconnected_at + settle_s
+        after = since + settle_s
         return sum(
             1
             for a in self.acks
