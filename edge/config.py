@@ -64,8 +64,9 @@ class EdgeConfig:
     the single node) or redis (this edge writes them to the shared connection registry under
     its own lease, edge/directory_writer.py; start_edge is then given the registry)."""
     directory_lease_ms: int = 30_000
-    """With the redis directory: the lease on this edge's sessions, renewed every lease/3; a
-    dead edge's sessions are cleared this long after its last renewal."""
+    """With the redis directory: the lease on this edge's sessions, renewed every lease/3 (at
+    least every second: edge/directory_writer.py); a dead edge's sessions are cleared this
+    long after its last renewal."""
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     """Largest client message accepted, on WebSocket (bigger: close 1009) and the gRPC stream
     (bigger: RESOURCE_EXHAUSTED). Default: just above the largest legal send in any encoding."""
