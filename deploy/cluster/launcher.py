@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,14 @@ TOKEN_SECRET_FILE = "token_secret"
 
 RoleEnv = Mapping[str, Mapping[str, str]]
 """Extra environment per role ("edge", "router", ...; "*" for every process)."""
+Placement = Callable[[ProcessSpec], ProcessSpec]
+"""Where a process runs: a test may return its spec changed (a command to run it under, its
+addresses rewritten), e.g. to start one router in a network namespace."""
+
+
+def in_place(spec: ProcessSpec) -> ProcessSpec:
+    """The default placement: on this host, as specified."""
+    return spec
 
 
 @dataclass
@@ -91,10 +99,15 @@ def kept_secret(path: Path) -> str:
 
 
 def _specs(
-    config: ClusterConfig, role: str, names: list[str], common: dict[str, str], extra: RoleEnv
+    config: ClusterConfig,
+    role: str,
+    names: list[str],
+    common: dict[str, str],
+    extra: RoleEnv,
+    place: Placement = in_place,
 ) -> list[ProcessSpec]:
     return [
-        ProcessSpec(name, role, {**common, **extra.get("*", {}), **per, **extra.get(role, {})})
+        place(ProcessSpec(name, role, {**common, **extra.get("*", {}), **per, **extra.get(role, {})}))
         for name, per in ((n, _own_env(config, role, n, i)) for i, n in enumerate(names))
     ]
 
@@ -136,9 +149,11 @@ def start_cluster(
     zookeeper_hosts: str | None = None,
     zookeeper_root: str = "/hubbub",
     role_env: RoleEnv | None = None,
+    place: Placement = in_place,
 ) -> RunningCluster:
     """Start every process (blocking: call it from a thread in async code). With
-    `zookeeper_hosts`, run on that ensemble (under `zookeeper_root`) instead of starting one."""
+    `zookeeper_hosts`, run on that ensemble (under `zookeeper_root`) instead of starting one;
+    `place` may change where each process runs (a fault test's hook)."""
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     extra = role_env or {}
@@ -174,8 +189,8 @@ def start_cluster(
         logs = data_dir / "logs"
         started = cluster.processes
         start_wave(
-            _specs(config, "messaging", ["messaging"], {**common, **token}, extra)
-            + _specs(config, "presence", ["presence"], {**common, **presence}, extra),
+            _specs(config, "messaging", ["messaging"], {**common, **token}, extra, place)
+            + _specs(config, "presence", ["presence"], {**common, **presence}, extra, place),
             logs,
             started,
         )
@@ -184,12 +199,14 @@ def start_cluster(
             "HUBBUB_PRESENCE_TARGET": cluster.process("presence").addresses["presence_target"],
         }
         routers = [f"router-{i + 1}" for i in range(config.routers)]
-        start_wave(_specs(config, "router", routers, {**common, **targets, **shared}, extra), logs, started)
+        start_wave(
+            _specs(config, "router", routers, {**common, **targets, **shared}, extra, place), logs, started
+        )
         asyncio.run(wait_balanced(settings, config.partitions, routers))
         edges = [f"edge-{i + 1}" for i in range(config.edges)]
         start_wave(
-            _specs(config, "edge", edges, {**common, **targets, **token, **shared}, extra)
-            + _specs(config, "discovery", ["discovery"], common, extra),
+            _specs(config, "edge", edges, {**common, **targets, **token, **shared}, extra, place)
+            + _specs(config, "discovery", ["discovery"], common, extra, place),
             logs,
             started,
         )
