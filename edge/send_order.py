@@ -190,12 +190,14 @@ class SendOrder:
         return out
 
     def next_deadline_ms(self) -> int | None:
+        """The earliest deadline of a held send or of the wait for an answer."""
         deadlines = [
             h.item.reroute_deadline_ms
             for gates in self._gates.values()
             for g in gates.values()
             for h in g.held
         ]
+        deadlines += [e[2] for refs in self._answers.values() for pending in refs.values() for e in pending]
         return min(deadlines) if deadlines else None
 
     def drop_session(self, session_id: int) -> None:
