@@ -25,6 +25,13 @@ async def served_again(traffic: Traffic, since: float, after_acks: int = AFTER_A
     return seconds
 
 
+async def goes_on_after(traffic: Traffic, healed_at: float) -> float:
+    """After the fault is undone (a router thawed, a cut mended): once AFTER_ACKS more acks came,
+    the seconds from `healed_at` until every conversation had a send begun after it acked."""
+    await traffic.until_acks(AFTER_ACKS, LIMIT_S)
+    return await traffic.until_every_conversation_acks_after(healed_at, LIMIT_S)
+
+
 def against_goal(seconds: float) -> str:
     verdict = "meets" if seconds <= GOAL_S else "MISSES"
     return f"{seconds:.2f} s ({verdict} the goal of 2 x session = {GOAL_S:.0f} s)"

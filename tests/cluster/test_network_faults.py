@@ -21,7 +21,7 @@ from discovery.zk_ownership import ZkOwnership
 from kernel.ownership import PartitionMap
 from tests.cluster.conftest import PARTITIONS, SESSION_TIMEOUT_S, fault_config, populate, settings_of, start
 from tests.cluster.netns import Namespace, network_namespace
-from tests.cluster.recovery import AFTER_ACKS, LIMIT_S, against_goal, finish, served_again
+from tests.cluster.recovery import LIMIT_S, against_goal, finish, goes_on_after, served_again
 from tests.cluster.traffic import Traffic
 
 pytestmark = pytest.mark.slow
@@ -94,8 +94,7 @@ async def test_a_router_cut_off_from_zookeeper_stops_its_partitions_move_and_it_
         # A new session: the balancer gives it a share again, a planned handoff under traffic.
         await until_map(observer, "the mended router's rejoining", lambda m: bool(m.held_by(CUT)))
         rejoined = time.monotonic() - mended_at
-        await traffic.until_acks(AFTER_ACKS, LIMIT_S)
-        after_mend = await traffic.until_every_conversation_acks_after(mended_at, LIMIT_S)
+        after_mend = await goes_on_after(traffic, mended_at)
         await finish(
             traffic,
             population.members[1].client,

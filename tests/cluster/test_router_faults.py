@@ -11,7 +11,7 @@ import pytest
 
 from deploy.cluster.launcher import RunningCluster
 from tests.cluster.conftest import populate
-from tests.cluster.recovery import AFTER_ACKS, LIMIT_S, against_goal, finish, served_again
+from tests.cluster.recovery import AFTER_ACKS, LIMIT_S, against_goal, finish, goes_on_after, served_again
 from tests.cluster.traffic import Traffic
 
 pytestmark = pytest.mark.slow
@@ -62,8 +62,7 @@ async def test_a_router_frozen_past_its_session_acks_and_writes_nothing_as_a_sta
         # still had fan-outs queued from before the freeze (messages it stored as the rightful
         # owner); the edges drop them once the new owner pushed later seqs
         # (edge/stale_deliveries.py), so no member sees a push after a later seq.
-        await traffic.until_acks(AFTER_ACKS, LIMIT_S)
-        after_thaw = await traffic.until_every_conversation_acks_after(thawed_at, LIMIT_S)
+        after_thaw = await goes_on_after(traffic, thawed_at)
         await finish(
             traffic,
             population.members[1].client,
