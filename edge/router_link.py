@@ -241,6 +241,20 @@ class RouterLink:
         self._bytes -= sum(sizes[:count])
         return taken, taken_tries
 
+    def queued_sends(self) -> set[tuple[int, int]]:
+        """(session id, ref) of the frames queued for this link's next stream (never written,
+        or requeued after a failed write): their answers may still come."""
+        queued: set[tuple[int, int]] = set()
+        for item, tries in zip(self._items, self._tries, strict=True):
+            if tries == _NOT_A_FRAME:
+                continue
+            try:
+                parsed = EdgeItem.FromString(item)
+            except DecodeError:
+                continue
+            queued.add((parsed.session.session_id, parsed.frame.ref))
+        return queued
+
     def _requeue(self, items: list[bytes], tries: list[int]) -> None:
         """A write failed: its frames go out again on the next link, ahead of newer ones
         (sends are idempotent on client_msg_id, cursors are monotonic), unless they already
@@ -671,13 +685,16 @@ class RouterLinks:
 
     def _unanswered(self, sends: list[Unanswered], *, down: str | None) -> None:
         """UNAVAILABLE (retry) to each send no longer awaited that went by the `down` link or
-        to a router the map no longer names as its partition's owner; the others (their router
-        still owns the partition: slow, or silent and not yet known to be) are kept aside
-        until their answer comes late, the map moves on or their link goes down."""
+        to a router the map no longer names as its partition's owner, unless it still waits
+        in that link's queue (it goes out on the next stream and is answered there); the
+        others (their router still owns the partition: slow, or silent and not yet known to
+        be) are kept aside until their answer comes late, the map moves on or their link
+        goes down."""
         orphans = self._orphans
+        queued: dict[str, set[tuple[int, int]]] = {}
         for send in sends:
             if send.target == down or self._moved(send):
-                self._unavailable_to(send.session_id, send.ref)
+                self._unavailable_unless_queued(send, queued)
             elif len(orphans) < MAX_ORPHANS:
                 orphans[send.session_id, send.ref] = send
         if orphans and (down is not None or self._orphans_map is not self.map):
@@ -685,7 +702,17 @@ class RouterLinks:
             for key, send in list(orphans.items()):
                 if send.target == down or self._moved(send):
                     del orphans[key]
-                    self._unavailable_to(send.session_id, send.ref)
+                    self._unavailable_unless_queued(send, queued)
+
+    def _unavailable_unless_queued(self, send: Unanswered, queued: dict[str, set[tuple[int, int]]]) -> None:
+        """`queued`: each link's queued sends, read once per call of _unanswered."""
+        link = self._by_target.get(send.target)
+        if link is not None:
+            if send.target not in queued:
+                queued[send.target] = link.queued_sends()
+            if (send.session_id, send.ref) in queued[send.target]:
+                return
+        self._unavailable_to(send.session_id, send.ref)
 
     def _moved(self, send: Unanswered) -> bool:
         owner = self.map.owners[send.partition]

@@ -60,6 +60,13 @@ def links(monkeypatch: pytest.MonkeyPatch) -> tuple[RouterLinks, RecordingHub]:
     return made, hub
 
 
+def written(edge: RouterLinks) -> None:
+    """What each link's writer does with what is queued: takes it for its stream (a frozen
+    router's socket still accepts it)."""
+    for link in edge.links:
+        link._take()
+
+
 async def due_timers_ran() -> None:
     """Returns once the loop ran the timers due by now (the edge's expiry of waits): a timer
     of ours due now fires after every one due earlier."""
@@ -78,6 +85,7 @@ async def test_a_send_to_a_router_whose_partition_moved_is_answered_unavailable(
 ) -> None:
     edge, hub = links
     assert edge.forward(ALICE, send(1))
+    written(edge)
     await due_timers_ran()  # its wait ends; the map still names the router it went to
     assert errors(hub) == [], "a slow owner may still answer"
     edge.set_map(owned_by(NEW, 2))  # frozen past its session: the partition moved
@@ -88,6 +96,7 @@ async def test_a_send_to_a_router_whose_partition_moved_is_answered_unavailable(
 async def test_a_late_answer_is_the_only_answer(links: tuple[RouterLinks, RecordingHub]) -> None:
     edge, hub = links
     assert edge.forward(ALICE, send(1))
+    written(edge)
     await due_timers_ran()
     edge.deliver(sent(1), OLD.target)  # slow, not gone
     edge.set_map(owned_by(NEW, 2))  # a planned handoff after it
@@ -100,8 +109,21 @@ async def test_a_send_whose_wait_ends_after_the_move_is_answered_then(
 ) -> None:
     edge, hub = links
     assert edge.forward(ALICE, send(1))
+    written(edge)
     edge.set_map(owned_by(NEW, 2))  # the move comes first; its wait is not over yet
     assert errors(hub) == []
     await due_timers_ran()
     assert errors(hub) == [(1, UNAVAILABLE)]
+    await edge.stop()
+
+
+async def test_a_send_still_queued_when_its_link_goes_down_goes_out_on_the_next_one(
+    links: tuple[RouterLinks, RecordingHub],
+) -> None:
+    edge, hub = links
+    assert edge.forward(ALICE, send(1))
+    written(edge)
+    assert edge.forward(ALICE, send(2))  # queued behind: not written when the stream broke
+    edge._link_down(OLD.target)
+    assert errors(hub) == [(1, UNAVAILABLE)], "only what the broken stream took is lost with it"
     await edge.stop()
