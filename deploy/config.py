@@ -71,7 +71,7 @@ class NodeConfig:
     links, this node only) or redis (edges write it under their leases, routers read it)."""
     directory_lease_ms: int = 30_000
     """With the redis directory: a dead edge's sessions are cleared this long after its last
-    lease renewal (every lease/3)."""
+    lease renewal (every lease/3, at least every second)."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     """Redis (or any node of a Redis Cluster) for the backends set to redis."""
     redis_cluster: bool = False

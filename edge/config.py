@@ -72,8 +72,9 @@ class EdgeConfig:
     single node) or redis (pub/sub shared by a cluster's edges: a log-out-everywhere taken on one
     edge closes the user's sessions on all; the Redis options are HUBBUB_REDIS_*)."""
     directory_lease_ms: int = 30_000
-    """With the redis directory: the lease on this edge's sessions, renewed every lease/3; a
-    dead edge's sessions are cleared this long after its last renewal."""
+    """With the redis directory: the lease on this edge's sessions, renewed every lease/3 (at
+    least every second: edge/directory_writer.py); a dead edge's sessions are cleared this
+    long after its last renewal."""
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     """Largest client message accepted, on WebSocket (bigger: close 1009) and the gRPC stream
     (bigger: RESOURCE_EXHAUSTED). Default: just above the largest legal send in any encoding."""

@@ -1,7 +1,8 @@
 """Writes this edge's sessions to the shared connection registry (the Redis directory) under the
 edge's own lease: opened/closed sessions in batches (whatever accumulated while the previous
-write was in flight), the lease renewed every lease/3, and every live session restated when a
-renewal finds no lease (it lapsed, or Redis restarted empty) or after any failed call. Every call
+write was in flight), the lease renewed every lease/3 (at least every RENEW_EVERY_MAX_S), and
+every live session restated when a renewal finds no lease (it lapsed, or Redis restarted empty)
+or after any failed call. Every call
 is bounded by a timeout; failures are logged at a bounded rate and retried with backoff, so the
 edge's event loop never waits on Redis."""
 
@@ -22,6 +23,10 @@ from protos.router_pb2 import SessionRef
 log = logging.getLogger(__name__)
 CALL_TIMEOUT_S = 5.0
 """Bound on one registry call (the Redis client's own timeouts are the first line)."""
+RENEW_EVERY_MAX_S = 1.0
+"""Longest time between renewals whatever the lease: a Redis that restarted empty while no
+session changed is found by the next renewal, and until the edge restates, routers find none
+of its users (their messages go to push, not live). One small call per edge per second."""
 FAREWELL_TIMEOUT_S = 1.0
 """How long a stopping edge tries to clear its sessions before leaving them to its lease."""
 
@@ -29,6 +34,12 @@ FAREWELL_TIMEOUT_S = 1.0
 # router's SessionDirectory takes them.
 OpenSession = tuple[str, int, str]
 SessionChange = tuple[bool, str, int, str]
+
+
+def renew_every_s(lease_ms: int) -> float:
+    """A third of the lease (two renewals may fail before it lapses), and at most
+    RENEW_EVERY_MAX_S."""
+    return min(lease_ms / 3000.0, RENEW_EVERY_MAX_S)
 
 
 class SessionRegistry(Protocol):
@@ -100,7 +111,7 @@ class DirectoryWriter:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        renew_s = self._lease_ms / 3000.0
+        renew_s = renew_every_s(self._lease_ms)
         renew_at = loop.time()  # the first pass restates, which takes the lease
         attempt = 0
         while True:

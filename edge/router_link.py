@@ -23,7 +23,7 @@ from edge.frames import error_frame
 from edge.hub import Hub
 from edge.metrics import ROUTER_LINK_LOSSES
 from edge.routing import frame_partition, route_frame
-from edge.send_order import Held, SendOrder
+from edge.send_order import Held, SendOrder, Unanswered
 from edge.stale_deliveries import DeliveryFence
 from kernel import telemetry
 from kernel.background import BackgroundTask
@@ -59,6 +59,9 @@ MAX_HELD_SENDS = MAX_QUEUED_WHILE_CONNECTED
 MAX_HELD_BYTES = MAX_QUEUED_BYTES
 """Sends an edge holds back (behind a refusal, for an owner), in count and bytes; beyond,
 their senders hear UNAVAILABLE (retry) instead of growing the edge's memory."""
+MAX_ORPHANS = 10_000
+"""Sends kept aside after their wait (RouterLinks._unanswered); beyond, one is forgotten and
+its sender's own timeout covers it, as before."""
 MAX_PENDING_SPLITS = 10_000
 """Receipt frames split over several owners whose parts are not all answered yet; beyond it a
 new split frame is refused UNAVAILABLE (retry) rather than grow the table."""
@@ -238,6 +241,20 @@ class RouterLink:
         self._bytes -= sum(sizes[:count])
         return taken, taken_tries
 
+    def queued_sends(self) -> set[tuple[int, int]]:
+        """(session id, ref) of the frames queued for this link's next stream (never written,
+        or requeued after a failed write): their answers may still come."""
+        queued: set[tuple[int, int]] = set()
+        for item, tries in zip(self._items, self._tries, strict=True):
+            if tries == _NOT_A_FRAME:
+                continue
+            try:
+                parsed = EdgeItem.FromString(item)
+            except DecodeError:
+                continue
+            queued.add((parsed.session.session_id, parsed.frame.ref))
+        return queued
+
     def _requeue(self, items: list[bytes], tries: list[int]) -> None:
         """A write failed: its frames go out again on the next link, ahead of newer ones
         (sends are idempotent on client_msg_id, cursors are monotonic), unless they already
@@ -346,6 +363,10 @@ class RouterLinks:
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_ms = 0
         self._splits: dict[tuple[int, int], _Split] = {}  # (session, ref) of split receipts
+        # (session, ref) of sends awaited past their wait at a router that still owned their
+        # partition then: answered UNAVAILABLE once the map moves it or the link goes down.
+        self._orphans: dict[tuple[int, int], Unanswered] = {}
+        self._orphans_map = self.map  # the map the orphans were last checked against
         self.rerouted = 0  # frames re-sent after STALE_OWNER (observability)
 
     def _link(self, target: str) -> RouterLink:
@@ -405,6 +426,7 @@ class RouterLinks:
         self.fence.set_map(partition_map)
         for target in sorted(partition_map.routers().values()):
             self._link(target)
+        self._unanswered([], down=None)  # sends kept aside whose router no longer owns them
         for session_id, partition in self._order.held_partitions():
             self._release(session_id, partition)
         parked, self._parked = self._parked, []
@@ -542,7 +564,11 @@ class RouterLinks:
         self._parked = keep
         for _, held in self._order.expired(now):
             self._unavailable(held.item)
-        self._order.forget(now)  # answers that never came hold nothing back any more
+        # Answers that never came hold nothing back any more; where the map has moved the
+        # partition away from the router a send went to, that router (frozen, cut off: a
+        # stale owner never acks) will not answer it: the sender hears UNAVAILABLE and
+        # retries (idempotent on client_msg_id) rather than wait out its own timeout.
+        self._unanswered(self._order.forget(now), down=None)
         for session_id, partition in self._order.held_partitions():
             self._release(session_id, partition)  # a gate whose front expired may go on
         deadlines = [item.reroute_deadline_ms for item, _ in keep]
@@ -641,6 +667,9 @@ class RouterLinks:
     def closed(self, ref: SessionRef, graceful: bool) -> None:
         session = self._sessions.pop(ref.session_id, None) or wire.session_field(ref)
         self._order.drop_session(ref.session_id)
+        if self._orphans:
+            for key in [k for k in self._orphans if k[0] == ref.session_id]:
+                del self._orphans[key]
         if self._splits:
             for key in [k for k in self._splits if k[0] == ref.session_id]:
                 del self._splits[key]
@@ -648,10 +677,46 @@ class RouterLinks:
             link.closed(session, graceful)
 
     def _link_down(self, target: str) -> None:
-        """Answers come only on the stream a send went by: stop waiting for `target`'s."""
-        self._order.forget(self._now_ms(), target)
+        """Answers come only on the stream a send went by: stop waiting for `target`'s, and
+        tell their senders to retry (a send it stored is found by dedupe on the retry)."""
+        self._unanswered(self._order.forget(self._now_ms(), target), down=target)
         for session_id, partition in self._order.held_partitions():
             self._release(session_id, partition)
+
+    def _unanswered(self, sends: list[Unanswered], *, down: str | None) -> None:
+        """UNAVAILABLE (retry) to each send no longer awaited that went by the `down` link or
+        to a router the map no longer names as its partition's owner, unless it still waits
+        in that link's queue (it goes out on the next stream and is answered there); the
+        others (their router still owns the partition: slow, or silent and not yet known to
+        be) are kept aside until their answer comes late, the map moves on or their link
+        goes down."""
+        orphans = self._orphans
+        queued: dict[str, set[tuple[int, int]]] = {}
+        for send in sends:
+            if send.target == down or self._moved(send):
+                self._unavailable_unless_queued(send, queued)
+            elif len(orphans) < MAX_ORPHANS:
+                orphans[send.session_id, send.ref] = send
+        if orphans and (down is not None or self._orphans_map is not self.map):
+            self._orphans_map = self.map
+            for key, send in list(orphans.items()):
+                if send.target == down or self._moved(send):
+                    del orphans[key]
+                    self._unavailable_unless_queued(send, queued)
+
+    def _unavailable_unless_queued(self, send: Unanswered, queued: dict[str, set[tuple[int, int]]]) -> None:
+        """`queued`: each link's queued sends, read once per call of _unanswered."""
+        link = self._by_target.get(send.target)
+        if link is not None:
+            if send.target not in queued:
+                queued[send.target] = link.queued_sends()
+            if (send.session_id, send.ref) in queued[send.target]:
+                return
+        self._unavailable_to(send.session_id, send.ref)
+
+    def _moved(self, send: Unanswered) -> bool:
+        owner = self.map.owners[send.partition]
+        return owner is None or owner.target != send.target
 
     def _dropped(self, target: str, item: bytes) -> None:
         """A frame that failed too many writes: its sender hears UNAVAILABLE (retry)."""
@@ -666,10 +731,13 @@ class RouterLinks:
                 self._release(parsed.session.session_id, partition)
 
     def _unavailable(self, item: EdgeItem) -> None:
-        if item.session.session_id not in self._sessions:
+        self._unavailable_to(item.session.session_id, item.frame.ref)
+
+    def _unavailable_to(self, session_id: int, ref: int) -> None:
+        if session_id not in self._sessions:
             return
-        error = error_frame(item.frame.ref, ErrorCode.UNAVAILABLE, "router unavailable, retry")
-        answer = RouterItem(session_ids=[item.session.session_id], frame=error.SerializeToString())
+        error = error_frame(ref, ErrorCode.UNAVAILABLE, "router unavailable, retry")
+        answer = RouterItem(session_ids=[session_id], frame=error.SerializeToString())
         if self._merged(answer):
             self._hub.deliver(answer.session_ids, PushedFrame(answer.frame))
 
@@ -689,6 +757,10 @@ class RouterLinks:
                 item for item in items if not item.owner_epoch or admit(item.partition, item.owner_epoch)
             ]
         order = self._order
+        if self._orphans:
+            for item in items:
+                if len(item.session_ids) == 1:
+                    self._orphans.pop((item.session_ids[0], wire.reply_ref(item.frame)), None)
         for item in items:
             if len(item.session_ids) == 1 and order.awaits_answers(item.session_ids[0]):
                 ref = wire.reply_ref(item.frame)

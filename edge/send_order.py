@@ -28,6 +28,17 @@ class Held:
     size: int = 0  # its bytes, counted in SendOrder.held_bytes while held
 
 
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    """A send whose answer is no longer awaited: its session, ref, partition and the router it
+    went to last."""
+
+    session_id: int
+    ref: int
+    partition: int
+    target: str
+
+
 @dataclass(slots=True)
 class _Gate:
     flying: dict[str, int] = field(default_factory=dict)  # target -> unanswered sends
@@ -106,9 +117,11 @@ class SendOrder:
         self._tidy(session_id, partition, gate)
         return partition
 
-    def forget(self, now_ms: int, target: str | None = None) -> None:
+    def forget(self, now_ms: int, target: str | None = None) -> list[Unanswered]:
         """Stop waiting for answers past their wait (or, given `target`, for every answer of
-        that router: its link went down, and answers come only on the stream a send went by)."""
+        that router: its link went down, and answers come only on the stream a send went by).
+        Returns the sends no longer awaited anywhere, for the caller to answer or not."""
+        out: list[Unanswered] = []
         for session_id, refs in list(self._answers.items()):
             for ref, pending in list(refs.items()):
                 for entry in [e for e in pending if e[2] <= now_ms or e[1] == target]:
@@ -116,10 +129,13 @@ class SendOrder:
                     gate = self._gates[session_id][entry[0]]
                     gate.land(entry[1])
                     self._tidy(session_id, entry[0], gate)
+                    if not pending:
+                        out.append(Unanswered(session_id, ref, entry[0], entry[1]))
                 if not pending:
                     del refs[ref]
             if not refs:
                 del self._answers[session_id]
+        return out
 
     def hold(self, session_id: int, partition: int, held: Held, *, refused: bool) -> None:
         """Hold a send: a refused one goes ahead of the sends that were held after it was sent
@@ -174,12 +190,14 @@ class SendOrder:
         return out
 
     def next_deadline_ms(self) -> int | None:
+        """The earliest deadline of a held send or of the wait for an answer."""
         deadlines = [
             h.item.reroute_deadline_ms
             for gates in self._gates.values()
             for g in gates.values()
             for h in g.held
         ]
+        deadlines += [e[2] for refs in self._answers.values() for pending in refs.values() for e in pending]
         return min(deadlines) if deadlines else None
 
     def drop_session(self, session_id: int) -> None:

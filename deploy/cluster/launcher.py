@@ -12,7 +12,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +37,14 @@ CASSANDRA_KEYSPACE = "hubbub"
 
 RoleEnv = Mapping[str, Mapping[str, str]]
 """Extra environment per role ("edge", "router", ...; "*" for every process)."""
+Placement = Callable[[ProcessSpec], ProcessSpec]
+"""Where a process runs: a test may return its spec changed (a command to run it under, its
+addresses rewritten), e.g. to start one router in a network namespace."""
+
+
+def in_place(spec: ProcessSpec) -> ProcessSpec:
+    """The default placement: on this host, as specified."""
+    return spec
 
 
 @dataclass
@@ -107,10 +115,15 @@ def kept_secret(path: Path) -> str:
 
 
 def _specs(
-    config: ClusterConfig, role: str, names: list[str], common: dict[str, str], extra: RoleEnv
+    config: ClusterConfig,
+    role: str,
+    names: list[str],
+    common: dict[str, str],
+    extra: RoleEnv,
+    place: Placement = in_place,
 ) -> list[ProcessSpec]:
     return [
-        ProcessSpec(name, role, {**common, **extra.get("*", {}), **per, **extra.get(role, {})})
+        place(ProcessSpec(name, role, {**common, **extra.get("*", {}), **per, **extra.get(role, {})}))
         for name, per in ((n, _own_env(config, role, n, i)) for i, n in enumerate(names))
     ]
 
@@ -221,9 +234,11 @@ def start_cluster(
     zookeeper_hosts: str | None = None,
     zookeeper_root: str = "/hubbub",
     role_env: RoleEnv | None = None,
+    place: Placement = in_place,
 ) -> RunningCluster:
     """Start every process (blocking: call it from a thread in async code). With
-    `zookeeper_hosts`, run on that ensemble (under `zookeeper_root`) instead of starting one."""
+    `zookeeper_hosts`, run on that ensemble (under `zookeeper_root`) instead of starting one;
+    `place` may change where each process runs (a fault test's hook)."""
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     extra = role_env or {}
@@ -270,8 +285,8 @@ def start_cluster(
         started = cluster.processes
         with steps.step("messaging and presence"):
             start_wave(
-                _specs(config, "messaging", ["messaging"], {**common, **token, **store}, extra)
-                + _specs(config, "presence", ["presence"], {**common, **presence}, extra),
+                _specs(config, "messaging", ["messaging"], {**common, **token, **store}, extra, place)
+                + _specs(config, "presence", ["presence"], {**common, **presence}, extra, place),
                 logs,
                 started,
                 steps.budget(READY_TIMEOUT_S),
@@ -283,8 +298,10 @@ def start_cluster(
         routers = [f"router-{i + 1}" for i in range(config.routers)]
         # The blob server: one per cluster, known to every edge (its URL), sharing the edges'
         # token secret (the media HMAC key is derived from it) and reading messaging's history.
-        router_specs = _specs(config, "router", routers, {**common, **targets, **shared, **store}, extra)
-        media_specs = _specs(config, "media", ["media"], {**common, **targets, **token}, extra)
+        router_specs = _specs(
+            config, "router", routers, {**common, **targets, **shared, **store}, extra, place
+        )
+        media_specs = _specs(config, "media", ["media"], {**common, **targets, **token}, extra, place)
         with steps.step("routers and the blob server"):
             start_wave(router_specs + media_specs, logs, started, steps.budget(READY_TIMEOUT_S))
         with steps.step("partition split"):
@@ -294,8 +311,8 @@ def start_cluster(
         edge_env = {**common, **targets, **token, **shared, **events, **media}
         with steps.step("edges and discovery"):
             start_wave(
-                _specs(config, "edge", edges, edge_env, extra)
-                + _specs(config, "discovery", ["discovery"], common, extra),
+                _specs(config, "edge", edges, edge_env, extra, place)
+                + _specs(config, "discovery", ["discovery"], common, extra, place),
                 logs,
                 started,
                 steps.budget(READY_TIMEOUT_S),

@@ -32,6 +32,8 @@ class ProcessSpec:
     name: str
     role: str
     env: Mapping[str, str]
+    prefix: tuple[str, ...] = ()
+    """A command the process runs under (e.g. `ip netns exec NS` in a fault test); () = none."""
 
 
 @dataclass
@@ -71,7 +73,7 @@ def start_process(spec: ProcessSpec, log_dir: Path, timeout_s: float = READY_TIM
     log_path.unlink(missing_ok=True)  # an earlier run's announcement must not count
     server = start_server(
         spec.name,
-        [sys.executable, "-m", MODULES[spec.role]],
+        [*spec.prefix, sys.executable, "-m", MODULES[spec.role]],
         log_path=log_path,
         ready=lambda: announced(log_path) is not None,
         timeout=timeout_s,

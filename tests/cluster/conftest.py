@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from deploy.cluster.config import ClusterConfig
-from deploy.cluster.launcher import RunningCluster, start_cluster
+from deploy.cluster.launcher import Placement, RunningCluster, in_place, start_cluster
 from deploy.local_servers.zookeeper import ZooKeeperEnsemble
 from discovery.zk_ownership import ZkOwnership
 from discovery.zk_paths import ZooKeeperSettings
@@ -43,10 +43,17 @@ def fault_config(tmp_path: Path) -> ClusterConfig:
     )
 
 
-async def start(config: ClusterConfig, zookeeper_hosts: str | None) -> RunningCluster:
+async def start(
+    config: ClusterConfig, zookeeper_hosts: str | None, place: Placement = in_place
+) -> RunningCluster:
     root = f"/faults-{uuid.uuid4().hex[:12]}"
     return await asyncio.to_thread(
-        start_cluster, config, zookeeper_hosts=zookeeper_hosts, zookeeper_root=root, role_env=ROLE_ENV
+        start_cluster,
+        config,
+        zookeeper_hosts=zookeeper_hosts,
+        zookeeper_root=root,
+        role_env=ROLE_ENV,
+        place=place,
     )
 
 

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.conftest import fault_config, populate, start
-from tests.cluster.traffic import Traffic, check
+from tests.cluster.recovery import AFTER_ACKS, LIMIT_S, against_goal, finish, served_again
+from tests.cluster.traffic import Traffic
 
 pytestmark = pytest.mark.slow
-ACKS_BETWEEN = 40
-LIMIT_S = 60.0
 
 
 async def test_killing_the_zookeeper_leader_then_a_follower_leaves_the_service_running(
@@ -30,26 +29,23 @@ async def test_killing_the_zookeeper_leader_then_a_follower_leaves_the_service_r
         traffic = Traffic(population.members, population.conversations)
         try:
             traffic.start()
-            await traffic.until_acks(ACKS_BETWEEN, LIMIT_S)
+            await traffic.until_acks(AFTER_ACKS, LIMIT_S)
             leader = ensemble.leader()
             killed_at = time.monotonic()
             ensemble.kill(leader)
-            after_leader = await traffic.until_every_conversation_acks_after(killed_at, LIMIT_S)
-            await traffic.until_acks(ACKS_BETWEEN, LIMIT_S)
+            after_leader = await served_again(traffic, killed_at)
             await asyncio.to_thread(ensemble.restart, leader)  # three again before the next death
             follower = ensemble.followers()[0]
             killed_at = time.monotonic()
             ensemble.kill(follower)
-            after_follower = await traffic.until_every_conversation_acks_after(killed_at, LIMIT_S)
-            await traffic.until_acks(ACKS_BETWEEN, LIMIT_S)
-            await traffic.stop()
-            counts, disorder = await check(traffic, population.members[1].client)
+            after_follower = await served_again(traffic, killed_at)
+            await finish(
+                traffic,
+                population.members[1].client,
+                f"ZooKeeper leader killed: every conversation acked again after "
+                f"{against_goal(after_leader)}; then a follower: after {against_goal(after_follower)}",
+            )
         finally:
             await population.close()
-        assert not disorder, disorder
-        print(
-            f"\nZooKeeper leader killed: every conversation acked again after {after_leader:.2f} s; "
-            f"then a follower: after {after_follower:.2f} s; {counts}"
-        )
     finally:
         await asyncio.to_thread(cluster.stop)

@@ -31,6 +31,7 @@ class Ack:
     seq: int
     client_msg_id: str
     at: float  # time.monotonic() when the ack arrived
+    sent_at: float  # when its first attempt went out (an ack just after a fault may be older)
 
 
 EdgeChooser = Callable[[str, str, str], Awaitable[str]]
@@ -132,25 +133,30 @@ class Traffic:
         n = 0
         while not self._stopping.is_set():
             client_msg_id = f"{member.user_id}-{conversation}-{n}"
+            sent_at = time.monotonic()
             sent = await send_until_acked(member, conversation, client_msg_id)
-            self.acks.append(Ack(member.user_id, conversation, sent.seq, client_msg_id, time.monotonic()))
+            self.acks.append(
+                Ack(member.user_id, conversation, sent.seq, client_msg_id, time.monotonic(), sent_at)
+            )
             n += 1
             await asyncio.sleep(PACE_S)
 
     async def until_every_member_acks_after(self, since: float, timeout_s: float) -> float:
-        """Seconds from `since` until every member has had a send acked after it."""
+        """Seconds from `since` until every member has had a send begun after it acked."""
         users = {m.user_id for m in self.members}
         async with asyncio.timeout(timeout_s):
-            while {a.user_id for a in self.acks if a.at > since} != users:
+            while {a.user_id for a in self.acks if a.sent_at > since} != users:
                 self._raise_failures()
                 await asyncio.sleep(0.05)  # polls a list this process fills: no event to wait on
-        return max(min(a.at for a in self.acks if a.at > since and a.user_id == u) for u in users) - since
+        return (
+            max(min(a.at for a in self.acks if a.sent_at > since and a.user_id == u) for u in users) - since
+        )
 
-    def missed_live_after_reconnect(self, member: Member, settle_s: float = 1.0) -> int:
-        """Messages others had acked over `settle_s` after `member` reconnected that it
-        never got pushed (it was online on its new edge all along)."""
+    def missed_live_after(self, member: Member, since: float, settle_s: float = 1.0) -> int:
+        """Messages others had acked over `settle_s` after `since` (when `member` reconnected,
+        or the registry held it again) that it never got pushed though it was online."""
         got = {(c, m.seq) for c, messages in member.received.items() for m in messages}
-        after = member.reconnected_at + settle_s
+        after = since + settle_s
         return sum(
             1
             for a in self.acks
@@ -158,18 +164,19 @@ class Traffic:
         )
 
     def acked_since(self, since: float) -> set[int]:
-        """The conversations with an ack after `since`."""
-        return {a.conversation_id for a in self.acks if a.at > since}
+        """The conversations with an ack of a send begun after `since` (an ack arriving just
+        after a fault may answer a send the failed router had taken before it)."""
+        return {a.conversation_id for a in self.acks if a.sent_at > since}
 
     async def until_every_conversation_acks_after(self, since: float, timeout_s: float) -> float:
-        """Seconds from `since` until every conversation has had an ack after it (the
-        recovery time a user notices)."""
+        """Seconds from `since` until every conversation has had a send begun after it acked
+        (the recovery time a user notices)."""
         async with asyncio.timeout(timeout_s):
             while self.acked_since(since) != set(self.conversations):
                 self._raise_failures()
                 await asyncio.sleep(0.05)  # polls a list this process fills: no event to wait on
         firsts = [
-            min(a.at for a in self.acks if a.at > since and a.conversation_id == c)
+            min(a.at for a in self.acks if a.sent_at > since and a.conversation_id == c)
             for c in self.conversations
         ]
         return max(firsts) - since

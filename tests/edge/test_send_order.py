@@ -72,6 +72,7 @@ def test_an_answer_that_never_comes_holds_nothing_back_after_its_wait_or_its_lin
     order = SendOrder()
     order.sent(1, 3, ref=1, target=OLD.target, until_ms=5_000)
     assert order.blocked(1, 3, NEW.target, 4_999) and not order.blocked(1, 3, NEW.target, 5_000)
+    assert order.next_deadline_ms() == 5_000, "the edge's timer wakes when a wait ends"
     order.forget(5_000)
     assert not order.awaits_answers(1) and order.next_deadline_ms() is None
     order.sent(1, 3, ref=2, target=OLD.target, until_ms=9_000)

@@ -1,0 +1,129 @@
+"""A send whose router will not answer it is answered UNAVAILABLE (retry) by the edge, so its
+sender retries at once instead of waiting out its own timeout: a router frozen past its
+ZooKeeper session keeps its connection open (so no link goes down) and never acks as a stale
+owner. RouterLinks with no sockets: the links are never started, the map moves as ZooKeeper
+would move it, and answers arrive as deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from edge import router_link
+from edge.codec import PushedFrame
+from edge.router_link import RouterLinks
+from kernel.errors import ErrorCode
+from kernel.ownership import Owner, PartitionMap
+from protos import client_pb2 as pb
+from protos.router_pb2 import RouterBatch, RouterItem, SessionRef
+
+P = 4
+OLD = Owner("r1", "127.0.0.1:1", 3)
+NEW = Owner("r2", "127.0.0.1:2", 5)
+UNAVAILABLE = ErrorCode.UNAVAILABLE.value
+ALICE = SessionRef(session_id=7, user_id="alice", device_id="alice-phone")
+
+
+class RecordingHub:
+    def __init__(self) -> None:
+        self.answers: list[pb.ServerFrame] = []
+
+    def live_refs(self) -> list[SessionRef]:
+        return [ALICE]
+
+    def deliver(self, session_ids: Sequence[int], frame: PushedFrame) -> None:
+        self.answers.append(frame.frame())
+
+
+def owned_by(owner: Owner, version: int) -> PartitionMap:
+    return PartitionMap(P, version, (owner,) * P)
+
+
+def send(ref: int) -> pb.ClientFrame:
+    return pb.ClientFrame(ref=ref, send=pb.SendMessage(conversation_id=1, client_msg_id=f"m{ref}"))
+
+
+def sent(ref: int) -> RouterBatch:
+    frame = pb.ServerFrame(ref=ref, sent=pb.Sent(seq=ref))
+    return RouterBatch(items=[RouterItem(session_ids=[ALICE.session_id], frame=frame.SerializeToString())])
+
+
+@pytest.fixture
+def links(monkeypatch: pytest.MonkeyPatch) -> tuple[RouterLinks, RecordingHub]:
+    monkeypatch.setattr(router_link, "REROUTE_WAIT_S", 0.0)  # every wait is over at once
+    hub = RecordingHub()
+    made = RouterLinks((), "edge-1", hub, 100, partitions=P)  # type: ignore[arg-type]
+    made.set_map(owned_by(OLD, 1))
+    made.opened(ALICE)
+    return made, hub
+
+
+def written(edge: RouterLinks) -> None:
+    """What each link's writer does with what is queued: takes it for its stream (a frozen
+    router's socket still accepts it)."""
+    for link in edge.links:
+        link._take()
+
+
+async def due_timers_ran() -> None:
+    """Returns once the loop ran the timers due by now (the edge's expiry of waits): a timer
+    of ours due now fires after every one due earlier."""
+    loop = asyncio.get_running_loop()
+    fired = loop.create_future()
+    loop.call_later(0, fired.set_result, None)
+    await fired
+
+
+def errors(hub: RecordingHub) -> list[tuple[int, str]]:
+    return [(f.ref, f.error.code) for f in hub.answers if f.WhichOneof("kind") == "error"]
+
+
+async def test_a_send_to_a_router_whose_partition_moved_is_answered_unavailable(
+    links: tuple[RouterLinks, RecordingHub],
+) -> None:
+    edge, hub = links
+    assert edge.forward(ALICE, send(1))
+    written(edge)
+    await due_timers_ran()  # its wait ends; the map still names the router it went to
+    assert errors(hub) == [], "a slow owner may still answer"
+    edge.set_map(owned_by(NEW, 2))  # frozen past its session: the partition moved
+    assert errors(hub) == [(1, UNAVAILABLE)]
+    await edge.stop()
+
+
+async def test_a_late_answer_is_the_only_answer(links: tuple[RouterLinks, RecordingHub]) -> None:
+    edge, hub = links
+    assert edge.forward(ALICE, send(1))
+    written(edge)
+    await due_timers_ran()
+    edge.deliver(sent(1), OLD.target)  # slow, not gone
+    edge.set_map(owned_by(NEW, 2))  # a planned handoff after it
+    assert [f.WhichOneof("kind") for f in hub.answers] == ["sent"]
+    await edge.stop()
+
+
+async def test_a_send_whose_wait_ends_after_the_move_is_answered_then(
+    links: tuple[RouterLinks, RecordingHub],
+) -> None:
+    edge, hub = links
+    assert edge.forward(ALICE, send(1))
+    written(edge)
+    edge.set_map(owned_by(NEW, 2))  # the move comes first; its wait is not over yet
+    assert errors(hub) == []
+    await due_timers_ran()
+    assert errors(hub) == [(1, UNAVAILABLE)]
+    await edge.stop()
+
+
+async def test_a_send_still_queued_when_its_link_goes_down_goes_out_on_the_next_one(
+    links: tuple[RouterLinks, RecordingHub],
+) -> None:
+    edge, hub = links
+    assert edge.forward(ALICE, send(1))
+    written(edge)
+    assert edge.forward(ALICE, send(2))  # queued behind: not written when the stream broke
+    edge._link_down(OLD.target)
+    assert errors(hub) == [(1, UNAVAILABLE)], "only what the broken stream took is lost with it"
+    await edge.stop()
