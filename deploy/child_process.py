@@ -20,7 +20,7 @@ from kernel.clock import SystemClock
 from kernel.errors import HubbubError
 from kernel.logs import configure_logging
 from kernel.metrics import METRICS_KEY, METRICS_OFF, metrics_url, serve_metrics
-from kernel.runtime import settle_after_startup
+from kernel.runtime import run_event_loop, settle_after_startup
 from kernel.telemetry import setup_tracing
 
 # After SIGTERM or the parent's exit, a graceful stop gets this long; then the process exits
@@ -128,12 +128,7 @@ def main() -> None:
     configure_logging(
         config.get("log_level", "INFO"), config.get("log_format", "text"), "+".join(spec["services"])
     )
-    try:
-        import uvloop
-
-        uvloop.run(run(spec))
-    except ImportError:
-        asyncio.run(run(spec))
+    run_event_loop(run(spec))
 
 
 if __name__ == "__main__":

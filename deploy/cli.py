@@ -6,7 +6,6 @@ Each subcommand hands off to the module that owns it; this file only parses and 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import importlib.metadata
@@ -27,7 +26,7 @@ from deploy.room_configs import check_room_configs, limit_env_names
 from kernel.config import add_config_flags, env_name, env_names, flag_values, from_env, unknown_env
 from kernel.errors import HubbubError, InvalidArgument
 from kernel.logs import configure_logging
-from kernel.runtime import settle_after_startup
+from kernel.runtime import run_event_loop, settle_after_startup
 
 if TYPE_CHECKING:
     from deploy.single_node import SingleNode
@@ -36,15 +35,6 @@ if TYPE_CHECKING:
 HIDDEN_DEFAULTS = ("token_secret", "internal_secret")
 # Never a value on the command line (`ps` shows it to everyone): HUBBUB_<NAME> or --<name>-file.
 SECRETS = ("token_secret", "internal_secret")
-
-
-def _run(coro_main: object) -> None:
-    try:
-        import uvloop
-
-        uvloop.run(coro_main)  # type: ignore[arg-type]
-    except ImportError:
-        asyncio.run(coro_main)  # type: ignore[arg-type]
 
 
 def _up_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -227,7 +217,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         try:
             if args.trace_ui:
                 config = _with_trace_ui(config, cleanup)
-            _run(_serve(config, args.ready_json))
+            run_event_loop(_serve(config, args.ready_json))
         except (HubbubError, OSError, ServerStartError) as exc:
             print(f"hubbub up: cannot start: {startup_error(exc)}", file=sys.stderr)
             return 1

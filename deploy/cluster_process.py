@@ -12,6 +12,8 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
+from kernel.runtime import run_event_loop
+
 
 class Served(Protocol):
     @property
@@ -37,7 +39,7 @@ def run_process(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(main())
+    run_event_loop(main())
 
 
 async def serve_until_signalled(role: str, starting: Awaitable[Served]) -> None:

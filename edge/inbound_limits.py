@@ -151,14 +151,15 @@ class ConnectionLimits:
         if buckets is None:
             buckets = self._buckets = {}
         own = take(buckets.get(kind), now_ms, rate)
-        user_wait = table.peek(user_id, now_ms)
-        if own.allowed and user_wait == 0:
+        if own.allowed:
+            user = table.take(user_id, now_ms)  # refused: spends nothing, so neither does own
+            if user.allowed:
+                buckets[kind] = own.bucket
+                return ALLOWED
+            wait = user.retry_after_ms
+        else:
             buckets[kind] = own.bucket
-            table.take(user_id, now_ms)
-            return ALLOWED
-        if not own.allowed:
-            buckets[kind] = own.bucket
-        wait = max(own.retry_after_ms if not own.allowed else 0, user_wait)
+            wait = max(own.retry_after_ms, table.peek(user_id, now_ms))
         quiet = self._quiet_until_ms
         if quiet is None:
             quiet = self._quiet_until_ms = {}

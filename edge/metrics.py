@@ -9,16 +9,10 @@ from typing import Protocol
 
 from prometheus_client import Counter, Gauge
 
-from kernel.metrics import ByLabel
+from kernel.metrics import ByLabel, IntCounter
 from protos.client_pb2 import ServerFrame
 
 CONNECTIONS = Gauge("hubbub_edge_connections", "Open client connections, by transport", ["transport"])
-FRAMES_IN = Counter("hubbub_edge_frames_in", "Client frames received, by kind", ["kind"])
-FRAMES_OUT = Counter(
-    "hubbub_edge_frames_out",
-    "Frames queued to clients, by kind (a router's frames once per recipient session)",
-    ["kind"],
-)
 SLOW_CONSUMER_CLOSES = Counter(
     "hubbub_edge_slow_consumer_closes", "Connections closed 4009: their send queue was full"
 )
@@ -32,8 +26,13 @@ STALE_DELIVERIES_DROPPED = Counter(
 )
 
 connections = ByLabel(CONNECTIONS)
-frames_in = ByLabel(FRAMES_IN)
-frames_out = ByLabel(FRAMES_OUT)
+# Counted per frame: plain ints, exported at scrape time.
+frames_in = IntCounter("hubbub_edge_frames_in", "Client frames received, by kind", "kind")
+frames_out = IntCounter(
+    "hubbub_edge_frames_out",
+    "Frames queued to clients, by kind (a router's frames once per recipient session)",
+    "kind",
+)
 
 _KIND_BY_FIELD = {field.number: field.name for field in ServerFrame.DESCRIPTOR.oneofs_by_name["kind"].fields}
 _REF, _TRACE = 1, 2  # the fields a ServerFrame's encoding may start with, before its kind

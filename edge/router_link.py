@@ -441,27 +441,39 @@ class RouterLinks:
         if session is None:
             session = wire.session_field(ref)
         if frame.WhichOneof("kind") == "send":
-            return self._send(session, EdgeItem(session=ref, frame=frame), raw)
+            return self._send(session, ref, frame, raw)
         return self._route(session, ref, frame, raw, 0, 0)
 
-    def _send(self, session: bytes, item: EdgeItem, raw: bytes | None, *, released: bool = False) -> bool:
+    def _send(
+        self,
+        session: bytes,
+        ref: SessionRef,
+        frame: ClientFrame,
+        raw: bytes | None,
+        item: EdgeItem | None = None,
+        *,
+        released: bool = False,
+    ) -> bool:
         """A send goes to its owner unless earlier sends of its session and partition are held
         or unanswered at another router: then it is held behind them (never overtakes).
-        `released`: the gate let it go (SendOrder.release), so it goes."""
-        sid, frame = item.session.session_id, item.frame
+        `item`: the send as it was held (its reroutes and deadline); a fresh one builds its
+        EdgeItem only if it must be held. `released`: the gate let it go, so it goes."""
+        sid = ref.session_id
         partition = partition_of(frame.send.conversation_id, self.map.partitions)
         owner = self.map.owners[partition]
         target = owner.target if owner is not None else None
         now = self._now_ms()
         if target is None or (not released and self._order.blocked(sid, partition, target, now)):
-            return self._hold(sid, partition, Held(item), refused=False)
+            held = Held(item if item is not None else EdgeItem(session=ref, frame=frame))
+            return self._hold(sid, partition, held, refused=False)
         data = raw if raw is not None else frame.SerializeToString()
-        accepted = self._link(target).enqueue_frame(session, data, item.reroutes, item.reroute_deadline_ms)
+        reroutes, deadline_ms = (item.reroutes, item.reroute_deadline_ms) if item is not None else (0, 0)
+        accepted = self._link(target).enqueue_frame(session, data, reroutes, deadline_ms)
         if accepted:
             wait_ms = int(REROUTE_WAIT_S * 1000)
             self._order.sent(sid, partition, frame.ref, target, now + wait_ms)
             self._expire_at(now + wait_ms)
-            self.rerouted += 1 if item.reroutes else 0
+            self.rerouted += 1 if reroutes else 0
         return accepted
 
     def _hold(self, session_id: int, partition: int, held: Held, *, refused: bool) -> bool:
@@ -484,7 +496,8 @@ class RouterLinks:
             session = self._sessions.get(session_id)
             if session is None:
                 continue  # its session has gone: nobody waits for the answer
-            if not self._send(session, held.item, None, released=True):
+            item = held.item
+            if not self._send(session, item.session, item.frame, None, item, released=True):
                 self._unavailable(held.item)
 
     def _route(

@@ -90,11 +90,17 @@ class SendOrder:
         or until `until_ms`, after which its answer is not waited for."""
         if not ref:
             return
-        gate = self._gates.setdefault(session_id, {}).setdefault(partition, _Gate())
+        gate = self._gate(session_id, partition)
         gate.flying[target] = gate.flying.get(target, 0) + 1
         gate.until[target] = max(gate.until.get(target, 0), until_ms)
         entry = (partition, target, until_ms)
-        self._answers.setdefault(session_id, {}).setdefault(ref, deque()).append(entry)
+        answers = self._answers.get(session_id)
+        if answers is None:
+            answers = self._answers[session_id] = {}
+        waiting = answers.get(ref)
+        if waiting is None:
+            waiting = answers[ref] = deque()
+        waiting.append(entry)
 
     def answered(self, session_id: int, ref: int, source: str) -> int | None:
         """`source` answered (or refused) a send with `ref`: the partition whose gate may now
@@ -140,7 +146,7 @@ class SendOrder:
     def hold(self, session_id: int, partition: int, held: Held, *, refused: bool) -> None:
         """Hold a send: a refused one goes ahead of the sends that were held after it was sent
         (they are all later in the client's order), behind those refused before it."""
-        gate = self._gates.setdefault(session_id, {}).setdefault(partition, _Gate())
+        gate = self._gate(session_id, partition)
         held.size = held.item.ByteSize()
         self.held += 1
         self.held_bytes += held.size
@@ -205,6 +211,17 @@ class SendOrder:
             for held in gate.held:
                 self._unheld(held)
         self._answers.pop(session_id, None)
+
+    def _gate(self, session_id: int, partition: int) -> _Gate:
+        """The gate of (session, partition), made on first use (not built and dropped per send
+        as `setdefault(..., _Gate())` would)."""
+        gates = self._gates.get(session_id)
+        if gates is None:
+            gates = self._gates[session_id] = {}
+        gate = gates.get(partition)
+        if gate is None:
+            gate = gates[partition] = _Gate()
+        return gate
 
     def _unheld(self, held: Held) -> None:
         self.held -= 1

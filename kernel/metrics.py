@@ -6,11 +6,17 @@ use the process's default registry, which `serve_metrics` exposes on `/metrics`.
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
+from typing import Generic, TypeVar, cast
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import Counter, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.utils import floatToGoString
+
+_bound_text = cast(Callable[[float], str], floatToGoString)  # `le` as the library writes it (untyped there)
 
 M = TypeVar("M", bound=MetricWrapperBase)
 
@@ -40,8 +46,80 @@ class ByLabel(Generic[M]):
         return child
 
 
-ERRORS = Counter("hubbub_errors", "Error frames built for clients, by code, where raised", ["code"])
-errors_by_code = ByLabel(ERRORS)
+class Count:
+    """One counter's value, a plain int: bumping it takes no lock (`Counter.inc` takes one per
+    call). Bumped from the event loop's thread; a scrape only reads it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self, amount: int = 1) -> None:
+        self.value += amount
+
+
+class IntCounter:
+    """A Prometheus counter with one label, counted in plain ints on the hot path and exported
+    by a collector at scrape time (`hubbub_<name>_total{label=...}`), as `Counter` would."""
+
+    def __init__(
+        self, name: str, documentation: str, label: str, registry: CollectorRegistry = REGISTRY
+    ) -> None:
+        self._name, self._documentation, self._label = name, documentation, label
+        self._children: dict[str, Count] = {}
+        registry.register(self)
+
+    def __call__(self, value: str) -> Count:
+        child = self._children.get(value)
+        if child is None:
+            child = self._children[value] = Count()
+        return child
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+        for value, child in list(self._children.items()):
+            family.add_metric([value], child.value)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+
+
+class IntHistogram:
+    """A Prometheus histogram kept as plain per-bucket counts (`Histogram.observe` takes a
+    lock per bucket it walks), cumulated into `_bucket{le=...}` series at scrape time."""
+
+    __slots__ = ("_bounds", "_counts", "_documentation", "_name", "_sum")
+
+    def __init__(
+        self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry = REGISTRY
+    ) -> None:
+        self._name, self._documentation = name, documentation
+        self._bounds = tuple(float(bound) for bound in buckets)
+        self._counts = [0] * (len(self._bounds) + 1)  # the last one: above every bound (+Inf)
+        self._sum = 0.0
+        registry.register(self)
+
+    def observe(self, value: float) -> None:
+        self._counts[bisect_left(self._bounds, value)] += 1
+        self._sum += value
+
+    def collect(self) -> Iterator[Metric]:
+        counts, total = list(self._counts), 0
+        buckets: list[tuple[str, float]] = []
+        for bound, count in zip((*self._bounds, float("inf")), counts, strict=True):
+            total += count
+            buckets.append((_bound_text(bound), total))
+        family = HistogramMetricFamily(self._name, self._documentation)
+        family.add_metric([], buckets, self._sum)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield HistogramMetricFamily(self._name, self._documentation)
+
+
+errors_by_code = IntCounter("hubbub_errors", "Error frames built for clients, by code, where raised", "code")
 
 
 METRICS_KEY = "metrics:"

@@ -7,24 +7,24 @@ import time
 import weakref
 from typing import Protocol
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 
-from kernel.metrics import LATENCY_BUCKETS_S, SIZE_BUCKETS
+from kernel.metrics import LATENCY_BUCKETS_S, SIZE_BUCKETS, IntHistogram
 
-SEND_ACK_SECONDS = Histogram(
+SEND_ACK_SECONDS = IntHistogram(
     "hubbub_router_send_ack_seconds",
     "From a send reaching the router to its sent ack queued for the edge (store commit included)",
     buckets=LATENCY_BUCKETS_S,
 )
-DELIVERY_SECONDS = Histogram(
+DELIVERY_SECONDS = IntHistogram(
     "hubbub_router_delivery_seconds",
     "From a send reaching the router to the message queued for every recipient's edge",
     buckets=LATENCY_BUCKETS_S,
 )
-FANOUT_SESSIONS = Histogram(
+FANOUT_SESSIONS = IntHistogram(
     "hubbub_router_fanout_sessions", "Online sessions a message is delivered to", buckets=SIZE_BUCKETS
 )
-FANOUT_EDGES = Histogram(
+FANOUT_EDGES = IntHistogram(
     "hubbub_router_fanout_edges", "Edges a message is delivered to", buckets=SIZE_BUCKETS
 )
 EDGE_LINK_QUEUED_BYTES = Gauge("hubbub_router_edge_link_queued_bytes", "Bytes waiting in links to edges")

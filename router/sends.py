@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, Unavailable
 from kernel.grpc_boundary import call
@@ -34,15 +35,16 @@ log = logging.getLogger(__name__)
 _no_members = LogAtMostEvery(log)  # once per member lookup failure would be once per message
 
 
-@dataclass(frozen=True, slots=True)
-class PendingSend:
+class PendingSend(NamedTuple):
+    """One per send: a tuple, at half a frozen dataclass's build cost."""
+
     origin: Origin
     frame: client_pb2.ClientFrame  # kept whole: ref, trace and the SendMessage, no copy
     partition: int
     epoch: int  # this router's epoch for the partition when it accepted the send
-    reroutes: int = 0  # as the edge sent it (echoed back if the send is refused)
-    reroute_deadline_ms: int = 0  # likewise
-    accepted_ns: int = field(default_factory=metrics.now_ns)  # for the latency histograms
+    reroutes: int  # as the edge sent it (echoed back if the send is refused)
+    reroute_deadline_ms: int  # likewise
+    accepted_ns: int  # metrics.now_ns() on arrival, for the latency histograms
 
     @property
     def conversation_id(self) -> int:
@@ -88,7 +90,9 @@ class SendPath:
         ownership = self._ctx.ownership
         partition = partition_of(conversation_id, ownership.partitions)
         epoch = ownership.epoch_of(partition)
-        pending = PendingSend(origin, frame, partition, epoch, reroutes, reroute_deadline_ms)
+        pending = PendingSend(
+            origin, frame, partition, epoch, reroutes, reroute_deadline_ms, metrics.now_ns()
+        )
         ownership.begin(partition)  # a planned handoff waits for it
         if not self.pipeline.submit(pending):
             # The store is not keeping up and the backlog is full: retryable, nothing stored.
