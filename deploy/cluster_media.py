@@ -30,7 +30,8 @@ class MediaLinks:
     messaging_target: str = ""
     """host:port of messaging, whose history the sweep reads; empty = no sweep."""
     internal_secret: str = ""
-    """Shared secret of internal gRPC calls (deploy/config.py)."""
+    """Shared secret of internal gRPC calls (deploy/config.py); also what messaging and the
+    routers present to the internal delete (media/internal_delete.py; empty = refused)."""
     internal_tls_dir: str = ""
     """Mutual TLS material of internal gRPC calls; empty = plaintext."""
 
@@ -44,7 +45,9 @@ async def run() -> None:
     clock = SystemClock()
     check(config.backend == "local", "media backend", "local on a cluster's blob server", config.backend)
     store = LocalBlobStore(config.data_dir, SignedUrls(config.public_url, links.token_secret))
-    server = await start_blob_server(store, links.token_secret, config.host, config.port, clock)
+    server = await start_blob_server(
+        store, links.token_secret, config.host, config.port, clock, links.internal_secret
+    )
     stop_sweep = start_media_sweep(
         store, config, clock, links.messaging_target, links.internal_secret, links.internal_tls_dir
     )
