@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from deploy.media_remover import blob_remover_from_env
 from kernel.clock import Clock
 from kernel.grpc_server import internal_channel
 from messaging.config import MessagingConfig
@@ -29,14 +30,17 @@ async def open_router_log(
     internal_tls_dir: str = "",
 ) -> RouterLog | None:  # fmt: skip
     """None when the log is not Cassandra (the router appends through messaging then).
-    `messaging.worker_id` gives this process's message ids: unique per process."""
+    `messaging.worker_id` gives this process's message ids: unique per process. A deleted
+    message's object is removed where the HUBBUB_MEDIA_* options say (deploy/media_remover.py)."""
     if messaging.log_backend != "cassandra":
         return None
     from messaging.owner_append import open_owner_writer
 
     channel = internal_channel(messaging_target, internal_secret, internal_tls_dir)
     try:
-        owner = await open_owner_writer(messaging, messaging_pb2_grpc.MessagingStub(channel), clock)
+        blobs = blob_remover_from_env(internal_secret, clock)
+        stub = messaging_pb2_grpc.MessagingStub(channel)
+        owner = await open_owner_writer(messaging, stub, clock, blobs)
     except BaseException:
         await channel.close()
         raise

@@ -26,6 +26,11 @@ class MediaConfig:
     """The blob server's port (0 = a free one: clients learn it from the signed URLs)."""
     public_url: str = ""
     """Base URL clients reach the blob server by (default http://HOST:PORT; set it behind a proxy)."""
+    internal_url: str = ""
+    """Base URL the other processes of a cluster reach the blob server by (e.g.
+    http://media:8090), for the internal delete of a deleted message's object
+    (media/internal_delete.py); empty = they leave it to the sweep. Unused with backend s3
+    (every process reaches the bucket itself)."""
     s3_endpoint: str = ""
     """S3 API endpoint (e.g. http://127.0.0.1:9000 for MinIO); empty = AWS's for s3_region.
     Credentials come from the usual AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from asyncio import StreamReader, StreamWriter
 from collections.abc import AsyncIterator
@@ -18,7 +19,16 @@ import orjson
 
 from kernel.blob_store import BlobInfo
 from kernel.clock import Clock, SystemClock
-from kernel.errors import Conflict, ErrorCode, HubbubError, InvalidArgument, NotFound, TooLarge
+from kernel.errors import (
+    Conflict,
+    ErrorCode,
+    HubbubError,
+    InvalidArgument,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+)
+from kernel.internal_auth import METADATA_KEY
 from kernel.limits import MAX_BLOB_CONNECTIONS
 from kernel.media_urls import (
     DOWNLOAD_PATH,
@@ -29,6 +39,7 @@ from kernel.media_urls import (
     verify_download,
     verify_upload,
 )
+from media.internal_delete import INTERNAL_DELETE_PATH
 from media.writable import WritableStore
 
 log = logging.getLogger(__name__)
@@ -70,11 +81,16 @@ class Request:
 
 
 class BlobServer:
-    """Serves `store` on host:port; `url` is its base for SignedUrls."""
+    """Serves `store` on host:port; `url` is its base for SignedUrls. With `internal_secret`,
+    the other processes of the deployment may also remove an object (media/internal_delete.py);
+    without, that delete is refused to everyone."""
 
-    def __init__(self, store: WritableStore, token_secret: str, clock: Clock | None = None) -> None:
+    def __init__(
+        self, store: WritableStore, token_secret: str, clock: Clock | None = None, internal_secret: str = ""
+    ) -> None:
         self.store = store
         self._key = media_key(token_secret)
+        self._internal_secret = internal_secret.encode()
         self._clock = clock or SystemClock()
         self._server: asyncio.Server | None = None
         self._active = 0
@@ -127,12 +143,24 @@ class BlobServer:
                 await self._upload(request, reader, writer)
             elif request.method in ("GET", "HEAD") and request.path.startswith(DOWNLOAD_PATH):
                 await self._download(request, writer)
+            elif request.method == "DELETE" and request.path.startswith(INTERNAL_DELETE_PATH):
+                await self._internal_delete(request, writer)
             else:
                 await _respond(writer, 405 if request.path.startswith("/media/") else 404, None)
         except HubbubError as exc:
             await _respond(
                 writer, STATUS.get(exc.code, 500), {"code": exc.code.value, "message": exc.message}
             )
+
+    async def _internal_delete(self, request: Request, writer: StreamWriter) -> None:
+        presented = request.headers.get(METADATA_KEY, "").encode()
+        if not self._internal_secret or not hmac.compare_digest(presented, self._internal_secret):
+            raise Unauthenticated("the internal delete needs this deployment's internal secret")
+        key = unquote(request.path[len(INTERNAL_DELETE_PATH) :])
+        key_owner(key)  # a well-formed key, or INVALID_ARGUMENT
+        if not await self.store.delete(key):
+            raise NotFound("no such object (never uploaded, or removed)")
+        await _respond(writer, 204, None)
 
     async def _upload(self, request: Request, reader: StreamReader, writer: StreamWriter) -> None:
         key = unquote(request.path[len(UPLOAD_PATH) :])
@@ -181,9 +209,14 @@ class BlobServer:
 
 
 async def start_blob_server(
-    store: WritableStore, token_secret: str, host: str, port: int, clock: Clock | None = None
+    store: WritableStore,
+    token_secret: str,
+    host: str,
+    port: int,
+    clock: Clock | None = None,
+    internal_secret: str = "",
 ) -> BlobServer:
-    server = BlobServer(store, token_secret, clock)
+    server = BlobServer(store, token_secret, clock, internal_secret)
     await server.start(host, port)
     return server
 

@@ -3,7 +3,7 @@ overridable by HUBBUB_* environment variables (kernel.config.from_env), checked 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernel.errors import InvalidArgument
@@ -43,6 +43,16 @@ class CassandraOptions:
     dedupe_ttl_s: int = 7 * 24 * 3600
     retention_ttl_s: int = 0
     cache_conversations: int = 100_000
+    username: str = ""
+    password: str = field(default="", repr=False)
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_check_hostname: bool = True
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_ca_file or self.tls_cert_file)
 
 
 def parse_hosts(raw: str, default_port: int = 9042) -> tuple[tuple[str, int], ...]:
@@ -144,6 +154,23 @@ class MessagingConfig:
     """Conversations whose end, fences and existence one log writer keeps in memory (each
     cache bounded by it; the least recently written go first, and are read again when next
     written). About 1 KiB each at most."""
+    cassandra_username: str = ""
+    """Log in to Cassandra as this role (PasswordAuthenticator); empty = no authentication."""
+    cassandra_password: str = field(default="", repr=False)
+    """The role's password: from the environment (HUBBUB_CASSANDRA_PASSWORD) or a secret mounted
+    as one, never a command-line flag. Required with cassandra_username."""
+    cassandra_tls_ca_file: str = ""
+    """PEM file of the CA(s) the servers' certificates are checked against; setting it (or
+    cassandra_tls_cert_file) turns TLS on (client_encryption_options on the servers). Empty with
+    a client certificate: the system's CAs."""
+    cassandra_tls_cert_file: str = ""
+    """PEM client certificate, for servers that require one (require_client_auth); with
+    cassandra_tls_key_file."""
+    cassandra_tls_key_file: str = ""
+    """PEM private key of cassandra_tls_cert_file."""
+    cassandra_tls_check_hostname: bool = True
+    """Check that a server's certificate names the contact point it was reached by (turn off
+    only for certificates that name neither the host nor its address)."""
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -196,6 +223,16 @@ class MessagingConfig:
             raise InvalidArgument("cassandra_dedupe_ttl_s >= 1 and cassandra_retention_ttl_s >= 0")
         if self.cassandra_cache_conversations < 1:
             raise InvalidArgument("cassandra_cache_conversations must be at least 1")
+        if bool(self.cassandra_username) != bool(self.cassandra_password):
+            raise InvalidArgument(
+                "cassandra_username and cassandra_password go together (set both or neither)"
+            )
+        if bool(self.cassandra_tls_cert_file) != bool(self.cassandra_tls_key_file):
+            raise InvalidArgument("cassandra_tls_cert_file and cassandra_tls_key_file go together")
+        for name in ("cassandra_tls_ca_file", "cassandra_tls_cert_file", "cassandra_tls_key_file"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise InvalidArgument(f"{name}: no such file {path!r}")
         return CassandraOptions(
             hosts=parse_hosts(self.cassandra_hosts),
             keyspace=self.cassandra_keyspace,
@@ -207,6 +244,12 @@ class MessagingConfig:
             dedupe_ttl_s=self.cassandra_dedupe_ttl_s,
             retention_ttl_s=self.cassandra_retention_ttl_s,
             cache_conversations=self.cassandra_cache_conversations,
+            username=self.cassandra_username,
+            password=self.cassandra_password,
+            tls_ca_file=self.cassandra_tls_ca_file,
+            tls_cert_file=self.cassandra_tls_cert_file,
+            tls_key_file=self.cassandra_tls_key_file,
+            tls_check_hostname=self.cassandra_tls_check_hostname,
         )
 
     def auth_limits(self) -> AuthLimits:
@@ -251,5 +294,11 @@ STORE_FIELDS = (
     "cassandra_dedupe_ttl_s",
     "cassandra_retention_ttl_s",
     "cassandra_cache_conversations",
+    "cassandra_username",
+    "cassandra_password",
+    "cassandra_tls_ca_file",
+    "cassandra_tls_cert_file",
+    "cassandra_tls_key_file",
+    "cassandra_tls_check_hostname",
 )
 """Where the log lives, overridable by HUBBUB_<FIELD> on a node (deploy/room_configs.py)."""

@@ -18,6 +18,7 @@ from kernel.messaging_api import MessagingApi
 from messaging import convert
 from messaging.appends import Appender
 from messaging.config import MessagingConfig
+from messaging.erased_media import BlobRemover, ErasedMedia
 from messaging.remote_directory import RemoteDirectory
 from messaging.store.interface import MessageLog
 from protos import messaging_pb2
@@ -30,8 +31,11 @@ class OwnerAppend:
     """Messaging's Append rpc in shape (kernel/local_calls.Unary), for items whose membership
     the caller checked."""
 
-    def __init__(self, log: MessageLog, ids: SnowflakeGenerator, clock: Clock) -> None:
+    def __init__(
+        self, log: MessageLog, ids: SnowflakeGenerator, clock: Clock, blobs: BlobRemover | None = None
+    ) -> None:
         self._appender = Appender(log, ids, clock)
+        self._erased_media = ErasedMedia(blobs)
         self.calls = 0
 
     def __call__(
@@ -44,8 +48,6 @@ class OwnerAppend:
     ) -> messaging_pb2.AppendReply:
         self.calls += 1
         items = convert.send_items_from_pb(request.items)
-        # A deletion's erased attachment stays in the store until the media sweep takes it
-        # (no message points to it any more): a router process has no blob store.
         appending = self._appender.append(items, [None] * len(items))
         if limit_s is None:
             appended = await appending
@@ -54,6 +56,10 @@ class OwnerAppend:
                 appended = await asyncio.wait_for(appending, limit_s)
             except TimeoutError:
                 raise Unavailable("append timed out") from None
+        # A deletion's erased attachment, removed once the deletion is stored (as messaging's
+        # Append does); with no remover it stays until the media sweep takes it.
+        for message in appended.erased:
+            await self._erased_media.remove(message)
         return convert.append_reply(appended.results)
 
 
@@ -69,9 +75,12 @@ class OwnerWriter:
         await self.opened.close()
 
 
-async def open_owner_writer(config: MessagingConfig, messaging: MessagingApi, clock: Clock) -> OwnerWriter:
+async def open_owner_writer(
+    config: MessagingConfig, messaging: MessagingApi, clock: Clock, blobs: BlobRemover | None = None
+) -> OwnerWriter:
     """Open the Cassandra log in this (a router's) process. `config.worker_id` must be unique
-    among the processes that give message ids (messaging's and every such router's)."""
+    among the processes that give message ids (messaging's and every such router's). `blobs`:
+    where deleted messages' objects are removed (None: left to the media sweep)."""
     if config.log_backend != "cassandra":
         raise InvalidArgument("a router writes the log itself only when log_backend is cassandra")
     from messaging.store.cassandra.store import open_log
@@ -79,4 +88,4 @@ async def open_owner_writer(config: MessagingConfig, messaging: MessagingApi, cl
     directory = RemoteDirectory(messaging)
     opened = await open_log(config.cassandra(), directory, config.partitions)
     ids = SnowflakeGenerator(config.worker_id, clock)
-    return OwnerWriter(OwnerAppend(opened.log, ids, clock), directory, opened)
+    return OwnerWriter(OwnerAppend(opened.log, ids, clock, blobs), directory, opened)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import Mapping
@@ -16,8 +17,9 @@ from string import Template
 
 from cassandra import AlreadyExists
 
+from kernel.config import from_env
 from kernel.errors import HubbubError, InvalidArgument
-from messaging.config import CassandraOptions, parse_hosts
+from messaging.config import CassandraOptions, MessagingConfig, parse_hosts
 from messaging.store.cassandra.bridge import Bridge
 from messaging.store.cassandra.session import connect
 
@@ -131,7 +133,10 @@ def main(argv: list[str] | None = None, prog: str = "hubbub store") -> int:
     )
     args = parser.parse_args(argv)
     try:
-        options = CassandraOptions(
+        # Credentials and TLS as messaging reads them (HUBBUB_CASSANDRA_USERNAME / _PASSWORD /
+        # _TLS_*: never flags, so no password shows in a process list).
+        options = dataclasses.replace(
+            from_env(MessagingConfig).cassandra(),
             hosts=parse_hosts(args.cassandra_hosts),
             keyspace=args.cassandra_keyspace,
             protocol_version=args.protocol_version,

@@ -19,7 +19,7 @@ from pathlib import Path
 from deploy.cluster.config import ClusterConfig
 from deploy.cluster.processes import READY_TIMEOUT_S, ClusterProcess, ProcessSpec, start_wave
 from deploy.config import INTERNAL_SECRET_FILE, write_private
-from deploy.local_servers.process import LocalServer, ServerStartError
+from deploy.local_servers.process import LocalServer, ServerStartError, free_ports
 from deploy.local_servers.redis import RedisNode, start_redis
 from deploy.local_servers.zookeeper import ZooKeeperEnsemble, start_zookeeper
 from discovery.zk_ownership import ZkOwnership
@@ -281,11 +281,17 @@ def start_cluster(
             presence = {"HUBBUB_BACKEND": "redis", "HUBBUB_REDIS_URL": url, "HUBBUB_EXPIRY_CHECK_MS": "1000"}
             shared = {"HUBBUB_DIRECTORY_BACKEND": "redis", "HUBBUB_REDIS_URL": url}
             events = {"HUBBUB_EVENTS_BACKEND": "redis"}
+        # The blob server's port, picked now: messaging (started before it) and the routers
+        # remove a deleted message's object through its internal delete (media/internal_delete.py).
+        (media_port,) = free_ports(1, config.host)
+        blobs = {"HUBBUB_MEDIA_INTERNAL_URL": f"http://{config.host}:{media_port}"}
         logs = data_dir / "logs"
         started = cluster.processes
         with steps.step("messaging and presence"):
             start_wave(
-                _specs(config, "messaging", ["messaging"], {**common, **token, **store}, extra, place)
+                _specs(
+                    config, "messaging", ["messaging"], {**common, **token, **store, **blobs}, extra, place
+                )
                 + _specs(config, "presence", ["presence"], {**common, **presence}, extra, place),
                 logs,
                 started,
@@ -299,9 +305,10 @@ def start_cluster(
         # The blob server: one per cluster, known to every edge (its URL), sharing the edges'
         # token secret (the media HMAC key is derived from it) and reading messaging's history.
         router_specs = _specs(
-            config, "router", routers, {**common, **targets, **shared, **store}, extra, place
+            config, "router", routers, {**common, **targets, **shared, **store, **blobs}, extra, place
         )
-        media_specs = _specs(config, "media", ["media"], {**common, **targets, **token}, extra, place)
+        media_env = {**common, **targets, **token, "HUBBUB_MEDIA_PORT": str(media_port)}
+        media_specs = _specs(config, "media", ["media"], media_env, extra, place)
         with steps.step("routers and the blob server"):
             start_wave(router_specs + media_specs, logs, started, steps.budget(READY_TIMEOUT_S))
         with steps.step("partition split"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -29,11 +30,14 @@ from router.config import RouterConfig
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 ZK = env_names(ZooKeeperSettings, ENV_PREFIX)
 ROUTER_LOG_ENV = {env_name(name) for name in (*STORE_FIELDS, "worker_id", "partitions")}
+MEDIA_ENV = set(env_names(MediaConfig, MEDIA_PREFIX))
+"""Read by messaging and a router writing the log too: where a deleted message's object goes
+(deploy/media_remover.py)."""
 KNOWN_ENV = {
-    "deploy.cluster_messaging": set(env_names(MessagingConfig)),
+    "deploy.cluster_messaging": {*env_names(MessagingConfig), *MEDIA_ENV},
     "deploy.cluster_presence": set(env_names(PresenceConfig)),
     # A router process also reads the log's options (it writes the Cassandra log itself).
-    "deploy.cluster_router": {*env_names(RouterConfig), *ZK, *ROUTER_LOG_ENV},
+    "deploy.cluster_router": {*env_names(RouterConfig), *ZK, *ROUTER_LOG_ENV, *MEDIA_ENV},
     "deploy.cluster_edge": {*env_names(EdgeConfig), *ZK, *env_names(EdgePlacement, PLACEMENT_PREFIX)},
     "deploy.cluster_discovery": {*env_names(DiscoveryConfig), *ZK},
     "deploy.cluster_media": {*env_names(MediaConfig, MEDIA_PREFIX), *env_names(MediaLinks)},
@@ -96,6 +100,8 @@ def test_compose_targets_and_zookeeper_hosts_name_services_on_the_ports_they_lis
         if "HUBBUB_HOST" in env:
             assert env["HUBBUB_HOST"] == service["hostname"], f"{name} binds its own name (it registers it)"
         dialled = [v for k, v in env.items() if k.endswith("_TARGET")]
+        if "HUBBUB_MEDIA_INTERNAL_URL" in env:  # messaging's and the routers' internal delete
+            dialled.append(urlsplit(env["HUBBUB_MEDIA_INTERNAL_URL"]).netloc)
         dialled += env.get("HUBBUB_ZOOKEEPER_HOSTS", "").split(",") if "HUBBUB_ZOOKEEPER_HOSTS" in env else []
         for target in dialled:
             host, port = target.rsplit(":", 1)
@@ -163,6 +169,27 @@ def test_every_workload_runs_a_real_entry_point_with_probes_on_its_ports(
             refs = [r for r in container.get("envFrom", []) if "secretRef" in r]
             assert refs, f"{work['metadata']['name']}: the secrets come from the Secret"
     assert sorted(set(modules)) == sorted(MODULES.values()), "every role runs"
+
+
+def test_the_optional_cassandra_config_sets_only_what_messaging_and_routers_read(
+    manifests: list[dict[str, Any]],
+) -> None:
+    (optional,) = [d for d in yaml.safe_load_all((DEPLOY / "k8s/optional/cassandra.yaml").read_text()) if d]
+    assert optional["kind"] == "ConfigMap"
+    readers = [
+        c
+        for w in workloads(manifests)
+        for c in w["spec"]["template"]["spec"]["containers"]
+        if {"name": optional["metadata"]["name"], "optional": True}
+        in [r.get("configMapRef") for r in c.get("envFrom", [])]
+    ]
+    assert sorted(hubbub_module(c["command"]) or "" for c in readers) == [
+        "deploy.cluster_messaging",
+        "deploy.cluster_router",
+    ]
+    for module in ("deploy.cluster_messaging", "deploy.cluster_router"):
+        assert not set(optional["data"]) - KNOWN_ENV[module], module
+    assert optional["data"]["HUBBUB_LOG_BACKEND"] == "cassandra"
 
 
 def test_services_expose_the_ports_their_pods_listen_on_and_targets_name_them(

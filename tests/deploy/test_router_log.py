@@ -16,17 +16,21 @@ import pytest
 
 from deploy.local_servers.cassandra import DATACENTER
 from deploy.router_log import RouterLog, open_router_log
+from kernel.blob_store import BlobInfo
 from kernel.clock import SystemClock
 from kernel.grpc_boundary import call
 from kernel.grpc_server import internal_channel
+from kernel.media_urls import SignedUrls, new_key
 from kernel.messaging_api import AccountsApi, MessagingApi
 from kernel.partitions import DEFAULT_PARTITIONS, partition_of
+from media import LocalBlobStore, start_blob_server
 from messaging import start_messaging
 from messaging.config import CassandraOptions, MessagingConfig
 from messaging.owner_append import OwnerAppend
 from messaging.server import MessagingService
 from protos import client_pb2, messaging_pb2, messaging_pb2_grpc
 from router import MemoryPushNotifier, RouterConfig, RouterService, start_router
+from tests.media.test_blob_store_contract import chunks
 from tests.messaging.store.cassandra_server import cassandra_options, empty_tables
 from tests.router.edge_client import FakeEdge, text_frame
 
@@ -203,3 +207,39 @@ async def test_two_router_writers_a_stale_one_is_refused_once_the_new_owner_seal
     )
     page = await call(node.api.History(messaging_pb2.HistoryRequest(user_id="bob", query=query)))
     assert [(m.seq, m.client_msg_id) for m in page.messages] == [(1, "m1"), (2, "m2")]
+
+
+async def test_a_deletion_the_router_stores_removes_the_object_through_the_blob_server(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router process's writer, as deploy/cluster_router.py opens it from the environment:
+    a deleted photo's object is removed through the blob server's internal delete."""
+    cid = await group(node, "alice", "bob")
+    store = LocalBlobStore(tmp_path / "media", SignedUrls("http://unused", "token-secret"))
+    blobs = await start_blob_server(store, "token-secret", "127.0.0.1", 0, internal_secret="internal")
+    key = new_key(cid, "alice")
+    await store.put(BlobInfo(key, "image/png", 3), chunks(b"png"))
+    monkeypatch.setenv("HUBBUB_MEDIA_INTERNAL_URL", f"http://127.0.0.1:{blobs.port}")
+    config = MessagingConfig(
+        data_dir=tmp_path, log_backend="cassandra", cassandra_hosts=node.cassandra_hosts,
+        cassandra_keyspace=node.keyspace, cassandra_protocol_version=1, cassandra_local_dc=DATACENTER,
+        worker_id=3,
+    )  # fmt: skip
+    writer = await open_router_log(config, node.messaging.target, SystemClock(), internal_secret="internal")
+    assert writer is not None
+    try:
+        photo = append_request(cid, "photo-1", 0)
+        photo.items[0].message.media.CopyFrom(
+            client_pb2.MediaRef(key=key, content_type="image/png", size_bytes=3)
+        )
+        (sent,) = (await call(writer.writer(photo))).results
+        assert sent.message.seq == 1, sent
+        deletion = messaging_pb2.AppendRequest()
+        deletion.items.add(sender_id="alice", sender_device="phone", delete_seq=1)
+        deletion.items[0].message.conversation_id = cid
+        (deleted,) = (await call(writer.writer(deletion))).results
+        assert deleted.message.deletes_seq == 1, deleted
+        assert await store.head(key) is None  # removed before the deletion was answered
+    finally:
+        await writer.close()
+        await blobs.stop()

@@ -57,12 +57,8 @@ NOT_ON_CLUSTER = {
         reason="asserts offline pushes through the in-process MemoryPushNotifier handed to the "
         "single node's router; a cluster's router processes push through their own notifier"
     ),
-    "test_delete_message.py::test_a_deleted_photo_is_gone_live_on_resume_and_from_the_blob_store": (
-        pytest.mark.skip(
-            reason="a cluster's messaging has no blob store: a deleted photo's object is left to "
-            "the media sweep, so its URL does not answer 404 at once (docs/media.md); and it reads "
-            "the single node's in-process MemoryPushNotifier"
-        )
+    "test_delete_message.py::test_a_deletion_sends_no_offline_push": pytest.mark.skip(
+        reason="reads the single node's in-process MemoryPushNotifier"
     ),
     "test_tracing.py::test_each_message_is_one_trace_across_the_hops": pytest.mark.skip(
         reason="reads the spans of every hop from this process's in-memory exporter; a "

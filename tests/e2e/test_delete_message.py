@@ -20,14 +20,13 @@ def delete(conv: int, seq: int) -> pb.ClientFrame:
     return pb.ClientFrame(delete_message=pb.DeleteMessage(conversation_id=conv, seq=seq))
 
 
-async def test_a_deleted_photo_is_gone_live_on_resume_and_from_the_blob_store(
-    node: SingleNode, push: MemoryPushNotifier
-) -> None:
+async def test_a_deleted_photo_is_gone_live_on_resume_and_from_the_blob_store(node: SingleNode) -> None:
+    """On a cluster too: there the object is removed by messaging (or the router that wrote the
+    deletion) through the blob server's internal delete (media/internal_delete.py)."""
     alice = await WireClient.sign_up(node.ws_url, "alice")
     bob = await WireClient.sign_up(node.ws_url, "bob")
     bob_laptop = await WireClient.with_token(node.ws_url, bob.welcome.token, "laptop")
-    for offline in ("carol", "dave"):  # offline throughout: members reached by push
-        await (await WireClient.sign_up(node.ws_url, offline)).close()
+    await (await WireClient.sign_up(node.ws_url, "carol")).close()  # offline throughout
     created = await alice.request(
         pb.ClientFrame(create_group=pb.CreateGroup(title="t", member_ids=["bob", "carol"]))
     )
@@ -40,9 +39,6 @@ async def test_a_deleted_photo_is_gone_live_on_resume_and_from_the_blob_store(
     await bob_laptop.messages(2, conv)
     url = (await downloads(bob, conv, media.key)).download_urls.urls[0].url  # handed out before
     await bob_laptop.close()  # offline while the photo is deleted
-    # dave joins now: the deletion would be his first push of this conversation (none collapsed)
-    add = pb.UpdateGroup(conversation_id=conv, add_members=pb.MemberList(user_ids=["dave"]))
-    assert (await alice.request(pb.ClientFrame(update_group=add))).WhichOneof("kind") == "conversation"
 
     answer = await alice.request(delete(conv, photo.sent.seq))
     assert answer.WhichOneof("kind") == "message_deleted", answer
@@ -70,6 +66,23 @@ async def test_a_deleted_photo_is_gone_live_on_resume_and_from_the_blob_store(
     assert again.message_deleted == entry
     listed = await bob.request(pb.ClientFrame(list_conversations=pb.ListConversations()))
     assert listed.conversations.items[0].conversation.last_seq == 3  # deleting twice stored one
+    for client in (alice, bob, laptop):
+        await client.close()
+
+
+async def test_a_deletion_sends_no_offline_push(node: SingleNode, push: MemoryPushNotifier) -> None:
+    alice = await WireClient.sign_up(node.ws_url, "alice")
+    for offline in ("carol", "dave"):  # offline throughout: members reached by push
+        await (await WireClient.sign_up(node.ws_url, offline)).close()
+    created = await alice.request(
+        pb.ClientFrame(create_group=pb.CreateGroup(title="t", member_ids=["carol"]))
+    )
+    conv = created.conversation.conversation_id
+    assert (await alice.send_text(conv, "regrettable", "r-1")).sent.seq == 1
+    # dave joins now: the deletion would be his first push of this conversation (none collapsed)
+    add = pb.UpdateGroup(conversation_id=conv, add_members=pb.MemberList(user_ids=["dave"]))
+    assert (await alice.request(pb.ClientFrame(update_group=add))).WhichOneof("kind") == "conversation"
+    assert (await alice.request(delete(conv, 1))).WhichOneof("kind") == "message_deleted"
     # A push after the deletion, in another conversation: pushes go in order, so dave's push
     # of the deletion, had there been one, is in by now.
     direct = await open_direct(alice, "dave")
@@ -79,8 +92,7 @@ async def test_a_deleted_photo_is_gone_live_on_resume_and_from_the_blob_store(
         while not any(n.conversation_id == direct for n in seen):
             seen = await push.wait_for(len(seen) + 1)
     assert [(n.user_id, n.seq) for n in push.notifications if n.conversation_id == conv] == [("carol", 1)]
-    for client in (alice, bob, laptop):
-        await client.close()
+    await alice.close()
 
 
 async def test_deleting_what_is_not_yours_is_refused_and_the_connection_lives(node: SingleNode) -> None:

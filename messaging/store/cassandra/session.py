@@ -3,16 +3,21 @@ DC-aware balancing, one consistency for every request, prepared statements (stat
 
 Consistency "auto" is LOCAL_QUORUM on servers that speak native protocol v2 or later, and ONE
 on Cassandra 1.2 (protocol v1, which knows no LOCAL_ONE; the driver's default LOCAL_ONE makes
-1.2 drop the connection, so the session starts at ONE and is raised once the protocol is known)."""
+1.2 drop the connection, so the session starts at ONE and is raised once the protocol is known).
+
+Authentication (PasswordAuthenticator roles) and TLS (a CA to check the servers, a client
+certificate for servers that require one) when the options ask: docs/cassandra.md."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
 from cassandra import ConsistencyLevel
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
@@ -56,6 +61,29 @@ def consistency_for(option: str, protocol_version: int) -> int:
     return modern if protocol_version >= 2 else oldest
 
 
+def tls_context(options: CassandraOptions) -> ssl.SSLContext | None:
+    """The TLS context the options describe (None: plaintext): the servers' certificates checked
+    against the CA file (or the system's CAs), and this client's certificate when given."""
+    if not options.tls:
+        return None
+    context = ssl.create_default_context(cafile=options.tls_ca_file or None)
+    context.check_hostname = options.tls_check_hostname  # the driver names each contact point
+    if options.tls_cert_file:
+        context.load_cert_chain(options.tls_cert_file, options.tls_key_file)
+    return context
+
+
+def security(options: CassandraOptions) -> dict[str, Any]:
+    """The Cluster arguments for authentication and TLS (none when the options ask for neither)."""
+    extra: dict[str, Any] = {}
+    if options.username:
+        extra["auth_provider"] = PlainTextAuthProvider(options.username, options.password)
+    context = tls_context(options)
+    if context is not None:
+        extra["ssl_context"] = context
+    return extra
+
+
 def _connect_blocking(options: CassandraOptions) -> CassandraSession:
     profile = ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=options.local_dc)),
@@ -63,7 +91,7 @@ def _connect_blocking(options: CassandraOptions) -> CassandraSession:
         request_timeout=options.request_timeout_s,
     )
     ports = {port for _, port in options.hosts}
-    extra: dict[str, Any] = {}
+    extra = security(options)
     if options.protocol_version:
         extra["protocol_version"] = options.protocol_version
     cluster = Cluster(
