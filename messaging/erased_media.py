@@ -3,6 +3,10 @@ is durable (before the deleter's answer), so a download URL handed out earlier a
 
 After the commit, never before: a deletion that failed to store keeps its object. A crash in
 between leaves the object without a message (a retention sweep's to remove, docs/media.md).
+
+One upload may be attached to several messages (its sender may send its MediaRef again while
+the receipt is good): the object is removed only when no other message points to it, else it
+stays with them (and the sweep takes it once none does).
 """
 
 from __future__ import annotations
@@ -12,10 +16,21 @@ from typing import Protocol
 
 from google.protobuf.message import DecodeError
 
+from kernel.limits import MEDIA_RECEIPT_TTL_MS
 from messaging.model import StoredMessage
+from messaging.store.interface import HistoryDirection, MessageLog
 from protos.client_pb2 import MediaRef
 
 log = logging.getLogger(__name__)
+
+CLOCK_SKEW_MS = 10 * 60_000
+"""The edge checks a receipt's age by its clock, messaging stamps sent_at_ms by its own: the
+window searched for other references is this much wider on each side."""
+SCAN_PAGE = 100
+"""Messages per history read while looking for other references."""
+MAX_SCANNED = 2_000
+"""Messages read around the deleted one at most; beyond, the object is kept (the sweep,
+which reads references itself, removes it once nothing points to it)."""
 
 
 class BlobRemover(Protocol):
@@ -24,27 +39,66 @@ class BlobRemover(Protocol):
     async def delete(self, key: str) -> bool: ...
 
 
+def media_key(media: bytes) -> str:
+    """The object key a stored MediaRef names ('' when none or unreadable)."""
+    if not media:
+        return ""
+    try:
+        return MediaRef.FromString(media).key
+    except DecodeError:
+        return ""
+
+
 class ErasedMedia:
-    def __init__(self, blobs: BlobRemover | None) -> None:
+    def __init__(self, blobs: BlobRemover | None, messages: MessageLog) -> None:
         self._blobs = blobs
+        self._log = messages
 
     async def remove(self, message: StoredMessage) -> None:
-        """Remove the object `message` (as it was before its deletion) pointed to, if any. A
-        store that fails is logged, not raised: the deletion itself is stored and stands."""
+        """Remove the object `message` (as it was before its deletion) pointed to, if any and
+        if no other message points to it. A store that fails is logged, not raised: the
+        deletion itself is stored and stands."""
         if self._blobs is None or not message.media:
             return
-        try:
-            key = MediaRef.FromString(message.media).key
-        except DecodeError:
+        key = media_key(message.media)
+        if not key:
             log.warning(
                 "deleted message %d/%d had an unreadable media reference",
                 message.conversation_id,
                 message.seq,
             )
             return
-        if not key:
-            return
         try:
+            if await self._shared(message, key):
+                return
             await self._blobs.delete(key)
         except Exception:
             log.exception("could not remove the object of a deleted message (key %r)", key)
+
+    async def _shared(self, message: StoredMessage, key: str) -> bool:
+        """Whether another message may point to `key` (True when too many messages lie in the
+        window to tell). A send attaches an upload at most MEDIA_RECEIPT_TTL_MS after it was
+        stored, and `message` was sent after it was: any other reference was sent within that
+        long of `message`, before or after it."""
+        window = MEDIA_RECEIPT_TTL_MS + CLOCK_SKEW_MS
+        scanned = 0
+        directions: tuple[HistoryDirection, HistoryDirection] = ("before", "after")
+        for direction in directions:
+            anchor = message.seq
+            while True:
+                page = await self._log.history(
+                    message.conversation_id,
+                    anchor_seq=anchor,
+                    direction=direction,
+                    limit=SCAN_PAGE,
+                    newest_first=direction == "before",
+                )
+                if any(other.seq != message.seq and media_key(other.media) == key for other in page):
+                    return True
+                scanned += len(page)
+                if len(page) < SCAN_PAGE or abs(page[-1].sent_at_ms - message.sent_at_ms) > window:
+                    break  # the farthest one read is out of the window: no further can point
+                if scanned >= MAX_SCANNED:
+                    return True
+                anchor = page[-1].seq
+        return False

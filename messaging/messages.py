@@ -78,7 +78,7 @@ class Messages:
         blobs: BlobRemover | None = None,
     ) -> None:
         self._log = log
-        self._erased_media = ErasedMedia(blobs)
+        self._erased_media = ErasedMedia(blobs, log)
         self._cursors = cursors
         self._partitions = partitions
         self._appender = Appender(log, ids, clock)
