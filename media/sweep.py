@@ -13,14 +13,12 @@ from kernel.background import BackgroundTask
 from kernel.blob_store import ListedStore, StoredObject
 from kernel.clock import Clock
 from kernel.errors import HubbubError
+from kernel.limits import MEDIA_CLOCK_SKEW_MS
 from kernel.media_urls import key_owner
 from media.references import MediaReferences
 
 log = logging.getLogger(__name__)
 
-CLOCK_SKEW_MS = 10 * 60_000
-"""The store's clock (S3's LastModified) and messaging's (sent_at_ms) may differ: history is
-read this much further back than the oldest upload, so a skewed reference is still found."""
 MAX_CANDIDATES = 10_000
 """Objects one pass considers (the rest wait for the next pass): a pass's memory is bounded."""
 
@@ -63,7 +61,7 @@ async def sweep_once(store: ListedStore, references: MediaReferences, now_ms: in
                 break
     removed = 0
     for (conversation_id, uploader), objects in groups.items():
-        since_ms = min(stored.stored_at_ms for stored in objects) - CLOCK_SKEW_MS
+        since_ms = min(stored.stored_at_ms for stored in objects) - MEDIA_CLOCK_SKEW_MS
         keys = [stored.key for stored in objects]
         try:
             referenced = await references.referenced(conversation_id, uploader, keys, since_ms)

@@ -16,16 +16,13 @@ from typing import Protocol
 
 from google.protobuf.message import DecodeError
 
-from kernel.limits import MEDIA_RECEIPT_TTL_MS
+from kernel.limits import MEDIA_CLOCK_SKEW_MS, MEDIA_RECEIPT_TTL_MS
 from messaging.model import StoredMessage
 from messaging.store.interface import HistoryDirection, MessageLog
 from protos.client_pb2 import MediaRef
 
 log = logging.getLogger(__name__)
 
-CLOCK_SKEW_MS = 10 * 60_000
-"""The edge checks a receipt's age by its clock, messaging stamps sent_at_ms by its own: the
-window searched for other references is this much wider on each side."""
 SCAN_PAGE = 100
 """Messages per history read while looking for other references."""
 MAX_SCANNED = 2_000
@@ -80,7 +77,7 @@ class ErasedMedia:
         window to tell). A send attaches an upload at most MEDIA_RECEIPT_TTL_MS after it was
         stored, and `message` was sent after it was: any other reference was sent within that
         long of `message`, before or after it."""
-        window = MEDIA_RECEIPT_TTL_MS + CLOCK_SKEW_MS
+        window = MEDIA_RECEIPT_TTL_MS + MEDIA_CLOCK_SKEW_MS
         scanned = 0
         directions: tuple[HistoryDirection, HistoryDirection] = ("before", "after")
         for direction in directions:
