@@ -11,7 +11,9 @@ stays with them (and the sweep takes it once none does).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from google.protobuf.message import DecodeError
@@ -28,6 +30,9 @@ SCAN_PAGE = 100
 MAX_SCANNED = 2_000
 """Messages read around the deleted one at most; beyond, the object is kept (the sweep,
 which reads references itself, removes it once nothing points to it)."""
+REMOVE_TIMEOUT_S = 5.0
+"""The longest an Append waits for its deletions' objects to go (every item of its batch waits
+for its answer meanwhile): past it they are left to the sweep."""
 
 
 class BlobRemover(Protocol):
@@ -47,9 +52,25 @@ def media_key(media: bytes) -> str:
 
 
 class ErasedMedia:
-    def __init__(self, blobs: BlobRemover | None, messages: MessageLog) -> None:
+    def __init__(
+        self, blobs: BlobRemover | None, messages: MessageLog, *, timeout_s: float | None = None
+    ) -> None:
         self._blobs = blobs
         self._log = messages
+        self._timeout_s = REMOVE_TIMEOUT_S if timeout_s is None else timeout_s
+
+    async def remove_all(self, erased: Sequence[StoredMessage]) -> None:
+        """`remove` each, together, for at most `timeout_s` (a store that hangs is logged and
+        its objects left to the sweep, never a stall of the Append that erased them)."""
+        if self._blobs is None or not erased:
+            return
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await asyncio.gather(*(self.remove(message) for message in erased))
+        except TimeoutError:
+            log.warning(
+                "the objects of %d deleted messages not removed in time: left to the sweep", len(erased)
+            )
 
     async def remove(self, message: StoredMessage) -> None:
         """Remove the object `message` (as it was before its deletion) pointed to, if any and

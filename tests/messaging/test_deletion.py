@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from kernel.errors import ErrorCode, HubbubError
 from kernel.ids import SnowflakeGenerator
-from messaging import rules
+from messaging import erased_media, rules
 from messaging.appends import SendItem
 from messaging.deletion import check_deletion, deletion_key, erased, is_entry_of
 from messaging.erased_media import ErasedMedia
@@ -116,3 +118,35 @@ async def test_an_upload_attached_twice_stays_until_both_messages_are_deleted() 
     assert blobs.deleted == []  # the second message still shows the photo
     await append(SendItem("alice", "phone", cid, "", "", "", b"", delete_seq=second.message.seq))
     assert blobs.deleted == [f"{cid}/alice/abc"]
+
+
+def ok(result: object) -> AppendOutcome:
+    assert isinstance(result, AppendOutcome), result
+    return result
+
+
+class HangingBlobs(Blobs):
+    async def delete(self, key: str) -> bool:
+        await asyncio.Event().wait()  # an object store that never answers
+        raise AssertionError("never answered")
+
+
+async def test_a_hanging_blob_store_does_not_hold_up_the_append(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(erased_media, "REMOVE_TIMEOUT_S", 0.05)
+    services = build_services(MemoryStore())
+    await services.users("alice", "bob")
+    created = await services.conversations.create_group("alice", "g", ["bob"])
+    cid = created.details.conversation.conversation_id
+    ids = SnowflakeGenerator(2, services.clock)
+    messages = Messages(
+        services.store, services.store, ids, services.clock, services.members, blobs=HangingBlobs()
+    )
+    photo = MediaRef(key=f"{cid}/alice/abc", content_type="image/png", size_bytes=3).SerializeToString()
+    (sent,) = await messages.append([SendItem("alice", "phone", cid, "p1", "", "", b"", media=photo)])
+    assert isinstance(sent, AppendOutcome)
+    deletion = SendItem("alice", "phone", cid, "", "", "", b"", delete_seq=sent.message.seq)
+    other = SendItem("bob", "phone", cid, "b1", "text/plain", "hi", b"")
+    # The guard of the test only: before the bound, the Append waited on the store forever.
+    results = await asyncio.wait_for(messages.append([deletion, other]), 30)
+    deleted, answered = (ok(r) for r in results)
+    assert deleted.message.deletes_seq == sent.message.seq and answered.message.body == "hi"
