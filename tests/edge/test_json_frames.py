@@ -194,3 +194,24 @@ def test_what_json_format_refuses_is_left_to_it() -> None:
     )
     for parsed in cases:
         assert client_frame(parsed) is None
+
+
+def test_a_repeated_bool_keeps_its_false_values() -> None:
+    """No frame has one yet: a message made here stands for the first that will."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    from edge.json_frames import _message_encoder
+
+    file = descriptor_pb2.FileDescriptorProto(name="review_flags.proto", package="review", syntax="proto3")
+    flags = file.message_type.add(name="Flags")
+    flags.field.add(
+        name="values",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    descriptor = pool.FindMessageTypeByName("review.Flags")
+    message = message_factory.GetMessageClass(descriptor)(values=[True, False, True])
+    assert _message_encoder(descriptor)(message) == json_format.MessageToDict(message)
