@@ -67,10 +67,8 @@ def _scalar_encoder(field: FieldDescriptor) -> Encoder | None:
     kind = field.type
     if kind in _INT64 or kind in _UINT64:
         return str
-    if kind in _INT32 or kind in _UINT32 or kind == _T.TYPE_STRING:
-        return lambda value: value
-    if kind == _T.TYPE_BOOL:
-        return lambda value: True
+    if kind in _INT32 or kind in _UINT32 or kind == _T.TYPE_STRING or kind == _T.TYPE_BOOL:
+        return lambda value: value  # a bool as it is: a repeated one holds False values too
     if kind == _T.TYPE_BYTES:
         return lambda value: base64.b64encode(value).decode("ascii")
     if kind == _T.TYPE_ENUM:

@@ -6,6 +6,7 @@ Pure apart from the random key: the clock is passed in (docs/media.md has the wh
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
 from kernel.blob_store import BlobStore, UrlSigner, check_stored
@@ -36,6 +37,10 @@ from protos.client_pb2 import (
     UploadUrl,
 )
 
+CONFIRM_TIMEOUT_S = 10.0
+"""The longest confirm_upload waits on the store's head (boto3's own timeouts and retries run
+to minutes): past it the client hears UNAVAILABLE and may confirm again."""
+
 
 class MediaUrls:
     """URLs of the object store for clients (signed by `signer`), and the check of a send's
@@ -43,12 +48,20 @@ class MediaUrls:
     `confirm_with`: a store that answers uploads with no receipt (S3); the edge then gives the
     receipt itself, once `head` shows the object stored as granted (confirm_upload)."""
 
-    __slots__ = ("_confirm_with", "_key", "_signer")
+    __slots__ = ("_confirm_timeout_s", "_confirm_with", "_key", "_signer")
 
-    def __init__(self, signer: UrlSigner, token_secret: str, confirm_with: BlobStore | None = None) -> None:
+    def __init__(
+        self,
+        signer: UrlSigner,
+        token_secret: str,
+        confirm_with: BlobStore | None = None,
+        *,
+        confirm_timeout_s: float = CONFIRM_TIMEOUT_S,
+    ) -> None:
         self._signer = signer
         self._key = media_key(token_secret)
         self._confirm_with = confirm_with
+        self._confirm_timeout_s = confirm_timeout_s
 
     def upload(self, ref: int, user_id: str, request: RequestUpload, now_ms: int) -> ServerFrame:
         """The answer to request_upload (ids range-checked already)."""
@@ -74,7 +87,12 @@ class MediaUrls:
         _, uploader = key_owner(upload.key)
         if uploader != user_id:
             raise PermissionDenied("that media belongs to another user")
-        info = await check_stored(self._confirm_with, upload.key, upload.content_type, upload.size_bytes)
+        store = self._confirm_with
+        try:
+            async with asyncio.timeout(self._confirm_timeout_s):
+                info = await check_stored(store, upload.key, upload.content_type, upload.size_bytes)
+        except TimeoutError:
+            raise Unavailable("the object store did not answer in time: confirm again") from None
         stored_at_ms = info.stored_at_ms or now_ms  # the upload's time: a late confirm adds none
         proof = receipt(self._key, info.key, info.content_type, info.size_bytes, stored_at_ms)
         stored = MediaRef(

@@ -131,6 +131,10 @@ MEDIA_RECEIPT_TTL_MS = 60 * 60_000
 """How long after its upload an object may still be attached to a send (its receipt carries
 the time). The sweep of uploads never sent waits longer (media/config.py), so an object a send
 may still point to is never swept."""
+MEDIA_CLOCK_SKEW_MS = 10 * 60_000
+"""How far the clocks that stamp an upload (the store's, S3's LastModified) and a message
+(messaging's sent_at_ms) may differ: searches for a message pointing to an upload (the sweep,
+a deleted attachment's removal) look this much wider."""
 MAX_BLOB_CONNECTIONS = 256
 """Connections the embedded blob server serves at once; more are answered 503 UNAVAILABLE
 (retryable), so slow uploads cannot pile up without bound."""

@@ -13,16 +13,15 @@ from kernel.background import BackgroundTask
 from kernel.blob_store import ListedStore, StoredObject
 from kernel.clock import Clock
 from kernel.errors import HubbubError
+from kernel.limits import MEDIA_CLOCK_SKEW_MS
 from kernel.media_urls import key_owner
 from media.references import MediaReferences
 
 log = logging.getLogger(__name__)
 
-CLOCK_SKEW_MS = 10 * 60_000
-"""The store's clock (S3's LastModified) and messaging's (sent_at_ms) may differ: history is
-read this much further back than the oldest upload, so a skewed reference is still found."""
 MAX_CANDIDATES = 10_000
-"""Objects one pass considers (the rest wait for the next pass): a pass's memory is bounded."""
+"""Objects held in memory at once: a pass judges the listing this many at a time (so a bucket
+whose first objects are all sent ones is still walked to its end)."""
 
 
 def past_grace(stored: StoredObject, now_ms: int, grace_ms: int) -> bool:
@@ -51,19 +50,29 @@ def _is_media_key(key: str) -> bool:
 
 
 async def sweep_once(store: ListedStore, references: MediaReferences, now_ms: int, grace_ms: int) -> int:
-    """One pass; returns how many objects it removed. A conversation whose references cannot
-    be read (messaging down, the uploader no longer a member) keeps all its objects."""
-    groups: defaultdict[tuple[int, str], list[StoredObject]] = defaultdict(list)
-    candidates = 0
+    """One pass over the whole listing; returns how many objects it removed. A conversation
+    whose references cannot be read (messaging down, the uploader no longer a member) keeps
+    all its objects."""
+    chunk: list[StoredObject] = []
+    removed = 0
     async for stored in store.stored_objects():
         if past_grace(stored, now_ms, grace_ms) and _is_media_key(stored.key):
-            groups[key_owner(stored.key)].append(stored)
-            candidates += 1
-            if candidates >= MAX_CANDIDATES:
-                break
+            chunk.append(stored)
+            if len(chunk) >= MAX_CANDIDATES:
+                removed += await _sweep_chunk(store, references, chunk, now_ms, grace_ms)
+                chunk = []
+    return removed + await _sweep_chunk(store, references, chunk, now_ms, grace_ms)
+
+
+async def _sweep_chunk(
+    store: ListedStore, references: MediaReferences, chunk: list[StoredObject], now_ms: int, grace_ms: int
+) -> int:
+    groups: defaultdict[tuple[int, str], list[StoredObject]] = defaultdict(list)
+    for stored in chunk:
+        groups[key_owner(stored.key)].append(stored)
     removed = 0
     for (conversation_id, uploader), objects in groups.items():
-        since_ms = min(stored.stored_at_ms for stored in objects) - CLOCK_SKEW_MS
+        since_ms = min(stored.stored_at_ms for stored in objects) - MEDIA_CLOCK_SKEW_MS
         keys = [stored.key for stored in objects]
         try:
             referenced = await references.referenced(conversation_id, uploader, keys, since_ms)

@@ -78,7 +78,7 @@ class Messages:
         blobs: BlobRemover | None = None,
     ) -> None:
         self._log = log
-        self._erased_media = ErasedMedia(blobs)
+        self._erased_media = ErasedMedia(blobs, log)
         self._cursors = cursors
         self._partitions = partitions
         self._appender = Appender(log, ids, clock)
@@ -107,8 +107,7 @@ class Messages:
                 message = outcome.message
                 if message.seq > last_seq.get(message.conversation_id, 0):
                     self._saw_seq(message.conversation_id, message.seq)
-        for message in appended.erased:
-            await self._erased_media.remove(message)
+        await self._erased_media.remove_all(appended.erased)
         return appended.results
 
     def _saw_seq(self, conversation_id: int, seq: int) -> None:

@@ -35,7 +35,7 @@ class OwnerAppend:
         self, log: MessageLog, ids: SnowflakeGenerator, clock: Clock, blobs: BlobRemover | None = None
     ) -> None:
         self._appender = Appender(log, ids, clock)
-        self._erased_media = ErasedMedia(blobs)
+        self._erased_media = ErasedMedia(blobs, log)
         self.calls = 0
 
     def __call__(
@@ -58,8 +58,7 @@ class OwnerAppend:
                 raise Unavailable("append timed out") from None
         # A deletion's erased attachment, removed once the deletion is stored (as messaging's
         # Append does); with no remover it stays until the media sweep takes it.
-        for message in appended.erased:
-            await self._erased_media.remove(message)
+        await self._erased_media.remove_all(appended.erased)
         return convert.append_reply(appended.results)
 
 

@@ -3,6 +3,7 @@ MediaRef it checks, download requests it hands to messaging for the membership c
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
 import orjson
@@ -12,7 +13,8 @@ from edge.actions import QueryKind, ToMessaging, ToRouter
 from edge.codec import JSON
 from edge.media import MediaUrls
 from edge.session import Session, SessionSettings
-from kernel.errors import InvalidArgument
+from kernel.blob_store import BlobInfo
+from kernel.errors import ErrorCode, HubbubError, InvalidArgument
 from kernel.limits import MAX_MEDIA_BYTES, MAX_MEDIA_DOWNLOAD_KEYS, MAX_MEDIA_THUMBNAIL_BYTES
 from kernel.media_urls import SignedUrls, key_owner, media_key, new_key, receipt, verify_upload
 from kernel.tokens import issue_token
@@ -139,3 +141,23 @@ def test_confirm_upload_goes_to_the_io_layer_and_is_unavailable_without_media() 
     assert isinstance(action, ToMessaging) and action.kind is QueryKind.MEDIA_CONFIRM
     refused = alice(SETTINGS).receive(pb.ClientFrame(ref=7, confirm_upload=ref), T0)
     assert error_of(refused).code == "UNAVAILABLE"
+
+
+class SilentStore(SignedUrls):
+    """An object store whose head never answers (S3 unreachable, boto3 retrying)."""
+
+    async def head(self, key: str) -> BlobInfo | None:
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+    async def delete(self, key: str) -> bool:
+        raise AssertionError("not called")
+
+
+async def test_a_confirm_the_store_never_answers_is_unavailable_not_a_wait_forever() -> None:
+    store = SilentStore("http://blobs.test", SECRET)
+    media = MediaUrls(store, SECRET, confirm_with=store, confirm_timeout_s=0.05)
+    upload = pb.MediaRef(key=new_key(42, "alice"), content_type="image/png", size_bytes=3)
+    with pytest.raises(HubbubError) as refused:
+        await asyncio.wait_for(media.confirm(6, "alice", upload, T0), 30)  # the guard of the test only
+    assert refused.value.code is ErrorCode.UNAVAILABLE

@@ -11,7 +11,7 @@ from kernel.blob_store import BlobInfo, StoredObject
 from kernel.clock import ManualClock
 from kernel.errors import NotMember, Unavailable
 from kernel.media_urls import SignedUrls, new_key
-from media import MemoryBlobStore
+from media import MemoryBlobStore, sweep
 from media.references import HistoryReferences
 from media.sweep import sweep_once, sweepable
 from protos.client_pb2 import HistoryDirection, HistoryPage, MediaRef, Message
@@ -82,6 +82,22 @@ async def test_when_messaging_cannot_answer_every_object_is_kept() -> None:
     clock.advance(2 * GRACE_MS)
     assert await sweep_once(store, KnownReferences(failing=True), clock.now_ms(), GRACE_MS) == 0
     assert await store.head(key) is not None
+
+
+async def test_a_pass_walks_the_whole_listing_past_a_full_chunk_of_sent_objects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sweep, "MAX_CANDIDATES", 2)
+    clock = ManualClock()
+    store = MemoryBlobStore(SignedUrls("http://blobs.test", "s"), clock)
+    sent = [new_key(7, "alice") for _ in range(3)]
+    unsent = new_key(7, "alice")
+    for key in (*sent, unsent):  # listed in this order: the sent ones fill the first chunks
+        await store_at(clock, store, key)
+    clock.advance(GRACE_MS)
+    assert await sweep_once(store, KnownReferences(sent), clock.now_ms(), GRACE_MS) == 1
+    assert await store.head(unsent) is None
+    assert all([await store.head(key) is not None for key in sent])
 
 
 class PagedHistory:

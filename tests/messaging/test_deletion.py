@@ -1,16 +1,23 @@
 """The deletion rules (messaging/deletion.py) and the removal of a deleted attachment's object
-(messaging/erased_media.py), without a store or a server."""
+(messaging/erased_media.py), without a server (the memory store where a log is read)."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from kernel.errors import ErrorCode, HubbubError
-from messaging import rules
+from kernel.ids import SnowflakeGenerator
+from messaging import erased_media, rules
+from messaging.appends import SendItem
 from messaging.deletion import check_deletion, deletion_key, erased, is_entry_of
 from messaging.erased_media import ErasedMedia
-from messaging.model import StoredMessage
+from messaging.messages import Messages
+from messaging.model import AppendOutcome, StoredMessage
+from messaging.store.memory import MemoryStore
 from protos.client_pb2 import MediaRef
+from tests.messaging.conftest import build_services
 
 PHOTO = MediaRef(key="7/alice/abc", content_type="image/png", size_bytes=3).SerializeToString()
 
@@ -79,11 +86,67 @@ class Blobs:
 
 async def test_the_object_of_a_deleted_attachment_is_removed() -> None:
     blobs = Blobs()
-    await ErasedMedia(blobs).remove(stored(3, media=PHOTO))
-    await ErasedMedia(blobs).remove(stored(4))  # no attachment: nothing to remove
-    await ErasedMedia(blobs).remove(stored(5, media=b"\xff\xff"))  # unreadable: logged, left
+    erasing = ErasedMedia(blobs, MemoryStore())
+    await erasing.remove(stored(3, media=PHOTO))
+    await erasing.remove(stored(4))  # no attachment: nothing to remove
+    await erasing.remove(stored(5, media=b"\xff\xff"))  # unreadable: logged, left
     assert blobs.deleted == ["7/alice/abc"]
 
 
 async def test_a_failing_blob_store_does_not_undo_the_deletion() -> None:
-    await ErasedMedia(Blobs(fail=True)).remove(stored(3, media=PHOTO))  # logged, not raised
+    await ErasedMedia(Blobs(fail=True), MemoryStore()).remove(stored(3, media=PHOTO))  # logged, not raised
+
+
+async def test_an_upload_attached_twice_stays_until_both_messages_are_deleted() -> None:
+    services = build_services(MemoryStore())
+    await services.users("alice", "bob")
+    created = await services.conversations.create_group("alice", "g", ["bob"])
+    cid = created.details.conversation.conversation_id
+    blobs = Blobs()
+    ids, clock = SnowflakeGenerator(2, services.clock), services.clock
+    messages = Messages(services.store, services.store, ids, clock, services.members, blobs=blobs)
+    photo = MediaRef(key=f"{cid}/alice/abc", content_type="image/png", size_bytes=3).SerializeToString()
+
+    async def append(item: SendItem) -> AppendOutcome:
+        (result,) = await messages.append([item])
+        assert isinstance(result, AppendOutcome), result
+        return result
+
+    first = await append(SendItem("alice", "phone", cid, "p1", "", "", b"", media=photo))
+    second = await append(SendItem("alice", "phone", cid, "p2", "", "", b"", media=photo))
+    await append(SendItem("alice", "phone", cid, "", "", "", b"", delete_seq=first.message.seq))
+    assert blobs.deleted == []  # the second message still shows the photo
+    await append(SendItem("alice", "phone", cid, "", "", "", b"", delete_seq=second.message.seq))
+    assert blobs.deleted == [f"{cid}/alice/abc"]
+
+
+def ok(result: object) -> AppendOutcome:
+    assert isinstance(result, AppendOutcome), result
+    return result
+
+
+class HangingBlobs(Blobs):
+    async def delete(self, key: str) -> bool:
+        await asyncio.Event().wait()  # an object store that never answers
+        raise AssertionError("never answered")
+
+
+async def test_a_hanging_blob_store_does_not_hold_up_the_append(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(erased_media, "REMOVE_TIMEOUT_S", 0.05)
+    services = build_services(MemoryStore())
+    await services.users("alice", "bob")
+    created = await services.conversations.create_group("alice", "g", ["bob"])
+    cid = created.details.conversation.conversation_id
+    ids = SnowflakeGenerator(2, services.clock)
+    messages = Messages(
+        services.store, services.store, ids, services.clock, services.members, blobs=HangingBlobs()
+    )
+    photo = MediaRef(key=f"{cid}/alice/abc", content_type="image/png", size_bytes=3).SerializeToString()
+    (sent,) = await messages.append([SendItem("alice", "phone", cid, "p1", "", "", b"", media=photo)])
+    assert isinstance(sent, AppendOutcome)
+    deletion = SendItem("alice", "phone", cid, "", "", "", b"", delete_seq=sent.message.seq)
+    other = SendItem("bob", "phone", cid, "b1", "text/plain", "hi", b"")
+    # The guard of the test only: before the bound, the Append waited on the store forever.
+    results = await asyncio.wait_for(messages.append([deletion, other]), 30)
+    deleted, answered = (ok(r) for r in results)
+    assert deleted.message.deletes_seq == sent.message.seq and answered.message.body == "hi"
