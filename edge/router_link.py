@@ -718,12 +718,18 @@ class RouterLinks:
                     self._unavailable_unless_queued(send, queued)
 
     def _unavailable_unless_queued(self, send: Unanswered, queued: dict[str, set[tuple[int, int]]]) -> None:
-        """`queued`: each link's queued sends, read once per call of _unanswered."""
+        """`queued`: each link's queued sends, read once per call of _unanswered. A send still
+        queued goes out on that link's next stream and is answered (or refused and rerouted)
+        there: it stays awaited, so later sends of its session and partition stay held behind
+        it instead of reaching the new owner first (never overtakes)."""
         link = self._by_target.get(send.target)
         if link is not None:
             if send.target not in queued:
                 queued[send.target] = link.queued_sends()
             if (send.session_id, send.ref) in queued[send.target]:
+                until_ms = self._now_ms() + int(REROUTE_WAIT_S * 1000)
+                self._order.sent(send.session_id, send.partition, send.ref, send.target, until_ms)
+                self._expire_at(until_ms)
                 return
         self._unavailable_to(send.session_id, send.ref)
 

@@ -127,3 +127,18 @@ async def test_a_send_still_queued_when_its_link_goes_down_goes_out_on_the_next_
     edge._link_down(OLD.target)
     assert errors(hub) == [(1, UNAVAILABLE)], "only what the broken stream took is lost with it"
     await edge.stop()
+
+
+async def test_a_later_send_waits_behind_one_still_queued_for_the_old_owner(
+    links: tuple[RouterLinks, RecordingHub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(router_link, "REROUTE_WAIT_S", 60.0)  # waits that last the test
+    edge, hub = links
+    assert edge.forward(ALICE, send(1))  # queued for r1, never written
+    edge._link_down(OLD.target)  # send 1 stays queued for r1's next stream
+    edge.set_map(owned_by(NEW, 2))  # the partition moves to r2
+    assert edge.forward(ALICE, send(2))
+    queued_at_new = edge._by_target[NEW.target].queued_sends() if NEW.target in edge._by_target else set()
+    assert (ALICE.session_id, 2) not in queued_at_new, "send 2 would reach r2 before send 1"
+    assert errors(hub) == []
+    await edge.stop()
