@@ -152,9 +152,11 @@ class ClusterBalancer:
     async def _step(self) -> None:
         current, session = self._map, self._partitions.session
         if current is None or session is None or session.state is not SessionState.CONNECTED:
-            return
+            log.debug("router %s: balancing step skipped: session away or no map yet", self._router_id)
+            return  # the session going CONNECTED (or a new map) wakes the next step
         if self._router_id not in self._routers:
-            return  # this router's own session is not listed yet
+            log.debug("router %s: balancing step skipped: not listed among the routers", self._router_id)
+            return  # this router's own session is not listed yet; the listing wakes the next step
         moves = rebalance_placed(current.partitions, owners_of(current), self._routers, self._placements)
         giving = [m.partition for m in moves if m.source == self._router_id]
         await asyncio.gather(*(self._partitions.hand_off(p) for p in giving))

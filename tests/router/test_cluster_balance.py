@@ -1,11 +1,14 @@
 """Routers that balance by themselves (router/cluster_balance.py), here over the memory
 ownership with a live-router feed the test controls: they split the partitions, one takes
-all when the other leaves, and a store that refuses Seal for a while is retried, not lost."""
+all when the other leaves, a store that refuses Seal for a while is retried, not lost, and a
+step skipped while a session was away runs when it is back."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 
 from discovery.memory_ownership import MemoryOwnership
 from kernel.errors import Unavailable
@@ -52,6 +55,32 @@ class PlacementFeed:
             yield dict(self.placements)
             await self._changed.wait()
             self._changed.clear()
+
+
+class SkippedStep(logging.Handler):
+    """Set when a balancer logs that it skipped a step (the event the test waits for)."""
+
+    def __init__(self, router_id: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.prefix = f"router {router_id}: balancing step skipped"
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.prefix):
+            self.seen.set()
+
+
+@contextmanager
+def skipped_step(router_id: str) -> Iterator[SkippedStep]:
+    logger = logging.getLogger("router.cluster_balance")
+    handler, level = SkippedStep(router_id), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 async def map_where(ownership: MemoryOwnership, ok: Callable[[PartitionMap], bool]) -> PartitionMap:
@@ -125,6 +154,27 @@ async def test_a_placed_partition_moves_by_a_handoff_at_a_higher_epoch_and_stays
         assert moved.held_by("b")[partition] > epoch
         # Nothing else moved to make up for it (the others stay balanced among themselves).
         assert (len(moved.held_by("a")), len(moved.held_by("b"))) == (P // 2 - 1, P // 2 + 1)
+    finally:
+        for balancer in balancers:
+            await balancer.stop()
+
+
+async def test_a_step_skipped_while_the_session_was_suspended_runs_when_it_is_connected_again() -> None:
+    # Router a holds everything; b joins while a's session is away, so a's step is skipped.
+    # Nothing else changes before a is back: only its session going CONNECTED can wake it.
+    ownership, live = MemoryOwnership(P), LiveFeed()
+    live.set({"a": "h:a"})
+    balancers = [await start(ownership, live, "a")]
+    try:
+        await map_where(ownership, lambda m: len(m.held_by("a")) == P)
+        ownership.suspend("a")
+        with skipped_step("a") as skipped:
+            balancers.append(await start(ownership, live, "b"))
+            live.set({"a": "h:a", "b": "h:b"})
+            await asyncio.wait_for(skipped.seen.wait(), WAIT_S)
+        ownership.resume("a")
+        split = await map_where(ownership, lambda m: len(m.held_by("a")) == len(m.held_by("b")) == P // 2)
+        assert not set(split.held_by("a")) & set(split.held_by("b"))
     finally:
         for balancer in balancers:
             await balancer.stop()
