@@ -6,9 +6,7 @@ step skipped while a session was away runs when it is back."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 
 from discovery.memory_ownership import MemoryOwnership
 from kernel.errors import Unavailable
@@ -16,6 +14,7 @@ from kernel.ownership import PartitionMap
 from protos import messaging_pb2
 from router.cluster_balance import ClusterBalancer
 from router.ownership import RouterPartitions, Seal
+from tests.log_events import logged
 
 P = 8
 WAIT_S = 10.0
@@ -55,32 +54,6 @@ class PlacementFeed:
             yield dict(self.placements)
             await self._changed.wait()
             self._changed.clear()
-
-
-class SkippedStep(logging.Handler):
-    """Set when a balancer logs that it skipped a step (the event the test waits for)."""
-
-    def __init__(self, router_id: str) -> None:
-        super().__init__(logging.DEBUG)
-        self.prefix = f"router {router_id}: balancing step skipped"
-        self.seen = asyncio.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith(self.prefix):
-            self.seen.set()
-
-
-@contextmanager
-def skipped_step(router_id: str) -> Iterator[SkippedStep]:
-    logger = logging.getLogger("router.cluster_balance")
-    handler, level = SkippedStep(router_id), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 async def map_where(ownership: MemoryOwnership, ok: Callable[[PartitionMap], bool]) -> PartitionMap:
@@ -168,7 +141,7 @@ async def test_a_step_skipped_while_the_session_was_suspended_runs_when_it_is_co
     try:
         await map_where(ownership, lambda m: len(m.held_by("a")) == P)
         ownership.suspend("a")
-        with skipped_step("a") as skipped:
+        with logged("router.cluster_balance", "router a: balancing step skipped") as skipped:
             balancers.append(await start(ownership, live, "b"))
             live.set({"a": "h:a", "b": "h:b"})
             await asyncio.wait_for(skipped.seen.wait(), WAIT_S)
