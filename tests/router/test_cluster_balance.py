@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 from discovery.memory_ownership import MemoryOwnership, MemorySession
 from kernel.errors import Unavailable
-from kernel.ownership import PartitionMap, SessionState
+from kernel.ownership import OwnershipLost, PartitionMap, SessionState
 from protos import messaging_pb2
 from router.cluster_balance import ClusterBalancer
 from router.ownership import RouterPartitions, Seal
@@ -65,6 +65,9 @@ class GatedClaims:
         self.target = inner.target
         self.gate = asyncio.Event()
         self.gate.set()
+        self.cut_short = 0
+        """How many claims to fail as a ZooKeeper request that timed out does (OwnershipLost
+        while the session stays CONNECTED)."""
 
     @property
     def router_id(self) -> str:
@@ -76,6 +79,9 @@ class GatedClaims:
 
     async def claim(self, partition: int, above: int = 0) -> int:
         await self.gate.wait()
+        if self.cut_short > 0:
+            self.cut_short -= 1
+            raise OwnershipLost("ZooKeeper: no answer within the session timeout")
         return await self._inner.claim(partition, above)
 
     async def release(self, partition: int) -> None:
@@ -217,3 +223,21 @@ async def test_a_handoff_asked_while_the_router_is_still_retaking_its_claims_is_
     finally:
         for balancer in balancers:
             await balancer.stop()
+
+
+async def test_a_claim_cut_short_while_the_session_stays_connected_is_tried_again() -> None:
+    # Nothing changes after the failed claim (the map, the routers, the session): only the
+    # balancer's own retry can take the partitions.
+    ownership, live = MemoryOwnership(P), LiveFeed()
+    live.set({"a": "h:a"})
+    session = GatedClaims(await ownership.open_session("a", "h:a"))
+    session.cut_short = 1
+    partitions = RouterPartitions(P, session)
+    partitions.start()
+    balancer = ClusterBalancer(ownership, live, "a", session.target, partitions)
+    balancer.start()
+    try:
+        await map_where(ownership, lambda m: len(m.held_by("a")) == P)
+        assert session.cut_short == 0
+    finally:
+        await balancer.stop()
