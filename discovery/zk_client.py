@@ -113,7 +113,11 @@ class ZkSession:
         return watch
 
     async def call(self, result: Any) -> Any:
-        """Await a kazoo async result (IAsyncResult) without blocking the loop."""
+        """Await a kazoo async result (IAsyncResult) without blocking the loop, for at most
+        the session timeout: kazoo answers a request on a dead connection with ConnectionLoss
+        within 2/3 of it, so a result still unsettled after it is one that may never come (a
+        request lost in a client being stopped); it fails as disconnected (KazooTimeoutError),
+        and the caller retries as after any disconnection instead of waiting forever."""
         future: asyncio.Future[Any] = self._loop.create_future()
 
         def settle(done: Any) -> None:
@@ -125,7 +129,12 @@ class ZkSession:
                 self._loop.call_soon_threadsafe(outcome)
 
         result.rawlink(settle)
-        return await future
+        try:
+            return await asyncio.wait_for(future, self.settings.session_timeout_s)
+        except TimeoutError:
+            raise KazooTimeoutError(
+                f"no answer from ZooKeeper within {self.settings.session_timeout_s} s"
+            ) from None
 
     def state_changes(self) -> AsyncIterator[SessionState]:
         """Each state change from this call on, in order; ends after LOST."""

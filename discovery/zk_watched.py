@@ -1,12 +1,14 @@
 """The children of one znode and their values, kept current by watches (a children watch on
 the parent, a data watch on each child: never polling), for the ownership map and the node
 registry. After each change it calls `on_change`; `version` is the zxid of the last change
-seen, so two processes that see the same children see the same version."""
+seen, so two processes that see the same children see the same version. A refresh that fails
+is retried (after the session is back, or after a backoff if it never left), never abandoned:
+a watcher that stopped would leave its process on an old map for good."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Callable
 
 from kazoo.exceptions import NoNodeError
@@ -14,6 +16,12 @@ from kazoo.protocol.states import WatchedEvent
 
 from discovery.zk_client import DISCONNECTED, ZkSession
 from kernel.ownership import SessionState
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_DELAY_S = 0.05
+"""The first pause before a failed refresh is tried again on a session still CONNECTED
+(doubled each time, up to the settings' reconnect_max_delay_s)."""
 
 
 class WatchedChildren:
@@ -62,22 +70,42 @@ class WatchedChildren:
 
     def _session_state(self, state: SessionState) -> None:
         if state is SessionState.CONNECTED:  # watches are set again; read what was missed
-            self._children_stale = True
-            self._stale.update(self.values)
+            self._all_stale()
             self._wake.set()
+
+    def _all_stale(self) -> None:
+        self._children_stale = True
+        self._stale.update(self.values)
 
     async def _refresh_forever(self) -> None:
         # The first listing is the leader's view (this client's server may lag behind it).
-        with contextlib.suppress(*DISCONNECTED):
+        try:
             await self._zk.call(self._zk.client.sync_async(self.path))
+        except DISCONNECTED:
+            pass  # the listing below is retried when the session is back
+        except Exception:
+            log.exception("watch of %s: sync failed; listing without it", self.path)
         self._wake.set()
+        delay = RETRY_FIRST_DELAY_S
         while True:
             await self._wake.wait()
             self._wake.clear()
             try:
                 await self._refresh()
-            except DISCONNECTED:
-                self._children_stale = True  # retried when the session is back (CONNECTED)
+                delay = RETRY_FIRST_DELAY_S
+                continue
+            except DISCONNECTED as error:
+                log.info("watch of %s: refresh cut short: %r", self.path, error)
+            except Exception:
+                log.exception("watch of %s: refresh failed; retrying", self.path)  # and live on
+            self._all_stale()
+            if self._zk.state is not SessionState.CONNECTED:
+                continue  # retried when the session is back (CONNECTED wakes it)
+            # Still connected (a request timed out, a server's error, a bad value): nothing
+            # else may wake this loop, so back off and try again.
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, self._zk.settings.reconnect_max_delay_s)
+            self._wake.set()
 
     async def _refresh(self) -> None:
         zk = self._zk

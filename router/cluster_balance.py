@@ -139,22 +139,32 @@ class ClusterBalancer:
             try:
                 await self._step()
                 delay = RENEW_FIRST_DELAY_S
-            except (Conflict, OwnershipLost):
-                pass  # someone else moved first, or the session is away: the next change retries
+                continue
+            except Conflict:
+                continue  # someone else moved first: their move changes the map, which wakes this
+            except OwnershipLost as error:
+                session = self._partitions.session
+                if session is None or session.state is not SessionState.CONNECTED:
+                    continue  # the session is away: its coming back (CONNECTED) wakes this
+                # Still connected (a ZooKeeper request timed out): no change may follow to
+                # wake this loop, so retry after a pause.
+                log.warning("router %s: balancing step cut short: %r", self._router_id, error)
             except HubbubError as error:
                 # E.g. Seal unavailable: the claims were given back, which changes the map and
                 # wakes this loop at once; back off so a store outage is not hammered.
                 log.warning("router %s: balancing step failed: %r", self._router_id, error)
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, RENEW_MAX_DELAY_S)
-                self._wake.set()
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, RENEW_MAX_DELAY_S)
+            self._wake.set()
 
     async def _step(self) -> None:
         current, session = self._map, self._partitions.session
         if current is None or session is None or session.state is not SessionState.CONNECTED:
-            return
+            log.debug("router %s: balancing step skipped: session away or no map yet", self._router_id)
+            return  # the session going CONNECTED (or a new map) wakes the next step
         if self._router_id not in self._routers:
-            return  # this router's own session is not listed yet
+            log.debug("router %s: balancing step skipped: not listed among the routers", self._router_id)
+            return  # this router's own session is not listed yet; the listing wakes the next step
         moves = rebalance_placed(current.partitions, owners_of(current), self._routers, self._placements)
         giving = [m.partition for m in moves if m.source == self._router_id]
         await asyncio.gather(*(self._partitions.hand_off(p) for p in giving))

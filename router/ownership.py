@@ -265,7 +265,14 @@ class RouterPartitions:
         """A planned handoff: refuse new frames for it at once, let the accepted sends finish
         and their fan-out reach the links' streams, then release (the next owner claims at a
         higher epoch and seals)."""
-        if self.session is None or partition not in self._epochs:
+        if self.session is None:
+            return
+        if partition not in self._epochs:
+            # The map names this router, but it does not serve the partition: a retake after
+            # a suspension not done yet, or a release that failed. Give the claim up all the
+            # same: nothing else would ever move it (the map would not change again).
+            with contextlib.suppress(OwnershipLost):
+                await self.session.release(partition)
             return
         self._leaving.add(partition)
         with contextlib.suppress(TimeoutError):

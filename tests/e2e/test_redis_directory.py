@@ -29,6 +29,7 @@ from tests.e2e.conftest import config_for_tests
 from tests.e2e.test_one_to_one import open_direct
 from tests.e2e.wire_client import WireClient
 from tests.redis_servers import REDIS_SETUPS, RedisTarget, redis_target
+from tests.stuck_tasks import bounded
 
 LEASE_MS = 3_000
 """Short, so a dead edge lapses within the test; not shorter: every service of the test shares
@@ -36,6 +37,10 @@ one event loop, and on a loaded machine a renewal (every second) late by two sec
 live edge's lease lapse and its users drop out of the registry until it restated (at 900 ms,
 bob vanished right after his edge's writer settled, or missed a live push after the cut)."""
 WAIT_S = 20.0
+TEST_BOUND_S = 75.0
+TEARDOWN_BOUND_S = 20.0
+"""Bounds on the restart test's scenario and its teardown (below pytest's 120 s): a hang fails
+with where every task was waiting (tests/stuck_tasks.py)."""
 
 
 async def until(what: str, condition: Callable[[], Awaitable[bool]]) -> None:
@@ -223,22 +228,28 @@ async def test_after_a_redis_restart_edges_restate_and_nothing_acked_is_lost(
     target = RedisTarget(redis_restartable.url, False, "restart")
     running = await deploy(tmp_path, target)
     try:
-        alice, bob, conv = await alice_and_bob(running)
-        before = [await alice.send_text(conv, f"before {i}", f"b-{i}") for i in range(3)]
-        await bob.messages(3, conv)
-        # Comes back empty. In a thread: the services here share this event loop and go on
-        # meanwhile, as they would beside a real restart (not frozen for its length).
-        await asyncio.to_thread(redis_restartable.restart)
-        await until("edges to restate after the restart", lambda: _placed(running, "bob", {"edge-2"}))
-        after = [await alice.send_text(conv, f"after {i}", f"c-{i}") for i in range(3)]
-        assert [m.seq for m in await bob.messages(3, conv)] == [a.sent.seq for a in after]
-        # Resume from nothing: every acked message is there, once, in order.
-        again = await WireClient.with_token(running.edges["edge-1"].ws_url, bob.welcome.token, "bob-tablet")
-        cursor = pb.ConversationCursor(conversation_id=conv)
-        reply = await again.request(pb.ClientFrame(resume=pb.Resume(cursors=[cursor])))
-        assert reply.WhichOneof("kind") == "history", reply.error
-        assert [m.seq for m in reply.history.messages] == [a.sent.seq for a in (*before, *after)]
-        for client in (alice, bob, again):
-            await client.close()
+        async with bounded(TEST_BOUND_S, "the restart scenario"):
+            await restart_scenario(running, redis_restartable)
     finally:
-        await teardown(running)
+        async with bounded(TEARDOWN_BOUND_S, "the teardown after a Redis restart"):
+            await teardown(running)
+
+
+async def restart_scenario(running: Deployment, redis_restartable: RedisNode) -> None:
+    alice, bob, conv = await alice_and_bob(running)
+    before = [await alice.send_text(conv, f"before {i}", f"b-{i}") for i in range(3)]
+    await bob.messages(3, conv)
+    # Comes back empty. In a thread: the services here share this event loop and go on
+    # meanwhile, as they would beside a real restart (not frozen for its length).
+    await asyncio.to_thread(redis_restartable.restart)
+    await until("edges to restate after the restart", lambda: _placed(running, "bob", {"edge-2"}))
+    after = [await alice.send_text(conv, f"after {i}", f"c-{i}") for i in range(3)]
+    assert [m.seq for m in await bob.messages(3, conv)] == [a.sent.seq for a in after]
+    # Resume from nothing: every acked message is there, once, in order.
+    again = await WireClient.with_token(running.edges["edge-1"].ws_url, bob.welcome.token, "bob-tablet")
+    cursor = pb.ConversationCursor(conversation_id=conv)
+    reply = await again.request(pb.ClientFrame(resume=pb.Resume(cursors=[cursor])))
+    assert reply.WhichOneof("kind") == "history", reply.error
+    assert [m.seq for m in reply.history.messages] == [a.sent.seq for a in (*before, *after)]
+    for client in (alice, bob, again):
+        await client.close()
