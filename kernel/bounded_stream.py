@@ -49,6 +49,11 @@ class BoundedStream(Generic[T]):
         self._items.append(item)
         self._ready.set()
 
+    @property
+    def lost(self) -> bool:
+        """Cut off (overflow, or the publisher's feed broke): iterating raises the lost error."""
+        return self._lost
+
     def cut_off(self) -> None:
         """End the stream with the `lost` error: the reader missed items (overflow, or the
         publisher's feed broke), so it must resubscribe and resync."""

@@ -42,7 +42,7 @@ export class HubbubConnection extends EventTarget {
     this.backoffMs = BACKOFF_FIRST_MS;
     this.heartbeat = null;
     this.lastSentAt = 0;
-    window.addEventListener("offline", () => this.ws && this.ws.close(3000, "offline"));
+    window.addEventListener("offline", () => this.wentOffline());
     window.addEventListener("online", () => this.stopped || this.online || this.openSoon(0));
   }
 
@@ -95,6 +95,15 @@ export class HubbubConnection extends EventTarget {
     };
     ws.onmessage = (event) => this.receive(JSON.parse(event.data));
     ws.onclose = (event) => this.closed(ws, event);
+  }
+
+  // The browser went offline: the closing handshake cannot reach the edge, so the socket may
+  // take long to report its close; count it closed now (its own onclose is then ignored).
+  wentOffline() {
+    const ws = this.ws;
+    if (!ws) return;
+    ws.close(3000, "offline");
+    this.closed(ws, { code: 3000 });
   }
 
   closed(ws, event) {
