@@ -422,6 +422,11 @@ def proto_client(node: Node) -> Iterator[list[JsonClient]]:
     box[0].ws.close()
 
 
+FUZZ_TIMEOUT = pytest.mark.timeout(600)
+"""A fuzz run is bounded by its examples, each by WAIT_S: its length depends on what it draws
+(a run that draws many 10 MB frames takes minutes), not on the server being slow, so it gets
+more than the suite's 120 s per test."""
+
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -430,6 +435,7 @@ FUZZ = settings(
 )
 
 
+@FUZZ_TIMEOUT
 @FUZZ
 @given(data=st.data())
 def test_json_subprotocol_fuzz(node: Node, json_client: list[JsonClient], data: st.DataObject) -> None:
@@ -444,6 +450,7 @@ def test_json_subprotocol_fuzz(node: Node, json_client: list[JsonClient], data: 
         run_one(node, json_client, "hubbub.v1.json", None, json_format.MessageToDict(frame))
 
 
+@FUZZ_TIMEOUT
 @FUZZ
 @given(data=st.data())
 def test_proto_subprotocol_fuzz(node: Node, proto_client: list[JsonClient], data: st.DataObject) -> None:
@@ -510,6 +517,7 @@ def grpc_stream(node: Node) -> Iterator[list[GrpcStream]]:
     box[0].close()
 
 
+@FUZZ_TIMEOUT
 @FUZZ
 @given(data=st.data())
 def test_grpc_stream_fuzz(node: Node, grpc_stream: list[GrpcStream], data: st.DataObject) -> None:
