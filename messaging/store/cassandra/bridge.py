@@ -13,6 +13,7 @@ from typing import Any
 
 from cassandra.query import Statement
 
+from kernel.errors import Unavailable
 from messaging.store.cassandra.errors import as_store_error
 
 Row = Any  # the driver's named tuples
@@ -27,7 +28,9 @@ class Bridge:
     async def execute(self, statement: Statement | str, params: Sequence[Any] | None = None) -> list[Row]:
         """All rows of one statement. Cassandra 1.2 has no paging (statements carry a LIMIT);
         a modern server pages, and the next pages are fetched from the same callbacks. The
-        slot is held until the driver is done, even when the caller gives up first."""
+        slot is held until the driver is done, even when the caller gives up first; a request
+        the driver never settles (its own timeout should) is given up after `2 * timeout_s + 1` s
+        as a retryable UNAVAILABLE, and its slot freed, so no caller waits for ever."""
         await self._slots.acquire()
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[Row]] = loop.create_future()
@@ -38,8 +41,16 @@ class Bridge:
             self._slots.release()
             raise as_store_error(exc) from exc
 
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._slots.release()
+
         def finish(found: list[Row] | None, exc: BaseException | None) -> None:  # on the loop
-            self._slots.release()
+            release()
             _settle(done, found, exc)
 
         def page(found: Any) -> None:  # on the driver's I/O thread
@@ -54,7 +65,11 @@ class Bridge:
 
         response.add_callbacks(page, failed)
         try:
-            return await done
+            async with asyncio.timeout(2 * self._timeout_s + 1):
+                return await asyncio.shield(done)
+        except TimeoutError:
+            release()
+            raise Unavailable("cassandra: request not answered") from None
         except Exception as exc:
             raise as_store_error(exc) from exc
 
