@@ -184,9 +184,15 @@ class DurablePushQueue:
         self._conn = conn
 
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await asyncio.to_thread(conn.close)
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        # Under the lock: a transaction running in another thread finishes before the
+        # connection closes (closing it under a running COMMIT crashed the process).
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.to_thread(self._transaction, fn)
