@@ -12,7 +12,9 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.sharedctypes import SynchronizedArray
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -20,6 +22,7 @@ from tqdm import tqdm
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from bench import memory_where
 from bench.loadgen import SETUP_TIMEOUT_S, RawUser, open_ws
 from bench.node import NodeOptions, hubbub_node
 from bench.open_files import SPARE, connections_allowed
@@ -173,7 +176,9 @@ def run(
     sampler: ResourceSampler,
     url: str,
     settle_s: float = SETTLE_S,
+    on_reading: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
+    """`on_reading` is called right after the "before" and the "after" RSS readings."""
     asked = connections
     allowed = connections_allowed()
     if connections > allowed:
@@ -195,6 +200,8 @@ def run(
         sampler.label = "w3 idle before"
         time.sleep(settle_s)  # let the sign-up connections' memory settle before the reading
         rss_before = rss_now(sampler)
+        if on_reading is not None:
+            on_reading("before")
         sampler.label = "w3 connect"
         with tqdm(total=connections, unit="conn", desc="w3 connect", leave=False) as bar:
 
@@ -207,6 +214,8 @@ def run(
         sampler.label = "w3 idle after"
         time.sleep(settle_s)
         rss_after = rss_now(sampler)
+        if on_reading is not None:
+            on_reading("after")
         alive = sum(pool.ask(("close",), SETUP_TIMEOUT_S))
         sampler.label = ""
     connected = sum(a["connected"] for a in answers)
@@ -242,10 +251,41 @@ def main(argv: list[str] | None = None) -> int:
         "--inflight", type=int, default=100, help="handshakes in flight per process (default 100)"
     )
     parser.add_argument("--store", choices=STORES, default="sqlite", help="the node's store (default sqlite)")
+    parser.add_argument(
+        "--tracemalloc",
+        type=Path,
+        metavar="DIR",
+        help="trace the node's allocations; write snapshots and where.md (per-connection sites) "
+        "to DIR (tracing inflates the RSS figures: measure without it)",
+    )
+    parser.add_argument(
+        "--frames", type=int, default=1, help="with --tracemalloc: frames kept per allocation (default 1)"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    options = NodeOptions(store=args.store, heartbeat_timeout_ms=IDLE_HEARTBEAT_TIMEOUT_MS)
+    extra_env: tuple[tuple[str, str], ...] = ()
+    if args.tracemalloc is not None:
+        args.tracemalloc.mkdir(parents=True, exist_ok=True)
+        extra_env = memory_where.node_env(args.tracemalloc.resolve(), args.frames)
+    options = NodeOptions(
+        store=args.store, heartbeat_timeout_ms=IDLE_HEARTBEAT_TIMEOUT_MS, extra_env=extra_env
+    )
+    readings: dict[str, list[memory_where.Reading]] = {}
     with hubbub_node(options) as server, ResourceSampler(server.pid) as sampler:
-        result = run(args.connections, args.per_user, args.processes, args.inflight, sampler, server.url)
+
+        def snapshot(moment: str) -> None:
+            readings[moment] = memory_where.take(server.pid, args.tracemalloc)
+
+        on_reading = snapshot if args.tracemalloc is not None else None
+        result = run(
+            args.connections, args.per_user, args.processes, args.inflight, sampler, server.url,
+            on_reading=on_reading,
+        )  # fmt: skip
+    if args.tracemalloc is not None:
+        key = "lineno" if args.frames == 1 else "traceback"
+        lines = memory_where.report(readings["before"], readings["after"], result["connected"], key)
+        text = "\n".join(lines)
+        (args.tracemalloc / "where.md").write_text(text + "\n")
+        print(text, file=sys.stderr)
     emit(result)
     return 0
 

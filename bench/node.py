@@ -56,9 +56,12 @@ class NodeOptions:
     extra_args: tuple[str, ...] = ()
     default_limits: bool = False
     """Keep the inbound and log-in limits at their defaults (else BENCH_LIMITS_ENV lifts them)."""
+    extra_env: tuple[tuple[str, str], ...] = ()
+    """More environment for the node (W3's --tracemalloc hook), as (name, value) pairs."""
 
     def env(self) -> dict[str, str]:
-        return BENCH_ENV if self.default_limits else {**BENCH_ENV, **BENCH_LIMITS_ENV}
+        limits = {} if self.default_limits else BENCH_LIMITS_ENV
+        return {**BENCH_ENV, **limits, **dict(self.extra_env)}
 
     def as_dict(self) -> dict[str, Any]:
         return {

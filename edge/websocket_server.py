@@ -141,10 +141,11 @@ async def start_websocket_server(
         connection.start()
         try:
             # Messages are fed from the socket callback (no per-frame task hop); this task
-            # only waits for the end of the connection.
-            ws.attach(connection.on_data, connection.on_bad_data)
-            await ws.wait_closed()
+            # only waits for the end of the connection (unshielded: ws.lost() says why).
+            ws.attach(connection)
+            await ws.lost()
         finally:
+            ws.revive_lost()
             await connection.finish()
 
     return await serve(

@@ -13,6 +13,7 @@ from pathlib import Path
 from websockets.asyncio import connection as ws_connection
 from websockets.asyncio.messages import Assembler
 from websockets.asyncio.server import ServerConnection
+from websockets.server import ServerProtocol
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -59,3 +60,24 @@ def test_the_per_connection_logger_is_an_adapter_over_a_logger() -> None:
     init = _source("__init__")
     assert "self.protocol.logger = logging.LoggerAdapter(" in init
     assert "self.logger" in init
+
+
+def test_request_rcvd_is_used_only_until_the_request_arrives() -> None:
+    """forget_handshake deletes request_rcvd: only the handshake may read it."""
+    server_source = inspect.getsource(ServerConnection)
+    uses = re.findall(r"self\.request_rcvd\b.*", server_source)
+    assert len(uses) == 3, uses  # made in __init__, awaited in handshake, set when the request came
+    assert "request_rcvd" not in inspect.getsource(ws_connection.Connection)
+
+
+def test_the_protocol_keeps_a_class_level_subprotocol_chooser() -> None:
+    """forget_handshake deletes the per-connection chooser; the class's method must remain."""
+    assert callable(getattr(ServerProtocol, "select_subprotocol", None))
+    init = inspect.getsource(ServerProtocol.__init__)
+    assert re.search(r'setattr\(\s*self,\s*"select_subprotocol"', init), "set per instance no more?"
+
+
+def test_connection_lost_settles_the_waiter_that_lost_returns() -> None:
+    """ws_direct awaits connection_lost_waiter unshielded and revives it when cancelled."""
+    assert "self.connection_lost_waiter.set_result(None)" in _source("connection_lost")
+    assert "asyncio.shield(self.connection_lost_waiter)" in _source("wait_closed")
