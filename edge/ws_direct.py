@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
+import uuid
 from typing import Any, Protocol, cast
 
 from websockets.asyncio.messages import Assembler
@@ -14,6 +16,7 @@ from websockets.datastructures import Headers
 from websockets.frames import BINARY, CONT, TEXT, Frame
 from websockets.http11 import Request, Response
 from websockets.protocol import Event
+from websockets.typing import Subprotocol
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,9 @@ class _NoMessages:
 
 _NO_MESSAGES = cast(Assembler, _NoMessages())
 _NO_HEADERS = Headers()  # shared by every connection past its handshake; never written to
+_NO_ID = uuid.UUID(int=0)
+"""Every connection's websockets id: only websockets' own debug lines would name it (two
+objects a connection); hubbub's lines name the session."""
 _PAST_RESPONSE = Response(101, "Switching Protocols", _NO_HEADERS)
 """What `response` reads past the handshake, shared: nothing after it reads the response."""
 _PAST_REQUEST = Request("", _NO_HEADERS)
@@ -77,6 +83,7 @@ class DirectServerConnection(ServerConnection):
         # websockets appends, removes and iterates drain waiters: a list does that, and an
         # empty list is an eighth of an empty deque.
         self.drain_waiters = cast(Any, [])
+        self.protocol.id = self.id = _NO_ID
         self._sink: MessageSink | None = None
         self._early: list[bytes | str | None] | None = None  # None in it = a text message that was not UTF-8
         self._parts: list[bytes | bytearray | memoryview] | None = None  # fragments of an unfinished message
@@ -98,7 +105,8 @@ class DirectServerConnection(ServerConnection):
         """Drop what only the handshake used, once the subprotocol is chosen: what its request
         and response hold (headers alone are a few KiB), the future that waited for the request, and
         the protocol's per-connection subprotocol chooser (a closure and a bound method; the
-        class's own method is what remains, and nothing calls either after the handshake)."""
+        class's own method is what remains, and nothing calls either after the handshake), and
+        the chosen subprotocol's own copy of its name."""
         request, response = self.request, self.response
         if request is not None:  # emptied, not replaced: the protocol's parser still holds it
             request.path, request.method = _PAST_REQUEST.path, _PAST_REQUEST.method
@@ -106,6 +114,9 @@ class DirectServerConnection(ServerConnection):
         if response is not None:
             response.headers = _NO_HEADERS  # in case something else holds it too
             self.response = _PAST_RESPONSE
+        chosen = self.protocol.subprotocol
+        if chosen is not None:  # the header's copy of one of a few names: share one string
+            self.protocol.subprotocol = Subprotocol(sys.intern(chosen))
         with contextlib.suppress(AttributeError):
             del self.request_rcvd
         with contextlib.suppress(AttributeError):

@@ -46,6 +46,8 @@ async def test_later_connections_still_get_the_subprotocol_they_ask_for(edge: Ed
         None,
         "hubbub.v1.proto",
     )
+    first, third = [c for c in edge.ws_server.connections if c.subprotocol is not None]
+    assert first.subprotocol is third.subprotocol  # one string for all, not a copy each
     for client in (binary, text, again):
         await client.assert_serving()
         await client.close()
