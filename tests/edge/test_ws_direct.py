@@ -12,6 +12,7 @@ from websockets.asyncio.messages import Assembler
 
 from edge import EdgeService
 from edge.ws_direct import DirectServerConnection
+from kernel.clock import ManualClock
 from protos import client_pb2 as pb
 from tests.edge.client import WsClient
 from tests.edge.conftest import Backends
@@ -84,3 +85,21 @@ async def test_a_cancelled_handler_still_closes_its_connection(
     assert conn.connection_lost_waiter.done() and not conn.connection_lost_waiter.cancelled()
     assert edge.connections == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_silent_connection_is_closed_by_the_shared_ticker_and_its_handler_ends(
+    edge: EdgeService, backends: Backends, clock: ManualClock
+) -> None:
+    """No timer or task of its own times a connection out: the edge's one ticker closes it
+    (4008), and the handler, awaiting the TCP end unshielded, finishes and forgets it."""
+    client, welcome = await WsClient.authed(edge.ws_url, "alice")
+    await backends.router.next_item("opened")
+    (task,) = edge.ws_server.handler_tasks
+    clock.advance(3_000)
+    error = await client.recv()
+    assert (error.error.code, error.error.fatal) == ("HEARTBEAT_TIMEOUT", True)
+    assert await client.wait_closed() == 4008
+    assert (await backends.router.next_item("closed")).session.session_id == welcome.session_id
+    async with asyncio.timeout(30):
+        await task
+    assert edge.connections == 0
