@@ -62,6 +62,9 @@ their senders hear UNAVAILABLE (retry) instead of growing the edge's memory."""
 MAX_ORPHANS = 10_000
 """Sends kept aside after their wait (RouterLinks._unanswered); beyond, one is forgotten and
 its sender's own timeout covers it, as before."""
+MAX_GIVEN_UP = 10_000
+"""Sends answered UNAVAILABLE by the edge whose late answers it drops (SendOrder.gave_up);
+beyond, the oldest is forgotten and a late answer to it may reach its client."""
 MAX_PENDING_SPLITS = 10_000
 """Receipt frames split over several owners whose parts are not all answered yet; beyond it a
 new split frame is refused UNAVAILABLE (retry) rather than grow the table."""
@@ -359,7 +362,7 @@ class RouterLinks:
         # Refused or ownerless frames other than sends, waiting for a map with other owners:
         # (item, the owners of its partitions when it was held).
         self._parked: list[tuple[EdgeItem, frozenset[Owner | None]]] = []
-        self._order = SendOrder()
+        self._order = SendOrder(MAX_GIVEN_UP)
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_ms = 0
         self._splits: dict[tuple[int, int], _Split] = {}  # (session, ref) of split receipts
@@ -442,6 +445,8 @@ class RouterLinks:
             session = wire.session_field(ref)
         if frame.WhichOneof("kind") == "send":
             return self._send(session, ref, frame, raw)
+        if frame.ref:
+            self._order.reused(ref.session_id, frame.ref)
         return self._route(session, ref, frame, raw, 0, 0)
 
     def _send(
@@ -597,8 +602,12 @@ class RouterLinks:
         sid = item.session.session_id
         send = item.frame.WhichOneof("kind") == "send"
         partition = partition_of(item.frame.send.conversation_id, self.map.partitions) if send else 0
-        if send:
-            self._order.answered(sid, item.frame.ref, refused_by)
+        if send and self._order.answered(sid, item.frame.ref, refused_by) is None and item.frame.ref:
+            if self._order.late(sid, item.frame.ref, refused_by):
+                return  # the edge answered it UNAVAILABLE already; the client retries it
+            orphan = self._orphans.get((sid, item.frame.ref))
+            if orphan is not None and orphan.target == refused_by:
+                del self._orphans[sid, item.frame.ref]  # awaited again, by its reroute
         if sid not in self._sessions:
             return  # its session has gone: nobody waits for the answer
         now = self._now_ms()
@@ -731,6 +740,7 @@ class RouterLinks:
                 self._order.sent(send.session_id, send.partition, send.ref, send.target, until_ms)
                 self._expire_at(until_ms)
                 return
+        self._order.gave_up(send.session_id, send.ref, send.target)  # its late answer is dropped
         self._unavailable_to(send.session_id, send.ref)
 
     def _moved(self, send: Unanswered) -> bool:
@@ -776,10 +786,7 @@ class RouterLinks:
                 item for item in items if not item.owner_epoch or admit(item.partition, item.owner_epoch)
             ]
         order = self._order
-        if self._orphans:
-            for item in items:
-                if len(item.session_ids) == 1:
-                    self._orphans.pop((item.session_ids[0], wire.reply_ref(item.frame)), None)
+        late: list[RouterItem] = []
         for item in items:
             if len(item.session_ids) == 1 and order.awaits_answers(item.session_ids[0]):
                 ref = wire.reply_ref(item.frame)
@@ -787,6 +794,17 @@ class RouterLinks:
                     partition = order.answered(item.session_ids[0], ref, source)
                     if partition is not None:
                         self._release(item.session_ids[0], partition)
+                    elif order.late(item.session_ids[0], ref, source):
+                        late.append(item)  # answered UNAVAILABLE by the edge already
+        if late:
+            items = [item for item in items if not any(item is dropped for dropped in late)]  # type: ignore[assignment]
+        if self._orphans:
+            for item in items:
+                if len(item.session_ids) == 1:
+                    key = (item.session_ids[0], wire.reply_ref(item.frame))
+                    orphan = self._orphans.get(key)
+                    if orphan is not None and (orphan.target == source or not source):
+                        del self._orphans[key]
         if self._splits:
             items = [item for item in items if self._merged(item)]  # type: ignore[assignment]
         if telemetry.tracing_enabled():
