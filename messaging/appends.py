@@ -107,7 +107,9 @@ class Appender:
             for index, outcome in zip(slots, await self._store_messages(batch), strict=True):
                 results[index] = outcome
                 target = targets.get(index)
-                if target is not None and not isinstance(outcome, HubbubError) and not outcome.duplicate:
+                if target is None or isinstance(outcome, HubbubError):
+                    continue
+                if not outcome.duplicate or not target.deleted:  # a repeat erased it only now
                     erased.append(target)
         return Appended([r for r in results if r is not None], erased)
 
