@@ -12,13 +12,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from google.protobuf.message import DecodeError
+
 from kernel.clock import Clock
-from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, StaleOwner
+from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotFound, StaleOwner
 from kernel.ids import SnowflakeGenerator
 from kernel.limits import MAX_ID
+from kernel.media_urls import check_receipt_fresh
 from messaging import deletion, rules
 from messaging.model import AppendOutcome, NewMessage, StoredMessage
 from messaging.store.interface import MessageLog
+from protos.client_pb2 import MediaRef
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,7 @@ class Appender:
         validate = rules.validate_send
         # A deletion names its message by seq: read them all first (deletions are rare).
         targets, entries = await self._deletable(items, refused)
+        too_old: dict[int, NotFound] = {}  # index -> refusal, unless dedupe finds an original
         for index, item in enumerate(items):
             if results[index] is not None:
                 continue
@@ -81,6 +86,12 @@ class Appender:
             except HubbubError as exc:
                 results[index] = exc
                 continue
+            if item.media:
+                try:
+                    check_receipt_fresh(media_receipt(item.media), now)
+                except NotFound as exc:
+                    too_old[index] = exc
+                    continue
             if item.delete_seq:
                 entry = entries.get(index)
                 if entry is not None:  # deleted before: answered with its entry, nothing stored
@@ -102,6 +113,8 @@ class Appender:
                     )
                 )  # fmt: skip
             slots.append(index)
+        if too_old:
+            await self._answer_retries(items, too_old, results)
         erased: list[StoredMessage] = []
         if batch:
             for index, outcome in zip(slots, await self._store_messages(batch), strict=True):
@@ -112,6 +125,21 @@ class Appender:
                 if not outcome.duplicate or not target.deleted:  # a repeat erased it only now
                     erased.append(target)
         return Appended([r for r in results if r is not None], erased)
+
+    async def _answer_retries(
+        self,
+        items: Sequence[SendItem],
+        refusals: dict[int, NotFound],
+        results: list[AppendOutcome | HubbubError | None],
+    ) -> None:
+        """A send refused only by a check a new message must pass (an upload's receipt too old
+        to attach) is answered with its original if it is a retry: dedupe answers first."""
+        indexes = list(refusals)
+        found = await asyncio.gather(
+            *(self._log.original(items[i].sender_id, items[i].client_msg_id) for i in indexes)
+        )
+        for index, original in zip(indexes, found, strict=True):
+            results[index] = refusals[index] if original is None else AppendOutcome(original, duplicate=True)
 
     async def _deletable(
         self, items: Sequence[SendItem], refused: Sequence[HubbubError | None]
@@ -183,6 +211,14 @@ class Appender:
             else:
                 outcomes.append(result[0])
         return outcomes
+
+
+def media_receipt(media: bytes) -> str:
+    """The receipt of a serialized MediaRef (the edge proved it: kernel.media_urls)."""
+    try:
+        return MediaRef.FromString(media).receipt
+    except DecodeError:
+        return ""
 
 
 def valid_id(value: int) -> bool:

@@ -419,6 +419,9 @@ class CassandraLog:
         conversation = await self._directory.get_conversation(conversation_id)
         return 0 if conversation is None else conversation.last_seq
 
+    async def original(self, sender_id: str, client_msg_id: str) -> StoredMessage | None:
+        return await self._rows.original(sender_id, client_msg_id)
+
     async def last_seq(self, conversation_id: int) -> int:
         fences = await self._rows.fences(conversation_id)
         return await self._rows.last_seq(conversation_id, fences, await self._hint(conversation_id))
