@@ -22,7 +22,7 @@ from edge.codec import PushedFrame
 from edge.frames import error_frame
 from edge.hub import Hub
 from edge.metrics import ROUTER_LINK_LOSSES
-from edge.routing import frame_partition, route_frame
+from edge.routing import frame_partition, log_write_partition, route_frame
 from edge.send_order import Held, SendOrder, Unanswered
 from edge.stale_deliveries import DeliveryFence
 from kernel import telemetry
@@ -443,8 +443,9 @@ class RouterLinks:
         session = self._sessions.get(ref.session_id)
         if session is None:
             session = wire.session_field(ref)
-        if frame.WhichOneof("kind") == "send":
-            return self._send(session, ref, frame, raw)
+        partition = log_write_partition(frame, self.map.partitions)
+        if partition is not None:
+            return self._send(session, ref, frame, raw, partition)
         if frame.ref:
             self._order.reused(ref.session_id, frame.ref)
         return self._route(session, ref, frame, raw, 0, 0)
@@ -455,16 +456,17 @@ class RouterLinks:
         ref: SessionRef,
         frame: ClientFrame,
         raw: bytes | None,
+        partition: int,
         item: EdgeItem | None = None,
         *,
         released: bool = False,
     ) -> bool:
-        """A send goes to its owner unless earlier sends of its session and partition are held
-        or unanswered at another router: then it is held behind them (never overtakes).
+        """A send (or a deletion: edge.routing.log_write_partition) goes to its owner unless
+        earlier ones of its session and partition are held or unanswered at another router:
+        then it is held behind them (never overtakes).
         `item`: the send as it was held (its reroutes and deadline); a fresh one builds its
         EdgeItem only if it must be held. `released`: the gate let it go, so it goes."""
         sid = ref.session_id
-        partition = partition_of(frame.send.conversation_id, self.map.partitions)
         owner = self.map.owners[partition]
         target = owner.target if owner is not None else None
         now = self._now_ms()
@@ -502,7 +504,7 @@ class RouterLinks:
             if session is None:
                 continue  # its session has gone: nobody waits for the answer
             item = held.item
-            if not self._send(session, item.session, item.frame, None, item, released=True):
+            if not self._send(session, item.session, item.frame, None, partition, item, released=True):
                 self._unavailable(held.item)
 
     def _route(
@@ -600,8 +602,8 @@ class RouterLinks:
         """A router refused `item` STALE_OWNER: re-send it by the map, bounded by one count
         (reroutes, raised here only) and one deadline (set when it was first held back)."""
         sid = item.session.session_id
-        send = item.frame.WhichOneof("kind") == "send"
-        partition = partition_of(item.frame.send.conversation_id, self.map.partitions) if send else 0
+        ordered = log_write_partition(item.frame, self.map.partitions)
+        send, partition = ordered is not None, ordered or 0
         if send and self._order.answered(sid, item.frame.ref, refused_by) is None and item.frame.ref:
             if self._order.late(sid, item.frame.ref, refused_by):
                 return  # the edge answered it UNAVAILABLE already; the client retries it
@@ -754,7 +756,7 @@ class RouterLinks:
         except DecodeError:
             return
         self._unavailable(parsed)
-        if parsed.frame.WhichOneof("kind") == "send":
+        if log_write_partition(parsed.frame, self.map.partitions) is not None:
             partition = self._order.answered(parsed.session.session_id, parsed.frame.ref, target)
             if partition is not None:
                 self._release(parsed.session.session_id, partition)

@@ -1,6 +1,7 @@
 """One client's sends keep their order per partition across a refusal: the bookkeeping for
 edge/router_link.py, with no I/O and no clock of its own (sans-I/O: the caller says what
-happened and asks what may go now).
+happened and asks what may go now). "Send" here is any frame that writes a conversation's log:
+a send or a deletion (edge.routing.log_write_partition).
 
 Per (session, partition) a gate counts the sends still unanswered at each router, and holds,
 in order, what may not go yet: a send refused STALE_OWNER (until the map names an owner other

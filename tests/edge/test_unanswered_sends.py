@@ -146,7 +146,11 @@ async def test_a_later_send_waits_behind_one_still_queued_for_the_old_owner(
 
 def refused(ref: int) -> RouterBatch:
     """The router's STALE_OWNER refusal of `send(ref)`: the item comes back whole."""
-    item = EdgeItem(session=ALICE, frame=send(ref))
+    return refused_item(send(ref))
+
+
+def refused_item(frame: pb.ClientFrame) -> RouterBatch:
+    item = EdgeItem(session=ALICE, frame=frame)
     return RouterBatch(items=[RouterItem(session_ids=[ALICE.session_id], refused=item)])
 
 
@@ -240,4 +244,35 @@ async def test_a_send_kept_aside_and_refused_is_answered_once(
     written(edge)
     edge.deliver(sent(1), NEW.target)
     assert kinds(hub) == [(1, "sent")], "answered sent, then UNAVAILABLE for the move"
+    await edge.stop()
+
+
+def deletion(ref: int, seq: int = 1) -> pb.ClientFrame:
+    return pb.ClientFrame(ref=ref, delete_message=pb.DeleteMessage(conversation_id=1, seq=seq))
+
+
+async def test_a_deletion_to_a_router_whose_partition_moved_is_answered_unavailable(
+    links: tuple[RouterLinks, RecordingHub],
+) -> None:
+    edge, hub = links
+    assert edge.forward(ALICE, deletion(4))
+    written(edge)
+    edge.set_map(owned_by(NEW, 2))  # its router froze past its session
+    await due_timers_ran()
+    assert errors(hub) == [(4, UNAVAILABLE)], "the client would wait out its own timeout"
+    await edge.stop()
+
+
+async def test_a_send_after_a_deletion_waits_for_the_deletions_answer(
+    links: tuple[RouterLinks, RecordingHub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(router_link, "REROUTE_WAIT_S", 60.0)
+    edge, _ = links
+    assert edge.forward(ALICE, deletion(4))
+    written(edge)
+    edge.set_map(owned_by(NEW, 2))
+    assert edge.forward(ALICE, send(5))  # held: the deletion may still come back refused
+    assert (ALICE.session_id, 5) not in sent_to(edge, NEW.target)
+    edge.deliver(refused_item(deletion(4)), OLD.target)  # refused: both go to r2, in order
+    assert [item.frame.ref for item in edge._by_target[NEW.target].pending().items] == [4, 5]
     await edge.stop()
