@@ -77,7 +77,7 @@ class OwnerWriter:
 async def open_owner_writer(
     config: MessagingConfig, messaging: MessagingApi, clock: Clock, blobs: BlobRemover | None = None
 ) -> OwnerWriter:
-    """Open the Cassandra log in this (a router's) process. `config.worker_id` must be unique
+    """Open the Cassandra log in this (a router's) process. `config.snowflake_worker` must be unique
     among the processes that give message ids (messaging's and every such router's). `blobs`:
     where deleted messages' objects are removed (None: left to the media sweep)."""
     if config.log_backend != "cassandra":
@@ -86,5 +86,5 @@ async def open_owner_writer(
 
     directory = RemoteDirectory(messaging)
     opened = await open_log(config.cassandra(), directory, config.partitions)
-    ids = SnowflakeGenerator(config.worker_id, clock)
+    ids = SnowflakeGenerator(config.snowflake_worker, clock)
     return OwnerWriter(OwnerAppend(opened.log, ids, clock, blobs), directory, opened)
