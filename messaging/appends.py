@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from google.protobuf.message import DecodeError
 
 from kernel.clock import Clock
-from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, NotFound, StaleOwner
+from kernel.errors import HubbubError, InvalidArgument, NotFound, StaleOwner
 from kernel.ids import SnowflakeGenerator
 from kernel.limits import MAX_ID
 from kernel.media_urls import check_receipt_fresh
 from messaging import deletion, rules
 from messaging.model import AppendOutcome, NewMessage, StoredMessage
 from messaging.store.interface import MessageLog
+from messaging.store_calls import isolated
 from protos.client_pb2 import MediaRef
 
 log = logging.getLogger(__name__)
@@ -174,43 +175,11 @@ class Appender:
         }
 
     async def _store_messages(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
-        """One store call (one durable commit) for the batch. Should it fail, each message is
-        stored on its own, in order, so a message the store cannot take fails only itself."""
-        try:
-            return list(await self._log.append(batch))
-        except StaleOwner as exc:  # some item's epoch is older than its partition's seal
-            if len(batch) == 1:
-                return [exc]
-            stale = True
-        except Exception as exc:  # noqa: BLE001 - isolated below, item by item
-            if len(batch) == 1 or store_down(exc):
-                return [store_error(exc)] * len(batch)
-            stale = False
-        if stale:
-            return await self._store_each_at_once(batch)
-        outcomes: list[AppendOutcome | HubbubError] = []
-        for message in batch:
-            try:
-                (outcome,) = await self._log.append([message])
-            except Exception as exc:  # noqa: BLE001 - this message's error, not its neighbours'
-                outcomes.append(store_error(exc))
-            else:
-                outcomes.append(outcome)
-        return outcomes
-
-    async def _store_each_at_once(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
-        """Each message in a store call of its own, all submitted at once and in order: the
-        store commits them together (group commit) and a stale item fails only itself."""
-        settled = await asyncio.gather(*(self._log.append([m]) for m in batch), return_exceptions=True)
-        outcomes: list[AppendOutcome | HubbubError] = []
-        for result in settled:
-            if isinstance(result, BaseException):
-                if not isinstance(result, Exception):
-                    raise result
-                outcomes.append(store_error(result))
-            else:
-                outcomes.append(result[0])
-        return outcomes
+        """One store call (one durable commit) for the batch, else each message on its own, in
+        order (messaging/store_calls.py); after a StaleOwner (some item's epoch is older than
+        its partition's seal) all at once, so the store commits them together (group commit)
+        and a stale item fails only itself."""
+        return await isolated(self._log.append, batch, at_once=lambda exc: isinstance(exc, StaleOwner))
 
 
 def media_receipt(media: bytes) -> str:
@@ -225,17 +194,3 @@ def valid_id(value: int) -> bool:
     """Ids are signed 64-bit in every store: the edge refuses the rest (and 0), this is the
     backstop that keeps one such id from failing the store call of its whole batch."""
     return -MAX_ID - 1 <= value <= MAX_ID and value != 0
-
-
-def store_down(exc: Exception) -> bool:
-    """Not worth retrying item by item: the store refuses everything alike."""
-    return isinstance(exc, HubbubError) and exc.code is ErrorCode.UNAVAILABLE
-
-
-def store_error(exc: Exception) -> HubbubError:
-    if isinstance(exc, HubbubError):
-        return exc
-    log.error("store write failed", exc_info=exc)
-    error = Internal("store write failed")
-    error.__cause__ = exc
-    return error
