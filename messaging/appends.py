@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
@@ -20,6 +21,7 @@ from kernel.ids import SnowflakeGenerator
 from kernel.limits import MAX_ID
 from kernel.media_urls import check_receipt_fresh
 from messaging import deletion, rules
+from messaging.media_guard import MediaGuard
 from messaging.model import AppendOutcome, NewMessage, StoredMessage
 from messaging.store.interface import MessageLog
 from messaging.store_calls import isolated
@@ -55,10 +57,13 @@ class Appended:
 
 
 class Appender:
-    def __init__(self, log: MessageLog, ids: SnowflakeGenerator, clock: Clock) -> None:
+    def __init__(
+        self, log: MessageLog, ids: SnowflakeGenerator, clock: Clock, media: MediaGuard | None = None
+    ) -> None:
         self._log = log
         self._ids = ids
         self._clock = clock
+        self._media = media  # where a deletion's erased attachment is removed (None: nowhere)
 
     async def append(self, items: Sequence[SendItem], refused: Sequence[HubbubError | None]) -> Appended:
         """One result per item, in order: `refused[i]` (the caller's membership verdict) or
@@ -71,7 +76,8 @@ class Appender:
         validate = rules.validate_send
         # A deletion names its message by seq: read them all first (deletions are rare).
         targets, entries = await self._deletable(items, refused)
-        too_old: dict[int, NotFound] = {}  # index -> refusal, unless dedupe finds an original
+        new_only: dict[int, NotFound] = {}  # index -> refusal, unless dedupe finds an original
+        attached: list[str] = []  # the upload keys the batch's sends attach
         for index, item in enumerate(items):
             if results[index] is not None:
                 continue
@@ -89,9 +95,9 @@ class Appender:
                 continue
             if item.media:
                 try:
-                    check_receipt_fresh(media_receipt(item.media), now)
+                    attached.append(self._attachable(item.media, now))
                 except NotFound as exc:
-                    too_old[index] = exc
+                    new_only[index] = exc
                     continue
             if item.delete_seq:
                 entry = entries.get(index)
@@ -114,11 +120,14 @@ class Appender:
                     )
                 )  # fmt: skip
             slots.append(index)
-        if too_old:
-            await self._answer_retries(items, too_old, results)
+        # Entered in the step that checked the keys (no await between): a removal waits for it.
+        with self._media.attaching(attached) if self._media is not None else nullcontext():
+            if new_only:
+                await self._answer_retries(items, new_only, results)
+            stored = await self._store_messages(batch) if batch else []
         erased: list[StoredMessage] = []
         if batch:
-            for index, outcome in zip(slots, await self._store_messages(batch), strict=True):
+            for index, outcome in zip(slots, stored, strict=True):
                 results[index] = outcome
                 target = targets.get(index)
                 if target is None or isinstance(outcome, HubbubError):
@@ -126,6 +135,16 @@ class Appender:
                 if not outcome.duplicate or not target.deleted:  # a repeat erased it only now
                     erased.append(target)
         return Appended([r for r in results if r is not None], erased)
+
+    def _attachable(self, media: bytes, now_ms: int) -> str:
+        """The key of the upload a send attaches; NOT_FOUND if a new message may not attach it
+        now: its receipt is too old, or its object is being removed with a deleted message
+        (messaging/media_guard.py)."""
+        ref = media_ref(media)
+        check_receipt_fresh(ref.receipt, now_ms)
+        if self._media is not None and self._media.refused(ref.key):
+            raise NotFound("that upload was removed with a deleted message: upload it again")
+        return ref.key
 
     async def _answer_retries(
         self,
@@ -182,12 +201,12 @@ class Appender:
         return await isolated(self._log.append, batch, at_once=lambda exc: isinstance(exc, StaleOwner))
 
 
-def media_receipt(media: bytes) -> str:
-    """The receipt of a serialized MediaRef (the edge proved it: kernel.media_urls)."""
+def media_ref(media: bytes) -> MediaRef:
+    """A serialized MediaRef (the edge proved it: kernel.media_urls); empty if unreadable."""
     try:
-        return MediaRef.FromString(media).receipt
+        return MediaRef.FromString(media)
     except DecodeError:
-        return ""
+        return MediaRef()
 
 
 def valid_id(value: int) -> bool:

@@ -28,6 +28,7 @@ from kernel.partitions import DEFAULT_PARTITIONS
 from messaging import rules
 from messaging.appends import Appender, SendItem, valid_id
 from messaging.erased_media import BlobRemover, ErasedMedia
+from messaging.media_guard import MediaGuard
 from messaging.membership import MemberCache, MemberSet
 from messaging.model import AppendOutcome, CursorChange, CursorUpdate, StoredMessage
 from messaging.store.interface import CursorStore, HistoryDirection, MessageLog
@@ -79,10 +80,11 @@ class Messages:
         blobs: BlobRemover | None = None,
     ) -> None:
         self._log = log
-        self._erased_media = ErasedMedia(blobs, log)
+        media = MediaGuard(clock) if blobs is not None else None  # one for both: media_guard.py
+        self._erased_media = ErasedMedia(blobs, log, guard=media)
         self._cursors = cursors
         self._partitions = partitions
-        self._appender = Appender(log, ids, clock)
+        self._appender = Appender(log, ids, clock, media)
         self._members = members
         # A lower bound of each conversation's last seq (it only grows), so most cursor
         # updates are clamped without asking the store.

@@ -19,6 +19,7 @@ from messaging import convert
 from messaging.appends import Appender
 from messaging.config import MessagingConfig
 from messaging.erased_media import BlobRemover, ErasedMedia
+from messaging.media_guard import MediaGuard
 from messaging.remote_directory import RemoteDirectory
 from messaging.store.interface import MessageLog
 from protos import messaging_pb2
@@ -34,8 +35,9 @@ class OwnerAppend:
     def __init__(
         self, log: MessageLog, ids: SnowflakeGenerator, clock: Clock, blobs: BlobRemover | None = None
     ) -> None:
-        self._appender = Appender(log, ids, clock)
-        self._erased_media = ErasedMedia(blobs, log)
+        media = MediaGuard(clock) if blobs is not None else None  # one for both: media_guard.py
+        self._appender = Appender(log, ids, clock, media)
+        self._erased_media = ErasedMedia(blobs, log, guard=media)
         self.calls = 0
 
     def __call__(
