@@ -30,7 +30,7 @@ async def open_router_log(
     internal_tls_dir: str = "",
 ) -> RouterLog | None:  # fmt: skip
     """None when the log is not Cassandra (the router appends through messaging then).
-    `messaging.worker_id` gives this process's message ids: unique per process. A deleted
+    `messaging.snowflake_worker` gives this process's message ids: unique per process. A deleted
     message's object is removed where the HUBBUB_MEDIA_* options say (deploy/media_remover.py)."""
     if messaging.log_backend != "cassandra":
         return None

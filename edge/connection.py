@@ -33,7 +33,7 @@ from edge.held import RECEIPT_KINDS, HeldQueries
 from edge.hub import Hub
 from edge.inbound_limits import InboundRates, UserLimits
 from edge.outbox import Outbox, Transport
-from edge.revocations import REVOKED_DETAIL, Revocations
+from edge.revocations import REVOKED_DETAIL, Revocations, revoked_by
 from edge.session import Session, SessionSettings
 from edge.token_check import MISSING, TokenGenerations
 from kernel import telemetry
@@ -116,7 +116,7 @@ class Connection:
 
     __slots__ = (
         "_codec", "_connections", "_ctx", "_held", "_opened", "_tasks", "_transport", "close_code",
-        "outbox", "paused_until_ms", "peer", "ref", "session",
+        "outbox", "paused_until_ms", "peer", "ref", "session", "token_generation",
     )  # fmt: skip
 
     def __init__(
@@ -135,6 +135,7 @@ class Connection:
         self._tasks: set[asyncio.Task[None]] | None = None  # queries in flight
         self._held: HeldQueries | None = None  # queries waiting for this session's receipts
         self.close_code: int | None = None
+        self.token_generation = 0  # its token's, once authenticated (edge/revocations.py)
         # Throttle: until when nothing more is read from this client. A transport with a
         # `pause_reading(ms)` stops reading meanwhile; the gateway's pump waits instead.
         self.paused_until_ms = 0
@@ -385,6 +386,7 @@ class Connection:
             check_generation(claims, None if current == MISSING else current)
         except HubbubError as exc:
             return self.session.auth_failed(ref, exc)
+        self.token_generation = claims.generation
         return self.session.authenticated(ref, claims.user_id, "", self._ctx.clock.now_ms())
 
     def _learn_generation(self, token: str, now_ms: int) -> None:
@@ -393,6 +395,7 @@ class Connection:
         except HubbubError:  # not for us to judge here: the client will find out on reconnect
             return
         self._ctx.tokens.learned(claims.user_id, claims.generation)
+        self.token_generation = claims.generation
 
     def send(self, frame: ServerFrame) -> None:
         self._reply(frame)
@@ -420,7 +423,7 @@ class Connection:
             return
         self._ctx.tokens.revoked(user_id, generation)
         for member in self._ctx.hub.sessions_of(user_id):
-            if member is not self:
+            if member is not self and revoked_by(member.token_generation, generation):
                 member.revoke(REVOKED_DETAIL)
         if self._ctx.revocations is not None:
             await self._ctx.revocations.publish(user_id, generation)

@@ -25,6 +25,11 @@ class Member(Protocol):
 
     def revoke(self, detail: str) -> None: ...
 
+    @property
+    def token_generation(self) -> int:
+        """The token generation it authenticated with (edge/revocations.revoked_by)."""
+        ...
+
     def send(self, frame: ServerFrame) -> None:
         """Queue a frame of the edge's own (a Reconnect) for the client."""
         ...

@@ -112,14 +112,15 @@ class MediaUrls:
             reply.urls.append(DownloadUrl(key=key, url=url))
         return ServerFrame(ref=ref, download_urls=reply)
 
-    def check_send(self, send: SendMessage, sender: str, now_ms: int) -> None:
+    def check_send(self, send: SendMessage, sender: str) -> None:
         """A send's MediaRef, if any: bounded, and proven uploaded by its sender for this
-        conversation (kernel.media_urls.check_attachment)."""
+        conversation (kernel.media_urls.check_attachment). Not its age: the owner checks that
+        after dedupe, so a retry after the receipt's hour is answered with its original."""
         if not send.HasField("media"):
             return
         media = send.media
         check_ref_bounds(media)
-        check_attachment(self._key, media, send.conversation_id, sender, now_ms)
+        check_attachment(self._key, media, send.conversation_id, sender)
 
 
 def origin_of(url: str) -> str:

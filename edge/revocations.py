@@ -27,6 +27,13 @@ MAX_PENDING_EVENTS = 1024
 """Revocations buffered for this edge before its subscription is cut off and renewed."""
 
 
+def revoked_by(token_generation: int, generation: int) -> bool:
+    """Whether a session whose token is of `token_generation` is closed by a log-out-everywhere
+    that raised the user's generation to `generation`: a session that logged in after it (a
+    token of that generation or later) stays, however late the event comes."""
+    return token_generation < generation
+
+
 def revocation_event(user_id: str, generation: int, edge_id: str) -> ClusterEvent:
     return ClusterEvent(
         LOG_OUT_EVERYWHERE, {"user_id": user_id, "generation": str(generation), "edge_id": edge_id}
@@ -85,10 +92,17 @@ class Revocations:
         if event.topic != LOG_OUT_EVERYWHERE or not user_id or payload.get("edge_id") == self._edge_id:
             return 0
         try:
-            self._tokens.revoked(user_id, int(payload.get("generation", "")))
+            generation: int | None = int(payload.get("generation", ""))
         except ValueError:
+            generation = None
             log.warning("cluster events: a revocation without a generation for %s", user_id)
-        members = self._hub.sessions_of(user_id)
+        if generation is not None:
+            self._tokens.revoked(user_id, generation)
+        members = [
+            member
+            for member in self._hub.sessions_of(user_id)
+            if generation is None or revoked_by(member.token_generation, generation)
+        ]
         for member in members:
             member.revoke(REVOKED_DETAIL)
         return len(members)

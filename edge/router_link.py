@@ -22,7 +22,7 @@ from edge.codec import PushedFrame
 from edge.frames import error_frame
 from edge.hub import Hub
 from edge.metrics import ROUTER_LINK_LOSSES
-from edge.routing import frame_partition, route_frame
+from edge.routing import frame_partition, log_write_partition, route_frame
 from edge.send_order import Held, SendOrder, Unanswered
 from edge.stale_deliveries import DeliveryFence
 from kernel import telemetry
@@ -62,6 +62,9 @@ their senders hear UNAVAILABLE (retry) instead of growing the edge's memory."""
 MAX_ORPHANS = 10_000
 """Sends kept aside after their wait (RouterLinks._unanswered); beyond, one is forgotten and
 its sender's own timeout covers it, as before."""
+MAX_GIVEN_UP = 10_000
+"""Sends answered UNAVAILABLE by the edge whose late answers it drops (SendOrder.gave_up);
+beyond, the oldest is forgotten and a late answer to it may reach its client."""
 MAX_PENDING_SPLITS = 10_000
 """Receipt frames split over several owners whose parts are not all answered yet; beyond it a
 new split frame is refused UNAVAILABLE (retry) rather than grow the table."""
@@ -359,7 +362,7 @@ class RouterLinks:
         # Refused or ownerless frames other than sends, waiting for a map with other owners:
         # (item, the owners of its partitions when it was held).
         self._parked: list[tuple[EdgeItem, frozenset[Owner | None]]] = []
-        self._order = SendOrder()
+        self._order = SendOrder(MAX_GIVEN_UP)
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_ms = 0
         self._splits: dict[tuple[int, int], _Split] = {}  # (session, ref) of split receipts
@@ -440,8 +443,11 @@ class RouterLinks:
         session = self._sessions.get(ref.session_id)
         if session is None:
             session = wire.session_field(ref)
-        if frame.WhichOneof("kind") == "send":
-            return self._send(session, ref, frame, raw)
+        partition = log_write_partition(frame, self.map.partitions)
+        if partition is not None:
+            return self._send(session, ref, frame, raw, partition)
+        if frame.ref:
+            self._order.reused(ref.session_id, frame.ref)
         return self._route(session, ref, frame, raw, 0, 0)
 
     def _send(
@@ -450,16 +456,17 @@ class RouterLinks:
         ref: SessionRef,
         frame: ClientFrame,
         raw: bytes | None,
+        partition: int,
         item: EdgeItem | None = None,
         *,
         released: bool = False,
     ) -> bool:
-        """A send goes to its owner unless earlier sends of its session and partition are held
-        or unanswered at another router: then it is held behind them (never overtakes).
+        """A send (or a deletion: edge.routing.log_write_partition) goes to its owner unless
+        earlier ones of its session and partition are held or unanswered at another router:
+        then it is held behind them (never overtakes).
         `item`: the send as it was held (its reroutes and deadline); a fresh one builds its
         EdgeItem only if it must be held. `released`: the gate let it go, so it goes."""
         sid = ref.session_id
-        partition = partition_of(frame.send.conversation_id, self.map.partitions)
         owner = self.map.owners[partition]
         target = owner.target if owner is not None else None
         now = self._now_ms()
@@ -497,7 +504,7 @@ class RouterLinks:
             if session is None:
                 continue  # its session has gone: nobody waits for the answer
             item = held.item
-            if not self._send(session, item.session, item.frame, None, item, released=True):
+            if not self._send(session, item.session, item.frame, None, partition, item, released=True):
                 self._unavailable(held.item)
 
     def _route(
@@ -595,10 +602,14 @@ class RouterLinks:
         """A router refused `item` STALE_OWNER: re-send it by the map, bounded by one count
         (reroutes, raised here only) and one deadline (set when it was first held back)."""
         sid = item.session.session_id
-        send = item.frame.WhichOneof("kind") == "send"
-        partition = partition_of(item.frame.send.conversation_id, self.map.partitions) if send else 0
-        if send:
-            self._order.answered(sid, item.frame.ref, refused_by)
+        ordered = log_write_partition(item.frame, self.map.partitions)
+        send, partition = ordered is not None, ordered or 0
+        if send and self._order.answered(sid, item.frame.ref, refused_by) is None and item.frame.ref:
+            if self._order.late(sid, item.frame.ref, refused_by):
+                return  # the edge answered it UNAVAILABLE already; the client retries it
+            orphan = self._orphans.get((sid, item.frame.ref))
+            if orphan is not None and orphan.target == refused_by:
+                del self._orphans[sid, item.frame.ref]  # awaited again, by its reroute
         if sid not in self._sessions:
             return  # its session has gone: nobody waits for the answer
         now = self._now_ms()
@@ -731,6 +742,7 @@ class RouterLinks:
                 self._order.sent(send.session_id, send.partition, send.ref, send.target, until_ms)
                 self._expire_at(until_ms)
                 return
+        self._order.gave_up(send.session_id, send.ref, send.target)  # its late answer is dropped
         self._unavailable_to(send.session_id, send.ref)
 
     def _moved(self, send: Unanswered) -> bool:
@@ -744,7 +756,7 @@ class RouterLinks:
         except DecodeError:
             return
         self._unavailable(parsed)
-        if parsed.frame.WhichOneof("kind") == "send":
+        if log_write_partition(parsed.frame, self.map.partitions) is not None:
             partition = self._order.answered(parsed.session.session_id, parsed.frame.ref, target)
             if partition is not None:
                 self._release(parsed.session.session_id, partition)
@@ -776,10 +788,7 @@ class RouterLinks:
                 item for item in items if not item.owner_epoch or admit(item.partition, item.owner_epoch)
             ]
         order = self._order
-        if self._orphans:
-            for item in items:
-                if len(item.session_ids) == 1:
-                    self._orphans.pop((item.session_ids[0], wire.reply_ref(item.frame)), None)
+        late: list[RouterItem] = []
         for item in items:
             if len(item.session_ids) == 1 and order.awaits_answers(item.session_ids[0]):
                 ref = wire.reply_ref(item.frame)
@@ -787,6 +796,17 @@ class RouterLinks:
                     partition = order.answered(item.session_ids[0], ref, source)
                     if partition is not None:
                         self._release(item.session_ids[0], partition)
+                    elif order.late(item.session_ids[0], ref, source):
+                        late.append(item)  # answered UNAVAILABLE by the edge already
+        if late:
+            items = [item for item in items if not any(item is dropped for dropped in late)]  # type: ignore[assignment]
+        if self._orphans:
+            for item in items:
+                if len(item.session_ids) == 1:
+                    key = (item.session_ids[0], wire.reply_ref(item.frame))
+                    orphan = self._orphans.get(key)
+                    if orphan is not None and (orphan.target == source or not source):
+                        del self._orphans[key]
         if self._splits:
             items = [item for item in items if self._merged(item)]  # type: ignore[assignment]
         if telemetry.tracing_enabled():

@@ -29,6 +29,18 @@ def frame_partition(frame: ClientFrame, user_id: str, partitions: int) -> int | 
     return user_partition(user_id, partitions)
 
 
+def log_write_partition(frame: ClientFrame, partitions: int) -> int | None:
+    """The partition of a frame that writes its conversation's log (a send or a deletion):
+    the frames whose order and answers the edge keeps track of (edge/send_order.py); None
+    for any other frame."""
+    kind = frame.WhichOneof("kind")
+    if kind == "send":
+        return partition_of(frame.send.conversation_id, partitions)
+    if kind == "delete_message":
+        return partition_of(frame.delete_message.conversation_id, partitions)
+    return None
+
+
 def _target(partition_map: PartitionMap, partition: int) -> str | None:
     owner = partition_map.owners[partition]
     return owner.target if owner is not None else None

@@ -1,6 +1,7 @@
 """One client's sends keep their order per partition across a refusal: the bookkeeping for
 edge/router_link.py, with no I/O and no clock of its own (sans-I/O: the caller says what
-happened and asks what may go now).
+happened and asks what may go now). "Send" here is any frame that writes a conversation's log:
+a send or a deletion (edge.routing.log_write_partition).
 
 Per (session, partition) a gate counts the sends still unanswered at each router, and holds,
 in order, what may not go yet: a send refused STALE_OWNER (until the map names an owner other
@@ -10,6 +11,11 @@ went to: so a send B never reaches a new owner while an earlier A may still come
 from the old one. Sends without a `ref` cannot be matched to their answer: nothing waits for them.
 An answer that never comes (a router that dropped it, a stream that broke) stops holding
 anything once its wait is over (`sent(..., until_ms)`), or at once when its link goes down.
+
+Each send is answered at most once: a send the edge answered UNAVAILABLE itself is remembered
+(`gave_up`, bounded), and an answer to it that still comes from the router it went to (a
+frozen router that thaws and refuses it, or answers it) is late: dropped, not passed on or
+re-sent (`late`). The client's retry of it, with the same ref, is a new send, answered.
 """
 
 from __future__ import annotations
@@ -62,10 +68,14 @@ class _Gate:
 
 
 class SendOrder:
-    def __init__(self) -> None:
+    def __init__(self, max_given_up: int = 10_000) -> None:
         self._gates: dict[int, dict[int, _Gate]] = {}  # session -> partition -> gate
         # session -> ref -> (partition, target, until_ms) of each unanswered send, oldest first
         self._answers: dict[int, dict[int, deque[tuple[int, str, int]]]] = {}
+        # (session, ref) -> target of sends answered UNAVAILABLE by the edge, oldest first
+        self._given_up: dict[tuple[int, int], str] = {}
+        self._given_up_sessions: dict[int, int] = {}  # session -> its entries in _given_up
+        self._max_given_up = max_given_up
         self.held = 0  # sends held now
         self.held_bytes = 0  # and their bytes
 
@@ -74,7 +84,41 @@ class SendOrder:
         return self.held
 
     def awaits_answers(self, session_id: int) -> bool:
-        return session_id in self._answers
+        """Might an answer to this session be one to a send (awaited, or late)?"""
+        return session_id in self._answers or session_id in self._given_up_sessions
+
+    def gave_up(self, session_id: int, ref: int, target: str) -> None:
+        """The edge answered a send UNAVAILABLE in its router's stead: a later answer from
+        `target` is late. Beyond `max_given_up` the oldest is forgotten (its late answer, if
+        one ever comes, reaches the client: the same seq as its retry's)."""
+        key = (session_id, ref)
+        if key in self._given_up:
+            del self._given_up[key]
+            self._untrack(session_id)
+        elif len(self._given_up) >= self._max_given_up:
+            oldest = next(iter(self._given_up))
+            del self._given_up[oldest]
+            self._untrack(oldest[0])
+        self._given_up[key] = target
+        self._given_up_sessions[session_id] = self._given_up_sessions.get(session_id, 0) + 1
+
+    def late(self, session_id: int, ref: int, source: str) -> bool:
+        """Is an answer from `source` that answered() did not expect one to a send given up
+        there? (Kept until the session ends or a frame other than a send reuses the ref: a
+        retry to the same router is answered by the first answer, a surplus one is late.)"""
+        return self._given_up.get((session_id, ref)) == source
+
+    def reused(self, session_id: int, ref: int) -> None:
+        """The client sent a frame other than a send with this ref: answers to it are its own."""
+        if self._given_up.pop((session_id, ref), None) is not None:
+            self._untrack(session_id)
+
+    def _untrack(self, session_id: int) -> None:
+        left = self._given_up_sessions[session_id] - 1
+        if left:
+            self._given_up_sessions[session_id] = left
+        else:
+            del self._given_up_sessions[session_id]
 
     def blocked(self, session_id: int, partition: int, target: str | None, now_ms: int) -> bool:
         """May a new send of this session and partition not go to `target` now?"""
@@ -211,6 +255,8 @@ class SendOrder:
             for held in gate.held:
                 self._unheld(held)
         self._answers.pop(session_id, None)
+        if self._given_up_sessions.pop(session_id, None) is not None:
+            self._given_up = {k: t for k, t in self._given_up.items() if k[0] != session_id}
 
     def _gate(self, session_id: int, partition: int) -> _Gate:
         """The gate of (session, partition), made on first use (not built and dropped per send

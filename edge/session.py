@@ -280,7 +280,7 @@ class Session:
             if kind == "send":
                 validate_send(frame.send)  # ids were checked with every kind's (check_ranges)
                 if frame.send.HasField("media"):
-                    self._media().check_send(frame.send, self.user_id, now_ms)
+                    self._media().check_send(frame.send, self.user_id)
         except HubbubError as exc:
             return [Reply(error_from(frame.ref, exc))]
         if frame.trace:

@@ -137,20 +137,33 @@ def receipt(key: bytes, object_key: str, content_type: str, size_bytes: int, sto
     return f"{stored_at_ms}.{_mac(key, 'stored', object_key, content_type, size_bytes, stored_at_ms)}"
 
 
-def check_attachment(key: bytes, media: MediaRef, conversation_id: int, sender: str, now_ms: int) -> None:
+def check_attachment(key: bytes, media: MediaRef, conversation_id: int, sender: str) -> None:
     """A MediaRef may go into a message only when its sender uploaded it, for that conversation,
-    and the store holds it as described, uploaded at most MEDIA_RECEIPT_TTL_MS ago (older ones
-    may be swept): PERMISSION_DENIED for someone else's key, NOT_FOUND when no receipt proves
-    the upload (never uploaded, not as described, or too long ago: upload it again)."""
+    and the store holds it as described: PERMISSION_DENIED for someone else's key, NOT_FOUND
+    when no receipt proves the upload (never uploaded, or not as described). Its age is the
+    partition owner's to check, after dedupe (check_receipt_fresh)."""
     owner_conversation, owner = key_owner(media.key)
     if owner != sender or owner_conversation != conversation_id:
         raise PermissionDenied("that media belongs to another user or conversation")
-    stored_at, _, _ = media.receipt.partition(".")
-    stored_at_ms = int(stored_at) if stored_at.isdecimal() and len(stored_at) <= 19 else -1
+    stored_at_ms = receipt_stored_at_ms(media.receipt)
     expected = receipt(key, media.key, media.content_type, media.size_bytes, stored_at_ms)
     if stored_at_ms < 0 or not _same_mac(expected, media.receipt):
         raise NotFound("media not uploaded as described (no or a wrong receipt)")
-    if now_ms - stored_at_ms > MEDIA_RECEIPT_TTL_MS:
+
+
+def receipt_stored_at_ms(proof: str) -> int:
+    """The upload's time a receipt carries (-1: none)."""
+    stored_at, _, _ = proof.partition(".")
+    return int(stored_at) if stored_at.isdecimal() and len(stored_at) <= 19 else -1
+
+
+def check_receipt_fresh(proof: str, now_ms: int) -> None:
+    """NOT_FOUND for a receipt (proven by check_attachment) of an upload over
+    MEDIA_RECEIPT_TTL_MS old: a new message may not attach it (it may be swept: upload it
+    again). The owner checks it only once dedupe found no original, so a send stored in time
+    and retried later is answered with its original instead."""
+    stored_at_ms = receipt_stored_at_ms(proof)
+    if stored_at_ms >= 0 and now_ms - stored_at_ms > MEDIA_RECEIPT_TTL_MS:
         raise NotFound("media uploaded too long ago to attach (MEDIA_RECEIPT_TTL_MS): upload it again")
 
 

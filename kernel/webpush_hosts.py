@@ -4,7 +4,8 @@ network: the rule the edge applies at registration and the router's sender at co
 A browser's subscription names its push service's URL; an attacker's names an internal one.
 Only hosts on the allow-list (`push_webpush_hosts`, router/push/config.py) are accepted. A
 pattern (`*.notify.windows.com`, or `*` for any host) admits names only: never `localhost`, and
-never an address, literal or resolved, in a private, loopback, link-local or reserved range.
+never an address, literal or resolved, in a private, loopback, link-local or reserved range
+(nor an IPv6 one wrapping such an IPv4 address: mapped, NAT64, 6to4, Teredo).
 A host the list names exactly (not by a pattern) is the operator's explicit choice and trusted
 as named: that is how a test, or a push service inside the network, is allowed.
 """
@@ -23,6 +24,9 @@ DEFAULT_WEBPUSH_HOSTS: tuple[str, ...] = (
 """The Web Push services' domains that browsers subscribe with today."""
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+"""NAT64's well-known and local-use prefixes (RFC 6052, RFC 8215): the IPv4 address in the
+last 32 bits is where a packet goes."""
 
 
 def _normal(host: str) -> str:
@@ -44,11 +48,30 @@ def matches(host: str, allowed: Iterable[str]) -> bool:
     return False
 
 
+def wrapped_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries packets to, if it wraps one: IPv4-mapped, NAT64
+    (either prefix), 6to4 (2002::/16) or Teredo (2001::/32, its client)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if any(address in prefix for prefix in NAT64_PREFIXES):
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
+
+
 def is_internal(address: IpAddress) -> bool:
     """Not a public unicast address: private, loopback, link-local, reserved, shared (CGNAT),
-    unspecified, multicast; an IPv4-mapped IPv6 address is judged by its IPv4."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    unspecified, multicast. An IPv6 address wrapping an IPv4 one (wrapped_ipv4) is internal
+    when that IPv4 is; an IPv4-mapped one is judged by its IPv4 alone."""
+    if isinstance(address, ipaddress.IPv6Address):
+        wrapped = wrapped_ipv4(address)
+        if address.ipv4_mapped is not None:
+            return is_internal(address.ipv4_mapped)
+        if wrapped is not None and is_internal(wrapped):
+            return True
     return address.is_multicast or not address.is_global
 
 

@@ -10,15 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
+from google.protobuf.message import DecodeError
+
 from kernel.clock import Clock
-from kernel.errors import ErrorCode, HubbubError, Internal, InvalidArgument, StaleOwner
+from kernel.errors import HubbubError, InvalidArgument, NotFound, StaleOwner
 from kernel.ids import SnowflakeGenerator
 from kernel.limits import MAX_ID
+from kernel.media_urls import check_receipt_fresh
 from messaging import deletion, rules
+from messaging.media_guard import MediaGuard
 from messaging.model import AppendOutcome, NewMessage, StoredMessage
 from messaging.store.interface import MessageLog
+from messaging.store_calls import isolated
+from protos.client_pb2 import MediaRef
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +57,13 @@ class Appended:
 
 
 class Appender:
-    def __init__(self, log: MessageLog, ids: SnowflakeGenerator, clock: Clock) -> None:
+    def __init__(
+        self, log: MessageLog, ids: SnowflakeGenerator, clock: Clock, media: MediaGuard | None = None
+    ) -> None:
         self._log = log
         self._ids = ids
         self._clock = clock
+        self._media = media  # where a deletion's erased attachment is removed (None: nowhere)
 
     async def append(self, items: Sequence[SendItem], refused: Sequence[HubbubError | None]) -> Appended:
         """One result per item, in order: `refused[i]` (the caller's membership verdict) or
@@ -66,6 +76,8 @@ class Appender:
         validate = rules.validate_send
         # A deletion names its message by seq: read them all first (deletions are rare).
         targets, entries = await self._deletable(items, refused)
+        new_only: dict[int, NotFound] = {}  # index -> refusal, unless dedupe finds an original
+        attached: list[str] = []  # the upload keys the batch's sends attach
         for index, item in enumerate(items):
             if results[index] is not None:
                 continue
@@ -81,6 +93,12 @@ class Appender:
             except HubbubError as exc:
                 results[index] = exc
                 continue
+            if item.media:
+                try:
+                    attached.append(self._attachable(item.media, now))
+                except NotFound as exc:
+                    new_only[index] = exc
+                    continue
             if item.delete_seq:
                 entry = entries.get(index)
                 if entry is not None:  # deleted before: answered with its entry, nothing stored
@@ -102,14 +120,46 @@ class Appender:
                     )
                 )  # fmt: skip
             slots.append(index)
+        # Entered in the step that checked the keys (no await between): a removal waits for it.
+        with self._media.attaching(attached) if self._media is not None else nullcontext():
+            if new_only:
+                await self._answer_retries(items, new_only, results)
+            stored = await self._store_messages(batch) if batch else []
         erased: list[StoredMessage] = []
         if batch:
-            for index, outcome in zip(slots, await self._store_messages(batch), strict=True):
+            for index, outcome in zip(slots, stored, strict=True):
                 results[index] = outcome
                 target = targets.get(index)
-                if target is not None and not isinstance(outcome, HubbubError) and not outcome.duplicate:
+                if target is None or isinstance(outcome, HubbubError):
+                    continue
+                if not outcome.duplicate or not target.deleted:  # a repeat erased it only now
                     erased.append(target)
         return Appended([r for r in results if r is not None], erased)
+
+    def _attachable(self, media: bytes, now_ms: int) -> str:
+        """The key of the upload a send attaches; NOT_FOUND if a new message may not attach it
+        now: its receipt is too old, or its object is being removed with a deleted message
+        (messaging/media_guard.py)."""
+        ref = media_ref(media)
+        check_receipt_fresh(ref.receipt, now_ms)
+        if self._media is not None and self._media.refused(ref.key):
+            raise NotFound("that upload was removed with a deleted message: upload it again")
+        return ref.key
+
+    async def _answer_retries(
+        self,
+        items: Sequence[SendItem],
+        refusals: dict[int, NotFound],
+        results: list[AppendOutcome | HubbubError | None],
+    ) -> None:
+        """A send refused only by a check a new message must pass (an upload's receipt too old
+        to attach) is answered with its original if it is a retry: dedupe answers first."""
+        indexes = list(refusals)
+        found = await asyncio.gather(
+            *(self._log.original(items[i].sender_id, items[i].client_msg_id) for i in indexes)
+        )
+        for index, original in zip(indexes, found, strict=True):
+            results[index] = refusals[index] if original is None else AppendOutcome(original, duplicate=True)
 
     async def _deletable(
         self, items: Sequence[SendItem], refused: Sequence[HubbubError | None]
@@ -144,60 +194,22 @@ class Appender:
         }
 
     async def _store_messages(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
-        """One store call (one durable commit) for the batch. Should it fail, each message is
-        stored on its own, in order, so a message the store cannot take fails only itself."""
-        try:
-            return list(await self._log.append(batch))
-        except StaleOwner as exc:  # some item's epoch is older than its partition's seal
-            if len(batch) == 1:
-                return [exc]
-            stale = True
-        except Exception as exc:  # noqa: BLE001 - isolated below, item by item
-            if len(batch) == 1 or store_down(exc):
-                return [store_error(exc)] * len(batch)
-            stale = False
-        if stale:
-            return await self._store_each_at_once(batch)
-        outcomes: list[AppendOutcome | HubbubError] = []
-        for message in batch:
-            try:
-                (outcome,) = await self._log.append([message])
-            except Exception as exc:  # noqa: BLE001 - this message's error, not its neighbours'
-                outcomes.append(store_error(exc))
-            else:
-                outcomes.append(outcome)
-        return outcomes
+        """One store call (one durable commit) for the batch, else each message on its own, in
+        order (messaging/store_calls.py); after a StaleOwner (some item's epoch is older than
+        its partition's seal) all at once, so the store commits them together (group commit)
+        and a stale item fails only itself."""
+        return await isolated(self._log.append, batch, at_once=lambda exc: isinstance(exc, StaleOwner))
 
-    async def _store_each_at_once(self, batch: list[NewMessage]) -> list[AppendOutcome | HubbubError]:
-        """Each message in a store call of its own, all submitted at once and in order: the
-        store commits them together (group commit) and a stale item fails only itself."""
-        settled = await asyncio.gather(*(self._log.append([m]) for m in batch), return_exceptions=True)
-        outcomes: list[AppendOutcome | HubbubError] = []
-        for result in settled:
-            if isinstance(result, BaseException):
-                if not isinstance(result, Exception):
-                    raise result
-                outcomes.append(store_error(result))
-            else:
-                outcomes.append(result[0])
-        return outcomes
+
+def media_ref(media: bytes) -> MediaRef:
+    """A serialized MediaRef (the edge proved it: kernel.media_urls); empty if unreadable."""
+    try:
+        return MediaRef.FromString(media)
+    except DecodeError:
+        return MediaRef()
 
 
 def valid_id(value: int) -> bool:
     """Ids are signed 64-bit in every store: the edge refuses the rest (and 0), this is the
     backstop that keeps one such id from failing the store call of its whole batch."""
     return -MAX_ID - 1 <= value <= MAX_ID and value != 0
-
-
-def store_down(exc: Exception) -> bool:
-    """Not worth retrying item by item: the store refuses everything alike."""
-    return isinstance(exc, HubbubError) and exc.code is ErrorCode.UNAVAILABLE
-
-
-def store_error(exc: Exception) -> HubbubError:
-    if isinstance(exc, HubbubError):
-        return exc
-    log.error("store write failed", exc_info=exc)
-    error = Internal("store write failed")
-    error.__cause__ = exc
-    return error

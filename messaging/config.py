@@ -72,6 +72,15 @@ def parse_hosts(raw: str, default_port: int = 9042) -> tuple[tuple[str, int], ..
     return tuple(hosts)
 
 
+def pod_ordinal(pod_name: str) -> int:
+    """A StatefulSet pod's ordinal: the number after its name's last `-` (`router-3` is 3);
+    INVALID_ARGUMENT for a name without one."""
+    _, dash, ordinal = pod_name.rpartition("-")
+    if not dash or not ordinal.isascii() or not ordinal.isdecimal() or len(ordinal) > 9:
+        raise InvalidArgument(f"worker_id_pod {pod_name!r} is not a StatefulSet pod's name (NAME-ORDINAL)")
+    return int(ordinal)
+
+
 @dataclass(frozen=True)
 class MessagingConfig:
     host: str = "127.0.0.1"
@@ -83,7 +92,12 @@ class MessagingConfig:
     store: str = "sqlite"
     """Store backend: "sqlite" (durable, embedded) or "memory" (tests, throwaway runs)."""
     worker_id: int = 1
-    """Snowflake worker id (0..1023) for message and conversation ids; unique per process."""
+    """Snowflake worker id (0..1023) for message and conversation ids; unique per process. With
+    worker_id_pod, the first of a StatefulSet's (its pod N gives ids as worker_id + N)."""
+    worker_id_pod: str = ""
+    """The StatefulSet pod this process runs as (Kubernetes: metadata.name, e.g. `router-3`):
+    its ordinal, the number after the name's last `-`, is added to worker_id, so the pods of
+    one template give ids as distinct workers (deploy/k8s/router.yaml). Empty: worker_id alone."""
     token_secret: str = "dev-secret-change-me"
     """HMAC secret for access tokens; the edges verify with the same secret."""
     token_ttl_ms: int = 7 * 24 * 3600 * 1000
@@ -172,6 +186,11 @@ class MessagingConfig:
     """Check that a server's certificate names the contact point it was reached by (turn off
     only for certificates that name neither the host nor its address)."""
 
+    @property
+    def snowflake_worker(self) -> int:
+        """The worker id this process gives ids as: worker_id, plus worker_id_pod's ordinal."""
+        return self.worker_id + (pod_ordinal(self.worker_id_pod) if self.worker_id_pod else 0)
+
     def __post_init__(self) -> None:
         if self.store not in STORES:
             raise InvalidArgument(f"messaging store must be one of {', '.join(STORES)}, not {self.store!r}")
@@ -179,6 +198,11 @@ class MessagingConfig:
             raise InvalidArgument("messaging port must be in 0..65535")
         if not 0 <= self.worker_id <= MAX_WORKER:
             raise InvalidArgument(f"messaging worker_id must be in 0..{MAX_WORKER}")
+        if not 0 <= self.snowflake_worker <= MAX_WORKER:
+            raise InvalidArgument(
+                f"messaging worker_id + the ordinal of worker_id_pod {self.worker_id_pod!r} must be "
+                f"in 0..{MAX_WORKER}, not {self.snowflake_worker}"
+            )
         if not self.token_secret:
             raise InvalidArgument("messaging token_secret must not be empty")
         if self.token_ttl_ms <= 0:

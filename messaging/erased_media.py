@@ -6,7 +6,9 @@ between leaves the object without a message (a retention sweep's to remove, docs
 
 One upload may be attached to several messages (its sender may send its MediaRef again while
 the receipt is good): the object is removed only when no other message points to it, else it
-stays with them (and the sweep takes it once none does).
+stays with them (and the sweep takes it once none does). A send attaching it while that is
+decided is kept apart by messaging/media_guard.py: refused from the start of the search on,
+or, already being stored, waited for and found by the search.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Protocol
 from google.protobuf.message import DecodeError
 
 from kernel.limits import MEDIA_CLOCK_SKEW_MS, MEDIA_RECEIPT_TTL_MS
+from messaging.media_guard import MediaGuard
 from messaging.model import StoredMessage
 from messaging.store.interface import HistoryDirection, MessageLog
 from protos.client_pb2 import MediaRef
@@ -53,10 +56,18 @@ def media_key(media: bytes) -> str:
 
 class ErasedMedia:
     def __init__(
-        self, blobs: BlobRemover | None, messages: MessageLog, *, timeout_s: float | None = None
+        self,
+        blobs: BlobRemover | None,
+        messages: MessageLog,
+        *,
+        guard: MediaGuard | None = None,
+        timeout_s: float | None = None,
     ) -> None:
+        """`guard`: shared with the Appender of this process, which refuses new sends
+        attaching an object being removed (messaging/media_guard.py)."""
         self._blobs = blobs
         self._log = messages
+        self._guard = guard
         self._timeout_s = REMOVE_TIMEOUT_S if timeout_s is None else timeout_s
 
     async def remove_all(self, erased: Sequence[StoredMessage]) -> None:
@@ -86,12 +97,25 @@ class ErasedMedia:
                 message.seq,
             )
             return
+        guard = self._guard
+        # No receipt for the key is good past this (it was uploaded before `message` was sent).
+        attachable_until = message.sent_at_ms + MEDIA_RECEIPT_TTL_MS + MEDIA_CLOCK_SKEW_MS
+        if guard is not None and not guard.remove(key, attachable_until):
+            log.warning("too many objects being removed: the one of key %r is left to the sweep", key)
+            return
+        removed = False
         try:
+            if guard is not None:
+                await guard.settled(key)  # a send storing it now is found by the search below
             if await self._shared(message, key):
                 return
             await self._blobs.delete(key)
+            removed = True
         except Exception:
             log.exception("could not remove the object of a deleted message (key %r)", key)
+        finally:
+            if guard is not None and not removed:
+                guard.keep(key)
 
     async def _shared(self, message: StoredMessage, key: str) -> bool:
         """Whether another message may point to `key` (True when too many messages lie in the

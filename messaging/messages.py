@@ -26,11 +26,13 @@ from kernel.limits import (
 )
 from kernel.partitions import DEFAULT_PARTITIONS
 from messaging import rules
-from messaging.appends import Appender, SendItem, store_down, store_error, valid_id
+from messaging.appends import Appender, SendItem, valid_id
 from messaging.erased_media import BlobRemover, ErasedMedia
+from messaging.media_guard import MediaGuard
 from messaging.membership import MemberCache, MemberSet
 from messaging.model import AppendOutcome, CursorChange, CursorUpdate, StoredMessage
 from messaging.store.interface import CursorStore, HistoryDirection, MessageLog
+from messaging.store_calls import isolated
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +80,11 @@ class Messages:
         blobs: BlobRemover | None = None,
     ) -> None:
         self._log = log
-        self._erased_media = ErasedMedia(blobs, log)
+        media = MediaGuard(clock) if blobs is not None else None  # one for both: media_guard.py
+        self._erased_media = ErasedMedia(blobs, log, guard=media)
         self._cursors = cursors
         self._partitions = partitions
-        self._appender = Appender(log, ids, clock)
+        self._appender = Appender(log, ids, clock, media)
         self._members = members
         # A lower bound of each conversation's last seq (it only grows), so most cursor
         # updates are clamped without asking the store.
@@ -241,21 +244,8 @@ class Messages:
         return outcomes
 
     async def _advance(self, updates: list[CursorUpdate]) -> list[CursorChange | HubbubError]:
-        """One store call for the batch; should it fail, each update on its own, in order."""
-        try:
-            return list(await self._cursors.advance_cursors(updates))
-        except Exception as exc:  # noqa: BLE001 - isolated below, item by item
-            if len(updates) == 1 or store_down(exc):
-                return [store_error(exc)] * len(updates)
-        changes: list[CursorChange | HubbubError] = []
-        for update in updates:
-            try:
-                (change,) = await self._cursors.advance_cursors([update])
-            except Exception as exc:  # noqa: BLE001 - this update's error, not its neighbours'
-                changes.append(store_error(exc))
-            else:
-                changes.append(change)
-        return changes
+        """One store call for the batch, else each update on its own, in order."""
+        return await isolated(self._cursors.advance_cursors, updates)
 
     async def _refresh_last_seq(self, conversation_ids: Iterable[int]) -> None:
         cids = list(dict.fromkeys(conversation_ids))

@@ -19,6 +19,7 @@ from messaging import convert
 from messaging.appends import Appender
 from messaging.config import MessagingConfig
 from messaging.erased_media import BlobRemover, ErasedMedia
+from messaging.media_guard import MediaGuard
 from messaging.remote_directory import RemoteDirectory
 from messaging.store.interface import MessageLog
 from protos import messaging_pb2
@@ -34,8 +35,9 @@ class OwnerAppend:
     def __init__(
         self, log: MessageLog, ids: SnowflakeGenerator, clock: Clock, blobs: BlobRemover | None = None
     ) -> None:
-        self._appender = Appender(log, ids, clock)
-        self._erased_media = ErasedMedia(blobs, log)
+        media = MediaGuard(clock) if blobs is not None else None  # one for both: media_guard.py
+        self._appender = Appender(log, ids, clock, media)
+        self._erased_media = ErasedMedia(blobs, log, guard=media)
         self.calls = 0
 
     def __call__(
@@ -77,7 +79,7 @@ class OwnerWriter:
 async def open_owner_writer(
     config: MessagingConfig, messaging: MessagingApi, clock: Clock, blobs: BlobRemover | None = None
 ) -> OwnerWriter:
-    """Open the Cassandra log in this (a router's) process. `config.worker_id` must be unique
+    """Open the Cassandra log in this (a router's) process. `config.snowflake_worker` must be unique
     among the processes that give message ids (messaging's and every such router's). `blobs`:
     where deleted messages' objects are removed (None: left to the media sweep)."""
     if config.log_backend != "cassandra":
@@ -86,5 +88,5 @@ async def open_owner_writer(
 
     directory = RemoteDirectory(messaging)
     opened = await open_log(config.cassandra(), directory, config.partitions)
-    ids = SnowflakeGenerator(config.worker_id, clock)
+    ids = SnowflakeGenerator(config.snowflake_worker, clock)
     return OwnerWriter(OwnerAppend(opened.log, ids, clock, blobs), directory, opened)

@@ -83,7 +83,7 @@ async def start_messaging(
     store = store if store is not None else open_store(config)
     await store.open()
     try:
-        ids = SnowflakeGenerator(config.worker_id, clock)
+        ids = SnowflakeGenerator(config.snowflake_worker, clock)
         hasher = PasswordHasher(
             time_cost=config.password_hash_time_cost,
             memory_cost_kib=config.password_hash_memory_cost,

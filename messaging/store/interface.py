@@ -36,6 +36,11 @@ class MessageLog(message_log.MessageLog[NewMessage, AppendOutcome, StoredMessage
     cursors over their own new messages (messaging/store/own_messages.py: your own messages
     are never unread, and sending reads nothing else), in the same transaction."""
 
+    async def original(self, sender_id: str, client_msg_id: str) -> StoredMessage | None:
+        """The message stored under this dedupe key, as every reader sees it (None: none), for
+        a retry that must be answered before a check that only a new send must pass."""
+        ...
+
 
 class CursorStore(Protocol):
     async def advance_cursors(self, updates: Sequence[CursorUpdate]) -> list[CursorChange]:

@@ -132,6 +132,9 @@ class MemoryLog(MemoryData):
     async def last_seq(self, conversation_id: int) -> int:
         return len(self._messages.get(conversation_id, ()))
 
+    async def original(self, sender_id: str, client_msg_id: str) -> StoredMessage | None:
+        return self._dedupe.get((sender_id, client_msg_id))
+
     # ------------------------------------------------------------------- fencing
     async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         refused: list[tuple[int, int]] = []

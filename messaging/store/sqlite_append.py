@@ -25,7 +25,7 @@ MESSAGE_COLUMNS = (
     "conversation_id, seq, message_id, sender_id, sender_device, client_msg_id, "
     "content_type, body, payload, sent_at_ms, media, deletes_seq, deleted_by_seq"
 )
-_BY_DEDUPE_KEY = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_msg_id = ?"
+BY_DEDUPE_KEY = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_msg_id = ?"
 _INSERT_COLUMNS = f"{MESSAGE_COLUMNS}, epoch"
 _MESSAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # A deletion entry erases the message it names, at every epoch of its seq (messaging/deletion.py).
@@ -201,7 +201,7 @@ class Appender:
                 key = (message.sender_id, message.client_msg_id)
                 if key in found:
                     continue
-                row = conn.execute(_BY_DEDUPE_KEY, key).fetchone()
+                row = conn.execute(BY_DEDUPE_KEY, key).fetchone()
                 if row is not None:
                     found[key] = stored_from_row(row)
         return found

@@ -53,6 +53,9 @@ class SqliteLog(SqliteBase):
     async def last_seq(self, conversation_id: int) -> int:
         return await self._read(lambda c: reads.last_seq(c, conversation_id))
 
+    async def original(self, sender_id: str, client_msg_id: str) -> StoredMessage | None:
+        return await self._read(lambda c: reads.original(c, sender_id, client_msg_id))
+
     # ------------------------------------------------------------------- fencing
     async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         if not partitions:

@@ -22,7 +22,7 @@ from messaging.model import (
 )
 from messaging.store.interface import HistoryDirection
 from messaging.store.read_budget import ReadBudget
-from messaging.store.sqlite_append import MESSAGE_COLUMNS, stored_from_row
+from messaging.store.sqlite_append import BY_DEDUPE_KEY, MESSAGE_COLUMNS, stored_from_row
 
 CONVERSATION_COLUMNS = (
     "c.conversation_id, c.kind, c.title, c.created_by, c.created_at_ms, c.last_seq, c.last_activity_ms"
@@ -101,6 +101,11 @@ _WINNER = (
     "NOT EXISTS (SELECT 1 FROM messages AS newer WHERE newer.conversation_id = messages.conversation_id "
     "AND newer.seq = messages.seq AND newer.epoch > messages.epoch)"
 )
+
+
+def original(conn: sqlite3.Connection, sender_id: str, client_msg_id: str) -> StoredMessage | None:
+    row = conn.execute(BY_DEDUPE_KEY, (sender_id, client_msg_id)).fetchone()
+    return None if row is None else stored_from_row(row)
 
 
 def last_seq(conn: sqlite3.Connection, conversation_id: int) -> int:

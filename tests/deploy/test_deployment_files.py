@@ -20,7 +20,7 @@ from deploy.cluster_media import MediaLinks
 from discovery.config import DiscoveryConfig
 from discovery.zk_paths import ENV_PREFIX, ZooKeeperSettings
 from edge.config import EdgeConfig
-from kernel.config import env_name, env_names
+from kernel.config import env_name, env_names, from_env
 from media.config import ENV_PREFIX as MEDIA_PREFIX
 from media.config import MediaConfig
 from messaging.config import STORE_FIELDS, MessagingConfig
@@ -29,7 +29,7 @@ from router.config import RouterConfig
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 ZK = env_names(ZooKeeperSettings, ENV_PREFIX)
-ROUTER_LOG_ENV = {env_name(name) for name in (*STORE_FIELDS, "worker_id", "partitions")}
+ROUTER_LOG_ENV = {env_name(name) for name in (*STORE_FIELDS, "worker_id", "worker_id_pod", "partitions")}
 MEDIA_ENV = set(env_names(MediaConfig, MEDIA_PREFIX))
 """Read by messaging and a router writing the log too: where a deleted message's object goes
 (deploy/media_remover.py)."""
@@ -215,3 +215,24 @@ def test_services_expose_the_ports_their_pods_listen_on_and_targets_name_them(
         host, port = target.rsplit(":", 1)
         service = host.split(".")[-1]  # zookeeper-0.zookeeper: a pod of the headless Service
         assert (service, int(port)) in exposed, f"{target}: no Service exposes it"
+
+
+def test_each_router_pod_gives_message_ids_as_a_worker_of_its_own(manifests: list[dict[str, Any]]) -> None:
+    """With the Cassandra log every router gives message ids itself: the StatefulSet's pods,
+    one template, must still be distinct workers, and none messaging's."""
+    (router,) = [w for w in workloads(manifests) if w["metadata"]["name"] == "router"]
+    (container,) = router["spec"]["template"]["spec"]["containers"]
+    (messaging,) = [w for w in workloads(manifests) if w["metadata"]["name"] == "messaging"]
+    messaging_env = env_of(messaging["spec"]["template"]["spec"]["containers"][0])
+    taken = {from_env(MessagingConfig, env=plain(messaging_env, "messaging-0")).snowflake_worker}
+    for ordinal in range(max(router["spec"]["replicas"], 8)):  # scaled up, too
+        env = plain(env_of(container), f"router-{ordinal}")
+        worker = from_env(MessagingConfig, env=env).snowflake_worker
+        assert worker not in taken, f"router-{ordinal} gives ids as worker {worker}, as another process"
+        taken.add(worker)
+
+
+def plain(env: dict[str, Any], pod: str) -> dict[str, str]:
+    """A container's env as its pod `pod` sees it: a value, or the pod's name for metadata.name."""
+    named = {"fieldRef": {"fieldPath": "metadata.name"}}
+    return {k: pod if v == named else str(v) for k, v in env.items() if isinstance(v, str) or v == named}

@@ -22,6 +22,7 @@ TIMEOUT_S = 10.0
 class Member:
     def __init__(self, session_id: int) -> None:
         self.ref = SessionRef(session_id=session_id, user_id=f"u{session_id}")
+        self.token_generation = 0
         self.sent: list[ServerFrame] = []
         self.closed: int | None = None
         self.told = asyncio.Event()

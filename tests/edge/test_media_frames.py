@@ -15,7 +15,12 @@ from edge.media import MediaUrls
 from edge.session import Session, SessionSettings
 from kernel.blob_store import BlobInfo
 from kernel.errors import ErrorCode, HubbubError, InvalidArgument
-from kernel.limits import MAX_MEDIA_BYTES, MAX_MEDIA_DOWNLOAD_KEYS, MAX_MEDIA_THUMBNAIL_BYTES
+from kernel.limits import (
+    MAX_MEDIA_BYTES,
+    MAX_MEDIA_DOWNLOAD_KEYS,
+    MAX_MEDIA_THUMBNAIL_BYTES,
+    MEDIA_RECEIPT_TTL_MS,
+)
 from kernel.media_urls import SignedUrls, key_owner, media_key, new_key, receipt, verify_upload
 from kernel.tokens import issue_token
 from protos import client_pb2 as pb
@@ -161,3 +166,12 @@ async def test_a_confirm_the_store_never_answers_is_unavailable_not_a_wait_forev
     with pytest.raises(HubbubError) as refused:
         await asyncio.wait_for(media.confirm(6, "alice", upload, T0), 30)  # the guard of the test only
     assert refused.value.code is ErrorCode.UNAVAILABLE
+
+
+def test_a_send_whose_upload_is_over_an_hour_old_goes_to_the_router_to_be_deduped() -> None:
+    """Its owner answers a retry of a send stored in time with the original, and refuses a
+    new one NOT_FOUND (messaging/appends.py): the edge cannot tell them apart."""
+    frame = send_with(uploaded(new_key(42, "alice")))
+    session = alice()
+    (action,) = session.receive(frame, T0 + MEDIA_RECEIPT_TTL_MS + 1)
+    assert isinstance(action, ToRouter)

@@ -24,8 +24,9 @@ WAIT_S = 10.0
 
 
 class Member:
-    def __init__(self, session_id: int, user_id: str) -> None:
+    def __init__(self, session_id: int, user_id: str, token_generation: int = 0) -> None:
         self.ref = SessionRef(session_id=session_id, user_id=user_id)
+        self.token_generation = token_generation
         self.revoked: list[str] = []
         self.was_revoked = asyncio.Event()
 
@@ -108,3 +109,17 @@ async def test_a_subscription_cut_off_is_renewed(
     hub.register(alice)
     await bus.publish(revocation_event("alice", 8, "edge-2"))
     await asyncio.wait_for(alice.was_revoked.wait(), WAIT_S)
+
+
+async def test_a_late_revocation_spares_the_sessions_that_logged_in_after_it(
+    setup: tuple[MemoryEventBus, Hub, TokenGenerations, Revocations],
+) -> None:
+    """The event raised alice's generation to 7; it reached this edge after she logged in
+    again (a token of generation 7): that session stays, the one of generation 6 closes."""
+    _, hub, _, revocations = setup
+    before, after = Member(1, "alice", token_generation=6), Member(2, "alice", token_generation=7)
+    for member in (before, after):
+        hub.add(member)
+        hub.register(member)
+    assert revocations.apply(revocation_event("alice", 7, "edge-2")) == 1
+    assert (before.revoked, after.revoked) == ([REVOKED_DETAIL], [])

@@ -17,7 +17,7 @@ from edge.router_link import RouterLinks
 from kernel.errors import ErrorCode
 from kernel.ownership import Owner, PartitionMap
 from protos import client_pb2 as pb
-from protos.router_pb2 import RouterBatch, RouterItem, SessionRef
+from protos.router_pb2 import EdgeItem, RouterBatch, RouterItem, SessionRef
 
 P = 4
 OLD = Owner("r1", "127.0.0.1:1", 3)
@@ -141,4 +141,138 @@ async def test_a_later_send_waits_behind_one_still_queued_for_the_old_owner(
     queued_at_new = edge._by_target[NEW.target].queued_sends() if NEW.target in edge._by_target else set()
     assert (ALICE.session_id, 2) not in queued_at_new, "send 2 would reach r2 before send 1"
     assert errors(hub) == []
+    await edge.stop()
+
+
+def refused(ref: int) -> RouterBatch:
+    """The router's STALE_OWNER refusal of `send(ref)`: the item comes back whole."""
+    return refused_item(send(ref))
+
+
+def refused_item(frame: pb.ClientFrame) -> RouterBatch:
+    item = EdgeItem(session=ALICE, frame=frame)
+    return RouterBatch(items=[RouterItem(session_ids=[ALICE.session_id], refused=item)])
+
+
+def kinds(hub: RecordingHub) -> list[tuple[int, str]]:
+    return [(f.ref, f.WhichOneof("kind") or "") for f in hub.answers]
+
+
+def sent_to(edge: RouterLinks, target: str) -> set[tuple[int, int]]:
+    link = edge._by_target.get(target)
+    return link.queued_sends() if link is not None else set()
+
+
+async def given_up_after_a_move(edge: RouterLinks) -> None:
+    """Send 1 goes to r1, which freezes past its session: the partition moves to r2 and the
+    edge answers the send UNAVAILABLE once its wait is over."""
+    assert edge.forward(ALICE, send(1))
+    written(edge)
+    edge.set_map(owned_by(NEW, 2))
+    await due_timers_ran()
+
+
+async def test_a_send_answered_unavailable_is_not_answered_again_when_its_old_router_thaws(
+    links: tuple[RouterLinks, RecordingHub],
+) -> None:
+    edge, hub = links
+    await given_up_after_a_move(edge)
+    assert kinds(hub) == [(1, "error")]
+    edge.deliver(refused(1), OLD.target)  # it thaws and refuses what it was sent
+    assert (ALICE.session_id, 1) not in sent_to(edge, NEW.target), "the edge would answer ref 1 twice"
+    edge.deliver(sent(1), OLD.target)  # nor does any other late answer of it reach the client
+    assert kinds(hub) == [(1, "error")]
+    await edge.stop()
+
+
+async def test_the_retry_of_a_send_answered_unavailable_is_answered(
+    links: tuple[RouterLinks, RecordingHub],
+) -> None:
+    edge, hub = links
+    await given_up_after_a_move(edge)
+    assert edge.forward(ALICE, send(1))  # the client retries: same clientMsgId, same ref
+    assert (ALICE.session_id, 1) in sent_to(edge, NEW.target)
+    written(edge)
+    edge.deliver(refused(1), OLD.target)  # the first attempt's late refusal: dropped
+    edge.deliver(sent(1), NEW.target)  # the retry's answer
+    assert kinds(hub) == [(1, "error"), (1, "sent")]
+    await edge.stop()
+
+
+async def test_a_retry_to_the_same_router_is_answered_once(
+    links: tuple[RouterLinks, RecordingHub],
+) -> None:
+    edge, hub = links
+    assert edge.forward(ALICE, send(1))
+    written(edge)
+    edge._link_down(OLD.target)  # answered UNAVAILABLE; the client retries on the next stream
+    assert edge.forward(ALICE, send(1))
+    written(edge)
+    edge.deliver(sent(1), OLD.target)
+    edge.deliver(sent(1), OLD.target)  # one attempt's answer too many
+    assert kinds(hub) == [(1, "error"), (1, "sent")]
+    await edge.stop()
+
+
+async def test_another_frame_reusing_the_ref_of_a_send_given_up_is_answered(
+    links: tuple[RouterLinks, RecordingHub],
+) -> None:
+    edge, hub = links
+    assert edge.forward(ALICE, send(1))
+    written(edge)
+    edge._link_down(OLD.target)
+    typing = pb.ClientFrame(ref=1, typing=pb.Typing(conversation_id=1))
+    assert edge.forward(ALICE, typing)  # the client's refs are its own to reuse
+    answer = pb.ServerFrame(ref=1, error=pb.Error(code="NOT_MEMBER", message="no"))
+    item = RouterItem(session_ids=[ALICE.session_id], frame=answer.SerializeToString())
+    edge.deliver(RouterBatch(items=[item]), OLD.target)
+    assert kinds(hub) == [(1, "error"), (1, "error")]
+    await edge.stop()
+
+
+async def test_a_send_kept_aside_and_refused_is_answered_once(
+    links: tuple[RouterLinks, RecordingHub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edge, hub = links
+    assert edge.forward(ALICE, send(1))
+    written(edge)
+    await due_timers_ran()  # its wait ends while r1 still owns the partition: kept aside
+    monkeypatch.setattr(router_link, "REROUTE_WAIT_S", 60.0)  # the reroute's wait lasts the test
+    edge.deliver(refused(1), OLD.target)  # r1 lost it after all: the refusal is the answer so far
+    edge.set_map(owned_by(NEW, 2))  # the send goes to r2
+    assert (ALICE.session_id, 1) in sent_to(edge, NEW.target)
+    written(edge)
+    edge.deliver(sent(1), NEW.target)
+    assert kinds(hub) == [(1, "sent")], "answered sent, then UNAVAILABLE for the move"
+    await edge.stop()
+
+
+def deletion(ref: int, seq: int = 1) -> pb.ClientFrame:
+    return pb.ClientFrame(ref=ref, delete_message=pb.DeleteMessage(conversation_id=1, seq=seq))
+
+
+async def test_a_deletion_to_a_router_whose_partition_moved_is_answered_unavailable(
+    links: tuple[RouterLinks, RecordingHub],
+) -> None:
+    edge, hub = links
+    assert edge.forward(ALICE, deletion(4))
+    written(edge)
+    edge.set_map(owned_by(NEW, 2))  # its router froze past its session
+    await due_timers_ran()
+    assert errors(hub) == [(4, UNAVAILABLE)], "the client would wait out its own timeout"
+    await edge.stop()
+
+
+async def test_a_send_after_a_deletion_waits_for_the_deletions_answer(
+    links: tuple[RouterLinks, RecordingHub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(router_link, "REROUTE_WAIT_S", 60.0)
+    edge, _ = links
+    assert edge.forward(ALICE, deletion(4))
+    written(edge)
+    edge.set_map(owned_by(NEW, 2))
+    assert edge.forward(ALICE, send(5))  # held: the deletion may still come back refused
+    assert (ALICE.session_id, 5) not in sent_to(edge, NEW.target)
+    edge.deliver(refused_item(deletion(4)), OLD.target)  # refused: both go to r2, in order
+    assert [item.frame.ref for item in edge._by_target[NEW.target].pending().items] == [4, 5]
     await edge.stop()

@@ -45,6 +45,11 @@ def test_other_hosts_are_refused_by_default(host: str) -> None:
         "fe80::1",
         "fc00::1",
         "::ffff:10.0.0.1",
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of the metadata service
+        "64:ff9b:1::7f00:1",  # local-use NAT64 of 127.0.0.1
+        "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1
         "240.0.0.1",
         "224.0.0.1",
     ],
@@ -63,3 +68,9 @@ def test_a_name_resolving_inside_the_network_is_refused_through_a_pattern() -> N
     refusal = resolved_refusal("a.rebind.test", ["93.184.215.14", "127.0.0.1"], ("*.rebind.test",))
     assert refusal == "host a.rebind.test resolves to internal address 127.0.0.1"
     assert resolved_refusal("a.rebind.test", ["fe80::1%eth0"], ("*",)) is not None
+
+
+@pytest.mark.parametrize("host", ["64:ff9b::808:808", "2002:808:808::1"])
+def test_an_address_wrapping_a_public_ipv4_is_not_internal(host: str) -> None:
+    """NAT64 (an IPv6-only network's DNS64 answers push services so) and 6to4 of 8.8.8.8."""
+    assert host_refusal(host, ("*",)) is None

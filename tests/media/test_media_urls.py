@@ -11,6 +11,7 @@ from kernel.limits import MAX_MEDIA_BYTES, MEDIA_DOWNLOAD_TTL_MS, MEDIA_RECEIPT_
 from kernel.media_urls import (
     SignedUrls,
     check_attachment,
+    check_receipt_fresh,
     check_upload_request,
     download_target,
     grant_upload,
@@ -104,21 +105,25 @@ def test_a_message_may_point_only_to_its_senders_uploaded_object() -> None:
     key = new_key(42, "alice")
     proof = receipt(KEY, key, "image/png", 10, T0)
 
-    def refusal(
-        ref: MediaRef, conversation_id: int = 42, sender: str = "alice", now_ms: int = T0
-    ) -> ErrorCode:
-        return code_of(lambda: check_attachment(KEY, ref, conversation_id, sender, now_ms))
+    def refusal(ref: MediaRef, conversation_id: int = 42, sender: str = "alice") -> ErrorCode:
+        return code_of(lambda: check_attachment(KEY, ref, conversation_id, sender))
 
-    check_attachment(KEY, attached(key, proof), 42, "alice", T0 + MEDIA_RECEIPT_TTL_MS)
+    check_attachment(KEY, attached(key, proof), 42, "alice")
     assert refusal(attached(key, proof), sender="bob") is ErrorCode.PERMISSION_DENIED
     assert refusal(attached(key, proof), conversation_id=43) is ErrorCode.PERMISSION_DENIED
     assert refusal(attached(key, "")) is ErrorCode.NOT_FOUND
     # the receipt is for 10 bytes: a ref claiming another size is not what was stored
     assert refusal(attached(key, proof, 11)) is ErrorCode.NOT_FOUND
-    # the receipt carries its upload's time: too old to attach (it may be swept), or forged later
-    assert refusal(attached(key, proof), now_ms=T0 + MEDIA_RECEIPT_TTL_MS + 1) is ErrorCode.NOT_FOUND
+    # the receipt carries its upload's time, signed: a later time is a forgery
     later = f"{T0 + MEDIA_RECEIPT_TTL_MS}.{proof.partition('.')[2]}"
-    assert refusal(attached(key, later), now_ms=T0 + MEDIA_RECEIPT_TTL_MS + 1) is ErrorCode.NOT_FOUND
+    assert refusal(attached(key, later)) is ErrorCode.NOT_FOUND
+
+
+def test_a_receipt_over_its_hour_old_is_too_old_for_a_new_message() -> None:
+    proof = receipt(KEY, new_key(42, "alice"), "image/png", 10, T0)
+    check_receipt_fresh(proof, T0 + MEDIA_RECEIPT_TTL_MS)
+    too_late = code_of(lambda: check_receipt_fresh(proof, T0 + MEDIA_RECEIPT_TTL_MS + 1))
+    assert too_late is ErrorCode.NOT_FOUND  # it may be swept: upload it again
 
 
 def test_a_forged_signature_or_receipt_in_any_text_is_refused_not_a_crash() -> None:
@@ -132,5 +137,5 @@ def test_a_forged_signature_or_receipt_in_any_text_is_refused_not_a_crash() -> N
     forged_download = urlsplit(target).query.split("sig=")[0] + "sig=é"
     assert code_of(lambda: verify_download(KEY, key, forged_download, T0)) is ErrorCode.UNAUTHENTICATED
     for forged_receipt in ("é", "é.é", f"{T0}.é", "١٢٣.abc"):  # Arabic-Indic digits are decimal too
-        refused = code_of(lambda r=forged_receipt: check_attachment(KEY, attached(key, r), 42, "alice", T0))
+        refused = code_of(lambda r=forged_receipt: check_attachment(KEY, attached(key, r), 42, "alice"))
         assert refused is ErrorCode.NOT_FOUND

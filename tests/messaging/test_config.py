@@ -10,6 +10,7 @@ from kernel.config import from_env
 from kernel.errors import InvalidArgument
 from kernel.partitions import DEFAULT_PARTITIONS
 from messaging import MessagingConfig
+from messaging.config import pod_ordinal
 
 
 def test_env_overrides_defaults() -> None:
@@ -68,3 +69,21 @@ def test_cassandra_options_from_env() -> None:
     assert options.hosts == (("db1", 9042), ("db2", 9042))
     assert (options.consistency, options.retention_ttl_s, options.keyspace) == ("QUORUM", 86400, "hubbub")
     assert MessagingConfig().log_backend == "sqlite"  # no infrastructure by default
+
+
+@pytest.mark.parametrize(("pod", "ordinal"), [("router-0", 0), ("router-12", 12), ("hubbub-router-3", 3)])
+def test_a_statefulset_pods_ordinal_is_the_number_after_its_last_dash(pod: str, ordinal: int) -> None:
+    assert pod_ordinal(pod) == ordinal
+    assert MessagingConfig(worker_id=2, worker_id_pod=pod).snowflake_worker == 2 + ordinal
+
+
+@pytest.mark.parametrize("pod", ["router", "router-", "router-x", "router-٣", "router-1a"])
+def test_a_pod_name_without_an_ordinal_is_refused_at_start_up(pod: str) -> None:
+    with pytest.raises(InvalidArgument, match="worker_id_pod"):
+        MessagingConfig(worker_id_pod=pod)
+
+
+def test_a_pod_ordinal_past_the_last_worker_id_is_refused() -> None:
+    assert MessagingConfig().snowflake_worker == 1  # no pod: worker_id alone
+    with pytest.raises(InvalidArgument, match="worker_id"):
+        from_env(MessagingConfig, env={"HUBBUB_WORKER_ID": "1000", "HUBBUB_WORKER_ID_POD": "router-24"})

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -13,8 +14,9 @@ from messaging import erased_media, rules
 from messaging.appends import SendItem
 from messaging.deletion import check_deletion, deletion_key, erased, is_entry_of
 from messaging.erased_media import ErasedMedia
+from messaging.media_guard import MediaGuard
 from messaging.messages import Messages
-from messaging.model import AppendOutcome, StoredMessage
+from messaging.model import AppendOutcome, NewMessage, StoredMessage
 from messaging.store.memory import MemoryStore
 from protos.client_pb2 import MediaRef
 from tests.messaging.conftest import build_services
@@ -150,3 +152,73 @@ async def test_a_hanging_blob_store_does_not_hold_up_the_append(monkeypatch: pyt
     results = await asyncio.wait_for(messages.append([deletion, other]), 30)
     deleted, answered = (ok(r) for r in results)
     assert deleted.message.deletes_seq == sent.message.seq and answered.message.body == "hi"
+
+
+class AttachingBlobs(Blobs):
+    """A blob store whose delete comes in the instant after the deletion's reference search,
+    when the uploader's other device sends the same upload again (`attach_then`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attach_then: Callable[[], Awaitable[list[AppendOutcome | HubbubError]]] | None = None
+        self.attached: list[AppendOutcome | HubbubError] = []
+
+    async def delete(self, key: str) -> bool:
+        if self.attach_then is not None:
+            self.attached = await self.attach_then()
+        return await super().delete(key)
+
+
+async def test_a_send_attaching_an_upload_whose_object_goes_is_refused_not_acked() -> None:
+    """Acked with an object that is gone, the new message's file would be lost for good: it
+    is refused NOT_FOUND (upload it again) instead."""
+    services = build_services(MemoryStore())
+    await services.users("alice", "bob")
+    created = await services.conversations.create_group("alice", "g", ["bob"])
+    cid = created.details.conversation.conversation_id
+    blobs = AttachingBlobs()
+    ids = SnowflakeGenerator(2, services.clock)
+    messages = Messages(services.store, services.store, ids, services.clock, services.members, blobs=blobs)
+    photo = MediaRef(key=f"{cid}/alice/abc", content_type="image/png", size_bytes=3).SerializeToString()
+    (first,) = await messages.append([SendItem("alice", "phone", cid, "p1", "", "", b"", media=photo)])
+    again = SendItem("alice", "laptop", cid, "p2", "", "", b"", media=photo)
+    blobs.attach_then = lambda: messages.append([again])
+    await messages.append(
+        [SendItem("alice", "phone", cid, "", "", "", b"", delete_seq=ok(first).message.seq)]
+    )
+    assert blobs.deleted == [f"{cid}/alice/abc"]
+    (answer,) = blobs.attached
+    assert isinstance(answer, HubbubError), "acked, pointing to an object that is gone"
+    assert answer.code is ErrorCode.NOT_FOUND
+    (retry,) = await messages.append([SendItem("alice", "phone", cid, "p1", "", "", b"", media=photo)])
+    assert ok(retry).duplicate, "a retry of a send stored before is still answered with it"
+
+
+async def test_a_removal_waits_for_a_send_storing_the_same_upload_and_then_keeps_it() -> None:
+    store = MemoryStore()
+    services = build_services(store)
+    await services.users("alice", "bob")
+    created = await services.conversations.create_group("alice", "g", ["bob"])
+    cid = created.details.conversation.conversation_id
+    key = f"{cid}/alice/abc"
+    photo = MediaRef(key=key, content_type="image/png", size_bytes=3).SerializeToString()
+    (first,) = await services.messages.append(
+        [SendItem("alice", "phone", cid, "p1", "", "", b"", media=photo)]
+    )
+    blobs, guard = Blobs(), MediaGuard(services.clock)
+    erasing = ErasedMedia(blobs, store, guard=guard)
+    with guard.attaching([key]):  # an append storing a send that attaches it
+        removing = asyncio.ensure_future(erasing.remove(ok(first).message))
+        await asyncio.sleep(0)  # a yield: the removal marks the key and waits for that append
+        assert guard.refused(key), "a new send attaching it is refused from now on"
+        await store.append([another_send_of(ok(first).message, "p2", photo)])
+    await removing
+    assert blobs.deleted == [], "the second message points to it"
+    assert not guard.refused(key), "kept: sends may attach it again"
+
+
+def another_send_of(message: StoredMessage, client_msg_id: str, media: bytes) -> NewMessage:
+    return NewMessage(
+        message.conversation_id, message.sender_id, "laptop", client_msg_id, "", "", b"",
+        message.message_id + 1, message.sent_at_ms, 0, media,
+    )  # fmt: skip

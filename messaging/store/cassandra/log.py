@@ -9,7 +9,9 @@ together; a conversation's fences only when it is first written at an epoch, els
 the last commit read after its write), then the keys, the rows, the fences again, the
 cursors. Before a writer of epoch e writes a conversation it has not fenced at e, it
 writes the conversation's fence (e, the last seq it read); a stale owner that still writes
-(Cassandra has no conditional write to refuse it) stores rows no reader sees."""
+(Cassandra has no conditional write to refuse it) stores rows no reader sees. A deletion
+entry is written before the message it names is erased, and the erase waits for the fences
+read after the write: an entry a newer owner hides erases nothing."""
 
 from __future__ import annotations
 
@@ -302,10 +304,15 @@ class CassandraLog:
             originals,
         )
         fresh = [(new, seq, new.owner_epoch) for new, seq in zip(items, numbering.seqs, strict=True) if seq]
-        await self._erase_deleted([(new, seq) for new, seq, _ in fresh if new.deletes_seq])
         await self._rows.write_keys(fresh)
         await self._rows.write_rows(fresh)
         lost = await self._lost_ownership(calls)
+        repeated = [  # a deletion's retry: its entry stands, and its erase may not have landed
+            originals[key]
+            for new, seq in zip(items, numbering.seqs, strict=True)
+            if not seq and (key := (new.sender_id, new.client_msg_id)) in originals and new.deletes_seq
+        ]
+        await self._erase_deleted([(new, seq) for new, seq, _ in fresh if new.deletes_seq], repeated, lost)
         stored = {
             (new.sender_id, new.client_msg_id): StoredMessage(
                 new.conversation_id, seq, new.message_id, new.sender_id, new.sender_device,
@@ -336,19 +343,38 @@ class CassandraLog:
                 ]
             )
 
-    async def _erase_deleted(self, deletions: list[tuple[NewMessage, int]]) -> None:
-        """Erase the messages these new deletion entries name, before the entries are written:
-        a crash in between leaves an erased message naming an entry that is not there, so its
-        deletion, retried, is stored then (messaging/deletion.is_entry_of)."""
-        if deletions:
+    async def _erase_deleted(
+        self, deletions: list[tuple[NewMessage, int]], repeated: list[StoredMessage], lost: set[int]
+    ) -> None:
+        """Erase the messages named by the deletion entries this commit wrote (and by those its
+        retries found), after the entries landed and the fences were read again: an erase is
+        never done for an entry a newer owner hides. Where one fenced the conversation during
+        the commit, an entry it read as history (a fence past its seq) is visible for good,
+        so its message is erased; one it may hide or has not decided on (its fence still
+        OPEN) erases nothing, and the edge's reroute of the refused deletion completes it
+        through the new owner (its repeat: `repeated`). A crash between the entry and the
+        erase is healed the same way, by the deletion's retry."""
+        erase: list[tuple[int, int, int]] = [  # (conversation, seq to erase, entry's seq)
+            (m.conversation_id, m.deletes_seq, m.seq) for m in repeated if m.conversation_id not in lost
+        ]
+        for new, seq in deletions:
+            cid = new.conversation_id
+            if cid not in lost or await self._entry_stands(new, seq):
+                erase.append((cid, new.deletes_seq, seq))
+        if erase:
             await asyncio.gather(
-                *(
-                    self._rows.erase(
-                        new.conversation_id, new.deletes_seq, seq, self._fences.get(new.conversation_id, [])
-                    )
-                    for new, seq in deletions
-                )
+                *(self._rows.erase(cid, target, by, self._fences.get(cid, [])) for cid, target, by in erase)
             )
+
+    async def _entry_stands(self, entry: NewMessage, seq: int) -> bool:
+        """Whether this writer's `entry` at `seq` is what every reader sees there for good: the
+        visible row under the fences `_lost_ownership` read, none of them still OPEN (a newer
+        owner that has not read the end yet could still hide it)."""
+        fences = self._fences.get(entry.conversation_id, [])
+        if any(f.epoch > entry.owner_epoch and f.last_seq == OPEN for f in fences):
+            return False
+        found = await self._rows.at(entry.conversation_id, seq, fences)
+        return found is not None and found.message_id == entry.message_id
 
     async def _lost_ownership(self, calls: list[_Call]) -> set[int]:
         """Conversations a newer owner fenced while this commit wrote them: its rows there may
@@ -392,6 +418,9 @@ class CassandraLog:
     async def _directory_last_seq(self, conversation_id: int) -> int:
         conversation = await self._directory.get_conversation(conversation_id)
         return 0 if conversation is None else conversation.last_seq
+
+    async def original(self, sender_id: str, client_msg_id: str) -> StoredMessage | None:
+        return await self._rows.original(sender_id, client_msg_id)
 
     async def last_seq(self, conversation_id: int) -> int:
         fences = await self._rows.fences(conversation_id)

@@ -106,6 +106,8 @@ class Rows:
         its own key (the same epoch): what every reader sees of it from now on has no content."""
         raw = await self._run(cql.select_at(self._keyspace), (conversation_id, self.bucket_of(seq), seq))
         for row in log_rules.visible([row_from(r) for r in raw], fences):
+            if row.message.deleted_by_seq == by_seq:
+                continue  # erased already (a deletion's retry)
             shell = erased(row.message, by_seq)
             new = NewMessage(
                 shell.conversation_id, shell.sender_id, shell.sender_device, shell.client_msg_id,

@@ -193,6 +193,9 @@ class CassandraStore:
     async def last_seq(self, conversation_id: int) -> int:
         return await self.log.last_seq(conversation_id)
 
+    async def original(self, sender_id: str, client_msg_id: str) -> StoredMessage | None:
+        return await self.log.original(sender_id, client_msg_id)
+
     async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         return await self.log.seal(partitions)
 

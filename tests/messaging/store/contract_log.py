@@ -101,6 +101,13 @@ class LogContract:
         (next_one,) = await store.append([message(1, "alice", "m2")])
         assert (next_one.message.seq, next_one.duplicate) == (2, False)
 
+    async def test_the_original_of_a_dedupe_key_is_the_stored_message(self, store: MessageStore) -> None:
+        await make_group(store, 1, "alice", "bob")
+        (first,) = await store.append([message(1, "alice", "m1", body="original")])
+        assert await store.original("alice", "m1") == first.message
+        assert await store.original("bob", "m1") is None  # the key is sender and client_msg_id
+        assert await store.original("alice", "m2") is None
+
     async def test_retry_within_one_batch(self, store: MessageStore) -> None:
         await make_group(store, 1, "alice")
         outcomes = await store.append(

@@ -27,6 +27,7 @@ from messaging.store.cassandra.store import open_log
 from messaging.store.sqlite import SqliteStore
 from tests.messaging.store.cassandra_server import empty_tables
 from tests.messaging.store.contract import make_group, message, seqs
+from tests.messaging.store.contract_deletion import deletion_of
 
 RECOVERY_TIMEOUT_S = 120.0
 
@@ -316,3 +317,63 @@ async def test_a_retry_raises_the_directory_ends_a_failed_first_commit_left_behi
     finally:
         await opened.close()
         await directory.close()
+
+
+def _fence_around_the_deletion_entry(old: CassandraStore, new: CassandraStore, *, before: bool) -> None:
+    """The new owner seals and fences (by writing m2) just before (or just after) the old
+    owner's deletion entry lands."""
+    rows = old.log_rows()
+    write_rows = rows.write_rows
+
+    async def write(batch: Sequence[tuple[NewMessage, int, int]]) -> None:
+        entry = any(item.deletes_seq for item, _, _ in batch)
+        if entry and not before:
+            await write_rows(batch)
+        if entry:
+            await new.seal([(partition_of(1, DEFAULT_PARTITIONS), 2)])
+            await new.append([message(1, "alice", "m2", epoch=2)])
+        if not entry or before:
+            await write_rows(batch)
+
+    rows.write_rows = write  # type: ignore[method-assign,assignment]
+
+
+async def test_a_stale_owners_deletion_erases_nothing_when_a_newer_owner_hides_its_entry(
+    pair: tuple[CassandraStore, ...],
+) -> None:
+    """The new owner fences while the old one's deletion commit runs, before its entry lands:
+    the entry is hidden, so the message it names stays whole (never erased with no deletion
+    any reader sees); the edge's reroute of the refused deletion deletes it."""
+    old, new = pair
+    await make_group(old, 1, "alice")
+    await old.append([message(1, "alice", "m1", body="keep", epoch=1)])
+    _fence_around_the_deletion_entry(old, new, before=True)
+    with pytest.raises(StaleOwner):
+        await old.append([deletion_of(1, 1, epoch=1)])
+    page = await new.history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)
+    assert [(m.seq, m.body, m.deleted) for m in page] == [(1, "keep", False), (2, "hi", False)]
+    (rerouted,) = await new.append([deletion_of(1, 1, epoch=2)])
+    assert (rerouted.message.seq, rerouted.duplicate) == (3, False)
+    page = await new.history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)
+    assert [(m.seq, m.body, m.deleted_by_seq) for m in page] == [(1, "", 3), (2, "hi", 0), (3, "", 0)]
+
+
+async def test_a_stale_owners_deletion_whose_entry_the_newer_owner_sees_erases_its_message(
+    pair: tuple[CassandraStore, ...],
+) -> None:
+    """The new owner fences just after the old one's deletion entry landed, so it reads the
+    entry as history: the message it names is erased, and the reroute is answered with it."""
+    old, new = pair
+    await make_group(old, 1, "alice")
+    await old.append([message(1, "alice", "m1", body="erase me", epoch=1)])
+    _fence_around_the_deletion_entry(old, new, before=False)
+    with pytest.raises(StaleOwner):
+        await old.append([deletion_of(1, 1, epoch=1)])
+    page = await new.history(1, anchor_seq=0, direction="before", limit=10, newest_first=False)
+    assert [(m.seq, m.body, m.deleted_by_seq, m.deletes_seq) for m in page] == [
+        (1, "", 2, 0),
+        (2, "", 0, 1),
+        (3, "hi", 0, 0),
+    ]
+    (rerouted,) = await new.append([deletion_of(1, 1, epoch=2)])
+    assert (rerouted.message.seq, rerouted.duplicate) == (2, True)
