@@ -17,6 +17,8 @@ GOALS: dict[str, tuple[str, float, bool]] = {
     "w1_json_p99_ms_at_1000": ("< 3 ms", 3, False),
     "w2_capacity_deliveries_per_s": (">= 300,000 at p99 < 100 ms (g100)", 300_000, True),
     "w2_g500_capacity_deliveries_per_s": (">= 300,000 at p99 < 100 ms (g500)", 300_000, True),
+    "w2_json_capacity_deliveries_per_s": (">= 300,000 at p99 < 100 ms (g100, JSON)", 300_000, True),
+    "w2_json_g500_capacity_deliveries_per_s": (">= 300,000 at p99 < 100 ms (g500, JSON)", 300_000, True),
     "w3_kib_per_conn": ("<= 8 KiB at 100,000 connections", 8, False),
     "w4_catchup_s": ("<= 2.1 s (no regression)", 2.1, False),
 }
@@ -106,7 +108,7 @@ def _step_cells(step: Mapping[str, Any]) -> list[Any]:
         step["delivered_per_s"], step["p50_ms"], step["p99_ms"], step["p999_ms"], step["max_ms"],
         step["lost"], step["duplicated"], step["reordered"],
         step.get("server_cpu_pct"), step.get("server_cpu_us_per_msg"), step.get("server_cpu_us_per_delivery"),
-        step.get("generator_cpu_pct"),
+        step.get("generator_cpu_pct"), step.get("generator_cpu_us_per_delivery"),
     ]  # fmt: skip
 
 
@@ -123,6 +125,7 @@ STEP_HEADERS = [
     "server µs/msg",
     "server µs/delivery",
     "gen CPU %",
+    "gen µs/delivery",
 ]
 
 
@@ -156,8 +159,8 @@ def w1_section(w1: Mapping[str, Any], baseline: Mapping[str, Any] | None, title:
     return lines + table(headers, rows)
 
 
-def w2_section(w2: Mapping[str, Any]) -> list[str]:
-    lines = ["## W2 group fan-out", ""]
+def w2_section(w2: Mapping[str, Any], title: str = "") -> list[str]:
+    lines = [f"## W2 group fan-out{title}", ""]
     for name, group in w2.get("groups", {}).items():
         lines += [
             f"### {name}: {group['members']} members, {group['online']} online",
@@ -210,6 +213,8 @@ def render(results: Mapping[str, Any], plots: Sequence[str] = ()) -> str:
         lines += w1_section(workloads["w1_json"], workloads.get("baseline"), ", JSON subprotocol")
     if "w2" in workloads:
         lines += w2_section(workloads["w2"])
+    if "w2_json" in workloads:
+        lines += w2_section(workloads["w2_json"], ", JSON subprotocol")
     if "w3" in workloads:
         lines += w3_section(workloads["w3"])
     if "w4" in workloads:
