@@ -25,17 +25,17 @@ class _Listener(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
-        if kind == WSMsgType.BINARY or kind == WSMsgType.TEXT:
+        if kind is WSMsgType.BINARY or kind is WSMsgType.TEXT:
             if frame.fin:
                 self.on_data(frame.get_payload_as_bytes())
             else:
                 self._parts = [frame.get_payload_as_bytes()]
-        elif kind == WSMsgType.CONTINUATION:
+        elif kind is WSMsgType.CONTINUATION:
             self._parts.append(frame.get_payload_as_bytes())
             if frame.fin:
                 data, self._parts = b"".join(self._parts), []
                 self.on_data(data)
-        elif kind == WSMsgType.CLOSE:
+        elif kind is WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
         # PING: picows answers it (enable_auto_pong); PONG: nothing to do

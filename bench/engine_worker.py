@@ -101,7 +101,6 @@ class Worker:
         self.step_no = 0
         self.record = StepRecord()
         self.step_start_ns = 0
-        self.highest: dict[tuple[str, str], int] = {}
 
     async def setup(self) -> None:
         plan = self.plan
@@ -159,17 +158,15 @@ class Worker:
 
     def _record(self, receiver: str, sender: str, sent_ns: int, counter: int, now_ns: int) -> None:
         record = self.record
+        seen = record.seen
         key = (receiver, sender)
-        bits = record.seen.get(key, 0)
-        bit = 1 << counter
-        if bits & bit:
+        bits = seen.get(key, 0)
+        if bits >> counter & 1:
             record.duplicated += 1
             return
-        record.seen[key] = bits | bit
-        if counter < self.highest.get(key, -1):
+        seen[key] = bits | 1 << counter
+        if bits >> counter:  # a higher counter of this sender came first
             record.reordered += 1
-        else:
-            self.highest[key] = counter
         record.latencies_ms.append((now_ns - sent_ns) / 1e6)
         record.received += 1
         record.last_receive_ns = now_ns
@@ -202,7 +199,6 @@ class Worker:
         """Send this worker's share of `rate` for `seconds` from `start_ns`; -> sends per sender."""
         self.step_no += 1
         self.record = StepRecord(first_send_ns=start_ns)
-        self.highest = {}
         self.step_start_ns = start_ns
         users = self.users
         count = len(users)

@@ -56,8 +56,8 @@ def stamp(at_ns: int, counter: int) -> bytes:
 
 def parse_stamp(body: str) -> tuple[int, int]:
     """(send time ns, counter) of a bench body."""
-    t_part, n_part = body.split(";", 1)
-    return int(t_part[2:]), int(n_part[2:])
+    t_part, _, n_part = body.partition(";n=")
+    return int(t_part[2:]), int(n_part)
 
 
 # ------------------------------------------------------------------ connections
