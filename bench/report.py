@@ -91,8 +91,11 @@ def summary_section(results: Mapping[str, Any]) -> list[str]:
     ]
     base = summary.get("baseline_capacity_msgs_per_s")
     if base is not None:
+        client = results.get("hubbub_config", {}).get("suite", {}).get("client", "websockets")
         lines += [
-            f"Bare `websockets` echo baseline: capacity {fmt(base)} msgs/s, p99 at 1,000/s "
+            f"Bare `websockets` echo baseline, driven by the same generator (its connections on "
+            f"{client}; a cheaper generator raises this ceiling too): capacity {fmt(base)} msgs/s, "
+            f"p99 at 1,000/s "
             f"{fmt(summary.get('baseline_p99_ms_at_1000'), 2)} ms. hubbub/baseline: capacity "
             f"{fmt(summary.get('w1_capacity_vs_baseline'), 3)}, p99 at 1,000/s "
             f"{fmt(summary.get('w1_p99_at_1000_vs_baseline'), 3)} (latency: higher is worse).",
