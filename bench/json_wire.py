@@ -51,7 +51,7 @@ def parse(data: bytes | str) -> dict[str, Any]:
 def pushed(parsed: dict[str, Any]) -> Pushed | None:
     """The pushed message a parsed frame carries (None for any other frame, replies included)."""
     message = parsed.get("message")
-    if message is None or parsed.get("ref"):
+    if message is None or _int(parsed.get("ref")):
         return None
     return Pushed(
         _int(message.get("conversationId")),
