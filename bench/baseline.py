@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     result = run_plan_cli(
         args,
         "baseline",
-        lambda url: Plan(url, echoes(name, args.users), echo=True),
+        lambda url: Plan(url, echoes(name, args.users), echo=True, client=args.client),
         echo=True,
-        extra={"users": args.users, "server": args.server},
+        extra={"users": args.users, "server": args.server, "client": args.client},
     )
     emit(finish(result))
     return 0

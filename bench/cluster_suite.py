@@ -37,7 +37,7 @@ def _per_message(steps: list[dict[str, Any]]) -> None:
 
 
 def run_w1(config: SuiteConfig, url: str, sampler: ClusterSampler) -> dict[str, Any]:
-    plan = Plan(url, pairs(prefix(), config.w1_users))
+    plan = Plan(url, pairs(prefix(), config.w1_users), client=config.client)
     with Engine(plan, config.processes, desc="cluster w1") as engine:
         steps = run_steps(engine, config.w1_rates, config.w1_seconds, config.drain_s, sampler, "w1")
     _per_message(steps)
@@ -48,7 +48,7 @@ def run_w1(config: SuiteConfig, url: str, sampler: ClusterSampler) -> dict[str, 
 def run_w2(config: SuiteConfig, url: str, sampler: ClusterSampler) -> dict[str, Any]:
     result = run_groups(
         url, config.w2_groups, list(config.w2_rates), config.w2_seconds, config.drain_s, config.processes,
-        sampler,
+        sampler, client=config.client,
     )  # fmt: skip
     for group in result["groups"].values():
         _per_message(group["steps"])

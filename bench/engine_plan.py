@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from bench.client_socket import DEFAULT_CLIENT
+
 
 @dataclass(frozen=True)
 class Conversation:
@@ -21,6 +23,7 @@ class Plan:
     conversations: tuple[Conversation, ...]
     echo: bool = False  # baseline: each user's frames come back to itself
     json: bool = False  # the JSON subprotocol (what browsers speak) instead of binary protobuf
+    client: str = DEFAULT_CLIENT  # the generator's WebSocket library (bench/client_socket.py)
     password: str = "bench-password-1"
     signup_concurrency: int = 16
 

@@ -17,8 +17,8 @@ from multiprocessing.queues import Queue
 from typing import Any
 
 from tqdm import tqdm
-from websockets.exceptions import ConnectionClosed
 
+from bench.client_socket import SocketClosed
 from bench.loadgen import RawUser, encode_send, send_prefix, sign_up_many, stamp
 from bench.node import NodeOptions, hubbub_node
 from bench.sampler import ResourceSampler
@@ -108,7 +108,7 @@ async def _flood(
 
     async def sends(user: RawUser) -> None:
         k = 0
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(SocketClosed):
             while time.monotonic() < stop:
                 for _ in range(100):
                     k += 1
@@ -117,7 +117,7 @@ async def _flood(
                 await asyncio.sleep(0)
 
     async def typist(user: RawUser) -> None:
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(SocketClosed):
             while time.monotonic() < stop:
                 for _ in range(100):
                     await user.ws.send(typing)

@@ -6,7 +6,7 @@ the edge's codec on purpose: a mistake in one is not mirrored in the other.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from google.protobuf import json_format
@@ -34,10 +34,41 @@ def _int(value: Any) -> int:
     return int(value) if value else 0
 
 
+class Pushed(NamedTuple):
+    """What the generator reads of a pushed message, without building a protobuf object."""
+
+    conversation_id: int
+    seq: int
+    sender_id: str
+    body: str
+
+
+def parse(data: bytes | str) -> dict[str, Any]:
+    parsed: dict[str, Any] = orjson.loads(data)
+    return parsed
+
+
+def pushed(parsed: dict[str, Any]) -> Pushed | None:
+    """The pushed message a parsed frame carries (None for any other frame, replies included)."""
+    message = parsed.get("message")
+    if message is None or _int(parsed.get("ref")):
+        return None
+    return Pushed(
+        _int(message.get("conversationId")),
+        _int(message.get("seq")),
+        message.get("senderId", ""),
+        message.get("body", ""),
+    )
+
+
 def decode(data: bytes | str) -> pb.ServerFrame:
-    """A ServerFrame from JSON text. Pushed messages and send acks (the frames counted per
+    """A ServerFrame from JSON text (`frame_of`)."""
+    return frame_of(parse(data))
+
+
+def frame_of(parsed: dict[str, Any]) -> pb.ServerFrame:
+    """A ServerFrame from parsed JSON. Pushed messages and send acks (the frames counted per
     message) get the fields the generator reads; every other frame gets json_format in full."""
-    parsed = orjson.loads(data)
     ref = _int(parsed.get("ref"))
     message = parsed.get("message")
     if message is not None:

@@ -14,17 +14,21 @@ import math
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from bench import json_wire
+from bench.client_picows import open_picows
+from bench.client_socket import DEFAULT_CLIENT, ClientSocket, OnClosed, OnData, Opener, SocketClosed
+from bench.client_websockets import open_websockets
 from bench.discovered import edge_url
 from kernel.protowire import varint
 from protos import client_pb2 as pb
 
 SETUP_TIMEOUT_S = 60.0
+BINARY_SUBPROTOCOL = "hubbub.v1.proto"
 
 # ------------------------------------------------------------------ hand-encoded frames
 
@@ -52,22 +56,26 @@ def stamp(at_ns: int, counter: int) -> bytes:
 
 def parse_stamp(body: str) -> tuple[int, int]:
     """(send time ns, counter) of a bench body."""
-    t_part, n_part = body.split(";", 1)
-    return int(t_part[2:]), int(n_part[2:])
+    t_part, _, n_part = body.partition(";n=")
+    return int(t_part[2:]), int(n_part)
 
 
 # ------------------------------------------------------------------ connections
 
 
+def subprotocol_of(json: bool) -> str:
+    return json_wire.SUBPROTOCOL if json else BINARY_SUBPROTOCOL
+
+
 async def open_ws(
     url: str, local_addr: tuple[str, int] | None = None, who: str = "", json: bool = False
 ) -> ClientConnection:
-    """A binary-protobuf connection (or a JSON one), opened the way every bench client opens
-    one; on a cluster (a `discovery://` URL) to the edge discovery assigns `who`
-    (bench/discovered.py)."""
+    """A websockets connection, binary protobuf (or JSON), for the idle-connections workload
+    (W3), which awaits each reply in line; on a cluster (a `discovery://` URL) to the edge
+    discovery assigns `who` (bench/discovered.py)."""
     return await connect(
         await edge_url(url, who),
-        subprotocols=[Subprotocol(json_wire.SUBPROTOCOL if json else "hubbub.v1.proto")],
+        subprotocols=[Subprotocol(subprotocol_of(json))],
         compression=None,
         max_size=2**24,
         ping_interval=None,
@@ -76,24 +84,82 @@ async def open_ws(
     )
 
 
+OPENERS: dict[str, Opener] = {"picows": open_picows, "websockets": open_websockets}
+
+
+async def open_socket(
+    url: str,
+    subprotocol: str | None,
+    on_data: OnData,
+    on_closed: OnClosed,
+    *,
+    client: str = DEFAULT_CLIENT,
+    who: str = "",
+    local_addr: tuple[str, int] | None = None,
+) -> ClientSocket:
+    """A connection on the `client` library (bench/client_socket.py), opened the way every bench
+    client opens one; the server must choose `subprotocol` (None: ask for none); on a cluster
+    to the edge discovery assigns `who`."""
+    socket = await OPENERS[client](
+        await edge_url(url, who), subprotocol, on_data, on_closed, SETUP_TIMEOUT_S, local_addr
+    )
+    if socket.subprotocol != subprotocol:
+        await socket.close()
+        chosen = socket.subprotocol
+        raise ConnectionError(f"asked for subprotocol {subprotocol!r}, the server chose {chosen!r}")
+    return socket
+
+
+class PushedMessage(Protocol):
+    """What the generator reads of a pushed message: a pb.Message (binary) or a
+    json_wire.Pushed (JSON, read without building protobuf objects)."""
+
+    @property
+    def conversation_id(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def sender_id(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+
+
 class RawUser:
     """One user on one raw WebSocket, binary (or JSON: `json`). Requests during setup await
     their reply by ref; once `on_frame` is set, every frame that answers no request goes
-    straight to it."""
+    straight to it, except pushed messages when `on_message` is set (the hot path: they go to
+    it as read, with no ServerFrame built for them over JSON). `connect` opens it."""
 
-    def __init__(self, ws: ClientConnection, user_id: str, json: bool = False) -> None:
-        self.ws = ws
+    ws: ClientSocket
+
+    def __init__(self, user_id: str, json: bool = False) -> None:
         self.user_id = user_id
         self.json = json
         self.token = ""
         self.on_frame: Callable[[RawUser, pb.ServerFrame], None] | None = None
+        self.on_message: Callable[[RawUser, PushedMessage], None] | None = None
         self.acked_seq: dict[int, int] = {}  # conversation -> highest seq acked to the server
         self.seen_seq: dict[int, int] = {}  # conversation -> highest seq received
         self._ref = 0
         self._waiting: dict[int, asyncio.Future[pb.ServerFrame]] = {}
         self.closed = asyncio.Event()
         self._pinger: asyncio.Task[None] | None = None
-        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        user_id: str,
+        json: bool = False,
+        local_addr: tuple[str, int] | None = None,
+        client: str = DEFAULT_CLIENT,
+    ) -> RawUser:
+        user = cls(user_id, json)
+        user.ws = await open_socket(
+            url, subprotocol_of(json), user._on_data, user._on_closed,
+            client=client, who=user_id, local_addr=local_addr,
+        )  # fmt: skip
+        return user
 
     def next_ref(self) -> int:
         self._ref += 1
@@ -105,10 +171,16 @@ class RawUser:
 
     @classmethod
     async def sign_up(
-        cls, url: str, user_id: str, password: str, device_id: str = "bench", json: bool = False
+        cls,
+        url: str,
+        user_id: str,
+        password: str,
+        device_id: str = "bench",
+        json: bool = False,
+        client: str = DEFAULT_CLIENT,
     ) -> RawUser:
         hello = pb.Hello(sign_up=pb.Credentials(user_id=user_id, password=password), device_id=device_id)
-        return await cls.greeted(url, user_id, hello, json=json)
+        return await cls.greeted(url, user_id, hello, json=json, client=client)
 
     @classmethod
     async def greeted(
@@ -118,9 +190,10 @@ class RawUser:
         hello: pb.Hello,
         local_addr: tuple[str, int] | None = None,
         json: bool = False,
+        client: str = DEFAULT_CLIENT,
     ) -> RawUser:
         """Connect, say `hello`, and keep the connection alive once welcomed."""
-        user = cls(await open_ws(url, local_addr, user_id, json), user_id, json)
+        user = await cls.connect(url, user_id, json, local_addr, client)
         reply = await user.request(pb.ClientFrame(hello=hello))
         if reply.WhichOneof("kind") != "welcome":
             await user.close()
@@ -134,7 +207,7 @@ class RawUser:
         self._pinger = asyncio.create_task(self._ping_every(interval_s * 0.8))
 
     async def _ping_every(self, interval_s: float) -> None:
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(SocketClosed):
             while True:
                 await asyncio.sleep(interval_s)  # a heartbeat timer
                 await self.ws.send(self.wire(pb.ClientFrame(ref=self.next_ref(), ping=pb.Ping())))
@@ -153,30 +226,36 @@ class RawUser:
             raise RuntimeError(f"open_direct {self.user_id}->{peer_id}: {reply}")
         return reply.conversation.conversation_id
 
-    async def _read(self) -> None:
-        try:
-            async for data in self.ws:
-                if self.json:
-                    frame = json_wire.decode(data)
-                else:
-                    frame = pb.ServerFrame.FromString(data if isinstance(data, bytes) else data.encode())
-                if frame.ref and (waiter := self._waiting.pop(frame.ref, None)) is not None:
-                    if not waiter.done():
-                        waiter.set_result(frame)
-                    continue
-                if frame.HasField("message"):
-                    message = frame.message
-                    if message.seq > self.seen_seq.get(message.conversation_id, 0):
-                        self.seen_seq[message.conversation_id] = message.seq
-                if self.on_frame is not None:
-                    self.on_frame(self, frame)
-        except ConnectionClosed:
-            pass
-        finally:
-            self.closed.set()
-            for waiter in self._waiting.values():
-                if not waiter.done():
-                    waiter.set_exception(ConnectionError(f"{self.user_id}: connection closed"))
+    def _on_data(self, data: bytes | str) -> None:
+        frame: pb.ServerFrame | None = None
+        message: PushedMessage | None
+        if self.json:
+            parsed = json_wire.parse(data)
+            message = json_wire.pushed(parsed)
+        else:
+            frame = pb.ServerFrame.FromString(data if isinstance(data, bytes) else data.encode())
+            message = frame.message if frame.WhichOneof("kind") == "message" and not frame.ref else None
+        if message is not None:
+            conversation_id, seq = message.conversation_id, message.seq
+            if seq > self.seen_seq.get(conversation_id, 0):
+                self.seen_seq[conversation_id] = seq
+            if self.on_message is not None:
+                self.on_message(self, message)
+                return
+        if frame is None:
+            frame = json_wire.frame_of(parsed)
+        if frame.ref and (waiter := self._waiting.pop(frame.ref, None)) is not None:
+            if not waiter.done():
+                waiter.set_result(frame)
+            return
+        if self.on_frame is not None:
+            self.on_frame(self, frame)
+
+    def _on_closed(self) -> None:
+        self.closed.set()
+        for waiter in self._waiting.values():
+            if not waiter.done():
+                waiter.set_exception(ConnectionError(f"{self.user_id}: connection closed"))
 
     def ack_frame(self) -> bytes | str | None:
         """One AckDelivered for everything received since the last one (batched, like a real client)."""
@@ -194,21 +273,25 @@ class RawUser:
     async def close(self) -> None:
         if self._pinger is not None:
             self._pinger.cancel()
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(SocketClosed):
             await self.ws.send(self.wire(pb.ClientFrame(ref=self.next_ref(), goodbye=pb.Goodbye())))
         await self.ws.close()
-        await self._reader
 
 
 async def sign_up_many(
-    url: str, user_ids: Iterable[str], password: str, concurrency: int, json: bool = False
+    url: str,
+    user_ids: Iterable[str],
+    password: str,
+    concurrency: int,
+    json: bool = False,
+    client: str = DEFAULT_CLIENT,
 ) -> list[RawUser]:
     """Sign every user up on its own connection, at most `concurrency` at once (argon2 is costly)."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(user_id: str) -> RawUser:
         async with gate:
-            return await RawUser.sign_up(url, user_id, password, json=json)
+            return await RawUser.sign_up(url, user_id, password, json=json, client=client)
 
     tasks = [asyncio.create_task(one(u)) for u in user_ids]
     try:
@@ -231,7 +314,7 @@ async def ack_periodically(users: list[RawUser], every_s: float, stop: asyncio.E
         for user in users:
             frame = user.ack_frame()
             if frame is not None:
-                with contextlib.suppress(ConnectionClosed):
+                with contextlib.suppress(SocketClosed):
                     await user.ws.send(frame)
 
 
@@ -269,6 +352,12 @@ class Pacer:
 
     def scheduled_ns(self, index: int) -> int:
         return self.start_ns + int(index * 1e9 / self.rate)
+
+    def next_due_ns(self) -> int | None:
+        """When the next send not yet issued is due (None once the limit is issued)."""
+        if self.limit is not None and self.issued >= self.limit:
+            return None
+        return self.scheduled_ns(self.issued)
 
 
 # ------------------------------------------------------------------ accounting

@@ -90,9 +90,12 @@ def suite_plots(out: Path, results: Mapping[str, Any]) -> list[str]:
             "offered msgs/s",
         )
         names.append("w1_latency.png")
-    groups = workloads.get("w2", {}).get("groups", {})
-    if groups:
-        series = {name: group["steps"] for name, group in groups.items()}
+    series = {
+        f"{name}{suffix}": group["steps"]
+        for key, suffix in (("w2", ""), ("w2_json", " JSON"))
+        for name, group in workloads.get(key, {}).get("groups", {}).items()
+    }
+    if series:
         title = "W2 group fan-out: latency vs offered deliveries"
         latency_plot(
             out / "w2_latency.png", title, series, "offered_deliveries_per_s", "offered deliveries/s"

@@ -55,7 +55,9 @@ def summarize(workloads: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     w1 = workloads.get("w1", {})
     w1_json = workloads.get("w1_json", {})
     w2 = workloads.get("w2", {})
+    w2_json = workloads.get("w2_json", {})
     g500 = w2.get("groups", {}).get("g500", {})
+    json_g500 = w2_json.get("groups", {}).get("g500", {})
     base = workloads.get("baseline", {})
     base_1000 = step_at(base.get("steps", []), 1000.0)
     summary: dict[str, Any] = {
@@ -65,6 +67,8 @@ def summarize(workloads: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "w1_json_p99_ms_at_1000": w1_json.get("p99_ms_at_1000"),
         "w2_capacity_deliveries_per_s": w2.get("capacity_deliveries_per_s"),
         "w2_g500_capacity_deliveries_per_s": g500.get("capacity_deliveries_per_s"),
+        "w2_json_capacity_deliveries_per_s": w2_json.get("capacity_deliveries_per_s"),
+        "w2_json_g500_capacity_deliveries_per_s": json_g500.get("capacity_deliveries_per_s"),
         "w3_kib_per_conn": workloads.get("w3", {}).get("kib_per_conn"),
         "w3_connections": workloads.get("w3", {}).get("connected"),
         "w3_connects_per_s": workloads.get("w3", {}).get("connects_per_s"),
@@ -97,6 +101,7 @@ def server_cpu_figures(workloads: Mapping[str, Mapping[str, Any]]) -> dict[str, 
     """The server's CPU µs per message and per delivery behind each summary figure: the step
     the figure comes from (W1, W2); per connection (W3) and per message caught up (W4)."""
     groups = workloads.get("w2", {}).get("groups", {})
+    json_groups = workloads.get("w2_json", {}).get("groups", {})
     w3 = workloads.get("w3", {})
     w4 = workloads.get("w4", {})
     figures: dict[str, dict[str, Any] | None] = {}
@@ -106,11 +111,13 @@ def server_cpu_figures(workloads: Mapping[str, Mapping[str, Any]]) -> dict[str, 
             steps, workloads.get(name, {}).get("capacity_msgs_per_s")
         )
         figures[f"{name}_p99_ms_at_1000"] = _step_cpu(steps, 1000.0)
-    for name, key in (
-        ("g100", "w2_capacity_deliveries_per_s"),
-        ("g500", "w2_g500_capacity_deliveries_per_s"),
+    for where, name, key in (
+        (groups, "g100", "w2_capacity_deliveries_per_s"),
+        (groups, "g500", "w2_g500_capacity_deliveries_per_s"),
+        (json_groups, "g100", "w2_json_capacity_deliveries_per_s"),
+        (json_groups, "g500", "w2_json_g500_capacity_deliveries_per_s"),
     ):
-        group = groups.get(name, {})
+        group = where.get(name, {})
         figures[key] = _step_cpu(group.get("steps", []), group.get("capacity_sends_per_s"))
     figures["w3_kib_per_conn"] = {"per_connection": _per(w3.get("server_cpu_s"), w3.get("connected"))}
     caught_up = int(w4.get("caught_up") or 0) * int(w4.get("messages_per_conversation") or 0)

@@ -17,8 +17,8 @@ from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
 
 from tqdm import tqdm
-from websockets.exceptions import ConnectionClosed
 
+from bench.client_socket import SocketClosed
 from bench.connections import source_address
 from bench.loadgen import SETUP_TIMEOUT_S, RawUser, encode_send, send_prefix, sign_up_many, stamp
 from bench.node import NodeOptions, hubbub_node
@@ -145,7 +145,7 @@ class ResumeWorker:
                 frame = pb.ClientFrame(
                     ref=ref, resume=pb.Resume(cursors=[cursor], limit_per_conversation=100)
                 )
-                with contextlib.suppress(ConnectionClosed):
+                with contextlib.suppress(SocketClosed):
                     await user.ws.send(frame.SerializeToString())
 
             user = await token_user(self.url, name, self.tokens[name], CLIENT_DEVICE, self.local)

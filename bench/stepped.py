@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from bench.client_socket import CLIENTS, DEFAULT_CLIENT
 from bench.engine import Engine
 from bench.engine_plan import Plan
 from bench.node import NodeOptions, Server, echo_server, hubbub_node
@@ -54,6 +55,8 @@ def _step_line(label: str, step: dict[str, Any]) -> str:
         f"p99 {step['p99_ms']:g} ms lost {step['lost']} unacked {step['unacked']}"
         f" server cpu {step.get('server_cpu_pct', 0):g}% ({step.get('server_cpu_us_per_msg', 0):g} µs/msg)"
         f" generator cpu {step.get('generator_cpu_pct', 0):g}%"
+        f" ({step.get('generator_cpu_us_per_msg', 0):g} µs/msg,"
+        f" {step.get('generator_cpu_us_per_delivery', 0):g} µs/delivery)"
     )
 
 
@@ -73,6 +76,7 @@ def add_common_args(
         "--drain", type=float, default=5.0, help="max wait for stragglers per step (default 5)"
     )
     parser.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
+    add_client_arg(parser)
     if node:
         parser.add_argument(
             "--store", choices=STORES, default="sqlite", help="the started node's store (default sqlite)"
@@ -82,6 +86,15 @@ def add_common_args(
             default="",
             help="the started node's process layout (`hubbub up --processes`; default: its default)",
         )
+
+
+def add_client_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default=DEFAULT_CLIENT,
+        help=f"the generator's WebSocket library (default {DEFAULT_CLIENT}, the cheaper per delivery)",
+    )
 
 
 def prefix() -> str:

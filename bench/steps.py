@@ -30,16 +30,18 @@ def is_saturated(step: Mapping[str, Any]) -> bool:
 
 
 def cpu_per_message(step: Mapping[str, Any]) -> dict[str, float]:
-    """The server's CPU µs per message sent and per delivery in a step: its CPU seconds over the
-    whole step (drain included) over the messages sent and received. The figure contention on a
-    shared machine distorts least (a busy machine stretches wall time, not the CPU a message costs)."""
-    cpu_us = float(step.get("server_cpu_s", 0.0)) * 1e6
+    """The server's and the generator's CPU µs per message sent and per delivery in a step:
+    each side's CPU seconds over the whole step (drain included) over the messages sent and
+    received. The figure contention on a shared machine distorts least (a busy machine
+    stretches wall time, not the CPU a message costs)."""
     sent = float(step.get("sent", 0))
     received = float(step.get("received", 0))
-    return {
-        "server_cpu_us_per_msg": round(cpu_us / sent, 1) if sent else 0.0,
-        "server_cpu_us_per_delivery": round(cpu_us / received, 1) if received else 0.0,
-    }
+    figures: dict[str, float] = {}
+    for side in ("server", "generator"):
+        cpu_us = float(step.get(f"{side}_cpu_s", 0.0)) * 1e6
+        figures[f"{side}_cpu_us_per_msg"] = round(cpu_us / sent, 1) if sent else 0.0
+        figures[f"{side}_cpu_us_per_delivery"] = round(cpu_us / received, 1) if received else 0.0
+    return figures
 
 
 def meets_capacity(step: Mapping[str, Any], p99_ms: float = CAPACITY_P99_MS) -> bool:

@@ -1,5 +1,5 @@
-"""`hubbub bench suite`: every workload (W1 over binary and over JSON, W2-W4) and the echo
-baseline in one run, each against a fresh server process of its own, then
+"""`hubbub bench suite`: every workload (W1 and W2 over binary and over JSON, W3, W4) and the
+echo baseline in one run, each against a fresh server process of its own, then
 bench-results/<timestamp>/ with results.json, report.md and plots. --quick: short steps and
 fewer users (about two minutes), for CI and smoke tests.
 """
@@ -22,19 +22,21 @@ from typing import Any
 from tqdm import tqdm
 
 from bench import baseline, connections, resume, w1
+from bench.client_socket import DEFAULT_CLIENT
 from bench.cluster_report import cluster_plot
 from bench.cluster_sampler import ClusterSampler
 from bench.cluster_suite import run_cluster
 from bench.engine import Engine
 from bench.engine_plan import Plan, echoes, pairs
 from bench.group import GROUPS, run_groups
+from bench.loadgen import subprotocol_of
 from bench.node import NodeOptions, Server, echo_server, hubbub_node
 from bench.plots import suite_plots
 from bench.profiler import flame_graph
 from bench.report import render
 from bench.results import machine_info, summarize
 from bench.sampler import ResourceSampler
-from bench.stepped import emit, prefix, run_steps
+from bench.stepped import add_client_arg, emit, prefix, run_steps
 from bench.steps import W1_QUICK_RATES, W1_RATES, W2_QUICK_RATES, W2_RATES
 from deploy.cluster.config import MAX_PROCESSES
 
@@ -43,6 +45,7 @@ from deploy.cluster.config import MAX_PROCESSES
 class SuiteConfig:
     quick: bool = False
     processes: int = 2
+    client: str = DEFAULT_CLIENT  # the generator's WebSocket library (bench/client_socket.py)
     store: str = "sqlite"
     w1_users: int = 200
     w1_rates: tuple[float, ...] = tuple(float(r) for r in W1_RATES)
@@ -55,7 +58,7 @@ class SuiteConfig:
     w3_connections: int = 100_000  # issue 9's goal is per connection at 100,000
     w4_clients: int = 2000
     w4_messages: int = 50
-    workloads: tuple[str, ...] = field(default=("w1", "w1_json", "baseline", "w2", "w3", "w4"))
+    workloads: tuple[str, ...] = field(default=("w1", "w1_json", "baseline", "w2", "w2_json", "w3", "w4"))
     profile_dir: str | None = None  # py-spy flame graphs of the server, one per workload
     cluster: tuple[int, int] | None = None  # (edges, routers): also run W1-W4 on a local cluster
 
@@ -105,23 +108,24 @@ def run_w1(
         hubbub_node(NodeOptions(store=config.store)) as server,
         _sampled(config, name, server, t0, samples) as sampler,
     ):
-        plan = Plan(server.url, pairs(prefix(), config.w1_users), json=json)
+        plan = Plan(server.url, pairs(prefix(), config.w1_users), json=json, client=config.client)
         with Engine(plan, config.processes, desc=name) as engine:
             steps = run_steps(engine, config.w1_rates, config.w1_seconds, config.drain_s, sampler, name)
     result = {"workload": name, "users": config.w1_users, "seconds": config.w1_seconds, "steps": steps}
-    return w1.finish({**result, "subprotocol": w1.subprotocol(json)})
+    return w1.finish({**result, "subprotocol": subprotocol_of(json), "client": config.client})
 
 
 def run_baseline(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
     name = "baseline"
     with echo_server() as server, _sampled(config, name, server, t0, samples) as sampler:
-        plan = Plan(server.url, echoes(prefix(), config.w1_users), echo=True)
+        plan = Plan(server.url, echoes(prefix(), config.w1_users), echo=True, client=config.client)
         with Engine(plan, config.processes, desc="baseline") as engine:
             steps = run_steps(
                 engine, config.w1_rates, config.baseline_seconds, config.drain_s, sampler, "baseline"
             )
     result = {
         "workload": "baseline",
+        "client": config.client,
         "users": config.w1_users,
         "seconds": config.baseline_seconds,
         "steps": steps,
@@ -129,15 +133,17 @@ def run_baseline(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) 
     return baseline.finish(result)
 
 
-def run_w2(config: SuiteConfig, t0: float, samples: list[dict[str, Any]]) -> dict[str, Any]:
-    name = "w2"
+def run_w2(
+    config: SuiteConfig, t0: float, samples: list[dict[str, Any]], json: bool = False
+) -> dict[str, Any]:
+    name = "w2_json" if json else "w2"
     with (
         hubbub_node(NodeOptions(store=config.store)) as server,
         _sampled(config, name, server, t0, samples) as sampler,
     ):
         return run_groups(
             server.url, config.w2_groups, list(config.w2_rates), config.w2_seconds, config.drain_s,
-            config.processes, sampler,
+            config.processes, sampler, json, config.client,
         )  # fmt: skip
 
 
@@ -162,6 +168,7 @@ RUNNERS: dict[str, Runner] = {
     "w1_json": functools.partial(run_w1, json=True),
     "baseline": run_baseline,
     "w2": run_w2,
+    "w2_json": functools.partial(run_w2, json=True),
     "w3": run_w3,
     "w4": run_w4,
 }
@@ -237,14 +244,15 @@ def main(argv: list[str] | None = None) -> int:
         default="sqlite",
         help="node's store (cassandra: its log on a local Cassandra 1.2 started beside each node)",
     )
-    parser.add_argument("--only", help="comma-separated subset of w1,w1_json,baseline,w2,w3,w4")
+    parser.add_argument("--only", help="comma-separated subset of w1,w1_json,baseline,w2,w2_json,w3,w4")
+    add_client_arg(parser)
     parser.add_argument("--note", action="append", default=[], help="a line for the report (repeatable)")
     parser.add_argument(
         "--profile", action="store_true", help="py-spy flame graph of the server per workload"
     )
     add_cluster_args(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    overrides: dict[str, Any] = {"processes": args.processes, "store": args.store}
+    overrides: dict[str, Any] = {"processes": args.processes, "store": args.store, "client": args.client}
     if args.cluster:
         for flag in ("edges", "routers"):
             if not 1 <= getattr(args, flag) <= MAX_PROCESSES:

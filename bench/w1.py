@@ -10,12 +10,9 @@ import sys
 from typing import Any
 
 from bench.engine_plan import Plan, pairs
+from bench.loadgen import subprotocol_of
 from bench.stepped import add_common_args, emit, prefix, run_plan_cli
 from bench.steps import W1_RATES, capacity, step_at
-
-
-def subprotocol(json: bool) -> str:
-    return "hubbub.v1.json" if json else "hubbub.v1.proto"
 
 
 def finish(result: dict[str, Any]) -> dict[str, Any]:
@@ -38,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     result = run_plan_cli(
         args,
         "w1_json" if args.json else "w1",
-        lambda url: Plan(url, pairs(name, args.users), json=args.json),
-        extra={"users": args.users, "subprotocol": subprotocol(args.json)},
+        lambda url: Plan(url, pairs(name, args.users), json=args.json, client=args.client),
+        extra={"users": args.users, "subprotocol": subprotocol_of(args.json), "client": args.client},
     )
     emit(finish(result))
     return 0

@@ -39,3 +39,12 @@ def test_other_frames_are_read_in_full() -> None:
         ref=2, delivered=pb.AckDelivered(cursors=[pb.ConversationCursor(conversation_id=1)])
     )
     assert json_format.Parse(json_wire.encode(frame), pb.ClientFrame()) == frame
+
+
+def test_a_pushed_message_is_read_without_protobuf_and_a_reply_is_not_a_push() -> None:
+    frame = pb.ServerFrame(message=pb.Message(conversation_id=2**63, seq=7, sender_id="b-1a", body="t=1;n=2"))
+    parsed = json_wire.parse(encode_json(frame))
+    assert json_wire.pushed(parsed) == json_wire.Pushed(2**63, 7, "b-1a", "t=1;n=2")
+    assert json_wire.pushed({**parsed, "ref": "0"}) == json_wire.Pushed(2**63, 7, "b-1a", "t=1;n=2")
+    assert json_wire.pushed({**parsed, "ref": "4"}) is None  # an answer to a request, by its ref
+    assert json_wire.pushed(json_wire.parse(encode_json(pb.ServerFrame(pong=pb.Pong())))) is None

@@ -39,6 +39,13 @@ def fixture_results() -> dict[str, Any]:
                                 "capacity_sends_per_s": 100.0,
                                 "steps": [ran(100, 40.0, 9800.0, offered_deliveries_per_s=9900.0)]}},
         },
+        "w2_json": {
+            "capacity_deliveries_per_s": 4950.0,
+            "groups": {"g100": {"members": 100, "online": 100, "capacity_deliveries_per_s": 4950.0,
+                                "capacity_sends_per_s": 50.0,
+                                "steps": [ran(50, 30.0, 4950.0, offered_deliveries_per_s=4950.0,
+                                              generator_cpu_us_per_delivery=6.5)]}},
+        },
         "w3": {"connections": 10_000, "connected": 10_000, "kib_per_conn": 7.5, "connects_per_s": 900.0,
                "server_cpu_s": 5.0},
         "w4": {"clients": 2000, "catchup_s": 3.25, "caught_up": 2000, "messages_per_conversation": 50,
@@ -67,6 +74,7 @@ def test_the_summary_holds_the_headline_figures_and_baseline_ratios() -> None:
     assert summary["w1_capacity_msgs_per_s"] == 1000.0
     assert summary["w1_p99_ms_at_1000"] == 12.5
     assert summary["w2_capacity_deliveries_per_s"] == 9900.0
+    assert summary["w2_json_capacity_deliveries_per_s"] == 4950.0
     assert summary["w1_json_capacity_msgs_per_s"] == 250.0
     assert summary["w1_json_p99_ms_at_1000"] == 120.0
     assert summary["w3_kib_per_conn"] == 7.5
@@ -81,6 +89,7 @@ def test_the_summary_gives_the_servers_cpu_behind_each_figure() -> None:
     assert cpu["w1_json_capacity_msgs_per_s"] == {"per_msg": 190.0, "per_delivery": 75.5}  # 250/s
     assert cpu["w2_capacity_deliveries_per_s"] == {"per_msg": 150.0, "per_delivery": 75.5}
     assert cpu["w2_g500_capacity_deliveries_per_s"] is None  # not run
+    assert cpu["w2_json_capacity_deliveries_per_s"] == {"per_msg": 150.0, "per_delivery": 75.5}
     assert cpu["w3_kib_per_conn"] == {"per_connection": 500.0}  # 5 s over 10,000 connections
     assert cpu["w4_catchup_s"] == {"per_delivery": 100.0}  # 10 s over 2,000 x 50 messages
 
@@ -110,6 +119,10 @@ def test_the_report_has_verdicts_tables_ratios_and_notes() -> None:
     assert w1_row.endswith("| 1,000 | 2.50 | 1.00 | 5 |")  # the baseline's figures, then the ratios
     assert "| 16,000 | not reached |" in text
     assert "### g100: 100 members, 100 online" in text
+    assert "## W2 group fan-out, JSON subprotocol" in text
+    json_row = next(line for line in text.splitlines() if line.startswith("| 50 | 4,950 |"))
+    assert json_row.endswith("| 40 | 6.50 |")  # the generator's CPU % and µs per delivery
+    assert "| w2_json_capacity_deliveries_per_s | 4,950 | >= 300,000 at p99 < 100 ms (g100, JSON) |" in text
     assert "![w1_latency.png](w1_latency.png)" in text
 
 

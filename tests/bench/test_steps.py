@@ -96,6 +96,11 @@ def test_stepping_stops_after_a_saturated_step_and_records_the_rest_as_not_reach
 
 
 def test_cpu_per_message_is_the_steps_cpu_over_its_messages() -> None:
-    step = {"server_cpu_s": 1.5, "sent": 3000, "received": 6000}
-    assert cpu_per_message(step) == {"server_cpu_us_per_msg": 500.0, "server_cpu_us_per_delivery": 250.0}
+    step = {"server_cpu_s": 1.5, "generator_cpu_s": 0.6, "sent": 3000, "received": 6000}
+    assert cpu_per_message(step) == {
+        "server_cpu_us_per_msg": 500.0,
+        "server_cpu_us_per_delivery": 250.0,
+        "generator_cpu_us_per_msg": 200.0,
+        "generator_cpu_us_per_delivery": 100.0,
+    }
     assert set(cpu_per_message({"server_cpu_s": 1.0}).values()) == {0.0}

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import serve
 
+from bench.client_socket import CLIENTS
 from bench.connections import run as run_connections
 from bench.echo_server import echo
 from bench.engine import Engine
@@ -26,7 +27,7 @@ from deploy.single_node import SingleNode
 STEP_KEYS = {
     *("rate", "sent", "acked", "received", "expected_deliveries", "delivered_per_s", "unacked"),
     *("p50_ms", "p99_ms", "p999_ms", "max_ms", "lost", "duplicated", "reordered"),
-    *("server_cpu_pct", "generator_cpu_pct"),
+    *("server_cpu_pct", "generator_cpu_pct", "server_cpu_us_per_msg", "generator_cpu_us_per_delivery"),
 }
 
 
@@ -52,8 +53,9 @@ def assert_clean(step: dict[str, Any], expected_deliveries: int) -> None:
     assert (step["lost"], step["duplicated"], step["reordered"], step["errors"]) == (0, 0, 0, 0)
 
 
-async def test_w1_pairs_deliver_every_message_once_per_step(node: SingleNode) -> None:
-    plan = Plan(node.ws_url, pairs("t1", 4))
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_w1_pairs_deliver_every_message_once_per_step(node: SingleNode, client: str) -> None:
+    plan = Plan(node.ws_url, pairs("t1", 4), client=client)
     steps = await asyncio.to_thread(stepped, plan, [20.0, 40.0])
     assert [s["sent"] for s in steps] == [20, 40]
     for step in steps:  # the second step reuses the users: new client_msg_ids, fresh counters
@@ -61,7 +63,7 @@ async def test_w1_pairs_deliver_every_message_once_per_step(node: SingleNode) ->
 
 
 async def test_w1_over_the_json_subprotocol_delivers_every_message_once(node: SingleNode) -> None:
-    plan = Plan(node.ws_url, pairs("t5", 4), json=True)
+    plan = Plan(node.ws_url, pairs("t5", 4), json=True)  # on picows, the default client
     (step,) = await asyncio.to_thread(stepped, plan, [20.0])
     assert_clean(step, 20)
 
@@ -70,6 +72,12 @@ async def test_w2_a_group_message_reaches_every_other_online_member(node: Single
     plan = Plan(node.ws_url, (group("t2", members=6, online=4),))
     (step,) = await asyncio.to_thread(stepped, plan, [12.0])
     assert_clean(step, step["sent"] * 3)
+
+
+async def test_w2_over_the_json_subprotocol_on_websockets_too(node: SingleNode) -> None:
+    plan = Plan(node.ws_url, (group("t7", members=5, online=3),), json=True, client="websockets")
+    (step,) = await asyncio.to_thread(stepped, plan, [12.0])
+    assert_clean(step, step["sent"] * 2)
 
 
 async def test_baseline_echoes_every_frame(echo_url: str) -> None:
