@@ -8,12 +8,18 @@ import pytest
 
 from edge import EdgeService, wire
 from edge.router_link import RouterLink
-from kernel.grpc_server import GrpcService
 from protos import client_pb2 as pb
 from protos import router_pb2 as rpb
 from tests.edge.client import WsClient
-from tests.edge.conftest import Backends
-from tests.edge.fakes import FakeRouter, start_router
+from tests.edge.conftest import LINK_TRANSPORTS, Backends, Transport
+from tests.edge.fakes import FakeRouter, RouterServer
+
+
+@pytest.fixture(params=LINK_TRANSPORTS)
+def link_transport(request: pytest.FixtureRequest) -> Transport:
+    """Every test here that reaches a router runs over gRPC and over the local Link."""
+    transport: Transport = request.param
+    return transport
 
 
 class BlockingStream:
@@ -84,7 +90,7 @@ async def test_reconnect_replays_live_sessions_first(edge: EdgeService, backends
     port = backends.router_server.port
     await backends.router_server.stop(grace=0)
     second = FakeRouter()
-    restarted: GrpcService = await start_router(second, port=port)
+    restarted: RouterServer = await backends.start_router(second, port=port)
     try:
         replayed = await second.next_item("opened")
         assert replayed.opened.replay and replayed.session.session_id == welcome.session_id
@@ -94,6 +100,9 @@ async def test_reconnect_replays_live_sessions_first(edge: EdgeService, backends
         )
         assert sent.sent.client_msg_id == "a"
         await client.close()
+        (link,) = edge.links.links
+        local = backends.link_transport == "local"
+        assert link.local_connects == (link.connects if local else 0), "the transport under test"
     finally:
         await restarted.stop(grace=0)
 
