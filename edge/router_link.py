@@ -2,8 +2,9 @@
 gRPC, or handed over directly to a router in this process (kernel/link_streams.py).
 
 Everything queued while the previous write was in flight (or, over gRPC, within the flush
-interval) goes out as one EdgeBatch, encoded by hand (edge.wire) and cut below the gRPC message limit. On
-(re)connect the edge first replays `opened(replay=true)` for every live session.
+interval) goes out as one EdgeBatch, encoded by hand (edge.wire) and cut below the gRPC
+message limit. On (re)connect the edge first replays `opened(replay=true)` for every live
+session.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ class RouterLink:
 
     Items are queued as encoded EdgeItems (see edge.wire) and written as EdgeBatches cut below
     the gRPC message limit (MAX_BATCH_BYTES). A gRPC stream message costs ~150 us of CPU
-    whatever its size, so writes are at least `flush_interval_s` apart: under load batches
-    grow instead of the write count.
+    whatever its size, so gRPC writes are at least `flush_interval_s` apart: under load batches
+    grow instead of the write count. A router in this process is written without gRPC and
+    without that window (`_open`).
     """
 
     def __init__(
