@@ -3,7 +3,6 @@ same pump an edge in this process uses without gRPC); all rules live elsewhere."
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,8 +15,6 @@ from kernel.ownership import PartitionOwnership
 from protos import router_pb2, router_pb2_grpc
 from router.handoff import LocalRouters
 from router.link_pump import LinkPump
-
-log = logging.getLogger(__name__)
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
