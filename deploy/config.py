@@ -96,7 +96,8 @@ class NodeConfig:
     """A router starts at most one persist batch per interval (a lone send goes at once):
     fewer, larger Append calls for less CPU, at up to this much added latency under load."""
     link_flush_interval_ms: float = 2.0
-    """An edge writes to a router at most once per interval, batching the frames between."""
+    """An edge writes to a router in another process at most once per interval, batching the
+    frames between (to one in its own process: once per event-loop turn, no timer)."""
     processes: str = "edge"
     """Process layout: groups of services (messaging, presence, router, edge) joined by '+'
     and separated by '/', each group a child process; services not named (here messaging,

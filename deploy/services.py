@@ -3,8 +3,9 @@
 A unit takes the targets of the services it depends on and returns the addresses it serves,
 so the same wiring runs one process or several. Services started in one process also leave
 their in-process faces in `InProcess`: a later one there calls them without gRPC (the router
-calls messaging so: its Appends reach the message log in its own process); gRPC stays
-between processes.
+calls messaging so: its Appends reach the message log in its own process), and an edge
+reaches a router started before it in its process through kernel/link_streams.py's registry;
+gRPC stays between processes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from deploy.room_configs import (
     router_config,
     router_log_config,
 )
+from kernel import link_streams
 from kernel.clock import Clock
 
 if TYPE_CHECKING:  # the router is imported only by the process that runs it
@@ -130,6 +132,7 @@ async def _router(
     ownership = MemoryOwnership(config.partitions)
     routers = LocalRouters(ownership)
     services: list[RouterService] = []
+    unregister: list[Callable[[], None]] = []
     directory = session_directory(config.directory_backend, redis_settings(config), clock)
     own_log = None
     if here.messaging is None:  # messaging elsewhere: with the log in Cassandra, write it here
@@ -141,6 +144,8 @@ async def _router(
         )  # fmt: skip
 
     async def stop() -> None:
+        for take_back in unregister:
+            take_back()
         for service in reversed(services):
             await service.stop()
         if own_log is not None:
@@ -165,6 +170,8 @@ async def _router(
                     log_writer=own_log.writer if own_log is not None else None,
                 )
             )
+            # An edge in this process reaches it without gRPC (kernel/link_streams.py).
+            unregister.append(link_streams.register(services[-1].target, services[-1].pump.local))
     except BaseException:
         await stop()
         raise

@@ -81,9 +81,10 @@ class EdgeConfig:
     router_pending_limit: int = 10_000
     """Frames held for a router while its link is down; beyond that sends fail UNAVAILABLE."""
     router_flush_interval_ms: float = 2.0
-    """Least time between two writes on a router link: under load, frames arriving meanwhile
-    share one EdgeBatch (a gRPC message costs ~150 us of CPU whatever its size). Idle links
-    write at once; 0 = write whenever the previous write finished."""
+    """Least time between two writes on a gRPC router link: under load, frames arriving
+    meanwhile share one EdgeBatch (a gRPC message costs ~150 us of CPU whatever its size). Idle
+    links write at once; 0 = write whenever the previous write finished. A link to a router in
+    this process has no window (kernel/link_streams.py)."""
     typing_burst: int = 5
     """Typing frames a connection may send at once before the rate limit applies."""
     typing_per_second: float = 1.0

@@ -1,8 +1,10 @@
-"""The edge's half of `Router.Link`: one long-lived bidi stream per router, batched both ways.
+"""The edge's half of `Router.Link`: one long-lived stream per router, batched both ways; over
+gRPC, or handed over directly to a router in this process (kernel/link_streams.py).
 
-Everything queued while the previous write was in flight (or within the flush interval)
-goes out as one EdgeBatch, encoded by hand (edge.wire) and cut below the gRPC message limit. On
-(re)connect the edge first replays `opened(replay=true)` for every live session.
+Everything queued while the previous write was in flight (or, over gRPC, within the flush
+interval) goes out as one EdgeBatch, encoded by hand (edge.wire) and cut below the gRPC
+message limit. On (re)connect the edge first replays `opened(replay=true)` for every live
+session.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
-from grpc import aio
 
 from edge import wire
 from edge.codec import PushedFrame
 from edge.frames import error_frame
 from edge.hub import Hub
+from edge.link_grpc import GrpcLinkStream
 from edge.metrics import ROUTER_LINK_LOSSES
 from edge.routing import frame_partition, log_write_partition, route_frame
 from edge.send_order import Held, SendOrder, Unanswered
@@ -30,8 +32,9 @@ from kernel.background import BackgroundTask
 from kernel.backoff import backoff_delay
 from kernel.budget import fit_count
 from kernel.errors import ErrorCode, TooLarge
-from kernel.grpc_server import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, internal_channel
+from kernel.grpc_server import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from kernel.internal_auth import internal_metadata
+from kernel.link_streams import LinkStream, LocalLinkStream, local_pump
 from kernel.ownership import Owner, PartitionMap, static_map
 from kernel.partitions import DEFAULT_PARTITIONS, partition_of
 from protos.client_pb2 import ClientFrame, ServerFrame
@@ -70,8 +73,6 @@ MAX_PENDING_SPLITS = 10_000
 new split frame is refused UNAVAILABLE (retry) rather than grow the table."""
 _NOT_A_FRAME = -1  # in RouterLink._tries: an open/close, restated by the replay instead
 _tracer = telemetry.tracer("hubbub.edge")
-LINK_METHOD = "/hubbub.v1.Router/Link"
-LinkCall = aio.StreamStreamCall[bytes, RouterBatch]
 
 
 class RouterLink:
@@ -80,8 +81,9 @@ class RouterLink:
 
     Items are queued as encoded EdgeItems (see edge.wire) and written as EdgeBatches cut below
     the gRPC message limit (MAX_BATCH_BYTES). A gRPC stream message costs ~150 us of CPU
-    whatever its size, so writes are at least `flush_interval_s` apart: under load batches
-    grow instead of the write count.
+    whatever its size, so gRPC writes are at least `flush_interval_s` apart: under load batches
+    grow instead of the write count. A router in this process is written without gRPC and
+    without that window (`_open`).
     """
 
     def __init__(
@@ -100,7 +102,6 @@ class RouterLink:
     ) -> None:
         self.target = target
         self._on_down = on_down
-        # On the call, not by an interceptor: an intercepted stream proxies every write.
         self._metadata = internal_metadata(internal_secret)
         self._tls_dir = internal_tls_dir
         self._header = wire.batch_header(edge_id)
@@ -120,6 +121,7 @@ class RouterLink:
         self._healthy = False
         self._task = BackgroundTask(f"router-link {target}", self._run)
         self.connects = 0  # streams opened so far (observability)
+        self.local_connects = 0  # of which to a router in this process, without gRPC
         self.batches = 0  # EdgeBatches written so far (observability)
         self.items = 0  # EdgeItems written so far (observability)
         self.bytes = 0  # EdgeBatch bytes written so far (observability)
@@ -179,9 +181,9 @@ class RouterLink:
         attempt = 0
         while True:
             self._healthy = False
-            channel = internal_channel(self.target, internal_tls_dir=self._tls_dir)
+            stream, interval_s = self._open()
             try:
-                await self._session(channel)
+                await self._session(stream, interval_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
@@ -191,18 +193,24 @@ class RouterLink:
                 self._disconnected()
                 if self._on_down is not None:
                     self._on_down()  # what it wrote and was not answered will not be, on this stream
-                await channel.close()
+                await stream.close()
             attempt = 0 if self._healthy else attempt + 1
             await asyncio.sleep(backoff_delay(attempt, self._rng))
 
-    async def _session(self, channel: aio.Channel) -> None:
-        # Requests go out as bytes already encoded (edge.wire); replies are parsed as usual.
-        stream: LinkCall = channel.stream_stream(
-            LINK_METHOD, request_serializer=None, response_deserializer=RouterBatch.FromString
-        )(metadata=self._metadata)
+    def _open(self) -> tuple[LinkStream, float]:
+        """The router in this process that advertises the target, without gRPC and without a
+        flush window (what is queued when the writer runs is one batch); else a gRPC stream,
+        written at most every `flush_interval_s` (a stream message costs ~150 us of CPU)."""
+        pump = local_pump(self.target)
+        if pump is not None:
+            self.local_connects += 1
+            return LocalLinkStream(pump), 0.0
+        return GrpcLinkStream(self.target, self._metadata, self._tls_dir), self._flush_interval_s
+
+    async def _session(self, stream: LinkStream, interval_s: float) -> None:
         self._connected_now()
         reader = asyncio.ensure_future(self._read(stream))
-        writer = asyncio.ensure_future(self._write(stream))
+        writer = asyncio.ensure_future(self._write(stream, interval_s))
         try:
             done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -211,7 +219,6 @@ class RouterLink:
             for task in (reader, writer):
                 task.cancel()
             await asyncio.gather(reader, writer, return_exceptions=True)
-            stream.cancel()
 
     def _connected_now(self) -> None:
         """Queue the replay ahead of the frames that waited for this link."""
@@ -283,9 +290,9 @@ class RouterLink:
             for item in dropped:
                 self._on_dropped(item)
 
-    async def _write(self, stream: LinkCall) -> None:
+    async def _write(self, stream: LinkStream, interval_s: float = 0.0) -> None:
         loop = asyncio.get_running_loop()
-        interval = self._flush_interval_s
+        interval = interval_s
         last_write = -interval
         while True:
             if not self._items:
@@ -308,7 +315,7 @@ class RouterLink:
             self.bytes += len(data)
             self._healthy = True
 
-    async def _read(self, stream: LinkCall) -> None:
+    async def _read(self, stream: LinkStream) -> None:
         async for batch in stream:
             self._deliver(batch)
         raise ConnectionError("router ended the link")

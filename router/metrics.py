@@ -1,5 +1,5 @@
 """The router's Prometheus metrics, named in one place: send-to-ack and delivery latency,
-fan-out sizes, what waits in its links to edges, and queued fan-out of lost partitions dropped."""
+fan-out sizes, links opened and what waits in them, and queued fan-out of lost partitions dropped."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ EDGE_LINK_QUEUED_BYTES = Gauge("hubbub_router_edge_link_queued_bytes", "Bytes wa
 STALE_FANOUT_DROPPED = Counter(
     "hubbub_router_stale_fanout_dropped",
     "Queued fan-outs of a partition this router lost before they reached a link stream (dropped)",
+)
+
+LINKS_OPENED = Counter(
+    "hubbub_router_links_opened",
+    "Link sessions edges opened, by transport: grpc, or local (an edge in this process, no gRPC)",
+    ["transport"],
 )
 
 

@@ -21,6 +21,7 @@ from router.context import RouterContext
 from router.core import RouterCore
 from router.directory import MemoryDirectory, SessionDirectory
 from router.handoff import LocalRouters
+from router.link_pump import LinkPump
 from router.links import LinkTable
 from router.members import AudienceCache, Members
 from router.owner_append import LogWriter
@@ -34,12 +35,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RouterService:
-    """A running router. `push` is the notifier in use; `core` is exposed for tests and metrics."""
+    """A running router. `push` is the notifier in use; `core` is exposed for tests and metrics.
+    `pump` takes Links from edges in this process too (`pump.local`, kernel/link_streams.py)."""
 
     grpc: GrpcService
     core: RouterCore
     push: PushNotifier
     channels: tuple[aio.Channel, ...]
+    pump: LinkPump
 
     @property
     def target(self) -> str:
@@ -50,7 +53,9 @@ class RouterService:
         return self.core.ctx.directory
 
     async def stop(self, grace: float = 1.0) -> None:
-        # End the Link streams first so the server need not wait `grace` for them.
+        # End the Link streams first so the server need not wait `grace` for them; local ones
+        # end the same way, and no new one starts.
+        self.pump.close()
         self.core.ctx.links.close_all()
         await self.grpc.stop(grace)
         await self.core.stop()
@@ -147,7 +152,8 @@ async def start_router(
     )
     metrics.track_links(ctx.links)
     core = RouterCore(ctx)
-    servicer = RouterServicer(core, ctx.links, ownership, routers)
+    pump = LinkPump(core, ctx.links)
+    servicer = RouterServicer(pump, ownership, routers)
     try:
         service = await start_grpc_server(
             config.router_id,
@@ -178,4 +184,4 @@ async def start_router(
             await channel.close()
         raise
     log.info("router %s listening on %s", config.router_id, service.target)
-    return RouterService(grpc=service, core=core, push=notifier, channels=tuple(channels))
+    return RouterService(grpc=service, core=core, push=notifier, channels=tuple(channels), pump=pump)

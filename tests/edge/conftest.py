@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import pytest
 
@@ -16,20 +17,28 @@ from tests.edge.fakes import (
     FakeMessaging,
     FakePresence,
     FakeRouter,
+    RouterServer,
     start_messaging,
     start_presence,
     start_router,
 )
 
+Transport = Literal["grpc", "local"]
+
 
 @dataclass
 class Backends:
     router: FakeRouter
-    router_server: GrpcService
+    router_server: RouterServer
     messaging: FakeMessaging
     messaging_server: GrpcService
     presence: FakePresence
     presence_server: GrpcService
+    link_transport: Transport = "grpc"
+
+    async def start_router(self, router: FakeRouter, port: int = 0) -> RouterServer:
+        """Another router, reached over this test's Link transport."""
+        return await start_router(router, port, local=self.link_transport == "local")
 
     def edge_config(self, **overrides: object) -> EdgeConfig:
         base = EdgeConfig(
@@ -46,13 +55,22 @@ class Backends:
 
 
 @pytest.fixture
-async def backends() -> AsyncIterator[Backends]:
+def link_transport() -> Transport:
+    """How the edge reaches the fake router: gRPC; the Link's test modules run both (a
+    module's own `link_transport` fixture with params)."""
+    return "grpc"
+
+
+@pytest.fixture
+async def backends(link_transport: Transport) -> AsyncIterator[Backends]:
     # The fakes implement only what the edge calls; the rest stays unimplemented.
     router, messaging, presence = FakeRouter(), FakeMessaging(), FakePresence()  # type: ignore[abstract]
-    servers = [await start_router(router), await start_messaging(messaging), await start_presence(presence)]
+    router_server = await start_router(router, local=link_transport == "local")
+    servers = [await start_messaging(messaging), await start_presence(presence)]
     try:
-        yield Backends(router, servers[0], messaging, servers[1], presence, servers[2])
+        yield Backends(router, router_server, messaging, servers[0], presence, servers[1], link_transport)
     finally:
+        await router_server.stop(grace=0)
         for server in servers:
             await server.stop(grace=0)
 
@@ -69,3 +87,6 @@ async def edge(backends: Backends, clock: ManualClock) -> AsyncIterator[EdgeServ
         yield service
     finally:
         await service.stop()
+
+
+LINK_TRANSPORTS: tuple[Transport, ...] = ("grpc", "local")

@@ -4,11 +4,13 @@ speaking the real protos, so the edge is tested against real gRPC servers on por
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from grpc import aio
 
+from kernel import link_streams
 from kernel.errors import NotFound, Unauthenticated
 from kernel.grpc_boundary import servicer_errors
 from kernel.grpc_server import GrpcService, start_grpc_server
@@ -41,8 +43,8 @@ class FakeRouter(router_pb2_grpc.RouterServicer):
         self._outs: list[asyncio.Queue[rpb.RouterBatch | None]] = []
 
     async def Link(
-        self, request_iterator: AsyncIterator[rpb.EdgeBatch], context: Ctx
-    ) -> AsyncIterator[rpb.RouterBatch]:
+        self, request_iterator: AsyncIterator[rpb.EdgeBatch], context: Ctx | None
+    ) -> AsyncGenerator[rpb.RouterBatch, None]:
         out: asyncio.Queue[rpb.RouterBatch | None] = asyncio.Queue(maxsize=4)
         self._outs.append(out)
         self.links += 1
@@ -67,6 +69,17 @@ class FakeRouter(router_pb2_grpc.RouterServicer):
         finally:
             reader.cancel()
             self._outs.remove(out)
+
+    def local(self, request_iterator: AsyncIterator[rpb.EdgeBatch]) -> AsyncGenerator[rpb.RouterBatch, None]:
+        """A Link from an edge in this process (kernel/link_streams.py)."""
+        return self.Link(request_iterator, None)
+
+    def end_links(self) -> None:
+        """End every link, as a router stopping does."""
+        for out in self._outs:
+            while out.full():
+                out.get_nowait()  # what the stopped router had not sent yet is lost with it
+            out.put_nowait(None)
 
     async def release(self) -> None:
         """Send the answers kept back (on the first link), and stop keeping them."""
@@ -220,10 +233,36 @@ class FakePresence(presence_pb2_grpc.PresenceServicer):
                         return change
 
 
-async def start_router(router: FakeRouter, port: int = 0) -> GrpcService:
-    return await start_grpc_server(
+@dataclass
+class RouterServer:
+    """A FakeRouter serving Link over gRPC; `local`: edges of this process reach it without."""
+
+    router: FakeRouter
+    grpc: GrpcService
+    unregister: Callable[[], None] = lambda: None
+
+    @property
+    def target(self) -> str:
+        return self.grpc.target
+
+    @property
+    def port(self) -> int:
+        return self.grpc.port
+
+    async def stop(self, grace: float = 0) -> None:
+        self.unregister()
+        self.router.end_links()
+        await self.grpc.stop(grace)
+
+
+async def start_router(router: FakeRouter, port: int = 0, *, local: bool = False) -> RouterServer:
+    server = await start_grpc_server(
         "fake-router", lambda s: router_pb2_grpc.add_RouterServicer_to_server(router, s), port=port
     )
+    started = RouterServer(router, server)
+    if local:
+        started.unregister = link_streams.register(server.target, router.local)
+    return started
 
 
 async def start_messaging(messaging: FakeMessaging) -> GrpcService:

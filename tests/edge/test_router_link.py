@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import pytest
 
 from edge import EdgeService, wire
 from edge.router_link import RouterLink
-from kernel.grpc_server import GrpcService
+from kernel import link_streams
+from kernel.link_streams import LOCAL_INBOX_BATCHES
 from protos import client_pb2 as pb
 from protos import router_pb2 as rpb
 from tests.edge.client import WsClient
-from tests.edge.conftest import Backends
-from tests.edge.fakes import FakeRouter, start_router
+from tests.edge.conftest import LINK_TRANSPORTS, Backends, Transport
+from tests.edge.fakes import FakeRouter, RouterServer
+
+
+@pytest.fixture(params=LINK_TRANSPORTS)
+def link_transport(request: pytest.FixtureRequest) -> Transport:
+    """Every test here that reaches a router runs over gRPC and over the local Link."""
+    transport: Transport = request.param
+    return transport
 
 
 class BlockingStream:
@@ -84,7 +93,7 @@ async def test_reconnect_replays_live_sessions_first(edge: EdgeService, backends
     port = backends.router_server.port
     await backends.router_server.stop(grace=0)
     second = FakeRouter()
-    restarted: GrpcService = await start_router(second, port=port)
+    restarted: RouterServer = await backends.start_router(second, port=port)
     try:
         replayed = await second.next_item("opened")
         assert replayed.opened.replay and replayed.session.session_id == welcome.session_id
@@ -94,6 +103,9 @@ async def test_reconnect_replays_live_sessions_first(edge: EdgeService, backends
         )
         assert sent.sent.client_msg_id == "a"
         await client.close()
+        (link,) = edge.links.links
+        local = backends.link_transport == "local"
+        assert link.local_connects == (link.connects if local else 0), "the transport under test"
     finally:
         await restarted.stop(grace=0)
 
@@ -122,3 +134,66 @@ def test_a_stalled_connected_link_stops_taking_frames_at_its_cap(monkeypatch: py
     link._connected_now()  # up, but nothing is writing: the router stopped reading
     assert all(link.enqueue_frame(session(1), frame(n)) for n in range(3))
     assert not link.enqueue_frame(session(1), frame(4)), "the client gets UNAVAILABLE instead"
+
+
+class StalledRouter:
+    """A router in this process (a local Link pump) that takes one batch and then stops
+    reading until `resume` is set; it counts the frames it took."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.batches = 0
+        self.resume = asyncio.Event()
+        self._took = asyncio.Condition()
+
+    async def pump(self, batches: AsyncIterator[rpb.EdgeBatch]) -> AsyncGenerator[rpb.RouterBatch, None]:
+        async def read() -> None:
+            async for batch in batches:
+                async with self._took:
+                    self.batches += 1
+                    self.frames += sum(item.HasField("frame") for item in batch.items)
+                    self._took.notify_all()
+                await self.resume.wait()
+
+        reader = asyncio.create_task(read())
+        try:
+            await reader
+            yield rpb.RouterBatch()  # never reached while the link lives
+        finally:
+            reader.cancel()
+
+    async def took(self, frames: int) -> None:
+        async with asyncio.timeout(30), self._took:
+            await self._took.wait_for(lambda: self.frames >= frames)
+
+
+async def test_a_local_router_that_stops_reading_bounds_the_edges_queue_and_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cap = 5  # frames the edge queues for a connected router that does not take them
+    monkeypatch.setattr("edge.router_link.MAX_QUEUED_WHILE_CONNECTED", cap)
+    router = StalledRouter()
+    unregister = link_streams.register("in-process:1", router.pump)
+    link = RouterLink("in-process:1", "edge-x", lambda: [], lambda _: None, pending_limit=1)
+    try:
+        assert link.enqueue_frame(session(1), frame(0))  # before the link is up
+        link.start()
+        await router.took(1)  # the first batch: the router stalls after it
+        accepted = 1
+        for n in range(1, 200):
+            if not link.enqueue_frame(session(1), frame(n)):
+                break
+            accepted += 1
+            await asyncio.sleep(0)  # a loop turn: the writer may write what is queued
+        else:
+            raise AssertionError("a stalled local router let the edge queue without bound")
+        assert router.batches == 1, "the router read nothing more"
+        # At most: the batch taken, a batch (of up to `cap`) in each inbox slot and in the
+        # waiting write, and `cap` queued behind it.
+        assert accepted <= 1 + (LOCAL_INBOX_BATCHES + 1) * cap + cap
+        router.resume.set()
+        await router.took(accepted)  # everything accepted reaches the router, once
+        assert router.frames == accepted and link.local_connects == link.connects == 1
+    finally:
+        await link.stop()
+        unregister()

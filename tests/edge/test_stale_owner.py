@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import pytest
+
 from deploy.local_servers.process import free_ports
 from edge import EdgeService, start_edge
 from edge.router_link import MAX_REROUTES
@@ -16,8 +18,16 @@ from kernel.ownership import Owner, PartitionMap
 from kernel.partitions import partition_of
 from protos import client_pb2 as pb
 from tests.edge.client import WsClient
-from tests.edge.conftest import Backends
-from tests.edge.fakes import FakeRouter, start_router
+from tests.edge.conftest import LINK_TRANSPORTS, Backends, Transport
+from tests.edge.fakes import FakeRouter
+
+
+@pytest.fixture(params=LINK_TRANSPORTS)
+def link_transport(request: pytest.FixtureRequest) -> Transport:
+    """Every test here that reaches a router runs over gRPC and over the local Link."""
+    transport: Transport = request.param
+    return transport
+
 
 P = 8
 
@@ -63,7 +73,7 @@ async def two_routers(
     """An edge over routers a and b, with a map (watch.first) giving every partition to a."""
     a = backends.router
     b = FakeRouter()
-    b_server = await start_router(b)
+    b_server = await backends.start_router(b)
     targets = (backends.router_server.target, b_server.target)
     watch = AppliedWatch(PartitionMap(P, 1, (Owner("a", targets[0], 1),) * P))
     edge = await start_edge(
@@ -98,7 +108,7 @@ async def test_a_refused_send_is_re_sent_to_the_new_owner_after_the_map_changes(
 ) -> None:
     old = backends.router
     new = FakeRouter()
-    new_server = await start_router(new)
+    new_server = await backends.start_router(new)
     old_target, new_target = backends.router_server.target, new_server.target
     first = PartitionMap(P, 1, tuple(Owner("old", old_target, 1) for _ in range(P)))
     watch = QueueWatch(first)
@@ -152,7 +162,7 @@ async def test_a_receipt_split_over_two_owners_gets_one_answer(
 ) -> None:
     a = backends.router
     b = FakeRouter()
-    b_server = await start_router(b)
+    b_server = await backends.start_router(b)
     targets = (backends.router_server.target, b_server.target)
     a.answer_receipts = b.answer_receipts = True
     edge = await start_edge(backends.edge_config(partitions=P, router_targets=targets), clock=clock)

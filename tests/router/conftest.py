@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
+from kernel import link_streams
 from kernel.clock import ManualClock
 from router import MemoryPushNotifier, RouterConfig, RouterService, start_router
 from tests.router.edge_client import FakeEdge
@@ -39,9 +40,28 @@ async def router(fakes: FakeBackends, clock: ManualClock) -> AsyncIterator[Route
         await service.stop()
 
 
+LINK_TRANSPORTS = ("grpc", "local")
+
+
+@pytest.fixture(params=LINK_TRANSPORTS)
+def link_transport(request: pytest.FixtureRequest, router: RouterService) -> Iterator[str]:
+    """Every test of the Link runs over both transports: gRPC, and (local) an edge in the
+    router's process, registered as deploy/services.py registers it."""
+    if request.param == "grpc":
+        yield "grpc"
+        return
+    unregister = link_streams.register(router.target, router.pump.local)
+    try:
+        yield "local"
+    finally:
+        unregister()
+
+
 @pytest.fixture
-async def edges(router: RouterService) -> AsyncIterator[Callable[[str], Awaitable[FakeEdge]]]:
-    """A factory of connected fake edges; every one is closed at the end."""
+async def edges(
+    router: RouterService, link_transport: str
+) -> AsyncIterator[Callable[[str], Awaitable[FakeEdge]]]:
+    """A factory of connected fake edges (over `link_transport`); every one is closed at the end."""
     opened: list[FakeEdge] = []
 
     async def connect(edge_id: str) -> FakeEdge:

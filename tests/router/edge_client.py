@@ -1,16 +1,19 @@
-"""A stand-in edge: opens a real Router.Link stream, sends EdgeBatches for its sessions and
-records every ServerFrame per session, so tests can await what each session received."""
+"""A stand-in edge: opens a real Router.Link stream (over gRPC, or without it to a router this
+process registered in kernel/link_streams.py, as the edge does), sends EdgeBatches for its
+sessions and records every ServerFrame per session, so tests can await what each session
+received."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 
 from grpc import aio
 
 from kernel.grpc_server import insecure_channel
+from kernel.link_streams import LocalLinkStream, local_pump
 from protos import client_pb2, router_pb2, router_pb2_grpc
 
 Frame = client_pb2.ServerFrame
@@ -30,14 +33,22 @@ class FakeEdge:
         self._changed = asyncio.Condition()
         self._outgoing: asyncio.Queue[router_pb2.EdgeBatch | None] = asyncio.Queue()
         self._channel: aio.Channel | None = None
+        self._local: LocalLinkStream | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self.ended = asyncio.Event()
 
     async def connect(self) -> FakeEdge:
-        self._channel = insecure_channel(self.target)
-        stub = router_pb2_grpc.RouterStub(self._channel)
-        call = stub.Link(self._requests())
-        self._reader = asyncio.create_task(self._read(call))
+        pump = local_pump(self.target)
+        if pump is not None:
+            self._local = LocalLinkStream(pump)
+            self._writer = asyncio.create_task(self._write_local(self._local))
+            self._reader = asyncio.create_task(self._read(self._local, lambda: None))
+        else:
+            self._channel = insecure_channel(self.target)
+            stub = router_pb2_grpc.RouterStub(self._channel)
+            call = stub.Link(self._requests())
+            self._reader = asyncio.create_task(self._read(call, call.cancel))
         # The router learns our edge_id from the first batch: send one straight away.
         self.send_items([])
         return self
@@ -47,17 +58,22 @@ class FakeEdge:
         self._outgoing.put_nowait(None)
         async with asyncio.timeout(WAIT_S):
             await self.ended.wait()
-        if self._channel is not None:
-            await self._channel.close()
+        await self._closed()
 
     async def abort(self) -> None:
         """Drop the link without a goodbye (the edge process died)."""
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for task in (self._reader, self._writer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._closed()
+
+    async def _closed(self) -> None:
         if self._channel is not None:
             await self._channel.close()
+        if self._local is not None:
+            await self._local.close()
 
     # ------------------------------------------------------------------ sending
 
@@ -143,9 +159,16 @@ class FakeEdge:
                 return
             yield batch
 
-    async def _read(self, call: aio.StreamStreamCall[router_pb2.EdgeBatch, router_pb2.RouterBatch]) -> None:
+    async def _write_local(self, stream: LocalLinkStream) -> None:
+        async for batch in self._requests():
+            await stream.write(batch.SerializeToString())
+        await stream.close()  # our half of the link ends: the router ends its half
+
+    async def _read(
+        self, batches: AsyncIterable[router_pb2.RouterBatch], cancel: Callable[[], object]
+    ) -> None:
         try:
-            async for batch in call:
+            async for batch in batches:
                 async with self._changed:
                     self.batches_received += 1
                     for item in batch.items:
@@ -159,7 +182,7 @@ class FakeEdge:
                             self.frames[session_id].append(frame)
                     self._changed.notify_all()
         except asyncio.CancelledError:
-            call.cancel()
+            cancel()
             raise
         except aio.AioRpcError:
             pass
