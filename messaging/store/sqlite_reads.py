@@ -16,6 +16,7 @@ from messaging.model import (
     Cursors,
     DirectPeer,
     Member,
+    PresenceRelations,
     Role,
     StoredMessage,
     User,
@@ -92,6 +93,13 @@ def direct_peers(conn: sqlite3.Connection, user_id: str) -> list[DirectPeer]:
         (user_id, user_id),
     )
     return [DirectPeer(r[0], r[1], bool(r[2]), bool(r[3])) for r in rows]
+
+
+def presence_relations(conn: sqlite3.Connection, user_id: str) -> PresenceRelations:
+    """The three reads the presence rule needs, on one connection (one hop to the reader pool)."""
+    return PresenceRelations(
+        list_contacts(conn, user_id), contact_of(conn, user_id), direct_peers(conn, user_id)
+    )
 
 
 # At each seq the row of the highest epoch is the message (kernel/log_rules.winners): a row

@@ -23,6 +23,7 @@ from messaging.model import (
     DirectPeer,
     Member,
     NewMessage,
+    PresenceRelations,
     Role,
     StoredMessage,
     User,
@@ -268,6 +269,9 @@ class CassandraStore:
 
     async def direct_peers(self, user_id: str) -> list[DirectPeer]:
         return await self._directory.direct_peers(user_id)
+
+    async def presence_relations(self, user_ids: Sequence[str]) -> list[PresenceRelations]:
+        return await self._directory.presence_relations(user_ids)
 
     # ------------------------------------------------ push targets: kept by the directory
     def _push_store(self) -> PushTargetStore:
