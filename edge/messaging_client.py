@@ -119,6 +119,7 @@ class MessagingQueries:
         self._resume_many_served = True  # until messaging says UNIMPLEMENTED (an older version)
 
     async def close(self) -> None:
+        await self.resumes.close()
         if self._channel is not None:
             await self._channel.close()
 

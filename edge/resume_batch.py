@@ -48,15 +48,28 @@ class ResumeBatches:
         self._waiting: deque[_Waiting] = deque()
         self._calls: set[asyncio.Task[None]] = set()
         self.batches_sent = 0
+        self._closed = False
+
+    async def close(self) -> None:
+        """Stop: calls in flight are cancelled, and every resume waiting fails UNAVAILABLE."""
+        self._closed = True
+        waiting, self._waiting = list(self._waiting), deque()
+        _fail(waiting, Unavailable("service unavailable, retry"))
+        calls = list(self._calls)
+        for task in calls:
+            task.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
 
     async def resume(self, request: ResumeRequest) -> ResumeReply:
+        if self._closed:
+            raise Unavailable("service unavailable, retry")
         answer: asyncio.Future[ResumeReply] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(request, request.ByteSize(), answer))
         self._start_calls()
         return await answer
 
     def _start_calls(self) -> None:
-        while len(self._calls) < self._calls_in_flight:
+        while not self._closed and len(self._calls) < self._calls_in_flight:
             batch = self._next_batch()
             if not batch:
                 return

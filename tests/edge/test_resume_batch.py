@@ -151,3 +151,21 @@ async def test_batches_are_bounded_in_request_bytes_and_a_large_one_goes_alone()
     replies = await asyncio.gather(*tasks)
     assert [owner(r) for r in replies] == ["u0", "big", "u1", "u2", "u3", "u4"]
     assert fake.batches == [["u0"], ["big"], ["u1", "u2", "u3"], ["u4"]]
+
+
+async def test_closing_fails_what_waits_and_what_is_in_flight_unavailable() -> None:
+    fake = FakeMessaging()
+    batches = ResumeBatches(fake, calls_in_flight=1)
+    fake.gate.clear()
+    in_flight = asyncio.create_task(batches.resume(request("alice")))
+    await fake.called.wait()
+    waiting = asyncio.create_task(batches.resume(request("bob")))
+    await asyncio.sleep(0)  # the task takes its place in line
+    await batches.close()
+    for task in (in_flight, waiting):
+        with pytest.raises(HubbubError) as failed:
+            await task
+        assert failed.value.code is ErrorCode.UNAVAILABLE
+    with pytest.raises(HubbubError):
+        await batches.resume(request("carol"))
+    assert fake.batches == [["alice"]]
