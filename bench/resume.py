@@ -12,12 +12,14 @@ import functools
 import statistics
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from multiprocessing.sharedctypes import SynchronizedArray
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
 from tqdm import tqdm
 from websockets.exceptions import ConnectionClosed
 
@@ -241,6 +243,28 @@ def cpu_per_catch_up(server_cpu_s: float, clients: int, messages: int) -> dict[s
     }
 
 
+def edge_resume_counts(metrics_urls: Iterable[str]) -> dict[str, float]:
+    """The edges' counts of resume calls to messaging and the resumes they carried (all rpcs),
+    read from their Prometheus endpoints (zeros when none is given)."""
+    counts = {"resume_calls": 0.0, "resumes_sent": 0.0}
+    for url in metrics_urls:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            text = reply.read().decode()
+        for family in text_string_to_metric_families(text):
+            name = family.name.removeprefix("hubbub_edge_")
+            if name in counts:
+                counts[name] += sum(
+                    sample.value for sample in family.samples if sample.name.endswith("_total")
+                )
+    return counts
+
+
+def resume_batching(before: dict[str, float], after: dict[str, float]) -> dict[str, float | None]:
+    calls = after.get("resume_calls", 0.0) - before.get("resume_calls", 0.0)
+    sent = after.get("resumes_sent", 0.0) - before.get("resumes_sent", 0.0)
+    return {"resume_calls": calls, "resumes_per_call": round(sent / calls, 1) if calls else None}
+
+
 Profiling = Callable[[], AbstractContextManager[Any]]
 PROFILER_ATTACH_S = 1.5
 """With --profile the storm starts this much later: py-spy attaches to the node's children first."""
@@ -253,8 +277,11 @@ def run(
     sampler: ResourceSampler,
     url: str,
     profiling: Profiling = contextlib.nullcontext,
+    edge_metrics: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """`profiling`: entered around the resume phase only (a py-spy recording, say)."""
+    """`profiling`: entered around the resume phase only (a py-spy recording, say);
+    `edge_metrics`: the edges' metrics URLs, to count the resume calls they made."""
+    edge_metrics = list(edge_metrics)
     name = prefix()
     all_pairs = [(f"{name}-{i}a", f"{name}-{i}b") for i in range(pairs)]
     shares = [all_pairs[k::processes] for k in range(processes)]
@@ -265,6 +292,7 @@ def run(
         pool.ask(("drop",), SETUP_TIMEOUT_S)
         with tqdm(total=pairs * messages, unit="msg", desc="w4 send", leave=False) as bar:
             sent = pool.ask(("send",), CATCH_UP_TIMEOUT_S * 2, lambda: bar.update(pool.sums()[0] - bar.n))
+        counted = edge_resume_counts(edge_metrics)
         with (
             profiling() as profile,
             tqdm(total=2 * pairs, unit="client", desc="w4 resume", leave=False) as bar,
@@ -276,6 +304,7 @@ def run(
                 ("reconnect", start_ns), CATCH_UP_TIMEOUT_S * 2, lambda: bar.update(pool.sums()[1] - bar.n)
             )
             sampler.label = ""
+    batching = resume_batching(counted, edge_resume_counts(edge_metrics))
     window = sampler.window("w4 resume")
     figures = catch_up_figures(start_ns, answers)
     return {
@@ -288,6 +317,7 @@ def run(
         **figures,
         **window,
         **cpu_per_catch_up(window["server_cpu_s"], figures["caught_up"], messages),
+        **batching,
     }
 
 
@@ -310,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         ResourceSampler(server.pid) as sampler,
     ):
         profiling: Profiling = functools.partial(flame_graph, server.pid, args.profile)
-        result = run(args.clients // 2, args.messages, args.processes, sampler, server.url, profiling)
+        edges = [url for name, url in server.ready.get("metrics", {}).items() if "edge" in name.split("+")]
+        result = run(args.clients // 2, args.messages, args.processes, sampler, server.url, profiling, edges)
     emit(result)
     return 0
 

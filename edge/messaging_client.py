@@ -13,6 +13,7 @@ from grpc import aio
 
 from edge.actions import PUSH_TARGET_KINDS, QueryKind, ToMessaging
 from edge.media import MediaUrls
+from edge.metrics import resume_calls, resumes_sent
 from edge.resume_batch import ResumeBatches
 from kernel.clock import Clock
 from kernel.errors import HubbubError, RateLimited, Unavailable
@@ -247,6 +248,8 @@ class MessagingQueries:
         if self._messaging is None:
             raise Unavailable("messaging service not configured")
         if self._resume_many_served:
+            resume_calls("ResumeMany").inc()
+            resumes_sent("ResumeMany").inc(len(requests.requests))
             try:
                 return await self._messaging.ResumeMany(requests, timeout=QUERY_TIMEOUT_S)
             except aio.AioRpcError as exc:
@@ -260,6 +263,8 @@ class MessagingQueries:
         """ResumeMany's answer from Resume calls, for a messaging of a version before it."""
         assert self._messaging is not None
         stub = self._messaging
+        resume_calls("Resume").inc(len(requests.requests))
+        resumes_sent("Resume").inc(len(requests.requests))
         replies = await asyncio.gather(
             *(call(stub.Resume(r, timeout=QUERY_TIMEOUT_S)) for r in requests.requests),
             return_exceptions=True,
