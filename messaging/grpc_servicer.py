@@ -255,15 +255,24 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
     async def ResumeMany(
         self, request: messaging_pb2.ResumeRequests, context: Context
     ) -> messaging_pb2.ResumeResults:
-        """Each resume read and built as Resume does it (one read each), in order, straight
-        into the reply; one that fails fails alone. Past MAX_RESUME_BATCH_REPLY_BYTES the rest
-        are left out (the caller asks again), so the reply stays far below the gRPC limit."""
+        """Each resume read and built as Resume does it (each read in its own snapshot; all in
+        one store round trip), in order, straight into the reply; one that fails fails alone.
+        Past MAX_RESUME_BATCH_REPLY_BYTES the rest are left out (the caller asks again), so the
+        reply stays far below the gRPC limit."""
+        asks = [_resume_ask(one) for one in request.requests]
+        read: list[list[Page]] = []
+        try:
+            read = await self._messages.resume_many(asks, MAX_RESUME_BATCH_REPLY_BYTES)
+        except Exception:  # read again one by one below: a bad one fails alone
+            log.debug("a batched resume read failed; reading its resumes one by one", exc_info=True)
         results = messaging_pb2.ResumeResults()
         used = 0
-        for one in request.requests:
+        for index, one in enumerate(request.requests):
+            if read and index >= len(read):
+                break  # left out by the store's byte budget: the caller asks again
             result = results.results.add()
             try:
-                pages = await self._resume(one)
+                pages = read[index] if read else await self._resume(one)
                 result.reply.SetInParent()  # an empty reply (nothing missed) is a reply too
                 convert.resume_reply_to_pb(pages, into=result.reply)
             except HubbubError as exc:
@@ -278,8 +287,7 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
         return results
 
     async def _resume(self, request: messaging_pb2.ResumeRequest) -> list[Page]:
-        cursors = {c.conversation_id: c.seq for c in request.resume.cursors}
-        return await self._messages.resume(request.user_id, cursors, request.resume.limit_per_conversation)
+        return await self._messages.resume(*_resume_ask(request))
 
     # ------------------------------------------------------------------- cursors
     @servicer_errors
@@ -321,3 +329,8 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
             {h.conversation_id: (h.last_seq, h.last_activity_ms) for h in request.heads}
         )
         return messaging_pb2.ConversationHeadsRecorded()
+
+
+def _resume_ask(request: messaging_pb2.ResumeRequest) -> tuple[str, dict[int, int], int]:
+    cursors = {c.conversation_id: c.seq for c in request.resume.cursors}
+    return request.user_id, cursors, request.resume.limit_per_conversation

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from kernel.message_log import MissedAsk
 from messaging.model import (
     Conversation,
     ConversationKind,
@@ -22,7 +23,7 @@ from messaging.model import (
     User,
 )
 from messaging.store.interface import HistoryDirection
-from messaging.store.read_budget import ReadBudget
+from messaging.store.read_budget import ReadBudget, missed_size
 from messaging.store.sqlite_append import MESSAGE_COLUMNS, stored_from_row
 
 CONVERSATION_COLUMNS = (
@@ -267,6 +268,26 @@ def missed_messages(
     finally:
         conn.execute("COMMIT")
     return missed
+
+
+def missed_messages_many(
+    conn: sqlite3.Connection,
+    asks: Sequence[MissedAsk],
+    max_conversations: int,
+    max_bytes: int,
+    max_pages: int,
+    max_total_bytes: int,
+) -> list[list[tuple[int, list[StoredMessage]]]]:
+    """missed_messages of each ask in order, each in its own snapshot, on one connection (one
+    hop to the reader pool for the batch), stopping once `max_total_bytes` (> 0) is passed."""
+    answers: list[list[tuple[int, list[StoredMessage]]]] = []
+    spent = 0
+    for user_id, since, limit in asks:
+        if answers and 0 < max_total_bytes < spent:
+            break
+        answers.append(missed_messages(conn, user_id, since, limit, max_conversations, max_bytes, max_pages))
+        spent += missed_size(answers[-1])
+    return answers
 
 
 def sealed_epoch(conn: sqlite3.Connection, partition: int) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kernel.errors import InvalidArgument, Unavailable
-from kernel.message_log import HistoryDirection
+from kernel.message_log import HistoryDirection, MissedAsk
 from kernel.partitions import DEFAULT_PARTITIONS
 from kernel.push_targets import PushTarget, PushTargetStore
 from messaging.config import CassandraOptions
@@ -190,6 +190,18 @@ class CassandraStore:
         max_pages: int = 0,
     ) -> list[tuple[int, list[StoredMessage]]]:
         return await self.log.missed_messages(user_id, since, limit, max_conversations, max_bytes, max_pages)
+
+    async def missed_messages_many(
+        self,
+        asks: Sequence[MissedAsk],
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
+        max_total_bytes: int = 0,
+    ) -> list[list[tuple[int, list[StoredMessage]]]]:
+        return await self.log.missed_messages_many(
+            asks, max_conversations, max_bytes, max_pages, max_total_bytes
+        )
 
     async def last_seq(self, conversation_id: int) -> int:
         return await self.log.last_seq(conversation_id)
