@@ -28,11 +28,6 @@ def summary_lower_bound(summary: ConversationSummary) -> int:
 Missed = list[tuple[int, list[StoredMessage]]]
 
 
-def missed_size(missed: Missed) -> int:
-    """A lower bound of one resume read's encoded size (what a batch of them is cut by)."""
-    return sum(size_lower_bound(m) for _, rows in missed for m in rows)
-
-
 async def missed_one_by_one(
     read: Callable[[str, Mapping[int, int], int, int, int, int], Awaitable[Missed]],
     asks: Sequence[MissedAsk],
@@ -49,7 +44,7 @@ async def missed_one_by_one(
         if answers and 0 < max_total_bytes < spent:
             break
         answers.append(await read(user_id, since, limit, max_conversations, max_bytes, max_pages))
-        spent += missed_size(answers[-1])
+        spent += ReadBudget.missed_size(answers[-1])
     return answers
 
 
@@ -61,6 +56,11 @@ class ReadBudget:
         self._left = max_bytes if max_bytes > 0 else sys.maxsize
         self._reads_left = max_reads if max_reads > 0 else sys.maxsize
         self.done = False
+
+    @staticmethod
+    def missed_size(missed: Missed) -> int:
+        """A lower bound of one resume read's encoded size (what a batch of them is cut by)."""
+        return sum(size_lower_bound(m) for _, rows in missed for m in rows)
 
     def take(self, rows: Iterable[StoredMessage]) -> list[StoredMessage]:
         """Messages (read lazily) until the budget is spent, then one more; none once done."""

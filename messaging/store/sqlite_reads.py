@@ -23,7 +23,7 @@ from messaging.model import (
     User,
 )
 from messaging.store.interface import HistoryDirection
-from messaging.store.read_budget import ReadBudget, missed_size
+from messaging.store.read_budget import ReadBudget
 from messaging.store.sqlite_append import MESSAGE_COLUMNS, stored_from_row
 
 CONVERSATION_COLUMNS = (
@@ -286,7 +286,7 @@ def missed_messages_many(
         if answers and 0 < max_total_bytes < spent:
             break
         answers.append(missed_messages(conn, user_id, since, limit, max_conversations, max_bytes, max_pages))
-        spent += missed_size(answers[-1])
+        spent += ReadBudget.missed_size(answers[-1])
     return answers
 
 

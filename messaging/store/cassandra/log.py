@@ -393,18 +393,6 @@ class CassandraLog:
         conversation = await self._directory.get_conversation(conversation_id)
         return 0 if conversation is None else conversation.last_seq
 
-    async def missed_messages_many(
-        self,
-        asks: Sequence[MissedAsk],
-        max_conversations: int,
-        max_bytes: int = 0,
-        max_pages: int = 0,
-        max_total_bytes: int = 0,
-    ) -> list[list[tuple[int, list[StoredMessage]]]]:
-        return await missed_one_by_one(
-            self.missed_messages, asks, max_conversations, max_bytes, max_pages, max_total_bytes
-        )
-
     async def last_seq(self, conversation_id: int) -> int:
         fences = await self._rows.fences(conversation_id)
         return await self._rows.last_seq(conversation_id, fences, await self._hint(conversation_id))
@@ -463,6 +451,18 @@ class CassandraLog:
             if found:
                 missed.append((cid, found))
         return missed
+
+    async def missed_messages_many(
+        self,
+        asks: Sequence[MissedAsk],
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
+        max_total_bytes: int = 0,
+    ) -> list[list[tuple[int, list[StoredMessage]]]]:
+        return await missed_one_by_one(
+            self.missed_messages, asks, max_conversations, max_bytes, max_pages, max_total_bytes
+        )
 
     # ------------------------------------------------------------------ fencing
     async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
