@@ -22,7 +22,8 @@ def py_spy_binary() -> str | None:
 
 @contextlib.contextmanager
 def flame_graph(pid: int, path: Path | None, rate: int = 100) -> Iterator[Path | None]:
-    """Record `pid` and its children into an SVG at `path` (None, or no py-spy: do nothing).
+    """Record `pid` and its children into an SVG at `path` (None, or no py-spy: do nothing); a
+    path not ending in .svg gets py-spy's raw collapsed stacks instead, one line per stack.
 
     --nonblocking: the server is never paused, so figures stay comparable with unprofiled runs.
     """
@@ -31,7 +32,7 @@ def flame_graph(pid: int, path: Path | None, rate: int = 100) -> Iterator[Path |
         yield None
         return
     command = [binary, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", str(rate)]
-    command += ["--format", "flamegraph", "--output", str(path)]
+    command += ["--format", "flamegraph" if path.suffix == ".svg" else "raw", "--output", str(path)]
     with open(path.with_suffix(".log"), "wb") as log:
         recorder = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:

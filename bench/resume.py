@@ -12,10 +12,14 @@ import functools
 import statistics
 import sys
 import time
-from collections.abc import Iterable
+import urllib.request
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from multiprocessing.sharedctypes import SynchronizedArray
+from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
 from tqdm import tqdm
 
 from bench.client_socket import SocketClosed
@@ -23,6 +27,7 @@ from bench.connections import source_address
 from bench.loadgen import SETUP_TIMEOUT_S, RawUser, encode_send, send_prefix, sign_up_many, stamp
 from bench.node import NodeOptions, hubbub_node
 from bench.pool import Command, Handler, Pool
+from bench.profiler import flame_graph
 from bench.sampler import ResourceSampler
 from bench.stepped import emit, prefix
 from protos import client_pb2 as pb
@@ -225,7 +230,58 @@ def catch_up_figures(start_ns: int, answers: list[dict[str, Any]]) -> dict[str, 
     }
 
 
-def run(pairs: int, messages: int, processes: int, sampler: ResourceSampler, url: str) -> dict[str, Any]:
+def cpu_per_catch_up(server_cpu_s: float, clients: int, messages: int) -> dict[str, float | None]:
+    """The server's CPU over the resume window per client caught up and per message caught up:
+    the figures contention distorts least."""
+    if not clients:
+        return {"server_cpu_us_per_client": None, "server_cpu_us_per_message": None}
+    return {
+        "server_cpu_us_per_client": round(server_cpu_s * 1e6 / clients, 1),
+        "server_cpu_us_per_message": round(server_cpu_s * 1e6 / (clients * messages), 2)
+        if messages
+        else None,
+    }
+
+
+def edge_resume_counts(metrics_urls: Iterable[str]) -> dict[str, float]:
+    """The edges' counts of resume calls to messaging and the resumes they carried (all rpcs),
+    read from their Prometheus endpoints (zeros when none is given)."""
+    counts = {"resume_calls": 0.0, "resumes_sent": 0.0}
+    for url in metrics_urls:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            text = reply.read().decode()
+        for family in text_string_to_metric_families(text):
+            name = family.name.removeprefix("hubbub_edge_")
+            if name in counts:
+                counts[name] += sum(
+                    sample.value for sample in family.samples if sample.name.endswith("_total")
+                )
+    return counts
+
+
+def resume_batching(before: dict[str, float], after: dict[str, float]) -> dict[str, float | None]:
+    calls = after.get("resume_calls", 0.0) - before.get("resume_calls", 0.0)
+    sent = after.get("resumes_sent", 0.0) - before.get("resumes_sent", 0.0)
+    return {"resume_calls": calls, "resumes_per_call": round(sent / calls, 1) if calls else None}
+
+
+Profiling = Callable[[], AbstractContextManager[Any]]
+PROFILER_ATTACH_S = 1.5
+"""With --profile the storm starts this much later: py-spy attaches to the node's children first."""
+
+
+def run(
+    pairs: int,
+    messages: int,
+    processes: int,
+    sampler: ResourceSampler,
+    url: str,
+    profiling: Profiling = contextlib.nullcontext,
+    edge_metrics: Iterable[str] = (),
+) -> dict[str, Any]:
+    """`profiling`: entered around the resume phase only (a py-spy recording, say);
+    `edge_metrics`: the edges' metrics URLs, to count the resume calls they made."""
+    edge_metrics = list(edge_metrics)
     name = prefix()
     all_pairs = [(f"{name}-{i}a", f"{name}-{i}b") for i in range(pairs)]
     shares = [all_pairs[k::processes] for k in range(processes)]
@@ -236,13 +292,21 @@ def run(pairs: int, messages: int, processes: int, sampler: ResourceSampler, url
         pool.ask(("drop",), SETUP_TIMEOUT_S)
         with tqdm(total=pairs * messages, unit="msg", desc="w4 send", leave=False) as bar:
             sent = pool.ask(("send",), CATCH_UP_TIMEOUT_S * 2, lambda: bar.update(pool.sums()[0] - bar.n))
-        sampler.label = "w4 resume"
-        start_ns = time.time_ns() + 300_000_000
-        with tqdm(total=2 * pairs, unit="client", desc="w4 resume", leave=False) as bar:
+        counted = edge_resume_counts(edge_metrics)
+        with (
+            profiling() as profile,
+            tqdm(total=2 * pairs, unit="client", desc="w4 resume", leave=False) as bar,
+        ):
+            lead_s = 0.3 + (PROFILER_ATTACH_S if profile is not None else 0.0)
+            start_ns = time.time_ns() + int(lead_s * 1e9)
+            sampler.label = "w4 resume"
             answers = pool.ask(
                 ("reconnect", start_ns), CATCH_UP_TIMEOUT_S * 2, lambda: bar.update(pool.sums()[1] - bar.n)
             )
-        sampler.label = ""
+            sampler.label = ""
+    batching = resume_batching(counted, edge_resume_counts(edge_metrics))
+    window = sampler.window("w4 resume")
+    figures = catch_up_figures(start_ns, answers)
     return {
         "workload": "resume",
         "pairs": pairs,
@@ -250,8 +314,10 @@ def run(pairs: int, messages: int, processes: int, sampler: ResourceSampler, url
         "processes": processes,
         "sent": sum(s["sent"] for s in sent),
         "send_answers": sum(s["answered"] for s in sent),
-        **catch_up_figures(start_ns, answers),
-        **sampler.window("w4 resume"),
+        **figures,
+        **window,
+        **cpu_per_catch_up(window["server_cpu_s"], figures["caught_up"], messages),
+        **batching,
     }
 
 
@@ -261,9 +327,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=50, help="messages per conversation (default 50)")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
     parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite", help="node's store")
+    parser.add_argument(
+        "--layout", default="", help="the node's --processes layout (default: hubbub up's own)"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy flame graph (SVG) of the node's processes during the storm only"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    with hubbub_node(NodeOptions(store=args.store)) as server, ResourceSampler(server.pid) as sampler:
-        result = run(args.clients // 2, args.messages, args.processes, sampler, server.url)
+    extra = ("--processes", args.layout) if args.layout else ()
+    with (
+        hubbub_node(NodeOptions(store=args.store, extra_args=extra)) as server,
+        ResourceSampler(server.pid) as sampler,
+    ):
+        profiling: Profiling = functools.partial(flame_graph, server.pid, args.profile)
+        edges = [url for name, url in server.ready.get("metrics", {}).items() if "edge" in name.split("+")]
+        result = run(args.clients // 2, args.messages, args.processes, sampler, server.url, profiling, edges)
     emit(result)
     return 0
 

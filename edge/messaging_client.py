@@ -4,16 +4,20 @@ log-in/sign-up, history, conversation list, read-by and resume, mapped to Server
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import grpc
 from grpc import aio
 
 from edge.actions import PUSH_TARGET_KINDS, QueryKind, ToMessaging
 from edge.media import MediaUrls
+from edge.metrics import resume_calls, resumes_sent
+from edge.resume_batch import ResumeBatches
 from kernel.clock import Clock
-from kernel.errors import RateLimited, Unavailable
-from kernel.grpc_boundary import PEER_KEY, call
+from kernel.errors import HubbubError, RateLimited, Unavailable
+from kernel.grpc_boundary import PEER_KEY, call, error_from_rpc
 from kernel.grpc_server import internal_channel
 from protos.client_pb2 import ResumeDone, ServerFrame
 from protos.messaging_pb2 import (
@@ -25,6 +29,8 @@ from protos.messaging_pb2 import (
     PushTargetChange,
     ReadByRequest,
     ResumeRequest,
+    ResumeRequests,
+    ResumeResults,
     SignUpRequest,
     UserList,
     UserRequest,
@@ -32,6 +38,7 @@ from protos.messaging_pb2 import (
 from protos.messaging_pb2_grpc import AccountsStub, MessagingStub
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 QUERY_TIMEOUT_S = 10.0
 # Queries in flight per edge. A reconnect storm (thousands of Resumes at once) waits here,
@@ -108,8 +115,12 @@ class MessagingQueries:
         )
         self._accounts = AccountsStub(self._channel) if self._channel else None
         self._messaging = MessagingStub(self._channel) if self._channel else None
+        # A reconnect storm's resumes, holding their query slots, go to messaging together.
+        self.resumes = ResumeBatches(self._resume_many)
+        self._resume_many_served = True  # until messaging says UNIMPLEMENTED (an older version)
 
     async def close(self) -> None:
+        await self.resumes.close()
         if self._channel is not None:
             await self._channel.close()
 
@@ -219,9 +230,7 @@ class MessagingQueries:
             reply = await call(stub.ReadBy(request_rb, timeout=QUERY_TIMEOUT_S))
             return [ServerFrame(ref=ref, read_by=reply)]
         if query.kind is QueryKind.RESUME:
-            resumed = await call(
-                stub.Resume(ResumeRequest(user_id=user, resume=frame.resume), timeout=QUERY_TIMEOUT_S)
-            )
+            resumed = await self.resumes.resume(ResumeRequest(user_id=user, resume=frame.resume))
             frames = [ServerFrame(ref=ref, history=page) for page in resumed.pages]
             done = ResumeDone(conversations=len(resumed.pages), has_more=resumed.has_more)
             frames.append(ServerFrame(ref=ref, resume_done=done))
@@ -234,6 +243,42 @@ class MessagingQueries:
             upload, now_ms = query.frame.confirm_upload, self._clock.now_ms()
             return [await self._media.confirm(query.ref, query.user_id, upload, now_ms)]
         raise AssertionError(f"not a messaging query: {query.kind}")
+
+    async def _resume_many(self, requests: ResumeRequests) -> ResumeResults:
+        if self._messaging is None:
+            raise Unavailable("messaging service not configured")
+        if self._resume_many_served:
+            resume_calls("ResumeMany").inc()
+            resumes_sent("ResumeMany").inc(len(requests.requests))
+            try:
+                return await self._messaging.ResumeMany(requests, timeout=QUERY_TIMEOUT_S)
+            except aio.AioRpcError as exc:
+                if exc.code() is not grpc.StatusCode.UNIMPLEMENTED:
+                    raise error_from_rpc(exc) from exc
+            log.warning("messaging serves no ResumeMany (an older version): one Resume call each")
+            self._resume_many_served = False
+        return await self._resume_one_by_one(requests)
+
+    async def _resume_one_by_one(self, requests: ResumeRequests) -> ResumeResults:
+        """ResumeMany's answer from Resume calls, for a messaging of a version before it."""
+        assert self._messaging is not None
+        stub = self._messaging
+        resume_calls("Resume").inc(len(requests.requests))
+        resumes_sent("Resume").inc(len(requests.requests))
+        replies = await asyncio.gather(
+            *(call(stub.Resume(r, timeout=QUERY_TIMEOUT_S)) for r in requests.requests),
+            return_exceptions=True,
+        )
+        results = ResumeResults()
+        for reply in replies:
+            result = results.results.add()
+            if isinstance(reply, HubbubError):
+                result.error.code, result.error.message = reply.code.value, reply.message
+            elif isinstance(reply, BaseException):
+                raise reply
+            else:
+                result.reply.CopyFrom(reply)
+        return results
 
     async def _downloads(self, query: ToMessaging) -> ServerFrame:
         """Signed URLs for a member of the conversation only (messaging says NOT_MEMBER)."""

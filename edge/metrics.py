@@ -34,6 +34,13 @@ frames_out = IntCounter(
     "kind",
 )
 
+# A reconnect storm's resumes, batched (edge/resume_batch.py): calls to messaging and the
+# resumes they carried (a resume left out of a full batch and sent again counts again).
+resume_calls = IntCounter(
+    "hubbub_edge_resume_calls", "Calls to messaging answering resumes, by rpc (ResumeMany; Resume)", "rpc"
+)
+resumes_sent = IntCounter("hubbub_edge_resumes_sent", "Resumes carried by those calls, by rpc", "rpc")
+
 _KIND_BY_FIELD = {field.number: field.name for field in ServerFrame.DESCRIPTOR.oneofs_by_name["kind"].fields}
 _REF, _TRACE = 1, 2  # the fields a ServerFrame's encoding may start with, before its kind
 

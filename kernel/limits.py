@@ -86,6 +86,17 @@ MAX_INTERNAL_REPLY_BYTES = MAX_REPLY_PAGE_BYTES
 """The byte budget of a batched internal reply whose items are unbounded lists (a batch of
 presence watch lists): the reply stops before it, with at least one item, and the caller asks
 again for the rest; far below the internal gRPC limit (16 MiB)."""
+MAX_RESUME_BATCH = 32
+"""Resumes in one Messaging.ResumeMany call: an edge sends the resumes of a reconnect storm
+that wait for messaging together, this many per call at most."""
+MAX_RESUME_BATCH_REQUEST_BYTES = MAX_REPLY_PAGE_BYTES
+"""The requests of one ResumeMany together (a resume may carry many cursors); a lone request
+always goes, whatever its size (the edge's frame limit keeps it below the gRPC limit)."""
+MAX_RESUME_BATCH_REPLY_BYTES = 2 * MAX_RESUME_REPLY_BYTES
+"""The replies of one ResumeMany together: past it, the remaining resumes are left out and asked
+again in another call (the first is always answered, so every call makes progress). With the
+one reply that did not fit, a batch holds at most 3 x MAX_RESUME_REPLY_BYTES (12 MB) at a time,
+below the internal gRPC limit (16 MiB)."""
 
 # ------------------------------------------------------------------ discovery (AssignEdge, GET /v1/edge)
 MAX_ZONE_CHARS = 64

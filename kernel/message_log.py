@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol, TypeVar
 
 HistoryDirection = Literal["before", "after"]
+MissedAsk = tuple[str, Mapping[int, int], int]
+"""One resume's read: the user, the device's last seq per conversation, messages per conversation."""
 
 NewT = TypeVar("NewT", contravariant=True)
 OutcomeT = TypeVar("OutcomeT")
@@ -72,6 +74,20 @@ class MessageLog(Protocol[NewT, OutcomeT, StoredT]):
         nothing missed are left out; one consistent snapshot. `max_bytes` > 0 bounds the reads
         of all conversations together, `max_pages` > 0 the conversations read: those past
         either are still listed, with no messages."""
+        ...
+
+    async def missed_messages_many(
+        self,
+        asks: Sequence[MissedAsk],
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
+        max_total_bytes: int = 0,
+    ) -> list[list[tuple[int, list[StoredT]]]]:
+        """missed_messages of each (user_id, since, limit) in order, each read as alone (its own
+        snapshot and budgets), in one round trip: a reconnect storm's batch of resumes. With
+        `max_total_bytes` > 0 it stops before an ask once the rows read pass it (the first is
+        always read): the answer is then shorter than `asks`."""
         ...
 
     async def last_seq(self, conversation_id: int) -> int:

@@ -81,6 +81,9 @@ class MessagingApi(Protocol):
     def Resume(self) -> Unary[messaging_pb2.ResumeRequest, messaging_pb2.ResumeReply]: ...
 
     @property
+    def ResumeMany(self) -> Unary[messaging_pb2.ResumeRequests, messaging_pb2.ResumeResults]: ...
+
+    @property
     def UpdateCursors(self) -> Unary[messaging_pb2.CursorUpdates, messaging_pb2.CursorResults]: ...
 
     @property

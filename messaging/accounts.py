@@ -3,7 +3,6 @@ and who sees whose presence. The presence room asks here because it owns no soci
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -167,22 +166,21 @@ class Accounts:
 
     async def presence_watch_list(self, user_id: str) -> list[str]:
         """Whose presence `user_id` sees: mutual contacts and direct peers who both opened."""
-        contacts, contact_of, peers = await asyncio.gather(
-            self._store.list_contacts(user_id),
-            self._store.contact_of(user_id),
-            self._store.direct_peers(user_id),
-        )
-        return presence_visible(contacts, contact_of, peers)
+        [relations] = await self._store.presence_relations([user_id])
+        return presence_visible(relations.contacts, relations.contact_of, relations.direct_peers)
 
     async def presence_watch_lists(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
-        """presence_watch_list of each distinct user, in the order first asked: the store reads
-        run side by side, so a batch of sessions opening together costs one call, not one each.
-        The answer stops before MAX_INTERNAL_REPLY_BYTES (with at least one user): the users
-        left out are absent, and the caller asks again for them."""
+        """presence_watch_list of each distinct user, in the order first asked: one store
+        round trip for all, so a batch of sessions opening together costs one call and one
+        read, not one each. The answer stops before MAX_INTERNAL_REPLY_BYTES (with at least one
+        user): the users left out are absent, and the caller asks again for them."""
         users = list(dict.fromkeys(user_ids))
         if len(users) > MAX_BATCH_USERS:
             raise InvalidArgument(f"at most {MAX_BATCH_USERS} users per watch-list call")
-        lists = await asyncio.gather(*(self.presence_watch_list(user) for user in users))
+        lists = [
+            presence_visible(r.contacts, r.contact_of, r.direct_peers)
+            for r in await self._store.presence_relations(users)
+        ]
         sizes = (_watch_list_size(user, watched) for user, watched in zip(users, lists, strict=True))
         count = fit_count(sizes, MAX_INTERNAL_REPLY_BYTES)
         return dict(zip(users[:count], lists[:count], strict=True))

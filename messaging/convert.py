@@ -9,7 +9,7 @@ from typing import TypeVar
 from google.protobuf.message import Message as ProtoMessage
 
 from kernel.budget import json_growth
-from kernel.error_frames import error_pb
+from kernel.error_frames import error_pb, fill_from
 from kernel.errors import HubbubError, InvalidArgument
 from kernel.limits import MAX_REPLY_PAGE_BYTES, MAX_RESUME_PAGES, MAX_RESUME_REPLY_BYTES
 from kernel.protowire import varint
@@ -60,6 +60,11 @@ _RECEIPT = {
 def error_to_pb(error: HubbubError) -> client_pb2.Error:
     """One item's refusal in a batch reply, filled as every Error is (kernel.error_frames)."""
     return error_pb(error)
+
+
+def fill_error(target: client_pb2.Error, error: HubbubError) -> None:
+    """error_to_pb in place (a batch item's submessage)."""
+    fill_from(target, error)
 
 
 def message_to_pb(message: StoredMessage) -> client_pb2.Message:
@@ -283,12 +288,17 @@ def page_to_pb(page: Page, budget: int = MAX_REPLY_PAGE_BYTES) -> client_pb2.His
 
 
 def resume_reply_to_pb(
-    pages: Iterable[Page], budget: int = MAX_RESUME_REPLY_BYTES, max_pages: int = MAX_RESUME_PAGES
+    pages: Iterable[Page],
+    budget: int = MAX_RESUME_REPLY_BYTES,
+    max_pages: int = MAX_RESUME_PAGES,
+    *,
+    into: messaging_pb2.ResumeReply | None = None,
 ) -> messaging_pb2.ResumeReply:
     """The pages that fit `budget` encoded bytes together (each within a page's budget; at
     least one message in all) and `max_pages`, in order; it stops at the first that does not.
-    `has_more` when the reply does not carry everything missed: resume again."""
-    reply = messaging_pb2.ResumeReply()
+    `has_more` when the reply does not carry everything missed: resume again. `into`: an
+    empty reply to fill in place (a batch's submessage), returned."""
+    reply = messaging_pb2.ResumeReply() if into is None else into
     remaining = budget
     for page in pages:
         first = not reply.pages

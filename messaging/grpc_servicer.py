@@ -3,20 +3,24 @@ call a service and convert back. Errors cross as status + `hubbub-error-code` me
 
 from __future__ import annotations
 
+import logging
 import time
 
-from kernel.errors import HubbubError, Unavailable
+from kernel.errors import HubbubError, Internal, Unavailable
 from kernel.grpc_boundary import PEER_KEY, Context, metadata_value, servicer_errors
+from kernel.limits import MAX_RESUME_BATCH_REPLY_BYTES
 from kernel.push_targets import target_from_proto, target_listing, target_to_proto
 from kernel.telemetry import spans_from
 from messaging import convert
 from messaging.accounts import Accounts, Session
 from messaging.conversations import Conversations
-from messaging.messages import CursorOutcome, Messages
+from messaging.messages import CursorOutcome, Messages, Page
 from messaging.metrics import APPEND_BATCH_ITEMS, STORE_COMMIT_SECONDS
 from messaging.model import CursorKind, CursorUpdate
 from messaging.push_targets import PushTargets
 from protos import client_pb2, messaging_pb2, messaging_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 
 def _auth_reply(session: Session) -> messaging_pb2.AuthReply:
@@ -245,9 +249,45 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
     async def Resume(
         self, request: messaging_pb2.ResumeRequest, context: Context
     ) -> messaging_pb2.ResumeReply:
-        cursors = {c.conversation_id: c.seq for c in request.resume.cursors}
-        pages = await self._messages.resume(request.user_id, cursors, request.resume.limit_per_conversation)
-        return convert.resume_reply_to_pb(pages)
+        return convert.resume_reply_to_pb(await self._resume(request))
+
+    @servicer_errors
+    async def ResumeMany(
+        self, request: messaging_pb2.ResumeRequests, context: Context
+    ) -> messaging_pb2.ResumeResults:
+        """Each resume read and built as Resume does it (each read in its own snapshot; all in
+        one store round trip), in order, straight into the reply; one that fails fails alone.
+        Past MAX_RESUME_BATCH_REPLY_BYTES the rest are left out (the caller asks again), so the
+        reply stays far below the gRPC limit."""
+        asks = [_resume_ask(one) for one in request.requests]
+        read: list[list[Page]] = []
+        try:
+            read = await self._messages.resume_many(asks, MAX_RESUME_BATCH_REPLY_BYTES)
+        except Exception:  # read again one by one below: a bad one fails alone
+            log.debug("a batched resume read failed; reading its resumes one by one", exc_info=True)
+        results = messaging_pb2.ResumeResults()
+        used = 0
+        for index, one in enumerate(request.requests):
+            if read and index >= len(read):
+                break  # left out by the store's byte budget: the caller asks again
+            result = results.results.add()
+            try:
+                pages = read[index] if read else await self._resume(one)
+                result.reply.SetInParent()  # an empty reply (nothing missed) is a reply too
+                convert.resume_reply_to_pb(pages, into=result.reply)
+            except HubbubError as exc:
+                convert.fill_error(result.error, exc)
+            except Exception:  # the boundary, per item: its neighbours are still answered
+                log.exception("unexpected error in a batched resume")
+                convert.fill_error(result.error, Internal("internal error"))
+            used += result.ByteSize()
+            if used > MAX_RESUME_BATCH_REPLY_BYTES and len(results.results) > 1:
+                del results.results[-1]
+                break
+        return results
+
+    async def _resume(self, request: messaging_pb2.ResumeRequest) -> list[Page]:
+        return await self._messages.resume(*_resume_ask(request))
 
     # ------------------------------------------------------------------- cursors
     @servicer_errors
@@ -289,3 +329,8 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
             {h.conversation_id: (h.last_seq, h.last_activity_ms) for h in request.heads}
         )
         return messaging_pb2.ConversationHeadsRecorded()
+
+
+def _resume_ask(request: messaging_pb2.ResumeRequest) -> tuple[str, dict[int, int], int]:
+    cursors = {c.conversation_id: c.seq for c in request.resume.cursors}
+    return request.user_id, cursors, request.resume.limit_per_conversation

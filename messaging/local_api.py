@@ -39,6 +39,7 @@ class LocalMessaging:
         self.Append = LocalUnary(servicer.Append)
         self.History = LocalUnary(servicer.History)
         self.Resume = LocalUnary(servicer.Resume)
+        self.ResumeMany = LocalUnary(servicer.ResumeMany)
         self.UpdateCursors = LocalUnary(servicer.UpdateCursors)
         self.ReadBy = LocalUnary(servicer.ReadBy)
         self.Seal = LocalUnary(servicer.Seal)

@@ -203,7 +203,23 @@ class Messages:
             max_bytes=MAX_RESUME_REPLY_BYTES,
             max_pages=MAX_RESUME_PAGES,
         )
-        return [Page(cid, rows[:limit], len(rows) > limit or not rows) for cid, rows in missed]
+        return _missed_pages(missed, limit)
+
+    async def resume_many(
+        self, asks: Sequence[tuple[str, Mapping[int, int], int]], max_total_bytes: int
+    ) -> list[list[Page]]:
+        """`resume` of each (user_id, device cursors, limit), in order, in one store round trip;
+        past `max_total_bytes` of messages read the rest are left out (a shorter answer; the
+        first is always read)."""
+        limits = [rules.resume_limit(limit) for _, _, limit in asks]
+        answers = await self._log.missed_messages_many(
+            [(user, cursors, limit + 1) for (user, cursors, _), limit in zip(asks, limits, strict=True)],
+            RESUME_MAX_CONVERSATIONS,
+            max_bytes=MAX_RESUME_REPLY_BYTES,
+            max_pages=MAX_RESUME_PAGES,
+            max_total_bytes=max_total_bytes,
+        )
+        return [_missed_pages(missed, limit) for limit, missed in zip(limits, answers, strict=False)]
 
     # ------------------------------------------------------------------- cursors
     async def update_cursors(self, updates: Sequence[CursorUpdate]) -> list[CursorOutcome]:
@@ -282,3 +298,9 @@ def _membership_error(member_set: MemberSet | HubbubError, user_id: str) -> Hubb
     if user_id not in member_set.members:
         return NotMember("you are not a member of this conversation")
     return None
+
+
+def _missed_pages(missed: list[tuple[int, list[StoredMessage]]], limit: int) -> list[Page]:
+    """A resume read (`limit` + 1 rows per conversation: the extra one answers has_more) as
+    pages; the conversations past the reply's budgets come empty, for convert to leave out."""
+    return [Page(cid, rows[:limit], len(rows) > limit or not rows) for cid, rows in missed]

@@ -146,6 +146,15 @@ class DirectPeer:
 
 
 @dataclass(frozen=True, slots=True)
+class PresenceRelations:
+    """What the presence rule (messaging/accounts.py) reads of one user, read together."""
+
+    contacts: list[str]
+    contact_of: list[str]
+    direct_peers: list[DirectPeer]
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationSummary:
     conversation: Conversation
     last_message: StoredMessage | None

@@ -264,6 +264,11 @@ class MessagingStub:
     History: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.HistoryRequest, _client_pb2.HistoryPage]
     Resume: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ResumeRequest, _messaging_pb2.ResumeReply]
     """Missed messages per conversation for a reconnecting device."""
+    ResumeMany: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ResumeRequests, _messaging_pb2.ResumeResults]
+    """Several devices' Resumes in one call (an edge batches a reconnect storm's): each one
+    answered as Resume answers it alone, or refused alone, in order; those past the batch's
+    byte budget (kernel/limits.py) are left out, to be asked again. The first is always answered.
+    """
     UpdateCursors: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.CursorUpdates, _messaging_pb2.CursorResults]
     """Advance delivered/read cursors (monotonic; lower values are ignored)."""
     ReadBy: _grpc.UnaryUnaryMultiCallable[_messaging_pb2.ReadByRequest, _client_pb2.ReadByReply]
@@ -290,6 +295,11 @@ class MessagingAsyncStub(MessagingStub):
     History: _aio.UnaryUnaryMultiCallable[_messaging_pb2.HistoryRequest, _client_pb2.HistoryPage]  # type: ignore[assignment]
     Resume: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ResumeRequest, _messaging_pb2.ResumeReply]  # type: ignore[assignment]
     """Missed messages per conversation for a reconnecting device."""
+    ResumeMany: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ResumeRequests, _messaging_pb2.ResumeResults]  # type: ignore[assignment]
+    """Several devices' Resumes in one call (an edge batches a reconnect storm's): each one
+    answered as Resume answers it alone, or refused alone, in order; those past the batch's
+    byte budget (kernel/limits.py) are left out, to be asked again. The first is always answered.
+    """
     UpdateCursors: _aio.UnaryUnaryMultiCallable[_messaging_pb2.CursorUpdates, _messaging_pb2.CursorResults]  # type: ignore[assignment]
     """Advance delivered/read cursors (monotonic; lower values are ignored)."""
     ReadBy: _aio.UnaryUnaryMultiCallable[_messaging_pb2.ReadByRequest, _client_pb2.ReadByReply]  # type: ignore[assignment]
@@ -367,6 +377,17 @@ class MessagingServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_messaging_pb2.ResumeReply, _abc.Awaitable[_messaging_pb2.ResumeReply]]:
         """Missed messages per conversation for a reconnecting device."""
+
+    @_abc_1.abstractmethod
+    def ResumeMany(
+        self,
+        request: _messaging_pb2.ResumeRequests,
+        context: _ServicerContext,
+    ) -> _typing.Union[_messaging_pb2.ResumeResults, _abc.Awaitable[_messaging_pb2.ResumeResults]]:
+        """Several devices' Resumes in one call (an edge batches a reconnect storm's): each one
+        answered as Resume answers it alone, or refused alone, in order; those past the batch's
+        byte budget (kernel/limits.py) are left out, to be asked again. The first is always answered.
+        """
 
     @_abc_1.abstractmethod
     def UpdateCursors(

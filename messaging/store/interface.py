@@ -23,6 +23,7 @@ from messaging.model import (
     DirectPeer,
     Member,
     NewMessage,
+    PresenceRelations,
     Role,
     StoredMessage,
     User,
@@ -148,6 +149,11 @@ class Directory(Protocol):
     async def direct_peers(self, user_id: str) -> list[DirectPeer]:
         """The other member of every direct conversation of `user_id` (sorted by peer), with
         who has opened it; the presence rule over them is messaging/accounts.py's."""
+        ...
+
+    async def presence_relations(self, user_ids: Sequence[str]) -> list[PresenceRelations]:
+        """list_contacts, contact_of and direct_peers of each user, in order, in one store
+        round trip: a reconnect storm asks them of thousands of users at once."""
         ...
 
     async def list_conversations(

@@ -12,6 +12,7 @@ from messaging.model import (
     ConversationSummary,
     DirectPeer,
     Member,
+    PresenceRelations,
     Role,
     User,
 )
@@ -146,6 +147,14 @@ class MemoryDirectory(MemoryData):
             return False
         self._conversations[conversation_id] = dataclasses.replace(conversation, title=title)
         return True
+
+    async def presence_relations(self, user_ids: Sequence[str]) -> list[PresenceRelations]:
+        return [
+            PresenceRelations(
+                await self.list_contacts(u), await self.contact_of(u), await self.direct_peers(u)
+            )
+            for u in user_ids
+        ]
 
     async def direct_peers(self, user_id: str) -> list[DirectPeer]:
         peers = []

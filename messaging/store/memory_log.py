@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from kernel import log_rules
 from kernel.errors import NotFound, StaleOwner
+from kernel.message_log import MissedAsk
 from kernel.partitions import partition_of
 from messaging.deletion import erased
 from messaging.model import (
@@ -19,7 +20,7 @@ from messaging.model import (
 from messaging.store.interface import HistoryDirection
 from messaging.store.memory_data import MemoryData
 from messaging.store.own_messages import advance_over_own, own_runs
-from messaging.store.read_budget import ReadBudget
+from messaging.store.read_budget import ReadBudget, missed_one_by_one
 
 
 class MemoryLog(MemoryData):
@@ -128,6 +129,18 @@ class MemoryLog(MemoryData):
                 start = max(0, after)
                 missed.append((cid, budget.take(messages[start : start + limit])))
         return missed
+
+    async def missed_messages_many(
+        self,
+        asks: Sequence[MissedAsk],
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
+        max_total_bytes: int = 0,
+    ) -> list[list[tuple[int, list[StoredMessage]]]]:
+        return await missed_one_by_one(
+            self.missed_messages, asks, max_conversations, max_bytes, max_pages, max_total_bytes
+        )
 
     async def last_seq(self, conversation_id: int) -> int:
         return len(self._messages.get(conversation_id, ()))

@@ -9,6 +9,7 @@ from messaging.model import (
     ConversationSummary,
     DirectPeer,
     Member,
+    PresenceRelations,
     Role,
     User,
 )
@@ -77,6 +78,9 @@ class SqliteDirectory(SqliteBase):
 
     async def rename(self, conversation_id: int, title: str) -> bool:
         return await self._writer.call(lambda c: writes.rename(c, conversation_id, title))
+
+    async def presence_relations(self, user_ids: Sequence[str]) -> list[PresenceRelations]:
+        return await self._read(lambda c: [reads.presence_relations(c, u) for u in user_ids])
 
     async def direct_peers(self, user_id: str) -> list[DirectPeer]:
         return await self._read(lambda c: reads.direct_peers(c, user_id))

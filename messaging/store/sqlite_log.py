@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from kernel.message_log import MissedAsk
 from messaging.model import (
     AppendOutcome,
     NewMessage,
@@ -48,6 +49,20 @@ class SqliteLog(SqliteBase):
     ) -> list[tuple[int, list[StoredMessage]]]:
         return await self._read(
             lambda c: reads.missed_messages(c, user_id, since, limit, max_conversations, max_bytes, max_pages)
+        )
+
+    async def missed_messages_many(
+        self,
+        asks: Sequence[MissedAsk],
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
+        max_total_bytes: int = 0,
+    ) -> list[list[tuple[int, list[StoredMessage]]]]:
+        return await self._read(
+            lambda c: reads.missed_messages_many(
+                c, asks, max_conversations, max_bytes, max_pages, max_total_bytes
+            )
         )
 
     async def last_seq(self, conversation_id: int) -> int:

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from kernel.message_log import MissedAsk
 from messaging.model import (
     Conversation,
     ConversationKind,
@@ -16,6 +17,7 @@ from messaging.model import (
     Cursors,
     DirectPeer,
     Member,
+    PresenceRelations,
     Role,
     StoredMessage,
     User,
@@ -92,6 +94,13 @@ def direct_peers(conn: sqlite3.Connection, user_id: str) -> list[DirectPeer]:
         (user_id, user_id),
     )
     return [DirectPeer(r[0], r[1], bool(r[2]), bool(r[3])) for r in rows]
+
+
+def presence_relations(conn: sqlite3.Connection, user_id: str) -> PresenceRelations:
+    """The three reads the presence rule needs, on one connection (one hop to the reader pool)."""
+    return PresenceRelations(
+        list_contacts(conn, user_id), contact_of(conn, user_id), direct_peers(conn, user_id)
+    )
 
 
 # At each seq the row of the highest epoch is the message (kernel/log_rules.winners): a row
@@ -264,6 +273,26 @@ def missed_messages(
     finally:
         conn.execute("COMMIT")
     return missed
+
+
+def missed_messages_many(
+    conn: sqlite3.Connection,
+    asks: Sequence[MissedAsk],
+    max_conversations: int,
+    max_bytes: int,
+    max_pages: int,
+    max_total_bytes: int,
+) -> list[list[tuple[int, list[StoredMessage]]]]:
+    """missed_messages of each ask in order, each in its own snapshot, on one connection (one
+    hop to the reader pool for the batch), stopping once `max_total_bytes` (> 0) is passed."""
+    answers: list[list[tuple[int, list[StoredMessage]]]] = []
+    spent = 0
+    for user_id, since, limit in asks:
+        if answers and 0 < max_total_bytes < spent:
+            break
+        answers.append(missed_messages(conn, user_id, since, limit, max_conversations, max_bytes, max_pages))
+        spent += ReadBudget.missed_size(answers[-1])
+    return answers
 
 
 def sealed_epoch(conn: sqlite3.Connection, partition: int) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.resume import catch_up_figures, retry_delay_s
+from bench.resume import catch_up_figures, cpu_per_catch_up, resume_batching, retry_delay_s
 
 
 def test_a_failed_resume_backs_off_exponentially_up_to_a_second() -> None:
@@ -23,3 +23,23 @@ def test_catch_up_is_the_last_client_and_none_while_anyone_is_missing_messages()
     assert (figures["errors"], figures["error_codes"], figures["resume_retries"]) == (1, {"INTERNAL": 1}, 1)
     answers[1]["caught_up_ns"] = []
     assert catch_up_figures(0, answers)["catchup_s"] is None
+
+
+def test_cpu_is_reported_per_client_and_per_message_caught_up() -> None:
+    assert cpu_per_catch_up(3.0, 2000, 50) == {
+        "server_cpu_us_per_client": 1500.0,
+        "server_cpu_us_per_message": 30.0,
+    }
+    assert cpu_per_catch_up(3.0, 0, 50) == {
+        "server_cpu_us_per_client": None,
+        "server_cpu_us_per_message": None,
+    }
+
+
+def test_resumes_per_call_come_from_the_edges_counters_over_the_storm() -> None:
+    before = {"resume_calls": 5.0, "resumes_sent": 5.0}
+    assert resume_batching(before, {"resume_calls": 105.0, "resumes_sent": 2005.0}) == {
+        "resume_calls": 100.0,
+        "resumes_per_call": 20.0,
+    }
+    assert resume_batching(before, before) == {"resume_calls": 0.0, "resumes_per_call": None}

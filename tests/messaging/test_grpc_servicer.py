@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -348,6 +349,88 @@ async def test_unexpected_errors_become_internal_without_details(tmp_path: Path)
             ErrorCode.INTERNAL,
         )
         assert "secret" not in local.message
+    finally:
+        await channel.close()
+        await service.stop(grace=5.0)
+
+
+def resume_request(user: str, cid: int = 0, seq: int = 0, limit: int = 0) -> messaging_pb2.ResumeRequest:
+    cursors = [client_pb2.ConversationCursor(conversation_id=cid, seq=seq)] if cid else []
+    return messaging_pb2.ResumeRequest(
+        user_id=user, resume=client_pb2.Resume(cursors=cursors, limit_per_conversation=limit)
+    )
+
+
+async def test_resume_many_answers_each_as_resume_alone_in_order(client: Client) -> None:
+    cid = await new_group(client, "alice", "bob", "carol")
+    await sign_up(client, "dave")
+    made = await client.messaging.CreateGroup(
+        messaging_pb2.CreateGroupRequest(user_id="dave", title="two", member_ids=["carol"])
+    )
+    other = made.conversation_id
+    await append(client, *(send_item("alice", cid, f"m{i}") for i in range(5)))
+    await append(client, *(send_item("dave", other, f"d{i}") for i in range(3)))
+    requests = [
+        resume_request("carol"),
+        resume_request("carol", cid, 1, 2),
+        resume_request("bob", cid, 5),  # nothing missed
+        resume_request("mallory"),  # no such user: nothing to resume
+        resume_request("dave", other, 1),
+    ]
+    batch = await client.messaging.ResumeMany(messaging_pb2.ResumeRequests(requests=requests))
+    alone = [await client.messaging.Resume(r) for r in requests]
+    assert [r.WhichOneof("outcome") for r in batch.results] == ["reply"] * len(requests)
+    assert [r.reply for r in batch.results] == alone
+    assert [[m.seq for m in p.messages] for p in batch.results[0].reply.pages] == [[1, 2, 3], [1, 2, 3, 4, 5]]
+    assert [[m.seq for m in p.messages] for p in batch.results[1].reply.pages] == [[1, 2], [2, 3]]
+    assert not batch.results[2].reply.pages and not batch.results[3].reply.pages
+    assert [m.body for m in batch.results[4].reply.pages[0].messages] == ["hi", "hi"]
+
+
+async def test_resume_many_leaves_out_what_passes_its_byte_budget(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the batch's budget the rest come back unanswered (asked again); the first always
+    comes back, however large."""
+    from messaging import grpc_servicer
+
+    cid = await new_group(client, "alice", "bob")
+    await append(client, *(send_item("alice", cid, f"m{i}", body="x" * 1000) for i in range(3)))
+    monkeypatch.setattr(grpc_servicer, "MAX_RESUME_BATCH_REPLY_BYTES", 2500)
+    requests = [resume_request("bob", cid, 1), resume_request("bob", cid, 2), resume_request("alice", cid, 0)]
+    batch = await client.messaging.ResumeMany(messaging_pb2.ResumeRequests(requests=requests))
+    assert [[m.seq for m in r.reply.pages[0].messages] for r in batch.results] == [[2, 3]]
+    monkeypatch.setattr(grpc_servicer, "MAX_RESUME_BATCH_REPLY_BYTES", 100)
+    batch = await client.messaging.ResumeMany(messaging_pb2.ResumeRequests(requests=requests))
+    assert [[m.seq for m in r.reply.pages[0].messages] for r in batch.results] == [[2, 3]]
+    rest = await client.messaging.ResumeMany(messaging_pb2.ResumeRequests(requests=requests[1:]))
+    assert [[m.seq for m in r.reply.pages[0].messages] for r in rest.results] == [[3]]
+
+
+class ResumeBrokenFor(MemoryStore):
+    """A store whose resume read fails for one user only."""
+
+    async def missed_messages(self, user_id: str, *args: Any, **kwargs: Any) -> Any:
+        if user_id == "mallory":
+            raise RuntimeError("disk on fire at /secret/path")
+        return await super().missed_messages(user_id, *args, **kwargs)
+
+
+@pytest.mark.parametrize("over_grpc", [True, False])
+async def test_a_failing_resume_fails_alone_in_its_batch(tmp_path: Path, over_grpc: bool) -> None:
+    service = await start_messaging(cheap_config(tmp_path, store="memory"), store=ResumeBrokenFor())
+    channel = insecure_channel(service.target)
+    api = messaging_pb2_grpc.MessagingStub(channel) if over_grpc else service.messaging
+    client = Client(service, service.accounts, api, over_grpc)
+    try:
+        cid = await new_group(client, "alice", "bob")
+        await append(client, send_item("alice", cid, "m1"))
+        requests = [resume_request("bob"), resume_request("mallory"), resume_request("bob", cid, 0)]
+        batch = await api.ResumeMany(messaging_pb2.ResumeRequests(requests=requests))
+        assert [r.WhichOneof("outcome") for r in batch.results] == ["reply", "error", "reply"]
+        assert batch.results[1].error.code == "INTERNAL"
+        assert "secret" not in batch.results[1].error.message
+        assert [m.seq for m in batch.results[2].reply.pages[0].messages] == [1]
     finally:
         await channel.close()
         await service.stop(grace=5.0)

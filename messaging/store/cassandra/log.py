@@ -24,7 +24,7 @@ from typing import TypeVar
 from kernel import log_rules
 from kernel.errors import HubbubError, Internal, NotFound, StaleOwner
 from kernel.log_rules import Fence
-from kernel.message_log import HistoryDirection
+from kernel.message_log import HistoryDirection, MissedAsk
 from kernel.partitions import partition_of
 from messaging.model import AppendOutcome, NewMessage, StoredMessage
 from messaging.store.cassandra import statements as cql
@@ -35,7 +35,7 @@ from messaging.store.cassandra.rows import Rows
 from messaging.store.cassandra.statements import Prepared
 from messaging.store.interface import LogDirectory
 from messaging.store.own_messages import own_runs
-from messaging.store.read_budget import ReadBudget
+from messaging.store.read_budget import ReadBudget, missed_one_by_one
 
 log = logging.getLogger(__name__)
 
@@ -480,6 +480,18 @@ class CassandraLog:
             if found:
                 missed.append((cid, found))
         return missed
+
+    async def missed_messages_many(
+        self,
+        asks: Sequence[MissedAsk],
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
+        max_total_bytes: int = 0,
+    ) -> list[list[tuple[int, list[StoredMessage]]]]:
+        return await missed_one_by_one(
+            self.missed_messages, asks, max_conversations, max_bytes, max_pages, max_total_bytes
+        )
 
     # ------------------------------------------------------------------ fencing
     async def seal(self, partitions: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kernel.errors import InvalidArgument, Unavailable
-from kernel.message_log import HistoryDirection
+from kernel.message_log import HistoryDirection, MissedAsk
 from kernel.partitions import DEFAULT_PARTITIONS
 from kernel.push_targets import PushTarget, PushTargetStore
 from messaging.config import CassandraOptions
@@ -23,6 +23,7 @@ from messaging.model import (
     DirectPeer,
     Member,
     NewMessage,
+    PresenceRelations,
     Role,
     StoredMessage,
     User,
@@ -190,6 +191,18 @@ class CassandraStore:
     ) -> list[tuple[int, list[StoredMessage]]]:
         return await self.log.missed_messages(user_id, since, limit, max_conversations, max_bytes, max_pages)
 
+    async def missed_messages_many(
+        self,
+        asks: Sequence[MissedAsk],
+        max_conversations: int,
+        max_bytes: int = 0,
+        max_pages: int = 0,
+        max_total_bytes: int = 0,
+    ) -> list[list[tuple[int, list[StoredMessage]]]]:
+        return await self.log.missed_messages_many(
+            asks, max_conversations, max_bytes, max_pages, max_total_bytes
+        )
+
     async def last_seq(self, conversation_id: int) -> int:
         return await self.log.last_seq(conversation_id)
 
@@ -271,6 +284,9 @@ class CassandraStore:
 
     async def direct_peers(self, user_id: str) -> list[DirectPeer]:
         return await self._directory.direct_peers(user_id)
+
+    async def presence_relations(self, user_ids: Sequence[str]) -> list[PresenceRelations]:
+        return await self._directory.presence_relations(user_ids)
 
     # ------------------------------------------------ push targets: kept by the directory
     def _push_store(self) -> PushTargetStore:

@@ -10,7 +10,16 @@ import asyncio
 import pytest
 
 from kernel.errors import Conflict
-from messaging.model import ConversationKind, CursorKind, Cursors, CursorUpdate, DirectPeer, Role, User
+from messaging.model import (
+    ConversationKind,
+    CursorKind,
+    Cursors,
+    CursorUpdate,
+    DirectPeer,
+    PresenceRelations,
+    Role,
+    User,
+)
 from messaging.store.interface import MessageStore
 from tests.messaging.store.contract import NOW, group, make_group, member, message, user
 
@@ -105,6 +114,26 @@ class DirectoryContract:
         await store.get_or_create_direct("bob", "alice", 4, NOW)  # again: nothing changes
         assert await store.direct_peers("bob") == [DirectPeer("alice", 1, True, True)]
         assert (await store.direct_peers("alice"))[0] == DirectPeer("bob", 1, True, True)
+
+    async def test_presence_relations_are_the_three_reads_in_order(self, store: MessageStore) -> None:
+        await store.get_or_create_direct("alice", "bob", 1, NOW)
+        await store.add_contact("alice", "carol")
+        await store.add_contact("carol", "alice")
+        await store.add_contact("dave", "alice")
+        users = ["alice", "nobody", "bob", "alice"]
+        relations = await store.presence_relations(users)
+        expected = [
+            PresenceRelations(
+                await store.list_contacts(u), await store.contact_of(u), await store.direct_peers(u)
+            )
+            for u in users
+        ]
+        assert relations == expected
+        assert relations[0] == PresenceRelations(
+            ["carol"], ["carol", "dave"], [DirectPeer("bob", 1, opened_by_me=True, opened_by_peer=False)]
+        )
+        assert relations[1] == PresenceRelations([], [], [])
+        assert await store.presence_relations([]) == []
 
     async def test_list_rows_name_the_direct_peer(self, store: MessageStore) -> None:
         await store.get_or_create_direct("bob", "alice", 1, NOW)

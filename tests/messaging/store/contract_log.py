@@ -226,6 +226,36 @@ class LogContract:
         assert await missed({}, 0) == {}
         assert await store.missed_messages("carol", {}, 10, 10) == []
 
+    async def test_missed_messages_many_reads_each_as_alone_in_order(self, store: MessageStore) -> None:
+        for cid in (1, 2):
+            await make_group(store, cid, "alice", "bob", "carol")
+        await fill(store, 1, 5)
+        await fill(store, 2, 3)
+        await store.advance_cursors([CursorUpdate("bob", 1, CursorKind.DELIVERED, 2)])
+        asks = [("bob", {2: 1}, 2), ("carol", {}, 10), ("nobody", {}, 10), ("bob", {}, 10)]
+        many = await store.missed_messages_many(asks, 10, max_bytes=1000, max_pages=5)
+        alone = [await store.missed_messages(u, since, limit, 10, 1000, 5) for u, since, limit in asks]
+        assert many == alone
+        assert [{cid: seqs(rows) for cid, rows in one} for one in many] == [
+            {1: [3, 4], 2: [2, 3]},
+            {1: [1, 2, 3, 4, 5], 2: [1, 2, 3]},
+            {},
+            {1: [3, 4, 5], 2: [1, 2, 3]},
+        ]
+        assert await store.missed_messages_many([], 10) == []
+
+    async def test_missed_messages_many_stops_past_its_total_bytes(self, store: MessageStore) -> None:
+        """Each fill message is 11 bytes (body "hi", a 9-byte payload): past 30 (or 50) bytes
+        read, the next asks are left out; the first is always read, however large."""
+        await make_group(store, 1, "alice", "bob")
+        await fill(store, 1, 3)
+        asks = [("bob", {1: 0}, 10), ("bob", {1: 1}, 10), ("bob", {1: 2}, 10)]
+        cut = await store.missed_messages_many(asks, 10, max_total_bytes=30)
+        assert [[seqs(rows) for _, rows in one] for one in cut] == [[[1, 2, 3]]]
+        wide = await store.missed_messages_many(asks, 10, max_total_bytes=50)
+        assert [[seqs(rows) for _, rows in one] for one in wide] == [[[1, 2, 3]], [[2, 3]]]
+        assert len(await store.missed_messages_many(asks, 10)) == 3
+
     async def test_missed_messages_newest_activity_first_within_the_conversation_limit(
         self, store: MessageStore
     ) -> None:
