@@ -46,7 +46,7 @@ class ResumeBatches:
         self._max_batch = max_batch
         self._max_request_bytes = max_request_bytes
         self._waiting: deque[_Waiting] = deque()
-        self._calls: set[asyncio.Task[None]] = set()
+        self._calls: dict[asyncio.Task[None], list[_Waiting]] = {}  # each call and what it carries
         self.batches_sent = 0
         self._closed = False
 
@@ -55,10 +55,12 @@ class ResumeBatches:
         self._closed = True
         waiting, self._waiting = list(self._waiting), deque()
         _fail(waiting, Unavailable("service unavailable, retry"))
-        calls = list(self._calls)
-        for task in calls:
+        calls = list(self._calls.items())
+        for task, batch in calls:
             task.cancel()
-        await asyncio.gather(*calls, return_exceptions=True)
+            # A call cancelled before its first step never runs its own failure path.
+            _fail(batch, Unavailable("service unavailable, retry"))
+        await asyncio.gather(*(task for task, _ in calls), return_exceptions=True)
 
     async def resume(self, request: ResumeRequest) -> ResumeReply:
         if self._closed:
@@ -74,8 +76,8 @@ class ResumeBatches:
             if not batch:
                 return
             task = asyncio.get_running_loop().create_task(self._call(batch))
-            self._calls.add(task)
-            task.add_done_callback(self._calls.discard)
+            self._calls[task] = batch
+            task.add_done_callback(self._forget)
 
     def _next_batch(self) -> list[_Waiting]:
         """The longest run from the front within the count and byte bounds (at least one)."""
@@ -118,8 +120,14 @@ class ResumeBatches:
         finally:
             this = asyncio.current_task()
             if this is not None:
-                self._calls.discard(this)  # before its done-callback: its place is free now
+                self._forget(this)  # before its done-callback: its place is free now
+            if self._closed:  # what this call left out has no next call
+                waiting, self._waiting = list(self._waiting), deque()
+                _fail(waiting, Unavailable("service unavailable, retry"))
             self._start_calls()
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._calls.pop(task, None)
 
 
 def _fail(batch: list[_Waiting], error: Exception) -> None:

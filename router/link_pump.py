@@ -26,9 +26,20 @@ class LinkPump:
         self._core = core
         self._links = links
         self._closed = False
+        self._starting: set[asyncio.Future[router_pb2.EdgeBatch | None]] = set()
 
     def close(self) -> None:
+        """Refuse new sessions and end those still waiting for their first batch (an edge
+        with no sessions yet writes nothing): each ends Unavailable, so its edge reconnects.
+        Attached sessions end when their outbox closes (`LinkTable.close_all`)."""
         self._closed = True
+        for first in self._starting:
+            first.cancel()
+
+    @property
+    def starting(self) -> int:
+        """Sessions waiting for their first batch (observability, tests)."""
+        return len(self._starting)
 
     def local(
         self, batches: AsyncIterator[router_pb2.EdgeBatch]
@@ -42,7 +53,7 @@ class LinkPump:
         """Raises InvalidArgument when the first batch names no edge, Unavailable once closed."""
         if self._closed:
             raise Unavailable("router stopping")
-        first = await anext(batches, None)
+        first = await self._first(batches)
         if first is None:
             return
         if not first.edge_id:
@@ -63,6 +74,19 @@ class LinkPump:
                 await reader
             if self._links.detach(link):
                 await self._core.edge_gone(link.edge_id)
+
+    async def _first(self, batches: AsyncIterator[router_pb2.EdgeBatch]) -> router_pb2.EdgeBatch | None:
+        waiting = asyncio.ensure_future(anext(batches, None))
+        self._starting.add(waiting)
+        try:
+            return await waiting
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._closed and (task is None or not task.cancelling()):
+                raise Unavailable("router stopping") from None  # close(), not our caller, cancelled it
+            raise
+        finally:
+            self._starting.discard(waiting)
 
     async def _read(
         self, link: EdgeLink, first: router_pb2.EdgeBatch, rest: AsyncIterator[router_pb2.EdgeBatch]

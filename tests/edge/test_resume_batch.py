@@ -169,3 +169,18 @@ async def test_closing_fails_what_waits_and_what_is_in_flight_unavailable() -> N
     with pytest.raises(HubbubError):
         await batches.resume(request("carol"))
     assert fake.batches == [["alice"]]
+
+
+async def test_closing_right_after_a_call_was_started_fails_its_resumes_unavailable() -> None:
+    """A call task cancelled before its first step never runs its own failure path: close must
+    fail what it carried, or its caller waits forever."""
+    fake = FakeMessaging()
+    batches = ResumeBatches(fake)
+    waiting = asyncio.create_task(batches.resume(request("alice")))
+    await asyncio.sleep(0)  # alice's resume is queued and its call task created, not yet run
+    await batches.close()
+    with pytest.raises(HubbubError) as failed:
+        async with asyncio.timeout(5):
+            await waiting
+    assert failed.value.code is ErrorCode.UNAVAILABLE
+    assert fake.batches == []

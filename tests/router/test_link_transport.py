@@ -79,6 +79,33 @@ async def test_a_stopping_router_ends_its_links_and_takes_no_new_one(
         await again.close()
 
 
+async def test_a_local_link_still_waiting_for_its_first_batch_ends_when_the_router_stops(
+    own_router: RouterService,
+) -> None:
+    """An edge with no sessions yet has written nothing; the router stopping must still end its
+    link (it reconnects), not let its first frame reach the stopped router."""
+    stream = LocalLinkStream(own_router.pump.local)
+    reading = asyncio.create_task(_drain(stream))
+    try:
+        await asyncio.sleep(0)  # the reader's first step: it waits for the first batch
+        assert own_router.pump.starting == 1
+        await own_router.stop()
+        with pytest.raises(HubbubError) as ended:
+            async with asyncio.timeout(WAIT_S):
+                await stream.write(opened(1, "ann"))
+                await reading
+        assert ended.value.code is ErrorCode.UNAVAILABLE
+        assert not own_router.core.ctx.links.linked("edge-1")
+    finally:
+        reading.cancel()
+        await stream.close()
+
+
+async def _drain(stream: LinkStream) -> None:
+    async for _ in stream:
+        pass
+
+
 async def test_a_local_link_without_an_edge_id_is_refused(router: RouterService) -> None:
     stream = LocalLinkStream(router.pump.local)
     try:
