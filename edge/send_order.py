@@ -74,7 +74,7 @@ class SendOrder:
         self._answers: dict[int, dict[int, deque[tuple[int, str, int]]]] = {}
         # (session, ref) -> target of sends answered UNAVAILABLE by the edge, oldest first
         self._given_up: dict[tuple[int, int], str] = {}
-        self._given_up_sessions: dict[int, int] = {}  # session -> its entries in _given_up
+        self._given_up_sessions: dict[int, set[int]] = {}  # session -> its refs in _given_up
         self._max_given_up = max_given_up
         self.held = 0  # sends held now
         self.held_bytes = 0  # and their bytes
@@ -93,14 +93,13 @@ class SendOrder:
         one ever comes, reaches the client: the same seq as its retry's)."""
         key = (session_id, ref)
         if key in self._given_up:
-            del self._given_up[key]
-            self._untrack(session_id)
+            del self._given_up[key]  # re-inserted below: it is the newest now
         elif len(self._given_up) >= self._max_given_up:
             oldest = next(iter(self._given_up))
             del self._given_up[oldest]
-            self._untrack(oldest[0])
+            self._untrack(*oldest)
         self._given_up[key] = target
-        self._given_up_sessions[session_id] = self._given_up_sessions.get(session_id, 0) + 1
+        self._given_up_sessions.setdefault(session_id, set()).add(ref)
 
     def late(self, session_id: int, ref: int, source: str) -> bool:
         """Is an answer from `source` that answered() did not expect one to a send given up
@@ -111,13 +110,12 @@ class SendOrder:
     def reused(self, session_id: int, ref: int) -> None:
         """The client sent a frame other than a send with this ref: answers to it are its own."""
         if self._given_up.pop((session_id, ref), None) is not None:
-            self._untrack(session_id)
+            self._untrack(session_id, ref)
 
-    def _untrack(self, session_id: int) -> None:
-        left = self._given_up_sessions[session_id] - 1
-        if left:
-            self._given_up_sessions[session_id] = left
-        else:
+    def _untrack(self, session_id: int, ref: int) -> None:
+        refs = self._given_up_sessions[session_id]
+        refs.discard(ref)
+        if not refs:
             del self._given_up_sessions[session_id]
 
     def blocked(self, session_id: int, partition: int, target: str | None, now_ms: int) -> bool:
@@ -255,8 +253,8 @@ class SendOrder:
             for held in gate.held:
                 self._unheld(held)
         self._answers.pop(session_id, None)
-        if self._given_up_sessions.pop(session_id, None) is not None:
-            self._given_up = {k: t for k, t in self._given_up.items() if k[0] != session_id}
+        for ref in self._given_up_sessions.pop(session_id, ()):  # its own entries, not all of them
+            del self._given_up[(session_id, ref)]
 
     def _gate(self, session_id: int, partition: int) -> _Gate:
         """The gate of (session, partition), made on first use (not built and dropped per send
