@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import time
 
-from kernel.errors import HubbubError, Internal, Unavailable
+from kernel.errors import HubbubError, Internal, InvalidArgument, Unavailable
 from kernel.grpc_boundary import PEER_KEY, Context, metadata_value, servicer_errors
-from kernel.limits import MAX_RESUME_BATCH_REPLY_BYTES
+from kernel.limits import MAX_RESUME_BATCH, MAX_RESUME_BATCH_REPLY_BYTES
 from kernel.push_targets import target_from_proto, target_listing, target_to_proto
 from kernel.telemetry import spans_from
 from messaging import convert
@@ -258,7 +258,10 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
         """Each resume read and built as Resume does it (each read in its own snapshot; all in
         one store round trip), in order, straight into the reply; one that fails fails alone.
         Past MAX_RESUME_BATCH_REPLY_BYTES the rest are left out (the caller asks again), so the
-        reply stays far below the gRPC limit."""
+        reply stays far below the gRPC limit. More than MAX_RESUME_BATCH resumes in one call is
+        refused whole (the bound holds here, where the work is done, not only at the edge)."""
+        if len(request.requests) > MAX_RESUME_BATCH:
+            raise InvalidArgument(f"at most {MAX_RESUME_BATCH} resumes per ResumeMany call")
         asks = [_resume_ask(one) for one in request.requests]
         read: list[list[Page]] = []
         try:

@@ -407,6 +407,19 @@ async def test_resume_many_leaves_out_what_passes_its_byte_budget(
     assert [[m.seq for m in r.reply.pages[0].messages] for r in rest.results] == [[3]]
 
 
+async def test_resume_many_refuses_more_resumes_than_a_batch_may_carry(client: Client) -> None:
+    """The bound holds where the work is done: a caller other than our edge gets no more."""
+    from kernel.limits import MAX_RESUME_BATCH
+
+    await sign_up(client, "bob")
+    too_many = messaging_pb2.ResumeRequests(requests=[resume_request("bob")] * (MAX_RESUME_BATCH + 1))
+    await expect_error(
+        client.messaging.ResumeMany(too_many), grpc.StatusCode.INVALID_ARGUMENT, ErrorCode.INVALID_ARGUMENT
+    )
+    at_most = messaging_pb2.ResumeRequests(requests=[resume_request("bob")] * MAX_RESUME_BATCH)
+    assert len((await client.messaging.ResumeMany(at_most)).results) == MAX_RESUME_BATCH
+
+
 class ResumeBrokenFor(MemoryStore):
     """A store whose resume read fails for one user only."""
 
