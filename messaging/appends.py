@@ -24,7 +24,7 @@ from messaging import deletion, rules
 from messaging.media_guard import MediaGuard
 from messaging.model import AppendOutcome, NewMessage, StoredMessage
 from messaging.store.interface import MessageLog
-from messaging.store_calls import isolated
+from messaging.store_calls import isolated, store_error
 from protos.client_pb2 import MediaRef
 
 log = logging.getLogger(__name__)
@@ -156,10 +156,18 @@ class Appender:
         to attach) is answered with its original if it is a retry: dedupe answers first."""
         indexes = list(refusals)
         found = await asyncio.gather(
-            *(self._log.original(items[i].sender_id, items[i].client_msg_id) for i in indexes)
+            *(self._log.original(items[i].sender_id, items[i].client_msg_id) for i in indexes),
+            return_exceptions=True,
         )
         for index, original in zip(indexes, found, strict=True):
-            results[index] = refusals[index] if original is None else AppendOutcome(original, duplicate=True)
+            if isinstance(original, Exception):  # a failed lookup fails its own item, no other
+                results[index] = store_error(original)
+            elif isinstance(original, BaseException):
+                raise original
+            elif original is None:
+                results[index] = refusals[index]
+            else:
+                results[index] = AppendOutcome(original, duplicate=True)
 
     async def _deletable(
         self, items: Sequence[SendItem], refused: Sequence[HubbubError | None]

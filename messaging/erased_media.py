@@ -103,18 +103,21 @@ class ErasedMedia:
         if guard is not None and not guard.remove(key, attachable_until):
             log.warning("too many objects being removed: the one of key %r is left to the sweep", key)
             return
-        removed = False
+        # Set before the delete is awaited: once the request may have reached the store the
+        # object may be gone, so the mark stays (new sends may not attach it) even if the
+        # delete then fails or is cancelled (remove_all's bound).
+        delete_issued = False
         try:
             if guard is not None:
                 await guard.settled(key)  # a send storing it now is found by the search below
             if await self._shared(message, key):
                 return
+            delete_issued = True
             await self._blobs.delete(key)
-            removed = True
         except Exception:
             log.exception("could not remove the object of a deleted message (key %r)", key)
         finally:
-            if guard is not None and not removed:
+            if guard is not None and not delete_issued:
                 guard.keep(key)
 
     async def _shared(self, message: StoredMessage, key: str) -> bool:

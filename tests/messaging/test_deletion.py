@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from kernel.clock import ManualClock
 from kernel.errors import ErrorCode, HubbubError
 from kernel.ids import SnowflakeGenerator
 from messaging import erased_media, rules
@@ -131,6 +132,15 @@ class HangingBlobs(Blobs):
     async def delete(self, key: str) -> bool:
         await asyncio.Event().wait()  # an object store that never answers
         raise AssertionError("never answered")
+
+
+async def test_a_delete_cut_short_by_the_bound_leaves_its_upload_unattachable() -> None:
+    """Once the delete was asked the object may be gone: a removal given up by remove_all's bound
+    must not let new sends attach it (they would be acked with a file that is not there)."""
+    guard = MediaGuard(ManualClock(0))  # the message was sent at 1 ms: its receipts still live
+    erasing = ErasedMedia(HangingBlobs(), MemoryStore(), guard=guard, timeout_s=0.05)
+    await erasing.remove_all([stored(3, media=PHOTO)])  # gives up on the hanging delete
+    assert guard.refused("7/alice/abc")
 
 
 async def test_a_hanging_blob_store_does_not_hold_up_the_append(monkeypatch: pytest.MonkeyPatch) -> None:
