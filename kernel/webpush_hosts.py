@@ -24,9 +24,12 @@ DEFAULT_WEBPUSH_HOSTS: tuple[str, ...] = (
 """The Web Push services' domains that browsers subscribe with today."""
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
-"""NAT64's well-known and local-use prefixes (RFC 6052, RFC 8215): the IPv4 address in the
-last 32 bits is where a packet goes."""
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+"""NAT64's well-known prefix (RFC 6052): the IPv4 address in the last 32 bits is where a
+packet goes."""
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+"""NAT64's local-use prefix (RFC 8215): an operator's own translators, with prefixes of any
+RFC 6052 length, so where the IPv4 sits cannot be told from the address: always internal."""
 
 
 def _normal(host: str) -> str:
@@ -50,10 +53,10 @@ def matches(host: str, allowed: Iterable[str]) -> bool:
 
 def wrapped_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 one carries packets to, if it wraps one: IPv4-mapped, NAT64
-    (either prefix), 6to4 (2002::/16) or Teredo (2001::/32, its client)."""
+    (the well-known /96 prefix), 6to4 (2002::/16) or Teredo (2001::/32, its client)."""
     if address.ipv4_mapped is not None:
         return address.ipv4_mapped
-    if any(address in prefix for prefix in NAT64_PREFIXES):
+    if address in NAT64_WELL_KNOWN:
         return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
     if address.sixtofour is not None:
         return address.sixtofour
@@ -65,8 +68,11 @@ def wrapped_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None
 def is_internal(address: IpAddress) -> bool:
     """Not a public unicast address: private, loopback, link-local, reserved, shared (CGNAT),
     unspecified, multicast. An IPv6 address wrapping an IPv4 one (wrapped_ipv4) is internal
-    when that IPv4 is; an IPv4-mapped one is judged by its IPv4 alone."""
+    when that IPv4 is; an IPv4-mapped one is judged by its IPv4 alone; NAT64's local-use
+    prefix is internal whatever it wraps."""
     if isinstance(address, ipaddress.IPv6Address):
+        if address in NAT64_LOCAL_USE:
+            return True
         wrapped = wrapped_ipv4(address)
         if address.ipv4_mapped is not None:
             return is_internal(address.ipv4_mapped)

@@ -48,6 +48,8 @@ def test_other_hosts_are_refused_by_default(host: str) -> None:
         "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
         "64:ff9b::a9fe:a9fe",  # NAT64 of the metadata service
         "64:ff9b:1::7f00:1",  # local-use NAT64 of 127.0.0.1
+        "64:ff9b:1:a00:0:100:808:808",  # local-use /48 NAT64 of 10.0.0.1, its suffix crafted to 8.8.8.8
+        "64:ff9b:1::808:808",  # local-use: an operator's own translator, internal whatever it wraps
         "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
         "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1
         "240.0.0.1",
