@@ -103,6 +103,14 @@ class WebSocketTransport:
                 await ws.wait_closed()
         except TimeoutError:
             ws.transport.abort()
+        except asyncio.CancelledError:
+            # The handler awaits the same lost-connection future unshielded (edge/ws_direct.py):
+            # a cancelled handler cancels it under this wait too. The socket is aborted either
+            # way; only our own cancellation goes on up.
+            ws.transport.abort()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
 
 def web_client_responder(web: WebFiles) -> Callable[[ServerConnection, Request], Response | None]:
