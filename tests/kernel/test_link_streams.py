@@ -75,16 +75,29 @@ async def test_writes_wait_while_the_router_takes_nothing_and_go_on_when_it_read
         await stream.close()
 
 
+class AnsweringRouter:
+    """Answers each batch with one RouterBatch; `ended` once its side was cleaned up."""
+
+    def __init__(self) -> None:
+        self.ended = asyncio.Event()
+
+    async def pump(self, batches: AsyncIterator[EdgeBatch]) -> AsyncGenerator[RouterBatch, None]:
+        try:
+            async for _ in batches:
+                yield RouterBatch()
+        finally:
+            self.ended.set()
+
+
 async def test_closing_ends_the_routers_side_and_later_writes_fail() -> None:
-    router = StallingRouter()
-    router.resume.set()
+    """The edge's reader holds a batch (outside the router's side, which waits at its yield)
+    when the link ends: nothing but close can end the router's side, and it must."""
+    router = AnsweringRouter()
     stream = LocalLinkStream(router.pump)
-    reading = asyncio.create_task(first_batch(stream))
     await stream.write(batch(1))
-    await loop_turns()  # the router took it
-    assert len(router.taken) == 1
-    reading.cancel()
-    await asyncio.gather(reading, return_exceptions=True)
+    async with asyncio.timeout(WAIT_S):
+        await first_batch(stream)  # the router's side now waits at its yield
+    assert not router.ended.is_set()
     await stream.close()
     assert router.ended.is_set(), "the router's cleanup ran before close returned"
     with pytest.raises(ConnectionError):
