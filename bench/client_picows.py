@@ -22,6 +22,16 @@ class _Listener(WSListener):
         self.on_data = on_data
         self.on_closed = on_closed
         self._parts: list[bytes] = []
+        # Cleared while the socket's write buffer is over its high-water mark: a send waits,
+        # so the generator's own backlog stays in the kernel's buffers, not unbounded here.
+        self.writable = asyncio.Event()
+        self.writable.set()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
@@ -41,12 +51,14 @@ class _Listener(WSListener):
         # PING: picows answers it (enable_auto_pong); PONG: nothing to do
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.writable.set()  # a send waiting for room finds the connection closed
         self.on_closed()
 
 
 class PicowsSocket:
-    def __init__(self, transport: WSTransport) -> None:
+    def __init__(self, transport: WSTransport, listener: _Listener) -> None:
         self.transport = transport
+        self._writable = listener.writable
 
     @property
     def subprotocol(self) -> str | None:
@@ -54,6 +66,8 @@ class PicowsSocket:
         return chosen
 
     async def send(self, data: bytes | str) -> None:
+        if not self._writable.is_set():
+            await self._writable.wait()
         transport = self.transport
         if transport.is_close_frame_sent or transport.is_disconnected:
             raise SocketClosed("the connection has closed")
@@ -86,7 +100,7 @@ async def open_picows(
 ) -> PicowsSocket:
     headers = {"Sec-WebSocket-Protocol": subprotocol} if subprotocol else None
     async with asyncio.timeout(timeout_s):
-        transport, _ = await ws_connect(
+        transport, listener = await ws_connect(
             lambda: _Listener(on_data, on_closed),
             url,
             websocket_handshake_timeout=timeout_s,
@@ -94,4 +108,5 @@ async def open_picows(
             extra_headers=headers,
             local_addr=local_addr,
         )
-    return PicowsSocket(transport)
+    assert isinstance(listener, _Listener)
+    return PicowsSocket(transport, listener)

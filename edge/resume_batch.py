@@ -122,8 +122,8 @@ class ResumeBatches:
             if this is not None:
                 self._forget(this)  # before its done-callback: its place is free now
             if self._closed:  # what this call left out has no next call
-                waiting, self._waiting = list(self._waiting), deque()
-                _fail(waiting, Unavailable("service unavailable, retry"))
+                left, self._waiting = list(self._waiting), deque()
+                _fail(left, Unavailable("service unavailable, retry"))
             self._start_calls()
 
     def _forget(self, task: asyncio.Task[None]) -> None:
