@@ -24,7 +24,7 @@ from messaging import deletion, rules
 from messaging.media_guard import MediaGuard
 from messaging.model import AppendOutcome, NewMessage, StoredMessage
 from messaging.store.interface import MessageLog
-from messaging.store_calls import isolated, store_error
+from messaging.store_calls import isolated, settle_each
 from protos.client_pb2 import MediaRef
 
 log = logging.getLogger(__name__)
@@ -155,15 +155,12 @@ class Appender:
         """A send refused only by a check a new message must pass (an upload's receipt too old
         to attach) is answered with its original if it is a retry: dedupe answers first."""
         indexes = list(refusals)
-        found = await asyncio.gather(
-            *(self._log.original(items[i].sender_id, items[i].client_msg_id) for i in indexes),
-            return_exceptions=True,
+        found = await settle_each(
+            [self._log.original(items[i].sender_id, items[i].client_msg_id) for i in indexes]
         )
         for index, original in zip(indexes, found, strict=True):
-            if isinstance(original, Exception):  # a failed lookup fails its own item, no other
-                results[index] = store_error(original)
-            elif isinstance(original, BaseException):
-                raise original
+            if isinstance(original, HubbubError):  # a failed lookup fails its own item, no other
+                results[index] = original
             elif original is None:
                 results[index] = refusals[index]
             else:

@@ -54,7 +54,14 @@ async def isolated(
 async def _each_at_once(
     store: Callable[[list[T]], Awaitable[Sequence[R]]], items: list[T]
 ) -> list[R | HubbubError]:
-    settled = await asyncio.gather(*(store([item]) for item in items), return_exceptions=True)
+    settled = await settle_each([store([item]) for item in items])
+    return [result if isinstance(result, HubbubError) else result[0] for result in settled]
+
+
+async def settle_each(calls: Sequence[Awaitable[R]]) -> list[R | HubbubError]:
+    """Await the store calls together, one result each, in order: a call that fails gives its
+    own error (store_error), never its neighbours'; a cancellation goes on up."""
+    settled = await asyncio.gather(*calls, return_exceptions=True)
     outcomes: list[R | HubbubError] = []
     for result in settled:
         if isinstance(result, BaseException):
@@ -62,7 +69,7 @@ async def _each_at_once(
                 raise result
             outcomes.append(store_error(result))
         else:
-            outcomes.append(result[0])
+            outcomes.append(result)
     return outcomes
 
 
